@@ -1,0 +1,1 @@
+export type { UsageReceipt, UsageReceiptBody, ReceiptParty, GuardrailDecision } from './receipt-types.js';

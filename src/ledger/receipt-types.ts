@@ -1,0 +1,58 @@
+/**
+ * The usage receipt: what both parties sign at the end of every joint run and what each appends to
+ * its ledger (DESIGN.md §7). It never holds a raw identifier or value.
+ * @module
+ */
+
+/** A party of a run, identified by its Ed25519 public key (32 bytes). */
+export interface ReceiptParty {
+  /** Role in the run, e.g. `requester`, `responder`, `provider`, `aggregator`, `analyst`. */
+  role: string;
+  /** Ed25519 public key, 32 bytes. */
+  publicKey: Uint8Array;
+}
+
+/** A guardrail decision taken during the run. */
+export interface GuardrailDecision {
+  /** e.g. `min-cohort`, `dp-noise`, `budget`. */
+  rule: string;
+  /** e.g. `passed`, `withheld`, `refused`, `applied`. */
+  outcome: string;
+  /** Free-form, non-identifying detail, e.g. `k=10` or `epsilon=1`. */
+  detail?: string;
+}
+
+/** The content both parties sign. Times are milliseconds since the Unix epoch. */
+export interface UsageReceiptBody {
+  /** Receipt format version (currently 1). */
+  version: 1;
+  /** 16 random bytes agreed in the session handshake. */
+  sessionId: Uint8Array;
+  /** When the run started / ended. */
+  startedAt: number;
+  endedAt: number;
+  parties: ReceiptParty[];
+  /** `ecdh-psi`, `psi-sum`, `aggregate`, … */
+  protocol: string;
+  /** Protocol options as sorted key/value strings (e.g. `reveal=both`, `truncate=128`). */
+  options: Record<string, string>;
+  /** Purpose / authorisation reference from the job's terms (may be empty). */
+  purpose: string;
+  /** Input sizes (distinct keys or rows) per role, e.g. `{ requester: 1000, responder: 5000 }`. */
+  inputSizes: Record<string, number>;
+  /** Output sizes released per role, e.g. `{ requester: 120 }`. */
+  outputSizes: Record<string, number>;
+  bytesExchanged: number;
+  computeMs: number;
+  guardrails: GuardrailDecision[];
+  /** Billable units from the price schedule (integers, in the schedule's smallest unit), if any. */
+  billing?: { currency: string; amountMinor: number; schedule: string };
+  /** `completed`, `refused`, `withheld` or `failed`. */
+  outcome: string;
+}
+
+/** A receipt with both parties' Ed25519 signatures over the canonical encoding of `body`. */
+export interface UsageReceipt {
+  body: UsageReceiptBody;
+  signatures: { publicKey: Uint8Array; signature: Uint8Array }[];
+}

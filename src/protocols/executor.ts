@@ -1,0 +1,51 @@
+/**
+ * The seam between sans-I/O protocols and whatever runs their batch cryptography: an inline
+ * executor (this file) or the worker pool (`src/workers/`), which must give identical results.
+ * @module
+ */
+import { encodeToCurveBatch } from '../crypto/hash-to-curve.js';
+import { createGroup, type BackendName, type Group } from '../crypto/group.js';
+import { throwIfAborted } from '../errors.js';
+
+/**
+ * Batch crypto used by the protocols. Points travel as one flat `Uint8Array` of `n * 32` bytes
+ * (32-byte little-endian u-coordinates), which is cheap to transfer to a worker.
+ */
+export interface CryptoExecutor {
+  /** `encode_to_curve(ekm || record)` for every record (curve25519 suite, PSI DST); flat n*32 bytes. */
+  hashToGroup(records: readonly Uint8Array[], ekm: Uint8Array, signal?: AbortSignal): Promise<Uint8Array>;
+  /** X25519(scalar, u) for every 32-byte u in `points`; flat n*32 bytes. Rejects low-order inputs. */
+  multiply(scalar: Uint8Array, points: Uint8Array, signal?: AbortSignal): Promise<Uint8Array>;
+  /** Releases threads or other resources (no-op inline). */
+  close(): Promise<void>;
+}
+
+/** Options of {@link createInlineExecutor}. */
+export interface InlineExecutorOptions {
+  /** Force a scalar-multiplication backend (default: the fastest available). */
+  backend?: BackendName;
+}
+
+/**
+ * An executor that runs everything on the calling thread.
+ *
+ * @example
+ * ```ts
+ * const ex = await createInlineExecutor();
+ * const points = await ex.hashToGroup([new TextEncoder().encode('alice')], new Uint8Array());
+ * ```
+ */
+export async function createInlineExecutor(options: InlineExecutorOptions = {}): Promise<CryptoExecutor> {
+  const group: Group = await createGroup(options.backend);
+  return {
+    async hashToGroup(records, ekm, signal) {
+      throwIfAborted(signal);
+      return encodeToCurveBatch(records, ekm);
+    },
+    async multiply(scalar, points, signal) {
+      throwIfAborted(signal);
+      return group.multiplyBatch(scalar, points, signal);
+    },
+    async close() {},
+  };
+}

@@ -1,0 +1,1 @@
+export { createInlineExecutor, type CryptoExecutor, type InlineExecutorOptions } from './executor.js';

@@ -1,0 +1,1 @@
+export type { FrameTransport, TransportStats } from './types.js';

@@ -1,0 +1,43 @@
+import { defineConfig } from 'tsup';
+import type { Plugin } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+
+// The browser build swaps `src/platform/node.ts` for `src/platform/browser.ts` (same exports).
+const browserPlatform: Plugin = {
+  name: 'dataport-browser-platform',
+  setup(build) {
+    build.onResolve({ filter: /platform\/node(\.js)?$/ }, () => ({
+      path: fileURLToPath(new URL('./src/platform/browser.ts', import.meta.url)),
+    }));
+  },
+};
+
+// Two outputs: the Node build (what `import 'dataport'` resolves to on Node, plus the CLI) and a
+// browser build of the same library entries, where the platform-specific modules resolve to their
+// browser variants through the `#platform` conditional imports in package.json.
+export default defineConfig([
+  {
+    entry: { index: 'src/index.ts', 'crypto/index': 'src/crypto/index.ts', 'cli/main': 'src/cli/main.ts' },
+    format: ['esm'],
+    platform: 'node',
+    target: 'node20',
+    dts: { entry: { index: 'src/index.ts', 'crypto/index': 'src/crypto/index.ts' } },
+    sourcemap: true,
+    clean: true,
+    splitting: true,
+    outDir: 'dist',
+  },
+  {
+    entry: { index: 'src/index.ts', 'crypto/index': 'src/crypto/index.ts' },
+    format: ['esm'],
+    platform: 'browser',
+    target: 'es2022',
+    sourcemap: true,
+    splitting: true,
+    outDir: 'dist/browser',
+    esbuildPlugins: [browserPlatform],
+    esbuildOptions(options) {
+      options.conditions = ['browser'];
+    },
+  },
+]);

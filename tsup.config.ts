@@ -17,11 +17,11 @@ const browserPlatform: Plugin = {
 // browser variants through the `#platform` conditional imports in package.json.
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', 'crypto/index': 'src/crypto/index.ts', 'cli/main': 'src/cli/main.ts' },
+    entry: { index: 'src/index.ts', node: 'src/node.ts', 'crypto/index': 'src/crypto/index.ts', 'cli/main': 'src/cli/main.ts' },
     format: ['esm'],
     platform: 'node',
     target: 'node20',
-    dts: { entry: { index: 'src/index.ts', 'crypto/index': 'src/crypto/index.ts' } },
+    dts: { entry: { index: 'src/index.ts', node: 'src/node.ts', 'crypto/index': 'src/crypto/index.ts' } },
     sourcemap: true,
     clean: true,
     splitting: true,

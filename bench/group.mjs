@@ -1,0 +1,110 @@
+// Group-core benchmark (issue: foundation). Per-operation cost of each X25519 backend and of
+// hash-to-curve, the per-record crypto cost of ECDH-PSI (one encode_to_curve + two multiplications)
+// against its floor (two native multiplications), and, in the same run, @noble/curves
+// ristretto255 (hash + two multiplications per record) and @openmined/psi.js (per-record cost of a
+// balanced 4096 x 4096 intersection). Single-threaded. Run: npm run bench [-- --quick] [-- --no-psijs]
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { ed25519_hasher, ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js';
+import { compare, fmt, installPeer, machine, printTable, writeResult } from './lib.mjs';
+import { createGroup, encodeToCurve, encodeToCurveBatch, generateScalar, PSI_DST } from '../dist/crypto/index.js';
+
+const args = new Set(process.argv.slice(2));
+const quick = args.has('--quick');
+const opts = quick ? { rounds: 3, ms: 150 } : { rounds: 5, ms: 500 };
+const BATCH = 256;
+
+const enc = new TextEncoder();
+const records = Array.from({ length: BATCH }, (_, i) => enc.encode(`11010119${String(900000 + i).padStart(6, '0')}00${i % 10}x`));
+const ekm = new Uint8Array(32).fill(7);
+const points = encodeToCurveBatch(records, ekm);
+const a = generateScalar();
+const b = generateScalar();
+const groups = {
+  node: await createGroup('node'),
+  webcrypto: await createGroup('webcrypto'),
+  noble: await createGroup('noble'),
+};
+const nobleBatch = 16; // noble is ~30x slower; smaller calls keep rounds short
+const rScalar = ristretto255.Point.Fn.create(BigInt('0x' + Buffer.from(a).toString('hex')));
+const rScalar2 = ristretto255.Point.Fn.create(BigInt('0x' + Buffer.from(b).toString('hex')));
+const withEkm = records.map((r) => new Uint8Array([...ekm, ...r]));
+
+console.log('machine:', JSON.stringify(machine()));
+const cases = [
+  { name: 'x25519 node:crypto', items: BATCH, run: () => groups.node.multiplyBatch(a, points) },
+  { name: 'x25519 webcrypto', items: BATCH, run: () => groups.webcrypto.multiplyBatch(a, points) },
+  { name: 'x25519 noble', items: nobleBatch, run: () => groups.noble.multiplyBatch(a, points.subarray(0, 32 * nobleBatch)) },
+  { name: 'encode_to_curve dataport', items: BATCH, run: () => encodeToCurveBatch(records, ekm) },
+  {
+    name: 'encode_to_curve noble',
+    items: nobleBatch,
+    run: () => {
+      for (let i = 0; i < nobleBatch; i++) ed25519_hasher.encodeToCurve(withEkm[i], { DST: PSI_DST });
+    },
+  },
+  {
+    name: 'ECDH-PSI record (h2c + 2 mul, node)',
+    items: BATCH,
+    run: async () => groups.node.multiplyBatch(b, await groups.node.multiplyBatch(a, encodeToCurveBatch(records, ekm))),
+  },
+  {
+    name: 'ristretto255 record (noble: hash + 2 mul)',
+    items: nobleBatch,
+    run: () => {
+      for (let i = 0; i < nobleBatch; i++) ristretto255_hasher.hashToCurve(withEkm[i]).multiply(rScalar).multiply(rScalar2).toBytes();
+    },
+  },
+];
+const r = await compare(cases, opts);
+
+let psijs;
+if (!args.has('--no-psijs')) {
+  try {
+    const prefix = installPeer('psijs', '@openmined/psi.js@2.0.6');
+    const require = createRequire(path.join(prefix, 'package.json'));
+    const PSI = require('@openmined/psi.js');
+    const psi = await PSI();
+    const n = quick ? 1024 : 4096;
+    const cIn = Array.from({ length: n }, (_, i) => `id-${i % 2 ? i : i + 10 * n}`);
+    const sIn = Array.from({ length: n }, (_, i) => `id-${i}`);
+    const runs = [];
+    for (let k = 0; k < (quick ? 1 : 3); k++) {
+      const t0 = performance.now();
+      const client = psi.client.createWithNewKey(true);
+      const server = psi.server.createWithNewKey(true);
+      const setup = psi.serverSetup.deserializeBinary(server.createSetupMessage(0.0, n, sIn, psi.dataStructure.Raw).serializeBinary());
+      const req = psi.request.deserializeBinary(client.createRequest(cIn).serializeBinary());
+      const resp = psi.response.deserializeBinary(server.processRequest(req).serializeBinary());
+      const inter = client.getIntersection(setup, resp);
+      const ms = performance.now() - t0;
+      if (inter.length !== n / 2) throw new Error(`psi.js returned ${inter.length} matches, expected ${n / 2}`);
+      runs.push((ms * 1000) / (2 * n));
+      client.delete?.();
+      server.delete?.();
+    }
+    runs.sort((x, y) => x - y);
+    psijs = { usPerItem: runs[Math.floor(runs.length / 2)], n, runs };
+  } catch (e) {
+    console.error(`psi.js baseline unavailable: ${e.message}`);
+  }
+}
+
+const mulNode = r['x25519 node:crypto'].usPerItem;
+const floor = 2 * mulNode;
+const psiRec = r['ECDH-PSI record (h2c + 2 mul, node)'].usPerItem;
+const rows = Object.entries(r).map(([name, v]) => ({ case: name, 'us/item': fmt(v.usPerItem), 'items/s': fmt(1e6 / v.usPerItem, 0), 'x node mul': fmt(v.usPerItem / mulNode) }));
+if (psijs) rows.push({ case: `psi.js record (${psijs.n}x${psijs.n}, balanced)`, 'us/item': fmt(psijs.usPerItem), 'items/s': fmt(1e6 / psijs.usPerItem, 0), 'x node mul': fmt(psijs.usPerItem / mulNode) });
+printTable(rows, ['case', 'us/item', 'items/s', 'x node mul']);
+
+const ratios = {
+  'h2c / one native mul (target <= 1)': r['encode_to_curve dataport'].usPerItem / mulNode,
+  'ECDH-PSI record / floor of 2 native mul (target <= 1.5)': psiRec / floor,
+  'noble encode_to_curve / dataport encode_to_curve': r['encode_to_curve noble'].usPerItem / r['encode_to_curve dataport'].usPerItem,
+  'ristretto255 record / ECDH-PSI record (target >= 10)': r['ristretto255 record (noble: hash + 2 mul)'].usPerItem / psiRec,
+  ...(psijs ? { 'psi.js record / ECDH-PSI record (target >= 10)': psijs.usPerItem / psiRec } : {}),
+};
+console.log('\nratios (same run):');
+for (const [k, v] of Object.entries(ratios)) console.log(`  ${k}: ${fmt(v)}`);
+const file = writeResult('group', { machine: machine(), options: { quick, batch: BATCH }, results: r, psijs, ratios });
+console.log(`\nwritten ${path.relative(process.cwd(), file)}`);

@@ -1,0 +1,95 @@
+// Shared helpers for the benchmarks: timing by repeated rounds, machine description, peers
+// installed on demand, result files. Benchmarks measure; they never assert.
+import os from 'node:os';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const benchDir = path.dirname(fileURLToPath(import.meta.url));
+
+/** Machine, runtime and date, recorded with every result. */
+export function machine() {
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    v8: process.versions.v8,
+    openssl: process.versions.openssl,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism?.() ?? os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+/**
+ * Measures several cases side by side: `rounds` rounds, each running every case (in rotated order)
+ * for about `ms` milliseconds, and reports each case's median cost per item across rounds. Running
+ * the cases interleaved means background load affects them alike, so their ratios stay meaningful.
+ * Each case is `{ name, items, run }` where one call of `run()` (sync or async) processes `items` items.
+ */
+export async function compare(cases, { rounds = 5, ms = 400 } = {}) {
+  const samples = new Map(cases.map((c) => [c.name, []]));
+  for (const c of cases) await c.run(); // warm-up (JIT, lazy init)
+  for (let r = 0; r < rounds; r++) {
+    const order = cases.map((_, i) => cases[(i + r) % cases.length]);
+    for (const c of order) {
+      let calls = 0;
+      const t0 = performance.now();
+      let t = t0;
+      while (t - t0 < ms || calls === 0) {
+        await c.run();
+        calls++;
+        t = performance.now();
+      }
+      samples.get(c.name).push(((t - t0) * 1000) / (calls * c.items));
+    }
+  }
+  const out = {};
+  for (const [name, s] of samples) {
+    s.sort((a, b) => a - b);
+    out[name] = { usPerItem: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
+  }
+  return out;
+}
+
+/** Prints rows as an aligned table. */
+export function printTable(rows, columns) {
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const line = (cells) => cells.map((v, i) => String(v ?? '').padEnd(widths[i])).join('  ');
+  console.log(line(columns));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of rows) console.log(line(columns.map((c) => r[c])));
+}
+
+/** Writes `data` to bench/results/<name>-<date>.json and bench/results/<name>-latest.json. */
+export function writeResult(name, data) {
+  const dir = path.join(benchDir, 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().slice(0, 10);
+  const text = JSON.stringify(data, null, 2) + '\n';
+  fs.writeFileSync(path.join(dir, `${name}-${stamp}.json`), text);
+  fs.writeFileSync(path.join(dir, `${name}-latest.json`), text);
+  return path.join(dir, `${name}-${stamp}.json`);
+}
+
+/**
+ * Installs an npm package into bench/.peers/<folder> on first use, with install scripts disabled
+ * (psi.js's dependencies' scripts download from GitHub, which this environment cannot reach), and
+ * returns the folder. Never a dependency of dataport itself.
+ */
+export function installPeer(folder, spec) {
+  const prefix = path.join(benchDir, '.peers', folder);
+  const pkgName = spec.replace(/@[^@/]*$/, '');
+  if (!fs.existsSync(path.join(prefix, 'node_modules', pkgName, 'package.json'))) {
+    fs.mkdirSync(prefix, { recursive: true });
+    console.error(`installing ${spec} into ${prefix} (npm install --ignore-scripts) …`);
+    execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--no-save', '--prefix', prefix, spec], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  }
+  return prefix;
+}
+
+export const fmt = (x, digits = 2) => (x >= 100 ? x.toFixed(0) : x.toFixed(digits));

@@ -1,1 +1,17 @@
+/**
+ * The usage ledger's runtime-neutral parts: receipt codec and signatures, Merkle tree maths,
+ * checkpoints, proofs, price schedules and budgets. File storage is in `dataport/node`.
+ * @module
+ */
 export type { UsageReceipt, UsageReceiptBody, ReceiptParty, GuardrailDecision } from './receipt-types.js';
+export {
+  RECEIPT_LIMITS,
+  RECEIPT_SIGNATURE_CONTEXT,
+  encodeReceiptBody,
+  decodeReceiptBody,
+  encodeReceipt,
+  decodeReceipt,
+  signReceiptBody,
+  verifyReceipt,
+} from './receipt.js';
+export type { Ed25519Verifier, VerifyReceiptOptions } from './receipt.js';

@@ -1,0 +1,390 @@
+/**
+ * The canonical binary encoding of a usage receipt (DESIGN.md §7) and its signatures.
+ *
+ * Body layout (all integers big-endian, `str` = u16 byte length + UTF-8, `u64` = 8 bytes holding a
+ * safe non-negative integer ≤ 2^53 − 1):
+ *
+ * ```
+ * u8  version (= 1)
+ * 16  sessionId
+ * u64 startedAt   u64 endedAt                      (ms since the Unix epoch)
+ * u8  partyCount  { str role, 32 publicKey }*      (no two parties with the same key)
+ * str protocol
+ * u8  optionCount { str key, str value }*          (keys strictly ascending by UTF-8 bytes)
+ * str purpose
+ * u8  n { str role, u64 size }*                    inputSizes  (keys strictly ascending)
+ * u8  n { str role, u64 size }*                    outputSizes (keys strictly ascending)
+ * u64 bytesExchanged   u64 computeMs
+ * u8  guardrailCount { str rule, str outcome, u8 hasDetail, [str detail] }*
+ * u8  hasBilling [str currency, u64 amountMinor, str schedule]
+ * str outcome
+ * ```
+ *
+ * Signed receipt: `u8 version (= 1) | u32 bodyLength | body | u8 n | { 32 publicKey, 64 signature }*`
+ * with the signatures sorted by public key (so both parties' ledgers hold identical bytes).
+ *
+ * Each signature is Ed25519 over `"dataport-receipt-v1\0" || body`, the prefix separating receipt
+ * signatures from every other thing an identity key signs (handshakes, checkpoints).
+ *
+ * The encoder refuses (with `TypeError` / `RangeError`) anything it could not encode exactly —
+ * never truncates, rounds or normalises. The decoder accepts exactly the encoder's output and
+ * throws `MalformedMessageError` on anything else.
+ * @module
+ */
+import { MalformedMessageError, VerificationFailedError } from '../errors.js';
+import { signMessage, verifyMessage } from '../session/identity.js';
+import { assertBytes, concatBytes, equalBytes, utf8 } from '../utils/bytes.js';
+import { ByteReader, ByteWriter, compareBytes } from './codec.js';
+import type { GuardrailDecision, ReceiptParty, UsageReceipt, UsageReceiptBody } from './receipt-types.js';
+
+/** Limits of the receipt encoding; a decoder checks each before it allocates. */
+export const RECEIPT_LIMITS = {
+  /** Bytes of a short string (role, protocol, option key or value, rule, outcome, currency…). */
+  maxStringBytes: 256,
+  /** Bytes of the purpose / authorisation reference. */
+  maxPurposeBytes: 4096,
+  maxParties: 32,
+  maxOptions: 64,
+  /** Entries of `inputSizes` / `outputSizes` each. */
+  maxSizes: 32,
+  maxGuardrails: 32,
+  maxSignatures: 32,
+  /** Bytes of an encoded body. */
+  maxBodyBytes: 65536,
+} as const;
+
+/** The domain-separation prefix of receipt signatures. */
+export const RECEIPT_SIGNATURE_CONTEXT: Uint8Array = utf8('dataport-receipt-v1\0');
+
+const BODY_VERSION = 1;
+const RECEIPT_VERSION = 1;
+const SESSION_ID_BYTES = 16;
+const KEY_BYTES = 32;
+const SIG_BYTES = 64;
+const L = RECEIPT_LIMITS;
+const te = new TextEncoder();
+
+function checkCount(n: number, max: number, name: string): void {
+  if (n > max) throw new RangeError(`${name} must have at most ${max} entries`);
+}
+
+/** Keys of a string map, sorted by their UTF-8 bytes (the canonical order). */
+function sortedKeys(map: Record<string, unknown>, name: string): string[] {
+  if (map === null || typeof map !== 'object' || Array.isArray(map)) throw new TypeError(`${name} must be an object`);
+  const keys = Object.keys(map);
+  const withBytes = keys.map((k) => ({ k, b: te.encode(k) }));
+  withBytes.sort((x, y) => compareBytes(x.b, y.b));
+  return withBytes.map((x) => x.k);
+}
+
+function writeStringMap(w: ByteWriter, map: Record<string, string>, max: number, name: string): void {
+  const keys = sortedKeys(map, name);
+  checkCount(keys.length, max, name);
+  w.u8(keys.length);
+  for (const k of keys) {
+    const v = map[k];
+    if (typeof v !== 'string') throw new TypeError(`${name}.${k} must be a string`);
+    w.str(k, L.maxStringBytes, `${name} key`).str(v, L.maxStringBytes, `${name}.${k}`);
+  }
+}
+
+function writeSizeMap(w: ByteWriter, map: Record<string, number>, name: string): void {
+  const keys = sortedKeys(map, name);
+  checkCount(keys.length, L.maxSizes, name);
+  w.u8(keys.length);
+  for (const k of keys) w.str(k, L.maxStringBytes, `${name} key`).u64(map[k]!, `${name}.${k}`);
+}
+
+/**
+ * The canonical encoding of a receipt body (the bytes both parties sign).
+ * Throws `TypeError` / `RangeError` on a body it cannot encode exactly.
+ * @example
+ * ```ts
+ * const bytes = encodeReceiptBody(body);
+ * ```
+ */
+export function encodeReceiptBody(body: UsageReceiptBody): Uint8Array {
+  if (body === null || typeof body !== 'object') throw new TypeError('body must be an object');
+  if (body.version !== BODY_VERSION) throw new RangeError(`body.version must be ${BODY_VERSION}`);
+  assertBytes(body.sessionId, 'body.sessionId', SESSION_ID_BYTES);
+  const w = new ByteWriter();
+  w.u8(BODY_VERSION).raw(body.sessionId);
+  w.u64(body.startedAt, 'body.startedAt').u64(body.endedAt, 'body.endedAt');
+
+  if (!Array.isArray(body.parties)) throw new TypeError('body.parties must be an array');
+  checkCount(body.parties.length, L.maxParties, 'body.parties');
+  w.u8(body.parties.length);
+  body.parties.forEach((p, i) => {
+    if (p === null || typeof p !== 'object') throw new TypeError(`body.parties[${i}] must be an object`);
+    assertBytes(p.publicKey, `body.parties[${i}].publicKey`, KEY_BYTES);
+    for (let j = 0; j < i; j++) {
+      if (equalBytes(body.parties[j]!.publicKey, p.publicKey)) throw new RangeError('body.parties has a duplicate public key');
+    }
+    w.str(p.role, L.maxStringBytes, `body.parties[${i}].role`).raw(p.publicKey);
+  });
+
+  w.str(body.protocol, L.maxStringBytes, 'body.protocol');
+  writeStringMap(w, body.options, L.maxOptions, 'body.options');
+  w.str(body.purpose, L.maxPurposeBytes, 'body.purpose');
+  writeSizeMap(w, body.inputSizes, 'body.inputSizes');
+  writeSizeMap(w, body.outputSizes, 'body.outputSizes');
+  w.u64(body.bytesExchanged, 'body.bytesExchanged').u64(body.computeMs, 'body.computeMs');
+
+  if (!Array.isArray(body.guardrails)) throw new TypeError('body.guardrails must be an array');
+  checkCount(body.guardrails.length, L.maxGuardrails, 'body.guardrails');
+  w.u8(body.guardrails.length);
+  body.guardrails.forEach((g, i) => {
+    if (g === null || typeof g !== 'object') throw new TypeError(`body.guardrails[${i}] must be an object`);
+    w.str(g.rule, L.maxStringBytes, `body.guardrails[${i}].rule`);
+    w.str(g.outcome, L.maxStringBytes, `body.guardrails[${i}].outcome`);
+    if (g.detail === undefined) w.u8(0);
+    else w.u8(1).str(g.detail, L.maxStringBytes, `body.guardrails[${i}].detail`);
+  });
+
+  if (body.billing === undefined) {
+    w.u8(0);
+  } else {
+    const b = body.billing;
+    if (b === null || typeof b !== 'object') throw new TypeError('body.billing must be an object');
+    w.u8(1).str(b.currency, L.maxStringBytes, 'body.billing.currency');
+    w.u64(b.amountMinor, 'body.billing.amountMinor').str(b.schedule, L.maxStringBytes, 'body.billing.schedule');
+  }
+  w.str(body.outcome, L.maxStringBytes, 'body.outcome');
+  const out = w.finish();
+  if (out.length > L.maxBodyBytes) throw new RangeError(`encoded body exceeds ${L.maxBodyBytes} bytes`);
+  return out;
+}
+
+/** Sets an own enumerable property (so a key such as `__proto__` stays plain data). */
+function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function readMap<T>(r: ByteReader, max: number, what: string, readValue: (key: string) => T): Record<string, T> {
+  const n = r.u8(`${what} count`);
+  if (n > max) throw new MalformedMessageError(`too many ${what}`);
+  const out: Record<string, T> = {};
+  let prev: Uint8Array | undefined;
+  for (let i = 0; i < n; i++) {
+    const key = r.str(L.maxStringBytes, `${what} key`);
+    const kb = te.encode(key);
+    // Canonical: strictly ascending keys, hence no duplicates.
+    if (prev !== undefined && compareBytes(prev, kb) >= 0) throw new MalformedMessageError(`${what} keys not in canonical order`);
+    prev = kb;
+    setOwn(out, key, readValue(key));
+  }
+  return out;
+}
+
+function readBody(r: ByteReader): UsageReceiptBody {
+  const version = r.u8('body version');
+  if (version !== BODY_VERSION) throw new MalformedMessageError('unsupported receipt body version');
+  const sessionId = r.bytes(SESSION_ID_BYTES, 'sessionId');
+  const startedAt = r.u64('startedAt');
+  const endedAt = r.u64('endedAt');
+  const np = r.u8('party count');
+  if (np > L.maxParties) throw new MalformedMessageError('too many parties');
+  const parties: ReceiptParty[] = [];
+  for (let i = 0; i < np; i++) {
+    const role = r.str(L.maxStringBytes, 'party role');
+    const publicKey = r.bytes(KEY_BYTES, 'party public key');
+    if (parties.some((p) => equalBytes(p.publicKey, publicKey))) throw new MalformedMessageError('duplicate party');
+    parties.push({ role, publicKey });
+  }
+  const protocol = r.str(L.maxStringBytes, 'protocol');
+  const options = readMap(r, L.maxOptions, 'options', () => r.str(L.maxStringBytes, 'option value'));
+  const purpose = r.str(L.maxPurposeBytes, 'purpose');
+  const inputSizes = readMap(r, L.maxSizes, 'inputSizes', () => r.u64('input size'));
+  const outputSizes = readMap(r, L.maxSizes, 'outputSizes', () => r.u64('output size'));
+  const bytesExchanged = r.u64('bytesExchanged');
+  const computeMs = r.u64('computeMs');
+  const ng = r.u8('guardrail count');
+  if (ng > L.maxGuardrails) throw new MalformedMessageError('too many guardrails');
+  const guardrails: GuardrailDecision[] = [];
+  for (let i = 0; i < ng; i++) {
+    const rule = r.str(L.maxStringBytes, 'guardrail rule');
+    const outcome = r.str(L.maxStringBytes, 'guardrail outcome');
+    const has = r.u8('guardrail detail flag');
+    if (has > 1) throw new MalformedMessageError('bad guardrail detail flag');
+    guardrails.push(has === 1 ? { rule, outcome, detail: r.str(L.maxStringBytes, 'guardrail detail') } : { rule, outcome });
+  }
+  const hasBilling = r.u8('billing flag');
+  if (hasBilling > 1) throw new MalformedMessageError('bad billing flag');
+  let billing: UsageReceiptBody['billing'];
+  if (hasBilling === 1) {
+    const currency = r.str(L.maxStringBytes, 'billing currency');
+    const amountMinor = r.u64('billing amount');
+    const schedule = r.str(L.maxStringBytes, 'billing schedule');
+    billing = { currency, amountMinor, schedule };
+  }
+  const outcome = r.str(L.maxStringBytes, 'outcome');
+  const body: UsageReceiptBody = {
+    version: 1,
+    sessionId,
+    startedAt,
+    endedAt,
+    parties,
+    protocol,
+    options,
+    purpose,
+    inputSizes,
+    outputSizes,
+    bytesExchanged,
+    computeMs,
+    guardrails,
+    outcome,
+  };
+  if (billing !== undefined) body.billing = billing;
+  return body;
+}
+
+/**
+ * Decodes a canonical receipt body; throws `MalformedMessageError` on anything else.
+ * @example
+ * ```ts
+ * const body = decodeReceiptBody(bytes);
+ * ```
+ */
+export function decodeReceiptBody(bytes: Uint8Array): UsageReceiptBody {
+  assertBytes(bytes, 'bytes');
+  if (bytes.length > L.maxBodyBytes) throw new MalformedMessageError('receipt body too large');
+  const r = new ByteReader(bytes);
+  const body = readBody(r);
+  r.end('receipt body');
+  return body;
+}
+
+/** Signatures sorted by public key; misuse (wrong lengths, duplicate keys) throws. */
+function canonicalSignatures(sigs: UsageReceipt['signatures']): UsageReceipt['signatures'] {
+  if (!Array.isArray(sigs)) throw new TypeError('receipt.signatures must be an array');
+  checkCount(sigs.length, L.maxSignatures, 'receipt.signatures');
+  sigs.forEach((s, i) => {
+    assertBytes(s?.publicKey, `receipt.signatures[${i}].publicKey`, KEY_BYTES);
+    assertBytes(s.signature, `receipt.signatures[${i}].signature`, SIG_BYTES);
+  });
+  const sorted = [...sigs].sort((a, b) => compareBytes(a.publicKey, b.publicKey));
+  for (let i = 1; i < sorted.length; i++) {
+    if (equalBytes(sorted[i - 1]!.publicKey, sorted[i]!.publicKey)) throw new RangeError('receipt.signatures has two signatures by one key');
+  }
+  return sorted;
+}
+
+/**
+ * The canonical encoding of a signed receipt (what the ledger stores as an entry). Signatures are
+ * written sorted by public key, whatever their order in `receipt.signatures`.
+ * @example
+ * ```ts
+ * const entry = encodeReceipt({ body, signatures: [mine, theirs] });
+ * ```
+ */
+export function encodeReceipt(receipt: UsageReceipt): Uint8Array {
+  if (receipt === null || typeof receipt !== 'object') throw new TypeError('receipt must be an object');
+  const body = encodeReceiptBody(receipt.body);
+  const sigs = canonicalSignatures(receipt.signatures);
+  const w = new ByteWriter();
+  w.u8(RECEIPT_VERSION).u32(body.length).raw(body).u8(sigs.length);
+  for (const s of sigs) w.raw(s.publicKey).raw(s.signature);
+  return w.finish();
+}
+
+/**
+ * Decodes a canonical signed receipt; throws `MalformedMessageError` on anything else (including
+ * unsorted or duplicate signatures). Does not check the signatures: see {@link verifyReceipt}.
+ * @example
+ * ```ts
+ * const receipt = decodeReceipt(entry);
+ * verifyReceipt(receipt);
+ * ```
+ */
+export function decodeReceipt(bytes: Uint8Array): UsageReceipt {
+  assertBytes(bytes, 'bytes');
+  const r = new ByteReader(bytes);
+  if (r.u8('receipt version') !== RECEIPT_VERSION) throw new MalformedMessageError('unsupported receipt version');
+  const bodyLen = r.u32('body length');
+  if (bodyLen > L.maxBodyBytes) throw new MalformedMessageError('receipt body too large');
+  if (bodyLen > r.remaining) throw new MalformedMessageError('truncated receipt body');
+  const body = decodeReceiptBody(r.bytes(bodyLen, 'receipt body'));
+  const n = r.u8('signature count');
+  if (n > L.maxSignatures) throw new MalformedMessageError('too many signatures');
+  const signatures: UsageReceipt['signatures'] = [];
+  for (let i = 0; i < n; i++) {
+    const publicKey = r.bytes(KEY_BYTES, 'signature public key');
+    const signature = r.bytes(SIG_BYTES, 'signature');
+    const prev = signatures[i - 1];
+    if (prev !== undefined && compareBytes(prev.publicKey, publicKey) >= 0) {
+      throw new MalformedMessageError('signatures not in canonical order');
+    }
+    signatures.push({ publicKey, signature });
+  }
+  r.end('receipt');
+  return { body, signatures };
+}
+
+/** The exact bytes a receipt signature covers: the context prefix and the canonical body. */
+function signedBytes(encodedBody: Uint8Array): Uint8Array {
+  return concatBytes(RECEIPT_SIGNATURE_CONTEXT, encodedBody);
+}
+
+/**
+ * One party's Ed25519 signature over the receipt body (64 bytes).
+ * @example
+ * ```ts
+ * const signature = signReceiptBody(me.secretKey, body);
+ * const receipt = { body, signatures: [{ publicKey: me.publicKey, signature }, peerSig] };
+ * ```
+ */
+export function signReceiptBody(secretKey: Uint8Array, body: UsageReceiptBody): Uint8Array {
+  assertBytes(secretKey, 'secretKey', 32);
+  return signMessage(secretKey, signedBytes(encodeReceiptBody(body)));
+}
+
+/** An Ed25519 verification function (public key, message, signature) → valid? */
+export type Ed25519Verifier = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
+
+/** Options of {@link verifyReceipt}. */
+export interface VerifyReceiptOptions {
+  /**
+   * Require a signature from every party named in the body (default `true`). With `false`, at
+   * least one valid signature by a party is still required.
+   */
+  requireAllParties?: boolean;
+  /** Ed25519 verifier to use (default: `@noble/curves`); the Node ledger passes `node:crypto`'s. */
+  verify?: Ed25519Verifier;
+}
+
+/**
+ * Checks a receipt's signatures: each is by a party named in the body and verifies over the
+ * canonical body; every party has signed (unless `requireAllParties: false`); and every key of
+ * `expectedPublicKeys` is a party that signed. Throws `VerificationFailedError` otherwise, and
+ * `MalformedMessageError` / `RangeError` if the receipt cannot be encoded.
+ * @example
+ * ```ts
+ * verifyReceipt(receipt, [myKey, peerKey]);
+ * ```
+ */
+export function verifyReceipt(
+  receipt: UsageReceipt,
+  expectedPublicKeys?: readonly Uint8Array[],
+  options: VerifyReceiptOptions = {},
+): void {
+  const verify = options.verify ?? verifyMessage;
+  const requireAll = options.requireAllParties ?? true;
+  const message = signedBytes(encodeReceiptBody(receipt.body));
+  const sigs = canonicalSignatures(receipt.signatures);
+  const parties = receipt.body.parties;
+  if (sigs.length === 0) throw new VerificationFailedError('receipt has no signature');
+  for (const s of sigs) {
+    if (!parties.some((p) => equalBytes(p.publicKey, s.publicKey))) {
+      throw new VerificationFailedError('receipt signed by a key that is not a party');
+    }
+    if (!verify(s.publicKey, message, s.signature)) throw new VerificationFailedError('receipt signature does not verify');
+  }
+  const signed = (key: Uint8Array): boolean => sigs.some((s) => equalBytes(s.publicKey, key));
+  if (requireAll && !parties.every((p) => signed(p.publicKey))) {
+    throw new VerificationFailedError('receipt is not signed by every party');
+  }
+  for (const key of expectedPublicKeys ?? []) {
+    assertBytes(key, 'expectedPublicKeys[]', KEY_BYTES);
+    if (!signed(key)) throw new VerificationFailedError('receipt is not signed by an expected key');
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Argument parsing shared by the subcommands: a thin layer over `node:util`'s `parseArgs` that
+ * turns its errors into one actionable line (`InputError`) and adds the small validators every
+ * command needs (integers in a range, `HOST:PORT`, a choice among fixed values).
+ * @module
+ */
+import { parseArgs } from 'node:util';
+import { InputError } from '../errors.js';
+
+/** One option of a command: `string` options take a value, `boolean` ones do not. */
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  /** One-letter alias, e.g. `h` for `--help`. */
+  short?: string;
+}
+
+/** Parsed options: strings for `string` options, `true` for flags that were given. */
+export type ParsedOptions = Record<string, string | boolean | undefined>;
+
+/**
+ * Parses `argv` against `spec` (no positionals unless `positionals` is true). Unknown options, a
+ * missing value or a repeated option end with an `InputError` naming the option and the command.
+ *
+ * @example
+ * ```ts
+ * const { values } = parseCommandArgs('keygen', ['--out', 'dir'], { out: { type: 'string' } });
+ * ```
+ */
+export function parseCommandArgs(
+  command: string,
+  argv: readonly string[],
+  spec: Record<string, OptionSpec>,
+  positionals = false,
+): { values: ParsedOptions; positionals: string[] } {
+  // Repeating an option is almost always a mistake in a script (which one wins?): refuse it.
+  const seen = new Set<string>();
+  for (const arg of argv) {
+    if (arg === '--') break;
+    if (!arg.startsWith('--')) continue;
+    const name = arg.slice(2).split('=')[0]!;
+    if (seen.has(name)) throw new InputError(`option --${name} given twice (see 'dataport ${command} --help')`);
+    seen.add(name);
+  }
+  try {
+    const parsed = parseArgs({ args: [...argv], options: spec, strict: true, allowPositionals: positionals });
+    return { values: parsed.values as ParsedOptions, positionals: parsed.positionals };
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const msg = String((err as Error).message ?? err);
+    const opt = /'(-{1,2}[^' ]+)/.exec(msg)?.[1];
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      throw new InputError(`unknown option ${opt ?? ''} (see 'dataport ${command} --help')`.replace('  ', ' '));
+    }
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      const name = opt?.split(' ')[0] ?? 'an option';
+      throw new InputError(
+        spec[name.replace(/^-+/, '')]?.type === 'boolean' ? `option ${name} takes no value` : `option ${name} needs a value`,
+      );
+    }
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      throw new InputError(`unexpected argument ${/'([^']*)'/.exec(msg)?.[1] ?? ''} (see 'dataport ${command} --help')`);
+    }
+    throw new InputError(msg.split('\n')[0]!);
+  }
+}
+
+/**
+ * A string option's value, or `InputError` naming it when it is required and missing.
+ * @example
+ * ```ts
+ * const out = stringOption(values, 'out', true);
+ * ```
+ */
+export function stringOption(values: ParsedOptions, name: string, required: true): string;
+export function stringOption(values: ParsedOptions, name: string, required?: false): string | undefined;
+export function stringOption(values: ParsedOptions, name: string, required = false): string | undefined {
+  const v = values[name];
+  if (v === undefined) {
+    if (required) throw new InputError(`missing required option --${name}`);
+    return undefined;
+  }
+  if (typeof v !== 'string') throw new InputError(`option --${name} needs a value`);
+  if (v === '') throw new InputError(`option --${name} must not be empty`);
+  return v;
+}
+
+/**
+ * An integer option in `[min, max]`, or `fallback` when absent.
+ * @example
+ * ```ts
+ * const workers = intOption(values, 'workers', 0, 64, 2);
+ * ```
+ */
+export function intOption(values: ParsedOptions, name: string, min: number, max: number, fallback: number): number;
+export function intOption(values: ParsedOptions, name: string, min: number, max: number): number | undefined;
+export function intOption(values: ParsedOptions, name: string, min: number, max: number, fallback?: number): number | undefined {
+  const v = stringOption(values, name);
+  if (v === undefined) return fallback;
+  if (!/^[0-9]+$/.test(v)) throw new InputError(`option --${name} must be an integer, got '${v}'`);
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new InputError(`option --${name} must be between ${min} and ${max}, got ${v}`);
+  }
+  return n;
+}
+
+/**
+ * A positive number of seconds (fractions allowed) as milliseconds, or `fallback`.
+ * @example
+ * ```ts
+ * const timeoutMs = secondsOption(values, 'timeout', 600_000);
+ * ```
+ */
+export function secondsOption(values: ParsedOptions, name: string, fallback: number): number {
+  const v = stringOption(values, name);
+  if (v === undefined) return fallback;
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(v)) throw new InputError(`option --${name} must be a number of seconds, got '${v}'`);
+  const ms = Math.round(Number(v) * 1000);
+  // 2^31-1 ms is the largest delay setTimeout honours; beyond it timers fire immediately.
+  if (ms <= 0 || ms > 2_147_483_647) throw new InputError(`option --${name} must be between 0.001 and 2147483 seconds`);
+  return ms;
+}
+
+/**
+ * One value among `choices`, or `fallback` when absent.
+ * @example
+ * ```ts
+ * const reveal = choiceOption(values, 'reveal', ['both', 'requester'] as const, 'both');
+ * ```
+ */
+export function choiceOption<T extends string>(values: ParsedOptions, name: string, choices: readonly T[], fallback: T): T {
+  const v = stringOption(values, name);
+  if (v === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(v)) {
+    throw new InputError(`option --${name} must be one of ${choices.join(', ')}, got '${v}'`);
+  }
+  return v as T;
+}
+
+/** A parsed `HOST:PORT` (IPv6 hosts in brackets: `[::1]:4000`). */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/**
+ * Parses `HOST:PORT` for `--listen`; port 0 asks the system for a free port.
+ * @example
+ * ```ts
+ * parseHostPort('127.0.0.1:0', 'listen'); // { host: '127.0.0.1', port: 0 }
+ * ```
+ */
+export function parseHostPort(text: string, option: string): HostPort {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):([0-9]{1,5})$/.exec(text);
+  if (!m) throw new InputError(`option --${option} must be HOST:PORT (e.g. 127.0.0.1:7400 or [::1]:7400), got '${text}'`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new InputError(`option --${option}: port must be at most 65535, got ${port}`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/**
+ * Splits a comma-separated column list (`--key a,b`), refusing empty or repeated names.
+ * @example
+ * ```ts
+ * parseColumnList('ward,month', 'key'); // ['ward', 'month']
+ * ```
+ */
+export function parseColumnList(text: string, option: string): string[] {
+  const cols = text.split(',').map((c) => c.trim());
+  if (cols.some((c) => c === '')) throw new InputError(`option --${option}: empty column name in '${text}'`);
+  const dup = cols.find((c, i) => cols.indexOf(c) !== i);
+  if (dup !== undefined) throw new InputError(`option --${option}: column '${dup}' listed twice`);
+  return cols;
+}

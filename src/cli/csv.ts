@@ -1,0 +1,277 @@
+/**
+ * CSV input for the CLI (DESIGN.md §8), shared by `psi`, `psi-sum` and `aggregate`.
+ *
+ * Rules: RFC 4180 style (comma separator, `"` quotes, `""` escapes a quote, quoted fields may
+ * span lines), a header row, UTF-8 (checked: invalid bytes are an error, not replacement
+ * characters that could make two different keys collide), an optional UTF-8 BOM, `\n` or `\r\n`
+ * line ends, blank lines ignored, every row with as many fields as the header.
+ *
+ * Files are streamed: only the selected columns of the current row are held, plus — when `raw`
+ * is asked for — the original bytes of that row, sliced from the file by the parser's byte
+ * offsets (so an output row is byte-for-byte the input row, quotes and all).
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parse, CsvError } from 'csv-parse';
+import { AbortError, InputError } from '../errors.js';
+
+/** Longest accepted row, in characters (a guard against a file that is one unterminated quote). */
+export const MAX_CSV_RECORD_CHARS = 1 << 20;
+
+/** Options of {@link scanCsv}. */
+export interface ScanCsvOptions {
+  /** Header names of the columns to extract, in the order wanted. */
+  columns: readonly string[];
+  /** Also hand each row's original bytes (its line end included) to `onRow`. */
+  raw?: boolean;
+  /** Called with the number of bytes read so far (for progress bars). */
+  onBytes?: (bytesRead: number) => void;
+  signal?: AbortSignal;
+}
+
+/** One data row handed to {@link scanCsv}'s callback. */
+export interface CsvRow {
+  /** The selected columns' values, in the order of `ScanCsvOptions.columns`, as parsed (unquoted). */
+  values: string[];
+  /** Line number (1-based) of the row's last line in the file. */
+  line: number;
+  /** The row's original bytes, line end included, when `raw` was asked for. */
+  raw?: Uint8Array;
+}
+
+/** What {@link scanCsv} found. */
+export interface CsvScanResult {
+  /** The header's column names. */
+  header: string[];
+  /** The header row's original bytes (BOM and line end included). */
+  headerRaw: Uint8Array;
+  /** Number of data rows. */
+  rows: number;
+  /** File size in bytes. */
+  bytes: number;
+  /** SHA-256 of the whole file, to detect a file that changed between two passes. */
+  sha256: Uint8Array;
+}
+
+/** Keeps the bytes the parser has seen but whose rows have not been emitted yet. */
+class ByteWindow {
+  private chunks: Uint8Array[] = [];
+  private base = 0; // file offset of chunks[0][0]
+  push(chunk: Uint8Array): void {
+    this.chunks.push(chunk);
+  }
+  /** The bytes [from, to) of the file; drops everything before `to`. */
+  take(from: number, to: number): Uint8Array {
+    const out = new Uint8Array(to - from);
+    let off = this.base;
+    let w = 0;
+    let drop = 0;
+    for (const c of this.chunks) {
+      const end = off + c.length;
+      const s = Math.max(from, off);
+      const e = Math.min(to, end);
+      if (e > s) {
+        out.set(c.subarray(s - off, e - off), w);
+        w += e - s;
+      }
+      if (end <= to) drop++;
+      off = end;
+      if (off >= to) break;
+    }
+    if (w !== out.length) throw new Error('csv: byte window out of sync');
+    for (let i = 0; i < drop; i++) this.base += this.chunks.shift()!.length;
+    return out;
+  }
+}
+
+/**
+ * Offset of the first byte of `chunk` that starts an invalid UTF-8 sequence (used only to locate
+ * an error the native decoder found). Leading continuation bytes belong to a sequence that began
+ * in the previous chunk and are skipped.
+ */
+function firstInvalidUtf8(chunk: Uint8Array): number {
+  let i = 0;
+  while (i < 3 && i < chunk.length && (chunk[i]! & 0xc0) === 0x80) i++;
+  while (i < chunk.length) {
+    const b = chunk[i]!;
+    const n = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
+    if (n < 0) return i;
+    for (let k = 1; k <= n; k++) {
+      if (i + k >= chunk.length) return i + k; // truncated at the end of the chunk: reported near here
+      if ((chunk[i + k]! & 0xc0) !== 0x80) return i;
+    }
+    i += n + 1;
+  }
+  return chunk.length;
+}
+
+/** Strips blank lines the parser skipped before a row (a row never starts with CR or LF). */
+function stripLeadingLineEnds(bytes: Uint8Array): Uint8Array {
+  let i = 0;
+  while (i < bytes.length && (bytes[i] === 0x0a || bytes[i] === 0x0d)) i++;
+  return i === 0 ? bytes : bytes.subarray(i);
+}
+
+function csvErrorMessage(path: string, err: CsvError): string {
+  const line = (err as unknown as { lines?: number }).lines;
+  const where = line !== undefined ? ` at line ${line}` : '';
+  switch (err.code) {
+    case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH': {
+      const m = /expect (\d+), got (\d+)/.exec(err.message);
+      return `${path}: malformed CSV${where}: ${m ? `expected ${m[1]} fields like the header, got ${m[2]}` : 'wrong number of fields'}`;
+    }
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return `${path}: malformed CSV: a quoted field is never closed (the file ends at line ${line ?? '?'})`;
+    case 'CSV_INVALID_CLOSING_QUOTE':
+      return `${path}: malformed CSV${where}: unexpected character after a closing quote`;
+    case 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE':
+      return `${path}: malformed CSV${where}: unexpected character after a closing quote`;
+    case 'CSV_MAX_RECORD_SIZE':
+      return `${path}: malformed CSV${where}: row longer than ${MAX_CSV_RECORD_CHARS} characters (an unclosed quote?)`;
+    default:
+      return `${path}: malformed CSV${where}: ${err.message.split('\n')[0]}`;
+  }
+}
+
+/**
+ * Streams a CSV file once, checking its header and handing the selected columns of every data
+ * row to `onRow` (synchronously, in file order). Throws `InputError` with a precise message for an
+ * unreadable or empty file, a header without data rows, a missing or duplicated column, invalid
+ * UTF-8, or a malformed line (with its line number).
+ *
+ * @example
+ * ```ts
+ * const keys = new Set<string>();
+ * const info = await scanCsv('pharma.csv', { columns: ['resident_id'] }, (row) => keys.add(row.values[0]!));
+ * console.log(info.rows, keys.size);
+ * ```
+ */
+export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row: CsvRow) => void): Promise<CsvScanResult> {
+  const name = path;
+  let size: number;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new InputError(`${name}: not a regular file`);
+    size = st.size;
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`${name}: cannot read input (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (size === 0) throw new InputError(`${name}: the file is empty; expected a header row and data rows`);
+
+  const window = options.raw ? new ByteWindow() : undefined;
+  const hash = createHash('sha256');
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let bytesRead = 0;
+  let newlines = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      try {
+        decoder.decode(chunk, { stream: true });
+      } catch {
+        const at = firstInvalidUtf8(chunk);
+        let line = newlines + 1;
+        for (let i = chunk.indexOf(0x0a); i !== -1 && i < at; i = chunk.indexOf(0x0a, i + 1)) line++;
+        cb(new InputError(`${name}: not valid UTF-8 at line ${line}`));
+        return;
+      }
+      for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) newlines++;
+      const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
+      hash.update(bytes);
+      window?.push(bytes);
+      bytesRead += chunk.length;
+      options.onBytes?.(bytesRead);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      try {
+        decoder.decode();
+        cb();
+      } catch {
+        cb(new InputError(`${name}: not valid UTF-8 (truncated character at the end of the file)`));
+      }
+    },
+  });
+  const parser = parse({
+    bom: true,
+    info: true,
+    skip_empty_lines: true,
+    max_record_size: MAX_CSV_RECORD_CHARS,
+    relax_column_count: false,
+  });
+
+  let header: string[] | undefined;
+  let headerRaw: Uint8Array = new Uint8Array(0);
+  let indexes: number[] = [];
+  let rows = 0;
+  let prevEnd = 0;
+  // Errors thrown while consuming rows are kept here: pipeline() may report the teardown of the
+  // other streams ("aborted", "premature close") instead of the error that caused it.
+  let consumeError: unknown;
+  const consume = async (source: AsyncIterable<{ record: string[]; info: { bytes: number; lines: number } }>) => {
+    try {
+      for await (const { record, info } of source) {
+        if (options.signal?.aborted) throw new AbortError();
+        const end = info.bytes;
+        const raw = window ? stripLeadingLineEnds(window.take(prevEnd, end)) : undefined;
+        prevEnd = end;
+        if (header === undefined) {
+          header = record;
+          headerRaw = raw ?? new Uint8Array(0);
+          indexes = resolveColumns(name, header, options.columns);
+          continue;
+        }
+        rows++;
+        const values = indexes.map((i) => record[i]!);
+        onRow(raw ? { values, line: info.lines, raw } : { values, line: info.lines });
+      }
+    } catch (err) {
+      consumeError ??= err;
+      throw err;
+    }
+  };
+  try {
+    await pipeline(createReadStream(path, { highWaterMark: 1 << 16 }), tap, parser, consume, { signal: options.signal });
+  } catch (caught) {
+    const err = consumeError ?? caught;
+    if (err instanceof InputError || err instanceof AbortError) throw err;
+    if (err instanceof CsvError) throw new InputError(csvErrorMessage(name, err));
+    if ((err as Error)?.name === 'AbortError') throw new AbortError();
+    if ((err as NodeJS.ErrnoException)?.code) {
+      throw new InputError(`${name}: cannot read input (${(err as NodeJS.ErrnoException).code})`);
+    }
+    throw err;
+  }
+  if (header === undefined) throw new InputError(`${name}: no header row (the file has only blank lines)`);
+  if (rows === 0) throw new InputError(`${name}: the file has a header but no data rows`);
+  return { header, headerRaw, rows, bytes: bytesRead, sha256: new Uint8Array(hash.digest()) };
+}
+
+/**
+ * Indexes of `wanted` in `header`; `InputError` naming a missing column and listing the ones
+ * available, or naming a column the header holds twice (which one would be meant?).
+ *
+ * @example
+ * ```ts
+ * resolveColumns('a.csv', ['id', 'cost'], ['cost']); // [1]
+ * ```
+ */
+export function resolveColumns(file: string, header: readonly string[], wanted: readonly string[]): number[] {
+  return wanted.map((col) => {
+    const i = header.indexOf(col);
+    if (i === -1) {
+      const hint = header.find((h) => h.trim().normalize('NFKC').toLowerCase() === col.trim().normalize('NFKC').toLowerCase());
+      const shown = header.slice(0, 30).map((h) => `'${h}'`);
+      const list = shown.join(', ') + (header.length > shown.length ? `, … (${header.length} columns)` : '');
+      throw new InputError(
+        `${file}: no column '${col}'${hint !== undefined ? ` (did you mean '${hint}'?)` : ''}; the header has ${list}`,
+      );
+    }
+    if (header.indexOf(col, i + 1) !== -1) throw new InputError(`${file}: the header has column '${col}' more than once`);
+    return i;
+  });
+}

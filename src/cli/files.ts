@@ -1,0 +1,134 @@
+/**
+ * File helpers of the CLI: atomic output files (written to a temporary file next to the target and
+ * renamed only when complete, so a failed run never leaves a half-written result behind) and
+ * secret files created with mode 0600.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { chmod, link, open, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { once } from 'node:events';
+import { InputError } from '../errors.js';
+
+function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** An output file being written; `commit` renames it into place, `abort` removes it. */
+export interface AtomicOutput {
+  /** Appends bytes, waiting when the OS buffer is full (backpressure). */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Flushes to disk and renames the temporary file to the target path. */
+  commit(): Promise<void>;
+  /** Removes the temporary file (safe to call after a failed write). */
+  abort(): Promise<void>;
+}
+
+/**
+ * Opens `path` for atomic replacement. Fails early (before any network work) with `InputError`
+ * if the directory is not writable.
+ *
+ * @example
+ * ```ts
+ * const out = await openAtomicOutput('matches.csv');
+ * await out.write(headerBytes);
+ * await out.commit();
+ * ```
+ */
+export async function openAtomicOutput(path: string): Promise<AtomicOutput> {
+  const tmp = tempPathFor(path);
+  try {
+    const st = await stat(path).catch(() => undefined);
+    if (st?.isDirectory()) throw new InputError(`${path}: is a directory`);
+    const fh = await open(tmp, 'wx', 0o644);
+    await fh.close();
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`${path}: cannot write output (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let stream: WriteStream | undefined = createWriteStream(tmp, { flags: 'w' });
+  let failure: unknown;
+  stream.on('error', (err) => {
+    failure = err;
+  });
+  const check = () => {
+    if (failure) throw new InputError(`${path}: cannot write output (${(failure as NodeJS.ErrnoException).code ?? 'error'})`);
+  };
+  return {
+    async write(bytes) {
+      check();
+      if (!stream!.write(bytes)) await Promise.race([once(stream!, 'drain'), once(stream!, 'error')]);
+      check();
+    },
+    async commit() {
+      check();
+      const s = stream!;
+      stream = undefined;
+      await new Promise<void>((resolve, reject) => s.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      check();
+      await rename(tmp, path).catch((err: NodeJS.ErrnoException) => {
+        throw new InputError(`${path}: cannot write output (${err.code ?? 'error'})`);
+      });
+    },
+    async abort() {
+      const s = stream;
+      stream = undefined;
+      if (s) await new Promise<void>((resolve) => s.end(() => resolve()));
+      await unlink(tmp).catch(() => {});
+    },
+  };
+}
+
+/**
+ * Writes a secret file with mode 0600. Without `overwrite`, refuses (with `InputError`) if the
+ * file exists — atomically, by hard-linking a complete temporary file into place, so two
+ * concurrent runs cannot both "win" and a crash never leaves a truncated key.
+ *
+ * @example
+ * ```ts
+ * await writeSecretFile('dir/identity.key', text, false);
+ * ```
+ */
+export async function writeSecretFile(path: string, text: string, overwrite: boolean): Promise<void> {
+  await writeFileAtomically(path, text, 0o600, overwrite);
+}
+
+/**
+ * Writes a non-secret file (mode 0644) atomically, replacing any existing one.
+ * @example
+ * ```ts
+ * await writePublicFile('dir/identity.pub', text);
+ * ```
+ */
+export async function writePublicFile(path: string, text: string): Promise<void> {
+  await writeFileAtomically(path, text, 0o644, true);
+}
+
+async function writeFileAtomically(path: string, text: string, mode: number, overwrite: boolean): Promise<void> {
+  const tmp = tempPathFor(path);
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(text, 'utf8');
+    // The umask may have removed bits from `mode` on creation; set exactly what we mean.
+    await fh.chmod(mode);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    if (overwrite) {
+      await rename(tmp, path);
+    } else {
+      await link(tmp, path);
+      await unlink(tmp);
+    }
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new InputError(`${path} already exists; refusing to overwrite a key (use --force to replace it)`);
+    }
+    throw err;
+  }
+  await chmod(path, mode).catch(() => {});
+}

@@ -1,10 +1,15 @@
 #!/usr/bin/env node
 /**
  * The `dataport` command. Each subcommand lives in `commands/<name>.ts` and exports
- * `run(argv: string[]): Promise<number>` (the exit code). Errors reach the user as one line.
+ * `run(argv: string[]): Promise<number>` (the exit code). Errors reach the user as one line
+ * `dataport: <message>` and exit code 1; a stack trace only with `DATAPORT_DEBUG=1`.
+ *
+ * The process exits as soon as the command has finished and its output is flushed, so a handle
+ * left open by a failed peer (a socket, a timer, a worker) can never make the command hang.
  * @module
  */
 import { DataportError } from '../errors.js';
+import { interrupt } from './signals.js';
 
 const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
   keygen: () => import('./commands/keygen.js'),
@@ -23,19 +28,20 @@ commands:
   aggregate   multi-party homomorphic aggregation (serve | analyst | provide)
   ledger      verify | export | prove | consistency | report
 
-Run 'dataport <command> --help' for the options of one command.`;
+Run 'dataport <command> --help' for the options of one command.
+Exit codes: 0 success, 1 error (one line on stderr), 2 unknown command, 130 interrupted.`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    console.log(USAGE);
+    (name === undefined ? console.error : console.log)(USAGE);
     return name === undefined ? 2 : 0;
   }
   if (name === '--version') {
     console.log('dataport 0.1.0');
     return 0;
   }
-  const load = COMMANDS[name];
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!load) {
     console.error(`dataport: unknown command '${name}'\n\n${USAGE}`);
     return 2;
@@ -44,15 +50,42 @@ async function main(argv: string[]): Promise<number> {
   return mod.run(rest);
 }
 
+/** One line, whatever the error: messages of our typed errors are written for users. */
+function describe(err: unknown): string {
+  let msg: string;
+  if (err instanceof DataportError || err instanceof TypeError || err instanceof RangeError) msg = err.message;
+  else if (err instanceof Error) msg = `internal error: ${err.message}`;
+  else msg = `internal error: ${String(err)}`;
+  return msg.replace(/\s*\n\s*/g, ' ').trim() || 'failed';
+}
+
+function flushAndExit(code: number): void {
+  // Exit only once stdout and stderr have drained (they are async when piped).
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
+process.on('SIGINT', () => {
+  if (interrupt()) {
+    process.stderr.write('dataport: interrupted\n');
+    flushAndExit(130);
+  }
+});
+process.on('SIGTERM', () => {
+  interrupt();
+  process.stderr.write('dataport: terminated\n');
+  flushAndExit(143);
+});
+
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => flushAndExit(code),
   (err: unknown) => {
-    // One actionable line; never a stack trace (set DATAPORT_DEBUG=1 to see one).
-    const msg = err instanceof DataportError || err instanceof TypeError || err instanceof RangeError ? err.message : String((err as Error)?.message ?? err);
-    console.error(`dataport: ${msg}`);
+    console.error(`dataport: ${describe(err)}`);
     if (process.env.DATAPORT_DEBUG) console.error(err);
-    process.exitCode = 1;
+    flushAndExit(1);
   },
 );

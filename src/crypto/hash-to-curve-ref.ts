@@ -14,6 +14,7 @@ import { mod, numberToBytesLE, pow } from './field-ref.js';
 import { P } from './constants.js';
 
 type EdPoint = { toAffine(): { x: bigint; y: bigint } };
+type RefHasher = { mapToCurve(scalar: bigint): unknown };
 
 function edwardsToU(point: EdPoint): Uint8Array {
   const { y } = point.toAffine();
@@ -32,4 +33,13 @@ export function encodeToCurveRef(msg: Uint8Array, dst: Uint8Array): Uint8Array {
 /** RFC 9380 `hash_to_curve` (RO) for curve25519 with SHA-512 and Elligator 2; 32-byte LE u. */
 export function hashToCurveRef(msg: Uint8Array, dst: Uint8Array): Uint8Array {
   return edwardsToU(ed25519_hasher.hashToCurve(msg, { DST: dst }) as unknown as EdPoint);
+}
+
+/**
+ * u of clear_cofactor(map_to_curve(u0)) for a field element u0 (RFC 9380 §6.7.1 then ×8): the map
+ * alone, without hash_to_field, so tests can reach chosen inputs such as u0 = 0.
+ */
+export function mapToCurveRef(u0: bigint): Uint8Array {
+  // noble's public mapToCurve() returns the cofactor-cleared point.
+  return edwardsToU((ed25519_hasher as unknown as RefHasher).mapToCurve(mod(u0)) as EdPoint);
 }

@@ -6,5 +6,6 @@
 export { PSI_DST, PSI_DST_STRING, POINT_BYTES, SCALAR_BYTES } from './constants.js';
 export { encodeToCurve, encodeToCurveBatch, hashToCurve } from './hash-to-curve.js';
 export { checkPoint, decodePoint, decodePointBatch, type PointRejection } from './point.js';
+export { initCrypto, isFastCryptoReady } from './fast/init.js';
 export { generateScalar } from './scalar.js';
 export { availableBackends, createGroup, BackendNames, type BackendName, type Group } from './group.js';

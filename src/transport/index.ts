@@ -6,3 +6,15 @@ export {
   type MemoryTransportOptions,
   type MemoryTransportSide,
 } from './memory.js';
+export {
+  CloseCode,
+  DEFAULT_WEBSOCKET_LIMITS,
+  WebSocketFrameTransport,
+  type WebSocketLimits,
+} from './websocket-core.js';
+export {
+  connectNativeWebSocket,
+  type ConnectNativeWebSocketOptions,
+  type NativeWebSocketConstructor,
+  type NativeWebSocketLike,
+} from './websocket-browser.js';

@@ -16,7 +16,9 @@ function file(content: string | Uint8Array): string {
 }
 async function scan(content: string | Uint8Array, columns: string[], raw = false) {
   const rows: CsvRow[] = [];
-  const info = await scanCsv(file(content), { columns, raw }, (r) => rows.push(r));
+  const info = await scanCsv(file(content), { columns, raw }, (r) => {
+    rows.push(r);
+  });
   return { rows, info };
 }
 const dec = (b: Uint8Array | undefined) => new TextDecoder('utf-8', { ignoreBOM: true }).decode(b);

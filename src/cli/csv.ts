@@ -28,6 +28,8 @@ export interface ScanCsvOptions {
   columns: readonly string[];
   /** Also hand each row's original bytes (its line end included) to `onRow`. */
   raw?: boolean;
+  /** Called once with the header's names and original bytes, before any row. */
+  onHeader?: (header: readonly string[], headerRaw: Uint8Array) => void;
   /** Called with the number of bytes read so far (for progress bars). */
   onBytes?: (bytesRead: number) => void;
   signal?: AbortSignal;
@@ -139,7 +141,7 @@ function csvErrorMessage(path: string, err: CsvError): string {
 
 /**
  * Streams a CSV file once, checking its header and handing the selected columns of every data
- * row to `onRow` (synchronously, in file order). Throws `InputError` with a precise message for an
+ * row to `onRow` in file order (if it returns a promise, reading waits for it: backpressure). Throws `InputError` with a precise message for an
  * unreadable or empty file, a header without data rows, a missing or duplicated column, invalid
  * UTF-8, or a malformed line (with its line number).
  *
@@ -150,7 +152,7 @@ function csvErrorMessage(path: string, err: CsvError): string {
  * console.log(info.rows, keys.size);
  * ```
  */
-export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row: CsvRow) => void): Promise<CsvScanResult> {
+export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row: CsvRow) => void | Promise<void>): Promise<CsvScanResult> {
   const name = path;
   let size: number;
   try {
@@ -223,11 +225,13 @@ export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row
           header = record;
           headerRaw = raw ?? new Uint8Array(0);
           indexes = resolveColumns(name, header, options.columns);
+          options.onHeader?.(header, headerRaw);
           continue;
         }
         rows++;
         const values = indexes.map((i) => record[i]!);
-        onRow(raw ? { values, line: info.lines, raw } : { values, line: info.lines });
+        const pending = onRow(raw ? { values, line: info.lines, raw } : { values, line: info.lines });
+        if (pending) await pending;
       }
     } catch (err) {
       consumeError ??= err;

@@ -1,0 +1,152 @@
+/**
+ * Reading the join keys of a CSV file (first pass) and writing the matching rows (second pass).
+ *
+ * Only the distinct normalised keys are held in memory (one entry per distinct key); the second
+ * pass streams the file again, recomputes each row's key and copies the row's original bytes when
+ * its key is in the intersection. The file's SHA-256 is compared between the two passes, so a file
+ * modified during the run is an error rather than a silently wrong output.
+ * @module
+ */
+import { InputError } from '../errors.js';
+import { equalBytes } from '../utils/bytes.js';
+import { scanCsv, type CsvScanResult } from './csv.js';
+import { openAtomicOutput } from './files.js';
+
+/** Normalises one row's key columns to the bytes the protocol hashes, or `undefined` to skip the row. */
+export type KeyNormalizer = (values: readonly string[]) => Uint8Array | undefined;
+
+/** The distinct keys of an input file. */
+export interface KeyInput {
+  /** Distinct normalised keys, in first-seen order. */
+  keys: Uint8Array[];
+  /** Data rows in the file. */
+  rows: number;
+  /** Rows skipped because a key column was empty. */
+  skippedRows: number;
+  /** Line of the first skipped row (for the warning). */
+  firstSkippedLine?: number;
+  scan: CsvScanResult;
+}
+
+/**
+ * A lookup key for a `Map`/`Set`: the bytes as a Latin-1 string (1:1, cheap).
+ * @example
+ * ```ts
+ * const matches = new Set(intersection.map(keyId));
+ * ```
+ */
+export function keyId(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x4000) s += String.fromCharCode(...bytes.subarray(i, i + 0x4000));
+  return s;
+}
+
+/**
+ * First pass: the distinct normalised keys of `path`.
+ *
+ * @example
+ * ```ts
+ * const input = await readKeys('pharma.csv', ['resident_id'], normalize);
+ * console.log(input.rows, input.keys.length);
+ * ```
+ */
+export async function readKeys(
+  path: string,
+  columns: readonly string[],
+  normalize: KeyNormalizer,
+  options: { onBytes?: (n: number) => void; signal?: AbortSignal; maxKeys?: number } = {},
+): Promise<KeyInput> {
+  const seen = new Set<string>();
+  const keys: Uint8Array[] = [];
+  let skippedRows = 0;
+  let firstSkippedLine: number | undefined;
+  const maxKeys = options.maxKeys ?? Number.POSITIVE_INFINITY;
+  const scan = await scanCsv(path, { columns, onBytes: options.onBytes, signal: options.signal }, (row) => {
+    let key: Uint8Array | undefined;
+    try {
+      key = normalize(row.values);
+    } catch (err) {
+      throw new InputError(`${path}: line ${row.line}: ${(err as Error).message}`);
+    }
+    if (key === undefined) {
+      skippedRows++;
+      firstSkippedLine ??= row.line;
+      return;
+    }
+    const id = keyId(key);
+    if (seen.has(id)) return;
+    if (keys.length >= maxKeys) throw new InputError(`${path}: more than ${maxKeys} distinct keys`);
+    seen.add(id);
+    keys.push(key);
+  });
+  if (keys.length === 0) {
+    throw new InputError(`${path}: every row has an empty key (${columns.join(', ')}); nothing to compare`);
+  }
+  const result: KeyInput = { keys, rows: scan.rows, skippedRows, scan };
+  if (firstSkippedLine !== undefined) result.firstSkippedLine = firstSkippedLine;
+  return result;
+}
+
+/**
+ * Second pass: copies the header and every data row whose normalised key is in `matches` to
+ * `outPath`, byte-for-byte (BOM, quoting and line ends as in the input). Written atomically;
+ * fails if the input changed since the first pass. Returns the number of rows written.
+ *
+ * @example
+ * ```ts
+ * const n = await writeMatchingRows('pharma.csv', 'matched.csv', ['resident_id'], normalize, matchSet, first.scan.sha256);
+ * ```
+ */
+export async function writeMatchingRows(
+  path: string,
+  outPath: string,
+  columns: readonly string[],
+  normalize: KeyNormalizer,
+  matches: ReadonlySet<string>,
+  expectedSha256: Uint8Array,
+  options: { onBytes?: (n: number) => void; signal?: AbortSignal } = {},
+): Promise<number> {
+  const out = await openAtomicOutput(outPath);
+  let written = 0;
+  try {
+    // Rows are gathered into ~1 MiB batches; reading waits while a batch is being written.
+    let batch: Uint8Array[] = [];
+    let batchBytes = 0;
+    const flush = async () => {
+      const rows = batch;
+      batch = [];
+      batchBytes = 0;
+      for (const r of rows) await out.write(r);
+    };
+    const scan = await scanCsv(
+      path,
+      {
+        columns,
+        raw: true,
+        onBytes: options.onBytes,
+        signal: options.signal,
+        onHeader: (_names, headerRaw) => {
+          batch.push(headerRaw);
+          batchBytes += headerRaw.length;
+        },
+      },
+      (row) => {
+        const key = normalize(row.values);
+        if (key === undefined || !matches.has(keyId(key))) return;
+        batch.push(row.raw!);
+        batchBytes += row.raw!.length;
+        written++;
+        return batchBytes >= 1 << 20 ? flush() : undefined;
+      },
+    );
+    if (!equalBytes(scan.sha256, expectedSha256)) {
+      throw new InputError(`${path}: the file changed during the run; no output written`);
+    }
+    await flush();
+    await out.commit();
+  } catch (err) {
+    await out.abort();
+    throw err;
+  }
+  return written;
+}

@@ -1,0 +1,235 @@
+/**
+ * The command line of `dataport psi`: parsing and every cross-option check, done before any file
+ * is read or any socket opened, so a mistake costs nothing and is named precisely.
+ * @module
+ */
+import { InputError } from '../errors.js';
+import { availableCores } from '../platform/node.js';
+import {
+  choiceOption,
+  intOption,
+  parseColumnList,
+  parseCommandArgs,
+  parseHostPort,
+  secondsOption,
+  stringOption,
+  type HostPort,
+} from './args.js';
+
+/** Everything `dataport psi` was asked to do. */
+export interface PsiCliOptions {
+  /** `listen` = the responder (waits for a peer), `connect` = the requester. */
+  mode: 'listen' | 'connect';
+  listen?: HostPort;
+  connect?: string;
+  input: string;
+  keyColumns: string[];
+  identityDir?: string;
+  peerKeyFile?: string;
+  allowAnyPeer: boolean;
+  reveal: 'both' | 'requester';
+  countOnly: boolean;
+  truncate: 0 | 128 | 192;
+  output?: string;
+  json: boolean;
+  keepServing: boolean;
+  workers: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  ca?: string;
+  /** Overall limit of one session (connect included), in ms. */
+  timeoutMs: number;
+  /** Whether `--timeout` was given (a single-session listener then also limits its wait). */
+  timeoutGiven: boolean;
+  purpose: string;
+  insecureInterop: boolean;
+  ledgerDir?: string;
+}
+
+/** Default `--timeout`: ten minutes per session. */
+export const DEFAULT_TIMEOUT_MS = 600_000;
+/** Longest `--purpose` accepted, in characters (it is signed into the receipt). */
+export const MAX_PURPOSE_CHARS = 1024;
+/** Largest `--workers`. */
+export const MAX_WORKERS = 256;
+
+/** `--help` of `dataport psi`. */
+export const PSI_HELP = `usage: dataport psi (--listen HOST:PORT | --connect ws://HOST:PORT | wss://HOST:PORT)
+                    --input FILE.csv --key COL[,COL...] [options]
+
+Private set intersection of the keys in FILE.csv with a peer's keys. The --connect side is the
+requester, the --listen side the responder. Both sides must state the same terms
+(--reveal, --count-only, --truncate, --purpose); otherwise the run is refused on both sides.
+
+input and output:
+  --input FILE.csv        CSV with a header row (UTF-8, optional BOM, quoted fields)
+  --key COL[,COL...]      key column(s); values are trimmed, NFKC-normalised and case-folded
+  --output FILE.csv       write my input rows whose key is in the intersection, byte-for-byte
+  --json                  print a one-line JSON summary as the last line of stdout
+
+peers and identity:
+  --identity DIR          my identity (DIR/identity.key, from 'dataport keygen')
+  --peer-key FILE         the peer's identity.pub: required with --connect; with --listen,
+                          only this peer is accepted
+  --allow-any-peer        --listen without --peer-key: accept any authenticated peer (warns)
+  --tls-cert FILE         listener: serve wss:// with this certificate (PEM) ...
+  --tls-key FILE          ... and this private key (PEM)
+  --ca FILE               requester: trust this CA / self-signed certificate for wss://
+
+terms:
+  --reveal both|requester who learns the intersection (default both)
+  --count-only            learn only its size, not which keys are in it
+  --truncate 0|128|192    truncate the exchanged values to this many bits (0 = none, default)
+  --purpose TEXT          purpose / authorisation reference, signed into the receipt
+
+running:
+  --keep-serving          listener: serve sessions until interrupted (default: exit after one)
+  --workers N             worker threads for the cryptography (0 = none; default: core count)
+  --timeout SECONDS       limit of one session (default 600); with --listen and no
+                          --keep-serving, also the longest wait for the peer to connect
+  --ledger DIR            append the signed usage receipt of every run to this ledger
+  --insecure-interop      bare draft protocol, NO authentication (testing against other
+                          implementations of draft-wang-ppm-ecdh-psi only)
+  --help                  this text
+
+exit codes: 0 success, 1 error (a one-line message on stderr), 130 interrupted.`;
+
+/**
+ * Parses and checks `dataport psi` arguments; `InputError` for any inconsistency. Returns
+ * `undefined` when `--help` was asked for.
+ *
+ * @example
+ * ```ts
+ * const opts = parsePsiOptions(['--connect', 'ws://127.0.0.1:7400', '--input', 'a.csv', '--key', 'id',
+ *   '--identity', 'me', '--peer-key', 'peer.pub']);
+ * ```
+ */
+export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefined {
+  const { values } = parseCommandArgs('psi', argv, {
+    listen: { type: 'string' },
+    connect: { type: 'string' },
+    input: { type: 'string' },
+    key: { type: 'string' },
+    identity: { type: 'string' },
+    'peer-key': { type: 'string' },
+    'allow-any-peer': { type: 'boolean' },
+    reveal: { type: 'string' },
+    'count-only': { type: 'boolean' },
+    truncate: { type: 'string' },
+    output: { type: 'string' },
+    json: { type: 'boolean' },
+    'keep-serving': { type: 'boolean' },
+    workers: { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    ca: { type: 'string' },
+    timeout: { type: 'string' },
+    purpose: { type: 'string' },
+    'insecure-interop': { type: 'boolean' },
+    ledger: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return undefined;
+
+  const listenText = stringOption(values, 'listen');
+  const connect = stringOption(values, 'connect');
+  if ((listenText === undefined) === (connect === undefined)) {
+    throw new InputError('give exactly one of --listen HOST:PORT or --connect ws://HOST:PORT');
+  }
+  const mode = listenText !== undefined ? 'listen' : 'connect';
+  const listen = listenText !== undefined ? parseHostPort(listenText, 'listen') : undefined;
+  if (connect !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(connect);
+    } catch {
+      throw new InputError(`option --connect must be a URL like ws://HOST:PORT or wss://HOST:PORT, got '${connect}'`);
+    }
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+      throw new InputError(`option --connect must start with ws:// or wss://, got '${connect}'`);
+    }
+    if (url.username || url.password) throw new InputError('option --connect: credentials in the URL are not supported');
+  }
+
+  const truncText = choiceOption(values, 'truncate', ['0', '128', '192'] as const, '0');
+  const opts: PsiCliOptions = {
+    mode,
+    input: stringOption(values, 'input', true),
+    keyColumns: parseColumnList(stringOption(values, 'key', true), 'key'),
+    allowAnyPeer: values['allow-any-peer'] === true,
+    reveal: choiceOption(values, 'reveal', ['both', 'requester'] as const, 'both'),
+    countOnly: values['count-only'] === true,
+    truncate: Number(truncText) as 0 | 128 | 192,
+    json: values.json === true,
+    keepServing: values['keep-serving'] === true,
+    workers: intOption(values, 'workers', 0, MAX_WORKERS, availableCores()),
+    timeoutMs: secondsOption(values, 'timeout', DEFAULT_TIMEOUT_MS),
+    timeoutGiven: values.timeout !== undefined,
+    purpose: values.purpose === undefined ? '' : String(values.purpose),
+    insecureInterop: values['insecure-interop'] === true,
+  };
+  if (listen) opts.listen = listen;
+  if (connect !== undefined) opts.connect = connect;
+  const optional = {
+    identityDir: stringOption(values, 'identity'),
+    peerKeyFile: stringOption(values, 'peer-key'),
+    output: stringOption(values, 'output'),
+    tlsCert: stringOption(values, 'tls-cert'),
+    tlsKey: stringOption(values, 'tls-key'),
+    ca: stringOption(values, 'ca'),
+    ledgerDir: stringOption(values, 'ledger'),
+  };
+  for (const [k, v] of Object.entries(optional)) if (v !== undefined) (opts as unknown as Record<string, unknown>)[k] = v;
+
+  if (opts.purpose.length > MAX_PURPOSE_CHARS) throw new InputError(`option --purpose is longer than ${MAX_PURPOSE_CHARS} characters`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(opts.purpose)) throw new InputError('option --purpose must not contain control characters');
+
+  const listenerOnly = (flag: string, given: boolean) => {
+    if (given && mode !== 'listen') throw new InputError(`option --${flag} applies only with --listen`);
+  };
+  listenerOnly('keep-serving', opts.keepServing);
+  listenerOnly('allow-any-peer', opts.allowAnyPeer);
+  listenerOnly('tls-cert', opts.tlsCert !== undefined);
+  listenerOnly('tls-key', opts.tlsKey !== undefined);
+  if (opts.ca !== undefined && mode !== 'connect') throw new InputError('option --ca applies only with --connect');
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+    throw new InputError('options --tls-cert and --tls-key go together');
+  }
+  if (opts.ca !== undefined && !connect!.startsWith('wss:')) throw new InputError('option --ca needs a wss:// URL in --connect');
+
+  if (opts.output !== undefined) {
+    if (opts.countOnly) throw new InputError('--output needs to know which keys matched; it cannot be used with --count-only');
+    if (mode === 'listen' && opts.reveal === 'requester') {
+      throw new InputError('--output: with --reveal requester the listener (responder) learns no intersection');
+    }
+    if (opts.keepServing) throw new InputError('--output cannot be used with --keep-serving (one file, many sessions)');
+    if (opts.output === opts.input) throw new InputError('--output must not be the input file');
+  }
+
+  if (opts.insecureInterop) {
+    for (const [flag, given] of [
+      ['identity', opts.identityDir !== undefined],
+      ['peer-key', opts.peerKeyFile !== undefined],
+      ['allow-any-peer', opts.allowAnyPeer],
+      ['ledger', opts.ledgerDir !== undefined],
+      ['purpose', values.purpose !== undefined],
+    ] as const) {
+      if (given) throw new InputError(`option --${flag} has no meaning with --insecure-interop (no session, no identities, no receipt)`);
+    }
+  } else {
+    if (opts.identityDir === undefined) {
+      throw new InputError("missing required option --identity DIR (create one with 'dataport keygen --out DIR')");
+    }
+    if (mode === 'connect' && opts.peerKeyFile === undefined) {
+      throw new InputError("missing required option --peer-key FILE: the requester must pin the listener's public key (its identity.pub)");
+    }
+    if (mode === 'listen' && opts.peerKeyFile === undefined && !opts.allowAnyPeer) {
+      throw new InputError('--listen needs --peer-key FILE (accept only that peer) or --allow-any-peer');
+    }
+    if (opts.peerKeyFile !== undefined && opts.allowAnyPeer) {
+      throw new InputError('options --peer-key and --allow-any-peer contradict each other');
+    }
+  }
+  return opts;
+}

@@ -127,7 +127,7 @@ for (const [name, disable] of paths) {
     it('names the first bad position and its reason', () => {
       const base = big();
       use();
-      const at = (i: number, u: Uint8Array, flat = base.slice()): Uint8Array => {
+      const at = (i: number, u: Uint8Array, flat: Uint8Array = base.slice()): Uint8Array => {
         flat.set(u, i * 32);
         return flat;
       };

@@ -17,7 +17,14 @@ const browserPlatform: Plugin = {
 // browser variants through the `#platform` conditional imports in package.json.
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', node: 'src/node.ts', 'crypto/index': 'src/crypto/index.ts', 'cli/main': 'src/cli/main.ts' },
+    entry: {
+      index: 'src/index.ts',
+      node: 'src/node.ts',
+      'crypto/index': 'src/crypto/index.ts',
+      'cli/main': 'src/cli/main.ts',
+      // The worker pool loads this file as `./workers/worker.js` relative to its own chunk.
+      'workers/worker': 'src/workers/worker.ts',
+    },
     format: ['esm'],
     platform: 'node',
     target: 'node20',
@@ -34,6 +41,22 @@ export default defineConfig([
     target: 'es2022',
     sourcemap: true,
     splitting: true,
+    outDir: 'dist/browser',
+    esbuildPlugins: [browserPlatform],
+    esbuildOptions(options) {
+      options.conditions = ['browser'];
+    },
+  },
+  {
+    // The browser worker entry, self-contained (comlink and the crypto core bundled in): a module
+    // worker cannot count on the page's import map or bundler to resolve bare specifiers.
+    entry: { 'workers/worker': 'src/workers/worker.ts' },
+    format: ['esm'],
+    platform: 'browser',
+    target: 'es2022',
+    sourcemap: true,
+    splitting: false,
+    noExternal: [/.*/],
     outDir: 'dist/browser',
     esbuildPlugins: [browserPlatform],
     esbuildOptions(options) {

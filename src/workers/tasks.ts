@@ -1,0 +1,88 @@
+/**
+ * The tasks a worker can run: pure functions of a payload, registered by name. The worker entry
+ * exposes them through comlink; the pool with `workers: 0` calls them directly, so both paths run
+ * the same code. A new task (HE encryption, say) is one entry in {@link WorkerTasks} and one in
+ * `TASKS`, and is then available through `pool.runTask(name, payload)`.
+ * @module
+ */
+import { encodeToCurveBatch } from '../crypto/hash-to-curve.js';
+import { createGroup, type BackendName, type Group } from '../crypto/group.js';
+import { assertBytes } from '../utils/bytes.js';
+import { unpackRecords, type PackedRecords } from './pack.js';
+
+/**
+ * Payload and result of every task a worker runs. Byte arrays in payloads should own their
+ * buffers (the pool transfers them); results always do (the worker transfers them back).
+ *
+ * @example
+ * ```ts
+ * const payload: WorkerTasks['multiply']['payload'] = { scalar, points };
+ * ```
+ */
+export interface WorkerTasks {
+  /** `encode_to_curve(ekm || record)` for each packed record; flat `count * 32` bytes. */
+  hashToGroup: { payload: PackedRecords & { readonly ekm: Uint8Array }; result: Uint8Array };
+  /** X25519(scalar, u) for each 32-byte u of `points`; flat, same length. A worker wipes its copy of the scalar after use. */
+  multiply: { payload: { readonly scalar: Uint8Array; readonly points: Uint8Array }; result: Uint8Array };
+}
+
+/** Name of a task in {@link WorkerTasks}. */
+export type WorkerTaskName = keyof WorkerTasks;
+
+/** Names of the registered tasks. */
+export const WorkerTaskNames: readonly WorkerTaskName[] = ['hashToGroup', 'multiply'];
+
+/** What a task returns: its value and the buffers to transfer with it. */
+export interface TaskOutput<T> {
+  value: T;
+  transfer: ArrayBuffer[];
+}
+
+/** Per-thread state a task may use (created once per worker). */
+export interface TaskContext {
+  readonly group: Group;
+}
+
+type TaskImpl<K extends WorkerTaskName> = (
+  payload: WorkerTasks[K]['payload'],
+  ctx: TaskContext,
+) => Promise<TaskOutput<WorkerTasks[K]['result']>>;
+
+/** `[bytes, [its buffer]]` when `bytes` owns its whole buffer, otherwise a copy that does. */
+export function owned(bytes: Uint8Array): TaskOutput<Uint8Array> {
+  const b = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ? bytes : new Uint8Array(bytes);
+  return { value: b, transfer: [b.buffer as ArrayBuffer] };
+}
+
+const TASKS: { [K in WorkerTaskName]: TaskImpl<K> } = {
+  async hashToGroup(payload) {
+    assertBytes(payload.ekm, 'ekm');
+    return owned(encodeToCurveBatch(unpackRecords(payload), payload.ekm));
+  },
+  async multiply(payload, ctx) {
+    return owned(await ctx.group.multiplyBatch(payload.scalar, payload.points));
+  },
+};
+
+/**
+ * Runs task `name` on `payload`. Throws `TypeError` for an unknown task name.
+ *
+ * @example
+ * ```ts
+ * const { value } = await runTaskInThread('multiply', { scalar, points }, { group: await createGroup() });
+ * ```
+ */
+export function runTaskInThread<K extends WorkerTaskName>(
+  name: K,
+  payload: WorkerTasks[K]['payload'],
+  ctx: TaskContext,
+): Promise<TaskOutput<WorkerTasks[K]['result']>> {
+  if (typeof name !== 'string' || !Object.hasOwn(TASKS, name)) throw new TypeError(`unknown worker task: ${String(name)}`);
+  if (typeof payload !== 'object' || payload === null) throw new TypeError('payload must be an object');
+  return (TASKS[name] as TaskImpl<K>)(payload, ctx);
+}
+
+/** Creates the per-thread task context. */
+export async function createTaskContext(backend?: BackendName): Promise<TaskContext> {
+  return { group: await createGroup(backend) };
+}

@@ -15,3 +15,16 @@ export {
   verifyReceipt,
 } from './receipt.js';
 export type { Ed25519Verifier, VerifyReceiptOptions } from './receipt.js';
+export { HASH_BYTES, MerkleTree, hashLeaf, hashChildren, emptyRoot, verifyInclusionProof, verifyConsistencyProof } from './merkle.js';
+export {
+  CHECKPOINT_LIMITS,
+  assertOrigin,
+  formatCheckpointBody,
+  noteKeyId,
+  formatNoteVerifierKey,
+  formatSignedNote,
+  signCheckpoint,
+  parseCheckpoint,
+  verifyCheckpoint,
+} from './checkpoint.js';
+export type { Checkpoint, NoteSignature, SignedCheckpoint } from './checkpoint.js';

@@ -1,0 +1,114 @@
+/**
+ * Helpers of the CLI end-to-end tests: run the built CLI (`node dist/cli/main.js`, built by
+ * `npm test` / `npx tsup` beforehand) as separate processes, read the listener's bound address
+ * from its stderr, and make sure no process outlives its test.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** The built CLI; DATAPORT_TEST_CLI may point at a private copy of dist/ (shared checkouts). */
+export const CLI = process.env.DATAPORT_TEST_CLI
+  ? resolve(process.env.DATAPORT_TEST_CLI)
+  : resolve(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
+
+export function assertBuilt(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npx tsup' (npm test builds first)`);
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** Resolves when the process exits (rejects if it outlives `watchdogMs`: it hung). */
+  done: Promise<CliResult>;
+  /** Resolves with the URL the listener printed (`listening on ws://…`). */
+  listening(): Promise<string>;
+  stdout(): string;
+  stderr(): string;
+}
+
+const live = new Set<ChildProcess>();
+
+/** Kills every process a test left behind (call from afterEach). */
+export function killAll(): void {
+  for (const c of live) c.kill('SIGKILL');
+  live.clear();
+}
+
+/**
+ * Starts `dataport ...args`. The watchdog is not a timing assertion: it only turns a hang (the
+ * failure this suite exists to catch) into a test failure instead of a stuck run.
+ */
+export function startCli(args: readonly string[], options: { cwd?: string; watchdogMs?: number; env?: Record<string, string> } = {}): CliProcess {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, DATAPORT_DEBUG: '', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const waiters: { resolve(url: string): void; reject(e: Error): void }[] = [];
+  let url: string | undefined;
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    if (url === undefined) {
+      const m = /listening on (wss?:\/\/\S+)/.exec(err);
+      if (m) {
+        url = m[1]!;
+        for (const w of waiters.splice(0)) w.resolve(url);
+      }
+    }
+  });
+  const done = new Promise<CliResult>((resolvePromise, rejectPromise) => {
+    const watchdog = setTimeout(() => {
+      child.kill('SIGKILL');
+      rejectPromise(new Error(`dataport ${args.join(' ')} hung (killed after ${options.watchdogMs ?? 45_000} ms)\nstderr: ${err}`));
+    }, options.watchdogMs ?? 45_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(watchdog);
+      live.delete(child);
+      for (const w of waiters.splice(0)) w.reject(new Error(`exited (${code}) before listening\nstderr: ${err}`));
+      resolvePromise({ code, signal, stdout: out, stderr: err });
+    });
+  });
+  done.catch(() => {});
+  return {
+    child,
+    done,
+    listening: () =>
+      url !== undefined
+        ? Promise.resolve(url)
+        : new Promise<string>((resolveUrl, rejectUrl) => waiters.push({ resolve: resolveUrl, reject: rejectUrl })),
+    stdout: () => out,
+    stderr: () => err,
+  };
+}
+
+/** Runs `dataport ...args` to completion. */
+export function runCli(args: readonly string[], options: { cwd?: string; watchdogMs?: number } = {}): Promise<CliResult> {
+  return startCli(args, options).done;
+}
+
+/** A temporary directory removed by the returned cleanup. */
+export function tempDir(prefix: string): { dir: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** stderr must be exactly one `dataport: …` line (no stack trace), matching `pattern`. */
+export function expectOneLineError(stderr: string, pattern: RegExp): string {
+  const errLines = stderr.split('\n').filter((l) => l.startsWith('dataport: ') && !l.startsWith('dataport: warning:'));
+  if (errLines.length !== 1) throw new Error(`expected one error line, got:\n${stderr}`);
+  if (/\n\s+at /.test(stderr)) throw new Error(`stack trace in stderr:\n${stderr}`);
+  if (!pattern.test(errLines[0]!)) throw new Error(`error line ${JSON.stringify(errLines[0])} does not match ${pattern}`);
+  return errLines[0]!;
+}

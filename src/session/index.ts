@@ -1,1 +1,13 @@
 export * from './identity.js';
+export {
+  checkTerms,
+  establishSession,
+  isPeerError,
+  type ReceiptContribution,
+  type RequesterSessionOptions,
+  type ResponderSessionOptions,
+  type Session,
+  type SessionOptionsBase,
+  type SessionPolicy,
+} from './session.js';
+export { SESSION_LIMITS, SESSION_VERSION, SessionMessageType, type SessionRole, type SessionTerms } from './messages.js';

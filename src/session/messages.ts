@@ -1,0 +1,326 @@
+/**
+ * Wire messages of the session layer (docs/session.md). Each message is one transport frame whose
+ * first byte is its type; every decoder returns a whole message or throws `MalformedMessageError`.
+ * @module
+ */
+import { ErrorCode, type ErrorCodeValue, MalformedMessageError, ProtocolVersionError } from '../errors.js';
+import { Reader, Writer } from './codec.js';
+
+/** Version byte of the session handshake. */
+export const SESSION_VERSION = 1;
+
+/**
+ * First byte of every session frame.
+ * @example
+ * ```ts
+ * if (frame[0] === SessionMessageType.ERROR) console.log('the peer ended the session');
+ * ```
+ */
+export const SessionMessageType = {
+  HELLO: 0x01,
+  REPLY: 0x02,
+  CONFIRM: 0x03,
+  DATA: 0x10,
+  RECEIPT_VIEW: 0x20,
+  RECEIPT_SIGNATURE: 0x21,
+  ERROR: 0x7f,
+} as const;
+
+/**
+ * Size limits of the session messages; encoders throw `RangeError` and decoders
+ * `MalformedMessageError` beyond them.
+ * @example
+ * ```ts
+ * if (purpose.length > SESSION_LIMITS.maxPurposeBytes) throw new RangeError('purpose too long');
+ * ```
+ */
+export const SESSION_LIMITS = Object.freeze({
+  maxProtocolBytes: 64,
+  maxOptions: 32,
+  maxOptionBytes: 256,
+  maxPurposeBytes: 4096,
+  maxReasonBytes: 512,
+  maxErrorMessageBytes: 256,
+  maxGuardrails: 16,
+  maxGuardrailBytes: 256,
+  maxOutcomeBytes: 32,
+});
+const L = SESSION_LIMITS;
+
+/** The two roles of a two-party session. */
+export type SessionRole = 'requester' | 'responder';
+
+/**
+ * The job's terms, proposed by the requester and signed by both parties as part of the transcript.
+ */
+export interface SessionTerms {
+  /** Protocol name, e.g. `ecdh-psi`. */
+  protocol: string;
+  /** Protocol options as key/value strings (e.g. `count-only=true`, `truncate=128`). */
+  options: Record<string, string>;
+  /** Purpose / authorisation reference (may be empty). */
+  purpose: string;
+  /** Who receives the result: `['requester']` or `['requester', 'responder']`. */
+  recipients: readonly SessionRole[];
+  /** Distinct keys the requester will contribute (checked against what the protocol observes). */
+  requesterSetSize: number;
+  /** Bounds the requester accepts on the responder's distinct keys. */
+  responderSetSize: { min: number; max: number };
+  /** Minimum intersection size below which the result is withheld (0: no minimum). */
+  minIntersection: number;
+}
+
+/** @internal */
+export interface HelloMessage {
+  version: number;
+  publicKey: Uint8Array;
+  nonce: Uint8Array;
+  bindingHash: Uint8Array | undefined;
+  terms: SessionTerms;
+}
+
+/** @internal */
+export interface ReplyMessage {
+  version: number;
+  publicKey: Uint8Array;
+  nonce: Uint8Array;
+  accepted: boolean;
+  reason: string;
+  responderSetSize: number;
+  bindingHash: Uint8Array | undefined;
+  signature: Uint8Array;
+}
+
+/** One party's own view of a finished run, exchanged before both sign the receipt. @internal */
+export interface ReceiptView {
+  startedAt: number;
+  endedAt: number;
+  computeMs: number;
+  bytesExchanged: number;
+  inputSize: number;
+  outputSize: number;
+  outcome: string;
+  guardrails: { rule: string; outcome: string; detail?: string }[];
+}
+
+/** @internal */
+export interface ErrorMessage {
+  code: ErrorCodeValue;
+  message: string;
+}
+
+const CODES = new Set<string>(Object.values(ErrorCode));
+
+function recipientsMask(r: readonly SessionRole[]): number {
+  let m = 0;
+  for (const x of r) {
+    if (x === 'requester') m |= 1;
+    else if (x === 'responder') m |= 2;
+    else throw new RangeError('terms.recipients must contain only "requester" / "responder"');
+  }
+  if (m === 0) throw new RangeError('terms.recipients must name at least one party');
+  return m;
+}
+
+function maskRecipients(m: number): SessionRole[] {
+  if (m < 1 || m > 3) throw new MalformedMessageError();
+  const out: SessionRole[] = [];
+  if (m & 1) out.push('requester');
+  if (m & 2) out.push('responder');
+  return out;
+}
+
+function writeTerms(w: Writer, t: SessionTerms): void {
+  if (t === null || typeof t !== 'object') throw new TypeError('terms must be an object');
+  if (t.protocol.length === 0) throw new RangeError('terms.protocol must not be empty');
+  w.str(t.protocol, L.maxProtocolBytes, 'terms.protocol');
+  const keys = Object.keys(t.options).sort();
+  if (keys.length > L.maxOptions) throw new RangeError(`terms.options must have at most ${L.maxOptions} entries`);
+  w.u8(keys.length);
+  for (const k of keys) {
+    const v = t.options[k];
+    if (typeof v !== 'string') throw new TypeError(`terms.options.${k} must be a string`);
+    w.str(k, L.maxOptionBytes, 'terms.options key').str(v, L.maxOptionBytes, `terms.options.${k}`);
+  }
+  w.str(t.purpose, L.maxPurposeBytes, 'terms.purpose');
+  w.u8(recipientsMask(t.recipients));
+  w.u64(t.requesterSetSize, 'terms.requesterSetSize');
+  w.u64(t.responderSetSize.min, 'terms.responderSetSize.min');
+  w.u64(t.responderSetSize.max, 'terms.responderSetSize.max');
+  if (t.responderSetSize.min > t.responderSetSize.max) throw new RangeError('terms.responderSetSize.min must be <= max');
+  w.u64(t.minIntersection, 'terms.minIntersection');
+}
+
+function readTerms(r: Reader): SessionTerms {
+  const protocol = r.str(L.maxProtocolBytes);
+  if (protocol.length === 0) throw new MalformedMessageError();
+  const n = r.u8();
+  if (n > L.maxOptions) throw new MalformedMessageError();
+  const options: Record<string, string> = Object.create(null) as Record<string, string>;
+  let prev: string | undefined;
+  for (let i = 0; i < n; i++) {
+    const k = r.str(L.maxOptionBytes);
+    // Keys strictly increasing: no duplicates, one canonical encoding.
+    if (k.length === 0 || (prev !== undefined && !(prev < k))) throw new MalformedMessageError();
+    prev = k;
+    options[k] = r.str(L.maxOptionBytes);
+  }
+  const purpose = r.str(L.maxPurposeBytes);
+  const recipients = maskRecipients(r.u8());
+  const requesterSetSize = r.u64();
+  const min = r.u64();
+  const max = r.u64();
+  if (min > max) throw new MalformedMessageError();
+  const minIntersection = r.u64();
+  return { protocol, options: { ...options }, purpose, recipients, requesterSetSize, responderSetSize: { min, max }, minIntersection };
+}
+
+function writeBinding(w: Writer, h: Uint8Array | undefined): void {
+  if (h) w.u8(1).raw(h);
+  else w.u8(0);
+}
+
+function readBinding(r: Reader): Uint8Array | undefined {
+  const flag = r.u8();
+  if (flag === 0) return undefined;
+  if (flag !== 1) throw new MalformedMessageError();
+  return r.bytes(32);
+}
+
+function expectType(r: Reader, type: number): void {
+  if (r.u8() !== type) throw new MalformedMessageError();
+}
+
+/** @internal */
+export function encodeHello(m: HelloMessage): Uint8Array {
+  const w = new Writer().u8(SessionMessageType.HELLO).u8(m.version).raw(m.publicKey).raw(m.nonce);
+  writeBinding(w, m.bindingHash);
+  writeTerms(w, m.terms);
+  return w.finish();
+}
+
+/** @internal Throws `ProtocolVersionError` for another version, `MalformedMessageError` otherwise. */
+export function decodeHello(frame: Uint8Array): HelloMessage {
+  const r = new Reader(frame);
+  expectType(r, SessionMessageType.HELLO);
+  const version = r.u8();
+  if (version !== SESSION_VERSION) throw new ProtocolVersionError('unsupported session version');
+  const publicKey = r.bytes(32);
+  const nonce = r.bytes(32);
+  const bindingHash = readBinding(r);
+  const terms = readTerms(r);
+  r.end();
+  return { version, publicKey, nonce, bindingHash, terms };
+}
+
+/** The reply without its trailing signature (what the responder signs). @internal */
+export function encodeReplyUnsigned(m: Omit<ReplyMessage, 'signature'>): Uint8Array {
+  const w = new Writer().u8(SessionMessageType.REPLY).u8(m.version).raw(m.publicKey).raw(m.nonce);
+  w.u8(m.accepted ? 0 : 1).str(m.reason, L.maxReasonBytes, 'reason').u64(m.responderSetSize, 'responderSetSize');
+  writeBinding(w, m.bindingHash);
+  return w.finish();
+}
+
+/** @internal Also returns the unsigned prefix, which the requester verifies the signature over. */
+export function decodeReply(frame: Uint8Array): { message: ReplyMessage; unsigned: Uint8Array } {
+  if (frame.length < 64) throw new MalformedMessageError();
+  const unsigned = frame.subarray(0, frame.length - 64);
+  const r = new Reader(unsigned);
+  expectType(r, SessionMessageType.REPLY);
+  const version = r.u8();
+  if (version !== SESSION_VERSION) throw new ProtocolVersionError('unsupported session version');
+  const publicKey = r.bytes(32);
+  const nonce = r.bytes(32);
+  const status = r.u8();
+  if (status > 1) throw new MalformedMessageError();
+  const reason = r.str(L.maxReasonBytes);
+  const responderSetSize = r.u64();
+  const bindingHash = readBinding(r);
+  r.end();
+  const signature = frame.slice(frame.length - 64);
+  return {
+    message: { version, publicKey, nonce, accepted: status === 0, reason, responderSetSize, bindingHash, signature },
+    unsigned: new Uint8Array(unsigned),
+  };
+}
+
+/** @internal */
+export function encodeSignatureMessage(type: number, signature: Uint8Array): Uint8Array {
+  return new Writer().u8(type).raw(signature).finish();
+}
+
+/** @internal */
+export function decodeSignatureMessage(type: number, frame: Uint8Array): Uint8Array {
+  const r = new Reader(frame);
+  expectType(r, type);
+  const sig = r.bytes(64);
+  r.end();
+  return sig;
+}
+
+/** @internal */
+export function encodeReceiptView(v: ReceiptView): Uint8Array {
+  const w = new Writer().u8(SessionMessageType.RECEIPT_VIEW);
+  w.u64(v.startedAt, 'startedAt').u64(v.endedAt, 'endedAt').u64(v.computeMs, 'computeMs');
+  w.u64(v.bytesExchanged, 'bytesExchanged').u64(v.inputSize, 'inputSize').u64(v.outputSize, 'outputSize');
+  w.str(v.outcome, L.maxOutcomeBytes, 'outcome');
+  if (v.guardrails.length > L.maxGuardrails) throw new RangeError('too many guardrail decisions');
+  w.u8(v.guardrails.length);
+  for (const g of v.guardrails) {
+    w.str(g.rule, L.maxGuardrailBytes, 'guardrail.rule').str(g.outcome, L.maxGuardrailBytes, 'guardrail.outcome');
+    if (g.detail === undefined) w.u8(0);
+    else w.u8(1).str(g.detail, L.maxGuardrailBytes, 'guardrail.detail');
+  }
+  return w.finish();
+}
+
+/** @internal */
+export function decodeReceiptView(frame: Uint8Array): ReceiptView {
+  const r = new Reader(frame);
+  expectType(r, SessionMessageType.RECEIPT_VIEW);
+  const startedAt = r.u64();
+  const endedAt = r.u64();
+  const computeMs = r.u64();
+  const bytesExchanged = r.u64();
+  const inputSize = r.u64();
+  const outputSize = r.u64();
+  const outcome = r.str(L.maxOutcomeBytes);
+  const n = r.u8();
+  if (n > L.maxGuardrails) throw new MalformedMessageError();
+  const guardrails: ReceiptView['guardrails'] = [];
+  for (let i = 0; i < n; i++) {
+    const rule = r.str(L.maxGuardrailBytes);
+    const outcome = r.str(L.maxGuardrailBytes);
+    const hasDetail = r.u8();
+    if (hasDetail > 1) throw new MalformedMessageError();
+    guardrails.push(hasDetail ? { rule, outcome, detail: r.str(L.maxGuardrailBytes) } : { rule, outcome });
+  }
+  r.end();
+  if (endedAt < startedAt) throw new MalformedMessageError();
+  return { startedAt, endedAt, computeMs, bytesExchanged, inputSize, outputSize, outcome, guardrails };
+}
+
+/** Strips control characters and bounds the length of a peer- or user-supplied message. @internal */
+export function sanitizeText(s: string, maxChars = 200): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, ' ');
+  return clean.length > maxChars ? `${clean.slice(0, maxChars)}…` : clean;
+}
+
+/** @internal */
+export function encodeError(m: ErrorMessage): Uint8Array {
+  let msg = sanitizeText(m.message, 200);
+  while (new TextEncoder().encode(msg).length > L.maxErrorMessageBytes) msg = msg.slice(0, -1);
+  return new Writer().u8(SessionMessageType.ERROR).str(m.code, 64, 'code').str(msg, L.maxErrorMessageBytes, 'message').finish();
+}
+
+/** @internal */
+export function decodeError(frame: Uint8Array): ErrorMessage {
+  const r = new Reader(frame);
+  expectType(r, SessionMessageType.ERROR);
+  const code = r.str(64);
+  const message = sanitizeText(r.str(L.maxErrorMessageBytes));
+  r.end();
+  if (!CODES.has(code)) throw new MalformedMessageError();
+  return { code: code as ErrorCodeValue, message };
+}

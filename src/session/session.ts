@@ -1,0 +1,736 @@
+/**
+ * The session layer (DESIGN.md §6; wire format and rationale in docs/session.md): a mutual
+ * authentication handshake over the transcript, agreement on the job's terms, the session binding
+ * value used as the PSI draft's `ekm`, a framed data channel for the protocol, typed error
+ * propagation, and the co-signed usage receipt.
+ *
+ * Handshake (three frames):
+ *   requester → responder  HELLO   (version, key, nonce, channel-binding hash, terms)
+ *   responder → requester  REPLY   (version, key, nonce, accept | refuse + reason, set size,
+ *                                    channel-binding hash, signature over H(HELLO, REPLY*))
+ *   requester → responder  CONFIRM (signature over H(HELLO, REPLY))
+ * Both nonces are fresh, so each side's signature proves liveness to the other and no handshake
+ * message can be replayed into another session.
+ * @module
+ */
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import {
+  DataportError,
+  ErrorCode,
+  type ErrorCodeValue,
+  GuardrailRefusedError,
+  HeParameterMismatchError,
+  InvalidPointError,
+  LedgerIntegrityError,
+  LimitExceededError,
+  MalformedMessageError,
+  ProtocolVersionError,
+  TermsRefusedError,
+  TimeoutError,
+  TransportClosedError,
+  UnexpectedMessageError,
+  VerificationFailedError,
+} from '../errors.js';
+import { signReceiptBody, verifyReceipt } from '../ledger/receipt.js';
+import type { GuardrailDecision, UsageReceipt, UsageReceiptBody } from '../ledger/receipt-types.js';
+import type { FrameTransport, TransportStats } from '../transport/types.js';
+import { assertBytes, concatBytes, equalBytes, utf8 } from '../utils/bytes.js';
+import { type Identity, signMessage, verifyMessage } from './identity.js';
+import {
+  decodeError,
+  decodeHello,
+  decodeReceiptView,
+  decodeReply,
+  decodeSignatureMessage,
+  encodeError,
+  encodeHello,
+  encodeReceiptView,
+  encodeReplyUnsigned,
+  encodeSignatureMessage,
+  type ReceiptView,
+  sanitizeText,
+  SESSION_VERSION,
+  SessionMessageType,
+  type SessionRole,
+  type SessionTerms,
+} from './messages.js';
+
+/**
+ * What a responder (listener) allows. A request outside it is refused with a human-readable reason
+ * that both sides see (`TermsRefusedError`). Options are read from the terms' option map:
+ * `count-only` (`true` / `false`) and `truncate` (`none`, `128`, `192`).
+ */
+export interface SessionPolicy {
+  /** Protocols offered (default: any). */
+  protocols?: readonly string[];
+  /** Who may receive results: only the requester, both parties, or either (default `either`). */
+  reveal?: 'requester' | 'both' | 'either';
+  /** Cardinality-only results: `allowed` (default), `required` or `forbidden`. */
+  countOnly?: 'allowed' | 'required' | 'forbidden';
+  /** Allowed values of the `truncate` option (default: any). */
+  truncation?: readonly string[];
+  /** Bounds on the requester's declared distinct keys. */
+  minSetSize?: number;
+  maxSetSize?: number;
+  /** The smallest minimum-intersection guardrail the responder accepts (default 0). */
+  minIntersection?: number;
+  /** Refuse requests with an empty purpose / authorisation reference. */
+  requirePurpose?: boolean;
+  /** Extra check: return a refusal reason (sent to the peer) or `undefined` to accept. */
+  check?: (terms: SessionTerms, peerPublicKey: Uint8Array) => string | undefined;
+}
+
+/** Options shared by both roles of {@link establishSession}. */
+export interface SessionOptionsBase {
+  /** The connection to run over (one session per transport). */
+  transport: FrameTransport;
+  /** This party's Ed25519 identity. */
+  identity: Identity;
+  /** The one peer key accepted (pinning). */
+  peerPublicKey?: Uint8Array;
+  /** Peer keys accepted (pinning to a set). */
+  allowedPeers?: readonly Uint8Array[];
+  /** Accept any peer key (it is still authenticated and recorded in the receipt). Default false. */
+  allowAnyPeer?: boolean;
+  /**
+   * Called once the peer is authenticated and the terms are within policy, before anything runs
+   * (ledger budgets, authorisation look-ups). Throw `TermsRefusedError` / `GuardrailRefusedError`
+   * to refuse; its message is sent to the peer, so keep secrets out of it.
+   */
+  beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array) => void | Promise<void>;
+  /** Cancels the handshake. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link establishSession} for the requester (the party that connects and proposes terms). */
+export interface RequesterSessionOptions extends SessionOptionsBase {
+  role: 'requester';
+  terms: SessionTerms;
+}
+
+/** Options of {@link establishSession} for the responder (the listener). */
+export interface ResponderSessionOptions extends SessionOptionsBase {
+  role: 'responder';
+  policy: SessionPolicy;
+  /** Distinct keys the responder will contribute (declared in the reply). */
+  localSetSize: number;
+}
+
+/** What a party contributes to the receipt at the end of a run. */
+export interface ReceiptContribution {
+  /** `completed`, `withheld`, `refused` or `failed`. */
+  outcome: 'completed' | 'withheld' | 'refused' | 'failed';
+  /** This party's distinct input keys. */
+  inputSize: number;
+  /** Result size released to this party (0 if it receives none). */
+  outputSize: number;
+  /** Wall-clock compute time of this party, ms. */
+  computeMs: number;
+  /** Guardrail decisions this party took. */
+  guardrails?: GuardrailDecision[];
+  /** If given, the peer's declared input size must equal it (what the protocol observed). */
+  expectedPeerInputSize?: number;
+}
+
+/** A mutually authenticated session; see {@link establishSession}. */
+export interface Session {
+  readonly role: SessionRole;
+  /** 16 bytes, fresh per session (from both nonces). */
+  readonly sessionId: Uint8Array;
+  /** 32-byte session binding value, used as the PSI draft's `ekm`. */
+  readonly ekm: Uint8Array;
+  /** SHA-256 of the whole handshake transcript. */
+  readonly transcriptHash: Uint8Array;
+  readonly localPublicKey: Uint8Array;
+  readonly peerPublicKey: Uint8Array;
+  readonly terms: SessionTerms;
+  /** The responder's declared distinct keys (from the reply). */
+  readonly responderSetSize: number;
+  /** False when the responder refused the terms; see `refusalReason`. */
+  readonly accepted: boolean;
+  readonly refusalReason: string | undefined;
+  /** True when both ends had a TLS exporter and it was mixed into `ekm`. */
+  readonly channelBound: boolean;
+  /** When the handshake started (ms since the epoch, local clock). */
+  readonly startedAt: number;
+  /** The protocol's data channel (frames are wrapped; a peer's error frame rejects `receive`). */
+  readonly channel: FrameTransport;
+  /** Exchanges views and signatures and returns the co-signed receipt (both sides call it). */
+  exchangeReceipt(contribution: ReceiptContribution, signal?: AbortSignal): Promise<UsageReceipt>;
+  /** Tells the peer the session failed (code + fixed message, never a stack trace) and closes. */
+  fail(error: unknown): Promise<void>;
+  /** Closes the transport. */
+  close(): Promise<void>;
+}
+
+const CTX_REPLY = utf8('dataport-session-v1 responder signature\0');
+const CTX_CONFIRM = utf8('dataport-session-v1 requester signature\0');
+const CTX_SESSION_ID = utf8('dataport-session-v1 session id\0');
+const CTX_BINDING = utf8('dataport-session-v1 channel binding\0');
+const INFO_EKM = utf8('dataport-session-v1 ekm');
+const OUTCOMES = ['completed', 'withheld', 'refused', 'failed'] as const;
+
+/** Errors that came from the peer (not re-sent to it). */
+const fromPeer = new WeakSet<object>();
+/** Peer-safe messages attached to local errors (otherwise a fixed message per code is sent). */
+const peerMessages = new WeakMap<object, string>();
+
+function localError<E extends DataportError>(error: E, peerMessage?: string): E {
+  if (peerMessage !== undefined) peerMessages.set(error, peerMessage);
+  return error;
+}
+
+const FIXED_MESSAGES: Partial<Record<ErrorCodeValue, string>> = {
+  [ErrorCode.MALFORMED_MESSAGE]: 'malformed message',
+  [ErrorCode.INVALID_POINT]: 'invalid point',
+  [ErrorCode.UNEXPECTED_MESSAGE]: 'unexpected message',
+  [ErrorCode.PROTOCOL_VERSION]: 'unsupported protocol version',
+  [ErrorCode.VERIFICATION_FAILED]: 'verification failed',
+  [ErrorCode.LIMIT_EXCEEDED]: 'limit exceeded',
+  [ErrorCode.TIMEOUT]: 'timed out',
+  [ErrorCode.HE_PARAMETER_MISMATCH]: 'HE parameter mismatch',
+};
+
+/** The code and message a peer may see for a local error. */
+function wireError(error: unknown): { code: ErrorCodeValue; message: string } {
+  if (error instanceof DataportError) {
+    const custom = peerMessages.get(error);
+    if (custom !== undefined) return { code: error.code, message: custom };
+    if (error.code === ErrorCode.TERMS_REFUSED || error.code === ErrorCode.GUARDRAIL_REFUSED) {
+      return { code: error.code, message: error.message };
+    }
+    const fixed = FIXED_MESSAGES[error.code];
+    if (fixed) return { code: error.code, message: fixed };
+  }
+  // Anything else (aborts, local failures, bugs): the peer learns only that we stopped.
+  return { code: ErrorCode.ABORTED, message: 'peer aborted the session' };
+}
+
+/** The typed error a side raises for an error frame from its peer. */
+function errorFromPeer(code: ErrorCodeValue, message: string): DataportError {
+  const m = `peer: ${message}`;
+  let e: DataportError;
+  switch (code) {
+    case ErrorCode.TERMS_REFUSED:
+      e = new TermsRefusedError(message);
+      break;
+    case ErrorCode.GUARDRAIL_REFUSED:
+      e = new GuardrailRefusedError(message);
+      break;
+    case ErrorCode.MALFORMED_MESSAGE:
+      e = new MalformedMessageError(m);
+      break;
+    case ErrorCode.INVALID_POINT:
+      e = new InvalidPointError(m);
+      break;
+    case ErrorCode.UNEXPECTED_MESSAGE:
+      e = new UnexpectedMessageError(m);
+      break;
+    case ErrorCode.PROTOCOL_VERSION:
+      e = new ProtocolVersionError(m);
+      break;
+    case ErrorCode.VERIFICATION_FAILED:
+      e = new VerificationFailedError(m);
+      break;
+    case ErrorCode.LIMIT_EXCEEDED:
+      e = new LimitExceededError(m);
+      break;
+    case ErrorCode.TIMEOUT:
+      e = new TimeoutError(m);
+      break;
+    case ErrorCode.HE_PARAMETER_MISMATCH:
+      e = new HeParameterMismatchError(m);
+      break;
+    case ErrorCode.LEDGER_INTEGRITY:
+      e = new LedgerIntegrityError(m);
+      break;
+    default:
+      e = new TransportClosedError(code === ErrorCode.ABORTED ? 'peer aborted the session' : m);
+  }
+  fromPeer.add(e);
+  return e;
+}
+
+function lp(bytes: Uint8Array): Uint8Array {
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, bytes.length);
+  return concatBytes(len, bytes);
+}
+
+function transcriptHash(...messages: Uint8Array[]): Uint8Array {
+  return sha256(concatBytes(...messages.map(lp)));
+}
+
+function randomBytes(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  globalThis.crypto.getRandomValues(out);
+  return out;
+}
+
+function bindingHashOf(transport: FrameTransport): { exporter: Uint8Array | undefined; hash: Uint8Array | undefined } {
+  const exporter = (transport as { channelBinding?: unknown }).channelBinding;
+  if (!(exporter instanceof Uint8Array) || exporter.length === 0) return { exporter: undefined, hash: undefined };
+  return { exporter, hash: sha256(concatBytes(CTX_BINDING, exporter)) };
+}
+
+/** Checks the peer's binding hash; returns whether both ends are bound to the same TLS channel. */
+function checkBinding(mine: Uint8Array | undefined, theirs: Uint8Array | undefined): boolean {
+  if (!mine || !theirs) return false;
+  // Both ends terminate the same TLS connection only if the exporters agree; otherwise something
+  // in the middle terminated TLS and re-encrypted (a relay), which the session refuses.
+  if (!equalBytes(mine, theirs)) {
+    throw localError(new VerificationFailedError('TLS channel binding mismatch'), 'channel binding mismatch');
+  }
+  return true;
+}
+
+function allowedKeys(o: SessionOptionsBase): readonly Uint8Array[] | 'any' {
+  if (o.peerPublicKey !== undefined) {
+    assertBytes(o.peerPublicKey, 'peerPublicKey', 32);
+    return [o.peerPublicKey, ...(o.allowedPeers ?? [])];
+  }
+  if (o.allowedPeers !== undefined) {
+    if (!Array.isArray(o.allowedPeers)) throw new TypeError('allowedPeers must be an array');
+    for (const k of o.allowedPeers) assertBytes(k, 'allowedPeers[]', 32);
+    if (o.allowedPeers.length > 0 || !o.allowAnyPeer) return o.allowedPeers;
+  }
+  if (o.allowAnyPeer === true) return 'any';
+  throw new TypeError('pin the peer: give peerPublicKey or allowedPeers, or set allowAnyPeer: true');
+}
+
+function keyAllowed(allowed: readonly Uint8Array[] | 'any', key: Uint8Array): boolean {
+  return allowed === 'any' || allowed.some((k) => equalBytes(k, key));
+}
+
+/**
+ * The first policy rule the terms break, as a reason the peer will see, or `undefined`.
+ * @example
+ * ```ts
+ * const reason = checkTerms(terms, { reveal: 'requester' }, peerKey, 1000);
+ * // 'listener does not reveal results to both parties' when terms.recipients has both
+ * ```
+ */
+export function checkTerms(
+  terms: SessionTerms,
+  policy: SessionPolicy,
+  peerPublicKey: Uint8Array,
+  localSetSize: number,
+): string | undefined {
+  const both = terms.recipients.includes('responder');
+  if (policy.protocols && !policy.protocols.includes(terms.protocol)) return 'listener does not offer this protocol';
+  if (!terms.recipients.includes('requester')) return 'results must be revealed to the requester';
+  const reveal = policy.reveal ?? 'either';
+  if (reveal === 'requester' && both) return 'listener does not reveal results to both parties';
+  if (reveal === 'both' && !both) return 'listener requires results revealed to both parties';
+  const countOnly = terms.options['count-only'] === 'true';
+  const co = policy.countOnly ?? 'allowed';
+  if (co === 'required' && !countOnly) return 'listener allows cardinality-only (count) results only';
+  if (co === 'forbidden' && countOnly) return 'listener does not run cardinality-only jobs';
+  const truncate = terms.options['truncate'] ?? 'none';
+  if (policy.truncation && !policy.truncation.includes(truncate)) return 'listener does not allow this truncation';
+  if (policy.minSetSize !== undefined && terms.requesterSetSize < policy.minSetSize) {
+    return `requester set size is below the listener's minimum of ${policy.minSetSize}`;
+  }
+  if (policy.maxSetSize !== undefined && terms.requesterSetSize > policy.maxSetSize) {
+    return `requester set size is above the listener's maximum of ${policy.maxSetSize}`;
+  }
+  if (policy.minIntersection !== undefined && terms.minIntersection < policy.minIntersection) {
+    return `listener requires a minimum intersection of at least ${policy.minIntersection}`;
+  }
+  if (policy.requirePurpose && terms.purpose.trim() === '') return 'listener requires a purpose / authorisation reference';
+  if (localSetSize < terms.responderSetSize.min || localSetSize > terms.responderSetSize.max) {
+    return 'responder set size is outside the requested bounds';
+  }
+  const custom = policy.check?.(terms, peerPublicKey);
+  if (custom !== undefined) return sanitizeText(String(custom));
+  return undefined;
+}
+
+function refusalFrom(e: unknown): string | undefined {
+  if (e instanceof TermsRefusedError || e instanceof GuardrailRefusedError) return sanitizeText(e.message);
+  return undefined;
+}
+
+interface Established {
+  sessionId: Uint8Array;
+  ekm: Uint8Array;
+  th: Uint8Array;
+  peerKey: Uint8Array;
+  terms: SessionTerms;
+  responderSetSize: number;
+  accepted: boolean;
+  reason: string | undefined;
+  bound: boolean;
+}
+
+/**
+ * Runs the mutual-authentication handshake and returns the session. The requester proposes
+ * `terms`; the responder checks them against its `policy` and either accepts or refuses (a
+ * refused session is still authenticated, so both parties can sign a `refused` receipt).
+ *
+ * Throws `VerificationFailedError` (wrong or unpinned peer key, bad signature, replay),
+ * `MalformedMessageError`, `ProtocolVersionError`, or a transport error; the peer is told with an
+ * error frame and sees the same class.
+ *
+ * @example
+ * ```ts
+ * const session = await establishSession({
+ *   role: 'requester', transport, identity: me, peerPublicKey: hospitalKey,
+ *   terms: { protocol: 'ecdh-psi', options: { 'count-only': 'false', truncate: 'none' },
+ *            purpose: 'programme audit 2026-11', recipients: ['requester'],
+ *            requesterSetSize: 1000, responderSetSize: { min: 0, max: 1e7 }, minIntersection: 0 },
+ * });
+ * // session.ekm binds the protocol to this session; session.channel carries it.
+ * ```
+ */
+export async function establishSession(options: RequesterSessionOptions | ResponderSessionOptions): Promise<Session> {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const { transport, identity, signal } = options;
+  if (!transport || typeof transport.send !== 'function') throw new TypeError('transport must be a FrameTransport');
+  assertBytes(identity?.secretKey, 'identity.secretKey', 32);
+  assertBytes(identity.publicKey, 'identity.publicKey', 32);
+  const allowed = allowedKeys(options);
+  const startedAt = Date.now();
+  const binding = bindingHashOf(transport);
+
+  const recv = async (): Promise<Uint8Array> => {
+    const frame = await transport.receive(signal);
+    if (frame.length > 0 && frame[0] === SessionMessageType.ERROR) {
+      const { code, message } = decodeError(frame);
+      throw errorFromPeer(code, message);
+    }
+    return frame;
+  };
+  const failAndThrow = async (e: unknown): Promise<never> => {
+    await sendErrorAndClose(transport, e);
+    throw e;
+  };
+
+  let est: Established;
+  try {
+    est = options.role === 'requester' ? await requesterHandshake(options, allowed, binding, recv) : await responderHandshake(options, allowed, binding, recv);
+  } catch (e) {
+    return failAndThrow(e);
+  }
+  return new SessionImpl(options.role, identity, est, startedAt, transport, signal);
+}
+
+async function requesterHandshake(
+  o: RequesterSessionOptions,
+  allowed: readonly Uint8Array[] | 'any',
+  binding: { exporter: Uint8Array | undefined; hash: Uint8Array | undefined },
+  recv: () => Promise<Uint8Array>,
+): Promise<Established> {
+  const nonce = randomBytes(32);
+  const hello = encodeHello({ version: SESSION_VERSION, publicKey: o.identity.publicKey, nonce, bindingHash: binding.hash, terms: o.terms });
+  await o.transport.send(hello, o.signal);
+  const replyFrame = await recv();
+  if (replyFrame[0] !== SessionMessageType.REPLY) throw new UnexpectedMessageError();
+  const { message: reply, unsigned } = decodeReply(replyFrame);
+  // Pinning first: an unexpected key ends the session before anything else is believed.
+  if (!keyAllowed(allowed, reply.publicKey)) {
+    throw localError(new VerificationFailedError('peer key does not match the pinned key'), 'verification failed');
+  }
+  const signedReply = concatBytes(CTX_REPLY, transcriptHash(hello, unsigned));
+  if (!verifyMessage(reply.publicKey, signedReply, reply.signature)) throw new VerificationFailedError();
+  const bound = checkBinding(binding.hash, reply.bindingHash);
+  if (reply.accepted && reply.reason !== '') throw new MalformedMessageError();
+  if (reply.accepted && (reply.responderSetSize < o.terms.responderSetSize.min || reply.responderSetSize > o.terms.responderSetSize.max)) {
+    throw localError(new TermsRefusedError('responder set size is outside the requested bounds'));
+  }
+  if (reply.accepted && o.beforeRun) {
+    try {
+      await o.beforeRun(o.terms, reply.publicKey);
+    } catch (e) {
+      const reason = refusalFrom(e);
+      throw reason !== undefined ? new TermsRefusedError(reason) : e;
+    }
+  }
+  const confirmSig = signMessage(o.identity.secretKey, concatBytes(CTX_CONFIRM, transcriptHash(hello, replyFrame)));
+  const confirm = encodeSignatureMessage(SessionMessageType.CONFIRM, confirmSig);
+  await o.transport.send(confirm, o.signal);
+  return finishHandshake(hello, replyFrame, confirm, nonce, reply.nonce, reply.publicKey, o.terms, reply, bound, binding.exporter);
+}
+
+async function responderHandshake(
+  o: ResponderSessionOptions,
+  allowed: readonly Uint8Array[] | 'any',
+  binding: { exporter: Uint8Array | undefined; hash: Uint8Array | undefined },
+  recv: () => Promise<Uint8Array>,
+): Promise<Established> {
+  if (!Number.isSafeInteger(o.localSetSize) || o.localSetSize < 0) throw new RangeError('localSetSize must be a non-negative integer');
+  const hello = await recv();
+  if (hello[0] !== SessionMessageType.HELLO) throw new UnexpectedMessageError();
+  const h = decodeHello(hello);
+  if (!keyAllowed(allowed, h.publicKey)) {
+    throw localError(new VerificationFailedError('peer key not allowed'), 'key not allowed by the peer');
+  }
+  const bound = checkBinding(binding.hash, h.bindingHash);
+  let reason = checkTerms(h.terms, o.policy, h.publicKey, o.localSetSize);
+  if (reason === undefined && o.beforeRun) {
+    try {
+      await o.beforeRun(h.terms, h.publicKey);
+    } catch (e) {
+      reason = refusalFrom(e);
+      if (reason === undefined) throw e;
+    }
+  }
+  const nonce = randomBytes(32);
+  const accepted = reason === undefined;
+  const unsigned = encodeReplyUnsigned({
+    version: SESSION_VERSION,
+    publicKey: o.identity.publicKey,
+    nonce,
+    accepted,
+    reason: reason ?? '',
+    responderSetSize: accepted ? o.localSetSize : 0,
+    bindingHash: binding.hash,
+  });
+  const sig = signMessage(o.identity.secretKey, concatBytes(CTX_REPLY, transcriptHash(hello, unsigned)));
+  const replyFrame = concatBytes(unsigned, sig);
+  await o.transport.send(replyFrame, o.signal);
+  const confirm = await recv();
+  const confirmSig = decodeSignatureMessage(SessionMessageType.CONFIRM, confirm);
+  if (!verifyMessage(h.publicKey, concatBytes(CTX_CONFIRM, transcriptHash(hello, replyFrame)), confirmSig)) {
+    throw new VerificationFailedError();
+  }
+  return finishHandshake(hello, replyFrame, confirm, h.nonce, nonce, h.publicKey, h.terms, {
+    accepted,
+    reason: reason ?? '',
+    responderSetSize: accepted ? o.localSetSize : 0,
+  }, bound, binding.exporter);
+}
+
+function finishHandshake(
+  hello: Uint8Array,
+  reply: Uint8Array,
+  confirm: Uint8Array,
+  requesterNonce: Uint8Array,
+  responderNonce: Uint8Array,
+  peerKey: Uint8Array,
+  terms: SessionTerms,
+  r: { accepted: boolean; reason: string; responderSetSize: number },
+  bound: boolean,
+  exporter: Uint8Array | undefined,
+): Established {
+  const th = transcriptHash(hello, reply, confirm);
+  const sessionId = sha256(concatBytes(CTX_SESSION_ID, requesterNonce, responderNonce)).slice(0, 16);
+  // ekm = HKDF-SHA256(salt = transcript hash, ikm = TLS exporter when both ends share it).
+  const ekm = hkdf(sha256, bound && exporter ? exporter : new Uint8Array(0), th, INFO_EKM, 32);
+  return {
+    sessionId,
+    ekm,
+    th,
+    peerKey,
+    terms,
+    responderSetSize: r.responderSetSize,
+    accepted: r.accepted,
+    reason: r.accepted ? undefined : r.reason,
+    bound,
+  };
+}
+
+async function sendErrorAndClose(transport: FrameTransport, error: unknown): Promise<void> {
+  if (!(error instanceof Object) || !fromPeer.has(error)) {
+    try {
+      // Bounded: a peer that stopped reading must not keep us here.
+      await transport.send(encodeError(wireError(error)), AbortSignal.timeout(2_000));
+    } catch {
+      // the transport is already gone; the peer has seen its close
+    }
+  }
+  try {
+    await transport.close('session failed');
+  } catch {
+    // closing twice is harmless
+  }
+}
+
+/** The protocol's view of the transport: DATA frames only; a peer's error frame becomes a typed error. */
+class SessionChannel implements FrameTransport {
+  readonly stats: TransportStats = { bytesSent: 0, bytesReceived: 0, framesSent: 0, framesReceived: 0 };
+  readonly #t: FrameTransport;
+
+  constructor(t: FrameTransport) {
+    this.#t = t;
+  }
+
+  async send(frame: Uint8Array, signal?: AbortSignal): Promise<void> {
+    if (!(frame instanceof Uint8Array)) throw new TypeError('frame must be a Uint8Array');
+    const wrapped = new Uint8Array(frame.length + 1);
+    wrapped[0] = SessionMessageType.DATA;
+    wrapped.set(frame, 1);
+    await this.#t.send(wrapped, signal);
+    this.stats.bytesSent += frame.length;
+    this.stats.framesSent++;
+  }
+
+  async receive(signal?: AbortSignal): Promise<Uint8Array> {
+    const frame = await this.#t.receive(signal);
+    const type = frame[0];
+    if (type === SessionMessageType.ERROR) {
+      const { code, message } = decodeError(frame);
+      throw errorFromPeer(code, message);
+    }
+    if (type !== SessionMessageType.DATA) throw new UnexpectedMessageError();
+    this.stats.bytesReceived += frame.length - 1;
+    this.stats.framesReceived++;
+    return frame.subarray(1);
+  }
+
+  close(reason?: string): Promise<void> {
+    return this.#t.close(reason);
+  }
+}
+
+class SessionImpl implements Session {
+  readonly role: SessionRole;
+  readonly sessionId: Uint8Array;
+  readonly ekm: Uint8Array;
+  readonly transcriptHash: Uint8Array;
+  readonly localPublicKey: Uint8Array;
+  readonly peerPublicKey: Uint8Array;
+  readonly terms: SessionTerms;
+  readonly responderSetSize: number;
+  readonly accepted: boolean;
+  readonly refusalReason: string | undefined;
+  readonly channelBound: boolean;
+  readonly startedAt: number;
+  readonly channel: SessionChannel;
+  readonly #identity: Identity;
+  readonly #transport: FrameTransport;
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(role: SessionRole, identity: Identity, e: Established, startedAt: number, transport: FrameTransport, signal?: AbortSignal) {
+    this.role = role;
+    this.sessionId = e.sessionId;
+    this.ekm = e.ekm;
+    this.transcriptHash = e.th;
+    this.localPublicKey = identity.publicKey;
+    this.peerPublicKey = e.peerKey;
+    this.terms = e.terms;
+    this.responderSetSize = e.responderSetSize;
+    this.accepted = e.accepted;
+    this.refusalReason = e.reason;
+    this.channelBound = e.bound;
+    this.startedAt = startedAt;
+    this.channel = new SessionChannel(transport);
+    this.#identity = identity;
+    this.#transport = transport;
+    this.#signal = signal;
+  }
+
+  async #recv(type: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
+    const frame = await this.#transport.receive(signal);
+    if (frame[0] === SessionMessageType.ERROR) {
+      const { code, message } = decodeError(frame);
+      throw errorFromPeer(code, message);
+    }
+    if (frame[0] !== type) throw new UnexpectedMessageError();
+    return frame;
+  }
+
+  async exchangeReceipt(c: ReceiptContribution, signal: AbortSignal | undefined = this.#signal): Promise<UsageReceipt> {
+    try {
+      if (!OUTCOMES.includes(c.outcome)) throw new RangeError('outcome must be completed, withheld, refused or failed');
+      const stats = this.channel.stats;
+      const mine: ReceiptView = {
+        startedAt: this.startedAt,
+        endedAt: Math.max(Date.now(), this.startedAt),
+        computeMs: Math.max(0, Math.round(c.computeMs)),
+        bytesExchanged: stats.bytesSent + stats.bytesReceived,
+        inputSize: c.inputSize,
+        outputSize: c.outputSize,
+        outcome: c.outcome,
+        guardrails: (c.guardrails ?? []).map((g) => (g.detail === undefined ? { rule: g.rule, outcome: g.outcome } : { ...g })),
+      };
+      await this.#transport.send(encodeReceiptView(mine), signal);
+      const theirs = decodeReceiptView(await this.#recv(SessionMessageType.RECEIPT_VIEW, signal));
+      this.#checkPeerView(mine, theirs, c);
+      const [req, res] = this.role === 'requester' ? [mine, theirs] : [theirs, mine];
+      const body = this.#body(req, res);
+      const signature = signReceiptBody(this.#identity.secretKey, body);
+      await this.#transport.send(encodeSignatureMessage(SessionMessageType.RECEIPT_SIGNATURE, signature), signal);
+      const peerSig = decodeSignatureMessage(SessionMessageType.RECEIPT_SIGNATURE, await this.#recv(SessionMessageType.RECEIPT_SIGNATURE, signal));
+      const receipt: UsageReceipt = {
+        body,
+        signatures: [
+          { publicKey: this.localPublicKey, signature },
+          { publicKey: this.peerPublicKey, signature: peerSig },
+        ],
+      };
+      if (this.role === 'responder') receipt.signatures.reverse(); // requester's first on both sides
+      verifyReceipt(receipt, [this.peerPublicKey]);
+      return receipt;
+    } catch (e) {
+      await sendErrorAndClose(this.#transport, e);
+      throw e;
+    }
+  }
+
+  #checkPeerView(mine: ReceiptView, theirs: ReceiptView, c: ReceiptContribution): void {
+    const bad = (): never => {
+      throw localError(new VerificationFailedError('peer receipt view is inconsistent with the run'), 'receipt view inconsistent');
+    };
+    if (!(OUTCOMES as readonly string[]).includes(theirs.outcome)) bad();
+    if (c.expectedPeerInputSize !== undefined && theirs.inputSize !== c.expectedPeerInputSize) bad();
+    if (theirs.outputSize > Math.min(theirs.inputSize, mine.inputSize)) bad();
+    // A refusal is part of the signed handshake, so both sides must agree on it.
+    if ((mine.outcome === 'refused') !== (theirs.outcome === 'refused')) bad();
+    if (!this.terms.recipients.includes(this.role === 'requester' ? 'responder' : 'requester') && theirs.outputSize !== 0) bad();
+  }
+
+  #body(req: ReceiptView, res: ReceiptView): UsageReceiptBody {
+    // Deterministic from the two views and the signed terms: both sides build identical bytes.
+    const rank = (o: string): number => ['completed', 'withheld', 'failed', 'refused'].indexOf(o);
+    const outcome = rank(req.outcome) >= rank(res.outcome) ? req.outcome : res.outcome;
+    const guardrails: GuardrailDecision[] = [];
+    const seen = new Set<string>();
+    for (const g of [...req.guardrails, ...res.guardrails]) {
+      const k = JSON.stringify([g.rule, g.outcome, g.detail ?? null]);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      guardrails.push(g.detail === undefined ? { rule: g.rule, outcome: g.outcome } : { rule: g.rule, outcome: g.outcome, detail: g.detail });
+    }
+    const [reqKey, resKey] = this.role === 'requester' ? [this.localPublicKey, this.peerPublicKey] : [this.peerPublicKey, this.localPublicKey];
+    return {
+      version: 1,
+      sessionId: this.sessionId,
+      startedAt: Math.min(req.startedAt, res.startedAt),
+      endedAt: Math.max(req.endedAt, res.endedAt),
+      parties: [
+        { role: 'requester', publicKey: reqKey },
+        { role: 'responder', publicKey: resKey },
+      ],
+      protocol: this.terms.protocol,
+      options: { ...this.terms.options, recipients: this.terms.recipients.join('+') },
+      purpose: this.terms.purpose,
+      inputSizes: { requester: req.inputSize, responder: res.inputSize },
+      outputSizes: { requester: req.outputSize, responder: res.outputSize },
+      bytesExchanged: Math.max(req.bytesExchanged, res.bytesExchanged),
+      computeMs: Math.max(req.computeMs, res.computeMs),
+      guardrails,
+      outcome,
+    };
+  }
+
+  fail(error: unknown): Promise<void> {
+    return sendErrorAndClose(this.#transport, error);
+  }
+
+  close(): Promise<void> {
+    return this.#transport.close('session finished');
+  }
+}
+
+/**
+ * True if `error` was reported by the peer through an error frame (rather than raised locally).
+ * @example
+ * ```ts
+ * try { await runPsi(opts); } catch (e) { if (isPeerError(e)) console.error('the peer ended the run'); }
+ * ```
+ */
+export function isPeerError(error: unknown): boolean {
+  return error instanceof Object && fromPeer.has(error);
+}

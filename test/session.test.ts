@@ -1,0 +1,339 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import {
+  GuardrailRefusedError,
+  MalformedMessageError,
+  TermsRefusedError,
+  TransportClosedError,
+  VerificationFailedError,
+  ProtocolVersionError,
+} from '../src/errors.js';
+import { verifyReceipt } from '../src/ledger/receipt.js';
+import { generateIdentity } from '../src/session/identity.js';
+import {
+  decodeError,
+  decodeHello,
+  decodeReceiptView,
+  decodeReply,
+  encodeHello,
+  SessionMessageType,
+  type SessionTerms,
+} from '../src/session/messages.js';
+import { establishSession, type Session, type SessionPolicy } from '../src/session/session.js';
+import { createMemoryTransportPair, type MemoryTransportOptions } from '../src/transport/index.js';
+
+const requesterId = generateIdentity();
+const responderId = generateIdentity();
+
+function terms(over: Partial<SessionTerms> = {}): SessionTerms {
+  return {
+    protocol: 'ecdh-psi',
+    options: { 'count-only': 'false', truncate: 'none' },
+    purpose: 'programme audit',
+    recipients: ['requester'],
+    requesterSetSize: 10,
+    responderSetSize: { min: 0, max: 1000 },
+    minIntersection: 0,
+    ...over,
+  };
+}
+
+interface PairOptions {
+  terms?: SessionTerms;
+  policy?: SessionPolicy;
+  pinned?: Uint8Array;
+  allowedPeers?: Uint8Array[];
+  transport?: MemoryTransportOptions;
+}
+
+async function handshake(o: PairOptions = {}) {
+  const [a, b] = createMemoryTransportPair(o.transport);
+  const req = establishSession({
+    role: 'requester',
+    transport: a,
+    identity: requesterId,
+    peerPublicKey: o.pinned ?? responderId.publicKey,
+    terms: o.terms ?? terms(),
+  });
+  const res = establishSession({
+    role: 'responder',
+    transport: b,
+    identity: responderId,
+    allowedPeers: o.allowedPeers ?? [requesterId.publicKey],
+    policy: o.policy ?? {},
+    localSetSize: 20,
+  });
+  const [r1, r2] = await Promise.allSettled([req, res]);
+  return { req: r1, res: r2, a, b };
+}
+
+function ok(r: PromiseSettledResult<Session>): Session {
+  if (r.status === 'rejected') throw r.reason;
+  return r.value;
+}
+
+describe('session handshake', () => {
+  it('authenticates both sides and agrees on session id, ekm and terms', async () => {
+    const { req, res } = await handshake();
+    const s1 = ok(req);
+    const s2 = ok(res);
+    expect(s1.sessionId).toHaveLength(16);
+    expect(s1.sessionId).toEqual(s2.sessionId);
+    expect(s1.ekm).toHaveLength(32);
+    expect(s1.ekm).toEqual(s2.ekm);
+    expect(s1.transcriptHash).toEqual(s2.transcriptHash);
+    expect(s1.peerPublicKey).toEqual(responderId.publicKey);
+    expect(s2.peerPublicKey).toEqual(requesterId.publicKey);
+    expect(s2.terms).toEqual(terms());
+    expect(s1.accepted && s2.accepted).toBe(true);
+    expect(s1.responderSetSize).toBe(20);
+    expect(s1.channelBound).toBe(false);
+
+    // Data channel both ways, then the co-signed receipt.
+    await s1.channel.send(new Uint8Array([1, 2, 3]));
+    expect(await s2.channel.receive()).toEqual(new Uint8Array([1, 2, 3]));
+    await s2.channel.send(new Uint8Array([4]));
+    expect(await s1.channel.receive()).toEqual(new Uint8Array([4]));
+    const [r1, r2] = await Promise.all([
+      s1.exchangeReceipt({ outcome: 'completed', inputSize: 10, outputSize: 3, computeMs: 5, expectedPeerInputSize: 20 }),
+      s2.exchangeReceipt({ outcome: 'completed', inputSize: 20, outputSize: 0, computeMs: 7, expectedPeerInputSize: 10 }),
+    ]);
+    expect(r1).toEqual(r2);
+    verifyReceipt(r1, [requesterId.publicKey, responderId.publicKey]);
+    expect(r1.body.sessionId).toEqual(s1.sessionId);
+    expect(r1.body.inputSizes).toEqual({ requester: 10, responder: 20 });
+    expect(r1.body.outputSizes).toEqual({ requester: 3, responder: 0 });
+    expect(r1.body.bytesExchanged).toBe(4);
+    expect(r1.body.computeMs).toBe(7);
+    expect(r1.body.outcome).toBe('completed');
+    expect(r1.body.purpose).toBe('programme audit');
+    expect(r1.body.options).toEqual({ 'count-only': 'false', truncate: 'none', recipients: 'requester' });
+  });
+
+  it('gives every session a fresh id and ekm', async () => {
+    const x = ok((await handshake()).req);
+    const y = ok((await handshake()).req);
+    expect(x.sessionId).not.toEqual(y.sessionId);
+    expect(x.ekm).not.toEqual(y.ekm);
+  });
+
+  it('wrong pinned key: VerificationFailedError on the requester, a clean refusal on the listener', async () => {
+    const { req, res } = await handshake({ pinned: generateIdentity().publicKey });
+    expect(req.status).toBe('rejected');
+    expect((req as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+    expect(res.status).toBe('rejected');
+    const e = (res as PromiseRejectedResult).reason;
+    expect(e).toBeInstanceOf(VerificationFailedError);
+    expect(e.message).toMatch(/^peer: /);
+  });
+
+  it('a requester key outside the allow-list is refused on both sides', async () => {
+    const { req, res } = await handshake({ allowedPeers: [generateIdentity().publicKey] });
+    expect((res as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+    const e = (req as PromiseRejectedResult).reason;
+    expect(e).toBeInstanceOf(VerificationFailedError);
+    expect(e.message).toBe('peer: key not allowed by the peer');
+  });
+
+  it('refuses to run unpinned unless allowAnyPeer is set', async () => {
+    const [a] = createMemoryTransportPair();
+    await expect(
+      establishSession({ role: 'requester', transport: a, identity: requesterId, terms: terms() }),
+    ).rejects.toBeInstanceOf(TypeError);
+  });
+
+  const refusals: [string, SessionPolicy, Partial<SessionTerms>, string][] = [
+    ['reveal to both', { reveal: 'requester' }, { recipients: ['requester', 'responder'] }, 'listener does not reveal results to both parties'],
+    ['requester-only', { reveal: 'both' }, {}, 'listener requires results revealed to both parties'],
+    ['count-only required', { countOnly: 'required' }, {}, 'listener allows cardinality-only (count) results only'],
+    ['protocol', { protocols: ['psi-sum'] }, {}, 'listener does not offer this protocol'],
+    ['set too large', { maxSetSize: 5 }, {}, "requester set size is above the listener's maximum of 5"],
+    ['set too small', { minSetSize: 50 }, {}, "requester set size is below the listener's minimum of 50"],
+    ['min cohort', { minIntersection: 10 }, { minIntersection: 3 }, 'listener requires a minimum intersection of at least 10'],
+    ['purpose', { requirePurpose: true }, { purpose: ' ' }, 'listener requires a purpose / authorisation reference'],
+    ['truncation', { truncation: ['none'] }, { options: { truncate: '128' } }, 'listener does not allow this truncation'],
+    ['responder bounds', {}, { responderSetSize: { min: 100, max: 200 } }, 'responder set size is outside the requested bounds'],
+    ['custom check', { check: () => 'budget exhausted for this counterparty' }, {}, 'budget exhausted for this counterparty'],
+  ];
+  for (const [name, policy, t, reason] of refusals) {
+    it(`terms outside the policy (${name}) → TermsRefusedError on both sides with the reason`, async () => {
+      const { req, res } = await handshake({ policy, terms: terms(t) });
+      const s1 = ok(req);
+      const s2 = ok(res);
+      expect(s1.accepted).toBe(false);
+      expect(s1.refusalReason).toBe(reason);
+      expect(s2.refusalReason).toBe(reason);
+      // Refused runs still get a co-signed receipt.
+      const [r1, r2] = await Promise.all([
+        s1.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 }),
+        s2.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 }),
+      ]);
+      expect(r1).toEqual(r2);
+      expect(r1.body.outcome).toBe('refused');
+      verifyReceipt(r1, [requesterId.publicKey, responderId.publicKey]);
+      void TermsRefusedError;
+    });
+  }
+
+  it('a requester-side beforeRun refusal reaches the listener as TermsRefusedError', async () => {
+    const [a, b] = createMemoryTransportPair();
+    const [r1, r2] = await Promise.allSettled([
+      establishSession({
+        role: 'requester', transport: a, identity: requesterId, peerPublicKey: responderId.publicKey, terms: terms(),
+        beforeRun: () => { throw new GuardrailRefusedError('query budget exhausted'); },
+      }),
+      establishSession({ role: 'responder', transport: b, identity: responderId, allowAnyPeer: true, policy: {}, localSetSize: 1 }),
+    ]);
+    expect((r1 as PromiseRejectedResult).reason).toBeInstanceOf(TermsRefusedError);
+    const e = (r2 as PromiseRejectedResult).reason;
+    expect(e).toBeInstanceOf(TermsRefusedError);
+    expect(e.message).toBe('query budget exhausted');
+  });
+
+  it('a tampered reply (terms, nonce or signature) fails verification on the requester', async () => {
+    for (const offset of [2, 40, -1]) {
+      const { req, res } = await handshake({
+        transport: {
+          intercept: (frame, from) => {
+            if (from !== 'b' || frame[0] !== SessionMessageType.REPLY) return undefined;
+            const f = new Uint8Array(frame);
+            const i = offset < 0 ? f.length + offset : offset;
+            f[i]! ^= 1;
+            return f;
+          },
+        },
+      });
+      const e = (req as PromiseRejectedResult).reason;
+      // Flipping a key byte trips pinning, the rest the signature: VerificationFailedError either way.
+      expect(e).toBeInstanceOf(VerificationFailedError);
+      expect((res as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+    }
+  });
+
+  it('tampered terms in HELLO fail the listener’s check of the confirmation', async () => {
+    const { req, res } = await handshake({
+      transport: {
+        intercept: (frame, from) => {
+          if (from !== 'a' || frame[0] !== SessionMessageType.HELLO) return undefined;
+          // Re-encode the hello with a different purpose, as a man in the middle would.
+          const h = decodeHello(frame);
+          return encodeHello({ ...h, terms: { ...h.terms, purpose: 'something else' } });
+        },
+      },
+    });
+    // The requester's signature covers the hello it sent, so one of the two signature checks fails.
+    expect([req, res].some((r) => r.status === 'rejected' && r.reason instanceof VerificationFailedError)).toBe(true);
+    expect(req.status).toBe('rejected');
+    expect(res.status).toBe('rejected');
+  });
+
+  it('replaying a previous session’s HELLO and CONFIRM to the listener fails', async () => {
+    const recorded: Uint8Array[] = [];
+    await handshake({ transport: { intercept: (f, from) => { if (from === 'a') recorded.push(new Uint8Array(f)); return undefined; } } });
+    const [hello, confirm] = recorded;
+    const [a, b] = createMemoryTransportPair();
+    const res = establishSession({ role: 'responder', transport: b, identity: responderId, allowAnyPeer: true, policy: {}, localSetSize: 1 });
+    await a.send(hello!);
+    const reply = await a.receive();
+    expect(reply[0]).toBe(SessionMessageType.REPLY);
+    await a.send(confirm!);
+    await expect(res).rejects.toBeInstanceOf(VerificationFailedError);
+    const err = await a.receive();
+    expect(decodeError(err).code).toBe('ERR_VERIFICATION_FAILED');
+  });
+
+  it('replaying a previous session’s REPLY to the requester fails', async () => {
+    const recorded: Uint8Array[] = [];
+    await handshake({ transport: { intercept: (f, from) => { if (from === 'b') recorded.push(new Uint8Array(f)); return undefined; } } });
+    const [a, b] = createMemoryTransportPair();
+    const req = establishSession({ role: 'requester', transport: a, identity: requesterId, peerPublicKey: responderId.publicKey, terms: terms() });
+    await b.receive(); // the fresh hello
+    await b.send(recorded[0]!);
+    await expect(req).rejects.toBeInstanceOf(VerificationFailedError);
+  });
+
+  it('garbage instead of a handshake message is MalformedMessageError on the receiver and reported to the sender', async () => {
+    const [a, b] = createMemoryTransportPair();
+    const res = establishSession({ role: 'responder', transport: b, identity: responderId, allowAnyPeer: true, policy: {}, localSetSize: 1 });
+    await a.send(new Uint8Array([SessionMessageType.HELLO, 1, 2, 3]));
+    await expect(res).rejects.toBeInstanceOf(MalformedMessageError);
+    expect(decodeError(await a.receive())).toEqual({ code: 'ERR_MALFORMED_MESSAGE', message: 'malformed message' });
+    await expect(a.receive()).rejects.toBeInstanceOf(TransportClosedError);
+  });
+
+  it('another session version is ProtocolVersionError', async () => {
+    const [a, b] = createMemoryTransportPair();
+    const res = establishSession({ role: 'responder', transport: b, identity: responderId, allowAnyPeer: true, policy: {}, localSetSize: 1 });
+    const hello = encodeHello({ version: 1, publicKey: requesterId.publicKey, nonce: new Uint8Array(32), bindingHash: undefined, terms: terms() });
+    hello[1] = 2;
+    await a.send(hello);
+    await expect(res).rejects.toBeInstanceOf(ProtocolVersionError);
+  });
+
+  it('a peer dropping mid-handshake is TransportClosedError, not a hang', async () => {
+    const [a, b] = createMemoryTransportPair();
+    const res = establishSession({ role: 'responder', transport: b, identity: responderId, allowAnyPeer: true, policy: {}, localSetSize: 1 });
+    await a.close();
+    await expect(res).rejects.toBeInstanceOf(TransportClosedError);
+  });
+
+  it('a tampered receipt signature fails verification', async () => {
+    let n = 0;
+    const { req, res } = await handshake({
+      transport: {
+        intercept: (frame, from) => {
+          if (from === 'b' && frame[0] === SessionMessageType.RECEIPT_SIGNATURE && n++ === 0) {
+            const f = new Uint8Array(frame);
+            f[10]! ^= 0x40;
+            return f;
+          }
+          return undefined;
+        },
+      },
+    });
+    const [x, y] = await Promise.allSettled([
+      ok(req).exchangeReceipt({ outcome: 'completed', inputSize: 10, outputSize: 0, computeMs: 1 }),
+      ok(res).exchangeReceipt({ outcome: 'completed', inputSize: 20, outputSize: 0, computeMs: 1 }),
+    ]);
+    expect((x as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+    // The responder already holds a valid receipt or learns of the failure; it never hangs.
+    expect(['fulfilled', 'rejected']).toContain(y.status);
+  });
+
+  it('a peer view that contradicts what the protocol observed is rejected', async () => {
+    const { req, res } = await handshake();
+    const [x, y] = await Promise.allSettled([
+      ok(req).exchangeReceipt({ outcome: 'completed', inputSize: 10, outputSize: 0, computeMs: 1, expectedPeerInputSize: 999 }),
+      ok(res).exchangeReceipt({ outcome: 'completed', inputSize: 20, outputSize: 0, computeMs: 1 }),
+    ]);
+    expect((x as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+    expect((y as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+  });
+});
+
+describe('session codecs', () => {
+  it('decoding arbitrary bytes only ever throws MalformedMessageError or ProtocolVersionError', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(1, 2, 0x20, 0x7f), (body, type) => {
+        const frame = new Uint8Array([type, ...body]);
+        for (const decode of [decodeHello, decodeReply, decodeReceiptView, decodeError]) {
+          try {
+            decode(frame);
+          } catch (e) {
+            expect(e instanceof MalformedMessageError || e instanceof ProtocolVersionError).toBe(true);
+          }
+        }
+      }),
+    );
+  });
+
+  it('hello round-trips', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), fc.nat(1e9), fc.boolean(), (purpose, size, both) => {
+        const t = terms({ purpose, requesterSetSize: size, recipients: both ? ['requester', 'responder'] : ['requester'] });
+        const m = { version: 1, publicKey: requesterId.publicKey, nonce: new Uint8Array(32).fill(7), bindingHash: undefined, terms: t };
+        expect(decodeHello(encodeHello(m))).toEqual(m);
+      }),
+    );
+  });
+});

@@ -60,6 +60,8 @@ function be48(n: bigint): Uint8Array {
 
 afterEach(() => setWasmDisabledForTesting(false));
 
+const IMPLS = ['auto', 'noble', 'node-copy'] as const;
+
 describe('RFC 9380 vectors (J.4.1, J.4.2, J.5.1, J.5.2)', () => {
   it('has the five vectors of each suite', () => {
     for (const s of [NU, RO, ED_NU, ED_RO]) expect(s.vectors).toHaveLength(5);
@@ -81,9 +83,9 @@ describe('RFC 9380 vectors (J.4.1, J.4.2, J.5.1, J.5.2)', () => {
       expect(toHex(encodeToCurveFast(wasm(), [utf8(v.msg)], new Uint8Array(), dst))).toBe(expected);
     });
     it(`NU msg=${JSON.stringify(v.msg.slice(0, 12))}: hash_to_field (node and noble SHA-512) and the map alone`, () => {
-      for (const forceNoble of [false, true]) {
+      for (const impl of IMPLS) {
         const out = new Uint8Array(48);
-        createXmd48(dst, new Uint8Array(), forceNoble).hashInto(utf8(v.msg), out, 0);
+        createXmd48(dst, new Uint8Array(), impl).hashInto(utf8(v.msg), out, 0);
         expect(mod(bytesToNumberLE(out.slice().reverse()))).toBe(BigInt('0x' + v.u[0]));
       }
       expect(toHex(mapToCurveFast(wasm(), be48(BigInt('0x' + v.u[0]))))).toBe(expected);
@@ -131,9 +133,9 @@ describe('expand_message_xmd (SHA-512, 48 bytes)', () => {
         fc.uint8Array({ minLength: 1, maxLength: 255 }),
         (prefix, msg, dst) => {
           const want = expand_message_xmd(concatBytes(prefix, msg), dst, 48, sha512);
-          for (const forceNoble of [false, true]) {
+          for (const impl of IMPLS) {
             const out = new Uint8Array(60).fill(0xaa);
-            createXmd48(dst, prefix, forceNoble).hashInto(msg, out, 7);
+            createXmd48(dst, prefix, impl).hashInto(msg, out, 7);
             expect(toHex(out.subarray(7, 55))).toBe(toHex(want));
             expect(out[6]).toBe(0xaa);
             expect(out[55]).toBe(0xaa);
@@ -142,6 +144,21 @@ describe('expand_message_xmd (SHA-512, 48 bytes)', () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('one prepared state hashes many messages, including ones longer than its buffer', () => {
+    const dst = utf8('DST');
+    const prefix = new Uint8Array(40).fill(3);
+    for (const impl of IMPLS) {
+      const xmd = createXmd48(dst, prefix, impl);
+      for (const len of [0, 1, 111, 112, 5000, 3, 20000, 64]) {
+        const msg = new Uint8Array(len).map((_, i) => i * 31 + len);
+        const out = new Uint8Array(48);
+        xmd.hashInto(msg, out, 0);
+        expect(toHex(out), `${impl} len ${len}`).toBe(toHex(expand_message_xmd(concatBytes(prefix, msg), dst, 48, sha512)));
+      }
+      xmd.wipe();
+    }
   });
 
   it('refuses an empty or oversized DST', () => {

@@ -30,6 +30,7 @@ export function encodeToCurveFast(
     out.set(output.subarray(0, m * POINT_BYTES), start * POINT_BYTES);
   }
   // The buffers held values derived from private records: do not leave them in the instance.
+  xmd.wipe();
   const used = Math.min(n, chunk);
   input.fill(0, 0, used * FIELD_HASH_BYTES);
   output.fill(0, 0, used * POINT_BYTES);

@@ -286,3 +286,32 @@ describe('batches', () => {
     expect(w.output.every((b) => b === 0)).toBe(true);
   });
 });
+
+describe('lazy and asynchronous WebAssembly start-up (browser main thread)', () => {
+  it('falls back to the reference when synchronous compilation is refused, until initCrypto()', async () => {
+    const { vi } = await import('vitest');
+    vi.resetModules();
+    const RealModule = WebAssembly.Module;
+    // Chromium's main thread refuses `new WebAssembly.Module` above 4 KB with a RangeError.
+    const Refusing = function () {
+      throw new RangeError('WebAssembly.Module is disallowed on the main thread, if the buffer size is larger than 4KB');
+    } as unknown as typeof WebAssembly.Module;
+    vi.stubGlobal('WebAssembly', { ...WebAssembly, Module: Refusing, compile: WebAssembly.compile, instantiate: WebAssembly.instantiate, Instance: WebAssembly.Instance });
+    try {
+      const crypto = await import('../src/crypto/index.js');
+      const v = NU.vectors[1]!;
+      const expected = v.derived_not_in_rfc!.P_x_rfc7748_little_endian_32_bytes;
+      expect(crypto.isFastCryptoReady()).toBe(false);
+      expect(toHex(crypto.encodeToCurve(utf8(v.msg), utf8(NU.dst)))).toBe(expected);
+      expect(crypto.checkPoint(numberToBytesLE(2n))).toBe('not-on-curve');
+      await crypto.initCrypto();
+      expect(crypto.isFastCryptoReady()).toBe(true);
+      expect(toHex(crypto.encodeToCurve(utf8(v.msg), utf8(NU.dst)))).toBe(expected);
+      expect(crypto.checkPoint(numberToBytesLE(2n))).toBe('not-on-curve');
+    } finally {
+      vi.unstubAllGlobals();
+      vi.resetModules();
+    }
+    expect(WebAssembly.Module).toBe(RealModule);
+  });
+});

@@ -1,1 +1,2 @@
 export { createInlineExecutor, type CryptoExecutor, type InlineExecutorOptions } from './executor.js';
+export * from './psi/index.js';

@@ -1,0 +1,123 @@
+/**
+ * `runPsiProtocol`: pumps one ECDH-PSI party (`party.ts`) over a {@link FrameTransport}.
+ *
+ * The options object ({@link RunPsiOptions}) is the stable seam used by the session layer and the
+ * CLI. Interop mode is this driver with `ekm` empty and `options.interop` set (each round in a
+ * single batch, the draft's messages only, no session layer: unauthenticated).
+ * @module
+ */
+import { AbortError, DataportError, throwIfAborted } from '../../errors.js';
+import type { FrameTransport } from '../../transport/types.js';
+import type { CryptoExecutor } from '../executor.js';
+import {
+  createPsiRequester,
+  createPsiResponder,
+  type PsiProgress,
+  type PsiProtocolOptions,
+} from './party.js';
+
+/** Arguments of {@link runPsiProtocol}. */
+export interface RunPsiOptions {
+  /** `'requester'` (the connecting side; sends first) or `'responder'`. */
+  role: 'requester' | 'responder';
+  /** Record bytes per row (from `normalizeKey`); `undefined` rows are skipped, duplicates collapse. */
+  records: readonly (Uint8Array | undefined)[];
+  /** A connected transport; left open on success, closed on failure. */
+  transport: FrameTransport;
+  /** Session binding prepended to each record before hashing; empty in interop mode. */
+  ekm: Uint8Array;
+  /** Protocol options; both parties must pass the same. */
+  options?: PsiProtocolOptions;
+  /** Runs the batch crypto (inline or the worker pool). */
+  executor: CryptoExecutor;
+  /** Cancels the run: it then rejects with `AbortError` and closes the transport. */
+  signal?: AbortSignal;
+  /** Called after every frame sent or received. Must not throw. */
+  onProgress?: (progress: PsiProgress) => void;
+}
+
+/** Result of {@link runPsiProtocol}. */
+export interface PsiResult {
+  /**
+   * Indexes into `records` (ascending) of every row whose key is in the intersection; present only
+   * when this party learns the intersection (not in cardinality-only mode, not for a responder
+   * that learns nothing).
+   */
+  intersection?: number[];
+  /** Distinct keys in the intersection; absent when this party learns nothing. */
+  intersectionSize?: number;
+  /** What this party learned: `'intersection'`, `'cardinality'` or `'nothing'`. */
+  learned: 'intersection' | 'cardinality' | 'nothing';
+  /** Distinct keys the peer announced. */
+  peerSetSize: number;
+  /** Distinct keys of this party. */
+  selfSetSize: number;
+  /** Bytes this run sent (frame payloads, from the transport's counters). */
+  bytesSent: number;
+  /** Bytes this run received. */
+  bytesReceived: number;
+}
+
+/**
+ * Runs ECDH-PSI for one party over `transport`. Any failure (a typed error from a malformed,
+ * unexpected or out-of-limit frame, a closed transport, an abort) closes the transport, so the peer
+ * ends too, and rejects with that error.
+ *
+ * @example
+ * ```ts
+ * const [a, b] = createMemoryTransportPair();
+ * const executor = await createInlineExecutor();
+ * const ekm = new Uint8Array(32); // the session binding in real use
+ * const [alice, bob] = await Promise.all([
+ *   runPsiProtocol({ role: 'requester', records: [utf8('x'), utf8('y')], transport: a, ekm, executor }),
+ *   runPsiProtocol({ role: 'responder', records: [utf8('y'), utf8('z')], transport: b, ekm, executor }),
+ * ]);
+ * alice.intersection; // [1]
+ * ```
+ */
+export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
+  if (args === null || typeof args !== 'object') throw new TypeError('arguments must be an object');
+  const { role, transport, signal, onProgress } = args;
+  if (role !== 'requester' && role !== 'responder') throw new TypeError("role must be 'requester' or 'responder'");
+  if (!transport || typeof transport.send !== 'function' || typeof transport.receive !== 'function') {
+    throw new TypeError('transport must be a FrameTransport');
+  }
+  const config = { records: args.records, ekm: args.ekm, executor: args.executor, options: args.options };
+  const party = role === 'requester' ? createPsiRequester(config) : createPsiResponder(config);
+  const sent0 = transport.stats.bytesSent;
+  const received0 = transport.stats.bytesReceived;
+  try {
+    throwIfAborted(signal);
+    for (;;) {
+      const status = party.status;
+      if (status === 'send') {
+        const frame = await party.nextFrame(signal);
+        await transport.send(frame, signal);
+        // A refusal is sent first, then the party fails with the local reason.
+        if (party.status === 'failed') throw party.error;
+      } else if (status === 'receive') {
+        const frame = await transport.receive(signal);
+        await party.receiveFrame(frame, signal);
+      } else if (status === 'done') {
+        break;
+      } else {
+        throw party.error;
+      }
+      onProgress?.(party.progress);
+    }
+  } catch (e) {
+    await transport.close('psi failed').catch(() => {});
+    if (signal?.aborted && !(e instanceof DataportError)) throw new AbortError();
+    throw e;
+  }
+  const r = party.result();
+  return {
+    learned: r.learned,
+    ...(r.intersection !== undefined ? { intersection: r.intersection } : {}),
+    ...(r.intersectionSize !== undefined ? { intersectionSize: r.intersectionSize } : {}),
+    peerSetSize: r.peerSetSize,
+    selfSetSize: r.selfSetSize,
+    bytesSent: transport.stats.bytesSent - sent0,
+    bytesReceived: transport.stats.bytesReceived - received0,
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * Round-2 value handling: HKDF truncation (draft-wang-ppm-ecdh-psi-01 truncation options 1 and 2),
+ * a compact hash table over packed fixed-size values, and CSPRNG helpers (shuffles, random uint64
+ * indexes) used so that order and indexes leak nothing.
+ * @module
+ */
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha512 } from '@noble/hashes/sha2.js';
+import { getNodeCrypto } from '../../platform/node.js';
+import { MalformedMessageError } from '../../errors.js';
+
+const INFO = new TextEncoder().encode('ECDH-PSI');
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Truncates jointly masked values: for each 32-byte value v of `flat`, HKDF-SHA-512 (RFC 5869) with
+ * no salt (= 64 zero bytes, §2.2), IKM v, info "ECDH-PSI", output `outBytes` bytes. With
+ * `outBytes` = 32 the input is returned unchanged (truncation option 0).
+ *
+ * On Node the HKDF runs in OpenSSL (`hkdfSync`, ~1.4x faster than the portable
+ * `@noble/hashes` path; both give the same bytes). Either way it costs well under a scalar
+ * multiplication per value (see docs/psi-protocol.md for measured figures).
+ *
+ * @example
+ * ```ts
+ * const values = truncateValues(jointlyMasked, 16); // 128-bit values
+ * ```
+ */
+export function truncateValues(flat: Uint8Array, outBytes: number): Uint8Array {
+  if (flat.length % 32 !== 0) throw new RangeError('flat length must be a multiple of 32');
+  if (outBytes === 32) return flat;
+  if (outBytes !== 16 && outBytes !== 24) throw new RangeError('outBytes must be 16, 24 or 32');
+  const n = flat.length / 32;
+  const out = new Uint8Array(n * outBytes);
+  const nc = getNodeCrypto();
+  for (let i = 0; i < n; i++) {
+    const ikm = flat.subarray(i * 32, i * 32 + 32);
+    const okm = nc
+      ? new Uint8Array(nc.hkdfSync('sha512', ikm, EMPTY, INFO, outBytes))
+      : hkdf(sha512, ikm, undefined, INFO, outBytes);
+    out.set(okm, i * outBytes);
+  }
+  return out;
+}
+
+/**
+ * A set of `capacity` fixed-size values packed in one `Uint8Array`, indexed by an open-addressing
+ * table of `Int32Array` slots (4 bytes per slot, at most 50 % full). The values are outputs of a
+ * scalar multiplication by this party's secret (and maybe HKDF), so the peer cannot aim them at one
+ * bucket; exact duplicates are refused, since distinct records never give equal values.
+ */
+export class ValueTable {
+  /** The packed values, in insertion order. */
+  readonly values: Uint8Array;
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+  private readonly view: DataView;
+  private count = 0;
+
+  constructor(
+    readonly capacity: number,
+    readonly valueBytes: number,
+  ) {
+    let size = 16;
+    while (size < 2 * capacity) size *= 2;
+    this.slots = new Int32Array(size);
+    this.mask = size - 1;
+    this.values = new Uint8Array(capacity * valueBytes);
+    this.view = new DataView(this.values.buffer);
+  }
+
+  /** Number of values inserted. */
+  get size(): number {
+    return this.count;
+  }
+
+  private same(entry: number, src: Uint8Array, off: number): boolean {
+    const L = this.valueBytes;
+    const base = entry * L;
+    for (let i = 0; i < L; i++) if (this.values[base + i] !== src[off + i]) return false;
+    return true;
+  }
+
+  /** Appends every value of `flat`; throws `MalformedMessageError` on a duplicate. */
+  insertAll(flat: Uint8Array): void {
+    const L = this.valueBytes;
+    const k = flat.length / L;
+    if (this.count + k > this.capacity) throw new RangeError('ValueTable capacity exceeded');
+    for (let t = 0; t < k; t++) {
+      const entry = this.count;
+      this.values.set(flat.subarray(t * L, t * L + L), entry * L);
+      let s = this.view.getUint32(entry * L, true) & this.mask;
+      for (;;) {
+        const e = this.slots[s]!;
+        if (e === 0) {
+          this.slots[s] = entry + 1;
+          break;
+        }
+        if (this.same(e - 1, this.values, entry * L)) throw new MalformedMessageError('malformed message: duplicated point');
+        s = (s + 1) & this.mask;
+      }
+      this.count++;
+    }
+  }
+
+  /** Index of the value at `src[off .. off+valueBytes)`, or -1. */
+  find(src: Uint8Array, off: number): number {
+    const h = (src[off]! | (src[off + 1]! << 8) | (src[off + 2]! << 16) | (src[off + 3]! << 24)) >>> 0;
+    let s = h & this.mask;
+    for (;;) {
+      const e = this.slots[s]!;
+      if (e === 0) return -1;
+      if (this.same(e - 1, src, off)) return e - 1;
+      s = (s + 1) & this.mask;
+    }
+  }
+}
+
+/** A uniformly random integer in [0, bound) from the CSPRNG (rejection sampling), bound ≤ 2^32. */
+function makeRandomBelow(): (bound: number) => number {
+  const pool = new Uint32Array(1024);
+  let pos = pool.length;
+  return (bound) => {
+    const limit = 2 ** 32 - (2 ** 32 % bound);
+    for (;;) {
+      if (pos === pool.length) {
+        globalThis.crypto.getRandomValues(pool);
+        pos = 0;
+      }
+      const x = pool[pos++]!;
+      if (x < limit) return x % bound;
+    }
+  };
+}
+
+/**
+ * A uniformly random permutation of 0..n-1 (Fisher–Yates with CSPRNG draws).
+ *
+ * @example
+ * ```ts
+ * const order = randomPermutation(1000);
+ * ```
+ */
+export function randomPermutation(n: number): Uint32Array {
+  const perm = new Uint32Array(n);
+  for (let i = 0; i < n; i++) perm[i] = i;
+  const below = makeRandomBelow();
+  for (let i = n - 1; i > 0; i--) {
+    const j = below(i + 1);
+    const t = perm[i]!;
+    perm[i] = perm[j]!;
+    perm[j] = t;
+  }
+  return perm;
+}
+
+/**
+ * `count` distinct uint64 values from the CSPRNG (batch indexes: they carry no order information).
+ *
+ * @example
+ * ```ts
+ * const indexes = randomIndexes(4);
+ * ```
+ */
+export function randomIndexes(count: number): bigint[] {
+  const seen = new Set<bigint>();
+  const out: bigint[] = [];
+  const words = new BigUint64Array(Math.max(1, count));
+  while (out.length < count) {
+    globalThis.crypto.getRandomValues(words);
+    for (const w of words) {
+      if (out.length === count) break;
+      if (!seen.has(w)) {
+        seen.add(w);
+        out.push(w);
+      }
+    }
+  }
+  return out;
+}

@@ -79,7 +79,7 @@ peers and identity:
 terms:
   --reveal both|requester who learns the intersection (default both)
   --count-only            learn only its size, not which keys are in it
-  --truncate 0|128|192    truncate the exchanged values to this many bits (0 = none, default)
+  --truncate 0|128|192    truncate the exchanged values to this many bits (0 = none; default 128)
   --purpose TEXT          purpose / authorisation reference, signed into the receipt
 
 running:
@@ -151,7 +151,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     if (url.username || url.password) throw new InputError('option --connect: credentials in the URL are not supported');
   }
 
-  const truncText = choiceOption(values, 'truncate', ['0', '128', '192'] as const, '0');
+  const truncText = choiceOption(values, 'truncate', ['0', '128', '192'] as const, '128');
   const opts: PsiCliOptions = {
     mode,
     input: stringOption(values, 'input', true),
@@ -208,6 +208,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   }
 
   if (opts.insecureInterop) {
+    if (opts.countOnly) throw new InputError('--count-only is a dataport extension, not part of the draft: not available with --insecure-interop');
     for (const [flag, given] of [
       ['identity', opts.identityDir !== undefined],
       ['peer-key', opts.peerKeyFile !== undefined],

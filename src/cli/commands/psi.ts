@@ -1,6 +1,418 @@
-import { UnsupportedError } from '../../errors.js';
+/**
+ * `dataport psi`: private set intersection of a CSV file's keys with a peer's, over WebSocket
+ * (optionally TLS), authenticated by the session layer, with a co-signed receipt. See docs/cli.md.
+ *
+ * Order of work: every option and file is checked before any socket is opened; the input is read
+ * once for its distinct keys; the session runs (requester: connect; responder: listen, one
+ * session unless `--keep-serving`); then `--output` is written by a second pass over the input, the
+ * summary printed, and the receipt appended to `--ledger`.
+ * @module
+ */
+import { constants as fsConstants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { InputError, TimeoutError, AbortError, DataportError } from '../../errors.js';
+import { createInlineExecutor, type CryptoExecutor } from '../../protocols/executor.js';
+import { normalizeKey, runPsiProtocol, type PsiProtocolOptions, type PsiResult } from '../../protocols/psi/index.js';
+import type { PsiProgress } from '../../protocols/psi/party.js';
+import { identityFromSecretKey, parsePublicKeyFile, parseSecretKeyFile, type Identity } from '../../session/identity.js';
+import type { FrameTransport } from '../../transport/types.js';
+import { connectWebSocket, listenWebSocket, type WebSocketServerHandle } from '../../transport/websocket-node.js';
+import type { WebSocketLimits } from '../../transport/websocket-core.js';
+import type { UsageReceipt } from '../../ledger/receipt-types.js';
+import { createWorkerPool } from '../../workers/index.js';
+import { toBase64 } from '../../utils/bytes.js';
+import { keyId, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
+import { createProgress, type Progress } from '../progress.js';
+import { PSI_HELP, parsePsiOptions, type PsiCliOptions } from '../psi-options.js';
+import { cliSignal } from '../signals.js';
+import { createReporter, type Reporter } from '../summary.js';
+import { runSessionPsi } from '../psi-session.js';
 
-/** Placeholder until the 'psi' command lands; fails loudly rather than pretending to work. */
-export async function run(_argv: string[]): Promise<number> {
-  throw new UnsupportedError("the 'psi' command is not implemented yet");
+/** What one run (one session) produced, whichever mode ran it. */
+export interface PsiRunOutcome {
+  role: 'requester' | 'responder';
+  result: PsiResult;
+  /** Set when the session layer ran (not in interop mode). */
+  receipt?: UsageReceipt;
+  peerPublicKey?: Uint8Array;
+  /** Bytes of the whole connection (session layer included). */
+  bytesSent: number;
+  bytesReceived: number;
+  /** Where the receipt was appended, if `--ledger` was given. */
+  ledger?: { dir: string; index: number };
+}
+
+/** Everything a session needs, prepared once before any socket is opened. */
+export interface PsiContext {
+  opts: PsiCliOptions;
+  input: KeyInput;
+  identity?: Identity;
+  peerKey?: Uint8Array;
+  executor: CryptoExecutor;
+  protocolOptions: PsiProtocolOptions;
+  reporter: Reporter;
+  progress: Progress;
+}
+
+const PHASE_LABELS: Record<string, string> = {
+  handshake: 'handshake',
+  'round1-send': 'hashing+masking',
+  'round1-receive': 'receiving',
+  'round2-send': 're-masking',
+  'round2-receive': 'matching',
+};
+
+function describePeerKey(key: Uint8Array | undefined): string {
+  return key ? toBase64(key) : 'unauthenticated';
+}
+
+async function readTextFile(path: string, what: string, maxBytes = 1 << 16): Promise<string> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch (err) {
+    throw new InputError(`${what} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (!st.isFile()) throw new InputError(`${what} ${path}: not a regular file`);
+  if (st.size > maxBytes) throw new InputError(`${what} ${path}: larger than ${maxBytes} bytes`);
+  return readFile(path, 'utf8');
+}
+
+async function loadIdentity(dir: string, reporter: Reporter): Promise<Identity> {
+  const path = join(dir, 'identity.key');
+  const text = await readTextFile(path, 'identity', 4096).catch((err: unknown) => {
+    if (err instanceof InputError && /ENOENT/.test(err.message)) {
+      throw new InputError(`no identity in ${dir} (missing identity.key; create one with 'dataport keygen --out ${dir}')`);
+    }
+    throw err;
+  });
+  const st = await stat(path);
+  if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+    reporter.warn(`${path} is readable by other users (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
+  }
+  let secret: Uint8Array;
+  try {
+    secret = parseSecretKeyFile(text);
+  } catch (err) {
+    throw new InputError(`${path}: ${(err as Error).message}`);
+  }
+  const id = identityFromSecretKey(secret);
+  secret.fill(0);
+  return id;
+}
+
+async function loadPeerKey(path: string): Promise<Uint8Array> {
+  const text = await readTextFile(path, 'peer key', 4096);
+  try {
+    return parsePublicKeyFile(text);
+  } catch (err) {
+    throw new InputError(`${path}: ${(err as Error).message} (expected a peer's identity.pub)`);
+  }
+}
+
+async function preflight(opts: PsiCliOptions): Promise<void> {
+  for (const [flag, file] of [
+    ['tls-cert', opts.tlsCert],
+    ['tls-key', opts.tlsKey],
+    ['ca', opts.ca],
+  ] as const) {
+    if (file !== undefined) await readTextFile(file, `--${flag}`, 1 << 20);
+  }
+  if (opts.output !== undefined) {
+    const dir = dirname(opts.output);
+    await access(dir, fsConstants.W_OK).catch((err: NodeJS.ErrnoException) => {
+      throw new InputError(`--output ${opts.output}: directory not writable (${err.code ?? 'error'})`);
+    });
+    const st = await stat(opts.output).catch(() => undefined);
+    if (st?.isDirectory()) throw new InputError(`--output ${opts.output}: is a directory`);
+  }
+}
+
+function transportLimits(opts: PsiCliOptions): WebSocketLimits {
+  return { overallTimeoutMs: opts.timeoutMs, idleTimeoutMs: Math.min(120_000, opts.timeoutMs) };
+}
+
+function protocolOptionsOf(opts: PsiCliOptions): PsiProtocolOptions {
+  return {
+    output: opts.reveal,
+    cardinalityOnly: opts.countOnly,
+    truncation: opts.truncate === 0 ? 0 : opts.truncate === 128 ? 1 : 2,
+    ...(opts.insecureInterop ? { interop: true } : {}),
+  };
+}
+
+/** Runs one session over `transport`, in interop mode or through the session layer. */
+async function runOne(ctx: PsiContext, role: 'requester' | 'responder', transport: FrameTransport, signal: AbortSignal): Promise<PsiRunOutcome> {
+  const onProgress = (p: PsiProgress) => {
+    if (!ctx.progress.enabled || p.phase === 'done') return;
+    ctx.progress.phase(PHASE_LABELS[p.phase] ?? p.phase, p.totalPoints, 'points');
+    ctx.progress.update(p.points);
+  };
+  if (ctx.opts.insecureInterop) {
+    const result = await runPsiProtocol({
+      role,
+      records: ctx.input.keys,
+      transport,
+      ekm: new Uint8Array(0),
+      options: ctx.protocolOptions,
+      executor: ctx.executor,
+      signal,
+      onProgress,
+    });
+    return { role, result, bytesSent: transport.stats.bytesSent, bytesReceived: transport.stats.bytesReceived };
+  }
+  return runSessionPsi(ctx, role, transport, signal, onProgress);
+}
+
+/** Prints the outcome, writes `--output`; returns the exit code. */
+async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number): Promise<number> {
+  const { opts, input, reporter, result } = { ...ctx, result: outcome.result };
+  let outputRows: number | null = null;
+  if (opts.output !== undefined) {
+    if (!result.intersection) throw new InputError('--output: this party did not learn the intersection');
+    const matches = new Set(result.intersection.map((i) => keyId(input.keys[i]!)));
+    ctx.progress.phase('writing', input.scan.bytes, 'B');
+    outputRows = await writeMatchingRows(opts.input, opts.output, opts.keyColumns, normalizeKey, matches, input.scan.sha256, {
+      onBytes: (n) => ctx.progress.update(n),
+      signal: cliSignal,
+    });
+    ctx.progress.stop();
+  }
+  const size = result.intersectionSize;
+  const learned = result.learned;
+  reporter.info(
+    learned === 'nothing'
+      ? `done: the requester learns the intersection, this side learns only the sizes (mine: ${input.keys.length} distinct keys, peer: ${result.peerSetSize})`
+      : `intersection: ${size} of ${input.keys.length} distinct keys (peer: ${result.peerSetSize} distinct keys)${learned === 'cardinality' ? ', count only' : ''}`,
+  );
+  if (outputRows !== null) reporter.info(`wrote ${outputRows} rows to ${opts.output}`);
+  if (outcome.ledger) reporter.info(`receipt appended to ${outcome.ledger.dir} (entry ${outcome.ledger.index})`);
+  reporter.json({
+    role: outcome.role,
+    intersectionSize: size ?? null,
+    learned,
+    inputRecords: input.rows,
+    distinctKeys: input.keys.length,
+    skippedRows: input.skippedRows,
+    peerDistinctKeys: result.peerSetSize,
+    outputRows,
+    bytesSent: outcome.bytesSent,
+    bytesReceived: outcome.bytesReceived,
+    ms: Math.round(performance.now() - startedAt),
+    reveal: opts.reveal,
+    countOnly: opts.countOnly,
+    truncate: opts.truncate,
+    purpose: opts.purpose,
+    authenticated: !opts.insecureInterop,
+    peerKey: outcome.peerPublicKey ? toBase64(outcome.peerPublicKey) : null,
+    receipt: outcome.receipt ?? null,
+    ledger: outcome.ledger ?? null,
+  });
+  return 0;
+}
+
+async function requester(ctx: PsiContext, startedAt: number): Promise<number> {
+  const { opts } = ctx;
+  const signal = sessionSignal(opts);
+  let transport: FrameTransport;
+  try {
+    transport = await connectWebSocket(opts.connect!, {
+      limits: transportLimits(opts),
+      connectTimeoutMs: Math.min(30_000, opts.timeoutMs),
+      ...(opts.ca !== undefined ? { caFile: opts.ca } : {}),
+      signal,
+    });
+  } catch (err) {
+    throw asRunError(err, signal, opts.connect!);
+  }
+  try {
+    const outcome = await runOne(ctx, 'requester', transport, signal);
+    ctx.progress.stop();
+    return await finish(ctx, outcome, startedAt);
+  } catch (err) {
+    throw asRunError(err, signal, opts.connect!);
+  } finally {
+    ctx.progress.stop();
+    await transport.close().catch(() => {});
+  }
+}
+
+/**
+ * Rewords a run's error for the user: a timeout through our own signal reads as a timeout (not as
+ * an abort), and a few codes get a hint about the likely cause.
+ */
+function asRunError(err: unknown, signal: AbortSignal, where: string): unknown {
+  if (signal.aborted && !cliSignal.aborted && (err instanceof AbortError || !(err instanceof DataportError))) {
+    return new TimeoutError(`session with ${where} timed out (--timeout ${ctxTimeoutSeconds(signal)})`);
+  }
+  if (err instanceof DataportError && !(err instanceof InputError)) {
+    const hint = HINTS[err.code];
+    if (hint !== undefined && !err.message.startsWith(hint)) return new DataportError(err.code, `${hint}${err.message}`, { cause: err });
+  }
+  return err;
+}
+
+const timeoutSeconds = new WeakMap<AbortSignal, number>();
+function ctxTimeoutSeconds(signal: AbortSignal): string {
+  const s = timeoutSeconds.get(signal);
+  return s === undefined ? 'limit' : `${s}s`;
+}
+function sessionSignal(opts: PsiCliOptions): AbortSignal {
+  const signal = AbortSignal.any([cliSignal, AbortSignal.timeout(opts.timeoutMs)]);
+  timeoutSeconds.set(signal, opts.timeoutMs / 1000);
+  return signal;
+}
+
+const HINTS: Partial<Record<string, string>> = {
+  ERR_VERIFICATION_FAILED: 'peer authentication failed (wrong --peer-key, or not the expected peer): ',
+  ERR_TRANSPORT_CLOSED: 'connection: ',
+};
+
+async function listener(ctx: PsiContext, startedAt: number): Promise<number> {
+  const { opts, reporter } = ctx;
+  const single = !opts.keepServing;
+  let claimed = false;
+  let resolveDone!: (v: { outcome?: PsiRunOutcome; error?: unknown }) => void;
+  const done = new Promise<{ outcome?: PsiRunOutcome; error?: unknown }>((r) => (resolveDone = r));
+  let served = 0;
+  let failed = 0;
+
+  let server: WebSocketServerHandle;
+  try {
+    server = await listenWebSocket(
+      {
+        host: opts.listen!.host,
+        port: opts.listen!.port,
+        limits: transportLimits(opts),
+        maxConnections: single ? 1 : 4,
+        ...(opts.tlsCert !== undefined ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey! } } : {}),
+      },
+      async (transport, info) => {
+        if (single && claimed) {
+          await transport.close('busy');
+          return;
+        }
+        claimed = true;
+        const who = info.remoteAddress ?? 'unknown address';
+        const signal = sessionSignal(opts);
+        const t0 = performance.now();
+        try {
+          const outcome = await runOne(ctx, 'responder', transport, signal);
+          ctx.progress.stop();
+          if (single) {
+            resolveDone({ outcome });
+          } else {
+            served++;
+            reporter.info(`session from ${who} (peer ${describePeerKey(outcome.peerPublicKey)}):`);
+            await finish(ctx, outcome, t0);
+          }
+        } catch (err) {
+          ctx.progress.stop();
+          const e = asRunError(err, signal, who);
+          if (single) resolveDone({ error: e });
+          else {
+            failed++;
+            process.stderr.write(`dataport: session from ${who} failed: ${oneLine(e)}\n`);
+          }
+        }
+      },
+    );
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code) throw new InputError(`--listen ${opts.listen!.host}:${opts.listen!.port}: cannot listen (${code})`);
+    throw err;
+  }
+  process.stderr.write(`listening on ${server.address().url}\n`);
+  if (opts.insecureInterop) reporter.warn('insecure interop mode: anyone who can reach this port can take part');
+
+  const onAbort = () => resolveDone({ error: new AbortError('interrupted') });
+  cliSignal.addEventListener('abort', onAbort, { once: true });
+  let waitTimer: NodeJS.Timeout | undefined;
+  if (single && opts.timeoutGiven) {
+    waitTimer = setTimeout(() => {
+      if (!claimed) resolveDone({ error: new TimeoutError(`no peer connected within the --timeout limit`) });
+    }, opts.timeoutMs);
+  }
+  try {
+    const r = await done;
+    if (r.error !== undefined) {
+      if (!single && r.error instanceof AbortError) {
+        reporter.info(`stopped after ${served} sessions (${failed} failed)`);
+        return 0;
+      }
+      throw r.error;
+    }
+    return await finish(ctx, r.outcome!, startedAt);
+  } finally {
+    clearTimeout(waitTimer);
+    cliSignal.removeEventListener('abort', onAbort);
+    await server.close();
+  }
+}
+
+function oneLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).replace(/\s*\n\s*/g, ' ');
+}
+
+/**
+ * Runs `dataport psi`; returns the exit code (errors are thrown as typed errors, printed by main).
+ * @example
+ * ```ts
+ * process.exitCode = await run(['--connect', 'ws://127.0.0.1:7400', '--input', 'a.csv', '--key', 'id',
+ *   '--identity', 'keys/me', '--peer-key', 'keys/peer.pub']);
+ * ```
+ */
+export async function run(argv: string[]): Promise<number> {
+  const startedAt = performance.now();
+  const opts = parsePsiOptions(argv);
+  if (!opts) {
+    console.log(PSI_HELP);
+    return 0;
+  }
+  const reporter = createReporter(opts.json);
+  const progress = createProgress(opts.keepServing ? false : undefined);
+  if (opts.insecureInterop) {
+    process.stderr.write(
+      '\n*** WARNING: --insecure-interop: NO AUTHENTICATION, NO SESSION BINDING, NO RECEIPT. ***\n' +
+        '*** The peer is whoever connects; a relay in the middle goes undetected.            ***\n' +
+        '*** For testing against other implementations of the draft only; never real data.   ***\n\n',
+    );
+  } else if (opts.mode === 'listen' && opts.allowAnyPeer) {
+    reporter.warn('--allow-any-peer: any peer with a valid identity may run this job; its key is recorded in the receipt');
+  }
+
+  await preflight(opts);
+  const identity = opts.identityDir !== undefined ? await loadIdentity(opts.identityDir, reporter) : undefined;
+  const peerKey = opts.peerKeyFile !== undefined ? await loadPeerKey(opts.peerKeyFile) : undefined;
+
+  progress.phase('reading input', (await stat(opts.input).catch(() => ({ size: 0 }))).size, 'B');
+  let input: KeyInput;
+  try {
+    input = await readKeys(opts.input, opts.keyColumns, normalizeKey, { onBytes: (n) => progress.update(n), signal: cliSignal });
+  } finally {
+    progress.stop();
+  }
+  if (input.skippedRows > 0) {
+    reporter.warn(`${input.skippedRows} rows with an empty key were skipped (first at line ${input.firstSkippedLine})`);
+  }
+
+  const executor: CryptoExecutor = opts.workers === 0 ? await createInlineExecutor() : await createWorkerPool({ workers: opts.workers });
+  const ctx: PsiContext = {
+    opts,
+    input,
+    executor,
+    protocolOptions: protocolOptionsOf(opts),
+    reporter,
+    progress,
+    ...(identity ? { identity } : {}),
+    ...(peerKey ? { peerKey } : {}),
+  };
+  try {
+    return opts.mode === 'connect' ? await requester(ctx, startedAt) : await listener(ctx, startedAt);
+  } finally {
+    progress.stop();
+    identity?.secretKey.fill(0);
+    await executor.close().catch(() => {});
+  }
 }

@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import path from 'node:path';
+import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'tsup';
 import { createWorkerPool, DEFAULT_CHUNK_SIZE, type WorkerPool } from '../src/workers/index.js';

@@ -18,8 +18,7 @@ import {
   PSI_DST,
 } from '../src/crypto/index.js';
 import { encodeToCurveRef, hashToCurveRef, mapToCurveRef } from '../src/crypto/hash-to-curve-ref.js';
-import { encodeToCurveFast, mapToCurveFast } from '../src/crypto/fast/encode.js';
-import { createXmd48 } from '../src/crypto/fast/expand-message.js';
+import { encodeToCurveFast, expandMessageFast, mapToCurveFast } from '../src/crypto/fast/encode.js';
 import { getWasm, setWasmDisabledForTesting, type WasmHandle } from '../src/crypto/fast/wasm.js';
 import { bytesToNumberLE, mod, numberToBytesLE, pow } from '../src/crypto/field-ref.js';
 import { P } from '../src/crypto/constants.js';
@@ -60,7 +59,6 @@ function be48(n: bigint): Uint8Array {
 
 afterEach(() => setWasmDisabledForTesting(false));
 
-const IMPLS = ['auto', 'noble', 'node-copy'] as const;
 
 describe('RFC 9380 vectors (J.4.1, J.4.2, J.5.1, J.5.2)', () => {
   it('has the five vectors of each suite', () => {
@@ -82,12 +80,10 @@ describe('RFC 9380 vectors (J.4.1, J.4.2, J.5.1, J.5.2)', () => {
       expect(toHex(encodeToCurveBatch([utf8(v.msg)], new Uint8Array(), dst))).toBe(expected);
       expect(toHex(encodeToCurveFast(wasm(), [utf8(v.msg)], new Uint8Array(), dst))).toBe(expected);
     });
-    it(`NU msg=${JSON.stringify(v.msg.slice(0, 12))}: hash_to_field (node and noble SHA-512) and the map alone`, () => {
-      for (const impl of IMPLS) {
-        const out = new Uint8Array(48);
-        createXmd48(dst, new Uint8Array(), impl).hashInto(utf8(v.msg), out, 0);
-        expect(mod(bytesToNumberLE(out.slice().reverse()))).toBe(BigInt('0x' + v.u[0]));
-      }
+    it(`NU msg=${JSON.stringify(v.msg.slice(0, 12))}: hash_to_field (wasm SHA-512) and the map alone`, () => {
+      const out = expandMessageFast(wasm(), [utf8(v.msg)], new Uint8Array(), dst);
+      expect(out).toHaveLength(48);
+      expect(mod(bytesToNumberLE(out.slice().reverse()))).toBe(BigInt('0x' + v.u[0]));
       expect(toHex(mapToCurveFast(wasm(), be48(BigInt('0x' + v.u[0]))))).toBe(expected);
       expect(toHex(mapToCurveRef(BigInt('0x' + v.u[0])))).toBe(expected);
     });
@@ -124,46 +120,51 @@ describe('RFC 9380 vectors (J.4.1, J.4.2, J.5.1, J.5.2)', () => {
   }
 });
 
-describe('expand_message_xmd (SHA-512, 48 bytes)', () => {
-  it('node:crypto and noble agree with @noble/curves expand_message_xmd, with a prefix', () => {
+describe('expand_message_xmd (SHA-512, 48 bytes) in WebAssembly', () => {
+  const xmdRef = (prefix: Uint8Array, msg: Uint8Array, dst: Uint8Array): string =>
+    toHex(expand_message_xmd(concatBytes(prefix, msg), dst, 48, sha512));
+
+  it('agrees with @noble/curves expand_message_xmd on random prefixes, messages and DSTs', () => {
     fc.assert(
       fc.property(
-        fc.uint8Array({ maxLength: 200 }),
-        fc.uint8Array({ maxLength: 80 }),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.array(fc.uint8Array({ maxLength: 300 }), { minLength: 1, maxLength: 8 }),
         fc.uint8Array({ minLength: 1, maxLength: 255 }),
-        (prefix, msg, dst) => {
-          const want = expand_message_xmd(concatBytes(prefix, msg), dst, 48, sha512);
-          for (const impl of IMPLS) {
-            const out = new Uint8Array(60).fill(0xaa);
-            createXmd48(dst, prefix, impl).hashInto(msg, out, 7);
-            expect(toHex(out.subarray(7, 55))).toBe(toHex(want));
-            expect(out[6]).toBe(0xaa);
-            expect(out[55]).toBe(0xaa);
-          }
+        (prefix, msgs, dst) => {
+          const out = expandMessageFast(wasm(), msgs, prefix, dst);
+          msgs.forEach((m, i) => expect(toHex(out.subarray(48 * i, 48 * i + 48))).toBe(xmdRef(prefix, m, dst)));
         },
       ),
-      { numRuns: 150 },
+      { numRuns: 200 },
     );
   });
 
-  it('one prepared state hashes many messages, including ones longer than its buffer', () => {
+  it('every length around the SHA-512 block boundaries (padding into a second block)', () => {
+    const dst = utf8('QUUX-V01-CS02-with-curve25519_XMD:SHA-512_ELL2_NU_');
+    const msgs = Array.from({ length: 300 }, (_, len) => new Uint8Array(len).map((_, i) => (i * 13 + len) & 0xff));
+    const out = expandMessageFast(wasm(), msgs, new Uint8Array(), dst);
+    msgs.forEach((m, i) => expect(toHex(out.subarray(48 * i, 48 * i + 48)), `len ${i}`).toBe(xmdRef(new Uint8Array(), m, dst)));
+  });
+
+  it('messages and prefixes longer than the wasm message area, and packs that overflow it', () => {
+    const w = wasm();
+    const cap = w.msg.length;
     const dst = utf8('DST');
-    const prefix = new Uint8Array(40).fill(3);
-    for (const impl of IMPLS) {
-      const xmd = createXmd48(dst, prefix, impl);
-      for (const len of [0, 1, 111, 112, 5000, 3, 20000, 64]) {
-        const msg = new Uint8Array(len).map((_, i) => i * 31 + len);
-        const out = new Uint8Array(48);
-        xmd.hashInto(msg, out, 0);
-        expect(toHex(out), `${impl} len ${len}`).toBe(toHex(expand_message_xmd(concatBytes(prefix, msg), dst, 48, sha512)));
-      }
-      xmd.wipe();
+    const mk = (len: number, seed: number): Uint8Array => new Uint8Array(len).map((_, i) => (i * 31 + seed) & 0xff);
+    const msgs = [mk(3, 1), mk(cap + 1, 2), mk(5, 3), mk(cap, 4), mk(2 * cap + 77, 5), ...Array.from({ length: 40 }, (_, i) => mk(1500, i)), mk(0, 9)];
+    for (const prefix of [new Uint8Array(), mk(40, 7), mk(cap + 100, 8)]) {
+      const out = expandMessageFast(w, msgs, prefix, dst);
+      msgs.forEach((m, i) => expect(toHex(out.subarray(48 * i, 48 * i + 48)), `msg ${i}`).toBe(xmdRef(prefix, m, dst)));
     }
+    // and through the whole encode path
+    const prefix = mk(33, 1);
+    const flat = encodeToCurveBatch(msgs, prefix, dst);
+    msgs.forEach((m, i) => expect(toHex(flat.subarray(32 * i, 32 * i + 32))).toBe(toHex(encodeToCurveRef(concatBytes(prefix, m), dst))));
   });
 
   it('refuses an empty or oversized DST', () => {
-    expect(() => createXmd48(new Uint8Array(0), new Uint8Array())).toThrow(RangeError);
-    expect(() => createXmd48(new Uint8Array(256), new Uint8Array())).toThrow(RangeError);
+    expect(() => expandMessageFast(wasm(), [], new Uint8Array(), new Uint8Array(0))).toThrow(RangeError);
+    expect(() => expandMessageFast(wasm(), [], new Uint8Array(), new Uint8Array(256))).toThrow(RangeError);
     expect(() => encodeToCurve(utf8('x'), new Uint8Array(256))).toThrow(RangeError);
     expect(() => encodeToCurve(utf8('x'), new Uint8Array(0))).toThrow(RangeError);
     expect(() => hashToCurve(utf8('x'), new Uint8Array(256))).toThrow(RangeError);
@@ -280,10 +281,18 @@ describe('batches', () => {
   });
 
   it('leaves no record-derived bytes in the wasm buffers', () => {
-    encodeToCurveBatch([utf8('secret-record')], utf8('ekm'));
     const w = wasm();
+    const secret = utf8('secret-record-110101199003070011');
+    encodeToCurveBatch([secret, utf8('another')], utf8('ekm'));
     expect(w.input.every((b) => b === 0)).toBe(true);
     expect(w.output.every((b) => b === 0)).toBe(true);
+    expect(w.msg.every((b) => b === 0)).toBe(true);
+    expect(w.lens.every((b) => b === 0)).toBe(true);
+    // nowhere in the instance's memory
+    const all = new Uint8Array(w.exports.memory.buffer);
+    const hay = Buffer.from(all);
+    expect(hay.indexOf(Buffer.from(secret))).toBe(-1);
+    expect(hay.indexOf(Buffer.from(secret.subarray(0, 8)))).toBe(-1);
   });
 });
 

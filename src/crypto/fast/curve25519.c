@@ -4,17 +4,23 @@
  * is the ref10 one (10 signed limbs of alternately 26 and 25 bits, 64-bit products), which suits
  * wasm32: it has 64-bit multiplies but no 64x64->128 multiply.
  *
- * Constant time: the field arithmetic, the map and the cofactor clearing contain no branch and no
- * memory index that depends on field values (loops have public bounds, selections are masks). The
- * only data-dependent control flow is in `legendre_vartime`, which is used for PUBLIC received points
- * only (never for records).
+ * Constant time: SHA-512, the field arithmetic, the map and the cofactor clearing contain no branch
+ * and no memory index that depends on secret values (loops have public bounds or depend on message
+ * LENGTHS only, selections are masks; wasm's i64.mul is a single constant-time multiply on the
+ * 64-bit engines we target). The only value-dependent control flow is in `jacobi_vartime`, used for
+ * PUBLIC received points only (never for records).
  *
- * Exports (all work on the static buffers below, one call per batch):
- *   io_in()/io_out()/io_chunk(): buffer addresses and the maximum batch size;
- *   map_batch(n):     in  = n x 48-byte big-endian integers (hash_to_field outputs, RFC 9380 §5.2),
+ * Exports (all work on the static buffers below; one call per batch; memory never grows):
+ *   io_in()/io_out()/io_chunk()/io_msg()/io_msg_cap()/io_lens()/io_dst(): buffer addresses and sizes;
+ *   xmd_begin(dst_len), xmd_prefix(len), xmd_many(count, first), xmd_start/xmd_update/xmd_finish:
+ *                     expand_message_xmd with SHA-512 to 48 bytes (hash_to_field, RFC 9380 §5.2-5.3)
+ *                     of prefix || message, written to io_in();
+ *   map_batch(n):     in  = n x 48-byte big-endian integers (hash_to_field outputs),
  *                     out = n x 32-byte little-endian u of clear_cofactor(map_to_curve(u0));
  *   legendre_batch(n): in = n x 32-byte canonical little-endian u (top bit clear, u < p),
- *                     out = n bytes, 1 if u^3 + A u^2 + u is a square (or zero) in GF(p), else 0.
+ *                     out = n bytes, 1 if u^3 + A u^2 + u is a square (or zero) in GF(p), else 0
+ *                     (legendre_batch_ct: the same by exponentiation, for cross-checks);
+ *   wipe(msg_bytes, items): zeroes record-derived state after a batch.
  */
 #include <stdint.h>
 
@@ -482,4 +488,235 @@ __attribute__((export_name("legendre_batch_ct"))) void legendre_batch_ct(int n) 
     fe_mul(r, r, t);
     out_buf[i] = (uint8_t)(fe_isone(r) | fe_iszero(g));
   }
+}
+
+/* ---- SHA-512 (FIPS 180-4) and expand_message_xmd for len_in_bytes = 48 (RFC 9380 §5.3.1) ----
+ *
+ * Records are hashed here rather than in JS: the JS SHA-512 of browsers (@noble/hashes) costs
+ * several times the whole map, and node:crypto's per-call overhead is about as large as the wasm
+ * compression itself. The state after Z_pad || prefix (prefix = the session's ekm) is computed once
+ * per batch and copied per record. Straight-line code: only message LENGTHS (public) steer control
+ * flow, never message bytes.
+ */
+
+#define MSG_CAP 32768
+static uint8_t msg_buf[MSG_CAP];
+static uint32_t len_buf[CHUNK];
+static uint8_t dst_buf[256];
+
+__attribute__((export_name("io_msg"))) uint8_t *io_msg(void) { return msg_buf; }
+__attribute__((export_name("io_msg_cap"))) int io_msg_cap(void) { return MSG_CAP; }
+__attribute__((export_name("io_lens"))) uint32_t *io_lens(void) { return len_buf; }
+__attribute__((export_name("io_dst"))) uint8_t *io_dst(void) { return dst_buf; }
+
+/* Round constants and initial value: the first 64 bits of the fractional parts of the cube roots
+ * of the first 80 primes and of the square roots of the first 8 primes (FIPS 180-4 §4.2.3, §5.3.5);
+ * recomputed from that definition when this file was written, and checked by the test vectors. */
+static const uint64_t K512[80] = {
+    0x428a2f98d728ae22ull, 0x7137449123ef65cdull, 0xb5c0fbcfec4d3b2full, 0xe9b5dba58189dbbcull,
+    0x3956c25bf348b538ull, 0x59f111f1b605d019ull, 0x923f82a4af194f9bull, 0xab1c5ed5da6d8118ull,
+    0xd807aa98a3030242ull, 0x12835b0145706fbeull, 0x243185be4ee4b28cull, 0x550c7dc3d5ffb4e2ull,
+    0x72be5d74f27b896full, 0x80deb1fe3b1696b1ull, 0x9bdc06a725c71235ull, 0xc19bf174cf692694ull,
+    0xe49b69c19ef14ad2ull, 0xefbe4786384f25e3ull, 0x0fc19dc68b8cd5b5ull, 0x240ca1cc77ac9c65ull,
+    0x2de92c6f592b0275ull, 0x4a7484aa6ea6e483ull, 0x5cb0a9dcbd41fbd4ull, 0x76f988da831153b5ull,
+    0x983e5152ee66dfabull, 0xa831c66d2db43210ull, 0xb00327c898fb213full, 0xbf597fc7beef0ee4ull,
+    0xc6e00bf33da88fc2ull, 0xd5a79147930aa725ull, 0x06ca6351e003826full, 0x142929670a0e6e70ull,
+    0x27b70a8546d22ffcull, 0x2e1b21385c26c926ull, 0x4d2c6dfc5ac42aedull, 0x53380d139d95b3dfull,
+    0x650a73548baf63deull, 0x766a0abb3c77b2a8ull, 0x81c2c92e47edaee6ull, 0x92722c851482353bull,
+    0xa2bfe8a14cf10364ull, 0xa81a664bbc423001ull, 0xc24b8b70d0f89791ull, 0xc76c51a30654be30ull,
+    0xd192e819d6ef5218ull, 0xd69906245565a910ull, 0xf40e35855771202aull, 0x106aa07032bbd1b8ull,
+    0x19a4c116b8d2d0c8ull, 0x1e376c085141ab53ull, 0x2748774cdf8eeb99ull, 0x34b0bcb5e19b48a8ull,
+    0x391c0cb3c5c95a63ull, 0x4ed8aa4ae3418acbull, 0x5b9cca4f7763e373ull, 0x682e6ff3d6b2b8a3ull,
+    0x748f82ee5defb2fcull, 0x78a5636f43172f60ull, 0x84c87814a1f0ab72ull, 0x8cc702081a6439ecull,
+    0x90befffa23631e28ull, 0xa4506cebde82bde9ull, 0xbef9a3f7b2c67915ull, 0xc67178f2e372532bull,
+    0xca273eceea26619cull, 0xd186b8c721c0c207ull, 0xeada7dd6cde0eb1eull, 0xf57d4f7fee6ed178ull,
+    0x06f067aa72176fbaull, 0x0a637dc5a2c898a6ull, 0x113f9804bef90daeull, 0x1b710b35131c471bull,
+    0x28db77f523047d84ull, 0x32caab7b40c72493ull, 0x3c9ebe0a15c9bebcull, 0x431d67c49c100d4cull,
+    0x4cc5d4becb3e42b6ull, 0x597f299cfc657e2aull, 0x5fcb6fab3ad6faecull, 0x6c44198c4a475817ull,
+};
+static const uint64_t IV512[8] = {
+    0x6a09e667f3bcc908ull, 0xbb67ae8584caa73bull, 0x3c6ef372fe94f82bull, 0xa54ff53a5f1d36f1ull,
+    0x510e527fade682d1ull, 0x9b05688c2b3e6c1full, 0x1f83d9abfb41bd6bull, 0x5be0cd19137e2179ull
+};
+
+typedef struct {
+  uint64_t h[8];
+  uint64_t total; /* bytes absorbed */
+  uint32_t n;     /* bytes pending in buf */
+  uint8_t buf[128];
+} sha512_ctx;
+
+static inline uint64_t ror64(uint64_t x, int n) { return (x >> n) | (x << (64 - n)); }
+
+static void sha512_block(uint64_t st[8], const uint8_t *p) {
+  uint64_t w[16];
+#pragma clang loop unroll(full)
+  for (int i = 0; i < 16; i++) {
+    uint64_t v = 0;
+#pragma clang loop unroll(full)
+    for (int j = 0; j < 8; j++) v = (v << 8) | p[8 * i + j];
+    w[i] = v;
+  }
+  uint64_t a = st[0], b = st[1], c = st[2], d = st[3], e = st[4], f = st[5], g = st[6], h = st[7];
+#pragma clang loop unroll(full)
+  for (int t = 0; t < 80; t++) {
+    uint64_t wt;
+    if (t < 16) {
+      wt = w[t];
+    } else {
+      const uint64_t x = w[(t - 15) & 15], y = w[(t - 2) & 15];
+      const uint64_t s0 = ror64(x, 1) ^ ror64(x, 8) ^ (x >> 7);
+      const uint64_t s1 = ror64(y, 19) ^ ror64(y, 61) ^ (y >> 6);
+      wt = w[t & 15] = w[t & 15] + s0 + w[(t - 7) & 15] + s1;
+    }
+    const uint64_t t1 = h + (ror64(e, 14) ^ ror64(e, 18) ^ ror64(e, 41)) + ((e & f) ^ (~e & g)) + K512[t] + wt;
+    const uint64_t t2 = (ror64(a, 28) ^ ror64(a, 34) ^ ror64(a, 39)) + ((a & b) ^ (a & c) ^ (b & c));
+    h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+  }
+  st[0] += a; st[1] += b; st[2] += c; st[3] += d; st[4] += e; st[5] += f; st[6] += g; st[7] += h;
+}
+
+static void sha512_init(sha512_ctx *c) {
+  for (int i = 0; i < 8; i++) c->h[i] = IV512[i];
+  c->total = 0;
+  c->n = 0;
+}
+
+static void sha512_update(sha512_ctx *c, const uint8_t *p, uint32_t len) {
+  c->total += len;
+  if (c->n != 0) {
+    uint32_t take = 128 - c->n;
+    if (take > len) take = len;
+    for (uint32_t i = 0; i < take; i++) c->buf[c->n + i] = p[i];
+    c->n += take; p += take; len -= take;
+    if (c->n < 128) return;
+    sha512_block(c->h, c->buf);
+    c->n = 0;
+  }
+  while (len >= 128) { sha512_block(c->h, p); p += 128; len -= 128; }
+  for (uint32_t i = 0; i < len; i++) c->buf[i] = p[i];
+  c->n = len;
+}
+
+static void sha512_final(sha512_ctx *c, uint8_t out[64]) {
+  const uint64_t bits = c->total * 8; /* total < 2^61 bytes: the high 64 bits of the length are 0 */
+  c->buf[c->n++] = 0x80;
+  if (c->n > 112) {
+    while (c->n < 128) c->buf[c->n++] = 0;
+    sha512_block(c->h, c->buf);
+    c->n = 0;
+  }
+  while (c->n < 120) c->buf[c->n++] = 0;
+  for (int i = 0; i < 8; i++) c->buf[120 + i] = (uint8_t)(bits >> (56 - 8 * i));
+  sha512_block(c->h, c->buf);
+  for (int i = 0; i < 8; i++)
+    for (int j = 0; j < 8; j++) out[8 * i + j] = (uint8_t)(c->h[i] >> (56 - 8 * j));
+}
+
+static void ctx_copy(sha512_ctx *to, const sha512_ctx *from) {
+  for (int i = 0; i < 8; i++) to->h[i] = from->h[i];
+  to->total = from->total;
+  to->n = from->n;
+  for (uint32_t i = 0; i < from->n; i++) to->buf[i] = from->buf[i];
+}
+
+static sha512_ctx xmd_base, xmd_work;
+static uint8_t tail0[3 + 255 + 1], tail1[1 + 255 + 1];
+static uint32_t tail0_len, tail1_len;
+
+/* Prepares expand_message_xmd(prefix || msg, DST, 48) with DST = io_dst()[0..dst_len): absorbs
+ * Z_pad (128 zero bytes). Returns 0, or -1 if dst_len is outside 1..255. */
+__attribute__((export_name("xmd_begin"))) int xmd_begin(int dst_len) {
+  if (dst_len < 1 || dst_len > 255) return -1;
+  /* tail0 = I2OSP(48, 2) || I2OSP(0, 1) || DST || I2OSP(len(DST), 1) */
+  tail0[0] = 0; tail0[1] = 48; tail0[2] = 0;
+  for (int i = 0; i < dst_len; i++) tail0[3 + i] = dst_buf[i];
+  tail0[3 + dst_len] = (uint8_t)dst_len;
+  tail0_len = (uint32_t)dst_len + 4;
+  /* tail1 = I2OSP(1, 1) || DST || I2OSP(len(DST), 1) */
+  tail1[0] = 1;
+  for (int i = 0; i < dst_len; i++) tail1[1 + i] = dst_buf[i];
+  tail1[1 + dst_len] = (uint8_t)dst_len;
+  tail1_len = (uint32_t)dst_len + 2;
+  sha512_init(&xmd_base);
+  uint8_t zpad[128];
+  for (int i = 0; i < 128; i++) zpad[i] = 0;
+  sha512_update(&xmd_base, zpad, 128);
+  return 0;
+}
+
+/* Absorbs io_msg()[0..len) into the shared prefix (callable repeatedly). */
+__attribute__((export_name("xmd_prefix"))) int xmd_prefix(int len) {
+  if (len < 0 || len > MSG_CAP) return -1;
+  sha512_update(&xmd_base, msg_buf, (uint32_t)len);
+  return 0;
+}
+
+/* b_0 = H(Z_pad || prefix || msg || tail0) (the first part already in c), b_1 = H(b_0 || tail1). */
+static void xmd_finish_into(sha512_ctx *c, uint8_t *out48) {
+  uint8_t b0[64], b1[64];
+  sha512_update(c, tail0, tail0_len);
+  sha512_final(c, b0);
+  sha512_ctx c1;
+  sha512_init(&c1);
+  sha512_update(&c1, b0, 64);
+  sha512_update(&c1, tail1, tail1_len);
+  sha512_final(&c1, b1);
+  for (int i = 0; i < 48; i++) out48[i] = b1[i];
+}
+
+/* Streaming, for a message longer than io_msg_cap(): start, update (repeatedly), finish(index). */
+__attribute__((export_name("xmd_start"))) void xmd_start(void) { ctx_copy(&xmd_work, &xmd_base); }
+__attribute__((export_name("xmd_update"))) int xmd_update(int len) {
+  if (len < 0 || len > MSG_CAP) return -1;
+  sha512_update(&xmd_work, msg_buf, (uint32_t)len);
+  return 0;
+}
+__attribute__((export_name("xmd_finish"))) int xmd_finish(int index) {
+  if (index < 0 || index >= CHUNK) return -1;
+  xmd_finish_into(&xmd_work, in_buf + 48 * index);
+  return 0;
+}
+
+/* Messages packed in io_msg() with lengths io_lens()[0..count): writes their 48-byte outputs to
+ * io_in() at positions first .. first + count - 1. Returns 0, or -1 on out-of-range arguments. */
+__attribute__((export_name("xmd_many"))) int xmd_many(int count, int first) {
+  if (count < 0 || first < 0 || first + count > CHUNK) return -1;
+  uint32_t total = 0;
+  for (int i = 0; i < count; i++) {
+    if (len_buf[i] > MSG_CAP - total) return -1;
+    total += len_buf[i];
+  }
+  uint32_t off = 0;
+  for (int i = 0; i < count; i++) {
+    ctx_copy(&xmd_work, &xmd_base);
+    sha512_update(&xmd_work, msg_buf + off, len_buf[i]);
+    off += len_buf[i];
+    xmd_finish_into(&xmd_work, in_buf + 48 * (first + i));
+  }
+  return 0;
+}
+
+/* Writes zeros over a stack region below the caller's frame (the frames of the functions above). */
+__attribute__((noinline)) static void scrub_stack(void) {
+  volatile uint64_t area[1024];
+  for (int i = 0; i < 1024; i++) area[i] = 0;
+}
+
+/*
+ * Zeroes what held record-derived data: the first msg_bytes of io_msg(), the first `items` entries
+ * of io_in() / io_out() / io_lens(), both hash states, and 8 KB of stack (more than the deepest
+ * frame chain here uses). Proportional to the use, so a single-record call stays cheap.
+ */
+__attribute__((export_name("wipe"))) void wipe(int msg_bytes, int items) {
+  if (msg_bytes < 0 || msg_bytes > MSG_CAP) msg_bytes = MSG_CAP;
+  if (items < 0 || items > CHUNK) items = CHUNK;
+  volatile uint8_t *p;
+  p = msg_buf; for (int i = 0; i < msg_bytes; i++) p[i] = 0;
+  p = in_buf; for (int i = 0; i < items * 48; i++) p[i] = 0;
+  p = out_buf; for (int i = 0; i < items * 32; i++) p[i] = 0;
+  volatile uint32_t *q = len_buf; for (int i = 0; i < items; i++) q[i] = 0;
+  p = (volatile uint8_t *)&xmd_work; for (unsigned i = 0; i < sizeof xmd_work; i++) p[i] = 0;
+  p = (volatile uint8_t *)&xmd_base; for (unsigned i = 0; i < sizeof xmd_base; i++) p[i] = 0;
+  scrub_stack();
 }

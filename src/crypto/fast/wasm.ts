@@ -21,6 +21,17 @@ export interface Curve25519Wasm {
   io_out(): number;
   /** Maximum number of items per call. */
   io_chunk(): number;
+  io_msg(): number;
+  io_msg_cap(): number;
+  io_lens(): number;
+  io_dst(): number;
+  xmd_begin(dstLen: number): number;
+  xmd_prefix(len: number): number;
+  xmd_many(count: number, first: number): number;
+  xmd_start(): void;
+  xmd_update(len: number): number;
+  xmd_finish(index: number): number;
+  wipe(msgBytes: number, items: number): void;
   map_batch(n: number): void;
   legendre_batch(n: number): void;
   legendre_batch_ct(n: number): void;
@@ -34,6 +45,12 @@ export interface WasmHandle {
   /** `chunk * 32` bytes of output. */
   readonly output: Uint8Array;
   readonly chunk: number;
+  /** Message area for expand_message_xmd (`msg.length` bytes). */
+  readonly msg: Uint8Array;
+  /** Lengths of the messages packed in `msg` (`chunk` entries). */
+  readonly lens: Uint32Array;
+  /** 256 bytes for the DST. */
+  readonly dst: Uint8Array;
 }
 
 let handle: WasmHandle | undefined;
@@ -52,6 +69,9 @@ function makeHandle(instance: WebAssembly.Instance): WasmHandle {
     chunk,
     input: new Uint8Array(buf, exports.io_in(), chunk * 48),
     output: new Uint8Array(buf, exports.io_out(), chunk * 32),
+    msg: new Uint8Array(buf, exports.io_msg(), exports.io_msg_cap()),
+    lens: new Uint32Array(buf, exports.io_lens(), chunk),
+    dst: new Uint8Array(buf, exports.io_dst(), 256),
   };
 }
 

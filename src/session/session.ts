@@ -551,6 +551,7 @@ async function sendErrorAndClose(transport: FrameTransport, error: unknown): Pro
 class SessionChannel implements FrameTransport {
   readonly stats: TransportStats = { bytesSent: 0, bytesReceived: 0, framesSent: 0, framesReceived: 0 };
   readonly #t: FrameTransport;
+  #closed = false;
 
   constructor(t: FrameTransport) {
     this.#t = t;
@@ -558,6 +559,7 @@ class SessionChannel implements FrameTransport {
 
   async send(frame: Uint8Array, signal?: AbortSignal): Promise<void> {
     if (!(frame instanceof Uint8Array)) throw new TypeError('frame must be a Uint8Array');
+    if (this.#closed) throw new TransportClosedError('transport closed');
     const wrapped = new Uint8Array(frame.length + 1);
     wrapped[0] = SessionMessageType.DATA;
     wrapped.set(frame, 1);
@@ -567,6 +569,7 @@ class SessionChannel implements FrameTransport {
   }
 
   async receive(signal?: AbortSignal): Promise<Uint8Array> {
+    if (this.#closed) throw new TransportClosedError('transport closed');
     const frame = await this.#t.receive(signal);
     const type = frame[0];
     if (type === SessionMessageType.ERROR) {
@@ -579,8 +582,12 @@ class SessionChannel implements FrameTransport {
     return frame.subarray(1);
   }
 
-  close(reason?: string): Promise<void> {
-    return this.#t.close(reason);
+  /**
+   * Ends the protocol's use of the channel. The underlying transport stays open so that the
+   * session can still tell the peer why (error frame) or exchange the receipt; the session closes it.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
   }
 }
 

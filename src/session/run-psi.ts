@@ -1,0 +1,294 @@
+/**
+ * `runPsi`: the SDK's one-call private set intersection between two organisations. It normalises
+ * and de-duplicates the caller's keys, runs the authenticated session handshake (terms, pinning),
+ * runs ECDH-PSI bound to the session (`ekm` = the session binding value), enforces the
+ * minimum-intersection guardrail, and exchanges the co-signed usage receipt.
+ * @module
+ */
+import { AbortError, GuardrailRefusedError, TermsRefusedError, VerificationFailedError } from '../errors.js';
+import type { UsageReceipt } from '../ledger/receipt-types.js';
+import { createInlineExecutor, type CryptoExecutor } from '../protocols/executor.js';
+import { runPsiProtocol } from '../protocols/psi/driver.js';
+import { dedupeRecords, normalizeKey } from '../protocols/psi/normalize.js';
+import { DEFAULT_MAX_PEER_SET_SIZE, type PsiProgress, type PsiProtocolOptions } from '../protocols/psi/party.js';
+import type { FrameTransport } from '../transport/types.js';
+import type { Identity } from './identity.js';
+import type { SessionTerms } from './messages.js';
+import { establishSession, type Session, type SessionPolicy } from './session.js';
+
+/** The protocol name of ECDH-PSI in terms and receipts. */
+export const PSI_PROTOCOL_NAME = 'ecdh-psi';
+
+/** What the requester asks for (the job's terms). */
+export interface PsiTerms {
+  /** Who receives the result: the requester only (default) or both parties. */
+  reveal?: 'requester' | 'both';
+  /** Output only the intersection size, never which rows matched (default false). */
+  countOnly?: boolean;
+  /** HKDF truncation of round-2 values (draft-01 §3): `'none'`, 128 (default) or 192 bits. */
+  truncation?: 'none' | 128 | 192;
+  /** Purpose / authorisation reference, recorded in both ledgers (default empty). */
+  purpose?: string;
+  /** Below this intersection size the result is withheld (default 0: never). */
+  minIntersection?: number;
+  /** Bounds on the responder's distinct keys (default 0 … 2^23). */
+  peerSetSize?: { min?: number; max?: number };
+}
+
+/** Options of {@link runPsi}. */
+export interface RunPsiSessionOptions {
+  /** `requester` (proposes terms; usually the connecting side) or `responder` (the listener). */
+  role: 'requester' | 'responder';
+  /**
+   * The caller's key per row: a string (one key column) or the key fields of a multi-column key.
+   * Fields are normalised (NFKC, trim, lower-case); rows whose fields are all empty are skipped.
+   */
+  records: readonly (readonly string[])[] | readonly string[];
+  /** A connected transport (memory pair, WebSocket); closed when the run ends. */
+  transport: FrameTransport;
+  /** This party's Ed25519 identity. */
+  identity: Identity;
+  /** Pin the peer to this key. */
+  peerPublicKey?: Uint8Array;
+  /** Accept any of these peer keys. */
+  allowedPeers?: readonly Uint8Array[];
+  /** Accept any authenticated peer (recorded in the receipt). Default false. */
+  allowAnyPeer?: boolean;
+  /** Requester: the job's terms. */
+  terms?: PsiTerms;
+  /** Responder: what it allows (defaults: any reveal, count-only allowed, any truncation). */
+  policy?: SessionPolicy;
+  /** Batch crypto (default: a fresh inline executor). */
+  executor?: CryptoExecutor;
+  /** Cancels the run (`AbortError`); the peer sees the session end. */
+  signal?: AbortSignal;
+  /** Progress of the protocol (points per phase). */
+  onProgress?: (progress: PsiProgress) => void;
+  /** Ledger / budget check once the peer is authenticated; throw `TermsRefusedError` to refuse. */
+  beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array) => void | Promise<void>;
+  /** Receives the co-signed receipt (completed, withheld or refused runs) before `runPsi` returns or throws. */
+  onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
+  /** Points per frame sent (default: the protocol's). */
+  batchSize?: number;
+}
+
+/** Result of {@link runPsi}. */
+export interface RunPsiResult {
+  /** What this party learned: which rows matched, only how many, or nothing. */
+  learned: 'intersection' | 'cardinality' | 'nothing';
+  /** Indexes of the caller's rows whose key matched, ascending, duplicates included. */
+  intersectionRows?: number[];
+  /** Distinct keys in the intersection (absent when this party learns nothing). */
+  intersectionSize?: number;
+  /** Rows given. */
+  inputRecords: number;
+  /** Distinct non-empty keys among them (what the peer learns as this party's set size). */
+  distinctKeys: number;
+  /** The peer's distinct keys. */
+  peerDistinctKeys: number;
+  /** Bytes sent and received over the transport for the whole session. */
+  bytesSent: number;
+  bytesReceived: number;
+  /** Wall-clock time of the whole run, ms. */
+  ms: number;
+  /** The receipt both parties signed. */
+  receipt: UsageReceipt;
+  /** The session id (16 bytes). */
+  sessionId: Uint8Array;
+}
+
+function toTerms(t: PsiTerms, setSize: number): SessionTerms {
+  const reveal = t.reveal ?? 'requester';
+  if (reveal !== 'requester' && reveal !== 'both') throw new TypeError("terms.reveal must be 'requester' or 'both'");
+  const truncation = t.truncation ?? 128;
+  if (truncation !== 'none' && truncation !== 128 && truncation !== 192) throw new RangeError("terms.truncation must be 'none', 128 or 192");
+  const min = t.peerSetSize?.min ?? 0;
+  const max = t.peerSetSize?.max ?? DEFAULT_MAX_PEER_SET_SIZE;
+  const k = t.minIntersection ?? 0;
+  for (const [v, n] of [[min, 'terms.peerSetSize.min'], [max, 'terms.peerSetSize.max'], [k, 'terms.minIntersection']] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${n} must be a non-negative integer`);
+  }
+  return {
+    protocol: PSI_PROTOCOL_NAME,
+    options: { 'count-only': t.countOnly ? 'true' : 'false', truncate: String(truncation) },
+    purpose: t.purpose ?? '',
+    recipients: reveal === 'both' ? ['requester', 'responder'] : ['requester'],
+    requesterSetSize: setSize,
+    responderSetSize: { min, max },
+    minIntersection: k,
+  };
+}
+
+/** The protocol options the signed terms imply, or a refusal reason for values this build does not run. */
+function protocolOptions(terms: SessionTerms): PsiProtocolOptions | string {
+  if (terms.protocol !== PSI_PROTOCOL_NAME) return 'listener does not offer this protocol';
+  const co = terms.options['count-only'];
+  const tr = terms.options['truncate'];
+  const known = new Set(['count-only', 'truncate']);
+  if (Object.keys(terms.options).some((k) => !known.has(k))) return 'unsupported protocol option';
+  if (co !== 'true' && co !== 'false') return 'unsupported protocol option';
+  const truncation = tr === 'none' ? 0 : tr === '128' ? 1 : tr === '192' ? 2 : undefined;
+  if (truncation === undefined) return 'unsupported protocol option';
+  return {
+    output: terms.recipients.includes('responder') ? 'both' : 'requester',
+    cardinalityOnly: co === 'true',
+    truncation,
+  };
+}
+
+function normalizeRecords(records: RunPsiSessionOptions['records']): (Uint8Array | undefined)[] {
+  if (!Array.isArray(records)) throw new TypeError('records must be an array');
+  return records.map((r: string | readonly string[], i: number) => {
+    if (typeof r === 'string') return normalizeKey([r]);
+    if (Array.isArray(r)) return normalizeKey(r);
+    throw new TypeError(`records[${i}] must be a string or an array of strings`);
+  });
+}
+
+/**
+ * Runs a private set intersection with one peer over an authenticated session.
+ *
+ * Each side calls it with its own keys. The requester proposes `terms`; the responder checks them
+ * against its `policy` and refuses what it does not allow (`TermsRefusedError` on both sides, with
+ * the listener's reason). Both sides pin the other's Ed25519 key. On success both hold the same
+ * receipt, signed by both, which `onReceipt` can append to the ledger. A run whose intersection is
+ * below `minIntersection` ends with `GuardrailRefusedError` after a `withheld` receipt.
+ *
+ * @example
+ * ```ts
+ * import { runPsi, createMemoryTransportPair, generateIdentity } from 'dataport';
+ * const pharma = generateIdentity();
+ * const hospital = generateIdentity();
+ * const [a, b] = createMemoryTransportPair();
+ * const [mine] = await Promise.all([
+ *   runPsi({ role: 'requester', records: ['110101199003070011', '11010119900307002X'], transport: a,
+ *            identity: pharma, peerPublicKey: hospital.publicKey,
+ *            terms: { reveal: 'requester', purpose: 'drug programme audit 2026' } }),
+ *   runPsi({ role: 'responder', records: [['11010119900307002x'], ['440101198001010033']], transport: b,
+ *            identity: hospital, peerPublicKey: pharma.publicKey, policy: { reveal: 'requester' } }),
+ * ]);
+ * mine.intersectionRows; // [1]
+ * mine.receipt.body.outputSizes; // { requester: 1, responder: 0 }
+ * ```
+ */
+export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResult> {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const t0 = Date.now();
+  const { role, transport, identity, signal } = options;
+  if (role !== 'requester' && role !== 'responder') throw new TypeError("role must be 'requester' or 'responder'");
+  if (signal?.aborted) throw new AbortError();
+  const rows = normalizeRecords(options.records);
+  const distinct = dedupeRecords(rows).keys.length;
+  const sent0 = transport.stats.bytesSent;
+  const received0 = transport.stats.bytesReceived;
+
+  let terms: SessionTerms | undefined;
+  if (role === 'requester') terms = toTerms(options.terms ?? {}, distinct);
+  const basePolicy = options.policy ?? {};
+  const policy: SessionPolicy = {
+    ...basePolicy,
+    protocols: basePolicy.protocols ?? [PSI_PROTOCOL_NAME],
+    check: (t, peer) => {
+      const o = protocolOptions(t);
+      if (typeof o === 'string') return o;
+      return basePolicy.check?.(t, peer);
+    },
+  };
+  const common = {
+    transport,
+    identity,
+    ...(options.peerPublicKey !== undefined ? { peerPublicKey: options.peerPublicKey } : {}),
+    ...(options.allowedPeers !== undefined ? { allowedPeers: options.allowedPeers } : {}),
+    ...(options.allowAnyPeer !== undefined ? { allowAnyPeer: options.allowAnyPeer } : {}),
+    ...(options.beforeRun ? { beforeRun: options.beforeRun } : {}),
+    ...(signal ? { signal } : {}),
+  };
+  const session: Session =
+    role === 'requester'
+      ? await establishSession({ ...common, role, terms: terms! })
+      : await establishSession({ ...common, role, policy, localSetSize: distinct });
+
+  // Errors raised after both receipts are signed (a refusal, a withheld result) end the session
+  // cleanly: the peer raises the same error from the same receipt, so no error frame is sent.
+  let afterReceipt: Error | undefined;
+  const finish = async (receipt: UsageReceipt): Promise<void> => {
+    await options.onReceipt?.(receipt);
+  };
+
+  try {
+    if (!session.accepted) {
+      const receipt = await session.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 });
+      await finish(receipt);
+      afterReceipt = new TermsRefusedError(session.refusalReason ?? 'terms refused');
+      throw afterReceipt;
+    }
+    const psiOptions = protocolOptions(session.terms);
+    // The requester built these terms itself and the responder's policy check ran the same function.
+    if (typeof psiOptions === 'string') throw new TermsRefusedError(psiOptions);
+    const peerDeclared = role === 'requester' ? session.responderSetSize : session.terms.requesterSetSize;
+    // The peer declared its set size in the signed handshake: accept exactly that many points.
+    psiOptions.maxPeerSetSize = Math.max(1, peerDeclared);
+    if (options.batchSize !== undefined) psiOptions.batchSize = options.batchSize;
+
+    const executor = options.executor ?? (await createInlineExecutor());
+    const tc = Date.now();
+    let result;
+    try {
+      result = await runPsiProtocol({
+        role,
+        records: rows,
+        transport: session.channel,
+        ekm: session.ekm,
+        options: psiOptions,
+        executor,
+        ...(signal ? { signal } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
+    } finally {
+      if (!options.executor) await executor.close();
+    }
+    const computeMs = Date.now() - tc;
+    if (result.peerSetSize !== peerDeclared) {
+      throw new VerificationFailedError('peer set size differs from the one it declared');
+    }
+
+    // Minimum-intersection guardrail, applied by whichever party learns the size. It binds honest
+    // parties (and both ledgers record it); see docs/session.md for what it cannot stop.
+    const k = session.terms.minIntersection;
+    const size = result.intersectionSize;
+    const withheld = k > 0 && size !== undefined && size < k;
+    const guardrails =
+      k > 0 && size !== undefined ? [{ rule: 'min-cohort', outcome: withheld ? 'withheld' : 'passed', detail: `k=${k}` }] : [];
+    const receipt = await session.exchangeReceipt({
+      outcome: withheld ? 'withheld' : 'completed',
+      inputSize: distinct,
+      outputSize: size !== undefined && !withheld ? size : 0,
+      computeMs,
+      guardrails,
+      expectedPeerInputSize: peerDeclared,
+    });
+    await finish(receipt);
+    if (receipt.body.outcome === 'withheld') {
+      afterReceipt = new GuardrailRefusedError(`intersection below the minimum of ${k}: result withheld`);
+      throw afterReceipt;
+    }
+    await session.close();
+    return {
+      learned: result.learned,
+      ...(result.intersection !== undefined ? { intersectionRows: result.intersection } : {}),
+      ...(size !== undefined ? { intersectionSize: size } : {}),
+      inputRecords: rows.length,
+      distinctKeys: distinct,
+      peerDistinctKeys: result.peerSetSize,
+      bytesSent: transport.stats.bytesSent - sent0,
+      bytesReceived: transport.stats.bytesReceived - received0,
+      ms: Date.now() - t0,
+      receipt,
+      sessionId: session.sessionId,
+    };
+  } catch (e) {
+    if (e === afterReceipt) await session.close().catch(() => {});
+    else await session.fail(e);
+    throw e;
+  }
+}

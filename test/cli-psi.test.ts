@@ -1,0 +1,314 @@
+/**
+ * End-to-end tests of `dataport psi`: two separate processes of the built CLI over real sockets on
+ * 127.0.0.1 (the listener binds port 0 and prints its address), plus fake peers written with `ws`
+ * for the misbehaving-peer cases. Inputs are tiny so the suite stays fast on 2 cores.
+ */
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import WebSocket, { WebSocketServer } from 'ws';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity } from '../src/session/identity.js';
+import { assertBuilt, expectOneLineError, killAll, startCli, tempDir, type CliResult } from './cli-helpers.js';
+
+const tmp = tempDir('dataport-psi-');
+const D = tmp.dir;
+const p = (name: string) => join(D, name);
+
+function writeIdentity(name: string): void {
+  const id = generateIdentity();
+  mkdirSync(p(name), { recursive: true });
+  writeFileSync(p(`${name}/identity.key`), formatSecretKeyFile(id.secretKey));
+  chmodSync(p(`${name}/identity.key`), 0o600);
+  writeFileSync(p(`${name}/identity.pub`), formatPublicKeyFile(id.publicKey));
+}
+
+// The requester (a pharmaceutical company) and the listener (a hospital). Keys match after
+// normalisation: case (X/x), surrounding spaces, full-width digits; one duplicate key.
+const PHARMA_LINES = [
+  '\uFEFFresident_id,name,note\r\n',
+  '"11010119900307001X","Zhang, San","said ""hi"""\r\n',
+  '110101199003070022,Li Si,\r\n',
+  ' 110101199003070033 ,Wang Wu,"multi\nline"\r\n',
+  '110101199003070044,Zhao Liu,y\r\n',
+  '"11010119900307001x",duplicate key,z\r\n',
+  ',no key,skipped\r\n',
+  '１１０１０１１９９００３０７００６６,full width,w',
+];
+const PHARMA_MATCHING = [1, 2, 3, 5];
+const HOSPITAL_LINES = [
+  'patient_id,ward,cost_yuan\n',
+  '11010119900307001x,cardiology,10.5\n',
+  '110101199003070033,oncology,20\n',
+  '110101199003070055,gastroenterology,30\n',
+  '110101199003070022,cardiology,5\n',
+  '110101199003070066,"ward, east",7\n',
+];
+const HOSPITAL_MATCHING = [1, 2, 4, 5];
+
+beforeAll(() => {
+  assertBuilt();
+  writeIdentity('pharma');
+  writeIdentity('hospital');
+  writeIdentity('mallory');
+  writeFileSync(p('pharma.csv'), PHARMA_LINES.join(''));
+  writeFileSync(p('hospital.csv'), HOSPITAL_LINES.join(''));
+  writeFileSync(p('wards-a.csv'), 'ward,month,n\ncardiology,2023-01,1\ncardiology,2023-02,2\noncology,2023-01,3\nonc,ology2023-01,4\n');
+  writeFileSync(p('wards-b.csv'), 'month,dept\n2023-01,Cardiology\n2023-03,cardiology\n2023-01,oncology\n');
+  writeFileSync(p('empty.csv'), '');
+  writeFileSync(p('header-only.csv'), 'resident_id,name\n');
+  writeFileSync(p('malformed.csv'), 'resident_id,name\n1,a\n2,b,extra\n3,c\n');
+});
+afterEach(killAll);
+afterAll(() => tmp.cleanup());
+
+const listenerBase = ['psi', '--listen', '127.0.0.1:0', '--identity', p('hospital'), '--peer-key', p('pharma/identity.pub'), '--workers', '0'];
+const requesterBase = (url: string) => ['psi', '--connect', url, '--identity', p('pharma'), '--peer-key', p('hospital/identity.pub'), '--workers', '0'];
+const hospitalInput = ['--input', p('hospital.csv'), '--key', 'patient_id'];
+const pharmaInput = ['--input', p('pharma.csv'), '--key', 'resident_id'];
+
+/** Starts a listener, then a requester against its printed address; both results. */
+async function pair(listenerArgs: string[], requesterArgs: (url: string) => string[]): Promise<{ l: CliResult; r: CliResult }> {
+  const listener = startCli(listenerArgs);
+  const url = await listener.listening();
+  const requester = startCli(requesterArgs(url));
+  const [l, r] = await Promise.all([listener.done, requester.done]);
+  return { l, r };
+}
+
+function lastJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.trimEnd().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+}
+
+/** The header plus the given data lines of `lines`, concatenated: the expected --output bytes. */
+function expectedOutput(lines: string[], matching: number[]): Buffer {
+  return Buffer.from(lines[0]! + matching.map((i) => lines[i]!).join(''), 'utf8');
+}
+
+describe('dataport psi (authenticated)', () => {
+  it('reveal both: each side learns the intersection, --output rows are byte-identical, --json is the last line', async () => {
+    const { l, r } = await pair(
+      [...listenerBase, ...hospitalInput, '--output', p('out-hospital.csv'), '--json', '--purpose', 'programme review'],
+      (url) => [...requesterBase(url), ...pharmaInput, '--output', p('out-pharma.csv'), '--json', '--purpose', 'programme review'],
+    );
+    expect(r.stderr).toMatch(/1 rows with an empty key were skipped \(first at line 8\)/);
+    expect([l.code, r.code]).toEqual([0, 0]);
+    const rj = lastJson(r.stdout);
+    const lj = lastJson(l.stdout);
+    expect(rj).toMatchObject({
+      role: 'requester',
+      intersectionSize: 4,
+      inputRecords: 7,
+      distinctKeys: 5,
+      skippedRows: 1,
+      peerDistinctKeys: 5,
+      outputRows: 5,
+      reveal: 'both',
+      countOnly: false,
+      purpose: 'programme review',
+    });
+    expect(lj).toMatchObject({ role: 'responder', intersectionSize: 4, inputRecords: 5, distinctKeys: 5, peerDistinctKeys: 5, outputRows: 4 });
+    for (const j of [rj, lj]) {
+      expect(j.bytesSent).toBeGreaterThan(0);
+      expect(j.bytesReceived).toBeGreaterThan(0);
+      expect(typeof j.ms).toBe('number');
+    }
+    expect(rj.bytesSent).toBe(lj.bytesReceived);
+    // The same co-signed receipt on both sides, bytes as base64.
+    const receipt = rj.receipt as { body: { sessionId: string; purpose: string }; signatures: { publicKey: string }[] };
+    expect(receipt).toEqual(lj.receipt);
+    expect(receipt.body.purpose).toBe('programme review');
+    expect(receipt.signatures.map((s) => s.publicKey).sort()).toEqual(
+      [readFileSync(p('pharma/identity.pub'), 'utf8'), readFileSync(p('hospital/identity.pub'), 'utf8')].map((t) => t.split(' ')[1]!.trim()).sort(),
+    );
+    expect(readFileSync(p('out-pharma.csv'))).toEqual(expectedOutput(PHARMA_LINES, [...PHARMA_MATCHING, 7]));
+    expect(readFileSync(p('out-hospital.csv'))).toEqual(expectedOutput(HOSPITAL_LINES, HOSPITAL_MATCHING));
+  });
+
+  it('reveal requester: the listener learns only the sizes', async () => {
+    const { l, r } = await pair([...listenerBase, ...hospitalInput, '--reveal', 'requester', '--json'], (url) => [
+      ...requesterBase(url),
+      ...pharmaInput,
+      '--reveal',
+      'requester',
+      '--json',
+    ]);
+    expect([l.code, r.code]).toEqual([0, 0]);
+    expect(lastJson(r.stdout)).toMatchObject({ intersectionSize: 4, learned: 'intersection' });
+    expect(lastJson(l.stdout)).toMatchObject({ intersectionSize: null, learned: 'nothing', peerDistinctKeys: 5 });
+  });
+
+  it('count-only with 192-bit truncation: both learn the size only', async () => {
+    const { l, r } = await pair([...listenerBase, ...hospitalInput, '--count-only', '--truncate', '192', '--json'], (url) => [
+      ...requesterBase(url),
+      ...pharmaInput,
+      '--count-only',
+      '--truncate',
+      '192',
+      '--json',
+    ]);
+    expect([l.code, r.code]).toEqual([0, 0]);
+    for (const j of [lastJson(l.stdout), lastJson(r.stdout)]) expect(j).toMatchObject({ intersectionSize: 4, learned: 'cardinality', truncate: 192 });
+  });
+
+  it('untruncated values and multi-column keys (column names may differ, order is the --key order)', async () => {
+    const { l, r } = await pair(
+      [...listenerBase, '--input', p('wards-b.csv'), '--key', 'dept,month', '--truncate', '0', '--json'],
+      (url) => [...requesterBase(url), '--input', p('wards-a.csv'), '--key', 'ward,month', '--truncate', '0', '--output', p('out-wards.csv'), '--json'],
+    );
+    expect([l.code, r.code]).toEqual([0, 0]);
+    // ('onc','ology2023-01') must not match ('oncology','2023-01'): the encoding is unambiguous.
+    expect(lastJson(r.stdout)).toMatchObject({ intersectionSize: 2, distinctKeys: 4, peerDistinctKeys: 3 });
+    expect(readFileSync(p('out-wards.csv'), 'utf8')).toBe('ward,month,n\ncardiology,2023-01,1\noncology,2023-01,3\n');
+  });
+
+  it('a refused term ends both sides with a one-line message and exit 1', async () => {
+    const { l, r } = await pair([...listenerBase, ...hospitalInput, '--count-only'], (url) => [...requesterBase(url), ...pharmaInput]);
+    expect([l.code, r.code]).toEqual([1, 1]);
+    expectOneLineError(r.stderr, /refused/i);
+    expectOneLineError(l.stderr, /refused/i);
+  });
+
+  it('a wrong pinned key ends both sides with exit 1', async () => {
+    const { l, r } = await pair([...listenerBase, ...hospitalInput], (url) => [
+      'psi', '--connect', url, '--identity', p('pharma'), '--peer-key', p('mallory/identity.pub'), '--workers', '0', ...pharmaInput,
+    ]);
+    expect([l.code, r.code]).toEqual([1, 1]);
+    expectOneLineError(r.stderr, /verification failed|authentication/i);
+    expectOneLineError(l.stderr, /./);
+  });
+
+  it('a listener pinned to another peer refuses the requester on both sides', async () => {
+    const { l, r } = await pair(
+      ['psi', '--listen', '127.0.0.1:0', '--identity', p('hospital'), '--peer-key', p('mallory/identity.pub'), '--workers', '0', ...hospitalInput],
+      (url) => [...requesterBase(url), ...pharmaInput],
+    );
+    expect([l.code, r.code]).toEqual([1, 1]);
+    expectOneLineError(l.stderr, /./);
+    expectOneLineError(r.stderr, /./);
+  });
+});
+
+describe('dataport psi --insecure-interop', () => {
+  it('runs the bare draft protocol between two processes, with a loud warning', async () => {
+    const { l, r } = await pair(
+      ['psi', '--listen', '127.0.0.1:0', '--insecure-interop', '--workers', '0', ...hospitalInput, '--json'],
+      (url) => ['psi', '--connect', url, '--insecure-interop', '--workers', '1', ...pharmaInput, '--output', p('out-interop.csv'), '--json'],
+    );
+    expect([l.code, r.code]).toEqual([0, 0]);
+    for (const res of [l, r]) expect(res.stderr).toMatch(/WARNING: --insecure-interop: NO AUTHENTICATION/);
+    expect(lastJson(r.stdout)).toMatchObject({ intersectionSize: 4, authenticated: false, receipt: null });
+    expect(lastJson(l.stdout)).toMatchObject({ intersectionSize: 4 });
+    expect(readFileSync(p('out-interop.csv'))).toEqual(expectedOutput(PHARMA_LINES, [...PHARMA_MATCHING, 7]));
+  });
+
+  it('refuses identity options that would suggest authentication', async () => {
+    const r = await startCli(['psi', '--connect', 'ws://127.0.0.1:1', '--insecure-interop', '--identity', p('pharma'), ...pharmaInput]).done;
+    expect(r.code).toBe(1);
+    expectOneLineError(r.stderr, /--identity has no meaning with --insecure-interop/);
+  });
+});
+
+describe('dataport psi input errors (before any connection)', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['a missing key column', ['--input', p('hospital.csv'), '--key', 'resident_id'], /no column 'resident_id'; the header has 'patient_id', 'ward', 'cost_yuan'/],
+    ['an empty file', ['--input', p('empty.csv'), '--key', 'resident_id'], /empty\.csv: the file is empty/],
+    ['a header-only file', ['--input', p('header-only.csv'), '--key', 'resident_id'], /header but no data rows/],
+    ['a malformed line', ['--input', p('malformed.csv'), '--key', 'resident_id'], /malformed CSV at line 3: expected 2 fields like the header, got 3/],
+    ['a missing file', ['--input', p('nope.csv'), '--key', 'resident_id'], /nope\.csv: cannot read input \(ENOENT\)/],
+  ];
+  for (const [what, args, pattern] of cases) {
+    it(`listener and requester both report ${what}`, async () => {
+      const l = await startCli([...listenerBase, ...args]).done;
+      expect(l.code).toBe(1);
+      expect(l.stderr).not.toMatch(/listening on/);
+      expectOneLineError(l.stderr, pattern);
+      const r = await startCli([...requesterBase('ws://127.0.0.1:1'), ...args]).done;
+      expect(r.code).toBe(1);
+      expectOneLineError(r.stderr, pattern);
+    });
+  }
+
+  it('checks the command line before reading anything', async () => {
+    const r1 = await startCli(['psi', '--connect', 'ws://127.0.0.1:1', '--identity', p('pharma'), ...pharmaInput]).done;
+    expectOneLineError(r1.stderr, /--peer-key FILE: the requester must pin/);
+    const r2 = await startCli(['psi', '--listen', '127.0.0.1:0', '--identity', p('hospital'), ...hospitalInput]).done;
+    expectOneLineError(r2.stderr, /--listen needs --peer-key FILE .* or --allow-any-peer/);
+    const r3 = await startCli([...requesterBase('ws://127.0.0.1:1'), ...pharmaInput, '--count-only', '--output', p('x.csv')]).done;
+    expectOneLineError(r3.stderr, /--output .* cannot be used with --count-only/);
+    const r4 = await startCli([...requesterBase('http://127.0.0.1:1'), ...pharmaInput]).done;
+    expectOneLineError(r4.stderr, /must start with ws:\/\/ or wss:\/\//);
+    for (const r of [r1, r2, r3, r4]) expect(r.code).toBe(1);
+  });
+});
+
+describe('dataport psi against unreachable or misbehaving peers', () => {
+  async function freePort(): Promise<number> {
+    const srv = createServer();
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const port = (srv.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => srv.close(() => resolve()));
+    return port;
+  }
+
+  it('an unreachable listener: the requester exits 1 naming the connection failure', async () => {
+    const port = await freePort();
+    const r = await startCli([...requesterBase(`ws://127.0.0.1:${port}`), ...pharmaInput]).done;
+    expect(r.code).toBe(1);
+    expectOneLineError(r.stderr, /could not connect.*ECONNREFUSED/);
+  });
+
+  it('a listener that answers garbage: the requester exits 1 without hanging', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+    wss.on('connection', (ws) => ws.send(Buffer.from('this is not a dataport message at all')));
+    try {
+      const port = (wss.address() as AddressInfo).port;
+      const r = await startCli([...requesterBase(`ws://127.0.0.1:${port}`), ...pharmaInput]).done;
+      expect(r.code).toBe(1);
+      expectOneLineError(r.stderr, /malformed|unexpected|closed/i);
+    } finally {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    }
+  });
+
+  for (const [what, payload] of [
+    ['binary garbage', Buffer.from([0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3])],
+    ['a text frame', 'hello'],
+  ] as const) {
+    it(`a listener that gets ${what} from its client exits 1 without hanging`, async () => {
+      for (const interop of [false, true]) {
+        const args = interop
+          ? ['psi', '--listen', '127.0.0.1:0', '--insecure-interop', '--workers', '0', ...hospitalInput]
+          : [...listenerBase, ...hospitalInput];
+        const listener = startCli(args);
+        const url = await listener.listening();
+        const ws = new WebSocket(url);
+        ws.on('error', () => {});
+        await new Promise<void>((resolve, reject) => {
+          ws.once('open', () => resolve());
+          ws.once('error', reject);
+        });
+        ws.send(payload);
+        const l = await listener.done;
+        ws.terminate();
+        expect(l.code).toBe(1);
+        expectOneLineError(l.stderr, /malformed|unexpected|closed/i);
+      }
+    });
+  }
+
+  it('a client that disconnects mid-session: the listener exits 1', async () => {
+    const listener = startCli([...listenerBase, ...hospitalInput]);
+    const url = await listener.listening();
+    const ws = new WebSocket(url);
+    ws.on('error', () => {});
+    await new Promise<void>((resolve) => ws.once('open', () => resolve()));
+    ws.terminate();
+    const l = await listener.done;
+    expect(l.code).toBe(1);
+    expectOneLineError(l.stderr, /closed|connection/i);
+  });
+});

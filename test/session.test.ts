@@ -16,6 +16,7 @@ import {
   decodeReceiptView,
   decodeReply,
   encodeHello,
+  encodeReceiptView,
   SessionMessageType,
   type SessionTerms,
 } from '../src/session/messages.js';
@@ -309,6 +310,32 @@ describe('session handshake', () => {
     expect((x as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
     expect((y as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
   });
+});
+
+describe('receipt views from a dishonest peer', () => {
+  const cases: [string, (v: ReturnType<typeof decodeReceiptView>) => ReturnType<typeof decodeReceiptView>][] = [
+    ['inflated bytes', (v) => ({ ...v, bytesExchanged: v.bytesExchanged + 1000 })],
+    ['a start time far in the past', (v) => ({ ...v, startedAt: 0 })],
+    ['an invented guardrail', (v) => ({ ...v, guardrails: [{ rule: 'dp-noise', outcome: 'applied', detail: 'epsilon=1' }] })],
+    ['withheld without the guardrail', (v) => ({ ...v, outcome: 'withheld', outputSize: 0 })],
+    ['an output although it receives none', (v) => ({ ...v, outputSize: 1 })],
+  ];
+  for (const [name, tamper] of cases) {
+    it(`${name} is refused, not signed`, async () => {
+      const { req, res } = await handshake({
+        transport: {
+          intercept: (frame, from) =>
+            from === 'b' && frame[0] === SessionMessageType.RECEIPT_VIEW ? encodeReceiptView(tamper(decodeReceiptView(frame))) : undefined,
+        },
+      });
+      const [x, y] = await Promise.allSettled([
+        ok(req).exchangeReceipt({ outcome: 'completed', inputSize: 10, outputSize: 2, computeMs: 1 }),
+        ok(res).exchangeReceipt({ outcome: 'completed', inputSize: 20, outputSize: 0, computeMs: 1 }),
+      ]);
+      expect((x as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+      expect((y as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+    });
+  }
 });
 
 describe('session codecs', () => {

@@ -170,6 +170,8 @@ const CTX_SESSION_ID = utf8('dataport-session-v1 session id\0');
 const CTX_BINDING = utf8('dataport-session-v1 channel binding\0');
 const INFO_EKM = utf8('dataport-session-v1 ekm');
 const OUTCOMES = ['completed', 'withheld', 'refused', 'failed'] as const;
+/** Largest clock difference between the parties accepted in a receipt view (10 minutes). */
+const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
 
 /** Errors that came from the peer (not re-sent to it). */
 const fromPeer = new WeakSet<object>();
@@ -424,6 +426,9 @@ async function requesterHandshake(
 ): Promise<Established> {
   const nonce = randomBytes(32);
   const hello = encodeHello({ version: SESSION_VERSION, publicKey: o.identity.publicKey, nonce, bindingHash: binding.hash, terms: o.terms });
+  // From here on the terms are what the responder will decode (canonical key order, well-formed
+  // strings), so both sides sign receipts over identical values.
+  const terms = decodeHello(hello).terms;
   await o.transport.send(hello, o.signal);
   const replyFrame = await recv();
   if (replyFrame[0] !== SessionMessageType.REPLY) throw new UnexpectedMessageError();
@@ -436,12 +441,12 @@ async function requesterHandshake(
   if (!verifyMessage(reply.publicKey, signedReply, reply.signature)) throw new VerificationFailedError();
   const bound = checkBinding(binding.hash, reply.bindingHash);
   if (reply.accepted && reply.reason !== '') throw new MalformedMessageError();
-  if (reply.accepted && (reply.responderSetSize < o.terms.responderSetSize.min || reply.responderSetSize > o.terms.responderSetSize.max)) {
+  if (reply.accepted && (reply.responderSetSize < terms.responderSetSize.min || reply.responderSetSize > terms.responderSetSize.max)) {
     throw localError(new TermsRefusedError('responder set size is outside the requested bounds'));
   }
   if (reply.accepted && o.beforeRun) {
     try {
-      await o.beforeRun(o.terms, reply.publicKey);
+      await o.beforeRun(terms, reply.publicKey);
     } catch (e) {
       const reason = refusalFrom(e);
       throw reason !== undefined ? new TermsRefusedError(reason) : e;
@@ -450,7 +455,7 @@ async function requesterHandshake(
   const confirmSig = signMessage(o.identity.secretKey, concatBytes(CTX_CONFIRM, transcriptHash(hello, replyFrame)));
   const confirm = encodeSignatureMessage(SessionMessageType.CONFIRM, confirmSig);
   await o.transport.send(confirm, o.signal);
-  return finishHandshake(hello, replyFrame, confirm, nonce, reply.nonce, reply.publicKey, o.terms, reply, bound, binding.exporter);
+  return finishHandshake(hello, replyFrame, confirm, nonce, reply.nonce, reply.publicKey, terms, reply, bound, binding.exporter);
 }
 
 async function responderHandshake(
@@ -686,6 +691,24 @@ class SessionImpl implements Session {
     // A refusal is part of the signed handshake, so both sides must agree on it.
     if ((mine.outcome === 'refused') !== (theirs.outcome === 'refused')) bad();
     if (!this.terms.recipients.includes(this.role === 'requester' ? 'responder' : 'requester') && theirs.outputSize !== 0) bad();
+    // Both count the same data frames, so a peer cannot inflate (or hide) the bytes billed.
+    if (theirs.bytesExchanged !== mine.bytesExchanged) bad();
+    // Clocks may differ, but not by more than MAX_CLOCK_SKEW_MS; times far off are refused rather
+    // than signed.
+    if (Math.abs(theirs.startedAt - mine.startedAt) > MAX_CLOCK_SKEW_MS) bad();
+    if (Math.abs(theirs.endedAt - mine.endedAt) > MAX_CLOCK_SKEW_MS) bad();
+    if (theirs.computeMs > theirs.endedAt - theirs.startedAt + 1000) bad();
+    // The only guardrail a peer may report is the agreed minimum-intersection rule, and a withheld
+    // outcome must come with it.
+    const k = this.terms.minIntersection;
+    for (const g of theirs.guardrails) {
+      if (k === 0 || g.rule !== 'min-cohort' || g.detail !== `k=${k}` || (g.outcome !== 'passed' && g.outcome !== 'withheld')) bad();
+    }
+    const withheld = theirs.guardrails.some((g) => g.outcome === 'withheld');
+    if ((theirs.outcome === 'withheld') !== withheld) bad();
+    if (withheld && theirs.outputSize !== 0) bad();
+    // When both learn the size, they must agree on it.
+    if (mine.outcome === 'completed' && theirs.outcome === 'completed' && mine.outputSize > 0 && theirs.outputSize > 0 && mine.outputSize !== theirs.outputSize) bad();
   }
 
   #body(req: ReceiptView, res: ReceiptView): UsageReceiptBody {

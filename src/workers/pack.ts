@@ -5,7 +5,15 @@
  * @module
  */
 
-/** A run of records packed for transfer. */
+/**
+ * A run of records packed for transfer.
+ *
+ * @example
+ * ```ts
+ * // records 'ab' and 'c':
+ * const packed: PackedRecords = { bytes: new Uint8Array([0x61, 0x62, 0x63]), offsets: new Uint32Array([0, 2, 3]) };
+ * ```
+ */
 export interface PackedRecords {
   /** The records' bytes back to back. */
   readonly bytes: Uint8Array;

@@ -38,16 +38,35 @@ import type { WorkerApi } from './worker-api.js';
  * small enough (~10–20 ms) that abort is prompt, the event loop is never held for long by packing
  * or copying, and chunks balance across workers. hash-to-curve costs ~0.25 ms per record and a
  * native X25519 ~0.06 ms, hence the different sizes.
+ *
+ * @example
+ * ```ts
+ * const pool = await createWorkerPool({ chunkSize: DEFAULT_CHUNK_SIZE.multiply * 4 });
+ * ```
  */
 export const DEFAULT_CHUNK_SIZE: Readonly<Record<'hashToGroup' | 'multiply', number>> = { hashToGroup: 64, multiply: 256 };
 
 /** Chunks a worker may hold at once: two, so it never waits for a round trip between chunks. */
 const MAX_IN_FLIGHT_PER_WORKER = 2;
 
-/** Upper bound on `workers` (a guard against typos such as 1e6). */
+/**
+ * Upper bound on `workers` (a guard against typos such as 1e6).
+ *
+ * @example
+ * ```ts
+ * const pool = await createWorkerPool({ workers: Math.min(requested, MAX_WORKERS) });
+ * ```
+ */
 export const MAX_WORKERS = 256;
 
-/** Options of {@link createWorkerPool}. */
+/**
+ * Options of {@link createWorkerPool}.
+ *
+ * @example
+ * ```ts
+ * const options: WorkerPoolOptions = { workers: 2, backend: 'node', chunkSize: 128 };
+ * ```
+ */
 export interface WorkerPoolOptions {
   /** Number of workers (default: available cores). `0` runs everything inline on this thread. */
   workers?: number;
@@ -64,7 +83,15 @@ export interface WorkerPoolOptions {
   spawnWorker?: SpawnWorker;
 }
 
-/** Options of {@link WorkerPool.runTask}. */
+/**
+ * Options of {@link WorkerPool.runTask}.
+ *
+ * @example
+ * ```ts
+ * const points = new Uint8Array(32 * 10);
+ * await pool.runTask('multiply', { scalar, points }, { transfer: [points.buffer], signal });
+ * ```
+ */
 export interface RunTaskOptions {
   /** Buffers of the payload to transfer (they become unusable here). */
   transfer?: ArrayBuffer[];
@@ -72,7 +99,14 @@ export interface RunTaskOptions {
   signal?: AbortSignal;
 }
 
-/** A snapshot of the pool's load (see {@link WorkerPool.stats}). */
+/**
+ * A snapshot of the pool's load (see {@link WorkerPool.stats}).
+ *
+ * @example
+ * ```ts
+ * const { queuedChunks, runningChunks } = pool.stats();
+ * ```
+ */
 export interface WorkerPoolStats {
   /** Workers alive (ready or starting). */
   workers: number;

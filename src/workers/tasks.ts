@@ -7,6 +7,7 @@
  */
 import { encodeToCurveBatch } from '../crypto/hash-to-curve.js';
 import { createGroup, type BackendName, type Group } from '../crypto/group.js';
+import { initCrypto } from '../crypto/fast/init.js';
 import { assertBytes } from '../utils/bytes.js';
 import { unpackRecords, type PackedRecords } from './pack.js';
 
@@ -26,10 +27,24 @@ export interface WorkerTasks {
   multiply: { payload: { readonly scalar: Uint8Array; readonly points: Uint8Array }; result: Uint8Array };
 }
 
-/** Name of a task in {@link WorkerTasks}. */
+/**
+ * Name of a task in {@link WorkerTasks}.
+ *
+ * @example
+ * ```ts
+ * const name: WorkerTaskName = 'hashToGroup';
+ * ```
+ */
 export type WorkerTaskName = keyof WorkerTasks;
 
-/** Names of the registered tasks. */
+/**
+ * Names of the registered tasks.
+ *
+ * @example
+ * ```ts
+ * WorkerTaskNames.includes('multiply'); // true
+ * ```
+ */
 export const WorkerTaskNames: readonly WorkerTaskName[] = ['hashToGroup', 'multiply'];
 
 /** What a task returns: its value and the buffers to transfer with it. */
@@ -82,7 +97,11 @@ export function runTaskInThread<K extends WorkerTaskName>(
   return (TASKS[name] as TaskImpl<K>)(payload, ctx);
 }
 
-/** Creates the per-thread task context. */
+/**
+ * Creates the per-thread task context: the group, and the fast hash-to-curve path compiled up
+ * front (asynchronously) so the first task does not pay for it.
+ */
 export async function createTaskContext(backend?: BackendName): Promise<TaskContext> {
+  await initCrypto();
   return { group: await createGroup(backend) };
 }

@@ -28,3 +28,5 @@ export {
   verifyCheckpoint,
 } from './checkpoint.js';
 export type { Checkpoint, NoteSignature, SignedCheckpoint } from './checkpoint.js';
+export { verifyLedgerBytes } from './verify.js';
+export type { VerifyLedgerOptions, VerifyLedgerResult, LedgerProblem } from './verify.js';

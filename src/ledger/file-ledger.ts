@@ -1,0 +1,502 @@
+/**
+ * The embedded, append-only ledger on disk (Node-only). A ledger directory holds:
+ *
+ * - `ledger.log` — header and records (see `log-format.ts`), only ever appended to;
+ * - `checkpoint` — the owner-signed C2SP checkpoint of the log, rewritten (atomically: temporary
+ *   file, fsync, rename, directory fsync) when a ledger is created, opened and closed;
+ * - `ledger.lock` — present while a process commits (see `lock.ts`).
+ *
+ * Durability: an `append` resolves only after the `fdatasync` that covers its record. Group commit:
+ * appends that arrive while a sync is in flight are written together and covered by the next one,
+ * so throughput grows with concurrency instead of being one sync per entry. Each commit takes the
+ * directory lock, first adopts any records another process appended, cuts a torn tail left by a
+ * crashed writer, writes, syncs and releases — so several processes may share one ledger.
+ * @module
+ */
+import { constants as fsConstants, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InputError, LedgerIntegrityError, MalformedMessageError } from '../errors.js';
+import type { Identity } from '../session/identity.js';
+import { assertBytes, equalBytes, toHex, utf8 } from '../utils/bytes.js';
+import { assertOrigin, formatCheckpointBody, formatSignedNote, parseCheckpoint, signCheckpoint, verifyCheckpoint } from './checkpoint.js';
+import { ed25519Signer, ed25519Verify } from './hash.js';
+import { DirectoryLock } from './lock.js';
+import { decodeLogHeader, encodeLogHeader, encodeRecord, scanRecords } from './log-format.js';
+import type { LogRecord } from './log-format.js';
+import { MerkleTree, hashLeaf } from './merkle.js';
+import { decodeReceipt, encodeReceipt, verifyReceipt } from './receipt.js';
+import type { UsageReceipt } from './receipt-types.js';
+import { verifyLedgerBytes } from './verify.js';
+import type { VerifyLedgerOptions, VerifyLedgerResult } from './verify.js';
+
+/** File names inside a ledger directory. */
+export const LEDGER_FILES = { log: 'ledger.log', checkpoint: 'checkpoint', lock: 'ledger.lock' } as const;
+
+/** Options of {@link openLedger}. */
+export interface OpenLedgerOptions {
+  /** The ledger owner's identity: signs every record's seal and the checkpoints. */
+  owner: Identity;
+  /**
+   * The log's origin (checkpoint first line and key name). Used when the ledger is created;
+   * checked when it exists. Default: `dataport.ledger/<first 8 bytes of the owner key in hex>`.
+   */
+  origin?: string;
+  /** Batch concurrent appends into one fsync (default true); false = one fsync per append. */
+  groupCommit?: boolean;
+  /** How long to wait for another process's lock (default 30 s). */
+  lockTimeoutMs?: number;
+}
+
+/** Result of {@link Ledger.append}. */
+export interface AppendResult {
+  /** Index of the new entry. */
+  index: number;
+  /** Its RFC 9162 leaf hash. */
+  leafHash: Uint8Array;
+}
+
+/** An open ledger. */
+export interface Ledger {
+  readonly dir: string;
+  readonly origin: string;
+  /** The owner's Ed25519 public key (a copy). */
+  readonly ownerPublicKey: Uint8Array;
+  /** Number of entries this handle knows of (see {@link Ledger.refresh}). */
+  readonly size: number;
+  /**
+   * Appends a receipt (which must be signed by all of its parties) and resolves once it is durable.
+   * Throws `VerificationFailedError` for a receipt whose signatures do not verify.
+   */
+  append(receipt: UsageReceipt): Promise<AppendResult>;
+  /** Picks up entries appended by other processes since this handle last looked. */
+  refresh(): Promise<void>;
+  /** The root of the first `size` entries (default: all). */
+  root(size?: number): Uint8Array;
+  /** The leaf hash of entry `index`. */
+  leafHash(index: number): Uint8Array;
+  /** The owner-signed checkpoint (C2SP signed note) of the current size. */
+  checkpoint(): string;
+  /** The exact bytes of entry `index` (the leaf input). */
+  readEntry(index: number): Promise<Uint8Array>;
+  /** Every entry decoded, in order (for reports and budgets). */
+  readReceipts(): Promise<UsageReceipt[]>;
+  inclusionProof(index: number, size?: number): Uint8Array[];
+  consistencyProof(size1: number, size2?: number): Uint8Array[];
+  /** Waits for pending appends, writes the checkpoint file and releases the file handle. */
+  close(): Promise<void>;
+}
+
+/** The default origin of a ledger owned by `publicKey`. */
+export function defaultOrigin(publicKey: Uint8Array): string {
+  return `dataport.ledger/${toHex(publicKey.subarray(0, 8))}`;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, fsConstants.O_RDONLY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes `text` to `dir/name` atomically and durably. */
+async function writeFileDurably(dir: string, name: string, text: string): Promise<void> {
+  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+  const fh = await fsp.open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, join(dir, name));
+  await fsyncDir(dir);
+}
+
+async function readTextOrUndefined(path: string): Promise<string | undefined> {
+  try {
+    return await fsp.readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+async function readRange(fh: FileHandle, start: number, end: number): Promise<Uint8Array> {
+  const out = new Uint8Array(end - start);
+  let off = 0;
+  while (off < out.length) {
+    const { bytesRead } = await fh.read(out, off, out.length - off, start + off);
+    if (bytesRead === 0) throw new LedgerIntegrityError('ledger log shrank while being read');
+    off += bytesRead;
+  }
+  return out;
+}
+
+interface Pending {
+  entry: Uint8Array;
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+class FileLedger implements Ledger {
+  readonly tree = new MerkleTree();
+  /** Offset and length of each record (entry bytes are read back from the file on demand). */
+  private offsets: number[] = [];
+  private entryLengths: number[] = [];
+  private seals: Uint8Array[] = [];
+  private end = 0;
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+  private readonly sign: (m: Uint8Array) => Uint8Array;
+
+  private readonly owner: Identity;
+
+  constructor(
+    readonly dir: string,
+    readonly origin: string,
+    owner: Identity,
+    private readonly fh: FileHandle,
+    private readonly lock: DirectoryLock,
+    headerLength: number,
+    private readonly opts: { groupCommit: boolean; lockTimeoutMs: number },
+  ) {
+    this.owner = { secretKey: new Uint8Array(owner.secretKey), publicKey: new Uint8Array(owner.publicKey) };
+    this.sign = ed25519Signer(owner.secretKey);
+    this.end = headerLength;
+  }
+
+  get ownerPublicKey(): Uint8Array {
+    return this.owner.publicKey.slice();
+  }
+
+  get size(): number {
+    return this.tree.size;
+  }
+
+  /** Adopts records read from the file (already checksum- and index-checked by the scan). */
+  private adopt(records: LogRecord[], base: number): void {
+    for (const r of records) {
+      this.tree.append(hashLeaf(r.entry));
+      this.offsets.push(base + r.offset);
+      this.entryLengths.push(r.entry.length);
+      this.seals.push(r.seal);
+    }
+  }
+
+  /**
+   * Reads whatever lies past `this.end` (records of other processes). With `repair` (lock held):
+   * cuts a torn tail; without: stops quietly before anything incomplete.
+   */
+  async syncTail(repair: boolean, checkpointSize = 0): Promise<void> {
+    const { size: fileSize } = await this.fh.stat();
+    if (fileSize < this.end) throw new LedgerIntegrityError('ledger log is shorter than its acknowledged entries', { index: this.size });
+    if (fileSize === this.end) return;
+    const bytes = await readRange(this.fh, this.end, fileSize);
+    const scan = scanRecords(bytes, 0, this.size);
+    this.adopt(scan.records, this.end);
+    this.end += scan.end;
+    if (!repair || scan.stop.kind === 'clean') return;
+    if (scan.stop.kind === 'corrupt') {
+      throw new LedgerIntegrityError(`ledger entry ${scan.stop.index} is corrupt (${scan.stop.reason}); run 'dataport ledger verify'`, {
+        index: scan.stop.index,
+      });
+    }
+    if (checkpointSize > this.size) {
+      throw new LedgerIntegrityError(`ledger entry ${this.size} is incomplete but covered by the signed checkpoint`, { index: this.size });
+    }
+    // A torn tail: a crashed writer's unacknowledged append. Cut it, durably.
+    await this.fh.truncate(this.end);
+    await this.fh.datasync();
+  }
+
+  root(size?: number): Uint8Array {
+    return this.tree.root(size);
+  }
+
+  leafHash(index: number): Uint8Array {
+    return this.tree.leafHash(index);
+  }
+
+  checkpoint(): string {
+    const size = this.size;
+    const root = this.tree.root();
+    // The seal of the last record is the owner's signature over exactly this body.
+    if (size === 0) return signCheckpoint({ origin: this.origin, size: 0, root }, this.owner);
+    return formatSignedNote(formatCheckpointBody({ origin: this.origin, size, root }), this.origin, this.owner.publicKey, this.seals[size - 1]!);
+  }
+
+  async readEntry(index: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.size) throw new RangeError('index out of range');
+    const start = this.offsets[index]! + 16;
+    return readRange(this.fh, start, start + this.entryLengths[index]!);
+  }
+
+  async readReceipts(): Promise<UsageReceipt[]> {
+    if (this.size === 0) return [];
+    const start = this.offsets[0]!;
+    const bytes = await readRange(this.fh, start, this.end);
+    const out: UsageReceipt[] = [];
+    for (let i = 0; i < this.size; i++) {
+      const s = this.offsets[i]! - start + 16;
+      out.push(decodeReceipt(bytes.subarray(s, s + this.entryLengths[i]!)));
+    }
+    return out;
+  }
+
+  inclusionProof(index: number, size: number = this.size): Uint8Array[] {
+    return this.tree.inclusionProof(index, size);
+  }
+
+  consistencyProof(size1: number, size2: number = this.size): Uint8Array[] {
+    return this.tree.consistencyProof(size1, size2);
+  }
+
+  async refresh(): Promise<void> {
+    if (this.flushing) await this.flushing;
+    await this.syncTail(false);
+  }
+
+  append(receipt: UsageReceipt): Promise<AppendResult> {
+    if (this.closed) return Promise.reject(new InputError('ledger is closed'));
+    let entry: Uint8Array;
+    try {
+      entry = encodeReceipt(receipt);
+      // Never store what an auditor would reject.
+      verifyReceipt(decodeReceipt(entry), undefined, { verify: ed25519Verify });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.pending.push({ entry, resolve, reject });
+      if (!this.flushing) this.flushing = this.flushLoop();
+    });
+  }
+
+  /**
+   * Group commit: while one batch is being written and synced, new appends queue up in `pending`
+   * and go out together in the next batch. Never rejects (each batch's callers get its error).
+   */
+  private async flushLoop(): Promise<void> {
+    // Let appends issued in the same tick join the first batch.
+    await Promise.resolve();
+    for (;;) {
+      // Checking for work and clearing `flushing` happen in one synchronous step, so an append
+      // can never find `flushing` set by a loop that is about to stop.
+      if (this.pending.length === 0) {
+        this.flushing = undefined;
+        return;
+      }
+      const batch = this.opts.groupCommit ? this.pending.splice(0) : this.pending.splice(0, 1);
+      try {
+        const results = await this.commit(batch.map((p) => p.entry));
+        batch.forEach((p, i) => p.resolve(results[i]!));
+      } catch (e) {
+        for (const p of batch) p.reject(e);
+      }
+    }
+  }
+
+  /** Writes `entries` as the next records under the lock, durably. */
+  private async commit(entries: Uint8Array[]): Promise<AppendResult[]> {
+    await this.lock.acquire({ timeoutMs: this.opts.lockTimeoutMs });
+    try {
+      await this.syncTail(true);
+      const startSize = this.size;
+      const startEnd = this.end;
+      const records: Uint8Array[] = [];
+      const results: AppendResult[] = [];
+      const newSeals: Uint8Array[] = [];
+      try {
+        for (const entry of entries) {
+          const leafHash = hashLeaf(entry);
+          const index = this.tree.append(leafHash);
+          const body = formatCheckpointBody({ origin: this.origin, size: index + 1, root: this.tree.root() });
+          const seal = this.sign(utf8(body));
+          records.push(encodeRecord(index, entry, seal));
+          newSeals.push(seal);
+          results.push({ index, leafHash });
+        }
+        let total = 0;
+        for (const r of records) total += r.length;
+        const buf = new Uint8Array(total);
+        let off = 0;
+        for (const r of records) {
+          buf.set(r, off);
+          off += r.length;
+        }
+        let written = 0;
+        while (written < buf.length) {
+          const { bytesWritten } = await this.fh.write(buf, written, buf.length - written, startEnd + written);
+          written += bytesWritten;
+        }
+        await this.fh.datasync();
+      } catch (e) {
+        // Undo in memory and on disk (best effort: a leftover tail is cut by the next commit).
+        this.tree.truncate(startSize);
+        await this.fh.truncate(startEnd).catch(() => undefined);
+        throw e;
+      }
+      let off = startEnd;
+      records.forEach((r, i) => {
+        this.offsets.push(off);
+        this.entryLengths.push(entries[i]!.length);
+        this.seals.push(newSeals[i]!);
+        off += r.length;
+      });
+      this.end = off;
+      return results;
+    } finally {
+      await this.lock.release();
+    }
+  }
+
+  /** Writes the current checkpoint file (lock held by the caller). */
+  async writeCheckpointFile(): Promise<void> {
+    await writeFileDurably(this.dir, LEDGER_FILES.checkpoint, this.checkpoint());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.flushing) await this.flushing;
+    await this.lock.acquire({ timeoutMs: this.opts.lockTimeoutMs });
+    try {
+      await this.syncTail(true);
+      await this.writeCheckpointFile();
+    } finally {
+      await this.lock.release();
+      await this.fh.close();
+    }
+  }
+}
+
+/**
+ * Opens (creating if needed) the ledger in directory `dir`, owned by `options.owner`. Recovers
+ * from a crash: a torn final record (never acknowledged) is cut; anything else that is wrong
+ * throws `LedgerIntegrityError` naming the entry index.
+ * @example
+ * ```ts
+ * const ledger = await openLedger('./ledger', { owner: identity });
+ * const { index } = await ledger.append(receipt);
+ * await ledger.close();
+ * ```
+ */
+export async function openLedger(dir: string, options: OpenLedgerOptions): Promise<Ledger> {
+  if (typeof dir !== 'string' || dir.length === 0) throw new TypeError('dir must be a non-empty path');
+  const owner = options?.owner;
+  if (!owner) throw new TypeError('options.owner is required');
+  assertBytes(owner.secretKey, 'options.owner.secretKey', 32);
+  assertBytes(owner.publicKey, 'options.owner.publicKey', 32);
+  if (options.origin !== undefined) assertOrigin(options.origin);
+  await fsp.mkdir(dir, { recursive: true });
+  const lock = new DirectoryLock(dir);
+  const lockTimeoutMs = options.lockTimeoutMs ?? 30_000;
+  const logPath = join(dir, LEDGER_FILES.log);
+  await lock.acquire({ timeoutMs: lockTimeoutMs });
+  let fh: FileHandle | undefined;
+  try {
+    let created = false;
+    try {
+      fh = await fsp.open(logPath, 'r+');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const origin = options.origin ?? defaultOrigin(owner.publicKey);
+      const tmp = join(dir, `.${LEDGER_FILES.log}.${process.pid}.tmp`);
+      const t = await fsp.open(tmp, 'w', 0o644);
+      try {
+        await t.writeFile(encodeLogHeader({ ownerPublicKey: owner.publicKey, origin }));
+        await t.sync();
+      } finally {
+        await t.close();
+      }
+      await fsp.rename(tmp, logPath);
+      await fsyncDir(dir);
+      fh = await fsp.open(logPath, 'r+');
+      created = true;
+    }
+    const { size: fileSize } = await fh.stat();
+    const headBytes = await readRange(fh, 0, Math.min(fileSize, 512));
+    let header;
+    try {
+      header = decodeLogHeader(headBytes);
+    } catch (e) {
+      if (e instanceof MalformedMessageError) throw new LedgerIntegrityError(`${logPath}: ${e.message}`);
+      throw e;
+    }
+    if (!equalBytes(header.header.ownerPublicKey, owner.publicKey)) {
+      throw new InputError(`${dir} is the ledger of another identity`);
+    }
+    if (options.origin !== undefined && options.origin !== header.header.origin) {
+      throw new InputError(`${dir} has origin '${header.header.origin}', not '${options.origin}'`);
+    }
+    const ledger = new FileLedger(dir, header.header.origin, owner, fh, lock, header.length, {
+      groupCommit: options.groupCommit ?? true,
+      lockTimeoutMs,
+    });
+
+    // The stored checkpoint bounds what a torn tail may cut: a covered entry is never "torn".
+    let cpSize = 0;
+    let cpRoot: Uint8Array | undefined;
+    const cpText = await readTextOrUndefined(join(dir, LEDGER_FILES.checkpoint));
+    if (cpText !== undefined && !created) {
+      try {
+        const cp = verifyCheckpoint(cpText, owner.publicKey, { origin: header.header.origin });
+        cpSize = cp.size;
+        cpRoot = cp.root;
+      } catch (e) {
+        throw new LedgerIntegrityError(`${dir}/${LEDGER_FILES.checkpoint}: ${(e as Error).message}`);
+      }
+    }
+    await ledger.syncTail(true, cpSize);
+    if (cpSize > ledger.size) {
+      throw new LedgerIntegrityError(`ledger entry ${ledger.size} is missing: the checkpoint covers ${cpSize} entries`, { index: ledger.size });
+    }
+    if (cpRoot !== undefined && !equalBytes(cpRoot, ledger.root(cpSize))) {
+      throw new LedgerIntegrityError(`the stored checkpoint does not match the log; run 'dataport ledger verify'`);
+    }
+    await ledger.writeCheckpointFile();
+    return ledger;
+  } catch (e) {
+    await fh?.close().catch(() => undefined);
+    throw e;
+  } finally {
+    if (lock.held) await lock.release();
+  }
+}
+
+/**
+ * Parses the stored checkpoint of a ledger directory without verifying it (see `verifyLedgerBytes`).
+ * @example
+ * ```ts
+ * const cp = await readLedgerCheckpoint('./ledger');
+ * ```
+ */
+export async function readLedgerCheckpoint(dir: string): Promise<string | undefined> {
+  const text = await readTextOrUndefined(join(dir, LEDGER_FILES.checkpoint));
+  if (text !== undefined) parseCheckpoint(text);
+  return text;
+}
+
+/**
+ * Verifies the ledger in `dir` offline from its files (see `verifyLedgerBytes`); pass the owner's
+ * public key to pin it. A missing checkpoint file is reported as `checkpointSize: undefined`.
+ * @example
+ * ```ts
+ * const r = await verifyLedgerDir('./ledger', { publicKey });
+ * ```
+ */
+export async function verifyLedgerDir(dir: string, options: Omit<VerifyLedgerOptions, 'checkpoint'> = {}): Promise<VerifyLedgerResult> {
+  let log: Uint8Array;
+  try {
+    log = new Uint8Array(await fsp.readFile(join(dir, LEDGER_FILES.log)));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new InputError(`no ledger in ${dir} (${LEDGER_FILES.log} not found)`);
+    throw e;
+  }
+  const checkpoint = await readTextOrUndefined(join(dir, LEDGER_FILES.checkpoint));
+  return verifyLedgerBytes(log, checkpoint === undefined ? options : { ...options, checkpoint });
+}

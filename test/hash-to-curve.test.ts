@@ -324,3 +324,13 @@ describe('lazy and asynchronous WebAssembly start-up (browser main thread)', () 
     expect(WebAssembly.Module).toBe(RealModule);
   });
 });
+
+describe('the committed WebAssembly module', () => {
+  it('was generated from the committed C source (run scripts/build-wasm.sh after editing it)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { createHash } = await import('node:crypto');
+    const src = readFileSync(new URL('../src/crypto/fast/curve25519.c', import.meta.url));
+    const gen = readFileSync(new URL('../src/crypto/fast/wasm-bytes.generated.ts', import.meta.url), 'utf8');
+    expect(gen).toContain(`// Source sha256: ${createHash('sha256').update(src).digest('hex')}`);
+  });
+});

@@ -282,15 +282,18 @@ static void xdbl(fe X, fe Z) {
  *   x1 = -J / d,  x2 = -x1 - J = -2 J u0^2 / d;  g(x) = x^3 + J x^2 + x;
  *   g(x1) = gn / d^3 with gn = x1n (x1n^2 + J x1n d + d^2), x1n = -J, and gn != 0 since the only
  *   root of g in GF(p) is 0 (A^2 - 4 is not a square): so chi(g(x1)) = chi(gn d);
- *   choose x1 iff g(x1) is square, else x2 (RFC 9380 step 5-6; for u0 = 0 both candidates coincide
- *   in the test and x1 is chosen iff g(-J) is square, exactly as the RFC's straight-line code).
+ *   choose x1 iff g(x1) is square, else x2 (RFC 9380 §6.7.1 steps 5-6; y and its sign do not
+ *   affect u). Edge case u0 = 0: d = 1, x1 = -J, g(-J) = -J is not a square, so x2 = 0 is chosen,
+ *   the point (0, 0) of order 2, and the output is u = 0 (the identity), as in the RFC.
  *
  * Both candidates are multiplied by 8 with three x-only doublings from (xn : d) (no inversion).
  * Then ONE exponentiation does the rest: with Zk' = Zk + [Zk = 0] (never 0) and
  * w = gn d (Z1' Z2')^2, t = w^((p-5)/8) gives chi(w) = t^4 w^2 = chi(gn d) and
  * 1/w = t^8 w^3 (exponents (p-1)/2 and p-2), hence 1/(Z1' Z2') = (1/w) gn d Z1' Z2' and the
  * inverse of each Zk'. A candidate whose Zk was 0 is the point at infinity (8 Q = O, only when
- * Q is a torsion point), encoded u = 0 per RFC 7748; the [Zk != 0] factor makes that so.
+ * Q is a torsion point), encoded u = 0 per RFC 7748; the [Zk != 0] factor makes that so. Only
+ * u0 = 0 and the u0 with x1 = 1 or x2 = 1 (the order-4 point; tests reach both) get there; the
+ * substitution Zk' keeps w invertible even if the discarded (twist) candidate were a torsion point.
  * Everything is straight-line: the selection is a mask.
  */
 static void map_to_u(uint8_t out[32], const fe u0) {

@@ -6,7 +6,14 @@
 import { ErrorCode, type ErrorCodeValue, MalformedMessageError, ProtocolVersionError } from '../errors.js';
 import { Reader, Writer } from './codec.js';
 
-/** Version byte of the session handshake. */
+/**
+ * Version byte of the session handshake.
+ *
+ * @example
+ * ```ts
+ * if (frame[1] !== SESSION_VERSION) throw new ProtocolVersionError();
+ * ```
+ */
 export const SESSION_VERSION = 1;
 
 /**
@@ -52,6 +59,14 @@ export type SessionRole = 'requester' | 'responder';
 
 /**
  * The job's terms, proposed by the requester and signed by both parties as part of the transcript.
+ *
+ * @example
+ * ```ts
+ * const terms: SessionTerms = {
+ *   protocol: 'ecdh-psi', options: { 'count-only': 'false', truncate: '128' }, purpose: 'audit 2026-11',
+ *   recipients: ['requester'], requesterSetSize: 1000, responderSetSize: { min: 0, max: 1e7 }, minIntersection: 10,
+ * };
+ * ```
  */
 export interface SessionTerms {
   /** Protocol name, e.g. `ecdh-psi`. */

@@ -16,10 +16,24 @@ import type { Identity } from './identity.js';
 import type { SessionTerms } from './messages.js';
 import { establishSession, type Session, type SessionPolicy } from './session.js';
 
-/** The protocol name of ECDH-PSI in terms and receipts. */
+/**
+ * The protocol name of ECDH-PSI in terms and receipts.
+ *
+ * @example
+ * ```ts
+ * if (receipt.body.protocol === PSI_PROTOCOL_NAME) count++;
+ * ```
+ */
 export const PSI_PROTOCOL_NAME = 'ecdh-psi';
 
-/** What the requester asks for (the job's terms). */
+/**
+ * What the requester asks for (the job's terms).
+ *
+ * @example
+ * ```ts
+ * const terms: PsiTerms = { reveal: 'requester', countOnly: true, purpose: 'programme audit', minIntersection: 10 };
+ * ```
+ */
 export interface PsiTerms {
   /** Who receives the result: the requester only (default) or both parties. */
   reveal?: 'requester' | 'both';

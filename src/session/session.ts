@@ -60,6 +60,11 @@ import {
  * What a responder (listener) allows. A request outside it is refused with a human-readable reason
  * that both sides see (`TermsRefusedError`). Options are read from the terms' option map:
  * `count-only` (`true` / `false`) and `truncate` (`none`, `128`, `192`).
+ *
+ * @example
+ * ```ts
+ * const policy: SessionPolicy = { reveal: 'requester', minIntersection: 10, requirePurpose: true, maxSetSize: 1_000_000 };
+ * ```
  */
 export interface SessionPolicy {
   /** Protocols offered (default: any). */
@@ -117,7 +122,14 @@ export interface ResponderSessionOptions extends SessionOptionsBase {
   localSetSize: number;
 }
 
-/** What a party contributes to the receipt at the end of a run. */
+/**
+ * What a party contributes to the receipt at the end of a run.
+ *
+ * @example
+ * ```ts
+ * const receipt = await session.exchangeReceipt({ outcome: 'completed', inputSize: 1000, outputSize: 120, computeMs: 850 });
+ * ```
+ */
 export interface ReceiptContribution {
   /** `completed`, `withheld`, `refused` or `failed`. */
   outcome: 'completed' | 'withheld' | 'refused' | 'failed';
@@ -133,7 +145,15 @@ export interface ReceiptContribution {
   expectedPeerInputSize?: number;
 }
 
-/** A mutually authenticated session; see {@link establishSession}. */
+/**
+ * A mutually authenticated session; see {@link establishSession}.
+ *
+ * @example
+ * ```ts
+ * const session = await establishSession({ role: 'responder', transport, identity, allowAnyPeer: true, policy, localSetSize: 5000 });
+ * if (!session.accepted) console.log(session.refusalReason);
+ * ```
+ */
 export interface Session {
   readonly role: SessionRole;
   /** 16 bytes, fresh per session (from both nonces). */

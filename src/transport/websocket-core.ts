@@ -19,6 +19,11 @@ import type { FrameTransport, TransportStats } from './types.js';
 /**
  * Limits of one WebSocket session. Every limit is explicit; the defaults are in
  * {@link DEFAULT_WEBSOCKET_LIMITS} and documented in docs/session.md.
+ *
+ * @example
+ * ```ts
+ * const t = await connectWebSocket(url, { limits: { maxFrameBytes: 1 << 20, idleTimeoutMs: 30_000 } });
+ * ```
  */
 export interface WebSocketLimits {
   /** Largest frame accepted or sent, in bytes (enforced by `ws` `maxPayload` and again on receipt). */

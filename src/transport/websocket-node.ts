@@ -21,7 +21,14 @@ import {
 /** PEM text or bytes of a certificate, key or CA bundle. */
 export type PemInput = string | Uint8Array;
 
-/** Options of {@link connectWebSocket}. */
+/**
+ * Options of {@link connectWebSocket}.
+ *
+ * @example
+ * ```ts
+ * const t = await connectWebSocket('wss://hospital.example:8443', { caFile: 'port-ca.pem', connectTimeoutMs: 10_000 });
+ * ```
+ */
 export interface ConnectWebSocketOptions {
   /** Session limits (defaults: `DEFAULT_WEBSOCKET_LIMITS`). */
   limits?: WebSocketLimits;
@@ -38,7 +45,14 @@ export interface ConnectWebSocketOptions {
 /** Certificate and key of a TLS listener, as files or as PEM. */
 export type TlsServerOptions = { certFile: string; keyFile: string } | { cert: PemInput; key: PemInput };
 
-/** Options of {@link listenWebSocket}. */
+/**
+ * Options of {@link listenWebSocket}.
+ *
+ * @example
+ * ```ts
+ * const server = await listenWebSocket({ host: '0.0.0.0', port: 8443, tls: { certFile: 'cert.pem', keyFile: 'key.pem' } }, onSession);
+ * ```
+ */
 export interface ListenWebSocketOptions {
   /** Interface to bind (default `127.0.0.1`). */
   host?: string;

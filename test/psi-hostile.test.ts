@@ -215,6 +215,36 @@ describe('hostile peers end in typed errors on the honest side', () => {
     expect(reason(r[1])).toBeInstanceOf(MalformedMessageError);
   });
 
+  it('count-only mode: inflating the count with a repeated matching value is refused', async () => {
+    // All 7 responder records are the requester's; the responder's round 2 (frames 3..5, shuffled)
+    // carries only matching values, so a copied value always repeats a match.
+    const r = await runPair(
+      {
+        intercept: (f, from, i) => {
+          if (from !== 'b' || i !== 3) return undefined;
+          const b = decodeEcdhPsiBatch(f, { maxPointsBytes: 1 << 20 });
+          const flat = new Uint8Array(b.encodedPoints);
+          flat.copyWithin(16, 0, 16);
+          return encodeEcdhPsiBatch({ ...b, encodedPoints: flat });
+        },
+      },
+      { batchSize: 4, output: 'requester', cardinalityOnly: true },
+      { batchSize: 4, output: 'requester', cardinalityOnly: true },
+      X.slice(3, 10),
+    );
+    expect(reason(r[0])).toBeInstanceOf(MalformedMessageError);
+  });
+
+  it('count-only mode: more round-2 values than the learner has records', async () => {
+    const opts: PsiProtocolOptions = { batchSize: 4, output: 'requester', cardinalityOnly: true };
+    // A copy under another index; no record in common, so no repeated match is detected first.
+    const reindexed = (f: Uint8Array) => f.map((x, j) => (j === 8 ? x ^ 1 : x));
+    const disjoint = Array.from({ length: 7 }, (_, i) => enc.encode(`y${i}`));
+    const r = await runPair({ intercept: (f, from, i) => (from === 'b' && i === 3 ? [f, reindexed(f)] : undefined) }, opts, opts, disjoint);
+    expect(reason(r[0])).toBeInstanceOf(UnexpectedMessageError);
+    expect(String((reason(r[0]) as Error).message)).toMatch(/more points/);
+  });
+
   it('low-order points in round 1', async () => {
     for (const bad of [u(0), u(1)]) {
       const r = await runPair({ intercept: (f, from, i) => (from === 'a' && i === 1 ? withPoints(f, bad) : undefined) });

@@ -44,18 +44,44 @@
  */
 import { MalformedMessageError, ProtocolVersionError } from '../../errors.js';
 
-/** The protocol version this build speaks. */
+/**
+ * The protocol version this build speaks.
+ *
+ * @example
+ * ```ts
+ * decodeHandshakeRequest(frame).version === PSI_VERSION;
+ * ```
+ */
 export const PSI_VERSION = 1;
 
-/** CipherSuite code points (draft-01 §3); only curve25519 (4) is implemented. */
+/**
+ * CipherSuite code points (draft-01 §3); only curve25519 (4) is implemented.
+ *
+ * @example
+ * ```ts
+ * request.suites.includes(CipherSuite.CURVE25519);
+ * ```
+ */
 export const CipherSuite = { CURVE25519: 4 } as const;
 
-/** Point octet formats; 0 is the 32-byte little-endian u-coordinate (RFC 7748 §5). */
+/**
+ * Point octet formats; 0 is the 32-byte little-endian u-coordinate (RFC 7748 §5).
+ *
+ * @example
+ * ```ts
+ * response.pointOctetFormat === PointOctetFormat.U_COORDINATE;
+ * ```
+ */
 export const PointOctetFormat = { U_COORDINATE: 0 } as const;
 
 /**
  * Output modes. 0 and 1 are the draft's; 2 and 3 are dataport extensions (cardinality only), never
  * used in interop mode.
+ *
+ * @example
+ * ```ts
+ * if (response.outputMode === OutputMode.REQUESTER) console.log('only the requester learns');
+ * ```
  */
 export const OutputMode = {
   /** Both parties learn which of their records are in the intersection. */
@@ -71,22 +97,50 @@ export const OutputMode = {
 /** One of the values of {@link OutputMode}. */
 export type OutputModeValue = (typeof OutputMode)[keyof typeof OutputMode];
 
-/** Truncation options of round-2 values: none (32 bytes), 128 bits (16), 192 bits (24). */
+/**
+ * Truncation options of round-2 values: none (32 bytes), 128 bits (16), 192 bits (24).
+ *
+ * @example
+ * ```ts
+ * valueBytes(TruncationOption.BITS_128); // 16
+ * ```
+ */
 export const TruncationOption = { NONE: 0, BITS_128: 1, BITS_192: 2 } as const;
 
 /** One of the values of {@link TruncationOption}. */
 export type TruncationOptionValue = (typeof TruncationOption)[keyof typeof TruncationOption];
 
-/** Batch types: round 1 carries singly masked points, round 2 jointly masked values. */
+/**
+ * Batch types: round 1 carries singly masked points, round 2 jointly masked values.
+ *
+ * @example
+ * ```ts
+ * encodeEcdhPsiBatch({ type: BatchType.ROUND1, index: 7n, isLastBatch: true, encodedPoints: flat });
+ * ```
+ */
 export const BatchType = { ROUND1: 1, ROUND2: 2 } as const;
 
 /** One of the values of {@link BatchType}. */
 export type BatchTypeValue = (typeof BatchType)[keyof typeof BatchType];
 
-/** Handshake status codes. */
+/**
+ * Handshake status codes: 0 accepted, 1 refused.
+ *
+ * @example
+ * ```ts
+ * if (decodeHandshakeResponse(frame).status === HandshakeStatus.REFUSED) throw new TermsRefusedError();
+ * ```
+ */
 export const HandshakeStatus = { ACCEPTED: 0, REFUSED: 1 } as const;
 
-/** Bytes per round-2 value for each truncation option. */
+/**
+ * Bytes per round-2 value for each truncation option.
+ *
+ * @example
+ * ```ts
+ * valueBytes(0); // 32
+ * ```
+ */
 export function valueBytes(truncation: TruncationOptionValue): number {
   return truncation === TruncationOption.NONE ? 32 : truncation === TruncationOption.BITS_128 ? 16 : 24;
 }
@@ -330,7 +384,14 @@ export function decodeHandshakeResponse(frame: Uint8Array): HandshakeResponse {
   return { version, status, suite, pointOctetFormat, outputMode, truncationOption, itemNum };
 }
 
-/** Fixed bytes of an EcdhPsiBatch besides its points: type, index, is_last_batch, length. */
+/**
+ * Fixed bytes of an EcdhPsiBatch besides its points: type, index, is_last_batch, length.
+ *
+ * @example
+ * ```ts
+ * const frameBytes = BATCH_OVERHEAD_BYTES + 32 * points; // a round-1 frame
+ * ```
+ */
 export const BATCH_OVERHEAD_BYTES = 1 + 8 + 1 + 8;
 
 /**

@@ -116,11 +116,32 @@ export interface ResolvedPsiOptions {
   readonly interop: boolean;
 }
 
-/** Default points per frame. */
+/**
+ * Default points per frame.
+ *
+ * @example
+ * ```ts
+ * runPsiProtocol({ ...args, options: { batchSize: DEFAULT_BATCH_SIZE / 4 } });
+ * ```
+ */
 export const DEFAULT_BATCH_SIZE = 1 << 14;
-/** Default largest accepted frame, in points. */
+/**
+ * Default largest accepted frame, in points.
+ *
+ * @example
+ * ```ts
+ * resolvePsiOptions().maxBatchPoints === DEFAULT_MAX_BATCH_POINTS;
+ * ```
+ */
 export const DEFAULT_MAX_BATCH_POINTS = 1 << 16;
-/** Default largest accepted peer set. */
+/**
+ * Default largest accepted peer set.
+ *
+ * @example
+ * ```ts
+ * resolvePsiOptions().maxPeerSetSize === DEFAULT_MAX_PEER_SET_SIZE;
+ * ```
+ */
 export const DEFAULT_MAX_PEER_SET_SIZE = 1 << 23;
 
 function positiveInt(v: unknown, name: string, max = 2 ** 32 - 1): number {

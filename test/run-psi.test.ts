@@ -15,6 +15,8 @@ import { runPsi, type PsiTerms, type RunPsiSessionOptions } from '../src/session
 import type { SessionPolicy } from '../src/session/session.js';
 import { createMemoryTransportPair, type MemoryTransportOptions } from '../src/transport/index.js';
 import { connectWebSocket, listenWebSocket } from '../src/transport/websocket-node.js';
+import { connectNativeWebSocket, type NativeWebSocketConstructor } from '../src/transport/websocket-browser.js';
+import WebSocket from 'ws';
 
 const pharma = generateIdentity();
 const hospital = generateIdentity();
@@ -248,5 +250,21 @@ describe('runPsi over WebSocket', () => {
     expect(theirs.intersectionRows).toEqual(plainRows(B, A));
     expect(mine.receipt).toEqual(theirs.receipt);
     expect(mine.bytesSent).toBe(theirs.bytesReceived);
+  }, 60_000);
+
+  it('works from the native (browser) WebSocket client too', async () => {
+    const A = ids(13, 150);
+    const B = ids(14, 150);
+    let serverResult!: Promise<Awaited<ReturnType<typeof runPsi>>>;
+    const server = await listenWebSocket({}, (transport) => {
+      serverResult = runPsi({ role: 'responder', records: B, transport, identity: hospital, allowAnyPeer: true, batchSize: 32 });
+      return serverResult.then(() => undefined);
+    });
+    stops.push(() => server.close());
+    // Node 20 has no global WebSocket; ws implements the WHATWG interface the browser client uses.
+    const transport = await connectNativeWebSocket(server.address().url, { WebSocket: WebSocket as unknown as NativeWebSocketConstructor });
+    const mine = await runPsi({ role: 'requester', records: A, transport, identity: pharma, peerPublicKey: hospital.publicKey, batchSize: 32 });
+    expect(mine.intersectionRows).toEqual(plainRows(A, B));
+    expect((await serverResult).receipt).toEqual(mine.receipt);
   }, 60_000);
 });

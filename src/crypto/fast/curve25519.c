@@ -357,20 +357,23 @@ static void map_to_u(uint8_t out[32], const fe u0) {
 
 /*
  * Loads a 48-byte big-endian integer N (hash_to_field's OS2IP, RFC 9380 §5.2) reduced mod p:
- * N = H 2^256 + L with H < 2^128, L < 2^256, and 2^256 = 38, 2^255 = 19 (mod p).
+ * N = H 2^255 + L with L < 2^255 and H = N >> 255 < 2^129, and 2^255 = 19 (mod p). The split is
+ * done with constant shifts on bytes (testing bit 255 and adding 19 would let the compiler emit a
+ * select on a value derived from the record).
  */
 static void fe_from_be48(fe h, const uint8_t *s) {
-  uint8_t lo[32], hi[32];
-  for (int i = 0; i < 32; i++) lo[i] = s[47 - i];
-  for (int i = 0; i < 16; i++) hi[i] = s[15 - i];
-  for (int i = 16; i < 32; i++) hi[i] = 0;
+  uint8_t lo[32], hi[32], top[16];
+  for (int i = 0; i < 32; i++) lo[i] = s[47 - i];  /* low 256 bits, little-endian */
+  for (int i = 0; i < 16; i++) top[i] = s[15 - i]; /* N >> 256, little-endian */
+  hi[0] = (uint8_t)((top[0] << 1) | (lo[31] >> 7));
+  for (int i = 1; i < 16; i++) hi[i] = (uint8_t)((top[i] << 1) | (top[i - 1] >> 7));
+  hi[16] = (uint8_t)(top[15] >> 7);
+  for (int i = 17; i < 32; i++) hi[i] = 0;
   fe l, hh;
-  fe_frombytes(l, lo);
+  fe_frombytes(l, lo); /* ignores bit 255 */
   fe_frombytes(hh, hi);
-  const int64_t top = lo[31] >> 7;
-  fe_mul_small(hh, hh, 38);
+  fe_mul_small(hh, hh, 19);
   fe_add(h, l, hh);
-  h[0] += 19 * top;
   fe_carry(h);
 }
 

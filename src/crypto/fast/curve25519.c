@@ -1,6 +1,7 @@
 /*
- * GF(2^255 - 19) arithmetic, the RFC 9380 Elligator 2 map for curve25519 and a Legendre-symbol
- * test, compiled to WebAssembly (scripts/build-wasm.sh). Written for dataport; the representation
+ * RFC 9380 encode_to_curve for curve25519_XMD:SHA-512_ELL2_NU_ (SHA-512, expand_message_xmd,
+ * GF(2^255 - 19) arithmetic, the Elligator 2 map, cofactor clearing) and a Legendre-symbol test for
+ * received points, compiled to WebAssembly (scripts/build-wasm.sh). Written for dataport; the representation
  * is the ref10 one (10 signed limbs of alternately 26 and 25 bits, 64-bit products), which suits
  * wasm32: it has 64-bit multiplies but no 64x64->128 multiply.
  *

@@ -1,0 +1,186 @@
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import * as fc from 'fast-check';
+import {
+  chooseHeParameters,
+  createHeContext,
+  decodeHeParameters,
+  encodeHeParameters,
+  encryptBatch,
+  heParametersHash,
+  readPublicKeyParameters,
+  type HeContext,
+  type HeKeyPair,
+  type HeParameters,
+} from '../src/he/index.js';
+import { noiseBudgetsForTest } from '../src/he/context.js';
+import { estimateRemainingNoiseBudget } from '../src/he/params.js';
+import { HeParameterMismatchError, MalformedMessageError } from '../src/errors.js';
+
+const MAX = 10n ** 12n;
+
+describe('HE parameters', () => {
+  it('chooses the cheapest ring and a plaintext modulus that cannot wrap', async () => {
+    const p = await chooseHeParameters({ slots: 10, maxAbsValue: 1000n, maxAddends: 10 });
+    expect(p.polyModulusDegree).toBe(4096);
+    expect((p.plainModulus - 1n) / 2n).toBeGreaterThanOrEqual(10_000n);
+    const big = await chooseHeParameters({ slots: 10, maxAbsValue: 2n ** 50n, maxAddends: 100 });
+    expect(big.polyModulusDegree).toBe(8192);
+    expect((big.plainModulus - 1n) / 2n).toBeGreaterThanOrEqual(2n ** 50n * 100n);
+  });
+
+  it('refuses bounds whose sum could wrap any 60-bit plaintext modulus', async () => {
+    await expect(chooseHeParameters({ slots: 1, maxAbsValue: 2n ** 55n, maxAddends: 32 })).rejects.toThrow(RangeError);
+    await expect(chooseHeParameters({ slots: 0, maxAbsValue: 1n, maxAddends: 1 })).rejects.toThrow(RangeError);
+  });
+
+  it('round-trips the canonical description and rejects tampering', async () => {
+    const p = await chooseHeParameters({ slots: 5, maxAbsValue: 7n, maxAddends: 3, maxAbsPlainAddend: 9n });
+    const bytes = encodeHeParameters(p);
+    expect(decodeHeParameters(bytes)).toEqual(p);
+    const text = new TextDecoder().decode(bytes);
+    for (const bad of [text + ' ', text.replace('maxabs=7', 'maxabs=07'), text.replace(/t=\d+/, 't=3'), '', 'x'.repeat(5000)]) {
+      expect(() => decodeHeParameters(new TextEncoder().encode(bad))).toThrow(MalformedMessageError);
+    }
+  });
+});
+
+describe('HE context (4096)', () => {
+  let params: HeParameters;
+  let he: HeContext;
+  let keys: HeKeyPair;
+  beforeAll(async () => {
+    params = await chooseHeParameters({ slots: 64, maxAbsValue: MAX, maxAddends: 8, maxAbsPlainAddend: 1000n });
+    he = await createHeContext(params);
+    keys = he.generateKeys();
+  });
+  afterAll(() => {
+    keys.publicKey.dispose();
+    keys.secretKey.dispose();
+    he.dispose();
+  });
+
+  it('decrypted sums equal plaintext sums exactly (negatives, zeros, extremes)', () => {
+    const value = fc.oneof(fc.constantFrom(0n, MAX, -MAX, 1n, -1n), fc.bigInt({ min: -MAX, max: MAX }));
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 64 }), fc.infiniteStream(value), (k, len, stream) => {
+        const it = stream[Symbol.iterator]();
+        const vectors = Array.from({ length: k }, () => Array.from({ length: len }, () => it.next().value as bigint));
+        const cts = vectors.map((v) => he.encrypt(keys.publicKey, v));
+        const acc = cts[0]!;
+        for (const c of cts.slice(1)) he.addInPlace(acc, c);
+        he.rerandomise(acc, keys.publicKey);
+        he.finalise(acc);
+        const wire = he.exportCiphertext(acc);
+        const back = he.importCiphertext(wire);
+        const got = he.decrypt(keys.secretKey, back);
+        const want = Array.from({ length: len }, (_, i) => vectors.reduce((s, v) => s + v[i]!, 0n));
+        for (const c of [...cts, back]) c.dispose();
+        expect(got).toEqual(want);
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it('refuses out-of-bound values and too many addends before encrypting', () => {
+    expect(() => he.encrypt(keys.publicKey, [MAX + 1n])).toThrow(RangeError);
+    expect(() => he.encrypt(keys.publicKey, [-MAX - 1n])).toThrow(RangeError);
+    expect(() => he.encrypt(keys.publicKey, [1.5])).toThrow(TypeError);
+    expect(() => he.encrypt(keys.publicKey, new Array(65).fill(0n))).toThrow(RangeError);
+    const a = he.encrypt(keys.publicKey, [1n]);
+    const b = he.encrypt(keys.publicKey, [1n]);
+    for (let i = 0; i < 7; i++) he.addInPlace(a, b);
+    expect(a.addends).toBe(8);
+    expect(() => he.addInPlace(a, b)).toThrow(RangeError);
+    expect(he.decrypt(keys.secretKey, a)).toEqual([8n]);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('adds a bounded plaintext once; random masks hide and unmask exactly', () => {
+    const a = he.encrypt(keys.publicKey, [5n, -5n, MAX]);
+    expect(() => he.addPlain(a, [1001n, 0n, 0n])).toThrow(RangeError);
+    he.addPlain(a, [-1000n, 1000n, 0n]);
+    expect(() => he.addPlain(a, [1n, 1n, 1n])).toThrow(RangeError);
+    const mask = he.addRandomMask(a);
+    const masked = he.decrypt(keys.secretKey, a);
+    expect(masked).not.toEqual([-995n, 995n, MAX]);
+    expect(he.unmask(masked, mask)).toEqual([-995n, 995n, MAX]);
+    a.dispose();
+  });
+
+  it('keeps a noise margin after the planned operations, at every level it uses', () => {
+    const cts = Array.from({ length: 8 }, () => he.encrypt(keys.publicKey, Array(64).fill(MAX)));
+    for (const c of cts.slice(1)) he.addInPlace(cts[0]!, c);
+    he.addPlain(cts[0]!, Array(64).fill(1000n));
+    he.rerandomise(cts[0]!, keys.publicKey);
+    const before = noiseBudgetsForTest(he, keys.secretKey, cts[0]!)[0]!;
+    expect(before).toBeGreaterThanOrEqual(estimateRemainingNoiseBudget(params, params.coeffModulus.length - 1));
+    he.finalise(cts[0]!);
+    const after = noiseBudgetsForTest(he, keys.secretKey, cts[0]!)[0]!;
+    expect(after).toBeGreaterThan(0);
+    expect(he.decrypt(keys.secretKey, cts[0]!)).toEqual(Array(64).fill(MAX * 8n + 1000n));
+    for (const c of cts) c.dispose();
+  });
+
+  it('public keys travel in self-describing envelopes; encryptBatch is a pure function of them', async () => {
+    const pkBytes = he.exportPublicKey(keys.publicKey);
+    expect(readPublicKeyParameters(pkBytes)).toEqual(params);
+    const ctBytes = await encryptBatch(pkBytes, [3n, -4n]);
+    const ct = he.importCiphertext(ctBytes, { length: 2, finalised: false });
+    expect(he.decrypt(keys.secretKey, ct)).toEqual([3n, -4n]);
+    ct.dispose();
+    const pk2 = he.importPublicKey(pkBytes);
+    const c2 = he.encrypt(pk2, [9n]);
+    expect(he.decrypt(keys.secretKey, c2)).toEqual([9n]);
+    c2.dispose();
+    pk2.dispose();
+  });
+
+  it('mismatched parameters give HeParameterMismatchError', async () => {
+    const other = await createHeContext(await chooseHeParameters({ slots: 64, maxAbsValue: MAX, maxAddends: 9, maxAbsPlainAddend: 1000n }));
+    const otherKeys = other.generateKeys();
+    const ct = other.encrypt(otherKeys.publicKey, [1n]);
+    expect(() => he.importCiphertext(other.exportCiphertext(ct))).toThrow(HeParameterMismatchError);
+    expect(() => he.importPublicKey(other.exportPublicKey(otherKeys.publicKey))).toThrow(HeParameterMismatchError);
+    expect(heParametersHash(other.parameters)).not.toEqual(he.parametersHash);
+    ct.dispose();
+    otherKeys.publicKey.dispose();
+    otherKeys.secretKey.dispose();
+    other.dispose();
+  });
+
+  it('malformed, truncated, oversized and out-of-range ciphertexts give MalformedMessageError', () => {
+    const ct = he.encrypt(keys.publicKey, [1n, 2n]);
+    const good = he.exportCiphertext(ct);
+    ct.dispose();
+    const cases: Uint8Array[] = [
+      new Uint8Array(0),
+      good.subarray(0, 20),
+      good.subarray(0, good.length - 1),
+      new Uint8Array([...good, 0]),
+      new Uint8Array(65 * 1024 * 1024),
+    ];
+    const flip = (i: number, v: number) => {
+      const b = good.slice();
+      b[i] = v;
+      return b;
+    };
+    cases.push(flip(0, 0x41), flip(4, 9), flip(5, 1), flip(38 + 3, 0), flip(38 + 7, 0), flip(38 + 8, 7), flip(38 + 10, 0), flip(38 + 12, 2));
+    // Every byte of the first coefficient set to 0xff: coefficient >= q.
+    const big = good.slice();
+    big.fill(0xff, 51, 51 + 16);
+    cases.push(big);
+    for (const c of cases) expect(() => he.importCiphertext(c)).toThrow(MalformedMessageError);
+    // Arbitrary bytes after a valid header: only ever MalformedMessageError or a valid ciphertext.
+    fc.assert(
+      fc.property(fc.integer({ min: 51, max: good.length - 1 }), fc.integer({ min: 0, max: 255 }), (i, v) => {
+        try {
+          he.importCiphertext(flip(i, v)).dispose();
+        } catch (e) {
+          expect(e).toBeInstanceOf(MalformedMessageError);
+        }
+      }),
+      { numRuns: 50 },
+    );
+  });
+});

@@ -28,6 +28,8 @@ import { MerkleTree, hashLeaf } from './merkle.js';
 import { decodeReceipt, encodeReceipt, verifyReceipt } from './receipt.js';
 import type { UsageReceipt } from './receipt-types.js';
 import { verifyLedgerBytes } from './verify.js';
+import { checkBudget } from './budget.js';
+import type { BudgetCheckOptions, BudgetStatus } from './budget.js';
 import type { VerifyLedgerOptions, VerifyLedgerResult } from './verify.js';
 
 /** File names inside a ledger directory. */
@@ -499,4 +501,17 @@ export async function verifyLedgerDir(dir: string, options: Omit<VerifyLedgerOpt
   }
   const checkpoint = await readTextOrUndefined(join(dir, LEDGER_FILES.checkpoint));
   return verifyLedgerBytes(log, checkpoint === undefined ? options : { ...options, checkpoint });
+}
+
+/**
+ * {@link checkBudget} over an open ledger: picks up entries other processes appended, then throws
+ * `GuardrailRefusedError` if the counterparty's budget for the period is spent.
+ * @example
+ * ```ts
+ * await checkLedgerBudget(ledger, { counterparty: peerKey, policy, records: rows.length });
+ * ```
+ */
+export async function checkLedgerBudget(ledger: Ledger, options: BudgetCheckOptions): Promise<BudgetStatus> {
+  await ledger.refresh();
+  return checkBudget(await ledger.readReceipts(), options);
 }

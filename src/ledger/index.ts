@@ -30,3 +30,9 @@ export {
 export type { Checkpoint, NoteSignature, SignedCheckpoint } from './checkpoint.js';
 export { verifyLedgerBytes } from './verify.js';
 export type { VerifyLedgerOptions, VerifyLedgerResult, LedgerProblem } from './verify.js';
+export { parsePriceSchedule, priceRun } from './pricing.js';
+export type { PriceSchedule, ProtocolPrice, PricedRun, ReceiptBilling } from './pricing.js';
+export { parseBudgetPolicy, budgetPeriodBounds, budgetStatus, checkBudget } from './budget.js';
+export type { BudgetPeriod, BudgetLimits, BudgetPolicy, BudgetStatus, BudgetCheckOptions } from './budget.js';
+export { buildUsageReport, formatUsageReport } from './report.js';
+export type { ReportGrouping, ReportFormat, UsageReportRow, UsageReportOptions } from './report.js';

@@ -1,0 +1,149 @@
+/**
+ * Price schedules: turning a run into billable units for its receipt (DESIGN.md §7, and the
+ * source document's "elastic charging under a government guide price").
+ *
+ * A schedule is JSON, all amounts integers in the currency's minor unit (e.g. fen for CNY):
+ *
+ * ```json
+ * {
+ *   "id": "port-2026-01",
+ *   "currency": "CNY",
+ *   "guideCap": 500000,
+ *   "protocols": {
+ *     "ecdh-psi":  { "perRun": 1000, "per1000Records": 50, "perGB": 2000, "cap": 200000 },
+ *     "psi-sum":   { "perRun": 2000, "per1000Records": 80, "perGB": 2000 },
+ *     "aggregate": { "perRun": 500,  "per1000Records": 10 }
+ *   },
+ *   "default": { "perRun": 1000 }
+ * }
+ * ```
+ *
+ * amount = perRun + ⌈records × per1000Records / 1000⌉ + ⌈bytes × perGB / 10^9⌉, then limited by
+ * the protocol's `cap` and the schedule's `guideCap` (the lower wins). `records` is the sum of the
+ * run's input sizes; a GB is 10^9 bytes. Runs whose outcome is `refused` or `failed` cost 0.
+ * @module
+ */
+import { InputError } from '../errors.js';
+import type { UsageReceiptBody } from './receipt-types.js';
+
+/** Prices of one protocol, integers in minor units. */
+export interface ProtocolPrice {
+  /** Flat fee per run. */
+  perRun?: number;
+  /** Per 1,000 input records (rounded up). */
+  per1000Records?: number;
+  /** Per 10^9 bytes exchanged (rounded up). */
+  perGB?: number;
+  /** Maximum charge for one run of this protocol. */
+  cap?: number;
+}
+
+/** A price schedule (see the module documentation for the JSON form). */
+export interface PriceSchedule {
+  /** Identifier recorded in every receipt priced with it. */
+  id: string;
+  /** ISO 4217 code, e.g. `CNY`. */
+  currency: string;
+  /** Government guide price: no run costs more than this, whatever the protocol. */
+  guideCap?: number;
+  protocols: Record<string, ProtocolPrice>;
+  /** Prices for a protocol not listed; without it such a run is an error. */
+  default?: ProtocolPrice;
+}
+
+/** The billing part of a receipt body. */
+export type ReceiptBilling = NonNullable<UsageReceiptBody['billing']>;
+
+const PRICE_FIELDS = ['perRun', 'per1000Records', 'perGB', 'cap'] as const;
+const MAX_AMOUNT = Number.MAX_SAFE_INTEGER;
+
+function amountField(v: unknown, where: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new InputError(`price schedule: ${where} must be a non-negative integer (minor currency units)`);
+  }
+  return v;
+}
+
+function parsePrice(v: unknown, where: string): ProtocolPrice {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new InputError(`price schedule: ${where} must be an object`);
+  const out: ProtocolPrice = {};
+  for (const [k, val] of Object.entries(v)) {
+    if (!(PRICE_FIELDS as readonly string[]).includes(k)) throw new InputError(`price schedule: unknown field ${where}.${k}`);
+    out[k as (typeof PRICE_FIELDS)[number]] = amountField(val, `${where}.${k}`);
+  }
+  return out;
+}
+
+/**
+ * Validates a price schedule (JSON text or an already-parsed value); throws `InputError` naming
+ * the offending field.
+ * @example
+ * ```ts
+ * const schedule = parsePriceSchedule(await readFile('prices.json', 'utf8'));
+ * ```
+ */
+export function parsePriceSchedule(input: string | unknown): PriceSchedule {
+  let v: unknown = input;
+  if (typeof input === 'string') {
+    try {
+      v = JSON.parse(input);
+    } catch {
+      throw new InputError('price schedule: not valid JSON');
+    }
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new InputError('price schedule: must be a JSON object');
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!['id', 'currency', 'guideCap', 'protocols', 'default'].includes(k)) throw new InputError(`price schedule: unknown field ${k}`);
+  }
+  if (typeof o.id !== 'string' || o.id.length === 0 || o.id.length > 128) throw new InputError('price schedule: id must be a string of 1-128 characters');
+  if (typeof o.currency !== 'string' || !/^[A-Z]{3}$/.test(o.currency)) throw new InputError('price schedule: currency must be an ISO 4217 code such as CNY');
+  if (o.protocols === null || typeof o.protocols !== 'object' || Array.isArray(o.protocols)) {
+    throw new InputError('price schedule: protocols must be an object');
+  }
+  const protocols: Record<string, ProtocolPrice> = {};
+  for (const [name, p] of Object.entries(o.protocols as Record<string, unknown>)) {
+    Object.defineProperty(protocols, name, { value: parsePrice(p, `protocols.${name}`), enumerable: true, writable: true, configurable: true });
+  }
+  const out: PriceSchedule = { id: o.id, currency: o.currency, protocols };
+  if (o.guideCap !== undefined) out.guideCap = amountField(o.guideCap, 'guideCap');
+  if (o.default !== undefined) out.default = parsePrice(o.default, 'default');
+  return out;
+}
+
+/** ⌈a × b / d⌉ in exact integer arithmetic. */
+function mulDivCeil(a: number, b: number, d: bigint): bigint {
+  const p = BigInt(a) * BigInt(b);
+  return (p + d - 1n) / d;
+}
+
+/** What {@link priceRun} needs to know about a run. */
+export type PricedRun = Pick<UsageReceiptBody, 'protocol' | 'inputSizes' | 'bytesExchanged' | 'outcome'>;
+
+/**
+ * The billable amount of a run under `schedule`, ready for the receipt's `billing` field. Throws
+ * `InputError` if the schedule has no price for the protocol and no default.
+ * @example
+ * ```ts
+ * body.billing = priceRun(schedule, body);
+ * ```
+ */
+export function priceRun(schedule: PriceSchedule, run: PricedRun): ReceiptBilling {
+  const billing = (amountMinor: number): ReceiptBilling => ({ currency: schedule.currency, amountMinor, schedule: schedule.id });
+  if (run.outcome === 'refused' || run.outcome === 'failed') return billing(0);
+  const price = Object.prototype.hasOwnProperty.call(schedule.protocols, run.protocol) ? schedule.protocols[run.protocol] : schedule.default;
+  if (!price) throw new InputError(`price schedule '${schedule.id}' has no price for protocol '${run.protocol}'`);
+  let records = 0n;
+  for (const n of Object.values(run.inputSizes)) {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError('inputSizes must be non-negative safe integers');
+    records += BigInt(n);
+  }
+  if (!Number.isSafeInteger(run.bytesExchanged) || run.bytesExchanged < 0) throw new RangeError('bytesExchanged must be a non-negative safe integer');
+  let amount = BigInt(price.perRun ?? 0);
+  amount += (records * BigInt(price.per1000Records ?? 0) + 999n) / 1000n;
+  amount += mulDivCeil(run.bytesExchanged, price.perGB ?? 0, 1_000_000_000n);
+  if (price.cap !== undefined && amount > BigInt(price.cap)) amount = BigInt(price.cap);
+  if (schedule.guideCap !== undefined && amount > BigInt(schedule.guideCap)) amount = BigInt(schedule.guideCap);
+  if (amount > BigInt(MAX_AMOUNT)) throw new RangeError('amount exceeds 2^53 - 1 minor units');
+  return billing(Number(amount));
+}

@@ -1,0 +1,148 @@
+/**
+ * Usage and billing reports from ledger entries (DESIGN.md §7): per counterparty, per protocol or
+ * per month, as a table, CSV or JSON.
+ * @module
+ */
+import { equalBytes, toBase64 } from '../utils/bytes.js';
+import type { UsageReceipt } from './receipt-types.js';
+
+/** How rows are grouped. */
+export type ReportGrouping = 'counterparty' | 'protocol' | 'month';
+/** Output formats of {@link formatUsageReport}. */
+export type ReportFormat = 'table' | 'csv' | 'json';
+
+/** One row of a usage report. */
+export interface UsageReportRow {
+  /** The counterparty's base64 public key, the protocol, or `YYYY-MM` (UTC, from `startedAt`). */
+  key: string;
+  runs: number;
+  /** Runs per outcome (`completed`, `withheld`, `refused`, `failed`, or others as recorded). */
+  outcomes: Record<string, number>;
+  /** Sum of input sizes. */
+  recordsIn: number;
+  /** Sum of released output sizes. */
+  recordsOut: number;
+  bytesExchanged: number;
+  computeMs: number;
+  /** Billed amounts in minor units, per currency. */
+  billed: Record<string, number>;
+}
+
+/** Options of {@link buildUsageReport}. */
+export interface UsageReportOptions {
+  by: ReportGrouping;
+  /** The ledger owner's key: excluded from counterparties (default: every party is one). */
+  owner?: Uint8Array;
+}
+
+function add(map: Record<string, number>, key: string, n: number): void {
+  map[key] = (Object.prototype.hasOwnProperty.call(map, key) ? map[key]! : 0) + n;
+}
+
+/**
+ * Aggregates entries into report rows, sorted by key. With `by: 'counterparty'` a run with two
+ * counterparties counts in both rows.
+ * @example
+ * ```ts
+ * const rows = buildUsageReport(await ledger.readReceipts(), { by: 'month' });
+ * ```
+ */
+export function buildUsageReport(receipts: Iterable<UsageReceipt>, options: UsageReportOptions): UsageReportRow[] {
+  const rows = new Map<string, UsageReportRow>();
+  for (const r of receipts) {
+    const b = r.body;
+    let keys: string[];
+    if (options.by === 'protocol') keys = [b.protocol];
+    else if (options.by === 'month') {
+      const d = new Date(b.startedAt);
+      keys = [Number.isNaN(d.getTime()) ? 'out-of-range' : d.toISOString().slice(0, 7)];
+    }
+    else if (options.by === 'counterparty') {
+      keys = b.parties.filter((p) => !(options.owner && equalBytes(p.publicKey, options.owner))).map((p) => toBase64(p.publicKey));
+    } else throw new RangeError("options.by must be 'counterparty', 'protocol' or 'month'");
+    for (const key of keys) {
+      let row = rows.get(key);
+      if (!row) {
+        row = { key, runs: 0, outcomes: {}, recordsIn: 0, recordsOut: 0, bytesExchanged: 0, computeMs: 0, billed: {} };
+        rows.set(key, row);
+      }
+      row.runs++;
+      add(row.outcomes, b.outcome, 1);
+      for (const n of Object.values(b.inputSizes)) row.recordsIn += n;
+      for (const n of Object.values(b.outputSizes)) row.recordsOut += n;
+      row.bytesExchanged += b.bytesExchanged;
+      row.computeMs += b.computeMs;
+      if (b.billing) add(row.billed, b.billing.currency, b.billing.amountMinor);
+    }
+  }
+  return [...rows.values()].sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+}
+
+const COLUMNS = ['runs', 'completed', 'withheld', 'refused', 'failed', 'records_in', 'records_out', 'bytes', 'compute_ms', 'billed'] as const;
+
+function cells(row: UsageReportRow): string[] {
+  const o = (k: string): string => String(row.outcomes[k] ?? 0);
+  const billed = Object.keys(row.billed)
+    .sort()
+    .map((c) => `${c} ${row.billed[c]}`)
+    .join('; ');
+  return [
+    String(row.runs),
+    o('completed'),
+    o('withheld'),
+    o('refused'),
+    o('failed'),
+    String(row.recordsIn),
+    String(row.recordsOut),
+    String(row.bytesExchanged),
+    String(row.computeMs),
+    billed,
+  ];
+}
+
+/** Keys come from signed receipts, i.e. from peers: never let them drive a terminal. */
+function printable(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, '\uFFFD');
+}
+
+/** RFC 4180 quoting, plus a leading `'` on cells a spreadsheet would run as a formula. */
+function csvCell(s: string): string {
+  let v = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+  if (/[",\r\n]/.test(v)) v = `"${v.replace(/"/g, '""')}"`;
+  return v;
+}
+
+/**
+ * Renders report rows. `table`: aligned columns for a terminal; `csv`: RFC 4180 with a header
+ * row (amounts in minor units); `json`: `{ by, rows }`. Billed amounts are in minor units.
+ * @example
+ * ```ts
+ * console.log(formatUsageReport(rows, 'month', 'table'));
+ * ```
+ */
+export function formatUsageReport(rows: readonly UsageReportRow[], by: ReportGrouping, format: ReportFormat): string {
+  if (format === 'json') return JSON.stringify({ by, rows }, null, 2);
+  const header = [by, ...COLUMNS];
+  if (format === 'csv') {
+    return [header, ...rows.map((r) => [r.key, ...cells(r)])].map((line) => line.map(csvCell).join(',')).join('\r\n') + '\r\n';
+  }
+  if (format !== 'table') throw new RangeError("format must be 'table', 'csv' or 'json'");
+  const body = rows.map((r) => [printable(r.key), ...cells(r)]);
+  const total: UsageReportRow = { key: 'TOTAL', runs: 0, outcomes: {}, recordsIn: 0, recordsOut: 0, bytesExchanged: 0, computeMs: 0, billed: {} };
+  // Totals are not meaningful per counterparty (a run can count twice); only per protocol / month.
+  if (by !== 'counterparty' && rows.length > 0) {
+    for (const r of rows) {
+      total.runs += r.runs;
+      for (const [k, n] of Object.entries(r.outcomes)) add(total.outcomes, k, n);
+      total.recordsIn += r.recordsIn;
+      total.recordsOut += r.recordsOut;
+      total.bytesExchanged += r.bytesExchanged;
+      total.computeMs += r.computeMs;
+      for (const [c, n] of Object.entries(r.billed)) add(total.billed, c, n);
+    }
+    body.push(['TOTAL', ...cells(total)]);
+  }
+  const all = [header, ...body];
+  const widths = header.map((_, i) => Math.max(...all.map((line) => line[i]!.length)));
+  return all.map((line) => line.map((c, i) => (i === 0 || i === line.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+}

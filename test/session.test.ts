@@ -9,12 +9,16 @@ import {
   ProtocolVersionError,
 } from '../src/errors.js';
 import { verifyReceipt } from '../src/ledger/receipt.js';
-import { generateIdentity } from '../src/session/identity.js';
+import { generateIdentity, signMessage } from '../src/session/identity.js';
+import { concatBytes } from '../src/utils/bytes.js';
 import {
+  decodeConfirm,
+  decodeDecision,
   decodeError,
   decodeHello,
   decodeReceiptView,
   decodeReply,
+  encodeConfirmUnsigned,
   encodeHello,
   encodeReceiptView,
   SessionMessageType,
@@ -211,21 +215,54 @@ describe('session handshake', () => {
     }
   });
 
-  it('tampered terms in HELLO fail the listener’s check of the confirmation', async () => {
+  it('terms altered in flight fail the listener’s check of the requester’s signature', async () => {
     const { req, res } = await handshake({
       transport: {
         intercept: (frame, from) => {
-          if (from !== 'a' || frame[0] !== SessionMessageType.HELLO) return undefined;
-          // Re-encode the hello with a different purpose, as a man in the middle would.
-          const h = decodeHello(frame);
-          return encodeHello({ ...h, terms: { ...h.terms, purpose: 'something else' } });
+          if (from !== 'a' || frame[0] !== SessionMessageType.CONFIRM) return undefined;
+          // Re-encode the terms with a different purpose, keeping the signature, as a man in the middle would.
+          const { message } = decodeConfirm(frame);
+          return concatBytes(encodeConfirmUnsigned({ ...message.terms, purpose: 'something else' }), message.signature);
         },
       },
     });
-    // The requester's signature covers the hello it sent, so one of the two signature checks fails.
-    expect([req, res].some((r) => r.status === 'rejected' && r.reason instanceof VerificationFailedError)).toBe(true);
-    expect(req.status).toBe('rejected');
-    expect(res.status).toBe('rejected');
+    expect((res as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+    expect((req as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+  });
+
+  it('a tampered decision fails the requester’s check', async () => {
+    const { req, res } = await handshake({
+      policy: { reveal: 'requester' },
+      transport: {
+        intercept: (frame, from) => {
+          if (from !== 'b' || frame[0] !== SessionMessageType.DECISION) return undefined;
+          const f = new Uint8Array(frame);
+          f[f.length - 70]! ^= 1; // inside the set size
+          return f;
+        },
+      },
+    });
+    expect((req as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+    // The responder's handshake was complete; it learns of the failure on its next receive.
+    await expect(ok(res).channel.receive()).rejects.toBeInstanceOf(VerificationFailedError);
+  });
+
+  it('an impostor who only knows an allowed public key learns neither the policy nor the set size', async () => {
+    const [a, b] = createMemoryTransportPair();
+    const res = establishSession({
+      role: 'responder', transport: b, identity: responderId, allowedPeers: [requesterId.publicKey],
+      policy: { reveal: 'both', maxSetSize: 5 }, localSetSize: 1234,
+    });
+    const impostor = generateIdentity();
+    await a.send(encodeHello({ version: 1, publicKey: requesterId.publicKey, nonce: new Uint8Array(32).fill(1), bindingHash: undefined }));
+    const reply = await a.receive();
+    expect(reply[0]).toBe(SessionMessageType.REPLY);
+    const unsigned = encodeConfirmUnsigned(terms());
+    await a.send(concatBytes(unsigned, signMessage(impostor.secretKey, unsigned)));
+    await expect(res).rejects.toBeInstanceOf(VerificationFailedError);
+    const err = await a.receive();
+    expect(err[0]).toBe(SessionMessageType.ERROR);
+    await expect(a.receive()).rejects.toBeInstanceOf(TransportClosedError);
   });
 
   it('replaying a previous session’s HELLO and CONFIRM to the listener fails', async () => {
@@ -265,7 +302,7 @@ describe('session handshake', () => {
   it('another session version is ProtocolVersionError', async () => {
     const [a, b] = createMemoryTransportPair();
     const res = establishSession({ role: 'responder', transport: b, identity: responderId, allowAnyPeer: true, policy: {}, localSetSize: 1 });
-    const hello = encodeHello({ version: 1, publicKey: requesterId.publicKey, nonce: new Uint8Array(32), bindingHash: undefined, terms: terms() });
+    const hello = encodeHello({ version: 1, publicKey: requesterId.publicKey, nonce: new Uint8Array(32), bindingHash: undefined });
     hello[1] = 2;
     await a.send(hello);
     await expect(res).rejects.toBeInstanceOf(ProtocolVersionError);
@@ -341,9 +378,9 @@ describe('receipt views from a dishonest peer', () => {
 describe('session codecs', () => {
   it('decoding arbitrary bytes only ever throws MalformedMessageError or ProtocolVersionError', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(1, 2, 0x20, 0x7f), (body, type) => {
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(1, 2, 3, 4, 0x20, 0x7f), (body, type) => {
         const frame = new Uint8Array([type, ...body]);
-        for (const decode of [decodeHello, decodeReply, decodeReceiptView, decodeError]) {
+        for (const decode of [decodeHello, decodeReply, decodeConfirm, decodeDecision, decodeReceiptView, decodeError]) {
           try {
             decode(frame);
           } catch (e) {
@@ -354,12 +391,14 @@ describe('session codecs', () => {
     );
   });
 
-  it('hello round-trips', () => {
+  it('terms round-trip through CONFIRM', () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 40 }), fc.nat(1e9), fc.boolean(), (purpose, size, both) => {
-        const t = terms({ purpose, requesterSetSize: size, recipients: both ? ['requester', 'responder'] : ['requester'] });
-        const m = { version: 1, publicKey: requesterId.publicKey, nonce: new Uint8Array(32).fill(7), bindingHash: undefined, terms: t };
-        expect(decodeHello(encodeHello(m))).toEqual(m);
+      fc.property(fc.string({ maxLength: 40 }), fc.nat(1e9), fc.boolean(), fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 5 }), (purpose, size, both, options) => {
+        const t = terms({ purpose, options, requesterSetSize: size, recipients: both ? ['requester', 'responder'] : ['requester'] });
+        const sig = new Uint8Array(64).fill(9);
+        const { message } = decodeConfirm(concatBytes(encodeConfirmUnsigned(t), sig));
+        expect(message.terms).toEqual(t);
+        expect(message.signature).toEqual(sig);
       }),
     );
   });

@@ -27,6 +27,7 @@ export const SessionMessageType = {
   HELLO: 0x01,
   REPLY: 0x02,
   CONFIRM: 0x03,
+  DECISION: 0x04,
   DATA: 0x10,
   RECEIPT_VIEW: 0x20,
   RECEIPT_SIGNATURE: 0x21,
@@ -91,7 +92,6 @@ export interface HelloMessage {
   publicKey: Uint8Array;
   nonce: Uint8Array;
   bindingHash: Uint8Array | undefined;
-  terms: SessionTerms;
 }
 
 /** @internal */
@@ -99,10 +99,21 @@ export interface ReplyMessage {
   version: number;
   publicKey: Uint8Array;
   nonce: Uint8Array;
+  bindingHash: Uint8Array | undefined;
+  signature: Uint8Array;
+}
+
+/** @internal */
+export interface ConfirmMessage {
+  terms: SessionTerms;
+  signature: Uint8Array;
+}
+
+/** @internal */
+export interface DecisionMessage {
   accepted: boolean;
   reason: string;
   responderSetSize: number;
-  bindingHash: Uint8Array | undefined;
   signature: Uint8Array;
 }
 
@@ -210,53 +221,94 @@ function expectType(r: Reader, type: number): void {
 export function encodeHello(m: HelloMessage): Uint8Array {
   const w = new Writer().u8(SessionMessageType.HELLO).u8(m.version).raw(m.publicKey).raw(m.nonce);
   writeBinding(w, m.bindingHash);
-  writeTerms(w, m.terms);
   return w.finish();
+}
+
+function checkVersion(r: Reader): number {
+  const version = r.u8();
+  if (version !== SESSION_VERSION) throw new ProtocolVersionError('unsupported session version');
+  return version;
 }
 
 /** @internal Throws `ProtocolVersionError` for another version, `MalformedMessageError` otherwise. */
 export function decodeHello(frame: Uint8Array): HelloMessage {
   const r = new Reader(frame);
   expectType(r, SessionMessageType.HELLO);
-  const version = r.u8();
-  if (version !== SESSION_VERSION) throw new ProtocolVersionError('unsupported session version');
+  const version = checkVersion(r);
   const publicKey = r.bytes(32);
   const nonce = r.bytes(32);
   const bindingHash = readBinding(r);
-  const terms = readTerms(r);
   r.end();
-  return { version, publicKey, nonce, bindingHash, terms };
+  return { version, publicKey, nonce, bindingHash };
+}
+
+/** Splits a signed message into the signed prefix and the trailing 64-byte signature. */
+function splitSigned(frame: Uint8Array): { unsigned: Uint8Array; signature: Uint8Array } {
+  if (frame.length < 65) throw new MalformedMessageError();
+  return { unsigned: frame.slice(0, frame.length - 64), signature: frame.slice(frame.length - 64) };
 }
 
 /** The reply without its trailing signature (what the responder signs). @internal */
 export function encodeReplyUnsigned(m: Omit<ReplyMessage, 'signature'>): Uint8Array {
   const w = new Writer().u8(SessionMessageType.REPLY).u8(m.version).raw(m.publicKey).raw(m.nonce);
-  w.u8(m.accepted ? 0 : 1).str(m.reason, L.maxReasonBytes, 'reason').u64(m.responderSetSize, 'responderSetSize');
   writeBinding(w, m.bindingHash);
   return w.finish();
 }
 
-/** @internal Also returns the unsigned prefix, which the requester verifies the signature over. */
+/** @internal Also returns the unsigned prefix, which the signature is verified over. */
 export function decodeReply(frame: Uint8Array): { message: ReplyMessage; unsigned: Uint8Array } {
-  if (frame.length < 64) throw new MalformedMessageError();
-  const unsigned = frame.subarray(0, frame.length - 64);
+  const { unsigned, signature } = splitSigned(frame);
   const r = new Reader(unsigned);
   expectType(r, SessionMessageType.REPLY);
-  const version = r.u8();
-  if (version !== SESSION_VERSION) throw new ProtocolVersionError('unsupported session version');
+  const version = checkVersion(r);
   const publicKey = r.bytes(32);
   const nonce = r.bytes(32);
+  const bindingHash = readBinding(r);
+  r.end();
+  return { message: { version, publicKey, nonce, bindingHash, signature }, unsigned };
+}
+
+/** @internal */
+export function encodeConfirmUnsigned(terms: SessionTerms): Uint8Array {
+  const w = new Writer().u8(SessionMessageType.CONFIRM);
+  writeTerms(w, terms);
+  return w.finish();
+}
+
+/** @internal */
+export function decodeConfirm(frame: Uint8Array): { message: ConfirmMessage; unsigned: Uint8Array } {
+  const { unsigned, signature } = splitSigned(frame);
+  const r = new Reader(unsigned);
+  expectType(r, SessionMessageType.CONFIRM);
+  const terms = readTerms(r);
+  r.end();
+  return { message: { terms, signature }, unsigned };
+}
+
+/** @internal */
+export function encodeDecisionUnsigned(m: Omit<DecisionMessage, 'signature'>): Uint8Array {
+  return new Writer()
+    .u8(SessionMessageType.DECISION)
+    .u8(m.accepted ? 0 : 1)
+    .str(m.reason, L.maxReasonBytes, 'reason')
+    .u64(m.responderSetSize, 'responderSetSize')
+    .finish();
+}
+
+/** @internal */
+export function decodeDecision(frame: Uint8Array): { message: DecisionMessage; unsigned: Uint8Array } {
+  const { unsigned, signature } = splitSigned(frame);
+  const r = new Reader(unsigned);
+  expectType(r, SessionMessageType.DECISION);
   const status = r.u8();
   if (status > 1) throw new MalformedMessageError();
   const reason = r.str(L.maxReasonBytes);
   const responderSetSize = r.u64();
-  const bindingHash = readBinding(r);
   r.end();
-  const signature = frame.slice(frame.length - 64);
-  return {
-    message: { version, publicKey, nonce, accepted: status === 0, reason, responderSetSize, bindingHash, signature },
-    unsigned: new Uint8Array(unsigned),
-  };
+  const accepted = status === 0;
+  // An acceptance has no reason and a refusal reveals no set size.
+  if ((accepted && reason !== '') || (!accepted && (reason === '' || responderSetSize !== 0))) throw new MalformedMessageError();
+  return { message: { accepted, reason, responderSetSize, signature }, unsigned };
 }
 
 /** @internal */

@@ -4,13 +4,14 @@
  * value used as the PSI draft's `ekm`, a framed data channel for the protocol, typed error
  * propagation, and the co-signed usage receipt.
  *
- * Handshake (three frames):
- *   requester → responder  HELLO   (version, key, nonce, channel-binding hash, terms)
- *   responder → requester  REPLY   (version, key, nonce, accept | refuse + reason, set size,
- *                                    channel-binding hash, signature over H(HELLO, REPLY*))
- *   requester → responder  CONFIRM (signature over H(HELLO, REPLY))
- * Both nonces are fresh, so each side's signature proves liveness to the other and no handshake
- * message can be replayed into another session.
+ * Handshake (four frames; X* is X without its trailing signature):
+ *   requester → responder  HELLO    (version, key, nonce, channel-binding hash)
+ *   responder → requester  REPLY    (version, key, nonce, channel-binding hash, sig over H(HELLO, REPLY*))
+ *   requester → responder  CONFIRM  (terms, sig over H(HELLO, REPLY, CONFIRM*))
+ *   responder → requester  DECISION (accept | refuse + reason, set size, sig over H(…, DECISION*))
+ * Both nonces are fresh, so each side's signatures prove liveness to the other and no handshake
+ * message can be replayed into another session. Terms go out only once the responder is
+ * authenticated, and the decision only once the requester is.
  * @module
  */
 import { hkdf } from '@noble/hashes/hkdf.js';
@@ -38,11 +39,15 @@ import type { FrameTransport, TransportStats } from '../transport/types.js';
 import { assertBytes, concatBytes, equalBytes, utf8 } from '../utils/bytes.js';
 import { type Identity, signMessage, verifyMessage } from './identity.js';
 import {
+  decodeConfirm,
+  decodeDecision,
   decodeError,
   decodeHello,
   decodeReceiptView,
   decodeReply,
   decodeSignatureMessage,
+  encodeConfirmUnsigned,
+  encodeDecisionUnsigned,
   encodeError,
   encodeHello,
   encodeReceiptView,
@@ -186,6 +191,7 @@ export interface Session {
 
 const CTX_REPLY = utf8('dataport-session-v1 responder signature\0');
 const CTX_CONFIRM = utf8('dataport-session-v1 requester signature\0');
+const CTX_DECISION = utf8('dataport-session-v1 responder decision\0');
 const CTX_SESSION_ID = utf8('dataport-session-v1 session id\0');
 const CTX_BINDING = utf8('dataport-session-v1 channel binding\0');
 const INFO_EKM = utf8('dataport-session-v1 ekm');
@@ -444,27 +450,27 @@ async function requesterHandshake(
   binding: { exporter: Uint8Array | undefined; hash: Uint8Array | undefined },
   recv: () => Promise<Uint8Array>,
 ): Promise<Established> {
+  // Canonical terms first (what the responder will decode: sorted keys, well-formed strings), so
+  // both sides sign receipts over identical values. Misuse surfaces here, before anything is sent.
+  const confirmUnsigned = encodeConfirmUnsigned(o.terms);
+  const terms = decodeConfirm(concatBytes(confirmUnsigned, new Uint8Array(64))).message.terms;
   const nonce = randomBytes(32);
-  const hello = encodeHello({ version: SESSION_VERSION, publicKey: o.identity.publicKey, nonce, bindingHash: binding.hash, terms: o.terms });
-  // From here on the terms are what the responder will decode (canonical key order, well-formed
-  // strings), so both sides sign receipts over identical values.
-  const terms = decodeHello(hello).terms;
+  const hello = encodeHello({ version: SESSION_VERSION, publicKey: o.identity.publicKey, nonce, bindingHash: binding.hash });
   await o.transport.send(hello, o.signal);
+
   const replyFrame = await recv();
   if (replyFrame[0] !== SessionMessageType.REPLY) throw new UnexpectedMessageError();
-  const { message: reply, unsigned } = decodeReply(replyFrame);
+  const { message: reply, unsigned: replyUnsigned } = decodeReply(replyFrame);
   // Pinning first: an unexpected key ends the session before anything else is believed.
   if (!keyAllowed(allowed, reply.publicKey)) {
     throw localError(new VerificationFailedError('peer key does not match the pinned key'), 'verification failed');
   }
-  const signedReply = concatBytes(CTX_REPLY, transcriptHash(hello, unsigned));
-  if (!verifyMessage(reply.publicKey, signedReply, reply.signature)) throw new VerificationFailedError();
-  const bound = checkBinding(binding.hash, reply.bindingHash);
-  if (reply.accepted && reply.reason !== '') throw new MalformedMessageError();
-  if (reply.accepted && (reply.responderSetSize < terms.responderSetSize.min || reply.responderSetSize > terms.responderSetSize.max)) {
-    throw localError(new TermsRefusedError('responder set size is outside the requested bounds'));
+  if (!verifyMessage(reply.publicKey, concatBytes(CTX_REPLY, transcriptHash(hello, replyUnsigned)), reply.signature)) {
+    throw new VerificationFailedError();
   }
-  if (reply.accepted && o.beforeRun) {
+  const bound = checkBinding(binding.hash, reply.bindingHash);
+  // The responder is authenticated: only now do the terms (purpose, set size) leave this party.
+  if (o.beforeRun) {
     try {
       await o.beforeRun(terms, reply.publicKey);
     } catch (e) {
@@ -472,10 +478,20 @@ async function requesterHandshake(
       throw reason !== undefined ? new TermsRefusedError(reason) : e;
     }
   }
-  const confirmSig = signMessage(o.identity.secretKey, concatBytes(CTX_CONFIRM, transcriptHash(hello, replyFrame)));
-  const confirm = encodeSignatureMessage(SessionMessageType.CONFIRM, confirmSig);
+  const confirmSig = signMessage(o.identity.secretKey, concatBytes(CTX_CONFIRM, transcriptHash(hello, replyFrame, confirmUnsigned)));
+  const confirm = concatBytes(confirmUnsigned, confirmSig);
   await o.transport.send(confirm, o.signal);
-  return finishHandshake(hello, replyFrame, confirm, nonce, reply.nonce, reply.publicKey, terms, reply, bound, binding.exporter);
+
+  const decisionFrame = await recv();
+  if (decisionFrame[0] !== SessionMessageType.DECISION) throw new UnexpectedMessageError();
+  const { message: decision, unsigned: decisionUnsigned } = decodeDecision(decisionFrame);
+  if (!verifyMessage(reply.publicKey, concatBytes(CTX_DECISION, transcriptHash(hello, replyFrame, confirm, decisionUnsigned)), decision.signature)) {
+    throw new VerificationFailedError();
+  }
+  if (decision.accepted && (decision.responderSetSize < terms.responderSetSize.min || decision.responderSetSize > terms.responderSetSize.max)) {
+    throw new TermsRefusedError('responder set size is outside the requested bounds');
+  }
+  return finishHandshake([hello, replyFrame, confirm, decisionFrame], nonce, reply.nonce, reply.publicKey, terms, decision, bound, binding.exporter);
 }
 
 async function responderHandshake(
@@ -492,45 +508,40 @@ async function responderHandshake(
     throw localError(new VerificationFailedError('peer key not allowed'), 'key not allowed by the peer');
   }
   const bound = checkBinding(binding.hash, h.bindingHash);
-  let reason = checkTerms(h.terms, o.policy, h.publicKey, o.localSetSize);
+  const nonce = randomBytes(32);
+  const replyUnsigned = encodeReplyUnsigned({ version: SESSION_VERSION, publicKey: o.identity.publicKey, nonce, bindingHash: binding.hash });
+  const replySig = signMessage(o.identity.secretKey, concatBytes(CTX_REPLY, transcriptHash(hello, replyUnsigned)));
+  const replyFrame = concatBytes(replyUnsigned, replySig);
+  await o.transport.send(replyFrame, o.signal);
+
+  const confirm = await recv();
+  if (confirm[0] !== SessionMessageType.CONFIRM) throw new UnexpectedMessageError();
+  const { message: c, unsigned: confirmUnsigned } = decodeConfirm(confirm);
+  if (!verifyMessage(h.publicKey, concatBytes(CTX_CONFIRM, transcriptHash(hello, replyFrame, confirmUnsigned)), c.signature)) {
+    throw new VerificationFailedError();
+  }
+  // The requester is authenticated: policy checks, hooks and the answer happen only now, so an
+  // impostor who merely knows an allowed public key learns neither the policy nor the set size.
+  let reason = checkTerms(c.terms, o.policy, h.publicKey, o.localSetSize);
   if (reason === undefined && o.beforeRun) {
     try {
-      await o.beforeRun(h.terms, h.publicKey);
+      await o.beforeRun(c.terms, h.publicKey);
     } catch (e) {
       reason = refusalFrom(e);
       if (reason === undefined) throw e;
     }
   }
-  const nonce = randomBytes(32);
   const accepted = reason === undefined;
-  const unsigned = encodeReplyUnsigned({
-    version: SESSION_VERSION,
-    publicKey: o.identity.publicKey,
-    nonce,
-    accepted,
-    reason: reason ?? '',
-    responderSetSize: accepted ? o.localSetSize : 0,
-    bindingHash: binding.hash,
-  });
-  const sig = signMessage(o.identity.secretKey, concatBytes(CTX_REPLY, transcriptHash(hello, unsigned)));
-  const replyFrame = concatBytes(unsigned, sig);
-  await o.transport.send(replyFrame, o.signal);
-  const confirm = await recv();
-  const confirmSig = decodeSignatureMessage(SessionMessageType.CONFIRM, confirm);
-  if (!verifyMessage(h.publicKey, concatBytes(CTX_CONFIRM, transcriptHash(hello, replyFrame)), confirmSig)) {
-    throw new VerificationFailedError();
-  }
-  return finishHandshake(hello, replyFrame, confirm, h.nonce, nonce, h.publicKey, h.terms, {
-    accepted,
-    reason: reason ?? '',
-    responderSetSize: accepted ? o.localSetSize : 0,
-  }, bound, binding.exporter);
+  const decision = { accepted, reason: reason ?? '', responderSetSize: accepted ? o.localSetSize : 0 };
+  const decisionUnsigned = encodeDecisionUnsigned(decision);
+  const decisionSig = signMessage(o.identity.secretKey, concatBytes(CTX_DECISION, transcriptHash(hello, replyFrame, confirm, decisionUnsigned)));
+  const decisionFrame = concatBytes(decisionUnsigned, decisionSig);
+  await o.transport.send(decisionFrame, o.signal);
+  return finishHandshake([hello, replyFrame, confirm, decisionFrame], h.nonce, nonce, h.publicKey, c.terms, decision, bound, binding.exporter);
 }
 
 function finishHandshake(
-  hello: Uint8Array,
-  reply: Uint8Array,
-  confirm: Uint8Array,
+  transcript: Uint8Array[],
   requesterNonce: Uint8Array,
   responderNonce: Uint8Array,
   peerKey: Uint8Array,
@@ -539,7 +550,7 @@ function finishHandshake(
   bound: boolean,
   exporter: Uint8Array | undefined,
 ): Established {
-  const th = transcriptHash(hello, reply, confirm);
+  const th = transcriptHash(...transcript);
   const sessionId = sha256(concatBytes(CTX_SESSION_ID, requesterNonce, responderNonce)).slice(0, 16);
   // ekm = HKDF-SHA256(salt = transcript hash, ikm = TLS exporter when both ends share it).
   const ekm = hkdf(sha256, bound && exporter ? exporter : new Uint8Array(0), th, INFO_EKM, 32);

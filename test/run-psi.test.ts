@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import {
   AbortError,
   DataportError,
@@ -134,6 +135,27 @@ describe('runPsi over the memory pair', () => {
     const { results } = await both(A, B, {});
     expect(value(results[0]!).intersectionRows).toEqual([0, 2, 3]);
   }, 60_000);
+
+  it('property: the rows returned are exactly the plain intersection (random small sets)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'F', 'f ', 'g', ''), { maxLength: 12 }),
+        fc.array(fc.constantFrom('a', 'B', 'c', 'x', 'y', 'f', 'g', ' '), { maxLength: 12 }),
+        fc.boolean(),
+        async (A, B, revealBoth) => {
+          const { results } = await both(A, B, { reveal: revealBoth ? 'both' : 'requester' });
+          const [ra, rb] = results.map(value);
+          const nonEmpty = (xs: string[]) => xs.filter((x) => x.trim() !== '');
+          expect(ra!.intersectionRows).toEqual(plainRows(A, nonEmpty(B)).filter((i) => A[i]!.trim() !== ''));
+          expect(ra!.intersectionSize).toBe(plainSize(nonEmpty(A), nonEmpty(B)));
+          if (revealBoth) expect(rb!.intersectionRows).toEqual(plainRows(B, nonEmpty(A)).filter((i) => B[i]!.trim() !== ''));
+          else expect(rb!.learned).toBe('nothing');
+          expect(ra!.receipt).toEqual(rb!.receipt);
+        },
+      ),
+      { numRuns: 8 },
+    );
+  }, 120_000);
 
   it('terms outside the policy: TermsRefusedError with the reason on both sides, and a refused receipt', async () => {
     const { results, receipts } = await both(ids(5, 10), ids(6, 10), { reveal: 'both' }, { reveal: 'requester' });

@@ -27,7 +27,7 @@ import type { LogRecord } from './log-format.js';
 import { MerkleTree, hashLeaf } from './merkle.js';
 import { decodeReceipt, encodeReceipt, verifyReceipt } from './receipt.js';
 import type { UsageReceipt } from './receipt-types.js';
-import { verifyLedgerBytes } from './verify.js';
+import { verifyAndLoad, verifyLedgerBytes } from './verify.js';
 import { checkBudget } from './budget.js';
 import type { BudgetCheckOptions, BudgetStatus } from './budget.js';
 import type { VerifyLedgerOptions, VerifyLedgerResult } from './verify.js';
@@ -514,4 +514,76 @@ export async function verifyLedgerDir(dir: string, options: Omit<VerifyLedgerOpt
 export async function checkLedgerBudget(ledger: Ledger, options: BudgetCheckOptions): Promise<BudgetStatus> {
   await ledger.refresh();
   return checkBudget(await ledger.readReceipts(), options);
+}
+
+/** A verified, read-only view of a ledger directory (see {@link readLedgerSnapshot}). */
+export interface LedgerSnapshot {
+  readonly origin: string;
+  readonly ownerPublicKey: Uint8Array;
+  /** True if the owner key was pinned by the caller rather than read from the log header. */
+  readonly ownerKeyPinned: boolean;
+  readonly size: number;
+  /** Bytes of an incomplete final record left by a crash (not an entry; cut on the next open). */
+  readonly tornTailBytes: number;
+  /** The exact bytes of each entry (the leaf inputs). */
+  readonly entries: readonly Uint8Array[];
+  /** The owner-signed checkpoint (C2SP signed note) of `size`. */
+  readonly checkpoint: string;
+  root(size?: number): Uint8Array;
+  leafHash(index: number): Uint8Array;
+  inclusionProof(index: number, size?: number): Uint8Array[];
+  consistencyProof(size1: number, size2?: number): Uint8Array[];
+  /** Every entry decoded. */
+  receipts(): UsageReceipt[];
+}
+
+/**
+ * Reads and fully verifies a ledger directory without its owner's secret key (for auditors and
+ * the read-only CLI commands). Throws `LedgerIntegrityError` naming the first bad entry index if
+ * verification fails.
+ * @example
+ * ```ts
+ * const snap = await readLedgerSnapshot('./ledger', { publicKey });
+ * const proof = snap.inclusionProof(3);
+ * ```
+ */
+export async function readLedgerSnapshot(dir: string, options: { publicKey?: Uint8Array } = {}): Promise<LedgerSnapshot> {
+  let log: Uint8Array;
+  try {
+    log = new Uint8Array(await fsp.readFile(join(dir, LEDGER_FILES.log)));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new InputError(`no ledger in ${dir} (${LEDGER_FILES.log} not found)`);
+    throw e;
+  }
+  const cpText = await readTextOrUndefined(join(dir, LEDGER_FILES.checkpoint));
+  const { result, tree, records } = verifyAndLoad(log, cpText === undefined ? options : { ...options, checkpoint: cpText });
+  if (!result.ok) {
+    const p = result.problem!;
+    throw new LedgerIntegrityError(p.index === undefined ? p.message : `entry ${p.index}: ${p.message}`, p.index === undefined ? {} : { index: p.index });
+  }
+  const origin = result.origin!;
+  const owner = result.ownerPublicKey!;
+  const size = tree.size;
+  let checkpoint: string;
+  if (size > 0) {
+    checkpoint = formatSignedNote(formatCheckpointBody({ origin, size, root: tree.root() }), origin, owner, records[size - 1]!.seal);
+  } else if (cpText !== undefined) {
+    checkpoint = cpText; // verified above against the owner key and the (empty) log
+  } else {
+    throw new LedgerIntegrityError('empty ledger without a checkpoint file');
+  }
+  return {
+    origin,
+    ownerPublicKey: owner,
+    ownerKeyPinned: result.ownerKeyPinned,
+    size,
+    tornTailBytes: result.tornTailBytes,
+    entries: records.map((r) => r.entry),
+    checkpoint,
+    root: (n?: number) => tree.root(n),
+    leafHash: (i: number) => tree.leafHash(i),
+    inclusionProof: (i: number, n?: number) => tree.inclusionProof(i, n),
+    consistencyProof: (m: number, n?: number) => tree.consistencyProof(m, n),
+    receipts: () => records.map((r) => decodeReceipt(r.entry)),
+  };
 }

@@ -2,5 +2,5 @@
  * Node-only ledger APIs: the on-disk ledger (files, fsync, locks).
  * @module
  */
-export { LEDGER_FILES, checkLedgerBudget, defaultOrigin, openLedger, readLedgerCheckpoint, verifyLedgerDir } from './file-ledger.js';
-export type { AppendResult, Ledger, OpenLedgerOptions } from './file-ledger.js';
+export { LEDGER_FILES, checkLedgerBudget, defaultOrigin, openLedger, readLedgerCheckpoint, readLedgerSnapshot, verifyLedgerDir } from './file-ledger.js';
+export type { AppendResult, Ledger, LedgerSnapshot, OpenLedgerOptions } from './file-ledger.js';

@@ -8,6 +8,7 @@ import { assertBytes, equalBytes, utf8 } from '../utils/bytes.js';
 import { formatCheckpointBody, verifyCheckpoint } from './checkpoint.js';
 import { ed25519Verify } from './hash.js';
 import { decodeLogHeader, scanRecords } from './log-format.js';
+import type { LogRecord } from './log-format.js';
 import { MerkleTree, hashLeaf } from './merkle.js';
 import { decodeReceipt, verifyReceipt } from './receipt.js';
 
@@ -58,15 +59,30 @@ export interface VerifyLedgerResult {
  * ```
  */
 export function verifyLedgerBytes(log: Uint8Array, options: VerifyLedgerOptions = {}): VerifyLedgerResult {
+  return verifyAndLoad(log, options).result;
+}
+
+/** The verified content of a ledger (internal: what the read-only CLI commands work from). */
+export interface LoadedLedger {
+  result: VerifyLedgerResult;
+  tree: MerkleTree;
+  /** The good records, in order. */
+  records: LogRecord[];
+}
+
+/** {@link verifyLedgerBytes}, also returning the tree and records it checked. */
+export function verifyAndLoad(log: Uint8Array, options: VerifyLedgerOptions = {}): LoadedLedger {
   assertBytes(log, 'log');
+  const records: LogRecord[] = [];
   if (options.publicKey !== undefined) assertBytes(options.publicKey, 'options.publicKey', 32);
   const tree = new MerkleTree();
   const result: VerifyLedgerResult = { ok: false, ownerKeyPinned: options.publicKey !== undefined, size: 0, root: tree.root(), tornTailBytes: 0 };
-  const fail = (message: string, index?: number): VerifyLedgerResult => {
+  const fail = (message: string, index?: number): LoadedLedger => {
     result.size = tree.size;
     result.root = tree.root();
     result.problem = index === undefined ? { message } : { index, message };
-    return result;
+    records.length = tree.size;
+    return { result, tree, records };
   };
 
   let headerLength: number;
@@ -97,6 +113,7 @@ export function verifyLedgerBytes(log: Uint8Array, options: VerifyLedgerOptions 
       return fail(`entry rejected (${(e as Error).message})`, i);
     }
     tree.append(hashLeaf(rec.entry));
+    records.push(rec);
     const body = formatCheckpointBody({ origin, size: tree.size, root: tree.root() });
     if (!ed25519Verify(owner, utf8(body), rec.seal)) {
       tree.truncate(i);
@@ -127,5 +144,5 @@ export function verifyLedgerBytes(log: Uint8Array, options: VerifyLedgerOptions 
   result.ok = true;
   result.size = tree.size;
   result.root = tree.root();
-  return result;
+  return { result, tree, records };
 }

@@ -1,6 +1,203 @@
-import { UnsupportedError } from '../../errors.js';
+/**
+ * `dataport ledger verify|export|prove|consistency|report --ledger DIR …` (DESIGN.md §7, §8).
+ *
+ * Every subcommand is read-only and needs no secret key: it reads the ledger's files, verifies
+ * them completely (checksums, receipt signatures, per-entry seals, checkpoint) and refuses to
+ * answer from a ledger that fails — naming the first bad entry index.
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import { InputError, LedgerIntegrityError } from '../../errors.js';
+import { buildUsageReport, formatUsageReport } from '../../ledger/index.js';
+import type { ReportFormat, ReportGrouping, UsageReceipt } from '../../ledger/index.js';
+import { readLedgerSnapshot, verifyLedgerDir } from '../../ledger/node.js';
+import type { LedgerSnapshot } from '../../ledger/node.js';
+import { parsePublicKeyFile } from '../../session/identity.js';
+import { toBase64 } from '../../utils/bytes.js';
+import { choiceOption, intOption, parseCommandArgs, stringOption } from '../args.js';
+import type { OptionSpec, ParsedOptions } from '../args.js';
 
-/** Placeholder until the 'ledger' command lands; fails loudly rather than pretending to work. */
-export async function run(_argv: string[]): Promise<number> {
-  throw new UnsupportedError("the 'ledger' command is not implemented yet");
+const HELP = `usage: dataport ledger <subcommand> --ledger DIR [options]
+
+subcommands:
+  verify       --ledger DIR [--public-key FILE] [--json]
+               check every entry, seal and the checkpoint; exit 0 with a summary when intact,
+               otherwise exit 1 naming the first bad entry index and what is wrong
+  export       --ledger DIR [--public-key FILE]
+               JSON: origin, size, root, checkpoint (signed note) and every entry, decoded
+  prove        --ledger DIR --index I [--size N] [--public-key FILE]
+               JSON inclusion proof of entry I in the tree of size N (default: current size)
+  consistency  --ledger DIR --from M --to N [--public-key FILE]
+               JSON consistency proof between tree sizes M and N
+  report       --ledger DIR [--by counterparty|protocol|month] [--format table|csv|json]
+               usage and billing (amounts in minor currency units)
+
+options:
+  --public-key FILE   the owner's identity.pub: pin the owner key instead of trusting the
+                      ledger header
+  --help              this text`;
+
+const COMMON: Record<string, OptionSpec> = {
+  ledger: { type: 'string' },
+  'public-key': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+const SUBCOMMANDS: Record<string, Record<string, OptionSpec>> = {
+  verify: { ...COMMON, json: { type: 'boolean' } },
+  export: COMMON,
+  prove: { ...COMMON, index: { type: 'string' }, size: { type: 'string' } },
+  consistency: { ...COMMON, from: { type: 'string' }, to: { type: 'string' } },
+  report: { ...COMMON, by: { type: 'string' }, format: { type: 'string' } },
+};
+
+async function pinnedKey(values: ParsedOptions): Promise<Uint8Array | undefined> {
+  const file = stringOption(values, 'public-key');
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new InputError(`${file}: cannot read public key file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return parsePublicKeyFile(text);
+}
+
+async function snapshot(values: ParsedOptions): Promise<LedgerSnapshot> {
+  const dir = stringOption(values, 'ledger', true);
+  const publicKey = await pinnedKey(values);
+  return readLedgerSnapshot(dir, publicKey === undefined ? {} : { publicKey });
+}
+
+const b64 = (bytes: Uint8Array): string => toBase64(bytes);
+
+/** A receipt as JSON: bytes in base64, everything else as is. */
+function receiptJson(r: UsageReceipt): unknown {
+  const b = r.body;
+  return {
+    body: {
+      ...b,
+      sessionId: b64(b.sessionId),
+      parties: b.parties.map((p) => ({ role: p.role, publicKey: b64(p.publicKey) })),
+    },
+    signatures: r.signatures.map((s) => ({ publicKey: b64(s.publicKey), signature: b64(s.signature) })),
+  };
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function verify(values: ParsedOptions): Promise<number> {
+  const dir = stringOption(values, 'ledger', true);
+  const publicKey = await pinnedKey(values);
+  const r = await verifyLedgerDir(dir, publicKey === undefined ? {} : { publicKey });
+  if (!r.ok) {
+    const p = r.problem!;
+    throw new LedgerIntegrityError(
+      `ledger ${dir} is NOT intact: ${p.index === undefined ? p.message : `entry ${p.index}: ${p.message}`}`,
+      p.index === undefined ? {} : { index: p.index },
+    );
+  }
+  const lines = [
+    `ledger ${dir}: intact`,
+    `  origin      ${r.origin}`,
+    `  entries     ${r.size}`,
+    `  root        ${b64(r.root)}`,
+    `  owner key   ${b64(r.ownerPublicKey!)} (${r.ownerKeyPinned ? 'pinned by --public-key' : 'read from the ledger header; pass --public-key to pin it'})`,
+    `  checkpoint  ${r.checkpointSize === undefined ? 'none stored' : `signed, covers ${r.checkpointSize} of ${r.size} entries`}`,
+  ];
+  if (r.tornTailBytes > 0) lines.push(`  note        ${r.tornTailBytes} bytes of an interrupted, never acknowledged append follow the last entry (cut on the next open)`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  if (values.json) {
+    process.stdout.write(
+      `${JSON.stringify({ ok: true, origin: r.origin, size: r.size, root: b64(r.root), ownerKeyPinned: r.ownerKeyPinned, checkpointSize: r.checkpointSize ?? null, tornTailBytes: r.tornTailBytes })}\n`,
+    );
+  }
+  return 0;
+}
+
+async function exportLedger(values: ParsedOptions): Promise<number> {
+  const s = await snapshot(values);
+  const receipts = s.receipts();
+  print({
+    origin: s.origin,
+    size: s.size,
+    root: b64(s.root()),
+    checkpoint: s.checkpoint,
+    entries: s.entries.map((entry, index) => ({ index, leaf: b64(entry), entry: receiptJson(receipts[index]!) })),
+  });
+  return 0;
+}
+
+async function prove(values: ParsedOptions): Promise<number> {
+  const s = await snapshot(values);
+  const size = intOption(values, 'size', 1, Number.MAX_SAFE_INTEGER) ?? s.size;
+  if (size > s.size) throw new InputError(`--size ${size} exceeds the ledger size ${s.size}`);
+  const index = intOption(values, 'index', 0, Number.MAX_SAFE_INTEGER);
+  if (index === undefined) throw new InputError('missing required option --index');
+  if (index >= size) throw new InputError(`--index ${index} is not below the tree size ${size}`);
+  print({
+    leafIndex: index,
+    treeSize: size,
+    leafHash: b64(s.leafHash(index)),
+    root: b64(s.root(size)),
+    proof: s.inclusionProof(index, size).map(b64),
+  });
+  return 0;
+}
+
+async function consistency(values: ParsedOptions): Promise<number> {
+  const s = await snapshot(values);
+  const from = intOption(values, 'from', 0, Number.MAX_SAFE_INTEGER);
+  const to = intOption(values, 'to', 0, Number.MAX_SAFE_INTEGER);
+  if (from === undefined) throw new InputError('missing required option --from');
+  if (to === undefined) throw new InputError('missing required option --to');
+  if (to > s.size) throw new InputError(`--to ${to} exceeds the ledger size ${s.size}`);
+  if (from > to) throw new InputError(`--from ${from} must not exceed --to ${to}`);
+  // A proof from size 0 is empty: every tree extends the empty tree, so there is nothing to prove.
+  print({ size1: from, size2: to, root1: b64(s.root(from)), root2: b64(s.root(to)), proof: s.consistencyProof(from, to).map(b64) });
+  return 0;
+}
+
+async function report(values: ParsedOptions): Promise<number> {
+  const s = await snapshot(values);
+  const by = choiceOption<ReportGrouping>(values, 'by', ['counterparty', 'protocol', 'month'], 'counterparty');
+  const format = choiceOption<ReportFormat>(values, 'format', ['table', 'csv', 'json'], 'table');
+  const rows = buildUsageReport(s.receipts(), { by, owner: s.ownerPublicKey });
+  const text = formatUsageReport(rows, by, format);
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  return 0;
+}
+
+const HANDLERS: Record<string, (values: ParsedOptions) => Promise<number>> = {
+  verify,
+  export: exportLedger,
+  prove,
+  consistency,
+  report,
+};
+
+/**
+ * Runs `dataport ledger …`; returns the exit code (errors are thrown as one-line `DataportError`s).
+ * @example
+ * ```ts
+ * process.exitCode = await run(['verify', '--ledger', './ledger']);
+ * ```
+ */
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    console.log(HELP);
+    return sub === undefined ? 2 : 0;
+  }
+  const spec = SUBCOMMANDS[sub];
+  const handler = HANDLERS[sub];
+  if (!spec || !handler) throw new InputError(`unknown ledger subcommand '${sub}' (one of verify, export, prove, consistency, report)`);
+  const { values } = parseCommandArgs(`ledger ${sub}`, rest, spec);
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  return handler(values);
 }

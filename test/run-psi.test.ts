@@ -188,6 +188,17 @@ describe('runPsi over the memory pair', () => {
     expect(ra.receipt.body.guardrails).toEqual([{ rule: 'min-cohort', outcome: 'passed', detail: 'k=2' }]);
   }, 60_000);
 
+  it('a requester set above the listener's maximum is refused; absurd bounds are misuse', async () => {
+    const [a, b] = createMemoryTransportPair();
+    const res = runPsi({ role: 'responder', records: ['a'], transport: b, identity: hospital, allowAnyPeer: true, policy: { maxSetSize: 2 } });
+    const req = runPsi({ role: 'requester', records: ['a', 'b', 'c'], transport: a, identity: pharma, peerPublicKey: hospital.publicKey });
+    await expect(req).rejects.toThrow("requester set size is above the listener's maximum of 2");
+    await expect(res).rejects.toBeInstanceOf(TermsRefusedError);
+    await expect(
+      runPsi({ role: 'requester', records: ['a'], transport: a, identity: pharma, peerPublicKey: hospital.publicKey, terms: { peerSetSize: { max: 2 ** 40 } } }),
+    ).rejects.toBeInstanceOf(RangeError);
+  });
+
   it('a beforeRun refusal on the listener yields a signed refusal on both sides', async () => {
     const [a, b] = createMemoryTransportPair();
     const results = await Promise.allSettled([

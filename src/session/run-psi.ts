@@ -26,6 +26,9 @@ import { establishSession, type Session, type SessionPolicy } from './session.js
  */
 export const PSI_PROTOCOL_NAME = 'ecdh-psi';
 
+/** Largest set size the protocol's 32-bit counters allow. */
+const MAX_SET_SIZE = 2 ** 32 - 1;
+
 /**
  * What the requester asks for (the job's terms).
  *
@@ -70,7 +73,10 @@ export interface RunPsiSessionOptions {
   allowAnyPeer?: boolean;
   /** Requester: the job's terms. */
   terms?: PsiTerms;
-  /** Responder: what it allows (defaults: any reveal, count-only allowed, any truncation). */
+  /**
+   * Responder: what it allows (defaults: any reveal, count-only allowed, any truncation, requester
+   * sets of at most 2^23 distinct keys).
+   */
   policy?: SessionPolicy;
   /** Batch crypto (default: a fresh inline executor). */
   executor?: CryptoExecutor;
@@ -122,6 +128,8 @@ function toTerms(t: PsiTerms, setSize: number): SessionTerms {
   for (const [v, n] of [[min, 'terms.peerSetSize.min'], [max, 'terms.peerSetSize.max'], [k, 'terms.minIntersection']] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${n} must be a non-negative integer`);
   }
+  if (max > MAX_SET_SIZE) throw new RangeError(`terms.peerSetSize.max must be at most ${MAX_SET_SIZE}`);
+  if (min > max) throw new RangeError('terms.peerSetSize.min must be <= max');
   return {
     protocol: PSI_PROTOCOL_NAME,
     options: { 'count-only': t.countOnly ? 'true' : 'false', truncate: String(truncation) },
@@ -202,6 +210,9 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   const policy: SessionPolicy = {
     ...basePolicy,
     protocols: basePolicy.protocols ?? [PSI_PROTOCOL_NAME],
+    // The protocol accepts exactly the declared number of points from the requester, so the
+    // declared size is what bounds the responder's memory: cap it by default.
+    maxSetSize: basePolicy.maxSetSize ?? DEFAULT_MAX_PEER_SET_SIZE,
     check: (t, peer) => {
       const o = protocolOptions(t);
       if (typeof o === 'string') return o;

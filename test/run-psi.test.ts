@@ -188,7 +188,7 @@ describe('runPsi over the memory pair', () => {
     expect(ra.receipt.body.guardrails).toEqual([{ rule: 'min-cohort', outcome: 'passed', detail: 'k=2' }]);
   }, 60_000);
 
-  it('a requester set above the listener's maximum is refused; absurd bounds are misuse', async () => {
+  it('a requester set above the listener’s maximum is refused; absurd bounds are misuse', async () => {
     const [a, b] = createMemoryTransportPair();
     const res = runPsi({ role: 'responder', records: ['a'], transport: b, identity: hospital, allowAnyPeer: true, policy: { maxSetSize: 2 } });
     const req = runPsi({ role: 'requester', records: ['a', 'b', 'c'], transport: a, identity: pharma, peerPublicKey: hospital.publicKey });

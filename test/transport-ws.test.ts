@@ -217,6 +217,30 @@ describe('WebSocket transport (ws)', () => {
     await expect(listenWebSocket({ port: 70000 }, () => {})).rejects.toBeInstanceOf(RangeError);
   });
 
+  it('a listener that never answers the upgrade: connect TimeoutError, or AbortError when aborted', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((sock) => void sockets.push(sock));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); silent.close(() => r()); }));
+    const url = `ws://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    await expect(connectWebSocket(url, { connectTimeoutMs: 30 })).rejects.toBeInstanceOf(TimeoutError);
+    const ac = new AbortController();
+    const p = connectWebSocket(url, { signal: ac.signal });
+    ac.abort();
+    await expect(p).rejects.toBeInstanceOf(AbortError);
+  });
+
+  it('connections beyond maxConnections are refused', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const server = await listenWebSocket({ maxConnections: 1 }, () => held);
+    cleanups.push(() => server.close(), () => release());
+    const first = await connectWebSocket(server.address().url);
+    cleanups.push(() => first.close());
+    await vi.waitFor(() => expect(server.connections).toBe(1));
+    await expect(connectWebSocket(server.address().url)).rejects.toBeInstanceOf(TransportClosedError);
+  });
+
   it('a refused connection is TransportClosedError', async () => {
     const srv = net.createServer();
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));

@@ -183,15 +183,23 @@ export async function connectWebSocket(url: string, options: ConnectWebSocketOpt
   const ws = new WebSocket(url, {
     maxPayload: limits.maxFrameBytes,
     perMessageDeflate: false, // no compression: avoids decompression bombs and CRIME-style leaks
-    handshakeTimeout: connectTimeoutMs,
     followRedirects: false,
     ...(ca.length > 0 ? { ca } : {}),
   });
+  // `ws` emits 'error' once more after terminate() of a connecting socket; with no listener that
+  // would be an uncaught exception, so keep one for the socket's whole life.
+  ws.on('error', () => {});
   let binding: Uint8Array | undefined;
   ws.once('upgrade', (res: http.IncomingMessage) => {
     binding = channelBindingOf(res.socket);
   });
   return new Promise<WebSocketFrameTransport>((resolve, reject) => {
+    // One timer for TCP + TLS + upgrade, so a listener that never answers cannot hold us.
+    const timer = setTimeout(() => {
+      cleanup();
+      ws.terminate();
+      reject(new TimeoutError('connect timed out'));
+    }, connectTimeoutMs);
     const onAbort = (): void => {
       cleanup();
       ws.terminate();
@@ -204,10 +212,10 @@ export async function connectWebSocket(url: string, options: ConnectWebSocketOpt
     const onError = (err: Error): void => {
       cleanup();
       ws.terminate();
-      const msg = /timeout/i.test(err.message) ? null : err.message;
-      reject(msg === null ? new TimeoutError('connect timed out') : new TransportClosedError(`could not connect: ${msg}`, { cause: err }));
+      reject(new TransportClosedError(`could not connect: ${err.message}`, { cause: err }));
     };
     const cleanup = (): void => {
+      clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       ws.off('open', onOpen);
       ws.off('error', onError);

@@ -1,0 +1,355 @@
+/**
+ * Wire messages of psi-sum (docs/psi-sum.md §Wire). Each message is one frame of the session's data
+ * channel; the first byte is its type. Integers are big-endian; every length is checked against a
+ * limit before anything is allocated; a decoder returns a whole message or throws
+ * `MalformedMessageError`.
+ * @module
+ */
+import { MalformedMessageError } from '../../errors.js';
+
+/** Version of the psi-sum messages. */
+export const PSI_SUM_VERSION = 1;
+
+/** First byte of each psi-sum frame. */
+export const PsiSumMessage = {
+  SETUP: 0x51,
+  POINTS: 0x52,
+  CIPHERTEXT: 0x53,
+  RESULT: 0x54,
+  SUMS: 0x55,
+} as const;
+
+/** Which exchange a batch of points belongs to. */
+export const PointRound = {
+  /** V's masked keys H(y)^b, in slot order. */
+  VALUE_KEYS: 1,
+  /** I's masked keys H(x)^a, shuffled. */
+  ID_KEYS: 2,
+  /** H(x)^ab, reshuffled by V. */
+  ID_KEYS_REMASKED: 3,
+} as const;
+
+/** Limits of the decoders. */
+export const PSI_SUM_LIMITS = Object.freeze({
+  maxColumns: 16,
+  maxColumnNameBytes: 64,
+  maxPointsPerFrame: 1 << 16,
+  maxHeObjectBytes: 1_000_000,
+  maxDecimals: 18,
+});
+const LIM = PSI_SUM_LIMITS;
+
+/** A value column as V announces it. */
+export interface ColumnSpec {
+  /** Column name (≤ 64 UTF-8 bytes). */
+  name: string;
+  /** Decimal places: values travel as integers × 10^decimals. */
+  decimals: number;
+  /** Declared bound on |per-key total| in scaled units (≥ 1). */
+  bound: bigint;
+}
+
+/** V's first message. */
+export interface SetupMessage {
+  version: number;
+  plainBits: number;
+  plainModulus: bigint;
+  valueKeys: number;
+  columns: ColumnSpec[];
+  publicKey: Uint8Array;
+}
+
+/** I's answer after matching. */
+export interface ResultMessage {
+  withheld: boolean;
+  /** The (maybe noisy) count, present when V is a recipient and not withheld. */
+  count?: bigint;
+  /** One serialized ciphertext per column (empty when withheld). */
+  ciphertexts: Uint8Array[];
+}
+
+class W {
+  private parts: Uint8Array[] = [];
+  private len = 0;
+  private push(b: Uint8Array): this {
+    this.parts.push(b);
+    this.len += b.length;
+    return this;
+  }
+  u8(v: number): this {
+    return this.push(Uint8Array.of(v & 0xff));
+  }
+  u32(v: number): this {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v);
+    return this.push(b);
+  }
+  u64(v: bigint): this {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, v);
+    return this.push(b);
+  }
+  i64(v: bigint): this {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigInt64(0, v);
+    return this.push(b);
+  }
+  raw(b: Uint8Array): this {
+    return this.push(b);
+  }
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.len);
+    let o = 0;
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+}
+
+class R {
+  private off = 0;
+  private readonly view: DataView;
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  private need(n: number): void {
+    if (this.off + n > this.buf.length) throw new MalformedMessageError('malformed message: truncated');
+  }
+  u8(): number {
+    this.need(1);
+    return this.buf[this.off++]!;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.off);
+    this.off += 4;
+    return v;
+  }
+  u64(): bigint {
+    this.need(8);
+    const v = this.view.getBigUint64(this.off);
+    this.off += 8;
+    return v;
+  }
+  i64(): bigint {
+    this.need(8);
+    const v = this.view.getBigInt64(this.off);
+    this.off += 8;
+    return v;
+  }
+  bytes(n: number): Uint8Array {
+    this.need(n);
+    const out = this.buf.slice(this.off, this.off + n);
+    this.off += n;
+    return out;
+  }
+  end(): void {
+    if (this.off !== this.buf.length) throw new MalformedMessageError('malformed message: trailing bytes');
+  }
+}
+
+function expectType(bytes: Uint8Array, type: number): R {
+  if (!(bytes instanceof Uint8Array) || bytes.length === 0 || bytes[0] !== type) throw new MalformedMessageError('malformed message: unexpected type');
+  const r = new R(bytes);
+  r.u8();
+  return r;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Encodes V's SETUP message.
+ * @example
+ * ```ts
+ * const frame = encodeSetup({ version: 1, plainBits: 40, plainModulus: t, valueKeys: 600, columns, publicKey });
+ * ```
+ */
+export function encodeSetup(m: SetupMessage): Uint8Array {
+  if (m.columns.length > LIM.maxColumns) throw new RangeError('too many columns');
+  const w = new W().u8(PsiSumMessage.SETUP).u8(m.version).u8(m.plainBits).u64(m.plainModulus).u32(m.valueKeys).u8(m.columns.length);
+  for (const c of m.columns) {
+    const name = enc.encode(c.name);
+    if (name.length === 0 || name.length > LIM.maxColumnNameBytes) throw new RangeError('column name must be 1..64 bytes');
+    if (c.bound < 1n || c.bound >= 1n << 63n) throw new RangeError('column bound out of range');
+    w.u8(name.length).raw(name).u8(c.decimals).u64(c.bound);
+  }
+  if (m.publicKey.length > LIM.maxHeObjectBytes) throw new RangeError('public key too large');
+  return w.u32(m.publicKey.length).raw(m.publicKey).finish();
+}
+
+/**
+ * Decodes a SETUP message (shape only; the protocol checks the values).
+ * @example
+ * ```ts
+ * const setup = decodeSetup(frame);
+ * ```
+ */
+export function decodeSetup(bytes: Uint8Array): SetupMessage {
+  const r = expectType(bytes, PsiSumMessage.SETUP);
+  const version = r.u8();
+  const plainBits = r.u8();
+  const plainModulus = r.u64();
+  const valueKeys = r.u32();
+  const n = r.u8();
+  if (n === 0 || n > LIM.maxColumns) throw new MalformedMessageError('malformed message: column count');
+  const columns: ColumnSpec[] = [];
+  const names = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const len = r.u8();
+    if (len === 0 || len > LIM.maxColumnNameBytes) throw new MalformedMessageError('malformed message: column name');
+    let name: string;
+    try {
+      name = dec.decode(r.bytes(len));
+    } catch {
+      throw new MalformedMessageError('malformed message: column name');
+    }
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(name) || names.has(name)) throw new MalformedMessageError('malformed message: column name');
+    names.add(name);
+    const decimals = r.u8();
+    if (decimals > LIM.maxDecimals) throw new MalformedMessageError('malformed message: decimals');
+    const bound = r.u64();
+    if (bound < 1n || bound >= 1n << 63n) throw new MalformedMessageError('malformed message: bound');
+    columns.push({ name, decimals, bound });
+  }
+  const pkLen = r.u32();
+  if (pkLen === 0 || pkLen > LIM.maxHeObjectBytes) throw new MalformedMessageError('malformed message: public key length');
+  const publicKey = r.bytes(pkLen);
+  r.end();
+  return { version, plainBits, plainModulus, valueKeys, columns, publicKey };
+}
+
+/**
+ * Encodes a batch of 32-byte points of one round.
+ * @example
+ * ```ts
+ * const frame = encodePoints(PointRound.ID_KEYS, flat);
+ * ```
+ */
+export function encodePoints(round: number, flat: Uint8Array): Uint8Array {
+  if (flat.length % 32 !== 0 || flat.length / 32 > LIM.maxPointsPerFrame) throw new RangeError('points: bad length');
+  return new W().u8(PsiSumMessage.POINTS).u8(round).u32(flat.length / 32).raw(flat).finish();
+}
+
+/**
+ * Decodes a batch of points; `round` must be the expected one.
+ * @example
+ * ```ts
+ * const flat = decodePoints(frame, PointRound.VALUE_KEYS);
+ * ```
+ */
+export function decodePoints(bytes: Uint8Array, round: number): Uint8Array {
+  const r = expectType(bytes, PsiSumMessage.POINTS);
+  if (r.u8() !== round) throw new MalformedMessageError('malformed message: unexpected round');
+  const count = r.u32();
+  if (count === 0 || count > LIM.maxPointsPerFrame) throw new MalformedMessageError('malformed message: point count');
+  const flat = r.bytes(count * 32);
+  r.end();
+  return flat;
+}
+
+/**
+ * Encodes one of V's ciphertexts (column `col`, index `index` within the column).
+ * @example
+ * ```ts
+ * const frame = encodeCiphertext(0, 0, bytes);
+ * ```
+ */
+export function encodeCiphertext(col: number, index: number, ct: Uint8Array): Uint8Array {
+  if (ct.length > LIM.maxHeObjectBytes) throw new RangeError('ciphertext too large');
+  return new W().u8(PsiSumMessage.CIPHERTEXT).u8(col).u32(index).u32(ct.length).raw(ct).finish();
+}
+
+/**
+ * Decodes a ciphertext frame.
+ * @example
+ * ```ts
+ * const { col, index, ciphertext } = decodeCiphertext(frame);
+ * ```
+ */
+export function decodeCiphertext(bytes: Uint8Array): { col: number; index: number; ciphertext: Uint8Array } {
+  const r = expectType(bytes, PsiSumMessage.CIPHERTEXT);
+  const col = r.u8();
+  const index = r.u32();
+  const len = r.u32();
+  if (len === 0 || len > LIM.maxHeObjectBytes) throw new MalformedMessageError('malformed message: ciphertext length');
+  const ciphertext = r.bytes(len);
+  r.end();
+  return { col, index, ciphertext };
+}
+
+/**
+ * Encodes I's RESULT.
+ * @example
+ * ```ts
+ * const frame = encodeResult({ withheld: true, ciphertexts: [] });
+ * ```
+ */
+export function encodeResult(m: ResultMessage): Uint8Array {
+  const w = new W().u8(PsiSumMessage.RESULT).u8((m.withheld ? 1 : 0) | (m.count !== undefined ? 2 : 0));
+  if (m.count !== undefined) w.i64(m.count);
+  w.u8(m.ciphertexts.length);
+  for (const c of m.ciphertexts) {
+    if (c.length > LIM.maxHeObjectBytes) throw new RangeError('ciphertext too large');
+    w.u32(c.length).raw(c);
+  }
+  return w.finish();
+}
+
+/**
+ * Decodes I's RESULT.
+ * @example
+ * ```ts
+ * const result = decodeResult(frame);
+ * ```
+ */
+export function decodeResult(bytes: Uint8Array): ResultMessage {
+  const r = expectType(bytes, PsiSumMessage.RESULT);
+  const flags = r.u8();
+  if (flags > 3) throw new MalformedMessageError('malformed message: flags');
+  const withheld = (flags & 1) === 1;
+  const count = (flags & 2) === 2 ? r.i64() : undefined;
+  const n = r.u8();
+  if (n > LIM.maxColumns || (withheld && (n !== 0 || count !== undefined))) throw new MalformedMessageError('malformed message: result shape');
+  const ciphertexts: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const len = r.u32();
+    if (len === 0 || len > LIM.maxHeObjectBytes) throw new MalformedMessageError('malformed message: ciphertext length');
+    ciphertexts.push(r.bytes(len));
+  }
+  r.end();
+  return { withheld, ...(count !== undefined ? { count } : {}), ciphertexts };
+}
+
+/**
+ * Encodes V's SUMS (one signed 64-bit value per column).
+ * @example
+ * ```ts
+ * const frame = encodeSums([123n, -4n]);
+ * ```
+ */
+export function encodeSums(sums: readonly bigint[]): Uint8Array {
+  const w = new W().u8(PsiSumMessage.SUMS).u8(sums.length);
+  for (const s of sums) w.i64(s);
+  return w.finish();
+}
+
+/**
+ * Decodes V's SUMS; exactly `columns` values.
+ * @example
+ * ```ts
+ * const sums = decodeSums(frame, 2);
+ * ```
+ */
+export function decodeSums(bytes: Uint8Array, columns: number): bigint[] {
+  const r = expectType(bytes, PsiSumMessage.SUMS);
+  const n = r.u8();
+  if (n !== columns) throw new MalformedMessageError('malformed message: column count');
+  const out: bigint[] = [];
+  for (let i = 0; i < n; i++) out.push(r.i64());
+  r.end();
+  return out;
+}

@@ -1,0 +1,490 @@
+/**
+ * The homomorphic part of psi-sum (docs/psi-sum.md): BFV over node-seal with *coefficient*
+ * encoding, so that selecting and summing the matching values is one plaintext multiplication by a
+ * polynomial with coefficients in {0, -1, 1} (tiny noise growth, no rotations, no Galois keys).
+ *
+ * Encoding (pinned): a ciphertext carries N = 8192 values v_0..v_{N-1} as the plaintext polynomial
+ * m(X) = Σ v_j X^j (coefficients mod t, negatives as t - |v|). In Z_t[X]/(X^N + 1),
+ * X^j · X^(N-j) = -1, so with the selection polynomial p(X) = s_0 - Σ_{j≥1} s_j X^(N-j) the constant
+ * coefficient of m·p is Σ_j s_j v_j. The other N - 1 coefficients of m·p are other linear
+ * combinations of V's values and are masked with uniform values before V decrypts.
+ *
+ * Parameters (one family, chosen from the declared bounds): N = 8192, coefficient modulus
+ * 60+60+60 bits (the first two are the data level, q ≈ 2^120; the third is the special prime), the
+ * plaintext modulus t the largest prime ≡ 1 (mod 2N) below 2^plainBits (node-seal 6 accepts only
+ * such "batching" primes), plainBits in [20, 50]. 128-bit security per the HE standard (SEAL
+ * enforces the tc128 bound for N = 8192: at most 218 bits).
+ *
+ * Circuit privacy (the key holder V decrypts what I computed): I re-randomises the result with a
+ * fresh encryption of zero under V's public key (hides the c1 component, which otherwise is a
+ * linear function of the selection V could solve for), then *floods* the noise — adds to every
+ * coefficient of c0 a uniform integer of about 2^(119 - plainBits - 8) bits, far above the noise
+ * the selection produced (statistical distance ≤ 2^-(40) under the limits enforced here) yet below
+ * the decryption bound — and finally switches to the last modulus level when t is small enough for
+ * that to stay correct. See docs/psi-sum.md for the residual leakage.
+ *
+ * SEAL objects never leave this file; every one is `.delete()`d.
+ * @module
+ */
+import { HeParameterMismatchError, MalformedMessageError } from '../../errors.js';
+import { loadSeal, type Seal } from '../../he/seal-loader.js';
+
+type CipherText = ReturnType<Seal['CipherText']>;
+type Context = ReturnType<Seal['Context']>;
+type PlainText = ReturnType<Seal['PlainText']>;
+type PublicKey = ReturnType<Seal['PublicKey']>;
+/** V's BFV secret key (a SEAL object; never leaves the process). @internal */
+export type SecretKey = ReturnType<Seal['SecretKey']>;
+/** V's BFV key pair (SEAL objects that never leave the process). @internal */
+export interface HeKeyPair {
+  readonly secretKey: SecretKey;
+  readonly publicKey: PublicKey;
+  /** The seeded public key sent to the peer (zstd). */
+  readonly publicKeyBytes: Uint8Array;
+  delete(): void;
+}
+/** A loaded ciphertext (a SEAL object). @internal */
+export type { CipherText as HeCiphertext, PublicKey as HePublicKey };
+
+/** Polynomial degree of psi-sum ciphertexts (values per ciphertext). */
+export const PSI_SUM_POLY_DEGREE = 8192;
+/** Bit sizes of the coefficient-modulus primes (data level: the first two). */
+export const PSI_SUM_COEFF_BITS: readonly number[] = Object.freeze([60, 60, 60]);
+/** Smallest plaintext modulus size used. */
+export const MIN_PLAIN_BITS = 20;
+/** Largest plaintext modulus size used (keeps ≥ 40 bits of noise-flooding margin, see above). */
+export const MAX_PLAIN_BITS = 50;
+/** Bits kept between the flooding noise and the decryption bound. */
+const FLOOD_MARGIN_BITS = 8;
+/** Largest plainBits for which the final switch to the last 60-bit level stays correct. */
+const MOD_SWITCH_MAX_PLAIN_BITS = 40;
+/** Required statistical margin of the noise flooding, in bits. */
+export const FLOOD_SECURITY_BITS = 40;
+/** Noise-budget bits the selection circuit consumes beyond log2(ciphertexts), measured ≤ 12. */
+const CIRCUIT_COST_BITS = 14;
+/** Largest serialized ciphertext accepted (fresh seeded or full, zstd). */
+export const MAX_CIPHERTEXT_BYTES = 600_000;
+/** Largest serialized public key accepted. */
+export const MAX_PUBLIC_KEY_BYTES = 800_000;
+
+/**
+ * Largest number of ciphertexts per column for a given plaintext size such that the flooding still
+ * hides the circuit noise by {@link FLOOD_SECURITY_BITS} bits.
+ * @example
+ * ```ts
+ * maxCiphertextsPerColumn(40); // 2^(119 - 8 - 40 - 14 - 40 - 40)… (see source); 0 means refused
+ * ```
+ */
+export function maxCiphertextsPerColumn(plainBits: number): number {
+  // Budget after the circuit ≈ 119 - plainBits - CIRCUIT_COST - log2 K; flooding leaves
+  // FLOOD_MARGIN bits, so the hiding margin is (119 - plainBits - CIRCUIT_COST - log2 K) - FLOOD_MARGIN.
+  const log2k = 119 - plainBits - CIRCUIT_COST_BITS - FLOOD_MARGIN_BITS - FLOOD_SECURITY_BITS;
+  return log2k < 0 ? 0 : 2 ** Math.min(log2k, 30);
+}
+
+/**
+ * Smallest plaintext-modulus size whose prime t satisfies t > 2·maxAbsTotal (so a signed total
+ * can never wrap), at least {@link MIN_PLAIN_BITS}.
+ * @example
+ * ```ts
+ * plainBitsFor(10n ** 12n); // 42
+ * ```
+ */
+export function plainBitsFor(maxAbsTotal: bigint): number {
+  if (typeof maxAbsTotal !== 'bigint' || maxAbsTotal < 0n) throw new RangeError('maxAbsTotal must be a non-negative bigint');
+  // t is a prime in (2^(bits-1), 2^bits): 2^(bits-1) ≥ 2·maxAbsTotal + 1 suffices.
+  const need = (2n * maxAbsTotal + 1n).toString(2).length + 1;
+  return Math.max(MIN_PLAIN_BITS, need);
+}
+
+function sealError(e: unknown, seal: Seal): Error {
+  if (typeof e === 'number') return seal.Exception.safe(e as never);
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/** A BFV context for psi-sum plus the helpers both roles need. Call {@link HeContext.delete}. */
+export class HeContext {
+  readonly n = PSI_SUM_POLY_DEGREE;
+  readonly #seal: Seal;
+  readonly #context: Context;
+  /** The plaintext modulus. */
+  readonly t: bigint;
+  readonly plainBits: number;
+  /** Data-level primes. */
+  readonly #primes: bigint[];
+  readonly #plainTemplate: Uint8Array;
+  readonly #plainDataOffset: number;
+
+  private constructor(seal: Seal, context: Context, t: bigint, plainBits: number) {
+    this.#seal = seal;
+    this.#context = context;
+    this.t = t;
+    this.plainBits = plainBits;
+    this.#primes = Array.from(context.firstContextData.parms.coeffModulus);
+    const p = seal.PlainText({ coeffCount: this.n });
+    try {
+      p.setZero();
+      this.#plainTemplate = p.saveArray(seal.ComprModeType.none);
+    } finally {
+      p.delete();
+    }
+    this.#plainDataOffset = this.#plainTemplate.length - this.n * 8;
+  }
+
+  /**
+   * Creates the context for `plainBits` ({@link MIN_PLAIN_BITS}..{@link MAX_PLAIN_BITS}).
+   * @example
+   * ```ts
+   * const he = await HeContext.create(40);
+   * he.delete();
+   * ```
+   */
+  static async create(plainBits: number): Promise<HeContext> {
+    if (!Number.isSafeInteger(plainBits) || plainBits < MIN_PLAIN_BITS || plainBits > MAX_PLAIN_BITS) {
+      throw new RangeError(`plainBits must be an integer in ${MIN_PLAIN_BITS}..${MAX_PLAIN_BITS}`);
+    }
+    const seal = await loadSeal();
+    const parms = seal.EncryptionParameters(seal.SchemeType.bfv);
+    const coeff = seal.CoeffModulus.Create(PSI_SUM_POLY_DEGREE, Int32Array.from(PSI_SUM_COEFF_BITS));
+    const plain = seal.PlainModulus.Batching(PSI_SUM_POLY_DEGREE, plainBits);
+    try {
+      parms.setPolyModulusDegree(PSI_SUM_POLY_DEGREE);
+      parms.setCoeffModulus(coeff);
+      parms.setPlainModulus(plain);
+      const context = seal.Context(parms, true, seal.SecurityLevel.tc128);
+      if (!context.parametersSet()) {
+        context.delete();
+        throw new HeParameterMismatchError('HE parameters rejected by SEAL');
+      }
+      return new HeContext(seal, context, plain.value, plainBits);
+    } catch (e) {
+      throw e instanceof HeParameterMismatchError ? e : new HeParameterMismatchError('HE parameters rejected by SEAL', { cause: sealError(e, seal) });
+    } finally {
+      plain.delete();
+      coeff.delete();
+      parms.delete();
+    }
+  }
+
+  /** Releases the SEAL context. */
+  delete(): void {
+    this.#context.delete();
+  }
+
+  /** Reduces a signed integer into [0, t). */
+  mod(v: bigint): bigint {
+    const r = v % this.t;
+    return r < 0n ? r + this.t : r;
+  }
+
+  /** Centres a value of [0, t) into (-t/2, t/2]. */
+  centre(v: bigint): bigint {
+    return v > this.t / 2n ? v - this.t : v;
+  }
+
+  /** A uniformly random element of [0, t) from the CSPRNG. */
+  randomModT(count: number): bigint[] {
+    const out: bigint[] = [];
+    const mask = (1n << BigInt(this.plainBits)) - 1n;
+    const words = new BigUint64Array(Math.max(16, Math.ceil(count * 1.1) + 8));
+    while (out.length < count) {
+      fillRandom(words);
+      for (const w of words) {
+        const x = w & mask;
+        if (x < this.t) {
+          out.push(x);
+          if (out.length === count) break;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** A plaintext whose coefficient i is `coeffs[i]` (already in [0, t)); missing ones are 0. */
+  plaintext(coeffs: ArrayLike<bigint>): PlainText {
+    if (coeffs.length > this.n) throw new RangeError('too many coefficients');
+    const bytes = this.#plainTemplate.slice();
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < coeffs.length; i++) view.setBigUint64(this.#plainDataOffset + 8 * i, coeffs[i]!, true);
+    const p = this.#seal.PlainText();
+    try {
+      p.loadArray(this.#context, bytes);
+    } catch (e) {
+      p.delete();
+      throw sealError(e, this.#seal);
+    }
+    return p;
+  }
+
+  /** Coefficient 0 of a plaintext, in [0, t). */
+  constantOf(p: PlainText): bigint {
+    const bytes = p.saveArray(this.#seal.ComprModeType.none);
+    const count = p.coeffCount;
+    if (count === 0) return 0n;
+    const off = bytes.length - count * 8;
+    return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(off, true);
+  }
+
+  /**
+   * Generates V's key pair: the secret key and a public key (kept; SEAL's symmetric encryptor needs
+   * one) and the bytes of a second, seeded public key for the peer. Call `delete()` on the result.
+   */
+  generateKeys(): HeKeyPair {
+    const kg = this.#seal.KeyGenerator(this.#context);
+    try {
+      const secretKey = kg.secretKey();
+      const publicKey = kg.createPublicKey();
+      const ser = kg.createPublicKeySerializable();
+      try {
+        const publicKeyBytes = ser.saveArray(this.#seal.ComprModeType.zstd);
+        return {
+          secretKey,
+          publicKey,
+          publicKeyBytes,
+          delete() {
+            secretKey.delete();
+            publicKey.delete();
+          },
+        };
+      } finally {
+        ser.delete();
+      }
+    } finally {
+      kg.delete();
+    }
+  }
+
+  /**
+   * Encrypts `values` (signed, |v| < t/2, at most N per ciphertext, in slot order) under the secret
+   * key with seeded symmetric encryption (half the bytes of a public-key ciphertext).
+   */
+  encryptValues(keys: HeKeyPair, values: readonly bigint[]): Uint8Array[] {
+    const seal = this.#seal;
+    const enc = seal.Encryptor(this.#context, keys.publicKey, keys.secretKey);
+    const out: Uint8Array[] = [];
+    try {
+      for (let off = 0; off < values.length; off += this.n) {
+        const chunk = values.slice(off, off + this.n).map((v) => this.mod(v));
+        const p = this.plaintext(chunk);
+        try {
+          const ser = enc.encryptSymmetricSerializable(p);
+          try {
+            out.push(ser.saveArray(seal.ComprModeType.zstd));
+          } finally {
+            ser.delete();
+          }
+        } finally {
+          p.delete();
+        }
+      }
+    } catch (e) {
+      throw sealError(e, seal);
+    } finally {
+      enc.delete();
+    }
+    return out;
+  }
+
+  /** Loads V's public key; `MalformedMessageError` if it is not one for these parameters. */
+  loadPublicKey(bytes: Uint8Array): PublicKey {
+    if (bytes.length === 0 || bytes.length > MAX_PUBLIC_KEY_BYTES) throw new MalformedMessageError('malformed message: public key size');
+    checkSealHeader(bytes);
+    const pk = this.#seal.PublicKey();
+    try {
+      pk.loadArray(this.#context, bytes);
+    } catch (e) {
+      pk.delete();
+      throw new MalformedMessageError('malformed message: public key', { cause: sealError(e, this.#seal) });
+    }
+    return pk;
+  }
+
+  /**
+   * Loads a ciphertext from a peer and checks it is a fresh-size (2 polynomials), non-NTT BFV
+   * ciphertext at the expected level (`'first'` = data level, or `'any'` of this chain).
+   */
+  loadCiphertext(bytes: Uint8Array, level: 'first' | 'final'): CipherText {
+    if (bytes.length === 0 || bytes.length > MAX_CIPHERTEXT_BYTES) throw new MalformedMessageError('malformed message: ciphertext size');
+    checkSealHeader(bytes);
+    const ct = this.#seal.CipherText();
+    try {
+      ct.loadArray(this.#context, bytes);
+    } catch (e) {
+      ct.delete();
+      throw new MalformedMessageError('malformed message: ciphertext', { cause: sealError(e, this.#seal) });
+    }
+    const ok = ct.size === 2 && !ct.isNttForm && ct.polyModulusDegree === this.n;
+    const parms = ct.parmsId;
+    const want = level === 'first' || this.plainBits > MOD_SWITCH_MAX_PLAIN_BITS ? this.#context.firstParmsId : this.#context.lastParmsId;
+    const sameLevel = equalIds(parms.values, want.values);
+    parms.delete();
+    want.delete();
+    if (!ok || !sameLevel) {
+      ct.delete();
+      throw new HeParameterMismatchError('ciphertext is not at the expected parameters or level');
+    }
+    return ct;
+  }
+
+  /**
+   * I's computation for one column: Σ_k ct_k · p_k(X) where p_k selects the slots whose bit is set
+   * in `selected` (one byte per slot, in slot order), plus `mask` (coefficient 0 = `constant`, the
+   * others uniform), re-randomised with a fresh encryption of zero under `publicKey`, noise-flooded
+   * and switched to the final level. Returns the serialized ciphertext.
+   */
+  selectSumAndMask(cts: readonly CipherText[], selected: Uint8Array, constant: bigint, publicKey: PublicKey): Uint8Array {
+    const seal = this.#seal;
+    const ev = seal.Evaluator(this.#context);
+    const enc = seal.Encryptor(this.#context, publicKey);
+    const acc = seal.CipherText();
+    const tmp = seal.CipherText();
+    const tMinus1 = this.t - 1n;
+    try {
+      enc.encryptZero(acc);
+      for (let k = 0; k < cts.length; k++) {
+        const coeffs = new Array<bigint>(this.n).fill(0n);
+        let any = false;
+        for (let j = 0; j < this.n; j++) {
+          const slot = k * this.n + j;
+          if (slot >= selected.length || selected[slot] !== 1) continue;
+          any = true;
+          // Constant term of X^j · X^(N-j) is -1 (negacyclic), hence -1 = t - 1 for j ≥ 1.
+          if (j === 0) coeffs[0] = 1n;
+          else coeffs[this.n - j] = tMinus1;
+        }
+        if (!any) continue;
+        const p = this.plaintext(coeffs);
+        try {
+          ev.multiplyPlain(cts[k]!, p, tmp);
+          ev.add(acc, tmp, acc);
+        } finally {
+          p.delete();
+        }
+      }
+      // Mask: every coefficient except the constant one uniform in Z_t; constant = `constant`.
+      const mask = this.randomModT(this.n);
+      mask[0] = this.mod(constant);
+      const mp = this.plaintext(mask);
+      try {
+        ev.addPlain(acc, mp, acc);
+      } finally {
+        mp.delete();
+      }
+      // Re-randomise: a fresh encryption of zero under V's public key (hides c1).
+      enc.encryptZero(tmp);
+      ev.add(acc, tmp, acc);
+      const flooded = this.#flood(acc);
+      const out = seal.CipherText();
+      try {
+        out.loadArray(this.#context, flooded);
+        if (this.plainBits <= MOD_SWITCH_MAX_PLAIN_BITS) ev.cipherModSwitchTo(out, this.#context.lastParmsId, out);
+        return out.saveArray(seal.ComprModeType.zstd);
+      } finally {
+        out.delete();
+      }
+    } catch (e) {
+      throw sealError(e, seal);
+    } finally {
+      tmp.delete();
+      acc.delete();
+      enc.delete();
+      ev.delete();
+    }
+  }
+
+  /**
+   * Noise flooding: adds to each coefficient of c0 an independent uniform integer in
+   * [-2^B, 2^B], B = ⌊log2 q⌋ - plainBits - 1 - FLOOD_MARGIN_BITS, in every RNS component.
+   * Works on the uncompressed serialization: the coefficient data (poly-major, then RNS prime,
+   * then coefficient, little-endian uint64) ends the buffer.
+   */
+  #flood(ct: CipherText): Uint8Array {
+    const bytes = ct.saveArray(this.#seal.ComprModeType.none);
+    const L = this.#primes.length;
+    const dataBytes = 2 * L * this.n * 8;
+    const off = bytes.length - dataBytes;
+    if (off <= 0) throw new Error('unexpected ciphertext layout');
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let logQ = 0;
+    for (const p of this.#primes) logQ += p.toString(2).length;
+    const floodBits = BigInt(logQ - 1 - this.plainBits - 1 - FLOOD_MARGIN_BITS);
+    const words = new BigUint64Array(this.n * 2);
+    fillRandom(words);
+    const low = (1n << 64n) - 1n;
+    for (let i = 0; i < this.n; i++) {
+      // 128 random bits → a value in [0, 2^(B+1)) minus 2^B: uniform in [-2^B, 2^B).
+      const r = ((words[2 * i]! << 64n) | (words[2 * i + 1]! & low)) & ((1n << (floodBits + 1n)) - 1n);
+      const e = r - (1n << floodBits);
+      for (let l = 0; l < L; l++) {
+        const q = this.#primes[l]!;
+        const pos = off + (l * this.n + i) * 8;
+        const c = view.getBigUint64(pos, true);
+        let v = (c + (e % q)) % q;
+        if (v < 0n) v += q;
+        view.setBigUint64(pos, v, true);
+      }
+    }
+    words.fill(0n);
+    return bytes;
+  }
+
+  /**
+   * V's decryption of I's result: coefficient 0, centred. Refuses a ciphertext whose noise budget
+   * is exhausted (the sum would be wrong) with `HeParameterMismatchError`.
+   */
+  decryptConstant(secretKey: SecretKey, bytes: Uint8Array): bigint {
+    const ct = this.loadCiphertext(bytes, 'final');
+    const dec = this.#seal.Decryptor(this.#context, secretKey);
+    const p = this.#seal.PlainText();
+    try {
+      if (dec.invariantNoiseBudget(ct) <= 0) throw new HeParameterMismatchError('returned ciphertext cannot be decrypted correctly (noise budget exhausted)');
+      dec.decrypt(ct, p);
+      return this.centre(this.constantOf(p));
+    } catch (e) {
+      if (e instanceof HeParameterMismatchError) throw e;
+      throw sealError(e, this.#seal);
+    } finally {
+      p.delete();
+      dec.delete();
+      ct.delete();
+    }
+  }
+
+  /** Test hook: the invariant noise budget of `bytes` under `secretKey`. @internal */
+  noiseBudget(secretKey: SecretKey, ct: CipherText): number {
+    const dec = this.#seal.Decryptor(this.#context, secretKey);
+    try {
+      return dec.invariantNoiseBudget(ct);
+    } finally {
+      dec.delete();
+    }
+  }
+}
+
+/**
+ * Checks the 16-byte SEAL serialization header before SEAL sees the bytes: SEAL's own loader
+ * aborts the WebAssembly instance (instead of throwing) on some truncated zstd streams, so a peer's
+ * bytes must be well-framed first. Layout (SEAL 4.x `SEALHeader`): magic 0xA15E (LE), header size
+ * 16, version major 4, minor, compression mode (0 none, 1 zlib, 2 zstd), two reserved zero bytes,
+ * total size (uint64 LE) = the whole buffer.
+ */
+function checkSealHeader(bytes: Uint8Array): void {
+  const bad = (): never => {
+    throw new MalformedMessageError('malformed message: HE object header');
+  };
+  if (bytes.length < 16) bad();
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint16(0, true) !== 0xa15e || bytes[2] !== 16 || bytes[3] !== 4) bad();
+  if (bytes[5] !== 0 && bytes[5] !== 2) bad(); // none or zstd only
+  if (view.getUint16(6, true) !== 0) bad();
+  if (view.getBigUint64(8, true) !== BigInt(bytes.length)) bad();
+}
+
+/** Fills `words` from the CSPRNG (getRandomValues takes at most 65,536 bytes per call). */
+function fillRandom(words: BigUint64Array): void {
+  for (let off = 0; off < words.length; off += 8192) globalThis.crypto.getRandomValues(words.subarray(off, off + 8192));
+}
+
+function equalIds(a: BigUint64Array, b: BigUint64Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

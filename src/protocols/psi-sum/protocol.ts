@@ -1,0 +1,373 @@
+/**
+ * psi-sum: count, exact sums and means over a private intersection (DESIGN.md §4.2, §4.4; design
+ * and leakage in docs/psi-sum.md). Two parties: the ID holder I (identifiers only) and the value
+ * holder V (identifiers + numeric columns). Either may be the session's requester.
+ *
+ * ```
+ *   V (value holder)                                  I (ID holder)
+ *   SETUP (t, columns, bounds, |Y|, BFV public key) ──▶ checks parameters and bounds
+ *   POINTS round 1: H(y_j)^b in slot order j        ──▶ H(y_j)^ba
+ *   CIPHERTEXT × (columns × ⌈|Y|/N⌉): per-key totals,
+ *     coefficient j = key j, seeded symmetric BFV   ──▶
+ *                                                  ◀── POINTS round 2: H(x_i)^a, shuffled
+ *   POINTS round 3: H(x_i)^ab, reshuffled           ──▶ selection s_j = [H(y_j)^ba ∈ {H(x)^ab}],
+ *                                                       count = Σ s_j
+ *                                                  ◀── RESULT: withheld (count < k), or per column
+ *                                                       Σ_k ct_k·p_k + mask, re-randomised,
+ *                                                       flooded, mod-switched (+ count if V is a
+ *                                                       recipient, DP-noised when ε is set)
+ *   decrypts the constant coefficient of each
+ *   SUMS (if I is a recipient; + V's DP noise)      ──▶ removes its mask
+ * ```
+ *
+ * What each side learns beyond its output is in docs/psi-sum.md (both learn both set sizes; I learns
+ * the exact intersection size; neither learns which records matched).
+ * @module
+ */
+import { decodePointBatch } from '../../crypto/point.js';
+import { generateScalar } from '../../crypto/scalar.js';
+import {
+  AbortError,
+  DataportError,
+  HeParameterMismatchError,
+  InputError,
+  MalformedMessageError,
+  UnexpectedMessageError,
+  throwIfAborted,
+} from '../../errors.js';
+import type { FrameTransport } from '../../transport/types.js';
+import type { CryptoExecutor } from '../executor.js';
+import { ValueTable, randomPermutation } from '../psi/values.js';
+import {
+  PSI_SUM_VERSION,
+  PointRound,
+  decodeCiphertext,
+  decodePoints,
+  decodeResult,
+  decodeSetup,
+  decodeSums,
+  encodeCiphertext,
+  encodePoints,
+  encodeResult,
+  encodeSetup,
+  encodeSums,
+  type ColumnSpec,
+} from './codec.js';
+import { noiseHeadroom, sampleDiscreteLaplace } from './dp.js';
+import { HeContext, MAX_PLAIN_BITS, maxCiphertextsPerColumn, plainBitsFor, type HeCiphertext } from './he.js';
+
+/** Options both parties agree on (the session's terms). */
+export interface PsiSumProtocolOptions {
+  /** Below this intersection size I withholds the sums (0: never). */
+  minCohort: number;
+  /** Total ε of discrete-Laplace noise, split evenly over count and columns; absent: exact. */
+  epsilon?: number;
+  /** Whether the ID holder receives the sums. */
+  revealToIdHolder: boolean;
+  /** Whether the value holder receives the sums and the count. */
+  revealToValueHolder: boolean;
+  /** Points per frame this party sends (default 16384). */
+  batchSize?: number;
+}
+
+/** V's prepared input: distinct keys and per-key totals per column (scaled integers). */
+export interface ValueHolderInput {
+  keys: readonly Uint8Array[];
+  columns: readonly ColumnSpec[];
+  /** totals[c][k]: the total of column c over the rows of key k, × 10^decimals. */
+  totals: readonly (readonly bigint[])[];
+}
+
+/** Common arguments of the two role functions. */
+export interface PsiSumPartyArgs {
+  transport: FrameTransport;
+  ekm: Uint8Array;
+  executor: CryptoExecutor;
+  options: PsiSumProtocolOptions;
+  /** Distinct keys the peer declared (in the signed handshake); exactly that many are accepted. */
+  peerSetSize: number;
+  signal?: AbortSignal;
+}
+
+/** What a party obtained. Sums are scaled integers (× 10^decimals of their column). */
+export interface PsiSumPartyOutcome {
+  withheld: boolean;
+  /** I: the exact intersection size. V: the released (maybe noisy) count, when it is a recipient. */
+  count?: bigint;
+  /** I: the count it released to V (noisy under DP), when V is a recipient. */
+  releasedCount?: bigint;
+  /** Per column, when this party is a recipient and nothing was withheld. */
+  sums?: bigint[];
+  columns: ColumnSpec[];
+  /** Plaintext modulus size used. */
+  plainBits: number;
+  /** Per-released-statistic ε (when DP is on). */
+  epsilonEach?: number;
+}
+
+const DEFAULT_BATCH = 1 << 14;
+
+/** ε for each released statistic: the total split over the count and every column. */
+export function epsilonEach(epsilon: number, columns: number): number {
+  return epsilon / (1 + columns);
+}
+
+/** The largest |released value| of a column: n keys × bound, plus two noise draws' headroom. */
+function columnRange(c: ColumnSpec, valueKeys: number, eps: number | undefined): bigint {
+  const h = eps === undefined ? 0n : noiseHeadroom(eps, c.bound);
+  return BigInt(valueKeys) * c.bound + 2n * h;
+}
+
+/**
+ * The plaintext-modulus size V uses for its columns, or an `InputError` naming the column whose
+ * total could wrap (checked before anything is encrypted).
+ * @example
+ * ```ts
+ * const bits = choosePlainBits(columns, 600, undefined);
+ * ```
+ */
+export function choosePlainBits(columns: readonly ColumnSpec[], valueKeys: number, epsilon: number | undefined): number {
+  const eps = epsilon === undefined ? undefined : epsilonEach(epsilon, columns.length);
+  let bits = 0;
+  for (const c of columns) {
+    const b = plainBitsFor(columnRange(c, valueKeys, eps));
+    if (b > MAX_PLAIN_BITS) {
+      throw new InputError(
+        `column ${c.name}: ${valueKeys} keys × bound ${c.bound} (scaled)${eps !== undefined ? ' plus DP noise headroom' : ''} needs a ${b}-bit plaintext modulus; the limit is ${MAX_PLAIN_BITS} bits (the sum could wrap) — lower the bound or the decimals, or split the job`,
+      );
+    }
+    bits = Math.max(bits, b);
+  }
+  const perColumn = Math.ceil(valueKeys / 8192);
+  if (perColumn > maxCiphertextsPerColumn(bits)) {
+    throw new InputError(`${valueKeys} value-holder keys are more than this plaintext size allows (${maxCiphertextsPerColumn(bits) * 8192}); split the job`);
+  }
+  return bits;
+}
+
+async function sendPoints(t: FrameTransport, round: number, flat: Uint8Array, batch: number, signal?: AbortSignal): Promise<void> {
+  const n = flat.length / 32;
+  for (let off = 0; off < n; off += batch) {
+    throwIfAborted(signal);
+    await t.send(encodePoints(round, flat.subarray(off * 32, Math.min(n, off + batch) * 32)), signal);
+  }
+}
+
+async function receivePoints(t: FrameTransport, round: number, total: number, signal?: AbortSignal): Promise<Uint8Array> {
+  const out = new Uint8Array(total * 32);
+  let got = 0;
+  while (got < total) {
+    const flat = decodePoints(await t.receive(signal), round);
+    const k = flat.length / 32;
+    if (got + k > total) throw new MalformedMessageError('malformed message: more points than declared');
+    out.set(flat, got * 32);
+    got += k;
+  }
+  return out;
+}
+
+function permuteFlat(flat: Uint8Array, perm: Uint32Array): Uint8Array {
+  const out = new Uint8Array(flat.length);
+  for (let i = 0; i < perm.length; i++) out.set(flat.subarray(perm[i]! * 32, perm[i]! * 32 + 32), i * 32);
+  return out;
+}
+
+function checkOptions(o: PsiSumProtocolOptions): void {
+  if (!Number.isSafeInteger(o.minCohort) || o.minCohort < 0) throw new RangeError('options.minCohort must be a non-negative integer');
+  if (o.epsilon !== undefined && (!Number.isFinite(o.epsilon) || o.epsilon <= 0)) throw new RangeError('options.epsilon must be positive');
+  if (!o.revealToIdHolder && !o.revealToValueHolder) throw new RangeError('someone must receive the result');
+  if (o.batchSize !== undefined && (!Number.isSafeInteger(o.batchSize) || o.batchSize < 1 || o.batchSize > 1 << 16)) {
+    throw new RangeError('options.batchSize must be in 1..65536');
+  }
+}
+
+async function guarded<T>(t: FrameTransport, signal: AbortSignal | undefined, body: () => Promise<T>): Promise<T> {
+  try {
+    throwIfAborted(signal);
+    return await body();
+  } catch (e) {
+    await t.close('psi-sum failed').catch(() => {});
+    if (signal?.aborted && !(e instanceof DataportError)) throw new AbortError();
+    throw e;
+  }
+}
+
+/**
+ * Runs the value holder's side. Refuses (`InputError`) before encrypting anything if a per-key
+ * total exceeds its column's declared bound or a column total could wrap.
+ *
+ * @example
+ * ```ts
+ * const out = await runPsiSumValueHolder({ transport, ekm, executor, options, peerSetSize: 300,
+ *   input: { keys, columns: [{ name: 'cost', decimals: 2, bound: 10_000_000n }], totals: [costs] } });
+ * ```
+ */
+export async function runPsiSumValueHolder(args: PsiSumPartyArgs & { input: ValueHolderInput }): Promise<PsiSumPartyOutcome> {
+  const { transport: t, ekm, executor, options: o, peerSetSize, signal, input } = args;
+  checkOptions(o);
+  const nV = input.keys.length;
+  if (input.columns.length === 0 || input.columns.length !== input.totals.length) throw new RangeError('input: one totals array per column');
+  input.columns.forEach((c, ci) => {
+    const totals = input.totals[ci]!;
+    if (totals.length !== nV) throw new RangeError(`input.totals[${ci}] must have one entry per key`);
+    for (const v of totals) {
+      if (v > c.bound || v < -c.bound) throw new InputError(`column ${c.name}: a key's total exceeds the declared bound; refused before encryption`);
+    }
+  });
+  const plainBits = choosePlainBits(input.columns, nV, o.epsilon);
+  const eps = o.epsilon === undefined ? undefined : epsilonEach(o.epsilon, input.columns.length);
+  const batch = o.batchSize ?? DEFAULT_BATCH;
+
+  return guarded(t, signal, async () => {
+    const he = await HeContext.create(plainBits);
+    const keys = he.generateKeys();
+    try {
+      const b = generateScalar();
+      // Slot order j = a CSPRNG permutation of V's keys: nothing about V's row order reaches I.
+      const perm = randomPermutation(nV);
+      const ordered = Array.from(perm, (i) => input.keys[i]!);
+      const yb = nV === 0 ? new Uint8Array(0) : await executor.multiply(b, await executor.hashToGroup(ordered, ekm, signal), signal);
+      await t.send(
+        encodeSetup({ version: PSI_SUM_VERSION, plainBits, plainModulus: he.t, valueKeys: nV, columns: [...input.columns], publicKey: keys.publicKeyBytes }),
+        signal,
+      );
+      await sendPoints(t, PointRound.VALUE_KEYS, yb, batch, signal);
+      for (let c = 0; c < input.columns.length; c++) {
+        const slotValues = Array.from(perm, (i) => input.totals[c]![i]!);
+        const cts = he.encryptValues(keys, slotValues);
+        for (let k = 0; k < cts.length; k++) {
+          throwIfAborted(signal);
+          await t.send(encodeCiphertext(c, k, cts[k]!), signal);
+        }
+      }
+      // I's masked keys: validated, re-masked, reshuffled (no link to I's positions survives).
+      const xa = await receivePoints(t, PointRound.ID_KEYS, peerSetSize, signal);
+      decodePointBatch(xa);
+      const xab = peerSetSize === 0 ? xa : await executor.multiply(b, xa, signal);
+      b.fill(0);
+      await sendPoints(t, PointRound.ID_KEYS_REMASKED, permuteFlat(xab, randomPermutation(peerSetSize)), batch, signal);
+
+      const result = decodeResult(await t.receive(signal));
+      const base = { columns: [...input.columns], plainBits, ...(eps !== undefined ? { epsilonEach: eps } : {}) };
+      if (result.withheld) return { withheld: true, ...base };
+      if (result.ciphertexts.length !== input.columns.length) throw new MalformedMessageError('malformed message: one result per column expected');
+      if ((result.count !== undefined) !== o.revealToValueHolder) throw new UnexpectedMessageError('unexpected message: count presence does not match the terms');
+      if (result.count !== undefined) {
+        const maxCount = BigInt(Math.min(nV, peerSetSize));
+        const slack = eps === undefined ? 0n : noiseHeadroom(eps, 1n);
+        if (result.count < -slack || result.count > maxCount + slack) throw new MalformedMessageError('malformed message: implausible count');
+      }
+      const decrypted = result.ciphertexts.map((ct) => he.decryptConstant(keys.secretKey, ct));
+      if (o.revealToIdHolder) {
+        // V's own noise protects its values from I (I removes only the noise it added itself).
+        const out = decrypted.map((d, c) => (eps === undefined ? d : d + sampleDiscreteLaplace(eps, input.columns[c]!.bound)));
+        await t.send(encodeSums(out), signal);
+      }
+      return {
+        withheld: false,
+        ...base,
+        ...(o.revealToValueHolder ? { count: result.count!, sums: decrypted } : {}),
+      };
+    } finally {
+      keys.delete();
+      he.delete();
+    }
+  });
+}
+
+/**
+ * Runs the ID holder's side: learns the exact intersection size, enforces the minimum cohort, and
+ * returns the sums when the terms reveal them to it.
+ *
+ * @example
+ * ```ts
+ * const out = await runPsiSumIdHolder({ transport, ekm, executor, options, peerSetSize: 600, keys });
+ * out.count; // exact intersection size
+ * ```
+ */
+export async function runPsiSumIdHolder(args: PsiSumPartyArgs & { keys: readonly Uint8Array[] }): Promise<PsiSumPartyOutcome> {
+  const { transport: t, ekm, executor, options: o, peerSetSize, signal, keys } = args;
+  checkOptions(o);
+  const nI = keys.length;
+  const batch = o.batchSize ?? DEFAULT_BATCH;
+  return guarded(t, signal, async () => {
+    const setup = decodeSetup(await t.receive(signal));
+    if (setup.version !== PSI_SUM_VERSION) throw new MalformedMessageError('malformed message: psi-sum version');
+    if (setup.valueKeys !== peerSetSize) throw new MalformedMessageError('malformed message: set size differs from the declared one');
+    if (setup.plainBits < 20 || setup.plainBits > MAX_PLAIN_BITS) throw new HeParameterMismatchError('HE parameters outside the allowed set');
+    const eps = o.epsilon === undefined ? undefined : epsilonEach(o.epsilon, setup.columns.length);
+    // The peer's bounds must fit its own plaintext modulus (so a sum cannot wrap silently).
+    let expectedBits: number;
+    try {
+      expectedBits = choosePlainBits(setup.columns, setup.valueKeys, o.epsilon);
+    } catch {
+      throw new HeParameterMismatchError('peer HE parameters cannot hold its declared bounds');
+    }
+    if (setup.plainBits < expectedBits) throw new HeParameterMismatchError('peer plaintext modulus too small for its declared bounds');
+    const he = await HeContext.create(setup.plainBits);
+    const cts: HeCiphertext[] = [];
+    let pk: ReturnType<HeContext['loadPublicKey']> | undefined;
+    try {
+      if (he.t !== setup.plainModulus) throw new HeParameterMismatchError('peer plaintext modulus is not the agreed prime');
+      pk = he.loadPublicKey(setup.publicKey);
+      const nV = setup.valueKeys;
+      const perColumn = Math.ceil(nV / he.n);
+
+      const a = generateScalar();
+      const xa = nI === 0 ? new Uint8Array(0) : await executor.multiply(a, await executor.hashToGroup(keys, ekm, signal), signal);
+      const xaShuffled = permuteFlat(xa, randomPermutation(nI));
+
+      const yb = await receivePoints(t, PointRound.VALUE_KEYS, nV, signal);
+      decodePointBatch(yb);
+      const yba = nV === 0 ? yb : await executor.multiply(a, yb, signal);
+      a.fill(0);
+      for (let c = 0; c < setup.columns.length; c++) {
+        for (let k = 0; k < perColumn; k++) {
+          const m = decodeCiphertext(await t.receive(signal));
+          if (m.col !== c || m.index !== k) throw new UnexpectedMessageError('unexpected message: ciphertext out of order');
+          cts.push(he.loadCiphertext(m.ciphertext, 'first'));
+        }
+      }
+      await sendPoints(t, PointRound.ID_KEYS, xaShuffled, batch, signal);
+      const xab = await receivePoints(t, PointRound.ID_KEYS_REMASKED, nI, signal);
+
+      const table = new ValueTable(nI, 32);
+      table.insertAll(xab);
+      const selected = new Uint8Array(nV);
+      let count = 0;
+      for (let j = 0; j < nV; j++) {
+        if (table.find(yba, j * 32) >= 0) {
+          selected[j] = 1;
+          count++;
+        }
+      }
+      const base = { columns: setup.columns, plainBits: setup.plainBits, ...(eps !== undefined ? { epsilonEach: eps } : {}) };
+      if (o.minCohort > 0 && count < o.minCohort) {
+        await t.send(encodeResult({ withheld: true, ciphertexts: [] }), signal);
+        return { withheld: true, count: BigInt(count), ...base };
+      }
+      const masks: bigint[] = [];
+      const out: Uint8Array[] = [];
+      for (let c = 0; c < setup.columns.length; c++) {
+        throwIfAborted(signal);
+        // Constant term: I's DP noise (protects I's membership from V's view of the sum), plus a
+        // uniform mask when V must not learn the sum.
+        const noise = eps === undefined ? 0n : sampleDiscreteLaplace(eps, setup.columns[c]!.bound);
+        const mask = o.revealToValueHolder ? 0n : he.randomModT(1)[0]!;
+        masks.push(he.mod(mask + noise));
+        out.push(he.selectSumAndMask(cts.slice(c * perColumn, (c + 1) * perColumn), selected, mask + noise, pk));
+      }
+      const released = o.revealToValueHolder ? BigInt(count) + (eps === undefined ? 0n : sampleDiscreteLaplace(eps, 1n)) : undefined;
+      await t.send(encodeResult({ withheld: false, ...(released !== undefined ? { count: released } : {}), ciphertexts: out }), signal);
+      const rel = released !== undefined ? { releasedCount: released } : {};
+      if (!o.revealToIdHolder) return { withheld: false, count: BigInt(count), ...rel, ...base };
+      const got = decodeSums(await t.receive(signal), setup.columns.length);
+      const sums = got.map((v, c) => he.centre(he.mod(v - masks[c]!)));
+      return { withheld: false, count: BigInt(count), sums, ...rel, ...base };
+    } finally {
+      for (const c of cts) c.delete();
+      pk?.delete();
+      he.delete();
+    }
+  });
+}

@@ -1,0 +1,330 @@
+/**
+ * `runPsiSum`: the SDK's one call for count, exact sums and means over a private intersection,
+ * inside an authenticated session (identity pinning, signed terms, `ekm` binding, co-signed
+ * receipt), like `runPsi` does for plain PSI.
+ *
+ * Layering note: this file sits in `protocols/psi-sum` (where the brief puts the SDK entry point)
+ * but drives the session layer; the sans-session protocol is `protocol.ts`.
+ * @module
+ */
+import { AbortError, GuardrailRefusedError, TermsRefusedError } from '../../errors.js';
+import { divideToDecimal, formatFixedPoint } from '../../he/fixed-point.js';
+import type { GuardrailDecision, UsageReceipt } from '../../ledger/receipt-types.js';
+import type { Identity } from '../../session/identity.js';
+import type { SessionTerms } from '../../session/messages.js';
+import { establishSession, type Session, type SessionPolicy } from '../../session/session.js';
+import type { FrameTransport } from '../../transport/types.js';
+import { createInlineExecutor, type CryptoExecutor } from '../executor.js';
+import { dedupeRecords, normalizeKey } from '../psi/normalize.js';
+import { DEFAULT_MAX_PEER_SET_SIZE } from '../psi/party.js';
+import type { ColumnSpec } from './codec.js';
+import { runPsiSumIdHolder, runPsiSumValueHolder, type PsiSumPartyOutcome, type PsiSumProtocolOptions } from './protocol.js';
+import { aggregateValueRows, type ValueColumnRequest } from './values.js';
+
+/** The protocol name of psi-sum in terms and receipts. */
+export const PSI_SUM_PROTOCOL_NAME = 'psi-sum';
+
+/** What the requester asks for (the job's terms). */
+export interface PsiSumTerms {
+  /** Who receives count, sums and means: both parties (default) or the requester only. */
+  reveal?: 'both' | 'requester';
+  /** Below this intersection size the sums are withheld (default 0: never). */
+  minCohort?: number;
+  /** Total ε of discrete-Laplace noise on the released count and sums (default: none, exact). */
+  dpEpsilon?: number;
+  /** Purpose / authorisation reference, recorded in both receipts. */
+  purpose?: string;
+  /** Bounds on the responder's distinct keys (default 0 … 2^23). */
+  peerSetSize?: { min?: number; max?: number };
+}
+
+/** What a responder allows (besides the session layer's own policy fields). */
+export interface PsiSumPolicy {
+  /** `both`, `requester`, or `either` (default). */
+  reveal?: 'both' | 'requester' | 'either';
+  /** The smallest minimum cohort accepted (default 0). */
+  minCohort?: number;
+  /** If set, the terms must carry DP noise with ε at most this. */
+  maxDpEpsilon?: number;
+  /** Refuse requests with an empty purpose. */
+  requirePurpose?: boolean;
+}
+
+/** The value holder's columns: one request per column and, per row, the cells in that order. */
+export interface PsiSumValues {
+  columns: readonly ValueColumnRequest[];
+  /** rows[r][c]: row r's value of column c, a decimal string. Same length as `records`. */
+  rows: readonly (readonly string[])[];
+}
+
+/** Options of {@link runPsiSum}. */
+export interface RunPsiSumOptions {
+  /** `requester` (proposes the terms; usually the connecting side) or `responder`. */
+  role: 'requester' | 'responder';
+  /** Key of each row: a string or the fields of a multi-column key (normalised like `runPsi`). */
+  records: readonly (readonly string[])[] | readonly string[];
+  /** Given only by the value holder. */
+  values?: PsiSumValues;
+  transport: FrameTransport;
+  identity: Identity;
+  peerPublicKey?: Uint8Array;
+  allowedPeers?: readonly Uint8Array[];
+  allowAnyPeer?: boolean;
+  /** Requester: the job's terms. */
+  terms?: PsiSumTerms;
+  /** Responder: what it allows. */
+  policy?: PsiSumPolicy;
+  /** Batch crypto (default: a fresh inline executor). */
+  executor?: CryptoExecutor;
+  signal?: AbortSignal;
+  /** Receives the co-signed receipt (completed or withheld runs) before `runPsiSum` returns or throws. */
+  onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
+  /** Points per frame sent. */
+  batchSize?: number;
+}
+
+/** Result of {@link runPsiSum}. */
+export interface RunPsiSumResult {
+  /** `ids` (identifiers only) or `values`. */
+  holder: 'ids' | 'values';
+  /** Intersection size as this party learned it (I: exact; V: the released, maybe noisy, count). */
+  intersectionSize?: number;
+  /** Column → exact decimal sum over the intersection (noisy if DP is on); when revealed to this party. */
+  sums?: Record<string, string>;
+  /** Column → sum / count, rounded half away from zero to max(2, decimals) places; null when count ≤ 0. */
+  means?: Record<string, string | null>;
+  /** The columns as the value holder announced them (name, decimals, bound in scaled units). */
+  columns: ColumnSpec[];
+  /** DP parameters in force, if any. */
+  dp?: { epsilon: number; epsilonPerStatistic: number };
+  stats: {
+    inputRecords: number;
+    distinctKeys: number;
+    peerDistinctKeys: number;
+    bytesSent: number;
+    bytesReceived: number;
+    ms: number;
+    plainModulusBits: number;
+  };
+  receipt: UsageReceipt;
+  sessionId: Uint8Array;
+}
+
+function normalizeRecords(records: RunPsiSumOptions['records']): (Uint8Array | undefined)[] {
+  if (!Array.isArray(records)) throw new TypeError('records must be an array');
+  return records.map((r: string | readonly string[], i: number) => {
+    if (typeof r === 'string') return normalizeKey([r]);
+    if (Array.isArray(r)) return normalizeKey(r);
+    throw new TypeError(`records[${i}] must be a string or an array of strings`);
+  });
+}
+
+function toTerms(t: PsiSumTerms, setSize: number, iHoldValues: boolean): SessionTerms {
+  const reveal = t.reveal ?? 'both';
+  if (reveal !== 'both' && reveal !== 'requester') throw new TypeError("terms.reveal must be 'both' or 'requester'");
+  const k = t.minCohort ?? 0;
+  const min = t.peerSetSize?.min ?? 0;
+  const max = t.peerSetSize?.max ?? DEFAULT_MAX_PEER_SET_SIZE;
+  for (const [v, n] of [[k, 'terms.minCohort'], [min, 'terms.peerSetSize.min'], [max, 'terms.peerSetSize.max']] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${n} must be a non-negative integer`);
+  }
+  if (t.dpEpsilon !== undefined && (typeof t.dpEpsilon !== 'number' || !Number.isFinite(t.dpEpsilon) || t.dpEpsilon <= 0 || t.dpEpsilon > 1000)) {
+    throw new RangeError('terms.dpEpsilon must be a number in (0, 1000]');
+  }
+  return {
+    protocol: PSI_SUM_PROTOCOL_NAME,
+    options: { values: iHoldValues ? 'requester' : 'responder', 'dp-epsilon': t.dpEpsilon === undefined ? 'none' : String(t.dpEpsilon) },
+    purpose: t.purpose ?? '',
+    recipients: reveal === 'both' ? ['requester', 'responder'] : ['requester'],
+    requesterSetSize: setSize,
+    responderSetSize: { min, max },
+    minIntersection: k,
+  };
+}
+
+/** Parses the psi-sum options of signed terms, or a refusal reason. */
+function parseTermsOptions(terms: SessionTerms): { valuesRole: 'requester' | 'responder'; epsilon?: number } | string {
+  if (terms.protocol !== PSI_SUM_PROTOCOL_NAME) return 'listener does not offer this protocol';
+  const known = new Set(['values', 'dp-epsilon']);
+  if (Object.keys(terms.options).some((k) => !known.has(k))) return 'unsupported protocol option';
+  const valuesRole = terms.options['values'];
+  if (valuesRole !== 'requester' && valuesRole !== 'responder') return 'unsupported protocol option';
+  const e = terms.options['dp-epsilon'];
+  if (e === 'none') return { valuesRole };
+  const epsilon = Number(e);
+  if (e === undefined || !/^[0-9.eE+-]+$/.test(e) || !Number.isFinite(epsilon) || epsilon <= 0 || epsilon > 1000) return 'unsupported dp-epsilon';
+  return { valuesRole, epsilon };
+}
+
+/**
+ * Runs psi-sum with one peer over an authenticated session.
+ *
+ * The party that passes `values` is the value holder V (identifiers + numeric columns); the other
+ * is the ID holder I. V's totals are BFV-encrypted under V's key; I selects and sums the matching
+ * slots homomorphically and masks the result; V decrypts only the column sums. I learns the exact
+ * intersection size; below `minCohort` it withholds the sums (`GuardrailRefusedError` on both sides
+ * after a `withheld` receipt). With `dpEpsilon`, released counts and sums carry discrete-Laplace
+ * noise and the receipt records ε.
+ *
+ * @example
+ * ```ts
+ * import { runPsiSum, createMemoryTransportPair, generateIdentity } from 'dataport';
+ * const pharma = generateIdentity();
+ * const hospital = generateIdentity();
+ * const [a, b] = createMemoryTransportPair();
+ * const [mine, theirs] = await Promise.all([
+ *   runPsiSum({ role: 'requester', records: ['110101199003070011', '11010119900307002X'], transport: a,
+ *               identity: pharma, peerPublicKey: hospital.publicKey, terms: { reveal: 'both' } }),
+ *   runPsiSum({ role: 'responder', records: ['11010119900307002x', '440101198001010033'], transport: b,
+ *               identity: hospital, peerPublicKey: pharma.publicKey,
+ *               values: { columns: [{ name: 'cost_yuan' }], rows: [['1200.50'], ['80.00']] } }),
+ * ]);
+ * mine.intersectionSize; // 1
+ * mine.sums;             // { cost_yuan: '1200.50' }
+ * ```
+ */
+export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumResult> {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const t0 = Date.now();
+  const { role, transport, identity, signal } = options;
+  if (role !== 'requester' && role !== 'responder') throw new TypeError("role must be 'requester' or 'responder'");
+  if (signal?.aborted) throw new AbortError();
+  const rows = normalizeRecords(options.records);
+  const holder: 'ids' | 'values' = options.values !== undefined ? 'values' : 'ids';
+  // Values are read and checked (decimals, bounds) before any connection is used.
+  const valueInput =
+    options.values !== undefined ? aggregateValueRows(rows, options.values.rows, options.values.columns) : undefined;
+  const keys = valueInput ? valueInput.keys : dedupeRecords(rows).keys;
+  const distinct = keys.length;
+  const sent0 = transport.stats.bytesSent;
+  const received0 = transport.stats.bytesReceived;
+
+  const pol = options.policy ?? {};
+  const sessionPolicy: SessionPolicy = {
+    protocols: [PSI_SUM_PROTOCOL_NAME],
+    reveal: pol.reveal ?? 'either',
+    minIntersection: pol.minCohort ?? 0,
+    ...(pol.requirePurpose ? { requirePurpose: true } : {}),
+    check: (t) => {
+      const o = parseTermsOptions(t);
+      if (typeof o === 'string') return o;
+      const peerHasValues = o.valuesRole === 'requester';
+      if (peerHasValues && holder === 'values') return 'both parties hold values: exactly one side gives value columns';
+      if (!peerHasValues && holder === 'ids') return 'neither party holds values: the value holder must give value columns';
+      if (pol.maxDpEpsilon !== undefined && (o.epsilon === undefined || o.epsilon > pol.maxDpEpsilon)) {
+        return `listener requires differential-privacy noise with epsilon at most ${pol.maxDpEpsilon}`;
+      }
+      return undefined;
+    },
+  };
+  const common = {
+    transport,
+    identity,
+    ...(options.peerPublicKey !== undefined ? { peerPublicKey: options.peerPublicKey } : {}),
+    ...(options.allowedPeers !== undefined ? { allowedPeers: options.allowedPeers } : {}),
+    ...(options.allowAnyPeer !== undefined ? { allowAnyPeer: options.allowAnyPeer } : {}),
+    ...(signal ? { signal } : {}),
+  };
+  const session: Session =
+    role === 'requester'
+      ? await establishSession({ ...common, role, terms: toTerms(options.terms ?? {}, distinct, holder === 'values') })
+      : await establishSession({ ...common, role, policy: sessionPolicy, localSetSize: distinct });
+
+  let afterReceipt: Error | undefined;
+  try {
+    if (!session.accepted) {
+      const receipt = await session.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 });
+      await options.onReceipt?.(receipt);
+      afterReceipt = new TermsRefusedError(session.refusalReason ?? 'terms refused');
+      throw afterReceipt;
+    }
+    const parsed = parseTermsOptions(session.terms);
+    if (typeof parsed === 'string') throw new TermsRefusedError(parsed);
+    const valuesRole = parsed.valuesRole;
+    if ((valuesRole === role) !== (holder === 'values')) {
+      throw new TermsRefusedError(holder === 'values' ? 'both parties hold values' : 'neither party holds values');
+    }
+    const recipients = session.terms.recipients;
+    const idRole = valuesRole === 'requester' ? 'responder' : 'requester';
+    const protocolOptions: PsiSumProtocolOptions = {
+      minCohort: session.terms.minIntersection,
+      revealToIdHolder: recipients.includes(idRole),
+      revealToValueHolder: recipients.includes(valuesRole),
+      ...(parsed.epsilon !== undefined ? { epsilon: parsed.epsilon } : {}),
+      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+    };
+    const peerDeclared = role === 'requester' ? session.responderSetSize : session.terms.requesterSetSize;
+    const executor = options.executor ?? (await createInlineExecutor());
+    const tc = Date.now();
+    let out: PsiSumPartyOutcome;
+    try {
+      const base = { transport: session.channel, ekm: session.ekm, executor, options: protocolOptions, peerSetSize: peerDeclared, ...(signal ? { signal } : {}) };
+      out = valueInput ? await runPsiSumValueHolder({ ...base, input: valueInput }) : await runPsiSumIdHolder({ ...base, keys });
+    } finally {
+      if (!options.executor) await executor.close();
+    }
+    const computeMs = Date.now() - tc;
+
+    const k = session.terms.minIntersection;
+    const guardrails: GuardrailDecision[] = [];
+    // Both parties record the same decisions (I takes the min-cohort one, V observes it); the
+    // receipt merges identical entries. The DP detail is the signed terms' epsilon, verbatim.
+    if (k > 0) guardrails.push({ rule: 'min-cohort', outcome: out.withheld ? 'withheld' : 'passed', detail: `k=${k}` });
+    if (parsed.epsilon !== undefined && !out.withheld) {
+      guardrails.push({ rule: 'dp-noise', outcome: 'applied', detail: `epsilon=${session.terms.options['dp-epsilon']}` });
+    }
+    const amRecipient = recipients.includes(role);
+    // The receipt's output size is the count as released (the noisy one under DP, identical in
+    // both views), never I's exact count when that differs.
+    const released = !out.withheld && amRecipient && out.count !== undefined ? Number(out.releasedCount ?? out.count) : 0;
+    const receipt = await session.exchangeReceipt({
+      outcome: out.withheld ? 'withheld' : 'completed',
+      inputSize: distinct,
+      outputSize: Math.max(0, Math.min(released, distinct, peerDeclared)),
+      computeMs,
+      guardrails,
+      expectedPeerInputSize: peerDeclared,
+    });
+    await options.onReceipt?.(receipt);
+    if (receipt.body.outcome === 'withheld') {
+      afterReceipt = new GuardrailRefusedError(`intersection below the minimum cohort of ${k}: result withheld`);
+      throw afterReceipt;
+    }
+    await session.close();
+
+    const result: RunPsiSumResult = {
+      holder,
+      columns: out.columns,
+      ...(parsed.epsilon !== undefined ? { dp: { epsilon: parsed.epsilon, epsilonPerStatistic: out.epsilonEach! } } : {}),
+      stats: {
+        inputRecords: rows.length,
+        distinctKeys: distinct,
+        peerDistinctKeys: peerDeclared,
+        bytesSent: transport.stats.bytesSent - sent0,
+        bytesReceived: transport.stats.bytesReceived - received0,
+        ms: Date.now() - t0,
+        plainModulusBits: out.plainBits,
+      },
+      receipt,
+      sessionId: session.sessionId,
+    };
+    if (out.count !== undefined && (holder === 'ids' || amRecipient)) result.intersectionSize = Number(out.count);
+    if (out.sums !== undefined) {
+      result.sums = {};
+      result.means = {};
+      out.columns.forEach((c, i) => {
+        const s = out.sums![i]!;
+        result.sums![c.name] = formatFixedPoint(s, c.decimals);
+        const n = out.count ?? 0n;
+        // Mean of the released sum over the released count, to max(2, decimals) places.
+        const places = Math.max(2, c.decimals);
+        result.means![c.name] = n > 0n ? divideToDecimal(s, n * 10n ** BigInt(c.decimals), places) : null;
+      });
+    }
+    return result;
+  } catch (e) {
+    if (e === afterReceipt) await session.close().catch(() => {});
+    else await session.fail(e);
+    throw e;
+  }
+}

@@ -732,7 +732,10 @@ class SessionImpl implements Session {
     // The only guardrail a peer may report is the agreed minimum-intersection rule, and a withheld
     // outcome must come with it.
     const k = this.terms.minIntersection;
+    // psi-sum: the agreed DP noise may be recorded too (detail = the signed terms' epsilon).
+    const dp = this.terms.options['dp-epsilon'];
     for (const g of theirs.guardrails) {
+      if (g.rule === 'dp-noise' && dp !== undefined && dp !== 'none' && g.outcome === 'applied' && g.detail === `epsilon=${dp}`) continue;
       if (k === 0 || g.rule !== 'min-cohort' || g.detail !== `k=${k}` || (g.outcome !== 'passed' && g.outcome !== 'withheld')) bad();
     }
     const withheld = theirs.guardrails.some((g) => g.outcome === 'withheld');

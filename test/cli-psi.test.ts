@@ -89,8 +89,8 @@ function expectedOutput(lines: string[], matching: number[]): Buffer {
 describe('dataport psi (authenticated)', () => {
   it('reveal both: each side learns the intersection, --output rows are byte-identical, --json is the last line', async () => {
     const { l, r } = await pair(
-      [...listenerBase, ...hospitalInput, '--output', p('out-hospital.csv'), '--json', '--purpose', 'programme review'],
-      (url) => [...requesterBase(url), ...pharmaInput, '--output', p('out-pharma.csv'), '--json', '--purpose', 'programme review'],
+      [...listenerBase, ...hospitalInput, '--reveal', 'both', '--output', p('out-hospital.csv'), '--json', '--purpose', 'programme review'],
+      (url) => [...requesterBase(url), ...pharmaInput, '--reveal', 'both', '--output', p('out-pharma.csv'), '--json', '--purpose', 'programme review'],
     );
     expect(r.stderr).toMatch(/1 rows with an empty key were skipped \(first at line 8\)/);
     expect([l.code, r.code]).toEqual([0, 0]);
@@ -126,8 +126,8 @@ describe('dataport psi (authenticated)', () => {
     expect(readFileSync(p('out-hospital.csv'))).toEqual(expectedOutput(HOSPITAL_LINES, HOSPITAL_MATCHING));
   });
 
-  it('reveal requester: the listener learns only the sizes', async () => {
-    const { l, r } = await pair([...listenerBase, ...hospitalInput, '--reveal', 'requester', '--json'], (url) => [
+  it('reveal requester (the default): the listener learns only the sizes', async () => {
+    const { l, r } = await pair([...listenerBase, ...hospitalInput, '--json'], (url) => [
       ...requesterBase(url),
       ...pharmaInput,
       '--reveal',
@@ -140,9 +140,11 @@ describe('dataport psi (authenticated)', () => {
   });
 
   it('count-only with 192-bit truncation: both learn the size only', async () => {
-    const { l, r } = await pair([...listenerBase, ...hospitalInput, '--count-only', '--truncate', '192', '--json'], (url) => [
+    const { l, r } = await pair([...listenerBase, ...hospitalInput, '--count-only', '--reveal', 'both', '--truncate', '192', '--json'], (url) => [
       ...requesterBase(url),
       ...pharmaInput,
+      '--reveal',
+      'both',
       '--count-only',
       '--truncate',
       '192',
@@ -166,8 +168,8 @@ describe('dataport psi (authenticated)', () => {
   it('a refused term ends both sides with a one-line message and exit 1', async () => {
     const { l, r } = await pair([...listenerBase, ...hospitalInput, '--count-only'], (url) => [...requesterBase(url), ...pharmaInput]);
     expect([l.code, r.code]).toEqual([1, 1]);
-    expectOneLineError(r.stderr, /refused/i);
-    expectOneLineError(l.stderr, /refused/i);
+    expectOneLineError(r.stderr, /terms refused: .*count-only/i);
+    expectOneLineError(l.stderr, /terms refused: .*count-only/i);
   });
 
   it('a wrong pinned key ends both sides with exit 1', async () => {
@@ -193,8 +195,8 @@ describe('dataport psi (authenticated)', () => {
 describe('dataport psi --insecure-interop', () => {
   it('runs the bare draft protocol between two processes, with a loud warning', async () => {
     const { l, r } = await pair(
-      ['psi', '--listen', '127.0.0.1:0', '--insecure-interop', '--workers', '0', ...hospitalInput, '--json'],
-      (url) => ['psi', '--connect', url, '--insecure-interop', '--workers', '1', ...pharmaInput, '--output', p('out-interop.csv'), '--json'],
+      ['psi', '--listen', '127.0.0.1:0', '--insecure-interop', '--workers', '0', ...hospitalInput, '--reveal', 'both', '--json'],
+      (url) => ['psi', '--connect', url, '--insecure-interop', '--workers', '1', ...pharmaInput, '--reveal', 'both', '--output', p('out-interop.csv'), '--json'],
     );
     expect([l.code, r.code]).toEqual([0, 0]);
     for (const res of [l, r]) expect(res.stderr).toMatch(/WARNING: --insecure-interop: NO AUTHENTICATION/);
@@ -295,7 +297,7 @@ describe('dataport psi against unreachable or misbehaving peers', () => {
         const l = await listener.done;
         ws.terminate();
         expect(l.code).toBe(1);
-        expectOneLineError(l.stderr, /malformed|unexpected|closed/i);
+        expectOneLineError(l.stderr, /malformed|unexpected|closed|text frame/i);
       }
     });
   }

@@ -19,6 +19,8 @@ export type KeyNormalizer = (values: readonly string[]) => Uint8Array | undefine
 export interface KeyInput {
   /** Distinct normalised keys, in first-seen order. */
   keys: Uint8Array[];
+  /** For each distinct key, the key fields of the first row that had it (as in the file). */
+  fields: string[][];
   /** Data rows in the file. */
   rows: number;
   /** Rows skipped because a key column was empty. */
@@ -58,6 +60,7 @@ export async function readKeys(
 ): Promise<KeyInput> {
   const seen = new Set<string>();
   const keys: Uint8Array[] = [];
+  const fields: string[][] = [];
   let skippedRows = 0;
   let firstSkippedLine: number | undefined;
   const maxKeys = options.maxKeys ?? Number.POSITIVE_INFINITY;
@@ -78,11 +81,12 @@ export async function readKeys(
     if (keys.length >= maxKeys) throw new InputError(`${path}: more than ${maxKeys} distinct keys`);
     seen.add(id);
     keys.push(key);
+    fields.push(row.values);
   });
   if (keys.length === 0) {
     throw new InputError(`${path}: every row has an empty key (${columns.join(', ')}); nothing to compare`);
   }
-  const result: KeyInput = { keys, rows: scan.rows, skippedRows, scan };
+  const result: KeyInput = { keys, fields, rows: scan.rows, skippedRows, scan };
   if (firstSkippedLine !== undefined) result.firstSkippedLine = firstSkippedLine;
   return result;
 }

@@ -77,7 +77,7 @@ peers and identity:
   --ca FILE               requester: trust this CA / self-signed certificate for wss://
 
 terms:
-  --reveal both|requester who learns the intersection (default both)
+  --reveal both|requester who learns the intersection (default requester)
   --count-only            learn only its size, not which keys are in it
   --truncate 0|128|192    truncate the exchanged values to this many bits (0 = none; default 128)
   --purpose TEXT          purpose / authorisation reference, signed into the receipt
@@ -157,7 +157,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     input: stringOption(values, 'input', true),
     keyColumns: parseColumnList(stringOption(values, 'key', true), 'key'),
     allowAnyPeer: values['allow-any-peer'] === true,
-    reveal: choiceOption(values, 'reveal', ['both', 'requester'] as const, 'both'),
+    reveal: choiceOption(values, 'reveal', ['both', 'requester'] as const, 'requester'),
     countOnly: values['count-only'] === true,
     truncate: Number(truncText) as 0 | 128 | 192,
     json: values.json === true,

@@ -1,27 +1,128 @@
 /**
- * The authenticated path of `dataport psi`: the session layer (mutual authentication, terms,
- * session binding) around the PSI protocol, the co-signed receipt, and the ledger.
+ * The authenticated path of `dataport psi`: `runPsi` (mutual authentication, terms, session
+ * binding, ECDH-PSI, co-signed receipt) with the CLI's terms and listener policy, and the receipt
+ * appended to `--ledger`.
+ *
+ * Listener policy: the requester's `--reveal`, `--count-only` and `--truncate` must equal the
+ * listener's own, and when the listener was given `--purpose`, the purpose too. Anything else is
+ * refused on both sides with the reason (the refusal itself gets a co-signed receipt).
  * @module
  */
-import { UnsupportedError } from '../errors.js';
+import type { UsageReceipt } from '../ledger/receipt-types.js';
 import type { PsiProgress } from '../protocols/psi/party.js';
+import { runPsi, type PsiTerms } from '../session/run-psi.js';
+import type { SessionPolicy } from '../session/session.js';
 import type { FrameTransport } from '../transport/types.js';
 import type { PsiContext, PsiRunOutcome } from './commands/psi.js';
+import type { PsiCliOptions } from './psi-options.js';
+
+/** Where receipts go: the part of the ledger API this command uses. */
+export interface ReceiptSink {
+  readonly dir: string;
+  append(receipt: UsageReceipt): Promise<{ index: number }>;
+}
+
+function truncationOf(opts: PsiCliOptions): 'none' | 128 | 192 {
+  return opts.truncate === 0 ? 'none' : opts.truncate;
+}
 
 /**
- * Runs one authenticated PSI session over `transport`.
+ * The terms a requester proposes for these options.
+ * @example
+ * ```ts
+ * const terms = termsOf(opts); // { reveal: 'requester', countOnly: false, truncation: 128, purpose: '' }
+ * ```
+ */
+export function termsOf(opts: PsiCliOptions): PsiTerms {
+  return { reveal: opts.reveal, countOnly: opts.countOnly, truncation: truncationOf(opts), purpose: opts.purpose };
+}
+
+/**
+ * The listener's policy for these options: exactly its own terms.
+ * @example
+ * ```ts
+ * const policy = policyOf(opts);
+ * ```
+ */
+export function policyOf(opts: PsiCliOptions): SessionPolicy {
+  const truncate = String(truncationOf(opts));
+  return {
+    reveal: opts.reveal,
+    countOnly: opts.countOnly ? 'required' : 'forbidden',
+    truncation: [truncate],
+    check: (terms) => {
+      // Reasons go to the peer: they name the listener's terms (not secret) and nothing else.
+      const reveal = terms.recipients.includes('responder') ? 'both' : 'requester';
+      if (reveal !== opts.reveal) return `the listener runs with --reveal ${opts.reveal}, the request asks for --reveal ${reveal}`;
+      const countOnly = terms.options['count-only'] === 'true';
+      if (countOnly !== opts.countOnly) {
+        return opts.countOnly ? 'the listener runs with --count-only' : 'the listener does not run with --count-only';
+      }
+      const t = terms.options['truncate'];
+      if (t !== truncate) return `the listener runs with --truncate ${opts.truncate}, the request asks for ${t === 'none' ? 0 : t}`;
+      if (opts.purpose !== '' && terms.purpose !== opts.purpose) return 'the purpose differs from the one the listener was started with';
+      return undefined;
+    },
+  };
+}
+
+/**
+ * Runs one authenticated PSI session over `transport`; appends the receipt to `ledger` when given
+ * (for completed, withheld and refused runs alike: every receipt both parties signed).
  * @example
  * ```ts
  * const outcome = await runSessionPsi(ctx, 'requester', transport, signal, () => {});
  * ```
  */
 export async function runSessionPsi(
-  _ctx: PsiContext,
-  _role: 'requester' | 'responder',
-  _transport: FrameTransport,
-  _signal: AbortSignal,
-  _onProgress: (p: PsiProgress) => void,
+  ctx: PsiContext,
+  role: 'requester' | 'responder',
+  transport: FrameTransport,
+  signal: AbortSignal,
+  onProgress: (p: PsiProgress) => void,
 ): Promise<PsiRunOutcome> {
-  // Wired to the session layer's runPsi as soon as it lands (src/session/run-psi.ts).
-  throw new UnsupportedError('authenticated psi sessions are not wired yet; only --insecure-interop works in this build');
+  const { opts, ledger } = ctx;
+  let appended: { dir: string; index: number } | undefined;
+  const onReceipt = async (receipt: UsageReceipt) => {
+    if (ledger) {
+      const { index } = await ledger.append(receipt);
+      appended = { dir: ledger.dir, index };
+      if (receipt.body.outcome !== 'completed') {
+        process.stderr.write(`dataport: the ${receipt.body.outcome} run was recorded in ${ledger.dir} (entry ${index})\n`);
+      }
+    }
+  };
+  const common = {
+    records: ctx.input.fields,
+    transport,
+    identity: ctx.identity!,
+    executor: ctx.executor,
+    signal,
+    onProgress,
+    onReceipt,
+    ...(ctx.peerKey ? { peerPublicKey: ctx.peerKey } : { allowAnyPeer: true }),
+  };
+  const r =
+    role === 'requester'
+      ? await runPsi({ ...common, role, terms: termsOf(opts) })
+      : await runPsi({ ...common, role, policy: policyOf(opts) });
+  const peer = r.receipt.body.parties.find((p) => p.role !== role);
+  const outcome: PsiRunOutcome = {
+    role,
+    result: {
+      learned: r.learned,
+      ...(r.intersectionRows !== undefined ? { intersection: r.intersectionRows } : {}),
+      ...(r.intersectionSize !== undefined ? { intersectionSize: r.intersectionSize } : {}),
+      peerSetSize: r.peerDistinctKeys,
+      selfSetSize: r.distinctKeys,
+      bytesSent: r.bytesSent,
+      bytesReceived: r.bytesReceived,
+    },
+    receipt: r.receipt,
+    bytesSent: r.bytesSent,
+    bytesReceived: r.bytesReceived,
+    ...(peer ? { peerPublicKey: peer.publicKey } : {}),
+    ...(appended ? { ledger: appended } : {}),
+  };
+  return outcome;
 }

@@ -27,7 +27,7 @@ import { createProgress, type Progress } from '../progress.js';
 import { PSI_HELP, parsePsiOptions, type PsiCliOptions } from '../psi-options.js';
 import { cliSignal } from '../signals.js';
 import { createReporter, type Reporter } from '../summary.js';
-import { runSessionPsi } from '../psi-session.js';
+import { runSessionPsi, type ReceiptSink } from '../psi-session.js';
 
 /** What one run (one session) produced, whichever mode ran it. */
 export interface PsiRunOutcome {
@@ -53,6 +53,8 @@ export interface PsiContext {
   protocolOptions: PsiProtocolOptions;
   reporter: Reporter;
   progress: Progress;
+  /** The ledger receipts are appended to (`--ledger`). */
+  ledger?: ReceiptSink;
 }
 
 const PHASE_LABELS: Record<string, string> = {
@@ -267,6 +269,8 @@ function sessionSignal(opts: PsiCliOptions): AbortSignal {
 const HINTS: Partial<Record<string, string>> = {
   ERR_VERIFICATION_FAILED: 'peer authentication failed (wrong --peer-key, or not the expected peer): ',
   ERR_TRANSPORT_CLOSED: 'connection: ',
+  ERR_TERMS_REFUSED: 'terms refused: ',
+  ERR_GUARDRAIL_REFUSED: 'refused by guardrail: ',
 };
 
 async function listener(ctx: PsiContext, startedAt: number): Promise<number> {

@@ -32,19 +32,21 @@ import type { SpawnWorker, WorkerHandle } from './types.js';
 import type { WorkerApi } from './worker-api.js';
 
 /**
- * Default records per chunk, per task, chosen from the dispatch overhead measured by
- * `bench/workers.mjs` (one round trip to a worker costs ~0.1–0.2 ms on the project's machines): a
- * chunk should carry at least ~50× that in work, so dispatch stays under ~2 % of the time, and stay
- * small enough (~10–20 ms) that abort is prompt, the event loop is never held for long by packing
- * or copying, and chunks balance across workers. hash-to-curve costs ~0.25 ms per record and a
- * native X25519 ~0.06 ms, hence the different sizes.
+ * Default records per chunk, per task, chosen from the per-chunk dispatch overhead measured by
+ * `bench/workers.mjs` (section 1): a chunk should carry ~50× its overhead in work, so dispatch costs
+ * ~2 % of the time; the size is that ratio rounded to the nearest power of two. Measured on the
+ * project's 2-core machine (Node 20, 2026-11-26): hashToGroup 10 µs per record, 77 µs round trip
+ * → 50 × 77 / 10 ≈ 385 → 512 (a ~5 ms chunk); multiply 57 µs per point, 630 µs per chunk (most of
+ * it the backend's import of the secret key on every call) → 50 × 630 / 57 ≈ 555 → 512 (a ~30 ms
+ * chunk). Chunks this size still abort within tens of milliseconds, and `planChunks` gives every
+ * worker a share of a small batch.
  *
  * @example
  * ```ts
  * const pool = await createWorkerPool({ chunkSize: DEFAULT_CHUNK_SIZE.multiply * 4 });
  * ```
  */
-export const DEFAULT_CHUNK_SIZE: Readonly<Record<'hashToGroup' | 'multiply', number>> = { hashToGroup: 64, multiply: 256 };
+export const DEFAULT_CHUNK_SIZE: Readonly<Record<'hashToGroup' | 'multiply', number>> = { hashToGroup: 256, multiply: 512 };
 
 /** Chunks a worker may hold at once: two, so it never waits for a round trip between chunks. */
 const MAX_IN_FLIGHT_PER_WORKER = 2;
@@ -464,7 +466,8 @@ export async function createWorkerPool(options: WorkerPoolOptions = {}): Promise
       throwIfAborted(signal);
       assertBytes(ekm, 'ekm');
       const n = records.length;
-      for (let i = 0; i < n; i++) assertBytes(records[i], `records[${i}]`);
+      // Checked up front, like the inline executor; the message is only built for a bad record.
+      for (let i = 0; i < n; i++) if (!(records[i] instanceof Uint8Array)) assertBytes(records[i], `records[${i}]`);
       if (closing) throw new AbortError('worker pool closed');
       if (n === 0) return new Uint8Array(0);
       const ekmCopy = new Uint8Array(ekm); // cloned into each chunk's message (it is small)

@@ -1,3 +1,15 @@
 export { createInlineExecutor, type CryptoExecutor, type InlineExecutorOptions } from './executor.js';
 export * from './psi/index.js';
 export * from './psi-sum/index.js';
+export * from './aggregate/index.js';
+export {
+  discreteLaplaceBound,
+  enforceMinCohort,
+  meetsMinCohort,
+  parseEpsilon,
+  sampleBoundedDiscreteLaplace,
+  sampleDiscreteLaplace,
+  splitEpsilon,
+  type DpRecord,
+  type RandomSource,
+} from './guardrails.js';

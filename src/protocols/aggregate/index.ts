@@ -1,0 +1,33 @@
+/**
+ * Multi-party homomorphic aggregation (DESIGN.md §4.3): analyst, aggregator and provider state
+ * machines, their wire messages, the query format and drivers over any FrameTransport.
+ * @module
+ */
+export {
+  AGGREGATE_QUERY_LIMITS,
+  aggregateLayout,
+  decodeAggregateQuery,
+  encodeAggregateQuery,
+  heRequestForQuery,
+  parseAggregateQuery,
+  type AggregateColumn,
+  type AggregateLayout,
+  type AggregateQuery,
+  type AggregateStatistic,
+  type SlotMeaning,
+} from './query.js';
+export { computeLocalAggregates } from './local.js';
+export {
+  AGGREGATE_MAX_FRAME_BYTES,
+  AGGREGATE_VERSION,
+  AbortReason,
+  AggregateMessageType,
+  decodeAggregateMessage,
+  encodeAggregateMessage,
+  type AggregateMessage,
+} from './messages.js';
+export { buildAggregateResult, type AggregateGroupResult, type AggregateResult, type AggregateStatisticResult } from './result.js';
+export { createAggregator, type AggregatorMachine, type AggregatorOptions, type AggregatorOutcome, type AggregatorSend, type AggregatorStep } from './aggregator.js';
+export { createAnalyst, type AnalystMachine } from './analyst.js';
+export { createProvider, type ProviderMachine, type ProviderOptions, type ProviderStep } from './provider.js';
+export { runAggregator, runAnalyst, runProvider, type RunAggregatorOptions, type RunAnalystOptions, type RunProviderOptions } from './drive.js';

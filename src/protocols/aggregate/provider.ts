@@ -1,0 +1,112 @@
+/**
+ * A data provider as a sans-I/O state machine: on ANNOUNCE it checks that the public key is for
+ * exactly the parameters the query implies, reduces its rows to the query's slot vector (values
+ * checked against the declared bounds first) and returns one encrypted CONTRIBUTION.
+ * @module
+ */
+import { InputError, MalformedMessageError, TermsRefusedError, UnexpectedMessageError } from '../../errors.js';
+import { encryptBatch } from '../../he/batch.js';
+import { readPublicKeyParameters } from '../../he/context.js';
+import { chooseHeParameters, heParametersHash } from '../../he/params.js';
+import { equalBytes } from '../../utils/bytes.js';
+import { computeLocalAggregates } from './local.js';
+import { decodeAggregateQuery, heRequestForQuery, type AggregateQuery } from './query.js';
+import { errorForAbort } from './errors.js';
+import { AbortReason, AggregateMessageType, decodeAggregateMessage, encodeAggregateMessage } from './messages.js';
+
+/**
+ * Options of {@link createProvider}.
+ *
+ * @example
+ * ```ts
+ * const options: ProviderOptions = { rows: () => rows, acceptQuery: (q) => q.minCohort >= 10 };
+ * ```
+ */
+export interface ProviderOptions {
+  /** The provider's rows (column → cell text), read once the query is known. */
+  rows: (query: AggregateQuery) => Iterable<Readonly<Record<string, string | undefined>>>;
+  /** Local policy: return false to refuse a query. */
+  acceptQuery?: (query: AggregateQuery) => boolean;
+  /** Encrypts the vector (default: inline {@link encryptBatch}; a worker pool may be injected). */
+  encrypt?: (publicKey: Uint8Array, values: bigint[]) => Promise<Uint8Array>;
+}
+
+/**
+ * The result of handling one frame: a frame to send, and/or the end of the round.
+ *
+ * @example
+ * ```ts
+ * const step = await provider.receive(frame);
+ * if (step.send) await transport.send(step.send);
+ * ```
+ */
+export interface ProviderStep {
+  send?: Uint8Array;
+  /** Set when the round completed: the number of contributors in the released total. */
+  done?: { contributors: number; queryId: string };
+}
+
+/**
+ * A provider's state machine.
+ *
+ * @example
+ * ```ts
+ * const provider = createProvider({ rows: () => rows });
+ * ```
+ */
+export interface ProviderMachine {
+  /**
+   * Handles one frame from the aggregator. Throws the typed error of an ABORT, `InputError` for
+   * unusable local rows (after returning nothing: use {@link ProviderMachine.abortFrame}).
+   */
+  receive(frame: Uint8Array): Promise<ProviderStep>;
+  /** The ABORT frame to send to the aggregator after a local failure. */
+  abortFrame(error: unknown): Uint8Array;
+}
+
+/**
+ * Creates a provider for one round.
+ *
+ * @example
+ * ```ts
+ * const provider = createProvider({ rows: () => [{ ward: 'oncology', cost: '10.00' }] });
+ * ```
+ */
+export function createProvider(options: ProviderOptions): ProviderMachine {
+  let state: 'awaiting-announce' | 'contributed' | 'finished' = 'awaiting-announce';
+  let query: AggregateQuery | undefined;
+  const encrypt = options.encrypt ?? encryptBatch;
+  return {
+    async receive(frame) {
+      if (state === 'finished') throw new UnexpectedMessageError('the provider round is over');
+      const msg = decodeAggregateMessage(frame);
+      if (msg.type === AggregateMessageType.ABORT) {
+        state = 'finished';
+        throw errorForAbort(msg.reason);
+      }
+      if (state === 'awaiting-announce') {
+        if (msg.type !== AggregateMessageType.ANNOUNCE) throw new UnexpectedMessageError();
+        query = decodeAggregateQuery(msg.query);
+        if (options.acceptQuery !== undefined && !options.acceptQuery(query)) throw new TermsRefusedError('query refused by local policy');
+        const expected = await chooseHeParameters(heRequestForQuery(query));
+        const got = readPublicKeyParameters(msg.publicKey);
+        if (!equalBytes(heParametersHash(expected), heParametersHash(got))) {
+          throw new MalformedMessageError('public key parameters do not match the query');
+        }
+        const vector = computeLocalAggregates(query, options.rows(query));
+        const ciphertext = await encrypt(msg.publicKey, vector);
+        state = 'contributed';
+        return { send: encodeAggregateMessage({ type: AggregateMessageType.CONTRIBUTION, ciphertext }) };
+      }
+      if (msg.type !== AggregateMessageType.DONE) throw new UnexpectedMessageError();
+      state = 'finished';
+      return { done: { contributors: msg.contributors, queryId: query!.id } };
+    },
+    abortFrame(error) {
+      state = 'finished';
+      const reason =
+        error instanceof InputError ? AbortReason.INPUT_ERROR : error instanceof TermsRefusedError ? AbortReason.QUERY_REFUSED : AbortReason.PROTOCOL_ERROR;
+      return encodeAggregateMessage({ type: AggregateMessageType.ABORT, reason });
+    },
+  };
+}

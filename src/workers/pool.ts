@@ -35,11 +35,12 @@ import type { WorkerApi } from './worker-api.js';
  * Default records per chunk, per task, chosen from the per-chunk dispatch overhead measured by
  * `bench/workers.mjs` (section 1): a chunk should carry ~50× its overhead in work, so dispatch costs
  * ~2 % of the time; the size is that ratio rounded to the nearest power of two. Measured on the
- * project's 2-core machine (Node 20, 2026-11-26): hashToGroup 10 µs per record, 77 µs round trip
- * → 50 × 77 / 10 ≈ 385 → 512 (a ~5 ms chunk); multiply 57 µs per point, 630 µs per chunk (most of
- * it the backend's import of the secret key on every call) → 50 × 630 / 57 ≈ 555 → 512 (a ~30 ms
- * chunk). Chunks this size still abort within tens of milliseconds, and `planChunks` gives every
- * worker a share of a small batch.
+ * project's 2-core machine (Node 20, 2026-11-26, results in bench/results/workers-*.json):
+ * hashToGroup 9.7 µs per record, 56 µs per chunk → 50 × 56 / 9.7 ≈ 290 → 256 (a ~2.5 ms chunk);
+ * multiply 55 µs per point, 554 µs per chunk (most of it the backend importing the secret key on
+ * every call) → 50 × 554 / 55 ≈ 500 → 512 (a ~28 ms chunk). The chunk-size sweep (section 2)
+ * agrees: 256–1024 are equally fast within noise, 16–64 are slower. Chunks this size abort within
+ * tens of milliseconds, and `planChunks` gives every worker a share of a small batch.
  *
  * @example
  * ```ts

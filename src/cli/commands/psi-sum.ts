@@ -1,6 +1,479 @@
-import { UnsupportedError } from '../../errors.js';
+/**
+ * `dataport psi-sum`: intersection size, exact sums and means of value columns over the private
+ * intersection of two CSV files' keys (docs/psi-sum.md). The side with `--values` is the value
+ * holder; the other holds identifiers only. Authenticated by the session layer; co-signed receipt,
+ * appended to `--ledger` when given.
+ *
+ * Order of work: every option and file is checked (values parsed, decimals and bounds enforced,
+ * the plaintext size checked so no sum can wrap) before any socket is opened.
+ * @module
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AbortError, DataportError, GuardrailRefusedError, InputError, TimeoutError } from '../../errors.js';
+import { openLedger, type Ledger } from '../../ledger/node.js';
+import type { UsageReceipt } from '../../ledger/receipt-types.js';
+import { createInlineExecutor, type CryptoExecutor } from '../../protocols/executor.js';
+import { normalizeKey } from '../../protocols/psi/normalize.js';
+import { choosePlainBits } from '../../protocols/psi-sum/protocol.js';
+import { runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../../protocols/psi-sum/run.js';
+import { aggregateValueRows, type ValueColumnRequest } from '../../protocols/psi-sum/values.js';
+import { identityFromSecretKey, parsePublicKeyFile, parseSecretKeyFile, type Identity } from '../../session/identity.js';
+import type { FrameTransport } from '../../transport/types.js';
+import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
+import { toBase64 } from '../../utils/bytes.js';
+import { createWorkerPool } from '../../workers/index.js';
+import { availableCores } from '../../platform/node.js';
+import { choiceOption, intOption, parseColumnList, parseCommandArgs, parseHostPort, secondsOption, stringOption, type HostPort } from '../args.js';
+import { scanCsv } from '../csv.js';
+import { cliSignal } from '../signals.js';
+import { createReporter, type Reporter } from '../summary.js';
 
-/** Placeholder until the 'psi-sum' command lands; fails loudly rather than pretending to work. */
-export async function run(_argv: string[]): Promise<number> {
-  throw new UnsupportedError("the 'psi-sum' command is not implemented yet");
+/** Exit code when the result was withheld by the minimum-cohort guardrail. */
+export const EXIT_WITHHELD = 3;
+
+/** `--help` of `dataport psi-sum`. */
+export const PSI_SUM_HELP = `usage: dataport psi-sum (--listen HOST:PORT | --connect ws://HOST:PORT | wss://HOST:PORT)
+                        --input FILE.csv --key COL[,COL...] [--values COL[,COL...]] [options]
+
+Intersection size, exact sums and means of value columns over the private intersection of this
+file's keys with a peer's. The side that gives --values is the value holder (e.g. the hospital);
+the other holds identifiers only (e.g. the pharmaceutical company). Neither learns which records
+matched. The --connect side proposes the terms (--reveal, --min-cohort, --dp-epsilon, --purpose);
+the --listen side refuses terms weaker than its own.
+
+input:
+  --input FILE.csv          CSV with a header row (UTF-8, optional BOM, quoted fields)
+  --key COL[,COL...]        key column(s); trimmed, NFKC-normalised and case-folded
+  --values COL[,COL...]     value holder: numeric columns to sum (every row of a matching key counts)
+  --decimals COL=N[,...]    decimal places of a value column (default: the most found in the data);
+                            a value with more places is refused, never rounded
+  --bound COL=X[,...]       bound on |each value| and |each key's total| (default: the next power of
+                            ten above the largest key total; the peer learns the bound)
+
+peers and identity:
+  --identity DIR            my identity (DIR/identity.key, from 'dataport keygen')
+  --peer-key FILE           the peer's identity.pub (required with --connect)
+  --allow-any-peer          --listen without --peer-key: accept any authenticated peer (warns)
+  --tls-cert FILE, --tls-key FILE   listener: serve wss://;  --ca FILE  requester: trust this CA
+
+terms:
+  --reveal both|requester   who receives count, sums and means (default both)
+  --min-cohort K            below K matching keys the sums are withheld (listener: minimum accepted)
+  --dp-epsilon E            discrete-Laplace noise on released count and sums, total epsilon E split
+                            over them (listener: the largest epsilon accepted; DP then required)
+  --purpose TEXT            purpose / authorisation reference, signed into the receipt
+
+running:
+  --workers N               worker threads for hashing (0 = none; default: core count)
+  --timeout SECONDS         limit of the session (default 600); the listener's wait too
+  --ledger DIR              append the co-signed receipt to this ledger
+  --json                    print a one-line JSON summary as the last line of stdout
+  --help                    this text
+
+Means are the released sum divided by the released count, rounded half away from zero to
+max(2, decimals) places. exit codes: 0 success, 1 error, ${EXIT_WITHHELD} result withheld (min cohort), 130 interrupted.`;
+
+interface Options {
+  mode: 'listen' | 'connect';
+  listen?: HostPort;
+  connect?: string;
+  input: string;
+  keyColumns: string[];
+  valueColumns: string[];
+  decimals: Map<string, number>;
+  bounds: Map<string, string>;
+  identityDir: string;
+  peerKeyFile?: string;
+  allowAnyPeer: boolean;
+  reveal: 'both' | 'requester';
+  minCohort: number;
+  dpEpsilon?: number;
+  purpose: string;
+  workers: number;
+  timeoutMs: number;
+  ledgerDir?: string;
+  json: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  ca?: string;
+}
+
+function parseAssignments(text: string | undefined, option: string): Map<string, string> {
+  const out = new Map<string, string>();
+  if (text === undefined) return out;
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0 || eq === part.length - 1) throw new InputError(`option --${option} takes COL=VALUE[,COL=VALUE...], got '${part}'`);
+    const col = part.slice(0, eq).trim();
+    if (out.has(col)) throw new InputError(`option --${option}: column '${col}' given twice`);
+    out.set(col, part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+function parseOptions(argv: readonly string[]): Options | undefined {
+  const { values } = parseCommandArgs('psi-sum', argv, {
+    listen: { type: 'string' },
+    connect: { type: 'string' },
+    input: { type: 'string' },
+    key: { type: 'string' },
+    values: { type: 'string' },
+    decimals: { type: 'string' },
+    bound: { type: 'string' },
+    identity: { type: 'string' },
+    'peer-key': { type: 'string' },
+    'allow-any-peer': { type: 'boolean' },
+    reveal: { type: 'string' },
+    'min-cohort': { type: 'string' },
+    'dp-epsilon': { type: 'string' },
+    purpose: { type: 'string' },
+    workers: { type: 'string' },
+    timeout: { type: 'string' },
+    ledger: { type: 'string' },
+    json: { type: 'boolean' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    ca: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return undefined;
+  const listenText = stringOption(values, 'listen');
+  const connect = stringOption(values, 'connect');
+  if ((listenText === undefined) === (connect === undefined)) throw new InputError('give exactly one of --listen HOST:PORT or --connect ws://HOST:PORT');
+  if (connect !== undefined && !/^wss?:\/\//.test(connect)) throw new InputError(`option --connect must start with ws:// or wss://, got '${connect}'`);
+  const identityDir = stringOption(values, 'identity');
+  if (identityDir === undefined) throw new InputError("missing required option --identity DIR (create one with 'dataport keygen --out DIR')");
+  const valuesText = stringOption(values, 'values');
+  const valueColumns = valuesText === undefined ? [] : parseColumnList(valuesText, 'values');
+  const decimalsText = parseAssignments(stringOption(values, 'decimals'), 'decimals');
+  const decimals = new Map<string, number>();
+  for (const [col, v] of decimalsText) {
+    if (!/^[0-9]{1,2}$/.test(v) || Number(v) > 18) throw new InputError(`option --decimals ${col}=${v}: decimals must be an integer 0..18`);
+    decimals.set(col, Number(v));
+  }
+  const bounds = parseAssignments(stringOption(values, 'bound'), 'bound');
+  for (const col of [...decimals.keys(), ...bounds.keys()]) {
+    if (!valueColumns.includes(col)) throw new InputError(`column '${col}' in --decimals/--bound is not one of --values`);
+  }
+  let dpEpsilon: number | undefined;
+  const eps = stringOption(values, 'dp-epsilon');
+  if (eps !== undefined) {
+    dpEpsilon = Number(eps);
+    if (!/^[0-9]*\.?[0-9]+$/.test(eps) || !(dpEpsilon > 0) || dpEpsilon > 1000) throw new InputError(`option --dp-epsilon must be a number in (0, 1000], got '${eps}'`);
+  }
+  const purpose = values.purpose === undefined ? '' : String(values.purpose);
+  // eslint-disable-next-line no-control-regex
+  if (purpose.length > 1024 || /[\u0000-\u001f\u007f]/.test(purpose)) throw new InputError('option --purpose must be at most 1024 characters without control characters');
+  const opts: Options = {
+    mode: listenText !== undefined ? 'listen' : 'connect',
+    input: stringOption(values, 'input', true),
+    keyColumns: parseColumnList(stringOption(values, 'key', true), 'key'),
+    valueColumns,
+    decimals,
+    bounds,
+    identityDir,
+    allowAnyPeer: values['allow-any-peer'] === true,
+    reveal: choiceOption(values, 'reveal', ['both', 'requester'] as const, 'both'),
+    minCohort: intOption(values, 'min-cohort', 0, 2 ** 31, 0),
+    purpose,
+    workers: intOption(values, 'workers', 0, 256, availableCores()),
+    timeoutMs: secondsOption(values, 'timeout', 600_000),
+    json: values.json === true,
+  };
+  if (dpEpsilon !== undefined) opts.dpEpsilon = dpEpsilon;
+  if (listenText !== undefined) opts.listen = parseHostPort(listenText, 'listen');
+  if (connect !== undefined) opts.connect = connect;
+  for (const [k, name] of [
+    ['peerKeyFile', 'peer-key'],
+    ['ledgerDir', 'ledger'],
+    ['tlsCert', 'tls-cert'],
+    ['tlsKey', 'tls-key'],
+    ['ca', 'ca'],
+  ] as const) {
+    const v = stringOption(values, name);
+    if (v !== undefined) opts[k] = v;
+  }
+  for (const c of opts.valueColumns) if (opts.keyColumns.includes(c)) throw new InputError(`column '${c}' is both a key and a value column`);
+  if (opts.mode === 'connect' && opts.peerKeyFile === undefined) throw new InputError("missing required option --peer-key FILE: the requester must pin the listener's public key");
+  if (opts.mode === 'listen' && opts.peerKeyFile === undefined && !opts.allowAnyPeer) throw new InputError('--listen needs --peer-key FILE or --allow-any-peer');
+  if (opts.peerKeyFile !== undefined && opts.allowAnyPeer) throw new InputError('options --peer-key and --allow-any-peer contradict each other');
+  if (opts.allowAnyPeer && opts.mode !== 'listen') throw new InputError('option --allow-any-peer applies only with --listen');
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new InputError('options --tls-cert and --tls-key go together');
+  if ((opts.tlsCert !== undefined && opts.mode !== 'listen') || (opts.ca !== undefined && opts.mode !== 'connect')) {
+    throw new InputError('--tls-cert/--tls-key apply only with --listen, --ca only with --connect');
+  }
+  return opts;
+}
+
+async function readSmallFile(path: string, what: string): Promise<string> {
+  const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    throw new InputError(`${what} ${path}: cannot read (${err.code ?? 'error'})`);
+  });
+  if (!st.isFile() || st.size > 4096) throw new InputError(`${what} ${path}: not a small regular file`);
+  return readFile(path, 'utf8');
+}
+
+async function loadIdentity(dir: string, reporter: Reporter): Promise<Identity> {
+  const path = join(dir, 'identity.key');
+  const text = await readSmallFile(path, 'identity');
+  const st = await stat(path);
+  if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) reporter.warn(`${path} is readable by other users; run: chmod 600 ${path}`);
+  let secret: Uint8Array;
+  try {
+    secret = parseSecretKeyFile(text);
+  } catch (err) {
+    throw new InputError(`${path}: ${(err as Error).message}`);
+  }
+  const id = identityFromSecretKey(secret);
+  secret.fill(0);
+  return id;
+}
+
+async function loadPeerKey(path: string): Promise<Uint8Array> {
+  const text = await readSmallFile(path, 'peer key');
+  try {
+    return parsePublicKeyFile(text);
+  } catch (err) {
+    throw new InputError(`${path}: ${(err as Error).message} (expected a peer's identity.pub)`);
+  }
+}
+
+interface Table {
+  keys: string[][];
+  values: string[][];
+  rows: number;
+  skipped: number;
+}
+
+async function readTable(opts: Options): Promise<Table> {
+  const keys: string[][] = [];
+  const values: string[][] = [];
+  let skipped = 0;
+  const nk = opts.keyColumns.length;
+  const scan = await scanCsv(opts.input, { columns: [...opts.keyColumns, ...opts.valueColumns], signal: cliSignal }, (row) => {
+    const k = row.values.slice(0, nk);
+    if (normalizeKey(k) === undefined) {
+      skipped++;
+      return;
+    }
+    keys.push(k);
+    if (opts.valueColumns.length > 0) values.push(row.values.slice(nk));
+  });
+  return { keys, values, rows: scan.rows, skipped };
+}
+
+function sessionSignal(opts: Options): AbortSignal {
+  return AbortSignal.any([cliSignal, AbortSignal.timeout(opts.timeoutMs)]);
+}
+
+function asRunError(err: unknown, signal: AbortSignal, opts: Options): unknown {
+  if (signal.aborted && !cliSignal.aborted && (err instanceof AbortError || !(err instanceof DataportError))) {
+    return new TimeoutError(`psi-sum session timed out (--timeout ${opts.timeoutMs / 1000}s)`);
+  }
+  if (err instanceof DataportError && err.code === 'ERR_VERIFICATION_FAILED' && !/peer authentication/.test(err.message)) {
+    return new DataportError(err.code, `peer authentication failed (wrong --peer-key, or not the expected peer): ${err.message}`, { cause: err });
+  }
+  return err;
+}
+
+/** Runs the session on an open transport. */
+async function runOn(
+  opts: Options,
+  role: 'requester' | 'responder',
+  transport: FrameTransport,
+  base: Omit<RunPsiSumOptions, 'role' | 'transport' | 'signal'>,
+  signal: AbortSignal,
+): Promise<RunPsiSumResult> {
+  return runPsiSum({
+    ...base,
+    role,
+    transport,
+    signal,
+    ...(role === 'requester'
+      ? { terms: { reveal: opts.reveal, minCohort: opts.minCohort, purpose: opts.purpose, ...(opts.dpEpsilon !== undefined ? { dpEpsilon: opts.dpEpsilon } : {}) } }
+      : {
+          policy: {
+            reveal: opts.reveal,
+            minCohort: opts.minCohort,
+            ...(opts.dpEpsilon !== undefined ? { maxDpEpsilon: opts.dpEpsilon } : {}),
+          },
+        }),
+  });
+}
+
+/**
+ * Runs `dataport psi-sum`; returns the exit code (errors are thrown as typed errors, printed by main).
+ * @example
+ * ```ts
+ * process.exitCode = await run(['--connect', 'ws://127.0.0.1:7400', '--input', 'pharma.csv', '--key', 'resident_id',
+ *   '--identity', 'keys/pharma', '--peer-key', 'keys/hospital.pub', '--json']);
+ * ```
+ */
+export async function run(argv: string[]): Promise<number> {
+  const startedAt = performance.now();
+  const opts = parseOptions(argv);
+  if (!opts) {
+    console.log(PSI_SUM_HELP);
+    return 0;
+  }
+  const reporter = createReporter(opts.json);
+  if (opts.mode === 'listen' && opts.allowAnyPeer) reporter.warn('--allow-any-peer: any peer with a valid identity may run this job; its key is recorded in the receipt');
+  const identity = await loadIdentity(opts.identityDir, reporter);
+  const peerKey = opts.peerKeyFile !== undefined ? await loadPeerKey(opts.peerKeyFile) : undefined;
+  const table = await readTable(opts);
+  if (table.skipped > 0) reporter.warn(`${table.skipped} rows with an empty key were skipped`);
+  const columns: ValueColumnRequest[] = opts.valueColumns.map((name) => ({
+    name,
+    ...(opts.decimals.has(name) ? { decimals: opts.decimals.get(name)! } : {}),
+    ...(opts.bounds.has(name) ? { bound: opts.bounds.get(name)! } : {}),
+  }));
+  if (columns.length > 0) {
+    // Refuse before connecting: decimals, bounds and the plaintext size (no sum can wrap).
+    const agg = aggregateValueRows(table.keys.map((k) => normalizeKey(k)), table.values, columns);
+    choosePlainBits(agg.columns, agg.keys.length, opts.dpEpsilon);
+  }
+  let ledger: Ledger | undefined;
+  if (opts.ledgerDir !== undefined) ledger = await openLedger(opts.ledgerDir, { owner: identity });
+
+  const executor: CryptoExecutor = opts.workers === 0 ? await createInlineExecutor() : await createWorkerPool({ workers: opts.workers });
+  let receipt: UsageReceipt | undefined;
+  let ledgerIndex: number | undefined;
+  const base: Omit<RunPsiSumOptions, 'role' | 'transport' | 'signal'> = {
+    records: table.keys,
+    ...(columns.length > 0 ? { values: { columns, rows: table.values } } : {}),
+    identity,
+    ...(peerKey ? { peerPublicKey: peerKey } : { allowAnyPeer: true }),
+    executor,
+    onReceipt: async (r) => {
+      receipt = r;
+      if (ledger) ledgerIndex = (await ledger.append(r)).index;
+    },
+  };
+  const role = opts.mode === 'connect' ? 'requester' : 'responder';
+  const signal = sessionSignal(opts);
+  let result: RunPsiSumResult | undefined;
+  let withheld: GuardrailRefusedError | undefined;
+  try {
+    try {
+      if (opts.mode === 'connect') {
+        const transport = await connectWebSocket(opts.connect!, {
+          limits: { overallTimeoutMs: opts.timeoutMs, idleTimeoutMs: Math.min(120_000, opts.timeoutMs) },
+          connectTimeoutMs: Math.min(30_000, opts.timeoutMs),
+          ...(opts.ca !== undefined ? { caFile: opts.ca } : {}),
+          signal,
+        });
+        try {
+          result = await runOn(opts, role, transport, base, signal);
+        } finally {
+          await transport.close().catch(() => {});
+        }
+      } else {
+        result = await listenOnce(opts, role, base, signal);
+      }
+    } catch (err) {
+      if (err instanceof GuardrailRefusedError && receipt?.body.outcome === 'withheld') withheld = err;
+      else throw asRunError(err, signal, opts);
+    }
+  } finally {
+    identity.secretKey.fill(0);
+    await executor.close().catch(() => {});
+    await ledger?.close().catch(() => {});
+  }
+
+  const common = {
+    role,
+    holder: columns.length > 0 ? 'values' : 'ids',
+    inputRecords: table.rows,
+    reveal: opts.reveal,
+    minCohort: opts.minCohort,
+    dpEpsilon: opts.dpEpsilon ?? null,
+    purpose: opts.purpose,
+    ms: Math.round(performance.now() - startedAt),
+    receipt: receipt ?? null,
+    ledger: ledgerIndex !== undefined ? { dir: opts.ledgerDir, index: ledgerIndex } : null,
+  };
+  if (withheld) {
+    reporter.info(`result withheld: ${withheld.message}`);
+    reporter.json({ ...common, withheld: true, intersectionSize: null, sums: null, means: null });
+    return EXIT_WITHHELD;
+  }
+  const r = result!;
+  const size = r.intersectionSize;
+  reporter.info(
+    size === undefined
+      ? `done: the peer receives the result (mine: ${r.stats.distinctKeys} distinct keys, peer: ${r.stats.peerDistinctKeys})`
+      : `intersection: ${size} of ${r.stats.distinctKeys} distinct keys (peer: ${r.stats.peerDistinctKeys})${r.dp ? `, with DP noise (epsilon ${r.dp.epsilon})` : ''}`,
+  );
+  if (r.sums) for (const c of r.columns) reporter.info(`  ${c.name}: sum ${r.sums[c.name]}, mean ${r.means![c.name] ?? 'n/a'}`);
+  if (ledgerIndex !== undefined) reporter.info(`receipt appended to ${opts.ledgerDir} (entry ${ledgerIndex})`);
+  reporter.json({
+    intersectionSize: size ?? null,
+    sums: r.sums ?? null,
+    means: r.means ?? null,
+    withheld: false,
+    ...common,
+    distinctKeys: r.stats.distinctKeys,
+    peerDistinctKeys: r.stats.peerDistinctKeys,
+    columns: r.columns.map((c) => ({ name: c.name, decimals: c.decimals, bound: c.bound.toString() })),
+    plainModulusBits: r.stats.plainModulusBits,
+    bytesSent: r.stats.bytesSent,
+    bytesReceived: r.stats.bytesReceived,
+    peerKey: toBase64(r.receipt.body.parties.find((p) => p.role !== role)?.publicKey ?? new Uint8Array()),
+  });
+  return 0;
+}
+
+async function listenOnce(
+  opts: Options,
+  role: 'requester' | 'responder',
+  base: Omit<RunPsiSumOptions, 'role' | 'transport' | 'signal'>,
+  signal: AbortSignal,
+): Promise<RunPsiSumResult> {
+  let claimed = false;
+  let settle!: (v: { result?: RunPsiSumResult; error?: unknown }) => void;
+  const done = new Promise<{ result?: RunPsiSumResult; error?: unknown }>((r) => (settle = r));
+  let server;
+  try {
+    server = await listenWebSocket(
+      {
+        host: opts.listen!.host,
+        port: opts.listen!.port,
+        limits: { overallTimeoutMs: opts.timeoutMs, idleTimeoutMs: Math.min(120_000, opts.timeoutMs) },
+        maxConnections: 1,
+        ...(opts.tlsCert !== undefined ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey! } } : {}),
+      },
+      async (transport) => {
+        if (claimed) {
+          await transport.close('busy');
+          return;
+        }
+        claimed = true;
+        try {
+          settle({ result: await runOn(opts, role, transport, base, signal) });
+        } catch (error) {
+          settle({ error });
+        } finally {
+          await transport.close().catch(() => {});
+        }
+      },
+    );
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code) throw new InputError(`--listen ${opts.listen!.host}:${opts.listen!.port}: cannot listen (${code})`);
+    throw err;
+  }
+  process.stderr.write(`listening on ${server.address().url}\n`);
+  const onAbort = () => {
+    if (!claimed) settle({ error: cliSignal.aborted ? new AbortError('interrupted') : new TimeoutError('no peer connected within the --timeout limit') });
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const r = await done;
+    if (r.error !== undefined) throw r.error;
+    return r.result!;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    await server.close();
+  }
 }

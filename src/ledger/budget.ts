@@ -19,10 +19,22 @@ import { GuardrailRefusedError, InputError } from '../errors.js';
 import { assertBytes, equalBytes, fromBase64, toBase64 } from '../utils/bytes.js';
 import type { UsageReceipt } from './receipt-types.js';
 
-/** Calendar periods, in UTC. */
+/**
+ * Calendar periods, in UTC.
+ * @example
+ * ```ts
+ * const period: BudgetPeriod = 'month';
+ * ```
+ */
 export type BudgetPeriod = 'day' | 'week' | 'month';
 
-/** Limits for one counterparty (or everyone). */
+/**
+ * Limits for one counterparty (or everyone).
+ * @example
+ * ```ts
+ * const limits: BudgetLimits = { maxQueries: 20, maxRecords: 1_000_000 };
+ * ```
+ */
 export interface BudgetLimits {
   /** Runs per period. */
   maxQueries: number;
@@ -30,14 +42,26 @@ export interface BudgetLimits {
   maxRecords?: number;
 }
 
-/** A budget policy. */
+/**
+ * A budget policy.
+ * @example
+ * ```ts
+ * const policy: BudgetPolicy = { period: 'month', maxQueries: 20 };
+ * ```
+ */
 export interface BudgetPolicy extends BudgetLimits {
   period: BudgetPeriod;
   /** Overrides per counterparty, keyed by base64 public key. */
   counterparties?: Record<string, Partial<BudgetLimits>>;
 }
 
-/** Where a counterparty stands in the current period. */
+/**
+ * Where a counterparty stands in the current period.
+ * @example
+ * ```ts
+ * const { queriesUsed, maxQueries } = budgetStatus(receipts, { counterparty, policy });
+ * ```
+ */
 export interface BudgetStatus {
   period: BudgetPeriod;
   /** Start (inclusive) and end (exclusive) of the period, ms since the epoch. */
@@ -126,7 +150,13 @@ export function budgetPeriodBounds(period: BudgetPeriod, now: number): { start: 
   return { start: Date.UTC(y, m, day - sinceMonday), end: Date.UTC(y, m, day - sinceMonday + 7) };
 }
 
-/** Options of {@link budgetStatus} and {@link checkBudget}. */
+/**
+ * Options of {@link budgetStatus} and {@link checkBudget}.
+ * @example
+ * ```ts
+ * checkBudget(receipts, { counterparty: peerKey, policy, records: 5000 });
+ * ```
+ */
 export interface BudgetCheckOptions {
   /** The counterparty's Ed25519 public key. */
   counterparty: Uint8Array;

@@ -14,7 +14,13 @@ import { assertBytes, equalBytes, fromBase64, toBase64, toHex, utf8 } from '../u
 import { ed25519Signer, ed25519Verify, sha256 } from './hash.js';
 import { HASH_BYTES } from './merkle.js';
 
-/** A tree head: which log, how many entries, which root. */
+/**
+ * A tree head: which log, how many entries, which root.
+ * @example
+ * ```ts
+ * const cp: Checkpoint = { origin: 'example.org/ledger', size: tree.size, root: tree.root() };
+ * ```
+ */
 export interface Checkpoint {
   /** The log's unique name (first line of the note), also the key name of its signature. */
   origin: string;
@@ -26,7 +32,13 @@ export interface Checkpoint {
   extensions?: string[];
 }
 
-/** One signature line of a signed note. */
+/**
+ * One signature line of a signed note.
+ * @example
+ * ```ts
+ * const [{ name, keyId }] = parseCheckpoint(text).signatures;
+ * ```
+ */
 export interface NoteSignature {
   name: string;
   /** 4-byte key ID. */
@@ -35,7 +47,13 @@ export interface NoteSignature {
   signature: Uint8Array;
 }
 
-/** A parsed signed checkpoint. */
+/**
+ * A parsed signed checkpoint.
+ * @example
+ * ```ts
+ * const { size, root, signatures } = parseCheckpoint(text);
+ * ```
+ */
 export interface SignedCheckpoint extends Checkpoint {
   extensions: string[];
   /** The signed body text. */
@@ -43,7 +61,13 @@ export interface SignedCheckpoint extends Checkpoint {
   signatures: NoteSignature[];
 }
 
-/** Limits on a checkpoint note from an untrusted source. */
+/**
+ * Limits on a checkpoint note from an untrusted source.
+ * @example
+ * ```ts
+ * if (text.length > CHECKPOINT_LIMITS.maxNoteBytes) throw new Error('too large');
+ * ```
+ */
 export const CHECKPOINT_LIMITS = { maxNoteBytes: 16384, maxSignatures: 32, maxLineBytes: 1024 } as const;
 
 const EM_DASH = '\u2014';

@@ -32,10 +32,22 @@ import { checkBudget } from './budget.js';
 import type { BudgetCheckOptions, BudgetStatus } from './budget.js';
 import type { VerifyLedgerOptions, VerifyLedgerResult } from './verify.js';
 
-/** File names inside a ledger directory. */
+/**
+ * File names inside a ledger directory.
+ * @example
+ * ```ts
+ * const logPath = join(dir, LEDGER_FILES.log);
+ * ```
+ */
 export const LEDGER_FILES = { log: 'ledger.log', checkpoint: 'checkpoint', lock: 'ledger.lock' } as const;
 
-/** Options of {@link openLedger}. */
+/**
+ * Options of {@link openLedger}.
+ * @example
+ * ```ts
+ * const ledger = await openLedger(dir, { owner: identity, groupCommit: true });
+ * ```
+ */
 export interface OpenLedgerOptions {
   /** The ledger owner's identity: signs every record's seal and the checkpoints. */
   owner: Identity;
@@ -50,7 +62,13 @@ export interface OpenLedgerOptions {
   lockTimeoutMs?: number;
 }
 
-/** Result of {@link Ledger.append}. */
+/**
+ * Result of {@link Ledger.append}.
+ * @example
+ * ```ts
+ * const { index, leafHash } = await ledger.append(receipt);
+ * ```
+ */
 export interface AppendResult {
   /** Index of the new entry. */
   index: number;
@@ -58,7 +76,14 @@ export interface AppendResult {
   leafHash: Uint8Array;
 }
 
-/** An open ledger. */
+/**
+ * An open ledger.
+ * @example
+ * ```ts
+ * const ledger: Ledger = await openLedger(dir, { owner });
+ * const proof = ledger.inclusionProof(0);
+ * ```
+ */
 export interface Ledger {
   readonly dir: string;
   readonly origin: string;
@@ -89,7 +114,13 @@ export interface Ledger {
   close(): Promise<void>;
 }
 
-/** The default origin of a ledger owned by `publicKey`. */
+/**
+ * The default origin of a ledger owned by `publicKey`.
+ * @example
+ * ```ts
+ * defaultOrigin(identity.publicKey); // 'dataport.ledger/0123456789abcdef'
+ * ```
+ */
 export function defaultOrigin(publicKey: Uint8Array): string {
   return `dataport.ledger/${toHex(publicKey.subarray(0, 8))}`;
 }
@@ -148,7 +179,8 @@ class FileLedger implements Ledger {
   /** Offset and length of each record (entry bytes are read back from the file on demand). */
   private offsets: number[] = [];
   private entryLengths: number[] = [];
-  private seals: Uint8Array[] = [];
+  /** Seal of the last record: the owner's signature over the current checkpoint body. */
+  private lastSeal: Uint8Array | undefined;
   private end = 0;
   private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
@@ -185,7 +217,7 @@ class FileLedger implements Ledger {
       this.tree.append(hashLeaf(r.entry));
       this.offsets.push(base + r.offset);
       this.entryLengths.push(r.entry.length);
-      this.seals.push(r.seal);
+      this.lastSeal = r.seal;
     }
   }
 
@@ -228,7 +260,7 @@ class FileLedger implements Ledger {
     const root = this.tree.root();
     // The seal of the last record is the owner's signature over exactly this body.
     if (size === 0) return signCheckpoint({ origin: this.origin, size: 0, root }, this.owner);
-    return formatSignedNote(formatCheckpointBody({ origin: this.origin, size, root }), this.origin, this.owner.publicKey, this.seals[size - 1]!);
+    return formatSignedNote(formatCheckpointBody({ origin: this.origin, size, root }), this.origin, this.owner.publicKey, this.lastSeal!);
   }
 
   async readEntry(index: number): Promise<Uint8Array> {
@@ -346,9 +378,9 @@ class FileLedger implements Ledger {
       records.forEach((r, i) => {
         this.offsets.push(off);
         this.entryLengths.push(entries[i]!.length);
-        this.seals.push(newSeals[i]!);
         off += r.length;
       });
+      this.lastSeal = newSeals[newSeals.length - 1];
       this.end = off;
       return results;
     } finally {
@@ -516,7 +548,14 @@ export async function checkLedgerBudget(ledger: Ledger, options: BudgetCheckOpti
   return checkBudget(await ledger.readReceipts(), options);
 }
 
-/** A verified, read-only view of a ledger directory (see {@link readLedgerSnapshot}). */
+/**
+ * A verified, read-only view of a ledger directory (see {@link readLedgerSnapshot}).
+ * @example
+ * ```ts
+ * const snap: LedgerSnapshot = await readLedgerSnapshot(dir);
+ * console.log(snap.size, snap.checkpoint);
+ * ```
+ */
 export interface LedgerSnapshot {
   readonly origin: string;
   readonly ownerPublicKey: Uint8Array;

@@ -10,7 +10,13 @@ import { VerificationFailedError } from '../errors.js';
 import { assertBytes, equalBytes } from '../utils/bytes.js';
 import { sha256 } from './hash.js';
 
-/** Bytes of a hash. */
+/**
+ * Bytes of a hash.
+ * @example
+ * ```ts
+ * assert(root.length === HASH_BYTES);
+ * ```
+ */
 export const HASH_BYTES = 32;
 const LEAF_PREFIX = Uint8Array.of(0x00);
 const NODE_PREFIX = Uint8Array.of(0x01);

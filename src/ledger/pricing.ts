@@ -26,7 +26,13 @@
 import { InputError } from '../errors.js';
 import type { UsageReceiptBody } from './receipt-types.js';
 
-/** Prices of one protocol, integers in minor units. */
+/**
+ * Prices of one protocol, integers in minor units.
+ * @example
+ * ```ts
+ * const price: ProtocolPrice = { perRun: 1000, per1000Records: 50, perGB: 2000, cap: 200000 };
+ * ```
+ */
 export interface ProtocolPrice {
   /** Flat fee per run. */
   perRun?: number;
@@ -38,7 +44,13 @@ export interface ProtocolPrice {
   cap?: number;
 }
 
-/** A price schedule (see the module documentation for the JSON form). */
+/**
+ * A price schedule (see the module documentation for the JSON form).
+ * @example
+ * ```ts
+ * const schedule: PriceSchedule = { id: 'port-2026', currency: 'CNY', protocols: { 'ecdh-psi': { perRun: 1000 } } };
+ * ```
+ */
 export interface PriceSchedule {
   /** Identifier recorded in every receipt priced with it. */
   id: string;
@@ -51,7 +63,13 @@ export interface PriceSchedule {
   default?: ProtocolPrice;
 }
 
-/** The billing part of a receipt body. */
+/**
+ * The billing part of a receipt body.
+ * @example
+ * ```ts
+ * const billing: ReceiptBilling = priceRun(schedule, body);
+ * ```
+ */
 export type ReceiptBilling = NonNullable<UsageReceiptBody['billing']>;
 
 const PRICE_FIELDS = ['perRun', 'per1000Records', 'perGB', 'cap'] as const;
@@ -117,7 +135,13 @@ function mulDivCeil(a: number, b: number, d: bigint): bigint {
   return (p + d - 1n) / d;
 }
 
-/** What {@link priceRun} needs to know about a run. */
+/**
+ * What {@link priceRun} needs to know about a run.
+ * @example
+ * ```ts
+ * priceRun(schedule, { protocol: 'ecdh-psi', inputSizes: { requester: 1000 }, bytesExchanged: 0, outcome: 'completed' });
+ * ```
+ */
 export type PricedRun = Pick<UsageReceiptBody, 'protocol' | 'inputSizes' | 'bytesExchanged' | 'outcome'>;
 
 /**

@@ -4,7 +4,13 @@
  * @module
  */
 
-/** A party of a run, identified by its Ed25519 public key (32 bytes). */
+/**
+ * A party of a run, identified by its Ed25519 public key (32 bytes).
+ * @example
+ * ```ts
+ * const party: ReceiptParty = { role: 'requester', publicKey: identity.publicKey };
+ * ```
+ */
 export interface ReceiptParty {
   /** Role in the run, e.g. `requester`, `responder`, `provider`, `aggregator`, `analyst`. */
   role: string;
@@ -12,7 +18,13 @@ export interface ReceiptParty {
   publicKey: Uint8Array;
 }
 
-/** A guardrail decision taken during the run. */
+/**
+ * A guardrail decision taken during the run.
+ * @example
+ * ```ts
+ * const g: GuardrailDecision = { rule: 'min-cohort', outcome: 'passed', detail: 'k=10' };
+ * ```
+ */
 export interface GuardrailDecision {
   /** e.g. `min-cohort`, `dp-noise`, `budget`. */
   rule: string;
@@ -22,7 +34,13 @@ export interface GuardrailDecision {
   detail?: string;
 }
 
-/** The content both parties sign. Times are milliseconds since the Unix epoch. */
+/**
+ * The content both parties sign. Times are milliseconds since the Unix epoch.
+ * @example
+ * ```ts
+ * const bytes = encodeReceiptBody(body); // what both parties sign
+ * ```
+ */
 export interface UsageReceiptBody {
   /** Receipt format version (currently 1). */
   version: 1;
@@ -51,7 +69,13 @@ export interface UsageReceiptBody {
   outcome: string;
 }
 
-/** A receipt with both parties' Ed25519 signatures over the canonical encoding of `body`. */
+/**
+ * A receipt with both parties' Ed25519 signatures over the canonical encoding of `body`.
+ * @example
+ * ```ts
+ * const receipt: UsageReceipt = { body, signatures: [mine, theirs] };
+ * ```
+ */
 export interface UsageReceipt {
   body: UsageReceiptBody;
   signatures: { publicKey: Uint8Array; signature: Uint8Array }[];

@@ -37,7 +37,13 @@ import { assertBytes, concatBytes, equalBytes, utf8 } from '../utils/bytes.js';
 import { ByteReader, ByteWriter, compareBytes } from './codec.js';
 import type { GuardrailDecision, ReceiptParty, UsageReceipt, UsageReceiptBody } from './receipt-types.js';
 
-/** Limits of the receipt encoding; a decoder checks each before it allocates. */
+/**
+ * Limits of the receipt encoding; a decoder checks each before it allocates.
+ * @example
+ * ```ts
+ * if (purpose.length > RECEIPT_LIMITS.maxPurposeBytes) throw new Error('purpose too long');
+ * ```
+ */
 export const RECEIPT_LIMITS = {
   /** Bytes of a short string (role, protocol, option key or value, rule, outcome, currency…). */
   maxStringBytes: 256,
@@ -53,7 +59,13 @@ export const RECEIPT_LIMITS = {
   maxBodyBytes: 65536,
 } as const;
 
-/** The domain-separation prefix of receipt signatures. */
+/**
+ * The domain-separation prefix of receipt signatures.
+ * @example
+ * ```ts
+ * const signed = concatBytes(RECEIPT_SIGNATURE_CONTEXT, encodeReceiptBody(body));
+ * ```
+ */
 export const RECEIPT_SIGNATURE_CONTEXT: Uint8Array = utf8('dataport-receipt-v1\0');
 
 const BODY_VERSION = 1;
@@ -338,10 +350,22 @@ export function signReceiptBody(secretKey: Uint8Array, body: UsageReceiptBody): 
   return signMessage(secretKey, signedBytes(encodeReceiptBody(body)));
 }
 
-/** An Ed25519 verification function (public key, message, signature) → valid? */
+/**
+ * An Ed25519 verification function (public key, message, signature) → valid?
+ * @example
+ * ```ts
+ * const verify: Ed25519Verifier = (pk, msg, sig) => verifyMessage(pk, msg, sig);
+ * ```
+ */
 export type Ed25519Verifier = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
 
-/** Options of {@link verifyReceipt}. */
+/**
+ * Options of {@link verifyReceipt}.
+ * @example
+ * ```ts
+ * verifyReceipt(receipt, [myKey], { requireAllParties: false });
+ * ```
+ */
 export interface VerifyReceiptOptions {
   /**
    * Require a signature from every party named in the body (default `true`). With `false`, at

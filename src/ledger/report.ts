@@ -6,12 +6,30 @@
 import { equalBytes, toBase64 } from '../utils/bytes.js';
 import type { UsageReceipt } from './receipt-types.js';
 
-/** How rows are grouped. */
+/**
+ * How rows are grouped.
+ * @example
+ * ```ts
+ * const by: ReportGrouping = 'month';
+ * ```
+ */
 export type ReportGrouping = 'counterparty' | 'protocol' | 'month';
-/** Output formats of {@link formatUsageReport}. */
+/**
+ * Output formats of {@link formatUsageReport}.
+ * @example
+ * ```ts
+ * const format: ReportFormat = 'csv';
+ * ```
+ */
 export type ReportFormat = 'table' | 'csv' | 'json';
 
-/** One row of a usage report. */
+/**
+ * One row of a usage report.
+ * @example
+ * ```ts
+ * for (const row of buildUsageReport(receipts, { by: 'protocol' })) console.log(row.key, row.runs);
+ * ```
+ */
 export interface UsageReportRow {
   /** The counterparty's base64 public key, the protocol, or `YYYY-MM` (UTC, from `startedAt`). */
   key: string;
@@ -28,7 +46,13 @@ export interface UsageReportRow {
   billed: Record<string, number>;
 }
 
-/** Options of {@link buildUsageReport}. */
+/**
+ * Options of {@link buildUsageReport}.
+ * @example
+ * ```ts
+ * buildUsageReport(receipts, { by: 'counterparty', owner: myKey });
+ * ```
+ */
 export interface UsageReportOptions {
   by: ReportGrouping;
   /** The ledger owner's key: excluded from counterparties (default: every party is one). */

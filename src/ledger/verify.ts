@@ -12,7 +12,13 @@ import type { LogRecord } from './log-format.js';
 import { MerkleTree, hashLeaf } from './merkle.js';
 import { decodeReceipt, verifyReceipt } from './receipt.js';
 
-/** Options of {@link verifyLedgerBytes}. */
+/**
+ * Options of {@link verifyLedgerBytes}.
+ * @example
+ * ```ts
+ * verifyLedgerBytes(logBytes, { publicKey: ownerKey, checkpoint: text });
+ * ```
+ */
 export interface VerifyLedgerOptions {
   /** The owner's public key to pin; without it the key in the log's header is trusted. */
   publicKey?: Uint8Array;
@@ -22,13 +28,26 @@ export interface VerifyLedgerOptions {
   onProgress?: (checked: number) => void;
 }
 
-/** The first problem found. `index` is the entry index, absent for header / key problems. */
+/**
+ * The first problem found. `index` is the entry index, absent for header / key problems.
+ * @example
+ * ```ts
+ * const { problem } = verifyLedgerBytes(logBytes);
+ * if (problem) console.error(problem.index, problem.message);
+ * ```
+ */
 export interface LedgerProblem {
   index?: number;
   message: string;
 }
 
-/** Result of {@link verifyLedgerBytes}. */
+/**
+ * Result of {@link verifyLedgerBytes}.
+ * @example
+ * ```ts
+ * const { ok, size, root } = verifyLedgerBytes(logBytes, { publicKey });
+ * ```
+ */
 export interface VerifyLedgerResult {
   ok: boolean;
   origin?: string;

@@ -1,0 +1,136 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MalformedMessageError } from '../src/errors.js';
+import {
+  PointRound,
+  decodeCiphertext,
+  decodePoints,
+  decodeResult,
+  decodeSetup,
+  decodeSums,
+  encodeCiphertext,
+  encodePoints,
+  encodeResult,
+  encodeSetup,
+  encodeSums,
+} from '../src/protocols/psi-sum/codec.js';
+import { DP_TAIL_SCALES, noiseHeadroom, sampleDiscreteLaplace } from '../src/protocols/psi-sum/dp.js';
+
+const bytes = (max: number) => fc.uint8Array({ minLength: 1, maxLength: max });
+
+describe('psi-sum codecs', () => {
+  it('round-trip every message', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          plainBits: fc.integer({ min: 20, max: 50 }),
+          plainModulus: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+          valueKeys: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+          columns: fc.uniqueArray(
+            fc.record({
+              name: fc.stringMatching(/^[a-z_][a-z0-9_]{0,20}$/),
+              decimals: fc.integer({ min: 0, max: 18 }),
+              bound: fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }),
+            }),
+            { minLength: 1, maxLength: 16, selector: (c) => c.name },
+          ),
+          publicKey: bytes(300),
+        }),
+        (m) => {
+          const s = { version: 1, ...m };
+          expect(decodeSetup(encodeSetup(s))).toEqual(s);
+        },
+      ),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.constantFrom(1, 2, 3), (n, round) => {
+        const flat = new Uint8Array(n * 32).map((_, i) => i);
+        expect(decodePoints(encodePoints(round, flat), round)).toEqual(flat);
+      }),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), bytes(100), (c, i, ct) => {
+        expect(decodeCiphertext(encodeCiphertext(c, i, ct))).toEqual({ col: c, index: i, ciphertext: ct });
+      }),
+    );
+    fc.assert(
+      fc.property(fc.option(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), { nil: undefined }), fc.array(bytes(50), { maxLength: 16 }), (count, cts) => {
+        const m = { withheld: false, ...(count !== undefined ? { count } : {}), ciphertexts: cts };
+        expect(decodeResult(encodeResult(m))).toEqual(m);
+      }),
+    );
+    expect(decodeResult(encodeResult({ withheld: true, ciphertexts: [] }))).toEqual({ withheld: true, ciphertexts: [] });
+    fc.assert(
+      fc.property(fc.array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), { maxLength: 16 }), (sums) => {
+        expect(decodeSums(encodeSums(sums), sums.length)).toEqual(sums);
+      }),
+    );
+  });
+
+  it('decoding arbitrary bytes only ever throws MalformedMessageError', () => {
+    const decoders = [
+      (b: Uint8Array) => decodeSetup(b),
+      (b: Uint8Array) => decodePoints(b, PointRound.VALUE_KEYS),
+      (b: Uint8Array) => decodeCiphertext(b),
+      (b: Uint8Array) => decodeResult(b),
+      (b: Uint8Array) => decodeSums(b, 2),
+    ];
+    fc.assert(
+      fc.property(fc.integer({ min: 0x51, max: 0x55 }), fc.uint8Array({ maxLength: 200 }), (type, rest) => {
+        const b = Uint8Array.of(type, ...rest);
+        for (const d of decoders) {
+          try {
+            d(b);
+          } catch (e) {
+            expect(e).toBeInstanceOf(MalformedMessageError);
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses withheld results that carry data, duplicate column names, trailing bytes', () => {
+    const bad = Uint8Array.of(0x54, 1, 1, 0, 0, 0, 1, 7);
+    expect(() => decodeResult(bad)).toThrow(MalformedMessageError);
+    const s = encodeSetup({ version: 1, plainBits: 20, plainModulus: 5n, valueKeys: 1, columns: [{ name: 'a', decimals: 0, bound: 1n }, { name: 'b', decimals: 0, bound: 1n }], publicKey: Uint8Array.of(1) });
+    const dup = s.slice();
+    dup[dup.indexOf(0x62)] = 0x61; // 'b' → 'a'
+    expect(() => decodeSetup(dup)).toThrow(MalformedMessageError);
+    expect(() => decodeSums(Uint8Array.of(...encodeSums([1n]), 0), 1)).toThrow(MalformedMessageError);
+  });
+});
+
+describe('discrete Laplace noise', () => {
+  it('integer support on both sides of zero, symmetric, within the headroom', () => {
+    const n = 4000;
+    let pos = 0;
+    let neg = 0;
+    let zero = 0;
+    let sum = 0n;
+    const h = noiseHeadroom(1, 3n);
+    expect(h).toBe(BigInt(DP_TAIL_SCALES * 3));
+    for (let i = 0; i < n; i++) {
+      const x = sampleDiscreteLaplace(1, 3n);
+      expect(typeof x).toBe('bigint');
+      expect(x <= h && x >= -h).toBe(true);
+      if (x > 0n) pos++;
+      else if (x < 0n) neg++;
+      else zero++;
+      sum += x;
+    }
+    // P(0) = tanh(ε/2Δ) ≈ 0.165 at scale 3; P(>0) = P(<0) ≈ 0.417. Bounds are ≥ 6 standard
+    // deviations wide, so the test is a check of sign symmetry and support, not a flaky statistic.
+    expect(zero).toBeGreaterThan(n * 0.1);
+    expect(zero).toBeLessThan(n * 0.24);
+    expect(Math.abs(pos - neg)).toBeLessThan(6 * Math.sqrt(n * 0.84));
+    // Mean 0, standard deviation √2·3 ≈ 4.2 per draw → the sum's sd is ≈ 266.
+    expect(Number(sum < 0n ? -sum : sum)).toBeLessThan(6 * 266);
+  });
+
+  it('validates its arguments', () => {
+    expect(() => sampleDiscreteLaplace(0, 1n)).toThrow(RangeError);
+    expect(() => sampleDiscreteLaplace(1, 0n)).toThrow(RangeError);
+    expect(() => noiseHeadroom(Number.NaN, 1n)).toThrow(RangeError);
+  });
+});

@@ -44,13 +44,22 @@ export function packCoefficients(
   let accBits = 0;
   let pos = offset;
   let word = SEAL_DATA_OFFSET;
+  // 32-bit integer operations only: `acc` holds fewer than 8 pending bits.
   const push = (v: number, w: number): void => {
-    acc += v * 2 ** accBits;
-    accBits += w;
-    while (accBits >= 8) {
-      out[pos++] = acc % 256;
-      acc = Math.floor(acc / 256);
-      accBits -= 8;
+    let val = v >>> 0;
+    let left = w;
+    while (left > 0) {
+      const space = 8 - accBits;
+      const take = left < space ? left : space;
+      acc |= (val & ((1 << take) - 1)) << accBits;
+      val >>>= take;
+      left -= take;
+      accBits += take;
+      if (accBits === 8) {
+        out[pos++] = acc;
+        acc = 0;
+        accBits = 0;
+      }
     }
   };
   for (let j = 0; j < polys; j++) {
@@ -59,7 +68,7 @@ export function packCoefficients(
       for (let l = 0; l < n; l++, word += 8) {
         const lo = view.getUint32(word, true);
         const hi = view.getUint32(word + 4, true);
-        if (w <= 32) push(lo % 2 ** w, w);
+        if (w <= 32) push(lo, w);
         else {
           push(lo, 32);
           push(hi, w - 32);
@@ -89,16 +98,23 @@ export function unpackCoefficients(
   let accBits = 0;
   let pos = offset;
   let word = SEAL_DATA_OFFSET;
+  // 32-bit integer operations only: `acc` holds `accBits` (< 8) unread bits of the current byte.
   const pull = (w: number): number => {
-    while (accBits < w) {
-      acc += input[pos++]! * 2 ** accBits;
-      accBits += 8;
+    let v = 0;
+    let got = 0;
+    while (got < w) {
+      if (accBits === 0) {
+        acc = input[pos++]!;
+        accBits = 8;
+      }
+      const need = w - got;
+      const take = need < accBits ? need : accBits;
+      v |= (acc & ((1 << take) - 1)) << got;
+      acc >>>= take;
+      accBits -= take;
+      got += take;
     }
-    const p = 2 ** w;
-    const v = acc % p;
-    acc = Math.floor(acc / p);
-    accBits -= w;
-    return v;
+    return v >>> 0;
   };
   for (let j = 0; j < polys; j++) {
     for (let i = 0; i < moduli.length; i++) {

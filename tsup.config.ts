@@ -42,6 +42,10 @@ export default defineConfig([
     sourcemap: true,
     splitting: true,
     outDir: 'dist/browser',
+    // The small pure-JS dependencies are bundled so that dist/browser works in a plain
+    // <script type="module"> page with no bundler or import map (examples/browser). node-seal stays
+    // external: it is large, loaded lazily, and only the HE features need it (use a bundler there).
+    noExternal: [/^@noble\//, /^comlink/],
     esbuildPlugins: [browserPlatform],
     esbuildOptions(options) {
       options.conditions = ['browser'];
@@ -49,18 +53,21 @@ export default defineConfig([
   },
   {
     // The browser worker entry, self-contained (comlink and the crypto core bundled in): a module
-    // worker cannot count on the page's import map or bundler to resolve bare specifiers.
+    // worker cannot count on the page's import map or bundler to resolve bare specifiers. node-seal
+    // (HE encryption in workers) is its Web Worker ES build, split into a chunk that is fetched only
+    // when a worker first encrypts.
     entry: { 'workers/worker': 'src/workers/worker.ts' },
     format: ['esm'],
     platform: 'browser',
     target: 'es2022',
     sourcemap: true,
-    splitting: false,
+    splitting: true,
     noExternal: [/.*/],
     outDir: 'dist/browser',
     esbuildPlugins: [browserPlatform],
     esbuildOptions(options) {
       options.conditions = ['browser'];
+      options.alias = { 'node-seal': 'node-seal/throws_wasm_worker_es.js' };
     },
   },
 ]);

@@ -184,3 +184,79 @@ describe('HE context (4096)', () => {
     );
   });
 });
+
+describe('HE: vectors longer than one ciphertext, slot selection', () => {
+  it('splits long vectors across ciphertexts and sums them exactly', async () => {
+    const he = await createHeContext(await chooseHeParameters({ slots: 9000, maxAbsValue: 1000n, maxAddends: 3, polyModulusDegree: 4096 }));
+    const { publicKey, secretKey } = he.generateKeys();
+    const a = Array.from({ length: 9000 }, (_, i) => BigInt((i % 2001) - 1000));
+    const b = a.map((v) => -v / 2n + 7n);
+    const ca = he.encrypt(publicKey, a);
+    const cb = he.encrypt(publicKey, b);
+    he.addInPlace(ca, cb);
+    he.rerandomise(ca, publicKey);
+    he.finalise(ca);
+    const back = he.importCiphertext(he.exportCiphertext(ca), { finalised: true });
+    expect(he.decrypt(secretKey, back)).toEqual(a.map((v, i) => v + b[i]!));
+    for (const h of [ca, cb, back, publicKey, secretKey]) h.dispose();
+    he.dispose();
+  });
+
+  it('multiplies by a 0/1 mask (parameters chosen for it) and refuses it otherwise', async () => {
+    const params = await chooseHeParameters({ slots: 100, maxAbsValue: 10n ** 9n, maxAddends: 100, plainMultiplications: 1 });
+    const he = await createHeContext(params);
+    const { publicKey, secretKey } = he.generateKeys();
+    const values = Array.from({ length: 100 }, (_, i) => BigInt(i * 1_000_003 - 50_000_000));
+    const mask = values.map((_, i) => (i % 3 === 0 ? 1 : 0));
+    const ct = he.encrypt(publicKey, values);
+    he.multiplyMask(ct, mask);
+    he.rerandomise(ct, publicKey);
+    he.finalise(ct);
+    expect(noiseBudgetsForTest(he, secretKey, ct)[0]).toBeGreaterThan(0);
+    expect(he.decrypt(secretKey, ct)).toEqual(values.map((v, i) => (mask[i] ? v : 0n)));
+    expect(() => he.multiplyMask(he.encrypt(publicKey, [1n]), [2])).toThrow(RangeError);
+    for (const h of [ct, publicKey, secretKey]) h.dispose();
+    he.dispose();
+    const plain = await createHeContext(await chooseHeParameters({ slots: 4, maxAbsValue: 1n, maxAddends: 1 }));
+    const k = plain.generateKeys();
+    const c = plain.encrypt(k.publicKey, [1n]);
+    expect(() => plain.multiplyMask(c, [1])).toThrow(RangeError);
+    for (const h of [c, k.publicKey, k.secretKey]) h.dispose();
+    plain.dispose();
+  });
+
+  it('handles from another context and disposed handles are refused', async () => {
+    const p = await chooseHeParameters({ slots: 4, maxAbsValue: 1n, maxAddends: 1 });
+    const a = await createHeContext(p);
+    const b = await createHeContext(p);
+    const ka = a.generateKeys();
+    expect(() => b.encrypt(ka.publicKey, [1n])).toThrow(TypeError);
+    const c = a.encrypt(ka.publicKey, [1n]);
+    c.dispose();
+    expect(c.disposed).toBe(true);
+    expect(() => a.decrypt(ka.secretKey, c)).toThrow(TypeError);
+    ka.publicKey.dispose();
+    ka.secretKey.dispose();
+    a.dispose();
+    b.dispose();
+  });
+});
+
+describe('fixed point', () => {
+  it('parses exactly and refuses extra places instead of rounding', async () => {
+    const { parseFixedPoint, formatFixedPoint, divideToDecimal } = await import('../src/he/fixed-point.js');
+    expect(parseFixedPoint('1234.56', 2)).toBe(123456n);
+    expect(parseFixedPoint('-0.5', 2)).toBe(-50n);
+    expect(parseFixedPoint('7', 2)).toBe(700n);
+    for (const bad of ['0.125', '1.000', '1e3', '', '.5', '1.', '--1', ' 1']) expect(() => parseFixedPoint(bad, 2)).toThrow(RangeError);
+    expect(formatFixedPoint(-5n, 2)).toBe('-0.05');
+    expect(formatFixedPoint(123456n, 0)).toBe('123456');
+    expect(divideToDecimal(1000n, 3n, 2)).toBe('333.33');
+    expect(divideToDecimal(-1000n, 6n, 1)).toBe('-166.7');
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(10n ** 20n), max: 10n ** 20n }), fc.integer({ min: 0, max: 6 }), (v, d) => {
+        expect(parseFixedPoint(formatFixedPoint(v, d), d)).toBe(v);
+      }),
+    );
+  });
+});

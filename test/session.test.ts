@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { x25519 } from '@noble/curves/ed25519.js';
 import fc from 'fast-check';
 import {
   GuardrailRefusedError,
@@ -20,7 +21,6 @@ import {
   decodeReply,
   encodeConfirmUnsigned,
   encodeHello,
-  encodeReceiptView,
   SessionMessageType,
   type SessionTerms,
 } from '../src/session/messages.js';
@@ -254,7 +254,7 @@ describe('session handshake', () => {
       policy: { reveal: 'both', maxSetSize: 5 }, localSetSize: 1234,
     });
     const impostor = generateIdentity();
-    await a.send(encodeHello({ version: 1, publicKey: requesterId.publicKey, nonce: new Uint8Array(32).fill(1), bindingHash: undefined }));
+    await a.send(encodeHello({ version: 1, publicKey: requesterId.publicKey, nonce: new Uint8Array(32).fill(1), ephemeral: x25519.getPublicKey(x25519.utils.randomSecretKey()), bindingHash: undefined }));
     const reply = await a.receive();
     expect(reply[0]).toBe(SessionMessageType.REPLY);
     const unsigned = encodeConfirmUnsigned(terms());
@@ -302,7 +302,7 @@ describe('session handshake', () => {
   it('another session version is ProtocolVersionError', async () => {
     const [a, b] = createMemoryTransportPair();
     const res = establishSession({ role: 'responder', transport: b, identity: responderId, allowAnyPeer: true, policy: {}, localSetSize: 1 });
-    const hello = encodeHello({ version: 1, publicKey: requesterId.publicKey, nonce: new Uint8Array(32), bindingHash: undefined });
+    const hello = encodeHello({ version: 1, publicKey: requesterId.publicKey, nonce: new Uint8Array(32), ephemeral: new Uint8Array(32).fill(9), bindingHash: undefined });
     hello[1] = 2;
     await a.send(hello);
     await expect(res).rejects.toBeInstanceOf(ProtocolVersionError);
@@ -350,29 +350,64 @@ describe('session handshake', () => {
 });
 
 describe('receipt views from a dishonest peer', () => {
-  const cases: [string, (v: ReturnType<typeof decodeReceiptView>) => ReturnType<typeof decodeReceiptView>][] = [
-    ['inflated bytes', (v) => ({ ...v, bytesExchanged: v.bytesExchanged + 1000 })],
-    ['a start time far in the past', (v) => ({ ...v, startedAt: 0 })],
-    ['an invented guardrail', (v) => ({ ...v, guardrails: [{ rule: 'dp-noise', outcome: 'applied', detail: 'epsilon=1' }] })],
-    ['withheld without the guardrail', (v) => ({ ...v, outcome: 'withheld', outputSize: 0 })],
-    ['an output although it receives none', (v) => ({ ...v, outputSize: 1 })],
+  // The peer holds the session's MAC key, so these are played through its own API (what modified
+  // software on the other side could send), not by a party in the middle.
+  type Contribution = Parameters<Session['exchangeReceipt']>[0];
+  const honest: Contribution = { outcome: 'completed', inputSize: 20, outputSize: 0, computeMs: 1 };
+  const cases: [string, (s: Session) => Contribution][] = [
+    ['inflated bytes', (s) => { s.channel.stats.bytesSent += 1000; return honest; }],
+    ['an end time far in the future', (s) => { vi.spyOn(Date, 'now').mockReturnValueOnce(s.startedAt + 86_400_000); return honest; }],
+    ['an invented guardrail', () => ({ ...honest, guardrails: [{ rule: 'dp-noise', outcome: 'applied', detail: 'epsilon=1' }] })],
+    ['withheld without the guardrail', () => ({ ...honest, outcome: 'withheld' })],
+    ['an output although it receives none', () => ({ ...honest, outputSize: 1 })],
+    ['a refusal that the handshake did not make', () => ({ ...honest, outcome: 'refused' })],
   ];
-  for (const [name, tamper] of cases) {
+  for (const [name, dishonest] of cases) {
     it(`${name} is refused, not signed`, async () => {
-      const { req, res } = await handshake({
-        transport: {
-          intercept: (frame, from) =>
-            from === 'b' && frame[0] === SessionMessageType.RECEIPT_VIEW ? encodeReceiptView(tamper(decodeReceiptView(frame))) : undefined,
-        },
-      });
+      const { req, res } = await handshake();
+      const peer = ok(res);
+      const contribution = dishonest(peer);
       const [x, y] = await Promise.allSettled([
         ok(req).exchangeReceipt({ outcome: 'completed', inputSize: 10, outputSize: 2, computeMs: 1 }),
-        ok(res).exchangeReceipt({ outcome: 'completed', inputSize: 20, outputSize: 0, computeMs: 1 }),
+        peer.exchangeReceipt(contribution),
       ]);
+      vi.restoreAllMocks();
       expect((x as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
       expect((y as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
     });
   }
+});
+
+describe('frame integrity after the handshake (a party in the middle)', () => {
+  const attacks: [string, (frame: Uint8Array) => Uint8Array | Uint8Array[]][] = [
+    ['a flipped bit', (f) => { const g = new Uint8Array(f); g[1]! ^= 1; return g; }],
+    ['a dropped frame', () => []],
+    ['a duplicated frame', (f) => [f, f]],
+  ];
+  for (const [name, attack] of attacks) {
+    it(`${name} in the data channel is VerificationFailedError on both sides`, async () => {
+      let n = 0;
+      const { req, res } = await handshake({
+        transport: {
+          intercept: (frame, from) => (from === 'a' && frame[0] === SessionMessageType.DATA && n++ === 0 ? attack(frame) : undefined),
+        },
+      });
+      const s1 = ok(req);
+      const s2 = ok(res);
+      await s1.channel.send(new Uint8Array([1]));
+      await s1.channel.send(new Uint8Array([2]));
+      const err = await (async () => { for (;;) await s2.channel.receive(); })().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(VerificationFailedError);
+      await s2.fail(err); // what runPsi does with any error: tell the peer, then close
+      await expect(s1.channel.receive()).rejects.toBeInstanceOf(VerificationFailedError);
+    });
+  }
+
+  it('the ekm is secret: it depends on the ephemeral exchange, not only on the public transcript', async () => {
+    const { req, res } = await handshake();
+    expect(ok(req).ekm).toEqual(ok(res).ekm);
+    expect(ok(req).ekm).not.toEqual(ok(req).transcriptHash);
+  });
 });
 
 describe('session codecs', () => {

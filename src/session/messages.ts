@@ -91,6 +91,8 @@ export interface HelloMessage {
   version: number;
   publicKey: Uint8Array;
   nonce: Uint8Array;
+  /** Ephemeral X25519 public key of this session. */
+  ephemeral: Uint8Array;
   bindingHash: Uint8Array | undefined;
 }
 
@@ -99,6 +101,8 @@ export interface ReplyMessage {
   version: number;
   publicKey: Uint8Array;
   nonce: Uint8Array;
+  /** Ephemeral X25519 public key of this session. */
+  ephemeral: Uint8Array;
   bindingHash: Uint8Array | undefined;
   signature: Uint8Array;
 }
@@ -219,7 +223,7 @@ function expectType(r: Reader, type: number): void {
 
 /** @internal */
 export function encodeHello(m: HelloMessage): Uint8Array {
-  const w = new Writer().u8(SessionMessageType.HELLO).u8(m.version).raw(m.publicKey).raw(m.nonce);
+  const w = new Writer().u8(SessionMessageType.HELLO).u8(m.version).raw(m.publicKey).raw(m.nonce).raw(m.ephemeral);
   writeBinding(w, m.bindingHash);
   return w.finish();
 }
@@ -237,9 +241,10 @@ export function decodeHello(frame: Uint8Array): HelloMessage {
   const version = checkVersion(r);
   const publicKey = r.bytes(32);
   const nonce = r.bytes(32);
+  const ephemeral = r.bytes(32);
   const bindingHash = readBinding(r);
   r.end();
-  return { version, publicKey, nonce, bindingHash };
+  return { version, publicKey, nonce, ephemeral, bindingHash };
 }
 
 /** Splits a signed message into the signed prefix and the trailing 64-byte signature. */
@@ -250,7 +255,7 @@ function splitSigned(frame: Uint8Array): { unsigned: Uint8Array; signature: Uint
 
 /** The reply without its trailing signature (what the responder signs). @internal */
 export function encodeReplyUnsigned(m: Omit<ReplyMessage, 'signature'>): Uint8Array {
-  const w = new Writer().u8(SessionMessageType.REPLY).u8(m.version).raw(m.publicKey).raw(m.nonce);
+  const w = new Writer().u8(SessionMessageType.REPLY).u8(m.version).raw(m.publicKey).raw(m.nonce).raw(m.ephemeral);
   writeBinding(w, m.bindingHash);
   return w.finish();
 }
@@ -263,9 +268,10 @@ export function decodeReply(frame: Uint8Array): { message: ReplyMessage; unsigne
   const version = checkVersion(r);
   const publicKey = r.bytes(32);
   const nonce = r.bytes(32);
+  const ephemeral = r.bytes(32);
   const bindingHash = readBinding(r);
   r.end();
-  return { message: { version, publicKey, nonce, bindingHash, signature }, unsigned };
+  return { message: { version, publicKey, nonce, ephemeral, bindingHash, signature }, unsigned };
 }
 
 /** @internal */

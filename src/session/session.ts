@@ -14,7 +14,8 @@
  * authenticated, and the decision only once the requester is.
  * @module
  */
-import { hkdf } from '@noble/hashes/hkdf.js';
+import { x25519 } from '@noble/curves/ed25519.js';
+import { expand, extract } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import {
   DataportError,
@@ -37,6 +38,7 @@ import { signReceiptBody, verifyReceipt } from '../ledger/receipt.js';
 import type { GuardrailDecision, UsageReceipt, UsageReceiptBody } from '../ledger/receipt-types.js';
 import type { FrameTransport, TransportStats } from '../transport/types.js';
 import { assertBytes, concatBytes, equalBytes, utf8 } from '../utils/bytes.js';
+import { FrameMac } from './frame-mac.js';
 import { type Identity, signMessage, verifyMessage } from './identity.js';
 import {
   decodeConfirm,
@@ -195,6 +197,8 @@ const CTX_DECISION = utf8('dataport-session-v1 responder decision\0');
 const CTX_SESSION_ID = utf8('dataport-session-v1 session id\0');
 const CTX_BINDING = utf8('dataport-session-v1 channel binding\0');
 const INFO_EKM = utf8('dataport-session-v1 ekm');
+const INFO_MAC_REQUESTER = utf8('dataport-session-v1 mac requester');
+const INFO_MAC_RESPONDER = utf8('dataport-session-v1 mac responder');
 const OUTCOMES = ['completed', 'withheld', 'refused', 'failed'] as const;
 /** Largest clock difference between the parties accepted in a receipt view (10 minutes). */
 const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
@@ -290,6 +294,18 @@ function transcriptHash(...messages: Uint8Array[]): Uint8Array {
   return sha256(concatBytes(...messages.map(lp)));
 }
 
+/** X25519 shared secret with the peer's ephemeral key; a low-order key (all-zero output) is refused. */
+function ephemeralShared(secretKey: Uint8Array, peerEphemeral: Uint8Array): Uint8Array {
+  let shared: Uint8Array;
+  try {
+    shared = x25519.getSharedSecret(secretKey, peerEphemeral);
+  } catch {
+    throw localError(new VerificationFailedError('invalid ephemeral key'), 'verification failed');
+  }
+  if (shared.every((b) => b === 0)) throw localError(new VerificationFailedError('invalid ephemeral key'), 'verification failed');
+  return shared;
+}
+
 function randomBytes(n: number): Uint8Array {
   const out = new Uint8Array(n);
   globalThis.crypto.getRandomValues(out);
@@ -381,6 +397,7 @@ function refusalFrom(e: unknown): string | undefined {
 }
 
 interface Established {
+  mac: FrameMac;
   sessionId: Uint8Array;
   ekm: Uint8Array;
   th: Uint8Array;
@@ -455,7 +472,14 @@ async function requesterHandshake(
   const confirmUnsigned = encodeConfirmUnsigned(o.terms);
   const terms = decodeConfirm(concatBytes(confirmUnsigned, new Uint8Array(64))).message.terms;
   const nonce = randomBytes(32);
-  const hello = encodeHello({ version: SESSION_VERSION, publicKey: o.identity.publicKey, nonce, bindingHash: binding.hash });
+  const eph = x25519.utils.randomSecretKey();
+  const hello = encodeHello({
+    version: SESSION_VERSION,
+    publicKey: o.identity.publicKey,
+    nonce,
+    ephemeral: x25519.getPublicKey(eph),
+    bindingHash: binding.hash,
+  });
   await o.transport.send(hello, o.signal);
 
   const replyFrame = await recv();
@@ -469,6 +493,7 @@ async function requesterHandshake(
     throw new VerificationFailedError();
   }
   const bound = checkBinding(binding.hash, reply.bindingHash);
+  const shared = ephemeralShared(eph, reply.ephemeral);
   // The responder is authenticated: only now do the terms (purpose, set size) leave this party.
   if (o.beforeRun) {
     try {
@@ -491,7 +516,7 @@ async function requesterHandshake(
   if (decision.accepted && (decision.responderSetSize < terms.responderSetSize.min || decision.responderSetSize > terms.responderSetSize.max)) {
     throw new TermsRefusedError('responder set size is outside the requested bounds');
   }
-  return finishHandshake([hello, replyFrame, confirm, decisionFrame], nonce, reply.nonce, reply.publicKey, terms, decision, bound, binding.exporter);
+  return finishHandshake('requester', [hello, replyFrame, confirm, decisionFrame], nonce, reply.nonce, shared, reply.publicKey, terms, decision, bound, binding.exporter);
 }
 
 async function responderHandshake(
@@ -509,7 +534,15 @@ async function responderHandshake(
   }
   const bound = checkBinding(binding.hash, h.bindingHash);
   const nonce = randomBytes(32);
-  const replyUnsigned = encodeReplyUnsigned({ version: SESSION_VERSION, publicKey: o.identity.publicKey, nonce, bindingHash: binding.hash });
+  const eph = x25519.utils.randomSecretKey();
+  const shared = ephemeralShared(eph, h.ephemeral);
+  const replyUnsigned = encodeReplyUnsigned({
+    version: SESSION_VERSION,
+    publicKey: o.identity.publicKey,
+    nonce,
+    ephemeral: x25519.getPublicKey(eph),
+    bindingHash: binding.hash,
+  });
   const replySig = signMessage(o.identity.secretKey, concatBytes(CTX_REPLY, transcriptHash(hello, replyUnsigned)));
   const replyFrame = concatBytes(replyUnsigned, replySig);
   await o.transport.send(replyFrame, o.signal);
@@ -537,13 +570,15 @@ async function responderHandshake(
   const decisionSig = signMessage(o.identity.secretKey, concatBytes(CTX_DECISION, transcriptHash(hello, replyFrame, confirm, decisionUnsigned)));
   const decisionFrame = concatBytes(decisionUnsigned, decisionSig);
   await o.transport.send(decisionFrame, o.signal);
-  return finishHandshake([hello, replyFrame, confirm, decisionFrame], h.nonce, nonce, h.publicKey, c.terms, decision, bound, binding.exporter);
+  return finishHandshake('responder', [hello, replyFrame, confirm, decisionFrame], h.nonce, nonce, shared, h.publicKey, c.terms, decision, bound, binding.exporter);
 }
 
 function finishHandshake(
+  role: SessionRole,
   transcript: Uint8Array[],
   requesterNonce: Uint8Array,
   responderNonce: Uint8Array,
+  shared: Uint8Array,
   peerKey: Uint8Array,
   terms: SessionTerms,
   r: { accepted: boolean; reason: string; responderSetSize: number },
@@ -552,9 +587,14 @@ function finishHandshake(
 ): Established {
   const th = transcriptHash(...transcript);
   const sessionId = sha256(concatBytes(CTX_SESSION_ID, requesterNonce, responderNonce)).slice(0, 16);
-  // ekm = HKDF-SHA256(salt = transcript hash, ikm = TLS exporter when both ends share it).
-  const ekm = hkdf(sha256, bound && exporter ? exporter : new Uint8Array(0), th, INFO_EKM, 32);
+  // PRK = HKDF-Extract(salt = transcript hash, ikm = X25519 shared secret || TLS exporter when both
+  // ends share it); ekm and the two MAC keys are expansions of it (RFC 5869).
+  const prk = extract(sha256, bound && exporter ? concatBytes(shared, exporter) : shared, th);
+  const ekm = expand(sha256, prk, INFO_EKM, 32);
+  const kReq = expand(sha256, prk, INFO_MAC_REQUESTER, 32);
+  const kRes = expand(sha256, prk, INFO_MAC_RESPONDER, 32);
   return {
+    mac: role === 'requester' ? new FrameMac(kReq, kRes) : new FrameMac(kRes, kReq),
     sessionId,
     ekm,
     th,
@@ -587,10 +627,12 @@ async function sendErrorAndClose(transport: FrameTransport, error: unknown): Pro
 class SessionChannel implements FrameTransport {
   readonly stats: TransportStats = { bytesSent: 0, bytesReceived: 0, framesSent: 0, framesReceived: 0 };
   readonly #t: FrameTransport;
+  readonly #mac: FrameMac;
   #closed = false;
 
-  constructor(t: FrameTransport) {
+  constructor(t: FrameTransport, mac: FrameMac) {
     this.#t = t;
+    this.#mac = mac;
   }
 
   async send(frame: Uint8Array, signal?: AbortSignal): Promise<void> {
@@ -599,20 +641,20 @@ class SessionChannel implements FrameTransport {
     const wrapped = new Uint8Array(frame.length + 1);
     wrapped[0] = SessionMessageType.DATA;
     wrapped.set(frame, 1);
-    await this.#t.send(wrapped, signal);
+    await this.#t.send(this.#mac.seal(wrapped), signal);
     this.stats.bytesSent += frame.length;
     this.stats.framesSent++;
   }
 
   async receive(signal?: AbortSignal): Promise<Uint8Array> {
     if (this.#closed) throw new TransportClosedError('transport closed');
-    const frame = await this.#t.receive(signal);
-    const type = frame[0];
-    if (type === SessionMessageType.ERROR) {
-      const { code, message } = decodeError(frame);
+    const raw = await this.#t.receive(signal);
+    if (raw[0] === SessionMessageType.ERROR) {
+      const { code, message } = decodeError(raw);
       throw errorFromPeer(code, message);
     }
-    if (type !== SessionMessageType.DATA) throw new UnexpectedMessageError();
+    const frame = this.#mac.open(raw);
+    if (frame[0] !== SessionMessageType.DATA) throw new UnexpectedMessageError();
     this.stats.bytesReceived += frame.length - 1;
     this.stats.framesReceived++;
     return frame.subarray(1);
@@ -642,6 +684,7 @@ class SessionImpl implements Session {
   readonly startedAt: number;
   readonly channel: SessionChannel;
   readonly #identity: Identity;
+  readonly #mac: FrameMac;
   readonly #transport: FrameTransport;
   readonly #signal: AbortSignal | undefined;
 
@@ -658,18 +701,20 @@ class SessionImpl implements Session {
     this.refusalReason = e.reason;
     this.channelBound = e.bound;
     this.startedAt = startedAt;
-    this.channel = new SessionChannel(transport);
+    this.channel = new SessionChannel(transport, e.mac);
+    this.#mac = e.mac;
     this.#identity = identity;
     this.#transport = transport;
     this.#signal = signal;
   }
 
   async #recv(type: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
-    const frame = await this.#transport.receive(signal);
-    if (frame[0] === SessionMessageType.ERROR) {
-      const { code, message } = decodeError(frame);
+    const raw = await this.#transport.receive(signal);
+    if (raw[0] === SessionMessageType.ERROR) {
+      const { code, message } = decodeError(raw);
       throw errorFromPeer(code, message);
     }
+    const frame = this.#mac.open(raw);
     if (frame[0] !== type) throw new UnexpectedMessageError();
     return frame;
   }
@@ -688,13 +733,13 @@ class SessionImpl implements Session {
         outcome: c.outcome,
         guardrails: (c.guardrails ?? []).map((g) => (g.detail === undefined ? { rule: g.rule, outcome: g.outcome } : { ...g })),
       };
-      await this.#transport.send(encodeReceiptView(mine), signal);
+      await this.#transport.send(this.#mac.seal(encodeReceiptView(mine)), signal);
       const theirs = decodeReceiptView(await this.#recv(SessionMessageType.RECEIPT_VIEW, signal));
       this.#checkPeerView(mine, theirs, c);
       const [req, res] = this.role === 'requester' ? [mine, theirs] : [theirs, mine];
       const body = this.#body(req, res);
       const signature = signReceiptBody(this.#identity.secretKey, body);
-      await this.#transport.send(encodeSignatureMessage(SessionMessageType.RECEIPT_SIGNATURE, signature), signal);
+      await this.#transport.send(this.#mac.seal(encodeSignatureMessage(SessionMessageType.RECEIPT_SIGNATURE, signature)), signal);
       const peerSig = decodeSignatureMessage(SessionMessageType.RECEIPT_SIGNATURE, await this.#recv(SessionMessageType.RECEIPT_SIGNATURE, signal));
       const receipt: UsageReceipt = {
         body,

@@ -1,0 +1,156 @@
+// End-to-end PSI benchmark (issue: ECDH-PSI end to end): two `dataport psi` processes over
+// WebSocket on 127.0.0.1, balanced sets of 2^k keys with half of them in common.
+//   - records per second of the whole run, against @openmined/psi.js measured in the same run at
+//     2^12 per side and scaled linearly to the same size (target >= 20x);
+//   - wire bytes per record at 128-bit truncation (target <= 80) and without truncation;
+//   - peak RSS of each process (getrusage maxrss), e.g. at 2^20 x 2^20 (target <= 1 GB).
+// Run: npm run bench:psi [-- --log 16] [-- --rss-log 20] [-- --workers N] [-- --no-psijs]
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { benchDir, fmt, installPeer, machine, printTable, writeResult } from './lib.mjs';
+
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
+const log = Number(opt('--log', 16));
+const rssLog = opt('--rss-log', undefined);
+const workers = opt('--workers', undefined);
+const root = path.resolve(benchDir, '..');
+const cli = path.join(root, 'dist/cli/main.js');
+const probe = path.join(benchDir, 'rss-probe.mjs');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dataport-bench-psi-'));
+
+function writeCsv(file, header, start, n) {
+  const fd = fs.openSync(file, 'w');
+  let buf = header + '\n';
+  for (let i = start; i < start + n; i++) {
+    buf += `ID${String(i).padStart(12, '0')}X,${i % 97}\n`;
+    if (buf.length > 1 << 20) {
+      fs.writeSync(fd, buf);
+      buf = '';
+    }
+  }
+  fs.writeSync(fd, buf);
+  fs.closeSync(fd);
+}
+
+function spawnCli(args) {
+  const child = spawn(process.execPath, ['--import', probe, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+  const done = new Promise((resolve) =>
+    child.once('exit', (code) => {
+      const rss = /dataport-bench-maxrss-bytes (\d+)/.exec(stderr);
+      const line = stdout.trim().split('\n').at(-1);
+      if (code !== 0) return resolve({ error: `exit ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}` });
+      let json;
+      try {
+        json = JSON.parse(line);
+      } catch {
+        json = undefined; // keygen prints a key line, not JSON
+      }
+      resolve({ json, maxRss: rss ? Number(rss[1]) : undefined });
+    }),
+  );
+  return { child, done, stderr: () => stderr };
+}
+
+async function keygen(who) {
+  const r = await spawnCli(['keygen', '--out', path.join(tmp, who)]).done;
+  if (r.error) throw new Error(`keygen failed: ${r.error}`);
+}
+
+/** One balanced run of 2^k x 2^k; returns wall ms, bytes and peak RSS of both processes. */
+async function runPair(k, truncate) {
+  const n = 2 ** k;
+  const a = path.join(tmp, `a-${k}.csv`);
+  const b = path.join(tmp, `b-${k}.csv`);
+  if (!fs.existsSync(a)) {
+    writeCsv(a, 'resident_id,x', 0, n);
+    writeCsv(b, 'patient_id,y', n / 2, n);
+  }
+  const common = ['--reveal', 'both', '--truncate', String(truncate), '--json', ...(workers ? ['--workers', workers] : [])];
+  const t0 = performance.now();
+  const listener = spawnCli(['psi', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', '--identity', path.join(tmp, 'h'), '--peer-key', path.join(tmp, 'p', 'identity.pub'), ...common]);
+  const url = await new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      const m = /listening on (ws:\/\/\S+)/.exec(listener.stderr());
+      if (m) {
+        clearInterval(timer);
+        resolve(m[1]);
+      }
+    }, 20);
+    listener.done.then((r) => {
+      clearInterval(timer);
+      reject(new Error(`listener ended: ${r.error}`));
+    });
+  });
+  const requester = spawnCli(['psi', '--connect', url, '--input', a, '--key', 'resident_id', '--identity', path.join(tmp, 'p'), '--peer-key', path.join(tmp, 'h', 'identity.pub'), ...common]);
+  const [rq, rs] = await Promise.all([requester.done, listener.done]);
+  const wallMs = performance.now() - t0;
+  if (rq.error || rs.error) throw new Error(`run failed: ${rq.error ?? ''} ${rs.error ?? ''}`);
+  if (rq.json.intersectionSize !== n / 2) throw new Error(`wrong intersection ${rq.json.intersectionSize}, expected ${n / 2}`);
+  const bytes = rq.json.bytesSent + rq.json.bytesReceived;
+  return { n, truncate, wallMs, requesterMs: rq.json.ms, bytes, bytesPerRecord: bytes / (2 * n), rssRequester: rq.maxRss, rssResponder: rs.maxRss };
+}
+
+function psijsMs(n) {
+  const prefix = installPeer('psijs', '@openmined/psi.js@2.0.6');
+  const require = createRequire(path.join(prefix, 'package.json'));
+  return require('@openmined/psi.js')().then((psi) => {
+    const cIn = Array.from({ length: n }, (_, i) => `ID${String(i).padStart(12, '0')}X`);
+    const sIn = Array.from({ length: n }, (_, i) => `ID${String(i + n / 2).padStart(12, '0')}X`);
+    const t0 = performance.now();
+    const client = psi.client.createWithNewKey(true);
+    const server = psi.server.createWithNewKey(true);
+    const setup = psi.serverSetup.deserializeBinary(server.createSetupMessage(0.0, n, sIn, psi.dataStructure.Raw).serializeBinary());
+    const req = psi.request.deserializeBinary(client.createRequest(cIn).serializeBinary());
+    const resp = psi.response.deserializeBinary(server.processRequest(req).serializeBinary());
+    const inter = client.getIntersection(setup, resp);
+    const ms = performance.now() - t0;
+    if (inter.length !== n / 2) throw new Error(`psi.js found ${inter.length}`);
+    return ms;
+  });
+}
+
+console.log('machine:', JSON.stringify(machine()));
+await keygen('p');
+await keygen('h');
+const rows = [];
+const result = { machine: machine(), log, workers: workers ?? 'default (cores)' };
+
+const t128 = await runPair(log, 128);
+const t0 = await runPair(log, 0);
+rows.push({ case: `dataport 2^${log} x 2^${log}, truncate 128`, 'wall s': fmt(t128.wallMs / 1000), 'records/s': fmt((2 * t128.n) / (t128.wallMs / 1000), 0), 'B/record': fmt(t128.bytesPerRecord), 'peak RSS MB (req/resp)': `${fmt(t128.rssRequester / 2 ** 20, 0)}/${fmt(t128.rssResponder / 2 ** 20, 0)}` });
+rows.push({ case: `dataport 2^${log} x 2^${log}, no truncation`, 'wall s': fmt(t0.wallMs / 1000), 'records/s': fmt((2 * t0.n) / (t0.wallMs / 1000), 0), 'B/record': fmt(t0.bytesPerRecord), 'peak RSS MB (req/resp)': `${fmt(t0.rssRequester / 2 ** 20, 0)}/${fmt(t0.rssResponder / 2 ** 20, 0)}` });
+result.truncate128 = t128;
+result.truncate0 = t0;
+
+if (!argv.includes('--no-psijs')) {
+  const n12 = 2 ** 12;
+  const ms = await psijsMs(n12);
+  const scaled = (ms * 2 ** log) / n12;
+  result.psijs = { n: n12, ms, scaledMsAtSize: scaled, ratio: scaled / t128.wallMs };
+  rows.push({ case: `psi.js 2^12 x 2^12 (in-process), scaled to 2^${log}`, 'wall s': fmt(scaled / 1000), 'records/s': fmt((2 * n12) / (ms / 1000), 0), 'B/record': '', 'peak RSS MB (req/resp)': '' });
+}
+
+if (rssLog) {
+  const big = await runPair(Number(rssLog), 128);
+  result.rss = big;
+  rows.push({ case: `dataport 2^${rssLog} x 2^${rssLog}, truncate 128`, 'wall s': fmt(big.wallMs / 1000), 'records/s': fmt((2 * big.n) / (big.wallMs / 1000), 0), 'B/record': fmt(big.bytesPerRecord), 'peak RSS MB (req/resp)': `${fmt(big.rssRequester / 2 ** 20, 0)}/${fmt(big.rssResponder / 2 ** 20, 0)}` });
+}
+
+printTable(rows, ['case', 'wall s', 'records/s', 'B/record', 'peak RSS MB (req/resp)']);
+if (result.psijs) console.log(`\nrecords/s vs psi.js (same run, psi.js scaled linearly from 2^12): ${fmt(result.psijs.ratio)} x (target >= 20)`);
+console.log(`wire bytes per record at 128-bit truncation: ${fmt(t128.bytesPerRecord)} (target <= 80)`);
+if (result.rss) console.log(`peak RSS at 2^${rssLog}: requester ${fmt(result.rss.rssRequester / 2 ** 20, 0)} MB, responder ${fmt(result.rss.rssResponder / 2 ** 20, 0)} MB (target <= 1024)`);
+const file = writeResult(`psi-2e${log}${rssLog ? `-rss2e${rssLog}` : ''}`, result);
+console.log(`written ${path.relative(process.cwd(), file)}`);
+fs.rmSync(tmp, { recursive: true, force: true });

@@ -23,6 +23,7 @@ import { spawnWorker as platformSpawnWorker } from '../src/platform/node.js';
 import type { SpawnWorker } from '../src/workers/types.js';
 import { createInlineExecutor, type CryptoExecutor } from '../src/protocols/executor.js';
 import { generateScalar } from '../src/crypto/index.js';
+import { chooseHeParameters, createHeContext } from '../src/he/index.js';
 import { LOW_ORDER_U } from '../src/crypto/constants.js';
 import { numberToBytesLE } from '../src/crypto/field-ref.js';
 import {
@@ -428,6 +429,39 @@ describe('close', () => {
     await expect(createWorkerPool({ workers: 1.5 })).rejects.toBeInstanceOf(TypeError);
     await expect(createWorkerPool({ workers: 1, chunkSize: 0 })).rejects.toBeInstanceOf(RangeError);
     await expect(createWorkerPool({ workers: 1, workerUrl: 42 as unknown as string })).rejects.toBeInstanceOf(TypeError);
+  });
+});
+
+describe('HE encryption in workers', () => {
+  it('encryptBatches: every vector decrypts to its values, in order, with 0 and 2 workers; errors keep their class', async () => {
+    const he = await createHeContext(await chooseHeParameters({ slots: 16, maxAbsValue: 1000n, maxAddends: 4 }));
+    const keys = he.generateKeys();
+    const pk = he.exportPublicKey(keys.publicKey);
+    const vectors: ArrayLike<bigint | number>[] = [[1n, -2n, 3n], BigInt64Array.from([7n, 8n]), [1000, -1000, 0, 5], [42n]];
+    const want = [[1n, -2n, 3n], [7n, 8n], [1000n, -1000n, 0n, 5n], [42n]];
+    const pools = [await createWorkerPool({ workers: 0 }), await createWorkerPool({ workers: 2, workerUrl })];
+    try {
+      for (const pool of pools) {
+        const cts = await pool.encryptBatches(pk, vectors);
+        expect(cts).toHaveLength(vectors.length);
+        cts.forEach((bytes, i) => {
+          const ct = he.importCiphertext(bytes);
+          expect(he.decrypt(keys.secretKey, ct)).toEqual(want[i]);
+          ct.dispose();
+        });
+        expect(vectors[1]).toEqual(BigInt64Array.from([7n, 8n])); // the caller's typed array is not detached
+        // A value beyond the declared bound: RangeError from inside the worker, class intact.
+        await expect(pool.encryptBatches(pk, [[1n], [1001n]])).rejects.toBeInstanceOf(RangeError);
+        await expect(pool.encryptBatches(pk.subarray(0, 10), [[1n]])).rejects.toMatchObject({ code: 'ERR_MALFORMED_MESSAGE' });
+        await expect(pool.encryptBatches(pk, 'x' as unknown as bigint[][])).rejects.toBeInstanceOf(TypeError);
+        expect(await pool.encryptBatches(pk, [])).toEqual([]);
+      }
+    } finally {
+      for (const p of pools) await p.close();
+      keys.publicKey.dispose();
+      keys.secretKey.dispose();
+      he.dispose();
+    }
   });
 });
 

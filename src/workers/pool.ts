@@ -134,6 +134,13 @@ export interface WorkerPoolStats {
 export interface WorkerPool extends CryptoExecutor {
   /** Configured number of workers (0: inline). */
   readonly size: number;
+  /**
+   * BFV-encrypts every vector of `vectors` under `publicKey` (an envelope from
+   * `HeContext.exportPublicKey`), one vector per task spread over the workers; returns the
+   * ciphertext envelopes in order. Fails like `encryptBatch` (`RangeError` for a value out of
+   * bounds, `MalformedMessageError` for a bad key), with the first failure.
+   */
+  encryptBatches(publicKey: Uint8Array, vectors: readonly ArrayLike<bigint | number>[], signal?: AbortSignal): Promise<Uint8Array[]>;
   /** Runs one task from `WorkerTasks` on a worker (inline when `size` is 0). */
   runTask<K extends WorkerTaskName>(name: K, payload: WorkerTasks[K]['payload'], options?: RunTaskOptions): Promise<WorkerTasks[K]['result']>;
   /** Current load. */
@@ -277,6 +284,23 @@ function resolveWorkerUrl(url: URL | string | undefined): URL {
   // root, and the worker entry is built to workers/worker.js below it. From the TypeScript sources
   // (vitest) this file does not exist; tests pass `workerUrl` (see test/workers.test.ts).
   return new URL('./workers/worker.js', import.meta.url);
+}
+
+function checkEncryptArgs(publicKey: unknown, vectors: unknown): void {
+  assertBytes(publicKey, 'publicKey');
+  if (!Array.isArray(vectors)) throw new TypeError('vectors must be an array');
+}
+
+/**
+ * A vector's values in a form that crosses the boundary cheaply: a typed array is copied into a
+ * buffer of its own and transferred; anything else goes as a plain array (structured clone).
+ */
+function copyValues(v: ArrayLike<bigint | number>): { values: ArrayLike<bigint | number>; transfer: ArrayBuffer[] } {
+  if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
+    const copy = (v as unknown as { slice(): ArrayBufferView & ArrayLike<bigint | number> }).slice();
+    return { values: copy, transfer: [copy.buffer as ArrayBuffer] };
+  }
+  return { values: Array.from(v), transfer: [] };
 }
 
 function checkCount(value: unknown, name: string, min: number, max: number): number {
@@ -533,6 +557,32 @@ export async function createWorkerPool(options: WorkerPoolOptions = {}): Promise
       );
     },
 
+    async encryptBatches(publicKey, vectors, signal) {
+      throwIfAborted(signal);
+      checkEncryptArgs(publicKey, vectors);
+      if (closing) throw new AbortError('worker pool closed');
+      const n = vectors.length;
+      if (n === 0) return [];
+      const pk = new Uint8Array(publicKey); // cloned into each task's message
+      const out = new Array<Uint8Array>(n);
+      return submit(
+        {
+          task: 'heEncrypt',
+          chunks: n,
+          payload(i) {
+            const { values, transfer } = copyValues(vectors[i]!);
+            return { payload: { publicKey: pk, values }, transfer };
+          },
+          accept(i, result) {
+            if (!(result instanceof Uint8Array)) throw new TypeError('worker returned a malformed result');
+            out[i] = result;
+          },
+          finish: () => out,
+        },
+        signal,
+      );
+    },
+
     async runTask(name, payload, opts = {}) {
       if (!WorkerTaskNames.includes(name)) throw new TypeError(`unknown worker task: ${String(name)}`);
       throwIfAborted(opts.signal);
@@ -605,6 +655,18 @@ async function createInlinePool(backend: BackendName | undefined): Promise<Worke
     async multiply(scalar, points, signal) {
       open();
       return inline.multiply(scalar, points, signal);
+    },
+    async encryptBatches(publicKey, vectors, signal) {
+      throwIfAborted(signal);
+      checkEncryptArgs(publicKey, vectors);
+      open();
+      ctx ??= createTaskContext(backend);
+      const out: Uint8Array[] = [];
+      for (const v of vectors) {
+        throwIfAborted(signal);
+        out.push((await runTaskInThread('heEncrypt', { publicKey, values: v }, await ctx)).value);
+      }
+      return out;
     },
     async runTask(name, payload, opts = {}) {
       if (!WorkerTaskNames.includes(name)) throw new TypeError(`unknown worker task: ${String(name)}`);

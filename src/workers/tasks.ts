@@ -8,6 +8,7 @@
 import { encodeToCurveBatch } from '../crypto/hash-to-curve.js';
 import { createGroup, type BackendName, type Group } from '../crypto/group.js';
 import { initCrypto } from '../crypto/fast/init.js';
+import { encryptBatch } from '../he/batch.js';
 import { assertBytes } from '../utils/bytes.js';
 import { unpackRecords, type PackedRecords } from './pack.js';
 
@@ -25,6 +26,11 @@ export interface WorkerTasks {
   hashToGroup: { payload: PackedRecords & { readonly ekm: Uint8Array }; result: Uint8Array };
   /** X25519(scalar, u) for each 32-byte u of `points`; flat, same length. A worker wipes its copy of the scalar after use. */
   multiply: { payload: { readonly scalar: Uint8Array; readonly points: Uint8Array }; result: Uint8Array };
+  /**
+   * BFV encryption of one vector under a public-key envelope (`src/he`'s `encryptBatch`); the
+   * ciphertext envelope. node-seal is loaded in the worker on first use.
+   */
+  heEncrypt: { payload: { readonly publicKey: Uint8Array; readonly values: ArrayLike<bigint | number> }; result: Uint8Array };
 }
 
 /**
@@ -45,7 +51,7 @@ export type WorkerTaskName = keyof WorkerTasks;
  * WorkerTaskNames.includes('multiply'); // true
  * ```
  */
-export const WorkerTaskNames: readonly WorkerTaskName[] = ['hashToGroup', 'multiply'];
+export const WorkerTaskNames: readonly WorkerTaskName[] = ['hashToGroup', 'multiply', 'heEncrypt'];
 
 /** What a task returns: its value and the buffers to transfer with it. */
 export interface TaskOutput<T> {
@@ -76,6 +82,9 @@ const TASKS: { [K in WorkerTaskName]: TaskImpl<K> } = {
   },
   async multiply(payload, ctx) {
     return owned(await ctx.group.multiplyBatch(payload.scalar, payload.points));
+  },
+  async heEncrypt(payload) {
+    return owned(await encryptBatch(payload.publicKey, payload.values));
   },
 };
 

@@ -86,19 +86,35 @@ export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
   const party = role === 'requester' ? createPsiRequester(config) : createPsiResponder(config);
   const sent0 = transport.stats.bytesSent;
   const received0 = transport.stats.bytesReceived;
+  // While one frame waits for the transport (backpressure, network), the next one is computed:
+  // at most one frame is in flight, so memory stays bounded by two frames.
+  let inFlight: Promise<void> | undefined;
+  const settleSend = async () => {
+    const p = inFlight;
+    inFlight = undefined;
+    if (p) await p;
+  };
   try {
     throwIfAborted(signal);
     for (;;) {
       const status = party.status;
       if (status === 'send') {
         const frame = await party.nextFrame(signal);
-        await transport.send(frame, signal);
+        await settleSend();
+        const sending = transport.send(frame, signal);
+        sending.catch(() => {}); // observed by settleSend; never an unhandled rejection
+        inFlight = sending;
         // A refusal is sent first, then the party fails with the local reason.
-        if (party.status === 'failed') throw party.error;
+        if (party.status === 'failed') {
+          await settleSend();
+          throw party.error;
+        }
       } else if (status === 'receive') {
+        await settleSend();
         const frame = await transport.receive(signal);
         await party.receiveFrame(frame, signal);
       } else if (status === 'done') {
+        await settleSend();
         break;
       } else {
         throw party.error;
@@ -106,6 +122,7 @@ export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
       onProgress?.(party.progress);
     }
   } catch (e) {
+    if (inFlight) await inFlight.catch(() => {});
     await transport.close('psi failed').catch(() => {});
     if (signal?.aborted && !(e instanceof DataportError)) throw new AbortError();
     throw e;

@@ -3,12 +3,21 @@
  * 127.0.0.1 (the listener binds port 0 and prints its address), plus fake peers written with `ws`
  * for the misbehaving-peer cases. Inputs are tiny so the suite stays fast on 2 cores.
  */
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import WebSocket, { WebSocketServer } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity } from '../src/session/identity.js';
+import { openLedger, verifyLedgerDir } from '../src/ledger/file-ledger.js';
+import { toJsonFriendly } from '../src/cli/summary.js';
+import {
+  formatPublicKeyFile,
+  formatSecretKeyFile,
+  generateIdentity,
+  identityFromSecretKey,
+  parseSecretKeyFile,
+} from '../src/session/identity.js';
 import { assertBuilt, expectOneLineError, killAll, startCli, tempDir, type CliResult } from './cli-helpers.js';
 
 const tmp = tempDir('dataport-psi-');
@@ -189,6 +198,102 @@ describe('dataport psi (authenticated)', () => {
     expect([l.code, r.code]).toEqual([1, 1]);
     expectOneLineError(l.stderr, /./);
     expectOneLineError(r.stderr, /./);
+  });
+});
+
+describe('dataport psi --ledger, --keep-serving, TLS and timeouts', () => {
+  it('appends the co-signed receipt to both ledgers, for completed and for refused runs', async () => {
+    const lLedger = ['--ledger', p('ledger-hospital')];
+    const rLedger = ['--ledger', p('ledger-pharma')];
+    const ok = await pair([...listenerBase, ...hospitalInput, ...lLedger, '--json'], (url) => [...requesterBase(url), ...pharmaInput, ...rLedger, '--json']);
+    expect([ok.l.code, ok.r.code]).toEqual([0, 0]);
+    expect(lastJson(ok.r.stdout).ledger).toMatchObject({ index: 0 });
+    const refused = await pair([...listenerBase, ...hospitalInput, ...lLedger, '--truncate', '192'], (url) => [
+      ...requesterBase(url),
+      ...pharmaInput,
+      ...rLedger,
+    ]);
+    expect([refused.l.code, refused.r.code]).toEqual([1, 1]);
+    expectOneLineError(refused.r.stderr, /terms refused: .*truncate/);
+    expect(refused.r.stderr).toMatch(/receipt of the refused run appended to .*ledger-pharma \(entry 1\)/);
+    for (const [dir, owner] of [
+      ['ledger-hospital', 'hospital'],
+      ['ledger-pharma', 'pharma'],
+    ] as const) {
+      const id = identityFromSecretKey(parseSecretKeyFile(readFileSync(p(`${owner}/identity.key`), 'utf8')));
+      const v = await verifyLedgerDir(p(dir), { publicKey: id.publicKey });
+      expect(v.ok).toBe(true);
+      expect(v.size).toBe(2);
+      const ledger = await openLedger(p(dir), { owner: id });
+      const receipts = await ledger.readReceipts();
+      await ledger.close();
+      expect(receipts.map((r) => r.body.outcome)).toEqual(['completed', 'refused']);
+      expect(toJsonFriendly(receipts[0])).toEqual(lastJson(ok.r.stdout).receipt);
+    }
+  });
+
+  it('--keep-serving serves several sessions until interrupted, then exits 0', async () => {
+    const listener = startCli(['psi', '--listen', '127.0.0.1:0', '--identity', p('hospital'), '--allow-any-peer', '--workers', '0', ...hospitalInput, '--keep-serving', '--json']);
+    const url = await listener.listening();
+    expect(listener.stderr()).toMatch(/warning: --allow-any-peer/);
+    for (const who of ['pharma', 'mallory']) {
+      const r = await startCli(['psi', '--connect', url, '--identity', p(who), '--peer-key', p('hospital/identity.pub'), '--workers', '0', ...pharmaInput, '--json']).done;
+      expect(r.code).toBe(0);
+      expect(lastJson(r.stdout)).toMatchObject({ intersectionSize: 4 });
+    }
+    // A failed session does not stop the listener.
+    const bad = await startCli([...requesterBase(url), ...pharmaInput, '--count-only']).done;
+    expect(bad.code).toBe(1);
+    const good = await startCli([...requesterBase(url), ...pharmaInput]).done;
+    expect(good.code).toBe(0);
+    listener.child.kill('SIGINT');
+    const l = await listener.done;
+    expect(l.code).toBe(0);
+    const summaries = l.stdout.trim().split('\n').map((line) => JSON.parse(line) as { peerDistinctKeys: number });
+    expect(summaries).toHaveLength(3);
+    expect(l.stderr).toMatch(/session from .* failed: terms refused/);
+  });
+
+  it('runs over TLS (wss://) with --tls-cert/--tls-key and --ca', async () => {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+      '-keyout', p('tls.key'), '-out', p('tls.crt'), '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ], { stdio: 'ignore' });
+    const tls = ['--tls-cert', p('tls.crt'), '--tls-key', p('tls.key')];
+    const { l, r } = await pair([...listenerBase, ...hospitalInput, ...tls, '--json'], (url) => {
+      expect(url).toMatch(/^wss:\/\//);
+      return [...requesterBase(url), ...pharmaInput, '--ca', p('tls.crt'), '--json'];
+    });
+    expect([l.code, r.code]).toEqual([0, 0]);
+    expect(lastJson(r.stdout)).toMatchObject({ intersectionSize: 4 });
+    // Without --ca the self-signed certificate is not trusted.
+    const listener = startCli([...listenerBase, ...hospitalInput, ...tls]);
+    const url = await listener.listening();
+    const untrusted = await startCli([...requesterBase(url), ...pharmaInput]).done;
+    expect(untrusted.code).toBe(1);
+    expectOneLineError(untrusted.stderr, /could not connect.*certificate/i);
+    listener.child.kill('SIGTERM');
+    await listener.done;
+  });
+
+  it('a peer that accepts and then stays silent: the requester times out with --timeout and exits 1', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+    try {
+      const port = (wss.address() as AddressInfo).port;
+      const r = await startCli([...requesterBase(`ws://127.0.0.1:${port}`), ...pharmaInput, '--timeout', '1']).done;
+      expect(r.code).toBe(1);
+      expectOneLineError(r.stderr, /timed out/);
+    } finally {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    }
+  });
+
+  it('a single-session listener given --timeout gives up when no peer connects', async () => {
+    const l = await startCli([...listenerBase, ...hospitalInput, '--timeout', '0.5']).done;
+    expect(l.code).toBe(1);
+    expectOneLineError(l.stderr, /no peer connected within/);
   });
 });
 

@@ -46,10 +46,9 @@ export function termsOf(opts: PsiCliOptions): PsiTerms {
  */
 export function policyOf(opts: PsiCliOptions): SessionPolicy {
   const truncate = String(truncationOf(opts));
+  // Only `check`: it tests the same things as the policy's reveal / countOnly / truncation fields,
+  // but its refusal reasons name the option to change.
   return {
-    reveal: opts.reveal,
-    countOnly: opts.countOnly ? 'required' : 'forbidden',
-    truncation: [truncate],
     check: (terms) => {
       // Reasons go to the peer: they name the listener's terms (not secret) and nothing else.
       const reveal = terms.recipients.includes('responder') ? 'both' : 'requester';
@@ -88,7 +87,7 @@ export async function runSessionPsi(
       const { index } = await ledger.append(receipt);
       appended = { dir: ledger.dir, index };
       if (receipt.body.outcome !== 'completed') {
-        process.stderr.write(`dataport: the ${receipt.body.outcome} run was recorded in ${ledger.dir} (entry ${index})\n`);
+        process.stderr.write(`receipt of the ${receipt.body.outcome} run appended to ${ledger.dir} (entry ${index})\n`);
       }
     }
   };

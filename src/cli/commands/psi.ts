@@ -21,6 +21,7 @@ import { connectWebSocket, listenWebSocket, type WebSocketServerHandle } from '.
 import type { WebSocketLimits } from '../../transport/websocket-core.js';
 import type { UsageReceipt } from '../../ledger/receipt-types.js';
 import { createWorkerPool } from '../../workers/index.js';
+import { openLedger, type Ledger } from '../../ledger/file-ledger.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { keyId, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
 import { createProgress, type Progress } from '../progress.js';
@@ -401,22 +402,38 @@ export async function run(argv: string[]): Promise<number> {
     reporter.warn(`${input.skippedRows} rows with an empty key were skipped (first at line ${input.firstSkippedLine})`);
   }
 
-  const executor: CryptoExecutor = opts.workers === 0 ? await createInlineExecutor() : await createWorkerPool({ workers: opts.workers });
-  const ctx: PsiContext = {
-    opts,
-    input,
-    executor,
-    protocolOptions: protocolOptionsOf(opts),
-    reporter,
-    progress,
-    ...(identity ? { identity } : {}),
-    ...(peerKey ? { peerKey } : {}),
-  };
+  // The ledger is opened (and checked) before any peer is contacted: a broken ledger is found now,
+  // not after a run whose receipt then has nowhere to go.
+  let ledger: Ledger | undefined;
+  if (opts.ledgerDir !== undefined) {
+    try {
+      ledger = await openLedger(opts.ledgerDir, { owner: identity! });
+    } catch (err) {
+      if (err instanceof DataportError) throw new DataportError(err.code, `--ledger ${opts.ledgerDir}: ${err.message}`, { cause: err });
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new InputError(`--ledger ${opts.ledgerDir}: cannot open (${code ?? (err as Error).message})`);
+    }
+  }
+
+  let executor: CryptoExecutor | undefined;
   try {
+    executor = opts.workers === 0 ? await createInlineExecutor() : await createWorkerPool({ workers: opts.workers });
+    const ctx: PsiContext = {
+      opts,
+      input,
+      executor,
+      protocolOptions: protocolOptionsOf(opts),
+      reporter,
+      progress,
+      ...(identity ? { identity } : {}),
+      ...(peerKey ? { peerKey } : {}),
+      ...(ledger ? { ledger } : {}),
+    };
     return opts.mode === 'connect' ? await requester(ctx, startedAt) : await listener(ctx, startedAt);
   } finally {
     progress.stop();
+    await executor?.close().catch(() => {});
+    await ledger?.close();
     identity?.secretKey.fill(0);
-    await executor.close().catch(() => {});
   }
 }

@@ -211,6 +211,18 @@ describe('WebSocket transport (ws)', () => {
     expect(maxBuffered).toBeLessThanOrEqual(256 * 1024);
   }, 60_000);
 
+  it('a peer that stops reading: the blocked send ends with TimeoutError, and so does the peer', async () => {
+    const { client, peer } = await pair({ receiveQueueBytes: 64 * 1024 }, { sendHighWaterBytes: 64 * 1024, idleTimeoutMs: 50 });
+    const frame = new Uint8Array(1 << 20);
+    const sending = (async () => {
+      for (let i = 0; i < 500; i++) await client.send(frame);
+    })();
+    await expect(sending).rejects.toBeInstanceOf(TimeoutError);
+    // The reader catches up with what was already on the wire, then sees the peer's timeout.
+    const err = await (async () => { for (;;) await peer.receive(); })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+  }, 60_000);
+
   it('rejects bad limits and URLs as misuse', async () => {
     await expect(connectWebSocket('http://x')).rejects.toBeInstanceOf(RangeError);
     await expect(connectWebSocket('ws://127.0.0.1:1', { limits: { maxFrameBytes: 0 } })).rejects.toBeInstanceOf(RangeError);

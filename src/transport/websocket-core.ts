@@ -294,9 +294,22 @@ export class WebSocketFrameTransport implements FrameTransport {
     this.stats.framesSent++;
     this.#sendWaiting++;
     try {
+      // A peer that stops reading must not hold this send for ever: no progress in draining the
+      // buffer for idleTimeoutMs ends the session like a silent peer would.
+      let last = adapter.bufferedAmount();
+      let since = Date.now();
       while (adapter.bufferedAmount() > this.limits.sendHighWaterBytes) {
         if (this.#error) throw this.#error;
-        await this.#waitDrain(signal, adapter.pollsDrain);
+        const remaining = this.limits.idleTimeoutMs - (Date.now() - since);
+        if (remaining <= 0) {
+          const err = new TimeoutError('idle timeout: the peer stopped reading');
+          this.fail(err, CloseCode.TIMEOUT);
+          throw err;
+        }
+        await this.#waitDrain(signal, adapter.pollsDrain, remaining);
+        const now = adapter.bufferedAmount();
+        if (now < last) since = Date.now();
+        last = now;
       }
     } finally {
       this.#sendWaiting--;
@@ -304,7 +317,7 @@ export class WebSocketFrameTransport implements FrameTransport {
     if (this.#error) throw this.#error;
   }
 
-  #waitDrain(signal: AbortSignal | undefined, poll: boolean): Promise<void> {
+  #waitDrain(signal: AbortSignal | undefined, poll: boolean, maxWaitMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortError());
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -321,8 +334,10 @@ export class WebSocketFrameTransport implements FrameTransport {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#drainWaiters.push(done);
-      // The native WebSocket has no drain event: poll its bufferedAmount.
-      if (poll) timer = setTimeout(done, POLL_MS);
+      // The native WebSocket has no drain event: poll its bufferedAmount. Either way wake up by
+      // the idle deadline so the caller can check it.
+      const wait = Math.min(poll ? POLL_MS : MAX_DELAY, Math.max(1, Math.ceil(maxWaitMs)));
+      if (Number.isFinite(wait)) timer = unrefTimer(setTimeout(done, wait));
     });
   }
 

@@ -102,7 +102,9 @@ function sealError(e: unknown, seal: Seal): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
 
-/** A BFV context for psi-sum plus the helpers both roles need. Call {@link HeContext.delete}. */
+const contextCache = new Map<number, Promise<HeContext>>();
+
+/** A BFV context for psi-sum plus the helpers both roles need (cached per plaintext size). */
 export class HeContext {
   readonly n = PSI_SUM_POLY_DEGREE;
   readonly #seal: Seal;
@@ -139,10 +141,24 @@ export class HeContext {
    * he.delete();
    * ```
    */
-  static async create(plainBits: number): Promise<HeContext> {
+  static create(plainBits: number): Promise<HeContext> {
     if (!Number.isSafeInteger(plainBits) || plainBits < MIN_PLAIN_BITS || plainBits > MAX_PLAIN_BITS) {
-      throw new RangeError(`plainBits must be an integer in ${MIN_PLAIN_BITS}..${MAX_PLAIN_BITS}`);
+      return Promise.reject(new RangeError(`plainBits must be an integer in ${MIN_PLAIN_BITS}..${MAX_PLAIN_BITS}`));
     }
+    // Creating a SEAL context for N = 8192 costs 1.5–2.5 s in WebAssembly on a 2-core machine
+    // (NTT tables of three 60-bit primes), far more than the homomorphic work of a typical job, so
+    // contexts are cached per plaintext size for the life of the process (at most 31 of them; a
+    // context holds public parameters only, no key material).
+    let p = contextCache.get(plainBits);
+    if (p === undefined) {
+      p = HeContext.#build(plainBits);
+      contextCache.set(plainBits, p);
+      p.catch(() => contextCache.delete(plainBits));
+    }
+    return p;
+  }
+
+  static async #build(plainBits: number): Promise<HeContext> {
     const seal = await loadSeal();
     const parms = seal.EncryptionParameters(seal.SchemeType.bfv);
     const coeff = seal.CoeffModulus.Create(PSI_SUM_POLY_DEGREE, Int32Array.from(PSI_SUM_COEFF_BITS));
@@ -166,10 +182,11 @@ export class HeContext {
     }
   }
 
-  /** Releases the SEAL context. */
-  delete(): void {
-    this.#context.delete();
-  }
+  /**
+   * Kept for the `.delete()` discipline of SEAL objects: contexts are cached per plaintext size for
+   * the process lifetime (see {@link HeContext.create}), so this releases nothing.
+   */
+  delete(): void {}
 
   /** Reduces a signed integer into [0, t). */
   mod(v: bigint): bigint {
@@ -327,12 +344,11 @@ export class HeContext {
   }
 
   /**
-   * I's computation for one column: Σ_k ct_k · p_k(X) where p_k selects the slots whose bit is set
-   * in `selected` (one byte per slot, in slot order), plus `mask` (coefficient 0 = `constant`, the
-   * others uniform), re-randomised with a fresh encryption of zero under `publicKey`, noise-flooded
-   * and switched to the final level. Returns the serialized ciphertext.
+   * Σ_k ct_k · p_k(X): the selected slots' sum lands in the constant coefficient. Starts from an
+   * encryption of zero so that an empty selection still yields a well-formed ciphertext. The
+   * caller deletes the result. Exposed for the noise-budget test. @internal
    */
-  selectSumAndMask(cts: readonly CipherText[], selected: Uint8Array, constant: bigint, publicKey: PublicKey): Uint8Array {
+  selectionCircuit(cts: readonly CipherText[], selected: Uint8Array, publicKey: PublicKey): CipherText {
     const seal = this.#seal;
     const ev = seal.Evaluator(this.#context);
     const enc = seal.Encryptor(this.#context, publicKey);
@@ -361,6 +377,31 @@ export class HeContext {
           p.delete();
         }
       }
+      return acc;
+    } catch (e) {
+      acc.delete();
+      throw sealError(e, seal);
+    } finally {
+      tmp.delete();
+      enc.delete();
+      ev.delete();
+    }
+  }
+
+  /**
+   * I's computation for one column: Σ_k ct_k · p_k(X) where p_k selects the slots whose bit is set
+   * in `selected` (one byte per slot, in slot order), plus `mask` (coefficient 0 = `constant`, the
+   * others uniform), re-randomised with a fresh encryption of zero under `publicKey`, noise-flooded
+   * and switched to the final level. Returns the serialized ciphertext.
+   */
+  selectSumAndMask(cts: readonly CipherText[], selected: Uint8Array, constant: bigint, publicKey: PublicKey): Uint8Array {
+    const seal = this.#seal;
+    const ev = seal.Evaluator(this.#context);
+    const enc = seal.Encryptor(this.#context, publicKey);
+    const tmp = seal.CipherText();
+    let acc: CipherText | undefined;
+    try {
+      acc = this.selectionCircuit(cts, selected, publicKey);
       // Mask: every coefficient except the constant one uniform in Z_t; constant = `constant`.
       const mask = this.randomModT(this.n);
       mask[0] = this.mod(constant);
@@ -386,7 +427,7 @@ export class HeContext {
       throw sealError(e, seal);
     } finally {
       tmp.delete();
-      acc.delete();
+      acc?.delete();
       enc.delete();
       ev.delete();
     }

@@ -1,0 +1,117 @@
+// psi-sum figures (docs/psi-sum.md): wall time of psi-sum (count + two value columns) against
+// plain ECDH-PSI at the same size in the same run, and wire bytes per value per column.
+// Both parties run in this process (one thread, inline executor) over the in-memory transport,
+// without the session layer on either side, so the two protocols are compared like for like.
+//
+// Usage: npx tsup && node bench/psi-sum.mjs [log2 n = 16] [rounds = 1]
+//        (DATAPORT_DIST=/path/to/dist/index.js to use another build)
+import os from 'node:os';
+
+const dist = process.env.DATAPORT_DIST ?? '../dist/index.js';
+const {
+  createMemoryTransportPair,
+  createInlineExecutor,
+  runPsiProtocol,
+  runPsiSumIdHolder,
+  runPsiSumValueHolder,
+} = await import(dist);
+
+const logN = Number(process.argv[2] ?? 16);
+const rounds = Number(process.argv[3] ?? 1);
+const n = 1 << logN;
+const enc = new TextEncoder();
+const rows = (count, prefix) => Array.from({ length: count }, (_, i) => enc.encode(`${prefix}${String(i).padStart(18, '0')}`));
+const X = rows(n, 'id');
+const Y = [...rows(n / 2, 'id'), ...rows(n / 2, 'other')];
+// Two value columns: cost in cents up to 10^6 yuan, and a 0/1 flag. Per-key totals, signed.
+const cost = Array.from({ length: n }, (_, i) => BigInt(((i * 7919) % 100_000_000) - 1_000_000));
+const flag = Array.from({ length: n }, (_, i) => BigInt(i % 17 === 0 ? 1 : 0));
+const columns = [
+  { name: 'cost_yuan', decimals: 2, bound: 100_000_000n },
+  { name: 'adverse_event', decimals: 0, bound: 1n },
+];
+const executor = await createInlineExecutor();
+const ekm = new Uint8Array(32).fill(1);
+
+/** Wraps a transport and tallies sent bytes by message type (first byte). */
+function tally(t, byType) {
+  return {
+    stats: t.stats,
+    receive: (s) => t.receive(s),
+    close: (r) => t.close(r),
+    async send(frame, s) {
+      byType.set(frame[0], (byType.get(frame[0]) ?? 0) + frame.length);
+      return t.send(frame, s);
+    },
+  };
+}
+
+async function plainPsi() {
+  const [a, b] = createMemoryTransportPair({ maxFrameBytes: 1 << 26, maxSessionBytes: 2 ** 40 });
+  const t0 = performance.now();
+  const [r, s] = await Promise.all([
+    runPsiProtocol({ role: 'requester', records: X, transport: a, ekm, executor, options: { output: 'both' } }),
+    runPsiProtocol({ role: 'responder', records: Y, transport: b, ekm, executor, options: { output: 'both' } }),
+  ]);
+  return { ms: performance.now() - t0, size: r.intersectionSize, bytes: r.bytesSent + s.bytesSent };
+}
+
+async function psiSum() {
+  const [a, b] = createMemoryTransportPair({ maxFrameBytes: 1 << 26, maxSessionBytes: 2 ** 40 });
+  const byType = new Map();
+  const options = { minCohort: 0, revealToIdHolder: true, revealToValueHolder: true };
+  const t0 = performance.now();
+  const [i, v] = await Promise.all([
+    runPsiSumIdHolder({ transport: tally(a, byType), ekm, executor, options, peerSetSize: n, keys: X }),
+    runPsiSumValueHolder({ transport: tally(b, byType), ekm, executor, options, peerSetSize: n, input: { keys: Y, columns, totals: [cost, flag] } }),
+  ]);
+  const ms = performance.now() - t0;
+  let expected = [0n, 0n];
+  for (let k = 0; k < n / 2; k++) expected = [expected[0] + cost[k], expected[1] + flag[k]];
+  if (i.sums[0] !== expected[0] || i.sums[1] !== expected[1] || v.sums[0] !== expected[0]) throw new Error('psi-sum result differs from the plain sum');
+  return { ms, size: Number(i.count), byType, plainBits: i.plainBits };
+}
+
+console.log(`node ${process.version}, ${os.cpus()[0]?.model} x${os.cpus().length}, loadavg ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, ${new Date().toISOString()}`);
+console.log(`n = 2^${logN} keys per side, 50 % overlap, 2 value columns, inline executor, both parties in one thread`);
+// Warm-up (not timed): WebAssembly compilation of SEAL (~2 s once per process, paid by every CLI
+// run; reported separately) and of the hash-to-curve module.
+{
+  const t0 = performance.now();
+  const [a, b] = createMemoryTransportPair();
+  const options = { minCohort: 0, revealToIdHolder: true, revealToValueHolder: true };
+  await Promise.all([
+    runPsiSumIdHolder({ transport: a, ekm, executor, options, peerSetSize: 2, keys: X.slice(0, 2) }),
+    runPsiSumValueHolder({ transport: b, ekm, executor, options, peerSetSize: 2, input: { keys: Y.slice(0, 2), columns, totals: [cost.slice(0, 2), flag.slice(0, 2)] } }),
+  ]);
+  console.log(`warm-up (SEAL load + a 2-key run): ${((performance.now() - t0) / 1000).toFixed(2)} s, not included below`);
+}
+const psiTimes = [];
+const sumTimes = [];
+let last;
+for (let r = 0; r < rounds; r++) {
+  // Interleaved, so machine load drifts affect both alike.
+  const p = await plainPsi();
+  const s = await psiSum();
+  psiTimes.push(p.ms);
+  sumTimes.push(s.ms);
+  last = { p, s };
+  console.log(`round ${r + 1}: plain PSI ${(p.ms / 1000).toFixed(2)} s (|X∩Y| = ${p.size}), psi-sum ${(s.ms / 1000).toFixed(2)} s (|X∩Y| = ${s.size}), ratio ${(s.ms / p.ms).toFixed(2)}`);
+}
+const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+console.log(`median: plain PSI ${(med(psiTimes) / 1000).toFixed(2)} s, psi-sum ${(med(sumTimes) / 1000).toFixed(2)} s, ratio ${(med(sumTimes) / med(psiTimes)).toFixed(2)} (target ≤ 1.3)`);
+
+const bt = last.s.byType;
+const he = (bt.get(0x51) ?? 0) + (bt.get(0x53) ?? 0) + (bt.get(0x54) ?? 0) + (bt.get(0x55) ?? 0);
+const points = bt.get(0x52) ?? 0;
+const values = n * columns.length;
+console.log(
+  `wire (psi-sum, t = ${last.s.plainBits} bits): points ${(points / 2 ** 20).toFixed(1)} MiB, ` +
+    `setup+public key ${((bt.get(0x51) ?? 0) / 1024).toFixed(0)} KiB, value ciphertexts ${((bt.get(0x53) ?? 0) / 2 ** 20).toFixed(2)} MiB, ` +
+    `results ${(((bt.get(0x54) ?? 0) + (bt.get(0x55) ?? 0)) / 1024).toFixed(0)} KiB`,
+);
+console.log(
+  `HE bytes per value per column: ${(he / values).toFixed(2)} B (all HE traffic / (${n} keys × ${columns.length} columns); target ≤ 32); ` +
+    `whole psi-sum run ${((he + points) / n).toFixed(1)} B per value-holder key vs plain PSI ${(last.p.bytes / n).toFixed(1)} B per key`,
+);
+await executor.close();

@@ -357,6 +357,46 @@ describe('a worker crashing mid-batch', () => {
     }
   });
 
+  it('a replacement that fails to start fails the queued work; the next operation starts a new worker', async () => {
+    let spawned = 0;
+    const missing = pathToFileURL(path.join(dir, 'no-such-worker.js'));
+    // Worker #0 is the crash worker, the replacement #1 cannot load, #2 is fine again.
+    const spawn: SpawnWorker = (url, name) => platformSpawnWorker(spawned++ === 1 ? missing : url, name);
+    const pool = await createWorkerPool({ workers: 1, workerUrl: crashWorkerUrl, spawnWorker: spawn });
+    try {
+      await expect(pool.hashToGroup([utf8(POISON_EXIT)], new Uint8Array())).rejects.toBeInstanceOf(WorkerCrashedError);
+      const err = await pool.hashToGroup([utf8('queued')], new Uint8Array()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkerCrashedError);
+      expect((err as Error).message).toBe('no worker could be started');
+      expect((await pool.hashToGroup([utf8('later')], new Uint8Array())).length).toBe(32);
+      expect(spawned).toBe(3);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a platform that refuses to spawn fails createWorkerPool and leaves no worker behind', async () => {
+    const handles: { terminated: boolean }[] = [];
+    const spawn: SpawnWorker = (url, name) => {
+      if (handles.length === 1) throw new Error('no more threads');
+      const h = platformSpawnWorker(url, name);
+      const rec = { terminated: false };
+      handles.push(rec);
+      return {
+        endpoint: h.endpoint,
+        onExit: h.onExit.bind(h),
+        setKeepAlive: h.setKeepAlive.bind(h),
+        terminate: async () => {
+          rec.terminated = true;
+          await h.terminate();
+        },
+      };
+    };
+    const err = await createWorkerPool({ workers: 2, workerUrl, spawnWorker: spawn }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkerCrashedError);
+    expect(handles).toEqual([{ terminated: true }]);
+  });
+
   it('a worker module that cannot load fails createWorkerPool with WorkerCrashedError', async () => {
     const missing = pathToFileURL(path.join(dir, 'no-such-worker.js'));
     const err = await createWorkerPool({ workers: 2, workerUrl: missing }).catch((e: unknown) => e);

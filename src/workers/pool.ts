@@ -348,7 +348,12 @@ export async function createWorkerPool(options: WorkerPoolOptions = {}): Promise
 
   function startSlot(): Slot {
     const id = nextId++;
-    const handle = spawn(url, `dataport-worker-${id}`);
+    let handle: WorkerHandle;
+    try {
+      handle = spawn(url, `dataport-worker-${id}`);
+    } catch (cause) {
+      throw new WorkerCrashedError(`worker ${id} failed to start (spawn failed)`, { cause });
+    }
     const api = wrap<WorkerApi>(handle.endpoint);
     let markStarted!: () => void;
     let markFailed!: (err: unknown) => void;
@@ -416,7 +421,12 @@ export async function createWorkerPool(options: WorkerPoolOptions = {}): Promise
 
   /** Spawns workers up to `size` (after start failures, when new work arrives). */
   function ensureWorkers(): void {
-    while (!closing && live().length < size) startSlot();
+    try {
+      while (!closing && live().length < size) startSlot();
+    } catch (err) {
+      // The platform refused to create a worker; with none alive, queued work cannot run.
+      if (live().length === 0) for (const op of [...queue]) op.fail(err);
+    }
   }
 
   function pump(): void {
@@ -628,8 +638,8 @@ export async function createWorkerPool(options: WorkerPoolOptions = {}): Promise
   };
 
   // Start every worker now, so that a missing worker file or an unavailable backend surfaces here.
-  const first = Array.from({ length: size }, () => startSlot());
   try {
+    const first = Array.from({ length: size }, () => startSlot());
     await Promise.all(first.map((s) => s.started));
   } catch (err) {
     await pool.close();

@@ -164,7 +164,7 @@ describe('crash safety', () => {
     expect(allAcked.size).toBeGreaterThan(0);
     // How often the kill landed inside a commit (informational: the kill points are random).
     console.log(`crash test: ${allAcked.size} acknowledged, ${staleLocks} stale locks, ${tornTails} torn tails`);
-  });
+  }, 600_000);
 });
 
 describe('multi-process appends', () => {
@@ -184,5 +184,5 @@ describe('multi-process appends', () => {
       expect(present.has(`A-${i}`)).toBe(true);
       expect(present.has(`B-${i}`)).toBe(true);
     }
-  });
+  }, 300_000);
 });

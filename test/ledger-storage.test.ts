@@ -115,6 +115,30 @@ describe('file ledger', () => {
     expect(v.size).toBe(60);
   });
 
+  it('refresh, readReceipts and proofs stay consistent while commits are in flight', async () => {
+    const dir = tmp();
+    const a = await openLedger(dir, { owner });
+    const b = await openLedger(dir, { owner });
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i++) {
+      pending.push((i % 2 ? a : b).append(receipt(i)));
+      pending.push(b.refresh());
+      pending.push(b.readReceipts().then((rs) => expect(rs.length).toBeLessThanOrEqual(40)));
+    }
+    await Promise.all(pending);
+    await b.refresh();
+    expect(b.size).toBe(40);
+    const rootB = b.root();
+    const purposes = (await b.readReceipts()).map((r) => r.body.purpose).sort();
+    expect(purposes).toEqual(Array.from({ length: 40 }, (_, i) => `run ${i}`).sort());
+    expect(() => b.inclusionProof(0, 41)).toThrow(RangeError);
+    await a.close();
+    await b.close();
+    const v = await verifyLedgerDir(dir);
+    expect([v.ok, v.size]).toEqual([true, 40]);
+    expect(v.root).toEqual(rootB);
+  });
+
   it('breaks a stale lock of a dead process and waits for a live one', async () => {
     const dir = await makeLedger(1);
     const deadPid = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).toString());

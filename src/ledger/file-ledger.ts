@@ -22,7 +22,7 @@ import { assertBytes, equalBytes, toHex, utf8 } from '../utils/bytes.js';
 import { assertOrigin, formatCheckpointBody, formatSignedNote, parseCheckpoint, signCheckpoint, verifyCheckpoint } from './checkpoint.js';
 import { ed25519Signer, ed25519Verify } from './hash.js';
 import { DirectoryLock } from './lock.js';
-import { decodeLogHeader, encodeLogHeader, encodeRecord, scanRecords } from './log-format.js';
+import { SEAL_BYTES, decodeLogHeader, encodeLogHeader, encodeRecord, scanRecords } from './log-format.js';
 import type { LogRecord } from './log-format.js';
 import { MerkleTree, hashLeaf } from './merkle.js';
 import { decodeReceipt, encodeReceipt, verifyReceipt } from './receipt.js';
@@ -207,8 +207,22 @@ class FileLedger implements Ledger {
     return this.owner.publicKey.slice();
   }
 
+  /** Committed (durable) entries; the tree may briefly hold more while a commit is in flight. */
   get size(): number {
-    return this.tree.size;
+    return this.offsets.length;
+  }
+
+  /** Tail of the queue that serialises commits, refreshes and close (see {@link serial}). */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs `fn` after every earlier serialised operation. Commits, refreshes and close all read the
+   * file past `end` and move it; two of them interleaved would adopt the same records twice.
+   */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** Adopts records read from the file (already checksum- and index-checked by the scan). */
@@ -230,7 +244,7 @@ class FileLedger implements Ledger {
     if (fileSize < this.end) throw new LedgerIntegrityError('ledger log is shorter than its acknowledged entries', { index: this.size });
     if (fileSize === this.end) return;
     const bytes = await readRange(this.fh, this.end, fileSize);
-    const scan = scanRecords(bytes, 0, this.size);
+    const scan = scanRecords(bytes, 0, this.tree.size);
     this.adopt(scan.records, this.end);
     this.end += scan.end;
     if (!repair || scan.stop.kind === 'clean') return;
@@ -247,17 +261,19 @@ class FileLedger implements Ledger {
     await this.fh.datasync();
   }
 
-  root(size?: number): Uint8Array {
+  root(size: number = this.size): Uint8Array {
+    if (size > this.size) throw new RangeError('size exceeds the ledger size');
     return this.tree.root(size);
   }
 
   leafHash(index: number): Uint8Array {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.size) throw new RangeError('index out of range');
     return this.tree.leafHash(index);
   }
 
   checkpoint(): string {
     const size = this.size;
-    const root = this.tree.root();
+    const root = this.tree.root(size);
     // The seal of the last record is the owner's signature over exactly this body.
     if (size === 0) return signCheckpoint({ origin: this.origin, size: 0, root }, this.owner);
     return formatSignedNote(formatCheckpointBody({ origin: this.origin, size, root }), this.origin, this.owner.publicKey, this.lastSeal!);
@@ -270,11 +286,14 @@ class FileLedger implements Ledger {
   }
 
   async readReceipts(): Promise<UsageReceipt[]> {
-    if (this.size === 0) return [];
+    // Snapshot the committed extent first: a commit may complete while the read is in flight.
+    const n = this.size;
+    if (n === 0) return [];
     const start = this.offsets[0]!;
-    const bytes = await readRange(this.fh, start, this.end);
+    const end = this.offsets[n - 1]! + 16 + this.entryLengths[n - 1]! + SEAL_BYTES;
+    const bytes = await readRange(this.fh, start, end);
     const out: UsageReceipt[] = [];
-    for (let i = 0; i < this.size; i++) {
+    for (let i = 0; i < n; i++) {
       const s = this.offsets[i]! - start + 16;
       out.push(decodeReceipt(bytes.subarray(s, s + this.entryLengths[i]!)));
     }
@@ -282,16 +301,17 @@ class FileLedger implements Ledger {
   }
 
   inclusionProof(index: number, size: number = this.size): Uint8Array[] {
+    if (size > this.size) throw new RangeError('size exceeds the ledger size');
     return this.tree.inclusionProof(index, size);
   }
 
   consistencyProof(size1: number, size2: number = this.size): Uint8Array[] {
+    if (size2 > this.size) throw new RangeError('size2 exceeds the ledger size');
     return this.tree.consistencyProof(size1, size2);
   }
 
-  async refresh(): Promise<void> {
-    if (this.flushing) await this.flushing;
-    await this.syncTail(false);
+  refresh(): Promise<void> {
+    return this.serial(() => this.syncTail(false));
   }
 
   append(receipt: UsageReceipt): Promise<AppendResult> {
@@ -326,7 +346,7 @@ class FileLedger implements Ledger {
       }
       const batch = this.opts.groupCommit ? this.pending.splice(0) : this.pending.splice(0, 1);
       try {
-        const results = await this.commit(batch.map((p) => p.entry));
+        const results = await this.serial(() => this.commit(batch.map((p) => p.entry)));
         batch.forEach((p, i) => p.resolve(results[i]!));
       } catch (e) {
         for (const p of batch) p.reject(e);
@@ -339,7 +359,7 @@ class FileLedger implements Ledger {
     await this.lock.acquire({ timeoutMs: this.opts.lockTimeoutMs });
     try {
       await this.syncTail(true);
-      const startSize = this.size;
+      const startSize = this.tree.size;
       const startEnd = this.end;
       const records: Uint8Array[] = [];
       const results: AppendResult[] = [];
@@ -397,14 +417,16 @@ class FileLedger implements Ledger {
     if (this.closed) return;
     this.closed = true;
     while (this.flushing) await this.flushing;
-    await this.lock.acquire({ timeoutMs: this.opts.lockTimeoutMs });
-    try {
-      await this.syncTail(true);
-      await this.writeCheckpointFile();
-    } finally {
-      await this.lock.release();
-      await this.fh.close();
-    }
+    await this.serial(async () => {
+      await this.lock.acquire({ timeoutMs: this.opts.lockTimeoutMs });
+      try {
+        await this.syncTail(true);
+        await this.writeCheckpointFile();
+      } finally {
+        await this.lock.release();
+        await this.fh.close();
+      }
+    });
   }
 }
 

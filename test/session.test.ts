@@ -180,6 +180,19 @@ describe('session handshake', () => {
     });
   }
 
+  it('a refused session carries no protocol data; the receipt is exchanged once', async () => {
+    const { req, res } = await handshake({ policy: { reveal: 'both' } });
+    const s1 = ok(req);
+    const s2 = ok(res);
+    await expect(s1.channel.send(new Uint8Array([1]))).rejects.toBeInstanceOf(TransportClosedError);
+    const r = await Promise.all([
+      s1.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 }),
+      s2.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 }),
+    ]);
+    expect(r[0]).toEqual(r[1]);
+    await expect(s1.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 })).rejects.toBeInstanceOf(TypeError);
+  });
+
   it('a requester-side beforeRun refusal reaches the listener as TermsRefusedError', async () => {
     const [a, b] = createMemoryTransportPair();
     const [r1, r2] = await Promise.allSettled([

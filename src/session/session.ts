@@ -684,6 +684,7 @@ class SessionImpl implements Session {
   readonly startedAt: number;
   readonly channel: SessionChannel;
   readonly #identity: Identity;
+  #receiptStarted = false;
   readonly #mac: FrameMac;
   readonly #transport: FrameTransport;
   readonly #signal: AbortSignal | undefined;
@@ -702,6 +703,8 @@ class SessionImpl implements Session {
     this.channelBound = e.bound;
     this.startedAt = startedAt;
     this.channel = new SessionChannel(transport, e.mac);
+    // A refused session carries no protocol data, only the receipt of the refusal.
+    if (!e.accepted) void this.channel.close();
     this.#mac = e.mac;
     this.#identity = identity;
     this.#transport = transport;
@@ -720,6 +723,9 @@ class SessionImpl implements Session {
   }
 
   async exchangeReceipt(c: ReceiptContribution, signal: AbortSignal | undefined = this.#signal): Promise<UsageReceipt> {
+    if (this.#receiptStarted) throw new TypeError('exchangeReceipt may be called once per session');
+    this.#receiptStarted = true;
+    void this.channel.close(); // no protocol data after the views
     try {
       if (!OUTCOMES.includes(c.outcome)) throw new RangeError('outcome must be completed, withheld, refused or failed');
       const stats = this.channel.stats;

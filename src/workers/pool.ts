@@ -1,6 +1,7 @@
 /**
  * The worker pool (DESIGN.md §5): a {@link CryptoExecutor} that splits batches into chunks and runs
- * them on N workers through comlink.
+ * them on N workers through comlink — hash-to-curve and X25519 in chunks of records / points, BFV
+ * encryption one vector per task, and any task of `WorkerTasks` through `runTask`.
  *
  * - Transfers: records travel packed (`pack.ts`) and points as one slice per chunk, in fresh
  *   buffers that are transferred (moved) to the worker; results are transferred back. The caller's
@@ -405,7 +406,7 @@ export async function createWorkerPool(options: WorkerPoolOptions = {}): Promise
     crashes++;
     for (const run of retire(slot)) run.op.chunkFailed(err);
     if (closing) return;
-    startSlot();
+    ensureWorkers(); // the replacement
     pump();
   }
 

@@ -18,18 +18,9 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import {
-  DataportError,
-  ErrorCode,
-  type ErrorCodeValue,
   GuardrailRefusedError,
-  HeParameterMismatchError,
-  InvalidPointError,
-  LedgerIntegrityError,
-  LimitExceededError,
   MalformedMessageError,
-  ProtocolVersionError,
   TermsRefusedError,
-  TimeoutError,
   TransportClosedError,
   UnexpectedMessageError,
   VerificationFailedError,
@@ -39,6 +30,12 @@ import type { GuardrailDecision, UsageReceipt, UsageReceiptBody } from '../ledge
 import type { FrameTransport, TransportStats } from '../transport/types.js';
 import { assertBytes, concatBytes, equalBytes, utf8 } from '../utils/bytes.js';
 import { FrameMac } from './frame-mac.js';
+import { errorFromPeer, localError, sendErrorAndClose } from './peer-errors.js';
+import { checkTerms, type SessionPolicy } from './policy.js';
+
+// Re-exported here too: other layers import them from this module.
+export { checkTerms, type SessionPolicy } from './policy.js';
+export { isPeerError } from './peer-errors.js';
 import { type Identity, signMessage, verifyMessage } from './identity.js';
 import {
   decodeConfirm,
@@ -62,36 +59,6 @@ import {
   type SessionRole,
   type SessionTerms,
 } from './messages.js';
-
-/**
- * What a responder (listener) allows. A request outside it is refused with a human-readable reason
- * that both sides see (`TermsRefusedError`). Options are read from the terms' option map:
- * `count-only` (`true` / `false`) and `truncate` (`none`, `128`, `192`).
- *
- * @example
- * ```ts
- * const policy: SessionPolicy = { reveal: 'requester', minIntersection: 10, requirePurpose: true, maxSetSize: 1_000_000 };
- * ```
- */
-export interface SessionPolicy {
-  /** Protocols offered (default: any). */
-  protocols?: readonly string[];
-  /** Who may receive results: only the requester, both parties, or either (default `either`). */
-  reveal?: 'requester' | 'both' | 'either';
-  /** Cardinality-only results: `allowed` (default), `required` or `forbidden`. */
-  countOnly?: 'allowed' | 'required' | 'forbidden';
-  /** Allowed values of the `truncate` option (default: any). */
-  truncation?: readonly string[];
-  /** Bounds on the requester's declared distinct keys. */
-  minSetSize?: number;
-  maxSetSize?: number;
-  /** The smallest minimum-intersection guardrail the responder accepts (default 0). */
-  minIntersection?: number;
-  /** Refuse requests with an empty purpose / authorisation reference. */
-  requirePurpose?: boolean;
-  /** Extra check: return a refusal reason (sent to the peer) or `undefined` to accept. */
-  check?: (terms: SessionTerms, peerPublicKey: Uint8Array) => string | undefined;
-}
 
 /** Options shared by both roles of {@link establishSession}. */
 export interface SessionOptionsBase {
@@ -203,87 +170,6 @@ const OUTCOMES = ['completed', 'withheld', 'refused', 'failed'] as const;
 /** Largest clock difference between the parties accepted in a receipt view (10 minutes). */
 const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
 
-/** Errors that came from the peer (not re-sent to it). */
-const fromPeer = new WeakSet<object>();
-/** Peer-safe messages attached to local errors (otherwise a fixed message per code is sent). */
-const peerMessages = new WeakMap<object, string>();
-
-function localError<E extends DataportError>(error: E, peerMessage?: string): E {
-  if (peerMessage !== undefined) peerMessages.set(error, peerMessage);
-  return error;
-}
-
-const FIXED_MESSAGES: Partial<Record<ErrorCodeValue, string>> = {
-  [ErrorCode.MALFORMED_MESSAGE]: 'malformed message',
-  [ErrorCode.INVALID_POINT]: 'invalid point',
-  [ErrorCode.UNEXPECTED_MESSAGE]: 'unexpected message',
-  [ErrorCode.PROTOCOL_VERSION]: 'unsupported protocol version',
-  [ErrorCode.VERIFICATION_FAILED]: 'verification failed',
-  [ErrorCode.LIMIT_EXCEEDED]: 'limit exceeded',
-  [ErrorCode.TIMEOUT]: 'timed out',
-  [ErrorCode.HE_PARAMETER_MISMATCH]: 'HE parameter mismatch',
-};
-
-/** The code and message a peer may see for a local error. */
-function wireError(error: unknown): { code: ErrorCodeValue; message: string } {
-  if (error instanceof DataportError) {
-    const custom = peerMessages.get(error);
-    if (custom !== undefined) return { code: error.code, message: custom };
-    if (error.code === ErrorCode.TERMS_REFUSED || error.code === ErrorCode.GUARDRAIL_REFUSED) {
-      return { code: error.code, message: error.message };
-    }
-    const fixed = FIXED_MESSAGES[error.code];
-    if (fixed) return { code: error.code, message: fixed };
-  }
-  // Anything else (aborts, local failures, bugs): the peer learns only that we stopped.
-  return { code: ErrorCode.ABORTED, message: 'peer aborted the session' };
-}
-
-/** The typed error a side raises for an error frame from its peer. */
-function errorFromPeer(code: ErrorCodeValue, message: string): DataportError {
-  const m = `peer: ${message}`;
-  let e: DataportError;
-  switch (code) {
-    case ErrorCode.TERMS_REFUSED:
-      e = new TermsRefusedError(message);
-      break;
-    case ErrorCode.GUARDRAIL_REFUSED:
-      e = new GuardrailRefusedError(message);
-      break;
-    case ErrorCode.MALFORMED_MESSAGE:
-      e = new MalformedMessageError(m);
-      break;
-    case ErrorCode.INVALID_POINT:
-      e = new InvalidPointError(m);
-      break;
-    case ErrorCode.UNEXPECTED_MESSAGE:
-      e = new UnexpectedMessageError(m);
-      break;
-    case ErrorCode.PROTOCOL_VERSION:
-      e = new ProtocolVersionError(m);
-      break;
-    case ErrorCode.VERIFICATION_FAILED:
-      e = new VerificationFailedError(m);
-      break;
-    case ErrorCode.LIMIT_EXCEEDED:
-      e = new LimitExceededError(m);
-      break;
-    case ErrorCode.TIMEOUT:
-      e = new TimeoutError(m);
-      break;
-    case ErrorCode.HE_PARAMETER_MISMATCH:
-      e = new HeParameterMismatchError(m);
-      break;
-    case ErrorCode.LEDGER_INTEGRITY:
-      e = new LedgerIntegrityError(m);
-      break;
-    default:
-      e = new TransportClosedError(code === ErrorCode.ABORTED ? 'peer aborted the session' : m);
-  }
-  fromPeer.add(e);
-  return e;
-}
-
 function lp(bytes: Uint8Array): Uint8Array {
   const len = new Uint8Array(4);
   new DataView(len.buffer).setUint32(0, bytes.length);
@@ -345,50 +231,6 @@ function allowedKeys(o: SessionOptionsBase): readonly Uint8Array[] | 'any' {
 
 function keyAllowed(allowed: readonly Uint8Array[] | 'any', key: Uint8Array): boolean {
   return allowed === 'any' || allowed.some((k) => equalBytes(k, key));
-}
-
-/**
- * The first policy rule the terms break, as a reason the peer will see, or `undefined`.
- * @example
- * ```ts
- * const reason = checkTerms(terms, { reveal: 'requester' }, peerKey, 1000);
- * // 'listener does not reveal results to both parties' when terms.recipients has both
- * ```
- */
-export function checkTerms(
-  terms: SessionTerms,
-  policy: SessionPolicy,
-  peerPublicKey: Uint8Array,
-  localSetSize: number,
-): string | undefined {
-  const both = terms.recipients.includes('responder');
-  if (policy.protocols && !policy.protocols.includes(terms.protocol)) return 'listener does not offer this protocol';
-  if (!terms.recipients.includes('requester')) return 'results must be revealed to the requester';
-  const reveal = policy.reveal ?? 'either';
-  if (reveal === 'requester' && both) return 'listener does not reveal results to both parties';
-  if (reveal === 'both' && !both) return 'listener requires results revealed to both parties';
-  const countOnly = terms.options['count-only'] === 'true';
-  const co = policy.countOnly ?? 'allowed';
-  if (co === 'required' && !countOnly) return 'listener allows cardinality-only (count) results only';
-  if (co === 'forbidden' && countOnly) return 'listener does not run cardinality-only jobs';
-  const truncate = terms.options['truncate'] ?? 'none';
-  if (policy.truncation && !policy.truncation.includes(truncate)) return 'listener does not allow this truncation';
-  if (policy.minSetSize !== undefined && terms.requesterSetSize < policy.minSetSize) {
-    return `requester set size is below the listener's minimum of ${policy.minSetSize}`;
-  }
-  if (policy.maxSetSize !== undefined && terms.requesterSetSize > policy.maxSetSize) {
-    return `requester set size is above the listener's maximum of ${policy.maxSetSize}`;
-  }
-  if (policy.minIntersection !== undefined && terms.minIntersection < policy.minIntersection) {
-    return `listener requires a minimum intersection of at least ${policy.minIntersection}`;
-  }
-  if (policy.requirePurpose && terms.purpose.trim() === '') return 'listener requires a purpose / authorisation reference';
-  if (localSetSize < terms.responderSetSize.min || localSetSize > terms.responderSetSize.max) {
-    return 'responder set size is outside the requested bounds';
-  }
-  const custom = policy.check?.(terms, peerPublicKey);
-  if (custom !== undefined) return sanitizeText(String(custom));
-  return undefined;
 }
 
 function refusalFrom(e: unknown): string | undefined {
@@ -607,22 +449,6 @@ function finishHandshake(
   };
 }
 
-async function sendErrorAndClose(transport: FrameTransport, error: unknown): Promise<void> {
-  if (!(error instanceof Object) || !fromPeer.has(error)) {
-    try {
-      // Bounded: a peer that stopped reading must not keep us here.
-      await transport.send(encodeError(wireError(error)), AbortSignal.timeout(2_000));
-    } catch {
-      // the transport is already gone; the peer has seen its close
-    }
-  }
-  try {
-    await transport.close('session failed');
-  } catch {
-    // closing twice is harmless
-  }
-}
-
 /** The protocol's view of the transport: DATA frames only; a peer's error frame becomes a typed error. */
 class SessionChannel implements FrameTransport {
   readonly stats: TransportStats = { bytesSent: 0, bytesReceived: 0, framesSent: 0, framesReceived: 0 };
@@ -837,15 +663,4 @@ class SessionImpl implements Session {
   close(): Promise<void> {
     return this.#transport.close('session finished');
   }
-}
-
-/**
- * True if `error` was reported by the peer through an error frame (rather than raised locally).
- * @example
- * ```ts
- * try { await runPsi(opts); } catch (e) { if (isPeerError(e)) console.error('the peer ended the run'); }
- * ```
- */
-export function isPeerError(error: unknown): boolean {
-  return error instanceof Object && fromPeer.has(error);
 }

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha512 } from '@noble/hashes/sha2.js';
+import { ValueTable, randomIndexes, randomPermutation, truncateValues } from '../src/protocols/psi/values.js';
+import { MalformedMessageError } from '../src/errors.js';
+
+const info = new TextEncoder().encode('ECDH-PSI');
+
+describe('truncateValues', () => {
+  it('is HKDF-SHA-512 (no salt, info "ECDH-PSI") per 32-byte value, same bytes as @noble/hashes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 * 5 }).filter((b) => b.length % 32 === 0), fc.constantFrom(16, 24), (flat, L) => {
+        const out = truncateValues(flat, L);
+        expect(out.length).toBe((flat.length / 32) * L);
+        for (let i = 0; i < flat.length / 32; i++) {
+          expect(Array.from(out.subarray(i * L, i * L + L))).toEqual(Array.from(hkdf(sha512, flat.subarray(i * 32, i * 32 + 32), undefined, info, L)));
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('returns 32-byte values unchanged (option 0) and refuses other sizes', () => {
+    const flat = new Uint8Array(64).fill(3);
+    expect(truncateValues(flat, 32)).toBe(flat);
+    expect(() => truncateValues(flat, 20)).toThrow(RangeError);
+    expect(() => truncateValues(new Uint8Array(33), 16)).toThrow(RangeError);
+  });
+});
+
+describe('ValueTable', () => {
+  it('finds exactly the inserted values and refuses duplicates', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.uint8Array({ minLength: 16, maxLength: 16 }), { maxLength: 60, selector: (b) => Array.from(b).join(',') }), (vals) => {
+        const t = new ValueTable(vals.length, 16);
+        const flat = new Uint8Array(vals.length * 16);
+        vals.forEach((v, i) => flat.set(v, i * 16));
+        t.insertAll(flat);
+        expect(t.size).toBe(vals.length);
+        vals.forEach((v, i) => expect(t.find(v, 0)).toBe(i));
+        const other = new Uint8Array(16).fill(0xee);
+        if (!vals.some((v) => v.every((x) => x === 0xee))) expect(t.find(other, 0)).toBe(-1);
+      }),
+    );
+    const t = new ValueTable(2, 16);
+    expect(() => t.insertAll(new Uint8Array(32))).toThrow(MalformedMessageError);
+  });
+});
+
+describe('CSPRNG helpers', () => {
+  it('randomPermutation is a permutation', () => {
+    for (const n of [0, 1, 2, 17, 1000]) {
+      const p = randomPermutation(n);
+      expect(Array.from(p).sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i));
+    }
+  });
+
+  it('randomIndexes are distinct uint64s', () => {
+    const xs = randomIndexes(500);
+    expect(new Set(xs).size).toBe(500);
+    for (const x of xs) expect(x >= 0n && x < 1n << 64n).toBe(true);
+    expect(randomIndexes(0)).toEqual([]);
+  });
+});

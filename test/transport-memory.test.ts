@@ -174,6 +174,22 @@ describe('createMemoryTransportPair', () => {
     expect(a.stats.framesSent).toBe(2);
   });
 
+  it('a send queued behind a blocked send rejects at once on abort and is never delivered', async () => {
+    const [a, b] = createMemoryTransportPair({ maxBufferedFrames: 1 });
+    await a.send(bytes(1));
+    const blocked = a.send(bytes(2)); // waits for room
+    const ac = new AbortController();
+    const queued = a.send(bytes(3), ac.signal); // waits behind `blocked`
+    ac.abort();
+    await expect(queued).rejects.toBeInstanceOf(AbortError);
+    expect(await b.receive()).toEqual(bytes(1));
+    await blocked;
+    expect(await b.receive()).toEqual(bytes(2));
+    await a.send(bytes(4));
+    expect(await b.receive()).toEqual(bytes(4));
+    expect(a.stats.framesSent).toBe(3);
+  });
+
   it('an idle timeout ends the channel with TimeoutError', async () => {
     const [a, b] = createMemoryTransportPair({ b: { idleTimeoutMs: 20 } });
     await expect(b.receive()).rejects.toBeInstanceOf(TimeoutError);

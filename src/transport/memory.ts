@@ -153,9 +153,27 @@ class End implements MemoryTransport {
   send(frame: Uint8Array, signal?: AbortSignal): Promise<void> {
     if (!(frame instanceof Uint8Array)) return Promise.reject(new TypeError('frame must be a Uint8Array'));
     // Serialise sends so frames keep their order even when a caller does not await each one.
-    const run = this.sendChain.then(() => this.sendNow(frame, signal));
+    let started = false;
+    let cancelled = false;
+    const run = this.sendChain.then(() => {
+      if (cancelled) throw new AbortError();
+      started = true;
+      return this.sendNow(frame, signal);
+    });
     this.sendChain = run.catch(() => {});
-    return run;
+    if (signal === undefined) return run;
+    // A send still queued behind others rejects at once on abort and is never delivered; one that
+    // already started settles through its own wait (accept() observes the same signal).
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        if (started) return;
+        cancelled = true;
+        reject(new AbortError());
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      run.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   private async sendNow(frame: Uint8Array, signal: AbortSignal | undefined): Promise<void> {

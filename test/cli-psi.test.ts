@@ -175,8 +175,9 @@ describe('dataport psi (authenticated)', () => {
   });
 
   it('a refused term ends both sides with a one-line message and exit 1', async () => {
-    const { l, r } = await pair([...listenerBase, ...hospitalInput, '--count-only'], (url) => [...requesterBase(url), ...pharmaInput]);
+    const { l, r } = await pair([...listenerBase, ...hospitalInput, '--count-only'], (url) => [...requesterBase(url), ...pharmaInput, '--json']);
     expect([l.code, r.code]).toEqual([1, 1]);
+    expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'ERR_TERMS_REFUSED' });
     expectOneLineError(r.stderr, /terms refused: .*count/i);
     expectOneLineError(l.stderr, /terms refused: .*count/i);
   });
@@ -249,8 +250,9 @@ describe('dataport psi --ledger, --keep-serving, TLS and timeouts', () => {
     listener.child.kill('SIGINT');
     const l = await listener.done;
     expect(l.code).toBe(0);
-    const summaries = l.stdout.trim().split('\n').map((line) => JSON.parse(line) as { peerDistinctKeys: number });
-    expect(summaries).toHaveLength(3);
+    const summaries = l.stdout.trim().split('\n').map((line) => JSON.parse(line) as { ok: boolean; code?: string });
+    expect(summaries.map((j) => j.ok)).toEqual([true, true, false, true]);
+    expect(summaries[2]!.code).toBe('ERR_TERMS_REFUSED');
     expect(l.stderr).toMatch(/session from .* failed: terms refused/);
   });
 
@@ -294,6 +296,36 @@ describe('dataport psi --ledger, --keep-serving, TLS and timeouts', () => {
     const l = await startCli([...listenerBase, ...hospitalInput, '--timeout', '0.5']).done;
     expect(l.code).toBe(1);
     expectOneLineError(l.stderr, /no peer connected within/);
+  });
+});
+
+describe('dataport psi on the seed scenario', () => {
+  it("matches the generator's ground truth (BOM, CRLF, noisy IDs; default worker pool)", async () => {
+    const out = p('seeds');
+    execFileSync(process.execPath, [join(import.meta.dirname, '..', 'seeds', 'generate.mjs'), '--out', out, '--pharma', '300', '--hospital', '700', '--hospitals', '1', '--rows', '10', '--seed', '7', '--bom', '--crlf'], { stdio: 'ignore' });
+    const truth = JSON.parse(readFileSync(join(out, 'truth.json'), 'utf8')) as { psi: Record<string, number> };
+    const { l, r } = await pair(
+      ['psi', '--listen', '127.0.0.1:0', '--identity', p('hospital'), '--peer-key', p('pharma/identity.pub'), '--input', join(out, 'hospital.csv'), '--key', 'patient_id', '--reveal', 'both', '--output', p('seed-out-h.csv'), '--json'],
+      (url) => ['psi', '--connect', url, '--identity', p('pharma'), '--peer-key', p('hospital/identity.pub'), '--input', join(out, 'pharma.csv'), '--key', 'resident_id', '--reveal', 'both', '--json'],
+    );
+    expect([l.code, r.code]).toEqual([0, 0]);
+    expect(lastJson(r.stdout)).toMatchObject({
+      intersectionSize: truth.psi.intersectionSize,
+      inputRecords: truth.psi.pharmaRows,
+      distinctKeys: truth.psi.pharmaDistinctKeys,
+      peerDistinctKeys: truth.psi.hospitalDistinctKeys,
+    });
+    expect(lastJson(l.stdout)).toMatchObject({ intersectionSize: truth.psi.intersectionSize, outputRows: truth.psi.intersectionHospitalRows });
+    // Every output line is an input line, in input order, starting with the (BOM) header.
+    const input = readFileSync(join(out, 'hospital.csv'), 'latin1').split('\r\n');
+    const output = readFileSync(p('seed-out-h.csv'), 'latin1').split('\r\n');
+    expect(output[0]).toBe(input[0]);
+    expect(output[0]!.startsWith('\xef\xbb\xbf')).toBe(true);
+    let at = 0;
+    for (const line of output.slice(1, -1)) {
+      at = input.indexOf(line, at + 1);
+      expect(at).toBeGreaterThan(0);
+    }
   });
 });
 

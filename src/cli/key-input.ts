@@ -78,7 +78,9 @@ export async function readKeys(
     }
     const id = keyId(key);
     if (seen.has(id)) return;
-    if (keys.length >= maxKeys) throw new InputError(`${path}: more than ${maxKeys} distinct keys`);
+    if (keys.length >= maxKeys) {
+      throw new InputError(`${path}: more than ${maxKeys} distinct keys (line ${row.line}); split the job into hash buckets`);
+    }
     seen.add(id);
     keys.push(key);
     fields.push(row.values);

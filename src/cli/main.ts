@@ -84,7 +84,13 @@ process.on('SIGTERM', () => {
 main(process.argv.slice(2)).then(
   (code) => flushAndExit(code),
   (err: unknown) => {
-    console.error(`dataport: ${describe(err)}`);
+    const line = describe(err);
+    console.error(`dataport: ${line}`);
+    // With --json, scripts also get the failure as the last line of stdout.
+    if (process.argv.includes('--json')) {
+      const code = err instanceof DataportError ? err.code : err instanceof TypeError || err instanceof RangeError ? 'ERR_INPUT' : 'ERR_INTERNAL';
+      process.stdout.write(`${JSON.stringify({ ok: false, code, error: line })}\n`);
+    }
     if (process.env.DATAPORT_DEBUG) console.error(err);
     flushAndExit(1);
   },

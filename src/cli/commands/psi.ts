@@ -13,7 +13,13 @@ import { access, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InputError, TimeoutError, AbortError, DataportError } from '../../errors.js';
 import { createInlineExecutor, type CryptoExecutor } from '../../protocols/executor.js';
-import { normalizeKey, runPsiProtocol, type PsiProtocolOptions, type PsiResult } from '../../protocols/psi/index.js';
+import {
+  DEFAULT_MAX_PEER_SET_SIZE,
+  normalizeKey,
+  runPsiProtocol,
+  type PsiProtocolOptions,
+  type PsiResult,
+} from '../../protocols/psi/index.js';
 import type { PsiProgress } from '../../protocols/psi/party.js';
 import { identityFromSecretKey, parsePublicKeyFile, parseSecretKeyFile, type Identity } from '../../session/identity.js';
 import type { FrameTransport } from '../../transport/types.js';
@@ -186,12 +192,13 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
   const learned = result.learned;
   reporter.info(
     learned === 'nothing'
-      ? `done: the requester learns the intersection, this side learns only the sizes (mine: ${input.keys.length} distinct keys, peer: ${result.peerSetSize})`
+      ? `done: the requester learns the intersection${opts.countOnly ? ' size' : ''}; this side learns only the set sizes (mine: ${input.keys.length} distinct keys, peer: ${result.peerSetSize})`
       : `intersection: ${size} of ${input.keys.length} distinct keys (peer: ${result.peerSetSize} distinct keys)${learned === 'cardinality' ? ', count only' : ''}`,
   );
   if (outputRows !== null) reporter.info(`wrote ${outputRows} rows to ${opts.output}`);
   if (outcome.ledger) reporter.info(`receipt appended to ${outcome.ledger.dir} (entry ${outcome.ledger.index})`);
   reporter.json({
+    ok: true,
     role: outcome.role,
     intersectionSize: size ?? null,
     learned,
@@ -319,6 +326,10 @@ async function listener(ctx: PsiContext, startedAt: number): Promise<number> {
           else {
             failed++;
             process.stderr.write(`dataport: session from ${who} failed: ${oneLine(e)}\n`);
+            if (opts.json) {
+              const code = e instanceof DataportError ? e.code : 'ERR_INTERNAL';
+              process.stdout.write(`${JSON.stringify({ ok: false, code, error: `session from ${who} failed: ${oneLine(e)}` })}\n`);
+            }
           }
         }
       },
@@ -394,7 +405,12 @@ export async function run(argv: string[]): Promise<number> {
   progress.phase('reading input', (await stat(opts.input).catch(() => ({ size: 0 }))).size, 'B');
   let input: KeyInput;
   try {
-    input = await readKeys(opts.input, opts.keyColumns, normalizeKey, { onBytes: (n) => progress.update(n), signal: cliSignal });
+    // The peer refuses more than DEFAULT_MAX_PEER_SET_SIZE keys anyway: stop reading there.
+    input = await readKeys(opts.input, opts.keyColumns, normalizeKey, {
+      onBytes: (n) => progress.update(n),
+      signal: cliSignal,
+      maxKeys: DEFAULT_MAX_PEER_SET_SIZE,
+    });
   } finally {
     progress.stop();
   }

@@ -25,7 +25,7 @@ import {
   UnexpectedMessageError,
   VerificationFailedError,
 } from '../errors.js';
-import { signReceiptBody, verifyReceipt } from '../ledger/receipt.js';
+import { decodeReceipt, encodeReceipt, signReceiptBody, verifyReceipt } from '../ledger/receipt.js';
 import type { GuardrailDecision, UsageReceipt, UsageReceiptBody } from '../ledger/receipt-types.js';
 import type { FrameTransport, TransportStats } from '../transport/types.js';
 import { assertBytes, concatBytes, equalBytes, utf8 } from '../utils/bytes.js';
@@ -580,9 +580,10 @@ class SessionImpl implements Session {
           { publicKey: this.peerPublicKey, signature: peerSig },
         ],
       };
-      if (this.role === 'responder') receipt.signatures.reverse(); // requester's first on both sides
       verifyReceipt(receipt, [this.peerPublicKey]);
-      return receipt;
+      // The ledger's canonical form (signatures ordered by key), identical on both sides and equal
+      // to what a ledger returns for this entry.
+      return decodeReceipt(encodeReceipt(receipt));
     } catch (e) {
       await sendErrorAndClose(this.#transport, e);
       throw e;

@@ -263,6 +263,17 @@ describe('tamper detection (verify locates the first bad entry)', () => {
     writeFileSync(path, Buffer.concat([bytes.subarray(0, header), ...swapped]));
     v = await verifyLedgerDir(dir);
     expect([v.ok, v.problem?.index]).toEqual([false, 3]);
+    // Flip one bit of every byte of entry 1's body in turn, recomputing the checksum each time.
+    const body1 = recs[1]!.entry;
+    for (let pos = 5; pos < body1.length - 1 - 2 * 96; pos += 3) {
+      const forged = body1.slice();
+      forged[pos]! ^= 0x01;
+      const out2 = recs.map((r) => encodeRecord(r.index, r.index === 1 ? forged : r.entry, r.seal));
+      writeFileSync(path, Buffer.concat([bytes.subarray(0, header), ...out2]));
+      v = await verifyLedgerDir(dir);
+      expect([v.ok, v.problem?.index], `body byte ${pos}`).toEqual([false, 1]);
+      expect(v.problem!.message, `body byte ${pos}`).toMatch(/receipt/);
+    }
   });
 
   it('a wrong owner key or a forged checkpoint is reported', async () => {

@@ -25,7 +25,7 @@ import { DirectoryLock } from './lock.js';
 import { SEAL_BYTES, decodeLogHeader, encodeLogHeader, encodeRecord, scanRecords } from './log-format.js';
 import type { LogRecord } from './log-format.js';
 import { MerkleTree, hashLeaf } from './merkle.js';
-import { decodeReceipt, encodeReceipt, verifyReceipt } from './receipt.js';
+import { decodeAndVerifyReceipt, decodeReceipt, encodeReceipt } from './receipt.js';
 import type { UsageReceipt } from './receipt-types.js';
 import { verifyAndLoad, verifyLedgerBytes } from './verify.js';
 import { checkBudget } from './budget.js';
@@ -320,7 +320,7 @@ class FileLedger implements Ledger {
     try {
       entry = encodeReceipt(receipt);
       // Never store what an auditor would reject.
-      verifyReceipt(decodeReceipt(entry), undefined, { verify: ed25519Verify });
+      decodeAndVerifyReceipt(entry, { verify: ed25519Verify });
     } catch (e) {
       return Promise.reject(e);
     }

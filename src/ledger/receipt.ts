@@ -391,9 +391,30 @@ export function verifyReceipt(
   expectedPublicKeys?: readonly Uint8Array[],
   options: VerifyReceiptOptions = {},
 ): void {
+  checkSignatures(receipt, encodeReceiptBody(receipt.body), expectedPublicKeys, options);
+}
+
+/**
+ * Decodes a canonical signed receipt and verifies it as {@link verifyReceipt} does, checking the signatures over
+ * the body bytes as they appear in `entry` (canonical, so equal to a re-encoding) rather than
+ * encoding the body again. Internal: used by the ledger on every append and entry it verifies.
+ */
+export function decodeAndVerifyReceipt(entry: Uint8Array, options: VerifyReceiptOptions = {}): UsageReceipt {
+  const receipt = decodeReceipt(entry);
+  const bodyLength = new DataView(entry.buffer, entry.byteOffset, entry.byteLength).getUint32(1);
+  checkSignatures(receipt, entry.subarray(5, 5 + bodyLength), undefined, options);
+  return receipt;
+}
+
+function checkSignatures(
+  receipt: UsageReceipt,
+  encodedBody: Uint8Array,
+  expectedPublicKeys: readonly Uint8Array[] | undefined,
+  options: VerifyReceiptOptions,
+): void {
   const verify = options.verify ?? verifyMessage;
   const requireAll = options.requireAllParties ?? true;
-  const message = signedBytes(encodeReceiptBody(receipt.body));
+  const message = signedBytes(encodedBody);
   const sigs = canonicalSignatures(receipt.signatures);
   const parties = receipt.body.parties;
   if (sigs.length === 0) throw new VerificationFailedError('receipt has no signature');

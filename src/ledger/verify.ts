@@ -10,7 +10,7 @@ import { ed25519Verify } from './hash.js';
 import { decodeLogHeader, scanRecords } from './log-format.js';
 import type { LogRecord } from './log-format.js';
 import { MerkleTree, hashLeaf } from './merkle.js';
-import { decodeReceipt, verifyReceipt } from './receipt.js';
+import { decodeAndVerifyReceipt } from './receipt.js';
 
 /**
  * Options of {@link verifyLedgerBytes}.
@@ -125,7 +125,7 @@ export function verifyAndLoad(log: Uint8Array, options: VerifyLedgerOptions = {}
   for (const rec of scan.records) {
     const i = rec.index;
     try {
-      verifyReceipt(decodeReceipt(rec.entry), undefined, { verify: ed25519Verify });
+      decodeAndVerifyReceipt(rec.entry, { verify: ed25519Verify });
     } catch (e) {
       if (e instanceof MalformedMessageError) return fail(`entry is not a canonical receipt (${e.message})`, i);
       if (e instanceof VerificationFailedError) return fail(`receipt signature check failed (${e.message})`, i);

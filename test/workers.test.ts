@@ -506,12 +506,13 @@ describe('HE encryption in workers', () => {
 });
 
 /** Runs `script` (an ES module) in a child node process; resolves with its exit code and output. */
-function runChild(script: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+function runChild(script: string, asEval = false): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   const file = path.join(dir, `child-${Math.random().toString(36).slice(2)}.mjs`);
   writeFileSync(file, script);
+  const args = asEval ? ['--input-type=module', '-e', script] : [file];
   return new Promise((resolve, reject) => {
     // A child that hangs is killed, so a leaked thread fails the test instead of hanging it.
-    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000, killSignal: 'SIGKILL' });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000, killSignal: 'SIGKILL' });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -551,6 +552,19 @@ console.log(JSON.stringify({ before, during, after: threads(), same }));
     expect(m.same).toBe(true);
     expect(m.during).toBeGreaterThanOrEqual(m.before + 2);
     expect(m.after).toBe(m.before);
+  });
+
+  it('works in a host started with --input-type=module -e (options a worker must not inherit)', async () => {
+    const r = await runChild(
+      `import { createWorkerPool } from ${JSON.stringify(pathToFileURL(path.join(dir, 'index.js')).href)};
+const pool = await createWorkerPool({ workers: 1 });
+console.log((await pool.hashToGroup([new TextEncoder().encode('x')], new Uint8Array())).length);
+await pool.close();`,
+      true,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe('32');
   });
 
   it('an idle pool that was never closed does not keep the process alive', async () => {

@@ -38,7 +38,7 @@ export const PLATFORM: 'node' | 'browser' = 'node';
  * ```
  */
 export function spawnWorker(url: URL, name: string): WorkerHandle {
-  const worker = new Worker(url, { name });
+  const worker = new Worker(url, { name, execArgv: workerExecArgv() });
   let terminating = false;
   let exited = false;
   let exitListener: ((reason: string, cause?: unknown) => void) | undefined;
@@ -81,6 +81,22 @@ export function spawnWorker(url: URL, name: string): WorkerHandle {
       else worker.unref();
     },
   };
+}
+
+/**
+ * The parent's Node options minus those that describe the main script (`-e` / `--eval`, `-p` /
+ * `--print`, `--input-type`): a worker inherits `process.execArgv` by default, and with
+ * `--input-type` it refuses to load its module file (ERR_INPUT_TYPE_NOT_ALLOWED).
+ */
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print' || a === '--input-type') i++;
+    else if (!/^--(input-type|eval|print)=/.test(a)) out.push(a);
+  }
+  return out;
 }
 
 /**

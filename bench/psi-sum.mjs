@@ -6,6 +6,7 @@
 // Usage: npx tsup && node bench/psi-sum.mjs [log2 n = 16] [rounds = 1]
 //        (DATAPORT_DIST=/path/to/dist/index.js to use another build)
 import os from 'node:os';
+import { machine, writeResult } from './lib.mjs';
 
 const dist = process.env.DATAPORT_DIST ?? '../dist/index.js';
 const {
@@ -98,7 +99,10 @@ for (let r = 0; r < rounds; r++) {
   last = { p, s };
   console.log(`round ${r + 1}: plain PSI ${(p.ms / 1000).toFixed(2)} s (|X∩Y| = ${p.size}), psi-sum ${(s.ms / 1000).toFixed(2)} s (|X∩Y| = ${s.size}), ratio ${(s.ms / p.ms).toFixed(2)}`);
 }
-const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const med = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 console.log(`median: plain PSI ${(med(psiTimes) / 1000).toFixed(2)} s, psi-sum ${(med(sumTimes) / 1000).toFixed(2)} s, ratio ${(med(sumTimes) / med(psiTimes)).toFixed(2)} (target ≤ 1.3)`);
 
 const bt = last.s.byType;
@@ -114,4 +118,18 @@ console.log(
   `HE bytes per value per column: ${(he / values).toFixed(2)} B (all HE traffic / (${n} keys × ${columns.length} columns); target ≤ 32); ` +
     `whole psi-sum run ${((he + points) / n).toFixed(1)} B per value-holder key vs plain PSI ${(last.p.bytes / n).toFixed(1)} B per key`,
 );
+const file = writeResult(`psi-sum-2e${logN}`, {
+  machine: machine(),
+  command: `node bench/psi-sum.mjs ${logN} ${rounds}`,
+  n,
+  columns: columns.length,
+  plainModulusBits: last.s.plainBits,
+  plainPsiMs: psiTimes.map(Math.round),
+  psiSumMs: sumTimes.map(Math.round),
+  ratioMedian: Math.round((med(sumTimes) / med(psiTimes)) * 100) / 100,
+  bytes: Object.fromEntries([...bt.entries()].map(([k, v]) => [`0x${k.toString(16)}`, v])),
+  heBytesPerValuePerColumn: Math.round((he / values) * 100) / 100,
+  plainPsiBytes: last.p.bytes,
+});
+console.log(`wrote ${file}`);
 await executor.close();

@@ -14,7 +14,8 @@ import {
   encodeSetup,
   encodeSums,
 } from '../src/protocols/psi-sum/codec.js';
-import { DP_TAIL_SCALES, noiseHeadroom, sampleDiscreteLaplace } from '../src/protocols/psi-sum/dp.js';
+import { discreteLaplaceBound, sampleBoundedDiscreteLaplace } from '../src/protocols/guardrails.js';
+import { epsilonEach } from '../src/protocols/psi-sum/protocol.js';
 
 const bytes = (max: number) => fc.uint8Array({ minLength: 1, maxLength: max });
 
@@ -101,17 +102,16 @@ describe('psi-sum codecs', () => {
   });
 });
 
-describe('discrete Laplace noise', () => {
-  it('integer support on both sides of zero, symmetric, within the headroom', () => {
-    const n = 4000;
+describe('the noise psi-sum releases (shared guardrails sampler)', () => {
+  it('integer support on both sides of zero, symmetric, within the bound the plaintext modulus reserves', () => {
+    const n = 3000;
     let pos = 0;
     let neg = 0;
     let zero = 0;
     let sum = 0n;
-    const h = noiseHeadroom(1, 3n);
-    expect(h).toBe(BigInt(DP_TAIL_SCALES * 3));
+    const h = discreteLaplaceBound('1', 3n);
     for (let i = 0; i < n; i++) {
-      const x = sampleDiscreteLaplace(1, 3n);
+      const x = sampleBoundedDiscreteLaplace('1', 3n).noise;
       expect(typeof x).toBe('bigint');
       expect(x <= h && x >= -h).toBe(true);
       if (x > 0n) pos++;
@@ -120,17 +120,18 @@ describe('discrete Laplace noise', () => {
       sum += x;
     }
     // P(0) = tanh(ε/2Δ) ≈ 0.165 at scale 3; P(>0) = P(<0) ≈ 0.417. Bounds are ≥ 6 standard
-    // deviations wide, so the test is a check of sign symmetry and support, not a flaky statistic.
+    // deviations wide: a check of sign symmetry and support, not a flaky statistic.
     expect(zero).toBeGreaterThan(n * 0.1);
     expect(zero).toBeLessThan(n * 0.24);
     expect(Math.abs(pos - neg)).toBeLessThan(6 * Math.sqrt(n * 0.84));
-    // Mean 0, standard deviation √2·3 ≈ 4.2 per draw → the sum's sd is ≈ 266.
-    expect(Number(sum < 0n ? -sum : sum)).toBeLessThan(6 * 266);
+    // Mean 0, standard deviation ≈ √2·3 ≈ 4.2 per draw → the sum's sd is ≈ 230.
+    expect(Number(sum < 0n ? -sum : sum)).toBeLessThan(6 * 230);
   });
 
-  it('validates its arguments', () => {
-    expect(() => sampleDiscreteLaplace(0, 1n)).toThrow(RangeError);
-    expect(() => sampleDiscreteLaplace(1, 0n)).toThrow(RangeError);
-    expect(() => noiseHeadroom(Number.NaN, 1n)).toThrow(RangeError);
+  it('splits epsilon over the count and the columns, rejecting malformed epsilons', () => {
+    expect(epsilonEach('1', 2)).toBe('0.333333');
+    expect(epsilonEach('0.05', 1)).toBe('0.025');
+    expect(() => epsilonEach('1e-3', 1)).toThrow(RangeError);
+    expect(() => epsilonEach('0', 1)).toThrow(RangeError);
   });
 });

@@ -217,11 +217,11 @@ describe('runPsiSum over the in-memory transport', () => {
       valueKeys: keys,
       values: keys.map(() => ['100']),
       columns: [{ name: 'v', bound: '100' }],
-      terms: { dpEpsilon: 0.05 },
+      terms: { dpEpsilon: '0.05' },
     };
     const { ids, values, receipts } = await run(s);
     expect(ids.intersectionSize).toBe(40); // I learns the exact count (inherent; docs/psi-sum.md)
-    expect(ids.dp).toEqual({ epsilon: 0.05, epsilonPerStatistic: 0.025 });
+    expect(ids.dp).toEqual({ epsilon: '0.05', epsilonPerStatistic: '0.025' });
     expect(receipts[0]!.body.options['dp-epsilon']).toBe('0.05');
     expect(receipts[0]!.body.guardrails).toContainEqual({ rule: 'dp-noise', outcome: 'applied', detail: 'epsilon=0.05' });
     // Scale Δ/ε = 100/0.025 = 4000 (sum) and 40 (count): exact values are very unlikely
@@ -251,7 +251,7 @@ describe('runPsiSum over the in-memory transport', () => {
     ]);
     for (const r of both) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(TermsRefusedError);
     await expect(
-      run({ ids: ['a'], valueKeys: ['a'], values: [['1']], columns: [{ name: 'v' }], requester: 'ids', policy: { maxDpEpsilon: 1 } }),
+      run({ ids: ['a'], valueKeys: ['a'], values: [['1']], columns: [{ name: 'v' }], requester: 'ids', policy: { maxDpEpsilon: '1' } }),
     ).rejects.toBeInstanceOf(TermsRefusedError);
   }, 300_000);
 

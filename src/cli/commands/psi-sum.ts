@@ -15,7 +15,7 @@ import { openLedger, type Ledger } from '../../ledger/node.js';
 import type { UsageReceipt } from '../../ledger/receipt-types.js';
 import { createInlineExecutor, type CryptoExecutor } from '../../protocols/executor.js';
 import { normalizeKey } from '../../protocols/psi/normalize.js';
-import { choosePlainBits } from '../../protocols/psi-sum/protocol.js';
+import { choosePlainBits, epsilonEach } from '../../protocols/psi-sum/protocol.js';
 import { runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../../protocols/psi-sum/run.js';
 import { aggregateValueRows, type ValueColumnRequest } from '../../protocols/psi-sum/values.js';
 import { identityFromSecretKey, parsePublicKeyFile, parseSecretKeyFile, type Identity } from '../../session/identity.js';
@@ -60,8 +60,9 @@ peers and identity:
 terms:
   --reveal both|requester   who receives count, sums and means (default both)
   --min-cohort K            below K matching keys the sums are withheld (listener: minimum accepted)
-  --dp-epsilon E            discrete-Laplace noise on released count and sums, total epsilon E split
-                            over them (listener: the largest epsilon accepted; DP then required)
+  --dp-epsilon E            exact discrete-Laplace noise on released count and sums, total epsilon E
+                            (decimal, at most 6 places, <= 100) split evenly over them
+                            (listener: the largest epsilon accepted; DP then required)
   --purpose TEXT            purpose / authorisation reference, signed into the receipt
 
 running:
@@ -88,7 +89,7 @@ interface Options {
   allowAnyPeer: boolean;
   reveal: 'both' | 'requester';
   minCohort: number;
-  dpEpsilon?: number;
+  dpEpsilon?: string;
   purpose: string;
   workers: number;
   timeoutMs: number;
@@ -156,11 +157,13 @@ function parseOptions(argv: readonly string[]): Options | undefined {
   for (const col of [...decimals.keys(), ...bounds.keys()]) {
     if (!valueColumns.includes(col)) throw new InputError(`column '${col}' in --decimals/--bound is not one of --values`);
   }
-  let dpEpsilon: number | undefined;
-  const eps = stringOption(values, 'dp-epsilon');
-  if (eps !== undefined) {
-    dpEpsilon = Number(eps);
-    if (!/^[0-9]*\.?[0-9]+$/.test(eps) || !(dpEpsilon > 0) || dpEpsilon > 1000) throw new InputError(`option --dp-epsilon must be a number in (0, 1000], got '${eps}'`);
+  const dpEpsilon = stringOption(values, 'dp-epsilon');
+  if (dpEpsilon !== undefined) {
+    try {
+      epsilonEach(dpEpsilon, Math.max(1, valueColumns.length || 1));
+    } catch (err) {
+      throw new InputError(`option --dp-epsilon '${dpEpsilon}': ${(err as Error).message}`);
+    }
   }
   const purpose = values.purpose === undefined ? '' : String(values.purpose);
   // eslint-disable-next-line no-control-regex

@@ -15,5 +15,4 @@ export {
   type ValueHolderInput,
 } from './protocol.js';
 export { aggregateValueRows, type ValueColumnRequest } from './values.js';
-export { sampleDiscreteLaplace, noiseHeadroom, DP_TAIL_SCALES } from './dp.js';
 export { PSI_SUM_VERSION, PSI_SUM_LIMITS, type ColumnSpec } from './codec.js';

@@ -53,15 +53,15 @@ import {
   encodeSums,
   type ColumnSpec,
 } from './codec.js';
-import { noiseHeadroom, sampleDiscreteLaplace } from './dp.js';
+import { discreteLaplaceBound, sampleBoundedDiscreteLaplace, splitEpsilon } from '../guardrails.js';
 import { HeContext, MAX_PLAIN_BITS, maxCiphertextsPerColumn, plainBitsFor, type HeCiphertext } from './he.js';
 
 /** Options both parties agree on (the session's terms). */
 export interface PsiSumProtocolOptions {
   /** Below this intersection size I withholds the sums (0: never). */
   minCohort: number;
-  /** Total ε of discrete-Laplace noise, split evenly over count and columns; absent: exact. */
-  epsilon?: number;
+  /** Total ε (decimal string, see `parseEpsilon`) of discrete-Laplace noise, split evenly over count and columns; absent: exact. */
+  epsilon?: string;
   /** Whether the ID holder receives the sums. */
   revealToIdHolder: boolean;
   /** Whether the value holder receives the sums and the count. */
@@ -101,20 +101,32 @@ export interface PsiSumPartyOutcome {
   columns: ColumnSpec[];
   /** Plaintext modulus size used. */
   plainBits: number;
-  /** Per-released-statistic ε (when DP is on). */
-  epsilonEach?: number;
+  /** Per-released-statistic ε (when DP is on), decimal string. */
+  epsilonEach?: string;
 }
 
 const DEFAULT_BATCH = 1 << 14;
 
-/** ε for each released statistic: the total split over the count and every column. */
-export function epsilonEach(epsilon: number, columns: number): number {
-  return epsilon / (1 + columns);
+/**
+ * ε for each released statistic: the total split evenly over the count and every column (basic
+ * sequential composition; `splitEpsilon` of the shared guardrails, rounded down).
+ * @example
+ * ```ts
+ * epsilonEach('1', 2); // "0.333333"
+ * ```
+ */
+export function epsilonEach(epsilon: string, columns: number): string {
+  return splitEpsilon(epsilon, 1 + columns);
 }
 
-/** The largest |released value| of a column: n keys × bound, plus two noise draws' headroom. */
-function columnRange(c: ColumnSpec, valueKeys: number, eps: number | undefined): bigint {
-  const h = eps === undefined ? 0n : noiseHeadroom(eps, c.bound);
+/** Draws bounded exact discrete-Laplace noise (the shared guardrails' sampler, δ ≤ 2^-40). */
+function noise(eps: string, sensitivity: bigint): bigint {
+  return sampleBoundedDiscreteLaplace(eps, sensitivity).noise;
+}
+
+/** The largest |released value| of a column: n keys × bound, plus two bounded noise draws. */
+function columnRange(c: ColumnSpec, valueKeys: number, eps: string | undefined): bigint {
+  const h = eps === undefined ? 0n : discreteLaplaceBound(eps, c.bound);
   return BigInt(valueKeys) * c.bound + 2n * h;
 }
 
@@ -126,7 +138,7 @@ function columnRange(c: ColumnSpec, valueKeys: number, eps: number | undefined):
  * const bits = choosePlainBits(columns, 600, undefined);
  * ```
  */
-export function choosePlainBits(columns: readonly ColumnSpec[], valueKeys: number, epsilon: number | undefined): number {
+export function choosePlainBits(columns: readonly ColumnSpec[], valueKeys: number, epsilon: string | undefined): number {
   const eps = epsilon === undefined ? undefined : epsilonEach(epsilon, columns.length);
   let bits = 0;
   for (const c of columns) {
@@ -174,7 +186,7 @@ function permuteFlat(flat: Uint8Array, perm: Uint32Array): Uint8Array {
 
 function checkOptions(o: PsiSumProtocolOptions): void {
   if (!Number.isSafeInteger(o.minCohort) || o.minCohort < 0) throw new RangeError('options.minCohort must be a non-negative integer');
-  if (o.epsilon !== undefined && (!Number.isFinite(o.epsilon) || o.epsilon <= 0)) throw new RangeError('options.epsilon must be positive');
+  if (o.epsilon !== undefined) epsilonEach(o.epsilon, 1); // parseEpsilon's RangeError / TypeError
   if (!o.revealToIdHolder && !o.revealToValueHolder) throw new RangeError('someone must receive the result');
   if (o.batchSize !== undefined && (!Number.isSafeInteger(o.batchSize) || o.batchSize < 1 || o.batchSize > 1 << 16)) {
     throw new RangeError('options.batchSize must be in 1..65536');
@@ -254,13 +266,13 @@ export async function runPsiSumValueHolder(args: PsiSumPartyArgs & { input: Valu
       if ((result.count !== undefined) !== o.revealToValueHolder) throw new UnexpectedMessageError('unexpected message: count presence does not match the terms');
       if (result.count !== undefined) {
         const maxCount = BigInt(Math.min(nV, peerSetSize));
-        const slack = eps === undefined ? 0n : noiseHeadroom(eps, 1n);
+        const slack = eps === undefined ? 0n : discreteLaplaceBound(eps, 1n);
         if (result.count < -slack || result.count > maxCount + slack) throw new MalformedMessageError('malformed message: implausible count');
       }
       const decrypted = result.ciphertexts.map((ct) => he.decryptConstant(keys.secretKey, ct));
       if (o.revealToIdHolder) {
         // V's own noise protects its values from I (I removes only the noise it added itself).
-        const out = decrypted.map((d, c) => (eps === undefined ? d : d + sampleDiscreteLaplace(eps, input.columns[c]!.bound)));
+        const out = decrypted.map((d, c) => (eps === undefined ? d : d + noise(eps, input.columns[c]!.bound)));
         await t.send(encodeSums(out), signal);
       }
       return {
@@ -352,12 +364,12 @@ export async function runPsiSumIdHolder(args: PsiSumPartyArgs & { keys: readonly
         throwIfAborted(signal);
         // Constant term: I's DP noise (protects I's membership from V's view of the sum), plus a
         // uniform mask when V must not learn the sum.
-        const noise = eps === undefined ? 0n : sampleDiscreteLaplace(eps, setup.columns[c]!.bound);
+        const eta = eps === undefined ? 0n : noise(eps, setup.columns[c]!.bound);
         const mask = o.revealToValueHolder ? 0n : he.randomModT(1)[0]!;
-        masks.push(he.mod(mask + noise));
-        out.push(he.selectSumAndMask(cts.slice(c * perColumn, (c + 1) * perColumn), selected, mask + noise, pk));
+        masks.push(he.mod(mask + eta));
+        out.push(he.selectSumAndMask(cts.slice(c * perColumn, (c + 1) * perColumn), selected, mask + eta, pk));
       }
-      const released = o.revealToValueHolder ? BigInt(count) + (eps === undefined ? 0n : sampleDiscreteLaplace(eps, 1n)) : undefined;
+      const released = o.revealToValueHolder ? BigInt(count) + (eps === undefined ? 0n : noise(eps, 1n)) : undefined;
       await t.send(encodeResult({ withheld: false, ...(released !== undefined ? { count: released } : {}), ciphertexts: out }), signal);
       const rel = released !== undefined ? { releasedCount: released } : {};
       if (!o.revealToIdHolder) return { withheld: false, count: BigInt(count), ...rel, ...base };

@@ -15,6 +15,7 @@ import type { SessionTerms } from '../../session/messages.js';
 import { establishSession, type Session, type SessionPolicy } from '../../session/session.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { createInlineExecutor, type CryptoExecutor } from '../executor.js';
+import { parseEpsilon } from '../guardrails.js';
 import { dedupeRecords, normalizeKey } from '../psi/normalize.js';
 import { DEFAULT_MAX_PEER_SET_SIZE } from '../psi/party.js';
 import type { ColumnSpec } from './codec.js';
@@ -30,8 +31,8 @@ export interface PsiSumTerms {
   reveal?: 'both' | 'requester';
   /** Below this intersection size the sums are withheld (default 0: never). */
   minCohort?: number;
-  /** Total ε of discrete-Laplace noise on the released count and sums (default: none, exact). */
-  dpEpsilon?: number;
+  /** Total ε (decimal such as "0.5", ≤ 6 places, ≤ 100) of discrete-Laplace noise on the released count and sums (default: none, exact). */
+  dpEpsilon?: string;
   /** Purpose / authorisation reference, recorded in both receipts. */
   purpose?: string;
   /** Bounds on the responder's distinct keys (default 0 … 2^23). */
@@ -44,8 +45,8 @@ export interface PsiSumPolicy {
   reveal?: 'both' | 'requester' | 'either';
   /** The smallest minimum cohort accepted (default 0). */
   minCohort?: number;
-  /** If set, the terms must carry DP noise with ε at most this. */
-  maxDpEpsilon?: number;
+  /** If set, the terms must carry DP noise with ε at most this (decimal string). */
+  maxDpEpsilon?: string;
   /** Refuse requests with an empty purpose. */
   requirePurpose?: boolean;
 }
@@ -96,7 +97,7 @@ export interface RunPsiSumResult {
   /** The columns as the value holder announced them (name, decimals, bound in scaled units). */
   columns: ColumnSpec[];
   /** DP parameters in force, if any. */
-  dp?: { epsilon: number; epsilonPerStatistic: number };
+  dp?: { epsilon: string; epsilonPerStatistic: string };
   stats: {
     inputRecords: number;
     distinctKeys: number;
@@ -128,9 +129,7 @@ function toTerms(t: PsiSumTerms, setSize: number, iHoldValues: boolean): Session
   for (const [v, n] of [[k, 'terms.minCohort'], [min, 'terms.peerSetSize.min'], [max, 'terms.peerSetSize.max']] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${n} must be a non-negative integer`);
   }
-  if (t.dpEpsilon !== undefined && (typeof t.dpEpsilon !== 'number' || !Number.isFinite(t.dpEpsilon) || t.dpEpsilon <= 0 || t.dpEpsilon > 1000)) {
-    throw new RangeError('terms.dpEpsilon must be a number in (0, 1000]');
-  }
+  if (t.dpEpsilon !== undefined) parseEpsilon(t.dpEpsilon); // RangeError / TypeError
   return {
     protocol: PSI_SUM_PROTOCOL_NAME,
     options: { values: iHoldValues ? 'requester' : 'responder', 'dp-epsilon': t.dpEpsilon === undefined ? 'none' : String(t.dpEpsilon) },
@@ -142,8 +141,13 @@ function toTerms(t: PsiSumTerms, setSize: number, iHoldValues: boolean): Session
   };
 }
 
+/** a > b for two ε decimal strings (exact: both are integers over 10^6). */
+function greaterEpsilon(a: string, b: string): boolean {
+  return parseEpsilon(a).num > parseEpsilon(b).num;
+}
+
 /** Parses the psi-sum options of signed terms, or a refusal reason. */
-function parseTermsOptions(terms: SessionTerms): { valuesRole: 'requester' | 'responder'; epsilon?: number } | string {
+function parseTermsOptions(terms: SessionTerms): { valuesRole: 'requester' | 'responder'; epsilon?: string } | string {
   if (terms.protocol !== PSI_SUM_PROTOCOL_NAME) return 'listener does not offer this protocol';
   const known = new Set(['values', 'dp-epsilon']);
   if (Object.keys(terms.options).some((k) => !known.has(k))) return 'unsupported protocol option';
@@ -151,9 +155,13 @@ function parseTermsOptions(terms: SessionTerms): { valuesRole: 'requester' | 're
   if (valuesRole !== 'requester' && valuesRole !== 'responder') return 'unsupported protocol option';
   const e = terms.options['dp-epsilon'];
   if (e === 'none') return { valuesRole };
-  const epsilon = Number(e);
-  if (e === undefined || !/^[0-9.eE+-]+$/.test(e) || !Number.isFinite(epsilon) || epsilon <= 0 || epsilon > 1000) return 'unsupported dp-epsilon';
-  return { valuesRole, epsilon };
+  if (e === undefined) return 'unsupported dp-epsilon';
+  try {
+    parseEpsilon(e);
+  } catch {
+    return 'unsupported dp-epsilon';
+  }
+  return { valuesRole, epsilon: e };
 }
 
 /**
@@ -211,7 +219,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
       const peerHasValues = o.valuesRole === 'requester';
       if (peerHasValues && holder === 'values') return 'both parties hold values: exactly one side gives value columns';
       if (!peerHasValues && holder === 'ids') return 'neither party holds values: the value holder must give value columns';
-      if (pol.maxDpEpsilon !== undefined && (o.epsilon === undefined || o.epsilon > pol.maxDpEpsilon)) {
+      if (pol.maxDpEpsilon !== undefined && (o.epsilon === undefined || greaterEpsilon(o.epsilon, pol.maxDpEpsilon))) {
         return `listener requires differential-privacy noise with epsilon at most ${pol.maxDpEpsilon}`;
       }
       return undefined;

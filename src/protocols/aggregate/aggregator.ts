@@ -116,6 +116,7 @@ export function createAggregator(options: AggregatorOptions): AggregatorMachine 
   let publicKey: HePublicKey | undefined;
   let acc: HeCiphertext | undefined;
   const lost = new Set<number>();
+  const joined = new Set<number>();
   const contributed = new Set<number>();
   let queryId: string | undefined;
 
@@ -228,6 +229,17 @@ export function createAggregator(options: AggregatorOptions): AggregatorMachine 
     receiveFromProvider(index, frame) {
       checkIndex(index);
       if (state === 'finished' || lost.has(index)) return { send: [] };
+      // One optional JOIN per provider, before anything else it sends.
+      if (frame.length === 2 && frame[0] === AggregateMessageType.JOIN && !joined.has(index) && !contributed.has(index)) {
+        try {
+          decodeAggregateMessage(frame);
+          joined.add(index);
+          return { send: [] };
+        } catch {
+          /* falls through to the protocol-error path below */
+        }
+      }
+      joined.add(index);
       if (state !== 'collecting' || contributed.has(index)) {
         lost.add(index);
         return merge([{ to: index, frame: abortFrame(AbortReason.PROTOCOL_ERROR) }], settle(AbortReason.PROVIDER_LOST));

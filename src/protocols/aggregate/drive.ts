@@ -10,6 +10,7 @@ import { createAggregator, type AggregatorOptions, type AggregatorOutcome, type 
 import { createAnalyst } from './analyst.js';
 import { createProvider, type ProviderOptions } from './provider.js';
 import type { AggregateQuery } from './query.js';
+import { AggregateMessageType, encodeAggregateMessage } from './messages.js';
 import type { AggregateResult } from './result.js';
 
 /**
@@ -165,6 +166,8 @@ export async function runAnalyst(transport: FrameTransport, options: RunAnalystO
  * ```
  */
 export interface RunProviderOptions extends ProviderOptions {
+  /** Send a JOIN frame first (default true; what `dataport aggregate serve` uses to tell roles apart). */
+  join?: boolean;
   /** How long to wait for each aggregator message (default 15 minutes). */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -183,6 +186,7 @@ export async function runProvider(transport: FrameTransport, options: RunProvide
   throwIfAborted(options.signal);
   const provider = createProvider(options);
   const timeoutMs = options.timeoutMs ?? 900_000;
+  if (options.join !== false) await transport.send(encodeAggregateMessage({ type: AggregateMessageType.JOIN }), options.signal);
   for (;;) {
     const frame = await receiveWithin(transport, timeoutMs, options.signal);
     let step;

@@ -32,6 +32,8 @@ export const AggregateMessageType = {
   DONE: 5,
   /** any → any: the round ends with an error code. */
   ABORT: 6,
+  /** provider → aggregator: first frame of a provider connection (lets a server tell roles apart). */
+  JOIN: 7,
 } as const;
 
 /**
@@ -57,7 +59,8 @@ export type AggregateMessage =
   | { type: typeof AggregateMessageType.CONTRIBUTION; ciphertext: Uint8Array }
   | { type: typeof AggregateMessageType.TOTAL; contributors: number; expected: number; noiseAdded: boolean; ciphertext: Uint8Array }
   | { type: typeof AggregateMessageType.DONE; contributors: number }
-  | { type: typeof AggregateMessageType.ABORT; reason: number };
+  | { type: typeof AggregateMessageType.ABORT; reason: number }
+  | { type: typeof AggregateMessageType.JOIN };
 
 /** Largest frame this protocol produces or accepts. */
 export const AGGREGATE_MAX_FRAME_BYTES = HE_ENVELOPE_MAX_BYTES + AGGREGATE_QUERY_LIMITS.maxBytes + 64;
@@ -102,6 +105,8 @@ export function encodeAggregateMessage(m: AggregateMessage): Uint8Array {
       break;
     case AggregateMessageType.ABORT:
       parts.push(new Uint8Array([m.reason]));
+      break;
+    case AggregateMessageType.JOIN:
       break;
     default:
       throw new TypeError('unknown message type');
@@ -185,6 +190,9 @@ export function decodeAggregateMessage(frame: Uint8Array): AggregateMessage {
       m = { type, reason };
       break;
     }
+    case AggregateMessageType.JOIN:
+      m = { type };
+      break;
     default:
       throw new MalformedMessageError('unknown aggregation message type');
   }

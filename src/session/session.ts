@@ -278,6 +278,11 @@ export async function establishSession(options: RequesterSessionOptions | Respon
   assertBytes(identity?.secretKey, 'identity.secretKey', 32);
   assertBytes(identity.publicKey, 'identity.publicKey', 32);
   const allowed = allowedKeys(options);
+  // Misuse is reported before anything touches the transport.
+  if (options.role === 'requester') encodeConfirmUnsigned(options.terms);
+  else if (!Number.isSafeInteger(options.localSetSize) || options.localSetSize < 0) {
+    throw new RangeError('localSetSize must be a non-negative integer');
+  }
   const startedAt = Date.now();
   const binding = bindingHashOf(transport);
 
@@ -367,7 +372,6 @@ async function responderHandshake(
   binding: { exporter: Uint8Array | undefined; hash: Uint8Array | undefined },
   recv: () => Promise<Uint8Array>,
 ): Promise<Established> {
-  if (!Number.isSafeInteger(o.localSetSize) || o.localSetSize < 0) throw new RangeError('localSetSize must be a non-negative integer');
   const hello = await recv();
   if (hello[0] !== SessionMessageType.HELLO) throw new UnexpectedMessageError();
   const h = decodeHello(hello);

@@ -254,6 +254,19 @@ describe('identical results with 0, 1 and N workers', () => {
     expect(Buffer.from(await pools.twoDefault!.multiply(s, want)).equals(await inline.multiply(s, want))).toBe(true);
   });
 
+  it('concurrent operations share the workers and each gets its own results', async () => {
+    const batches = Array.from({ length: 6 }, (_, b) => Array.from({ length: 37 + b * 11 }, (_, i) => utf8(`b${b}-r${i}`)));
+    const k = utf8('ekm');
+    const want = await Promise.all(batches.map((recs) => inline.hashToGroup(recs, k)));
+    const s = generateScalar();
+    const wantMul = await Promise.all(want.map((pts) => inline.multiply(s, pts)));
+    for (const p of [pools.one!, pools.three!]) {
+      const got = await Promise.all([...batches.map((recs) => p.hashToGroup(recs, k)), ...want.map((pts) => p.multiply(s, pts))]);
+      expect(got.map((g) => Buffer.from(g).toString('hex'))).toEqual([...want, ...wantMul].map((g) => Buffer.from(g).toString('hex')));
+      expect(p.stats()).toMatchObject({ queuedChunks: 0, runningChunks: 0 });
+    }
+  });
+
   it('misuse fails like the inline executor (TypeError / RangeError naming the argument)', async () => {
     for (const p of Object.values(pools)) {
       for (const [call, ref] of [

@@ -93,6 +93,25 @@ describe('dataport psi-sum (two processes, seed data)', () => {
     }
   }, W);
 
+  it('--dp-epsilon: noisy releases, epsilon in the receipt, I still knows the exact count', async () => {
+    const { l, r } = await pair(hospitalArgs(['--dp-epsilon', '2', '--bound', 'cost_yuan=20000000.00,adverse_event=1']), (url) =>
+      pharmaArgs(url, ['--dp-epsilon', '1']),
+    );
+    expect(l.code, l.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
+    const lj = lastJson(l.stdout);
+    const rj = lastJson(r.stdout);
+    expect(rj['intersectionSize']).toBe(truth.psi.intersectionSize);
+    expect(rj['dpEpsilon']).toBe('1');
+    const body = (rj['receipt'] as { body: { guardrails: unknown[]; options: Record<string, string> } }).body;
+    expect(body.options['dp-epsilon']).toBe('1');
+    expect(body.guardrails).toContainEqual({ rule: 'dp-noise', outcome: 'applied', detail: 'epsilon=1' });
+    expect(lj['receipt']).toEqual(rj['receipt']);
+    // Integers in cents / counts, formatted as exact decimals.
+    expect((lj['sums'] as Record<string, string>)['cost_yuan']).toMatch(/^-?[0-9]+\.[0-9]{2}$/);
+    expect((rj['sums'] as Record<string, string>)['adverse_event']).toMatch(/^-?[0-9]+$/);
+  }, W);
+
   it('a listener demanding a larger minimum cohort refuses the terms: one-line errors, non-zero on both sides', async () => {
     const { l, r } = await pair(hospitalArgs(['--min-cohort', '50']), (url) => pharmaArgs(url));
     expect(l.code).toBe(1);

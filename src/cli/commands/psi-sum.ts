@@ -390,7 +390,8 @@ export async function run(argv: string[]): Promise<number> {
     inputRecords: table.rows,
     reveal: opts.reveal,
     minCohort: opts.minCohort,
-    dpEpsilon: opts.dpEpsilon ?? null,
+    // The epsilon in force is the signed terms' (a listener's --dp-epsilon is only its maximum).
+    dpEpsilon: (result?.dp?.epsilon ?? receipt?.body.options['dp-epsilon'] ?? 'none') === 'none' ? null : (result?.dp?.epsilon ?? receipt?.body.options['dp-epsilon']),
     purpose: opts.purpose,
     ms: Math.round(performance.now() - startedAt),
     receipt: receipt ?? null,

@@ -223,6 +223,19 @@ describe('WebSocket transport (ws)', () => {
     expect(err).toBeInstanceOf(TimeoutError);
   }, 60_000);
 
+  it('an onSession that throws: onError sees it, the client sees TransportClosedError', async () => {
+    const errors: unknown[] = [];
+    const server = await listenWebSocket({ onError: (e) => errors.push(e) }, () => {
+      throw new Error('handler bug');
+    });
+    cleanups.push(() => server.close());
+    const client = await connectWebSocket(server.address().url);
+    cleanups.push(() => client.close());
+    await expect(client.receive()).rejects.toBeInstanceOf(TransportClosedError);
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as Error).message).toBe('handler bug');
+  });
+
   it('rejects bad limits and URLs as misuse', async () => {
     await expect(connectWebSocket('http://x')).rejects.toBeInstanceOf(RangeError);
     await expect(connectWebSocket('ws://127.0.0.1:1', { limits: { maxFrameBytes: 0 } })).rejects.toBeInstanceOf(RangeError);

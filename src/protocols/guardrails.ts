@@ -45,8 +45,15 @@ export interface DpRecord {
   delta?: string;
 }
 
-/** Parsed ε = num / den. */
-interface Rational {
+/**
+ * A parsed ε = num / den (den = 10^6).
+ *
+ * @example
+ * ```ts
+ * const { num, den }: EpsilonRational = parseEpsilon('0.5');
+ * ```
+ */
+export interface EpsilonRational {
   num: bigint;
   den: bigint;
 }
@@ -62,7 +69,7 @@ const EPSILON_RE = /^(0|[1-9][0-9]{0,5})(?:\.([0-9]{1,6}))?$/;
  * parseEpsilon('0.25'); // { num: 250000n, den: 1000000n }
  * ```
  */
-export function parseEpsilon(epsilon: string): Rational {
+export function parseEpsilon(epsilon: string): EpsilonRational {
   if (typeof epsilon !== 'string') throw new TypeError('epsilon must be a decimal string');
   const m = EPSILON_RE.exec(epsilon);
   if (m === null) throw new RangeError('epsilon must be a decimal such as "0.5" (at most 6 decimals)');

@@ -11,5 +11,6 @@ export {
   sampleDiscreteLaplace,
   splitEpsilon,
   type DpRecord,
+  type EpsilonRational,
   type RandomSource,
 } from './guardrails.js';

@@ -58,11 +58,16 @@ export async function runAggregator(options: RunAggregatorOptions): Promise<Aggr
     wake?.();
   };
   const pump = async (t: FrameTransport, onFrame: (f: Uint8Array) => Event, onLost: Event) => {
+    // One controller per connection (a shared signal would collect one listener per connection).
+    const mine = new AbortController();
+    const cancel = () => mine.abort();
+    stop.signal.addEventListener('abort', cancel, { once: true });
     for (;;) {
       let frame: Uint8Array;
       try {
-        frame = await t.receive(stop.signal);
+        frame = await t.receive(mine.signal);
       } catch {
+        stop.signal.removeEventListener('abort', cancel);
         if (!stop.signal.aborted) push(onLost);
         return;
       }

@@ -16,7 +16,7 @@ export {
   type AggregateStatistic,
   type SlotMeaning,
 } from './query.js';
-export { computeLocalAggregates } from './local.js';
+export { computeLocalAggregates, createLocalAggregator, requiredColumns, type LocalAggregator } from './local.js';
 export {
   AGGREGATE_MAX_FRAME_BYTES,
   AGGREGATE_VERSION,

@@ -24,7 +24,9 @@ import { AbortReason, AggregateMessageType, decodeAggregateMessage, encodeAggreg
  */
 export interface ProviderOptions {
   /** The provider's rows (column → cell text), read once the query is known. */
-  rows: (query: AggregateQuery) => Iterable<Readonly<Record<string, string | undefined>>>;
+  rows?: (query: AggregateQuery) => Iterable<Readonly<Record<string, string | undefined>>>;
+  /** Alternatively, computes the slot vector itself (e.g. streaming a file through `createLocalAggregator`). */
+  localAggregates?: (query: AggregateQuery) => Promise<bigint[]>;
   /** Local policy: return false to refuse a query. */
   acceptQuery?: (query: AggregateQuery) => boolean;
   /** Encrypts the vector (default: inline {@link encryptBatch}; a worker pool may be injected). */
@@ -93,7 +95,10 @@ export function createProvider(options: ProviderOptions): ProviderMachine {
         if (!equalBytes(heParametersHash(expected), heParametersHash(got))) {
           throw new MalformedMessageError('public key parameters do not match the query');
         }
-        const vector = computeLocalAggregates(query, options.rows(query));
+        let vector: bigint[];
+        if (options.localAggregates !== undefined) vector = await options.localAggregates(query);
+        else if (options.rows !== undefined) vector = computeLocalAggregates(query, options.rows(query));
+        else throw new TypeError('options.rows or options.localAggregates is required');
         const ciphertext = await encrypt(msg.publicKey, vector);
         state = 'contributed';
         return { send: encodeAggregateMessage({ type: AggregateMessageType.CONTRIBUTION, ciphertext }) };

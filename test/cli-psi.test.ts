@@ -101,7 +101,7 @@ describe('dataport psi (authenticated)', () => {
       [...listenerBase, ...hospitalInput, '--reveal', 'both', '--output', p('out-hospital.csv'), '--json', '--purpose', 'programme review'],
       (url) => [...requesterBase(url), ...pharmaInput, '--reveal', 'both', '--output', p('out-pharma.csv'), '--json', '--purpose', 'programme review'],
     );
-    expect(r.stderr).toMatch(/1 rows with an empty key were skipped \(first at line 8\)/);
+    expect(r.stderr).toMatch(/1 rows with an empty key were skipped \(first at data row 6\)/);
     expect([l.code, r.code]).toEqual([0, 0]);
     const rj = lastJson(r.stdout);
     const lj = lastJson(l.stdout);

@@ -14,9 +14,9 @@ function file(content: string | Uint8Array): string {
   writeFileSync(p, content);
   return p;
 }
-async function scan(content: string | Uint8Array, columns: string[], raw = false) {
+async function scan(content: string | Uint8Array, columns: string[], raw = false, lines = true) {
   const rows: CsvRow[] = [];
-  const info = await scanCsv(file(content), { columns, raw }, (r) => {
+  const info = await scanCsv(file(content), { columns, raw, lines }, (r) => {
     rows.push(r);
   });
   return { rows, info };
@@ -30,6 +30,13 @@ describe('scanCsv', () => {
     expect(info.rows).toBe(2);
     expect(rows.map((r) => r.values)).toEqual([['3', '1'], ['6', '4']]);
     expect(rows.map((r) => r.line)).toEqual([2, 3]);
+  });
+
+  it('numbers data rows; line numbers only when asked for (they cost parsing time)', async () => {
+    const { rows } = await scan('a,b\n"x\ny",2\n\n3,4\n', ['a'], false, false);
+    expect(rows.map((r) => [r.row, r.line])).toEqual([[1, undefined], [2, undefined]]);
+    const withLines = await scan('a,b\n"x\ny",2\n\n3,4\n', ['a']);
+    expect(withLines.rows.map((r) => [r.row, r.line])).toEqual([[1, 3], [2, 5]]);
   });
 
   it('strips a BOM from the header names, handles quotes, CRLF and multi-line fields', async () => {

@@ -17,16 +17,16 @@ export type KeyNormalizer = (values: readonly string[]) => Uint8Array | undefine
 
 /** The distinct keys of an input file. */
 export interface KeyInput {
-  /** Distinct normalised keys, in first-seen order. */
-  keys: Uint8Array[];
+  /** Distinct normalised keys as {@link keyId} strings, in first-seen order. */
+  ids: string[];
   /** For each distinct key, the key fields of the first row that had it (as in the file). */
   fields: string[][];
   /** Data rows in the file. */
   rows: number;
   /** Rows skipped because a key column was empty. */
   skippedRows: number;
-  /** Line of the first skipped row (for the warning). */
-  firstSkippedLine?: number;
+  /** Data row number of the first skipped row (for the warning). */
+  firstSkippedRow?: number;
   scan: CsvScanResult;
 }
 
@@ -38,9 +38,19 @@ export interface KeyInput {
  * ```
  */
 export function keyId(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x4000) s += String.fromCharCode(...bytes.subarray(i, i + 0x4000));
-  return s;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+}
+
+/**
+ * The bytes of a {@link keyId} string.
+ * @example
+ * ```ts
+ * const records = input.ids.map(keyBytes);
+ * ```
+ */
+export function keyBytes(id: string): Uint8Array {
+  const b = Buffer.from(id, 'latin1');
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
 /**
@@ -49,7 +59,7 @@ export function keyId(bytes: Uint8Array): string {
  * @example
  * ```ts
  * const input = await readKeys('pharma.csv', ['resident_id'], normalize);
- * console.log(input.rows, input.keys.length);
+ * console.log(input.rows, input.ids.length);
  * ```
  */
 export async function readKeys(
@@ -59,37 +69,37 @@ export async function readKeys(
   options: { onBytes?: (n: number) => void; signal?: AbortSignal; maxKeys?: number } = {},
 ): Promise<KeyInput> {
   const seen = new Set<string>();
-  const keys: Uint8Array[] = [];
+  const ids: string[] = [];
   const fields: string[][] = [];
   let skippedRows = 0;
-  let firstSkippedLine: number | undefined;
+  let firstSkippedRow: number | undefined;
   const maxKeys = options.maxKeys ?? Number.POSITIVE_INFINITY;
   const scan = await scanCsv(path, { columns, onBytes: options.onBytes, signal: options.signal }, (row) => {
     let key: Uint8Array | undefined;
     try {
       key = normalize(row.values);
     } catch (err) {
-      throw new InputError(`${path}: line ${row.line}: ${(err as Error).message}`);
+      throw new InputError(`${path}: data row ${row.row}: ${(err as Error).message}`);
     }
     if (key === undefined) {
       skippedRows++;
-      firstSkippedLine ??= row.line;
+      firstSkippedRow ??= row.row;
       return;
     }
     const id = keyId(key);
     if (seen.has(id)) return;
-    if (keys.length >= maxKeys) {
-      throw new InputError(`${path}: more than ${maxKeys} distinct keys (line ${row.line}); split the job into hash buckets`);
+    if (ids.length >= maxKeys) {
+      throw new InputError(`${path}: more than ${maxKeys} distinct keys (at data row ${row.row}); split the job into hash buckets`);
     }
     seen.add(id);
-    keys.push(key);
+    ids.push(id);
     fields.push(row.values);
   });
-  if (keys.length === 0) {
+  if (ids.length === 0) {
     throw new InputError(`${path}: every row has an empty key (${columns.join(', ')}); nothing to compare`);
   }
-  const result: KeyInput = { keys, fields, rows: scan.rows, skippedRows, scan };
-  if (firstSkippedLine !== undefined) result.firstSkippedLine = firstSkippedLine;
+  const result: KeyInput = { ids, fields, rows: scan.rows, skippedRows, scan };
+  if (firstSkippedRow !== undefined) result.firstSkippedRow = firstSkippedRow;
   return result;
 }
 

@@ -32,18 +32,27 @@ export function createProgress(enabled = Boolean(process.stdout.isTTY && process
     return { phase() {}, update() {}, stop() {}, enabled: false };
   }
   let bar: cliProgress.SingleBar | undefined;
+  let current = '';
   const stop = () => {
     bar?.stop();
     bar = undefined;
+    current = '';
   };
   return {
     enabled: true,
     phase(label, total, unit = '') {
+      // Repeated calls for the same phase only adjust the total (the bar keeps its clock).
+      const key = `${label}\0${unit}`;
+      if (bar && key === current) {
+        bar.setTotal(Math.max(1, total));
+        return;
+      }
       stop();
+      current = key;
       bar = new cliProgress.SingleBar(
         {
           stream: process.stderr,
-          format: `${label.padEnd(14)} [{bar}] {percentage}% | {value}/{total}${unit ? ' ' + unit : ''} | {duration_formatted}`,
+          format: `${label.padEnd(15)} [{bar}] {percentage}% | {value}/{total}${unit ? ' ' + unit : ''} | {duration_formatted}`,
           fps: 10,
           hideCursor: true,
           clearOnComplete: true,

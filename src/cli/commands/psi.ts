@@ -29,7 +29,7 @@ import type { UsageReceipt } from '../../ledger/receipt-types.js';
 import { createWorkerPool } from '../../workers/index.js';
 import { openLedger, type Ledger } from '../../ledger/file-ledger.js';
 import { toBase64 } from '../../utils/bytes.js';
-import { keyId, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
+import { keyBytes, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
 import { createProgress, type Progress } from '../progress.js';
 import { PSI_HELP, parsePsiOptions, type PsiCliOptions } from '../psi-options.js';
 import { cliSignal } from '../signals.js';
@@ -161,7 +161,7 @@ async function runOne(ctx: PsiContext, role: 'requester' | 'responder', transpor
   if (ctx.opts.insecureInterop) {
     const result = await runPsiProtocol({
       role,
-      records: ctx.input.keys,
+      records: ctx.input.ids.map(keyBytes),
       transport,
       ekm: new Uint8Array(0),
       options: ctx.protocolOptions,
@@ -180,7 +180,7 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
   let outputRows: number | null = null;
   if (opts.output !== undefined) {
     if (!result.intersection) throw new InputError('--output: this party did not learn the intersection');
-    const matches = new Set(result.intersection.map((i) => keyId(input.keys[i]!)));
+    const matches = new Set(result.intersection.map((i) => input.ids[i]!));
     ctx.progress.phase('writing', input.scan.bytes, 'B');
     outputRows = await writeMatchingRows(opts.input, opts.output, opts.keyColumns, normalizeKey, matches, input.scan.sha256, {
       onBytes: (n) => ctx.progress.update(n),
@@ -192,8 +192,8 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
   const learned = result.learned;
   reporter.info(
     learned === 'nothing'
-      ? `done: the requester learns the intersection${opts.countOnly ? ' size' : ''}; this side learns only the set sizes (mine: ${input.keys.length} distinct keys, peer: ${result.peerSetSize})`
-      : `intersection: ${size} of ${input.keys.length} distinct keys (peer: ${result.peerSetSize} distinct keys)${learned === 'cardinality' ? ', count only' : ''}`,
+      ? `done: the requester learns the intersection${opts.countOnly ? ' size' : ''}; this side learns only the set sizes (mine: ${input.ids.length} distinct keys, peer: ${result.peerSetSize})`
+      : `intersection: ${size} of ${input.ids.length} distinct keys (peer: ${result.peerSetSize} distinct keys)${learned === 'cardinality' ? ', count only' : ''}`,
   );
   if (outputRows !== null) reporter.info(`wrote ${outputRows} rows to ${opts.output}`);
   if (outcome.ledger) reporter.info(`receipt appended to ${outcome.ledger.dir} (entry ${outcome.ledger.index})`);
@@ -203,7 +203,7 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
     intersectionSize: size ?? null,
     learned,
     inputRecords: input.rows,
-    distinctKeys: input.keys.length,
+    distinctKeys: input.ids.length,
     skippedRows: input.skippedRows,
     peerDistinctKeys: result.peerSetSize,
     outputRows,
@@ -415,7 +415,7 @@ export async function run(argv: string[]): Promise<number> {
     progress.stop();
   }
   if (input.skippedRows > 0) {
-    reporter.warn(`${input.skippedRows} rows with an empty key were skipped (first at line ${input.firstSkippedLine})`);
+    reporter.warn(`${input.skippedRows} rows with an empty key were skipped (first at data row ${input.firstSkippedRow})`);
   }
 
   // The ledger is opened (and checked) before any peer is contacted: a broken ledger is found now,

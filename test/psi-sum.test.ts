@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GuardrailRefusedError, InputError, TermsRefusedError } from '../src/errors.js';
+import { DataportError, GuardrailRefusedError, InputError, TermsRefusedError } from '../src/errors.js';
 import { formatFixedPoint, divideToDecimal } from '../src/he/fixed-point.js';
 import { createInlineExecutor } from '../src/protocols/executor.js';
 import { normalizeKey } from '../src/protocols/psi/normalize.js';
@@ -253,6 +253,42 @@ describe('runPsiSum over the in-memory transport', () => {
     await expect(
       run({ ids: ['a'], valueKeys: ['a'], values: [['1']], columns: [{ name: 'v' }], requester: 'ids', policy: { maxDpEpsilon: '1' } }),
     ).rejects.toBeInstanceOf(TermsRefusedError);
+  }, 300_000);
+
+  it('a requester set size above the listener cap is refused before any buffer is sized by it', async () => {
+    await expect(
+      run({ ids: ['a', 'b', 'c'], valueKeys: ['a'], values: [['1']], columns: [{ name: 'v' }], policy: { maxPeerSetSize: 2 } }),
+    ).rejects.toBeInstanceOf(TermsRefusedError);
+  }, 300_000);
+
+  it('abort mid-run (after the SETUP arrives): both sides end with a typed error, no hang', async () => {
+    const [a, b] = createMemoryTransportPair();
+    const ac = new AbortController();
+    // Deterministic: abort the ID holder the moment V's SETUP (session DATA 0x10, psi-sum 0x51) arrives.
+    const tapped = {
+      stats: a.stats,
+      send: (f: Uint8Array, s?: AbortSignal) => a.send(f, s),
+      close: (r?: string) => a.close(r),
+      async receive(s?: AbortSignal) {
+        const f = await a.receive(s);
+        if (f[0] === 0x10 && f[1] === 0x51) ac.abort();
+        return f;
+      },
+    };
+    const results = await Promise.allSettled([
+      runPsiSum({ role: 'requester', records: ['a', 'b'], transport: tapped, identity: pharma, peerPublicKey: hospital.publicKey, signal: ac.signal }),
+      runPsiSum({
+        role: 'responder',
+        records: ['a', 'c'],
+        values: { columns: [{ name: 'v' }], rows: [['1'], ['2']] },
+        transport: b,
+        identity: hospital,
+        peerPublicKey: pharma.publicKey,
+      }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(DataportError);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(DataportError);
   }, 300_000);
 
   it('empty intersection and empty sets', async () => {

@@ -193,6 +193,13 @@ function checkOptions(o: PsiSumProtocolOptions): void {
   }
 }
 
+/** Largest peer set size the role functions accept (the session bounds it earlier; 2^23). */
+export const MAX_PSI_SUM_PEER_SET_SIZE = 1 << 23;
+
+function checkPeerSetSize(n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0 || n > MAX_PSI_SUM_PEER_SET_SIZE) throw new RangeError(`peerSetSize must be an integer in 0..${MAX_PSI_SUM_PEER_SET_SIZE}`);
+}
+
 async function guarded<T>(t: FrameTransport, signal: AbortSignal | undefined, body: () => Promise<T>): Promise<T> {
   try {
     throwIfAborted(signal);
@@ -217,6 +224,7 @@ async function guarded<T>(t: FrameTransport, signal: AbortSignal | undefined, bo
 export async function runPsiSumValueHolder(args: PsiSumPartyArgs & { input: ValueHolderInput }): Promise<PsiSumPartyOutcome> {
   const { transport: t, ekm, executor, options: o, peerSetSize, signal, input } = args;
   checkOptions(o);
+  checkPeerSetSize(peerSetSize);
   const nV = input.keys.length;
   if (input.columns.length === 0 || input.columns.length !== input.totals.length) throw new RangeError('input: one totals array per column');
   input.columns.forEach((c, ci) => {
@@ -300,6 +308,7 @@ export async function runPsiSumValueHolder(args: PsiSumPartyArgs & { input: Valu
 export async function runPsiSumIdHolder(args: PsiSumPartyArgs & { keys: readonly Uint8Array[] }): Promise<PsiSumPartyOutcome> {
   const { transport: t, ekm, executor, options: o, peerSetSize, signal, keys } = args;
   checkOptions(o);
+  checkPeerSetSize(peerSetSize);
   const nI = keys.length;
   const batch = o.batchSize ?? DEFAULT_BATCH;
   return guarded(t, signal, async () => {

@@ -49,6 +49,8 @@ export interface PsiSumPolicy {
   maxDpEpsilon?: string;
   /** Refuse requests with an empty purpose. */
   requirePurpose?: boolean;
+  /** Largest requester set size accepted (default 2^23, as for PSI). */
+  maxPeerSetSize?: number;
 }
 
 /** The value holder's columns: one request per column and, per row, the cells in that order. */
@@ -212,6 +214,8 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     protocols: [PSI_SUM_PROTOCOL_NAME],
     reveal: pol.reveal ?? 'either',
     minIntersection: pol.minCohort ?? 0,
+    // The requester's declared size sizes this side's buffers: bounded before anything runs.
+    maxSetSize: pol.maxPeerSetSize ?? DEFAULT_MAX_PEER_SET_SIZE,
     ...(pol.requirePurpose ? { requirePurpose: true } : {}),
     check: (t) => {
       const o = parseTermsOptions(t);

@@ -292,6 +292,15 @@ describe('dataport psi --ledger, --keep-serving, TLS and timeouts', () => {
     }
   });
 
+  it('Ctrl-C stops a waiting single-session listener with exit code 130', async () => {
+    const listener = startCli([...listenerBase, ...hospitalInput]);
+    await listener.listening();
+    listener.child.kill('SIGINT');
+    const l = await listener.done;
+    expect(l.code).toBe(130);
+    expectOneLineError(l.stderr, /^dataport: interrupted$/);
+  });
+
   it('a single-session listener given --timeout gives up when no peer connects', async () => {
     const l = await startCli([...listenerBase, ...hospitalInput, '--timeout', '0.5']).done;
     expect(l.code).toBe(1);

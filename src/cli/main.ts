@@ -9,7 +9,7 @@
  * @module
  */
 import { DataportError } from '../errors.js';
-import { interrupt } from './signals.js';
+import { cliSignal, interrupt } from './signals.js';
 
 const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
   keygen: () => import('./commands/keygen.js'),
@@ -70,6 +70,7 @@ function flushAndExit(code: number): void {
 }
 
 process.on('SIGINT', () => {
+  // First Ctrl-C: cancel the running command (it ends its session cleanly); second: exit now.
   if (interrupt()) {
     process.stderr.write('dataport: interrupted\n');
     flushAndExit(130);
@@ -84,6 +85,12 @@ process.on('SIGTERM', () => {
 main(process.argv.slice(2)).then(
   (code) => flushAndExit(code),
   (err: unknown) => {
+    if (cliSignal.aborted) {
+      // The command ended because of Ctrl-C / SIGTERM (its own error is a consequence).
+      process.stderr.write('dataport: interrupted\n');
+      flushAndExit(130);
+      return;
+    }
     const line = describe(err);
     console.error(`dataport: ${line}`);
     // With --json, scripts also get the failure as the last line of stdout.

@@ -57,6 +57,27 @@ describe('psi-sum HE (coefficient-encoded BFV)', () => {
     }
   }, 120_000);
 
+  it('decrypts exactly on both sides of the mod-switch threshold (45 bits: switched; 46 and 50: not)', async () => {
+    for (const bits of [45, 46, 50]) {
+      const h = await HeContext.create(bits);
+      const k = h.generateKeys();
+      const bound = (h.t - 1n) / 2n / BigInt(h.n);
+      const values = Array.from({ length: h.n }, (_, i) => (i % 2 === 0 ? bound : -bound + BigInt(i % 3)));
+      const expected = values.reduce((a, b) => a + b, 0n);
+      const pk = h.loadPublicKey(k.publicKeyBytes);
+      const [ct] = h.encryptValues(k, values).map((c) => h.loadCiphertext(c, 'first'));
+      try {
+        const out = h.selectSumAndMask([ct!], new Uint8Array(h.n).fill(1), -5n, pk);
+        expect(out.length).toBeLessThan(bits <= 45 ? 140_000 : 280_000);
+        expect(h.decryptConstant(k.secretKey, out)).toBe(expected - 5n);
+      } finally {
+        ct!.delete();
+        pk.delete();
+        k.delete();
+      }
+    }
+  }, 300_000);
+
   it('the selection circuit leaves room for ≥ 40 bits of noise flooding (measured, worst case: every slot selected)', async () => {
     // For the largest plaintext modulus and the most ciphertexts per column allowed there, the
     // budget left after the circuit minus what the flooding consumes must stay ≥ 40 bits: the

@@ -20,8 +20,8 @@
  * linear function of the selection V could solve for), then *floods* the noise — adds to every
  * coefficient of c0 a uniform integer of about 2^(119 - plainBits - 8) bits, far above the noise
  * the selection produced (statistical distance ≤ 2^-(40) under the limits enforced here) yet below
- * the decryption bound — and finally switches to the last modulus level when t is small enough for
- * that to stay correct. See docs/psi-sum.md for the residual leakage.
+ * the decryption bound — and finally switches to the last modulus level when t ≤ 2^45 (small
+ * enough for that to stay correct in the worst case). See docs/psi-sum.md for the residual leakage.
  *
  * SEAL objects never leave this file; every one is `.delete()`d.
  * @module
@@ -56,8 +56,13 @@ export const MIN_PLAIN_BITS = 20;
 export const MAX_PLAIN_BITS = 50;
 /** Bits kept between the flooding noise and the decryption bound. */
 const FLOOD_MARGIN_BITS = 8;
-/** Largest plainBits for which the final switch to the last 60-bit level stays correct. */
-const MOD_SWITCH_MAX_PLAIN_BITS = 40;
+/**
+ * Largest plainBits for which the final switch to the last 60-bit level stays correct in the worst
+ * case: the switch adds at most (1 + ||s||_1)/2 ≤ (N + 1)/2 ≈ 2^12 to the noise, which relative to
+ * q_last/t = 2^(60 - plainBits) is ≤ 1/8 at 45 bits; with the flooding's ≤ 2^-7 the invariant
+ * noise stays below 1/2. Measured budget after flood + switch: 8 bits at 40, 7 at 45, 2 at 50.
+ */
+const MOD_SWITCH_MAX_PLAIN_BITS = 45;
 /** Required statistical margin of the noise flooding, in bits. */
 export const FLOOD_SECURITY_BITS = 40;
 /** Noise-budget bits the selection circuit consumes beyond log2(ciphertexts), measured ≤ 12. */
@@ -72,7 +77,7 @@ export const MAX_PUBLIC_KEY_BYTES = 800_000;
  * hides the circuit noise by {@link FLOOD_SECURITY_BITS} bits.
  * @example
  * ```ts
- * maxCiphertextsPerColumn(40); // 2^(119 - 8 - 40 - 14 - 40 - 40)… (see source); 0 means refused
+ * maxCiphertextsPerColumn(50); // 128 (2^20 keys per column)
  * ```
  */
 export function maxCiphertextsPerColumn(plainBits: number): number {

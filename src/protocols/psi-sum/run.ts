@@ -288,7 +288,11 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     const amRecipient = recipients.includes(role);
     // The receipt's output size is the count as released (the noisy one under DP, identical in
     // both views), never I's exact count when that differs.
-    const released = !out.withheld && amRecipient && out.count !== undefined ? Number(out.releasedCount ?? out.count) : 0;
+    // When V is not a recipient, the co-signed receipt (which V keeps) must not tell it the count
+    // the terms withhold from it: I then records 0 (docs/psi-sum.md, "Receipts").
+    const countHiddenFromPeer = holder === 'ids' && !recipients.includes(valuesRole);
+    const released =
+      !out.withheld && amRecipient && !countHiddenFromPeer && out.count !== undefined ? Number(out.releasedCount ?? out.count) : 0;
     const receipt = await session.exchangeReceipt({
       outcome: out.withheld ? 'withheld' : 'completed',
       inputSize: distinct,

@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { chmod, link, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { once } from 'node:events';
 import { InputError } from '../errors.js';
 
 function tempPathFor(path: string): string {
@@ -58,7 +57,18 @@ export async function openAtomicOutput(path: string): Promise<AtomicOutput> {
   return {
     async write(bytes) {
       check();
-      if (!stream!.write(bytes)) await Promise.race([once(stream!, 'drain'), once(stream!, 'error')]);
+      const ws = stream!;
+      if (!ws.write(bytes)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            ws.off('drain', done);
+            ws.off('error', done);
+            resolve();
+          };
+          ws.on('drain', done);
+          ws.on('error', done);
+        });
+      }
       check();
     },
     async commit() {

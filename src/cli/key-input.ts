@@ -8,7 +8,7 @@
  * @module
  */
 import { InputError } from '../errors.js';
-import { equalBytes } from '../utils/bytes.js';
+import { concatBytes, equalBytes } from '../utils/bytes.js';
 import { scanCsv, type CsvScanResult } from './csv.js';
 import { openAtomicOutput } from './files.js';
 
@@ -132,7 +132,7 @@ export async function writeMatchingRows(
       const rows = batch;
       batch = [];
       batchBytes = 0;
-      for (const r of rows) await out.write(r);
+      if (rows.length > 0) await out.write(concatBytes(...rows));
     };
     const scan = await scanCsv(
       path,

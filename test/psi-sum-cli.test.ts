@@ -63,7 +63,9 @@ function lastJson(stdout: string): Record<string, unknown> {
 
 describe('dataport psi-sum (two processes, seed data)', () => {
   it('count, cost sum and adverse events equal truth.json on both sides; receipts agree', async () => {
-    const { l, r } = await pair(hospitalArgs(), (url) => pharmaArgs(url, ['--purpose', 'drug programme audit']));
+    const { l, r } = await pair(hospitalArgs(['--ledger', p('ledger-h')]), (url) =>
+      pharmaArgs(url, ['--purpose', 'drug programme audit', '--ledger', p('ledger-p')]),
+    );
     expect(l.code, l.stderr).toBe(0);
     expect(r.code, r.stderr).toBe(0);
     const lj = lastJson(l.stdout);
@@ -78,6 +80,11 @@ describe('dataport psi-sum (two processes, seed data)', () => {
     expect(rj['holder']).toBe('ids');
     expect(lj['receipt']).toEqual(rj['receipt']);
     expect((rj['receipt'] as { body: { protocol: string; purpose: string } }).body).toMatchObject({ protocol: 'psi-sum', purpose: 'drug programme audit' });
+    // Each side appended the co-signed receipt to its own ledger, which verifies offline.
+    expect(lj['ledger']).toEqual({ dir: p('ledger-h'), index: 0 });
+    expect(rj['ledger']).toEqual({ dir: p('ledger-p'), index: 0 });
+    const v = await runCli(['ledger', 'verify', '--ledger', p('ledger-p'), '--public-key', p('pharma/identity.pub')], { watchdogMs: W });
+    expect(v.code, v.stderr).toBe(0);
   }, W);
 
   it('min-cohort above the intersection: withheld on both sides (exit 3), receipts say so', async () => {

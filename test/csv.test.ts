@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -102,5 +102,39 @@ describe('resolveColumns', () => {
   it('refuses a duplicated header column', () => {
     expect(() => resolveColumns('f', ['a', 'b', 'a'], ['a'])).toThrow(/more than once/);
     expect(resolveColumns('f', ['a', 'b', 'a'], ['b'])).toEqual([1]);
+  });
+});
+
+describe('readKeys / writeMatchingRows', () => {
+  it('collects distinct normalised keys and copies matching rows byte-for-byte', async () => {
+    const { readKeys, writeMatchingRows, keyId } = await import('../src/cli/key-input.js');
+    const { normalizeKey } = await import('../src/protocols/psi/normalize.js');
+    const text = '\uFEFFid,v\r\n"A1", x \r\na1,"y, z"\r\n,empty\r\nb2,w\r\n';
+    const src = file(text);
+    const input = await readKeys(src, ['id'], normalizeKey);
+    expect(input.ids).toEqual(['a1', 'b2']);
+    expect(input.fields).toEqual([['A1'], ['b2']]);
+    expect([input.rows, input.skippedRows, input.firstSkippedRow]).toEqual([4, 1, 3]);
+    const out = join(dir, 'out.csv');
+    const n = await writeMatchingRows(src, out, ['id'], normalizeKey, new Set([keyId(new TextEncoder().encode('a1'))]), input.scan.sha256);
+    expect(n).toBe(2);
+    expect(readFileSync(out)).toEqual(Buffer.from('\uFEFFid,v\r\n"A1", x \r\na1,"y, z"\r\n'));
+  });
+
+  it('refuses a file that changed between the passes and leaves no output behind', async () => {
+    const { readKeys, writeMatchingRows } = await import('../src/cli/key-input.js');
+    const { normalizeKey } = await import('../src/protocols/psi/normalize.js');
+    const src = file('id\na\nb\n');
+    const input = await readKeys(src, ['id'], normalizeKey);
+    writeFileSync(src, 'id\na\nc\n');
+    const out = join(dir, 'changed-out.csv');
+    await expect(writeMatchingRows(src, out, ['id'], normalizeKey, new Set(['a']), input.scan.sha256)).rejects.toThrow(/changed during the run/);
+    expect(readdirSync(dir).filter((f) => f.includes('changed-out'))).toEqual([]);
+  });
+
+  it('refuses a file whose every key is empty', async () => {
+    const { readKeys } = await import('../src/cli/key-input.js');
+    const { normalizeKey } = await import('../src/protocols/psi/normalize.js');
+    await expect(readKeys(file('id,v\n ,1\n\u3000,2\n'), ['id'], normalizeKey)).rejects.toThrow(/every row has an empty key/);
   });
 });

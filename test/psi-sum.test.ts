@@ -4,7 +4,15 @@ import { DataportError, GuardrailRefusedError, InputError, TermsRefusedError } f
 import { formatFixedPoint, divideToDecimal } from '../src/he/fixed-point.js';
 import { createInlineExecutor } from '../src/protocols/executor.js';
 import { normalizeKey } from '../src/protocols/psi/normalize.js';
-import { runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../src/protocols/psi-sum/index.js';
+import {
+  createPsiSumIdHolder,
+  createPsiSumValueHolder,
+  runPsiSum,
+  type PsiSumMachine,
+  type PsiSumPartyOutcome,
+  type RunPsiSumOptions,
+  type RunPsiSumResult,
+} from '../src/protocols/psi-sum/index.js';
 import { aggregateValueRows } from '../src/protocols/psi-sum/values.js';
 import { generateIdentity } from '../src/session/identity.js';
 import { createMemoryTransportPair } from '../src/transport/memory.js';
@@ -69,6 +77,51 @@ function plain(s: Scenario): { count: number; sums: bigint[]; decimals: number[]
   });
   return { count, sums, decimals: agg.columns.map((c) => c.decimals) };
 }
+
+/** Passes frames between two sans-I/O machines directly: no transport at all. */
+async function pump(a: PsiSumMachine, b: PsiSumMachine): Promise<[PsiSumPartyOutcome, PsiSumPartyOutcome]> {
+  const toA: Uint8Array[] = [];
+  const toB: Uint8Array[] = [];
+  let ra = await a.next(undefined);
+  let rb = await b.next(undefined);
+  while (!ra.done || !rb.done) {
+    let moved = false;
+    if (!ra.done) {
+      if ('send' in ra.value) (toB.push(ra.value.send), (ra = await a.next(undefined)), (moved = true));
+      else if (toA.length > 0) (ra = await a.next(toA.shift())), (moved = true);
+    }
+    if (!rb.done) {
+      if ('send' in rb.value) (toA.push(rb.value.send), (rb = await b.next(undefined)), (moved = true));
+      else if (toB.length > 0) (rb = await b.next(toB.shift())), (moved = true);
+    }
+    if (!moved) throw new Error('both machines wait for a frame');
+  }
+  return [ra.value, rb.value];
+}
+
+describe('psi-sum state machines (sans-I/O)', () => {
+  it('two machines exchange frames with no transport and compute the exact sums', async () => {
+    const executor = await createInlineExecutor();
+    const enc = new TextEncoder();
+    const ekm = new Uint8Array(32).fill(3);
+    const options = { minCohort: 0, revealToIdHolder: true, revealToValueHolder: true };
+    const [i, v] = await pump(
+      createPsiSumIdHolder({ ekm, executor, options, peerSetSize: 3, keys: ['a', 'b', 'q'].map((k) => enc.encode(k)) }),
+      createPsiSumValueHolder({
+        ekm,
+        executor,
+        options,
+        peerSetSize: 3,
+        input: { keys: ['a', 'b', 'c'].map((k) => enc.encode(k)), columns: [{ name: 'v', decimals: 0, bound: 100n }], totals: [[10n, -3n, 50n]] },
+      }),
+    );
+    expect(i.count).toBe(2n);
+    expect(i.sums).toEqual([7n]);
+    expect(v.sums).toEqual([7n]);
+    expect(v.count).toBe(2n);
+    await executor.close();
+  }, 300_000);
+});
 
 describe('runPsiSum over the in-memory transport', () => {
   it('hospital example: count, exact sums and means to both; duplicated keys sum all rows; receipts agree', async () => {

@@ -7,6 +7,12 @@ export { runPsiSum, PSI_SUM_PROTOCOL_NAME, type RunPsiSumOptions, type RunPsiSum
 export {
   runPsiSumIdHolder,
   runPsiSumValueHolder,
+  createPsiSumIdHolder,
+  createPsiSumValueHolder,
+  drivePsiSumMachine,
+  MAX_PSI_SUM_PEER_SET_SIZE,
+  type PsiSumStep,
+  type PsiSumMachine,
   choosePlainBits,
   epsilonEach,
   type PsiSumProtocolOptions,

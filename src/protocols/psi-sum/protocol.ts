@@ -20,6 +20,11 @@
  *   SUMS (if I is a recipient; + V's DP noise)      ──▶ removes its mask
  * ```
  *
+ * Each role is a sans-I/O state machine — an async generator of {@link PsiSumStep}s (send this
+ * frame / give me the next frame) — created by `createPsiSumValueHolder` / `createPsiSumIdHolder`
+ * and pumped over a transport by `drivePsiSumMachine` (`runPsiSumValueHolder` /
+ * `runPsiSumIdHolder` do both). Batch curve work goes through the injected `CryptoExecutor`.
+ *
  * What each side learns beyond its output is in docs/psi-sum.md (both learn both set sizes; I learns
  * the exact intersection size; neither learns which records matched).
  * @module
@@ -157,19 +162,38 @@ export function choosePlainBits(columns: readonly ColumnSpec[], valueKeys: numbe
   return bits;
 }
 
-async function sendPoints(t: FrameTransport, round: number, flat: Uint8Array, batch: number, signal?: AbortSignal): Promise<void> {
+/**
+ * What a psi-sum state machine wants next: send a frame, or receive one (passed back through the
+ * generator's `next`). The machines are sans-I/O: they never touch a transport; the batch crypto
+ * goes through the injected executor. {@link drivePsiSumMachine} pumps one over a transport.
+ */
+export type PsiSumStep = { readonly send: Uint8Array } | { readonly receive: true };
+
+/** A psi-sum party as an async generator of {@link PsiSumStep}s returning its outcome. */
+export type PsiSumMachine = AsyncGenerator<PsiSumStep, PsiSumPartyOutcome, Uint8Array | undefined>;
+
+const RECEIVE: PsiSumStep = Object.freeze({ receive: true as const });
+
+/** Receives the next frame inside a machine (the driver always answers a RECEIVE with a frame). */
+async function* receive(): AsyncGenerator<PsiSumStep, Uint8Array, Uint8Array | undefined> {
+  const frame = yield RECEIVE;
+  if (!(frame instanceof Uint8Array)) throw new TypeError('the driver must answer a receive step with a frame');
+  return frame;
+}
+
+async function* sendPoints(round: number, flat: Uint8Array, batch: number, signal?: AbortSignal): AsyncGenerator<PsiSumStep, void, Uint8Array | undefined> {
   const n = flat.length / 32;
   for (let off = 0; off < n; off += batch) {
     throwIfAborted(signal);
-    await t.send(encodePoints(round, flat.subarray(off * 32, Math.min(n, off + batch) * 32)), signal);
+    yield { send: encodePoints(round, flat.subarray(off * 32, Math.min(n, off + batch) * 32)) };
   }
 }
 
-async function receivePoints(t: FrameTransport, round: number, total: number, signal?: AbortSignal): Promise<Uint8Array> {
+async function* receivePoints(round: number, total: number): AsyncGenerator<PsiSumStep, Uint8Array, Uint8Array | undefined> {
   const out = new Uint8Array(total * 32);
   let got = 0;
   while (got < total) {
-    const flat = decodePoints(await t.receive(signal), round);
+    const flat = decodePoints(yield* receive(), round);
     const k = flat.length / 32;
     if (got + k > total) throw new MalformedMessageError('malformed message: more points than declared');
     out.set(flat, got * 32);
@@ -200,12 +224,30 @@ function checkPeerSetSize(n: number): void {
   if (!Number.isSafeInteger(n) || n < 0 || n > MAX_PSI_SUM_PEER_SET_SIZE) throw new RangeError(`peerSetSize must be an integer in 0..${MAX_PSI_SUM_PEER_SET_SIZE}`);
 }
 
-async function guarded<T>(t: FrameTransport, signal: AbortSignal | undefined, body: () => Promise<T>): Promise<T> {
+/**
+ * Pumps a psi-sum machine over `transport`. Any failure (a typed error from a malformed, unexpected
+ * or out-of-limit frame, a closed transport, an abort) stops the machine (its SEAL objects are
+ * released by its `finally` blocks), closes the transport so the peer ends too, and rethrows.
+ *
+ * @example
+ * ```ts
+ * const outcome = await drivePsiSumMachine(createPsiSumIdHolder({ ekm, executor, options, peerSetSize, keys }), transport);
+ * ```
+ */
+export async function drivePsiSumMachine(machine: PsiSumMachine, transport: FrameTransport, signal?: AbortSignal): Promise<PsiSumPartyOutcome> {
+  let input: Uint8Array | undefined;
   try {
-    throwIfAborted(signal);
-    return await body();
+    for (;;) {
+      throwIfAborted(signal);
+      const r = await machine.next(input);
+      if (r.done) return r.value;
+      input = undefined;
+      if ('send' in r.value) await transport.send(r.value.send, signal);
+      else input = await transport.receive(signal);
+    }
   } catch (e) {
-    await t.close('psi-sum failed').catch(() => {});
+    await machine.return(undefined as never).catch(() => {});
+    await transport.close('psi-sum failed').catch(() => {});
     if (signal?.aborted && !(e instanceof DataportError)) throw new AbortError();
     throw e;
   }
@@ -221,8 +263,29 @@ async function guarded<T>(t: FrameTransport, signal: AbortSignal | undefined, bo
  *   input: { keys, columns: [{ name: 'cost', decimals: 2, bound: 10_000_000n }], totals: [costs] } });
  * ```
  */
-export async function runPsiSumValueHolder(args: PsiSumPartyArgs & { input: ValueHolderInput }): Promise<PsiSumPartyOutcome> {
-  const { transport: t, ekm, executor, options: o, peerSetSize, signal, input } = args;
+export function runPsiSumValueHolder(args: PsiSumPartyArgs & { input: ValueHolderInput }): Promise<PsiSumPartyOutcome> {
+  const { transport, signal } = args;
+  let machine: PsiSumMachine;
+  try {
+    machine = createPsiSumValueHolder(args);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return drivePsiSumMachine(machine, transport, signal);
+}
+
+/**
+ * The value holder as a sans-I/O machine (see {@link PsiSumStep}). Checks its input synchronously
+ * (`InputError` before anything is encrypted), then yields the frames to send / asks for frames.
+ *
+ * @example
+ * ```ts
+ * const machine = createPsiSumValueHolder({ ekm, executor, options, peerSetSize: 300, input });
+ * const outcome = await drivePsiSumMachine(machine, transport);
+ * ```
+ */
+export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'> & { input: ValueHolderInput }): PsiSumMachine {
+  const { ekm, executor, options: o, peerSetSize, signal, input } = args;
   checkOptions(o);
   checkPeerSetSize(peerSetSize);
   const nV = input.keys.length;
@@ -238,7 +301,7 @@ export async function runPsiSumValueHolder(args: PsiSumPartyArgs & { input: Valu
   const eps = o.epsilon === undefined ? undefined : epsilonEach(o.epsilon, input.columns.length);
   const batch = o.batchSize ?? DEFAULT_BATCH;
 
-  return guarded(t, signal, async () => {
+  return (async function* valueHolder(): PsiSumMachine {
     const he = await HeContext.create(plainBits);
     const keys = he.generateKeys();
     try {
@@ -247,27 +310,24 @@ export async function runPsiSumValueHolder(args: PsiSumPartyArgs & { input: Valu
       const perm = randomPermutation(nV);
       const ordered = Array.from(perm, (i) => input.keys[i]!);
       const yb = nV === 0 ? new Uint8Array(0) : await executor.multiply(b, await executor.hashToGroup(ordered, ekm, signal), signal);
-      await t.send(
-        encodeSetup({ version: PSI_SUM_VERSION, plainBits, plainModulus: he.t, valueKeys: nV, columns: [...input.columns], publicKey: keys.publicKeyBytes }),
-        signal,
-      );
-      await sendPoints(t, PointRound.VALUE_KEYS, yb, batch, signal);
+      yield { send: encodeSetup({ version: PSI_SUM_VERSION, plainBits, plainModulus: he.t, valueKeys: nV, columns: [...input.columns], publicKey: keys.publicKeyBytes }) };
+      yield* sendPoints(PointRound.VALUE_KEYS, yb, batch, signal);
       for (let c = 0; c < input.columns.length; c++) {
         const slotValues = Array.from(perm, (i) => input.totals[c]![i]!);
         const cts = he.encryptValues(keys, slotValues);
         for (let k = 0; k < cts.length; k++) {
           throwIfAborted(signal);
-          await t.send(encodeCiphertext(c, k, cts[k]!), signal);
+          yield { send: encodeCiphertext(c, k, cts[k]!) };
         }
       }
       // I's masked keys: validated, re-masked, reshuffled (no link to I's positions survives).
-      const xa = await receivePoints(t, PointRound.ID_KEYS, peerSetSize, signal);
+      const xa = yield* receivePoints(PointRound.ID_KEYS, peerSetSize);
       decodePointBatch(xa);
       const xab = peerSetSize === 0 ? xa : await executor.multiply(b, xa, signal);
       b.fill(0);
-      await sendPoints(t, PointRound.ID_KEYS_REMASKED, permuteFlat(xab, randomPermutation(peerSetSize)), batch, signal);
+      yield* sendPoints(PointRound.ID_KEYS_REMASKED, permuteFlat(xab, randomPermutation(peerSetSize)), batch, signal);
 
-      const result = decodeResult(await t.receive(signal));
+      const result = decodeResult(yield* receive());
       const base = { columns: [...input.columns], plainBits, ...(eps !== undefined ? { epsilonEach: eps } : {}) };
       if (result.withheld) return { withheld: true, ...base };
       if (result.ciphertexts.length !== input.columns.length) throw new MalformedMessageError('malformed message: one result per column expected');
@@ -281,7 +341,7 @@ export async function runPsiSumValueHolder(args: PsiSumPartyArgs & { input: Valu
       if (o.revealToIdHolder) {
         // V's own noise protects its values from I (I removes only the noise it added itself).
         const out = decrypted.map((d, c) => (eps === undefined ? d : d + noise(eps, input.columns[c]!.bound)));
-        await t.send(encodeSums(out), signal);
+        yield { send: encodeSums(out) };
       }
       return {
         withheld: false,
@@ -292,7 +352,7 @@ export async function runPsiSumValueHolder(args: PsiSumPartyArgs & { input: Valu
       keys.delete();
       he.delete();
     }
-  });
+  })();
 }
 
 /**
@@ -305,14 +365,33 @@ export async function runPsiSumValueHolder(args: PsiSumPartyArgs & { input: Valu
  * out.count; // exact intersection size
  * ```
  */
-export async function runPsiSumIdHolder(args: PsiSumPartyArgs & { keys: readonly Uint8Array[] }): Promise<PsiSumPartyOutcome> {
-  const { transport: t, ekm, executor, options: o, peerSetSize, signal, keys } = args;
+export function runPsiSumIdHolder(args: PsiSumPartyArgs & { keys: readonly Uint8Array[] }): Promise<PsiSumPartyOutcome> {
+  const { transport, signal } = args;
+  let machine: PsiSumMachine;
+  try {
+    machine = createPsiSumIdHolder(args);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return drivePsiSumMachine(machine, transport, signal);
+}
+
+/**
+ * The ID holder as a sans-I/O machine (see {@link PsiSumStep}).
+ *
+ * @example
+ * ```ts
+ * const outcome = await drivePsiSumMachine(createPsiSumIdHolder({ ekm, executor, options, peerSetSize: 600, keys }), transport);
+ * ```
+ */
+export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & { keys: readonly Uint8Array[] }): PsiSumMachine {
+  const { ekm, executor, options: o, peerSetSize, signal, keys } = args;
   checkOptions(o);
   checkPeerSetSize(peerSetSize);
   const nI = keys.length;
   const batch = o.batchSize ?? DEFAULT_BATCH;
-  return guarded(t, signal, async () => {
-    const setup = decodeSetup(await t.receive(signal));
+  return (async function* idHolder(): PsiSumMachine {
+    const setup = decodeSetup(yield* receive());
     if (setup.version !== PSI_SUM_VERSION) throw new MalformedMessageError('malformed message: psi-sum version');
     if (setup.valueKeys !== peerSetSize) throw new MalformedMessageError('malformed message: set size differs from the declared one');
     if (setup.plainBits < 20 || setup.plainBits > MAX_PLAIN_BITS) throw new HeParameterMismatchError('HE parameters outside the allowed set');
@@ -338,19 +417,19 @@ export async function runPsiSumIdHolder(args: PsiSumPartyArgs & { keys: readonly
       const xa = nI === 0 ? new Uint8Array(0) : await executor.multiply(a, await executor.hashToGroup(keys, ekm, signal), signal);
       const xaShuffled = permuteFlat(xa, randomPermutation(nI));
 
-      const yb = await receivePoints(t, PointRound.VALUE_KEYS, nV, signal);
+      const yb = yield* receivePoints(PointRound.VALUE_KEYS, nV);
       decodePointBatch(yb);
       const yba = nV === 0 ? yb : await executor.multiply(a, yb, signal);
       a.fill(0);
       for (let c = 0; c < setup.columns.length; c++) {
         for (let k = 0; k < perColumn; k++) {
-          const m = decodeCiphertext(await t.receive(signal));
+          const m = decodeCiphertext(yield* receive());
           if (m.col !== c || m.index !== k) throw new UnexpectedMessageError('unexpected message: ciphertext out of order');
           cts.push(he.loadCiphertext(m.ciphertext, 'first'));
         }
       }
-      await sendPoints(t, PointRound.ID_KEYS, xaShuffled, batch, signal);
-      const xab = await receivePoints(t, PointRound.ID_KEYS_REMASKED, nI, signal);
+      yield* sendPoints(PointRound.ID_KEYS, xaShuffled, batch, signal);
+      const xab = yield* receivePoints(PointRound.ID_KEYS_REMASKED, nI);
 
       const table = new ValueTable(nI, 32);
       table.insertAll(xab);
@@ -364,7 +443,7 @@ export async function runPsiSumIdHolder(args: PsiSumPartyArgs & { keys: readonly
       }
       const base = { columns: setup.columns, plainBits: setup.plainBits, ...(eps !== undefined ? { epsilonEach: eps } : {}) };
       if (o.minCohort > 0 && count < o.minCohort) {
-        await t.send(encodeResult({ withheld: true, ciphertexts: [] }), signal);
+        yield { send: encodeResult({ withheld: true, ciphertexts: [] }) };
         return { withheld: true, count: BigInt(count), ...base };
       }
       const masks: bigint[] = [];
@@ -379,10 +458,10 @@ export async function runPsiSumIdHolder(args: PsiSumPartyArgs & { keys: readonly
         out.push(he.selectSumAndMask(cts.slice(c * perColumn, (c + 1) * perColumn), selected, mask + eta, pk));
       }
       const released = o.revealToValueHolder ? BigInt(count) + (eps === undefined ? 0n : noise(eps, 1n)) : undefined;
-      await t.send(encodeResult({ withheld: false, ...(released !== undefined ? { count: released } : {}), ciphertexts: out }), signal);
+      yield { send: encodeResult({ withheld: false, ...(released !== undefined ? { count: released } : {}), ciphertexts: out }) };
       const rel = released !== undefined ? { releasedCount: released } : {};
       if (!o.revealToIdHolder) return { withheld: false, count: BigInt(count), ...rel, ...base };
-      const got = decodeSums(await t.receive(signal), setup.columns.length);
+      const got = decodeSums(yield* receive(), setup.columns.length);
       const sums = got.map((v, c) => he.centre(he.mod(v - masks[c]!)));
       return { withheld: false, count: BigInt(count), sums, ...rel, ...base };
     } finally {
@@ -390,5 +469,5 @@ export async function runPsiSumIdHolder(args: PsiSumPartyArgs & { keys: readonly
       pk?.delete();
       he.delete();
     }
-  });
+  })();
 }

@@ -32,7 +32,7 @@ describe('scanCsv', () => {
     expect(rows.map((r) => r.line)).toEqual([2, 3]);
   });
 
-  it('numbers data rows; line numbers only when asked for (they cost parsing time)', async () => {
+  it('numbers data rows; line numbers unless lines: false (they cost parsing time)', async () => {
     const { rows } = await scan('a,b\n"x\ny",2\n\n3,4\n', ['a'], false, false);
     expect(rows.map((r) => [r.row, r.line])).toEqual([[1, undefined], [2, undefined]]);
     const withLines = await scan('a,b\n"x\ny",2\n\n3,4\n', ['a']);

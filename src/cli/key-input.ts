@@ -74,7 +74,8 @@ export async function readKeys(
   let skippedRows = 0;
   let firstSkippedRow: number | undefined;
   const maxKeys = options.maxKeys ?? Number.POSITIVE_INFINITY;
-  const scan = await scanCsv(path, { columns, onBytes: options.onBytes, signal: options.signal }, (row) => {
+  // No per-row line numbers: they cost ~20 % of the parse, and data row numbers are enough here.
+  const scan = await scanCsv(path, { columns, lines: false, onBytes: options.onBytes, signal: options.signal }, (row) => {
     let key: Uint8Array | undefined;
     try {
       key = normalize(row.values);

@@ -28,6 +28,14 @@ describe('HE parameters', () => {
     expect((big.plainModulus - 1n) / 2n).toBeGreaterThanOrEqual(2n ** 50n * 100n);
   });
 
+  it('never picks a plaintext modulus equal to a coefficient prime (SEAL would reject it)', async () => {
+    for (const bits of [35, 36, 37, 43, 44, 48, 49]) {
+      const p = await chooseHeParameters({ slots: 4, maxAbsValue: 2n ** BigInt(bits - 3), maxAddends: 2 });
+      expect(p.coeffModulus).not.toContain(p.plainModulus);
+      (await createHeContext(p)).dispose();
+    }
+  });
+
   it('refuses bounds whose sum could wrap any 60-bit plaintext modulus', async () => {
     await expect(chooseHeParameters({ slots: 1, maxAbsValue: 2n ** 55n, maxAddends: 32 })).rejects.toThrow(RangeError);
     await expect(chooseHeParameters({ slots: 0, maxAbsValue: 1n, maxAddends: 1 })).rejects.toThrow(RangeError);

@@ -170,7 +170,8 @@ export async function chooseHeParameters(request: HeParameterRequest): Promise<H
       }
       const t = BigInt(m.value);
       m.delete();
-      if ((t - 1n) / 2n >= maxAbsSum) plainModulus = t;
+      // t must also differ from every coefficient prime (SEAL's primes ≡ 1 mod 2n collide at 36-60 bits).
+      if ((t - 1n) / 2n >= maxAbsSum && !coeffModulus.includes(t)) plainModulus = t;
     }
     if (plainModulus === undefined) continue;
     const base = {

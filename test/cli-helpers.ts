@@ -71,8 +71,8 @@ export function startCli(args: readonly string[], options: { cwd?: string; watch
   const done = new Promise<CliResult>((resolvePromise, rejectPromise) => {
     const watchdog = setTimeout(() => {
       child.kill('SIGKILL');
-      rejectPromise(new Error(`dataport ${args.join(' ')} hung (killed after ${options.watchdogMs ?? 45_000} ms)\nstderr: ${err}`));
-    }, options.watchdogMs ?? 45_000);
+      rejectPromise(new Error(`dataport ${args.join(' ')} hung (killed after ${options.watchdogMs ?? 120_000} ms)\nstderr: ${err}`));
+    }, options.watchdogMs ?? 120_000);
     child.on('close', (code, signal) => {
       clearTimeout(watchdog);
       live.delete(child);

@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import WebSocket, { WebSocketServer } from 'ws';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openLedger, verifyLedgerDir } from '../src/ledger/file-ledger.js';
 import { toJsonFriendly } from '../src/cli/summary.js';
 import {
@@ -19,6 +19,10 @@ import {
   parseSecretKeyFile,
 } from '../src/session/identity.js';
 import { assertBuilt, expectOneLineError, killAll, startCli, tempDir, type CliResult } from './cli-helpers.js';
+
+// Several processes per test on a shared 2-core machine: generous limits (a hang is still caught by
+// the per-process watchdog in cli-helpers.ts).
+vi.setConfig({ testTimeout: 180_000 });
 
 const tmp = tempDir('dataport-psi-');
 const D = tmp.dir;

@@ -123,12 +123,23 @@ async function serve(argv: string[]): Promise<number> {
     if (analyst !== undefined && providers.length === n) ready();
     await roundOver; // the listener closes the connection when this handler returns
   });
-  out.info(`listening on ${server.address().url} for 1 analyst and ${n} providers`);
+  // On stderr whatever --json says: scripts and tests read the bound port from it.
+  process.stderr.write(`listening on ${server.address().url} for 1 analyst and ${n} providers\n`);
   try {
-    await Promise.race([
-      allConnected,
-      new Promise<never>((_, reject) => cliSignal.addEventListener('abort', () => reject(new TimeoutError('interrupted')), { once: true })),
-    ]);
+    // Everyone must connect within the same timeout; otherwise the round ends (the listener's
+    // close() then ends every waiting connection with TransportClosedError).
+    let joinTimer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        allConnected,
+        new Promise<never>((_, reject) => {
+          joinTimer = setTimeout(() => reject(new TimeoutError(`the analyst and ${n} providers did not all connect in time`)), timeoutMs);
+        }),
+        new Promise<never>((_, reject) => cliSignal.addEventListener('abort', () => reject(new TimeoutError('interrupted')), { once: true })),
+      ]);
+    } finally {
+      clearTimeout(joinTimer);
+    }
     const outcome = await runAggregator({ analyst: analyst!, providers, timeoutMs, signal: cliSignal });
     const summary = { ok: outcome.status === 'completed', command: 'aggregate serve', ...outcome };
     if (outcome.status === 'completed') {

@@ -135,6 +135,8 @@ async function preflight(opts: PsiCliOptions): Promise<void> {
     });
     const st = await stat(opts.output).catch(() => undefined);
     if (st?.isDirectory()) throw new InputError(`--output ${opts.output}: is a directory`);
+    const inSt = await stat(opts.input).catch(() => undefined);
+    if (st && inSt && st.dev === inSt.dev && st.ino === inSt.ino) throw new InputError('--output must not be the input file');
   }
 }
 

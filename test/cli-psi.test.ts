@@ -426,6 +426,25 @@ describe('dataport psi against unreachable or misbehaving peers', () => {
     }
   });
 
+  it('a listener that drops the connection after the first message: the requester exits 1', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+    wss.on('connection', (ws) => ws.once('message', () => ws.terminate()));
+    try {
+      const port = (wss.address() as AddressInfo).port;
+      for (const interop of [false, true]) {
+        const args = interop
+          ? ['psi', '--connect', `ws://127.0.0.1:${port}`, '--insecure-interop', '--workers', '0', ...pharmaInput]
+          : [...requesterBase(`ws://127.0.0.1:${port}`), ...pharmaInput];
+        const r = await startCli(args).done;
+        expect(r.code).toBe(1);
+        expectOneLineError(r.stderr, /connection|closed/i);
+      }
+    } finally {
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    }
+  });
+
   for (const [what, payload] of [
     ['binary garbage', Buffer.from([0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3])],
     ['a text frame', 'hello'],

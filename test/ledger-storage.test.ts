@@ -289,3 +289,38 @@ describe('tamper detection (verify locates the first bad entry)', () => {
     expect(v.problem!.message).toMatch(/checkpoint/);
   });
 });
+
+describe('parallel verification (signature checks on worker threads)', () => {
+  it('reports the same result and first problem as the sequential check', async () => {
+    const { verifyLedgerBytesParallel } = await import('../src/ledger/parallel-verify.js');
+    const { verifyLedgerBytes } = await import('../src/ledger/index.js');
+    const dir = await makeLedger(12);
+    const bytes = new Uint8Array(readFileSync(join(dir, 'ledger.log')));
+    const checkpoint = readFileSync(join(dir, 'checkpoint'), 'utf8');
+    const header = decodeLogHeader(bytes).length;
+    const recs = scanRecords(bytes, header, 0).records;
+    const variants: Uint8Array[] = [bytes];
+    // A forged receipt body at 7, a forged seal at 4, a renumbered deletion at 9 (checksums redone).
+    const forgedBody = recs.map((r) => {
+      if (r.index !== 7) return encodeRecord(r.index, r.entry, r.seal);
+      const e = r.entry.slice();
+      e[40]! ^= 1;
+      return encodeRecord(7, e, r.seal);
+    });
+    const forgedSeal = recs.map((r) => encodeRecord(r.index, r.entry, r.index === 4 ? r.seal.map((b, i) => (i === 0 ? b ^ 1 : b)) : r.seal));
+    const deleted = recs.filter((r) => r.index !== 9).map((r, j) => encodeRecord(j, r.entry, r.seal));
+    for (const rs of [forgedBody, forgedSeal, deleted, [...forgedSeal.slice(0, 5), ...forgedBody.slice(5)]]) {
+      variants.push(new Uint8Array(Buffer.concat([bytes.subarray(0, header), ...rs])));
+    }
+    for (const [k, log] of variants.entries()) {
+      const seq = verifyLedgerBytes(log, { checkpoint });
+      const par = (await verifyLedgerBytesParallel(log, { checkpoint, workers: 2, minParallelTasks: 0, chunkSize: 3 })).result;
+      expect(par, `variant ${k}`).toEqual(seq);
+    }
+    expect(verifyLedgerBytes(variants[1]!, { checkpoint }).problem?.index).toBe(7);
+    expect(verifyLedgerBytes(variants[2]!, { checkpoint }).problem?.index).toBe(4);
+    expect(verifyLedgerBytes(variants[3]!, { checkpoint }).problem?.index).toBe(9);
+    expect(verifyLedgerBytes(variants[4]!, { checkpoint }).problem?.index).toBe(4);
+    expect(verifyLedgerBytes(variants[0]!, { checkpoint }).ok).toBe(true);
+  });
+});

@@ -89,57 +89,91 @@ export interface LoadedLedger {
   records: LogRecord[];
 }
 
-/** {@link verifyLedgerBytes}, also returning the tree and records it checked. */
-export function verifyAndLoad(log: Uint8Array, options: VerifyLedgerOptions = {}): LoadedLedger {
+/** One Ed25519 check deferred to a batch verifier. `kind` 0 = receipt signature, 1 = seal. */
+export interface SignatureTask {
+  entry: number;
+  kind: 0 | 1;
+  publicKey: Uint8Array;
+  message: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** Verifies tasks (in any order, e.g. on worker threads); resolves the first failing position or -1. */
+export type BatchSignatureVerifier = (tasks: readonly SignatureTask[]) => Promise<number>;
+
+const SEAL_FAILURE =
+  'seal (the owner-signed tree head after this entry) does not verify: this entry or one before it was altered, removed or reordered';
+const RECEIPT_CRYPTO_FAILURE = 'receipt signature check failed (receipt signature does not verify)';
+
+/**
+ * Phase 1 of verification: header, records, receipt structure and the tree. Signature checks are
+ * done at once (`tasks` undefined) or collected into `tasks` for a batch verifier.
+ */
+function checkEntries(log: Uint8Array, options: VerifyLedgerOptions, tasks: SignatureTask[] | undefined) {
   assertBytes(log, 'log');
-  const records: LogRecord[] = [];
   if (options.publicKey !== undefined) assertBytes(options.publicKey, 'options.publicKey', 32);
+  const records: LogRecord[] = [];
   const tree = new MerkleTree();
   const result: VerifyLedgerResult = { ok: false, ownerKeyPinned: options.publicKey !== undefined, size: 0, root: tree.root(), tornTailBytes: 0 };
+  /** Fails at entry `index` (dropping it and everything after it from the tree), or globally. */
   const fail = (message: string, index?: number): LoadedLedger => {
+    if (index !== undefined && index < tree.size) tree.truncate(index);
+    records.length = tree.size;
     result.size = tree.size;
     result.root = tree.root();
     result.problem = index === undefined ? { message } : { index, message };
-    records.length = tree.size;
     return { result, tree, records };
   };
+  const ctx = { result, tree, records, fail, origin: '', owner: new Uint8Array(32) as Uint8Array, scan: undefined as ReturnType<typeof scanRecords> | undefined };
 
   let headerLength: number;
-  let origin: string;
-  let owner: Uint8Array;
   try {
     const h = decodeLogHeader(log);
     headerLength = h.length;
-    origin = h.header.origin;
-    owner = h.header.ownerPublicKey;
+    ctx.origin = h.header.origin;
+    ctx.owner = h.header.ownerPublicKey;
   } catch (e) {
-    return fail(`header: ${(e as Error).message}`);
+    return { ctx, failed: fail(`header: ${(e as Error).message}`) };
   }
+  const { origin, owner } = ctx;
   result.origin = origin;
   result.ownerPublicKey = owner;
   if (options.publicKey !== undefined && !equalBytes(options.publicKey, owner)) {
-    return fail('header: the ledger is owned by a different key than the one given');
+    return { ctx, failed: fail('header: the ledger is owned by a different key than the one given') };
   }
 
   const scan = scanRecords(log, headerLength, 0);
+  ctx.scan = scan;
   for (const rec of scan.records) {
     const i = rec.index;
+    // Deferred mode: record the check and assume it passes; the batch verdict comes later.
+    const verify = tasks
+      ? (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean => {
+          tasks.push({ entry: i, kind: 0, publicKey, message, signature });
+          return true;
+        }
+      : ed25519Verify;
     try {
-      decodeAndVerifyReceipt(rec.entry, { verify: ed25519Verify });
+      decodeAndVerifyReceipt(rec.entry, { verify });
     } catch (e) {
-      if (e instanceof MalformedMessageError) return fail(`entry is not a canonical receipt (${e.message})`, i);
-      if (e instanceof VerificationFailedError) return fail(`receipt signature check failed (${e.message})`, i);
-      return fail(`entry rejected (${(e as Error).message})`, i);
+      if (e instanceof MalformedMessageError) return { ctx, failed: fail(`entry is not a canonical receipt (${e.message})`, i) };
+      if (e instanceof VerificationFailedError) return { ctx, failed: fail(`receipt signature check failed (${e.message})`, i) };
+      return { ctx, failed: fail(`entry rejected (${(e as Error).message})`, i) };
     }
     tree.append(hashLeaf(rec.entry));
     records.push(rec);
-    const body = formatCheckpointBody({ origin, size: tree.size, root: tree.root() });
-    if (!ed25519Verify(owner, utf8(body), rec.seal)) {
-      tree.truncate(i);
-      return fail('seal (the owner-signed tree head after this entry) does not verify: this entry or one before it was altered, removed or reordered', i);
-    }
+    const body = utf8(formatCheckpointBody({ origin, size: tree.size, root: tree.root() }));
+    if (tasks) tasks.push({ entry: i, kind: 1, publicKey: owner, message: body, signature: rec.seal });
+    else if (!ed25519Verify(owner, body, rec.seal)) return { ctx, failed: fail(SEAL_FAILURE, i) };
     if (options.onProgress && tree.size % 1000 === 0) options.onProgress(tree.size);
   }
+  return { ctx, failed: undefined };
+}
+
+/** Phase 2: the end of the log and the stored checkpoint. */
+function checkTailAndCheckpoint(ctx: ReturnType<typeof checkEntries>['ctx'], options: VerifyLedgerOptions): LoadedLedger {
+  const { result, tree, records, fail, origin, owner } = ctx;
+  const scan = ctx.scan!;
   if (scan.stop.kind === 'corrupt') return fail(scan.stop.reason, scan.stop.index);
   if (scan.stop.kind === 'torn') result.tornTailBytes = scan.stop.bytes;
 
@@ -164,4 +198,30 @@ export function verifyAndLoad(log: Uint8Array, options: VerifyLedgerOptions = {}
   result.size = tree.size;
   result.root = tree.root();
   return { result, tree, records };
+}
+
+/** {@link verifyLedgerBytes}, also returning the tree and records it checked. */
+export function verifyAndLoad(log: Uint8Array, options: VerifyLedgerOptions = {}): LoadedLedger {
+  const { ctx, failed } = checkEntries(log, options, undefined);
+  return failed ?? checkTailAndCheckpoint(ctx, options);
+}
+
+/**
+ * {@link verifyAndLoad} with the signature checks handed to `batchVerify` (e.g. worker threads).
+ * Reports the same first problem as the sequential version: signature tasks are in entry order,
+ * so the first failing task is the first entry a sequential check would have stopped at.
+ */
+export async function verifyAndLoadBatched(log: Uint8Array, options: VerifyLedgerOptions, batchVerify: BatchSignatureVerifier): Promise<LoadedLedger> {
+  const tasks: SignatureTask[] = [];
+  const { ctx, failed } = checkEntries(log, options, tasks);
+  const structuralIndex = failed ? (failed.result.problem?.index ?? -1) : Infinity;
+  if (failed && structuralIndex < 0) return failed; // header problems come before any entry
+  const bad = tasks.length === 0 ? -1 : await batchVerify(tasks);
+  if (bad >= 0 && tasks[bad]!.entry <= structuralIndex) {
+    const t = tasks[bad]!;
+    // A structural failure may already have truncated the tree: rebuild the failure at t.entry.
+    if (failed) failed.result.problem = undefined;
+    return ctx.fail(t.kind === 0 ? RECEIPT_CRYPTO_FAILURE : SEAL_FAILURE, t.entry);
+  }
+  return failed ?? checkTailAndCheckpoint(ctx, options);
 }

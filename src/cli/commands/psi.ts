@@ -287,8 +287,9 @@ async function listener(ctx: PsiContext, startedAt: number): Promise<number> {
   const { opts, reporter } = ctx;
   const single = !opts.keepServing;
   let claimed = false;
-  let resolveDone!: (v: { outcome?: PsiRunOutcome; error?: unknown }) => void;
-  const done = new Promise<{ outcome?: PsiRunOutcome; error?: unknown }>((r) => (resolveDone = r));
+  type Done = { outcome?: PsiRunOutcome; t0?: number; error?: unknown };
+  let resolveDone!: (v: Done) => void;
+  const done = new Promise<Done>((r) => (resolveDone = r));
   let served = 0;
   let failed = 0;
 
@@ -315,7 +316,7 @@ async function listener(ctx: PsiContext, startedAt: number): Promise<number> {
           const outcome = await runOne(ctx, 'responder', transport, signal);
           ctx.progress.stop();
           if (single) {
-            resolveDone({ outcome });
+            resolveDone({ outcome, t0 });
           } else {
             served++;
             reporter.info(`session from ${who} (peer ${describePeerKey(outcome.peerPublicKey)}):`);
@@ -361,7 +362,8 @@ async function listener(ctx: PsiContext, startedAt: number): Promise<number> {
       }
       throw r.error;
     }
-    return await finish(ctx, r.outcome!, startedAt);
+    // A listener's time counts from its peer's connection, not from its own start.
+    return await finish(ctx, r.outcome!, r.t0 ?? startedAt);
   } finally {
     clearTimeout(waitTimer);
     cliSignal.removeEventListener('abort', onAbort);

@@ -53,21 +53,21 @@ export async function runAggregator(options: RunAggregatorOptions): Promise<Aggr
   options.signal?.addEventListener('abort', onAbort, { once: true });
   let timer: ReturnType<typeof setTimeout> | undefined;
 
+  const pumps: AbortController[] = [];
   const push = (e: Event) => {
     queue.push(e);
     wake?.();
   };
   const pump = async (t: FrameTransport, onFrame: (f: Uint8Array) => Event, onLost: Event) => {
-    // One controller per connection (a shared signal would collect one listener per connection).
+    // One controller per connection, aborted in `finally` (a shared signal would collect one
+    // listener per connection).
     const mine = new AbortController();
-    const cancel = () => mine.abort();
-    stop.signal.addEventListener('abort', cancel, { once: true });
+    pumps.push(mine);
     for (;;) {
       let frame: Uint8Array;
       try {
         frame = await t.receive(mine.signal);
       } catch {
-        stop.signal.removeEventListener('abort', cancel);
         if (!stop.signal.aborted) push(onLost);
         return;
       }
@@ -106,6 +106,7 @@ export async function runAggregator(options: RunAggregatorOptions): Promise<Aggr
     if (timer !== undefined) clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
     stop.abort();
+    for (const p of pumps) p.abort();
     machine.dispose();
   }
 }

@@ -5,7 +5,9 @@
 //      records) each create an Ed25519 identity and exchange public keys.
 //   2. PSI: which programme patients were treated at the hospital — both learn the matching rows of
 //      their OWN file and nothing else; both sign the same usage receipt.
-//   (Later steps of the scenario are appended below as they are run.)
+//   3. psi-sum: the total and mean treatment cost and the adverse events of the common patients,
+//      without either side learning which patients they are (BFV homomorphic encryption).
+//   4. The ledgers: each side verifies its co-signed, Merkle-logged usage records and reports.
 //
 // Every number printed is computed by the processes; the seed generator's truth.json is shown next
 // to it so that you can check it.
@@ -117,6 +119,41 @@ async function main() {
   if (p.intersectionSize !== truth.psi.intersectionSize || h.intersectionSize !== truth.psi.intersectionSize) {
     throw new Error('the intersection differs from the ground truth');
   }
+
+  heading('4. psi-sum: their total and mean treatment cost, and how many adverse events?');
+  say('hospital: dataport psi-sum --listen 127.0.0.1:0 --input hospital.csv --key patient_id --values cost_yuan,adverse_event --min-cohort 10 …');
+  const hospital2 = await listen([
+    'psi-sum', '--listen', '127.0.0.1:0', '--input', path.join(data, 'hospital.csv'), '--key', 'patient_id',
+    '--values', 'cost_yuan,adverse_event', '--identity', keys('hospital'), '--peer-key', path.join(keys('pharma'), 'identity.pub'),
+    '--min-cohort', '10', '--purpose', 'drug programme cost study, authorisation DP-2026-015', '--ledger', ledger('hospital'), '--json',
+  ]);
+  say(`pharma:   dataport psi-sum --connect ${hospital2.url} --input pharma.csv --key resident_id --min-cohort 10 …`);
+  const pharmaSum = lastJson(await dataport([
+    'psi-sum', '--connect', hospital2.url, '--input', path.join(data, 'pharma.csv'), '--key', 'resident_id',
+    '--identity', keys('pharma'), '--peer-key', path.join(keys('hospital'), 'identity.pub'),
+    '--min-cohort', '10', '--purpose', 'drug programme cost study, authorisation DP-2026-015', '--ledger', ledger('pharma'), '--json',
+  ]).done, 'pharma psi-sum');
+  const hospitalSum = lastJson(await hospital2.done, 'hospital psi-sum');
+  for (const [who, r] of [['pharma', pharmaSum], ['hospital', hospitalSum]]) {
+    say(`${who.padEnd(9)} learned: ${r.intersectionSize} common patients; total cost ${r.sums?.cost_yuan} yuan ` +
+      `(mean per patient ${r.means?.cost_yuan}); ${r.sums?.adverse_event} adverse events — but not which patients`);
+  }
+  say(`ground truth:     ${truth.psi.intersectionSize} patients, ${truth.psi.intersectionCostSumYuan} yuan ` +
+    `(mean per patient ${truth.psi.intersectionCostMeanPerPatientYuan}), ${truth.psi.intersectionAdverseEvents} adverse events`);
+  say(`traffic:          pharma sent ${pharmaSum.bytesSent} B, received ${pharmaSum.bytesReceived} B in ${pharmaSum.ms} ms`);
+  if (pharmaSum.sums?.cost_yuan !== truth.psi.intersectionCostSumYuan || Number(pharmaSum.sums?.adverse_event) !== truth.psi.intersectionAdverseEvents) {
+    throw new Error('the psi-sum result differs from the ground truth');
+  }
+
+  heading('5. the ledgers: every run recorded, co-signed, verifiable');
+  for (const who of ['pharma', 'hospital']) {
+    const v = await must(dataport(['ledger', 'verify', '--ledger', ledger(who), '--public-key', path.join(keys(who), 'identity.pub')]), `ledger verify ${who}`);
+    say(`${who}: dataport ledger verify → ${v.stdout.trim().split('\n').at(-1)}`);
+  }
+  const report = await must(dataport(['ledger', 'report', '--ledger', ledger('hospital'), '--by', 'protocol', '--format', 'table']), 'ledger report');
+  say('hospital: dataport ledger report --by protocol');
+  say(report.stdout.trimEnd().split('\n').map((l) => '  ' + l).join('\n'));
+
   say(`\nAll demo files are in ${work}`);
 }
 

@@ -57,6 +57,21 @@ describe('psi-sum HE (coefficient-encoded BFV)', () => {
     }
   }, 120_000);
 
+  it('a block with nothing selected is still multiplied (constant time) and adds nothing', () => {
+    const values = Array.from({ length: he.n + 5 }, (_, i) => BigInt(i % 100) - 50n);
+    const selected = new Uint8Array(he.n + 5);
+    selected[he.n + 2] = 1; // only in the second block
+    const pk = he.loadPublicKey(pkBytes);
+    const cts = he.encryptValues(keys, values).map((c) => he.loadCiphertext(c, 'first'));
+    try {
+      expect(he.decryptConstant(sk, he.selectSumAndMask(cts, selected, 0n, pk))).toBe(values[he.n + 2]);
+      expect(he.decryptConstant(sk, he.selectSumAndMask(cts, new Uint8Array(he.n + 5), 0n, pk))).toBe(0n);
+    } finally {
+      for (const c of cts) c.delete();
+      pk.delete();
+    }
+  }, 120_000);
+
   it('decrypts exactly on both sides of the mod-switch threshold (45 bits: switched; 46 and 50: not)', async () => {
     for (const bits of [45, 46, 50]) {
       const h = await HeContext.create(bits);
@@ -107,6 +122,34 @@ describe('psi-sum HE (coefficient-encoded BFV)', () => {
       }
     }
   }, 300_000);
+
+  it('accepts only a seeded public key (a full one would let V choose pk1 and read the selection)', () => {
+    const full = keys.publicKey.saveArray(); // node-seal's default: zstd, which cannot shrink uniform data
+    expect(full.length).toBeGreaterThan(pkBytes.length);
+    full[5] = 0; // even claiming to be uncompressed, a full key is refused by its length
+    new DataView(full.buffer, full.byteOffset).setBigUint64(8, BigInt(full.length), true);
+    expect(() => he.loadPublicKey(full)).toThrow(/seeded/);
+    he.loadPublicKey(pkBytes).delete();
+  });
+
+  it('refuses compressed HE objects and raw ones whose body is cut short (SEAL keeps working)', () => {
+    const [c] = he.encryptValues(keys, [1n, 2n, 3n]);
+    const loaded = he.loadCiphertext(c!, 'first');
+    const compressed = loaded.saveArray(); // node-seal's default compression: zstd
+    loaded.delete();
+    expect(compressed[5]).toBe(2);
+    expect(() => he.loadCiphertext(compressed, 'first')).toThrow(/header/);
+    // Cut the body but keep the header's size field consistent with the shorter buffer.
+    const cut = c!.slice(0, c!.length - 4096);
+    new DataView(cut.buffer).setBigUint64(8, BigInt(cut.length), true);
+    expect(() => he.loadCiphertext(cut, 'first')).toThrow(HeParameterMismatchError);
+    // Same length, but an inner size field altered: refused by the shape check, before SEAL.
+    const bent = c!.slice();
+    bent[60] = bent[60]! ^ 1;
+    expect(() => he.loadCiphertext(bent, 'first')).toThrow(HeParameterMismatchError);
+    const again = he.loadCiphertext(c!, 'first');
+    again.delete();
+  });
 
   it('rejects garbage, truncated and oversized ciphertexts and keys with typed errors', async () => {
     const [c] = he.encryptValues(keys, [1n, 2n, 3n]);

@@ -258,7 +258,7 @@ export class HeContext {
       const publicKey = kg.createPublicKey();
       const ser = kg.createPublicKeySerializable();
       try {
-        const publicKeyBytes = ser.saveArray(this.#seal.ComprModeType.zstd);
+        const publicKeyBytes = ser.saveArray(this.#seal.ComprModeType.none);
         return {
           secretKey,
           publicKey,
@@ -291,7 +291,7 @@ export class HeContext {
         try {
           const ser = enc.encryptSymmetricSerializable(p);
           try {
-            out.push(ser.saveArray(seal.ComprModeType.zstd));
+            out.push(ser.saveArray(seal.ComprModeType.none));
           } finally {
             ser.delete();
           }
@@ -307,10 +307,82 @@ export class HeContext {
     return out;
   }
 
-  /** Loads V's public key; `MalformedMessageError` if it is not one for these parameters. */
+  /**
+   * The exact shapes of the three kinds of HE object a peer sends (seeded public key, fresh seeded
+   * ciphertext, final result ciphertext): their byte length and the length of the structural prefix
+   * (SEAL header, parms_id, sizes, scale, inner array headers) that every honest object of the kind
+   * shares byte for byte. Learned once per context from locally made objects (three of each; the
+   * prefix ends where they first differ). SEAL's loader aborts the WebAssembly instance, instead of
+   * throwing, on some truncated or inconsistent bodies, so a peer's bytes must match a shape before
+   * SEAL sees them; what remains variable is coefficient data and the seed, which SEAL validates.
+   */
+  #shapes(): Record<'publicKey' | 'fresh' | 'final', { length: number; prefix: Uint8Array }> {
+    if (this.#shapeCache !== undefined) return this.#shapeCache;
+    const seal = this.#seal;
+    const none = seal.ComprModeType.none;
+    const kg = seal.KeyGenerator(this.#context);
+    const sk = kg.secretKey();
+    const pk = kg.createPublicKey();
+    const enc = seal.Encryptor(this.#context, pk, sk);
+    const ev = seal.Evaluator(this.#context);
+    const zero = this.plaintext([]);
+    const samples: Record<'publicKey' | 'fresh' | 'final', Uint8Array[]> = { publicKey: [], fresh: [], final: [] };
+    try {
+      for (let i = 0; i < 3; i++) {
+        const spk = kg.createPublicKeySerializable();
+        samples.publicKey.push(spk.saveArray(none));
+        spk.delete();
+        const sct = enc.encryptSymmetricSerializable(zero);
+        samples.fresh.push(sct.saveArray(none));
+        sct.delete();
+        const ct = seal.CipherText();
+        enc.encryptZero(ct);
+        if (this.plainBits <= MOD_SWITCH_MAX_PLAIN_BITS) ev.cipherModSwitchTo(ct, this.#context.lastParmsId, ct);
+        samples.final.push(ct.saveArray(none));
+        ct.delete();
+      }
+    } finally {
+      zero.delete();
+      ev.delete();
+      enc.delete();
+      pk.delete();
+      sk.delete();
+      kg.delete();
+    }
+    const shape = (xs: Uint8Array[]) => {
+      const [a, b, c] = xs as [Uint8Array, Uint8Array, Uint8Array];
+      if (a.length !== b.length || a.length !== c.length) throw new Error('SEAL object sizes vary');
+      let i = 0;
+      while (i < a.length && a[i] === b[i] && a[i] === c[i]) i++;
+      return { length: a.length, prefix: a.slice(0, i) };
+    };
+    this.#shapeCache = { publicKey: shape(samples.publicKey), fresh: shape(samples.fresh), final: shape(samples.final) };
+    return this.#shapeCache;
+  }
+  #shapeCache: Record<'publicKey' | 'fresh' | 'final', { length: number; prefix: Uint8Array }> | undefined;
+
+  #checkShape(bytes: Uint8Array, kind: 'publicKey' | 'fresh' | 'final'): void {
+    const { length, prefix } = this.#shapes()[kind];
+    let ok = bytes.length === length;
+    for (let i = 0; ok && i < prefix.length; i++) ok = bytes[i] === prefix[i];
+    if (!ok) {
+      if (kind === 'publicKey') throw new MalformedMessageError('malformed message: public key must be a seeded key for these parameters');
+      throw new HeParameterMismatchError('ciphertext is not of the expected parameters, level or form');
+    }
+  }
+
+  /**
+   * Loads V's public key; `MalformedMessageError` if it is not one for these parameters, or if it
+   * is not *seeded*. Circuit privacy rests on the re-randomiser's c1 = pk1·u + e being
+   * pseudo-random; a V that sent a full key could choose pk1 (e.g. 0) and then read I's selection
+   * from the result's c1 (SECURITY.md §8.7). A seeded key carries only pk0 and a seed, and SEAL
+   * expands pk1 from the seed on load, so pk1 is a PRG output whatever the seed: the received
+   * length must be exactly the seeded length, and the loaded key exactly a full key's.
+   */
   loadPublicKey(bytes: Uint8Array): PublicKey {
     if (bytes.length === 0 || bytes.length > MAX_PUBLIC_KEY_BYTES) throw new MalformedMessageError('malformed message: public key size');
     checkSealHeader(bytes);
+    this.#checkShape(bytes, 'publicKey');
     const pk = this.#seal.PublicKey();
     try {
       pk.loadArray(this.#context, bytes);
@@ -328,6 +400,7 @@ export class HeContext {
   loadCiphertext(bytes: Uint8Array, level: 'first' | 'final'): CipherText {
     if (bytes.length === 0 || bytes.length > MAX_CIPHERTEXT_BYTES) throw new MalformedMessageError('malformed message: ciphertext size');
     checkSealHeader(bytes);
+    this.#checkShape(bytes, level === 'first' ? 'fresh' : 'final');
     const ct = this.#seal.CipherText();
     try {
       ct.loadArray(this.#context, bytes);
@@ -359,25 +432,31 @@ export class HeContext {
     const enc = seal.Encryptor(this.#context, publicKey);
     const acc = seal.CipherText();
     const tmp = seal.CipherText();
+    const scratch = seal.CipherText();
     const tMinus1 = this.t - 1n;
     try {
       enc.encryptZero(acc);
+      enc.encryptZero(scratch);
       for (let k = 0; k < cts.length; k++) {
         const coeffs = new Array<bigint>(this.n).fill(0n);
-        let any = false;
         for (let j = 0; j < this.n; j++) {
           const slot = k * this.n + j;
           if (slot >= selected.length || selected[slot] !== 1) continue;
-          any = true;
           // Constant term of X^j · X^(N-j) is -1 (negacyclic), hence -1 = t - 1 for j ≥ 1.
           if (j === 0) coeffs[0] = 1n;
           else coeffs[this.n - j] = tMinus1;
         }
-        if (!any) continue;
+        // Every ciphertext is multiplied, even with nothing selected in it: skipping one would make
+        // I's running time (which V observes) depend on how many blocks hold a match. SEAL refuses
+        // a product by the zero polynomial (a transparent ciphertext), so an empty block is
+        // multiplied by 1 into a scratch accumulator that is thrown away.
+        const empty = !coeffs.some((c) => c !== 0n);
+        if (empty) coeffs[0] = 1n;
         const p = this.plaintext(coeffs);
         try {
           ev.multiplyPlain(cts[k]!, p, tmp);
-          ev.add(acc, tmp, acc);
+          if (empty) ev.add(scratch, tmp, scratch);
+          else ev.add(acc, tmp, acc);
         } finally {
           p.delete();
         }
@@ -387,6 +466,7 @@ export class HeContext {
       acc.delete();
       throw sealError(e, seal);
     } finally {
+      scratch.delete();
       tmp.delete();
       enc.delete();
       ev.delete();
@@ -424,7 +504,7 @@ export class HeContext {
       try {
         out.loadArray(this.#context, flooded);
         if (this.plainBits <= MOD_SWITCH_MAX_PLAIN_BITS) ev.cipherModSwitchTo(out, this.#context.lastParmsId, out);
-        return out.saveArray(seal.ComprModeType.zstd);
+        return out.saveArray(seal.ComprModeType.none);
       } finally {
         out.delete();
       }
@@ -508,11 +588,11 @@ export class HeContext {
 }
 
 /**
- * Checks the 16-byte SEAL serialization header before SEAL sees the bytes: SEAL's own loader
- * aborts the WebAssembly instance (instead of throwing) on some truncated zstd streams, so a peer's
- * bytes must be well-framed first. Layout (SEAL 4.x `SEALHeader`): magic 0xA15E (LE), header size
- * 16, version major 4, minor, compression mode (0 none, 1 zlib, 2 zstd), two reserved zero bytes,
- * total size (uint64 LE) = the whole buffer.
+ * Checks the 16-byte SEAL serialization header before SEAL sees the bytes. Peers' HE objects must
+ * be uncompressed: SEAL's loader aborts the WebAssembly instance (instead of throwing) on some
+ * malformed zstd streams, and only the compressed path decompresses. Layout (SEAL 4.x
+ * `SEALHeader`): magic 0xA15E (LE), header size 16, version major 4, minor, compression mode
+ * (0 none — required here), two reserved zero bytes, total size (uint64 LE) = the whole buffer.
  */
 function checkSealHeader(bytes: Uint8Array): void {
   const bad = (): never => {
@@ -521,7 +601,9 @@ function checkSealHeader(bytes: Uint8Array): void {
   if (bytes.length < 16) bad();
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint16(0, true) !== 0xa15e || bytes[2] !== 16 || bytes[3] !== 4) bad();
-  if (bytes[5] !== 0 && bytes[5] !== 2) bad(); // none or zstd only
+  // Uncompressed only: SEAL's zstd path aborts the WebAssembly instance on some malformed streams
+  // (which a header check cannot rule out), and zstd gains nothing on uniform 60-bit coefficients.
+  if (bytes[5] !== 0) bad();
   if (view.getUint16(6, true) !== 0) bad();
   if (view.getBigUint64(8, true) !== BigInt(bytes.length)) bad();
 }

@@ -98,6 +98,30 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
     }
   }, 180_000);
 
+  it("a provider's own guardrails refuse a query (no DP) and the round ends as refused", async () => {
+    assertBuilt();
+    const tmp = tempDir('dp-agg-');
+    try {
+      writeFileSync(join(tmp.dir, 'q.json'), JSON.stringify(query));
+      writeFileSync(join(tmp.dir, 'a.csv'), 'ward,cost\noncology,1.00\n');
+      const server = startCli(['aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '2'], { watchdogMs: 120_000 });
+      const url = await server.listening();
+      const [p1, p2, analyst] = await Promise.all([
+        runCli(['aggregate', 'provide', '--connect', url, '--input', join(tmp.dir, 'a.csv'), '--max-epsilon', '1'], { watchdogMs: 120_000 }),
+        runCli(['aggregate', 'provide', '--connect', url, '--input', join(tmp.dir, 'a.csv')], { watchdogMs: 120_000 }),
+        runCli(['aggregate', 'analyst', '--connect', url, '--query', join(tmp.dir, 'q.json'), '--output', join(tmp.dir, 'r.json')], { watchdogMs: 120_000 }),
+      ]);
+      await server.done;
+      expect(p1.code).toBe(1);
+      expectOneLineError(p1.stderr, /refused by local policy/);
+      expect(p2.code).toBe(1);
+      expect(analyst.code).toBe(1);
+      expectOneLineError(analyst.stderr, /query was refused/);
+    } finally {
+      tmp.cleanup();
+    }
+  }, 180_000);
+
   it('refuses a bad query file before connecting', async () => {
     assertBuilt();
     const tmp = tempDir('dp-agg-');

@@ -33,18 +33,21 @@ import { intOption, parseCommandArgs, parseHostPort, secondsOption, stringOption
 import { resolveColumns, scanCsv } from '../csv.js';
 import { openAtomicOutput } from '../files.js';
 import { cliSignal } from '../signals.js';
+import { parseEpsilon } from '../../protocols/guardrails.js';
 import { createReporter } from '../summary.js';
 
 const HELP = `Usage:
   dataport aggregate serve   --listen HOST:PORT --providers N [--timeout SECONDS] [--json]
   dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json [--timeout SECONDS] [--json]
-  dataport aggregate provide --connect URL --input FILE.csv [--timeout SECONDS] [--json]
+  dataport aggregate provide --connect URL --input FILE.csv [--min-cohort N] [--max-epsilon E] [--timeout SECONDS] [--json]
 
 serve     the port operator: waits for the analyst and N providers, sums their encrypted
           vectors and returns only the re-randomised total to the analyst (no secret key)
 analyst   sends the query (docs/aggregate.md) and an HE public key; writes the result JSON
 provide   reduces FILE.csv to the query's statistics and sends them encrypted
 
+--min-cohort   provide: refuse a query whose minCohort is below N
+--max-epsilon  provide: refuse a query without differential privacy or with a total epsilon above E
 --timeout  serve: seconds to collect contributions once the query arrived (default 600);
            analyst/provide: seconds to wait for the server (default 900)
 `;
@@ -220,6 +223,8 @@ async function provideCommand(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('aggregate provide', argv, {
     connect: { type: 'string' },
     input: { type: 'string' },
+    'min-cohort': { type: 'string' },
+    'max-epsilon': { type: 'string' },
     timeout: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -232,6 +237,19 @@ async function provideCommand(argv: string[]): Promise<number> {
   const url = stringOption(values, 'connect', true);
   const input = stringOption(values, 'input', true);
   const timeoutMs = secondsOption(values, 'timeout', 900_000);
+  // The provider's own guardrails: the data owner decides what it will contribute to.
+  const minCohort = intOption(values, 'min-cohort', 0, 1_000_000_000, 0);
+  const maxEpsilonText = stringOption(values, 'max-epsilon');
+  let maxEpsilon: bigint | undefined;
+  if (maxEpsilonText !== undefined) {
+    try {
+      maxEpsilon = parseEpsilon(maxEpsilonText).num;
+    } catch {
+      throw new InputError(`option --max-epsilon must be a decimal in (0, 100] with at most 6 places, got '${maxEpsilonText}'`);
+    }
+  }
+  const acceptQuery = (q: AggregateQuery): boolean =>
+    q.minCohort >= minCohort && (maxEpsilon === undefined || (q.dp !== null && parseEpsilon(q.dp.epsilon).num <= maxEpsilon));
   try {
     if (!(await stat(input)).isFile()) throw new Error('not a file');
   } catch {
@@ -260,7 +278,7 @@ async function provideCommand(argv: string[]): Promise<number> {
   };
   const t = await connectWebSocket(url, { limits: limitsFor(timeoutMs), signal: cliSignal });
   try {
-    const done = await runProvider(t, { localAggregates, timeoutMs, signal: cliSignal });
+    const done = await runProvider(t, { localAggregates, acceptQuery, timeoutMs, signal: cliSignal });
     out.info(`contributed ${rows} rows to ${done.queryId}; the released total covers ${done.contributors} providers`);
     out.json({ ok: true, command: 'aggregate provide', queryId: done.queryId, rows, contributors: done.contributors });
     return 0;

@@ -249,7 +249,9 @@ export function createAggregator(options: AggregatorOptions): AggregatorMachine 
         const msg = decodeAggregateMessage(frame);
         if (msg.type === AggregateMessageType.ABORT) {
           lost.add(index);
-          return settle(msg.reason === AbortReason.INPUT_ERROR ? AbortReason.INPUT_ERROR : AbortReason.PROVIDER_LOST);
+          // A provider's own refusal (bad input, query against its policy) is reported as such.
+          const why = msg.reason === AbortReason.INPUT_ERROR || msg.reason === AbortReason.QUERY_REFUSED ? msg.reason : AbortReason.PROVIDER_LOST;
+          return settle(why);
         }
         if (msg.type !== AggregateMessageType.CONTRIBUTION) throw new UnexpectedMessageError();
         ct = he!.importCiphertext(msg.ciphertext, { length: aggregateLayout(query!).slots, finalised: false, maxAddends: 1 });

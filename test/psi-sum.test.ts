@@ -345,6 +345,26 @@ describe('runPsiSum over the in-memory transport', () => {
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(DataportError);
   }, 300_000);
 
+  it('beforeRun (e.g. a ledger query budget) can refuse the run on the listener', async () => {
+    const [a, b] = createMemoryTransportPair();
+    const results = await Promise.allSettled([
+      runPsiSum({ role: 'requester', records: ['a'], transport: a, identity: pharma, peerPublicKey: hospital.publicKey }),
+      runPsiSum({
+        role: 'responder',
+        records: ['a'],
+        values: { columns: [{ name: 'v' }], rows: [['1']] },
+        transport: b,
+        identity: hospital,
+        peerPublicKey: pharma.publicKey,
+        beforeRun: () => {
+          throw new TermsRefusedError('query budget for this counterparty exhausted');
+        },
+      }),
+    ]);
+    for (const r of results) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(TermsRefusedError);
+    expect(String((results[0] as PromiseRejectedResult).reason.message)).toMatch(/budget/);
+  }, 300_000);
+
   it('empty intersection and empty sets', async () => {
     const r1 = await run({ ids: ['x'], valueKeys: ['y'], values: [['5']], columns: [{ name: 'v' }] });
     expect(r1.ids.intersectionSize).toBe(0);

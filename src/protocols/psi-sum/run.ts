@@ -80,6 +80,12 @@ export interface RunPsiSumOptions {
   /** Batch crypto (default: a fresh inline executor). */
   executor?: CryptoExecutor;
   signal?: AbortSignal;
+  /**
+   * Called once the peer is authenticated and the terms are within policy, before anything runs:
+   * ledger query budgets (`checkLedgerBudget`), authorisation look-ups. Throw `TermsRefusedError`
+   * to refuse; the message goes to the peer.
+   */
+  beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array) => void | Promise<void>;
   /** Receives the co-signed receipt (completed or withheld runs) before `runPsiSum` returns or throws. */
   onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
   /** Points per frame sent. */
@@ -235,6 +241,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     ...(options.peerPublicKey !== undefined ? { peerPublicKey: options.peerPublicKey } : {}),
     ...(options.allowedPeers !== undefined ? { allowedPeers: options.allowedPeers } : {}),
     ...(options.allowAnyPeer !== undefined ? { allowAnyPeer: options.allowAnyPeer } : {}),
+    ...(options.beforeRun ? { beforeRun: options.beforeRun } : {}),
     ...(signal ? { signal } : {}),
   };
   const session: Session =

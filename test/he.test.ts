@@ -13,7 +13,7 @@ import {
   type HeParameters,
 } from '../src/he/index.js';
 import { noiseBudgetsForTest } from '../src/he/context.js';
-import { estimateRemainingNoiseBudget } from '../src/he/params.js';
+import { estimateRemainingNoiseBudget, HE_FLOOD_STATISTICAL_BITS } from '../src/he/params.js';
 import { HeParameterMismatchError, MalformedMessageError } from '../src/errors.js';
 
 const MAX = 10n ** 12n;
@@ -247,6 +247,30 @@ describe('HE: vectors longer than one ciphertext, slot selection', () => {
     ka.secretKey.dispose();
     a.dispose();
     b.dispose();
+  });
+});
+
+describe('HE noise flooding', () => {
+  it('finalise floods the noise: still exact, and the remaining budget is that of a flooded ciphertext', async () => {
+    const params = await chooseHeParameters({ slots: 20, maxAbsValue: 10n ** 9n, maxAddends: 10, noiseFlooding: 1 });
+    expect(params.noiseFlooding).toBe(1);
+    const he = await createHeContext(params);
+    const { publicKey, secretKey } = he.generateKeys();
+    const vectors = Array.from({ length: 10 }, (_, k) => Array.from({ length: 20 }, (_, i) => BigInt((i * 7919 + k * 104729) % 2_000_000_001) - 1_000_000_000n));
+    const cts = vectors.map((v) => he.encrypt(publicKey, v));
+    for (const c of cts.slice(1)) he.addInPlace(cts[0]!, c);
+    he.rerandomise(cts[0]!, publicKey);
+    const unflooded = he.importCiphertext(he.exportCiphertext(cts[0]!)); // a copy, not finalised
+    he.finalise(cts[0]!);
+    const budget = noiseBudgetsForTest(he, secretKey, cts[0]!)[0]!;
+    // Flooding noise ~ Δ/4: only ~1-2 bits of budget remain, whatever the computation was.
+    expect(budget).toBeGreaterThan(0);
+    expect(budget).toBeLessThanOrEqual(3);
+    expect(noiseBudgetsForTest(he, secretKey, unflooded)[0]!).toBeGreaterThan(HE_FLOOD_STATISTICAL_BITS);
+    const back = he.importCiphertext(he.exportCiphertext(cts[0]!), { finalised: true });
+    expect(he.decrypt(secretKey, back)).toEqual(vectors[0]!.map((_, i) => vectors.reduce((s, v) => s + v[i]!, 0n)));
+    for (const h of [...cts, unflooded, back, publicKey, secretKey]) h.dispose();
+    he.dispose();
   });
 });
 

@@ -7,13 +7,14 @@
  * public API.
  *
  * Circuit privacy (DESIGN.md §4.2/§4.3). `rerandomise` adds a fresh public-key encryption of
- * zero, and `finalise` switches to the lowest modulus level the noise budget allows (shrinking the
- * ciphertext and dividing the accumulated noise by the dropped primes, after which SEAL's rounding
- * noise dominates). This is NOT noise flooding: SEAL offers no cheap flooding for BFV, so the
- * decryptor can in principle still learn something from the final noise term about how the
- * ciphertext was computed — chiefly the number of addends and, for a plaintext multiplication,
- * the mask polynomial's size — beyond the decrypted values. Slot values that are not part of the
- * answer must be zeroed (`multiplyMask`) or masked (`addRandomMask`) by the evaluator.
+ * zero (re-randomising c1), and `finalise` switches to the lowest modulus level the noise budget
+ * allows and, with `noiseFlooding: 1`, floods the noise: it adds to c0 a uniform integer in
+ * [-Δ/4, Δ/4] per coefficient, 2^HE_FLOOD_STATISTICAL_BITS times the computation's noise, so the
+ * decryptor's view of the noise is statistically close (≤ n·2^-54) to one that does not depend on
+ * how the total was computed. Without flooding, the decryptor could in principle learn something
+ * from the final noise term (chiefly the number of addends and, after a plaintext multiplication,
+ * the mask's size). Slot values that are not part of the answer must still be zeroed
+ * (`multiplyMask`) or masked (`addRandomMask`) by the evaluator: flooding hides noise, not slots.
  * @module
  */
 import { HeParameterMismatchError, MalformedMessageError } from '../errors.js';
@@ -295,6 +296,20 @@ function toBigInt(v: bigint | number, name: string): bigint {
   throw new TypeError(`${name} must contain bigints or safe integers`);
 }
 
+function randomBelowBig(range: bigint): bigint {
+  // Rejection sampling on just enough random bits: uniform in [0, range).
+  const bits = (range - 1n).toString(2).length;
+  const bytes = new Uint8Array(Math.ceil(bits / 8));
+  const excess = BigInt(bytes.length * 8 - bits);
+  for (;;) {
+    crypto.getRandomValues(bytes);
+    let r = 0n;
+    for (const b of bytes) r = (r << 8n) | BigInt(b);
+    r >>= excess;
+    if (r < range) return r;
+  }
+}
+
 function randomBelow(t: bigint): bigint {
   // Rejection sampling on 64 random bits: uniform in [0, t).
   const limit = (1n << 64n) - ((1n << 64n) % t);
@@ -420,6 +435,31 @@ function buildContext(seal: Seal, params: HeParameters): HeContext {
   const centre = (v: bigint): bigint => {
     const r = ((v % t) + t) % t;
     return r > half ? r - t : r;
+  };
+
+  // Noise flooding (circuit privacy): add to every coefficient of c0 one uniform integer in
+  // [-B, B], B = floor(q_final / 4t) = Δ/4, the same integer in every RNS component. The phase
+  // c0 + c1·s = Δ·m + e becomes Δ·m + e + f; decryption stays correct while |e + f| < Δ/2, and the
+  // parameters guarantee |e| ≤ 2^-HE_FLOOD_STATISTICAL_BITS · B, so f statistically hides e.
+  // (c1 was already re-randomised by a fresh public-key encryption of zero.)
+  const finalModuli = params.coeffModulus.slice(0, params.finalPrimes);
+  const floodBound = finalModuli.reduce((a, q) => a * q, 1n) / (4n * t);
+  const flood = (c: CipherText): void => {
+    const raw = c.saveArray(seal.ComprModeType.none);
+    if (raw.length !== SEAL_DATA_OFFSET + 8 * 2 * finalModuli.length * n) throw new Error('internal: unexpected SEAL ciphertext layout');
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const range = 2n * floodBound + 1n;
+    for (let l = 0; l < n; l++) {
+      const f = randomBelowBig(range) - floodBound;
+      for (let i = 0; i < finalModuli.length; i++) {
+        const q = finalModuli[i]!;
+        const off = SEAL_DATA_OFFSET + 8 * (i * n + l); // polynomial 0 (c0), RNS component i, coefficient l
+        let v = dv.getBigUint64(off, true) + (((f % q) + q) % q);
+        if (v >= q) v -= q;
+        dv.setBigUint64(off, v, true);
+      }
+    }
+    c.loadArray(ctx, raw);
   };
 
   const he: HeContext = {
@@ -626,6 +666,7 @@ function buildContext(seal: Seal, params: HeParameters): HeContext {
       if (x.finalised) return;
       for (const c of x.parts) {
         for (let i = 0; i < switches; i++) evaluator.cipherModSwitchToNext(c, c);
+        if (params.noiseFlooding === 1) flood(c);
       }
       x.finalised = true;
     },

@@ -33,6 +33,17 @@ const MAX_PLAIN_BITS = 60;
 const MIN_PLAIN_BITS = 17;
 /** Noise budget (bits) kept in reserve after every planned operation. */
 const NOISE_MARGIN_BITS = 10;
+/**
+ * Statistical security of noise flooding: the flooding noise is 2^HE_FLOOD_STATISTICAL_BITS times
+ * larger than the computation's noise in every coefficient, so the statistical distance between
+ * the noise of a total and that of a fresh encryption is at most n·2^-HE_FLOOD_STATISTICAL_BITS.
+ *
+ * @example
+ * ```ts
+ * console.log(`flooding hides the computation's noise up to 2^-${HE_FLOOD_STATISTICAL_BITS - 14}`);
+ * ```
+ */
+export const HE_FLOOD_STATISTICAL_BITS = 54;
 /** Upper limits on requests, so that a hostile description cannot ask for absurd work. */
 const MAX_SLOTS = 1 << 22;
 const MAX_ADDENDS = 1 << 24;
@@ -58,6 +69,11 @@ export interface HeParameterRequest {
   maxAbsPlainAddend?: bigint;
   /** 1 if ciphertexts will be multiplied by a 0/1 plaintext mask (slot selection); default 0. */
   plainMultiplications?: 0 | 1;
+  /**
+   * 1 to flood the noise at `finalise` (circuit privacy against the decryptor): needs a
+   * {@link HE_FLOOD_STATISTICAL_BITS}-bit larger noise margin, hence usually a larger ring.
+   */
+  noiseFlooding?: 0 | 1;
   /** Force a ring dimension instead of choosing the cheapest sufficient one. */
   polyModulusDegree?: HePolyModulusDegree;
 }
@@ -85,6 +101,8 @@ export interface HeParameters {
   readonly maxAddends: number;
   readonly maxAbsPlainAddend: bigint;
   readonly plainMultiplications: 0 | 1;
+  /** 1 if `finalise` floods the noise (see {@link HeParameterRequest.noiseFlooding}). */
+  readonly noiseFlooding: 0 | 1;
   /** Number of coefficient-modulus primes kept by `finalise` (modulus switching; ≥ 1). */
   readonly finalPrimes: number;
 }
@@ -129,6 +147,7 @@ function checkRequest(r: HeParameterRequest): void {
   const plainAbs = r.maxAbsPlainAddend ?? 0n;
   if (typeof plainAbs !== 'bigint' || plainAbs < 0n) throw new RangeError('maxAbsPlainAddend must be a non-negative bigint');
   if (r.plainMultiplications !== undefined && r.plainMultiplications !== 0 && r.plainMultiplications !== 1) throw new RangeError('plainMultiplications must be 0 or 1');
+  if (r.noiseFlooding !== undefined && r.noiseFlooding !== 0 && r.noiseFlooding !== 1) throw new RangeError('noiseFlooding must be 0 or 1');
   if (r.polyModulusDegree !== undefined && !HE_POLY_MODULUS_DEGREES.includes(r.polyModulusDegree)) throw new RangeError('polyModulusDegree must be 4096, 8192 or 16384');
 }
 
@@ -149,6 +168,10 @@ export async function chooseHeParameters(request: HeParameterRequest): Promise<H
   const seal = await loadSeal();
   const maxAbsPlainAddend = request.maxAbsPlainAddend ?? 0n;
   const plainMultiplications = request.plainMultiplications ?? 0;
+  const noiseFlooding = request.noiseFlooding ?? 0;
+  // Flooding noise is at most Δ/4 = q/(4t) and 2^FLOOD times the computation's noise: it needs
+  // FLOOD + 2 more bits of budget at the final level, plus 1 bit for the flooded sum itself.
+  const margin = NOISE_MARGIN_BITS + (noiseFlooding === 1 ? HE_FLOOD_STATISTICAL_BITS + 3 : 0);
   const maxAbsSum = request.maxAbsValue * BigInt(request.maxAddends) + maxAbsPlainAddend;
   const needBits = Math.max(MIN_PLAIN_BITS, bitLength(2n * maxAbsSum + 1n));
   if (needBits > MAX_PLAIN_BITS) {
@@ -185,12 +208,13 @@ export async function chooseHeParameters(request: HeParameterRequest): Promise<H
       maxAddends: request.maxAddends,
       maxAbsPlainAddend,
       plainMultiplications,
+      noiseFlooding,
     };
     const dataPrimes = coeffModulus.length - 1;
-    if (estimateRemainingNoiseBudget(base, dataPrimes) < NOISE_MARGIN_BITS) continue;
+    if (estimateRemainingNoiseBudget(base, dataPrimes) < margin) continue;
     // SEAL only builds levels whose modulus still exceeds t; the noise estimate is stricter anyway.
     let finalPrimes = dataPrimes;
-    while (finalPrimes > 1 && estimateRemainingNoiseBudget(base, finalPrimes - 1) >= NOISE_MARGIN_BITS) finalPrimes--;
+    while (finalPrimes > 1 && estimateRemainingNoiseBudget(base, finalPrimes - 1) >= margin) finalPrimes--;
     const params: HeParameters = Object.freeze({ ...base, coeffModulus: Object.freeze(coeffModulus), finalPrimes });
     const cost = Math.ceil(request.slots / n) * n * dataPrimes;
     if (best === undefined || cost < best.cost) best = { params, cost };
@@ -227,6 +251,7 @@ export function describeHeParameters(p: HeParameters): string {
     `addends=${p.maxAddends}`,
     `plainabs=${p.maxAbsPlainAddend}`,
     `mul=${p.plainMultiplications}`,
+    `flood=${p.noiseFlooding}`,
     `final=${p.finalPrimes}`,
   ].join(' ');
 }
@@ -258,7 +283,7 @@ export function encodeHeParameters(p: HeParameters): Uint8Array {
 
 const DEC = '(0|[1-9][0-9]{0,19})';
 const DESCRIPTION_RE = new RegExp(
-  `^${DESCRIPTION_PREFIX} bfv sec=128 n=(4096|8192|16384) q=(${DEC}(?:,${DEC}){0,15}) t=${DEC} slots=${DEC} maxabs=${DEC} addends=${DEC} plainabs=${DEC} mul=([01]) final=([0-9]{1,2})$`,
+  `^${DESCRIPTION_PREFIX} bfv sec=128 n=(4096|8192|16384) q=(${DEC}(?:,${DEC}){0,15}) t=${DEC} slots=${DEC} maxabs=${DEC} addends=${DEC} plainabs=${DEC} mul=([01]) flood=([01]) final=([0-9]{1,2})$`,
 );
 
 /**
@@ -282,7 +307,7 @@ export function decodeHeParameters(bytes: Uint8Array): HeParameters {
   }
   const m = DESCRIPTION_RE.exec(text);
   if (m === null) throw new MalformedMessageError('malformed HE parameter description');
-  const [, nText, qText, , , tText, slotsText, maxAbsText, addendsText, plainAbsText, mulText, finalText] = m;
+  const [, nText, qText, , , tText, slotsText, maxAbsText, addendsText, plainAbsText, mulText, floodText, finalText] = m;
   const n = Number(nText) as HePolyModulusDegree;
   const coeffModulus = qText!.split(',').map((x) => BigInt(x));
   const p: HeParameters = Object.freeze({
@@ -296,6 +321,7 @@ export function decodeHeParameters(bytes: Uint8Array): HeParameters {
     maxAddends: Number(addendsText),
     maxAbsPlainAddend: BigInt(plainAbsText!),
     plainMultiplications: Number(mulText) as 0 | 1,
+    noiseFlooding: Number(floodText) as 0 | 1,
     finalPrimes: Number(finalText),
   });
   if (

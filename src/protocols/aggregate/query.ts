@@ -379,7 +379,7 @@ export function dpPlan(q: AggregateQuery): DpPlan | null {
 /**
  * The HE parameter request a query implies: slots of the layout; per-provider slot bound
  * `maxRowsPerProvider × max(1, max|column|)`; one addend per provider; DP noise as the one
- * plaintext addend.
+ * plaintext addend; noise flooding at `finalise`.
  *
  * @example
  * ```ts
@@ -399,5 +399,7 @@ export function heRequestForQuery(q: AggregateQuery): HeParameterRequest {
     maxAbsValue: maxAbs * BigInt(q.maxRowsPerProvider),
     maxAddends: q.providers,
     maxAbsPlainAddend: plan === null ? 0n : plan.maxNoise,
+    // The analyst holds the key and sees the total's noise: flood it (circuit privacy).
+    noiseFlooding: 1,
   };
 }

@@ -4,7 +4,7 @@
  * whose append the child had seen acknowledged.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
@@ -162,6 +162,8 @@ describe('crash safety', () => {
       expect([after.ok, after.tornTailBytes, after.checkpointSize]).toEqual([true, 0, after.size]);
     }
     expect(allAcked.size).toBeGreaterThan(0);
+    // Reopening removed the temporary files the killed children left behind.
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint', 'ledger.log']);
     // How often the kill landed inside a commit (informational: the kill points are random).
     console.log(`crash test: ${allAcked.size} acknowledged, ${staleLocks} stale locks, ${tornTails} torn tails`);
   }, 600_000);

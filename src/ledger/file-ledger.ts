@@ -430,6 +430,31 @@ class FileLedger implements Ledger {
   }
 }
 
+/** Temporary files of this module and of `lock.ts`, each named with its writer's pid. */
+const LEFTOVER = /^\.(?:lock-(\d+)-[0-9a-f]+|checkpoint\.(\d+)\.tmp|ledger\.log\.(\d+)\.tmp)$/;
+
+/** Best effort: removes temporary files left by processes that died (lock held by the caller). */
+async function removeLeftovers(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = LEFTOVER.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1] ?? m[2] ?? m[3]);
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (!alive) await fsp.unlink(join(dir, name)).catch(() => undefined);
+  }
+}
+
 /**
  * Opens (creating if needed) the ledger in directory `dir`, owned by `options.owner`. Recovers
  * from a crash: a torn final record (never acknowledged) is cut; anything else that is wrong
@@ -515,6 +540,7 @@ export async function openLedger(dir: string, options: OpenLedgerOptions): Promi
       throw new LedgerIntegrityError(`the stored checkpoint does not match the log; run 'dataport ledger verify'`);
     }
     await ledger.writeCheckpointFile();
+    await removeLeftovers(dir);
     return ledger;
   } catch (e) {
     await fh?.close().catch(() => undefined);

@@ -44,6 +44,10 @@ export interface PsiCliOptions {
   purpose: string;
   insecureInterop: boolean;
   ledgerDir?: string;
+  /** `--price-schedule FILE`: bill runs with this schedule (needs `--ledger`). */
+  priceScheduleFile?: string;
+  /** `--budget FILE`: query budget policy checked against `--ledger` before a run. */
+  budgetFile?: string;
 }
 
 /** Default `--timeout`: ten minutes per session. */
@@ -88,6 +92,11 @@ running:
   --timeout SECONDS       limit of one session (default 600); with --listen and no
                           --keep-serving, also the longest wait for the peer to connect
   --ledger DIR            append the signed usage receipt of every run to this ledger
+  --price-schedule FILE   bill each run with this price schedule (JSON, see docs/ledger.md);
+                          the amount is recorded next to the ledger entry (needs --ledger)
+  --budget FILE           query budget per counterparty (JSON, see docs/ledger.md), checked
+                          against --ledger once the peer is authenticated; a spent budget
+                          refuses the run on both sides (needs --ledger)
   --insecure-interop      bare draft protocol, NO authentication (testing against other
                           implementations of draft-wang-ppm-ecdh-psi only)
   --help                  this text
@@ -127,6 +136,8 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     purpose: { type: 'string' },
     'insecure-interop': { type: 'boolean' },
     ledger: { type: 'string' },
+    'price-schedule': { type: 'string' },
+    budget: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return undefined;
@@ -178,6 +189,8 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     tlsKey: stringOption(values, 'tls-key'),
     ca: stringOption(values, 'ca'),
     ledgerDir: stringOption(values, 'ledger'),
+    priceScheduleFile: stringOption(values, 'price-schedule'),
+    budgetFile: stringOption(values, 'budget'),
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (opts as unknown as Record<string, unknown>)[k] = v;
 
@@ -214,11 +227,19 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
       ['peer-key', opts.peerKeyFile !== undefined],
       ['allow-any-peer', opts.allowAnyPeer],
       ['ledger', opts.ledgerDir !== undefined],
+      ['price-schedule', opts.priceScheduleFile !== undefined],
+      ['budget', opts.budgetFile !== undefined],
       ['purpose', values.purpose !== undefined],
     ] as const) {
       if (given) throw new InputError(`option --${flag} has no meaning with --insecure-interop (no session, no identities, no receipt)`);
     }
   } else {
+    for (const [flag, given] of [
+      ['price-schedule', opts.priceScheduleFile !== undefined],
+      ['budget', opts.budgetFile !== undefined],
+    ] as const) {
+      if (given && opts.ledgerDir === undefined) throw new InputError(`option --${flag} needs --ledger DIR (it is recorded in and checked against the ledger)`);
+    }
     if (opts.identityDir === undefined) {
       throw new InputError("missing required option --identity DIR (create one with 'dataport keygen --out DIR')");
     }

@@ -15,12 +15,8 @@ import type { SessionPolicy } from '../session/session.js';
 import type { FrameTransport } from '../transport/types.js';
 import type { PsiContext, PsiRunOutcome } from './commands/psi.js';
 import type { PsiCliOptions } from './psi-options.js';
-
-/** Where receipts go: the part of the ledger API this command uses. */
-export interface ReceiptSink {
-  readonly dir: string;
-  append(receipt: UsageReceipt): Promise<{ index: number }>;
-}
+import { budgetCheck, recordReceipt } from './ledger-wiring.js';
+import type { ReceiptBilling } from '../ledger/pricing.js';
 
 function truncationOf(opts: PsiCliOptions): 'none' | 128 | 192 {
   return opts.truncate === 0 ? 'none' : opts.truncate;
@@ -67,7 +63,9 @@ export function policyOf(opts: PsiCliOptions): SessionPolicy {
 
 /**
  * Runs one authenticated PSI session over `transport`; appends the receipt to `ledger` when given
- * (for completed, withheld and refused runs alike: every receipt both parties signed).
+ * (for completed, withheld and refused runs alike: every receipt both parties signed), with its
+ * billing under `ctx.schedule`; with `ctx.budget`, refuses the run once the authenticated peer's
+ * budget in the ledger is spent (on both sides, with the reason).
  * @example
  * ```ts
  * const outcome = await runSessionPsi(ctx, 'requester', transport, signal, () => {});
@@ -82,9 +80,12 @@ export async function runSessionPsi(
 ): Promise<PsiRunOutcome> {
   const { opts, ledger } = ctx;
   let appended: { dir: string; index: number } | undefined;
+  let billing: ReceiptBilling | undefined;
   const onReceipt = async (receipt: UsageReceipt) => {
     if (ledger) {
-      const { index } = await ledger.append(receipt);
+      const recorded = await recordReceipt(ledger, receipt, ctx.schedule);
+      const { index } = recorded;
+      billing = recorded.billing;
       appended = { dir: ledger.dir, index };
       if (receipt.body.outcome !== 'completed') {
         process.stderr.write(`receipt of the ${receipt.body.outcome} run appended to ${ledger.dir} (entry ${index})\n`);
@@ -99,6 +100,7 @@ export async function runSessionPsi(
     signal,
     onProgress,
     onReceipt,
+    ...(ledger && ctx.budget ? { beforeRun: budgetCheck(ledger, ctx.budget, role, ctx.input.ids.length) } : {}),
     ...(ctx.peerKey ? { peerPublicKey: ctx.peerKey } : { allowAnyPeer: true }),
   };
   const r =
@@ -122,6 +124,7 @@ export async function runSessionPsi(
     bytesReceived: r.bytesReceived,
     ...(peer ? { peerPublicKey: peer.publicKey } : {}),
     ...(appended ? { ledger: appended } : {}),
+    ...(billing ? { billing } : {}),
   };
   return outcome;
 }

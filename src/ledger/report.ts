@@ -57,6 +57,11 @@ export interface UsageReportOptions {
   by: ReportGrouping;
   /** The ledger owner's key: excluded from counterparties (default: every party is one). */
   owner?: Uint8Array;
+  /**
+   * Billing recorded next to the entries rather than in them (the CLI's `--price-schedule`
+   * annotations), by entry index (position in `receipts`); used for entries whose body has none.
+   */
+  billing?: ReadonlyMap<number, NonNullable<UsageReceipt['body']['billing']>>;
 }
 
 function add(map: Record<string, number>, key: string, n: number): void {
@@ -73,8 +78,11 @@ function add(map: Record<string, number>, key: string, n: number): void {
  */
 export function buildUsageReport(receipts: Iterable<UsageReceipt>, options: UsageReportOptions): UsageReportRow[] {
   const rows = new Map<string, UsageReportRow>();
+  let index = -1;
   for (const r of receipts) {
+    index++;
     const b = r.body;
+    const billed = b.billing ?? options.billing?.get(index);
     let keys: string[];
     if (options.by === 'protocol') keys = [b.protocol];
     else if (options.by === 'month') {
@@ -96,7 +104,7 @@ export function buildUsageReport(receipts: Iterable<UsageReceipt>, options: Usag
       for (const n of Object.values(b.outputSizes)) row.recordsOut += n;
       row.bytesExchanged += b.bytesExchanged;
       row.computeMs += b.computeMs;
-      if (b.billing) add(row.billed, b.billing.currency, b.billing.amountMinor);
+      if (billed) add(row.billed, billed.currency, billed.amountMinor);
     }
   }
   return [...rows.values()].sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));

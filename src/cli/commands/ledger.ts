@@ -15,6 +15,7 @@ import type { LedgerSnapshot } from '../../ledger/node.js';
 import { parsePublicKeyFile } from '../../session/identity.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { choiceOption, intOption, parseCommandArgs, stringOption } from '../args.js';
+import { readBillingAnnotations } from '../ledger-wiring.js';
 import type { OptionSpec, ParsedOptions } from '../args.js';
 
 const HELP = `usage: dataport ledger <subcommand> --ledger DIR [options]
@@ -164,7 +165,9 @@ async function report(values: ParsedOptions): Promise<number> {
   const s = await snapshot(values);
   const by = choiceOption<ReportGrouping>(values, 'by', ['counterparty', 'protocol', 'month'], 'counterparty');
   const format = choiceOption<ReportFormat>(values, 'format', ['table', 'csv', 'json'], 'table');
-  const rows = buildUsageReport(s.receipts(), { by, owner: s.ownerPublicKey });
+  // Billing recorded next to the entries (`--price-schedule`), bound to each entry's bytes.
+  const { billing } = await readBillingAnnotations(stringOption(values, 'ledger', true), s.entries);
+  const rows = buildUsageReport(s.receipts(), { by, owner: s.ownerPublicKey, billing });
   const text = formatUsageReport(rows, by, format);
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   return 0;

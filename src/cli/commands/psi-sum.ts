@@ -14,9 +14,11 @@ import { AbortError, DataportError, GuardrailRefusedError, InputError, TimeoutEr
 import { openLedger, type Ledger } from '../../ledger/node.js';
 import type { UsageReceipt } from '../../ledger/receipt-types.js';
 import { createInlineExecutor, type CryptoExecutor } from '../../protocols/executor.js';
-import { normalizeKey } from '../../protocols/psi/normalize.js';
+import { dedupeRecords, normalizeKey } from '../../protocols/psi/normalize.js';
+import type { ReceiptBilling } from '../../ledger/pricing.js';
 import { choosePlainBits, epsilonEach } from '../../protocols/psi-sum/protocol.js';
-import { runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../../protocols/psi-sum/run.js';
+import { PSI_SUM_PROTOCOL_NAME, runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../../protocols/psi-sum/run.js';
+import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, recordReceipt } from '../ledger-wiring.js';
 import { aggregateValueRows, type ValueColumnRequest } from '../../protocols/psi-sum/values.js';
 import { identityFromSecretKey, parsePublicKeyFile, parseSecretKeyFile, type Identity } from '../../session/identity.js';
 import type { FrameTransport } from '../../transport/types.js';
@@ -69,6 +71,11 @@ running:
   --workers N               worker threads for hashing (0 = none; default: core count)
   --timeout SECONDS         limit of the session (default 600); the listener's wait too
   --ledger DIR              append the co-signed receipt to this ledger
+  --price-schedule FILE     bill the run with this price schedule (JSON, see docs/ledger.md); the
+                            amount is recorded next to the ledger entry (needs --ledger)
+  --budget FILE             query budget per counterparty (JSON, see docs/ledger.md), checked
+                            against --ledger once the peer is authenticated; a spent budget
+                            refuses the run on both sides (needs --ledger)
   --json                    print a one-line JSON summary as the last line of stdout
   --help                    this text
 
@@ -94,6 +101,8 @@ interface Options {
   workers: number;
   timeoutMs: number;
   ledgerDir?: string;
+  priceScheduleFile?: string;
+  budgetFile?: string;
   json: boolean;
   tlsCert?: string;
   tlsKey?: string;
@@ -132,6 +141,8 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     workers: { type: 'string' },
     timeout: { type: 'string' },
     ledger: { type: 'string' },
+    'price-schedule': { type: 'string' },
+    budget: { type: 'string' },
     json: { type: 'boolean' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
@@ -190,6 +201,8 @@ function parseOptions(argv: readonly string[]): Options | undefined {
   for (const [k, name] of [
     ['peerKeyFile', 'peer-key'],
     ['ledgerDir', 'ledger'],
+    ['priceScheduleFile', 'price-schedule'],
+    ['budgetFile', 'budget'],
     ['tlsCert', 'tls-cert'],
     ['tlsKey', 'tls-key'],
     ['ca', 'ca'],
@@ -198,6 +211,12 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     if (v !== undefined) opts[k] = v;
   }
   for (const c of opts.valueColumns) if (opts.keyColumns.includes(c)) throw new InputError(`column '${c}' is both a key and a value column`);
+  for (const [flag, given] of [
+    ['price-schedule', opts.priceScheduleFile !== undefined],
+    ['budget', opts.budgetFile !== undefined],
+  ] as const) {
+    if (given && opts.ledgerDir === undefined) throw new InputError(`option --${flag} needs --ledger DIR (it is recorded in and checked against the ledger)`);
+  }
   if (opts.mode === 'connect' && opts.peerKeyFile === undefined) throw new InputError("missing required option --peer-key FILE: the requester must pin the listener's public key");
   if (opts.mode === 'listen' && opts.peerKeyFile === undefined && !opts.allowAnyPeer) throw new InputError('--listen needs --peer-key FILE or --allow-any-peer');
   if (opts.peerKeyFile !== undefined && opts.allowAnyPeer) throw new InputError('options --peer-key and --allow-any-peer contradict each other');
@@ -321,6 +340,9 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const reporter = createReporter(opts.json);
+  // Schedule and budget files are checked before anything else happens (no connection yet).
+  const schedule = opts.priceScheduleFile !== undefined ? await loadPriceSchedule(opts.priceScheduleFile, PSI_SUM_PROTOCOL_NAME) : undefined;
+  const budget = opts.budgetFile !== undefined ? await loadBudgetPolicy(opts.budgetFile) : undefined;
   if (opts.mode === 'listen' && opts.allowAnyPeer) reporter.warn('--allow-any-peer: any peer with a valid identity may run this job; its key is recorded in the receipt');
   const identity = await loadIdentity(opts.identityDir, reporter);
   const peerKey = opts.peerKeyFile !== undefined ? await loadPeerKey(opts.peerKeyFile) : undefined;
@@ -342,6 +364,9 @@ export async function run(argv: string[]): Promise<number> {
   const executor: CryptoExecutor = opts.workers === 0 ? await createInlineExecutor() : await createWorkerPool({ workers: opts.workers });
   let receipt: UsageReceipt | undefined;
   let ledgerIndex: number | undefined;
+  let billing: ReceiptBilling | undefined;
+  const role = opts.mode === 'connect' ? 'requester' : 'responder';
+  const distinctKeys = dedupeRecords(table.keys.map((k) => normalizeKey(k))).keys.length;
   const base: Omit<RunPsiSumOptions, 'role' | 'transport' | 'signal'> = {
     records: table.keys,
     ...(columns.length > 0 ? { values: { columns, rows: table.values } } : {}),
@@ -350,10 +375,15 @@ export async function run(argv: string[]): Promise<number> {
     executor,
     onReceipt: async (r) => {
       receipt = r;
-      if (ledger) ledgerIndex = (await ledger.append(r)).index;
+      if (ledger) {
+        const recorded = await recordReceipt(ledger, r, schedule);
+        ledgerIndex = recorded.index;
+        billing = recorded.billing;
+        if (r.body.outcome === 'refused') process.stderr.write(`receipt of the refused run appended to ${ledger.dir} (entry ${ledgerIndex})\n`);
+      }
     },
+    ...(ledger && budget ? { beforeRun: budgetCheck(ledger, budget, role, distinctKeys) } : {}),
   };
-  const role = opts.mode === 'connect' ? 'requester' : 'responder';
   const signal = sessionSignal(opts);
   let result: RunPsiSumResult | undefined;
   let withheld: GuardrailRefusedError | undefined;
@@ -396,6 +426,7 @@ export async function run(argv: string[]): Promise<number> {
     ms: Math.round(performance.now() - startedAt),
     receipt: receipt ?? null,
     ledger: ledgerIndex !== undefined ? { dir: opts.ledgerDir, index: ledgerIndex } : null,
+    billing: billing ?? null,
   };
   if (withheld) {
     reporter.info(`result withheld: ${withheld.message}`);
@@ -411,6 +442,7 @@ export async function run(argv: string[]): Promise<number> {
   );
   if (r.sums) for (const c of r.columns) reporter.info(`  ${c.name}: sum ${r.sums[c.name]}, mean ${r.means![c.name] ?? 'n/a'}`);
   if (ledgerIndex !== undefined) reporter.info(`receipt appended to ${opts.ledgerDir} (entry ${ledgerIndex})`);
+  if (billing) reporter.info(`billed: ${billing.amountMinor} ${billing.currency} minor units (schedule ${billing.schedule})`);
   reporter.json({
     intersectionSize: size ?? null,
     sums: r.sums ?? null,

@@ -34,7 +34,11 @@ import { createProgress, type Progress } from '../progress.js';
 import { PSI_HELP, parsePsiOptions, type PsiCliOptions } from '../psi-options.js';
 import { cliSignal } from '../signals.js';
 import { createReporter, type Reporter } from '../summary.js';
-import { runSessionPsi, type ReceiptSink } from '../psi-session.js';
+import { runSessionPsi } from '../psi-session.js';
+import { loadBudgetPolicy, loadPriceSchedule } from '../ledger-wiring.js';
+import type { BudgetPolicy } from '../../ledger/budget.js';
+import type { PriceSchedule, ReceiptBilling } from '../../ledger/pricing.js';
+import { PSI_PROTOCOL_NAME } from '../../session/run-psi.js';
 
 /** What one run (one session) produced, whichever mode ran it. */
 export interface PsiRunOutcome {
@@ -48,6 +52,8 @@ export interface PsiRunOutcome {
   bytesReceived: number;
   /** Where the receipt was appended, if `--ledger` was given. */
   ledger?: { dir: string; index: number };
+  /** What the run was billed (`--price-schedule`), recorded next to the ledger entry. */
+  billing?: ReceiptBilling;
 }
 
 /** Everything a session needs, prepared once before any socket is opened. */
@@ -61,7 +67,11 @@ export interface PsiContext {
   reporter: Reporter;
   progress: Progress;
   /** The ledger receipts are appended to (`--ledger`). */
-  ledger?: ReceiptSink;
+  ledger?: Ledger;
+  /** `--price-schedule`: billing recorded next to each ledger entry. */
+  schedule?: PriceSchedule;
+  /** `--budget`: checked against `ledger` once the peer is authenticated. */
+  budget?: BudgetPolicy;
 }
 
 const PHASE_LABELS: Record<string, string> = {
@@ -199,6 +209,7 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
   );
   if (outputRows !== null) reporter.info(`wrote ${outputRows} rows to ${opts.output}`);
   if (outcome.ledger) reporter.info(`receipt appended to ${outcome.ledger.dir} (entry ${outcome.ledger.index})`);
+  if (outcome.billing) reporter.info(`billed: ${outcome.billing.amountMinor} ${outcome.billing.currency} minor units (schedule ${outcome.billing.schedule})`);
   reporter.json({
     ok: true,
     role: outcome.role,
@@ -220,6 +231,7 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
     peerKey: outcome.peerPublicKey ? toBase64(outcome.peerPublicKey) : null,
     receipt: outcome.receipt ?? null,
     ledger: outcome.ledger ?? null,
+    billing: outcome.billing ?? null,
   });
   return 0;
 }
@@ -403,6 +415,9 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   await preflight(opts);
+  // Schedule and budget files are checked before anything else happens (no connection yet).
+  const schedule = opts.priceScheduleFile !== undefined ? await loadPriceSchedule(opts.priceScheduleFile, PSI_PROTOCOL_NAME) : undefined;
+  const budget = opts.budgetFile !== undefined ? await loadBudgetPolicy(opts.budgetFile) : undefined;
   const identity = opts.identityDir !== undefined ? await loadIdentity(opts.identityDir, reporter) : undefined;
   const peerKey = opts.peerKeyFile !== undefined ? await loadPeerKey(opts.peerKeyFile) : undefined;
 
@@ -448,6 +463,8 @@ export async function run(argv: string[]): Promise<number> {
       ...(identity ? { identity } : {}),
       ...(peerKey ? { peerKey } : {}),
       ...(ledger ? { ledger } : {}),
+      ...(schedule ? { schedule } : {}),
+      ...(budget ? { budget } : {}),
     };
     return opts.mode === 'connect' ? await requester(ctx, startedAt) : await listener(ctx, startedAt);
   } finally {

@@ -324,3 +324,61 @@ describe('parallel verification (signature checks on worker threads)', () => {
     expect(verifyLedgerBytes(variants[0]!, { checkpoint }).ok).toBe(true);
   });
 });
+
+describe('hostile ledger files', () => {
+  it('verifyLedgerBytes never throws on mutated or arbitrary bytes, and never accepts a changed log', async () => {
+    const fc = (await import('fast-check')).default;
+    const { verifyLedgerBytes } = await import('../src/ledger/index.js');
+    const dir = await makeLedger(4);
+    const bytes = new Uint8Array(readFileSync(join(dir, 'ledger.log')));
+    const checkpoint = readFileSync(join(dir, 'checkpoint'), 'utf8');
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(bytes.length - 1), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 6 }),
+        (flips) => {
+          const m = new Uint8Array(bytes);
+          for (const [pos, x] of flips) m[pos]! ^= x;
+          const changed = m.some((b, i) => b !== bytes[i]);
+          const r = verifyLedgerBytes(m, { checkpoint });
+          if (changed) expect(r.ok).toBe(false);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), (junk) => {
+        const r = verifyLedgerBytes(new Uint8Array([...bytes.subarray(0, 60), ...junk]));
+        expect(typeof r.ok).toBe('boolean');
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('checkLedgerBudget counts the ledger’s entries, including other processes’ appends', async () => {
+    const { checkLedgerBudget } = await import('../src/ledger/node.js');
+    const { parseBudgetPolicy } = await import('../src/ledger/index.js');
+    const dir = tmp();
+    const a = await openLedger(dir, { owner });
+    const b = await openLedger(dir, { owner });
+    const policy = parseBudgetPolicy({ period: 'month', maxQueries: 3 });
+    const now = 1_764_000_000_000 + 10_000;
+    for (let i = 0; i < 2; i++) await b.append(receipt(i));
+    expect((await checkLedgerBudget(a, { counterparty: peer.publicKey, policy, now })).queriesUsed).toBe(2);
+    await b.append(receipt(2));
+    await expect(checkLedgerBudget(a, { counterparty: peer.publicKey, policy, now })).rejects.toThrow(/3 of 3 queries used this month/);
+    await a.close();
+    await b.close();
+  });
+
+  it('a break guard left by a dead process does not block the lock forever', async () => {
+    const dir = await makeLedger(1);
+    const deadPid = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).toString());
+    writeFileSync(join(dir, 'ledger.lock'), `${deadPid} ${'ab'.repeat(16)}\n`);
+    writeFileSync(join(dir, 'ledger.lock.break'), `${deadPid} ${'cd'.repeat(16)}\n`);
+    const l = await openLedger(dir, { owner, lockTimeoutMs: 10_000 });
+    expect(l.size).toBe(1);
+    await l.close();
+    expect(existsSync(join(dir, 'ledger.lock'))).toBe(false);
+    expect(existsSync(join(dir, 'ledger.lock.break'))).toBe(false);
+  });
+});

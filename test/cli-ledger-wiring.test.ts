@@ -1,0 +1,255 @@
+/**
+ * End-to-end tests of `--price-schedule` and `--budget` on `dataport psi` and `dataport psi-sum`:
+ * separate processes of the built CLI over 127.0.0.1 (listener on port 0), ledgers read back with
+ * `dataport ledger report` / `verify` and the ledger API.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { openLedger, verifyLedgerDir } from '../src/ledger/file-ledger.js';
+import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity, type Identity } from '../src/session/identity.js';
+import { toBase64 } from '../src/utils/bytes.js';
+import { assertBuilt, expectOneLineError, killAll, runCli, startCli, tempDir, type CliResult } from './cli-helpers.js';
+
+vi.setConfig({ testTimeout: 180_000 });
+
+const tmp = tempDir('dataport-wiring-');
+const D = tmp.dir;
+const p = (name: string) => join(D, name);
+const ids: Record<string, Identity> = {};
+
+function writeIdentity(name: string): void {
+  const id = generateIdentity();
+  ids[name] = id;
+  mkdirSync(p(name), { recursive: true });
+  writeFileSync(p(`${name}/identity.key`), formatSecretKeyFile(id.secretKey));
+  chmodSync(p(`${name}/identity.key`), 0o600);
+  writeFileSync(p(`${name}/identity.pub`), formatPublicKeyFile(id.publicKey));
+}
+
+// 4 distinct requester keys, 5 distinct listener keys, 3 in common.
+const PHARMA = 'resident_id\n1001\n1002\n1003\n1004\n1002\n';
+const HOSPITAL = 'patient_id,cost_yuan\n1001,10.5\n1002,20\n1003,1.25\n2001,7\n2002,8\n';
+
+const SCHEDULE = {
+  id: 'port-2026-01',
+  currency: 'CNY',
+  guideCap: 500000,
+  protocols: { 'ecdh-psi': { perRun: 1000, per1000Records: 50, perGB: 2000 }, 'psi-sum': { perRun: 2000 } },
+};
+
+beforeAll(() => {
+  assertBuilt();
+  writeIdentity('pharma');
+  writeIdentity('hospital');
+  writeFileSync(p('pharma.csv'), PHARMA);
+  writeFileSync(p('hospital.csv'), HOSPITAL);
+  writeFileSync(p('prices.json'), JSON.stringify(SCHEDULE));
+  writeFileSync(p('budget-1.json'), JSON.stringify({ period: 'month', maxQueries: 1 }));
+  writeFileSync(p('bad-prices.json'), JSON.stringify({ ...SCHEDULE, currency: 'yuan' }));
+  writeFileSync(p('no-psi-price.json'), JSON.stringify({ id: 'x', currency: 'CNY', protocols: { aggregate: { perRun: 1 } } }));
+  writeFileSync(p('bad-budget.json'), '{"period":"year","maxQueries":1}');
+  writeFileSync(p('not-json.json'), '{"period":');
+});
+afterEach(killAll);
+afterAll(() => tmp.cleanup());
+
+const W = 120_000;
+const psiListener = (ledger: string, extra: string[] = []) => [
+  'psi', '--listen', '127.0.0.1:0', '--identity', p('hospital'), '--peer-key', p('pharma/identity.pub'), '--workers', '0',
+  '--input', p('hospital.csv'), '--key', 'patient_id', '--ledger', p(ledger), '--json', ...extra,
+];
+const psiRequester = (url: string, ledger: string, extra: string[] = []) => [
+  'psi', '--connect', url, '--identity', p('pharma'), '--peer-key', p('hospital/identity.pub'), '--workers', '0',
+  '--input', p('pharma.csv'), '--key', 'resident_id', '--ledger', p(ledger), '--json', ...extra,
+];
+const sumListener = (ledger: string, extra: string[] = []) => [
+  'psi-sum', '--listen', '127.0.0.1:0', '--identity', p('hospital'), '--peer-key', p('pharma/identity.pub'), '--workers', '0',
+  '--input', p('hospital.csv'), '--key', 'patient_id', '--values', 'cost_yuan', '--ledger', p(ledger), '--json', ...extra,
+];
+const sumRequester = (url: string, ledger: string, extra: string[] = []) => [
+  'psi-sum', '--connect', url, '--identity', p('pharma'), '--peer-key', p('hospital/identity.pub'), '--workers', '0',
+  '--input', p('pharma.csv'), '--key', 'resident_id', '--ledger', p(ledger), '--json', ...extra,
+];
+
+async function pair(listenerArgs: string[], requesterArgs: (url: string) => string[]): Promise<{ l: CliResult; r: CliResult }> {
+  const listener = startCli(listenerArgs, { watchdogMs: W });
+  const url = await listener.listening();
+  const requester = startCli(requesterArgs(url), { watchdogMs: W });
+  const [l, r] = await Promise.all([listener.done, requester.done]);
+  return { l, r };
+}
+
+function lastJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.trimEnd().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+}
+
+async function outcomes(dir: string, owner: Identity): Promise<string[]> {
+  const ledger = await openLedger(dir, { owner });
+  try {
+    return (await ledger.readReceipts()).map((r) => r.body.outcome);
+  } finally {
+    await ledger.close();
+  }
+}
+
+/** A TCP server that only counts connections: proves a command gave up before connecting. */
+async function countingServer(): Promise<{ server: Server; url: string; connections: () => number }> {
+  let n = 0;
+  const server = createServer((s) => {
+    n++;
+    s.destroy();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, connections: () => n };
+}
+
+describe('dataport psi --price-schedule', () => {
+  it('bills the run on the listener: amount in the JSON summary and in ledger report, not on the requester', async () => {
+    const { l, r } = await pair(psiListener('h-priced', ['--price-schedule', p('prices.json')]), (url) => psiRequester(url, 'p-priced'));
+    expect(l.code, l.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
+    const ls = lastJson(l.stdout);
+    const rs = lastJson(r.stdout);
+    const receipt = ls.receipt as { body: { inputSizes: Record<string, number>; bytesExchanged: number; billing?: unknown } };
+    expect(receipt.body.inputSizes).toEqual({ requester: 4, responder: 5 });
+    expect(receipt.body.billing).toBeUndefined(); // billing is an annotation, the co-signed body has none
+    // perRun 1000 + ⌈9 records × 50 / 1000⌉ = 1 + ⌈bytes × 2000 / 10^9⌉ = 1 (a few KB).
+    const bytes = receipt.body.bytesExchanged;
+    expect(bytes).toBeGreaterThan(0);
+    expect(bytes).toBeLessThan(500_000);
+    const expected = 1000 + 1 + 1;
+    expect(ls.billing).toEqual({ currency: 'CNY', amountMinor: expected, schedule: 'port-2026-01' });
+    expect(rs.billing).toBeNull();
+
+    const report = await runCli(['ledger', 'report', '--ledger', p('h-priced'), '--by', 'protocol', '--format', 'json']);
+    expect(report.code, report.stderr).toBe(0);
+    const rows = (JSON.parse(report.stdout) as { rows: { key: string; runs: number; billed: Record<string, number> }[] }).rows;
+    expect(rows).toEqual([expect.objectContaining({ key: 'ecdh-psi', runs: 1, billed: { CNY: expected } })]);
+    const byPeer = await runCli(['ledger', 'report', '--ledger', p('h-priced'), '--format', 'json']);
+    const peerRows = (JSON.parse(byPeer.stdout) as { rows: { key: string; billed: Record<string, number> }[] }).rows;
+    expect(peerRows).toEqual([expect.objectContaining({ key: toBase64(ids.pharma!.publicKey), billed: { CNY: expected } })]);
+    // The requester's ledger holds the same co-signed entry, unbilled.
+    const other = await runCli(['ledger', 'report', '--ledger', p('p-priced'), '--by', 'protocol', '--format', 'json']);
+    expect((JSON.parse(other.stdout) as { rows: { billed: Record<string, number> }[] }).rows[0]!.billed).toEqual({});
+    expect((await verifyLedgerDir(p('h-priced'))).ok).toBe(true);
+  });
+
+  it('ignores an annotation that does not match the entry bytes', async () => {
+    // The annotation file of the previous test, with the entry hash of entry 0 altered.
+    const { readFileSync } = await import('node:fs');
+    const line = JSON.parse(readFileSync(p('h-priced/billing.jsonl'), 'utf8').trim()) as Record<string, unknown>;
+    mkdirSync(p('h-forged'), { recursive: true });
+    for (const f of ['ledger.log', 'checkpoint']) writeFileSync(p(`h-forged/${f}`), readFileSync(p(`h-priced/${f}`)));
+    writeFileSync(p('h-forged/billing.jsonl'), `${JSON.stringify({ ...line, entrySha256: toBase64(new Uint8Array(32)) })}\nnot json\n`);
+    const report = await runCli(['ledger', 'report', '--ledger', p('h-forged'), '--by', 'protocol', '--format', 'json']);
+    expect(report.code, report.stderr).toBe(0);
+    expect((JSON.parse(report.stdout) as { rows: { runs: number; billed: Record<string, number> }[] }).rows).toEqual([
+      expect.objectContaining({ runs: 1, billed: {} }),
+    ]);
+  });
+});
+
+describe('dataport psi --budget', () => {
+  it('allows one query per month, then refuses on both sides with the reason; the refusal is recorded and the ledgers verify', async () => {
+    const budget = ['--budget', p('budget-1.json')];
+    const first = await pair(psiListener('h-budget', budget), (url) => psiRequester(url, 'p-budget'));
+    expect(first.l.code, first.l.stderr).toBe(0);
+    expect(first.r.code, first.r.stderr).toBe(0);
+
+    const second = await pair(psiListener('h-budget', budget), (url) => psiRequester(url, 'p-budget'));
+    expect(second.l.code).not.toBe(0);
+    expect(second.r.code).not.toBe(0);
+    const who = toBase64(ids.pharma!.publicKey).replace(/[+/=]/g, '\\$&');
+    const message = new RegExp(`query budget for counterparty ${who} is spent: 1 of 1 queries used this month \\(resets \\d{4}-\\d\\d-01T00:00:00\\.000Z\\)`);
+    expectOneLineError(second.l.stderr, message);
+    expectOneLineError(second.r.stderr, message);
+    expect(second.r.stdout).not.toMatch(/intersection/);
+
+    // Both sides hold the completed run and the co-signed refusal; refusals use no budget.
+    expect(await outcomes(p('h-budget'), ids.hospital!)).toEqual(['completed', 'refused']);
+    expect(await outcomes(p('p-budget'), ids.pharma!)).toEqual(['completed', 'refused']);
+    for (const dir of ['h-budget', 'p-budget']) {
+      const v = await runCli(['ledger', 'verify', '--ledger', p(dir)]);
+      expect(v.code, v.stderr).toBe(0);
+    }
+  });
+
+  it('a requester with a spent budget refuses before the listener computes anything', async () => {
+    // The requester's own ledger already holds a completed run with the hospital.
+    const { l, r } = await pair(psiListener('h-req-budget'), (url) => psiRequester(url, 'p-budget', ['--budget', p('budget-1.json')]));
+    expect(r.code).not.toBe(0);
+    expect(l.code).not.toBe(0);
+    const who = toBase64(ids.hospital!.publicKey).replace(/[+/=]/g, '\\$&');
+    expectOneLineError(r.stderr, new RegExp(`query budget for counterparty ${who} is spent: 1 of 1 queries used this month`));
+    expectOneLineError(l.stderr, /query budget for counterparty \S+ is spent: 1 of 1 queries used this month/);
+    // No session was established, so there is no receipt to record on either side.
+    expect(await outcomes(p('h-req-budget'), ids.hospital!)).toEqual([]);
+    expect(await outcomes(p('p-budget'), ids.pharma!)).toEqual(['completed', 'refused']);
+  });
+});
+
+describe('dataport psi-sum --budget and --price-schedule', () => {
+  it('first run billed and allowed, second refused on both sides; ledgers verify', async () => {
+    const extra = ['--budget', p('budget-1.json'), '--price-schedule', p('prices.json')];
+    const first = await pair(sumListener('h-sum', extra), (url) => sumRequester(url, 'p-sum'));
+    expect(first.l.code, first.l.stderr).toBe(0);
+    expect(first.r.code, first.r.stderr).toBe(0);
+    expect(lastJson(first.r.stdout).sums).toEqual({ cost_yuan: '31.75' });
+    expect(lastJson(first.l.stdout).billing).toEqual({ currency: 'CNY', amountMinor: 2000, schedule: 'port-2026-01' });
+
+    const second = await pair(sumListener('h-sum', extra), (url) => sumRequester(url, 'p-sum'));
+    expect(second.l.code).not.toBe(0);
+    expect(second.r.code).not.toBe(0);
+    const message = /query budget for counterparty \S+ is spent: 1 of 1 queries used this month \(resets /;
+    expectOneLineError(second.l.stderr, message);
+    expectOneLineError(second.r.stderr, message);
+    expect(await outcomes(p('h-sum'), ids.hospital!)).toEqual(['completed', 'refused']);
+    expect(await outcomes(p('p-sum'), ids.pharma!)).toEqual(['completed', 'refused']);
+    expect((await verifyLedgerDir(p('h-sum'))).ok).toBe(true);
+    expect((await verifyLedgerDir(p('p-sum'))).ok).toBe(true);
+    // Billed once: the refusal costs 0.
+    const report = await runCli(['ledger', 'report', '--ledger', p('h-sum'), '--by', 'protocol', '--format', 'json']);
+    expect((JSON.parse(report.stdout) as { rows: unknown[] }).rows).toEqual([
+      expect.objectContaining({ key: 'psi-sum', runs: 2, outcomes: { completed: 1, refused: 1 }, billed: { CNY: 2000 } }),
+    ]);
+  });
+});
+
+describe('invalid --price-schedule / --budget', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['psi', ['--price-schedule', 'bad-prices.json'], /--price-schedule \S+bad-prices\.json: price schedule: currency must be an ISO 4217 code/],
+    ['psi', ['--price-schedule', 'no-psi-price.json'], /--price-schedule \S+no-psi-price\.json: no price for protocol 'ecdh-psi' and no default/],
+    ['psi', ['--budget', 'bad-budget.json'], /--budget \S+bad-budget\.json: budget policy: period must be day, week or month/],
+    ['psi', ['--budget', 'missing.json'], /--budget \S+missing\.json: cannot read \(ENOENT\)/],
+    ['psi-sum', ['--budget', 'not-json.json'], /--budget \S+not-json\.json: budget policy: not valid JSON/],
+    ['psi-sum', ['--price-schedule', 'no-psi-price.json'], /--price-schedule \S+no-psi-price\.json: no price for protocol 'psi-sum' and no default/],
+  ];
+  for (const [command, [flag, file], pattern] of cases) {
+    it(`${command} ${flag} ${file}: one line naming the file, exit 1, no connection`, async () => {
+      const srv = await countingServer();
+      try {
+        const base = command === 'psi' ? psiRequester(srv.url, 'unused') : sumRequester(srv.url, 'unused');
+        const res = await runCli([...base, flag!, p(file!)], { watchdogMs: W });
+        expect(res.code).toBe(1);
+        expectOneLineError(res.stderr, pattern);
+        expect(srv.connections()).toBe(0);
+      } finally {
+        srv.server.close();
+      }
+    });
+  }
+
+  it('--price-schedule and --budget need --ledger', async () => {
+    for (const args of [
+      ['psi', '--connect', 'ws://127.0.0.1:9', '--identity', p('pharma'), '--peer-key', p('hospital/identity.pub'), '--input', p('pharma.csv'), '--key', 'resident_id', '--budget', p('budget-1.json')],
+      ['psi-sum', '--connect', 'ws://127.0.0.1:9', '--identity', p('pharma'), '--peer-key', p('hospital/identity.pub'), '--input', p('pharma.csv'), '--key', 'resident_id', '--price-schedule', p('prices.json')],
+    ]) {
+      const res = await runCli(args, { watchdogMs: W });
+      expect(res.code).toBe(1);
+      expectOneLineError(res.stderr, /option --(budget|price-schedule) needs --ledger DIR/);
+    }
+  });
+});

@@ -4,6 +4,7 @@
  * @module
  */
 export {
+  HE_FLOOD_STATISTICAL_BITS,
   HE_POLY_MODULUS_DEGREES,
   chooseHeParameters,
   decodeHeParameters,

@@ -23,7 +23,13 @@ import type { UsageReceipt } from '../ledger/receipt-types.js';
 import type { SessionTerms } from '../session/messages.js';
 import { fromBase64, toBase64 } from '../utils/bytes.js';
 
-/** The annotation file in a ledger directory. */
+/**
+ * The billing annotation file in a ledger directory (one JSON line per billed entry).
+ * @example
+ * ```ts
+ * const path = join(ledgerDir, BILLING_FILE); // ledger/hospital/billing.jsonl
+ * ```
+ */
 export const BILLING_FILE = 'billing.jsonl';
 
 /** Largest schedule / budget file read. */

@@ -292,4 +292,31 @@ describe('aggregator state machine', () => {
     agg.dispose();
     analyst.dispose();
   });
+
+  it('arbitrary frames from providers or the analyst never throw: the round aborts with a reason', async () => {
+    const q = baseQuery({ quorum: 2 });
+    const analyst = await createAnalyst(q);
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.uint8Array({ maxLength: 80 })), { minLength: 1, maxLength: 6 }), async (frames) => {
+        const agg = createAggregator({ providers: 3 });
+        await agg.receiveFromAnalyst(analyst.queryFrame);
+        let ended = false;
+        for (const [who, bytes] of frames) {
+          const step = agg.receiveFromProvider(who, bytes);
+          for (const out of step.send) expect(decodeAggregateMessage(out.frame).type).toBe(AggregateMessageType.ABORT);
+          if (step.outcome) {
+            expect(step.outcome.status).toBe('aborted');
+            ended = true;
+          }
+        }
+        if (!ended) expect(agg.deadline().outcome?.status).toBe('aborted');
+        agg.dispose();
+        const agg2 = createAggregator({ providers: 3 });
+        const s2 = await agg2.receiveFromAnalyst(frames[0]![1]);
+        expect(s2.outcome).toMatchObject({ status: 'aborted', reason: AbortReason.PROTOCOL_ERROR });
+      }),
+      { numRuns: 25 },
+    );
+    analyst.dispose();
+  });
 });

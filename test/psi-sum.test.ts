@@ -207,8 +207,9 @@ describe('runPsiSum over the in-memory transport', () => {
     expect(ids.intersectionSize).toBe(2);
     expect(values.sums).toBeUndefined();
     expect(values.intersectionSize).toBeUndefined();
-    // The receipt V keeps must not carry the count the terms withhold from V.
-    expect(receipts[0]!.body.outputSizes).toEqual({ requester: 0, responder: 0 });
+    // The receipt V keeps must not carry the count the terms withhold from V: the sole
+    // recipient's output size is left out of the co-signed body.
+    expect(receipts[0]!.body.outputSizes).toEqual({ responder: 0 });
   }, 300_000);
 
   it('reveal=requester with the value holder requesting: only it receives the sums', async () => {

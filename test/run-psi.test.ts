@@ -114,7 +114,9 @@ describe('runPsi over the memory pair', () => {
     expect(rb!.learned).toBe('nothing');
     expect(rb!.intersectionRows).toBeUndefined();
     expect(rb!.intersectionSize).toBeUndefined();
-    expect(rb!.receipt.body.outputSizes).toEqual({ requester: plainSize(A, B), responder: 0 });
+    // The requester is the only recipient: its result size stays out of the co-signed receipt,
+    // which the responder also holds.
+    expect(rb!.receipt.body.outputSizes).toEqual({ responder: 0 });
   }, 60_000);
 
   it('count-only: the size and no rows; normalisation and multi-column keys', async () => {
@@ -177,7 +179,7 @@ describe('runPsi over the memory pair', () => {
     for (const r of results) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(GuardrailRefusedError);
     expect(receipts).toHaveLength(2);
     expect(receipts[0]!.body.outcome).toBe('withheld');
-    expect(receipts[0]!.body.outputSizes).toEqual({ requester: 0, responder: 0 });
+    expect(receipts[0]!.body.outputSizes).toEqual({ responder: 0 });
     expect(receipts[0]!.body.guardrails).toEqual([{ rule: 'min-cohort', outcome: 'withheld', detail: 'k=5' }]);
   }, 60_000);
 

@@ -190,7 +190,7 @@ function normalizeRecords(records: RunPsiSessionOptions['records']): (Uint8Array
  *            identity: hospital, peerPublicKey: pharma.publicKey, policy: { reveal: 'requester' } }),
  * ]);
  * mine.intersectionRows; // [1]
- * mine.receipt.body.outputSizes; // { requester: 1, responder: 0 }
+ * mine.receipt.body.outputSizes; // { responder: 0 }: the requester's size is its own, not in the receipt
  * ```
  */
 export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResult> {

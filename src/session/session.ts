@@ -565,7 +565,10 @@ class SessionImpl implements Session {
         computeMs: Math.max(0, Math.round(c.computeMs)),
         bytesExchanged: stats.bytesSent + stats.bytesReceived,
         inputSize: c.inputSize,
-        outputSize: c.outputSize,
+        // When this party is the only recipient, the size of its result is its own output: putting
+        // it in the view (and so in the co-signed body) would tell the peer the intersection size
+        // that the terms withhold from it. The receipt then omits that role's output size.
+        outputSize: this.#soleRecipient(this.role) ? 0 : c.outputSize,
         outcome: c.outcome,
         guardrails: (c.guardrails ?? []).map((g) => (g.detail === undefined ? { rule: g.rule, outcome: g.outcome } : { ...g })),
       };
@@ -627,6 +630,11 @@ class SessionImpl implements Session {
     if (mine.outcome === 'completed' && theirs.outcome === 'completed' && mine.outputSize > 0 && theirs.outputSize > 0 && mine.outputSize !== theirs.outputSize) bad();
   }
 
+  /** True when `role` is the only party the terms release the result to (see exchangeReceipt). */
+  #soleRecipient(role: SessionRole): boolean {
+    return this.terms.recipients.length === 1 && this.terms.recipients[0] === role;
+  }
+
   #body(req: ReceiptView, res: ReceiptView): UsageReceiptBody {
     // Deterministic from the two views and the signed terms: both sides build identical bytes.
     const rank = (o: string): number => ['completed', 'withheld', 'failed', 'refused'].indexOf(o);
@@ -653,7 +661,14 @@ class SessionImpl implements Session {
       options: { ...this.terms.options, recipients: this.terms.recipients.join('+') },
       purpose: this.terms.purpose,
       inputSizes: { requester: req.inputSize, responder: res.inputSize },
-      outputSizes: { requester: req.outputSize, responder: res.outputSize },
+      outputSizes: Object.fromEntries(
+        (
+          [
+            ['requester', req.outputSize],
+            ['responder', res.outputSize],
+          ] as const
+        ).filter(([role]) => !this.#soleRecipient(role)),
+      ),
       bytesExchanged: Math.max(req.bytesExchanged, res.bytesExchanged),
       computeMs: Math.max(req.computeMs, res.computeMs),
       guardrails,

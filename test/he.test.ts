@@ -144,6 +144,41 @@ describe('HE context (4096)', () => {
     pk2.dispose();
   });
 
+  it('public keys must be seeded (pk1 from a PRNG seed): full, altered or cut keys are refused before SEAL parses them', async () => {
+    const { loadSeal } = await import('../src/he/seal-loader.js');
+    const seal = await loadSeal();
+    const good = he.exportPublicKey(keys.publicKey);
+    const bodyOffset = 38 + 2 + ((good[38]! << 8) | good[39]!); // prefix, description length, description
+    // A full (unseeded) SEAL public key of the right parameters, in the same envelope: refused.
+    const p = params;
+    const ep = seal.EncryptionParameters(seal.SchemeType.bfv);
+    ep.setPolyModulusDegree(p.polyModulusDegree);
+    ep.setCoeffModulus(seal.CoeffModulus.BFVDefault(p.polyModulusDegree, seal.SecurityLevel.tc128));
+    ep.setPlainModulus(seal.Modulus(p.plainModulus));
+    const ctx = seal.Context(ep, true, seal.SecurityLevel.tc128);
+    const kg = seal.KeyGenerator(ctx);
+    const full = kg.createPublicKey();
+    const fullBytes = full.saveArray(seal.ComprModeType.none);
+    const forged = new Uint8Array(bodyOffset + fullBytes.length);
+    forged.set(good.subarray(0, bodyOffset));
+    forged.set(fullBytes, bodyOffset);
+    expect(() => he.importPublicKey(forged)).toThrow(MalformedMessageError);
+    for (const o of [full, kg, ctx, ep]) o.delete();
+    // Structural prefix altered (e.g. the "seeded" marker or sizes), or cut: refused.
+    for (const i of [bodyOffset, bodyOffset + 5, bodyOffset + 20, bodyOffset + 60]) {
+      const b = good.slice();
+      b[i] = b[i]! ^ 0x01;
+      expect(() => he.importPublicKey(b)).toThrow(MalformedMessageError);
+    }
+    expect(() => he.importPublicKey(good.subarray(0, good.length - 1))).toThrow(MalformedMessageError);
+    // The genuine key still loads and works.
+    const pk = he.importPublicKey(good);
+    const ct = he.encrypt(pk, [5n]);
+    expect(he.decrypt(keys.secretKey, ct)).toEqual([5n]);
+    ct.dispose();
+    pk.dispose();
+  });
+
   it('mismatched parameters give HeParameterMismatchError', async () => {
     const other = await createHeContext(await chooseHeParameters({ slots: 64, maxAbsValue: MAX, maxAddends: 9, maxAbsPlainAddend: 1000n }));
     const otherKeys = other.generateKeys();

@@ -256,6 +256,12 @@ class Handle {
 }
 
 class PublicKeyHandle extends Handle implements HePublicKey {
+  /** The key's seeded SEAL serialisation (what goes on the wire). */
+  seeded: Uint8Array;
+  constructor(owner: object, key: PublicKey, seeded: Uint8Array) {
+    super(owner, [key]);
+    this.seeded = seeded;
+  }
   get key(): PublicKey {
     if (this.native === undefined) throw new TypeError('publicKey has been disposed');
     return this.native[0] as PublicKey;
@@ -387,12 +393,25 @@ function buildContext(seal: Seal, params: HeParameters): HeContext {
   // Templates (the first SEAL_DATA_OFFSET bytes of an uncompressed SEAL serialisation) for every
   // chain index and for the public key, made from objects this process created itself.
   const templates = new Map<string, Uint8Array>();
+  let seededPkShape: { length: number; prefix: Uint8Array } = { length: 0, prefix: new Uint8Array() };
   {
     const kg = seal.KeyGenerator(ctx);
     const pk = kg.createPublicKey();
     const enc = seal.Encryptor(ctx, pk);
-    const pkBytes = pk.saveArray(seal.ComprModeType.none);
-    templates.set('pk', pkBytes.slice(0, SEAL_DATA_OFFSET));
+    // Shape of a *seeded* public key (SEAL header, parms_id, sizes, array headers: the prefix every
+    // honest key shares byte for byte; then pk0's coefficients and the seed of pk1). Learned from
+    // three local keys; a peer's key must match it exactly before SEAL parses it.
+    const samples = [0, 1, 2].map(() => {
+      const spk = kg.createPublicKeySerializable();
+      const b = spk.saveArray(seal.ComprModeType.none);
+      spk.delete();
+      return b;
+    });
+    const [s0, s1, s2] = samples as [Uint8Array, Uint8Array, Uint8Array];
+    if (s0.length !== s1.length || s0.length !== s2.length) throw new Error('internal: SEAL seeded key sizes vary');
+    let common = 0;
+    while (common < s0.length && s0[common] === s1[common] && s0[common] === s2[common]) common++;
+    seededPkShape = { length: s0.length, prefix: s0.slice(0, common) };
     const ct = seal.CipherText();
     enc.encryptZero(ct);
     for (let primes = dataPrimes; ; primes--) {
@@ -403,7 +422,6 @@ function buildContext(seal: Seal, params: HeParameters): HeContext {
     for (const o of [ct, enc, pk, kg]) o.delete();
   }
   const moduliAt = (primes: number): bigint[] => params.coeffModulus.slice(0, primes);
-  const pkModuli = params.coeffModulus.slice();
 
   let disposed = false;
   const live = (): void => {
@@ -471,8 +489,16 @@ function buildContext(seal: Seal, params: HeParameters): HeContext {
       live();
       const kg = seal.KeyGenerator(ctx);
       try {
+        // The public key is made *seeded*: pk1 is expanded from a seed by SEAL's PRNG, so whoever
+        // loads it knows pk1 is pseudo-random (a chosen pk1 such as 0 would make encryptions and
+        // re-randomisation transparent). The local handle loads the same seeded bytes.
+        const spk = kg.createPublicKeySerializable();
+        const seeded = spk.saveArray(seal.ComprModeType.none);
+        spk.delete();
+        const pk = seal.PublicKey();
+        pk.loadArray(ctx, seeded);
         return {
-          publicKey: new PublicKeyHandle(owner, [kg.createPublicKey()]),
+          publicKey: new PublicKeyHandle(owner, pk, seeded),
           secretKey: new SecretKeyHandle(owner, [kg.secretKey()]),
         };
       } finally {
@@ -483,9 +509,7 @@ function buildContext(seal: Seal, params: HeParameters): HeContext {
     exportPublicKey(publicKey) {
       live();
       const pk = own(publicKey, PublicKeyHandle, 'publicKey');
-      const raw = pk.key.saveArray(seal.ComprModeType.none);
-      const body = packedSize(n, pkModuli, 2);
-      const out = new Uint8Array(PREFIX + 2 + description.length + body);
+      const out = new Uint8Array(PREFIX + 2 + description.length + pk.seeded.length);
       out.set(MAGIC, 0);
       out[4] = ENVELOPE_VERSION;
       out[5] = KIND_PUBLIC_KEY;
@@ -493,7 +517,7 @@ function buildContext(seal: Seal, params: HeParameters): HeContext {
       out[PREFIX] = description.length >> 8;
       out[PREFIX + 1] = description.length & 0xff;
       out.set(description, PREFIX + 2);
-      packCoefficients(raw, n, pkModuli, 2, out, PREFIX + 2 + description.length);
+      out.set(pk.seeded, PREFIX + 2 + description.length);
       return out;
     },
 
@@ -503,22 +527,23 @@ function buildContext(seal: Seal, params: HeParameters): HeContext {
       for (let i = 0; i < 32; i++) if (bytes[6 + i] !== hash[i]) throw new HeParameterMismatchError();
       const len = bytes.length >= PREFIX + 2 ? (bytes[PREFIX]! << 8) | bytes[PREFIX + 1]! : -1;
       const bodyOffset = PREFIX + 2 + len;
-      if (len !== description.length || bytes.length !== bodyOffset + packedSize(n, pkModuli, 2)) {
-        throw new MalformedMessageError('HE public key envelope has the wrong size');
+      if (len !== description.length || bytes.length !== bodyOffset + seededPkShape.length) {
+        throw new MalformedMessageError('HE public key envelope has the wrong size (a seeded key is required)');
       }
       for (let i = 0; i < len; i++) if (bytes[PREFIX + 2 + i] !== description[i]) throw new HeParameterMismatchError();
-      const template = templates.get('pk')!;
-      const raw = new Uint8Array(SEAL_DATA_OFFSET + 8 * 2 * pkModuli.length * n);
-      raw.set(template, 0);
-      unpackCoefficients(bytes, bodyOffset, n, pkModuli, 2, raw);
+      const body = bytes.slice(bodyOffset);
+      const { prefix } = seededPkShape;
+      for (let i = 0; i < prefix.length; i++) {
+        if (body[i] !== prefix[i]) throw new MalformedMessageError('HE public key is not a seeded key for these parameters');
+      }
       const pk = seal.PublicKey();
       try {
-        pk.loadArray(ctx, raw);
+        pk.loadArray(ctx, body);
       } catch (cause) {
         pk.delete();
         throw new MalformedMessageError('HE public key rejected', { cause });
       }
-      return new PublicKeyHandle(owner, [pk]);
+      return new PublicKeyHandle(owner, pk, body);
     },
 
     encrypt(publicKey, values) {

@@ -319,4 +319,33 @@ describe('aggregator state machine', () => {
     );
     analyst.dispose();
   });
+
+  it('providers that pin the analyst refuse a substituted key or an unsigned query', async () => {
+    const { ed25519 } = await import('@noble/curves/ed25519.js');
+    const { createProvider } = await import('../src/protocols/aggregate/index.js');
+    const { VerificationFailedError } = await import('../src/errors.js');
+    const analystId = ed25519.utils.randomSecretKey();
+    const pinned = ed25519.getPublicKey(analystId);
+    const q = baseQuery();
+    const honest = await createAnalyst(q, { identitySecretKey: analystId });
+    const agg = createAggregator({ providers: 3 });
+    const announce = (await agg.receiveFromAnalyst(honest.queryFrame)).send[0]!.frame;
+    const rows = () => [{ ward: 'oncology', cost: '1.00', age: '1' }];
+    // The genuine, signed announcement is accepted.
+    const ok = await createProvider({ rows, analystPublicKey: pinned }).receive(announce);
+    expect(decodeAggregateMessage(ok.send!).type).toBe(AggregateMessageType.CONTRIBUTION);
+    // An aggregator that swaps in its own key (keeping the analyst's signature) is refused.
+    const mallory = await createAnalyst(q);
+    const m = decodeAggregateMessage(announce) as { query: Uint8Array; publicKey: Uint8Array; signature: { signer: Uint8Array; signature: Uint8Array } };
+    const theirs = decodeAggregateMessage(mallory.queryFrame) as { publicKey: Uint8Array };
+    const swapped = encodeAggregateMessage({ type: AggregateMessageType.ANNOUNCE, query: m.query, publicKey: theirs.publicKey, signature: m.signature });
+    await expect(createProvider({ rows, analystPublicKey: pinned }).receive(swapped)).rejects.toBeInstanceOf(VerificationFailedError);
+    // Unsigned, or signed by someone else: refused too.
+    await expect(createProvider({ rows, analystPublicKey: pinned }).receive(mallory.queryFrame.slice().fill(AggregateMessageType.ANNOUNCE, 0, 1))).rejects.toBeInstanceOf(VerificationFailedError);
+    const other = await createAnalyst(q, { identitySecretKey: ed25519.utils.randomSecretKey() });
+    const otherAnnounce = other.queryFrame.slice().fill(AggregateMessageType.ANNOUNCE, 0, 1);
+    await expect(createProvider({ rows, analystPublicKey: pinned }).receive(otherAnnounce)).rejects.toBeInstanceOf(VerificationFailedError);
+    for (const a of [honest, mallory, other]) a.dispose();
+    agg.dispose();
+  });
 });

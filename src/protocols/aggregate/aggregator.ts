@@ -220,7 +220,12 @@ export function createAggregator(options: AggregatorOptions): AggregatorMachine 
         return abort(AbortReason.PROTOCOL_ERROR);
       }
       state = 'collecting';
-      const announce = encodeAggregateMessage({ type: AggregateMessageType.ANNOUNCE, query: msg.query, publicKey: msg.publicKey });
+      const announce = encodeAggregateMessage({
+        type: AggregateMessageType.ANNOUNCE,
+        query: msg.query,
+        publicKey: msg.publicKey,
+        ...(msg.signature !== undefined ? { signature: msg.signature } : {}),
+      });
       const send: AggregatorSend[] = [];
       for (let i = 0; i < n; i++) if (!lost.has(i)) send.push({ to: i, frame: announce });
       return merge(send, settle(AbortReason.PROVIDER_LOST));

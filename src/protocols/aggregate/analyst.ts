@@ -9,6 +9,7 @@ import { chooseHeParameters } from '../../he/params.js';
 import { buildAggregateResult, type AggregateResult } from './result.js';
 import { aggregateLayout, encodeAggregateQuery, heRequestForQuery, type AggregateQuery } from './query.js';
 import { errorForAbort } from './errors.js';
+import { signQuery } from './signature.js';
 import { AggregateMessageType, decodeAggregateMessage, encodeAggregateMessage } from './messages.js';
 
 /**
@@ -36,6 +37,19 @@ export interface AnalystMachine {
 }
 
 /**
+ * Options of {@link createAnalyst}.
+ *
+ * @example
+ * ```ts
+ * const analyst = await createAnalyst(query, { identitySecretKey: identity.secretKey });
+ * ```
+ */
+export interface AnalystOptions {
+  /** Ed25519 identity secret key (32-byte seed): sign (query, HE public key) for providers that pin it. */
+  identitySecretKey?: Uint8Array;
+}
+
+/**
  * Creates an analyst for one query: chooses the parameters the query implies and a fresh key pair.
  *
  * @example
@@ -43,14 +57,17 @@ export interface AnalystMachine {
  * const analyst = await createAnalyst(parseAggregateQuery(JSON.parse(text)));
  * ```
  */
-export async function createAnalyst(query: AggregateQuery): Promise<AnalystMachine> {
+export async function createAnalyst(query: AggregateQuery, options: AnalystOptions = {}): Promise<AnalystMachine> {
   const params = await chooseHeParameters(heRequestForQuery(query));
   let he: HeContext | undefined = await createHeContext(params);
   let keys: HeKeyPair | undefined = he.generateKeys();
+  const queryBytes = encodeAggregateQuery(query);
+  const publicKey = he.exportPublicKey(keys.publicKey);
   const queryFrame = encodeAggregateMessage({
     type: AggregateMessageType.QUERY,
-    query: encodeAggregateQuery(query),
-    publicKey: he.exportPublicKey(keys.publicKey),
+    query: queryBytes,
+    publicKey,
+    ...(options.identitySecretKey !== undefined ? { signature: signQuery(options.identitySecretKey, queryBytes, publicKey) } : {}),
   });
   const dispose = (): void => {
     keys?.publicKey.dispose();

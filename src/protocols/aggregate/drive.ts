@@ -121,6 +121,8 @@ export async function runAggregator(options: RunAggregatorOptions): Promise<Aggr
  */
 export interface RunAnalystOptions {
   query: AggregateQuery;
+  /** Ed25519 identity secret key: sign (query, HE public key) for providers that pin the analyst. */
+  identitySecretKey?: Uint8Array;
   /** How long to wait for the total (default 15 minutes). */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -153,7 +155,7 @@ async function receiveWithin(t: FrameTransport, timeoutMs: number, signal: Abort
  */
 export async function runAnalyst(transport: FrameTransport, options: RunAnalystOptions): Promise<AggregateResult> {
   throwIfAborted(options.signal);
-  const analyst = await createAnalyst(options.query);
+  const analyst = await createAnalyst(options.query, options.identitySecretKey !== undefined ? { identitySecretKey: options.identitySecretKey } : {});
   try {
     await transport.send(analyst.queryFrame, options.signal);
     const frame = await receiveWithin(transport, options.timeoutMs ?? 900_000, options.signal);

@@ -28,6 +28,7 @@ export {
 } from './messages.js';
 export { buildAggregateResult, type AggregateGroupResult, type AggregateResult, type AggregateStatisticResult } from './result.js';
 export { createAggregator, type AggregatorMachine, type AggregatorOptions, type AggregatorOutcome, type AggregatorSend, type AggregatorStep } from './aggregator.js';
-export { createAnalyst, type AnalystMachine } from './analyst.js';
+export { createAnalyst, type AnalystMachine, type AnalystOptions } from './analyst.js';
+export { querySigningInput, signQuery, verifyQuerySignature } from './signature.js';
 export { createProvider, type ProviderMachine, type ProviderOptions, type ProviderStep } from './provider.js';
 export { runAggregator, runAnalyst, runProvider, type RunAggregatorOptions, type RunAnalystOptions, type RunProviderOptions } from './drive.js';

@@ -55,7 +55,13 @@ export const AbortReason = {
 
 /** One aggregation message. */
 export type AggregateMessage =
-  | { type: typeof AggregateMessageType.QUERY | typeof AggregateMessageType.ANNOUNCE; query: Uint8Array; publicKey: Uint8Array }
+  | {
+      type: typeof AggregateMessageType.QUERY | typeof AggregateMessageType.ANNOUNCE;
+      query: Uint8Array;
+      publicKey: Uint8Array;
+      /** The analyst's Ed25519 signature over (query, public key), if it signs (see `querySigningInput`). */
+      signature?: { signer: Uint8Array; signature: Uint8Array };
+    }
   | { type: typeof AggregateMessageType.CONTRIBUTION; ciphertext: Uint8Array }
   | { type: typeof AggregateMessageType.TOTAL; contributors: number; expected: number; noiseAdded: boolean; ciphertext: Uint8Array }
   | { type: typeof AggregateMessageType.DONE; contributors: number }
@@ -90,6 +96,11 @@ export function encodeAggregateMessage(m: AggregateMessage): Uint8Array {
     case AggregateMessageType.ANNOUNCE:
       bytes(m.query);
       bytes(m.publicKey);
+      if (m.signature === undefined) parts.push(new Uint8Array([0]));
+      else {
+        if (m.signature.signer.length !== 32 || m.signature.signature.length !== 64) throw new RangeError('signer must be 32 bytes and signature 64');
+        parts.push(new Uint8Array([1]), m.signature.signer, m.signature.signature);
+      }
       break;
     case AggregateMessageType.CONTRIBUTION:
       bytes(m.ciphertext);
@@ -164,8 +175,21 @@ export function decodeAggregateMessage(frame: Uint8Array): AggregateMessage {
   switch (type) {
     case AggregateMessageType.QUERY:
     case AggregateMessageType.ANNOUNCE:
-      m = { type, query: bytes(AGGREGATE_QUERY_LIMITS.maxBytes), publicKey: bytes(HE_ENVELOPE_MAX_BYTES) };
+    {
+      const query = bytes(AGGREGATE_QUERY_LIMITS.maxBytes);
+      const publicKey = bytes(HE_ENVELOPE_MAX_BYTES);
+      const flag = u8();
+      if (flag > 1) throw new MalformedMessageError('malformed flag');
+      if (flag === 0) m = { type, query, publicKey };
+      else {
+        need(96);
+        const signer = frame.slice(off, off + 32);
+        const signature = frame.slice(off + 32, off + 96);
+        off += 96;
+        m = { type, query, publicKey, signature: { signer, signature } };
+      }
       break;
+    }
     case AggregateMessageType.CONTRIBUTION:
       m = { type, ciphertext: bytes(HE_ENVELOPE_MAX_BYTES) };
       break;

@@ -12,6 +12,7 @@ import { equalBytes } from '../../utils/bytes.js';
 import { computeLocalAggregates } from './local.js';
 import { decodeAggregateQuery, heRequestForQuery, type AggregateQuery } from './query.js';
 import { errorForAbort } from './errors.js';
+import { verifyQuerySignature } from './signature.js';
 import { AbortReason, AggregateMessageType, decodeAggregateMessage, encodeAggregateMessage } from './messages.js';
 
 /**
@@ -27,6 +28,12 @@ export interface ProviderOptions {
   rows?: (query: AggregateQuery) => Iterable<Readonly<Record<string, string | undefined>>>;
   /** Alternatively, computes the slot vector itself (e.g. streaming a file through `createLocalAggregator`). */
   localAggregates?: (query: AggregateQuery) => Promise<bigint[]>;
+  /**
+   * The analyst's Ed25519 identity public key (32 bytes), pinned: the query and HE public key must
+   * carry its signature, else `VerificationFailedError` and nothing is encrypted. Without it the
+   * provider trusts the aggregator to forward the real analyst's key (SECURITY.md).
+   */
+  analystPublicKey?: Uint8Array;
   /** Local policy: return false to refuse a query. */
   acceptQuery?: (query: AggregateQuery) => boolean;
   /** Encrypts the vector (default: inline {@link encryptBatch}; a worker pool may be injected). */
@@ -88,6 +95,7 @@ export function createProvider(options: ProviderOptions): ProviderMachine {
       }
       if (state === 'awaiting-announce') {
         if (msg.type !== AggregateMessageType.ANNOUNCE) throw new UnexpectedMessageError();
+        if (options.analystPublicKey !== undefined) verifyQuerySignature(options.analystPublicKey, msg.query, msg.publicKey, msg.signature);
         query = decodeAggregateQuery(msg.query);
         if (options.acceptQuery !== undefined && !options.acceptQuery(query)) throw new TermsRefusedError('query refused by local policy');
         const expected = await chooseHeParameters(heRequestForQuery(query));

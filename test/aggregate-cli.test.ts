@@ -122,6 +122,37 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
     }
   }, 180_000);
 
+  it('signed queries: providers pinning the analyst contribute; one pinning another key refuses', async () => {
+    assertBuilt();
+    const tmp = tempDir('dp-agg-');
+    try {
+      writeFileSync(join(tmp.dir, 'q.json'), JSON.stringify({ ...query, minCohort: 0 }));
+      writeFileSync(join(tmp.dir, 'a.csv'), 'ward,cost\noncology,1.00\n');
+      for (const who of ['analyst', 'stranger']) expect((await runCli(['keygen', '--out', join(tmp.dir, who)])).code).toBe(0);
+      const run = async (pin: string) => {
+        const server = startCli(['aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '2'], { watchdogMs: 120_000 });
+        const url = await server.listening();
+        const res = await Promise.all([
+          runCli(['aggregate', 'provide', '--connect', url, '--input', join(tmp.dir, 'a.csv'), '--analyst-key', join(tmp.dir, 'analyst', 'identity.pub')], { watchdogMs: 120_000 }),
+          runCli(['aggregate', 'provide', '--connect', url, '--input', join(tmp.dir, 'a.csv'), '--analyst-key', join(tmp.dir, pin, 'identity.pub')], { watchdogMs: 120_000 }),
+          runCli(['aggregate', 'analyst', '--connect', url, '--query', join(tmp.dir, 'q.json'), '--output', join(tmp.dir, 'r.json'), '--identity', join(tmp.dir, 'analyst')], { watchdogMs: 120_000 }),
+        ]);
+        await server.done;
+        return res;
+      };
+      const [p1, p2, analyst] = await run('analyst');
+      for (const r of [p1, p2, analyst]) expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(readFileSync(join(tmp.dir, 'r.json'), 'utf8')).groups[0].statistics[1]).toEqual({ type: 'sum', column: 'cost', value: '2.00' });
+      const [, q2, a2] = await run('stranger');
+      expect(q2.code).toBe(1);
+      expectOneLineError(q2.stderr, /verification failed/);
+      expect(a2.code).toBe(1);
+      expectOneLineError(a2.stderr, /query was refused/);
+    } finally {
+      tmp.cleanup();
+    }
+  }, 240_000);
+
   it('refuses a bad query file before connecting', async () => {
     assertBuilt();
     const tmp = tempDir('dp-agg-');

@@ -11,6 +11,8 @@
  * @module
  */
 import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parsePublicKeyFile, parseSecretKeyFile } from '../../session/identity.js';
 import { InputError, MalformedMessageError, TimeoutError } from '../../errors.js';
 import {
   AGGREGATE_MAX_FRAME_BYTES,
@@ -38,14 +40,17 @@ import { createReporter } from '../summary.js';
 
 const HELP = `Usage:
   dataport aggregate serve   --listen HOST:PORT --providers N [--timeout SECONDS] [--json]
-  dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json [--timeout SECONDS] [--json]
-  dataport aggregate provide --connect URL --input FILE.csv [--min-cohort N] [--max-epsilon E] [--timeout SECONDS] [--json]
+  dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json [--identity DIR] [--timeout SECONDS] [--json]
+  dataport aggregate provide --connect URL --input FILE.csv [--analyst-key FILE.pub] [--min-cohort N] [--max-epsilon E] [--timeout SECONDS] [--json]
 
 serve     the port operator: waits for the analyst and N providers, sums their encrypted
           vectors and returns only the re-randomised total to the analyst (no secret key)
 analyst   sends the query (docs/aggregate.md) and an HE public key; writes the result JSON
 provide   reduces FILE.csv to the query's statistics and sends them encrypted
 
+--identity     analyst: sign the query and HE public key with DIR/identity.key (dataport keygen)
+--analyst-key  provide: encrypt only under a key signed by this analyst (its identity.pub);
+               without it, a provider trusts the server to forward the real analyst's key
 --min-cohort   provide: refuse a query whose minCohort is below N
 --max-epsilon  provide: refuse a query without differential privacy or with a total epsilon above E
 --timeout  serve: seconds to collect contributions once the query arrived (default 600);
@@ -160,6 +165,17 @@ async function serve(argv: string[]): Promise<number> {
   }
 }
 
+async function readSmallFile(path: string, what: string, maxBytes: number): Promise<string> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch {
+    throw new InputError(`${what} ${path}: cannot read`);
+  }
+  if (!st.isFile() || st.size > maxBytes) throw new InputError(`${what} ${path}: not a regular file of at most ${maxBytes} bytes`);
+  return readFile(path, 'utf8');
+}
+
 async function readQueryFile(path: string): Promise<AggregateQuery> {
   let st;
   try {
@@ -187,6 +203,7 @@ async function analystCommand(argv: string[]): Promise<number> {
     connect: { type: 'string' },
     query: { type: 'string' },
     output: { type: 'string' },
+    identity: { type: 'string' },
     timeout: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -200,11 +217,21 @@ async function analystCommand(argv: string[]): Promise<number> {
   const query = await readQueryFile(stringOption(values, 'query', true));
   const outputPath = stringOption(values, 'output', true);
   const timeoutMs = secondsOption(values, 'timeout', 900_000);
+  const identityDir = stringOption(values, 'identity');
+  let identitySecretKey: Uint8Array | undefined;
+  if (identityDir !== undefined) {
+    const path = join(identityDir, 'identity.key');
+    try {
+      identitySecretKey = parseSecretKeyFile(await readSmallFile(path, 'identity', 4096));
+    } catch (e) {
+      throw new InputError(e instanceof InputError ? e.message : `${path}: not a dataport identity key`);
+    }
+  }
   const output = await openAtomicOutput(outputPath);
   try {
     const t = await connectWebSocket(url, { limits: limitsFor(timeoutMs), signal: cliSignal });
     try {
-      const result = await runAnalyst(t, { query, timeoutMs, signal: cliSignal });
+      const result = await runAnalyst(t, { query, timeoutMs, signal: cliSignal, ...(identitySecretKey !== undefined ? { identitySecretKey } : {}) });
       await output.write(new TextEncoder().encode(`${JSON.stringify(result, null, 2)}\n`));
       await output.commit();
       out.info(`result of ${result.queryId}: ${result.groups.length} group(s), ${result.guardrails.withheldGroups} withheld, ${result.contributors} of ${result.expectedProviders} providers; written to ${outputPath}`);
@@ -223,6 +250,7 @@ async function provideCommand(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('aggregate provide', argv, {
     connect: { type: 'string' },
     input: { type: 'string' },
+    'analyst-key': { type: 'string' },
     'min-cohort': { type: 'string' },
     'max-epsilon': { type: 'string' },
     timeout: { type: 'string' },
@@ -246,6 +274,15 @@ async function provideCommand(argv: string[]): Promise<number> {
       maxEpsilon = parseEpsilon(maxEpsilonText).num;
     } catch {
       throw new InputError(`option --max-epsilon must be a decimal in (0, 100] with at most 6 places, got '${maxEpsilonText}'`);
+    }
+  }
+  const analystKeyFile = stringOption(values, 'analyst-key');
+  let analystPublicKey: Uint8Array | undefined;
+  if (analystKeyFile !== undefined) {
+    try {
+      analystPublicKey = parsePublicKeyFile(await readSmallFile(analystKeyFile, 'analyst key', 4096));
+    } catch (e) {
+      throw new InputError(e instanceof InputError ? e.message : `${analystKeyFile}: not a dataport identity.pub`);
     }
   }
   const acceptQuery = (q: AggregateQuery): boolean =>
@@ -278,7 +315,7 @@ async function provideCommand(argv: string[]): Promise<number> {
   };
   const t = await connectWebSocket(url, { limits: limitsFor(timeoutMs), signal: cliSignal });
   try {
-    const done = await runProvider(t, { localAggregates, acceptQuery, timeoutMs, signal: cliSignal });
+    const done = await runProvider(t, { localAggregates, acceptQuery, timeoutMs, signal: cliSignal, ...(analystPublicKey !== undefined ? { analystPublicKey } : {}) });
     out.info(`contributed ${rows} rows to ${done.queryId}; the released total covers ${done.contributors} providers`);
     out.json({ ok: true, command: 'aggregate provide', queryId: done.queryId, rows, contributors: done.contributors });
     return 0;

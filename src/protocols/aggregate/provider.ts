@@ -4,7 +4,7 @@
  * checked against the declared bounds first) and returns one encrypted CONTRIBUTION.
  * @module
  */
-import { InputError, MalformedMessageError, TermsRefusedError, UnexpectedMessageError } from '../../errors.js';
+import { InputError, MalformedMessageError, TermsRefusedError, UnexpectedMessageError, VerificationFailedError } from '../../errors.js';
 import { encryptBatch } from '../../he/batch.js';
 import { readPublicKeyParameters } from '../../he/context.js';
 import { chooseHeParameters, heParametersHash } from '../../he/params.js';
@@ -118,7 +118,11 @@ export function createProvider(options: ProviderOptions): ProviderMachine {
     abortFrame(error) {
       state = 'finished';
       const reason =
-        error instanceof InputError ? AbortReason.INPUT_ERROR : error instanceof TermsRefusedError ? AbortReason.QUERY_REFUSED : AbortReason.PROTOCOL_ERROR;
+        error instanceof InputError
+          ? AbortReason.INPUT_ERROR
+          : error instanceof TermsRefusedError || error instanceof VerificationFailedError
+            ? AbortReason.QUERY_REFUSED
+            : AbortReason.PROTOCOL_ERROR;
       return encodeAggregateMessage({ type: AggregateMessageType.ABORT, reason });
     },
   };

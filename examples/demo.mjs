@@ -7,7 +7,9 @@
 //      their OWN file and nothing else; both sign the same usage receipt.
 //   3. psi-sum: the total and mean treatment cost and the adverse events of the common patients,
 //      without either side learning which patients they are (BFV homomorphic encryption).
-//   4. The ledgers: each side verifies its co-signed, Merkle-logged usage records and reports.
+//   4. Three hospitals send encrypted per-ward statistics to the port operator, who adds them; only
+//      the analyst decrypts, and only the total (BFV; the operator never holds a key).
+//   5. The ledgers: each side verifies its co-signed, Merkle-logged usage records and reports.
 //
 // Every number printed is computed by the processes; the seed generator's truth.json is shown next
 // to it so that you can check it.
@@ -145,7 +147,40 @@ async function main() {
     throw new Error('the psi-sum result differs from the ground truth');
   }
 
-  heading('5. the ledgers: every run recorded, co-signed, verifiable');
+  heading('5. aggregate: per-ward totals across three hospitals, seen only by the analyst');
+  say('operator:   dataport aggregate serve --listen 127.0.0.1:0 --providers 3');
+  const operator = await listen(['aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '3', '--json']);
+  const query = path.join(root, 'examples/ward-query.json');
+  say(`analyst:    dataport aggregate analyst --connect ${operator.url} --query examples/ward-query.json --identity keys/analyst …`);
+  const result = path.join(work, 'ward-result.json');
+  const analyst = dataport(['aggregate', 'analyst', '--connect', operator.url, '--query', query, '--output', result, '--identity', keys('analyst'), '--json']);
+  const providers = [1, 2, 3].map((i) => {
+    say(`hospital-${i}: dataport aggregate provide --connect ${operator.url} --input hospitals/hospital-${i}.csv --analyst-key keys/analyst/identity.pub --min-cohort 10`);
+    return dataport(['aggregate', 'provide', '--connect', operator.url, '--input', path.join(data, 'hospitals', `hospital-${i}.csv`),
+      '--analyst-key', path.join(keys('analyst'), 'identity.pub'), '--min-cohort', '10', '--json']);
+  });
+  await must(analyst, 'analyst');
+  for (const [i, p] of providers.entries()) await must(p, `hospital-${i + 1}`);
+  await must({ done: operator.done }, 'operator');
+  const res = JSON.parse(fs.readFileSync(result, 'utf8'));
+  say(`the analyst decrypted only the total of ${res.contributors} hospitals (the operator held no key and saw no value):`);
+  say('  ward              patients  total cost (yuan)  mean cost  adverse events   truth: patients  total cost');
+  for (const g of res.groups) {
+    const t = truth.aggregation.perWard[g.group];
+    if (g.withheld) {
+      say(`  ${g.group.padEnd(17)} withheld (${g.reason})`);
+      continue;
+    }
+    const stat = (type, column) => g.statistics.find((x) => x.type === type && (column === undefined || x.column === column))?.value;
+    const count = stat('count');
+    const sum = stat('sum', 'cost_yuan');
+    say(`  ${g.group.padEnd(17)} ${String(count).padStart(8)}  ${String(sum).padStart(17)}  ${String(stat('mean', 'cost_yuan')).padStart(9)}  ${String(stat('sum', 'adverse_event')).padStart(14)}   ${String(t.count).padStart(15)}  ${t.costSumYuan}`);
+    if (Number(count) !== t.count || sum !== t.costSumYuan || Number(stat('sum', 'adverse_event')) !== t.adverseEvents) {
+      throw new Error(`the aggregate for ${g.group} differs from the ground truth`);
+    }
+  }
+
+  heading('6. the ledgers: every two-party run recorded, co-signed, verifiable');
   for (const who of ['pharma', 'hospital']) {
     const v = await must(dataport(['ledger', 'verify', '--ledger', ledger(who), '--public-key', path.join(keys(who), 'identity.pub')]), `ledger verify ${who}`);
     say(`${who}: dataport ledger verify → ${v.stdout.trim().split('\n').at(-1)}`);

@@ -14,7 +14,7 @@ import { DEFAULT_MAX_PEER_SET_SIZE, type PsiProgress, type PsiProtocolOptions } 
 import type { FrameTransport } from '../transport/types.js';
 import type { Identity } from './identity.js';
 import type { SessionTerms } from './messages.js';
-import { establishSession, type Session, type SessionPolicy } from './session.js';
+import { establishSession, sessionBaseOptions, type Session, type SessionPolicy } from './session.js';
 
 /**
  * The protocol name of ECDH-PSI in terms and receipts.
@@ -219,15 +219,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
       return basePolicy.check?.(t, peer);
     },
   };
-  const common = {
-    transport,
-    identity,
-    ...(options.peerPublicKey !== undefined ? { peerPublicKey: options.peerPublicKey } : {}),
-    ...(options.allowedPeers !== undefined ? { allowedPeers: options.allowedPeers } : {}),
-    ...(options.allowAnyPeer !== undefined ? { allowAnyPeer: options.allowAnyPeer } : {}),
-    ...(options.beforeRun ? { beforeRun: options.beforeRun } : {}),
-    ...(signal ? { signal } : {}),
-  };
+  const common = sessionBaseOptions(options);
   const session: Session =
     role === 'requester'
       ? await establishSession({ ...common, role, terms: terms! })

@@ -82,6 +82,27 @@ export interface SessionOptionsBase {
   signal?: AbortSignal;
 }
 
+/**
+ * The {@link SessionOptionsBase} fields of a run wrapper's options (`runPsi`, `runPsiSum`), copied
+ * without the absent ones, so that each wrapper passes peer pinning, hooks and signal through alike.
+ *
+ * @example
+ * ```ts
+ * const session = await establishSession({ ...sessionBaseOptions(options), role: 'requester', terms });
+ * ```
+ */
+export function sessionBaseOptions(o: SessionOptionsBase): SessionOptionsBase {
+  return {
+    transport: o.transport,
+    identity: o.identity,
+    ...(o.peerPublicKey !== undefined ? { peerPublicKey: o.peerPublicKey } : {}),
+    ...(o.allowedPeers !== undefined ? { allowedPeers: o.allowedPeers } : {}),
+    ...(o.allowAnyPeer !== undefined ? { allowAnyPeer: o.allowAnyPeer } : {}),
+    ...(o.beforeRun ? { beforeRun: o.beforeRun } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  };
+}
+
 /** Options of {@link establishSession} for the requester (the party that connects and proposes terms). */
 export interface RequesterSessionOptions extends SessionOptionsBase {
   role: 'requester';

@@ -12,7 +12,7 @@ import { divideToDecimal, formatFixedPoint } from '../../he/fixed-point.js';
 import type { GuardrailDecision, UsageReceipt } from '../../ledger/receipt-types.js';
 import type { Identity } from '../../session/identity.js';
 import type { SessionTerms } from '../../session/messages.js';
-import { establishSession, type Session, type SessionPolicy } from '../../session/session.js';
+import { establishSession, sessionBaseOptions, type Session, type SessionPolicy } from '../../session/session.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { createInlineExecutor, type CryptoExecutor } from '../executor.js';
 import { parseEpsilon } from '../guardrails.js';
@@ -235,15 +235,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
       return undefined;
     },
   };
-  const common = {
-    transport,
-    identity,
-    ...(options.peerPublicKey !== undefined ? { peerPublicKey: options.peerPublicKey } : {}),
-    ...(options.allowedPeers !== undefined ? { allowedPeers: options.allowedPeers } : {}),
-    ...(options.allowAnyPeer !== undefined ? { allowAnyPeer: options.allowAnyPeer } : {}),
-    ...(options.beforeRun ? { beforeRun: options.beforeRun } : {}),
-    ...(signal ? { signal } : {}),
-  };
+  const common = sessionBaseOptions(options);
   const session: Session =
     role === 'requester'
       ? await establishSession({ ...common, role, terms: toTerms(options.terms ?? {}, distinct, holder === 'values') })

@@ -1,0 +1,49 @@
+// Event-loop responsiveness during a PSI run (issue: worker offloading). Both parties of a
+// 2^k x 2^k runPsi (default k = 18) run in this process over the in-memory transport, each with a
+// worker pool of 2 (or --workers N) as its CryptoExecutor; perf_hooks.monitorEventLoopDelay records
+// how long this process's event loop was blocked (both parties' main-thread work counts: parsing
+// nothing here, but normalisation, HKDF truncation, matching, framing and the session MACs).
+// Run: npm run build && node bench/event-loop-psi.mjs [--log 18] [--workers 2]
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import path from 'node:path';
+import { fmt, machine, printTable, writeResult } from './lib.mjs';
+import { createMemoryTransportPair, createWorkerPool, generateIdentity, runPsi } from '../dist/index.js';
+
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
+const log = Number(opt('--log', 18));
+const workers = Number(opt('--workers', 2));
+
+async function measure(k, makeExecutor) {
+  const n = 2 ** k;
+  const A = Array.from({ length: n }, (_, i) => `ID${String(i).padStart(12, '0')}X`);
+  const B = Array.from({ length: n }, (_, i) => `ID${String(i + n / 2).padStart(12, '0')}X`);
+  const pharma = generateIdentity();
+  const hospital = generateIdentity();
+  const [ea, eb] = [await makeExecutor(), await makeExecutor()];
+  const [ta, tb] = createMemoryTransportPair();
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  const t0 = performance.now();
+  const [r] = await Promise.all([
+    runPsi({ role: 'requester', records: A, transport: ta, identity: pharma, peerPublicKey: hospital.publicKey, executor: ea, terms: { reveal: 'both' } }),
+    runPsi({ role: 'responder', records: B, transport: tb, identity: hospital, peerPublicKey: pharma.publicKey, executor: eb }),
+  ]);
+  const ms = performance.now() - t0;
+  // Let the monitor's timer fire once more, so a run that never yielded is still recorded.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  h.disable();
+  await ea.close();
+  await eb.close();
+  if (r.intersectionSize !== n / 2) throw new Error(`wrong intersection ${r.intersectionSize}`);
+  return { k, n, ms, maxDelayMs: h.max / 1e6, p99DelayMs: h.percentile(99) / 1e6, meanDelayMs: h.mean / 1e6 };
+}
+
+console.log('machine:', JSON.stringify(machine()));
+const pooled = await measure(log, () => createWorkerPool({ workers }));
+const rows = [
+  { case: `2^${log} x 2^${log}, worker pools of ${workers}`, 'wall s': fmt(pooled.ms / 1000), 'max delay ms': fmt(pooled.maxDelayMs), 'p99 delay ms': fmt(pooled.p99DelayMs), 'mean delay ms': fmt(pooled.meanDelayMs) },
+];
+printTable(rows, ['case', 'wall s', 'max delay ms', 'p99 delay ms', 'mean delay ms']);
+const file = writeResult(`event-loop-psi-2e${log}`, { machine: machine(), workers, pooled });
+console.log(`written ${path.relative(process.cwd(), file)}`);

@@ -2,7 +2,7 @@
 // hash-to-curve, the per-record crypto cost of ECDH-PSI (one encode_to_curve + two multiplications)
 // against its floor (two native multiplications), and, in the same run, @noble/curves
 // ristretto255 (hash + two multiplications per record) and @openmined/psi.js (per-record cost of a
-// balanced 4096 x 4096 intersection). Single-threaded. Run: npm run bench [-- --quick] [-- --no-psijs]
+// balanced 4096 x 4096 intersection), all in the same interleaved rounds. Single-threaded. Run: npm run bench [-- --quick] [-- --no-psijs]
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ed25519_hasher, ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js';
@@ -56,8 +56,8 @@ const cases = [
     },
   },
 ];
-const r = await compare(cases, opts);
-
+// psi.js runs as one more case of the same interleaved rounds (one whole balanced intersection per
+// call), so that machine load affects it and dataport alike.
 let psijs;
 if (!args.has('--no-psijs')) {
   try {
@@ -68,33 +68,33 @@ if (!args.has('--no-psijs')) {
     const n = quick ? 1024 : 4096;
     const cIn = Array.from({ length: n }, (_, i) => `id-${i % 2 ? i : i + 10 * n}`);
     const sIn = Array.from({ length: n }, (_, i) => `id-${i}`);
-    const runs = [];
-    for (let k = 0; k < (quick ? 1 : 3); k++) {
-      const t0 = performance.now();
-      const client = psi.client.createWithNewKey(true);
-      const server = psi.server.createWithNewKey(true);
-      const setup = psi.serverSetup.deserializeBinary(server.createSetupMessage(0.0, n, sIn, psi.dataStructure.Raw).serializeBinary());
-      const req = psi.request.deserializeBinary(client.createRequest(cIn).serializeBinary());
-      const resp = psi.response.deserializeBinary(server.processRequest(req).serializeBinary());
-      const inter = client.getIntersection(setup, resp);
-      const ms = performance.now() - t0;
-      if (inter.length !== n / 2) throw new Error(`psi.js returned ${inter.length} matches, expected ${n / 2}`);
-      runs.push((ms * 1000) / (2 * n));
-      client.delete?.();
-      server.delete?.();
-    }
-    runs.sort((x, y) => x - y);
-    psijs = { usPerItem: runs[Math.floor(runs.length / 2)], n, runs };
+    psijs = { n };
+    cases.push({
+      name: `psi.js record (${n}x${n}, balanced)`,
+      items: 2 * n,
+      run: () => {
+        const client = psi.client.createWithNewKey(true);
+        const server = psi.server.createWithNewKey(true);
+        const setup = psi.serverSetup.deserializeBinary(server.createSetupMessage(0.0, n, sIn, psi.dataStructure.Raw).serializeBinary());
+        const req = psi.request.deserializeBinary(client.createRequest(cIn).serializeBinary());
+        const resp = psi.response.deserializeBinary(server.processRequest(req).serializeBinary());
+        const inter = client.getIntersection(setup, resp);
+        client.delete?.();
+        server.delete?.();
+        if (inter.length !== n / 2) throw new Error(`psi.js returned ${inter.length} matches, expected ${n / 2}`);
+      },
+    });
   } catch (e) {
     console.error(`psi.js baseline unavailable: ${e.message}`);
   }
 }
+const r = await compare(cases, opts);
+if (psijs) psijs.usPerItem = r[`psi.js record (${psijs.n}x${psijs.n}, balanced)`].usPerItem;
 
 const mulNode = r['x25519 node:crypto'].usPerItem;
 const floor = 2 * mulNode;
 const psiRec = r['ECDH-PSI record (h2c + 2 mul, node)'].usPerItem;
 const rows = Object.entries(r).map(([name, v]) => ({ case: name, 'us/item': fmt(v.usPerItem), 'items/s': fmt(1e6 / v.usPerItem, 0), 'x node mul': fmt(v.usPerItem / mulNode) }));
-if (psijs) rows.push({ case: `psi.js record (${psijs.n}x${psijs.n}, balanced)`, 'us/item': fmt(psijs.usPerItem), 'items/s': fmt(1e6 / psijs.usPerItem, 0), 'x node mul': fmt(psijs.usPerItem / mulNode) });
 printTable(rows, ['case', 'us/item', 'items/s', 'x node mul']);
 
 const ratios = {

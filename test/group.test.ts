@@ -136,3 +136,16 @@ describe('cross-backend properties', () => {
     expect(toHex(a)).not.toBe(toHex(b));
   });
 });
+
+describe('node backend key reuse', () => {
+  it('a scalar array rewritten in place is re-imported, never served from a stale key', async () => {
+    const g = await createGroup('node');
+    const scalar = generateScalar();
+    const point = encodeToCurve(new TextEncoder().encode('reuse'));
+    const first = await g.multiplyBatch(scalar, point);
+    scalar.set(generateScalar());
+    const second = await g.multiplyBatch(scalar, point);
+    expect(toHex(second)).toBe(toHex(x25519.scalarMult(scalar, point)));
+    expect(toHex(second)).not.toBe(toHex(first));
+  });
+});

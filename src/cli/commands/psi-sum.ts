@@ -8,8 +8,6 @@
  * the plaintext size checked so no sum can wrap) before any socket is opened.
  * @module
  */
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { AbortError, DataportError, GuardrailRefusedError, InputError, TimeoutError } from '../../errors.js';
 import { openLedger, type Ledger } from '../../ledger/node.js';
 import type { UsageReceipt } from '../../ledger/receipt-types.js';
@@ -20,7 +18,6 @@ import { choosePlainBits, epsilonEach } from '../../protocols/psi-sum/protocol.j
 import { PSI_SUM_PROTOCOL_NAME, runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../../protocols/psi-sum/run.js';
 import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, recordReceipt } from '../ledger-wiring.js';
 import { aggregateValueRows, type ValueColumnRequest } from '../../protocols/psi-sum/values.js';
-import { identityFromSecretKey, parsePublicKeyFile, parseSecretKeyFile, type Identity } from '../../session/identity.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
 import { toBase64 } from '../../utils/bytes.js';
@@ -29,6 +26,7 @@ import { availableCores } from '../../platform/node.js';
 import { choiceOption, intOption, parseColumnList, parseCommandArgs, parseHostPort, secondsOption, stringOption, type HostPort } from '../args.js';
 import { scanCsv } from '../csv.js';
 import { cliSignal } from '../signals.js';
+import { loadIdentity, loadPeerKey } from '../identity-files.js';
 import { createReporter, type Reporter } from '../summary.js';
 
 /** Exit code when the result was withheld by the minimum-cohort guardrail. */
@@ -226,39 +224,6 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     throw new InputError('--tls-cert/--tls-key apply only with --listen, --ca only with --connect');
   }
   return opts;
-}
-
-async function readSmallFile(path: string, what: string): Promise<string> {
-  const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
-    throw new InputError(`${what} ${path}: cannot read (${err.code ?? 'error'})`);
-  });
-  if (!st.isFile() || st.size > 4096) throw new InputError(`${what} ${path}: not a small regular file`);
-  return readFile(path, 'utf8');
-}
-
-async function loadIdentity(dir: string, reporter: Reporter): Promise<Identity> {
-  const path = join(dir, 'identity.key');
-  const text = await readSmallFile(path, 'identity');
-  const st = await stat(path);
-  if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) reporter.warn(`${path} is readable by other users; run: chmod 600 ${path}`);
-  let secret: Uint8Array;
-  try {
-    secret = parseSecretKeyFile(text);
-  } catch (err) {
-    throw new InputError(`${path}: ${(err as Error).message}`);
-  }
-  const id = identityFromSecretKey(secret);
-  secret.fill(0);
-  return id;
-}
-
-async function loadPeerKey(path: string): Promise<Uint8Array> {
-  const text = await readSmallFile(path, 'peer key');
-  try {
-    return parsePublicKeyFile(text);
-  } catch (err) {
-    throw new InputError(`${path}: ${(err as Error).message} (expected a peer's identity.pub)`);
-  }
 }
 
 interface Table {

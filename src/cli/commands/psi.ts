@@ -9,8 +9,8 @@
  * @module
  */
 import { constants as fsConstants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { access, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { InputError, TimeoutError, AbortError, DataportError } from '../../errors.js';
 import { createInlineExecutor, type CryptoExecutor } from '../../protocols/executor.js';
 import {
@@ -21,7 +21,7 @@ import {
   type PsiResult,
 } from '../../protocols/psi/index.js';
 import type { PsiProgress } from '../../protocols/psi/party.js';
-import { identityFromSecretKey, parsePublicKeyFile, parseSecretKeyFile, type Identity } from '../../session/identity.js';
+import type { Identity } from '../../session/identity.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { connectWebSocket, listenWebSocket, type WebSocketServerHandle } from '../../transport/websocket-node.js';
 import type { WebSocketLimits } from '../../transport/websocket-core.js';
@@ -33,6 +33,7 @@ import { keyBytes, readKeys, writeMatchingRows, type KeyInput } from '../key-inp
 import { createProgress, type Progress } from '../progress.js';
 import { PSI_HELP, parsePsiOptions, type PsiCliOptions } from '../psi-options.js';
 import { cliSignal } from '../signals.js';
+import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
 import { createReporter, type Reporter } from '../summary.js';
 import { runSessionPsi } from '../psi-session.js';
 import { loadBudgetPolicy, loadPriceSchedule } from '../ledger-wiring.js';
@@ -84,50 +85,6 @@ const PHASE_LABELS: Record<string, string> = {
 
 function describePeerKey(key: Uint8Array | undefined): string {
   return key ? toBase64(key) : 'unauthenticated';
-}
-
-async function readTextFile(path: string, what: string, maxBytes = 1 << 16): Promise<string> {
-  let st;
-  try {
-    st = await stat(path);
-  } catch (err) {
-    throw new InputError(`${what} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  if (!st.isFile()) throw new InputError(`${what} ${path}: not a regular file`);
-  if (st.size > maxBytes) throw new InputError(`${what} ${path}: larger than ${maxBytes} bytes`);
-  return readFile(path, 'utf8');
-}
-
-async function loadIdentity(dir: string, reporter: Reporter): Promise<Identity> {
-  const path = join(dir, 'identity.key');
-  const text = await readTextFile(path, 'identity', 4096).catch((err: unknown) => {
-    if (err instanceof InputError && /ENOENT/.test(err.message)) {
-      throw new InputError(`no identity in ${dir} (missing identity.key; create one with 'dataport keygen --out ${dir}')`);
-    }
-    throw err;
-  });
-  const st = await stat(path);
-  if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
-    reporter.warn(`${path} is readable by other users (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
-  }
-  let secret: Uint8Array;
-  try {
-    secret = parseSecretKeyFile(text);
-  } catch (err) {
-    throw new InputError(`${path}: ${(err as Error).message}`);
-  }
-  const id = identityFromSecretKey(secret);
-  secret.fill(0);
-  return id;
-}
-
-async function loadPeerKey(path: string): Promise<Uint8Array> {
-  const text = await readTextFile(path, 'peer key', 4096);
-  try {
-    return parsePublicKeyFile(text);
-  } catch (err) {
-    throw new InputError(`${path}: ${(err as Error).message} (expected a peer's identity.pub)`);
-  }
 }
 
 async function preflight(opts: PsiCliOptions): Promise<void> {

@@ -7,12 +7,10 @@ import { normalizeKey } from '../src/protocols/psi/normalize.js';
 import {
   createPsiSumIdHolder,
   createPsiSumValueHolder,
-  runPsiSum,
   type PsiSumMachine,
   type PsiSumPartyOutcome,
-  type RunPsiSumOptions,
-  type RunPsiSumResult,
 } from '../src/protocols/psi-sum/index.js';
+import { runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../src/session/index.js';
 import { aggregateValueRows } from '../src/protocols/psi-sum/values.js';
 import { generateIdentity } from '../src/session/identity.js';
 import { createMemoryTransportPair } from '../src/transport/memory.js';

@@ -12,3 +12,12 @@ export {
 } from './session.js';
 export { SESSION_LIMITS, SESSION_VERSION, SessionMessageType, type SessionRole, type SessionTerms } from './messages.js';
 export { PSI_PROTOCOL_NAME, runPsi, type PsiTerms, type RunPsiResult, type RunPsiSessionOptions } from './run-psi.js';
+export {
+  PSI_SUM_PROTOCOL_NAME,
+  runPsiSum,
+  type PsiSumPolicy,
+  type PsiSumTerms,
+  type PsiSumValues,
+  type RunPsiSumOptions,
+  type RunPsiSumResult,
+} from './run-psi-sum.js';

@@ -15,7 +15,7 @@ import { createInlineExecutor, type CryptoExecutor } from '../../protocols/execu
 import { dedupeRecords, normalizeKey } from '../../protocols/psi/normalize.js';
 import type { ReceiptBilling } from '../../ledger/pricing.js';
 import { choosePlainBits, epsilonEach } from '../../protocols/psi-sum/protocol.js';
-import { PSI_SUM_PROTOCOL_NAME, runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../../protocols/psi-sum/run.js';
+import { PSI_SUM_PROTOCOL_NAME, runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../../session/run-psi-sum.js';
 import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, recordReceipt } from '../ledger-wiring.js';
 import { aggregateValueRows, type ValueColumnRequest } from '../../protocols/psi-sum/values.js';
 import type { FrameTransport } from '../../transport/types.js';

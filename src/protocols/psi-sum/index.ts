@@ -3,7 +3,8 @@
  * See docs/psi-sum.md for the protocol, its parameters and what each party learns.
  * @module
  */
-export { runPsiSum, PSI_SUM_PROTOCOL_NAME, type RunPsiSumOptions, type RunPsiSumResult, type PsiSumTerms, type PsiSumPolicy, type PsiSumValues } from './run.js';
+// `runPsiSum` (the session-level call) is exported by `src/session/index.ts`; the package entry
+// points export it unchanged.
 export {
   runPsiSumIdHolder,
   runPsiSumValueHolder,

@@ -3,24 +3,24 @@
  * inside an authenticated session (identity pinning, signed terms, `ekm` binding, co-signed
  * receipt), like `runPsi` does for plain PSI.
  *
- * Layering note: this file sits in `protocols/psi-sum` (where the brief puts the SDK entry point)
- * but drives the session layer; the sans-session protocol is `protocol.ts`.
+ * It lives in the session layer because it drives a session; the sans-I/O protocol it runs is
+ * `src/protocols/psi-sum/protocol.ts` (DESIGN.md §2: session → protocols, never the reverse).
  * @module
  */
-import { AbortError, GuardrailRefusedError, TermsRefusedError } from '../../errors.js';
-import { divideToDecimal, formatFixedPoint } from '../../he/fixed-point.js';
-import type { GuardrailDecision, UsageReceipt } from '../../ledger/receipt-types.js';
-import type { Identity } from '../../session/identity.js';
-import type { SessionTerms } from '../../session/messages.js';
-import { establishSession, sessionBaseOptions, type Session, type SessionPolicy } from '../../session/session.js';
-import type { FrameTransport } from '../../transport/types.js';
-import { createInlineExecutor, type CryptoExecutor } from '../executor.js';
-import { parseEpsilon } from '../guardrails.js';
-import { dedupeRecords, normalizeKey } from '../psi/normalize.js';
-import { DEFAULT_MAX_PEER_SET_SIZE } from '../psi/party.js';
-import type { ColumnSpec } from './codec.js';
-import { runPsiSumIdHolder, runPsiSumValueHolder, type PsiSumPartyOutcome, type PsiSumProtocolOptions } from './protocol.js';
-import { aggregateValueRows, type ValueColumnRequest } from './values.js';
+import { AbortError, GuardrailRefusedError, TermsRefusedError } from '../errors.js';
+import { divideToDecimal, formatFixedPoint } from '../he/fixed-point.js';
+import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
+import type { Identity } from './identity.js';
+import type { SessionTerms } from './messages.js';
+import { establishSession, sessionBaseOptions, type Session, type SessionPolicy } from './session.js';
+import type { FrameTransport } from '../transport/types.js';
+import { createInlineExecutor, type CryptoExecutor } from '../protocols/executor.js';
+import { parseEpsilon } from '../protocols/guardrails.js';
+import { dedupeRecords, normalizeKey } from '../protocols/psi/normalize.js';
+import { DEFAULT_MAX_PEER_SET_SIZE } from '../protocols/psi/party.js';
+import type { ColumnSpec } from '../protocols/psi-sum/codec.js';
+import { runPsiSumIdHolder, runPsiSumValueHolder, type PsiSumPartyOutcome, type PsiSumProtocolOptions } from '../protocols/psi-sum/protocol.js';
+import { aggregateValueRows, type ValueColumnRequest } from '../protocols/psi-sum/values.js';
 
 /** The protocol name of psi-sum in terms and receipts. */
 export const PSI_SUM_PROTOCOL_NAME = 'psi-sum';

@@ -3,11 +3,12 @@
  * separate processes of the built CLI over 127.0.0.1 (listener on port 0), ledgers read back with
  * `dataport ledger report` / `verify` and the ledger API.
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openLedger, verifyLedgerDir } from '../src/ledger/file-ledger.js';
+import { parsePriceSchedule, priceScheduleRef } from '../src/ledger/pricing.js';
 import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity, type Identity } from '../src/session/identity.js';
 import { toBase64 } from '../src/utils/bytes.js';
 import { assertBuilt, expectOneLineError, killAll, runCli, startCli, tempDir, type CliResult } from './cli-helpers.js';
@@ -38,6 +39,8 @@ const SCHEDULE = {
   guideCap: 500000,
   protocols: { 'ecdh-psi': { perRun: 1000, per1000Records: 50, perGB: 2000 }, 'psi-sum': { perRun: 2000 } },
 };
+/** How receipts name SCHEDULE: its id and the SHA-256 of its canonical bytes. */
+const SCHEDULE_REF = priceScheduleRef(parsePriceSchedule(SCHEDULE));
 
 beforeAll(() => {
   assertBuilt();
@@ -107,7 +110,7 @@ async function countingServer(): Promise<{ server: Server; url: string; connecti
 }
 
 describe('dataport psi --price-schedule', () => {
-  it('bills the run on the listener: amount in the JSON summary and in ledger report, not on the requester', async () => {
+  it('the listener bills: both parties sign the amount, both ledgers and reports hold it, no side file', async () => {
     const { l, r } = await pair(psiListener('h-priced', ['--price-schedule', p('prices.json')]), (url) => psiRequester(url, 'p-priced'));
     expect(l.code, l.stderr).toBe(0);
     expect(r.code, r.stderr).toBe(0);
@@ -115,40 +118,30 @@ describe('dataport psi --price-schedule', () => {
     const rs = lastJson(r.stdout);
     const receipt = ls.receipt as { body: { inputSizes: Record<string, number>; bytesExchanged: number; billing?: unknown } };
     expect(receipt.body.inputSizes).toEqual({ requester: 4, responder: 5 });
-    expect(receipt.body.billing).toBeUndefined(); // billing is an annotation, the co-signed body has none
     // perRun 1000 + ⌈9 records × 50 / 1000⌉ = 1 + ⌈bytes × 2000 / 10^9⌉ = 1 (a few KB).
     const bytes = receipt.body.bytesExchanged;
     expect(bytes).toBeGreaterThan(0);
     expect(bytes).toBeLessThan(500_000);
-    const expected = 1000 + 1 + 1;
-    expect(ls.billing).toEqual({ currency: 'CNY', amountMinor: expected, schedule: 'port-2026-01' });
-    expect(rs.billing).toBeNull();
+    const expected = { currency: 'CNY', amountMinor: 1000 + 1 + 1, schedule: SCHEDULE_REF };
+    expect(receipt.body.billing).toEqual(expected);
+    expect(ls.billing).toEqual(expected);
+    // The requester had no schedule: it signed the listener's bill and reports it too.
+    expect(rs.billing).toEqual(expected);
+    expect(rs.receipt).toEqual(ls.receipt);
 
-    const report = await runCli(['ledger', 'report', '--ledger', p('h-priced'), '--by', 'protocol', '--format', 'json']);
-    expect(report.code, report.stderr).toBe(0);
-    const rows = (JSON.parse(report.stdout) as { rows: { key: string; runs: number; billed: Record<string, number> }[] }).rows;
-    expect(rows).toEqual([expect.objectContaining({ key: 'ecdh-psi', runs: 1, billed: { CNY: expected } })]);
+    for (const dir of ['h-priced', 'p-priced']) {
+      const report = await runCli(['ledger', 'report', '--ledger', p(dir), '--by', 'protocol', '--format', 'json']);
+      expect(report.code, report.stderr).toBe(0);
+      const rows = (JSON.parse(report.stdout) as { rows: { key: string; runs: number; billed: Record<string, number> }[] }).rows;
+      expect(rows).toEqual([expect.objectContaining({ key: 'ecdh-psi', runs: 1, billed: { CNY: expected.amountMinor } })]);
+      expect((await verifyLedgerDir(p(dir))).ok).toBe(true);
+      expect(existsSync(p(`${dir}/billing.jsonl`))).toBe(false);
+    }
     const byPeer = await runCli(['ledger', 'report', '--ledger', p('h-priced'), '--format', 'json']);
     const peerRows = (JSON.parse(byPeer.stdout) as { rows: { key: string; billed: Record<string, number> }[] }).rows;
-    expect(peerRows).toEqual([expect.objectContaining({ key: toBase64(ids.pharma!.publicKey), billed: { CNY: expected } })]);
-    // The requester's ledger holds the same co-signed entry, unbilled.
-    const other = await runCli(['ledger', 'report', '--ledger', p('p-priced'), '--by', 'protocol', '--format', 'json']);
-    expect((JSON.parse(other.stdout) as { rows: { billed: Record<string, number> }[] }).rows[0]!.billed).toEqual({});
-    expect((await verifyLedgerDir(p('h-priced'))).ok).toBe(true);
-  });
-
-  it('ignores an annotation that does not match the entry bytes', async () => {
-    // The annotation file of the previous test, with the entry hash of entry 0 altered.
-    const { readFileSync } = await import('node:fs');
-    const line = JSON.parse(readFileSync(p('h-priced/billing.jsonl'), 'utf8').trim()) as Record<string, unknown>;
-    mkdirSync(p('h-forged'), { recursive: true });
-    for (const f of ['ledger.log', 'checkpoint']) writeFileSync(p(`h-forged/${f}`), readFileSync(p(`h-priced/${f}`)));
-    writeFileSync(p('h-forged/billing.jsonl'), `${JSON.stringify({ ...line, entrySha256: toBase64(new Uint8Array(32)) })}\nnot json\n`);
-    const report = await runCli(['ledger', 'report', '--ledger', p('h-forged'), '--by', 'protocol', '--format', 'json']);
-    expect(report.code, report.stderr).toBe(0);
-    expect((JSON.parse(report.stdout) as { rows: { runs: number; billed: Record<string, number> }[] }).rows).toEqual([
-      expect.objectContaining({ runs: 1, billed: {} }),
-    ]);
+    expect(peerRows).toEqual([expect.objectContaining({ key: toBase64(ids.pharma!.publicKey), billed: { CNY: expected.amountMinor } })]);
+    const table = await runCli(['ledger', 'report', '--ledger', p('p-priced'), '--by', 'month']);
+    expect(table.stdout).toMatch(/CNY 1002/);
   });
 });
 
@@ -198,7 +191,8 @@ describe('dataport psi-sum --budget and --price-schedule', () => {
     expect(first.l.code, first.l.stderr).toBe(0);
     expect(first.r.code, first.r.stderr).toBe(0);
     expect(lastJson(first.r.stdout).sums).toEqual({ cost_yuan: '31.75' });
-    expect(lastJson(first.l.stdout).billing).toEqual({ currency: 'CNY', amountMinor: 2000, schedule: 'port-2026-01' });
+    expect(lastJson(first.l.stdout).billing).toEqual({ currency: 'CNY', amountMinor: 2000, schedule: SCHEDULE_REF });
+    expect(lastJson(first.r.stdout).billing).toEqual({ currency: 'CNY', amountMinor: 2000, schedule: SCHEDULE_REF });
 
     const second = await pair(sumListener('h-sum', extra), (url) => sumRequester(url, 'p-sum'));
     expect(second.l.code).not.toBe(0);
@@ -210,11 +204,13 @@ describe('dataport psi-sum --budget and --price-schedule', () => {
     expect(await outcomes(p('p-sum'), ids.pharma!)).toEqual(['completed', 'refused']);
     expect((await verifyLedgerDir(p('h-sum'))).ok).toBe(true);
     expect((await verifyLedgerDir(p('p-sum'))).ok).toBe(true);
-    // Billed once: the refusal costs 0.
-    const report = await runCli(['ledger', 'report', '--ledger', p('h-sum'), '--by', 'protocol', '--format', 'json']);
-    expect((JSON.parse(report.stdout) as { rows: unknown[] }).rows).toEqual([
-      expect.objectContaining({ key: 'psi-sum', runs: 2, outcomes: { completed: 1, refused: 1 }, billed: { CNY: 2000 } }),
-    ]);
+    // Billed once: the refusal costs 0. Both ledgers hold the same co-signed amounts.
+    for (const dir of ['h-sum', 'p-sum']) {
+      const report = await runCli(['ledger', 'report', '--ledger', p(dir), '--by', 'protocol', '--format', 'json']);
+      expect((JSON.parse(report.stdout) as { rows: unknown[] }).rows).toEqual([
+        expect.objectContaining({ key: 'psi-sum', runs: 2, outcomes: { completed: 1, refused: 1 }, billed: { CNY: 2000 } }),
+      ]);
+    }
   });
 });
 

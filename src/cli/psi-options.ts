@@ -93,7 +93,7 @@ running:
                           --keep-serving, also the longest wait for the peer to connect
   --ledger DIR            append the signed usage receipt of every run to this ledger
   --price-schedule FILE   bill each run with this price schedule (JSON, see docs/ledger.md);
-                          the amount is recorded next to the ledger entry (needs --ledger)
+                          the amount is part of the co-signed receipt (needs --ledger)
   --budget FILE           query budget per counterparty (JSON, see docs/ledger.md), checked
                           against --ledger once the peer is authenticated; a spent budget
                           refuses the run on both sides (needs --ledger)

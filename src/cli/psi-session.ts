@@ -16,7 +16,6 @@ import type { FrameTransport } from '../transport/types.js';
 import type { PsiContext, PsiRunOutcome } from './commands/psi.js';
 import type { PsiCliOptions } from './psi-options.js';
 import { budgetCheck, recordReceipt } from './ledger-wiring.js';
-import type { ReceiptBilling } from '../ledger/pricing.js';
 
 function truncationOf(opts: PsiCliOptions): 'none' | 128 | 192 {
   return opts.truncate === 0 ? 'none' : opts.truncate;
@@ -63,8 +62,8 @@ export function policyOf(opts: PsiCliOptions): SessionPolicy {
 
 /**
  * Runs one authenticated PSI session over `transport`; appends the receipt to `ledger` when given
- * (for completed, withheld and refused runs alike: every receipt both parties signed), with its
- * billing under `ctx.schedule`; with `ctx.budget`, refuses the run once the authenticated peer's
+ * (for completed, withheld and refused runs alike: every receipt both parties signed), the
+ * co-signed billing priced with `ctx.schedule` (or the peer's schedule); with `ctx.budget`, refuses the run once the authenticated peer's
  * budget in the ledger is spent (on both sides, with the reason).
  * @example
  * ```ts
@@ -80,12 +79,9 @@ export async function runSessionPsi(
 ): Promise<PsiRunOutcome> {
   const { opts, ledger } = ctx;
   let appended: { dir: string; index: number } | undefined;
-  let billing: ReceiptBilling | undefined;
   const onReceipt = async (receipt: UsageReceipt) => {
     if (ledger) {
-      const recorded = await recordReceipt(ledger, receipt, ctx.schedule);
-      const { index } = recorded;
-      billing = recorded.billing;
+      const { index } = await recordReceipt(ledger, receipt);
       appended = { dir: ledger.dir, index };
       if (receipt.body.outcome !== 'completed') {
         process.stderr.write(`receipt of the ${receipt.body.outcome} run appended to ${ledger.dir} (entry ${index})\n`);
@@ -100,6 +96,7 @@ export async function runSessionPsi(
     signal,
     onProgress,
     onReceipt,
+    ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
     ...(ledger && ctx.budget ? { beforeRun: budgetCheck(ledger, ctx.budget, role, ctx.input.ids.length) } : {}),
     ...(ctx.peerKey ? { peerPublicKey: ctx.peerKey } : { allowAnyPeer: true }),
   };
@@ -124,7 +121,8 @@ export async function runSessionPsi(
     bytesReceived: r.bytesReceived,
     ...(peer ? { peerPublicKey: peer.publicKey } : {}),
     ...(appended ? { ledger: appended } : {}),
-    ...(billing ? { billing } : {}),
+    // The co-signed amount (whichever party's schedule priced it).
+    ...(r.receipt.body.billing ? { billing: r.receipt.body.billing } : {}),
   };
   return outcome;
 }

@@ -30,7 +30,16 @@ export {
 export type { Checkpoint, NoteSignature, SignedCheckpoint } from './checkpoint.js';
 export { verifyLedgerBytes } from './verify.js';
 export type { VerifyLedgerOptions, VerifyLedgerResult, LedgerProblem } from './verify.js';
-export { parsePriceSchedule, priceRun } from './pricing.js';
+export {
+  parsePriceSchedule,
+  priceRun,
+  billRun,
+  encodePriceSchedule,
+  decodePriceSchedule,
+  priceScheduleRef,
+  parsePriceScheduleRef,
+  MAX_PRICE_SCHEDULE_BYTES,
+} from './pricing.js';
 export type { PriceSchedule, ProtocolPrice, PricedRun, ReceiptBilling } from './pricing.js';
 export { parseBudgetPolicy, budgetPeriodBounds, budgetStatus, checkBudget } from './budget.js';
 export type { BudgetPeriod, BudgetLimits, BudgetPolicy, BudgetStatus, BudgetCheckOptions } from './budget.js';

@@ -21,9 +21,19 @@
  * amount = perRun + ⌈records × per1000Records / 1000⌉ + ⌈bytes × perGB / 10^9⌉, then limited by
  * the protocol's `cap` and the schedule's `guideCap` (the lower wins). `records` is the sum of the
  * run's input sizes; a GB is 10^9 bytes. Runs whose outcome is `refused` or `failed` cost 0.
+ *
+ * Co-signed billing (docs/ledger.md *Billing*): a party that bills sends its schedule in its
+ * receipt view as the canonical bytes of {@link encodePriceSchedule} (at most
+ * {@link MAX_PRICE_SCHEDULE_BYTES}); both parties price the run with the same schedule and sign the
+ * amount as part of the receipt body, whose `billing.schedule` names the schedule by id and the
+ * SHA-256 of those bytes ({@link priceScheduleRef}), so an auditor holding the schedule file can
+ * recompute every amount.
  * @module
  */
-import { InputError } from '../errors.js';
+import { InputError, MalformedMessageError } from '../errors.js';
+import { toHex } from '../utils/bytes.js';
+import { compareBytes, isWellFormedString } from './codec.js';
+import { sha256 } from './hash.js';
 import type { UsageReceiptBody } from './receipt-types.js';
 
 /**
@@ -74,6 +84,16 @@ export type ReceiptBilling = NonNullable<UsageReceiptBody['billing']>;
 
 const PRICE_FIELDS = ['perRun', 'per1000Records', 'perGB', 'cap'] as const;
 const MAX_AMOUNT = Number.MAX_SAFE_INTEGER;
+/** Bytes of a schedule id: with the hash, `billing.schedule` stays within a receipt's 256-byte strings. */
+const MAX_ID_BYTES = 128;
+/** As the session terms' protocol name. */
+const MAX_PROTOCOL_NAME_BYTES = 64;
+const te = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function utf8Length(s: string): number {
+  return te.encode(s).length;
+}
 
 function amountField(v: unknown, where: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
@@ -114,13 +134,18 @@ export function parsePriceSchedule(input: string | unknown): PriceSchedule {
   for (const k of Object.keys(o)) {
     if (!['id', 'currency', 'guideCap', 'protocols', 'default'].includes(k)) throw new InputError(`price schedule: unknown field ${k}`);
   }
-  if (typeof o.id !== 'string' || o.id.length === 0 || o.id.length > 128) throw new InputError('price schedule: id must be a string of 1-128 characters');
+  if (typeof o.id !== 'string' || o.id.length === 0 || utf8Length(o.id) > MAX_ID_BYTES || !isWellFormedString(o.id) || /[\u0000-\u001f\u007f-\u009f]/.test(o.id)) {
+    throw new InputError(`price schedule: id must be a string of 1-${MAX_ID_BYTES} UTF-8 bytes without control characters`);
+  }
   if (typeof o.currency !== 'string' || !/^[A-Z]{3}$/.test(o.currency)) throw new InputError('price schedule: currency must be an ISO 4217 code such as CNY');
   if (o.protocols === null || typeof o.protocols !== 'object' || Array.isArray(o.protocols)) {
     throw new InputError('price schedule: protocols must be an object');
   }
   const protocols: Record<string, ProtocolPrice> = {};
   for (const [name, p] of Object.entries(o.protocols as Record<string, unknown>)) {
+    if (name.length === 0 || utf8Length(name) > MAX_PROTOCOL_NAME_BYTES || !isWellFormedString(name)) {
+      throw new InputError(`price schedule: protocol names must be 1-${MAX_PROTOCOL_NAME_BYTES} UTF-8 bytes`);
+    }
     Object.defineProperty(protocols, name, { value: parsePrice(p, `protocols.${name}`), enumerable: true, writable: true, configurable: true });
   }
   const out: PriceSchedule = { id: o.id, currency: o.currency, protocols };
@@ -170,4 +195,116 @@ export function priceRun(schedule: PriceSchedule, run: PricedRun): ReceiptBillin
   if (schedule.guideCap !== undefined && amount > BigInt(schedule.guideCap)) amount = BigInt(schedule.guideCap);
   if (amount > BigInt(MAX_AMOUNT)) throw new RangeError('amount exceeds 2^53 - 1 minor units');
   return billing(Number(amount));
+}
+
+/**
+ * Largest canonical schedule a receipt view may carry (16 KiB); a peer's larger schedule is a
+ * malformed message, a local one a `RangeError`.
+ * @example
+ * ```ts
+ * if (encodePriceSchedule(schedule).length > MAX_PRICE_SCHEDULE_BYTES) throw new Error('unreachable: the encoder throws');
+ * ```
+ */
+export const MAX_PRICE_SCHEDULE_BYTES = 16 * 1024;
+
+function priceJson(p: ProtocolPrice): string {
+  const parts: string[] = [];
+  for (const k of PRICE_FIELDS) if (p[k] !== undefined) parts.push(`"${k}":${p[k]}`);
+  return `{${parts.join(',')}}`;
+}
+
+/**
+ * The canonical bytes of a schedule (what a receipt view carries and what its hash names): UTF-8
+ * JSON without whitespace, fields in the fixed order `id, currency, guideCap, protocols, default`
+ * (absent ones left out), protocol names in ascending UTF-8 byte order, price fields in the order
+ * `perRun, per1000Records, perGB, cap`, integers in plain decimal, strings as `JSON.stringify`
+ * writes them. Throws `RangeError` for a schedule {@link parsePriceSchedule} would reject or whose
+ * encoding exceeds {@link MAX_PRICE_SCHEDULE_BYTES}.
+ * @example
+ * ```ts
+ * const bytes = encodePriceSchedule(await loadPriceSchedule('prices.json', 'ecdh-psi'));
+ * ```
+ */
+export function encodePriceSchedule(schedule: PriceSchedule): Uint8Array {
+  let s: PriceSchedule;
+  try {
+    s = parsePriceSchedule(schedule);
+  } catch (e) {
+    throw new RangeError(`schedule: ${(e as Error).message}`);
+  }
+  const names = Object.keys(s.protocols)
+    .map((k) => ({ k, b: te.encode(k) }))
+    .sort((x, y) => compareBytes(x.b, y.b))
+    .map((x) => x.k);
+  let json = `{"id":${JSON.stringify(s.id)},"currency":${JSON.stringify(s.currency)}`;
+  if (s.guideCap !== undefined) json += `,"guideCap":${s.guideCap}`;
+  json += `,"protocols":{${names.map((n) => `${JSON.stringify(n)}:${priceJson(s.protocols[n]!)}`).join(',')}}`;
+  if (s.default !== undefined) json += `,"default":${priceJson(s.default)}`;
+  json += '}';
+  const bytes = te.encode(json);
+  if (bytes.length > MAX_PRICE_SCHEDULE_BYTES) throw new RangeError(`schedule: canonical encoding exceeds ${MAX_PRICE_SCHEDULE_BYTES} bytes`);
+  return bytes;
+}
+
+/**
+ * Decodes a schedule received from a peer: accepts exactly the output of
+ * {@link encodePriceSchedule} (size-limited, valid, canonical) and throws `MalformedMessageError`
+ * on anything else, so one schedule has one encoding and one hash.
+ * @example
+ * ```ts
+ * const schedule = decodePriceSchedule(view.priceSchedule);
+ * ```
+ */
+export function decodePriceSchedule(bytes: Uint8Array): PriceSchedule {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');
+  if (bytes.length > MAX_PRICE_SCHEDULE_BYTES) throw new MalformedMessageError('price schedule too large');
+  let schedule: PriceSchedule;
+  let canonical: Uint8Array;
+  try {
+    schedule = parsePriceSchedule(strictUtf8.decode(bytes));
+    canonical = encodePriceSchedule(schedule);
+  } catch {
+    throw new MalformedMessageError('invalid price schedule');
+  }
+  if (compareBytes(canonical, bytes) !== 0) throw new MalformedMessageError('price schedule not in canonical form');
+  return schedule;
+}
+
+/**
+ * How a receipt names the schedule that priced it: `<id> sha256:<64 hex digits>`, the hash over
+ * the canonical bytes ({@link encodePriceSchedule}). At most 128 + 71 bytes.
+ * @example
+ * ```ts
+ * priceScheduleRef(schedule); // 'port-2026-01 sha256:9f86d0…'
+ * ```
+ */
+export function priceScheduleRef(schedule: PriceSchedule): string {
+  const bytes = encodePriceSchedule(schedule);
+  return `${schedule.id} sha256:${toHex(sha256(bytes))}`;
+}
+
+/**
+ * Splits a receipt's `billing.schedule` into id and hash; `undefined` for a reference without a
+ * hash (receipts billed before billing was co-signed named the schedule by id only).
+ * @example
+ * ```ts
+ * const ref = parsePriceScheduleRef(receipt.body.billing.schedule); // { id, sha256Hex }
+ * ```
+ */
+export function parsePriceScheduleRef(ref: string): { id: string; sha256Hex: string } | undefined {
+  const m = / sha256:([0-9a-f]{64})$/.exec(ref);
+  if (!m) return undefined;
+  return { id: ref.slice(0, m.index), sha256Hex: m[1]! };
+}
+
+/**
+ * The co-signed `billing` of a receipt body: {@link priceRun} with `schedule`, named by
+ * {@link priceScheduleRef}. Both parties of a session compute it from the same body and schedule.
+ * @example
+ * ```ts
+ * body.billing = billRun(schedule, body);
+ * ```
+ */
+export function billRun(schedule: PriceSchedule, run: PricedRun): ReceiptBilling {
+  return { ...priceRun(schedule, run), schedule: priceScheduleRef(schedule) };
 }

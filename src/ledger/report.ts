@@ -42,7 +42,7 @@ export interface UsageReportRow {
   recordsOut: number;
   bytesExchanged: number;
   computeMs: number;
-  /** Billed amounts in minor units, per currency. */
+  /** Co-signed billed amounts (receipt `billing`) in minor units, per currency. */
   billed: Record<string, number>;
 }
 
@@ -57,11 +57,6 @@ export interface UsageReportOptions {
   by: ReportGrouping;
   /** The ledger owner's key: excluded from counterparties (default: every party is one). */
   owner?: Uint8Array;
-  /**
-   * Billing recorded next to the entries rather than in them (the CLI's `--price-schedule`
-   * annotations), by entry index (position in `receipts`); used for entries whose body has none.
-   */
-  billing?: ReadonlyMap<number, NonNullable<UsageReceipt['body']['billing']>>;
 }
 
 function add(map: Record<string, number>, key: string, n: number): void {
@@ -78,11 +73,10 @@ function add(map: Record<string, number>, key: string, n: number): void {
  */
 export function buildUsageReport(receipts: Iterable<UsageReceipt>, options: UsageReportOptions): UsageReportRow[] {
   const rows = new Map<string, UsageReportRow>();
-  let index = -1;
   for (const r of receipts) {
-    index++;
     const b = r.body;
-    const billed = b.billing ?? options.billing?.get(index);
+    // The co-signed amount (both parties signed the body that holds it).
+    const billed = b.billing;
     let keys: string[];
     if (options.by === 'protocol') keys = [b.protocol];
     else if (options.by === 'month') {

@@ -4,6 +4,7 @@
  * @module
  */
 import { ErrorCode, type ErrorCodeValue, MalformedMessageError, ProtocolVersionError } from '../errors.js';
+import { decodePriceSchedule, MAX_PRICE_SCHEDULE_BYTES } from '../ledger/pricing.js';
 import { Reader, Writer } from './codec.js';
 
 /**
@@ -131,6 +132,11 @@ export interface ReceiptView {
   outputSize: number;
   outcome: string;
   guardrails: { rule: string; outcome: string; detail?: string }[];
+  /**
+   * The canonical bytes of the price schedule this party bills with (`encodePriceSchedule`), if
+   * any; at most `MAX_PRICE_SCHEDULE_BYTES`, and a decoder accepts only a valid canonical one.
+   */
+  priceSchedule?: Uint8Array;
 }
 
 /** @internal */
@@ -344,6 +350,12 @@ export function encodeReceiptView(v: ReceiptView): Uint8Array {
     if (g.detail === undefined) w.u8(0);
     else w.u8(1).str(g.detail, L.maxGuardrailBytes, 'guardrail.detail');
   }
+  // u8 hasSchedule [u16 length, canonical schedule bytes]
+  if (v.priceSchedule === undefined) w.u8(0);
+  else {
+    if (v.priceSchedule.length > MAX_PRICE_SCHEDULE_BYTES) throw new RangeError(`priceSchedule must be at most ${MAX_PRICE_SCHEDULE_BYTES} bytes`);
+    w.u8(1).u16(v.priceSchedule.length).raw(v.priceSchedule);
+  }
   return w.finish();
 }
 
@@ -368,9 +380,21 @@ export function decodeReceiptView(frame: Uint8Array): ReceiptView {
     if (hasDetail > 1) throw new MalformedMessageError();
     guardrails.push(hasDetail ? { rule, outcome, detail: r.str(L.maxGuardrailBytes) } : { rule, outcome });
   }
+  const hasSchedule = r.u8();
+  if (hasSchedule > 1) throw new MalformedMessageError();
+  let priceSchedule: Uint8Array | undefined;
+  if (hasSchedule === 1) {
+    // Length checked before the copy; content checked as hostile input (valid, canonical).
+    const n = r.u16();
+    if (n > MAX_PRICE_SCHEDULE_BYTES) throw new MalformedMessageError('price schedule too large');
+    priceSchedule = r.bytes(n);
+    decodePriceSchedule(priceSchedule);
+  }
   r.end();
   if (endedAt < startedAt) throw new MalformedMessageError();
-  return { startedAt, endedAt, computeMs, bytesExchanged, inputSize, outputSize, outcome, guardrails };
+  const view: ReceiptView = { startedAt, endedAt, computeMs, bytesExchanged, inputSize, outputSize, outcome, guardrails };
+  if (priceSchedule !== undefined) view.priceSchedule = priceSchedule;
+  return view;
 }
 
 /** Strips control characters and bounds the length of a peer- or user-supplied message. @internal */

@@ -9,6 +9,7 @@
  */
 import { AbortError, GuardrailRefusedError, TermsRefusedError } from '../errors.js';
 import { divideToDecimal, formatFixedPoint } from '../he/fixed-point.js';
+import type { PriceSchedule } from '../ledger/pricing.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
 import type { Identity } from './identity.js';
 import type { SessionTerms } from './messages.js';
@@ -19,6 +20,7 @@ import { parseEpsilon } from '../protocols/guardrails.js';
 import { dedupeRecords, normalizeKey } from '../protocols/psi/normalize.js';
 import { DEFAULT_MAX_PEER_SET_SIZE } from '../protocols/psi/party.js';
 import type { ColumnSpec } from '../protocols/psi-sum/codec.js';
+import type { PsiSumHeOffload } from '../protocols/psi-sum/he-parallel.js';
 import { runPsiSumIdHolder, runPsiSumValueHolder, type PsiSumPartyOutcome, type PsiSumProtocolOptions } from '../protocols/psi-sum/protocol.js';
 import { aggregateValueRows, type ValueColumnRequest } from '../protocols/psi-sum/values.js';
 
@@ -77,8 +79,17 @@ export interface RunPsiSumOptions {
   terms?: PsiSumTerms;
   /** Responder: what it allows. */
   policy?: PsiSumPolicy;
-  /** Batch crypto (default: a fresh inline executor). */
+  /**
+   * Batch crypto (default: a fresh inline executor). A worker pool (`createWorkerPool`) runs the
+   * curve work on its workers and, per `heOffload`, the HE work too.
+   */
   executor?: CryptoExecutor;
+  /**
+   * Whether the HE steps (V's encryption, I's selection circuit) run on the pool's workers:
+   * `auto` (default) when there are at least `PSI_SUM_HE_OFFLOAD_MIN_BLOCKS` ciphertext blocks,
+   * `always`, or `never`. Ignored with an inline executor. Results are the same either way.
+   */
+  heOffload?: PsiSumHeOffload;
   signal?: AbortSignal;
   /**
    * Called once the peer is authenticated and the terms are within policy, before anything runs:
@@ -86,6 +97,8 @@ export interface RunPsiSumOptions {
    * to refuse; the message goes to the peer.
    */
   beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array) => void | Promise<void>;
+  /** Bill the run with this price schedule: the amount is part of the co-signed receipt (the responder's schedule wins). */
+  priceSchedule?: PriceSchedule;
   /** Receives the co-signed receipt (completed or withheld runs) before `runPsiSum` returns or throws. */
   onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
   /** Points per frame sent. */
@@ -204,6 +217,9 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
   const t0 = Date.now();
   const { role, transport, identity, signal } = options;
   if (role !== 'requester' && role !== 'responder') throw new TypeError("role must be 'requester' or 'responder'");
+  if (options.heOffload !== undefined && !['auto', 'always', 'never'].includes(options.heOffload)) {
+    throw new TypeError("heOffload must be 'auto', 'always' or 'never'");
+  }
   if (signal?.aborted) throw new AbortError();
   const rows = normalizeRecords(options.records);
   const holder: 'ids' | 'values' = options.values !== undefined ? 'values' : 'ids';
@@ -269,7 +285,15 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     const tc = Date.now();
     let out: PsiSumPartyOutcome;
     try {
-      const base = { transport: session.channel, ekm: session.ekm, executor, options: protocolOptions, peerSetSize: peerDeclared, ...(signal ? { signal } : {}) };
+      const base = {
+        transport: session.channel,
+        ekm: session.ekm,
+        executor,
+        options: protocolOptions,
+        peerSetSize: peerDeclared,
+        ...(signal ? { signal } : {}),
+        ...(options.heOffload !== undefined ? { heOffload: options.heOffload } : {}),
+      };
       out = valueInput ? await runPsiSumValueHolder({ ...base, input: valueInput }) : await runPsiSumIdHolder({ ...base, keys });
     } finally {
       if (!options.executor) await executor.close();

@@ -6,6 +6,7 @@
  * @module
  */
 import { AbortError, GuardrailRefusedError, TermsRefusedError, VerificationFailedError } from '../errors.js';
+import type { PriceSchedule } from '../ledger/pricing.js';
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import { createInlineExecutor, type CryptoExecutor } from '../protocols/executor.js';
 import { runPsiProtocol } from '../protocols/psi/driver.js';
@@ -86,6 +87,8 @@ export interface RunPsiSessionOptions {
   onProgress?: (progress: PsiProgress) => void;
   /** Ledger / budget check once the peer is authenticated; throw `TermsRefusedError` to refuse. */
   beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array) => void | Promise<void>;
+  /** Bill the run with this price schedule: the amount is part of the co-signed receipt (the responder's schedule wins). */
+  priceSchedule?: PriceSchedule;
   /** Receives the co-signed receipt (completed, withheld or refused runs) before `runPsi` returns or throws. */
   onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
   /** Points per frame sent (default: the protocol's). */

@@ -25,6 +25,7 @@ import {
   UnexpectedMessageError,
   VerificationFailedError,
 } from '../errors.js';
+import { billRun, decodePriceSchedule, encodePriceSchedule, type PriceSchedule } from '../ledger/pricing.js';
 import { decodeReceipt, encodeReceipt, signReceiptBody, verifyReceipt } from '../ledger/receipt.js';
 import type { GuardrailDecision, UsageReceipt, UsageReceiptBody } from '../ledger/receipt-types.js';
 import type { FrameTransport, TransportStats } from '../transport/types.js';
@@ -78,6 +79,11 @@ export interface SessionOptionsBase {
    * to refuse; its message is sent to the peer, so keep secrets out of it.
    */
   beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array) => void | Promise<void>;
+  /**
+   * The price schedule this party bills with: the default of every {@link ReceiptContribution}'s
+   * `priceSchedule` in this session (so a refused run's receipt is priced too, at 0).
+   */
+  priceSchedule?: PriceSchedule;
   /** Cancels the handshake. */
   signal?: AbortSignal;
 }
@@ -99,6 +105,7 @@ export function sessionBaseOptions(o: SessionOptionsBase): SessionOptionsBase {
     ...(o.allowedPeers !== undefined ? { allowedPeers: o.allowedPeers } : {}),
     ...(o.allowAnyPeer !== undefined ? { allowAnyPeer: o.allowAnyPeer } : {}),
     ...(o.beforeRun ? { beforeRun: o.beforeRun } : {}),
+    ...(o.priceSchedule !== undefined ? { priceSchedule: o.priceSchedule } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
   };
 }
@@ -138,6 +145,13 @@ export interface ReceiptContribution {
   guardrails?: GuardrailDecision[];
   /** If given, the peer's declared input size must equal it (what the protocol observed). */
   expectedPeerInputSize?: number;
+  /**
+   * The price schedule this party bills with (default: the session's `priceSchedule`). It must
+   * price the session's protocol (`RangeError` otherwise). The receipt's co-signed `billing` is
+   * the run priced with the responder's schedule if it gave one, else the requester's; both
+   * parties compute it from the same body and sign it (see docs/session.md *Receipt exchange*).
+   */
+  priceSchedule?: PriceSchedule;
 }
 
 /**
@@ -326,7 +340,7 @@ export async function establishSession(options: RequesterSessionOptions | Respon
   } catch (e) {
     return failAndThrow(e);
   }
-  return new SessionImpl(options.role, identity, est, startedAt, transport, signal);
+  return new SessionImpl(options.role, identity, est, startedAt, transport, signal, options.priceSchedule);
 }
 
 async function requesterHandshake(
@@ -539,8 +553,17 @@ class SessionImpl implements Session {
   readonly #mac: FrameMac;
   readonly #transport: FrameTransport;
   readonly #signal: AbortSignal | undefined;
+  readonly #priceSchedule: PriceSchedule | undefined;
 
-  constructor(role: SessionRole, identity: Identity, e: Established, startedAt: number, transport: FrameTransport, signal?: AbortSignal) {
+  constructor(
+    role: SessionRole,
+    identity: Identity,
+    e: Established,
+    startedAt: number,
+    transport: FrameTransport,
+    signal?: AbortSignal,
+    priceSchedule?: PriceSchedule,
+  ) {
     this.role = role;
     this.sessionId = e.sessionId;
     this.ekm = e.ekm;
@@ -560,6 +583,7 @@ class SessionImpl implements Session {
     this.#identity = identity;
     this.#transport = transport;
     this.#signal = signal;
+    this.#priceSchedule = priceSchedule;
   }
 
   async #recv(type: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
@@ -579,6 +603,8 @@ class SessionImpl implements Session {
     void this.channel.close(); // no protocol data after the views
     try {
       if (!OUTCOMES.includes(c.outcome)) throw new RangeError('outcome must be completed, withheld, refused or failed');
+      const schedule = c.priceSchedule ?? this.#priceSchedule;
+      const scheduleBytes = schedule === undefined ? undefined : this.#ownSchedule(schedule);
       const stats = this.channel.stats;
       const mine: ReceiptView = {
         startedAt: this.startedAt,
@@ -592,12 +618,24 @@ class SessionImpl implements Session {
         outputSize: this.#soleRecipient(this.role) ? 0 : c.outputSize,
         outcome: c.outcome,
         guardrails: (c.guardrails ?? []).map((g) => (g.detail === undefined ? { rule: g.rule, outcome: g.outcome } : { ...g })),
+        ...(scheduleBytes ? { priceSchedule: scheduleBytes } : {}),
       };
       await this.#transport.send(this.#mac.seal(encodeReceiptView(mine)), signal);
       const theirs = decodeReceiptView(await this.#recv(SessionMessageType.RECEIPT_VIEW, signal));
       this.#checkPeerView(mine, theirs, c);
       const [req, res] = this.role === 'requester' ? [mine, theirs] : [theirs, mine];
       const body = this.#body(req, res);
+      // Billing: the responder's schedule if it sent one, else the requester's (a fixed rule, so
+      // both build the same body). Each side prices the run itself, so neither signs an amount it
+      // did not compute. A peer's schedule was checked by the view decoder (size, canonical form).
+      const billedBy = res.priceSchedule !== undefined ? res : req.priceSchedule !== undefined ? req : undefined;
+      if (billedBy !== undefined) {
+        const billed = decodePriceSchedule(billedBy.priceSchedule!);
+        if (billedBy !== mine && !this.#prices(billed)) {
+          throw localError(new VerificationFailedError('peer price schedule has no price for the protocol'), 'price schedule has no price for the protocol');
+        }
+        body.billing = billRun(billed, body);
+      }
       const signature = signReceiptBody(this.#identity.secretKey, body);
       await this.#transport.send(this.#mac.seal(encodeSignatureMessage(SessionMessageType.RECEIPT_SIGNATURE, signature)), signal);
       const peerSig = decodeSignatureMessage(SessionMessageType.RECEIPT_SIGNATURE, await this.#recv(SessionMessageType.RECEIPT_SIGNATURE, signal));
@@ -649,6 +687,18 @@ class SessionImpl implements Session {
     if (withheld && theirs.outputSize !== 0) bad();
     // When both learn the size, they must agree on it.
     if (mine.outcome === 'completed' && theirs.outcome === 'completed' && mine.outputSize > 0 && theirs.outputSize > 0 && mine.outputSize !== theirs.outputSize) bad();
+  }
+
+  /** Whether `schedule` has a price for this session's protocol. */
+  #prices(schedule: PriceSchedule): boolean {
+    return Object.prototype.hasOwnProperty.call(schedule.protocols, this.terms.protocol) || schedule.default !== undefined;
+  }
+
+  /** The canonical bytes of this party's own schedule; misuse (invalid, too large, no price) throws. */
+  #ownSchedule(schedule: PriceSchedule): Uint8Array {
+    const bytes = encodePriceSchedule(schedule);
+    if (!this.#prices(schedule)) throw new RangeError(`priceSchedule has no price for protocol '${this.terms.protocol}' and no default`);
+    return bytes;
   }
 
   /** True when `role` is the only party the terms release the result to (see exchangeReceipt). */

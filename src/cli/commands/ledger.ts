@@ -15,7 +15,6 @@ import type { LedgerSnapshot } from '../../ledger/node.js';
 import { parsePublicKeyFile } from '../../session/identity.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { choiceOption, intOption, parseCommandArgs, stringOption } from '../args.js';
-import { readBillingAnnotations } from '../ledger-wiring.js';
 import type { OptionSpec, ParsedOptions } from '../args.js';
 
 const HELP = `usage: dataport ledger <subcommand> --ledger DIR [options]
@@ -31,7 +30,7 @@ subcommands:
   consistency  --ledger DIR --from M --to N [--public-key FILE]
                JSON consistency proof between tree sizes M and N
   report       --ledger DIR [--by counterparty|protocol|month] [--format table|csv|json]
-               usage and billing (amounts in minor currency units)
+               usage and the co-signed billed amounts (minor currency units)
 
 options:
   --public-key FILE   the owner's identity.pub: pin the owner key instead of trusting the
@@ -165,9 +164,8 @@ async function report(values: ParsedOptions): Promise<number> {
   const s = await snapshot(values);
   const by = choiceOption<ReportGrouping>(values, 'by', ['counterparty', 'protocol', 'month'], 'counterparty');
   const format = choiceOption<ReportFormat>(values, 'format', ['table', 'csv', 'json'], 'table');
-  // Billing recorded next to the entries (`--price-schedule`), bound to each entry's bytes.
-  const { billing } = await readBillingAnnotations(stringOption(values, 'ledger', true), s.entries);
-  const rows = buildUsageReport(s.receipts(), { by, owner: s.ownerPublicKey, billing });
+  // Amounts are the co-signed `billing` of each (verified) entry.
+  const rows = buildUsageReport(s.receipts(), { by, owner: s.ownerPublicKey });
   const text = formatUsageReport(rows, by, format);
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   return 0;

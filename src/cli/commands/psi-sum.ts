@@ -70,7 +70,7 @@ running:
   --timeout SECONDS         limit of the session (default 600); the listener's wait too
   --ledger DIR              append the co-signed receipt to this ledger
   --price-schedule FILE     bill the run with this price schedule (JSON, see docs/ledger.md); the
-                            amount is recorded next to the ledger entry (needs --ledger)
+                            amount is part of the co-signed receipt (needs --ledger)
   --budget FILE             query budget per counterparty (JSON, see docs/ledger.md), checked
                             against --ledger once the peer is authenticated; a spent budget
                             refuses the run on both sides (needs --ledger)
@@ -340,13 +340,14 @@ export async function run(argv: string[]): Promise<number> {
     executor,
     onReceipt: async (r) => {
       receipt = r;
+      // The co-signed amount (whichever party's schedule priced it).
+      billing = r.body.billing;
       if (ledger) {
-        const recorded = await recordReceipt(ledger, r, schedule);
-        ledgerIndex = recorded.index;
-        billing = recorded.billing;
+        ledgerIndex = (await recordReceipt(ledger, r)).index;
         if (r.body.outcome === 'refused') process.stderr.write(`receipt of the refused run appended to ${ledger.dir} (entry ${ledgerIndex})\n`);
       }
     },
+    ...(schedule ? { priceSchedule: schedule } : {}),
     ...(ledger && budget ? { beforeRun: budgetCheck(ledger, budget, role, distinctKeys) } : {}),
   };
   const signal = sessionSignal(opts);

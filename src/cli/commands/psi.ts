@@ -53,7 +53,7 @@ export interface PsiRunOutcome {
   bytesReceived: number;
   /** Where the receipt was appended, if `--ledger` was given. */
   ledger?: { dir: string; index: number };
-  /** What the run was billed (`--price-schedule`), recorded next to the ledger entry. */
+  /** The co-signed billing of the receipt (priced with the responder's schedule, or the requester's), if any. */
   billing?: ReceiptBilling;
 }
 
@@ -69,7 +69,7 @@ export interface PsiContext {
   progress: Progress;
   /** The ledger receipts are appended to (`--ledger`). */
   ledger?: Ledger;
-  /** `--price-schedule`: billing recorded next to each ledger entry. */
+  /** `--price-schedule`: the schedule this party bills with (the amount is in the co-signed receipt). */
   schedule?: PriceSchedule;
   /** `--budget`: checked against `ledger` once the peer is authenticated. */
   budget?: BudgetPolicy;

@@ -1,7 +1,7 @@
 /*
  * RFC 9380 encode_to_curve for curve25519_XMD:SHA-512_ELL2_NU_ (SHA-512, expand_message_xmd,
  * GF(2^255 - 19) arithmetic, the Elligator 2 map, cofactor clearing) and a Legendre-symbol test for
- * received points, compiled to WebAssembly (scripts/build-wasm.sh). Written for dataport; the representation
+ * received points, and the HKDF-SHA-512 truncation of ECDH-PSI round-2 values, compiled to WebAssembly (scripts/build-wasm.sh). Written for dataport; the representation
  * is the ref10 one (10 signed limbs of alternately 26 and 25 bits, 64-bit products), which suits
  * wasm32: it has 64-bit multiplies but no 64x64->128 multiply.
  *
@@ -21,6 +21,8 @@
  *   legendre_batch(n): in = n x 32-byte canonical little-endian u (top bit clear, u < p),
  *                     out = n bytes, 1 if u^3 + A u^2 + u is a square (or zero) in GF(p), else 0
  *                     (legendre_batch_ct: the same by exponentiation, for cross-checks);
+ *   hkdf_begin(info_len), hkdf_batch(n, out_len): HKDF-SHA-512 (RFC 5869, no salt, info from
+ *                     io_dst()) of n x 32-byte IKMs at io_in(), n x out_len bytes to io_out();
  *   wipe(msg_bytes, items): zeroes record-derived state after a batch.
  */
 #include <stdint.h>
@@ -700,6 +702,88 @@ __attribute__((export_name("xmd_many"))) int xmd_many(int count, int first) {
     sha512_update(&xmd_work, msg_buf + off, len_buf[i]);
     off += len_buf[i];
     xmd_finish_into(&xmd_work, in_buf + 48 * (first + i));
+  }
+  return 0;
+}
+
+/* ---- HKDF-SHA-512 (RFC 5869) of 32-byte inputs: the round-2 truncation of ECDH-PSI ----
+ *
+ * draft-wang-ppm-ecdh-psi-01 §3 truncates each jointly masked value v (32 bytes) to
+ * HKDF-SHA-512(salt = none, IKM = v, info, L) with L = 16 or 24. Done per value with a generic
+ * HMAC this is 8 compressions; here it is 6, because:
+ *   - the absent salt is HashLen zero bytes (RFC 5869 §2.2), so the extract key is fixed and the
+ *     states after its ipad / opad blocks are computed once per hkdf_begin (RFC 2104 §2);
+ *   - every remaining message fits one block: extract-inner 32 bytes, extract-outer 64 bytes,
+ *     expand-inner info || 0x01 (info ≤ 110 bytes), expand-outer 64 bytes; L ≤ 64 needs T(1) only.
+ * Straight-line code: only public lengths steer control flow, never the bytes of v.
+ */
+#define HKDF_INFO_MAX 110
+static uint64_t hkdf_ext_ipad[8], hkdf_ext_opad[8];
+static uint8_t hkdf_info[HKDF_INFO_MAX + 1];
+static uint32_t hkdf_info_len;
+
+/* Compresses one final block holding msg[0..len) (len ≤ 111) after `prior` bytes already absorbed
+ * into st (a multiple of 128): msg || 0x80 || 0…0 || 128-bit big-endian bit length (FIPS 180-4 §5.1.2). */
+static void sha512_last_block(uint64_t st[8], const uint8_t *msg, uint32_t len, uint32_t prior) {
+  uint8_t b[128];
+  for (uint32_t i = 0; i < len; i++) b[i] = msg[i];
+  b[len] = 0x80;
+  for (uint32_t i = len + 1; i < 120; i++) b[i] = 0;
+  const uint64_t bits = (uint64_t)(prior + len) * 8;
+  for (int i = 0; i < 8; i++) b[120 + i] = (uint8_t)(bits >> (56 - 8 * i));
+  sha512_block(st, b);
+}
+
+static void sha512_state_bytes(const uint64_t st[8], uint8_t out[64]) {
+  for (int i = 0; i < 8; i++)
+    for (int j = 0; j < 8; j++) out[8 * i + j] = (uint8_t)(st[i] >> (56 - 8 * j));
+}
+
+/* State after one 128-byte block (key zero-padded to 128 bytes) XOR pad, from the IV. */
+static void hmac_pad_state(uint64_t st[8], const uint8_t *key, uint32_t key_len, uint8_t pad) {
+  uint8_t b[128];
+  for (uint32_t i = 0; i < key_len; i++) b[i] = (uint8_t)(key[i] ^ pad);
+  for (uint32_t i = key_len; i < 128; i++) b[i] = pad;
+  for (int i = 0; i < 8; i++) st[i] = IV512[i];
+  sha512_block(st, b);
+}
+
+/* Prepares hkdf_batch with info = io_dst()[0..info_len). Returns 0, or -1 if info_len is outside
+ * 0..110 (a longer info would need a second expand-inner block). */
+__attribute__((export_name("hkdf_begin"))) int hkdf_begin(int info_len) {
+  if (info_len < 0 || info_len > HKDF_INFO_MAX) return -1;
+  for (int i = 0; i < info_len; i++) hkdf_info[i] = dst_buf[i];
+  hkdf_info[info_len] = 0x01; /* T(1) = HMAC(PRK, T(0) || info || 0x01), T(0) empty (§2.3) */
+  hkdf_info_len = (uint32_t)info_len + 1;
+  const uint8_t zero = 0;
+  hmac_pad_state(hkdf_ext_ipad, &zero, 0, 0x36);
+  hmac_pad_state(hkdf_ext_opad, &zero, 0, 0x5c);
+  return 0;
+}
+
+/* For i < n: io_out()[i*out_len ..] = the first out_len bytes of HKDF-SHA-512(IKM = io_in()[32 i ..
+ * 32 i + 32), no salt, the info of hkdf_begin). Returns 0, or -1 unless 1 ≤ out_len ≤ 64 and
+ * 0 ≤ n with n * max(32, out_len) within the buffers. */
+__attribute__((export_name("hkdf_batch"))) int hkdf_batch(int n, int out_len) {
+  if (out_len < 1 || out_len > 64 || n < 0 || n > CHUNK || n * out_len > CHUNK * 32) return -1;
+  for (int i = 0; i < n; i++) {
+    uint64_t st[8];
+    uint8_t h[64], prk[64];
+    /* Extract (§2.2): PRK = HMAC(0^64, IKM). */
+    for (int k = 0; k < 8; k++) st[k] = hkdf_ext_ipad[k];
+    sha512_last_block(st, in_buf + 32 * i, 32, 128);
+    sha512_state_bytes(st, h);
+    for (int k = 0; k < 8; k++) st[k] = hkdf_ext_opad[k];
+    sha512_last_block(st, h, 64, 128);
+    sha512_state_bytes(st, prk);
+    /* Expand (§2.3): T(1) = HMAC(PRK, info || 0x01). */
+    hmac_pad_state(st, prk, 64, 0x36);
+    sha512_last_block(st, hkdf_info, hkdf_info_len, 128);
+    sha512_state_bytes(st, h);
+    hmac_pad_state(st, prk, 64, 0x5c);
+    sha512_last_block(st, h, 64, 128);
+    sha512_state_bytes(st, h);
+    for (int k = 0; k < out_len; k++) out_buf[out_len * i + k] = h[k];
   }
   return 0;
 }

@@ -31,6 +31,8 @@ export interface Curve25519Wasm {
   xmd_start(): void;
   xmd_update(len: number): number;
   xmd_finish(index: number): number;
+  hkdf_begin(infoLen: number): number;
+  hkdf_batch(n: number, outLen: number): number;
   wipe(msgBytes: number, items: number): void;
   map_batch(n: number): void;
   legendre_batch(n: number): void;

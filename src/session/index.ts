@@ -21,3 +21,16 @@ export {
   type RunPsiSumOptions,
   type RunPsiSumResult,
 } from './run-psi-sum.js';
+export {
+  AGGREGATE_PROTOCOL_NAME,
+  createAggregateOperator,
+  runAggregateAnalyst,
+  runAggregateProvider,
+  type AggregateOperator,
+  type AggregateOperatorOptions,
+  type AggregateOperatorResult,
+  type RunAggregateAnalystOptions,
+  type RunAggregateAnalystResult,
+  type RunAggregateProviderOptions,
+  type RunAggregateProviderResult,
+} from './run-aggregate.js';

@@ -26,7 +26,28 @@ export interface RunAggregatorOptions extends Omit<AggregatorOptions, 'providers
   providers: readonly FrameTransport[];
   /** Collection deadline after the query arrives (default 10 minutes). */
   timeoutMs?: number;
+  /**
+   * After the outcome, wait up to this long (ms) for the one reply (CONTRIBUTION or ABORT) that each
+   * provider which was sent the query still owes, so that every connection is left quiet and in
+   * step (what a receipt exchange on the same connection needs). Default 0: do not wait.
+   */
+  drainTimeoutMs?: number;
   signal?: AbortSignal;
+}
+
+/**
+ * What {@link runAggregatorRound} returns: the outcome, and which connections were left quiet (every
+ * frame the peer sent in this round was read, none of its later frames was) and alive.
+ *
+ * @example
+ * ```ts
+ * const { outcome, settled } = await runAggregatorRound(options);
+ * if (settled.providers[0]) await exchangeSomethingElseOn(providers[0]);
+ * ```
+ */
+export interface AggregatorRoundResult {
+  outcome: AggregatorOutcome;
+  settled: { analyst: boolean; providers: boolean[] };
 }
 
 /**
@@ -39,9 +60,26 @@ export interface RunAggregatorOptions extends Omit<AggregatorOptions, 'providers
  * ```
  */
 export async function runAggregator(options: RunAggregatorOptions): Promise<AggregatorOutcome> {
+  return (await runAggregatorRound(options)).outcome;
+}
+
+/**
+ * {@link runAggregator}, also telling which connections are quiet afterwards. The driver stops
+ * reading a connection the moment the round's outcome is decided (before the final frames go out),
+ * except for providers that still owe their reply to the query, which are read exactly once more
+ * (within `drainTimeoutMs`). So the frames that follow on a settled connection — a session's
+ * receipt exchange — are never consumed by the round.
+ *
+ * @example
+ * ```ts
+ * const { outcome, settled } = await runAggregatorRound({ analyst, providers, drainTimeoutMs: 30_000 });
+ * ```
+ */
+export async function runAggregatorRound(options: RunAggregatorOptions): Promise<AggregatorRoundResult> {
   throwIfAborted(options.signal);
   const { analyst, providers } = options;
-  const machine = createAggregator({ providers: providers.length, ...(options.acceptQuery ? { acceptQuery: options.acceptQuery } : {}) });
+  const n = providers.length;
+  const machine = createAggregator({ providers: n, ...(options.acceptQuery ? { acceptQuery: options.acceptQuery } : {}) });
   const stop = new AbortController();
   type Event = () => AggregatorStep | Promise<AggregatorStep>;
   const queue: Event[] = [];
@@ -53,36 +91,52 @@ export async function runAggregator(options: RunAggregatorOptions): Promise<Aggr
   options.signal?.addEventListener('abort', onAbort, { once: true });
   let timer: ReturnType<typeof setTimeout> | undefined;
 
-  const pumps: AbortController[] = [];
+  // Per connection (index n = the analyst): was it sent the query, did it answer, is it dead, and
+  // its reader's controller (aborted to stop reading without consuming a frame).
+  const announced = new Array<boolean>(n).fill(false);
+  const replied = new Array<boolean>(n + 1).fill(false);
+  const dead = new Array<boolean>(n + 1).fill(false);
+  const readers = Array.from({ length: n + 1 }, () => new AbortController());
+  let finished = false;
+  const owes = (i: number): boolean => i < n && announced[i]! && !replied[i] && !dead[i];
+
   const push = (e: Event) => {
     queue.push(e);
     wake?.();
   };
-  const pump = async (t: FrameTransport, onFrame: (f: Uint8Array) => Event, onLost: Event) => {
-    // One controller per connection, aborted in `finally` (a shared signal would collect one
-    // listener per connection).
-    const mine = new AbortController();
-    pumps.push(mine);
+  const pump = async (i: number, t: FrameTransport, onFrame: (f: Uint8Array) => Event, onLost: Event) => {
+    const mine = readers[i]!;
     for (;;) {
       let frame: Uint8Array;
       try {
         frame = await t.receive(mine.signal);
       } catch {
-        if (!stop.signal.aborted) push(onLost);
+        if (!mine.signal.aborted) {
+          dead[i] = true;
+          if (!stop.signal.aborted) push(onLost);
+          wake?.();
+        }
         return;
+      }
+      // A JOIN (legacy role announcement) is not an answer to anything.
+      if (!(frame.length === 2 && frame[0] === AggregateMessageType.JOIN)) replied[i] = true;
+      if (finished) {
+        wake?.();
+        return; // the round is over: this was the reply it owed; read nothing after it
       }
       push(onFrame(frame));
     }
   };
-  void pump(analyst, (f) => async () => {
+  void pump(n, analyst, (f) => async () => {
     const step = await machine.receiveFromAnalyst(f);
     if (timer === undefined && step.outcome === undefined) {
       timer = setTimeout(() => push(() => machine.deadline()), options.timeoutMs ?? 600_000);
     }
     return step;
   }, () => machine.analystLost());
-  providers.forEach((p, i) => void pump(p, (f) => () => machine.receiveFromProvider(i, f), () => machine.providerLost(i)));
+  providers.forEach((p, i) => void pump(i, p, (f) => () => machine.receiveFromProvider(i, f), () => machine.providerLost(i)));
 
+  let outcome: AggregatorOutcome | undefined;
   try {
     for (;;) {
       if (options.signal?.aborted) throw new AbortError();
@@ -95,18 +149,57 @@ export async function runAggregator(options: RunAggregatorOptions): Promise<Aggr
         continue;
       }
       const step = await event();
+      for (const { to, frame } of step.send) if (to !== 'analyst' && frame[0] === AggregateMessageType.ANNOUNCE) announced[to] = true;
+      if (step.outcome !== undefined) {
+        // Stop reading every connection that owes nothing before the final frames go out: the
+        // peer's next frames (after TOTAL / DONE / ABORT) are not the round's.
+        finished = true;
+        for (let i = 0; i <= n; i++) if (!owes(i)) readers[i]!.abort();
+      }
       for (const { to, frame } of step.send) {
+        const idx = to === 'analyst' ? n : to;
         const t = to === 'analyst' ? analyst : providers[to]!;
         // A peer that is gone cannot receive its ABORT; that is not the aggregator's failure.
-        await t.send(frame, stop.signal).catch(() => {});
+        await t.send(frame, stop.signal).catch(() => {
+          dead[idx] = true;
+        });
       }
-      if (step.outcome !== undefined) return step.outcome;
+      if (step.outcome !== undefined) {
+        outcome = step.outcome;
+        break;
+      }
     }
+    const drainMs = options.drainTimeoutMs ?? 0;
+    if (drainMs > 0 && providers.some((_, i) => owes(i))) {
+      let expired = false;
+      const drainTimer = setTimeout(() => {
+        expired = true;
+        wake?.();
+      }, drainMs);
+      try {
+        while (!expired && !stop.signal.aborted && providers.some((_, i) => owes(i))) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = undefined;
+        }
+      } finally {
+        clearTimeout(drainTimer);
+      }
+      if (options.signal?.aborted) throw new AbortError();
+    }
+    return {
+      outcome,
+      settled: {
+        analyst: replied[n]! && !dead[n],
+        providers: providers.map((_, i) => !dead[i] && !owes(i)),
+      },
+    };
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
     stop.abort();
-    for (const p of pumps) p.abort();
+    for (const r of readers) r.abort();
     machine.dispose();
   }
 }
@@ -201,7 +294,9 @@ export async function runProvider(transport: FrameTransport, options: RunProvide
     try {
       step = await provider.receive(frame);
     } catch (e) {
-      await transport.send(provider.abortFrame(e), options.signal).catch(() => {});
+      // Tell the aggregator about a local failure; an ABORT it sent needs no answer (and an answer
+      // would be one frame more than the aggregator reads).
+      if (frame[0] !== AggregateMessageType.ABORT) await transport.send(provider.abortFrame(e), options.signal).catch(() => {});
       throw e;
     }
     if (step.send !== undefined) await transport.send(step.send, options.signal);

@@ -31,4 +31,13 @@ export { createAggregator, type AggregatorMachine, type AggregatorOptions, type 
 export { createAnalyst, type AnalystMachine, type AnalystOptions } from './analyst.js';
 export { querySigningInput, signQuery, verifyQuerySignature } from './signature.js';
 export { createProvider, type ProviderMachine, type ProviderOptions, type ProviderStep } from './provider.js';
-export { runAggregator, runAnalyst, runProvider, type RunAggregatorOptions, type RunAnalystOptions, type RunProviderOptions } from './drive.js';
+export {
+  runAggregator,
+  runAggregatorRound,
+  runAnalyst,
+  runProvider,
+  type AggregatorRoundResult,
+  type RunAggregatorOptions,
+  type RunAnalystOptions,
+  type RunProviderOptions,
+} from './drive.js';

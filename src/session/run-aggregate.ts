@@ -1,0 +1,623 @@
+/**
+ * Multi-party aggregation (DESIGN.md §4.3) over authenticated sessions: every link — operator ↔
+ * analyst and operator ↔ each provider — runs the session handshake (operator = responder, the
+ * others = requesters), carries the aggregation frames over the session's MAC'd channel, and ends
+ * with a usage receipt that the operator and that participant both sign.
+ *
+ * Terms of a link: protocol `aggregate`, option `role` (`analyst` or `provider`), the purpose,
+ * recipients `['requester']`, `requesterSetSize` = the rows the party contributes (0 for the
+ * analyst), `minIntersection` = the query's `minCohort` (analyst; 0 for providers). The analyst's
+ * terms also name the query (`query` = its id, `dp-epsilon` = its DP budget when it has one), and
+ * the operator refuses a query that does not match them. The operator learns each party's role from
+ * these signed terms, never from a frame it could not authenticate.
+ * @module
+ */
+import { AbortError, TermsRefusedError, TimeoutError, TransportClosedError } from '../errors.js';
+import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
+import { AGGREGATE_QUERY_LIMITS, type AggregateQuery } from '../protocols/aggregate/query.js';
+import type { AggregatorOutcome } from '../protocols/aggregate/aggregator.js';
+import { runAggregatorRound, runAnalyst, runProvider } from '../protocols/aggregate/drive.js';
+import type { AggregateResult } from '../protocols/aggregate/result.js';
+import type { FrameTransport } from '../transport/types.js';
+import { equalBytes } from '../utils/bytes.js';
+import type { Identity } from './identity.js';
+import type { SessionTerms } from './messages.js';
+import { establishSession, sessionBaseOptions, type ReceiptContribution, type Session, type SessionOptionsBase } from './session.js';
+
+/**
+ * The protocol name of multi-party aggregation in terms and receipts.
+ *
+ * @example
+ * ```ts
+ * if (receipt.body.protocol === AGGREGATE_PROTOCOL_NAME) console.log(receipt.body.options.role);
+ * ```
+ */
+export const AGGREGATE_PROTOCOL_NAME = 'aggregate';
+
+/** Row of a provider's data: column name → cell text. */
+type Row = Readonly<Record<string, string | undefined>>;
+
+/** Options both requester roles share: the session (identity, the operator's pinned key, hooks). */
+interface AggregateRequesterBase extends SessionOptionsBase {
+  /** Purpose / authorisation reference, signed into the terms and the receipt (default empty). */
+  purpose?: string;
+  /** How long to wait for the operator's messages (default 15 minutes). */
+  timeoutMs?: number;
+  /**
+   * Receives the co-signed receipt (completed, withheld, refused or failed rounds) before the
+   * function returns or throws — where a caller appends it to its ledger.
+   */
+  onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
+}
+
+/**
+ * Options of {@link runAggregateAnalyst}.
+ *
+ * @example
+ * ```ts
+ * const options: RunAggregateAnalystOptions = { transport, identity: analyst, peerPublicKey: operatorKey, query, purpose: 'ward costs 2026' };
+ * ```
+ */
+export interface RunAggregateAnalystOptions extends AggregateRequesterBase {
+  query: AggregateQuery;
+  /** Sign (query, HE public key) with `identity` so that providers can pin the analyst (default true). */
+  signQuery?: boolean;
+}
+
+/**
+ * Result of {@link runAggregateAnalyst}.
+ *
+ * @example
+ * ```ts
+ * const { result, receipt } = await runAggregateAnalyst(options);
+ * ```
+ */
+export interface RunAggregateAnalystResult {
+  /** The released totals (groups below the minimum cohort withheld). */
+  result: AggregateResult;
+  /** The receipt the analyst and the operator signed. */
+  receipt: UsageReceipt;
+  sessionId: Uint8Array;
+}
+
+/**
+ * Options of {@link runAggregateProvider}: `rows` (an array), or `localAggregates` with the
+ * `rowCount` it will reduce (declared in the signed terms before the query is known).
+ *
+ * @example
+ * ```ts
+ * const options: RunAggregateProviderOptions = { transport, identity: hospital, peerPublicKey: operatorKey, rows };
+ * ```
+ */
+export interface RunAggregateProviderOptions extends AggregateRequesterBase {
+  rows?: readonly Row[];
+  /** Computes the slot vector itself (e.g. streaming a file); must reduce exactly `rowCount` rows. */
+  localAggregates?: (query: AggregateQuery) => Promise<bigint[]>;
+  /** Rows `localAggregates` reduces (declared to the operator and recorded in the receipt). */
+  rowCount?: number;
+  /** The analyst's identity key: contribute only under a query and HE key it signed. */
+  analystPublicKey?: Uint8Array;
+  /** Local policy: return false to refuse a query. */
+  acceptQuery?: (query: AggregateQuery) => boolean;
+  /** Encrypts the vector (default inline; a worker pool may be injected). */
+  encrypt?: (publicKey: Uint8Array, values: bigint[]) => Promise<Uint8Array>;
+}
+
+/**
+ * Result of {@link runAggregateProvider}.
+ *
+ * @example
+ * ```ts
+ * const { contributors, receipt } = await runAggregateProvider(options);
+ * ```
+ */
+export interface RunAggregateProviderResult {
+  queryId: string;
+  /** Providers whose contributions are in the released total. */
+  contributors: number;
+  /** Rows this provider contributed. */
+  rows: number;
+  receipt: UsageReceipt;
+  sessionId: Uint8Array;
+}
+
+function checkPurpose(purpose: string | undefined): string {
+  if (purpose === undefined) return '';
+  if (typeof purpose !== 'string') throw new TypeError('purpose must be a string');
+  return purpose;
+}
+
+function analystTerms(query: AggregateQuery, purpose: string): SessionTerms {
+  return {
+    protocol: AGGREGATE_PROTOCOL_NAME,
+    options: { role: 'analyst', query: query.id, ...(query.dp !== null ? { 'dp-epsilon': query.dp.epsilon } : {}) },
+    purpose,
+    recipients: ['requester'],
+    requesterSetSize: 0,
+    responderSetSize: { min: 0, max: 0 },
+    minIntersection: query.minCohort,
+  };
+}
+
+function providerTerms(rows: number, purpose: string): SessionTerms {
+  return {
+    protocol: AGGREGATE_PROTOCOL_NAME,
+    options: { role: 'provider' },
+    purpose,
+    recipients: ['requester'],
+    requesterSetSize: rows,
+    responderSetSize: { min: 0, max: 0 },
+    minIntersection: 0,
+  };
+}
+
+/**
+ * Runs the protocol part of a requester's link and the receipt exchange that follows, whatever
+ * happened: a refusal gets a `refused` receipt, a failed round a `failed` one (when the link still
+ * works), and the error is rethrown after `onReceipt` saw the receipt.
+ */
+async function runRequesterLink<T>(
+  o: AggregateRequesterBase,
+  terms: SessionTerms,
+  body: (session: Session) => Promise<T>,
+  contribution: (value: T | undefined, computeMs: number) => ReceiptContribution,
+): Promise<{ value: T; receipt: UsageReceipt; session: Session }> {
+  const session = await establishSession({ ...sessionBaseOptions(o), role: 'requester', terms });
+  if (!session.accepted) {
+    let receipt: UsageReceipt;
+    try {
+      receipt = await session.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 });
+    } finally {
+      await session.close().catch(() => {});
+    }
+    await o.onReceipt?.(receipt);
+    throw new TermsRefusedError(session.refusalReason ?? 'terms refused');
+  }
+  const t0 = Date.now();
+  let value: T | undefined;
+  let failure: { error: unknown } | undefined;
+  try {
+    value = await body(session);
+  } catch (e) {
+    failure = { error: e };
+  }
+  let receipt: UsageReceipt | undefined;
+  try {
+    // After a peer's error frame or a dead connection this fails fast (and tells the peer).
+    if (!o.signal?.aborted) receipt = await session.exchangeReceipt(contribution(value, Date.now() - t0));
+  } catch (e) {
+    if (failure === undefined) failure = { error: e };
+  }
+  try {
+    if (receipt !== undefined) await o.onReceipt?.(receipt);
+  } finally {
+    if (failure !== undefined && receipt === undefined) await session.fail(failure.error).catch(() => {});
+    else await session.close().catch(() => {});
+  }
+  if (failure !== undefined) throw failure.error;
+  return { value: value as T, receipt: receipt!, session };
+}
+
+/**
+ * Runs one aggregation round as the analyst over an authenticated session with the operator: the
+ * handshake (pinning the operator's key), the query and HE public key (signed with the analyst's
+ * identity unless `signQuery: false`), the decrypted total, and the co-signed receipt.
+ *
+ * Rejects with `TermsRefusedError` when the operator refuses the terms, or with the round's typed
+ * error (after the `failed` receipt, when the link still works, went to `onReceipt`).
+ *
+ * @example
+ * ```ts
+ * const { result, receipt } = await runAggregateAnalyst({
+ *   transport, identity: analyst, peerPublicKey: operator.publicKey, query, purpose: 'ward costs 2026',
+ *   onReceipt: (r) => ledger.append(r),
+ * });
+ * console.log(result.groups);
+ * ```
+ */
+export async function runAggregateAnalyst(options: RunAggregateAnalystOptions): Promise<RunAggregateAnalystResult> {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  if (options.signal?.aborted) throw new AbortError();
+  const { query } = options;
+  const terms = analystTerms(query, checkPurpose(options.purpose));
+  const k = query.minCohort;
+  const { value, receipt, session } = await runRequesterLink<AggregateResult>(
+    options,
+    terms,
+    (session) =>
+      runAnalyst(session.channel, {
+        query,
+        ...(options.signQuery !== false ? { identitySecretKey: options.identity.secretKey } : {}),
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+    (result, computeMs) => {
+      if (result === undefined) return { outcome: 'failed', inputSize: 0, outputSize: 0, computeMs, expectedPeerInputSize: 0 };
+      // Any withheld group makes the round `withheld` in the receipt (the session layer allows no
+      // partial form); the released cells are the analyst's own output, which the receipt omits
+      // because the analyst is the only recipient.
+      const withheld = result.guardrails.withheldGroups > 0;
+      const guardrails: GuardrailDecision[] = [];
+      if (k > 0) guardrails.push({ rule: 'min-cohort', outcome: withheld ? 'withheld' : 'passed', detail: `k=${k}` });
+      if (query.dp !== null) guardrails.push({ rule: 'dp-noise', outcome: 'applied', detail: `epsilon=${query.dp.epsilon}` });
+      return {
+        outcome: withheld ? 'withheld' : 'completed',
+        inputSize: 0,
+        outputSize: 0,
+        computeMs,
+        guardrails,
+        expectedPeerInputSize: 0,
+      };
+    },
+  );
+  return { result: value, receipt, sessionId: session.sessionId };
+}
+
+/**
+ * Runs one aggregation round as a data provider over an authenticated session with the operator:
+ * the handshake (pinning the operator's key; the row count is declared in the signed terms), the
+ * encrypted contribution once the query is announced, and the co-signed receipt.
+ *
+ * Rejects with `TermsRefusedError` when the operator refuses, or with the round's typed error
+ * (after the `failed` receipt, when the link still works, went to `onReceipt`).
+ *
+ * @example
+ * ```ts
+ * const { contributors, receipt } = await runAggregateProvider({
+ *   transport, identity: hospital, peerPublicKey: operator.publicKey, analystPublicKey: analyst.publicKey,
+ *   rows: [{ ward: 'oncology', cost: '1200.50' }, { ward: 'surgery', cost: '80.00' }],
+ * });
+ * ```
+ */
+export async function runAggregateProvider(options: RunAggregateProviderOptions): Promise<RunAggregateProviderResult> {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  if (options.signal?.aborted) throw new AbortError();
+  let rowCount: number;
+  if (options.rows !== undefined) {
+    if (!Array.isArray(options.rows)) throw new TypeError('rows must be an array');
+    if (options.localAggregates !== undefined) throw new TypeError('give rows or localAggregates, not both');
+    rowCount = options.rows.length;
+    if (options.rowCount !== undefined && options.rowCount !== rowCount) throw new RangeError('rowCount must equal rows.length');
+  } else {
+    if (typeof options.localAggregates !== 'function') throw new TypeError('options.rows or options.localAggregates is required');
+    if (options.rowCount === undefined) throw new TypeError('rowCount is required with localAggregates');
+    rowCount = options.rowCount;
+  }
+  if (!Number.isSafeInteger(rowCount) || rowCount < 0 || rowCount > AGGREGATE_QUERY_LIMITS.maxRowsPerProvider) {
+    throw new RangeError(`rowCount must be an integer in [0, ${AGGREGATE_QUERY_LIMITS.maxRowsPerProvider}]`);
+  }
+  const terms = providerTerms(rowCount, checkPurpose(options.purpose));
+  const rows = options.rows;
+  const { value, receipt, session } = await runRequesterLink(
+    options,
+    terms,
+    (session) =>
+      runProvider(session.channel, {
+        join: false, // the operator knows the role from the signed terms
+        ...(rows !== undefined ? { rows: () => rows } : { localAggregates: options.localAggregates! }),
+        ...(options.analystPublicKey !== undefined ? { analystPublicKey: options.analystPublicKey } : {}),
+        ...(options.acceptQuery ? { acceptQuery: options.acceptQuery } : {}),
+        ...(options.encrypt ? { encrypt: options.encrypt } : {}),
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+    (done, computeMs) => ({ outcome: done !== undefined ? 'completed' : 'failed', inputSize: rowCount, outputSize: 0, computeMs, expectedPeerInputSize: 0 }),
+  );
+  return { queryId: value.queryId, contributors: value.contributors, rows: rowCount, receipt, sessionId: session.sessionId };
+}
+
+/**
+ * Options of {@link createAggregateOperator}.
+ *
+ * @example
+ * ```ts
+ * const options: AggregateOperatorOptions = {
+ *   identity: operator, providers: 3, analystKeys: [analyst.publicKey], providerKeys: hospitals.map((h) => h.publicKey),
+ * };
+ * ```
+ */
+export interface AggregateOperatorOptions {
+  /** The operator's Ed25519 identity. */
+  identity: Identity;
+  /** Providers in the round (the query's `providers` must equal it). */
+  providers: number;
+  /** Analyst keys accepted. Without it, any authenticated analyst when `allowAnyPeer`. */
+  analystKeys?: readonly Uint8Array[];
+  /** Provider keys accepted. Without it, any authenticated provider when `allowAnyPeer`. */
+  providerKeys?: readonly Uint8Array[];
+  /** Accept any authenticated key for a role whose keys are not given (recorded in receipts). */
+  allowAnyPeer?: boolean;
+  /** When given, every participant's purpose must equal it. */
+  purpose?: string;
+  /** Collection deadline once the query arrived (default 10 minutes). */
+  timeoutMs?: number;
+  /** How long everyone has to join (default `timeoutMs`); then the round ends with `TimeoutError`. */
+  joinTimeoutMs?: number;
+  /** How long to wait for replies still owed once the round is decided (default 30 s). */
+  drainTimeoutMs?: number;
+  /** Operator policy on the query (return false to refuse it). */
+  acceptQuery?: (query: AggregateQuery) => boolean;
+  /**
+   * Called once a participant is authenticated and its terms are acceptable (budgets): throw
+   * `TermsRefusedError` / `GuardrailRefusedError` to refuse it (both sides sign a `refused` receipt).
+   */
+  beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array) => void | Promise<void>;
+  /** Receives each receipt the operator co-signed (one per link, refusals included). */
+  onReceipt?: (receipt: UsageReceipt, link: { role: 'analyst' | 'provider'; peerPublicKey: Uint8Array }) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+/**
+ * What the operator's round produced.
+ *
+ * @example
+ * ```ts
+ * const { outcome, receipts } = await operator.result;
+ * ```
+ */
+export interface AggregateOperatorResult {
+  outcome: AggregatorOutcome;
+  /** Receipts co-signed for the round's links (analyst first, then providers in join order). */
+  receipts: UsageReceipt[];
+  /** Links of the round that ended without a receipt (dropped, or their receipt exchange failed). */
+  linksWithoutReceipt: number;
+  analystPublicKey: Uint8Array;
+  /** Providers in join order (`outcome.included` indexes into it). */
+  providerPublicKeys: Uint8Array[];
+}
+
+/**
+ * The port operator's side of a round: give it every incoming connection (`handle`); it
+ * authenticates each one, learns its role from the signed terms, refuses what its keys, purpose,
+ * budget or free slots do not allow (with a co-signed `refused` receipt), and once the analyst and
+ * all providers have joined runs the round and exchanges a receipt on every link.
+ *
+ * @example
+ * ```ts
+ * const operator = createAggregateOperator({ identity, providers: 3, providerKeys, analystKeys });
+ * const server = await listenWebSocket({ host: '127.0.0.1', port: 0 }, (t) => operator.handle(t));
+ * const { outcome, receipts } = await operator.result;
+ * await server.close();
+ * ```
+ */
+export interface AggregateOperator {
+  /** Runs one incoming connection; resolves when the connection is finished with (after the round). */
+  handle(transport: FrameTransport): Promise<void>;
+  /** The round; rejects with `TimeoutError` if not everyone joined in time, `AbortError` on abort. */
+  readonly result: Promise<AggregateOperatorResult>;
+}
+
+interface Link {
+  role: 'analyst' | 'provider';
+  session: Session;
+}
+
+/**
+ * Creates the operator of one aggregation round; see {@link AggregateOperator}.
+ *
+ * @example
+ * ```ts
+ * const operator = createAggregateOperator({ identity, providers: 2, allowAnyPeer: true });
+ * ```
+ */
+export function createAggregateOperator(options: AggregateOperatorOptions): AggregateOperator {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const n = options.providers;
+  if (!Number.isSafeInteger(n) || n < 2 || n > AGGREGATE_QUERY_LIMITS.maxProviders) {
+    throw new RangeError(`providers must be an integer in [2, ${AGGREGATE_QUERY_LIMITS.maxProviders}]`);
+  }
+  const analystKeys = options.analystKeys;
+  const providerKeys = options.providerKeys;
+  const allowAny = options.allowAnyPeer === true;
+  if ((!analystKeys || !providerKeys) && !allowAny) {
+    throw new TypeError('give analystKeys and providerKeys, or set allowAnyPeer: true');
+  }
+  const pinned = allowAny ? undefined : [...analystKeys!, ...providerKeys!];
+  const timeoutMs = options.timeoutMs ?? 600_000;
+
+  let phase: 'joining' | 'running' | 'over' = 'joining';
+  // Slots are reserved during the handshake (so two analysts racing cannot both be accepted) and
+  // released if that participant's session does not end up accepted.
+  let analystSlot: Uint8Array | undefined;
+  const providerSlots: Uint8Array[] = [];
+  let analyst: Link | undefined;
+  const providers: Link[] = [];
+  const settledLinks = new Set<Session>();
+
+  let resolveResult!: (r: AggregateOperatorResult) => void;
+  let rejectResult!: (e: unknown) => void;
+  const result = new Promise<AggregateOperatorResult>((res, rej) => {
+    resolveResult = res;
+    rejectResult = rej;
+  });
+  result.catch(() => {}); // the caller may only look at it later
+  let roundOver!: () => void;
+  const over = new Promise<void>((r) => (roundOver = r));
+
+  const endJoining = (error: unknown): void => {
+    if (phase !== 'joining') return;
+    phase = 'over';
+    clearTimeout(joinTimer);
+    const links = [analyst, ...providers].filter((l): l is Link => l !== undefined);
+    void Promise.all(links.map((l) => l.session.fail(error).catch(() => {}))).then(() => {
+      rejectResult(error);
+      roundOver();
+    });
+  };
+  const joinTimer = setTimeout(
+    () => endJoining(new TimeoutError(`the analyst and ${n} providers did not all join in time`)),
+    options.joinTimeoutMs ?? timeoutMs,
+  );
+  const onAbort = () => endJoining(new AbortError());
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const roleOf = (terms: SessionTerms): 'analyst' | 'provider' | undefined => {
+    const r = terms.options['role'];
+    return r === 'analyst' || r === 'provider' ? r : undefined;
+  };
+
+  // Runs inside the handshake, after the peer is authenticated; a reason refuses it on both sides.
+  const check = (terms: SessionTerms, peer: Uint8Array): string | undefined => {
+    const role = roleOf(terms);
+    if (role === undefined) return 'the terms name no aggregation role (analyst or provider)';
+    const allowedOpts = role === 'analyst' ? ['role', 'query', 'dp-epsilon'] : ['role'];
+    if (Object.keys(terms.options).some((k) => !allowedOpts.includes(k))) return 'unsupported protocol option';
+    if (terms.recipients.length !== 1 || terms.recipients[0] !== 'requester') return 'only the requester may be a recipient';
+    if (role === 'analyst' && (terms.requesterSetSize !== 0 || terms.options['query'] === undefined)) return 'the analyst contributes no rows and names its query';
+    if (role === 'provider' && terms.minIntersection !== 0) return 'a provider sets no minimum cohort (the query does)';
+    if (options.purpose !== undefined && terms.purpose !== options.purpose) return 'the purpose differs from the one the operator was started with';
+    const keys = role === 'analyst' ? analystKeys : providerKeys;
+    if (keys !== undefined && !keys.some((k) => equalBytes(k, peer))) return `this key is not allowed as ${role}`;
+    if (phase !== 'joining') return 'the round has already started';
+    if (role === 'analyst') {
+      if (analystSlot !== undefined) return 'the round already has an analyst';
+      analystSlot = peer;
+    } else {
+      if (providerSlots.some((k) => equalBytes(k, peer))) return 'this provider has already joined the round';
+      if (providerSlots.length >= n) return 'the round already has all its providers';
+      providerSlots.push(peer);
+    }
+    return undefined;
+  };
+  const release = (role: 'analyst' | 'provider' | undefined, peer: Uint8Array | undefined): void => {
+    if (role === 'analyst' && analystSlot !== undefined && peer !== undefined && equalBytes(analystSlot, peer)) analystSlot = undefined;
+    if (role === 'provider' && peer !== undefined) {
+      const i = providerSlots.findIndex((k) => equalBytes(k, peer));
+      if (i >= 0) providerSlots.splice(i, 1);
+    }
+  };
+
+  const runRound = async (): Promise<void> => {
+    phase = 'running';
+    clearTimeout(joinTimer);
+    options.signal?.removeEventListener('abort', onAbort);
+    const a = analyst!;
+    const links = [a, ...providers];
+    const t0 = Date.now();
+    try {
+      const declared = a.session.terms;
+      const { outcome, settled } = await runAggregatorRound({
+        analyst: a.session.channel,
+        providers: providers.map((p) => p.session.channel),
+        timeoutMs,
+        drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
+        // The query must be the one the analyst's signed terms name (id, minimum cohort, DP).
+        acceptQuery: (q) =>
+          q.id === declared.options['query'] &&
+          q.minCohort === declared.minIntersection &&
+          (q.dp === null ? declared.options['dp-epsilon'] === undefined : declared.options['dp-epsilon'] === q.dp.epsilon) &&
+          (options.acceptQuery === undefined || options.acceptQuery(q)),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      const computeMs = Date.now() - t0;
+      const contribution = (i: number): ReceiptContribution =>
+        i === 0
+          ? { outcome: outcome.status === 'completed' ? 'completed' : 'failed', inputSize: 0, outputSize: 0, computeMs, expectedPeerInputSize: 0 }
+          : {
+              outcome: outcome.status === 'completed' && outcome.included.includes(i - 1) ? 'completed' : 'failed',
+              inputSize: 0,
+              outputSize: 0,
+              computeMs,
+              expectedPeerInputSize: links[i]!.session.terms.requesterSetSize,
+            };
+      const quiet = [settled.analyst, ...settled.providers];
+      const receipts = await Promise.all(
+        links.map(async (l, i) => {
+          if (!quiet[i]) {
+            await l.session.fail(new TransportClosedError('aggregation link lost')).catch(() => {});
+            return undefined;
+          }
+          try {
+            return await l.session.exchangeReceipt(contribution(i));
+          } catch {
+            return undefined; // the session told the peer; this link has no receipt
+          } finally {
+            settledLinks.add(l.session);
+          }
+        }),
+      );
+      const got: UsageReceipt[] = [];
+      for (let i = 0; i < links.length; i++) {
+        const r = receipts[i];
+        if (r === undefined) continue;
+        got.push(r);
+        await options.onReceipt?.(r, { role: links[i]!.role, peerPublicKey: links[i]!.session.peerPublicKey });
+      }
+      resolveResult({
+        outcome,
+        receipts: got,
+        linksWithoutReceipt: links.length - got.length,
+        analystPublicKey: a.session.peerPublicKey,
+        providerPublicKeys: providers.map((p) => p.session.peerPublicKey),
+      });
+    } catch (e) {
+      await Promise.all(links.filter((l) => !settledLinks.has(l.session)).map((l) => l.session.fail(e).catch(() => {})));
+      rejectResult(e);
+    } finally {
+      phase = 'over';
+      await Promise.all(links.map((l) => l.session.close().catch(() => {})));
+      roundOver();
+    }
+  };
+
+  const handle = async (transport: FrameTransport): Promise<void> => {
+    if (phase !== 'joining') {
+      await transport.close('the round is not accepting participants').catch(() => {});
+      return;
+    }
+    let reservedRole: 'analyst' | 'provider' | undefined;
+    let reservedKey: Uint8Array | undefined;
+    let session: Session;
+    try {
+      session = await establishSession({
+        role: 'responder',
+        transport,
+        identity: options.identity,
+        ...(pinned !== undefined ? { allowedPeers: pinned } : { allowAnyPeer: true }),
+        localSetSize: 0,
+        policy: {
+          protocols: [AGGREGATE_PROTOCOL_NAME],
+          maxSetSize: AGGREGATE_QUERY_LIMITS.maxRowsPerProvider,
+          check: (terms, peer) => {
+            const reason = check(terms, peer);
+            if (reason === undefined) {
+              reservedRole = roleOf(terms);
+              reservedKey = peer;
+            }
+            return reason;
+          },
+        },
+        ...(options.beforeRun ? { beforeRun: options.beforeRun } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch {
+      release(reservedRole, reservedKey);
+      await transport.close('handshake failed').catch(() => {});
+      return; // the session already told the peer why
+    }
+    if (!session.accepted) {
+      release(reservedRole, reservedKey);
+      try {
+        const receipt = await session.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 });
+        await options.onReceipt?.(receipt, { role: roleOf(session.terms) ?? 'provider', peerPublicKey: session.peerPublicKey });
+      } catch {
+        /* the peer left before signing the refusal */
+      } finally {
+        await session.close().catch(() => {});
+      }
+      return;
+    }
+    if (phase !== 'joining') {
+      // The round ended (timeout, abort) while this handshake ran.
+      await session.fail(new TransportClosedError('the round is over')).catch(() => {});
+      return;
+    }
+    const link: Link = { role: reservedRole!, session };
+    if (link.role === 'analyst') analyst = link;
+    else providers.push(link);
+    if (analyst !== undefined && providers.length === n) void runRound();
+    await over;
+  };
+
+  return { handle, result };
+}

@@ -1,0 +1,262 @@
+// Multi-party aggregation over authenticated sessions (src/session/run-aggregate.ts): every link
+// runs the handshake, the operator tells roles apart by the signed terms, and each link ends with a
+// receipt both its ends signed.
+import { describe, expect, it } from 'vitest';
+import { createMemoryTransportPair, type MemoryTransport } from '../src/transport/memory.js';
+import { parseAggregateQuery, type AggregateQuery } from '../src/protocols/aggregate/index.js';
+import {
+  AGGREGATE_PROTOCOL_NAME,
+  createAggregateOperator,
+  establishSession,
+  generateIdentity,
+  runAggregateAnalyst,
+  runAggregateProvider,
+  type AggregateOperatorOptions,
+  type Identity,
+} from '../src/session/index.js';
+import { encodeReceipt, verifyReceipt } from '../src/ledger/receipt.js';
+import type { UsageReceipt } from '../src/ledger/receipt-types.js';
+import { AbortError, GuardrailRefusedError, TermsRefusedError, TransportClosedError, VerificationFailedError } from '../src/errors.js';
+import { toBase64 } from '../src/utils/bytes.js';
+
+const query = (over: Record<string, unknown> = {}): AggregateQuery =>
+  parseAggregateQuery({
+    version: 1,
+    id: 'wards-session',
+    columns: [{ name: 'cost', type: 'decimal', decimals: 2, min: '0.00', max: '100000.00' }],
+    groupBy: { column: 'ward', categories: ['oncology', 'surgery'] },
+    statistics: [{ type: 'count' }, { type: 'sum', column: 'cost' }],
+    maxRowsPerProvider: 100,
+    providers: 3,
+    minCohort: 2,
+    ...over,
+  });
+
+const data = [
+  [
+    { ward: 'oncology', cost: '100.00' },
+    { ward: 'oncology', cost: '0.50' },
+  ],
+  [{ ward: 'oncology', cost: '20.25' }],
+  [
+    { ward: 'surgery', cost: '7.00' },
+    { ward: 'oncology', cost: '1.00' },
+    { ward: 'oncology', cost: '2.00' },
+  ],
+];
+
+interface Parties {
+  operator: Identity;
+  analyst: Identity;
+  hospitals: Identity[];
+}
+
+function parties(): Parties {
+  return { operator: generateIdentity(), analyst: generateIdentity(), hospitals: data.map(() => generateIdentity()) };
+}
+
+/** A connection to the operator: the participant's end (the operator handles the other). */
+function connect(operator: { handle(t: MemoryTransport): Promise<void> }): MemoryTransport {
+  const [mine, theirs] = createMemoryTransportPair();
+  void operator.handle(theirs);
+  return mine;
+}
+
+function operatorOptions(p: Parties, over: Partial<AggregateOperatorOptions> = {}): AggregateOperatorOptions {
+  return {
+    identity: p.operator,
+    providers: 3,
+    analystKeys: [p.analyst.publicKey],
+    providerKeys: p.hospitals.map((h) => h.publicKey),
+    timeoutMs: 120_000,
+    ...over,
+  };
+}
+
+const same = (a: UsageReceipt, b: UsageReceipt) => expect(toBase64(encodeReceipt(a))).toBe(toBase64(encodeReceipt(b)));
+
+describe('aggregation over authenticated sessions', () => {
+  it('completes a round; every link has a receipt both its ends signed, identical on both sides', async () => {
+    const p = parties();
+    const seen: { role: string; receipt: UsageReceipt }[] = [];
+    const operator = createAggregateOperator(operatorOptions(p, { onReceipt: (receipt, link) => void seen.push({ role: link.role, receipt }) }));
+    const q = query();
+    const provided = Promise.all(
+      data.map((rows, i) =>
+        runAggregateProvider({ transport: connect(operator), identity: p.hospitals[i]!, peerPublicKey: p.operator.publicKey, rows, analystPublicKey: p.analyst.publicKey, purpose: 'ward costs' }),
+      ),
+    );
+    const analyst = await runAggregateAnalyst({ transport: connect(operator), identity: p.analyst, peerPublicKey: p.operator.publicKey, query: q, purpose: 'ward costs' });
+    const providers = await provided;
+    const op = await operator.result;
+
+    expect(op.outcome).toMatchObject({ status: 'completed', contributors: 3 });
+    expect(analyst.result.groups).toEqual([
+      { group: 'oncology', withheld: false, statistics: [{ type: 'count', value: '5' }, { type: 'sum', column: 'cost', value: '123.75' }] },
+      { group: 'surgery', withheld: true, reason: 'fewer than 2 rows (minimum cohort)' },
+    ]);
+    expect(op.receipts).toHaveLength(4);
+    expect(op.linksWithoutReceipt).toBe(0);
+    expect(seen.map((s) => s.role)).toEqual(['analyst', 'provider', 'provider', 'provider']);
+
+    // The analyst's link: withheld (a group was), the min-cohort rule recorded, signed by both.
+    const ar = analyst.receipt;
+    verifyReceipt(ar, [p.analyst.publicKey, p.operator.publicKey]);
+    same(ar, op.receipts[0]!);
+    expect(ar.body.protocol).toBe(AGGREGATE_PROTOCOL_NAME);
+    expect(ar.body.outcome).toBe('withheld');
+    expect(ar.body.options).toMatchObject({ role: 'analyst', query: 'wards-session', recipients: 'requester' });
+    expect(ar.body.purpose).toBe('ward costs');
+    expect(ar.body.inputSizes).toEqual({ requester: 0, responder: 0 });
+    expect(ar.body.guardrails).toEqual([{ rule: 'min-cohort', outcome: 'withheld', detail: 'k=2' }]);
+
+    // Each provider's link: its rows as the requester's input, completed, signed by it and the operator.
+    for (const [i, r] of providers.entries()) {
+      expect(r.contributors).toBe(3);
+      verifyReceipt(r.receipt, [p.hospitals[i]!.publicKey, p.operator.publicKey]);
+      const j = op.providerPublicKeys.findIndex((k) => toBase64(k) === toBase64(p.hospitals[i]!.publicKey));
+      same(r.receipt, op.receipts[1 + j]!);
+      expect(r.receipt.body.outcome).toBe('completed');
+      expect(r.receipt.body.inputSizes).toEqual({ requester: data[i]!.length, responder: 0 });
+      expect(r.receipt.body.options).toMatchObject({ role: 'provider' });
+      expect(r.receipt.body.bytesExchanged).toBeGreaterThan(0);
+    }
+    // Receipts carry sizes and keys, never a value.
+    const text = new TextDecoder().decode(encodeReceipt(ar)) + providers.map((r) => new TextDecoder().decode(encodeReceipt(r.receipt))).join('');
+    expect(text).not.toContain('123.75');
+    expect(text).not.toContain('100.00');
+  }, 180_000);
+
+  it('refuses an unknown provider key and a provider pinning the wrong operator; the round still completes', async () => {
+    const p = parties();
+    const operator = createAggregateOperator(operatorOptions(p));
+    const stranger = generateIdentity();
+    // Not in the operator's keys: the handshake fails, no slot is taken.
+    await expect(
+      runAggregateProvider({ transport: connect(operator), identity: stranger, peerPublicKey: p.operator.publicKey, rows: data[0]! }),
+    ).rejects.toBeInstanceOf(VerificationFailedError);
+    // A provider that pins another operator key refuses the operator.
+    await expect(
+      runAggregateProvider({ transport: connect(operator), identity: p.hospitals[0]!, peerPublicKey: stranger.publicKey, rows: data[0]! }),
+    ).rejects.toBeInstanceOf(VerificationFailedError);
+    // Unpinned requester: misuse, refused before anything is sent.
+    await expect(runAggregateProvider({ transport: createMemoryTransportPair()[0], identity: p.hospitals[0]!, rows: data[0]! })).rejects.toBeInstanceOf(TypeError);
+    const provided = Promise.all(
+      data.map((rows, i) => runAggregateProvider({ transport: connect(operator), identity: p.hospitals[i]!, peerPublicKey: p.operator.publicKey, rows })),
+    );
+    const analyst = await runAggregateAnalyst({ transport: connect(operator), identity: p.analyst, peerPublicKey: p.operator.publicKey, query: query() });
+    await provided;
+    expect((await operator.result).outcome.status).toBe('completed');
+    expect(analyst.result.contributors).toBe(3);
+  }, 180_000);
+
+  it('an analyst whose key is not allowed as analyst is refused on both sides with a refused receipt', async () => {
+    const p = parties();
+    const opReceipts: UsageReceipt[] = [];
+    const operator = createAggregateOperator(operatorOptions(p, { onReceipt: (r) => void opReceipts.push(r), joinTimeoutMs: 60_000 }));
+    // A provider's key (allowed, authenticated) asking to be the analyst.
+    const mine: UsageReceipt[] = [];
+    const err = await runAggregateAnalyst({
+      transport: connect(operator),
+      identity: p.hospitals[0]!,
+      peerPublicKey: p.operator.publicKey,
+      query: query(),
+      onReceipt: (r) => void mine.push(r),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TermsRefusedError);
+    expect((err as Error).message).toBe('this key is not allowed as analyst');
+    expect(mine).toHaveLength(1);
+    expect(mine[0]!.body.outcome).toBe('refused');
+    verifyReceipt(mine[0]!, [p.hospitals[0]!.publicKey, p.operator.publicKey]);
+    // A key the operator does not know at all fails authentication (no receipt).
+    await expect(
+      runAggregateAnalyst({ transport: connect(operator), identity: generateIdentity(), peerPublicKey: p.operator.publicKey, query: query() }),
+    ).rejects.toBeInstanceOf(VerificationFailedError);
+    // The real analyst can still join; the round then runs.
+    const provided = Promise.all(
+      data.map((rows, i) => runAggregateProvider({ transport: connect(operator), identity: p.hospitals[i]!, peerPublicKey: p.operator.publicKey, rows })),
+    );
+    await runAggregateAnalyst({ transport: connect(operator), identity: p.analyst, peerPublicKey: p.operator.publicKey, query: query() });
+    await provided;
+    await operator.result;
+    expect(opReceipts.map((r) => r.body.outcome)).toEqual(['refused', 'withheld', 'completed', 'completed', 'completed']);
+  }, 180_000);
+
+  it('a refusal by the operator (e.g. a spent budget) ends that link with a refused receipt on both sides', async () => {
+    const p = parties();
+    const refused = p.hospitals[1]!.publicKey;
+    const stop = new AbortController();
+    const operator = createAggregateOperator(
+      operatorOptions(p, {
+        beforeRun: (_terms, peer) => {
+          if (toBase64(peer) === toBase64(refused)) throw new GuardrailRefusedError('query budget for this counterparty is spent');
+        },
+        signal: stop.signal,
+      }),
+    );
+    const receipts: UsageReceipt[] = [];
+    const err = await runAggregateProvider({
+      transport: connect(operator),
+      identity: p.hospitals[1]!,
+      peerPublicKey: p.operator.publicKey,
+      rows: data[1]!,
+      onReceipt: (r) => void receipts.push(r),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TermsRefusedError);
+    expect((err as Error).message).toMatch(/budget/);
+    expect(receipts.map((r) => r.body.outcome)).toEqual(['refused']);
+    expect(receipts[0]!.body.inputSizes).toEqual({ requester: 0, responder: 0 });
+    // The refused provider took no slot; stopping the operator ends the round with a typed error.
+    stop.abort();
+    await expect(operator.result).rejects.toBeInstanceOf(AbortError);
+  }, 60_000);
+
+  it('a provider that drops out: no quorum, every remaining link records a failed receipt', async () => {
+    const p = parties();
+    const operator = createAggregateOperator(operatorOptions(p));
+    // Provider 0 joins with a real session, reads the announcement, then its connection dies.
+    const dropT = connect(operator);
+    const dropped = (async () => {
+      const s = await establishSession({
+        role: 'requester',
+        transport: dropT,
+        identity: p.hospitals[0]!,
+        peerPublicKey: p.operator.publicKey,
+        terms: {
+          protocol: AGGREGATE_PROTOCOL_NAME,
+          options: { role: 'provider' },
+          purpose: '',
+          recipients: ['requester'],
+          requesterSetSize: 2,
+          responderSetSize: { min: 0, max: 0 },
+          minIntersection: 0,
+        },
+      });
+      expect(s.accepted).toBe(true);
+      await s.channel.receive(); // ANNOUNCE
+      dropT.destroy();
+    })();
+    const others = data.slice(1).map((rows, i) =>
+      runAggregateProvider({ transport: connect(operator), identity: p.hospitals[i + 1]!, peerPublicKey: p.operator.publicKey, rows }).catch((e: unknown) => e),
+    );
+    const analystReceipts: UsageReceipt[] = [];
+    const a = await runAggregateAnalyst({
+      transport: connect(operator),
+      identity: p.analyst,
+      peerPublicKey: p.operator.publicKey,
+      query: query(),
+      onReceipt: (r) => void analystReceipts.push(r),
+    }).catch((e: unknown) => e);
+    await dropped;
+    const [o1, o2] = await Promise.all(others);
+    const op = await operator.result;
+    expect(op.outcome.status).toBe('aborted');
+    expect(a).toBeInstanceOf(TransportClosedError);
+    expect((a as Error).message).toMatch(/provider left/);
+    expect(analystReceipts.map((r) => r.body.outcome)).toEqual(['failed']);
+    for (const o of [o1, o2]) expect(o).toBeInstanceOf(TransportClosedError);
+    expect(op.receipts.map((r) => r.body.outcome)).toEqual(['failed', 'failed', 'failed']);
+    expect(op.linksWithoutReceipt).toBe(1);
+    for (const r of op.receipts) verifyReceipt(r);
+  }, 180_000);
+});

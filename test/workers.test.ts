@@ -22,6 +22,7 @@ import { deserializeThrown, serializeThrown } from '../src/workers/error-transfe
 import { spawnWorker as platformSpawnWorker } from '../src/platform/node.js';
 import type { SpawnWorker } from '../src/workers/types.js';
 import { createInlineExecutor, type CryptoExecutor } from '../src/protocols/executor.js';
+import { truncateValues } from '../src/protocols/psi/values.js';
 import { generateScalar } from '../src/crypto/index.js';
 import { chooseHeParameters, createHeContext } from '../src/he/index.js';
 import { LOW_ORDER_U } from '../src/crypto/constants.js';
@@ -243,6 +244,26 @@ describe('identical results with 0, 1 and N workers', () => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  it('multiplyAndTruncate: byte-identical to the inline executor and to truncateValues(multiply) for 16, 24 and 32 bytes', async () => {
+    const lowOrder = LOW_ORDER_U.map((u) => numberToBytesLE(u));
+    const point = fc.oneof({ weight: 30, arbitrary: fc.uint8Array({ minLength: 32, maxLength: 32 }) }, { weight: 1, arbitrary: fc.constantFrom(...lowOrder) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(point, { maxLength: 40 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.constantFrom(16, 24, 32), async (pts, scalar, L) => {
+        const flat = new Uint8Array(pts.length * 32);
+        pts.forEach((p, i) => flat.set(p, i * 32));
+        const outBytes = L as 16 | 24 | 32;
+        const want = await outcome(inline.multiplyAndTruncate!(scalar, flat, outBytes));
+        const joint = await outcome(inline.multiply(scalar, flat));
+        expect(want).toEqual(joint.ok ? { ok: true, hex: Buffer.from(truncateValues(Buffer.from(joint.hex!, 'hex'), outBytes)).toString('hex') } : joint);
+        for (const p of Object.values(pools)) expect(await outcome(p.multiplyAndTruncate(scalar, flat, outBytes))).toEqual(want);
+      }),
+      { numRuns: 20 },
+    );
+    const base = new Uint8Array(32);
+    base[0] = 9;
+    for (const p of Object.values(pools)) await expect(p.multiplyAndTruncate(new Uint8Array(32), base, 20 as 16)).rejects.toBeInstanceOf(RangeError);
   });
 
   it('a large batch spread over every chunk and worker keeps its order', async () => {

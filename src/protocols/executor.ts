@@ -6,6 +6,7 @@
 import { encodeToCurveBatch } from '../crypto/hash-to-curve.js';
 import { createGroup, type BackendName, type Group } from '../crypto/group.js';
 import { throwIfAborted } from '../errors.js';
+import { truncateValues } from './psi/values.js';
 
 /**
  * Batch crypto used by the protocols. Points travel as one flat `Uint8Array` of `n * 32` bytes
@@ -16,6 +17,14 @@ export interface CryptoExecutor {
   hashToGroup(records: readonly Uint8Array[], ekm: Uint8Array, signal?: AbortSignal): Promise<Uint8Array>;
   /** X25519(scalar, u) for every 32-byte u in `points`; flat n*32 bytes. Rejects low-order inputs. */
   multiply(scalar: Uint8Array, points: Uint8Array, signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * X25519(scalar, u) for every u, each result truncated to `outBytes` (16 or 24: HKDF-SHA-512 with
+   * info "ECDH-PSI", draft-wang-ppm-ecdh-psi-01 §3; 32: untruncated); flat n*outBytes bytes. The
+   * same bytes as `truncateValues(await multiply(...), outBytes)`, in one pass where the
+   * multiplication runs (a worker, with the pool), so the caller's thread does no hashing.
+   * Optional: the PSI parties fall back to `multiply` followed by `truncateValues`.
+   */
+  multiplyAndTruncate?(scalar: Uint8Array, points: Uint8Array, outBytes: 16 | 24 | 32, signal?: AbortSignal): Promise<Uint8Array>;
   /** Releases threads or other resources (no-op inline). */
   close(): Promise<void>;
 }
@@ -45,6 +54,10 @@ export async function createInlineExecutor(options: InlineExecutorOptions = {}):
     async multiply(scalar, points, signal) {
       throwIfAborted(signal);
       return group.multiplyBatch(scalar, points, signal);
+    },
+    async multiplyAndTruncate(scalar, points, outBytes, signal) {
+      throwIfAborted(signal);
+      return truncateValues(await group.multiplyBatch(scalar, points, signal), outBytes);
     },
     async close() {},
   };

@@ -137,6 +137,11 @@ export interface WorkerPool extends CryptoExecutor {
   /** Configured number of workers (0: inline). */
   readonly size: number;
   /**
+   * X25519 then the ECDH-PSI HKDF truncation, both in the worker that holds the chunk (see
+   * {@link CryptoExecutor.multiplyAndTruncate}); byte-identical to the inline executor.
+   */
+  multiplyAndTruncate(scalar: Uint8Array, points: Uint8Array, outBytes: 16 | 24 | 32, signal?: AbortSignal): Promise<Uint8Array>;
+  /**
    * BFV-encrypts every vector of `vectors` under `publicKey` (an envelope from
    * `HeContext.exportPublicKey`), one vector per task spread over the workers; returns the
    * ciphertext envelopes in order. Fails like `encryptBatch` (`RangeError` for a value out of
@@ -496,6 +501,45 @@ export async function createWorkerPool(options: WorkerPoolOptions = {}): Promise
 
   const chunkMax = (task: 'hashToGroup' | 'multiply'): number => options.chunkSize ?? DEFAULT_CHUNK_SIZE[task];
 
+  /** `multiply` (outBytes 32) or `multiplyAndTruncate`: chunks of points, results in order. */
+  async function multiplyChunked(scalar: Uint8Array, points: Uint8Array, outBytes: 16 | 24 | 32, signal: AbortSignal | undefined): Promise<Uint8Array> {
+    throwIfAborted(signal);
+    assertBytes(scalar, 'secretKey', SCALAR_BYTES);
+    assertBytes(points, 'points');
+    if (points.length % POINT_BYTES !== 0) throw new RangeError('points length must be a multiple of 32');
+    if (outBytes !== 16 && outBytes !== 24 && outBytes !== 32) throw new RangeError('outBytes must be 16, 24 or 32');
+    if (closing) throw new AbortError('worker pool closed');
+    const n = points.length / POINT_BYTES;
+    if (n === 0) return new Uint8Array(0);
+    const key = new Uint8Array(scalar); // snapshot; every chunk gets (and wipes) its own copy
+    const plan = planChunks(n, chunkMax('multiply'), size);
+    const out = new Uint8Array(n * outBytes);
+    const task = outBytes === 32 ? 'multiply' : 'multiplyTruncate';
+    return submit(
+      {
+        task,
+        chunks: plan.chunks,
+        payload(i) {
+          const [s, e] = chunkRange(i, plan.size, n);
+          const chunkKey = key.slice();
+          const chunkPoints = points.slice(s * POINT_BYTES, e * POINT_BYTES);
+          return {
+            payload: task === 'multiply' ? { scalar: chunkKey, points: chunkPoints } : { scalar: chunkKey, points: chunkPoints, outBytes },
+            transfer: [chunkKey.buffer as ArrayBuffer, chunkPoints.buffer as ArrayBuffer],
+          };
+        },
+        accept(i, result) {
+          const [s, e] = chunkRange(i, plan.size, n);
+          if (!(result instanceof Uint8Array) || result.length !== (e - s) * outBytes) throw new TypeError('worker returned a malformed result');
+          out.set(result, s * outBytes);
+        },
+        finish: () => out,
+        cleanup: () => key.fill(0),
+      },
+      signal,
+    );
+  }
+
   const pool: WorkerPool = {
     size,
 
@@ -533,40 +577,12 @@ export async function createWorkerPool(options: WorkerPoolOptions = {}): Promise
       );
     },
 
-    async multiply(scalar, points, signal) {
-      throwIfAborted(signal);
-      assertBytes(scalar, 'secretKey', SCALAR_BYTES);
-      assertBytes(points, 'points');
-      if (points.length % POINT_BYTES !== 0) throw new RangeError('points length must be a multiple of 32');
-      if (closing) throw new AbortError('worker pool closed');
-      const n = points.length / POINT_BYTES;
-      if (n === 0) return new Uint8Array(0);
-      const key = new Uint8Array(scalar); // snapshot; every chunk gets (and wipes) its own copy
-      const plan = planChunks(n, chunkMax('multiply'), size);
-      const out = new Uint8Array(points.length);
-      return submit(
-        {
-          task: 'multiply',
-          chunks: plan.chunks,
-          payload(i) {
-            const [s, e] = chunkRange(i, plan.size, n);
-            const chunkKey = key.slice();
-            const chunkPoints = points.slice(s * POINT_BYTES, e * POINT_BYTES);
-            return {
-              payload: { scalar: chunkKey, points: chunkPoints },
-              transfer: [chunkKey.buffer as ArrayBuffer, chunkPoints.buffer as ArrayBuffer],
-            };
-          },
-          accept(i, result) {
-            const [s, e] = chunkRange(i, plan.size, n);
-            if (!(result instanceof Uint8Array) || result.length !== (e - s) * POINT_BYTES) throw new TypeError('worker returned a malformed result');
-            out.set(result, s * POINT_BYTES);
-          },
-          finish: () => out,
-          cleanup: () => key.fill(0),
-        },
-        signal,
-      );
+    multiply(scalar, points, signal) {
+      return multiplyChunked(scalar, points, 32, signal);
+    },
+
+    multiplyAndTruncate(scalar, points, outBytes, signal) {
+      return multiplyChunked(scalar, points, outBytes, signal);
     },
 
     async encryptBatches(publicKey, vectors, signal) {
@@ -667,6 +683,10 @@ async function createInlinePool(backend: BackendName | undefined): Promise<Worke
     async multiply(scalar, points, signal) {
       open();
       return inline.multiply(scalar, points, signal);
+    },
+    async multiplyAndTruncate(scalar, points, outBytes, signal) {
+      open();
+      return inline.multiplyAndTruncate!(scalar, points, outBytes, signal);
     },
     async encryptBatches(publicKey, vectors, signal) {
       throwIfAborted(signal);

@@ -9,6 +9,7 @@ import { encodeToCurveBatch } from '../crypto/hash-to-curve.js';
 import { createGroup, type BackendName, type Group } from '../crypto/group.js';
 import { initCrypto } from '../crypto/fast/init.js';
 import { encryptBatch } from '../he/batch.js';
+import { truncateValues } from '../protocols/psi/values.js';
 import { assertBytes } from '../utils/bytes.js';
 import { unpackRecords, type PackedRecords } from './pack.js';
 
@@ -26,6 +27,14 @@ export interface WorkerTasks {
   hashToGroup: { payload: PackedRecords & { readonly ekm: Uint8Array }; result: Uint8Array };
   /** X25519(scalar, u) for each 32-byte u of `points`; flat, same length. A worker wipes its copy of the scalar after use. */
   multiply: { payload: { readonly scalar: Uint8Array; readonly points: Uint8Array }; result: Uint8Array };
+  /**
+   * X25519(scalar, u) for each u, then the ECDH-PSI HKDF truncation to `outBytes` (16, 24; 32 = none)
+   * in the same pass; flat `count * outBytes`. A worker wipes its copy of the scalar after use.
+   */
+  multiplyTruncate: {
+    payload: { readonly scalar: Uint8Array; readonly points: Uint8Array; readonly outBytes: 16 | 24 | 32 };
+    result: Uint8Array;
+  };
   /**
    * BFV encryption of one vector under a public-key envelope (`src/he`'s `encryptBatch`); the
    * ciphertext envelope. node-seal is loaded in the worker on first use.
@@ -51,7 +60,7 @@ export type WorkerTaskName = keyof WorkerTasks;
  * WorkerTaskNames.includes('multiply'); // true
  * ```
  */
-export const WorkerTaskNames: readonly WorkerTaskName[] = ['hashToGroup', 'multiply', 'heEncrypt'];
+export const WorkerTaskNames: readonly WorkerTaskName[] = ['hashToGroup', 'multiply', 'multiplyTruncate', 'heEncrypt'];
 
 /** What a task returns: its value and the buffers to transfer with it. */
 export interface TaskOutput<T> {
@@ -82,6 +91,13 @@ const TASKS: { [K in WorkerTaskName]: TaskImpl<K> } = {
   },
   async multiply(payload, ctx) {
     return owned(await ctx.group.multiplyBatch(payload.scalar, payload.points));
+  },
+  async multiplyTruncate(payload, ctx) {
+    const joint = await ctx.group.multiplyBatch(payload.scalar, payload.points);
+    // The untruncated values are secret-derived; the truncation allocates its own output.
+    const out = truncateValues(joint, payload.outBytes);
+    if (out !== joint) joint.fill(0);
+    return owned(out);
   },
   async heEncrypt(payload) {
     return owned(await encryptBatch(payload.publicKey, payload.values));

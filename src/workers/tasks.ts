@@ -9,6 +9,7 @@ import { encodeToCurveBatch } from '../crypto/hash-to-curve.js';
 import { createGroup, type BackendName, type Group } from '../crypto/group.js';
 import { initCrypto } from '../crypto/fast/init.js';
 import { encryptBatch } from '../he/batch.js';
+import { psiSumEncryptTask, psiSumSelectTask, type PsiSumEncryptPayload, type PsiSumSelectPayload } from '../protocols/psi-sum/he-tasks.js';
 import { truncateValues } from '../protocols/psi/values.js';
 import { assertBytes } from '../utils/bytes.js';
 import { unpackRecords, type PackedRecords } from './pack.js';
@@ -40,6 +41,14 @@ export interface WorkerTasks {
    * ciphertext envelope. node-seal is loaded in the worker on first use.
    */
   heEncrypt: { payload: { readonly publicKey: Uint8Array; readonly values: ArrayLike<bigint | number> }; result: Uint8Array };
+  /**
+   * psi-sum, value holder: seeded symmetric BFV encryption of a run of value blocks under V's own
+   * key (`src/protocols/psi-sum/he-tasks.ts`); one ciphertext per block. The worker wipes its copy
+   * of the secret key.
+   */
+  psiSumEncrypt: { payload: PsiSumEncryptPayload; result: Uint8Array[] };
+  /** psi-sum, ID holder: the selection circuit over a run of V's ciphertext blocks; the serialized partial sum. */
+  psiSumSelect: { payload: PsiSumSelectPayload; result: Uint8Array };
 }
 
 /**
@@ -60,7 +69,7 @@ export type WorkerTaskName = keyof WorkerTasks;
  * WorkerTaskNames.includes('multiply'); // true
  * ```
  */
-export const WorkerTaskNames: readonly WorkerTaskName[] = ['hashToGroup', 'multiply', 'multiplyTruncate', 'heEncrypt'];
+export const WorkerTaskNames: readonly WorkerTaskName[] = ['hashToGroup', 'multiply', 'multiplyTruncate', 'heEncrypt', 'psiSumEncrypt', 'psiSumSelect'];
 
 /** What a task returns: its value and the buffers to transfer with it. */
 export interface TaskOutput<T> {
@@ -101,6 +110,13 @@ const TASKS: { [K in WorkerTaskName]: TaskImpl<K> } = {
   },
   async heEncrypt(payload) {
     return owned(await encryptBatch(payload.publicKey, payload.values));
+  },
+  async psiSumEncrypt(payload) {
+    const cts = (await psiSumEncryptTask(payload)).map((c) => owned(c).value);
+    return { value: cts, transfer: cts.map((c) => c.buffer as ArrayBuffer) };
+  },
+  async psiSumSelect(payload) {
+    return owned(await psiSumSelectTask(payload));
   },
 };
 

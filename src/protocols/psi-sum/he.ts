@@ -71,6 +71,8 @@ const CIRCUIT_COST_BITS = 14;
 export const MAX_CIPHERTEXT_BYTES = 600_000;
 /** Largest serialized public key accepted. */
 export const MAX_PUBLIC_KEY_BYTES = 800_000;
+/** Largest serialized secret key accepted from this process's own thread (uncompressed: ~197 KB). */
+const MAX_SECRET_KEY_BYTES = 400_000;
 
 /**
  * Largest number of ciphertexts per column for a given plaintext size such that the flooding still
@@ -277,16 +279,57 @@ export class HeContext {
   }
 
   /**
+   * V's secret key, serialized (uncompressed) for its own worker threads, which encrypt columns
+   * with it (`he-tasks.ts`). Secret: it goes only into a task payload in this process, is never
+   * logged or sent, and the caller wipes the array after use.
+   */
+  exportSecretKey(keys: HeKeyPair): Uint8Array {
+    return keys.secretKey.saveArray(this.#seal.ComprModeType.none);
+  }
+
+  /**
+   * Rebuilds V's key pair in a worker from {@link HeContext.exportSecretKey}'s bytes and the seeded
+   * public key V sends its peer (SEAL's symmetric encryptor wants both). `RangeError` if the bytes
+   * are not a key for these parameters. Call `delete()` on the result: SEAL allocates a secret key
+   * in a memory pool that is cleared when it is released.
+   */
+  importKeys(secretKeyBytes: Uint8Array, publicKeyBytes: Uint8Array): HeKeyPair {
+    const publicKey = this.loadPublicKey(publicKeyBytes);
+    const secretKey = this.#seal.SecretKey();
+    try {
+      if (secretKeyBytes.length === 0 || secretKeyBytes.length > MAX_SECRET_KEY_BYTES) throw new RangeError('secret key size');
+      checkSealHeader(secretKeyBytes);
+      secretKey.loadArray(this.#context, secretKeyBytes);
+    } catch {
+      secretKey.delete();
+      publicKey.delete();
+      // Fixed message: nothing of the key's bytes goes into an error.
+      throw new RangeError('secretKey is not a psi-sum secret key for these parameters');
+    }
+    return {
+      secretKey,
+      publicKey,
+      publicKeyBytes,
+      delete() {
+        secretKey.delete();
+        publicKey.delete();
+      },
+    };
+  }
+
+  /**
    * Encrypts `values` (signed, |v| < t/2, at most N per ciphertext, in slot order) under the secret
    * key with seeded symmetric encryption (half the bytes of a public-key ciphertext).
    */
-  encryptValues(keys: HeKeyPair, values: readonly bigint[]): Uint8Array[] {
+  encryptValues(keys: HeKeyPair, values: ArrayLike<bigint>): Uint8Array[] {
     const seal = this.#seal;
     const enc = seal.Encryptor(this.#context, keys.publicKey, keys.secretKey);
     const out: Uint8Array[] = [];
     try {
       for (let off = 0; off < values.length; off += this.n) {
-        const chunk = values.slice(off, off + this.n).map((v) => this.mod(v));
+        const end = Math.min(values.length, off + this.n);
+        const chunk = new Array<bigint>(end - off);
+        for (let i = off; i < end; i++) chunk[i - off] = this.mod(values[i]!);
         const p = this.plaintext(chunk);
         try {
           const ser = enc.encryptSymmetricSerializable(p);
@@ -480,26 +523,41 @@ export class HeContext {
    * and switched to the final level. Returns the serialized ciphertext.
    */
   selectSumAndMask(cts: readonly CipherText[], selected: Uint8Array, constant: bigint, publicKey: PublicKey): Uint8Array {
+    const acc = this.selectionCircuit(cts, selected, publicKey);
+    try {
+      return this.maskAndFinish(acc, constant, publicKey);
+    } finally {
+      acc.delete();
+    }
+  }
+
+  /**
+   * The circuit-privacy tail of {@link HeContext.selectSumAndMask} on an accumulated selection
+   * `acc` (left intact; the caller deletes it): mask every coefficient but the constant one, set
+   * the constant's offset to `constant`, re-randomise, flood, switch to the final level. Returns
+   * the serialized ciphertext for V.
+   */
+  maskAndFinish(acc: CipherText, constant: bigint, publicKey: PublicKey): Uint8Array {
     const seal = this.#seal;
     const ev = seal.Evaluator(this.#context);
     const enc = seal.Encryptor(this.#context, publicKey);
     const tmp = seal.CipherText();
-    let acc: CipherText | undefined;
+    const work = seal.CipherText();
     try {
-      acc = this.selectionCircuit(cts, selected, publicKey);
+      work.copy(acc);
       // Mask: every coefficient except the constant one uniform in Z_t; constant = `constant`.
       const mask = this.randomModT(this.n);
       mask[0] = this.mod(constant);
       const mp = this.plaintext(mask);
       try {
-        ev.addPlain(acc, mp, acc);
+        ev.addPlain(work, mp, work);
       } finally {
         mp.delete();
       }
       // Re-randomise: a fresh encryption of zero under V's public key (hides c1).
       enc.encryptZero(tmp);
-      ev.add(acc, tmp, acc);
-      const flooded = this.#flood(acc);
+      ev.add(work, tmp, work);
+      const flooded = this.#flood(work);
       const out = seal.CipherText();
       try {
         out.loadArray(this.#context, flooded);
@@ -511,10 +569,53 @@ export class HeContext {
     } catch (e) {
       throw sealError(e, seal);
     } finally {
+      work.delete();
       tmp.delete();
-      acc?.delete();
       enc.delete();
       ev.delete();
+    }
+  }
+
+  /**
+   * A partial selection (the output of {@link HeContext.selectionCircuit} on a range of blocks),
+   * serialized uncompressed so a worker can hand it back to the thread that combines the ranges.
+   * Local data (never sent to the peer).
+   */
+  savePartial(ct: CipherText): Uint8Array {
+    return ct.saveArray(this.#seal.ComprModeType.none);
+  }
+
+  /**
+   * Loads a partial selection from one of this process's workers and adds it into `acc` (or
+   * returns it as the new accumulator when `acc` is undefined). The bytes are local, yet checked
+   * like a peer's (header, size, level, form) so that a broken worker cannot crash SEAL.
+   */
+  addPartial(acc: CipherText | undefined, bytes: Uint8Array): CipherText {
+    if (bytes.length === 0 || bytes.length > 2 * MAX_CIPHERTEXT_BYTES) throw new TypeError('worker returned a malformed partial sum');
+    checkSealHeader(bytes);
+    const ct = this.#seal.CipherText();
+    try {
+      ct.loadArray(this.#context, bytes);
+      const parms = ct.parmsId;
+      const want = this.#context.firstParmsId;
+      const sameLevel = equalIds(parms.values, want.values);
+      parms.delete();
+      want.delete();
+      if (ct.size !== 2 || ct.isNttForm || ct.polyModulusDegree !== this.n || !sameLevel) throw new TypeError('worker returned a malformed partial sum');
+    } catch (e) {
+      ct.delete();
+      throw e instanceof TypeError ? e : new TypeError('worker returned a malformed partial sum', { cause: sealError(e, this.#seal) });
+    }
+    if (acc === undefined) return ct;
+    const ev = this.#seal.Evaluator(this.#context);
+    try {
+      ev.add(acc, ct, acc);
+      return acc;
+    } catch (e) {
+      throw sealError(e, this.#seal);
+    } finally {
+      ev.delete();
+      ct.delete();
     }
   }
 

@@ -22,4 +22,11 @@ export {
   type ValueHolderInput,
 } from './protocol.js';
 export { aggregateValueRows, type ValueColumnRequest } from './values.js';
+export {
+  PSI_SUM_HE_OFFLOAD_MIN_BLOCKS,
+  type PsiSumHeOffload,
+  type PsiSumTaskOptions,
+  type PsiSumTaskRunner,
+} from './he-parallel.js';
+export type { PsiSumEncryptPayload, PsiSumSelectPayload } from './he-tasks.js';
 export { PSI_SUM_VERSION, PSI_SUM_LIMITS, type ColumnSpec } from './codec.js';

@@ -23,7 +23,9 @@
  * Each role is a sans-I/O state machine — an async generator of {@link PsiSumStep}s (send this
  * frame / give me the next frame) — created by `createPsiSumValueHolder` / `createPsiSumIdHolder`
  * and pumped over a transport by `drivePsiSumMachine` (`runPsiSumValueHolder` /
- * `runPsiSumIdHolder` do both). Batch curve work goes through the injected `CryptoExecutor`.
+ * `runPsiSumIdHolder` do both). Batch curve work goes through the injected `CryptoExecutor`; when
+ * that executor is a worker pool, V's encryption and I's selection circuit are split over its
+ * workers too (`he-parallel.ts`, `heOffload`).
  *
  * What each side learns beyond its output is in docs/psi-sum.md (both learn both set sizes; I learns
  * the exact intersection size; neither learns which records matched).
@@ -60,6 +62,7 @@ import {
 } from './codec.js';
 import { discreteLaplaceBound, sampleBoundedDiscreteLaplace, splitEpsilon } from '../guardrails.js';
 import { HeContext, MAX_PLAIN_BITS, maxCiphertextsPerColumn, plainBitsFor, type HeCiphertext } from './he.js';
+import { checkHeOffload, encryptColumnOnWorkers, heRunnerOf, selectColumnOnWorkers, type PsiSumHeOffload } from './he-parallel.js';
 
 /** Options both parties agree on (the session's terms). */
 export interface PsiSumProtocolOptions {
@@ -92,6 +95,12 @@ export interface PsiSumPartyArgs {
   /** Distinct keys the peer declared (in the signed handshake); exactly that many are accepted. */
   peerSetSize: number;
   signal?: AbortSignal;
+  /**
+   * Whether the HE steps run on the executor's workers when it is a worker pool (default `auto`:
+   * only when there is enough HE work to pay for the workers' SEAL set-up; see
+   * `PSI_SUM_HE_OFFLOAD_MIN_BLOCKS`). Results are the same either way.
+   */
+  heOffload?: PsiSumHeOffload;
 }
 
 /** What a party obtained. Sums are scaled integers (× 10^decimals of their column). */
@@ -288,6 +297,7 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
   const { ekm, executor, options: o, peerSetSize, signal, input } = args;
   checkOptions(o);
   checkPeerSetSize(peerSetSize);
+  const heOffload = checkHeOffload(args.heOffload);
   const nV = input.keys.length;
   if (input.columns.length === 0 || input.columns.length !== input.totals.length) throw new RangeError('input: one totals array per column');
   input.columns.forEach((c, ci) => {
@@ -301,9 +311,15 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
   const eps = o.epsilon === undefined ? undefined : epsilonEach(o.epsilon, input.columns.length);
   const batch = o.batchSize ?? DEFAULT_BATCH;
 
+  const runner = heRunnerOf(executor, heOffload, input.columns.length * Math.ceil(nV / 8192));
+
   return (async function* valueHolder(): PsiSumMachine {
     const he = await HeContext.create(plainBits);
     const keys = he.generateKeys();
+    // V's serialized secret key, only when its own workers encrypt (wiped below).
+    const secretKeyBytes = runner ? he.exportSecretKey(keys) : undefined;
+    const stop = new AbortController();
+    const workSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     try {
       const b = generateScalar();
       // Slot order j = a CSPRNG permutation of V's keys: nothing about V's row order reaches I.
@@ -312,9 +328,23 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
       const yb = nV === 0 ? new Uint8Array(0) : await executor.multiply(b, await executor.hashToGroup(ordered, ekm, signal), signal);
       yield { send: encodeSetup({ version: PSI_SUM_VERSION, plainBits, plainModulus: he.t, valueKeys: nV, columns: [...input.columns], publicKey: keys.publicKeyBytes }) };
       yield* sendPoints(PointRound.VALUE_KEYS, yb, batch, signal);
+      const slotValues = (c: number): bigint[] => Array.from(perm, (i) => input.totals[c]![i]!);
+      // On workers, column c + 1 is encrypted while column c's frames go out (two columns of
+      // ciphertexts in memory at most); inline, one column at a time as before.
+      const encryptOnWorkers = (c: number): Promise<Uint8Array[]> => {
+        const p = encryptColumnOnWorkers(runner!, he, keys, secretKeyBytes!, slotValues(c), workSignal);
+        p.catch(() => {}); // observed when awaited; a prefetch abandoned by a failure is aborted below
+        return p;
+      };
+      let next = runner ? encryptOnWorkers(0) : undefined;
       for (let c = 0; c < input.columns.length; c++) {
-        const slotValues = Array.from(perm, (i) => input.totals[c]![i]!);
-        const cts = he.encryptValues(keys, slotValues);
+        let cts: Uint8Array[];
+        if (next) {
+          cts = await next;
+          next = c + 1 < input.columns.length ? encryptOnWorkers(c + 1) : undefined;
+        } else {
+          cts = he.encryptValues(keys, slotValues(c));
+        }
         for (let k = 0; k < cts.length; k++) {
           throwIfAborted(signal);
           yield { send: encodeCiphertext(c, k, cts[k]!) };
@@ -349,6 +379,8 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
         ...(o.revealToValueHolder ? { count: result.count!, sums: decrypted } : {}),
       };
     } finally {
+      stop.abort(); // drops any encryption still queued on the workers
+      secretKeyBytes?.fill(0);
       keys.delete();
       he.delete();
     }
@@ -388,6 +420,7 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
   const { ekm, executor, options: o, peerSetSize, signal, keys } = args;
   checkOptions(o);
   checkPeerSetSize(peerSetSize);
+  const heOffload = checkHeOffload(args.heOffload);
   const nI = keys.length;
   const batch = o.batchSize ?? DEFAULT_BATCH;
   return (async function* idHolder(): PsiSumMachine {
@@ -407,11 +440,16 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
     const he = await HeContext.create(setup.plainBits);
     const cts: HeCiphertext[] = [];
     let pk: ReturnType<HeContext['loadPublicKey']> | undefined;
+    const stop = new AbortController();
+    const workSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     try {
       if (he.t !== setup.plainModulus) throw new HeParameterMismatchError('peer plaintext modulus is not the agreed prime');
       pk = he.loadPublicKey(setup.publicKey);
       const nV = setup.valueKeys;
       const perColumn = Math.ceil(nV / he.n);
+      const runner = heRunnerOf(executor, heOffload, setup.columns.length * perColumn);
+      // On workers, the checked ciphertexts are kept as bytes (the workers load their own copies).
+      const ctBytes: Uint8Array[] = [];
 
       const a = generateScalar();
       const xa = nI === 0 ? new Uint8Array(0) : await executor.multiply(a, await executor.hashToGroup(keys, ekm, signal), signal);
@@ -425,7 +463,11 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
         for (let k = 0; k < perColumn; k++) {
           const m = decodeCiphertext(yield* receive());
           if (m.col !== c || m.index !== k) throw new UnexpectedMessageError('unexpected message: ciphertext out of order');
-          cts.push(he.loadCiphertext(m.ciphertext, 'first'));
+          const loaded = he.loadCiphertext(m.ciphertext, 'first'); // checked here whatever runs the circuit
+          if (runner) {
+            loaded.delete();
+            ctBytes.push(m.ciphertext.slice());
+          } else cts.push(loaded);
         }
       }
       yield* sendPoints(PointRound.ID_KEYS, xaShuffled, batch, signal);
@@ -447,15 +489,35 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
         return { withheld: true, count: BigInt(count), ...base };
       }
       const masks: bigint[] = [];
-      const out: Uint8Array[] = [];
+      const constants: bigint[] = [];
       for (let c = 0; c < setup.columns.length; c++) {
-        throwIfAborted(signal);
         // Constant term: I's DP noise (protects I's membership from V's view of the sum), plus a
         // uniform mask when V must not learn the sum.
         const eta = eps === undefined ? 0n : noise(eps, setup.columns[c]!.bound);
         const mask = o.revealToValueHolder ? 0n : he.randomModT(1)[0]!;
         masks.push(he.mod(mask + eta));
-        out.push(he.selectSumAndMask(cts.slice(c * perColumn, (c + 1) * perColumn), selected, mask + eta, pk));
+        constants.push(mask + eta);
+      }
+      let out: Uint8Array[];
+      if (runner) {
+        // Every column at once: the pool spreads all their block runs over the workers.
+        const loadedPk = pk;
+        out = await Promise.all(
+          constants.map((constant, c) =>
+            selectColumnOnWorkers(runner, he, setup.publicKey, loadedPk, ctBytes.slice(c * perColumn, (c + 1) * perColumn), selected, constant, workSignal).catch(
+              (e: unknown) => {
+                stop.abort(); // the other columns' queued runs are dropped
+                throw e;
+              },
+            ),
+          ),
+        );
+      } else {
+        out = [];
+        for (let c = 0; c < setup.columns.length; c++) {
+          throwIfAborted(signal);
+          out.push(he.selectSumAndMask(cts.slice(c * perColumn, (c + 1) * perColumn), selected, constants[c]!, pk));
+        }
       }
       const released = o.revealToValueHolder ? BigInt(count) + (eps === undefined ? 0n : noise(eps, 1n)) : undefined;
       yield { send: encodeResult({ withheld: false, ...(released !== undefined ? { count: released } : {}), ciphertexts: out }) };
@@ -465,6 +527,7 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
       const sums = got.map((v, c) => he.centre(he.mod(v - masks[c]!)));
       return { withheld: false, count: BigInt(count), sums, ...rel, ...base };
     } finally {
+      stop.abort();
       for (const c of cts) c.delete();
       pk?.delete();
       he.delete();

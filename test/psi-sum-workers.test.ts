@@ -162,7 +162,7 @@ describe('psi-sum HE on workers: same decrypted sums as inline', () => {
             }
           },
         ),
-        { numRuns: 6 },
+        { numRuns: 6, examples: [[20, 1, 240088613], [45, 2 * N + 5, 12345]] }, // the largest single value; three blocks
       );
     } finally {
       for (const { he, keys } of contexts.values()) {

@@ -89,8 +89,9 @@ export async function psiSumEncryptTask(payload: PsiSumEncryptPayload): Promise<
     if (!(payload.values instanceof BigInt64Array)) throw new TypeError('values must be a BigInt64Array');
     if (payload.values.length > MAX_BLOCKS_PER_TASK * PSI_SUM_POLY_DEGREE) throw new RangeError('too many values for one task');
     const he = await HeContext.create(plainBits);
-    const half = he.t / 2n;
-    for (const v of payload.values) if (v >= half || v <= -half) throw new RangeError('a value does not fit the plaintext modulus');
+    // |v| ≤ (t - 1) / 2: the values `HeContext.centre` decodes back unchanged (t is odd).
+    const half = (he.t - 1n) / 2n;
+    for (const v of payload.values) if (v > half || v < -half) throw new RangeError('a value does not fit the plaintext modulus');
     const keys = he.importKeys(secretKey, payload.publicKey);
     try {
       return he.encryptValues(keys, payload.values);

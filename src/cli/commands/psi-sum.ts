@@ -66,7 +66,8 @@ terms:
   --purpose TEXT            purpose / authorisation reference, signed into the receipt
 
 running:
-  --workers N               worker threads for hashing (0 = none; default: core count)
+  --workers N               worker threads for the curve and HE work (0 = none; default: core count);
+                            HE goes to them from 128 ciphertext blocks (columns x keys/8192) up
   --timeout SECONDS         limit of the session (default 600); the listener's wait too
   --ledger DIR              append the co-signed receipt to this ledger
   --price-schedule FILE     bill the run with this price schedule (JSON, see docs/ledger.md); the

@@ -1,7 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+// `dataport aggregate serve|analyst|provide` as separate processes over real sockets: every link
+// authenticated, co-signed receipts in each party's --ledger, TLS, refusals, budgets.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertBuilt, expectOneLineError, killAll, runCli, startCli, tempDir } from './cli-helpers.js';
+import { readLedgerSnapshot } from '../src/ledger/file-ledger.js';
+import { decodeReceipt, verifyReceipt } from '../src/ledger/receipt.js';
+import { parsePublicKeyFile } from '../src/session/identity.js';
+import type { UsageReceipt } from '../src/ledger/receipt-types.js';
+import { assertBuilt, expectOneLineError, killAll, runCli, startCli, tempDir, type CliResult } from './cli-helpers.js';
 
 afterEach(() => killAll());
 
@@ -16,153 +23,239 @@ const query = {
   minCohort: 2,
 };
 
+const W = { watchdogMs: 120_000 };
+const tmp = tempDir('dp-agg-');
+const p = (...names: string[]) => join(tmp.dir, ...names);
+
+beforeAll(async () => {
+  assertBuilt();
+  for (const who of ['operator', 'analyst', 'h1', 'h2', 'stranger']) expect((await runCli(['keygen', '--out', p(who)])).code).toBe(0);
+  mkdirSync(p('providers'));
+  for (const h of ['h1', 'h2']) copyFileSync(p(h, 'identity.pub'), p('providers', `${h}.pub`));
+  writeFileSync(p('q.json'), JSON.stringify(query));
+  writeFileSync(p('a.csv'), '\uFEFFward,cost,extra\noncology,10.25,x\n"surgery",-5.00,y\noncology,99999.99,z\n');
+  writeFileSync(p('b.csv'), 'cost,ward\r\n0.01,oncology\r\n');
+});
+afterAll(() => tmp.cleanup());
+
+const serveArgs = (extra: string[] = []) => [
+  'aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '2', '--identity', p('operator'),
+  '--analyst-key', p('analyst', 'identity.pub'), '--provider-keys', p('providers'), ...extra,
+];
+const provideArgs = (url: string, who: string, input: string, extra: string[] = []) => [
+  'aggregate', 'provide', '--connect', url, '--input', p(input), '--identity', p(who), '--peer-key', p('operator', 'identity.pub'), ...extra,
+];
+const analystArgs = (url: string, extra: string[] = [], who = 'analyst') => [
+  'aggregate', 'analyst', '--connect', url, '--query', p('q.json'), '--output', p('r.json'), '--identity', p(who),
+  '--peer-key', p('operator', 'identity.pub'), ...extra,
+];
+
+/** One round: the server, then two providers and the analyst concurrently. */
+async function round(opts: { serve?: string[]; p1?: string[]; p2?: string[]; analyst?: string[]; p1Who?: string; analystWho?: string; b?: string } = {}) {
+  const server = startCli(serveArgs(opts.serve), W);
+  const url = await server.listening();
+  const [p1, p2, analyst] = await Promise.all([
+    runCli(provideArgs(url, opts.p1Who ?? 'h1', 'a.csv', opts.p1), W),
+    runCli(provideArgs(url, 'h2', opts.b ?? 'b.csv', opts.p2), W),
+    runCli(analystArgs(url, opts.analyst, opts.analystWho), W),
+  ]);
+  return { url, server, p1, p2, analyst };
+}
+
+const lastJson = (r: CliResult) => JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+
+async function ledgerReceipts(dir: string, owner: string): Promise<UsageReceipt[]> {
+  const snapshot = await readLedgerSnapshot(dir, { publicKey: parsePublicKeyFile(readFileSync(p(owner, 'identity.pub'), 'utf8')) });
+  return snapshot.entries.map((e) => decodeReceipt(e));
+}
+
 describe('dataport aggregate (separate processes, real sockets)', () => {
-  it('serve + analyst + 2 providers: exact totals, min-cohort withholding, JSON summaries', async () => {
-    assertBuilt();
-    const tmp = tempDir('dp-agg-');
-    try {
-      writeFileSync(join(tmp.dir, 'q.json'), JSON.stringify(query));
-      writeFileSync(join(tmp.dir, 'a.csv'), '\uFEFFward,cost,extra\noncology,10.25,x\n"surgery",-5.00,y\noncology,99999.99,z\n');
-      writeFileSync(join(tmp.dir, 'b.csv'), 'cost,ward\r\n0.01,oncology\r\n');
-      const server = startCli(['aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '2', '--json'], { watchdogMs: 120_000 });
-      const url = await server.listening();
-      const [p1, p2, analyst] = await Promise.all([
-        runCli(['aggregate', 'provide', '--connect', url, '--input', join(tmp.dir, 'a.csv'), '--json'], { watchdogMs: 120_000 }),
-        runCli(['aggregate', 'provide', '--connect', url, '--input', join(tmp.dir, 'b.csv'), '--json'], { watchdogMs: 120_000 }),
-        runCli(['aggregate', 'analyst', '--connect', url, '--query', join(tmp.dir, 'q.json'), '--output', join(tmp.dir, 'r.json'), '--json'], { watchdogMs: 120_000 }),
-      ]);
-      const s = await server.done;
-      for (const r of [p1, p2, analyst, s]) expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(s.stdout.trim().split('\n').pop()!)).toMatchObject({ ok: true, status: 'completed', contributors: 2 });
-      expect(JSON.parse(p1.stdout.trim())).toMatchObject({ ok: true, rows: 3, contributors: 2 });
-      const result = JSON.parse(readFileSync(join(tmp.dir, 'r.json'), 'utf8'));
-      expect(result.groups).toEqual([
-        {
-          group: 'oncology',
-          withheld: false,
-          statistics: [
-            { type: 'count', value: '3' },
-            { type: 'sum', column: 'cost', value: '100010.25' },
-            { type: 'mean', column: 'cost', value: '33336.7500' },
-          ],
-        },
-        { group: 'surgery', withheld: true, reason: 'fewer than 2 rows (minimum cohort)' },
-      ]);
-    } finally {
-      tmp.cleanup();
+  it('authenticated round with --ledger on all three roles: exact totals, co-signed receipts, ledgers verify', async () => {
+    const { server, p1, p2, analyst } = await round({
+      serve: ['--ledger', p('L-op'), '--purpose', 'ward study', '--json'],
+      p1: ['--ledger', p('L-h1'), '--purpose', 'ward study', '--json'],
+      p2: ['--ledger', p('L-h2'), '--purpose', 'ward study', '--analyst-key', p('analyst', 'identity.pub')],
+      analyst: ['--ledger', p('L-an'), '--purpose', 'ward study', '--json'],
+    });
+    const s = await server.done;
+    for (const r of [p1, p2, analyst, s]) expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(s)).toMatchObject({ ok: true, status: 'completed', contributors: 2, receipts: 3, linksWithoutReceipt: 0 });
+    expect(lastJson(p1)).toMatchObject({ ok: true, rows: 3, contributors: 2 });
+    const result = JSON.parse(readFileSync(p('r.json'), 'utf8'));
+    expect(result.groups).toEqual([
+      {
+        group: 'oncology',
+        withheld: false,
+        statistics: [
+          { type: 'count', value: '3' },
+          { type: 'sum', column: 'cost', value: '100010.25' },
+          { type: 'mean', column: 'cost', value: '33336.7500' },
+        ],
+      },
+      { group: 'surgery', withheld: true, reason: 'fewer than 2 rows (minimum cohort)' },
+    ]);
+    // Each ledger verifies; the operator holds one entry per link, each participant one.
+    for (const [dir, owner, entries] of [
+      ['L-op', 'operator', 3],
+      ['L-h1', 'h1', 1],
+      ['L-h2', 'h2', 1],
+      ['L-an', 'analyst', 1],
+    ] as const) {
+      const v = await runCli(['ledger', 'verify', '--ledger', p(dir), '--public-key', p(owner, 'identity.pub'), '--json']);
+      expect(v.code, v.stderr).toBe(0);
+      expect(lastJson(v)).toMatchObject({ ok: true, size: entries });
     }
-  }, 180_000);
-
-  it('a provider with a bad value fails with one line and the round ends for everyone', async () => {
-    assertBuilt();
-    const tmp = tempDir('dp-agg-');
-    try {
-      writeFileSync(join(tmp.dir, 'q.json'), JSON.stringify(query));
-      writeFileSync(join(tmp.dir, 'a.csv'), 'ward,cost\noncology,10.255\n');
-      writeFileSync(join(tmp.dir, 'b.csv'), 'ward,cost\noncology,1.00\n');
-      const server = startCli(['aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '2'], { watchdogMs: 120_000 });
-      const url = await server.listening();
-      const [p1, p2, analyst] = await Promise.all([
-        runCli(['aggregate', 'provide', '--connect', url, '--input', join(tmp.dir, 'a.csv')], { watchdogMs: 120_000 }),
-        runCli(['aggregate', 'provide', '--connect', url, '--input', join(tmp.dir, 'b.csv')], { watchdogMs: 120_000 }),
-        runCli(['aggregate', 'analyst', '--connect', url, '--query', join(tmp.dir, 'q.json'), '--output', join(tmp.dir, 'r.json')], { watchdogMs: 120_000 }),
-      ]);
-      const s = await server.done;
-      expect(p1.code).toBe(1);
-      expectOneLineError(p1.stderr, /a\.csv: line 2: column cost is not a number with at most 2 decimal places/);
-      expect(p1.stderr).not.toContain('10.255');
-      expect(analyst.code).toBe(1);
-      expectOneLineError(analyst.stderr, /could not use its input/);
-      expect(p2.code).toBe(1);
-      expect(s.code).toBe(1);
-    } finally {
-      tmp.cleanup();
+    const op = await ledgerReceipts(p('L-op'), 'operator');
+    expect(op.map((r) => [r.body.options.role, r.body.outcome])).toEqual(
+      expect.arrayContaining([
+        ['analyst', 'withheld'],
+        ['provider', 'completed'],
+        ['provider', 'completed'],
+      ]),
+    );
+    for (const r of op) {
+      verifyReceipt(r);
+      expect(r.body.protocol).toBe('aggregate');
+      expect(r.body.purpose).toBe('ward study');
     }
-  }, 180_000);
+    const [h1] = await ledgerReceipts(p('L-h1'), 'h1');
+    expect(h1!.body.inputSizes).toEqual({ requester: 3, responder: 0 });
+    expect(op.some((r) => Buffer.from(r.body.sessionId).equals(Buffer.from(h1!.body.sessionId)))).toBe(true);
+    const [an] = await ledgerReceipts(p('L-an'), 'analyst');
+    expect(an!.body.guardrails).toEqual([{ rule: 'min-cohort', outcome: 'withheld', detail: 'k=2' }]);
+  }, 240_000);
 
-  it('serve gives up when not everyone connects in time; waiting parties get a clear error', async () => {
-    assertBuilt();
-    const tmp = tempDir('dp-agg-');
-    try {
-      writeFileSync(join(tmp.dir, 'q.json'), JSON.stringify(query));
-      const server = startCli(['aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '2', '--timeout', '2'], { watchdogMs: 120_000 });
-      const url = await server.listening();
-      const analyst = await runCli(['aggregate', 'analyst', '--connect', url, '--query', join(tmp.dir, 'q.json'), '--output', join(tmp.dir, 'r.json')], { watchdogMs: 120_000 });
-      const s = await server.done;
-      expect(s.code).toBe(1);
-      expectOneLineError(s.stderr, /did not all connect in time/);
-      expect(analyst.code).toBe(1);
-      expectOneLineError(analyst.stderr, /closed|shutting down|connection|went away/i);
-    } finally {
-      tmp.cleanup();
-    }
-  }, 180_000);
+  it('runs over TLS (wss://) with --tls-cert/--tls-key and --ca; without --ca the certificate is refused', async () => {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+      '-keyout', p('tls.key'), '-out', p('tls.crt'), '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ], { stdio: 'ignore' });
+    const ca = ['--ca', p('tls.crt')];
+    const { url, server, p1, p2, analyst } = await round({ serve: ['--tls-cert', p('tls.crt'), '--tls-key', p('tls.key')], p1: ca, p2: ca, analyst: [...ca, '--json'] });
+    expect(url).toMatch(/^wss:\/\//);
+    const s = await server.done;
+    for (const r of [p1, p2, analyst, s]) expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(analyst)).toMatchObject({ ok: true, contributors: 2 });
 
-  it("a provider's own guardrails refuse a query (no DP) and the round ends as refused", async () => {
-    assertBuilt();
-    const tmp = tempDir('dp-agg-');
-    try {
-      writeFileSync(join(tmp.dir, 'q.json'), JSON.stringify(query));
-      writeFileSync(join(tmp.dir, 'a.csv'), 'ward,cost\noncology,1.00\n');
-      const server = startCli(['aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '2'], { watchdogMs: 120_000 });
-      const url = await server.listening();
-      const [p1, p2, analyst] = await Promise.all([
-        runCli(['aggregate', 'provide', '--connect', url, '--input', join(tmp.dir, 'a.csv'), '--max-epsilon', '1'], { watchdogMs: 120_000 }),
-        runCli(['aggregate', 'provide', '--connect', url, '--input', join(tmp.dir, 'a.csv')], { watchdogMs: 120_000 }),
-        runCli(['aggregate', 'analyst', '--connect', url, '--query', join(tmp.dir, 'q.json'), '--output', join(tmp.dir, 'r.json')], { watchdogMs: 120_000 }),
-      ]);
-      await server.done;
-      expect(p1.code).toBe(1);
-      expectOneLineError(p1.stderr, /refused by local policy/);
-      expect(p2.code).toBe(1);
-      expect(analyst.code).toBe(1);
-      expectOneLineError(analyst.stderr, /query was refused/);
-    } finally {
-      tmp.cleanup();
-    }
-  }, 180_000);
+    const server2 = startCli(serveArgs(['--tls-cert', p('tls.crt'), '--tls-key', p('tls.key'), '--timeout', '60']), W);
+    const url2 = await server2.listening();
+    const untrusted = await runCli(provideArgs(url2, 'h1', 'a.csv'), W);
+    expect(untrusted.code).toBe(1);
+    expectOneLineError(untrusted.stderr, /could not connect.*certificate/i);
+    server2.child.kill('SIGTERM');
+    await server2.done;
+  }, 240_000);
 
-  it('signed queries: providers pinning the analyst contribute; one pinning another key refuses', async () => {
-    assertBuilt();
-    const tmp = tempDir('dp-agg-');
-    try {
-      writeFileSync(join(tmp.dir, 'q.json'), JSON.stringify({ ...query, minCohort: 0 }));
-      writeFileSync(join(tmp.dir, 'a.csv'), 'ward,cost\noncology,1.00\n');
-      for (const who of ['analyst', 'stranger']) expect((await runCli(['keygen', '--out', join(tmp.dir, who)])).code).toBe(0);
-      const run = async (pin: string) => {
-        const server = startCli(['aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '2'], { watchdogMs: 120_000 });
-        const url = await server.listening();
-        const res = await Promise.all([
-          runCli(['aggregate', 'provide', '--connect', url, '--input', join(tmp.dir, 'a.csv'), '--analyst-key', join(tmp.dir, 'analyst', 'identity.pub')], { watchdogMs: 120_000 }),
-          runCli(['aggregate', 'provide', '--connect', url, '--input', join(tmp.dir, 'a.csv'), '--analyst-key', join(tmp.dir, pin, 'identity.pub')], { watchdogMs: 120_000 }),
-          runCli(['aggregate', 'analyst', '--connect', url, '--query', join(tmp.dir, 'q.json'), '--output', join(tmp.dir, 'r.json'), '--identity', join(tmp.dir, 'analyst')], { watchdogMs: 120_000 }),
-        ]);
-        await server.done;
-        return res;
-      };
-      const [p1, p2, analyst] = await run('analyst');
-      for (const r of [p1, p2, analyst]) expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(readFileSync(join(tmp.dir, 'r.json'), 'utf8')).groups[0].statistics[1]).toEqual({ type: 'sum', column: 'cost', value: '2.00' });
-      const [, q2, a2] = await run('stranger');
-      expect(q2.code).toBe(1);
-      expectOneLineError(q2.stderr, /verification failed/);
-      expect(a2.code).toBe(1);
-      expectOneLineError(a2.stderr, /query was refused/);
-    } finally {
-      tmp.cleanup();
+  it('an unknown provider key and an analyst key not allowed are refused; a provider pinning another operator refuses it', async () => {
+    const server = startCli(serveArgs(['--timeout', '60', '--ledger', p('L-op-refuse')]), W);
+    const url = await server.listening();
+    // Not among --provider-keys: the handshake fails (no receipt, no slot taken).
+    const stranger = await runCli(provideArgs(url, 'stranger', 'a.csv'), W);
+    expect(stranger.code).toBe(1);
+    expectOneLineError(stranger.stderr, /peer authentication failed/);
+    // A provider's key is known to the operator, but not as the analyst: refused, with a receipt.
+    const wrongRole = await runCli(analystArgs(url, ['--ledger', p('L-h1-refuse')], 'h1'), W);
+    expect(wrongRole.code).toBe(1);
+    expectOneLineError(wrongRole.stderr, /terms refused: this key is not allowed as analyst/);
+    // Pinning a key that is not the operator's.
+    const mispinned = await runCli(['aggregate', 'provide', '--connect', url, '--input', p('a.csv'), '--identity', p('h1'), '--peer-key', p('stranger', 'identity.pub')], W);
+    expect(mispinned.code).toBe(1);
+    expectOneLineError(mispinned.stderr, /peer authentication failed/);
+    server.child.kill('SIGINT');
+    const s = await server.done;
+    expect(s.code).not.toBe(0);
+    const refused = await ledgerReceipts(p('L-op-refuse'), 'operator');
+    expect(refused.map((r) => r.body.outcome)).toEqual(['refused']);
+    expect((await ledgerReceipts(p('L-h1-refuse'), 'h1')).map((r) => r.body.outcome)).toEqual(['refused']);
+  }, 240_000);
+
+  it('a provider with a bad value: one line, the round ends for everyone, and every link records a failed receipt', async () => {
+    writeFileSync(p('bad.csv'), 'ward,cost\noncology,10.255\n');
+    const { server, p1, p2, analyst } = await round({
+      serve: ['--ledger', p('L-op-fail')],
+      p1: ['--ledger', p('L-h1-fail')],
+      b: 'bad.csv',
+      p2: ['--ledger', p('L-h2-fail')],
+      analyst: ['--ledger', p('L-an-fail')],
+    });
+    const s = await server.done;
+    expect(p2.code).toBe(1);
+    expectOneLineError(p2.stderr, /bad\.csv: line 2: column cost is not a number with at most 2 decimal places/);
+    expect(p2.stderr).not.toContain('10.255');
+    expect(analyst.code).toBe(1);
+    expectOneLineError(analyst.stderr, /could not use its input/);
+    expect(p1.code).toBe(1);
+    expect(s.code).toBe(1);
+    expect((await ledgerReceipts(p('L-op-fail'), 'operator')).map((r) => r.body.outcome)).toEqual(['failed', 'failed', 'failed']);
+    for (const [dir, who] of [
+      ['L-h1-fail', 'h1'],
+      ['L-h2-fail', 'h2'],
+      ['L-an-fail', 'analyst'],
+    ] as const) {
+      expect((await ledgerReceipts(p(dir), who)).map((r) => r.body.outcome)).toEqual(['failed']);
     }
   }, 240_000);
 
-  it('refuses a bad query file before connecting', async () => {
-    assertBuilt();
-    const tmp = tempDir('dp-agg-');
-    try {
-      writeFileSync(join(tmp.dir, 'q.json'), JSON.stringify({ ...query, providers: 1 }));
-      const r = await runCli(['aggregate', 'analyst', '--connect', 'ws://127.0.0.1:9', '--query', join(tmp.dir, 'q.json'), '--output', join(tmp.dir, 'r.json')]);
-      expect(r.code).toBe(1);
-      expectOneLineError(r.stderr, /q\.json: invalid aggregation query: providers must be an integer/);
-    } finally {
-      tmp.cleanup();
-    }
+  it('--budget: a provider over its budget is refused on both sides and the refusal is recorded', async () => {
+    writeFileSync(p('budget-1.json'), JSON.stringify({ period: 'month', maxQueries: 1 }));
+    const budget = ['--ledger', p('L-op-budget'), '--budget', p('budget-1.json')];
+    const first = await round({ serve: budget });
+    expect((await first.server.done).code).toBe(0);
+    // Second round: h1 has used its one query this month; the operator refuses it.
+    const server = startCli(serveArgs([...budget, '--timeout', '60']), W);
+    const url = await server.listening();
+    const refused = await runCli(provideArgs(url, 'h1', 'a.csv', ['--ledger', p('L-h1-budget')]), W);
+    expect(refused.code).toBe(1);
+    expectOneLineError(refused.stderr, /terms refused: query budget for counterparty .* is spent/);
+    server.child.kill('SIGINT');
+    await server.done;
+    expect((await ledgerReceipts(p('L-h1-budget'), 'h1')).map((r) => r.body.outcome)).toEqual(['refused']);
+    const op = await ledgerReceipts(p('L-op-budget'), 'operator');
+    expect(op.map((r) => r.body.outcome)).toEqual(expect.arrayContaining(['completed', 'completed', 'withheld', 'refused']));
+    expect(op).toHaveLength(4);
+  }, 240_000);
+
+  it('serve gives up when not everyone joins in time; the waiting party gets a clear error', async () => {
+    const server = startCli(serveArgs(['--timeout', '3']), W);
+    const url = await server.listening();
+    const analyst = await runCli(analystArgs(url), W);
+    const s = await server.done;
+    expect(s.code).toBe(1);
+    expectOneLineError(s.stderr, /did not all join in time/);
+    expect(analyst.code).toBe(1);
+    expectOneLineError(analyst.stderr, /timed out|did not all join|closed|connection/i);
+  }, 180_000);
+
+  it("a provider's own guardrails refuse a query (no DP) and the round ends as refused", async () => {
+    const { server, p1, p2, analyst } = await round({ p1: ['--max-epsilon', '1'] });
+    await server.done;
+    expect(p1.code).toBe(1);
+    expectOneLineError(p1.stderr, /refused by local policy/);
+    expect(p2.code).toBe(1);
+    expect(analyst.code).toBe(1);
+    expectOneLineError(analyst.stderr, /query was refused/);
+  }, 180_000);
+
+  it('signed queries: a provider pinning another analyst key refuses the query', async () => {
+    const { server, p1, p2, analyst } = await round({ p1: ['--analyst-key', p('analyst', 'identity.pub')], p2: ['--analyst-key', p('stranger', 'identity.pub')] });
+    await server.done;
+    expect(p2.code).toBe(1);
+    expectOneLineError(p2.stderr, /verification failed/);
+    expect(p1.code).toBe(1);
+    expect(analyst.code).toBe(1);
+    expectOneLineError(analyst.stderr, /query was refused/);
+  }, 180_000);
+
+  it('refuses a bad query file and missing identities before connecting', async () => {
+    writeFileSync(p('q1.json'), JSON.stringify({ ...query, providers: 1 }));
+    const r = await runCli(['aggregate', 'analyst', '--connect', 'ws://127.0.0.1:9', '--query', p('q1.json'), '--output', p('r1.json'), '--identity', p('analyst'), '--peer-key', p('operator', 'identity.pub')]);
+    expect(r.code).toBe(1);
+    expectOneLineError(r.stderr, /q1\.json: invalid aggregation query: providers must be an integer/);
+    const noId = await runCli(['aggregate', 'provide', '--connect', 'ws://127.0.0.1:9', '--input', p('a.csv'), '--peer-key', p('operator', 'identity.pub')]);
+    expectOneLineError(noId.stderr, /missing required option --identity/);
+    const noPin = await runCli(['aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '2', '--identity', p('operator')]);
+    expectOneLineError(noPin.stderr, /--analyst-key FILE and --provider-keys DIR .* or --allow-any-peer/);
+    const noPeer = await runCli(['aggregate', 'provide', '--connect', 'ws://127.0.0.1:9', '--input', p('a.csv'), '--identity', p('h1')]);
+    expectOneLineError(noPeer.stderr, /missing required option --peer-key/);
   });
 });

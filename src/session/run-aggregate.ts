@@ -13,6 +13,7 @@
  * @module
  */
 import { AbortError, TermsRefusedError, TimeoutError, TransportClosedError } from '../errors.js';
+import type { PriceSchedule } from '../ledger/pricing.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
 import { AGGREGATE_QUERY_LIMITS, type AggregateQuery } from '../protocols/aggregate/query.js';
 import type { AggregatorOutcome } from '../protocols/aggregate/aggregator.js';
@@ -342,6 +343,8 @@ export interface AggregateOperatorOptions {
    * `TermsRefusedError` / `GuardrailRefusedError` to refuse it (both sides sign a `refused` receipt).
    */
   beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array) => void | Promise<void>;
+  /** Bill every link with this price schedule (the amount is part of each co-signed receipt). */
+  priceSchedule?: PriceSchedule;
   /** Receives each receipt the operator co-signed (one per link, refusals included). */
   onReceipt?: (receipt: UsageReceipt, link: { role: 'analyst' | 'provider'; peerPublicKey: Uint8Array }) => void | Promise<void>;
   signal?: AbortSignal;
@@ -588,6 +591,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
           },
         },
         ...(options.beforeRun ? { beforeRun: options.beforeRun } : {}),
+        ...(options.priceSchedule !== undefined ? { priceSchedule: options.priceSchedule } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch {

@@ -3,190 +3,329 @@
  * (docs/aggregate.md). The port operator runs `serve`; each hospital runs `provide` on its CSV file;
  * the analyst runs `analyst` with a query file and receives only the total.
  *
- * Roles on one listener are told apart by the first frame of each connection: QUERY (analyst) or
- * JOIN (provider). The round starts once the analyst and `--providers` providers are connected.
- *
- * Not authenticated: these connections do not run the session layer's identity handshake (unlike
- * `dataport psi`); use `wss://` and network controls, and see the limitation in docs/aggregate.md.
+ * Every connection runs the session layer (src/session/run-aggregate.ts): the operator is the
+ * responder and pins the analyst's and providers' keys (or `--allow-any-peer`), each participant
+ * pins the operator's key (`--peer-key`), roles come from the signed terms, frames travel MAC'd,
+ * and every link ends with a receipt that the operator and that participant both sign (appended to
+ * `--ledger` on each side). `serve` speaks `wss://` with `--tls-cert/--tls-key`.
  * @module
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parsePublicKeyFile, parseSecretKeyFile } from '../../session/identity.js';
-import { InputError, MalformedMessageError, TimeoutError } from '../../errors.js';
+import { DataportError, InputError, MalformedMessageError } from '../../errors.js';
 import {
   AGGREGATE_MAX_FRAME_BYTES,
   AGGREGATE_QUERY_LIMITS,
   AbortReason,
-  AggregateMessageType,
   createLocalAggregator,
-  encodeAggregateMessage,
   parseAggregateQuery,
   requiredColumns,
-  runAggregator,
-  runAnalyst,
-  runProvider,
   type AggregateQuery,
 } from '../../protocols/aggregate/index.js';
-import type { FrameTransport, TransportStats } from '../../transport/types.js';
+import type { BudgetPolicy } from '../../ledger/budget.js';
+import { openLedger, type Ledger } from '../../ledger/file-ledger.js';
+import type { PriceSchedule } from '../../ledger/pricing.js';
+import type { UsageReceipt } from '../../ledger/receipt-types.js';
+import type { Identity } from '../../session/identity.js';
+import {
+  AGGREGATE_PROTOCOL_NAME,
+  createAggregateOperator,
+  runAggregateAnalyst,
+  runAggregateProvider,
+} from '../../session/run-aggregate.js';
 import type { WebSocketLimits } from '../../transport/websocket-core.js';
 import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
-import { intOption, parseCommandArgs, parseHostPort, secondsOption, stringOption } from '../args.js';
+import { toBase64 } from '../../utils/bytes.js';
+import { intOption, parseCommandArgs, parseHostPort, secondsOption, stringOption, type ParsedOptions } from '../args.js';
 import { resolveColumns, scanCsv } from '../csv.js';
 import { openAtomicOutput } from '../files.js';
+import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
+import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, recordReceipt } from '../ledger-wiring.js';
 import { cliSignal } from '../signals.js';
 import { parseEpsilon } from '../../protocols/guardrails.js';
-import { createReporter } from '../summary.js';
+import { createReporter, type Reporter } from '../summary.js';
 
 const HELP = `Usage:
-  dataport aggregate serve   --listen HOST:PORT --providers N [--timeout SECONDS] [--json]
-  dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json [--identity DIR] [--timeout SECONDS] [--json]
-  dataport aggregate provide --connect URL --input FILE.csv [--analyst-key FILE.pub] [--min-cohort N] [--max-epsilon E] [--timeout SECONDS] [--json]
+  dataport aggregate serve   --listen HOST:PORT --providers N --identity DIR
+                             (--analyst-key FILE.pub | --allow-any-peer) (--provider-keys DIR | --allow-any-peer)
+                             [--tls-cert FILE --tls-key FILE] [--purpose TEXT] [common options]
+  dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json --identity DIR
+                             --peer-key OPERATOR.pub [--ca FILE] [--purpose TEXT] [common options]
+  dataport aggregate provide --connect URL --input FILE.csv --identity DIR --peer-key OPERATOR.pub
+                             [--analyst-key FILE.pub] [--min-cohort N] [--max-epsilon E] [--ca FILE]
+                             [--purpose TEXT] [common options]
+common options: [--ledger DIR [--price-schedule FILE] [--budget FILE]] [--timeout SECONDS] [--json]
 
 serve     the port operator: waits for the analyst and N providers, sums their encrypted
           vectors and returns only the re-randomised total to the analyst (no secret key)
-analyst   sends the query (docs/aggregate.md) and an HE public key; writes the result JSON
+analyst   sends the query (docs/aggregate.md) and an HE public key, both signed with its
+          identity; writes the result JSON
 provide   reduces FILE.csv to the query's statistics and sends them encrypted
 
---identity     analyst: sign the query and HE public key with DIR/identity.key (dataport keygen)
---analyst-key  provide: encrypt only under a key signed by this analyst (its identity.pub);
-               without it, a provider trusts the server to forward the real analyst's key
---min-cohort   provide: refuse a query whose minCohort is below N
---max-epsilon  provide: refuse a query without differential privacy or with a total epsilon above E
---timeout  serve: seconds to collect contributions once the query arrived (default 600);
-           analyst/provide: seconds to wait for the server (default 900)
+Every connection is mutually authenticated (Ed25519 identities from 'dataport keygen'):
+--identity       my identity (DIR/identity.key)
+--peer-key       analyst/provide: the operator's identity.pub (pinned)
+--analyst-key    serve: the only analyst accepted (its identity.pub);
+                 provide: encrypt only under a query and HE key this analyst signed
+--provider-keys  serve: directory of the accepted providers' identity.pub files (*.pub)
+--allow-any-peer serve: accept any authenticated analyst / provider whose key is not pinned
+--purpose        purpose / authorisation reference, signed into every receipt; with serve,
+                 participants must state the same one
+--tls-cert/--tls-key  serve: speak wss:// with this certificate and key (PEM)
+--ca             analyst/provide: trust this CA / self-signed certificate for wss://
+--ledger         append the co-signed receipt of every link to this ledger (serve: one per link)
+--price-schedule bill with this schedule (the amount is part of the signed receipt; needs --ledger)
+--budget         query budget per counterparty, checked against --ledger once the peer is
+                 authenticated; a spent budget refuses that link on both sides (needs --ledger)
+--min-cohort     provide: refuse a query whose minCohort is below N
+--max-epsilon    provide: refuse a query without differential privacy or with a total epsilon above E
+--timeout  serve: seconds for everyone to join, and to collect contributions once the query
+           arrived (default 600); analyst/provide: seconds to wait for the server (default 900)
 `;
 
+/** Largest number of `*.pub` files read from `--provider-keys`. */
+const MAX_PROVIDER_KEY_FILES = AGGREGATE_QUERY_LIMITS.maxProviders * 4;
+
 function limitsFor(timeoutMs: number): WebSocketLimits {
+  // Session frames add a type byte and a 16-byte tag; receipt frames are far smaller than a total.
+  const maxFrameBytes = AGGREGATE_MAX_FRAME_BYTES + 1024;
   return {
-    maxFrameBytes: AGGREGATE_MAX_FRAME_BYTES,
-    receiveQueueBytes: 2 * AGGREGATE_MAX_FRAME_BYTES,
+    maxFrameBytes,
+    receiveQueueBytes: 2 * maxFrameBytes,
     idleTimeoutMs: timeoutMs + 60_000,
     overallTimeoutMs: timeoutMs * 2 + 120_000,
   };
 }
 
-/** A transport whose first frame was already read (to tell roles apart): replays it once. */
-function replayFirst(t: FrameTransport, first: Uint8Array | undefined): FrameTransport {
-  let pending = first;
-  return {
-    send: (frame, signal) => t.send(frame, signal),
-    async receive(signal) {
-      if (pending !== undefined) {
-        const f = pending;
-        pending = undefined;
-        return f;
-      }
-      return t.receive(signal);
-    },
-    close: (reason) => t.close(reason),
-    get stats(): TransportStats {
-      return t.stats;
-    },
+/** The options every role shares (identity, ledger, billing, budget, purpose). */
+const COMMON_SPEC = {
+  identity: { type: 'string' },
+  purpose: { type: 'string' },
+  ledger: { type: 'string' },
+  'price-schedule': { type: 'string' },
+  budget: { type: 'string' },
+  timeout: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+interface Common {
+  out: Reporter;
+  identity: Identity;
+  purpose: string | undefined;
+  ledger?: Ledger;
+  schedule?: PriceSchedule;
+  budget?: BudgetPolicy;
+}
+
+/** Checks and loads the shared options; the ledger is opened before any peer is contacted. */
+async function loadCommon(values: ParsedOptions): Promise<Common> {
+  const out = createReporter(values.json === true);
+  const identityDir = stringOption(values, 'identity');
+  if (identityDir === undefined) throw new InputError("missing required option --identity DIR (create one with 'dataport keygen --out DIR')");
+  const purpose = values.purpose === undefined ? undefined : String(values.purpose);
+  // eslint-disable-next-line no-control-regex
+  if (purpose !== undefined && (purpose.length > 1024 || /[\u0000-\u001f\u007f]/.test(purpose))) {
+    throw new InputError('option --purpose must be at most 1024 characters without control characters');
+  }
+  const ledgerDir = stringOption(values, 'ledger');
+  const scheduleFile = stringOption(values, 'price-schedule');
+  const budgetFile = stringOption(values, 'budget');
+  for (const [flag, given] of [
+    ['price-schedule', scheduleFile !== undefined],
+    ['budget', budgetFile !== undefined],
+  ] as const) {
+    if (given && ledgerDir === undefined) throw new InputError(`option --${flag} needs --ledger DIR (it is recorded in and checked against the ledger)`);
+  }
+  const schedule = scheduleFile !== undefined ? await loadPriceSchedule(scheduleFile, AGGREGATE_PROTOCOL_NAME) : undefined;
+  const budget = budgetFile !== undefined ? await loadBudgetPolicy(budgetFile) : undefined;
+  const identity = await loadIdentity(identityDir, out);
+  let ledger: Ledger | undefined;
+  if (ledgerDir !== undefined) {
+    // As in `dataport psi`: a broken ledger is found now, not after a run whose receipt has nowhere to go.
+    try {
+      ledger = await openLedger(ledgerDir, { owner: identity });
+    } catch (err) {
+      identity.secretKey.fill(0);
+      if (err instanceof DataportError) throw new DataportError(err.code, `--ledger ${ledgerDir}: ${err.message}`, { cause: err });
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new InputError(`--ledger ${ledgerDir}: cannot open (${code ?? (err as Error).message})`);
+    }
+  }
+  return { out, identity, purpose, ...(ledger ? { ledger } : {}), ...(schedule ? { schedule } : {}), ...(budget ? { budget } : {}) };
+}
+
+async function closeCommon(c: Common): Promise<void> {
+  await c.ledger?.close();
+  c.identity.secretKey.fill(0);
+}
+
+/** The ledger hook of a participant: appends each receipt, tells the user where. */
+function receiptRecorder(c: Common, appended: number[]): (receipt: UsageReceipt) => Promise<void> {
+  return async (receipt) => {
+    if (!c.ledger) return;
+    const { index } = await recordReceipt(c.ledger, receipt);
+    appended.push(index);
+    if (receipt.body.outcome !== 'completed') process.stderr.write(`receipt of the ${receipt.body.outcome} round appended to ${c.ledger.dir} (entry ${index})\n`);
   };
+}
+
+function checkConnectUrl(url: string, ca: string | undefined): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new InputError(`option --connect must be a URL like ws://HOST:PORT or wss://HOST:PORT, got '${url}'`);
+  }
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new InputError(`option --connect must start with ws:// or wss://, got '${url}'`);
+  if (ca !== undefined && u.protocol !== 'wss:') throw new InputError('option --ca needs a wss:// URL in --connect');
+}
+
+const HINTS: Partial<Record<string, string>> = {
+  ERR_VERIFICATION_FAILED: 'peer authentication failed (wrong --peer-key, or a key the other side does not accept): ',
+  ERR_TERMS_REFUSED: 'terms refused: ',
+};
+
+/** Adds a hint to errors whose usual cause is a wrong flag or the other side's policy. */
+function withHint(err: unknown): unknown {
+  if (err instanceof DataportError) {
+    const hint = HINTS[err.code];
+    // A refused round (a provider's policy) already says so in its own words.
+    if (hint !== undefined && !err.message.startsWith(hint) && !err.message.startsWith('aggregation round aborted')) {
+      return new DataportError(err.code, `${hint}${err.message}`, { cause: err });
+    }
+  }
+  return err;
+}
+
+async function loadProviderKeys(dir: string): Promise<Uint8Array[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.pub')).sort();
+  } catch (err) {
+    throw new InputError(`--provider-keys ${dir}: cannot read directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (names.length === 0) throw new InputError(`--provider-keys ${dir}: no *.pub files`);
+  if (names.length > MAX_PROVIDER_KEY_FILES) throw new InputError(`--provider-keys ${dir}: more than ${MAX_PROVIDER_KEY_FILES} *.pub files`);
+  const keys: Uint8Array[] = [];
+  for (const n of names) keys.push(await loadPeerKey(join(dir, n)));
+  return keys;
 }
 
 async function serve(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('aggregate serve', argv, {
+    ...COMMON_SPEC,
     listen: { type: 'string' },
     providers: { type: 'string' },
-    timeout: { type: 'string' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    'analyst-key': { type: 'string' },
+    'provider-keys': { type: 'string' },
+    'allow-any-peer': { type: 'boolean' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const out = createReporter(values.json === true);
   const { host, port } = parseHostPort(stringOption(values, 'listen', true), 'listen');
   const n = intOption(values, 'providers', 2, AGGREGATE_QUERY_LIMITS.maxProviders);
   if (n === undefined) throw new InputError("option --providers is required (see 'dataport aggregate --help')");
   const timeoutMs = secondsOption(values, 'timeout', 600_000);
-
-  let analyst: FrameTransport | undefined;
-  const providers: FrameTransport[] = [];
-  let ready!: () => void;
-  const allConnected = new Promise<void>((resolve) => (ready = resolve));
-  let finished!: () => void;
-  const roundOver = new Promise<void>((resolve) => (finished = resolve));
-  const refuse = encodeAggregateMessage({ type: AggregateMessageType.ABORT, reason: AbortReason.PROTOCOL_ERROR });
-
-  const server = await listenWebSocket({ host, port, limits: limitsFor(timeoutMs), maxConnections: n + 4 }, async (t) => {
-    let first: Uint8Array;
-    try {
-      first = await t.receive(cliSignal);
-    } catch {
-      return;
-    }
-    if (first[0] === AggregateMessageType.QUERY && analyst === undefined) {
-      analyst = replayFirst(t, first);
-    } else if (first.length === 2 && first[0] === AggregateMessageType.JOIN && providers.length < n) {
-      // The JOIN frame is consumed here; the state machine does not need it.
-      providers.push(replayFirst(t, undefined));
-    } else {
-      await t.send(refuse).catch(() => {});
-      return;
-    }
-    if (analyst !== undefined && providers.length === n) ready();
-    await roundOver; // the listener closes the connection when this handler returns
-  });
-  // On stderr whatever --json says: scripts and tests read the bound port from it.
-  process.stderr.write(`listening on ${server.address().url} for 1 analyst and ${n} providers\n`);
+  const analystKeyFile = stringOption(values, 'analyst-key');
+  const providerKeysDir = stringOption(values, 'provider-keys');
+  const allowAny = values['allow-any-peer'] === true;
+  if (!allowAny && (analystKeyFile === undefined || providerKeysDir === undefined)) {
+    throw new InputError('serve needs --analyst-key FILE and --provider-keys DIR (the keys it accepts), or --allow-any-peer');
+  }
+  const tlsCert = stringOption(values, 'tls-cert');
+  const tlsKey = stringOption(values, 'tls-key');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new InputError('options --tls-cert and --tls-key go together');
+  for (const [flag, file] of [
+    ['tls-cert', tlsCert],
+    ['tls-key', tlsKey],
+  ] as const) {
+    if (file !== undefined) await readTextFile(file, `--${flag}`, 1 << 20);
+  }
+  const analystKeys = analystKeyFile !== undefined ? [await loadPeerKey(analystKeyFile)] : undefined;
+  const providerKeys = providerKeysDir !== undefined ? await loadProviderKeys(providerKeysDir) : undefined;
+  const c = await loadCommon(values);
+  const { out, ledger } = c;
+  if (allowAny) out.warn('--allow-any-peer: any participant with a valid identity may join a role whose keys are not given; its key is recorded in the receipt');
+  const entries: number[] = [];
+  const record = receiptRecorder(c, entries);
   try {
-    // Everyone must connect within the same timeout; otherwise the round ends (the listener's
-    // close() then ends every waiting connection with TransportClosedError).
-    let joinTimer: ReturnType<typeof setTimeout> | undefined;
+    const operator = createAggregateOperator({
+      identity: c.identity,
+      providers: n,
+      ...(analystKeys ? { analystKeys } : {}),
+      ...(providerKeys ? { providerKeys } : {}),
+      allowAnyPeer: allowAny,
+      ...(c.purpose !== undefined ? { purpose: c.purpose } : {}),
+      timeoutMs,
+      ...(c.schedule ? { priceSchedule: c.schedule } : {}),
+      ...(ledger && c.budget ? { beforeRun: budgetCheck(ledger, c.budget, 'responder', 0) } : {}),
+      onReceipt: async (receipt, link) => {
+        if (receipt.body.outcome === 'refused') process.stderr.write(`refused ${link.role} ${toBase64(link.peerPublicKey)}\n`);
+        await record(receipt);
+      },
+      signal: cliSignal,
+    });
+    let server;
     try {
-      await Promise.race([
-        allConnected,
-        new Promise<never>((_, reject) => {
-          joinTimer = setTimeout(() => reject(new TimeoutError(`the analyst and ${n} providers did not all connect in time`)), timeoutMs);
-        }),
-        new Promise<never>((_, reject) => cliSignal.addEventListener('abort', () => reject(new TimeoutError('interrupted')), { once: true })),
-      ]);
+      server = await listenWebSocket(
+        {
+          host,
+          port,
+          limits: limitsFor(timeoutMs),
+          maxConnections: n + 4,
+          ...(tlsCert !== undefined ? { tls: { certFile: tlsCert, keyFile: tlsKey! } } : {}),
+        },
+        (t) => operator.handle(t),
+      );
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code) throw new InputError(`--listen ${host}:${port}: cannot listen (${code})`);
+      throw err;
+    }
+    // On stderr whatever --json says: scripts and tests read the bound port from it.
+    process.stderr.write(`listening on ${server.address().url} for 1 analyst and ${n} providers\n`);
+    try {
+      const r = await operator.result;
+      const { outcome } = r;
+      const summary = {
+        ok: outcome.status === 'completed',
+        command: 'aggregate serve',
+        ...outcome,
+        analystKey: toBase64(r.analystPublicKey),
+        providerKeys: r.providerPublicKeys.map(toBase64),
+        receipts: r.receipts.length,
+        linksWithoutReceipt: r.linksWithoutReceipt,
+        ledger: ledger ? { dir: ledger.dir, entries } : null,
+      };
+      if (ledger) out.info(`${entries.length} receipt(s) appended to ${ledger.dir}`);
+      if (r.linksWithoutReceipt > 0) out.warn(`${r.linksWithoutReceipt} link(s) ended without a receipt (participant gone)`);
+      if (outcome.status === 'completed') {
+        out.info(`round ${outcome.queryId ?? ''} completed: ${outcome.contributors} of ${outcome.expected} providers contributed`);
+        out.json(summary);
+        return 0;
+      }
+      const reason = Object.entries(AbortReason).find(([, v]) => v === outcome.reason)?.[0]?.toLowerCase().replace(/_/g, ' ') ?? 'error';
+      out.info(`round aborted: ${reason}`);
+      out.json({ ...summary, reason });
+      return 1;
     } finally {
-      clearTimeout(joinTimer);
+      await server.close();
     }
-    const outcome = await runAggregator({ analyst: analyst!, providers, timeoutMs, signal: cliSignal });
-    const summary = { ok: outcome.status === 'completed', command: 'aggregate serve', ...outcome };
-    if (outcome.status === 'completed') {
-      out.info(`round ${outcome.queryId ?? ''} completed: ${outcome.contributors} of ${outcome.expected} providers contributed`);
-      out.json(summary);
-      return 0;
-    }
-    const reason = Object.entries(AbortReason).find(([, v]) => v === outcome.reason)?.[0]?.toLowerCase().replace(/_/g, ' ') ?? 'error';
-    out.info(`round aborted: ${reason}`);
-    out.json({ ...summary, reason });
-    return 1;
   } finally {
-    finished();
-    await server.close();
+    await closeCommon(c);
   }
-}
-
-async function readSmallFile(path: string, what: string, maxBytes: number): Promise<string> {
-  let st;
-  try {
-    st = await stat(path);
-  } catch {
-    throw new InputError(`${what} ${path}: cannot read`);
-  }
-  if (!st.isFile() || st.size > maxBytes) throw new InputError(`${what} ${path}: not a regular file of at most ${maxBytes} bytes`);
-  return readFile(path, 'utf8');
 }
 
 async function readQueryFile(path: string): Promise<AggregateQuery> {
-  let st;
-  try {
-    st = await stat(path);
-  } catch {
-    throw new InputError(`${path}: cannot read query file`);
-  }
-  if (!st.isFile() || st.size > AGGREGATE_QUERY_LIMITS.maxBytes) throw new InputError(`${path}: not a query file of at most ${AGGREGATE_QUERY_LIMITS.maxBytes} bytes`);
+  const text = await readTextFile(path, 'query file', AGGREGATE_QUERY_LIMITS.maxBytes);
   let value: unknown;
   try {
-    value = JSON.parse((await readFile(path, 'utf8')).replace(/^\uFEFF/, ''));
+    value = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch {
     throw new InputError(`${path}: not valid JSON`);
   }
@@ -198,73 +337,97 @@ async function readQueryFile(path: string): Promise<AggregateQuery> {
   }
 }
 
+/** The options of a participant (analyst / provide): the operator's pinned key and the connection. */
+async function participantSetup(values: ParsedOptions): Promise<{ url: string; ca?: string; operatorKey: Uint8Array; timeoutMs: number }> {
+  const url = stringOption(values, 'connect', true);
+  const ca = stringOption(values, 'ca');
+  checkConnectUrl(url, ca);
+  if (ca !== undefined) await readTextFile(ca, '--ca', 1 << 20);
+  const peerKeyFile = stringOption(values, 'peer-key');
+  if (peerKeyFile === undefined) throw new InputError("missing required option --peer-key FILE: pin the operator's public key (its identity.pub)");
+  return { url, ...(ca !== undefined ? { ca } : {}), operatorKey: await loadPeerKey(peerKeyFile), timeoutMs: secondsOption(values, 'timeout', 900_000) };
+}
+
 async function analystCommand(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('aggregate analyst', argv, {
+    ...COMMON_SPEC,
     connect: { type: 'string' },
     query: { type: 'string' },
     output: { type: 'string' },
-    identity: { type: 'string' },
-    timeout: { type: 'string' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    'peer-key': { type: 'string' },
+    ca: { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const out = createReporter(values.json === true);
-  const url = stringOption(values, 'connect', true);
   const query = await readQueryFile(stringOption(values, 'query', true));
   const outputPath = stringOption(values, 'output', true);
-  const timeoutMs = secondsOption(values, 'timeout', 900_000);
-  const identityDir = stringOption(values, 'identity');
-  let identitySecretKey: Uint8Array | undefined;
-  if (identityDir !== undefined) {
-    const path = join(identityDir, 'identity.key');
-    try {
-      identitySecretKey = parseSecretKeyFile(await readSmallFile(path, 'identity', 4096));
-    } catch (e) {
-      throw new InputError(e instanceof InputError ? e.message : `${path}: not a dataport identity key`);
-    }
-  }
-  const output = await openAtomicOutput(outputPath);
+  const p = await participantSetup(values);
+  const c = await loadCommon(values);
+  const { out, ledger } = c;
+  const entries: number[] = [];
   try {
-    const t = await connectWebSocket(url, { limits: limitsFor(timeoutMs), signal: cliSignal });
+    const output = await openAtomicOutput(outputPath);
     try {
-      const result = await runAnalyst(t, { query, timeoutMs, signal: cliSignal, ...(identitySecretKey !== undefined ? { identitySecretKey } : {}) });
-      await output.write(new TextEncoder().encode(`${JSON.stringify(result, null, 2)}\n`));
-      await output.commit();
-      out.info(`result of ${result.queryId}: ${result.groups.length} group(s), ${result.guardrails.withheldGroups} withheld, ${result.contributors} of ${result.expectedProviders} providers; written to ${outputPath}`);
-      out.json({ ok: true, command: 'aggregate analyst', queryId: result.queryId, contributors: result.contributors, groups: result.groups.length, withheldGroups: result.guardrails.withheldGroups, output: outputPath });
-      return 0;
-    } finally {
-      await t.close();
+      const t = await connectWebSocket(p.url, { limits: limitsFor(p.timeoutMs), signal: cliSignal, ...(p.ca !== undefined ? { caFile: p.ca } : {}) });
+      try {
+        const { result, receipt } = await runAggregateAnalyst({
+          transport: t,
+          identity: c.identity,
+          peerPublicKey: p.operatorKey,
+          query,
+          ...(c.purpose !== undefined ? { purpose: c.purpose } : {}),
+          timeoutMs: p.timeoutMs,
+          signal: cliSignal,
+          ...(c.schedule ? { priceSchedule: c.schedule } : {}),
+          ...(ledger && c.budget ? { beforeRun: budgetCheck(ledger, c.budget, 'requester', 0) } : {}),
+          onReceipt: receiptRecorder(c, entries),
+        });
+        await output.write(new TextEncoder().encode(`${JSON.stringify(result, null, 2)}\n`));
+        await output.commit();
+        out.info(`result of ${result.queryId}: ${result.groups.length} group(s), ${result.guardrails.withheldGroups} withheld, ${result.contributors} of ${result.expectedProviders} providers; written to ${outputPath}`);
+        if (ledger) out.info(`receipt appended to ${ledger.dir} (entry ${entries[0]})`);
+        out.json({
+          ok: true,
+          command: 'aggregate analyst',
+          queryId: result.queryId,
+          contributors: result.contributors,
+          groups: result.groups.length,
+          withheldGroups: result.guardrails.withheldGroups,
+          output: outputPath,
+          receipt,
+          ledger: ledger ? { dir: ledger.dir, index: entries[0] } : null,
+        });
+        return 0;
+      } finally {
+        await t.close();
+      }
+    } catch (e) {
+      await output.abort();
+      throw withHint(e);
     }
-  } catch (e) {
-    await output.abort();
-    throw e;
+  } finally {
+    await closeCommon(c);
   }
 }
 
 async function provideCommand(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('aggregate provide', argv, {
+    ...COMMON_SPEC,
     connect: { type: 'string' },
     input: { type: 'string' },
+    'peer-key': { type: 'string' },
+    ca: { type: 'string' },
     'analyst-key': { type: 'string' },
     'min-cohort': { type: 'string' },
     'max-epsilon': { type: 'string' },
-    timeout: { type: 'string' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const out = createReporter(values.json === true);
-  const url = stringOption(values, 'connect', true);
   const input = stringOption(values, 'input', true);
-  const timeoutMs = secondsOption(values, 'timeout', 900_000);
   // The provider's own guardrails: the data owner decides what it will contribute to.
   const minCohort = intOption(values, 'min-cohort', 0, 1_000_000_000, 0);
   const maxEpsilonText = stringOption(values, 'max-epsilon');
@@ -277,14 +440,7 @@ async function provideCommand(argv: string[]): Promise<number> {
     }
   }
   const analystKeyFile = stringOption(values, 'analyst-key');
-  let analystPublicKey: Uint8Array | undefined;
-  if (analystKeyFile !== undefined) {
-    try {
-      analystPublicKey = parsePublicKeyFile(await readSmallFile(analystKeyFile, 'analyst key', 4096));
-    } catch (e) {
-      throw new InputError(e instanceof InputError ? e.message : `${analystKeyFile}: not a dataport identity.pub`);
-    }
-  }
+  const analystPublicKey = analystKeyFile !== undefined ? await loadPeerKey(analystKeyFile) : undefined;
   const acceptQuery = (q: AggregateQuery): boolean =>
     q.minCohort >= minCohort && (maxEpsilon === undefined || (q.dp !== null && parseEpsilon(q.dp.epsilon).num <= maxEpsilon));
   try {
@@ -292,7 +448,10 @@ async function provideCommand(argv: string[]): Promise<number> {
   } catch {
     throw new InputError(`${input}: cannot read input file`);
   }
-  let rows = 0;
+  const p = await participantSetup(values);
+  // The row count is declared in the signed terms before the query (and so the columns) is known.
+  const declared = (await scanCsv(input, { columns: [], lines: false, signal: cliSignal }, () => {})).rows;
+  if (declared > AGGREGATE_QUERY_LIMITS.maxRowsPerProvider) throw new InputError(`${input}: more than ${AGGREGATE_QUERY_LIMITS.maxRowsPerProvider} rows`);
   const localAggregates = async (query: AggregateQuery): Promise<bigint[]> => {
     const columns = requiredColumns(query);
     const acc = createLocalAggregator(query);
@@ -310,17 +469,49 @@ async function provideCommand(argv: string[]): Promise<number> {
         }
       },
     );
-    rows = acc.rows;
+    if (acc.rows !== declared) throw new InputError(`${input}: changed while running (${declared} rows declared, ${acc.rows} read)`);
     return acc.result();
   };
-  const t = await connectWebSocket(url, { limits: limitsFor(timeoutMs), signal: cliSignal });
+  const c = await loadCommon(values);
+  const { out, ledger } = c;
+  const entries: number[] = [];
   try {
-    const done = await runProvider(t, { localAggregates, acceptQuery, timeoutMs, signal: cliSignal, ...(analystPublicKey !== undefined ? { analystPublicKey } : {}) });
-    out.info(`contributed ${rows} rows to ${done.queryId}; the released total covers ${done.contributors} providers`);
-    out.json({ ok: true, command: 'aggregate provide', queryId: done.queryId, rows, contributors: done.contributors });
-    return 0;
+    const t = await connectWebSocket(p.url, { limits: limitsFor(p.timeoutMs), signal: cliSignal, ...(p.ca !== undefined ? { caFile: p.ca } : {}) });
+    try {
+      const done = await runAggregateProvider({
+        transport: t,
+        identity: c.identity,
+        peerPublicKey: p.operatorKey,
+        localAggregates,
+        rowCount: declared,
+        acceptQuery,
+        ...(analystPublicKey !== undefined ? { analystPublicKey } : {}),
+        ...(c.purpose !== undefined ? { purpose: c.purpose } : {}),
+        timeoutMs: p.timeoutMs,
+        signal: cliSignal,
+        ...(c.schedule ? { priceSchedule: c.schedule } : {}),
+        ...(ledger && c.budget ? { beforeRun: budgetCheck(ledger, c.budget, 'requester', declared) } : {}),
+        onReceipt: receiptRecorder(c, entries),
+      });
+      out.info(`contributed ${declared} rows to ${done.queryId}; the released total covers ${done.contributors} providers`);
+      if (ledger) out.info(`receipt appended to ${ledger.dir} (entry ${entries[0]})`);
+      out.json({
+        ok: true,
+        command: 'aggregate provide',
+        queryId: done.queryId,
+        rows: declared,
+        contributors: done.contributors,
+        receipt: done.receipt,
+        ledger: ledger ? { dir: ledger.dir, index: entries[0] } : null,
+      });
+      return 0;
+    } catch (e) {
+      throw withHint(e);
+    } finally {
+      await t.close();
+    }
   } finally {
-    await t.close();
+    await closeCommon(c);
   }
 }
 

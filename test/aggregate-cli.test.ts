@@ -35,6 +35,7 @@ beforeAll(async () => {
   writeFileSync(p('q.json'), JSON.stringify(query));
   writeFileSync(p('a.csv'), '\uFEFFward,cost,extra\noncology,10.25,x\n"surgery",-5.00,y\noncology,99999.99,z\n');
   writeFileSync(p('b.csv'), 'cost,ward\r\n0.01,oncology\r\n');
+  writeFileSync(p('prices.json'), JSON.stringify({ id: 'port-agg-2026', currency: 'CNY', protocols: { aggregate: { perRun: 500 } } }));
 });
 afterAll(() => tmp.cleanup());
 
@@ -72,7 +73,7 @@ async function ledgerReceipts(dir: string, owner: string): Promise<UsageReceipt[
 describe('dataport aggregate (separate processes, real sockets)', () => {
   it('authenticated round with --ledger on all three roles: exact totals, co-signed receipts, ledgers verify', async () => {
     const { server, p1, p2, analyst } = await round({
-      serve: ['--ledger', p('L-op'), '--purpose', 'ward study', '--json'],
+      serve: ['--ledger', p('L-op'), '--price-schedule', p('prices.json'), '--purpose', 'ward study', '--json'],
       p1: ['--ledger', p('L-h1'), '--purpose', 'ward study', '--json'],
       p2: ['--ledger', p('L-h2'), '--purpose', 'ward study', '--analyst-key', p('analyst', 'identity.pub')],
       analyst: ['--ledger', p('L-an'), '--purpose', 'ward study', '--json'],
@@ -115,11 +116,14 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
     );
     for (const r of op) {
       verifyReceipt(r);
+      // Billed with the operator's schedule, inside the co-signed body.
+      expect(r.body.billing).toMatchObject({ currency: 'CNY', amountMinor: 500 });
       expect(r.body.protocol).toBe('aggregate');
       expect(r.body.purpose).toBe('ward study');
     }
     const [h1] = await ledgerReceipts(p('L-h1'), 'h1');
     expect(h1!.body.inputSizes).toEqual({ requester: 3, responder: 0 });
+    expect(h1!.body.billing).toMatchObject({ amountMinor: 500 });
     expect(op.some((r) => Buffer.from(r.body.sessionId).equals(Buffer.from(h1!.body.sessionId)))).toBe(true);
     const [an] = await ledgerReceipts(p('L-an'), 'analyst');
     expect(an!.body.guardrails).toEqual([{ rule: 'min-cohort', outcome: 'withheld', detail: 'k=2' }]);

@@ -1,9 +1,17 @@
-// psi-sum figures (docs/psi-sum.md): wall time of psi-sum (count + two value columns) against
-// plain ECDH-PSI at the same size in the same run, and wire bytes per value per column.
-// Both parties run in this process (one thread, inline executor) over the in-memory transport,
-// without the session layer on either side, so the two protocols are compared like for like.
+// psi-sum figures (docs/psi-sum.md): wall and CPU time of psi-sum (count + two value columns)
+// against plain ECDH-PSI at the same size, each with the inline executor (--workers 0) and with a
+// worker pool (--workers W), all interleaved in the same run so that machine load affects them
+// alike; plus wire bytes per value per column.
+// Both parties run in this process over the in-memory transport, without the session layer on
+// either side, so the protocols are compared like for like; with workers, both parties share one
+// fresh pool per run (created before the clock starts; its workers build their SEAL context on
+// their first psi-sum HE task, inside the timed run, as in a CLI run). Cases:
+//   psi/w0, psi/wW            plain PSI (intersection to both)
+//   sum/w0, sum/wW            psi-sum, HE placement 'auto' (inline below 128 ciphertext blocks)
+//   sum/wW-he                 psi-sum with heOffload 'always': the HE steps on the workers too
+// CPU time is process-wide (all threads).
 //
-// Usage: npx tsup && node bench/psi-sum.mjs [log2 n = 16] [rounds = 1]
+// Usage: npx tsup && node bench/psi-sum.mjs [log2 n = 16] [rounds = 1] [workers = 2]
 //        (DATAPORT_DIST=/path/to/dist/index.js to use another build)
 import os from 'node:os';
 import { machine, writeResult } from './lib.mjs';
@@ -12,6 +20,7 @@ const dist = process.env.DATAPORT_DIST ?? '../dist/index.js';
 const {
   createMemoryTransportPair,
   createInlineExecutor,
+  createWorkerPool,
   runPsiProtocol,
   runPsiSumIdHolder,
   runPsiSumValueHolder,
@@ -19,6 +28,7 @@ const {
 
 const logN = Number(process.argv[2] ?? 16);
 const rounds = Number(process.argv[3] ?? 1);
+const workers = Number(process.argv[4] ?? 2);
 const n = 1 << logN;
 const enc = new TextEncoder();
 const rows = (count, prefix) => Array.from({ length: count }, (_, i) => enc.encode(`${prefix}${String(i).padStart(18, '0')}`));
@@ -31,7 +41,7 @@ const columns = [
   { name: 'cost_yuan', decimals: 2, bound: 100_000_000n },
   { name: 'adverse_event', decimals: 0, bound: 1n },
 ];
-const executor = await createInlineExecutor();
+const inline = await createInlineExecutor();
 const ekm = new Uint8Array(32).fill(1);
 
 /** Wraps a transport and tallies sent bytes by message type (first byte). */
@@ -53,7 +63,7 @@ const cpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 
-async function plainPsi(options = { output: 'both' }) {
+async function plainPsi(executor, options = { output: 'both' }) {
   const [a, b] = createMemoryTransportPair({ maxFrameBytes: 1 << 26, maxSessionBytes: 2 ** 40 });
   const c0 = cpuMs();
   const t0 = performance.now();
@@ -64,15 +74,15 @@ async function plainPsi(options = { output: 'both' }) {
   return { ms: performance.now() - t0, cpu: cpuMs() - c0, size: r.intersectionSize, bytes: r.bytesSent + s.bytesSent };
 }
 
-async function psiSum() {
+async function psiSum(executor, heOffload = 'auto') {
   const [a, b] = createMemoryTransportPair({ maxFrameBytes: 1 << 26, maxSessionBytes: 2 ** 40 });
   const byType = new Map();
   const options = { minCohort: 0, revealToIdHolder: true, revealToValueHolder: true };
   const c0 = cpuMs();
   const t0 = performance.now();
   const [i, v] = await Promise.all([
-    runPsiSumIdHolder({ transport: tally(a, byType), ekm, executor, options, peerSetSize: n, keys: X }),
-    runPsiSumValueHolder({ transport: tally(b, byType), ekm, executor, options, peerSetSize: n, input: { keys: Y, columns, totals: [cost, flag] } }),
+    runPsiSumIdHolder({ transport: tally(a, byType), ekm, executor, options, peerSetSize: n, keys: X, heOffload }),
+    runPsiSumValueHolder({ transport: tally(b, byType), ekm, executor, options, peerSetSize: n, input: { keys: Y, columns, totals: [cost, flag] }, heOffload }),
   ]);
   const ms = performance.now() - t0;
   const cpu = cpuMs() - c0;
@@ -82,89 +92,106 @@ async function psiSum() {
   return { ms, cpu, size: Number(i.count), byType, plainBits: i.plainBits };
 }
 
+/** Runs `fn(executor)` with a fresh pool of `workers` workers (0: the inline executor). */
+async function withExecutor(w, fn) {
+  if (w === 0) return fn(inline);
+  const t0 = performance.now();
+  const pool = await createWorkerPool({ workers: w });
+  const startMs = performance.now() - t0;
+  try {
+    return { ...(await fn(pool)), poolStartMs: startMs };
+  } finally {
+    await pool.close();
+  }
+}
+
+const cases = [
+  { name: 'psi/w0', run: () => withExecutor(0, (ex) => plainPsi(ex)) },
+  { name: `psi/w${workers}`, run: () => withExecutor(workers, (ex) => plainPsi(ex)) },
+  { name: 'sum/w0', run: () => withExecutor(0, (ex) => psiSum(ex)) },
+  { name: `sum/w${workers}`, run: () => withExecutor(workers, (ex) => psiSum(ex)) },
+  { name: `sum/w${workers}-he`, run: () => withExecutor(workers, (ex) => psiSum(ex, 'always')) },
+];
+
 console.log(`node ${process.version}, ${os.cpus()[0]?.model} x${os.cpus().length}, loadavg ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, ${new Date().toISOString()}`);
-console.log(`n = 2^${logN} keys per side, 50 % overlap, 2 value columns, inline executor, both parties in one thread`);
-// Warm-up (not timed): WebAssembly compilation of SEAL (~2 s once per process, paid by every CLI
-// run; reported separately) and of the hash-to-curve module.
+console.log(`n = 2^${logN} keys per side, 50 % overlap, 2 value columns, both parties in one process; cases ${cases.map((c) => c.name).join(', ')}`);
+// Warm-up (not timed): WebAssembly compilation of SEAL on this thread (~2 s once per process, paid
+// by every CLI run; reported separately) and of the hash-to-curve module.
 {
   const t0 = performance.now();
   const [a, b] = createMemoryTransportPair();
   const options = { minCohort: 0, revealToIdHolder: true, revealToValueHolder: true };
   await Promise.all([
-    runPsiSumIdHolder({ transport: a, ekm, executor, options, peerSetSize: 2, keys: X.slice(0, 2) }),
-    runPsiSumValueHolder({ transport: b, ekm, executor, options, peerSetSize: 2, input: { keys: Y.slice(0, 2), columns, totals: [cost.slice(0, 2), flag.slice(0, 2)] } }),
+    runPsiSumIdHolder({ transport: a, ekm, executor: inline, options, peerSetSize: 2, keys: X.slice(0, 2) }),
+    runPsiSumValueHolder({ transport: b, ekm, executor: inline, options, peerSetSize: 2, input: { keys: Y.slice(0, 2), columns, totals: [cost.slice(0, 2), flag.slice(0, 2)] } }),
   ]);
   console.log(`warm-up (SEAL load + a 2-key run): ${((performance.now() - t0) / 1000).toFixed(2)} s, not included below`);
 }
-const psiTimes = [];
-const countTimes = [];
-const sumTimes = [];
-const psiCpu = [];
-const countCpu = [];
-const sumCpu = [];
-let last;
+const wall = Object.fromEntries(cases.map((c) => [c.name, []]));
+const cpu = Object.fromEntries(cases.map((c) => [c.name, []]));
+const poolStart = [];
+let lastSum;
+let lastPsi;
 for (let r = 0; r < rounds; r++) {
-  // Interleaved, so machine load drifts affect all alike. Baselines: plain PSI returning the
-  // intersection to both, and count-only PSI (the cardinality psi-sum also computes).
-  const p = await plainPsi();
-  const c = await plainPsi({ output: 'both', cardinalityOnly: true });
-  const s = await psiSum();
-  psiTimes.push(p.ms);
-  countTimes.push(c.ms);
-  sumTimes.push(s.ms);
-  psiCpu.push(p.cpu);
-  countCpu.push(c.cpu);
-  sumCpu.push(s.cpu);
-  last = { p, s };
-  console.log(
-    `round ${r + 1}: plain PSI ${(p.ms / 1000).toFixed(2)} s (|X∩Y| = ${p.size}), count-only PSI ${(c.ms / 1000).toFixed(2)} s, ` +
-      `psi-sum ${(s.ms / 1000).toFixed(2)} s (|X∩Y| = ${s.size}), wall ratio ${(s.ms / p.ms).toFixed(2)} / ${(s.ms / c.ms).toFixed(2)}; ` +
-      `CPU ${(p.cpu / 1000).toFixed(2)} / ${(c.cpu / 1000).toFixed(2)} / ${(s.cpu / 1000).toFixed(2)} s, CPU ratio ${(s.cpu / p.cpu).toFixed(2)} / ${(s.cpu / c.cpu).toFixed(2)}`,
-  );
+  // Rotated order each round, so drifts in machine load do not favour one case.
+  const order = cases.map((_, i) => cases[(i + r) % cases.length]);
+  const line = [];
+  for (const c of order) {
+    const out = await c.run();
+    wall[c.name].push(out.ms);
+    cpu[c.name].push(out.cpu);
+    if (out.poolStartMs !== undefined) poolStart.push(out.poolStartMs);
+    if (c.name === 'sum/w0') lastSum = out;
+    if (c.name === 'psi/w0') lastPsi = out;
+    line.push(`${c.name} ${(out.ms / 1000).toFixed(2)} s (CPU ${(out.cpu / 1000).toFixed(2)} s)`);
+  }
+  console.log(`round ${r + 1}: ${line.join(', ')}`);
 }
 const med = (a) => {
   const s = [...a].sort((x, y) => x - y);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-console.log(
-  `median: plain PSI ${(med(psiTimes) / 1000).toFixed(2)} s, count-only PSI ${(med(countTimes) / 1000).toFixed(2)} s, psi-sum ${(med(sumTimes) / 1000).toFixed(2)} s, ` +
-    `ratio ${(med(sumTimes) / med(psiTimes)).toFixed(2)} vs plain, ${(med(sumTimes) / med(countTimes)).toFixed(2)} vs count-only (target ≤ 1.3)`,
-);
-console.log(
-  `median CPU time: plain PSI ${(med(psiCpu) / 1000).toFixed(2)} s, count-only PSI ${(med(countCpu) / 1000).toFixed(2)} s, psi-sum ${(med(sumCpu) / 1000).toFixed(2)} s, ` +
-    `ratio ${(med(sumCpu) / med(psiCpu)).toFixed(2)} vs plain, ${(med(sumCpu) / med(countCpu)).toFixed(2)} vs count-only (less sensitive to other load than wall time)`,
-);
+const W = `w${workers}`;
+const ratio = (table, a, b) => Math.round((med(table[a]) / med(table[b])) * 100) / 100;
+const ratios = {
+  [`sum/${W} vs psi/${W}`]: { wall: ratio(wall, `sum/${W}`, `psi/${W}`), cpu: ratio(cpu, `sum/${W}`, `psi/${W}`) },
+  'sum/w0 vs psi/w0': { wall: ratio(wall, 'sum/w0', 'psi/w0'), cpu: ratio(cpu, 'sum/w0', 'psi/w0') },
+  [`sum/${W} vs sum/w0`]: { wall: ratio(wall, `sum/${W}`, 'sum/w0'), cpu: ratio(cpu, `sum/${W}`, 'sum/w0') },
+  [`sum/${W}-he vs sum/${W}`]: { wall: ratio(wall, `sum/${W}-he`, `sum/${W}`), cpu: ratio(cpu, `sum/${W}-he`, `sum/${W}`) },
+  [`sum/${W}-he vs psi/${W}`]: { wall: ratio(wall, `sum/${W}-he`, `psi/${W}`), cpu: ratio(cpu, `sum/${W}-he`, `psi/${W}`) },
+  [`psi/${W} vs psi/w0`]: { wall: ratio(wall, `psi/${W}`, 'psi/w0'), cpu: ratio(cpu, `psi/${W}`, 'psi/w0') },
+};
+console.log(`median wall (s): ${cases.map((c) => `${c.name} ${(med(wall[c.name]) / 1000).toFixed(2)}`).join(', ')}`);
+console.log(`median CPU (s):  ${cases.map((c) => `${c.name} ${(med(cpu[c.name]) / 1000).toFixed(2)}`).join(', ')}`);
+for (const [k, v] of Object.entries(ratios)) console.log(`ratio ${k}: wall ${v.wall}, CPU ${v.cpu}${k.startsWith('sum/') && k.includes('vs psi') ? ' (target <= 1.3)' : ''}`);
 
-const bt = last.s.byType;
+const bt = lastSum.byType;
 const he = (bt.get(0x51) ?? 0) + (bt.get(0x53) ?? 0) + (bt.get(0x54) ?? 0) + (bt.get(0x55) ?? 0);
 const points = bt.get(0x52) ?? 0;
 const values = n * columns.length;
 console.log(
-  `wire (psi-sum, t = ${last.s.plainBits} bits): points ${(points / 2 ** 20).toFixed(1)} MiB, ` +
+  `wire (psi-sum, t = ${lastSum.plainBits} bits): points ${(points / 2 ** 20).toFixed(1)} MiB, ` +
     `setup+public key ${((bt.get(0x51) ?? 0) / 1024).toFixed(0)} KiB, value ciphertexts ${((bt.get(0x53) ?? 0) / 2 ** 20).toFixed(2)} MiB, ` +
     `results ${(((bt.get(0x54) ?? 0) + (bt.get(0x55) ?? 0)) / 1024).toFixed(0)} KiB`,
 );
 console.log(
   `HE bytes per value per column: ${(he / values).toFixed(2)} B (all HE traffic / (${n} keys × ${columns.length} columns); target ≤ 32); ` +
-    `whole psi-sum run ${((he + points) / n).toFixed(1)} B per value-holder key vs plain PSI ${(last.p.bytes / n).toFixed(1)} B per key`,
+    `whole psi-sum run ${((he + points) / n).toFixed(1)} B per value-holder key vs plain PSI ${(lastPsi.bytes / n).toFixed(1)} B per key`,
 );
-const file = writeResult(`psi-sum-2e${logN}`, {
+const file = writeResult(`psi-sum-2e${logN}-workers`, {
   machine: machine(),
-  command: `node bench/psi-sum.mjs ${logN} ${rounds}`,
+  command: `node bench/psi-sum.mjs ${logN} ${rounds} ${workers}`,
   n,
   columns: columns.length,
-  plainModulusBits: last.s.plainBits,
-  plainPsiMs: psiTimes.map(Math.round),
-  countOnlyPsiMs: countTimes.map(Math.round),
-  psiSumMs: sumTimes.map(Math.round),
-  ratioMedian: Math.round((med(sumTimes) / med(psiTimes)) * 100) / 100,
-  ratioMedianVsCountOnly: Math.round((med(sumTimes) / med(countTimes)) * 100) / 100,
-  cpuMs: { plainPsi: psiCpu.map(Math.round), countOnlyPsi: countCpu.map(Math.round), psiSum: sumCpu.map(Math.round) },
-  cpuRatioMedian: Math.round((med(sumCpu) / med(psiCpu)) * 100) / 100,
-  cpuRatioMedianVsCountOnly: Math.round((med(sumCpu) / med(countCpu)) * 100) / 100,
+  workers,
+  plainModulusBits: lastSum.plainBits,
+  wallMs: Object.fromEntries(Object.entries(wall).map(([k, v]) => [k, v.map(Math.round)])),
+  cpuMs: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v.map(Math.round)])),
+  poolStartMs: poolStart.map(Math.round),
+  ratiosOfMedians: ratios,
   bytes: Object.fromEntries([...bt.entries()].map(([k, v]) => [`0x${k.toString(16)}`, v])),
   heBytesPerValuePerColumn: Math.round((he / values) * 100) / 100,
-  plainPsiBytes: last.p.bytes,
+  plainPsiBytes: lastPsi.bytes,
 });
 console.log(`wrote ${file}`);
-await executor.close();
+await inline.close();

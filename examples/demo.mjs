@@ -87,7 +87,7 @@ async function main() {
   say(`hospital.csv: ${truth.psi.hospitalRows} admissions of ${truth.psi.hospitalDistinctKeys} patients`);
 
   heading('2. identities');
-  for (const who of ['pharma', 'hospital', 'operator', 'analyst']) {
+  for (const who of ['pharma', 'hospital', 'operator', 'analyst', 'hospital-1', 'hospital-2', 'hospital-3']) {
     const r = await must(dataport(['keygen', '--out', keys(who)]), `keygen ${who}`);
     say(`${who.padEnd(9)} ${r.stdout.trim().split('\n').at(-1)}`);
   }
@@ -148,16 +148,24 @@ async function main() {
   }
 
   heading('5. aggregate: per-ward totals across three hospitals, seen only by the analyst');
-  say('operator:   dataport aggregate serve --listen 127.0.0.1:0 --providers 3');
-  const operator = await listen(['aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '3', '--json']);
+  // Every link is authenticated: the operator accepts only these keys; each party pins the operator.
+  const providerKeys = path.join(work, 'keys', 'ward-providers');
+  fs.mkdirSync(providerKeys, { recursive: true });
+  for (const i of [1, 2, 3]) fs.copyFileSync(path.join(keys(`hospital-${i}`), 'identity.pub'), path.join(providerKeys, `hospital-${i}.pub`));
+  const operatorPub = path.join(keys('operator'), 'identity.pub');
+  say('operator:   dataport aggregate serve --listen 127.0.0.1:0 --providers 3 --identity keys/operator --analyst-key keys/analyst/identity.pub --provider-keys keys/ward-providers --ledger ledgers/operator');
+  const operator = await listen(['aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '3', '--identity', keys('operator'),
+    '--analyst-key', path.join(keys('analyst'), 'identity.pub'), '--provider-keys', providerKeys, '--ledger', ledger('operator'), '--json']);
   const query = path.join(root, 'examples/ward-query.json');
-  say(`analyst:    dataport aggregate analyst --connect ${operator.url} --query examples/ward-query.json --identity keys/analyst …`);
+  say(`analyst:    dataport aggregate analyst --connect ${operator.url} --query examples/ward-query.json --identity keys/analyst --peer-key keys/operator/identity.pub --ledger ledgers/analyst …`);
   const result = path.join(work, 'ward-result.json');
-  const analyst = dataport(['aggregate', 'analyst', '--connect', operator.url, '--query', query, '--output', result, '--identity', keys('analyst'), '--json']);
+  const analyst = dataport(['aggregate', 'analyst', '--connect', operator.url, '--query', query, '--output', result, '--identity', keys('analyst'),
+    '--peer-key', operatorPub, '--ledger', ledger('analyst'), '--json']);
   const providers = [1, 2, 3].map((i) => {
-    say(`hospital-${i}: dataport aggregate provide --connect ${operator.url} --input hospitals/hospital-${i}.csv --analyst-key keys/analyst/identity.pub --min-cohort 10`);
+    say(`hospital-${i}: dataport aggregate provide --connect ${operator.url} --input hospitals/hospital-${i}.csv --identity keys/hospital-${i} --peer-key keys/operator/identity.pub --analyst-key keys/analyst/identity.pub --min-cohort 10 --ledger ledgers/hospital-${i}`);
     return dataport(['aggregate', 'provide', '--connect', operator.url, '--input', path.join(data, 'hospitals', `hospital-${i}.csv`),
-      '--analyst-key', path.join(keys('analyst'), 'identity.pub'), '--min-cohort', '10', '--json']);
+      '--identity', keys(`hospital-${i}`), '--peer-key', operatorPub, '--analyst-key', path.join(keys('analyst'), 'identity.pub'), '--min-cohort', '10',
+      '--ledger', ledger(`hospital-${i}`), '--json']);
   });
   await must(analyst, 'analyst');
   for (const [i, p] of providers.entries()) await must(p, `hospital-${i + 1}`);
@@ -185,6 +193,8 @@ async function main() {
     const v = await must(dataport(['ledger', 'verify', '--ledger', ledger(who), '--public-key', path.join(keys(who), 'identity.pub')]), `ledger verify ${who}`);
     say(`${who}: dataport ledger verify → ${v.stdout.trim().split('\n').at(-1)}`);
   }
+  const op = await must(dataport(['ledger', 'verify', '--ledger', ledger('operator'), '--public-key', operatorPub, '--json']), 'ledger verify operator');
+  say(`operator: ${JSON.parse(op.stdout.trim().split('\n').at(-1)).size} co-signed aggregation receipts (one per link: the analyst and each hospital)`);
   const report = await must(dataport(['ledger', 'report', '--ledger', ledger('hospital'), '--by', 'protocol', '--format', 'table']), 'ledger report');
   say('hospital: dataport ledger report --by protocol');
   say(report.stdout.trimEnd().split('\n').map((l) => '  ' + l).join('\n'));

@@ -101,18 +101,22 @@ export function decodePoint(bytes: Uint8Array): Uint8Array {
 /**
  * Checks every 32-byte point of a flat array; throws {@link InvalidPointError} naming the first bad
  * position. Fast for large arrays: the on-curve tests run in WebAssembly, one call per 1024 points.
+ * `firstPosition` (default 0) is added to the position named, for a caller that checks a long
+ * array in slices.
  *
  * @example
  * ```ts
  * decodePointBatch(flat); // flat.length must be a multiple of 32
+ * decodePointBatch(flat.subarray(32 * 1000), 1000); // errors name positions from 1000 on
  * ```
  */
-export function decodePointBatch(flat: Uint8Array): Uint8Array {
+export function decodePointBatch(flat: Uint8Array, firstPosition = 0): Uint8Array {
   assertBytes(flat, 'flat');
+  if (!Number.isSafeInteger(firstPosition) || firstPosition < 0) throw new RangeError('firstPosition must be a non-negative integer');
   if (flat.length % POINT_BYTES !== 0) throw new InvalidPointError('invalid point: length');
   const n = flat.length / POINT_BYTES;
   const fail = (i: number, why: PointRejection): never => {
-    throw new InvalidPointError(`invalid point at position ${i}: ${why}`);
+    throw new InvalidPointError(`invalid point at position ${firstPosition + i}: ${why}`);
   };
   const wasm = getWasm();
   if (wasm === undefined) {

@@ -10,7 +10,7 @@ import type { PriceSchedule } from '../ledger/pricing.js';
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import { createInlineExecutor, type CryptoExecutor } from '../protocols/executor.js';
 import { runPsiProtocol } from '../protocols/psi/driver.js';
-import { dedupeRecords, normalizeKey } from '../protocols/psi/normalize.js';
+import { dedupeRecordsAsync, normalizeKeysAsync } from '../protocols/psi/normalize.js';
 import { DEFAULT_MAX_PEER_SET_SIZE, type PsiProgress, type PsiProtocolOptions } from '../protocols/psi/party.js';
 import type { FrameTransport } from '../transport/types.js';
 import type { Identity } from './identity.js';
@@ -161,15 +161,6 @@ function protocolOptions(terms: SessionTerms): PsiProtocolOptions | string {
   };
 }
 
-function normalizeRecords(records: RunPsiSessionOptions['records']): (Uint8Array | undefined)[] {
-  if (!Array.isArray(records)) throw new TypeError('records must be an array');
-  return records.map((r: string | readonly string[], i: number) => {
-    if (typeof r === 'string') return normalizeKey([r]);
-    if (Array.isArray(r)) return normalizeKey(r);
-    throw new TypeError(`records[${i}] must be a string or an array of strings`);
-  });
-}
-
 /**
  * Runs a private set intersection with one peer over an authenticated session.
  *
@@ -202,8 +193,11 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   const { role, transport, identity, signal } = options;
   if (role !== 'requester' && role !== 'responder') throw new TypeError("role must be 'requester' or 'responder'");
   if (signal?.aborted) throw new AbortError();
-  const rows = normalizeRecords(options.records);
-  const distinct = dedupeRecords(rows).keys.length;
+  // Normalised and de-duplicated in slices that yield, so 10^5–10^6 keys do not hold the event loop.
+  if (!Array.isArray(options.records)) throw new TypeError('records must be an array');
+  const rows = await normalizeKeysAsync(options.records, signal);
+  const deduped = await dedupeRecordsAsync(rows, signal);
+  const distinct = deduped.keys.length;
   const sent0 = transport.stats.bytesSent;
   const received0 = transport.stats.bytesReceived;
 
@@ -257,6 +251,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
       result = await runPsiProtocol({
         role,
         records: rows,
+        deduped,
         transport: session.channel,
         ekm: session.ekm,
         options: psiOptions,

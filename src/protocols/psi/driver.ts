@@ -15,6 +15,8 @@ import {
   type PsiProgress,
   type PsiProtocolOptions,
 } from './party.js';
+import type { DedupedRecords } from './normalize.js';
+import { createYielder } from './yield.js';
 
 /** Arguments of {@link runPsiProtocol}. */
 export interface RunPsiOptions {
@@ -34,6 +36,8 @@ export interface RunPsiOptions {
   signal?: AbortSignal;
   /** Called after every frame sent or received. Must not throw. */
   onProgress?: (progress: PsiProgress) => void;
+  /** `dedupeRecords(records)`, if the caller has it already (see `PsiPartyConfig.deduped`). */
+  deduped?: DedupedRecords;
 }
 
 /** Result of {@link runPsiProtocol}. */
@@ -82,7 +86,13 @@ export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
   if (!transport || typeof transport.send !== 'function' || typeof transport.receive !== 'function') {
     throw new TypeError('transport must be a FrameTransport');
   }
-  const config = { records: args.records, ekm: args.ekm, executor: args.executor, options: args.options };
+  const config = {
+    records: args.records,
+    ekm: args.ekm,
+    executor: args.executor,
+    options: args.options,
+    ...(args.deduped !== undefined ? { deduped: args.deduped } : {}),
+  };
   const party = role === 'requester' ? createPsiRequester(config) : createPsiResponder(config);
   const sent0 = transport.stats.bytesSent;
   const received0 = transport.stats.bytesReceived;
@@ -94,9 +104,14 @@ export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
     inFlight = undefined;
     if (p) await p;
   };
+  // Frames that are already queued (a fast peer, an in-memory transport) resolve `receive` in a
+  // microtask, and so would a whole round of them: between frames, the loop gets its turn back
+  // once a slice of work has run (`yield.ts`).
+  const maybeYield = createYielder();
   try {
     throwIfAborted(signal);
     for (;;) {
+      await maybeYield();
       const status = party.status;
       if (status === 'send') {
         const frame = await party.nextFrame(signal);

@@ -17,6 +17,8 @@
  *   must not all match each other.
  * @module
  */
+import { throwIfAborted } from '../../errors.js';
+import { createYielder } from './yield.js';
 
 const encoder = new TextEncoder();
 
@@ -84,6 +86,57 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** Incremental de-duplication: rows are added in order; see {@link dedupeRecords}. */
+class Deduper {
+  private readonly slots: Int32Array; // key index + 1; 0 = empty
+  private readonly mask: number;
+  private readonly basis: number;
+  readonly keys: Uint8Array[] = [];
+  readonly keyOfRow: Int32Array;
+
+  constructor(
+    private readonly records: readonly (Uint8Array | undefined)[],
+  ) {
+    const n = records.length;
+    let size = 16;
+    while (size < 2 * n) size *= 2;
+    this.mask = size - 1;
+    this.slots = new Int32Array(size);
+    const basisWord = new Uint32Array(1);
+    globalThis.crypto.getRandomValues(basisWord);
+    this.basis = basisWord[0]! | 1;
+    this.keyOfRow = new Int32Array(n);
+  }
+
+  /** Rows `from .. to - 1`. */
+  addRows(from: number, to: number): void {
+    const { records, slots, mask, keys, keyOfRow } = this;
+    for (let row = from; row < to; row++) {
+      const r = records[row];
+      if (r === undefined) {
+        keyOfRow[row] = -1;
+        continue;
+      }
+      if (!(r instanceof Uint8Array)) throw new TypeError(`records[${row}] must be a Uint8Array or undefined`);
+      let s = hashBytes(r, this.basis) & mask;
+      for (;;) {
+        const k = slots[s]!;
+        if (k === 0) {
+          keys.push(r);
+          slots[s] = keys.length;
+          keyOfRow[row] = keys.length - 1;
+          break;
+        }
+        if (sameBytes(keys[k - 1]!, r)) {
+          keyOfRow[row] = k - 1;
+          break;
+        }
+        s = (s + 1) & mask;
+      }
+    }
+  }
+}
+
 /**
  * Collapses duplicate keys: returns the distinct keys and, for every row, which key it has.
  * `undefined` rows (keys dropped by {@link normalizeKey}) map to -1. Linear time and memory: an
@@ -98,40 +151,64 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  */
 export function dedupeRecords(records: readonly (Uint8Array | undefined)[]): DedupedRecords {
   if (!Array.isArray(records)) throw new TypeError('records must be an array');
-  const n = records.length;
-  let size = 16;
-  while (size < 2 * n) size *= 2;
-  const mask = size - 1;
-  const slots = new Int32Array(size); // key index + 1; 0 = empty
-  const basisWord = new Uint32Array(1);
-  globalThis.crypto.getRandomValues(basisWord);
-  const basis = basisWord[0]! | 1;
-  const keys: Uint8Array[] = [];
-  const keyOfRow = new Int32Array(n);
-  for (let row = 0; row < n; row++) {
-    const r = records[row];
-    if (r === undefined) {
-      keyOfRow[row] = -1;
-      continue;
-    }
-    if (!(r instanceof Uint8Array)) throw new TypeError(`records[${row}] must be a Uint8Array or undefined`);
-    let s = hashBytes(r, basis) & mask;
-    for (;;) {
-      const k = slots[s]!;
-      if (k === 0) {
-        keys.push(r);
-        slots[s] = keys.length;
-        keyOfRow[row] = keys.length - 1;
-        break;
-      }
-      if (sameBytes(keys[k - 1]!, r)) {
-        keyOfRow[row] = k - 1;
-        break;
-      }
-      s = (s + 1) & mask;
-    }
+  const d = new Deduper(records);
+  d.addRows(0, records.length);
+  return { keys: d.keys, keyOfRow: d.keyOfRow };
+}
+
+/** Rows per slice of the asynchronous variants (~1–3 ms of work each). */
+const SLICE_ROWS = 4096;
+
+/**
+ * {@link dedupeRecords} in slices that yield to the event loop (see `yield.ts`), for large inputs
+ * on a thread that must stay responsive. Same result; rejects with `AbortError` if `signal` aborts.
+ *
+ * @example
+ * ```ts
+ * const d = await dedupeRecordsAsync(rows, AbortSignal.timeout(60_000));
+ * ```
+ */
+export async function dedupeRecordsAsync(records: readonly (Uint8Array | undefined)[], signal?: AbortSignal): Promise<DedupedRecords> {
+  if (!Array.isArray(records)) throw new TypeError('records must be an array');
+  const d = new Deduper(records);
+  const maybeYield = createYielder();
+  for (let from = 0; from < records.length; from += SLICE_ROWS) {
+    throwIfAborted(signal);
+    d.addRows(from, Math.min(records.length, from + SLICE_ROWS));
+    await maybeYield();
   }
-  return { keys, keyOfRow };
+  return { keys: d.keys, keyOfRow: d.keyOfRow };
+}
+
+/**
+ * {@link normalizeKey} for every row (a string for a one-column key, or the fields of a multi-column
+ * key), in slices that yield to the event loop. Throws `TypeError` naming the first row that is
+ * neither; rejects with `AbortError` if `signal` aborts.
+ *
+ * @example
+ * ```ts
+ * const records = await normalizeKeysAsync(['11010119900307001X', ['Zhang San', '1990-03-07']]);
+ * ```
+ */
+export async function normalizeKeysAsync(
+  rows: readonly (string | readonly string[])[],
+  signal?: AbortSignal,
+): Promise<(Uint8Array | undefined)[]> {
+  if (!Array.isArray(rows)) throw new TypeError('records must be an array');
+  const out = new Array<Uint8Array | undefined>(rows.length);
+  const maybeYield = createYielder();
+  for (let from = 0; from < rows.length; from += SLICE_ROWS) {
+    throwIfAborted(signal);
+    const to = Math.min(rows.length, from + SLICE_ROWS);
+    for (let i = from; i < to; i++) {
+      const r: unknown = rows[i];
+      if (typeof r === 'string') out[i] = normalizeKey([r]);
+      else if (Array.isArray(r)) out[i] = normalizeKey(r as string[]);
+      else throw new TypeError(`records[${i}] must be a string or an array of strings`);
+    }
+    await maybeYield();
+  }
+  return out;
 }
 
 /**

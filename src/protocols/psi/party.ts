@@ -78,6 +78,7 @@ import {
 } from './codec.js';
 import { dedupeRecords, rowsForKeys, type DedupedRecords } from './normalize.js';
 import { ValueTable, randomIndexes, randomPermutation, truncateValues } from './values.js';
+import { createYielder } from './yield.js';
 
 /** Who learns what (see the table in this module's documentation). */
 export type PsiOutput = 'both' | 'requester';
@@ -143,6 +144,12 @@ export const DEFAULT_MAX_BATCH_POINTS = 1 << 16;
  * ```
  */
 export const DEFAULT_MAX_PEER_SET_SIZE = 1 << 23;
+
+/** Received points validated per slice (~10 ms) before the event loop may run. */
+const VALIDATE_SLICE = 2048;
+
+/** Round-1 batches being masked at once on the receiving side (bounds memory to a few frames). */
+const R1_PIPELINE_DEPTH = 2;
 
 function positiveInt(v: unknown, name: string, max = 2 ** 32 - 1): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > max) {
@@ -226,6 +233,12 @@ export interface PsiPartyConfig {
   executor: CryptoExecutor;
   /** Protocol options (both parties pass the same). */
   options?: PsiProtocolOptions;
+  /**
+   * `dedupeRecords(records)` when the caller has it already (e.g. from `dedupeRecordsAsync`, which
+   * keeps the event loop responsive for large inputs); computed here otherwise. It must be of
+   * exactly these records: its `keyOfRow` length is checked.
+   */
+  deduped?: DedupedRecords;
 }
 
 /**
@@ -292,6 +305,11 @@ class Party implements PsiParty {
   private readonly peerBatches: PeerBatch[] = [];
   private readonly peerIndexSet = new Set<bigint>();
   private peerReceived = 0;
+  /**
+   * Round-1 batches received whose masking is still running: their values enter the table in
+   * arrival order (each insert waits for the previous one), at most {@link R1_PIPELINE_DEPTH} at once.
+   */
+  private r1Pending: Promise<void>[] = [];
 
   private selfSent = 0; // round-1 batches sent
   private r2Sent = 0; // round-2 batches sent
@@ -316,7 +334,15 @@ class Party implements PsiParty {
     if (this.opts.interop && config.ekm.length !== 0) throw new RangeError('config.ekm must be empty in interop mode');
     this.executor = ex;
     this.ekm = config.ekm;
-    this.deduped = dedupeRecords(config.records);
+    if (config.deduped !== undefined) {
+      const d = config.deduped;
+      if (!Array.isArray(d.keys) || !(d.keyOfRow instanceof Int32Array) || d.keyOfRow.length !== config.records.length) {
+        throw new TypeError('config.deduped must be dedupeRecords(config.records)');
+      }
+      this.deduped = d;
+    } else {
+      this.deduped = dedupeRecords(config.records);
+    }
     this.n = this.deduped.keys.length;
     if (this.n > 2 ** 32 - 1) throw new RangeError('too many records');
     this.L = valueBytes(this.opts.truncation);
@@ -607,6 +633,13 @@ class Party implements PsiParty {
     this.advance();
   }
 
+  /** The peer's points masked by this party's secret and truncated (in one pass where the executor can). */
+  private maskPeerPoints(points: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+    const ex = this.executor;
+    if (typeof ex.multiplyAndTruncate === 'function') return ex.multiplyAndTruncate(this.scalar, points, this.L as 16 | 24 | 32, signal);
+    return ex.multiply(this.scalar, points, signal).then((joint) => truncateValues(joint, this.L));
+  }
+
   private async receiveRound1(frame: Uint8Array, signal?: AbortSignal): Promise<void> {
     const batch = decodeEcdhPsiBatch(frame, { maxPointsBytes: this.opts.maxBatchPoints * 32, elementBytes: 32 });
     if (batch.type !== BatchType.ROUND1) throw new UnexpectedMessageError('unexpected message: expected a round-1 batch');
@@ -617,16 +650,45 @@ class Party implements PsiParty {
     if (batch.isLastBatch !== (after === this.peerN)) {
       throw new UnexpectedMessageError('unexpected message: is_last_batch does not match the announced count');
     }
-    // draft §5: received points are validated before they meet the secret scalar.
-    const points = decodePointBatch(batch.encodedPoints);
-    const joint = await this.executor.multiply(this.scalar, points, signal);
-    const values = truncateValues(joint, this.L);
-    this.table!.insertAll(values);
+    // draft §5: received points are validated before they meet the secret scalar. In slices, so a
+    // whole frame (2^14 points: ~100 ms) never holds the event loop at once.
+    const points = batch.encodedPoints;
+    const maybeYield = createYielder();
+    for (let s = 0; s < k; s += VALIDATE_SLICE) {
+      decodePointBatch(points.subarray(s * 32, Math.min(k, s + VALIDATE_SLICE) * 32), s);
+      const y = maybeYield();
+      if (y) {
+        await y;
+        throwIfAborted(signal);
+      }
+    }
+    // Pipelined: this batch is masked (in the executor: workers, with the pool) while the next frame
+    // is received and checked. Its values join the table after those of the previous batch, so
+    // `peerBatches` offsets stay in arrival order. A failure fails the party at the next call.
+    const masked = this.maskPeerPoints(points, signal);
+    const previous = this.r1Pending.at(-1);
+    const table = this.table!;
+    const step = (async () => {
+      const values = await masked;
+      if (previous) await previous;
+      table.insertAll(values);
+    })();
+    step.catch((e: unknown) => {
+      this.failure ??= e instanceof Error ? e : new Error(String(e));
+      this.scalar.fill(0);
+    });
+    this.r1Pending.push(step);
     this.peerIndexSet.add(batch.index);
     this.peerBatches.push({ index: batch.index, offset: this.peerReceived, count: k });
     this.peerReceived = after;
     this.phasePoints = after;
-    if (after === this.peerN) this.advance();
+    if (after === this.peerN) {
+      await step; // every earlier step settled before this one inserts
+      this.r1Pending = [];
+      this.advance();
+    } else if (this.r1Pending.length > R1_PIPELINE_DEPTH) {
+      await this.r1Pending.shift();
+    }
   }
 
   private receiveRound2(frame: Uint8Array): void {

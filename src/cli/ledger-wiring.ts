@@ -1,7 +1,7 @@
 /**
  * `--price-schedule` and `--budget` of `dataport psi` / `dataport psi-sum`: loading the files,
- * the query-budget check run once the peer is authenticated (the session's `beforeRun`), and
- * appending the co-signed receipt.
+ * the query-budget reservation taken once the peer is authenticated (the session's `beforeRun`;
+ * see src/ledger/reservations.ts), and appending the co-signed receipt.
  *
  * Billing is part of the co-signed receipt: the schedule goes to the session
  * (`priceSchedule`), travels in this party's receipt view, and both parties sign the amount
@@ -12,11 +12,13 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { InputError } from '../errors.js';
-import { checkLedgerBudget, type Ledger } from '../ledger/file-ledger.js';
+import type { Ledger } from '../ledger/file-ledger.js';
+import { releaseLedgerBudget, reserveLedgerBudget } from '../ledger/reservations.js';
 import { parseBudgetPolicy, type BudgetPolicy } from '../ledger/budget.js';
 import { encodePriceSchedule, parsePriceSchedule, type PriceSchedule, type ReceiptBilling } from '../ledger/pricing.js';
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import type { SessionTerms } from '../session/messages.js';
+import type { BeforeRunContext } from '../session/session.js';
 
 /** Largest schedule / budget file read. */
 const MAX_POLICY_FILE_BYTES = 1 << 20;
@@ -77,25 +79,60 @@ export async function loadBudgetPolicy(path: string): Promise<BudgetPolicy> {
 }
 
 /**
- * The session's `beforeRun` for a budget: refuses (`GuardrailRefusedError`, whose message the
- * session sends to the peer) once the authenticated peer's budget in `ledger` is spent. The
- * records counted for `maxRecords` are this party's distinct keys plus what the peer declared in
- * the signed terms (the requester's set size; a requester knows only the responder's minimum).
+ * A session `beforeRun` hook that reserves budget, with {@link BudgetHook.release} to give the
+ * reservation back.
  * @example
  * ```ts
- * await runPsi({ ...options, beforeRun: budgetCheck(ledger, policy, 'responder', distinctKeys) });
+ * const hook: BudgetHook = budgetCheck(ledger, policy, 'responder', distinctKeys);
+ * try { await runPsi({ ...options, beforeRun: hook }); } finally { await hook.release(); }
  * ```
  */
-export function budgetCheck(
-  ledger: Ledger,
-  policy: BudgetPolicy,
-  role: 'requester' | 'responder',
-  localRecords: number,
-): (terms: SessionTerms, peerPublicKey: Uint8Array) => Promise<void> {
-  return async (terms, peerPublicKey) => {
+export interface BudgetHook {
+  (terms: SessionTerms, peerPublicKey: Uint8Array, context?: BeforeRunContext): Promise<void>;
+  /**
+   * Releases the reservations this hook took (best effort, never rejects: one that cannot be
+   * released now stops counting when its receipt is appended, when this process exits, or after
+   * 24 h). Call it when the run is over, whether it failed or not.
+   */
+  release(): Promise<void>;
+}
+
+/**
+ * The session's `beforeRun` for a budget: atomically reserves one query (and its records) of the
+ * authenticated peer's budget in `ledger` — counting the ledger's entries and the runs in progress
+ * in every process sharing the ledger — or refuses (`GuardrailRefusedError`, whose message the
+ * session sends to the peer) once it is spent. The reservation is settled by the run's receipt
+ * (same session id) when it is appended; call `release()` when the run is over so that a run that
+ * failed before its receipt gives its share back. The records counted for `maxRecords` are this
+ * party's distinct keys plus what the peer declared in the signed terms (the requester's set size;
+ * a requester knows only the responder's minimum).
+ * @example
+ * ```ts
+ * const beforeRun = budgetCheck(ledger, policy, 'responder', distinctKeys);
+ * try {
+ *   await runPsi({ ...options, beforeRun });
+ * } finally {
+ *   await beforeRun.release();
+ * }
+ * ```
+ */
+export function budgetCheck(ledger: Ledger, policy: BudgetPolicy, role: 'requester' | 'responder', localRecords: number): BudgetHook {
+  const ids: string[] = [];
+  const hook = async (terms: SessionTerms, peerPublicKey: Uint8Array, context?: BeforeRunContext): Promise<void> => {
     const peerRecords = role === 'responder' ? terms.requesterSetSize : terms.responderSetSize.min;
-    await checkLedgerBudget(ledger, { counterparty: peerPublicKey, policy, records: localRecords + peerRecords });
+    const { id } = await reserveLedgerBudget(ledger, {
+      counterparty: peerPublicKey,
+      policy,
+      records: localRecords + peerRecords,
+      ...(context?.sessionId ? { sessionId: context.sessionId } : {}),
+    });
+    ids.push(id);
   };
+  return Object.assign(hook, {
+    release: async (): Promise<void> => {
+      for (const id of ids.splice(0)) await releaseLedgerBudget(ledger, id).catch(() => undefined);
+    },
+  });
 }
 
 /**

@@ -88,6 +88,9 @@ export async function runSessionPsi(
       }
     }
   };
+  // A budget is reserved once the peer is authenticated and settled by the appended receipt;
+  // released when the run is over, so that a run that failed before its receipt gives it back.
+  const budget = ledger && ctx.budget ? budgetCheck(ledger, ctx.budget, role, ctx.input.ids.length) : undefined;
   const common = {
     records: ctx.input.fields,
     transport,
@@ -97,13 +100,18 @@ export async function runSessionPsi(
     onProgress,
     onReceipt,
     ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
-    ...(ledger && ctx.budget ? { beforeRun: budgetCheck(ledger, ctx.budget, role, ctx.input.ids.length) } : {}),
+    ...(budget ? { beforeRun: budget } : {}),
     ...(ctx.peerKey ? { peerPublicKey: ctx.peerKey } : { allowAnyPeer: true }),
   };
-  const r =
-    role === 'requester'
-      ? await runPsi({ ...common, role, terms: termsOf(opts) })
-      : await runPsi({ ...common, role, policy: policyOf(opts) });
+  let r;
+  try {
+    r =
+      role === 'requester'
+        ? await runPsi({ ...common, role, terms: termsOf(opts) })
+        : await runPsi({ ...common, role, policy: policyOf(opts) });
+  } finally {
+    await budget?.release();
+  }
   const peer = r.receipt.body.parties.find((p) => p.role !== role);
   const outcome: PsiRunOutcome = {
     role,

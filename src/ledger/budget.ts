@@ -12,7 +12,9 @@
  *
  * Every ledger entry that names the counterparty as a party, started inside the current period
  * (calendar UTC day, ISO week starting Monday, or month) and whose outcome is not `refused` uses
- * one query and its input records. A new job is allowed iff one more query (and its records) fits.
+ * one query and its input records. So does every pending run (a reservation taken when a run was
+ * allowed and not yet settled by its receipt: see `reservations.ts`), whatever its start. A new job
+ * is allowed iff one more query (and its records) fits.
  * @module
  */
 import { GuardrailRefusedError, InputError } from '../errors.js';
@@ -67,9 +69,15 @@ export interface BudgetStatus {
   /** Start (inclusive) and end (exclusive) of the period, ms since the epoch. */
   periodStart: number;
   periodEnd: number;
+  /** Queries of entries in the period (not counting pending runs). */
   queriesUsed: number;
+  /** Pending runs of the counterparty (reserved, no receipt yet). */
+  queriesReserved: number;
   maxQueries: number;
+  /** Records of entries in the period. */
   recordsUsed: number;
+  /** Records of pending runs. */
+  recordsReserved: number;
   maxRecords?: number;
   /** Whether a job of `records` more records may start now. */
   allowed: boolean;
@@ -165,6 +173,27 @@ export interface BudgetCheckOptions {
   records?: number;
   /** Clock (default `Date.now()`). */
   now?: number;
+  /**
+   * Runs allowed but not yet in `receipts` (budget reservations). One whose `sessionId` is the
+   * session id of an entry in `receipts` is settled: the entry counts instead.
+   */
+  pending?: Iterable<PendingRun>;
+}
+
+/**
+ * A run that holds part of a budget until its receipt is in the ledger.
+ * @example
+ * ```ts
+ * const run: PendingRun = { counterparty: peerKey, records: 5000, sessionId };
+ * ```
+ */
+export interface PendingRun {
+  /** The counterparty's Ed25519 public key. */
+  counterparty: Uint8Array;
+  /** Records the run was allowed. */
+  records: number;
+  /** Session id of the run, once known: its receipt settles the reservation. */
+  sessionId?: Uint8Array;
 }
 
 /**
@@ -186,15 +215,37 @@ export function budgetStatus(receipts: Iterable<UsageReceipt>, options: BudgetCh
   const { start, end } = budgetPeriodBounds(policy.period, now);
   let queriesUsed = 0;
   let recordsUsed = 0;
+  const settled = new Set<string>();
   for (const r of receipts) {
     const b = r.body;
+    if (options.pending !== undefined) settled.add(toBase64(b.sessionId));
     if (b.startedAt < start || b.startedAt >= end || b.outcome === 'refused') continue;
     if (!b.parties.some((p) => equalBytes(p.publicKey, options.counterparty))) continue;
     queriesUsed++;
     for (const n of Object.values(b.inputSizes)) recordsUsed += n;
   }
-  const allowed = queriesUsed + 1 <= maxQueries && (maxRecords === undefined || recordsUsed + records <= maxRecords);
-  const status: BudgetStatus = { period: policy.period, periodStart: start, periodEnd: end, queriesUsed, maxQueries, recordsUsed, allowed };
+  let queriesReserved = 0;
+  let recordsReserved = 0;
+  for (const p of options.pending ?? []) {
+    if (!equalBytes(p.counterparty, options.counterparty)) continue;
+    if (p.sessionId !== undefined && settled.has(toBase64(p.sessionId))) continue;
+    queriesReserved++;
+    recordsReserved += p.records;
+  }
+  const q = queriesUsed + queriesReserved;
+  const n = recordsUsed + recordsReserved;
+  const allowed = q + 1 <= maxQueries && (maxRecords === undefined || n + records <= maxRecords);
+  const status: BudgetStatus = {
+    period: policy.period,
+    periodStart: start,
+    periodEnd: end,
+    queriesUsed,
+    queriesReserved,
+    maxQueries,
+    recordsUsed,
+    recordsReserved,
+    allowed,
+  };
   if (maxRecords !== undefined) status.maxRecords = maxRecords;
   return status;
 }
@@ -213,10 +264,13 @@ export function checkBudget(receipts: Iterable<UsageReceipt>, options: BudgetChe
   if (!s.allowed) {
     const who = toBase64(options.counterparty);
     const resets = new Date(s.periodEnd).toISOString();
+    // Runs in progress count: they were allowed and will be recorded.
+    const q = s.queriesUsed + s.queriesReserved;
+    const inProgress = (n: number): string => (n > 0 ? ` (${n} in progress)` : '');
     const what =
-      s.queriesUsed + 1 > s.maxQueries
-        ? `${s.queriesUsed} of ${s.maxQueries} queries used this ${s.period}`
-        : `${s.recordsUsed} of ${s.maxRecords} records used this ${s.period}, the job needs ${options.records ?? 0} more`;
+      q + 1 > s.maxQueries
+        ? `${q} of ${s.maxQueries} queries used this ${s.period}${inProgress(s.queriesReserved)}`
+        : `${s.recordsUsed + s.recordsReserved} of ${s.maxRecords} records used this ${s.period}${inProgress(s.queriesReserved)}, the job needs ${options.records ?? 0} more`;
     throw new GuardrailRefusedError(`query budget for counterparty ${who} is spent: ${what} (resets ${resets})`);
   }
   return s;

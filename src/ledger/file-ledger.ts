@@ -112,6 +112,13 @@ export interface Ledger {
   consistencyProof(size1: number, size2?: number): Uint8Array[];
   /** Waits for pending appends, writes the checkpoint file and releases the file handle. */
   close(): Promise<void>;
+  /**
+   * Runs `fn` holding the directory lock, after adopting every entry other processes committed
+   * and serialised with this handle's commits: while `fn` runs, no process appends, so what
+   * `readReceipts()` returns stays the whole ledger (budget reservations rely on this). `fn` must
+   * not wait for `append`, `refresh` or `close` of this handle (they queue behind it).
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /**
@@ -312,6 +319,19 @@ class FileLedger implements Ledger {
 
   refresh(): Promise<void> {
     return this.serial(() => this.syncTail(false));
+  }
+
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new InputError('ledger is closed'));
+    return this.serial(async () => {
+      await this.lock.acquire({ timeoutMs: this.opts.lockTimeoutMs });
+      try {
+        await this.syncTail(true);
+        return await fn();
+      } finally {
+        await this.lock.release();
+      }
+    });
   }
 
   append(receipt: UsageReceipt): Promise<AppendResult> {

@@ -42,6 +42,6 @@ export {
 } from './pricing.js';
 export type { PriceSchedule, ProtocolPrice, PricedRun, ReceiptBilling } from './pricing.js';
 export { parseBudgetPolicy, budgetPeriodBounds, budgetStatus, checkBudget } from './budget.js';
-export type { BudgetPeriod, BudgetLimits, BudgetPolicy, BudgetStatus, BudgetCheckOptions } from './budget.js';
+export type { BudgetPeriod, BudgetLimits, BudgetPolicy, BudgetStatus, BudgetCheckOptions, PendingRun } from './budget.js';
 export { buildUsageReport, formatUsageReport } from './report.js';
 export type { ReportGrouping, ReportFormat, UsageReportRow, UsageReportOptions } from './report.js';

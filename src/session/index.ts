@@ -1,5 +1,6 @@
 export * from './identity.js';
 export {
+  type BeforeRunContext,
   checkTerms,
   establishSession,
   isPeerError,

@@ -13,7 +13,7 @@ import type { PriceSchedule } from '../ledger/pricing.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
 import type { Identity } from './identity.js';
 import type { SessionTerms } from './messages.js';
-import { establishSession, sessionBaseOptions, type Session, type SessionPolicy } from './session.js';
+import { type BeforeRunContext, establishSession, sessionBaseOptions, type Session, type SessionPolicy } from './session.js';
 import type { FrameTransport } from '../transport/types.js';
 import { createInlineExecutor, type CryptoExecutor } from '../protocols/executor.js';
 import { parseEpsilon } from '../protocols/guardrails.js';
@@ -96,7 +96,7 @@ export interface RunPsiSumOptions {
    * ledger query budgets (`checkLedgerBudget`), authorisation look-ups. Throw `TermsRefusedError`
    * to refuse; the message goes to the peer.
    */
-  beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array) => void | Promise<void>;
+  beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array, context: BeforeRunContext) => void | Promise<void>;
   /** Bill the run with this price schedule: the amount is part of the co-signed receipt (the responder's schedule wins). */
   priceSchedule?: PriceSchedule;
   /** Receives the co-signed receipt (completed or withheld runs) before `runPsiSum` returns or throws. */

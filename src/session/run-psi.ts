@@ -15,7 +15,7 @@ import { DEFAULT_MAX_PEER_SET_SIZE, type PsiProgress, type PsiProtocolOptions } 
 import type { FrameTransport } from '../transport/types.js';
 import type { Identity } from './identity.js';
 import type { SessionTerms } from './messages.js';
-import { establishSession, sessionBaseOptions, type Session, type SessionPolicy } from './session.js';
+import { type BeforeRunContext, establishSession, sessionBaseOptions, type Session, type SessionPolicy } from './session.js';
 
 /**
  * The protocol name of ECDH-PSI in terms and receipts.
@@ -86,7 +86,7 @@ export interface RunPsiSessionOptions {
   /** Progress of the protocol (points per phase). */
   onProgress?: (progress: PsiProgress) => void;
   /** Ledger / budget check once the peer is authenticated; throw `TermsRefusedError` to refuse. */
-  beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array) => void | Promise<void>;
+  beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array, context: BeforeRunContext) => void | Promise<void>;
   /** Bill the run with this price schedule: the amount is part of the co-signed receipt (the responder's schedule wins). */
   priceSchedule?: PriceSchedule;
   /** Receives the co-signed receipt (completed, withheld or refused runs) before `runPsi` returns or throws. */

@@ -61,6 +61,18 @@ import {
   type SessionTerms,
 } from './messages.js';
 
+/**
+ * What a `beforeRun` hook knows besides the terms and the peer.
+ * @example
+ * ```ts
+ * const beforeRun = async (terms: SessionTerms, peer: Uint8Array, { sessionId }: BeforeRunContext) => reserve(peer, sessionId);
+ * ```
+ */
+export interface BeforeRunContext {
+  /** The session id (16 bytes) that the run's receipt will carry. */
+  sessionId: Uint8Array;
+}
+
 /** Options shared by both roles of {@link establishSession}. */
 export interface SessionOptionsBase {
   /** The connection to run over (one session per transport). */
@@ -76,9 +88,10 @@ export interface SessionOptionsBase {
   /**
    * Called once the peer is authenticated and the terms are within policy, before anything runs
    * (ledger budgets, authorisation look-ups). Throw `TermsRefusedError` / `GuardrailRefusedError`
-   * to refuse; its message is sent to the peer, so keep secrets out of it.
+   * to refuse; its message is sent to the peer, so keep secrets out of it. `context.sessionId` is
+   * the id the session's receipt will carry (a budget reservation is settled by it).
    */
-  beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array) => void | Promise<void>;
+  beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array, context: BeforeRunContext) => void | Promise<void>;
   /**
    * The price schedule this party bills with: the default of every {@link ReceiptContribution}'s
    * `priceSchedule` in this session (so a refused run's receipt is priced too, at 0).
@@ -379,7 +392,7 @@ async function requesterHandshake(
   // The responder is authenticated: only now do the terms (purpose, set size) leave this party.
   if (o.beforeRun) {
     try {
-      await o.beforeRun(terms, reply.publicKey);
+      await o.beforeRun(terms, reply.publicKey, { sessionId: sessionIdOf(nonce, reply.nonce) });
     } catch (e) {
       const reason = refusalFrom(e);
       throw reason !== undefined ? new TermsRefusedError(reason) : e;
@@ -439,7 +452,7 @@ async function responderHandshake(
   let reason = checkTerms(c.terms, o.policy, h.publicKey, o.localSetSize);
   if (reason === undefined && o.beforeRun) {
     try {
-      await o.beforeRun(c.terms, h.publicKey);
+      await o.beforeRun(c.terms, h.publicKey, { sessionId: sessionIdOf(h.nonce, nonce) });
     } catch (e) {
       reason = refusalFrom(e);
       if (reason === undefined) throw e;
@@ -452,6 +465,11 @@ async function responderHandshake(
   const decisionFrame = concatBytes(decisionUnsigned, decisionSig);
   await o.transport.send(decisionFrame, o.signal);
   return finishHandshake('responder', [hello, replyFrame, confirm, decisionFrame], h.nonce, nonce, shared, h.publicKey, c.terms, decision, bound, binding.exporter);
+}
+
+/** The session id: both nonces hashed (known to each side once it has the other's nonce). */
+function sessionIdOf(requesterNonce: Uint8Array, responderNonce: Uint8Array): Uint8Array {
+  return sha256(concatBytes(CTX_SESSION_ID, requesterNonce, responderNonce)).slice(0, 16);
 }
 
 function finishHandshake(
@@ -467,7 +485,7 @@ function finishHandshake(
   exporter: Uint8Array | undefined,
 ): Established {
   const th = transcriptHash(...transcript);
-  const sessionId = sha256(concatBytes(CTX_SESSION_ID, requesterNonce, responderNonce)).slice(0, 16);
+  const sessionId = sessionIdOf(requesterNonce, responderNonce);
   // PRK = HKDF-Extract(salt = transcript hash, ikm = X25519 shared secret || TLS exporter when both
   // ends share it); ekm and the two MAC keys are expansions of it (RFC 5869).
   const prk = extract(sha256, bound && exporter ? concatBytes(shared, exporter) : shared, th);

@@ -333,6 +333,8 @@ export async function run(argv: string[]): Promise<number> {
   let billing: ReceiptBilling | undefined;
   const role = opts.mode === 'connect' ? 'requester' : 'responder';
   const distinctKeys = dedupeRecords(table.keys.map((k) => normalizeKey(k))).keys.length;
+  // Reserved once the peer is authenticated, settled by the appended receipt, released when over.
+  const budgetHook = ledger && budget ? budgetCheck(ledger, budget, role, distinctKeys) : undefined;
   const base: Omit<RunPsiSumOptions, 'role' | 'transport' | 'signal'> = {
     records: table.keys,
     ...(columns.length > 0 ? { values: { columns, rows: table.values } } : {}),
@@ -349,7 +351,7 @@ export async function run(argv: string[]): Promise<number> {
       }
     },
     ...(schedule ? { priceSchedule: schedule } : {}),
-    ...(ledger && budget ? { beforeRun: budgetCheck(ledger, budget, role, distinctKeys) } : {}),
+    ...(budgetHook ? { beforeRun: budgetHook } : {}),
   };
   const signal = sessionSignal(opts);
   let result: RunPsiSumResult | undefined;
@@ -376,6 +378,7 @@ export async function run(argv: string[]): Promise<number> {
       else throw asRunError(err, signal, opts);
     }
   } finally {
+    await budgetHook?.release();
     identity.secretKey.fill(0);
     await executor.close().catch(() => {});
     await ledger?.close().catch(() => {});

@@ -184,6 +184,49 @@ describe('dataport psi --budget', () => {
   });
 });
 
+describe('concurrent sessions share one budget (reservations)', () => {
+  const budgetRefusal = /query budget for counterparty \S+ is spent: 2 of 2 queries used this month/;
+
+  it('N = 4 concurrent requesters against one --keep-serving listener with a budget of K = 2: exactly 2 run, 2 are refused and recorded', async () => {
+    writeFileSync(p('budget-2.json'), JSON.stringify({ period: 'month', maxQueries: 2 }));
+    const listener = startCli(psiListener('h-conc', ['--keep-serving', '--budget', p('budget-2.json')]), { watchdogMs: W });
+    const url = await listener.listening();
+    const results = await Promise.all([0, 1, 2, 3].map((i) => runCli(psiRequester(url, `p-conc-${i}`), { watchdogMs: W })));
+    const ok = results.filter((r) => r.code === 0);
+    const refused = results.filter((r) => r.code !== 0);
+    expect(ok.length, results.map((r) => r.stderr).join('\n')).toBe(2);
+    expect(refused.length).toBe(2);
+    for (const r of refused) expectOneLineError(r.stderr, budgetRefusal);
+    listener.child.kill('SIGINT');
+    const l = await listener.done;
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.stderr).toMatch(budgetRefusal);
+    const outs = await outcomes(p('h-conc'), ids.hospital!);
+    expect(outs.filter((o) => o === 'completed').length).toBe(2);
+    expect(outs.filter((o) => o === 'refused').length).toBe(2);
+    expect(outs.length).toBe(4);
+    // Every requester's own ledger holds its one co-signed receipt.
+    for (const i of [0, 1, 2, 3]) expect((await outcomes(p(`p-conc-${i}`), ids.pharma!)).length).toBe(1);
+    expect((await verifyLedgerDir(p('h-conc'))).ok).toBe(true);
+    // Every reservation was settled or released.
+    const { readBudgetReservations } = await import('../src/ledger/reservations.js');
+    expect(await readBudgetReservations(p('h-conc'))).toEqual([]);
+  });
+
+  it('two listener processes sharing one ledger directory respect one budget of 1', async () => {
+    const a = startCli(psiListener('h-shared', ['--budget', p('budget-1.json')]), { watchdogMs: W });
+    const b = startCli(psiListener('h-shared', ['--budget', p('budget-1.json')]), { watchdogMs: W });
+    const [ua, ub] = await Promise.all([a.listening(), b.listening()]);
+    const [ra, rb] = await Promise.all([runCli(psiRequester(ua, 'p-shared-a'), { watchdogMs: W }), runCli(psiRequester(ub, 'p-shared-b'), { watchdogMs: W })]);
+    await Promise.all([a.done, b.done]);
+    expect([ra.code, rb.code].filter((c) => c === 0).length, `${ra.stderr}\n${rb.stderr}`).toBe(1);
+    const loser = ra.code === 0 ? rb : ra;
+    expectOneLineError(loser.stderr, /query budget for counterparty \S+ is spent: 1 of 1 queries used this month/);
+    expect((await outcomes(p('h-shared'), ids.hospital!)).sort()).toEqual(['completed', 'refused']);
+    expect((await verifyLedgerDir(p('h-shared'))).ok).toBe(true);
+  });
+});
+
 describe('dataport psi-sum --budget and --price-schedule', () => {
   it('first run billed and allowed, second refused on both sides; ledgers verify', async () => {
     const extra = ['--budget', p('budget-1.json'), '--price-schedule', p('prices.json')];

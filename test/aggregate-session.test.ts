@@ -2,8 +2,8 @@
 // runs the handshake, the operator tells roles apart by the signed terms, and each link ends with a
 // receipt both its ends signed.
 import { describe, expect, it } from 'vitest';
-import { createMemoryTransportPair, type MemoryTransport } from '../src/transport/memory.js';
-import { parseAggregateQuery, type AggregateQuery } from '../src/protocols/aggregate/index.js';
+import { createMemoryTransportPair, type MemoryTransport, type MemoryTransportOptions } from '../src/transport/memory.js';
+import { parseAggregateQuery, runProvider, type AggregateQuery } from '../src/protocols/aggregate/index.js';
 import {
   AGGREGATE_PROTOCOL_NAME,
   createAggregateOperator,
@@ -16,7 +16,7 @@ import {
 } from '../src/session/index.js';
 import { encodeReceipt, verifyReceipt } from '../src/ledger/receipt.js';
 import type { UsageReceipt } from '../src/ledger/receipt-types.js';
-import { AbortError, GuardrailRefusedError, TermsRefusedError, TransportClosedError, VerificationFailedError } from '../src/errors.js';
+import { AbortError, DataportError, GuardrailRefusedError, TermsRefusedError, TransportClosedError, VerificationFailedError } from '../src/errors.js';
 import { toBase64 } from '../src/utils/bytes.js';
 
 const query = (over: Record<string, unknown> = {}): AggregateQuery =>
@@ -56,8 +56,8 @@ function parties(): Parties {
 }
 
 /** A connection to the operator: the participant's end (the operator handles the other). */
-function connect(operator: { handle(t: MemoryTransport): Promise<void> }): MemoryTransport {
-  const [mine, theirs] = createMemoryTransportPair();
+function connect(operator: { handle(t: MemoryTransport): Promise<void> }, options: MemoryTransportOptions = {}): MemoryTransport {
+  const [mine, theirs] = createMemoryTransportPair(options);
   void operator.handle(theirs);
   return mine;
 }
@@ -139,6 +139,8 @@ describe('aggregation over authenticated sessions', () => {
     await expect(
       runAggregateProvider({ transport: connect(operator), identity: p.hospitals[0]!, peerPublicKey: stranger.publicKey, rows: data[0]! }),
     ).rejects.toBeInstanceOf(VerificationFailedError);
+    // The bare protocol (no session handshake, a JOIN frame first) is not accepted either.
+    await expect(runProvider(connect(operator), { rows: () => data[0]! })).rejects.toBeInstanceOf(DataportError);
     // Unpinned requester: misuse, refused before anything is sent.
     await expect(runAggregateProvider({ transport: createMemoryTransportPair()[0], identity: p.hospitals[0]!, rows: data[0]! })).rejects.toBeInstanceOf(TypeError);
     const provided = Promise.all(
@@ -258,5 +260,31 @@ describe('aggregation over authenticated sessions', () => {
     expect(op.receipts.map((r) => r.body.outcome)).toEqual(['failed', 'failed', 'failed']);
     expect(op.linksWithoutReceipt).toBe(1);
     for (const r of op.receipts) verifyReceipt(r);
+  }, 180_000);
+  it('a frame altered on the wire fails its MAC: that link is dropped and the round aborts', async () => {
+    const p = parties();
+    const operator = createAggregateOperator(operatorOptions(p));
+    // Provider 0's third frame (after HELLO and CONFIRM) is its CONTRIBUTION: flip one bit of it.
+    const tampered = connect(operator, {
+      intercept: (frame, from, index) => {
+        if (from !== 'a' || index !== 2) return undefined;
+        const copy = frame.slice();
+        copy[copy.length - 40]! ^= 1;
+        return copy;
+      },
+    });
+    const runs = data.map((rows, i) =>
+      runAggregateProvider({ transport: i === 0 ? tampered : connect(operator), identity: p.hospitals[i]!, peerPublicKey: p.operator.publicKey, rows }).catch((e: unknown) => e),
+    );
+    const analyst = await runAggregateAnalyst({ transport: connect(operator), identity: p.analyst, peerPublicKey: p.operator.publicKey, query: query() }).catch((e: unknown) => e);
+    const [r0, r1, r2] = await Promise.all(runs);
+    const op = await operator.result;
+    expect(op.outcome.status).toBe('aborted');
+    expect(analyst).toBeInstanceOf(TransportClosedError);
+    expect(r0).toBeInstanceOf(DataportError);
+    for (const r of [r1, r2]) expect(r).toBeInstanceOf(TransportClosedError);
+    // The altered link has no receipt; the others record the failure.
+    expect(op.linksWithoutReceipt).toBe(1);
+    expect(op.receipts.map((r) => r.body.outcome)).toEqual(['failed', 'failed', 'failed']);
   }, 180_000);
 });

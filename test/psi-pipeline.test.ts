@@ -72,6 +72,7 @@ describe('round-1 pipelining', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.uniqueArray(fc.integer({ min: 0, max: 80 }), { minLength: 1, maxLength: 40 }),
+        fc.uniqueArray(fc.integer({ min: 0, max: 80 }), { minLength: 1, maxLength: 40 }),
         async (xi, yi) => {
           const xs = xi.map((v) => `id${v}`);
           const ys = yi.map((v) => `id${v}`);

@@ -8,6 +8,8 @@ import {
   parseBudgetPolicy,
   parsePriceSchedule,
   priceRun,
+  billRun,
+  priceScheduleRef,
 } from '../src/ledger/index.js';
 import type { UsageReceipt, UsageReceiptBody } from '../src/ledger/index.js';
 import { GuardrailRefusedError, InputError } from '../src/errors.js';
@@ -181,5 +183,47 @@ describe('usage report', () => {
     const json = JSON.parse(formatUsageReport(rows, 'protocol', 'json'));
     expect(json.rows[1].key).toBe('ecdh-psi');
     expect(formatUsageReport([{ ...rows[0]!, key: 'a\x1b[31mb' }], 'protocol', 'table')).not.toContain('\x1b');
+  });
+});
+
+describe('usage report of co-signed amounts', () => {
+  const cny = parsePriceSchedule(SCHEDULE);
+  const eur = parsePriceSchedule({ id: 'insurer-2026', currency: 'EUR', protocols: {}, default: { perRun: 7 } });
+  const billed = (r: UsageReceipt, s = cny): UsageReceipt => ({ ...r, body: { ...r.body, billing: billRun(s, r.body) } });
+  // ecdh-psi: 1000 + ⌈6000 × 50 / 1000⌉ = 300 + ⌈10^6 × 2000 / 10^9⌉ = 2 → 1302.
+  // psi-sum:  2000 + ⌈6000 × 80 / 1000⌉ = 480 + 2 → 2482.
+  const entries = [
+    billed(run({})),
+    billed(run({ protocol: 'psi-sum', startedAt: Date.UTC(2026, 9, 3) })),
+    billed(run({}, insurer), eur),
+    run({ protocol: 'aggregate' }, insurer), // nobody billed
+    billed(run({ outcome: 'refused' }, insurer)),
+  ];
+
+  it('the amounts are the co-signed billing, named by schedule id and hash', () => {
+    expect(entries[0]!.body.billing).toEqual({ currency: 'CNY', amountMinor: 1302, schedule: priceScheduleRef(cny) });
+    expect(entries[0]!.body.billing!.schedule).toMatch(/^port-2026-01 sha256:[0-9a-f]{64}$/);
+    expect(entries[4]!.body.billing!.amountMinor).toBe(0);
+  });
+
+  it('sums per counterparty, per protocol and per month, per currency', () => {
+    const byCp = buildUsageReport(entries, { by: 'counterparty', owner });
+    expect(Object.fromEntries(byCp.map((r) => [r.key, r.billed]))).toEqual({
+      [toBase64(hospital)]: { CNY: 1302 + 2482 },
+      [toBase64(insurer)]: { EUR: 7, CNY: 0 },
+    });
+    const byProto = buildUsageReport(entries, { by: 'protocol' });
+    expect(Object.fromEntries(byProto.map((r) => [r.key, r.billed]))).toEqual({
+      aggregate: {},
+      'ecdh-psi': { CNY: 1302, EUR: 7 },
+      'psi-sum': { CNY: 2482 },
+    });
+    const byMonth = buildUsageReport(entries, { by: 'month' });
+    expect(Object.fromEntries(byMonth.map((r) => [r.key, r.billed]))).toEqual({
+      '2026-10': { CNY: 2482 },
+      '2026-11': { CNY: 1302, EUR: 7 },
+    });
+    expect(formatUsageReport(byMonth, 'month', 'table')).toMatch(/TOTAL\s+5\s.*CNY 3784; EUR 7\n$/);
+    expect(formatUsageReport(byProto, 'protocol', 'csv')).toContain('\r\necdh-psi,3,2,0,1,0,');
   });
 });

@@ -11,6 +11,7 @@ import {
   generateIdentity,
   runAggregateAnalyst,
   runAggregateProvider,
+  SessionMessageType,
   type AggregateOperatorOptions,
   type Identity,
 } from '../src/session/index.js';
@@ -287,4 +288,16 @@ describe('aggregation over authenticated sessions', () => {
     expect(op.linksWithoutReceipt).toBe(1);
     expect(op.receipts.map((r) => r.body.outcome)).toEqual(['failed', 'failed', 'failed']);
   }, 180_000);
+  it('a connection that never completes its handshake is closed (it holds no place)', async () => {
+    const p = parties();
+    const stop = new AbortController();
+    const operator = createAggregateOperator(operatorOptions(p, { handshakeTimeoutMs: 200, signal: stop.signal }));
+    const [silent, theirs] = createMemoryTransportPair();
+    await operator.handle(theirs); // returns once the handshake deadline passed
+    // It is told why (a session error frame), then the connection is closed.
+    expect((await silent.receive())[0]).toBe(SessionMessageType.ERROR);
+    await expect(silent.receive()).rejects.toBeInstanceOf(TransportClosedError);
+    stop.abort();
+    await expect(operator.result).rejects.toBeInstanceOf(AbortError);
+  }, 60_000);
 });

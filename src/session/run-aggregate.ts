@@ -334,6 +334,8 @@ export interface AggregateOperatorOptions {
   timeoutMs?: number;
   /** How long everyone has to join (default `timeoutMs`); then the round ends with `TimeoutError`. */
   joinTimeoutMs?: number;
+  /** How long one participant's handshake may take (default 30 s): a silent connection frees its place. */
+  handshakeTimeoutMs?: number;
   /** How long to wait for replies still owed once the round is decided (default 30 s). */
   drainTimeoutMs?: number;
   /** Operator policy on the query (return false to refuse it). */
@@ -417,6 +419,8 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
   }
   const pinned = allowAny ? undefined : [...analystKeys!, ...providerKeys!];
   const timeoutMs = options.timeoutMs ?? 600_000;
+  // Receipt exchanges run under the caller's signal only (never the handshake's deadline).
+  const roundSignal = options.signal ?? new AbortController().signal;
 
   let phase: 'joining' | 'running' | 'over' = 'joining';
   // Slots are reserved during the handshake (so two analysts racing cannot both be accepted) and
@@ -531,7 +535,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
             return undefined;
           }
           try {
-            return await l.session.exchangeReceipt(contribution(i));
+            return await l.session.exchangeReceipt(contribution(i), roundSignal);
           } catch {
             return undefined; // the session told the peer; this link has no receipt
           } finally {
@@ -571,6 +575,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
     let reservedRole: 'analyst' | 'provider' | undefined;
     let reservedKey: Uint8Array | undefined;
     let session: Session;
+    const deadline = AbortSignal.timeout(options.handshakeTimeoutMs ?? 30_000);
     try {
       session = await establishSession({
         role: 'responder',
@@ -592,7 +597,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
         },
         ...(options.beforeRun ? { beforeRun: options.beforeRun } : {}),
         ...(options.priceSchedule !== undefined ? { priceSchedule: options.priceSchedule } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
+        signal: options.signal ? AbortSignal.any([options.signal, deadline]) : deadline,
       });
     } catch {
       release(reservedRole, reservedKey);
@@ -602,7 +607,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
     if (!session.accepted) {
       release(reservedRole, reservedKey);
       try {
-        const receipt = await session.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 });
+        const receipt = await session.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 }, roundSignal);
         await options.onReceipt?.(receipt, { role: roleOf(session.terms) ?? 'provider', peerPublicKey: session.peerPublicKey });
       } catch {
         /* the peer left before signing the refusal */

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { GuardrailRefusedError, LedgerIntegrityError } from '../src/errors.js';
 import { budgetStatus, type BudgetPolicy } from '../src/ledger/budget.js';
-import { openLedger, type Ledger } from '../src/ledger/file-ledger.js';
+import { checkLedgerBudget, openLedger, type Ledger } from '../src/ledger/file-ledger.js';
 import { signReceiptBody } from '../src/ledger/receipt.js';
 import type { UsageReceipt, UsageReceiptBody } from '../src/ledger/receipt-types.js';
 import { readBudgetReservations, releaseLedgerBudget, reserveLedgerBudget, RESERVATIONS_FILE } from '../src/ledger/reservations.js';
@@ -137,7 +137,10 @@ describe('budget reservations in one process', () => {
     const one: BudgetPolicy = { period: 'month', maxQueries: 1 };
     const { id } = await reserve(ledger, hospital, { policy: one });
     await expect(reserve(ledger, hospital, { policy: one })).rejects.toBeInstanceOf(GuardrailRefusedError);
+    // The check-only API sees the run in progress too.
+    await expect(checkLedgerBudget(ledger, { counterparty: hospital.publicKey, policy: one })).rejects.toThrow(/\(1 in progress\)/);
     await releaseLedgerBudget(ledger, id);
+    await expect(checkLedgerBudget(ledger, { counterparty: hospital.publicKey, policy: one })).resolves.toMatchObject({ allowed: true });
     await expect(reserve(ledger, hospital, { policy: one })).resolves.toBeDefined();
     await releaseLedgerBudget(ledger, 'unknown'); // no-op
   });

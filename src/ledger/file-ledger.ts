@@ -29,6 +29,7 @@ import { decodeAndVerifyReceipt, decodeReceipt, encodeReceipt } from './receipt.
 import type { UsageReceipt } from './receipt-types.js';
 import { verifyLedgerBytesParallel } from './parallel-verify.js';
 import { checkBudget } from './budget.js';
+import { liveBudgetReservations } from './reservations.js';
 import type { BudgetCheckOptions, BudgetStatus } from './budget.js';
 import type { VerifyLedgerOptions, VerifyLedgerResult } from './verify.js';
 
@@ -609,8 +610,10 @@ export async function verifyLedgerDir(
 }
 
 /**
- * {@link checkBudget} over an open ledger: picks up entries other processes appended, then throws
- * `GuardrailRefusedError` if the counterparty's budget for the period is spent.
+ * {@link checkBudget} over an open ledger: picks up entries other processes appended and the runs
+ * in progress (live budget reservations), then throws `GuardrailRefusedError` if the
+ * counterparty's budget for the period is spent. It only checks: two callers may both pass. To
+ * enforce a budget under concurrency, reserve with `reserveLedgerBudget` (src/ledger/reservations.ts).
  * @example
  * ```ts
  * await checkLedgerBudget(ledger, { counterparty: peerKey, policy, records: rows.length });
@@ -618,7 +621,9 @@ export async function verifyLedgerDir(
  */
 export async function checkLedgerBudget(ledger: Ledger, options: BudgetCheckOptions): Promise<BudgetStatus> {
   await ledger.refresh();
-  return checkBudget(await ledger.readReceipts(), options);
+  const receipts = await ledger.readReceipts();
+  const pending = await liveBudgetReservations(ledger.dir, receipts, options.now);
+  return checkBudget(receipts, { ...options, pending: [...(options.pending ?? []), ...pending] });
 }
 
 /**

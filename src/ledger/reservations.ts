@@ -34,6 +34,7 @@ import { LedgerIntegrityError, LimitExceededError } from '../errors.js';
 import { assertBytes, fromBase64, toBase64 } from '../utils/bytes.js';
 import { checkBudget, type BudgetCheckOptions, type BudgetStatus, type PendingRun } from './budget.js';
 import type { Ledger } from './file-ledger.js';
+import type { UsageReceipt } from './receipt-types.js';
 
 /**
  * The reservations file in a ledger directory.
@@ -179,6 +180,20 @@ async function writeReservations(dir: string, reservations: readonly BudgetReser
 /** The reservations that still count, given the ledger's entries' session ids. */
 function live(all: readonly BudgetReservation[], settled: ReadonlySet<string>, now: number): BudgetReservation[] {
   return all.filter((r) => r.expiresAt > now && pidAlive(r.pid) && !(r.sessionId !== undefined && settled.has(toBase64(r.sessionId))));
+}
+
+/**
+ * The reservations of ledger directory `dir` that still count against `receipts` (the ledger's
+ * entries): not settled by an entry, not expired, held by a live process. A snapshot: without the
+ * ledger's lock it may be outdated as soon as it is returned (use {@link reserveLedgerBudget} to
+ * act on it).
+ * @example
+ * ```ts
+ * const pending = await liveBudgetReservations(ledger.dir, await ledger.readReceipts());
+ * ```
+ */
+export async function liveBudgetReservations(dir: string, receipts: readonly UsageReceipt[], now: number = Date.now()): Promise<BudgetReservation[]> {
+  return live(await readBudgetReservations(dir), new Set(receipts.map((r) => toBase64(r.body.sessionId))), now);
 }
 
 /**

@@ -457,6 +457,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
   );
   const onAbort = () => endJoining(new AbortError());
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
 
   const roleOf = (terms: SessionTerms): 'analyst' | 'provider' | undefined => {
     const r = terms.options['role'];

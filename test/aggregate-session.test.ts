@@ -209,6 +209,20 @@ describe('aggregation over authenticated sessions', () => {
     expect((err as Error).message).toMatch(/budget/);
     expect(receipts.map((r) => r.body.outcome)).toEqual(['refused']);
     expect(receipts[0]!.body.inputSizes).toEqual({ requester: 0, responder: 0 });
+    // A participant's own budget check runs before its terms leave: it stops, with no receipt.
+    const own: UsageReceipt[] = [];
+    const self = await runAggregateProvider({
+      transport: connect(operator),
+      identity: p.hospitals[0]!,
+      peerPublicKey: p.operator.publicKey,
+      rows: data[0]!,
+      beforeRun: () => {
+        throw new GuardrailRefusedError('query budget for the operator is spent');
+      },
+      onReceipt: (r) => void own.push(r),
+    }).catch((e: unknown) => e);
+    expect(self).toBeInstanceOf(TermsRefusedError);
+    expect(own).toEqual([]);
     // The refused provider took no slot; stopping the operator ends the round with a typed error.
     stop.abort();
     await expect(operator.result).rejects.toBeInstanceOf(AbortError);

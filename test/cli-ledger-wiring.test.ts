@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openLedger, verifyLedgerDir } from '../src/ledger/file-ledger.js';
 import { parsePriceSchedule, priceScheduleRef } from '../src/ledger/pricing.js';
+import { signReceiptBody } from '../src/ledger/receipt.js';
+import type { UsageReceiptBody } from '../src/ledger/receipt-types.js';
 import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity, type Identity } from '../src/session/identity.js';
 import { toBase64 } from '../src/utils/bytes.js';
 import { assertBuilt, expectOneLineError, killAll, runCli, startCli, tempDir, type CliResult } from './cli-helpers.js';
@@ -181,6 +183,42 @@ describe('dataport psi --budget', () => {
     // No session was established, so there is no receipt to record on either side.
     expect(await outcomes(p('h-req-budget'), ids.hospital!)).toEqual([]);
     expect(await outcomes(p('p-budget'), ids.pharma!)).toEqual(['completed', 'refused']);
+  });
+});
+
+describe('dataport ledger verify --price-schedule (an auditor recomputes the co-signed amounts)', () => {
+  it('recomputes every amount billed with the schedule; an entry both parties signed with a wrong amount fails, naming its index', async () => {
+    // h-priced holds the run billed by the first test of this file.
+    const ok = await runCli(['ledger', 'verify', '--ledger', p('h-priced'), '--price-schedule', p('prices.json'), '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(`billing     1 of 1 billed entries priced with ${SCHEDULE_REF}: amounts recomputed, all equal`);
+    expect(lastJson(ok.stdout).billingRechecked).toEqual({ schedule: SCHEDULE_REF, billed: 1, checked: 1 });
+    // Another schedule: nothing of this ledger was priced with it.
+    const other = await runCli(['ledger', 'verify', '--ledger', p('h-priced'), '--price-schedule', p('no-psi-price.json')]);
+    expect(other.code, other.stderr).toBe(0);
+    expect(other.stdout).toMatch(/billing {5}0 of 1 billed entries priced with x sha256:[0-9a-f]{64}/);
+
+    // Both parties signed an amount that the named schedule does not give: intact, but wrong.
+    const body: UsageReceiptBody = {
+      version: 1, sessionId: new Uint8Array(16).fill(7), startedAt: Date.now() - 1000, endedAt: Date.now(),
+      parties: [{ role: 'requester', publicKey: ids.pharma!.publicKey }, { role: 'responder', publicKey: ids.hospital!.publicKey }],
+      protocol: 'ecdh-psi', options: {}, purpose: '', inputSizes: { requester: 4, responder: 5 }, outputSizes: {},
+      bytesExchanged: 3000, computeMs: 5, guardrails: [], outcome: 'completed',
+      billing: { currency: 'CNY', amountMinor: 999, schedule: SCHEDULE_REF },
+    };
+    const ledger = await openLedger(p('h-wrong-bill'), { owner: ids.hospital! });
+    await ledger.append({
+      body,
+      signatures: [
+        { publicKey: ids.pharma!.publicKey, signature: signReceiptBody(ids.pharma!.secretKey, body) },
+        { publicKey: ids.hospital!.publicKey, signature: signReceiptBody(ids.hospital!.secretKey, body) },
+      ],
+    });
+    await ledger.close();
+    expect((await runCli(['ledger', 'verify', '--ledger', p('h-wrong-bill')])).code).toBe(0);
+    const bad = await runCli(['ledger', 'verify', '--ledger', p('h-wrong-bill'), '--price-schedule', p('prices.json')]);
+    expect(bad.code).toBe(1);
+    expectOneLineError(bad.stderr, new RegExp(`entry 0: billed 999 CNY but ${SCHEDULE_REF} gives 1002 CNY`));
   });
 });
 

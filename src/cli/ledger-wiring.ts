@@ -37,13 +37,14 @@ async function readPolicyFile(flag: string, path: string): Promise<string> {
 
 /**
  * Reads and checks a `--price-schedule` file for `protocol`; `InputError` naming the file if it
- * is invalid or has no price for the protocol (and no default).
+ * is invalid, larger than a receipt view carries (16 KiB canonical), or has no price for the
+ * protocol (and no default). Without `protocol` (auditing), only the file is checked.
  * @example
  * ```ts
  * const schedule = await loadPriceSchedule('prices.json', 'ecdh-psi');
  * ```
  */
-export async function loadPriceSchedule(path: string, protocol: string): Promise<PriceSchedule> {
+export async function loadPriceSchedule(path: string, protocol?: string): Promise<PriceSchedule> {
   const text = await readPolicyFile('--price-schedule', path);
   let schedule: PriceSchedule;
   try {
@@ -51,7 +52,7 @@ export async function loadPriceSchedule(path: string, protocol: string): Promise
   } catch (err) {
     throw new InputError(`--price-schedule ${path}: ${(err as Error).message}`);
   }
-  if (!Object.prototype.hasOwnProperty.call(schedule.protocols, protocol) && schedule.default === undefined) {
+  if (protocol !== undefined && !Object.prototype.hasOwnProperty.call(schedule.protocols, protocol) && schedule.default === undefined) {
     throw new InputError(`--price-schedule ${path}: no price for protocol '${protocol}' and no default`);
   }
   try {

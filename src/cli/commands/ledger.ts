@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { InputError, LedgerIntegrityError } from '../../errors.js';
-import { buildUsageReport, formatUsageReport } from '../../ledger/index.js';
+import { billRun, buildUsageReport, formatUsageReport, priceScheduleRef } from '../../ledger/index.js';
 import type { ReportFormat, ReportGrouping, UsageReceipt } from '../../ledger/index.js';
 import { readLedgerSnapshot, verifyLedgerDir } from '../../ledger/node.js';
 import type { LedgerSnapshot } from '../../ledger/node.js';
@@ -16,13 +16,16 @@ import { parsePublicKeyFile } from '../../session/identity.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { choiceOption, intOption, parseCommandArgs, stringOption } from '../args.js';
 import type { OptionSpec, ParsedOptions } from '../args.js';
+import { loadPriceSchedule } from '../ledger-wiring.js';
 
 const HELP = `usage: dataport ledger <subcommand> --ledger DIR [options]
 
 subcommands:
-  verify       --ledger DIR [--public-key FILE] [--json]
+  verify       --ledger DIR [--public-key FILE] [--price-schedule FILE] [--json]
                check every entry, seal and the checkpoint; exit 0 with a summary when intact,
-               otherwise exit 1 naming the first bad entry index and what is wrong
+               otherwise exit 1 naming the first bad entry index and what is wrong; with
+               --price-schedule, also recompute the co-signed amount of every entry billed
+               with that schedule (same id and SHA-256) and exit 1 on the first that differs
   export       --ledger DIR [--public-key FILE]
                JSON: origin, size, root, checkpoint (signed note) and every entry, decoded
   prove        --ledger DIR --index I [--size N] [--public-key FILE]
@@ -44,7 +47,7 @@ const COMMON: Record<string, OptionSpec> = {
 };
 
 const SUBCOMMANDS: Record<string, Record<string, OptionSpec>> = {
-  verify: { ...COMMON, json: { type: 'boolean' } },
+  verify: { ...COMMON, json: { type: 'boolean' }, 'price-schedule': { type: 'string' } },
   export: COMMON,
   prove: { ...COMMON, index: { type: 'string' }, size: { type: 'string' } },
   consistency: { ...COMMON, from: { type: 'string' }, to: { type: 'string' } },
@@ -107,14 +110,54 @@ async function verify(values: ParsedOptions): Promise<number> {
     `  owner key   ${b64(r.ownerPublicKey!)} (${r.ownerKeyPinned ? 'pinned by --public-key' : 'read from the ledger header; pass --public-key to pin it'})`,
     `  checkpoint  ${r.checkpointSize === undefined ? 'none stored' : `signed, covers ${r.checkpointSize} of ${r.size} entries`}`,
   ];
+  const billing = await recheckBilling(dir, publicKey, stringOption(values, 'price-schedule'));
+  if (billing) lines.push(`  billing     ${billing.checked} of ${billing.billed} billed entries priced with ${billing.ref}: amounts recomputed, all equal`);
   if (r.tornTailBytes > 0) lines.push(`  note        ${r.tornTailBytes} bytes of an interrupted, never acknowledged append follow the last entry (cut on the next open)`);
   process.stdout.write(`${lines.join('\n')}\n`);
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ ok: true, origin: r.origin, size: r.size, root: b64(r.root), ownerKeyPinned: r.ownerKeyPinned, checkpointSize: r.checkpointSize ?? null, tornTailBytes: r.tornTailBytes })}\n`,
+      `${JSON.stringify({ ok: true, origin: r.origin, size: r.size, root: b64(r.root), ownerKeyPinned: r.ownerKeyPinned, checkpointSize: r.checkpointSize ?? null, tornTailBytes: r.tornTailBytes, billingRechecked: billing ? { schedule: billing.ref, billed: billing.billed, checked: billing.checked } : null })}\n`,
     );
   }
   return 0;
+}
+
+/**
+ * With a schedule file: every entry whose co-signed billing names this schedule (id and SHA-256
+ * of its canonical bytes) must hold exactly the amount the schedule gives for the entry's body.
+ * Both parties signed the amount, so a mismatch means both signed a wrong one (or a bug).
+ */
+async function recheckBilling(
+  dir: string,
+  publicKey: Uint8Array | undefined,
+  file: string | undefined,
+): Promise<{ ref: string; billed: number; checked: number } | undefined> {
+  if (file === undefined) return undefined;
+  const schedule = await loadPriceSchedule(file);
+  const ref = priceScheduleRef(schedule);
+  const s = await readLedgerSnapshot(dir, publicKey === undefined ? {} : { publicKey });
+  let billed = 0;
+  let checked = 0;
+  s.receipts().forEach((receipt, index) => {
+    const b = receipt.body.billing;
+    if (!b) return;
+    billed++;
+    if (b.schedule !== ref) return;
+    checked++;
+    let expected;
+    try {
+      expected = billRun(schedule, receipt.body);
+    } catch (err) {
+      throw new LedgerIntegrityError(`ledger ${dir}: entry ${index}: billed with ${ref}, which cannot price it (${(err as Error).message})`, { index });
+    }
+    if (expected.amountMinor !== b.amountMinor || expected.currency !== b.currency) {
+      throw new LedgerIntegrityError(
+        `ledger ${dir}: entry ${index}: billed ${b.amountMinor} ${b.currency} but ${ref} gives ${expected.amountMinor} ${expected.currency}`,
+        { index },
+      );
+    }
+  });
+  return { ref, billed, checked };
 }
 
 async function exportLedger(values: ParsedOptions): Promise<number> {

@@ -4,7 +4,10 @@
 //     2^12 per side and scaled linearly to the same size (target >= 20x);
 //   - wire bytes per record at 128-bit truncation (target <= 80) and without truncation;
 //   - peak RSS of each process (getrusage maxrss), e.g. at 2^20 x 2^20 (target <= 1 GB).
-// Run: npm run bench:psi [-- --log 16] [-- --rss-log 20] [-- --workers N] [-- --no-psijs]
+// Run: npm run bench:psi [-- --log 16] [-- --rss-log 20] [-- --workers N] [-- --no-psijs] [-- --baseline-cli PATH [--rounds R]]
+// --baseline-cli PATH (the dist/cli/main.js of another build, e.g. an earlier commit's) also runs that
+// build's CLI at 2^log with 128-bit truncation, alternating with this build for R rounds (default 2),
+// so the before/after ratio is measured under the same load.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -20,6 +23,8 @@ const opt = (name, dflt) => {
 const log = Number(opt('--log', 16));
 const rssLog = opt('--rss-log', undefined);
 const workers = opt('--workers', undefined);
+const baselineCli = opt('--baseline-cli', undefined);
+const rounds = Number(opt('--rounds', 2));
 const root = path.resolve(benchDir, '..');
 const cli = path.join(root, 'dist/cli/main.js');
 const probe = path.join(benchDir, 'rss-probe.mjs');
@@ -39,8 +44,8 @@ function writeCsv(file, header, start, n) {
   fs.closeSync(fd);
 }
 
-function spawnCli(args) {
-  const child = spawn(process.execPath, ['--import', probe, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnCli(args, cliPath = cli) {
+  const child = spawn(process.execPath, ['--import', probe, cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
@@ -68,7 +73,7 @@ async function keygen(who) {
 }
 
 /** One balanced run of 2^k x 2^k; returns wall ms, bytes and peak RSS of both processes. */
-async function runPair(k, truncate) {
+async function runPair(k, truncate, cliPath = cli) {
   const n = 2 ** k;
   const a = path.join(tmp, `a-${k}.csv`);
   const b = path.join(tmp, `b-${k}.csv`);
@@ -78,7 +83,7 @@ async function runPair(k, truncate) {
   }
   const common = ['--reveal', 'both', '--truncate', String(truncate), '--json', ...(workers ? ['--workers', workers] : [])];
   const t0 = performance.now();
-  const listener = spawnCli(['psi', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', '--identity', path.join(tmp, 'h'), '--peer-key', path.join(tmp, 'p', 'identity.pub'), ...common]);
+  const listener = spawnCli(['psi', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', '--identity', path.join(tmp, 'h'), '--peer-key', path.join(tmp, 'p', 'identity.pub'), ...common], cliPath);
   const url = await new Promise((resolve, reject) => {
     const timer = setInterval(() => {
       const m = /listening on (ws:\/\/\S+)/.exec(listener.stderr());
@@ -92,7 +97,7 @@ async function runPair(k, truncate) {
       reject(new Error(`listener ended: ${r.error}`));
     });
   });
-  const requester = spawnCli(['psi', '--connect', url, '--input', a, '--key', 'resident_id', '--identity', path.join(tmp, 'p'), '--peer-key', path.join(tmp, 'h', 'identity.pub'), ...common]);
+  const requester = spawnCli(['psi', '--connect', url, '--input', a, '--key', 'resident_id', '--identity', path.join(tmp, 'p'), '--peer-key', path.join(tmp, 'h', 'identity.pub'), ...common], cliPath);
   const [rq, rs] = await Promise.all([requester.done, listener.done]);
   const wallMs = performance.now() - t0;
   if (rq.error || rs.error) throw new Error(`run failed: ${rq.error ?? ''} ${rs.error ?? ''}`);
@@ -124,9 +129,28 @@ console.log('machine:', JSON.stringify(machine()));
 await keygen('p');
 await keygen('h');
 const rows = [];
+const median = (xs) => [...xs].sort((x, y) => x.wallMs - y.wallMs)[Math.floor(xs.length / 2)];
 const result = { machine: machine(), log, workers: workers ?? 'default (cores)' };
 
-const t128 = await runPair(log, 128);
+let t128;
+if (baselineCli) {
+  // Alternate the two builds (baseline first in even rounds), then compare their median wall times.
+  const cur = [];
+  const base = [];
+  for (let r = 0; r < rounds; r++) {
+    for (const which of r % 2 === 0 ? ['baseline', 'current'] : ['current', 'baseline']) {
+      const m = await runPair(log, 128, which === 'current' ? cli : path.resolve(baselineCli));
+      (which === 'current' ? cur : base).push(m);
+      console.log(`round ${r}: ${which} ${fmt(m.wallMs / 1000)} s (load ${os.loadavg()[0].toFixed(2)})`);
+    }
+  }
+  t128 = median(cur);
+  const b = median(base);
+  result.baseline = { cli: baselineCli, runs: base, currentRuns: cur, wallBaselineOverCurrent: b.wallMs / t128.wallMs };
+  rows.push({ case: `baseline build 2^${log} x 2^${log}, truncate 128 (median of ${rounds})`, 'wall s': fmt(b.wallMs / 1000), 'records/s': fmt((2 * b.n) / (b.wallMs / 1000), 0), 'B/record': fmt(b.bytesPerRecord), 'peak RSS MB (req/resp)': `${fmt(b.rssRequester / 2 ** 20, 0)}/${fmt(b.rssResponder / 2 ** 20, 0)}` });
+} else {
+  t128 = await runPair(log, 128);
+}
 const t0 = await runPair(log, 0);
 rows.push({ case: `dataport 2^${log} x 2^${log}, truncate 128`, 'wall s': fmt(t128.wallMs / 1000), 'records/s': fmt((2 * t128.n) / (t128.wallMs / 1000), 0), 'B/record': fmt(t128.bytesPerRecord), 'peak RSS MB (req/resp)': `${fmt(t128.rssRequester / 2 ** 20, 0)}/${fmt(t128.rssResponder / 2 ** 20, 0)}` });
 rows.push({ case: `dataport 2^${log} x 2^${log}, no truncation`, 'wall s': fmt(t0.wallMs / 1000), 'records/s': fmt((2 * t0.n) / (t0.wallMs / 1000), 0), 'B/record': fmt(t0.bytesPerRecord), 'peak RSS MB (req/resp)': `${fmt(t0.rssRequester / 2 ** 20, 0)}/${fmt(t0.rssResponder / 2 ** 20, 0)}` });
@@ -149,6 +173,7 @@ if (rssLog) {
 
 printTable(rows, ['case', 'wall s', 'records/s', 'B/record', 'peak RSS MB (req/resp)']);
 if (result.psijs) console.log(`\nrecords/s vs psi.js (same run, psi.js scaled linearly from 2^12): ${fmt(result.psijs.ratio)} x (target >= 20)`);
+if (result.baseline) console.log(`this build vs baseline (median wall, same run): ${fmt(result.baseline.wallBaselineOverCurrent)} x faster${result.psijs ? `; baseline vs psi.js: ${fmt(result.psijs.scaledMsAtSize / median(result.baseline.runs).wallMs)} x` : ''}`);
 console.log(`wire bytes per record at 128-bit truncation: ${fmt(t128.bytesPerRecord)} (target <= 80)`);
 if (result.rss) console.log(`peak RSS at 2^${rssLog}: requester ${fmt(result.rss.rssRequester / 2 ** 20, 0)} MB, responder ${fmt(result.rss.rssResponder / 2 ** 20, 0)} MB (target <= 1024)`);
 const file = writeResult(`psi-2e${log}${rssLog ? `-rss2e${rssLog}` : ''}`, result);

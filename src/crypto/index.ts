@@ -8,4 +8,5 @@ export { encodeToCurve, encodeToCurveBatch, hashToCurve } from './hash-to-curve.
 export { checkPoint, decodePoint, decodePointBatch, type PointRejection } from './point.js';
 export { initCrypto, isFastCryptoReady } from './fast/init.js';
 export { generateScalar } from './scalar.js';
+export { hkdfSha512Batch } from './hkdf.js';
 export { availableBackends, createGroup, BackendNames, type BackendName, type Group } from './group.js';

@@ -44,6 +44,8 @@ import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, recordReceipt } from 
 import { cliSignal } from '../signals.js';
 import { parseEpsilon } from '../../protocols/guardrails.js';
 import { createReporter, type Reporter } from '../summary.js';
+import { availableCores } from '../../platform/node.js';
+import { createWorkerPool, MAX_WORKERS, type WorkerPool } from '../../workers/index.js';
 
 const HELP = `Usage:
   dataport aggregate serve   --listen HOST:PORT --providers N --identity DIR
@@ -53,7 +55,7 @@ const HELP = `Usage:
                              --peer-key OPERATOR.pub [--ca FILE] [--purpose TEXT] [common options]
   dataport aggregate provide --connect URL --input FILE.csv --identity DIR --peer-key OPERATOR.pub
                              [--analyst-key FILE.pub] [--min-cohort N] [--max-epsilon E] [--ca FILE]
-                             [--purpose TEXT] [common options]
+                             [--purpose TEXT] [--workers N] [common options]
 common options: [--ledger DIR [--price-schedule FILE] [--budget FILE]] [--timeout SECONDS] [--json]
 
 serve     the port operator: waits for the analyst and N providers, sums their encrypted
@@ -79,6 +81,8 @@ Every connection is mutually authenticated (Ed25519 identities from 'dataport ke
                  authenticated; a spent budget refuses that link on both sides (needs --ledger)
 --min-cohort     provide: refuse a query whose minCohort is below N
 --max-epsilon    provide: refuse a query without differential privacy or with a total epsilon above E
+--workers        provide: encrypt on a worker thread (0 = on the main thread; default: core count;
+                 the contribution is one vector, so one worker does it whatever N >= 1)
 --timeout  serve: seconds for everyone to join, and to collect contributions once the query
            arrived (default 600); analyst/provide: seconds to wait for the server (default 900)
 `;
@@ -422,6 +426,7 @@ async function provideCommand(argv: string[]): Promise<number> {
     'analyst-key': { type: 'string' },
     'min-cohort': { type: 'string' },
     'max-epsilon': { type: 'string' },
+    workers: { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(HELP);
@@ -472,6 +477,17 @@ async function provideCommand(argv: string[]): Promise<number> {
     if (acc.rows !== declared) throw new InputError(`${input}: changed while running (${declared} rows declared, ${acc.rows} read)`);
     return acc.result();
   };
+  const workers = intOption(values, 'workers', 0, MAX_WORKERS, availableCores());
+  // The encryption goes through the pool (`encryptBatches`) once a query is accepted; the pool is
+  // started only then, with one worker: a contribution is a single vector, a single task.
+  let pool: WorkerPool | undefined;
+  const encrypt =
+    workers === 0
+      ? undefined
+      : async (publicKey: Uint8Array, vector: bigint[]): Promise<Uint8Array> => {
+          pool ??= await createWorkerPool({ workers: 1 });
+          return (await pool.encryptBatches(publicKey, [vector], cliSignal))[0]!;
+        };
   const c = await loadCommon(values);
   const { out, ledger } = c;
   const entries: number[] = [];
@@ -485,6 +501,7 @@ async function provideCommand(argv: string[]): Promise<number> {
         localAggregates,
         rowCount: declared,
         acceptQuery,
+        ...(encrypt ? { encrypt } : {}),
         ...(analystPublicKey !== undefined ? { analystPublicKey } : {}),
         ...(c.purpose !== undefined ? { purpose: c.purpose } : {}),
         timeoutMs: p.timeoutMs,
@@ -511,6 +528,7 @@ async function provideCommand(argv: string[]): Promise<number> {
       await t.close();
     }
   } finally {
+    await (pool as WorkerPool | undefined)?.close();
     await closeCommon(c);
   }
 }

@@ -18,7 +18,14 @@ import type { CryptoExecutor } from '../executor.js';
 import type { HeContext, HeKeyPair, HePublicKey } from './he.js';
 import type { PsiSumEncryptPayload, PsiSumSelectPayload } from './he-tasks.js';
 
-/** Options of one task run (the worker pool's `RunTaskOptions`). */
+/**
+ * Options of one task run (the worker pool's `RunTaskOptions`).
+ *
+ * @example
+ * ```ts
+ * const options: PsiSumTaskOptions = { transfer: [values.buffer], signal: AbortSignal.timeout(60_000) };
+ * ```
+ */
 export interface PsiSumTaskOptions {
   /** Buffers of the payload to transfer (they become unusable here). */
   transfer?: ArrayBuffer[];

@@ -29,7 +29,7 @@ import { decodeAndVerifyReceipt, decodeReceipt, encodeReceipt } from './receipt.
 import type { UsageReceipt } from './receipt-types.js';
 import { verifyLedgerBytesParallel } from './parallel-verify.js';
 import { checkBudget } from './budget.js';
-import { liveBudgetReservations } from './reservations.js';
+import { cachedLedgerReceipts, liveBudgetReservations } from './reservations.js';
 import type { BudgetCheckOptions, BudgetStatus } from './budget.js';
 import type { VerifyLedgerOptions, VerifyLedgerResult } from './verify.js';
 
@@ -621,7 +621,7 @@ export async function verifyLedgerDir(
  */
 export async function checkLedgerBudget(ledger: Ledger, options: BudgetCheckOptions): Promise<BudgetStatus> {
   await ledger.refresh();
-  const receipts = await ledger.readReceipts();
+  const receipts = await cachedLedgerReceipts(ledger);
   const pending = await liveBudgetReservations(ledger.dir, receipts, options.now);
   return checkBudget(receipts, { ...options, pending: [...(options.pending ?? []), ...pending] });
 }

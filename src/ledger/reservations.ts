@@ -34,6 +34,7 @@ import { LedgerIntegrityError, LimitExceededError } from '../errors.js';
 import { assertBytes, fromBase64, toBase64 } from '../utils/bytes.js';
 import { checkBudget, type BudgetCheckOptions, type BudgetStatus, type PendingRun } from './budget.js';
 import type { Ledger } from './file-ledger.js';
+import { decodeReceipt } from './receipt.js';
 import type { UsageReceipt } from './receipt-types.js';
 
 /**
@@ -177,6 +178,30 @@ async function writeReservations(dir: string, reservations: readonly BudgetReser
   await fsp.rename(tmp, join(dir, RESERVATIONS_FILE));
 }
 
+/** Decoded entries per open handle: the log is append-only, so only new entries are read. */
+const decoded = new WeakMap<Ledger, UsageReceipt[]>();
+
+/**
+ * Every entry of `ledger` this handle knows of, decoded (as `ledger.readReceipts()`), reading and
+ * decoding only the entries appended since the previous call on this handle. The array is shared:
+ * do not modify it.
+ * @example
+ * ```ts
+ * const receipts = await cachedLedgerReceipts(ledger);
+ * ```
+ */
+export async function cachedLedgerReceipts(ledger: Ledger): Promise<readonly UsageReceipt[]> {
+  const n = ledger.size;
+  let list = decoded.get(ledger);
+  if (list === undefined || list.length > n) {
+    list = await ledger.readReceipts();
+  } else {
+    for (let i = list.length; i < n; i++) list.push(decodeReceipt(await ledger.readEntry(i)));
+  }
+  decoded.set(ledger, list);
+  return list;
+}
+
 /** The reservations that still count, given the ledger's entries' session ids. */
 function live(all: readonly BudgetReservation[], settled: ReadonlySet<string>, now: number): BudgetReservation[] {
   return all.filter((r) => r.expiresAt > now && pidAlive(r.pid) && !(r.sessionId !== undefined && settled.has(toBase64(r.sessionId))));
@@ -215,7 +240,7 @@ export async function reserveLedgerBudget(ledger: Ledger, options: ReserveBudget
   if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new RangeError('options.ttlMs must be a positive integer');
   const records = options.records ?? 0;
   return ledger.exclusive(async () => {
-    const receipts = await ledger.readReceipts();
+    const receipts = await cachedLedgerReceipts(ledger);
     const now = options.now ?? Date.now();
     const settled = new Set(receipts.map((r) => toBase64(r.body.sessionId)));
     const pending = live(await readBudgetReservations(ledger.dir), settled, now);

@@ -207,6 +207,37 @@ describe('psi-sum HE on workers: same decrypted sums as inline', () => {
   }, 300_000);
 });
 
+describe('psi-sum HE on workers: many columns', () => {
+  it('16 columns with one signal: every column right, and no MaxListenersExceededWarning', async () => {
+    const two = await pool(2);
+    const enc = new TextEncoder();
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const yKeys = Array.from({ length: 60 }, (_, i) => enc.encode(`k${i}`));
+      const xKeys = Array.from({ length: 30 }, (_, i) => enc.encode(`k${i * 2}`));
+      const columns = Array.from({ length: 16 }, (_, c) => ({ name: `c${c}`, decimals: 0, bound: 1000n }));
+      const totals = columns.map((_, c) => yKeys.map((_, i) => BigInt(((i * 31 + c * 7) % 2001) - 1000)));
+      const options: PsiSumProtocolOptions = { minCohort: 0, revealToIdHolder: true, revealToValueHolder: true };
+      const ekm = new Uint8Array(32).fill(1);
+      const signal = new AbortController().signal;
+      const [a, b] = createMemoryTransportPair();
+      const [i, v] = await Promise.all([
+        runPsiSumIdHolder({ transport: a, ekm, executor: two, options, peerSetSize: 60, keys: xKeys, signal, heOffload: 'always' }),
+        runPsiSumValueHolder({ transport: b, ekm, executor: two, options, peerSetSize: 30, input: { keys: yKeys, columns, totals }, signal, heOffload: 'always' }),
+      ]);
+      const want = totals.map((col) => xKeys.reduce((sum, _, j) => sum + col[j * 2]!, 0n));
+      expect(i.sums).toEqual(want);
+      expect(v.sums).toEqual(want);
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on a later tick
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  }, 300_000);
+});
+
 describe('psi-sum HE on workers: failures', () => {
   const enc = new TextEncoder();
   const options: PsiSumProtocolOptions = { minCohort: 0, revealToIdHolder: true, revealToValueHolder: true };

@@ -107,16 +107,20 @@ function runs(blocks: number, parts: number): [number, number][] {
 /**
  * Runs `tasks` together; on the first failure aborts the others (queued ones are dropped by the
  * pool, running ones finish and are discarded) and rejects with that failure once all settled.
+ * Each task gets a signal of its own (one listener each: the pool's), and `signal` one listener in
+ * all, however many tasks run (Node warns beyond ten listeners on one signal).
  */
 async function all<T>(signal: AbortSignal | undefined, tasks: ((signal: AbortSignal) => Promise<T>)[]): Promise<T[]> {
-  const ctl = new AbortController();
-  const onAbort = (): void => ctl.abort();
-  signal?.addEventListener('abort', onAbort, { once: true });
+  const controllers = tasks.map(() => new AbortController());
+  const abortAll = (): void => {
+    for (const c of controllers) c.abort();
+  };
+  signal?.addEventListener('abort', abortAll, { once: true });
   try {
     const settled = await Promise.allSettled(
-      tasks.map((t) =>
-        t(ctl.signal).catch((e: unknown) => {
-          ctl.abort();
+      tasks.map((t, i) =>
+        t(controllers[i]!.signal).catch((e: unknown) => {
+          abortAll();
           throw e;
         }),
       ),
@@ -129,7 +133,7 @@ async function all<T>(signal: AbortSignal | undefined, tasks: ((signal: AbortSig
     }
     return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
   } finally {
-    signal?.removeEventListener('abort', onAbort);
+    signal?.removeEventListener('abort', abortAll);
   }
 }
 
@@ -170,10 +174,63 @@ export async function encryptColumnOnWorkers(
   return parts.flat();
 }
 
+/** One column of I's evaluation: V's blocks of the column as received (already checked) and the constant term. */
+export interface SelectColumnInput {
+  readonly ciphertexts: readonly Uint8Array[];
+  readonly constant: bigint;
+}
+
 /**
- * I: the selection sum of one column on the workers, masked and finished on this thread; the
- * result is what `HeContext.selectSumAndMask` returns for the same inputs (a fresh sample of the
- * same distribution). `ciphertexts` are V's blocks of the column as received (already checked).
+ * I: the selection sums of `columns` on the workers (every column's block runs submitted at once,
+ * so the pool keeps all workers busy), each masked and finished on this thread; result `c` is what
+ * `HeContext.selectSumAndMask` returns for column `c` (a fresh sample of the same distribution).
+ */
+export async function selectColumnsOnWorkers(
+  runner: PsiSumTaskRunner,
+  he: HeContext,
+  publicKeyBytes: Uint8Array,
+  publicKey: HePublicKey,
+  columns: readonly SelectColumnInput[],
+  selected: Uint8Array,
+  signal?: AbortSignal,
+): Promise<Uint8Array[]> {
+  throwIfAborted(signal);
+  const plan: { column: number; b0: number; b1: number }[] = [];
+  columns.forEach((col, column) => {
+    if (col.ciphertexts.length === 0) throw new RangeError('no ciphertexts to select from');
+    for (const [b0, b1] of runs(col.ciphertexts.length, runner.size)) plan.push({ column, b0, b1 });
+  });
+  const partials = await all(
+    signal,
+    plan.map(({ column, b0, b1 }) => (s: AbortSignal) => {
+      const payload: PsiSumSelectPayload = {
+        plainBits: he.plainBits,
+        publicKey: publicKeyBytes,
+        ciphertexts: columns[column]!.ciphertexts.slice(b0, b1),
+        selected: selected.slice(Math.min(selected.length, b0 * he.n), Math.min(selected.length, b1 * he.n)),
+      };
+      return runner.runTask('psiSumSelect', payload, { transfer: [payload.selected.buffer as ArrayBuffer], signal: s }).then((p) => {
+        if (!(p instanceof Uint8Array)) throw new TypeError('worker returned a malformed result');
+        return p;
+      });
+    }),
+  );
+  throwIfAborted(signal);
+  return columns.map((col, column) => {
+    let acc: ReturnType<HeContext['addPartial']> | undefined;
+    try {
+      plan.forEach((p, i) => {
+        if (p.column === column) acc = he.addPartial(acc, partials[i]!);
+      });
+      return he.maskAndFinish(acc!, col.constant, publicKey);
+    } finally {
+      acc?.delete();
+    }
+  });
+}
+
+/**
+ * I: the selection sum of one column on the workers (see {@link selectColumnsOnWorkers}).
  */
 export async function selectColumnOnWorkers(
   runner: PsiSumTaskRunner,
@@ -185,30 +242,5 @@ export async function selectColumnOnWorkers(
   constant: bigint,
   signal?: AbortSignal,
 ): Promise<Uint8Array> {
-  throwIfAborted(signal);
-  const blocks = ciphertexts.length;
-  if (blocks === 0) throw new RangeError('no ciphertexts to select from');
-  const partials = await all(
-    signal,
-    runs(blocks, runner.size).map(([b0, b1]) => (s: AbortSignal) => {
-      const payload: PsiSumSelectPayload = {
-        plainBits: he.plainBits,
-        publicKey: publicKeyBytes,
-        ciphertexts: ciphertexts.slice(b0, b1),
-        selected: selected.slice(Math.min(selected.length, b0 * he.n), Math.min(selected.length, b1 * he.n)),
-      };
-      return runner.runTask('psiSumSelect', payload, { transfer: [payload.selected.buffer as ArrayBuffer], signal: s }).then((p) => {
-        if (!(p instanceof Uint8Array)) throw new TypeError('worker returned a malformed result');
-        return p;
-      });
-    }),
-  );
-  throwIfAborted(signal);
-  let acc: ReturnType<HeContext['addPartial']> | undefined;
-  try {
-    for (const p of partials) acc = he.addPartial(acc, p);
-    return he.maskAndFinish(acc!, constant, publicKey);
-  } finally {
-    acc?.delete();
-  }
+  return (await selectColumnsOnWorkers(runner, he, publicKeyBytes, publicKey, [{ ciphertexts, constant }], selected, signal))[0]!;
 }

@@ -62,7 +62,7 @@ import {
 } from './codec.js';
 import { discreteLaplaceBound, sampleBoundedDiscreteLaplace, splitEpsilon } from '../guardrails.js';
 import { HeContext, MAX_PLAIN_BITS, maxCiphertextsPerColumn, plainBitsFor, type HeCiphertext } from './he.js';
-import { checkHeOffload, encryptColumnOnWorkers, heRunnerOf, selectColumnOnWorkers, type PsiSumHeOffload } from './he-parallel.js';
+import { checkHeOffload, encryptColumnOnWorkers, heRunnerOf, selectColumnsOnWorkers, type PsiSumHeOffload } from './he-parallel.js';
 
 /** Options both parties agree on (the session's terms). */
 export interface PsiSumProtocolOptions {
@@ -501,16 +501,14 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
       let out: Uint8Array[];
       if (runner) {
         // Every column at once: the pool spreads all their block runs over the workers.
-        const loadedPk = pk;
-        out = await Promise.all(
-          constants.map((constant, c) =>
-            selectColumnOnWorkers(runner, he, setup.publicKey, loadedPk, ctBytes.slice(c * perColumn, (c + 1) * perColumn), selected, constant, workSignal).catch(
-              (e: unknown) => {
-                stop.abort(); // the other columns' queued runs are dropped
-                throw e;
-              },
-            ),
-          ),
+        out = await selectColumnsOnWorkers(
+          runner,
+          he,
+          setup.publicKey,
+          pk,
+          constants.map((constant, c) => ({ ciphertexts: ctBytes.slice(c * perColumn, (c + 1) * perColumn), constant })),
+          selected,
+          workSignal,
         );
       } else {
         out = [];

@@ -153,6 +153,9 @@ export async function encryptColumnOnWorkers(
   throwIfAborted(signal);
   const blocks = Math.ceil(values.length / he.n);
   if (blocks === 0) return [];
+  // Checked before packing: a BigInt64Array would wrap a value beyond 64 bits silently.
+  const half = (he.t - 1n) / 2n;
+  for (const v of values) if (typeof v !== 'bigint' || v > half || v < -half) throw new RangeError('a value does not fit the plaintext modulus');
   const parts = await all(
     signal,
     runs(blocks, runner.size).map(([b0, b1]) => (s: AbortSignal) => {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { MalformedMessageError, VerificationFailedError } from '../src/errors.js';
+import { MalformedMessageError, TermsRefusedError, VerificationFailedError } from '../src/errors.js';
 import { formatCheckpointBody } from '../src/ledger/checkpoint.js';
 import { openLedger, verifyLedgerDir } from '../src/ledger/file-ledger.js';
 import { decodeLogHeader, encodeRecord, scanRecords } from '../src/ledger/log-format.js';
@@ -31,7 +31,7 @@ import { decodeReceipt, encodeReceipt, verifyReceipt } from '../src/ledger/recei
 import type { UsageReceipt } from '../src/ledger/receipt-types.js';
 import { generateIdentity, signMessage } from '../src/session/identity.js';
 import type { ReceiptView, SessionTerms } from '../src/session/messages.js';
-import { decodeReceiptView, encodeReceiptView } from '../src/session/messages.js';
+import { decodeDecision, decodeReceiptView, encodeDecisionUnsigned, encodeReceiptView } from '../src/session/messages.js';
 import { establishSession, type ReceiptContribution, type Session } from '../src/session/session.js';
 import { createMemoryTransportPair } from '../src/transport/index.js';
 import { concatBytes, toHex, utf8 } from '../src/utils/bytes.js';
@@ -78,9 +78,16 @@ function terms(): SessionTerms {
   };
 }
 
-async function sessions(o: { requesterSchedule?: PriceSchedule; responderSchedule?: PriceSchedule; refuse?: boolean } = {}) {
+interface SessionSetup {
+  requesterSchedule?: PriceSchedule;
+  responderSchedule?: PriceSchedule;
+  refuse?: boolean;
+  acceptPriceSchedule?: (schedule: PriceSchedule, ref: string) => void | Promise<void>;
+}
+
+function start(o: SessionSetup = {}) {
   const [a, b] = createMemoryTransportPair();
-  const [req, res] = await Promise.all([
+  return [
     establishSession({
       role: 'requester',
       transport: a,
@@ -88,6 +95,7 @@ async function sessions(o: { requesterSchedule?: PriceSchedule; responderSchedul
       peerPublicKey: responderId.publicKey,
       terms: terms(),
       ...(o.requesterSchedule ? { priceSchedule: o.requesterSchedule } : {}),
+      ...(o.acceptPriceSchedule ? { acceptPriceSchedule: o.acceptPriceSchedule } : {}),
     }),
     establishSession({
       role: 'responder',
@@ -98,7 +106,11 @@ async function sessions(o: { requesterSchedule?: PriceSchedule; responderSchedul
       localSetSize: 20,
       ...(o.responderSchedule ? { priceSchedule: o.responderSchedule } : {}),
     }),
-  ]);
+  ] as const;
+}
+
+async function sessions(o: SessionSetup = {}) {
+  const [req, res] = await Promise.all(start(o));
   return { req, res };
 }
 
@@ -245,12 +257,66 @@ describe('co-signed billing in the session', () => {
     expect(encodeReceipt(a!)).toEqual(encodeReceipt(b!));
   });
 
-  it('misuse: a schedule without a price for the protocol is a RangeError before the view is sent', async () => {
+  it('misuse: a requester schedule without a price for the protocol, or a responder schedule it did not announce, is a RangeError before the view is sent', async () => {
     const noPsi = parsePriceSchedule({ id: 'agg', currency: 'CNY', protocols: { aggregate: { perRun: 1 } } });
-    const { req, res } = await sessions();
-    const [a, b] = await exchange(req, res, done(10), done(20, { priceSchedule: noPsi }));
-    expect(b.status === 'rejected' && b.reason).toBeInstanceOf(RangeError);
+    let { req, res } = await sessions();
+    let [a, b] = await exchange(req, res, done(10, { priceSchedule: noPsi }), done(20));
+    expect(a.status === 'rejected' && a.reason).toBeInstanceOf(RangeError);
+    expect(b.status).toBe('rejected');
+    ({ req, res } = await sessions());
+    [a, b] = await exchange(req, res, done(10), done(20, { priceSchedule: PSI_PRICES }));
+    expect(b.status === 'rejected' && (b.reason as Error).message).toMatch(/announced in the handshake/);
     expect(a.status).toBe('rejected');
+    // Repeating the announced schedule is fine.
+    ({ req, res } = await sessions({ responderSchedule: PSI_PRICES }));
+    receiptsOf(await exchange(req, res, done(10), done(20, { priceSchedule: PSI_PRICES })));
+    await expect(establishSession({ role: 'responder', transport: createMemoryTransportPair()[1], identity: responderId, allowAnyPeer: true, policy: {}, localSetSize: 1, priceSchedule: { id: 'x', currency: 'cny', protocols: {} } })).rejects.toThrow(RangeError);
+  });
+
+  it('the responder announces its schedule in the signed DECISION, before the run', async () => {
+    const seen: [PriceSchedule, string][] = [];
+    const { req, res } = await sessions({ responderSchedule: PSI_PRICES, acceptPriceSchedule: (s, ref) => void seen.push([s, ref]) });
+    expect(seen).toEqual([[PSI_PRICES, priceScheduleRef(PSI_PRICES)]]);
+    expect(req.announcedPriceSchedule).toEqual(PSI_PRICES);
+    expect(res.announcedPriceSchedule).toEqual(PSI_PRICES);
+    const [a] = receiptsOf(await exchange(req, res, done(10), done(20)));
+    expect(a!.body.billing!.schedule).toBe(priceScheduleRef(PSI_PRICES));
+  });
+
+  it('a requester can refuse the announced price before anything runs: both sides end with the reason, no receipt', async () => {
+    const [reqP, resP] = start({
+      responderSchedule: PSI_PRICES,
+      acceptPriceSchedule: (s) => {
+        if ((s.protocols['ecdh-psi']?.perRun ?? 0) > 500) throw new TermsRefusedError('price above 500 fen per run');
+      },
+    });
+    const [req, res] = await Promise.allSettled([reqP, resP]);
+    expect(req.status === 'rejected' && req.reason).toBeInstanceOf(TermsRefusedError);
+    expect((req as PromiseRejectedResult).reason.message).toBe('price above 500 fen per run');
+    // The responder's handshake was complete; it learns the refusal on its next receive.
+    const session = (res as PromiseFulfilledResult<Session>).value;
+    await expect(session.channel.receive()).rejects.toThrow(/price above 500 fen per run/);
+  });
+
+  it('a responder whose schedule cannot price the requested protocol refuses the terms with that reason', async () => {
+    const noPsi = parsePriceSchedule({ id: 'agg', currency: 'CNY', protocols: { aggregate: { perRun: 1 } } });
+    const { req, res } = await sessions({ responderSchedule: noPsi });
+    expect([req.accepted, res.accepted]).toEqual([false, false]);
+    expect(req.refusalReason).toBe('the listener has no price for this protocol');
+    expect(req.announcedPriceSchedule).toBeUndefined();
+  });
+
+  it('the DECISION codec carries the schedule and checks it as hostile input', () => {
+    const sig = new Uint8Array(64);
+    const bytes = encodePriceSchedule(PSI_PRICES);
+    const m = { accepted: true, reason: '', responderSetSize: 5 };
+    expect(decodeDecision(concatBytes(encodeDecisionUnsigned({ ...m, priceSchedule: bytes }), sig)).message.priceSchedule).toEqual(bytes);
+    expect(decodeDecision(concatBytes(encodeDecisionUnsigned(m), sig)).message.priceSchedule).toBeUndefined();
+    const plain = encodeDecisionUnsigned(m);
+    const withBytes = (b: Uint8Array) => concatBytes(plain.subarray(0, plain.length - 1), Uint8Array.of(1, b.length >>> 8, b.length & 0xff), b, sig);
+    expect(() => decodeDecision(withBytes(utf8('{"id":"x"}')))).toThrow(MalformedMessageError);
+    expect(() => decodeDecision(withBytes(new Uint8Array(MAX_PRICE_SCHEDULE_BYTES + 1)))).toThrow(MalformedMessageError);
+    expect(() => encodeDecisionUnsigned({ ...m, priceSchedule: new Uint8Array(MAX_PRICE_SCHEDULE_BYTES + 1) })).toThrow(RangeError);
   });
 
   const hostileCases: [string, () => Uint8Array, new (...args: never[]) => Error][] = [
@@ -261,19 +327,36 @@ describe('co-signed billing in the session', () => {
     ['no price for the protocol', () => encodePriceSchedule(parsePriceSchedule({ id: 'agg', currency: 'CNY', protocols: { aggregate: { perRun: 1 } } })), VerificationFailedError],
   ];
   for (const [name, bytes, type] of hostileCases) {
-    it(`a peer that sends a ${name} schedule: typed error, no receipt on either side`, async () => {
-      hostile.schedule = bytes();
-      try {
-        const { req, res } = await sessions();
-        const [a, b] = await exchange(req, res, done(10), done(HOSTILE_INPUT));
-        // The requester decodes the hostile view and refuses to sign; the peer is told the code.
-        expect(a.status === 'rejected' && a.reason).toBeInstanceOf(type);
-        expect(b.status === 'rejected' && b.reason).toBeInstanceOf(type);
-      } finally {
-        hostile.schedule = undefined;
-      }
-    });
+    for (const hostileRole of ['responder', 'requester'] as const) {
+      it(`a ${hostileRole} that sends a ${name} schedule: typed error, no receipt on either side`, async () => {
+        hostile.schedule = bytes();
+        try {
+          const { req, res } = await sessions();
+          const [a, b] =
+            hostileRole === 'responder'
+              ? await exchange(req, res, done(10), done(HOSTILE_INPUT))
+              : await exchange(req, res, done(HOSTILE_INPUT), done(20));
+          // The honest side decodes the hostile view and refuses to sign; the peer is told the code.
+          expect(a.status === 'rejected' && a.reason).toBeInstanceOf(type);
+          expect(b.status === 'rejected' && b.reason).toBeInstanceOf(type);
+        } finally {
+          hostile.schedule = undefined;
+        }
+      });
+    }
   }
+
+  it('a responder whose view bills with a valid schedule other than the one it announced: VerificationFailedError, no receipt', async () => {
+    hostile.schedule = encodePriceSchedule(REQUESTER_PRICES);
+    try {
+      const { req, res } = await sessions({ responderSchedule: PSI_PRICES });
+      const [a, b] = await exchange(req, res, done(10), done(HOSTILE_INPUT));
+      expect(a.status === 'rejected' && a.reason).toBeInstanceOf(VerificationFailedError);
+      expect(b.status === 'rejected' && b.reason).toBeInstanceOf(VerificationFailedError);
+    } finally {
+      hostile.schedule = undefined;
+    }
+  });
 });
 
 describe('stored amounts', () => {

@@ -119,6 +119,11 @@ export interface DecisionMessage {
   accepted: boolean;
   reason: string;
   responderSetSize: number;
+  /**
+   * The canonical price schedule the responder bills this session with, if any (announced before
+   * the run so that the requester can refuse the price; the receipt's billing must use exactly it).
+   */
+  priceSchedule?: Uint8Array;
   signature: Uint8Array;
 }
 
@@ -297,14 +302,38 @@ export function decodeConfirm(frame: Uint8Array): { message: ConfirmMessage; uns
   return { message: { terms, signature }, unsigned };
 }
 
+/** Writes `u8 hasSchedule [u16 length, canonical schedule bytes]`. */
+function writeSchedule(w: Writer, bytes: Uint8Array | undefined): void {
+  if (bytes === undefined) {
+    w.u8(0);
+    return;
+  }
+  if (bytes.length > MAX_PRICE_SCHEDULE_BYTES) throw new RangeError(`priceSchedule must be at most ${MAX_PRICE_SCHEDULE_BYTES} bytes`);
+  w.u8(1).u16(bytes.length).raw(bytes);
+}
+
+/** Reads what {@link writeSchedule} wrote; the schedule is hostile input (length, validity, canonical form). */
+function readSchedule(r: Reader): Uint8Array | undefined {
+  const has = r.u8();
+  if (has === 0) return undefined;
+  if (has !== 1) throw new MalformedMessageError();
+  // Length checked before the copy; content checked as hostile input (valid, canonical).
+  const n = r.u16();
+  if (n > MAX_PRICE_SCHEDULE_BYTES) throw new MalformedMessageError('price schedule too large');
+  const bytes = r.bytes(n);
+  decodePriceSchedule(bytes);
+  return bytes;
+}
+
 /** @internal */
 export function encodeDecisionUnsigned(m: Omit<DecisionMessage, 'signature'>): Uint8Array {
-  return new Writer()
+  const w = new Writer()
     .u8(SessionMessageType.DECISION)
     .u8(m.accepted ? 0 : 1)
     .str(m.reason, L.maxReasonBytes, 'reason')
-    .u64(m.responderSetSize, 'responderSetSize')
-    .finish();
+    .u64(m.responderSetSize, 'responderSetSize');
+  writeSchedule(w, m.priceSchedule);
+  return w.finish();
 }
 
 /** @internal */
@@ -316,11 +345,14 @@ export function decodeDecision(frame: Uint8Array): { message: DecisionMessage; u
   if (status > 1) throw new MalformedMessageError();
   const reason = r.str(L.maxReasonBytes);
   const responderSetSize = r.u64();
+  const priceSchedule = readSchedule(r);
   r.end();
   const accepted = status === 0;
   // An acceptance has no reason and a refusal reveals no set size.
   if ((accepted && reason !== '') || (!accepted && (reason === '' || responderSetSize !== 0))) throw new MalformedMessageError();
-  return { message: { accepted, reason, responderSetSize, signature }, unsigned };
+  const message: DecisionMessage = { accepted, reason, responderSetSize, signature };
+  if (priceSchedule !== undefined) message.priceSchedule = priceSchedule;
+  return { message, unsigned };
 }
 
 /** @internal */
@@ -350,12 +382,7 @@ export function encodeReceiptView(v: ReceiptView): Uint8Array {
     if (g.detail === undefined) w.u8(0);
     else w.u8(1).str(g.detail, L.maxGuardrailBytes, 'guardrail.detail');
   }
-  // u8 hasSchedule [u16 length, canonical schedule bytes]
-  if (v.priceSchedule === undefined) w.u8(0);
-  else {
-    if (v.priceSchedule.length > MAX_PRICE_SCHEDULE_BYTES) throw new RangeError(`priceSchedule must be at most ${MAX_PRICE_SCHEDULE_BYTES} bytes`);
-    w.u8(1).u16(v.priceSchedule.length).raw(v.priceSchedule);
-  }
+  writeSchedule(w, v.priceSchedule);
   return w.finish();
 }
 
@@ -380,16 +407,7 @@ export function decodeReceiptView(frame: Uint8Array): ReceiptView {
     if (hasDetail > 1) throw new MalformedMessageError();
     guardrails.push(hasDetail ? { rule, outcome, detail: r.str(L.maxGuardrailBytes) } : { rule, outcome });
   }
-  const hasSchedule = r.u8();
-  if (hasSchedule > 1) throw new MalformedMessageError();
-  let priceSchedule: Uint8Array | undefined;
-  if (hasSchedule === 1) {
-    // Length checked before the copy; content checked as hostile input (valid, canonical).
-    const n = r.u16();
-    if (n > MAX_PRICE_SCHEDULE_BYTES) throw new MalformedMessageError('price schedule too large');
-    priceSchedule = r.bytes(n);
-    decodePriceSchedule(priceSchedule);
-  }
+  const priceSchedule = readSchedule(r);
   r.end();
   if (endedAt < startedAt) throw new MalformedMessageError();
   const view: ReceiptView = { startedAt, endedAt, computeMs, bytesExchanged, inputSize, outputSize, outcome, guardrails };

@@ -87,8 +87,14 @@ export interface RunPsiSessionOptions {
   onProgress?: (progress: PsiProgress) => void;
   /** Ledger / budget check once the peer is authenticated; throw `TermsRefusedError` to refuse. */
   beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array, context: BeforeRunContext) => void | Promise<void>;
-  /** Bill the run with this price schedule: the amount is part of the co-signed receipt (the responder's schedule wins). */
+  /**
+   * Bill the run with this price schedule: the amount is part of the co-signed receipt. A
+   * responder announces it before the run and it wins; a requester's is used only if the responder
+   * has none.
+   */
   priceSchedule?: PriceSchedule;
+  /** Requester: accept or refuse (throw `TermsRefusedError`) the responder's announced schedule before the run. */
+  acceptPriceSchedule?: (schedule: PriceSchedule, ref: string) => void | Promise<void>;
   /** Receives the co-signed receipt (completed, withheld or refused runs) before `runPsi` returns or throws. */
   onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
   /** Points per frame sent (default: the protocol's). */

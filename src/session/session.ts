@@ -25,7 +25,7 @@ import {
   UnexpectedMessageError,
   VerificationFailedError,
 } from '../errors.js';
-import { billRun, decodePriceSchedule, encodePriceSchedule, type PriceSchedule } from '../ledger/pricing.js';
+import { billRun, decodePriceSchedule, encodePriceSchedule, priceScheduleRef, type PriceSchedule } from '../ledger/pricing.js';
 import { decodeReceipt, encodeReceipt, signReceiptBody, verifyReceipt } from '../ledger/receipt.js';
 import type { GuardrailDecision, UsageReceipt, UsageReceiptBody } from '../ledger/receipt-types.js';
 import type { FrameTransport, TransportStats } from '../transport/types.js';
@@ -93,10 +93,20 @@ export interface SessionOptionsBase {
    */
   beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array, context: BeforeRunContext) => void | Promise<void>;
   /**
-   * The price schedule this party bills with: the default of every {@link ReceiptContribution}'s
-   * `priceSchedule` in this session (so a refused run's receipt is priced too, at 0).
+   * The price schedule this party bills with. A responder announces it in its signed DECISION,
+   * before the run (it must price the requested protocol, otherwise the terms are refused with
+   * that reason), and the receipt is billed with exactly it. A requester's is used only when the
+   * responder has none; it is the default of every {@link ReceiptContribution}'s `priceSchedule`.
+   * A refused run's receipt is priced too, at 0.
    */
   priceSchedule?: PriceSchedule;
+  /**
+   * Requester: called with the responder's announced schedule (and its receipt reference,
+   * `<id> sha256:<hex>`) once the responder has accepted the terms, before anything runs. Throw
+   * `TermsRefusedError` / `GuardrailRefusedError` to refuse the price: the session ends on both
+   * sides with that reason and no receipt. Without it, any announced schedule is accepted.
+   */
+  acceptPriceSchedule?: (schedule: PriceSchedule, ref: string) => void | Promise<void>;
   /** Cancels the handshake. */
   signal?: AbortSignal;
 }
@@ -119,6 +129,7 @@ export function sessionBaseOptions(o: SessionOptionsBase): SessionOptionsBase {
     ...(o.allowAnyPeer !== undefined ? { allowAnyPeer: o.allowAnyPeer } : {}),
     ...(o.beforeRun ? { beforeRun: o.beforeRun } : {}),
     ...(o.priceSchedule !== undefined ? { priceSchedule: o.priceSchedule } : {}),
+    ...(o.acceptPriceSchedule ? { acceptPriceSchedule: o.acceptPriceSchedule } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
   };
 }
@@ -160,9 +171,11 @@ export interface ReceiptContribution {
   expectedPeerInputSize?: number;
   /**
    * The price schedule this party bills with (default: the session's `priceSchedule`). It must
-   * price the session's protocol (`RangeError` otherwise). The receipt's co-signed `billing` is
-   * the run priced with the responder's schedule if it gave one, else the requester's; both
-   * parties compute it from the same body and sign it (see docs/session.md *Receipt exchange*).
+   * price the session's protocol (`RangeError` otherwise). A responder may only repeat the
+   * schedule it announced in the handshake (`RangeError` otherwise). The receipt's co-signed
+   * `billing` is the run priced with the responder's schedule if it announced one, else the
+   * requester's; both parties compute it from the same body and sign it (see docs/session.md
+   * *Receipt exchange*).
    */
   priceSchedule?: PriceSchedule;
 }
@@ -191,6 +204,8 @@ export interface Session {
   readonly responderSetSize: number;
   /** False when the responder refused the terms; see `refusalReason`. */
   readonly accepted: boolean;
+  /** The price schedule the responder announced in its DECISION (it bills the receipt), if any. */
+  readonly announcedPriceSchedule: PriceSchedule | undefined;
   readonly refusalReason: string | undefined;
   /** True when both ends had a TLS exporter and it was mixed into `ekm`. */
   readonly channelBound: boolean;
@@ -297,6 +312,8 @@ interface Established {
   accepted: boolean;
   reason: string | undefined;
   bound: boolean;
+  /** Canonical bytes of the schedule the responder announced in its DECISION. */
+  announced?: Uint8Array;
 }
 
 /**
@@ -326,6 +343,7 @@ export async function establishSession(options: RequesterSessionOptions | Respon
   assertBytes(identity?.secretKey, 'identity.secretKey', 32);
   assertBytes(identity.publicKey, 'identity.publicKey', 32);
   const allowed = allowedKeys(options);
+  if (options.priceSchedule !== undefined) encodePriceSchedule(options.priceSchedule); // misuse: RangeError
   // Misuse is reported before anything touches the transport.
   if (options.role === 'requester') encodeConfirmUnsigned(options.terms);
   else if (!Number.isSafeInteger(options.localSetSize) || options.localSetSize < 0) {
@@ -411,6 +429,21 @@ async function requesterHandshake(
   if (decision.accepted && (decision.responderSetSize < terms.responderSetSize.min || decision.responderSetSize > terms.responderSetSize.max)) {
     throw new TermsRefusedError('responder set size is outside the requested bounds');
   }
+  if (decision.priceSchedule !== undefined) {
+    // Checked as hostile input by the decoder (size, validity, canonical form).
+    const schedule = decodePriceSchedule(decision.priceSchedule);
+    if (!pricesProtocol(schedule, terms.protocol)) {
+      throw localError(new VerificationFailedError('announced price schedule has no price for the protocol'), 'price schedule has no price for the protocol');
+    }
+    if (decision.accepted && o.acceptPriceSchedule) {
+      try {
+        await o.acceptPriceSchedule(schedule, priceScheduleRef(schedule));
+      } catch (e) {
+        const reason = refusalFrom(e);
+        throw reason !== undefined ? new TermsRefusedError(reason) : e;
+      }
+    }
+  }
   return finishHandshake('requester', [hello, replyFrame, confirm, decisionFrame], nonce, reply.nonce, shared, reply.publicKey, terms, decision, bound, binding.exporter);
 }
 
@@ -450,6 +483,10 @@ async function responderHandshake(
   // The requester is authenticated: policy checks, hooks and the answer happen only now, so an
   // impostor who merely knows an allowed public key learns neither the policy nor the set size.
   let reason = checkTerms(c.terms, o.policy, h.publicKey, o.localSetSize);
+  // The schedule the receipt will be billed with is announced now, before the run. One that
+  // cannot price the requested protocol is a refusal the requester can act on.
+  const priced = o.priceSchedule !== undefined && pricesProtocol(o.priceSchedule, c.terms.protocol);
+  if (reason === undefined && o.priceSchedule !== undefined && !priced) reason = 'the listener has no price for this protocol';
   if (reason === undefined && o.beforeRun) {
     try {
       await o.beforeRun(c.terms, h.publicKey, { sessionId: sessionIdOf(h.nonce, nonce) });
@@ -459,12 +496,27 @@ async function responderHandshake(
     }
   }
   const accepted = reason === undefined;
-  const decision = { accepted, reason: reason ?? '', responderSetSize: accepted ? o.localSetSize : 0 };
+  const decision = {
+    accepted,
+    reason: reason ?? '',
+    responderSetSize: accepted ? o.localSetSize : 0,
+    ...(priced ? { priceSchedule: encodePriceSchedule(o.priceSchedule!) } : {}),
+  };
   const decisionUnsigned = encodeDecisionUnsigned(decision);
   const decisionSig = signMessage(o.identity.secretKey, concatBytes(CTX_DECISION, transcriptHash(hello, replyFrame, confirm, decisionUnsigned)));
   const decisionFrame = concatBytes(decisionUnsigned, decisionSig);
   await o.transport.send(decisionFrame, o.signal);
   return finishHandshake('responder', [hello, replyFrame, confirm, decisionFrame], h.nonce, nonce, shared, h.publicKey, c.terms, decision, bound, binding.exporter);
+}
+
+/** Whether `schedule` has a price for `protocol` (its own or the default). */
+function pricesProtocol(schedule: PriceSchedule, protocol: string): boolean {
+  return Object.prototype.hasOwnProperty.call(schedule.protocols, protocol) || schedule.default !== undefined;
+}
+
+/** Both absent, or both present with equal bytes. */
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : equalBytes(a, b);
 }
 
 /** The session id: both nonces hashed (known to each side once it has the other's nonce). */
@@ -480,7 +532,7 @@ function finishHandshake(
   shared: Uint8Array,
   peerKey: Uint8Array,
   terms: SessionTerms,
-  r: { accepted: boolean; reason: string; responderSetSize: number },
+  r: { accepted: boolean; reason: string; responderSetSize: number; priceSchedule?: Uint8Array },
   bound: boolean,
   exporter: Uint8Array | undefined,
 ): Established {
@@ -503,6 +555,7 @@ function finishHandshake(
     accepted: r.accepted,
     reason: r.accepted ? undefined : r.reason,
     bound,
+    ...(r.priceSchedule !== undefined ? { announced: r.priceSchedule } : {}),
   };
 }
 
@@ -572,6 +625,8 @@ class SessionImpl implements Session {
   readonly #transport: FrameTransport;
   readonly #signal: AbortSignal | undefined;
   readonly #priceSchedule: PriceSchedule | undefined;
+  readonly #announced: Uint8Array | undefined;
+  readonly announcedPriceSchedule: PriceSchedule | undefined;
 
   constructor(
     role: SessionRole,
@@ -602,6 +657,8 @@ class SessionImpl implements Session {
     this.#transport = transport;
     this.#signal = signal;
     this.#priceSchedule = priceSchedule;
+    this.#announced = e.announced;
+    this.announcedPriceSchedule = e.announced === undefined ? undefined : decodePriceSchedule(e.announced);
   }
 
   async #recv(type: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
@@ -621,8 +678,7 @@ class SessionImpl implements Session {
     void this.channel.close(); // no protocol data after the views
     try {
       if (!OUTCOMES.includes(c.outcome)) throw new RangeError('outcome must be completed, withheld, refused or failed');
-      const schedule = c.priceSchedule ?? this.#priceSchedule;
-      const scheduleBytes = schedule === undefined ? undefined : this.#ownSchedule(schedule);
+      const scheduleBytes = this.#viewSchedule(c);
       const stats = this.channel.stats;
       const mine: ReceiptView = {
         startedAt: this.startedAt,
@@ -641,6 +697,10 @@ class SessionImpl implements Session {
       await this.#transport.send(this.#mac.seal(encodeReceiptView(mine)), signal);
       const theirs = decodeReceiptView(await this.#recv(SessionMessageType.RECEIPT_VIEW, signal));
       this.#checkPeerView(mine, theirs, c);
+      // The responder bills only with what it announced before the run.
+      if (this.role === 'requester' && !sameBytes(theirs.priceSchedule, this.#announced)) {
+        throw localError(new VerificationFailedError('peer receipt view bills with a schedule it did not announce'), 'receipt view inconsistent');
+      }
       const [req, res] = this.role === 'requester' ? [mine, theirs] : [theirs, mine];
       const body = this.#body(req, res);
       // Billing: the responder's schedule if it sent one, else the requester's (a fixed rule, so
@@ -649,7 +709,7 @@ class SessionImpl implements Session {
       const billedBy = res.priceSchedule !== undefined ? res : req.priceSchedule !== undefined ? req : undefined;
       if (billedBy !== undefined) {
         const billed = decodePriceSchedule(billedBy.priceSchedule!);
-        if (billedBy !== mine && !this.#prices(billed)) {
+        if (billedBy !== mine && !pricesProtocol(billed, this.terms.protocol)) {
           throw localError(new VerificationFailedError('peer price schedule has no price for the protocol'), 'price schedule has no price for the protocol');
         }
         body.billing = billRun(billed, body);
@@ -707,15 +767,22 @@ class SessionImpl implements Session {
     if (mine.outcome === 'completed' && theirs.outcome === 'completed' && mine.outputSize > 0 && theirs.outputSize > 0 && mine.outputSize !== theirs.outputSize) bad();
   }
 
-  /** Whether `schedule` has a price for this session's protocol. */
-  #prices(schedule: PriceSchedule): boolean {
-    return Object.prototype.hasOwnProperty.call(schedule.protocols, this.terms.protocol) || schedule.default !== undefined;
-  }
-
-  /** The canonical bytes of this party's own schedule; misuse (invalid, too large, no price) throws. */
-  #ownSchedule(schedule: PriceSchedule): Uint8Array {
+  /**
+   * The schedule bytes this party's view carries. A responder: exactly the one it announced (a
+   * contribution may only repeat it). A requester: its own, which must price the protocol. Misuse
+   * (invalid, too large, no price, not the announced one) throws `RangeError`.
+   */
+  #viewSchedule(c: ReceiptContribution): Uint8Array | undefined {
+    if (this.role === 'responder') {
+      if (c.priceSchedule !== undefined && !sameBytes(encodePriceSchedule(c.priceSchedule), this.#announced)) {
+        throw new RangeError('a responder bills only with the priceSchedule it announced in the handshake (the session option)');
+      }
+      return this.#announced;
+    }
+    const schedule = c.priceSchedule ?? this.#priceSchedule;
+    if (schedule === undefined) return undefined;
     const bytes = encodePriceSchedule(schedule);
-    if (!this.#prices(schedule)) throw new RangeError(`priceSchedule has no price for protocol '${this.terms.protocol}' and no default`);
+    if (!pricesProtocol(schedule, this.terms.protocol)) throw new RangeError(`priceSchedule has no price for protocol '${this.terms.protocol}' and no default`);
     return bytes;
   }
 

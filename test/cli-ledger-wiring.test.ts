@@ -186,6 +186,37 @@ describe('dataport psi --budget', () => {
   });
 });
 
+describe('dataport psi --accept-price-schedule (the requester agrees to the price before the run)', () => {
+  it('runs when the listener announces exactly the accepted schedule; refuses on both sides, before any data, when it announces another', async () => {
+    writeFileSync(p('cheap.json'), JSON.stringify({ id: 'cheap', currency: 'CNY', protocols: { 'ecdh-psi': { perRun: 1 } } }));
+    // Same schedule, written differently: same canonical bytes, accepted.
+    writeFileSync(p('prices-reordered.json'), JSON.stringify({ protocols: SCHEDULE.protocols, guideCap: SCHEDULE.guideCap, currency: 'CNY', id: SCHEDULE.id }, null, 2));
+    const ok = await pair(psiListener('h-accept', ['--price-schedule', p('prices.json')]), (url) =>
+      psiRequester(url, 'p-accept', ['--accept-price-schedule', p('prices-reordered.json')]),
+    );
+    expect(ok.l.code, ok.l.stderr).toBe(0);
+    expect(ok.r.code, ok.r.stderr).toBe(0);
+    expect((lastJson(ok.r.stdout).billing as { schedule: string }).schedule).toBe(SCHEDULE_REF);
+
+    const no = await pair(psiListener('h-accept', ['--price-schedule', p('prices.json')]), (url) =>
+      psiRequester(url, 'p-accept', ['--accept-price-schedule', p('cheap.json')]),
+    );
+    expect(no.r.code).toBe(1);
+    expect(no.l.code).toBe(1);
+    const reason = /terms refused: the listener's price schedule 'port-2026-01' \(sha256 [0-9a-f]{12}…\) is not the accepted 'cheap' \(sha256 [0-9a-f]{12}…\)/;
+    expectOneLineError(no.r.stderr, reason);
+    expectOneLineError(no.l.stderr, reason);
+    expect(no.r.stdout).not.toMatch(/intersection/);
+    // Nothing ran, so neither side has a receipt of the refused price (only the first run's).
+    expect(await outcomes(p('h-accept'), ids.hospital!)).toEqual(['completed']);
+    expect(await outcomes(p('p-accept'), ids.pharma!)).toEqual(['completed']);
+
+    const misuse = await runCli(psiListener('unused', ['--accept-price-schedule', p('prices.json')]), { watchdogMs: W });
+    expect(misuse.code).toBe(1);
+    expectOneLineError(misuse.stderr, /option --accept-price-schedule applies only with --connect/);
+  });
+});
+
 describe('dataport ledger verify --price-schedule (an auditor recomputes the co-signed amounts)', () => {
   it('recomputes every amount billed with the schedule; an entry both parties signed with a wrong amount fails, naming its index', async () => {
     // h-priced holds the run billed by the first test of this file.

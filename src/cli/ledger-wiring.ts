@@ -11,11 +11,18 @@
  * @module
  */
 import { readFile, stat } from 'node:fs/promises';
-import { InputError } from '../errors.js';
+import { InputError, TermsRefusedError } from '../errors.js';
 import type { Ledger } from '../ledger/file-ledger.js';
 import { releaseLedgerBudget, reserveLedgerBudget } from '../ledger/reservations.js';
 import { parseBudgetPolicy, type BudgetPolicy } from '../ledger/budget.js';
-import { encodePriceSchedule, parsePriceSchedule, type PriceSchedule, type ReceiptBilling } from '../ledger/pricing.js';
+import {
+  encodePriceSchedule,
+  parsePriceSchedule,
+  parsePriceScheduleRef,
+  priceScheduleRef,
+  type PriceSchedule,
+  type ReceiptBilling,
+} from '../ledger/pricing.js';
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import type { SessionTerms } from '../session/messages.js';
 import type { BeforeRunContext } from '../session/session.js';
@@ -61,6 +68,29 @@ export async function loadPriceSchedule(path: string, protocol?: string): Promis
     throw new InputError(`--price-schedule ${path}: ${(err as Error).message}`);
   }
   return schedule;
+}
+
+/**
+ * The requester's `acceptPriceSchedule` for `--accept-price-schedule FILE`: the listener's
+ * announced schedule must be exactly `accepted` (same canonical bytes, hence the same receipt
+ * reference); otherwise the run is refused before anything runs, on both sides, with a reason
+ * naming both schedules by id and hash prefix. A listener that announces no schedule bills
+ * nothing and is accepted.
+ * @example
+ * ```ts
+ * await runPsi({ ...options, acceptPriceSchedule: acceptOnlySchedule(await loadPriceSchedule('agreed.json')) });
+ * ```
+ */
+export function acceptOnlySchedule(accepted: PriceSchedule): (schedule: PriceSchedule, ref: string) => void {
+  const want = priceScheduleRef(accepted);
+  const short = (ref: string): string => {
+    const p = parsePriceScheduleRef(ref);
+    return p ? `'${p.id.slice(0, 40)}' (sha256 ${p.sha256Hex.slice(0, 12)}…)` : `'${ref.slice(0, 40)}'`;
+  };
+  return (_schedule, ref) => {
+    // The reason goes to the peer: schedule ids and hashes are not secret.
+    if (ref !== want) throw new TermsRefusedError(`the listener's price schedule ${short(ref)} is not the accepted ${short(want)}`);
+  };
 }
 
 /**

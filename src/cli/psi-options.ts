@@ -48,6 +48,8 @@ export interface PsiCliOptions {
   priceScheduleFile?: string;
   /** `--budget FILE`: query budget policy checked against `--ledger` before a run. */
   budgetFile?: string;
+  /** `--accept-price-schedule FILE` (requester): the only listener price schedule accepted. */
+  acceptPriceScheduleFile?: string;
 }
 
 /** Default `--timeout`: ten minutes per session. */
@@ -97,6 +99,10 @@ running:
   --budget FILE           query budget per counterparty (JSON, see docs/ledger.md), checked
                           against --ledger once the peer is authenticated; a spent budget
                           refuses the run on both sides (needs --ledger)
+  --accept-price-schedule FILE
+                          requester: run only if the listener bills with exactly this price
+                          schedule (it announces its schedule before the run); otherwise the run
+                          is refused on both sides before anything is computed
   --insecure-interop      bare draft protocol, NO authentication (testing against other
                           implementations of draft-wang-ppm-ecdh-psi only)
   --help                  this text
@@ -138,6 +144,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     ledger: { type: 'string' },
     'price-schedule': { type: 'string' },
     budget: { type: 'string' },
+    'accept-price-schedule': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return undefined;
@@ -191,6 +198,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     ledgerDir: stringOption(values, 'ledger'),
     priceScheduleFile: stringOption(values, 'price-schedule'),
     budgetFile: stringOption(values, 'budget'),
+    acceptPriceScheduleFile: stringOption(values, 'accept-price-schedule'),
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (opts as unknown as Record<string, unknown>)[k] = v;
 
@@ -206,6 +214,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   listenerOnly('tls-cert', opts.tlsCert !== undefined);
   listenerOnly('tls-key', opts.tlsKey !== undefined);
   if (opts.ca !== undefined && mode !== 'connect') throw new InputError('option --ca applies only with --connect');
+  if (opts.acceptPriceScheduleFile !== undefined && mode !== 'connect') throw new InputError('option --accept-price-schedule applies only with --connect');
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
     throw new InputError('options --tls-cert and --tls-key go together');
   }
@@ -229,6 +238,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
       ['ledger', opts.ledgerDir !== undefined],
       ['price-schedule', opts.priceScheduleFile !== undefined],
       ['budget', opts.budgetFile !== undefined],
+      ['accept-price-schedule', opts.acceptPriceScheduleFile !== undefined],
       ['purpose', values.purpose !== undefined],
     ] as const) {
       if (given) throw new InputError(`option --${flag} has no meaning with --insecure-interop (no session, no identities, no receipt)`);

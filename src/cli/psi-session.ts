@@ -15,7 +15,7 @@ import type { SessionPolicy } from '../session/session.js';
 import type { FrameTransport } from '../transport/types.js';
 import type { PsiContext, PsiRunOutcome } from './commands/psi.js';
 import type { PsiCliOptions } from './psi-options.js';
-import { budgetCheck, recordReceipt } from './ledger-wiring.js';
+import { acceptOnlySchedule, budgetCheck, recordReceipt } from './ledger-wiring.js';
 
 function truncationOf(opts: PsiCliOptions): 'none' | 128 | 192 {
   return opts.truncate === 0 ? 'none' : opts.truncate;
@@ -100,6 +100,7 @@ export async function runSessionPsi(
     onProgress,
     onReceipt,
     ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
+    ...(ctx.acceptSchedule ? { acceptPriceSchedule: acceptOnlySchedule(ctx.acceptSchedule) } : {}),
     ...(budget ? { beforeRun: budget } : {}),
     ...(ctx.peerKey ? { peerPublicKey: ctx.peerKey } : { allowAnyPeer: true }),
   };

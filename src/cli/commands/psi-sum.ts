@@ -16,7 +16,7 @@ import { dedupeRecords, normalizeKey } from '../../protocols/psi/normalize.js';
 import type { ReceiptBilling } from '../../ledger/pricing.js';
 import { choosePlainBits, epsilonEach } from '../../protocols/psi-sum/protocol.js';
 import { PSI_SUM_PROTOCOL_NAME, runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../../session/run-psi-sum.js';
-import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, recordReceipt } from '../ledger-wiring.js';
+import { acceptOnlySchedule, budgetCheck, loadBudgetPolicy, loadPriceSchedule, recordReceipt } from '../ledger-wiring.js';
 import { aggregateValueRows, type ValueColumnRequest } from '../../protocols/psi-sum/values.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
@@ -75,6 +75,9 @@ running:
   --budget FILE             query budget per counterparty (JSON, see docs/ledger.md), checked
                             against --ledger once the peer is authenticated; a spent budget
                             refuses the run on both sides (needs --ledger)
+  --accept-price-schedule FILE
+                            requester: run only if the listener bills with exactly this price
+                            schedule (announced before the run); otherwise both sides refuse
   --json                    print a one-line JSON summary as the last line of stdout
   --help                    this text
 
@@ -102,6 +105,7 @@ interface Options {
   ledgerDir?: string;
   priceScheduleFile?: string;
   budgetFile?: string;
+  acceptPriceScheduleFile?: string;
   json: boolean;
   tlsCert?: string;
   tlsKey?: string;
@@ -142,6 +146,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     ledger: { type: 'string' },
     'price-schedule': { type: 'string' },
     budget: { type: 'string' },
+    'accept-price-schedule': { type: 'string' },
     json: { type: 'boolean' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
@@ -202,6 +207,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     ['ledgerDir', 'ledger'],
     ['priceScheduleFile', 'price-schedule'],
     ['budgetFile', 'budget'],
+    ['acceptPriceScheduleFile', 'accept-price-schedule'],
     ['tlsCert', 'tls-cert'],
     ['tlsKey', 'tls-key'],
     ['ca', 'ca'],
@@ -220,6 +226,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
   if (opts.mode === 'listen' && opts.peerKeyFile === undefined && !opts.allowAnyPeer) throw new InputError('--listen needs --peer-key FILE or --allow-any-peer');
   if (opts.peerKeyFile !== undefined && opts.allowAnyPeer) throw new InputError('options --peer-key and --allow-any-peer contradict each other');
   if (opts.allowAnyPeer && opts.mode !== 'listen') throw new InputError('option --allow-any-peer applies only with --listen');
+  if (opts.acceptPriceScheduleFile !== undefined && opts.mode !== 'connect') throw new InputError('option --accept-price-schedule applies only with --connect');
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new InputError('options --tls-cert and --tls-key go together');
   if ((opts.tlsCert !== undefined && opts.mode !== 'listen') || (opts.ca !== undefined && opts.mode !== 'connect')) {
     throw new InputError('--tls-cert/--tls-key apply only with --listen, --ca only with --connect');
@@ -309,6 +316,7 @@ export async function run(argv: string[]): Promise<number> {
   // Schedule and budget files are checked before anything else happens (no connection yet).
   const schedule = opts.priceScheduleFile !== undefined ? await loadPriceSchedule(opts.priceScheduleFile, PSI_SUM_PROTOCOL_NAME) : undefined;
   const budget = opts.budgetFile !== undefined ? await loadBudgetPolicy(opts.budgetFile) : undefined;
+  const acceptSchedule = opts.acceptPriceScheduleFile !== undefined ? await loadPriceSchedule(opts.acceptPriceScheduleFile, PSI_SUM_PROTOCOL_NAME) : undefined;
   if (opts.mode === 'listen' && opts.allowAnyPeer) reporter.warn('--allow-any-peer: any peer with a valid identity may run this job; its key is recorded in the receipt');
   const identity = await loadIdentity(opts.identityDir, reporter);
   const peerKey = opts.peerKeyFile !== undefined ? await loadPeerKey(opts.peerKeyFile) : undefined;
@@ -351,6 +359,7 @@ export async function run(argv: string[]): Promise<number> {
       }
     },
     ...(schedule ? { priceSchedule: schedule } : {}),
+    ...(acceptSchedule ? { acceptPriceSchedule: acceptOnlySchedule(acceptSchedule) } : {}),
     ...(budgetHook ? { beforeRun: budgetHook } : {}),
   };
   const signal = sessionSignal(opts);

@@ -71,6 +71,8 @@ export interface PsiContext {
   ledger?: Ledger;
   /** `--price-schedule`: the schedule this party bills with (the amount is in the co-signed receipt). */
   schedule?: PriceSchedule;
+  /** `--accept-price-schedule` (requester): the only listener schedule accepted. */
+  acceptSchedule?: PriceSchedule;
   /** `--budget`: checked against `ledger` once the peer is authenticated. */
   budget?: BudgetPolicy;
 }
@@ -375,6 +377,7 @@ export async function run(argv: string[]): Promise<number> {
   // Schedule and budget files are checked before anything else happens (no connection yet).
   const schedule = opts.priceScheduleFile !== undefined ? await loadPriceSchedule(opts.priceScheduleFile, PSI_PROTOCOL_NAME) : undefined;
   const budget = opts.budgetFile !== undefined ? await loadBudgetPolicy(opts.budgetFile) : undefined;
+  const acceptSchedule = opts.acceptPriceScheduleFile !== undefined ? await loadPriceSchedule(opts.acceptPriceScheduleFile, PSI_PROTOCOL_NAME) : undefined;
   const identity = opts.identityDir !== undefined ? await loadIdentity(opts.identityDir, reporter) : undefined;
   const peerKey = opts.peerKeyFile !== undefined ? await loadPeerKey(opts.peerKeyFile) : undefined;
 
@@ -422,6 +425,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(ledger ? { ledger } : {}),
       ...(schedule ? { schedule } : {}),
       ...(budget ? { budget } : {}),
+      ...(acceptSchedule ? { acceptSchedule } : {}),
     };
     return opts.mode === 'connect' ? await requester(ctx, startedAt) : await listener(ctx, startedAt);
   } finally {

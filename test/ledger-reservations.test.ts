@@ -13,7 +13,7 @@ import { budgetStatus, type BudgetPolicy } from '../src/ledger/budget.js';
 import { checkLedgerBudget, openLedger, type Ledger } from '../src/ledger/file-ledger.js';
 import { signReceiptBody } from '../src/ledger/receipt.js';
 import type { UsageReceipt, UsageReceiptBody } from '../src/ledger/receipt-types.js';
-import { readBudgetReservations, releaseLedgerBudget, reserveLedgerBudget, RESERVATIONS_FILE } from '../src/ledger/reservations.js';
+import { cachedLedgerReceipts, readBudgetReservations, releaseLedgerBudget, reserveLedgerBudget, RESERVATIONS_FILE } from '../src/ledger/reservations.js';
 import { generateIdentity, type Identity } from '../src/session/identity.js';
 import { toBase64 } from '../src/utils/bytes.js';
 
@@ -181,6 +181,19 @@ describe('budget reservations in one process', () => {
       await expect(reserve(ledger, hospital)).rejects.toThrow(/reservations\.json: .*delete it/);
     }
     rmSync(path);
+  });
+
+  it('the decoded-entries cache of a handle: concurrent calls never count an entry twice', async () => {
+    const ledger = await freshLedger();
+    for (let i = 0; i < 3; i++) await ledger.append(receipt(hospital, sessionId()));
+    expect((await cachedLedgerReceipts(ledger)).length).toBe(3);
+    await Promise.all(Array.from({ length: 5 }, () => ledger.append(receipt(hospital, sessionId()))));
+    const lists = await Promise.all(Array.from({ length: 6 }, () => cachedLedgerReceipts(ledger)));
+    for (const l of lists) {
+      expect(l.length).toBe(8);
+      expect(new Set(l.map((r) => toBase64(r.body.sessionId))).size).toBe(8);
+    }
+    expect((await ledger.readReceipts()).map((r) => toBase64(r.body.sessionId))).toEqual(lists[0]!.map((r) => toBase64(r.body.sessionId)));
   });
 
   it('budgetStatus: a pending run whose session id is in the entries is settled', () => {

@@ -193,12 +193,22 @@ const decoded = new WeakMap<Ledger, UsageReceipt[]>();
 export async function cachedLedgerReceipts(ledger: Ledger): Promise<readonly UsageReceipt[]> {
   const n = ledger.size;
   let list = decoded.get(ledger);
-  if (list === undefined || list.length > n) {
+  if (list === undefined) {
     list = await ledger.readReceipts();
-  } else {
-    for (let i = list.length; i < n; i++) list.push(decodeReceipt(await ledger.readEntry(i)));
+    const other = decoded.get(ledger);
+    // A concurrent first call may have finished first; keep the longer (both are complete prefixes).
+    if (other !== undefined && other.length >= list.length) return other;
+    decoded.set(ledger, list);
+    return list;
   }
-  decoded.set(ledger, list);
+  // Concurrent calls on one handle must not push the same entries twice: read into a local array,
+  // then append only if nobody else extended the list meanwhile (check and push are synchronous).
+  while (list.length < n) {
+    const start = list.length;
+    const fresh: UsageReceipt[] = [];
+    for (let i = start; i < n; i++) fresh.push(decodeReceipt(await ledger.readEntry(i)));
+    if (list.length === start) list.push(...fresh);
+  }
   return list;
 }
 

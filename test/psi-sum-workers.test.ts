@@ -19,6 +19,8 @@ import { encryptColumnOnWorkers, selectColumnOnWorkers, type PsiSumTaskRunner } 
 import { psiSumEncryptTask, psiSumSelectTask } from '../src/protocols/psi-sum/he-tasks.js';
 import { runPsiSumIdHolder, runPsiSumValueHolder, type PsiSumProtocolOptions } from '../src/protocols/psi-sum/protocol.js';
 import { createMemoryTransportPair } from '../src/transport/memory.js';
+import { generateIdentity } from '../src/session/identity.js';
+import { runPsiSum } from '../src/session/index.js';
 import { createWorkerPool, type WorkerPool } from '../src/workers/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -235,6 +237,55 @@ describe('psi-sum HE on workers: many columns', () => {
     } finally {
       process.off('warning', onWarning);
     }
+  }, 300_000);
+});
+
+describe('runPsiSum (session layer) with a worker pool', () => {
+  it('the pool as executor with heOffload always: exact decimal sums and means on both sides; a bad heOffload is a TypeError before anything runs', async () => {
+    const two = await pool(2);
+    const pharma = generateIdentity();
+    const hospital = generateIdentity();
+    const ids = ['110101199003070011', '11010119900307002X', '440101198001010033', '310101197512120044'];
+    const valueKeys = ['11010119900307002x', '440101198001010033', '440101198001010033', '999'];
+    const rows = [['1200.50', '1'], ['-80.25', '0'], ['10.00', '1'], ['5.00', '0']];
+    // The pool, counting the HE tasks it runs (so the test sees that heOffload reached the protocol).
+    const tasks: string[] = [];
+    const counted: CryptoExecutor & PsiSumTaskRunner = {
+      size: two.size,
+      hashToGroup: (r, e, sg) => two.hashToGroup(r, e, sg),
+      multiply: (k, p, sg) => two.multiply(k, p, sg),
+      close: async () => {},
+      runTask: ((name: 'psiSumSelect', payload: never, o?: { signal?: AbortSignal }) => {
+        tasks.push(name);
+        return two.runTask(name, payload, o);
+      }) as PsiSumTaskRunner['runTask'],
+    };
+    const [a, b] = createMemoryTransportPair();
+    const [mine, theirs] = await Promise.all([
+      runPsiSum({ role: 'requester', records: ids, transport: a, identity: pharma, peerPublicKey: hospital.publicKey, executor: counted, heOffload: 'always' }),
+      runPsiSum({
+        role: 'responder',
+        records: valueKeys,
+        values: { columns: [{ name: 'cost' }, { name: 'adverse' }], rows },
+        transport: b,
+        identity: hospital,
+        peerPublicKey: pharma.publicKey,
+        executor: counted,
+        heOffload: 'always',
+      }),
+    ]);
+    // One column run per column on each side (one block each).
+    expect(tasks.sort()).toEqual(['psiSumEncrypt', 'psiSumEncrypt', 'psiSumSelect', 'psiSumSelect']);
+    for (const r of [mine, theirs]) {
+      expect(r.intersectionSize).toBe(2);
+      expect(r.sums).toEqual({ cost: '1130.25', adverse: '2' });
+      expect(r.means).toEqual({ cost: '565.13', adverse: '1.00' });
+    }
+    const [c] = createMemoryTransportPair();
+    await expect(
+      runPsiSum({ role: 'requester', records: ids, transport: c, identity: pharma, peerPublicKey: hospital.publicKey, heOffload: 'sometimes' as never }),
+    ).rejects.toBeInstanceOf(TypeError);
+    expect(c.stats.bytesSent).toBe(0);
   }, 300_000);
 });
 

@@ -186,8 +186,8 @@ describe('dataport psi --budget', () => {
   });
 });
 
-describe('dataport psi --accept-price-schedule (the requester agrees to the price before the run)', () => {
-  it('runs when the listener announces exactly the accepted schedule; refuses on both sides, before any data, when it announces another', async () => {
+describe('dataport psi --accept-price-schedule (a party agrees to the peer\'s price before the run)', () => {
+  it('runs when the billing peer announces exactly the accepted schedule; refuses on both sides, before any data, when it announces another', async () => {
     writeFileSync(p('cheap.json'), JSON.stringify({ id: 'cheap', currency: 'CNY', protocols: { 'ecdh-psi': { perRun: 1 } } }));
     // Same schedule, written differently: same canonical bytes, accepted.
     writeFileSync(p('prices-reordered.json'), JSON.stringify({ protocols: SCHEDULE.protocols, guideCap: SCHEDULE.guideCap, currency: 'CNY', id: SCHEDULE.id }, null, 2));
@@ -203,7 +203,7 @@ describe('dataport psi --accept-price-schedule (the requester agrees to the pric
     );
     expect(no.r.code).toBe(1);
     expect(no.l.code).toBe(1);
-    const reason = /terms refused: the listener's price schedule 'port-2026-01' \(sha256 [0-9a-f]{12}…\) is not the accepted 'cheap' \(sha256 [0-9a-f]{12}…\)/;
+    const reason = /terms refused: the peer's price schedule 'port-2026-01' \(sha256 [0-9a-f]{12}…\) is not the accepted 'cheap' \(sha256 [0-9a-f]{12}…\)/;
     expectOneLineError(no.r.stderr, reason);
     expectOneLineError(no.l.stderr, reason);
     expect(no.r.stdout).not.toMatch(/intersection/);
@@ -211,9 +211,16 @@ describe('dataport psi --accept-price-schedule (the requester agrees to the pric
     expect(await outcomes(p('h-accept'), ids.hospital!)).toEqual(['completed']);
     expect(await outcomes(p('p-accept'), ids.pharma!)).toEqual(['completed']);
 
-    const misuse = await runCli(psiListener('unused', ['--accept-price-schedule', p('prices.json')]), { watchdogMs: W });
-    expect(misuse.code).toBe(1);
-    expectOneLineError(misuse.stderr, /option --accept-price-schedule applies only with --connect/);
+    // The other way round: the requester bills (the listener has no schedule); a listener that
+    // accepts only the cheap schedule refuses it with a co-signed refusal in both ledgers.
+    const back = await pair(psiListener('h-accept-2', ['--accept-price-schedule', p('cheap.json')]), (url) =>
+      psiRequester(url, 'p-accept-2', ['--price-schedule', p('prices.json')]),
+    );
+    expect(back.l.code).toBe(1);
+    expect(back.r.code).toBe(1);
+    expectOneLineError(back.r.stderr, reason);
+    expect(await outcomes(p('h-accept-2'), ids.hospital!)).toEqual(['refused']);
+    expect(await outcomes(p('p-accept-2'), ids.pharma!)).toEqual(['refused']);
   });
 });
 

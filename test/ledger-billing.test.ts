@@ -83,6 +83,7 @@ interface SessionSetup {
   responderSchedule?: PriceSchedule;
   refuse?: boolean;
   acceptPriceSchedule?: (schedule: PriceSchedule, ref: string) => void | Promise<void>;
+  responderAccept?: (schedule: PriceSchedule, ref: string) => void | Promise<void>;
 }
 
 function start(o: SessionSetup = {}) {
@@ -105,6 +106,7 @@ function start(o: SessionSetup = {}) {
       policy: o.refuse ? { check: () => 'not today' } : {},
       localSetSize: 20,
       ...(o.responderSchedule ? { priceSchedule: o.responderSchedule } : {}),
+      ...(o.responderAccept ? { acceptPriceSchedule: o.responderAccept } : {}),
     }),
   ] as const;
 }
@@ -231,14 +233,13 @@ describe('co-signed billing in the session', () => {
     expect(encodeReceipt(a!)).toEqual(encodeReceipt(b!));
   });
 
-  it('both bill: the responder’s schedule wins on both sides; a contribution overrides the session default', async () => {
-    let { req, res } = await sessions({ requesterSchedule: REQUESTER_PRICES, responderSchedule: PSI_PRICES });
-    let [a, b] = receiptsOf(await exchange(req, res, done(10), done(20)));
+  it('both bill: the responder’s schedule wins on both sides', async () => {
+    const { req, res } = await sessions({ requesterSchedule: REQUESTER_PRICES, responderSchedule: PSI_PRICES });
+    expect(req.announcedPriceSchedule).toEqual(PSI_PRICES);
+    expect(res.announcedPriceSchedule).toEqual(PSI_PRICES);
+    const [a, b] = receiptsOf(await exchange(req, res, done(10), done(20)));
     expect(a!.body.billing!.schedule).toBe(priceScheduleRef(PSI_PRICES));
     expect(encodeReceipt(a!)).toEqual(encodeReceipt(b!));
-    ({ req, res } = await sessions());
-    [a, b] = receiptsOf(await exchange(req, res, done(10, { priceSchedule: REQUESTER_PRICES }), done(20)));
-    expect(b!.body.billing!.schedule).toBe(priceScheduleRef(REQUESTER_PRICES));
   });
 
   it('nobody bills: no billing field (the body encodes exactly as before billing existed)', async () => {
@@ -257,20 +258,48 @@ describe('co-signed billing in the session', () => {
     expect(encodeReceipt(a!)).toEqual(encodeReceipt(b!));
   });
 
-  it('misuse: a requester schedule without a price for the protocol, or a responder schedule it did not announce, is a RangeError before the view is sent', async () => {
+  it('misuse (RangeError, nothing sent): a requester schedule without a price for the protocol, an invalid schedule, a contribution schedule that was not announced', async () => {
     const noPsi = parsePriceSchedule({ id: 'agg', currency: 'CNY', protocols: { aggregate: { perRun: 1 } } });
-    let { req, res } = await sessions();
-    let [a, b] = await exchange(req, res, done(10, { priceSchedule: noPsi }), done(20));
-    expect(a.status === 'rejected' && a.reason).toBeInstanceOf(RangeError);
-    expect(b.status).toBe('rejected');
-    ({ req, res } = await sessions());
-    [a, b] = await exchange(req, res, done(10), done(20, { priceSchedule: PSI_PRICES }));
-    expect(b.status === 'rejected' && (b.reason as Error).message).toMatch(/announced in the handshake/);
-    expect(a.status).toBe('rejected');
-    // Repeating the announced schedule is fine.
-    ({ req, res } = await sessions({ responderSchedule: PSI_PRICES }));
-    receiptsOf(await exchange(req, res, done(10), done(20, { priceSchedule: PSI_PRICES })));
+    const [a1, b1] = createMemoryTransportPair();
+    await expect(establishSession({ role: 'requester', transport: a1, identity: requesterId, peerPublicKey: responderId.publicKey, terms: terms(), priceSchedule: noPsi })).rejects.toThrow(/no price for protocol 'ecdh-psi'/);
+    expect(b1.stats.framesReceived).toBe(0);
     await expect(establishSession({ role: 'responder', transport: createMemoryTransportPair()[1], identity: responderId, allowAnyPeer: true, policy: {}, localSetSize: 1, priceSchedule: { id: 'x', currency: 'cny', protocols: {} } })).rejects.toThrow(RangeError);
+    for (const [cReq, cRes] of [
+      [done(10, { priceSchedule: REQUESTER_PRICES }), done(20)],
+      [done(10), done(20, { priceSchedule: PSI_PRICES })],
+    ] as const) {
+      const { req, res } = await sessions();
+      const [a, b] = await exchange(req, res, cReq, cRes);
+      const mine = cReq.priceSchedule ? a : b;
+      expect(mine.status === 'rejected' && (mine.reason as Error).message).toMatch(/announced in the handshake/);
+      expect([a.status, b.status]).toEqual(['rejected', 'rejected']);
+    }
+    // Repeating the announced schedule is fine.
+    const { req, res } = await sessions({ responderSchedule: PSI_PRICES, requesterSchedule: REQUESTER_PRICES });
+    receiptsOf(await exchange(req, res, done(10, { priceSchedule: REQUESTER_PRICES }), done(20, { priceSchedule: PSI_PRICES })));
+  });
+
+  it('the requester announces its schedule in the signed CONFIRM: a responder without one may refuse it (a co-signed refusal) or accept it', async () => {
+    const seen: string[] = [];
+    let { req, res } = await sessions({
+      requesterSchedule: REQUESTER_PRICES,
+      responderAccept: (_s, ref) => {
+        seen.push(ref);
+        throw new TermsRefusedError('we do not pay per-run fees');
+      },
+    });
+    expect(seen).toEqual([priceScheduleRef(REQUESTER_PRICES)]);
+    expect([req.accepted, res.accepted]).toEqual([false, false]);
+    expect(req.refusalReason).toBe('we do not pay per-run fees');
+    const refused: ReceiptContribution = { outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 };
+    const [a] = receiptsOf(await exchange(req, res, refused, refused));
+    expect(a!.body.outcome).toBe('refused');
+    expect(a!.body.billing!.amountMinor).toBe(0);
+    ({ req, res } = await sessions({ requesterSchedule: REQUESTER_PRICES, responderAccept: () => undefined }));
+    expect(res.announcedPriceSchedule).toEqual(REQUESTER_PRICES);
+    // The responder's hook is not asked when the responder bills itself.
+    ({ req, res } = await sessions({ requesterSchedule: REQUESTER_PRICES, responderSchedule: PSI_PRICES, responderAccept: () => { throw new TermsRefusedError('never'); } }));
+    expect(res.accepted).toBe(true);
   });
 
   it('the responder announces its schedule in the signed DECISION, before the run', async () => {

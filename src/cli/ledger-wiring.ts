@@ -71,11 +71,11 @@ export async function loadPriceSchedule(path: string, protocol?: string): Promis
 }
 
 /**
- * The requester's `acceptPriceSchedule` for `--accept-price-schedule FILE`: the listener's
- * announced schedule must be exactly `accepted` (same canonical bytes, hence the same receipt
- * reference); otherwise the run is refused before anything runs, on both sides, with a reason
- * naming both schedules by id and hash prefix. A listener that announces no schedule bills
- * nothing and is accepted.
+ * The session's `acceptPriceSchedule` for `--accept-price-schedule FILE`: the peer's announced
+ * schedule, when it is the one that bills the run, must be exactly `accepted` (same canonical
+ * bytes, hence the same receipt reference); otherwise the run is refused before anything runs, on
+ * both sides, with a reason naming both schedules by id and hash prefix. A peer that announces no
+ * schedule (or whose schedule does not bill: a listener that bills itself) is not asked about.
  * @example
  * ```ts
  * await runPsi({ ...options, acceptPriceSchedule: acceptOnlySchedule(await loadPriceSchedule('agreed.json')) });
@@ -89,7 +89,7 @@ export function acceptOnlySchedule(accepted: PriceSchedule): (schedule: PriceSch
   };
   return (_schedule, ref) => {
     // The reason goes to the peer: schedule ids and hashes are not secret.
-    if (ref !== want) throw new TermsRefusedError(`the listener's price schedule ${short(ref)} is not the accepted ${short(want)}`);
+    if (ref !== want) throw new TermsRefusedError(`the peer's price schedule ${short(ref)} is not the accepted ${short(want)}`);
   };
 }
 

@@ -48,7 +48,7 @@ export interface PsiCliOptions {
   priceScheduleFile?: string;
   /** `--budget FILE`: query budget policy checked against `--ledger` before a run. */
   budgetFile?: string;
-  /** `--accept-price-schedule FILE` (requester): the only listener price schedule accepted. */
+  /** `--accept-price-schedule FILE`: the only peer price schedule accepted (when the peer's bills). */
   acceptPriceScheduleFile?: string;
 }
 
@@ -100,9 +100,9 @@ running:
                           against --ledger once the peer is authenticated; a spent budget
                           refuses the run on both sides (needs --ledger)
   --accept-price-schedule FILE
-                          requester: run only if the listener bills with exactly this price
-                          schedule (it announces its schedule before the run); otherwise the run
-                          is refused on both sides before anything is computed
+                          run only if the peer's price schedule, when it bills the run, is
+                          exactly this one (both announce theirs before the run; the listener's
+                          wins); otherwise the run is refused on both sides before any data
   --insecure-interop      bare draft protocol, NO authentication (testing against other
                           implementations of draft-wang-ppm-ecdh-psi only)
   --help                  this text
@@ -214,7 +214,6 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   listenerOnly('tls-cert', opts.tlsCert !== undefined);
   listenerOnly('tls-key', opts.tlsKey !== undefined);
   if (opts.ca !== undefined && mode !== 'connect') throw new InputError('option --ca applies only with --connect');
-  if (opts.acceptPriceScheduleFile !== undefined && mode !== 'connect') throw new InputError('option --accept-price-schedule applies only with --connect');
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
     throw new InputError('options --tls-cert and --tls-key go together');
   }

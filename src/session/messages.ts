@@ -111,6 +111,8 @@ export interface ReplyMessage {
 /** @internal */
 export interface ConfirmMessage {
   terms: SessionTerms;
+  /** The canonical price schedule the requester bills with, if any (announced before the run). */
+  priceSchedule?: Uint8Array;
   signature: Uint8Array;
 }
 
@@ -286,9 +288,10 @@ export function decodeReply(frame: Uint8Array): { message: ReplyMessage; unsigne
 }
 
 /** @internal */
-export function encodeConfirmUnsigned(terms: SessionTerms): Uint8Array {
+export function encodeConfirmUnsigned(terms: SessionTerms, priceSchedule?: Uint8Array): Uint8Array {
   const w = new Writer().u8(SessionMessageType.CONFIRM);
   writeTerms(w, terms);
+  writeSchedule(w, priceSchedule);
   return w.finish();
 }
 
@@ -298,8 +301,9 @@ export function decodeConfirm(frame: Uint8Array): { message: ConfirmMessage; uns
   const r = new Reader(unsigned);
   expectType(r, SessionMessageType.CONFIRM);
   const terms = readTerms(r);
+  const priceSchedule = readSchedule(r);
   r.end();
-  return { message: { terms, signature }, unsigned };
+  return { message: priceSchedule === undefined ? { terms, signature } : { terms, priceSchedule, signature }, unsigned };
 }
 
 /** Writes `u8 hasSchedule [u16 length, canonical schedule bytes]`. */

@@ -98,12 +98,12 @@ export interface RunPsiSumOptions {
    */
   beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array, context: BeforeRunContext) => void | Promise<void>;
   /**
-   * Bill the run with this price schedule: the amount is part of the co-signed receipt. A
-   * responder announces it before the run and it wins; a requester's is used only if the responder
-   * has none.
+   * Bill the run with this price schedule: announced in the handshake before the run, the amount
+   * is part of the co-signed receipt. The responder's wins; a requester's is used only if the
+   * responder has none.
    */
   priceSchedule?: PriceSchedule;
-  /** Requester: accept or refuse (throw `TermsRefusedError`) the responder's announced schedule before the run. */
+  /** Accept or refuse (throw `TermsRefusedError`) the peer's announced schedule when it is the one billed, before the run. */
   acceptPriceSchedule?: (schedule: PriceSchedule, ref: string) => void | Promise<void>;
   /** Receives the co-signed receipt (completed or withheld runs) before `runPsiSum` returns or throws. */
   onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;

@@ -93,18 +93,21 @@ export interface SessionOptionsBase {
    */
   beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array, context: BeforeRunContext) => void | Promise<void>;
   /**
-   * The price schedule this party bills with. A responder announces it in its signed DECISION,
-   * before the run (it must price the requested protocol, otherwise the terms are refused with
-   * that reason), and the receipt is billed with exactly it. A requester's is used only when the
-   * responder has none; it is the default of every {@link ReceiptContribution}'s `priceSchedule`.
-   * A refused run's receipt is priced too, at 0.
+   * The price schedule this party bills with, announced in the handshake before the run (the
+   * requester's in its signed CONFIRM, the responder's in its signed DECISION). The receipt is
+   * billed with the responder's if it has one, else with the requester's. It must price the
+   * session's protocol: a requester's that does not is a `RangeError`; a responder's that does not
+   * refuses the terms with that reason. A refused run's receipt is priced too, at 0.
    */
   priceSchedule?: PriceSchedule;
   /**
-   * Requester: called with the responder's announced schedule (and its receipt reference,
-   * `<id> sha256:<hex>`) once the responder has accepted the terms, before anything runs. Throw
-   * `TermsRefusedError` / `GuardrailRefusedError` to refuse the price: the session ends on both
-   * sides with that reason and no receipt. Without it, any announced schedule is accepted.
+   * Called with the peer's announced schedule (and its receipt reference, `<id> sha256:<hex>`)
+   * when that schedule is the one the receipt will be billed with — on the requester once the
+   * responder has accepted the terms, on the responder (which then has no schedule of its own)
+   * before it answers them — in both cases before anything runs. Throw `TermsRefusedError` /
+   * `GuardrailRefusedError` to refuse the price: the session ends on both sides with that reason
+   * (a responder's refusal gets a co-signed `refused` receipt like any refusal; a requester's
+   * none). Without it, any announced schedule is accepted.
    */
   acceptPriceSchedule?: (schedule: PriceSchedule, ref: string) => void | Promise<void>;
   /** Cancels the handshake. */
@@ -170,12 +173,11 @@ export interface ReceiptContribution {
   /** If given, the peer's declared input size must equal it (what the protocol observed). */
   expectedPeerInputSize?: number;
   /**
-   * The price schedule this party bills with (default: the session's `priceSchedule`). It must
-   * price the session's protocol (`RangeError` otherwise). A responder may only repeat the
-   * schedule it announced in the handshake (`RangeError` otherwise). The receipt's co-signed
-   * `billing` is the run priced with the responder's schedule if it announced one, else the
-   * requester's; both parties compute it from the same body and sign it (see docs/session.md
-   * *Receipt exchange*).
+   * Optional repeat of the schedule this party announced in the handshake (the session's
+   * `priceSchedule`); any other is a `RangeError`, because the peer accepted the announced one.
+   * The receipt's co-signed `billing` is the run priced with the responder's schedule if it
+   * announced one, else the requester's; both parties compute it from the same body and sign it
+   * (see docs/session.md *Receipt exchange*).
    */
   priceSchedule?: PriceSchedule;
 }
@@ -204,7 +206,10 @@ export interface Session {
   readonly responderSetSize: number;
   /** False when the responder refused the terms; see `refusalReason`. */
   readonly accepted: boolean;
-  /** The price schedule the responder announced in its DECISION (it bills the receipt), if any. */
+  /**
+   * The schedule the receipt will be billed with, as announced in the handshake: the responder's
+   * if it announced one, else the requester's; `undefined` if neither did.
+   */
   readonly announcedPriceSchedule: PriceSchedule | undefined;
   readonly refusalReason: string | undefined;
   /** True when both ends had a TLS exporter and it was mixed into `ekm`. */
@@ -312,8 +317,8 @@ interface Established {
   accepted: boolean;
   reason: string | undefined;
   bound: boolean;
-  /** Canonical bytes of the schedule the responder announced in its DECISION. */
-  announced?: Uint8Array;
+  /** Canonical bytes of the schedules announced in the handshake (CONFIRM, DECISION). */
+  schedules: { requester: Uint8Array | undefined; responder: Uint8Array | undefined };
 }
 
 /**
@@ -343,7 +348,12 @@ export async function establishSession(options: RequesterSessionOptions | Respon
   assertBytes(identity?.secretKey, 'identity.secretKey', 32);
   assertBytes(identity.publicKey, 'identity.publicKey', 32);
   const allowed = allowedKeys(options);
-  if (options.priceSchedule !== undefined) encodePriceSchedule(options.priceSchedule); // misuse: RangeError
+  if (options.priceSchedule !== undefined) {
+    encodePriceSchedule(options.priceSchedule); // misuse: RangeError
+    if (options.role === 'requester' && !pricesProtocol(options.priceSchedule, options.terms.protocol)) {
+      throw new RangeError(`priceSchedule has no price for protocol '${options.terms.protocol}' and no default`);
+    }
+  }
   // Misuse is reported before anything touches the transport.
   if (options.role === 'requester') encodeConfirmUnsigned(options.terms);
   else if (!Number.isSafeInteger(options.localSetSize) || options.localSetSize < 0) {
@@ -371,7 +381,7 @@ export async function establishSession(options: RequesterSessionOptions | Respon
   } catch (e) {
     return failAndThrow(e);
   }
-  return new SessionImpl(options.role, identity, est, startedAt, transport, signal, options.priceSchedule);
+  return new SessionImpl(options.role, identity, est, startedAt, transport, signal);
 }
 
 async function requesterHandshake(
@@ -382,7 +392,8 @@ async function requesterHandshake(
 ): Promise<Established> {
   // Canonical terms first (what the responder will decode: sorted keys, well-formed strings), so
   // both sides sign receipts over identical values. Misuse surfaces here, before anything is sent.
-  const confirmUnsigned = encodeConfirmUnsigned(o.terms);
+  const ownSchedule = o.priceSchedule === undefined ? undefined : encodePriceSchedule(o.priceSchedule);
+  const confirmUnsigned = encodeConfirmUnsigned(o.terms, ownSchedule);
   const terms = decodeConfirm(concatBytes(confirmUnsigned, new Uint8Array(64))).message.terms;
   const nonce = randomBytes(32);
   const eph = x25519.utils.randomSecretKey();
@@ -444,7 +455,8 @@ async function requesterHandshake(
       }
     }
   }
-  return finishHandshake('requester', [hello, replyFrame, confirm, decisionFrame], nonce, reply.nonce, shared, reply.publicKey, terms, decision, bound, binding.exporter);
+  const schedules = { responder: decision.priceSchedule, requester: ownSchedule };
+  return finishHandshake('requester', [hello, replyFrame, confirm, decisionFrame], nonce, reply.nonce, shared, reply.publicKey, terms, decision, bound, binding.exporter, schedules);
 }
 
 async function responderHandshake(
@@ -487,6 +499,20 @@ async function responderHandshake(
   // cannot price the requested protocol is a refusal the requester can act on.
   const priced = o.priceSchedule !== undefined && pricesProtocol(o.priceSchedule, c.terms.protocol);
   if (reason === undefined && o.priceSchedule !== undefined && !priced) reason = 'the listener has no price for this protocol';
+  if (reason === undefined && o.priceSchedule === undefined && c.priceSchedule !== undefined) {
+    // No schedule here: the requester's bills the run. It was checked by the decoder (size,
+    // validity, canonical form); it must price the protocol, and this side may refuse it.
+    const theirs = decodePriceSchedule(c.priceSchedule);
+    if (!pricesProtocol(theirs, c.terms.protocol)) reason = "the requester's price schedule has no price for this protocol";
+    else if (o.acceptPriceSchedule) {
+      try {
+        await o.acceptPriceSchedule(theirs, priceScheduleRef(theirs));
+      } catch (e) {
+        reason = refusalFrom(e);
+        if (reason === undefined) throw e;
+      }
+    }
+  }
   if (reason === undefined && o.beforeRun) {
     try {
       await o.beforeRun(c.terms, h.publicKey, { sessionId: sessionIdOf(h.nonce, nonce) });
@@ -506,7 +532,8 @@ async function responderHandshake(
   const decisionSig = signMessage(o.identity.secretKey, concatBytes(CTX_DECISION, transcriptHash(hello, replyFrame, confirm, decisionUnsigned)));
   const decisionFrame = concatBytes(decisionUnsigned, decisionSig);
   await o.transport.send(decisionFrame, o.signal);
-  return finishHandshake('responder', [hello, replyFrame, confirm, decisionFrame], h.nonce, nonce, shared, h.publicKey, c.terms, decision, bound, binding.exporter);
+  const schedules = { responder: decision.priceSchedule, requester: c.priceSchedule };
+  return finishHandshake('responder', [hello, replyFrame, confirm, decisionFrame], h.nonce, nonce, shared, h.publicKey, c.terms, decision, bound, binding.exporter, schedules);
 }
 
 /** Whether `schedule` has a price for `protocol` (its own or the default). */
@@ -532,9 +559,10 @@ function finishHandshake(
   shared: Uint8Array,
   peerKey: Uint8Array,
   terms: SessionTerms,
-  r: { accepted: boolean; reason: string; responderSetSize: number; priceSchedule?: Uint8Array },
+  r: { accepted: boolean; reason: string; responderSetSize: number },
   bound: boolean,
   exporter: Uint8Array | undefined,
+  schedules: { requester: Uint8Array | undefined; responder: Uint8Array | undefined },
 ): Established {
   const th = transcriptHash(...transcript);
   const sessionId = sessionIdOf(requesterNonce, responderNonce);
@@ -555,7 +583,7 @@ function finishHandshake(
     accepted: r.accepted,
     reason: r.accepted ? undefined : r.reason,
     bound,
-    ...(r.priceSchedule !== undefined ? { announced: r.priceSchedule } : {}),
+    schedules,
   };
 }
 
@@ -624,8 +652,7 @@ class SessionImpl implements Session {
   readonly #mac: FrameMac;
   readonly #transport: FrameTransport;
   readonly #signal: AbortSignal | undefined;
-  readonly #priceSchedule: PriceSchedule | undefined;
-  readonly #announced: Uint8Array | undefined;
+  readonly #schedules: { requester: Uint8Array | undefined; responder: Uint8Array | undefined };
   readonly announcedPriceSchedule: PriceSchedule | undefined;
 
   constructor(
@@ -635,7 +662,6 @@ class SessionImpl implements Session {
     startedAt: number,
     transport: FrameTransport,
     signal?: AbortSignal,
-    priceSchedule?: PriceSchedule,
   ) {
     this.role = role;
     this.sessionId = e.sessionId;
@@ -656,9 +682,9 @@ class SessionImpl implements Session {
     this.#identity = identity;
     this.#transport = transport;
     this.#signal = signal;
-    this.#priceSchedule = priceSchedule;
-    this.#announced = e.announced;
-    this.announcedPriceSchedule = e.announced === undefined ? undefined : decodePriceSchedule(e.announced);
+    this.#schedules = e.schedules;
+    const billing = e.schedules.responder ?? e.schedules.requester;
+    this.announcedPriceSchedule = billing === undefined ? undefined : decodePriceSchedule(billing);
   }
 
   async #recv(type: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
@@ -697,23 +723,18 @@ class SessionImpl implements Session {
       await this.#transport.send(this.#mac.seal(encodeReceiptView(mine)), signal);
       const theirs = decodeReceiptView(await this.#recv(SessionMessageType.RECEIPT_VIEW, signal));
       this.#checkPeerView(mine, theirs, c);
-      // The responder bills only with what it announced before the run.
-      if (this.role === 'requester' && !sameBytes(theirs.priceSchedule, this.#announced)) {
+      // Each side bills only with what it announced before the run.
+      if (!sameBytes(theirs.priceSchedule, this.role === 'requester' ? this.#schedules.responder : this.#schedules.requester)) {
         throw localError(new VerificationFailedError('peer receipt view bills with a schedule it did not announce'), 'receipt view inconsistent');
       }
       const [req, res] = this.role === 'requester' ? [mine, theirs] : [theirs, mine];
       const body = this.#body(req, res);
-      // Billing: the responder's schedule if it sent one, else the requester's (a fixed rule, so
-      // both build the same body). Each side prices the run itself, so neither signs an amount it
-      // did not compute. A peer's schedule was checked by the view decoder (size, canonical form).
-      const billedBy = res.priceSchedule !== undefined ? res : req.priceSchedule !== undefined ? req : undefined;
-      if (billedBy !== undefined) {
-        const billed = decodePriceSchedule(billedBy.priceSchedule!);
-        if (billedBy !== mine && !pricesProtocol(billed, this.terms.protocol)) {
-          throw localError(new VerificationFailedError('peer price schedule has no price for the protocol'), 'price schedule has no price for the protocol');
-        }
-        body.billing = billRun(billed, body);
-      }
+      // Billing: the responder's schedule if it announced one, else the requester's (a fixed rule,
+      // so both build the same body). Each side prices the run itself, so neither signs an amount
+      // it did not compute. The schedule billed was checked in the handshake (it prices the
+      // protocol, the other side could refuse it) and each view carries exactly the announced one.
+      const billedBy = res.priceSchedule ?? req.priceSchedule;
+      if (billedBy !== undefined) body.billing = billRun(decodePriceSchedule(billedBy), body);
       const signature = signReceiptBody(this.#identity.secretKey, body);
       await this.#transport.send(this.#mac.seal(encodeSignatureMessage(SessionMessageType.RECEIPT_SIGNATURE, signature)), signal);
       const peerSig = decodeSignatureMessage(SessionMessageType.RECEIPT_SIGNATURE, await this.#recv(SessionMessageType.RECEIPT_SIGNATURE, signal));
@@ -768,22 +789,15 @@ class SessionImpl implements Session {
   }
 
   /**
-   * The schedule bytes this party's view carries. A responder: exactly the one it announced (a
-   * contribution may only repeat it). A requester: its own, which must price the protocol. Misuse
-   * (invalid, too large, no price, not the announced one) throws `RangeError`.
+   * The schedule bytes this party's view carries: exactly the one it announced in the handshake
+   * (a contribution may only repeat it: `RangeError` otherwise).
    */
   #viewSchedule(c: ReceiptContribution): Uint8Array | undefined {
-    if (this.role === 'responder') {
-      if (c.priceSchedule !== undefined && !sameBytes(encodePriceSchedule(c.priceSchedule), this.#announced)) {
-        throw new RangeError('a responder bills only with the priceSchedule it announced in the handshake (the session option)');
-      }
-      return this.#announced;
+    const announced = this.role === 'responder' ? this.#schedules.responder : this.#schedules.requester;
+    if (c.priceSchedule !== undefined && !sameBytes(encodePriceSchedule(c.priceSchedule), announced)) {
+      throw new RangeError('priceSchedule must be the one announced in the handshake (the session option)');
     }
-    const schedule = c.priceSchedule ?? this.#priceSchedule;
-    if (schedule === undefined) return undefined;
-    const bytes = encodePriceSchedule(schedule);
-    if (!pricesProtocol(schedule, this.terms.protocol)) throw new RangeError(`priceSchedule has no price for protocol '${this.terms.protocol}' and no default`);
-    return bytes;
+    return announced;
   }
 
   /** True when `role` is the only party the terms release the result to (see exchangeReceipt). */

@@ -76,8 +76,8 @@ running:
                             against --ledger once the peer is authenticated; a spent budget
                             refuses the run on both sides (needs --ledger)
   --accept-price-schedule FILE
-                            requester: run only if the listener bills with exactly this price
-                            schedule (announced before the run); otherwise both sides refuse
+                            run only if the peer's price schedule, when it bills the run, is
+                            exactly this one (announced before the run); otherwise both refuse
   --json                    print a one-line JSON summary as the last line of stdout
   --help                    this text
 
@@ -226,7 +226,6 @@ function parseOptions(argv: readonly string[]): Options | undefined {
   if (opts.mode === 'listen' && opts.peerKeyFile === undefined && !opts.allowAnyPeer) throw new InputError('--listen needs --peer-key FILE or --allow-any-peer');
   if (opts.peerKeyFile !== undefined && opts.allowAnyPeer) throw new InputError('options --peer-key and --allow-any-peer contradict each other');
   if (opts.allowAnyPeer && opts.mode !== 'listen') throw new InputError('option --allow-any-peer applies only with --listen');
-  if (opts.acceptPriceScheduleFile !== undefined && opts.mode !== 'connect') throw new InputError('option --accept-price-schedule applies only with --connect');
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new InputError('options --tls-cert and --tls-key go together');
   if ((opts.tlsCert !== undefined && opts.mode !== 'listen') || (opts.ca !== undefined && opts.mode !== 'connect')) {
     throw new InputError('--tls-cert/--tls-key apply only with --listen, --ca only with --connect');

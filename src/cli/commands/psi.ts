@@ -71,7 +71,7 @@ export interface PsiContext {
   ledger?: Ledger;
   /** `--price-schedule`: the schedule this party bills with (the amount is in the co-signed receipt). */
   schedule?: PriceSchedule;
-  /** `--accept-price-schedule` (requester): the only listener schedule accepted. */
+  /** `--accept-price-schedule`: the only peer schedule accepted (when the peer's bills the run). */
   acceptSchedule?: PriceSchedule;
   /** `--budget`: checked against `ledger` once the peer is authenticated. */
   budget?: BudgetPolicy;

@@ -1,7 +1,8 @@
 /**
- * Co-signed billing (docs/ledger.md *Billing*): the price schedule travels in the receipt views,
- * both parties price the run with the same schedule (the responder's, else the requester's) and
- * sign the amount as part of the receipt body.
+ * Co-signed billing (docs/ledger.md *Billing*): each party's price schedule is announced in the
+ * signed handshake (CONFIRM / DECISION) and repeated in its receipt view; both parties price the
+ * run with the same schedule (the responder's, else the requester's) and sign the amount as part
+ * of the receipt body.
  *
  * A hostile peer is simulated by replacing the RECEIPT_VIEW encoder for views that carry a marker
  * input size (the frames are MAC'd per session, so a test cannot splice bytes on the wire; this

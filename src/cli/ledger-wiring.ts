@@ -4,7 +4,8 @@
  * see src/ledger/reservations.ts), and appending the co-signed receipt.
  *
  * Billing is part of the co-signed receipt: the schedule goes to the session
- * (`priceSchedule`), travels in this party's receipt view, and both parties sign the amount
+ * (`priceSchedule`), is announced in the handshake before the run (the peer may refuse it:
+ * `--accept-price-schedule`, {@link acceptOnlySchedule}), and both parties sign the amount
  * computed from the responder's schedule (or the requester's, if only it has one) — see
  * docs/ledger.md *Billing*. There is no side file: the amount an entry holds is the amount both
  * parties signed.

@@ -22,10 +22,10 @@
  * the protocol's `cap` and the schedule's `guideCap` (the lower wins). `records` is the sum of the
  * run's input sizes; a GB is 10^9 bytes. Runs whose outcome is `refused` or `failed` cost 0.
  *
- * Co-signed billing (docs/ledger.md *Billing*): a party that bills sends its schedule in its
- * receipt view as the canonical bytes of {@link encodePriceSchedule} (at most
- * {@link MAX_PRICE_SCHEDULE_BYTES}); both parties price the run with the same schedule and sign the
- * amount as part of the receipt body, whose `billing.schedule` names the schedule by id and the
+ * Co-signed billing (docs/ledger.md *Billing*): a party that bills announces its schedule in the
+ * session handshake and repeats it in its receipt view, as the canonical bytes of
+ * {@link encodePriceSchedule} (at most {@link MAX_PRICE_SCHEDULE_BYTES}); both parties price the
+ * run with the same schedule and sign the amount as part of the receipt body, whose `billing.schedule` names the schedule by id and the
  * SHA-256 of those bytes ({@link priceScheduleRef}), so an auditor holding the schedule file can
  * recompute every amount.
  * @module

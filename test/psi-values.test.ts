@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { ValueTable, randomIndexes, randomPermutation, truncateValues } from '../src/protocols/psi/values.js';
+import { LazyPermutation, ValueTable, randomIndexes, randomPermutation, truncateValues } from '../src/protocols/psi/values.js';
 import { MalformedMessageError } from '../src/errors.js';
 
 const info = new TextEncoder().encode('ECDH-PSI');
@@ -61,5 +61,37 @@ describe('CSPRNG helpers', () => {
     expect(new Set(xs).size).toBe(500);
     for (const x of xs) expect(x >= 0n && x < 1n << 64n).toBe(true);
     expect(randomIndexes(0)).toEqual([]);
+  });
+});
+
+describe('LazyPermutation', () => {
+  it('fixes prefixes that never change and ends as a permutation, whatever the ensure steps', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 300 }), fc.array(fc.integer({ min: 0, max: 320 }), { maxLength: 8 }), (n, steps) => {
+        const p = new LazyPermutation(n);
+        let fixedSoFar: number[] = [];
+        for (const k of [...steps, n]) {
+          p.ensure(k);
+          expect(p.fixed).toBe(Math.max(fixedSoFar.length, Math.min(k, n)));
+          expect(Array.from(p.values.subarray(0, fixedSoFar.length))).toEqual(fixedSoFar);
+          fixedSoFar = Array.from(p.values.subarray(0, p.fixed));
+        }
+        expect(Array.from(p.values).sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i));
+      }),
+    );
+  });
+
+  it('is roughly uniform: each of the 6 orders of 3 elements appears (6000 draws, each within 5 sigma)', () => {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 6000; i++) {
+      const p = new LazyPermutation(3);
+      p.ensure(1);
+      p.ensure(3);
+      const key = Array.from(p.values).join('');
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    expect(counts.size).toBe(6);
+    // Binomial(6000, 1/6): mean 1000, sigma ~28.9.
+    for (const c of counts.values()) expect(Math.abs(c - 1000)).toBeLessThan(5 * 28.9);
   });
 });

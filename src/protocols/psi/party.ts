@@ -77,7 +77,7 @@ import {
   type TruncationOptionValue,
 } from './codec.js';
 import { dedupeRecords, rowsForKeys, type DedupedRecords } from './normalize.js';
-import { ValueTable, randomIndexes, randomPermutation, truncateValues } from './values.js';
+import { LazyPermutation, ValueTable, randomIndexes, truncateValues } from './values.js';
 import { createYielder } from './yield.js';
 
 /** Who learns what (see the table in this module's documentation). */
@@ -291,7 +291,7 @@ class Party implements PsiParty {
   private readonly L: number;
   private readonly batchSize: number;
   /** Send position → key index: records leave in a random order. */
-  private readonly perm: Uint32Array;
+  private readonly perm: LazyPermutation;
   private readonly selfIndexes: bigint[];
   private readonly batchOfIndex = new Map<bigint, number>();
   private steps: Step[] = [];
@@ -313,7 +313,7 @@ class Party implements PsiParty {
 
   private selfSent = 0; // round-1 batches sent
   private r2Sent = 0; // round-2 batches sent
-  private r2Perm: Uint32Array | undefined;
+  private r2Perm: LazyPermutation | undefined;
   private r2Indexes: bigint[] = [];
   private readonly r2Seen = new Set<bigint>();
   private r2Points = 0;
@@ -347,7 +347,8 @@ class Party implements PsiParty {
     if (this.n > 2 ** 32 - 1) throw new RangeError('too many records');
     this.L = valueBytes(this.opts.truncation);
     this.batchSize = this.opts.interop ? Math.max(1, this.n) : this.opts.batchSize;
-    this.perm = randomPermutation(this.n);
+    // Drawn batch by batch (sendRound1), so a 10^6-record party does not pay for it in one go.
+    this.perm = new LazyPermutation(this.n);
     const k = Math.ceil(this.n / this.batchSize);
     this.selfIndexes = this.opts.interop ? Array.from({ length: k }, (_, i) => BigInt(i)) : randomIndexes(k);
     this.selfIndexes.forEach((idx, j) => this.batchOfIndex.set(idx, j));
@@ -522,7 +523,9 @@ class Party implements PsiParty {
     const from = j * this.batchSize;
     const to = Math.min(this.n, from + this.batchSize);
     const records: Uint8Array[] = new Array(to - from);
-    for (let p = from; p < to; p++) records[p - from] = this.deduped.keys[this.perm[p]!]!;
+    this.perm.ensure(to);
+    const perm = this.perm.values;
+    for (let p = from; p < to; p++) records[p - from] = this.deduped.keys[perm[p]!]!;
     // draft §3: H(ekm || record) with encode_to_curve, then masked with this session's secret.
     const hashed = await this.executor.hashToGroup(records, this.ekm, signal);
     const masked = await this.executor.multiply(this.scalar, hashed, signal);
@@ -550,14 +553,16 @@ class Party implements PsiParty {
       // Cardinality only: one CSPRNG permutation over all of the peer's values, re-cut into
       // batches under fresh random indexes, so no returned value can be tied to a round-1 position.
       if (this.r2Perm === undefined) {
-        this.r2Perm = randomPermutation(this.peerN);
+        this.r2Perm = new LazyPermutation(this.peerN);
         this.r2Indexes = randomIndexes(Math.ceil(this.peerN / this.opts.batchSize));
       }
       const from = this.r2Sent * this.opts.batchSize;
       const to = Math.min(this.peerN, from + this.opts.batchSize);
       const values = new Uint8Array((to - from) * L);
+      this.r2Perm.ensure(to);
+      const r2Perm = this.r2Perm.values;
       for (let i = from; i < to; i++) {
-        const e = this.r2Perm[i]!;
+        const e = r2Perm[i]!;
         values.set(table.values.subarray(e * L, e * L + L), (i - from) * L);
       }
       isLast = to === this.peerN;
@@ -721,7 +726,7 @@ class Party implements PsiParty {
       if (hit[e] !== 0) throw new MalformedMessageError('malformed message: duplicated value');
       hit[e] = 1;
       this.matchedCount++;
-      if (positions !== undefined) this.matchedKey[this.perm[positions + t]!] = 1;
+      if (positions !== undefined) this.matchedKey[this.perm.values[positions + t]!] = 1;
     }
     this.r2Seen.add(batch.index);
     this.r2Points = after;

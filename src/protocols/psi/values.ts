@@ -123,7 +123,8 @@ export class ValueTable {
 
 /** A uniformly random integer in [0, bound) from the CSPRNG (rejection sampling), bound ≤ 2^32. */
 function makeRandomBelow(): (bound: number) => number {
-  const pool = new Uint32Array(1024);
+  // 16 KiB per getRandomValues call (its limit is 64 KiB): the per-call cost dominates small draws.
+  const pool = new Uint32Array(4096);
   let pos = pool.length;
   return (bound) => {
     const limit = 2 ** 32 - (2 ** 32 % bound);
@@ -157,6 +158,51 @@ export function randomPermutation(n: number): Uint32Array {
     perm[j] = t;
   }
   return perm;
+}
+
+/**
+ * A uniformly random permutation of 0..n-1 whose entries are drawn when first needed: `ensure(k)`
+ * fixes positions 0..k-1 (forward Fisher–Yates: position p swaps with a uniform position in p..n-1,
+ * after which it never changes), so a large permutation costs its draws batch by batch instead of
+ * all at once on the caller's thread. Same distribution as {@link randomPermutation}.
+ *
+ * @example
+ * ```ts
+ * const perm = new LazyPermutation(1 << 20);
+ * perm.ensure(16384);
+ * const first = perm.values[0]; // final
+ * ```
+ */
+export class LazyPermutation {
+  /** The permutation; entries below {@link LazyPermutation.fixed} are final. */
+  readonly values: Uint32Array;
+  private done = 0;
+  private readonly below = makeRandomBelow();
+
+  constructor(readonly n: number) {
+    if (!Number.isSafeInteger(n) || n < 0 || n > 2 ** 32 - 1) throw new RangeError('n must be an integer in 0..2^32-1');
+    this.values = new Uint32Array(n);
+    for (let i = 0; i < n; i++) this.values[i] = i;
+  }
+
+  /** Number of leading positions already fixed. */
+  get fixed(): number {
+    return this.done;
+  }
+
+  /** Fixes positions up to `k` (capped at n). */
+  ensure(k: number): void {
+    const v = this.values;
+    const n = this.n;
+    const end = Math.min(k, n);
+    for (let p = this.done; p < end; p++) {
+      const j = p + this.below(n - p);
+      const t = v[p]!;
+      v[p] = v[j]!;
+      v[j] = t;
+    }
+    if (end > this.done) this.done = end;
+  }
 }
 
 /**

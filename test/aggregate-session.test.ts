@@ -3,7 +3,9 @@
 // receipt both its ends signed.
 import { describe, expect, it } from 'vitest';
 import { createMemoryTransportPair, type MemoryTransport, type MemoryTransportOptions } from '../src/transport/memory.js';
-import { parseAggregateQuery, runProvider, type AggregateQuery } from '../src/protocols/aggregate/index.js';
+import type { FrameTransport } from '../src/transport/types.js';
+import { AggregateMessageType, parseAggregateQuery, runProvider, type AggregateQuery } from '../src/protocols/aggregate/index.js';
+import { InputError } from '../src/errors.js';
 import {
   AGGREGATE_PROTOCOL_NAME,
   createAggregateOperator,
@@ -72,6 +74,38 @@ function operatorOptions(p: Parties, over: Partial<AggregateOperatorOptions> = {
     timeoutMs: 120_000,
     ...over,
   };
+}
+
+
+/**
+ * The operator's end of a connection, delivering a provider's ABORT only once the frame after it
+ * (the provider's receipt view) has arrived too — as a network does when both come in one segment.
+ * So whoever asks for the next frame gets it at once: the ordering under which the round used to
+ * consume that receipt view (and the link lost its `failed` receipt).
+ */
+function readAheadAfterAbort(t: FrameTransport): FrameTransport & { readAhead: number } {
+  let held: Uint8Array | undefined;
+  const w = {
+    readAhead: 0,
+    stats: t.stats,
+    send: (f: Uint8Array, s?: AbortSignal) => t.send(f, s),
+    close: (r?: string) => t.close(r),
+    async receive(signal?: AbortSignal): Promise<Uint8Array> {
+      if (held !== undefined) {
+        const f = held;
+        held = undefined;
+        return f;
+      }
+      const f = await t.receive(signal);
+      // A session DATA frame whose payload is an aggregation ABORT (type bytes are in clear; the MAC trails).
+      if (f[0] === SessionMessageType.DATA && f[1] === AggregateMessageType.ABORT) {
+        held = await t.receive(signal);
+        w.readAhead++;
+      }
+      return f;
+    },
+  };
+  return w;
 }
 
 const same = (a: UsageReceipt, b: UsageReceipt) => expect(toBase64(encodeReceipt(a))).toBe(toBase64(encodeReceipt(b)));
@@ -274,6 +308,47 @@ describe('aggregation over authenticated sessions', () => {
     for (const o of [o1, o2]) expect(o).toBeInstanceOf(TransportClosedError);
     expect(op.receipts.map((r) => r.body.outcome)).toEqual(['failed', 'failed', 'failed']);
     expect(op.linksWithoutReceipt).toBe(1);
+    for (const r of op.receipts) verifyReceipt(r);
+  }, 180_000);
+  it("a failing provider's ABORT and receipt view arrive together: the round does not read the view, every link records failed", async () => {
+    const p = parties();
+    const operator = createAggregateOperator(operatorOptions(p));
+    const [badEnd, operatorEnd] = createMemoryTransportPair();
+    const forced = readAheadAfterAbort(operatorEnd);
+    void operator.handle(forced);
+    const own: UsageReceipt[][] = data.map(() => []);
+    const runs = data.map((rows, i) =>
+      runAggregateProvider({
+        transport: i === 2 ? badEnd : connect(operator),
+        identity: p.hospitals[i]!,
+        peerPublicKey: p.operator.publicKey,
+        ...(i === 2
+          ? {
+              rowCount: rows.length,
+              localAggregates: () => Promise.reject(new InputError('line 2: column cost is not a number')),
+            }
+          : { rows }),
+        onReceipt: (r) => void own[i]!.push(r),
+      }).catch((e: unknown) => e),
+    );
+    const analystReceipts: UsageReceipt[] = [];
+    const a = await runAggregateAnalyst({
+      transport: connect(operator),
+      identity: p.analyst,
+      peerPublicKey: p.operator.publicKey,
+      query: query(),
+      onReceipt: (r) => void analystReceipts.push(r),
+    }).catch((e: unknown) => e);
+    const [r0, r1, r2] = await Promise.all(runs);
+    const op = await operator.result;
+    // The ordering was forced: the ABORT was delivered with the receipt view already behind it.
+    expect(forced.readAhead).toBe(1);
+    expect(op.outcome).toMatchObject({ status: 'aborted' });
+    expect(r2).toBeInstanceOf(InputError);
+    for (const r of [r0, r1, a]) expect(r).toBeInstanceOf(DataportError);
+    expect(op.linksWithoutReceipt).toBe(0);
+    expect(op.receipts.map((r) => r.body.outcome)).toEqual(['failed', 'failed', 'failed', 'failed']);
+    expect([...own.flat(), ...analystReceipts].map((r) => r.body.outcome)).toEqual(['failed', 'failed', 'failed', 'failed']);
     for (const r of op.receipts) verifyReceipt(r);
   }, 180_000);
   it('a frame altered on the wire fails its MAC: that link is dropped and the round aborts', async () => {

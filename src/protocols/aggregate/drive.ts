@@ -119,12 +119,22 @@ export async function runAggregatorRound(options: RunAggregatorOptions): Promise
         return;
       }
       // A JOIN (legacy role announcement) is not an answer to anything.
-      if (!(frame.length === 2 && frame[0] === AggregateMessageType.JOIN)) replied[i] = true;
+      const isReply = !(frame.length === 2 && frame[0] === AggregateMessageType.JOIN);
+      if (isReply) replied[i] = true;
       if (finished) {
         wake?.();
         return; // the round is over: this was the reply it owed; read nothing after it
       }
       push(onFrame(frame));
+      // A provider's reply (CONTRIBUTION or ABORT) is the last frame it sends in a round: stop
+      // reading it now, not once the main loop has handled the reply. A provider that failed locally
+      // sends ABORT and at once the frames of whatever follows on the connection (a session's
+      // receipt view); reading on here would consume them whenever they arrive before the loop
+      // decides the outcome (seen under load: a `failed` receipt missing on that link).
+      // Losing this connection later changes nothing in the round (the machine ignores the loss of
+      // a provider that already replied). The analyst is still read after its QUERY, so that its
+      // loss aborts the collection at once; it sends nothing else until the round is decided.
+      if (isReply && i < n) return;
     }
   };
   void pump(n, analyst, (f) => async () => {

@@ -2,9 +2,10 @@
 // authenticated, co-signed receipts in each party's --ledger, TLS, refusals, budgets.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readLedgerSnapshot } from '../src/ledger/file-ledger.js';
+import { readBudgetReservations, RESERVATIONS_FILE } from '../src/ledger/reservations.js';
 import { decodeReceipt, verifyReceipt } from '../src/ledger/receipt.js';
 import { parsePublicKeyFile } from '../src/session/identity.js';
 import type { UsageReceipt } from '../src/ledger/receipt-types.js';
@@ -35,6 +36,7 @@ beforeAll(async () => {
   writeFileSync(p('q.json'), JSON.stringify(query));
   writeFileSync(p('a.csv'), '\uFEFFward,cost,extra\noncology,10.25,x\n"surgery",-5.00,y\noncology,99999.99,z\n');
   writeFileSync(p('b.csv'), 'cost,ward\r\n0.01,oncology\r\n');
+  writeFileSync(p('budget-10.json'), JSON.stringify({ period: 'month', maxQueries: 10 }));
   writeFileSync(p('prices.json'), JSON.stringify({ id: 'port-agg-2026', currency: 'CNY', protocols: { aggregate: { perRun: 500 } } }));
 });
 afterAll(() => tmp.cleanup());
@@ -175,12 +177,14 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
 
   it('a provider with a bad value: one line, the round ends for everyone, and every link records a failed receipt', async () => {
     writeFileSync(p('bad.csv'), 'ward,cost\noncology,10.255\n');
+    // With --budget everywhere: each link's reservation must be given back once the round failed.
+    const budget = ['--budget', p('budget-10.json')];
     const { server, p1, p2, analyst } = await round({
-      serve: ['--ledger', p('L-op-fail')],
-      p1: ['--ledger', p('L-h1-fail')],
+      serve: ['--ledger', p('L-op-fail'), ...budget],
+      p1: ['--ledger', p('L-h1-fail'), ...budget],
       b: 'bad.csv',
-      p2: ['--ledger', p('L-h2-fail')],
-      analyst: ['--ledger', p('L-an-fail')],
+      p2: ['--ledger', p('L-h2-fail'), ...budget],
+      analyst: ['--ledger', p('L-an-fail'), ...budget],
     });
     const s = await server.done;
     expect(p2.code).toBe(1);
@@ -197,6 +201,12 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
       ['L-an-fail', 'analyst'],
     ] as const) {
       expect((await ledgerReceipts(p(dir), who)).map((r) => r.body.outcome)).toEqual(['failed']);
+    }
+    // Every role released its reservations (three on the operator's ledger, one on each other).
+    // (The file exists: reservations were taken, then given back.)
+    for (const dir of ['L-op-fail', 'L-h1-fail', 'L-h2-fail', 'L-an-fail']) {
+      expect(existsSync(p(dir, RESERVATIONS_FILE))).toBe(true);
+      expect(await readBudgetReservations(p(dir))).toEqual([]);
     }
   }, 240_000);
 

@@ -257,6 +257,9 @@ async function serve(argv: string[]): Promise<number> {
   if (allowAny) out.warn('--allow-any-peer: any participant with a valid identity may join a role whose keys are not given; its key is recorded in the receipt');
   const entries: number[] = [];
   const record = receiptRecorder(c, entries);
+  // One reservation per link, taken once its peer is authenticated, settled by its receipt and
+  // released when the round is over (refused, failed or dropped links give their share back).
+  const budgetHook = ledger && c.budget ? budgetCheck(ledger, c.budget, 'responder', 0) : undefined;
   try {
     const operator = createAggregateOperator({
       identity: c.identity,
@@ -267,7 +270,7 @@ async function serve(argv: string[]): Promise<number> {
       ...(c.purpose !== undefined ? { purpose: c.purpose } : {}),
       timeoutMs,
       ...(c.schedule ? { priceSchedule: c.schedule } : {}),
-      ...(ledger && c.budget ? { beforeRun: budgetCheck(ledger, c.budget, 'responder', 0) } : {}),
+      ...(budgetHook ? { beforeRun: budgetHook } : {}),
       onReceipt: async (receipt, link) => {
         if (receipt.body.outcome === 'refused') process.stderr.write(`refused ${link.role} ${toBase64(link.peerPublicKey)}\n`);
         await record(receipt);
@@ -321,6 +324,7 @@ async function serve(argv: string[]): Promise<number> {
       await server.close();
     }
   } finally {
+    await budgetHook?.release();
     await closeCommon(c);
   }
 }
@@ -371,6 +375,7 @@ async function analystCommand(argv: string[]): Promise<number> {
   const c = await loadCommon(values);
   const { out, ledger } = c;
   const entries: number[] = [];
+  const budgetHook = ledger && c.budget ? budgetCheck(ledger, c.budget, 'requester', 0) : undefined;
   try {
     const output = await openAtomicOutput(outputPath);
     try {
@@ -385,7 +390,7 @@ async function analystCommand(argv: string[]): Promise<number> {
           timeoutMs: p.timeoutMs,
           signal: cliSignal,
           ...(c.schedule ? { priceSchedule: c.schedule } : {}),
-          ...(ledger && c.budget ? { beforeRun: budgetCheck(ledger, c.budget, 'requester', 0) } : {}),
+          ...(budgetHook ? { beforeRun: budgetHook } : {}),
           onReceipt: receiptRecorder(c, entries),
         });
         await output.write(new TextEncoder().encode(`${JSON.stringify(result, null, 2)}\n`));
@@ -412,6 +417,7 @@ async function analystCommand(argv: string[]): Promise<number> {
       throw withHint(e);
     }
   } finally {
+    await budgetHook?.release();
     await closeCommon(c);
   }
 }
@@ -491,6 +497,7 @@ async function provideCommand(argv: string[]): Promise<number> {
   const c = await loadCommon(values);
   const { out, ledger } = c;
   const entries: number[] = [];
+  const budgetHook = ledger && c.budget ? budgetCheck(ledger, c.budget, 'requester', declared) : undefined;
   try {
     const t = await connectWebSocket(p.url, { limits: limitsFor(p.timeoutMs), signal: cliSignal, ...(p.ca !== undefined ? { caFile: p.ca } : {}) });
     try {
@@ -507,7 +514,7 @@ async function provideCommand(argv: string[]): Promise<number> {
         timeoutMs: p.timeoutMs,
         signal: cliSignal,
         ...(c.schedule ? { priceSchedule: c.schedule } : {}),
-        ...(ledger && c.budget ? { beforeRun: budgetCheck(ledger, c.budget, 'requester', declared) } : {}),
+        ...(budgetHook ? { beforeRun: budgetHook } : {}),
         onReceipt: receiptRecorder(c, entries),
       });
       out.info(`contributed ${declared} rows to ${done.queryId}; the released total covers ${done.contributors} providers`);
@@ -529,6 +536,7 @@ async function provideCommand(argv: string[]): Promise<number> {
     }
   } finally {
     await (pool as WorkerPool | undefined)?.close();
+    await budgetHook?.release();
     await closeCommon(c);
   }
 }

@@ -9,7 +9,7 @@ import { readBudgetReservations, RESERVATIONS_FILE } from '../src/ledger/reserva
 import { decodeReceipt, verifyReceipt } from '../src/ledger/receipt.js';
 import { parsePublicKeyFile } from '../src/session/identity.js';
 import type { UsageReceipt } from '../src/ledger/receipt-types.js';
-import { assertBuilt, expectOneLineError, killAll, runCli, startCli, tempDir, type CliResult } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, runCli, startCli, tempDir, type CliProcess, type CliResult } from './cli-helpers.js';
 
 afterEach(() => killAll());
 
@@ -30,9 +30,11 @@ const p = (...names: string[]) => join(tmp.dir, ...names);
 
 beforeAll(async () => {
   assertBuilt();
-  for (const who of ['operator', 'analyst', 'h1', 'h2', 'stranger']) expect((await runCli(['keygen', '--out', p(who)])).code).toBe(0);
+  for (const who of ['operator', 'analyst', 'h1', 'h2', 'h3', 'stranger']) expect((await runCli(['keygen', '--out', p(who)])).code).toBe(0);
   mkdirSync(p('providers'));
   for (const h of ['h1', 'h2']) copyFileSync(p(h, 'identity.pub'), p('providers', `${h}.pub`));
+  mkdirSync(p('providers3'));
+  for (const h of ['h1', 'h2', 'h3']) copyFileSync(p(h, 'identity.pub'), p('providers3', `${h}.pub`));
   writeFileSync(p('q.json'), JSON.stringify(query));
   writeFileSync(p('a.csv'), '\uFEFFward,cost,extra\noncology,10.25,x\n"surgery",-5.00,y\noncology,99999.99,z\n');
   writeFileSync(p('b.csv'), 'cost,ward\r\n0.01,oncology\r\n');
@@ -63,6 +65,20 @@ async function round(opts: { serve?: string[]; p1?: string[]; p2?: string[]; ana
     runCli(analystArgs(url, opts.analyst, opts.analystWho), W),
   ]);
   return { url, server, p1, p2, analyst };
+}
+
+/** Resolves once the process has written a line matching `pattern` to stderr (rejects if it exits first). */
+function stderrLine(proc: CliProcess, pattern: RegExp): Promise<void> {
+  return new Promise((resolveLine, rejectLine) => {
+    const check = () => {
+      if (!pattern.test(proc.stderr())) return;
+      proc.child.stderr!.off('data', check);
+      resolveLine();
+    };
+    proc.child.stderr!.on('data', check);
+    check();
+    void proc.done.then((r) => rejectLine(new Error(`exited (${r.code}) before writing ${pattern}\nstderr: ${r.stderr}`)));
+  });
 }
 
 const lastJson = (r: CliResult) => JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
@@ -210,6 +226,68 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
     }
   }, 240_000);
 
+  it('a provider killed (SIGKILL) after joining: no quorum, the others fail with one line and the operator records failed receipts', async () => {
+    const server = startCli(serveArgs(['--ledger', p('L-op-drop'), '--json']), W);
+    const url = await server.listening();
+    const victim = startCli(provideArgs(url, 'h1', 'a.csv', ['--ledger', p('L-h1-drop')]), W);
+    const p2 = startCli(provideArgs(url, 'h2', 'b.csv', ['--ledger', p('L-h2-drop')]), W);
+    // Both hold their place in the round; then h1's process dies without a word.
+    await Promise.all([stderrLine(victim, /joined the round/), stderrLine(p2, /joined the round/)]);
+    victim.child.kill('SIGKILL');
+    expect((await victim.done).signal).toBe('SIGKILL');
+    const analyst = await runCli(analystArgs(url, ['--ledger', p('L-an-drop')]), W);
+    const [s, r2] = await Promise.all([server.done, p2.done]);
+    expect(s.code).toBe(1);
+    expect(lastJson(s)).toMatchObject({ ok: false, status: 'aborted', reason: 'provider lost', receipts: 2, linksWithoutReceipt: 1 });
+    expect(analyst.code).toBe(1);
+    expectOneLineError(analyst.stderr, /provider left/);
+    expect(r2.code).toBe(1);
+    expectOneLineError(r2.stderr, /provider left/);
+    // The operator co-signed a failed receipt with each remaining party (none with the dead one).
+    const op = await ledgerReceipts(p('L-op-drop'), 'operator');
+    expect(op.map((r) => [r.body.options.role, r.body.outcome])).toEqual([
+      ['analyst', 'failed'],
+      ['provider', 'failed'],
+    ]);
+    const h2 = parsePublicKeyFile(readFileSync(p('h2', 'identity.pub'), 'utf8'));
+    expect(Buffer.from(op[1]!.body.parties[0]!.publicKey).equals(Buffer.from(h2))).toBe(true);
+    expect((await ledgerReceipts(p('L-h2-drop'), 'h2')).map((r) => r.body.outcome)).toEqual(['failed']);
+    expect((await ledgerReceipts(p('L-an-drop'), 'analyst')).map((r) => r.body.outcome)).toEqual(['failed']);
+  }, 240_000);
+
+  it('a provider killed (SIGKILL) after joining, with a quorum of 2 of 3: the round completes without it', async () => {
+    writeFileSync(p('q3.json'), JSON.stringify({ ...query, id: 'wards-quorum', providers: 3, quorum: 2 }));
+    const server = startCli(
+      ['aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '3', '--identity', p('operator'), '--analyst-key', p('analyst', 'identity.pub'),
+        '--provider-keys', p('providers3'), '--ledger', p('L-op-quorum'), '--json'],
+      W,
+    );
+    const url = await server.listening();
+    const victim = startCli(provideArgs(url, 'h1', 'a.csv'), W);
+    const others = [startCli(provideArgs(url, 'h2', 'b.csv', ['--json']), W), startCli(provideArgs(url, 'h3', 'b.csv', ['--json']), W)];
+    await Promise.all([victim, ...others].map((c) => stderrLine(c, /joined the round/)));
+    victim.child.kill('SIGKILL');
+    await victim.done;
+    const analyst = await runCli(
+      ['aggregate', 'analyst', '--connect', url, '--query', p('q3.json'), '--output', p('r3.json'), '--identity', p('analyst'),
+        '--peer-key', p('operator', 'identity.pub'), '--json'],
+      W,
+    );
+    const [s, r2, r3] = await Promise.all([server.done, ...others.map((c) => c.done)]);
+    for (const r of [s, r2, r3, analyst]) expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(s)).toMatchObject({ ok: true, status: 'completed', contributors: 2, expected: 3, receipts: 3, linksWithoutReceipt: 1 });
+    for (const r of [r2, r3]) expect(lastJson(r)).toMatchObject({ ok: true, contributors: 2 });
+    expect(lastJson(analyst)).toMatchObject({ ok: true, contributors: 2 });
+    // b.csv from h2 and h3: one oncology row each, so 2 rows (the minimum cohort) and a sum of 0.02.
+    const result = JSON.parse(readFileSync(p('r3.json'), 'utf8'));
+    expect(result.groups[0]).toMatchObject({ group: 'oncology', withheld: false, statistics: [{ type: 'count', value: '2' }, { type: 'sum', value: '0.02' }, { type: 'mean' }] });
+    const op = await ledgerReceipts(p('L-op-quorum'), 'operator');
+    expect(op.map((r) => [r.body.options.role, r.body.outcome])).toEqual([
+      ['analyst', 'withheld'],
+      ['provider', 'completed'],
+      ['provider', 'completed'],
+    ]);
+  }, 240_000);
   it('--budget: a provider over its budget is refused on both sides and the refusal is recorded', async () => {
     writeFileSync(p('budget-1.json'), JSON.stringify({ period: 'month', maxQueries: 1 }));
     const budget = ['--ledger', p('L-op-budget'), '--budget', p('budget-1.json')];

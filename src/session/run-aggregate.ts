@@ -49,6 +49,12 @@ interface AggregateRequesterBase extends SessionOptionsBase {
    * function returns or throws — where a caller appends it to its ledger.
    */
   onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
+  /**
+   * Called once the operator accepted this party's terms (it holds a place in the round), before
+   * the round's first frame: e.g. to tell the user it is waiting for the others. Errors it throws
+   * are ignored.
+   */
+  onJoined?: (sessionId: Uint8Array) => void;
 }
 
 /**
@@ -173,6 +179,11 @@ async function runRequesterLink<T>(
     }
     await o.onReceipt?.(receipt);
     throw new TermsRefusedError(session.refusalReason ?? 'terms refused');
+  }
+  try {
+    o.onJoined?.(session.sessionId.slice());
+  } catch {
+    /* a progress hook; the round does not depend on it */
   }
   const t0 = Date.now();
   let value: T | undefined;

@@ -508,6 +508,8 @@ async function provideCommand(argv: string[]): Promise<number> {
         localAggregates,
         rowCount: declared,
         acceptQuery,
+        // On stderr whatever --json says (scripts and tests wait for it, as for `listening on`).
+        onJoined: () => process.stderr.write('joined the round; waiting for the query\n'),
         ...(encrypt ? { encrypt } : {}),
         ...(analystPublicKey !== undefined ? { analystPublicKey } : {}),
         ...(c.purpose !== undefined ? { purpose: c.purpose } : {}),

@@ -273,7 +273,7 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
         '--peer-key', p('operator', 'identity.pub'), '--json'],
       W,
     );
-    const [s, r2, r3] = await Promise.all([server.done, ...others.map((c) => c.done)]);
+    const [s, r2, r3] = await Promise.all([server.done, others[0]!.done, others[1]!.done]);
     for (const r of [s, r2, r3, analyst]) expect(r.code, r.stderr).toBe(0);
     expect(lastJson(s)).toMatchObject({ ok: true, status: 'completed', contributors: 2, expected: 3, receipts: 3, linksWithoutReceipt: 1 });
     for (const r of [r2, r3]) expect(lastJson(r)).toMatchObject({ ok: true, contributors: 2 });

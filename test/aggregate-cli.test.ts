@@ -145,6 +145,11 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
     expect(op.some((r) => Buffer.from(r.body.sessionId).equals(Buffer.from(h1!.body.sessionId)))).toBe(true);
     const [an] = await ledgerReceipts(p('L-an'), 'analyst');
     expect(an!.body.guardrails).toEqual([{ rule: 'min-cohort', outcome: 'withheld', detail: 'k=2' }]);
+    // The released cells (oncology's count, sum and mean) are in the analyst's receipt on both sides.
+    expect(an!.body.outputSizes).toEqual({ requester: 3, responder: 0 });
+    const opAnalyst = op.find((r) => r.body.options.role === 'analyst')!;
+    expect(opAnalyst.body.outputSizes).toEqual({ requester: 3, responder: 0 });
+    expect(Buffer.from(opAnalyst.body.sessionId).equals(Buffer.from(an!.body.sessionId))).toBe(true);
   }, 240_000);
 
   it('runs over TLS (wss://) with --tls-cert/--tls-key and --ca; without --ca the certificate is refused', async () => {

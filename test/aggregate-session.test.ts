@@ -144,6 +144,10 @@ describe('aggregation over authenticated sessions', () => {
     expect(ar.body.purpose).toBe('ward costs');
     expect(ar.body.inputSizes).toEqual({ requester: 0, responder: 0 });
     expect(ar.body.guardrails).toEqual([{ rule: 'min-cohort', outcome: 'withheld', detail: 'k=2' }]);
+    // The released cells (oncology's count and sum; surgery withheld) are in the receipt both signed,
+    // bounded by the query's 2 groups x 2 statistics.
+    expect(ar.body.outputSizes).toEqual({ requester: 2, responder: 0 });
+    expect(ar.body.options).toMatchObject({ 'output-size': 'public', 'output-max': '4' });
 
     // Each provider's link: its rows as the requester's input, completed, signed by it and the operator.
     for (const [i, r] of providers.entries()) {
@@ -218,6 +222,33 @@ describe('aggregation over authenticated sessions', () => {
     await operator.result;
     expect(opReceipts.map((r) => r.body.outcome)).toEqual(['refused', 'withheld', 'completed', 'completed', 'completed']);
   }, 180_000);
+
+  it('the operator refuses an analyst whose terms do not make its released cell count public', async () => {
+    const p = parties();
+    const stop = new AbortController();
+    const operator = createAggregateOperator(operatorOptions(p, { signal: stop.signal }));
+    const s = await establishSession({
+      role: 'requester',
+      transport: connect(operator),
+      identity: p.analyst,
+      peerPublicKey: p.operator.publicKey,
+      terms: {
+        protocol: AGGREGATE_PROTOCOL_NAME,
+        options: { role: 'analyst', query: 'wards-session' },
+        purpose: '',
+        recipients: ['requester'],
+        requesterSetSize: 0,
+        responderSetSize: { min: 0, max: 0 },
+        minIntersection: 2,
+      },
+    });
+    expect(s.accepted).toBe(false);
+    expect(s.refusalReason).toMatch(/output-size=public and output-max/);
+    await s.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 });
+    await s.close();
+    stop.abort();
+    await expect(operator.result).rejects.toBeInstanceOf(AbortError);
+  }, 60_000);
 
   it('a refusal by the operator (e.g. a spent budget) ends that link with a refused receipt on both sides', async () => {
     const p = parties();

@@ -392,6 +392,75 @@ describe('receipt views from a dishonest peer', () => {
   }
 });
 
+describe('output-size=public (the sole recipient\'s output size in the receipt)', () => {
+  const pub = (max: string, over: Partial<SessionTerms> = {}) =>
+    terms({ protocol: 'aggregate', options: { 'output-size': 'public', 'output-max': max }, requesterSetSize: 0, responderSetSize: { min: 0, max: 100 }, ...over });
+
+  it('records the recipient\'s output size, bounded by output-max instead of the input sizes', async () => {
+    const { req, res } = await handshake({ terms: pub('6'), policy: { publicOutputSize: true } });
+    // Inputs are 0 and 20: the default bound (min of the inputs) would refuse 4.
+    const [r1, r2] = await Promise.all([
+      ok(req).exchangeReceipt({ outcome: 'completed', inputSize: 0, outputSize: 4, computeMs: 1 }),
+      ok(res).exchangeReceipt({ outcome: 'completed', inputSize: 20, outputSize: 0, computeMs: 1 }),
+    ]);
+    expect(r1).toEqual(r2);
+    expect(r1.body.outputSizes).toEqual({ requester: 4, responder: 0 });
+    expect(r1.body.options).toMatchObject({ 'output-size': 'public', 'output-max': '6' });
+  });
+
+  it('a size above output-max is refused, not signed; without the option the input-size bound still holds', async () => {
+    for (const o of [
+      { terms: pub('3'), policy: { publicOutputSize: true } },
+      // Both parties recipients (nothing omitted): 4 > min(0, 20).
+      { terms: terms({ protocol: 'aggregate', requesterSetSize: 0, recipients: ['requester', 'responder'] }), policy: {} },
+    ]) {
+      const { req, res } = await handshake(o);
+      const [x, y] = await Promise.allSettled([
+        ok(req).exchangeReceipt({ outcome: 'completed', inputSize: 0, outputSize: 4, computeMs: 1 }),
+        ok(res).exchangeReceipt({ outcome: 'completed', inputSize: 20, outputSize: 0, computeMs: 1 }),
+      ]);
+      expect((x as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+      expect((y as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+    }
+  });
+
+  it('without the option a sole recipient\'s size stays out of the receipt (PSI)', async () => {
+    const { req, res } = await handshake();
+    const [r1] = await Promise.all([
+      ok(req).exchangeReceipt({ outcome: 'completed', inputSize: 10, outputSize: 4, computeMs: 1 }),
+      ok(res).exchangeReceipt({ outcome: 'completed', inputSize: 20, outputSize: 0, computeMs: 1 }),
+    ]);
+    expect(r1.body.outputSizes).toEqual({ responder: 0 });
+  });
+
+  it('a withheld run may record the part it released only under the option', async () => {
+    const k = { minIntersection: 2 };
+    const withheld = { outcome: 'withheld' as const, inputSize: 0, outputSize: 2, computeMs: 1, guardrails: [{ rule: 'min-cohort', outcome: 'withheld' as const, detail: 'k=2' }] };
+    const { req, res } = await handshake({ terms: pub('6', k), policy: { publicOutputSize: true } });
+    const [r1] = await Promise.all([ok(req).exchangeReceipt(withheld), ok(res).exchangeReceipt({ outcome: 'completed', inputSize: 20, outputSize: 0, computeMs: 1 })]);
+    expect(r1.body.outcome).toBe('withheld');
+    expect(r1.body.outputSizes).toEqual({ requester: 2, responder: 0 });
+  });
+
+  it('a listener refuses the option unless its policy allows it (PSI keeps the intersection size out of the receipt), and refuses malformed forms', async () => {
+    for (const [t, policy, reason] of [
+      [terms({ options: { 'count-only': 'false', truncate: 'none', 'output-size': 'public', 'output-max': '10' } }), {}, /does not record the output size/],
+      [pub('6'), {}, /does not record the output size/],
+      [pub('06'), { publicOutputSize: true }, /malformed output-size/],
+      [pub('-1'), { publicOutputSize: true }, /malformed output-size/],
+      [pub('4294967296'), { publicOutputSize: true }, /malformed output-size/],
+      [terms({ options: { 'output-size': 'hidden', 'output-max': '1' } }), { publicOutputSize: true }, /malformed output-size/],
+      [terms({ options: { 'output-max': '1' } }), { publicOutputSize: true }, /malformed output-size/],
+      [terms({ options: { 'output-size': 'public' } }), { publicOutputSize: true }, /malformed output-size/],
+    ] as const) {
+      const { req, res } = await handshake({ terms: t, policy });
+      expect(ok(req).accepted).toBe(false);
+      expect(ok(res).accepted).toBe(false);
+      expect(ok(req).refusalReason).toMatch(reason);
+    }
+  });
+});
+
 describe('frame integrity after the handshake (a party in the middle)', () => {
   const attacks: [string, (frame: Uint8Array) => Uint8Array | Uint8Array[]][] = [
     ['a flipped bit', (f) => { const g = new Uint8Array(f); g[1]! ^= 1; return g; }],

@@ -31,8 +31,40 @@ export interface SessionPolicy {
   minIntersection?: number;
   /** Refuse requests with an empty purpose / authorisation reference. */
   requirePurpose?: boolean;
+  /**
+   * Accept terms with `output-size=public` (default false: refused). Under that option the sole
+   * recipient's output size is recorded in the co-signed receipt instead of being omitted, and it
+   * is bounded by the terms' `output-max` instead of by the input sizes. Only for protocols whose
+   * output size is public to the other party anyway (multi-party aggregation: the number of cells
+   * released follows from the query) — never for PSI, where it is the intersection size.
+   */
+  publicOutputSize?: boolean;
   /** Extra check: return a refusal reason (sent to the peer) or `undefined` to accept. */
   check?: (terms: SessionTerms, peerPublicKey: Uint8Array) => string | undefined;
+}
+
+/** Terms option making the recipient's output size part of the receipt (see `publicOutputBound`). */
+export const OUTPUT_SIZE_OPTION = 'output-size';
+/** Terms option: the largest output size a party may report under `output-size=public`. */
+export const OUTPUT_MAX_OPTION = 'output-max';
+/** Largest `output-max` (the receipt view's output size is a 32-bit field). */
+const MAX_OUTPUT_MAX = 0xffff_ffff;
+
+/**
+ * The public-output-size rule of `terms`: `undefined` when neither `output-size` nor `output-max`
+ * is set (the default: a sole recipient's output size is omitted from the receipt, and a reported
+ * size must not exceed the smaller input size); the bound `output-max` when `output-size=public`;
+ * `null` when the options are malformed (`output-size` other than `public`, `output-max` missing,
+ * not a canonical decimal integer, or given without `output-size`).
+ * @internal
+ */
+export function publicOutputBound(terms: SessionTerms): number | null | undefined {
+  const mode = terms.options[OUTPUT_SIZE_OPTION];
+  const max = terms.options[OUTPUT_MAX_OPTION];
+  if (mode === undefined && max === undefined) return undefined;
+  if (mode !== 'public' || max === undefined || !/^(0|[1-9][0-9]{0,9})$/.test(max)) return null;
+  const n = Number(max);
+  return n <= MAX_OUTPUT_MAX ? n : null;
 }
 
 
@@ -72,6 +104,9 @@ export function checkTerms(
     return `listener requires a minimum intersection of at least ${policy.minIntersection}`;
   }
   if (policy.requirePurpose && terms.purpose.trim() === '') return 'listener requires a purpose / authorisation reference';
+  const bound = publicOutputBound(terms);
+  if (bound === null) return 'malformed output-size / output-max options';
+  if (bound !== undefined && policy.publicOutputSize !== true) return 'listener does not record the output size of a sole recipient (output-size=public)';
   if (localSetSize < terms.responderSetSize.min || localSetSize > terms.responderSetSize.max) {
     return 'responder set size is outside the requested bounds';
   }

@@ -7,15 +7,17 @@
  * Terms of a link: protocol `aggregate`, option `role` (`analyst` or `provider`), the purpose,
  * recipients `['requester']`, `requesterSetSize` = the rows the party contributes (0 for the
  * analyst), `minIntersection` = the query's `minCohort` (analyst; 0 for providers). The analyst's
- * terms also name the query (`query` = its id, `dp-epsilon` = its DP budget when it has one), and
- * the operator refuses a query that does not match them. The operator learns each party's role from
+ * terms also name the query (`query` = its id, `dp-epsilon` = its DP budget when it has one) and
+ * make its released cell count part of the receipt (`output-size=public`, `output-max` = the
+ * query's groups × statistics; docs/session.md), and the operator refuses a query that does not
+ * match them. The operator learns each party's role from
  * these signed terms, never from a frame it could not authenticate.
  * @module
  */
 import { AbortError, TermsRefusedError, TimeoutError, TransportClosedError } from '../errors.js';
 import type { PriceSchedule } from '../ledger/pricing.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
-import { AGGREGATE_QUERY_LIMITS, type AggregateQuery } from '../protocols/aggregate/query.js';
+import { AGGREGATE_QUERY_LIMITS, aggregateLayout, type AggregateQuery } from '../protocols/aggregate/query.js';
 import type { AggregatorOutcome } from '../protocols/aggregate/aggregator.js';
 import { runAggregatorRound, runAnalyst, runProvider } from '../protocols/aggregate/drive.js';
 import type { AggregateResult } from '../protocols/aggregate/result.js';
@@ -23,6 +25,7 @@ import type { FrameTransport } from '../transport/types.js';
 import { equalBytes } from '../utils/bytes.js';
 import type { Identity } from './identity.js';
 import type { SessionTerms } from './messages.js';
+import { OUTPUT_MAX_OPTION, OUTPUT_SIZE_OPTION } from './policy.js';
 import { establishSession, sessionBaseOptions, type ReceiptContribution, type Session, type SessionOptionsBase } from './session.js';
 
 /**
@@ -134,10 +137,33 @@ function checkPurpose(purpose: string | undefined): string {
   return purpose;
 }
 
+/**
+ * The cells a query can release: one per (group, statistic); a histogram is one cell. Public to
+ * the operator (it follows from the query it forwards), so the analyst's receipt records how many
+ * were released (`output-size=public` with this bound; docs/session.md).
+ */
+function releasableCells(query: AggregateQuery): number {
+  return aggregateLayout(query).groups * query.statistics.length;
+}
+
+/** The cells a result released (groups withheld below the minimum cohort release none). */
+function releasedCells(result: AggregateResult): number {
+  let n = 0;
+  for (const g of result.groups) if (!g.withheld) n += g.statistics.length;
+  return n;
+}
+
 function analystTerms(query: AggregateQuery, purpose: string): SessionTerms {
   return {
     protocol: AGGREGATE_PROTOCOL_NAME,
-    options: { role: 'analyst', query: query.id, ...(query.dp !== null ? { 'dp-epsilon': query.dp.epsilon } : {}) },
+    options: {
+      role: 'analyst',
+      query: query.id,
+      ...(query.dp !== null ? { 'dp-epsilon': query.dp.epsilon } : {}),
+      // The number of released cells is recorded in the co-signed receipt, bounded by the query.
+      [OUTPUT_SIZE_OPTION]: 'public',
+      [OUTPUT_MAX_OPTION]: String(releasableCells(query)),
+    },
     purpose,
     recipients: ['requester'],
     requesterSetSize: 0,
@@ -245,9 +271,9 @@ export async function runAggregateAnalyst(options: RunAggregateAnalystOptions): 
       }),
     (result, computeMs) => {
       if (result === undefined) return { outcome: 'failed', inputSize: 0, outputSize: 0, computeMs, expectedPeerInputSize: 0 };
-      // Any withheld group makes the round `withheld` in the receipt (the session layer allows no
-      // partial form); the released cells are the analyst's own output, which the receipt omits
-      // because the analyst is the only recipient.
+      // Any withheld group makes the round `withheld` in the receipt; the output size is the number
+      // of cells released (the groups not withheld), public to the operator under the terms'
+      // `output-size=public`, so both sides sign it.
       const withheld = result.guardrails.withheldGroups > 0;
       const guardrails: GuardrailDecision[] = [];
       if (k > 0) guardrails.push({ rule: 'min-cohort', outcome: withheld ? 'withheld' : 'passed', detail: `k=${k}` });
@@ -255,7 +281,7 @@ export async function runAggregateAnalyst(options: RunAggregateAnalystOptions): 
       return {
         outcome: withheld ? 'withheld' : 'completed',
         inputSize: 0,
-        outputSize: 0,
+        outputSize: releasedCells(result),
         computeMs,
         guardrails,
         expectedPeerInputSize: 0,
@@ -479,8 +505,12 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
   const check = (terms: SessionTerms, peer: Uint8Array): string | undefined => {
     const role = roleOf(terms);
     if (role === undefined) return 'the terms name no aggregation role (analyst or provider)';
-    const allowedOpts = role === 'analyst' ? ['role', 'query', 'dp-epsilon'] : ['role'];
+    const allowedOpts = role === 'analyst' ? ['role', 'query', 'dp-epsilon', OUTPUT_SIZE_OPTION, OUTPUT_MAX_OPTION] : ['role'];
     if (Object.keys(terms.options).some((k) => !allowedOpts.includes(k))) return 'unsupported protocol option';
+    // The analyst's released cell count goes into the receipt (bound checked against the query).
+    if (role === 'analyst' && (terms.options[OUTPUT_SIZE_OPTION] !== 'public' || terms.options[OUTPUT_MAX_OPTION] === undefined)) {
+      return 'the analyst must state output-size=public and output-max (the cells its query can release)';
+    }
     if (terms.recipients.length !== 1 || terms.recipients[0] !== 'requester') return 'only the requester may be a recipient';
     if (role === 'analyst' && (terms.requesterSetSize !== 0 || terms.options['query'] === undefined)) return 'the analyst contributes no rows and names its query';
     if (role === 'provider' && terms.minIntersection !== 0) return 'a provider sets no minimum cohort (the query does)';
@@ -525,6 +555,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
           q.id === declared.options['query'] &&
           q.minCohort === declared.minIntersection &&
           (q.dp === null ? declared.options['dp-epsilon'] === undefined : declared.options['dp-epsilon'] === q.dp.epsilon) &&
+          declared.options[OUTPUT_MAX_OPTION] === String(releasableCells(q)) &&
           (options.acceptQuery === undefined || options.acceptQuery(q)),
         ...(options.signal ? { signal: options.signal } : {}),
       });
@@ -598,6 +629,8 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
         policy: {
           protocols: [AGGREGATE_PROTOCOL_NAME],
           maxSetSize: AGGREGATE_QUERY_LIMITS.maxRowsPerProvider,
+          // The analyst's link records its released cell count (checked in `check` and acceptQuery).
+          publicOutputSize: true,
           check: (terms, peer) => {
             const reason = check(terms, peer);
             if (reason === undefined) {

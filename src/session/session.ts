@@ -32,7 +32,7 @@ import type { FrameTransport, TransportStats } from '../transport/types.js';
 import { assertBytes, concatBytes, equalBytes, utf8 } from '../utils/bytes.js';
 import { FrameMac } from './frame-mac.js';
 import { errorFromPeer, localError, sendErrorAndClose } from './peer-errors.js';
-import { checkTerms, type SessionPolicy } from './policy.js';
+import { checkTerms, publicOutputBound, type SessionPolicy } from './policy.js';
 
 // Re-exported here too: other layers import them from this module.
 export { checkTerms, type SessionPolicy } from './policy.js';
@@ -714,8 +714,9 @@ class SessionImpl implements Session {
         inputSize: c.inputSize,
         // When this party is the only recipient, the size of its result is its own output: putting
         // it in the view (and so in the co-signed body) would tell the peer the intersection size
-        // that the terms withhold from it. The receipt then omits that role's output size.
-        outputSize: this.#soleRecipient(this.role) ? 0 : c.outputSize,
+        // that the terms withhold from it. The receipt then omits that role's output size — unless
+        // the signed terms say `output-size=public` (the size is public to the peer anyway).
+        outputSize: this.#omitsOutputSize(this.role) ? 0 : c.outputSize,
         outcome: c.outcome,
         guardrails: (c.guardrails ?? []).map((g) => (g.detail === undefined ? { rule: g.rule, outcome: g.outcome } : { ...g })),
         ...(scheduleBytes ? { priceSchedule: scheduleBytes } : {}),
@@ -761,7 +762,11 @@ class SessionImpl implements Session {
     };
     if (!(OUTCOMES as readonly string[]).includes(theirs.outcome)) bad();
     if (c.expectedPeerInputSize !== undefined && theirs.inputSize !== c.expectedPeerInputSize) bad();
-    if (theirs.outputSize > Math.min(theirs.inputSize, mine.inputSize)) bad();
+    // Default bound: no output larger than either input (true of PSI). Under `output-size=public`
+    // the signed terms carry the bound instead (`output-max`: e.g. the cells a query can release).
+    const bound = publicOutputBound(this.terms);
+    if (bound === null) bad();
+    if (theirs.outputSize > (bound ?? Math.min(theirs.inputSize, mine.inputSize))) bad();
     // A refusal is part of the signed handshake, so both sides must agree on it.
     if ((mine.outcome === 'refused') !== (theirs.outcome === 'refused')) bad();
     if (!this.terms.recipients.includes(this.role === 'requester' ? 'responder' : 'requester') && theirs.outputSize !== 0) bad();
@@ -783,7 +788,9 @@ class SessionImpl implements Session {
     }
     const withheld = theirs.guardrails.some((g) => g.outcome === 'withheld');
     if ((theirs.outcome === 'withheld') !== withheld) bad();
-    if (withheld && theirs.outputSize !== 0) bad();
+    // A withheld run releases nothing — except, under `output-size=public`, the part not withheld
+    // (aggregation withholds groups below the minimum cohort and releases the others).
+    if (withheld && theirs.outputSize !== 0 && bound === undefined) bad();
     // When both learn the size, they must agree on it.
     if (mine.outcome === 'completed' && theirs.outcome === 'completed' && mine.outputSize > 0 && theirs.outputSize > 0 && mine.outputSize !== theirs.outputSize) bad();
   }
@@ -803,6 +810,11 @@ class SessionImpl implements Session {
   /** True when `role` is the only party the terms release the result to (see exchangeReceipt). */
   #soleRecipient(role: SessionRole): boolean {
     return this.terms.recipients.length === 1 && this.terms.recipients[0] === role;
+  }
+
+  /** True when the receipt omits `role`'s output size: a sole recipient, unless `output-size=public`. */
+  #omitsOutputSize(role: SessionRole): boolean {
+    return this.#soleRecipient(role) && publicOutputBound(this.terms) === undefined;
   }
 
   #body(req: ReceiptView, res: ReceiptView): UsageReceiptBody {
@@ -837,7 +849,7 @@ class SessionImpl implements Session {
             ['requester', req.outputSize],
             ['responder', res.outputSize],
           ] as const
-        ).filter(([role]) => !this.#soleRecipient(role)),
+        ).filter(([role]) => !this.#omitsOutputSize(role)),
       ),
       bytesExchanged: Math.max(req.bytesExchanged, res.bytesExchanged),
       computeMs: Math.max(req.computeMs, res.computeMs),

@@ -99,7 +99,8 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
     const s = await server.done;
     for (const r of [p1, p2, analyst, s]) expect(r.code, r.stderr).toBe(0);
     expect(lastJson(s)).toMatchObject({ ok: true, status: 'completed', contributors: 2, receipts: 3, linksWithoutReceipt: 0 });
-    expect(lastJson(p1)).toMatchObject({ ok: true, rows: 3, contributors: 2 });
+    // --workers auto (the default): a one-ciphertext contribution is encrypted on the main thread.
+    expect(lastJson(p1)).toMatchObject({ ok: true, rows: 3, contributors: 2, encryptedOn: 'main thread' });
     const result = JSON.parse(readFileSync(p('r.json'), 'utf8'));
     expect(result.groups).toEqual([
       {
@@ -158,10 +159,18 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
       '-keyout', p('tls.key'), '-out', p('tls.crt'), '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
     ], { stdio: 'ignore' });
     const ca = ['--ca', p('tls.crt')];
-    const { url, server, p1, p2, analyst } = await round({ serve: ['--tls-cert', p('tls.crt'), '--tls-key', p('tls.key')], p1: ca, p2: ca, analyst: [...ca, '--json'] });
+    const { url, server, p1, p2, analyst } = await round({
+      serve: ['--tls-cert', p('tls.crt'), '--tls-key', p('tls.key')],
+      p1: [...ca, '--workers', '0', '--json'],
+      p2: [...ca, '--workers', '1', '--json'],
+      analyst: [...ca, '--json'],
+    });
     expect(url).toMatch(/^wss:\/\//);
     const s = await server.done;
     for (const r of [p1, p2, analyst, s]) expect(r.code, r.stderr).toBe(0);
+    // An explicit --workers N >= 1 forces the worker pool; 0 never uses it.
+    expect(lastJson(p1)).toMatchObject({ ok: true, encryptedOn: 'main thread' });
+    expect(lastJson(p2)).toMatchObject({ ok: true, encryptedOn: 'worker pool' });
     expect(lastJson(analyst)).toMatchObject({ ok: true, contributors: 2 });
 
     const server2 = startCli(serveArgs(['--tls-cert', p('tls.crt'), '--tls-key', p('tls.key'), '--timeout', '60']), W);
@@ -352,6 +361,9 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
     expectOneLineError(noId.stderr, /missing required option --identity/);
     const noPin = await runCli(['aggregate', 'serve', '--listen', '127.0.0.1:0', '--providers', '2', '--identity', p('operator')]);
     expectOneLineError(noPin.stderr, /--analyst-key FILE and --provider-keys DIR .* or --allow-any-peer/);
+    const badWorkers = await runCli(['aggregate', 'provide', '--connect', 'ws://127.0.0.1:9', '--input', p('a.csv'), '--identity', p('h1'), '--peer-key', p('operator', 'identity.pub'), '--workers', 'many']);
+    expect(badWorkers.code).toBe(1);
+    expectOneLineError(badWorkers.stderr, /option --workers must be auto or an integer from 0 to \d+, got 'many'/);
     const noPeer = await runCli(['aggregate', 'provide', '--connect', 'ws://127.0.0.1:9', '--input', p('a.csv'), '--identity', p('h1')]);
     expectOneLineError(noPeer.stderr, /missing required option --peer-key/);
   });

@@ -46,6 +46,17 @@ import { parseEpsilon } from '../../protocols/guardrails.js';
 import { createReporter, type Reporter } from '../summary.js';
 import { availableCores } from '../../platform/node.js';
 import { createWorkerPool, MAX_WORKERS, type WorkerPool } from '../../workers/index.js';
+import { encryptBatch } from '../../he/batch.js';
+
+/**
+ * `provide --workers auto`: the fewest ciphertexts for which a contribution is encrypted through a
+ * worker pool. Below it the main thread does it: a pool started for a few ciphertexts costs more
+ * (worker start, SEAL loaded again in the worker) than it saves. Chosen from bench/he.mjs
+ * (docs/aggregate.md, "Workers"): a fresh 2-worker pool against inline encryption for rounds of
+ * K one-ciphertext contributions lost at every K up to 64 and first broke even at K = 256. A
+ * contribution is one ciphertext today, so auto means inline.
+ */
+const AUTO_POOL_MIN_CIPHERTEXTS = 256;
 
 const HELP = `Usage:
   dataport aggregate serve   --listen HOST:PORT --providers N --identity DIR
@@ -81,11 +92,14 @@ Every connection is mutually authenticated (Ed25519 identities from 'dataport ke
                  authenticated; a spent budget refuses that link on both sides (needs --ledger)
 --min-cohort     provide: refuse a query whose minCohort is below N
 --max-epsilon    provide: refuse a query without differential privacy or with a total epsilon above E
---workers        provide: encrypt on a worker thread (0 = on the main thread; default: core count;
-                 the contribution is one vector, so one worker does it whatever N >= 1)
+--workers        provide: auto (default), 0 or N. auto encrypts on the main thread unless the
+                 contribution has at least ${AUTO_POOL_MIN_CIPHERTEXTS} ciphertexts (today it is one: starting a
+                 worker costs more than it saves); N >= 1 always uses a worker pool (one worker
+                 per ciphertext, at most N); 0 never does
 --timeout  serve: seconds for everyone to join, and to collect contributions once the query
            arrived (default 600); analyst/provide: seconds to wait for the server (default 900)
 `;
+
 
 /** Largest number of `*.pub` files read from `--provider-keys`. */
 const MAX_PROVIDER_KEY_FILES = AGGREGATE_QUERY_LIMITS.maxProviders * 4;
@@ -483,17 +497,28 @@ async function provideCommand(argv: string[]): Promise<number> {
     if (acc.rows !== declared) throw new InputError(`${input}: changed while running (${declared} rows declared, ${acc.rows} read)`);
     return acc.result();
   };
-  const workers = intOption(values, 'workers', 0, MAX_WORKERS, availableCores());
-  // The encryption goes through the pool (`encryptBatches`) once a query is accepted; the pool is
-  // started only then, with one worker: a contribution is a single vector, a single task.
+  const workersText = stringOption(values, 'workers') ?? 'auto';
+  if (workersText !== 'auto' && !/^[0-9]+$/.test(workersText)) {
+    throw new InputError(`option --workers must be auto or an integer from 0 to ${MAX_WORKERS}, got '${workersText}'`);
+  }
+  const workers = workersText === 'auto' ? 'auto' : intOption(values, 'workers', 0, MAX_WORKERS, 0);
+  // The encryption goes through the pool (`encryptBatches`) once a query is accepted, when
+  // --workers N >= 1, or with auto when the contribution is large enough; the pool is started only
+  // then, with one worker per ciphertext (at most N). A contribution is a single vector today.
   let pool: WorkerPool | undefined;
-  const encrypt =
-    workers === 0
-      ? undefined
-      : async (publicKey: Uint8Array, vector: bigint[]): Promise<Uint8Array> => {
-          pool ??= await createWorkerPool({ workers: 1 });
-          return (await pool.encryptBatches(publicKey, [vector], cliSignal))[0]!;
-        };
+  let encryptedOn: 'main thread' | 'worker pool' | undefined;
+  const encrypt = async (publicKey: Uint8Array, vector: bigint[]): Promise<Uint8Array> => {
+    const vectors = [vector];
+    const usePool = workers === 'auto' ? vectors.length >= AUTO_POOL_MIN_CIPHERTEXTS : workers > 0;
+    if (!usePool) {
+      encryptedOn = 'main thread';
+      return encryptBatch(publicKey, vector);
+    }
+    encryptedOn = 'worker pool';
+    const size = Math.min(vectors.length, workers === 'auto' ? availableCores() : workers);
+    pool ??= await createWorkerPool({ workers: size });
+    return (await pool.encryptBatches(publicKey, vectors, cliSignal))[0]!;
+  };
   const c = await loadCommon(values);
   const { out, ledger } = c;
   const entries: number[] = [];
@@ -508,9 +533,9 @@ async function provideCommand(argv: string[]): Promise<number> {
         localAggregates,
         rowCount: declared,
         acceptQuery,
+        encrypt,
         // On stderr whatever --json says (scripts and tests wait for it, as for `listening on`).
         onJoined: () => process.stderr.write('joined the round; waiting for the query\n'),
-        ...(encrypt ? { encrypt } : {}),
         ...(analystPublicKey !== undefined ? { analystPublicKey } : {}),
         ...(c.purpose !== undefined ? { purpose: c.purpose } : {}),
         timeoutMs: p.timeoutMs,
@@ -527,6 +552,7 @@ async function provideCommand(argv: string[]): Promise<number> {
         queryId: done.queryId,
         rows: declared,
         contributors: done.contributors,
+        encryptedOn: encryptedOn ?? null,
         receipt: done.receipt,
         ledger: ledger ? { dir: ledger.dir, index: entries[0] } : null,
       });

@@ -25,6 +25,9 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'dataport-demo-'));
 const data = path.join(work, 'data');
 const keys = (who) => path.join(work, 'keys', who);
 const ledger = (who) => path.join(work, 'ledgers', who);
+// The hospital bills under this schedule; the pharmaceutical company runs only if the hospital
+// announces exactly this one (--accept-price-schedule), and both sign the amount in the receipt.
+const prices = fileURLToPath(new URL('./price-schedule.json', import.meta.url));
 
 const bold = (s) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const say = (s = '') => console.log(s);
@@ -93,19 +96,19 @@ async function main() {
   }
 
   heading('3. PSI: which programme patients were treated at the hospital?');
-  say('hospital: dataport psi --listen 127.0.0.1:0 --input hospital.csv --key patient_id --reveal both …');
+  say('hospital: dataport psi --listen 127.0.0.1:0 --input hospital.csv --key patient_id --reveal both --price-schedule examples/price-schedule.json …');
   const hospital = await listen([
     'psi', '--listen', '127.0.0.1:0', '--input', path.join(data, 'hospital.csv'), '--key', 'patient_id',
     '--identity', keys('hospital'), '--peer-key', path.join(keys('pharma'), 'identity.pub'),
     '--reveal', 'both', '--purpose', 'drug programme follow-up, authorisation DP-2026-014',
-    '--output', path.join(work, 'hospital-matches.csv'), '--ledger', ledger('hospital'), '--json',
+    '--output', path.join(work, 'hospital-matches.csv'), '--ledger', ledger('hospital'), '--price-schedule', prices, '--json',
   ]);
-  say(`pharma:   dataport psi --connect ${hospital.url} --input pharma.csv --key resident_id --reveal both …`);
+  say(`pharma:   dataport psi --connect ${hospital.url} --input pharma.csv --key resident_id --reveal both --accept-price-schedule examples/price-schedule.json …`);
   const pharmaOut = await dataport([
     'psi', '--connect', hospital.url, '--input', path.join(data, 'pharma.csv'), '--key', 'resident_id',
     '--identity', keys('pharma'), '--peer-key', path.join(keys('hospital'), 'identity.pub'),
     '--reveal', 'both', '--purpose', 'drug programme follow-up, authorisation DP-2026-014',
-    '--output', path.join(work, 'pharma-matches.csv'), '--ledger', ledger('pharma'), '--json',
+    '--output', path.join(work, 'pharma-matches.csv'), '--ledger', ledger('pharma'), '--accept-price-schedule', prices, '--json',
   ]).done;
   const p = lastJson(pharmaOut, 'pharma');
   const h = lastJson(await hospital.done, 'hospital');
@@ -127,13 +130,13 @@ async function main() {
   const hospital2 = await listen([
     'psi-sum', '--listen', '127.0.0.1:0', '--input', path.join(data, 'hospital.csv'), '--key', 'patient_id',
     '--values', 'cost_yuan,adverse_event', '--identity', keys('hospital'), '--peer-key', path.join(keys('pharma'), 'identity.pub'),
-    '--min-cohort', '10', '--purpose', 'drug programme cost study, authorisation DP-2026-015', '--ledger', ledger('hospital'), '--json',
+    '--min-cohort', '10', '--purpose', 'drug programme cost study, authorisation DP-2026-015', '--ledger', ledger('hospital'), '--price-schedule', prices, '--json',
   ]);
   say(`pharma:   dataport psi-sum --connect ${hospital2.url} --input pharma.csv --key resident_id --min-cohort 10 …`);
   const pharmaSum = lastJson(await dataport([
     'psi-sum', '--connect', hospital2.url, '--input', path.join(data, 'pharma.csv'), '--key', 'resident_id',
     '--identity', keys('pharma'), '--peer-key', path.join(keys('hospital'), 'identity.pub'),
-    '--min-cohort', '10', '--purpose', 'drug programme cost study, authorisation DP-2026-015', '--ledger', ledger('pharma'), '--json',
+    '--min-cohort', '10', '--purpose', 'drug programme cost study, authorisation DP-2026-015', '--ledger', ledger('pharma'), '--accept-price-schedule', prices, '--json',
   ]).done, 'pharma psi-sum');
   const hospitalSum = lastJson(await hospital2.done, 'hospital psi-sum');
   for (const [who, r] of [['pharma', pharmaSum], ['hospital', hospitalSum]]) {
@@ -190,13 +193,13 @@ async function main() {
 
   heading('6. the ledgers: every two-party run recorded, co-signed, verifiable');
   for (const who of ['pharma', 'hospital']) {
-    const v = await must(dataport(['ledger', 'verify', '--ledger', ledger(who), '--public-key', path.join(keys(who), 'identity.pub')]), `ledger verify ${who}`);
-    say(`${who}: dataport ledger verify → ${v.stdout.trim().split('\n').at(-1)}`);
+    const v = await must(dataport(['ledger', 'verify', '--ledger', ledger(who), '--public-key', path.join(keys(who), 'identity.pub'), '--price-schedule', prices]), `ledger verify ${who}`);
+    say(`${who}: dataport ledger verify --price-schedule examples/price-schedule.json → ${v.stdout.trim().split('\n').at(-1)}`);
   }
   const op = await must(dataport(['ledger', 'verify', '--ledger', ledger('operator'), '--public-key', operatorPub, '--json']), 'ledger verify operator');
   say(`operator: ${JSON.parse(op.stdout.trim().split('\n').at(-1)).size} co-signed aggregation receipts (one per link: the analyst and each hospital)`);
   const report = await must(dataport(['ledger', 'report', '--ledger', ledger('hospital'), '--by', 'protocol', '--format', 'table']), 'ledger report');
-  say('hospital: dataport ledger report --by protocol');
+  say('hospital: dataport ledger report --by protocol (amounts in fen, co-signed by the pharmaceutical company)');
   say(report.stdout.trimEnd().split('\n').map((l) => '  ' + l).join('\n'));
 
   say(`\nAll demo files are in ${work}`);

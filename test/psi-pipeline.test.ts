@@ -109,6 +109,34 @@ describe('round-1 pipelining', () => {
     expect(exB.maxInFlight).toBeLessThanOrEqual(3);
   });
 
+  it('the responder starts hashing its own round 1 while the requester\'s round 1 is still arriving', async () => {
+    const xs = Array.from({ length: 12 }, (_, i) => enc.encode(`x${i}`));
+    const ys = Array.from({ length: 9 }, (_, i) => enc.encode(`x${i * 3}`));
+    const log: string[] = [];
+    const base = reorderingExecutor();
+    const logging: CryptoExecutor = {
+      ...base,
+      hashToGroup: (r, k, sig) => {
+        log.push('hash');
+        return base.hashToGroup(r, k, sig);
+      },
+      multiplyAndTruncate: (sc, pts, L, sig) => {
+        log.push('mask');
+        return base.multiplyAndTruncate!(sc, pts, L, sig);
+      },
+    };
+    const [a, b] = createMemoryTransportPair();
+    const [r, s] = await Promise.all([
+      runPsiProtocol({ role: 'requester', records: xs, transport: a, ekm, executor: reorderingExecutor(), options: { batchSize: 4 } }),
+      runPsiProtocol({ role: 'responder', records: ys, transport: b, ekm, executor: logging, options: { batchSize: 4 } }),
+    ]);
+    expect(r.intersection).toEqual([0, 3, 6, 9]);
+    expect(s.intersection).toEqual([0, 1, 2, 3]);
+    // 3 received batches are masked; the first own batch is hashed before the last of them.
+    expect(log.filter((e) => e === 'mask')).toHaveLength(3);
+    expect(log.indexOf('hash')).toBeLessThan(log.lastIndexOf('mask'));
+  });
+
   it('a masking failure of an earlier batch fails the run with its own typed error', async () => {
     const xs = Array.from({ length: 40 }, (_, i) => enc.encode(`x${i}`));
     const [a, b] = createMemoryTransportPair();

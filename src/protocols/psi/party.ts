@@ -148,6 +148,9 @@ export const DEFAULT_MAX_PEER_SET_SIZE = 1 << 23;
 /** Received points validated per slice (~10 ms) before the event loop may run. */
 const VALIDATE_SLICE = 2048;
 
+/** Own round-1 batches computed ahead of sending (bounds memory to a frame or two). */
+const R1_PREFETCH_BATCHES = 1;
+
 /** Round-1 batches being masked at once on the receiving side (bounds memory to a few frames). */
 const R1_PIPELINE_DEPTH = 2;
 
@@ -310,6 +313,8 @@ class Party implements PsiParty {
    * arrival order (each insert waits for the previous one), at most {@link R1_PIPELINE_DEPTH} at once.
    */
   private r1Pending: Promise<void>[] = [];
+  /** This party's round-1 batches being computed ahead of sending, by batch number. */
+  private readonly r1Prefetch = new Map<number, Promise<Uint8Array>>();
 
   private selfSent = 0; // round-1 batches sent
   private r2Sent = 0; // round-2 batches sent
@@ -518,22 +523,48 @@ class Party implements PsiParty {
     return frame;
   }
 
-  private async sendRound1(signal?: AbortSignal): Promise<Uint8Array> {
-    const j = this.selfSent;
+  /** Hashes and masks this party's round-1 batch `j` (draft §3: H(ekm || record), then ^secret). */
+  private async computeRound1(j: number, signal?: AbortSignal): Promise<Uint8Array> {
     const from = j * this.batchSize;
     const to = Math.min(this.n, from + this.batchSize);
     const records: Uint8Array[] = new Array(to - from);
     this.perm.ensure(to);
     const perm = this.perm.values;
     for (let p = from; p < to; p++) records[p - from] = this.deduped.keys[perm[p]!]!;
-    // draft §3: H(ekm || record) with encode_to_curve, then masked with this session's secret.
     const hashed = await this.executor.hashToGroup(records, this.ekm, signal);
-    const masked = await this.executor.multiply(this.scalar, hashed, signal);
+    return this.executor.multiply(this.scalar, hashed, signal);
+  }
+
+  /**
+   * Starts computing the next round-1 batches this party will send (at most
+   * {@link R1_PREFETCH_BATCHES} ahead), so the executor is never idle between frames: the responder
+   * does this while it still receives the requester's round 1, each party while its previous frame
+   * is on the wire. Only what is sent anyway is computed, in the same order; a failure surfaces
+   * when the batch is sent.
+   */
+  private prefetchRound1(signal?: AbortSignal): void {
+    const k = Math.ceil(this.n / this.batchSize);
+    for (let j = this.selfSent; j < Math.min(k, this.selfSent + R1_PREFETCH_BATCHES); j++) {
+      if (this.r1Prefetch.has(j)) continue;
+      const p = this.computeRound1(j, signal);
+      p.catch(() => {}); // observed when batch j is sent
+      this.r1Prefetch.set(j, p);
+    }
+  }
+
+  private async sendRound1(signal?: AbortSignal): Promise<Uint8Array> {
+    const j = this.selfSent;
+    const from = j * this.batchSize;
+    const to = Math.min(this.n, from + this.batchSize);
+    const pending = this.r1Prefetch.get(j);
+    this.r1Prefetch.delete(j);
+    const masked = await (pending ?? this.computeRound1(j, signal));
     const isLast = to === this.n;
     const frame = encodeEcdhPsiBatch({ type: BatchType.ROUND1, index: this.selfIndexes[j]!, isLastBatch: isLast, encodedPoints: masked });
     this.selfSent++;
     this.phasePoints = to;
     if (isLast) this.advance();
+    else this.prefetchRound1(signal);
     return frame;
   }
 
@@ -683,6 +714,8 @@ class Party implements PsiParty {
       this.scalar.fill(0);
     });
     this.r1Pending.push(step);
+    // The responder sends its round 1 next: start on it now rather than after the last frame.
+    if (this.role === 'responder') this.prefetchRound1(signal);
     this.peerIndexSet.add(batch.index);
     this.peerBatches.push({ index: batch.index, offset: this.peerReceived, count: k });
     this.peerReceived = after;

@@ -29,6 +29,7 @@ const admissions = [
   console.log('PSI');
   console.log('  pharma matched rows  :', p.intersectionRows.map((i) => programme[i].trim()));
   console.log('  hospital matched rows:', h.intersectionRows);
+  if (p.intersectionRows.join() !== '1,2' || h.intersectionRows.join() !== '0,1,2') throw new Error('unexpected intersection');
   verifyReceipt(p.receipt, [pharma.publicKey, hospital.publicKey]);
   console.log('  receipt co-signed by both, outcome', p.receipt.body.outcome, 'sizes', p.receipt.body.outputSizes);
 }
@@ -45,4 +46,8 @@ const admissions = [
   ]);
   console.log('psi-sum');
   console.log('  common patients:', p.intersectionSize, ' sums:', p.sums, ' means:', p.means);
+  // By hand from the lists above: patients ...002X (1200.50, 0) and ...0033 (80.00 + 310.25, 1 + 0).
+  if (p.intersectionSize !== 2 || p.sums.cost_yuan !== '1590.75' || p.sums.adverse_event !== '1') {
+    throw new Error('psi-sum result differs from the plain computation');
+  }
 }

@@ -1,0 +1,26 @@
+/**
+ * The SDK examples run as a user runs them (`node examples/…` against the built dist/) and check
+ * their own results against the plain computation; this keeps them true.
+ */
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '..');
+
+describe('SDK examples', () => {
+  it('examples/sdk.mjs: PSI and psi-sum of the scenario, co-signed receipt', async () => {
+    const { stdout } = await run(process.execPath, ['examples/sdk.mjs'], { cwd: root, timeout: 120_000 });
+    expect(stdout).toContain('receipt co-signed by both, outcome completed');
+    expect(stdout).toContain("cost_yuan: '1590.75'");
+  }, 150_000);
+
+  it('examples/aggregate-sdk.mjs: three hospitals, per-ward totals equal the plain sums, receipts', async () => {
+    const { stdout } = await run(process.execPath, ['examples/aggregate-sdk.mjs'], { cwd: root, timeout: 240_000 });
+    // The example itself throws when a ward's total differs from the plain sum or a receipt is missing.
+    expect(stdout).toContain('completed, 3 of 3 hospitals contributed');
+    expect(stdout).toContain('every participant holds the same co-signed receipt as the operator');
+  }, 300_000);
+});

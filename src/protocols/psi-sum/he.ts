@@ -46,6 +46,19 @@ export interface HeKeyPair {
 /** A loaded ciphertext (a SEAL object). @internal */
 export type { CipherText as HeCiphertext, PublicKey as HePublicKey };
 
+/** The key pair object of both constructors; `delete()` releases both SEAL keys. */
+function keyPair(secretKey: SecretKey, publicKey: PublicKey, publicKeyBytes: Uint8Array): HeKeyPair {
+  return {
+    secretKey,
+    publicKey,
+    publicKeyBytes,
+    delete() {
+      secretKey.delete();
+      publicKey.delete();
+    },
+  };
+}
+
 /** Polynomial degree of psi-sum ciphertexts (values per ciphertext). */
 export const PSI_SUM_POLY_DEGREE = 8192;
 /** Bit sizes of the coefficient-modulus primes (data level: the first two). */
@@ -261,15 +274,7 @@ export class HeContext {
       const ser = kg.createPublicKeySerializable();
       try {
         const publicKeyBytes = ser.saveArray(this.#seal.ComprModeType.none);
-        return {
-          secretKey,
-          publicKey,
-          publicKeyBytes,
-          delete() {
-            secretKey.delete();
-            publicKey.delete();
-          },
-        };
+        return keyPair(secretKey, publicKey, publicKeyBytes);
       } finally {
         ser.delete();
       }
@@ -306,15 +311,7 @@ export class HeContext {
       // Fixed message: nothing of the key's bytes goes into an error.
       throw new RangeError('secretKey is not a psi-sum secret key for these parameters');
     }
-    return {
-      secretKey,
-      publicKey,
-      publicKeyBytes,
-      delete() {
-        secretKey.delete();
-        publicKey.delete();
-      },
-    };
+    return keyPair(secretKey, publicKey, publicKeyBytes);
   }
 
   /**

@@ -3,11 +3,11 @@
 // Both read every entry of the ledger; a reservation also takes the ledger lock and rewrites
 // reservations.json (temporary file + rename), and its release does that once more.
 // Run after `npx tsup`:  node bench/ledger-reserve.mjs [--sizes 0,1000,10000] [--runs 200]
-import { createPrivateKey, sign } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchDir, machine, printTable, writeResult, fmt } from './lib.mjs';
+import { receiptSigner } from './ledger-fixtures.mjs';
 
 const dp = await import('../dist/node.js');
 const { values } = parseArgs({ options: { sizes: { type: 'string' }, runs: { type: 'string' } } });
@@ -17,11 +17,7 @@ const root = path.join(benchDir, '.reserve-tmp');
 fs.rmSync(root, { recursive: true, force: true });
 fs.mkdirSync(root, { recursive: true });
 
-const owner = dp.generateIdentity();
-const peer = dp.generateIdentity();
-const keyOf = (seed) =>
-  createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(seed)]), format: 'der', type: 'pkcs8' });
-const keys = [keyOf(owner.secretKey), keyOf(peer.secretKey)];
+const { owner, peer, signed } = receiptSigner(dp);
 
 function receipt(n) {
   const body = {
@@ -43,8 +39,7 @@ function receipt(n) {
     guardrails: [],
     outcome: 'completed',
   };
-  const msg = Buffer.concat([dp.RECEIPT_SIGNATURE_CONTEXT, dp.encodeReceiptBody(body)]);
-  return { body, signatures: [owner, peer].map((p, i) => ({ publicKey: p.publicKey, signature: new Uint8Array(sign(null, msg, keys[i])) })) };
+  return signed(body);
 }
 
 const results = { machine: machine(), runs: RUNS, cases: [] };

@@ -3,11 +3,11 @@
 // Run after `npx tsup`:  node bench/ledger.mjs [--entries 100000] [--dir PATH]
 // The ledger is written to a temporary directory on the same file system as the repo (fsync cost
 // depends on the disk: the figures mean something only with the machine they were measured on).
-import { createPrivateKey, sign } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchDir, machine, printTable, writeResult, fmt } from './lib.mjs';
+import { receiptSigner } from './ledger-fixtures.mjs';
 
 const dp = await import('../dist/node.js');
 const { values } = parseArgs({ options: { entries: { type: 'string' }, dir: { type: 'string' } } });
@@ -16,11 +16,7 @@ const root = values.dir ?? path.join(benchDir, '.ledger-tmp');
 fs.rmSync(root, { recursive: true, force: true });
 fs.mkdirSync(root, { recursive: true });
 
-const owner = dp.generateIdentity();
-const peer = dp.generateIdentity();
-const keyOf = (seed) =>
-  createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(seed)]), format: 'der', type: 'pkcs8' });
-const keys = [keyOf(owner.secretKey), keyOf(peer.secretKey)];
+const { owner, peer, signed } = receiptSigner(dp);
 
 // A realistic receipt (~600 bytes), signed natively so that the benchmark measures the ledger.
 function receipt(n) {
@@ -47,8 +43,7 @@ function receipt(n) {
     billing: { currency: 'CNY', amountMinor: 15_000, schedule: 'port-2026-01' },
     outcome: 'completed',
   };
-  const msg = Buffer.concat([dp.RECEIPT_SIGNATURE_CONTEXT, dp.encodeReceiptBody(body)]);
-  return { body, signatures: [owner, peer].map((p, i) => ({ publicKey: p.publicKey, signature: new Uint8Array(sign(null, msg, keys[i])) })) };
+  return signed(body);
 }
 
 const results = { machine: machine(), entryBytes: dp.encodeReceipt(receipt(0)).length };

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { psiTerms } from './session-fixtures.js';
 import { MalformedMessageError, TermsRefusedError, VerificationFailedError } from '../src/errors.js';
 import { formatCheckpointBody } from '../src/ledger/checkpoint.js';
 import { openLedger, verifyLedgerDir } from '../src/ledger/file-ledger.js';
@@ -67,17 +68,7 @@ const PSI_PRICES: PriceSchedule = parsePriceSchedule({
 });
 const REQUESTER_PRICES: PriceSchedule = parsePriceSchedule({ id: 'pharma-internal', currency: 'EUR', protocols: {}, default: { perRun: 7 } });
 
-function terms(): SessionTerms {
-  return {
-    protocol: 'ecdh-psi',
-    options: { 'count-only': 'false', truncate: 'none' },
-    purpose: 'programme audit',
-    recipients: ['requester'],
-    requesterSetSize: 10,
-    responderSetSize: { min: 0, max: 1000 },
-    minIntersection: 0,
-  };
-}
+const terms = (): SessionTerms => psiTerms();
 
 interface SessionSetup {
   requesterSchedule?: PriceSchedule;

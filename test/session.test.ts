@@ -26,22 +26,12 @@ import {
 } from '../src/session/messages.js';
 import { establishSession, type Session, type SessionPolicy } from '../src/session/session.js';
 import { createMemoryTransportPair, type MemoryTransportOptions } from '../src/transport/index.js';
+import { psiTerms } from './session-fixtures.js';
 
 const requesterId = generateIdentity();
 const responderId = generateIdentity();
 
-function terms(over: Partial<SessionTerms> = {}): SessionTerms {
-  return {
-    protocol: 'ecdh-psi',
-    options: { 'count-only': 'false', truncate: 'none' },
-    purpose: 'programme audit',
-    recipients: ['requester'],
-    requesterSetSize: 10,
-    responderSetSize: { min: 0, max: 1000 },
-    minIntersection: 0,
-    ...over,
-  };
-}
+const terms = psiTerms;
 
 interface PairOptions {
   terms?: SessionTerms;

@@ -1,0 +1,16 @@
+/** Fixtures shared by the session-layer tests. */
+import type { SessionTerms } from '../src/session/messages.js';
+
+/** ECDH-PSI terms a requester of 10 keys proposes (requester-only output, no truncation), with overrides. */
+export function psiTerms(over: Partial<SessionTerms> = {}): SessionTerms {
+  return {
+    protocol: 'ecdh-psi',
+    options: { 'count-only': 'false', truncate: 'none' },
+    purpose: 'programme audit',
+    recipients: ['requester'],
+    requesterSetSize: 10,
+    responderSetSize: { min: 0, max: 1000 },
+    minIntersection: 0,
+    ...over,
+  };
+}

@@ -9,12 +9,10 @@
  */
 import { AbortError, GuardrailRefusedError, TermsRefusedError } from '../errors.js';
 import { divideToDecimal, formatFixedPoint } from '../he/fixed-point.js';
-import type { PriceSchedule } from '../ledger/pricing.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
-import type { Identity } from './identity.js';
 import type { SessionTerms } from './messages.js';
-import { type BeforeRunContext, establishSession, sessionBaseOptions, type Session, type SessionPolicy } from './session.js';
-import type { FrameTransport } from '../transport/types.js';
+import type { SessionRunOptions } from './run-options.js';
+import { establishSession, sessionBaseOptions, type Session, type SessionPolicy } from './session.js';
 import { createInlineExecutor, type CryptoExecutor } from '../protocols/executor.js';
 import { parseEpsilon } from '../protocols/guardrails.js';
 import { dedupeRecords, normalizeKey } from '../protocols/psi/normalize.js';
@@ -63,18 +61,13 @@ export interface PsiSumValues {
 }
 
 /** Options of {@link runPsiSum}. */
-export interface RunPsiSumOptions {
+export interface RunPsiSumOptions extends SessionRunOptions {
   /** `requester` (proposes the terms; usually the connecting side) or `responder`. */
   role: 'requester' | 'responder';
   /** Key of each row: a string or the fields of a multi-column key (normalised like `runPsi`). */
   records: readonly (readonly string[])[] | readonly string[];
   /** Given only by the value holder. */
   values?: PsiSumValues;
-  transport: FrameTransport;
-  identity: Identity;
-  peerPublicKey?: Uint8Array;
-  allowedPeers?: readonly Uint8Array[];
-  allowAnyPeer?: boolean;
   /** Requester: the job's terms. */
   terms?: PsiSumTerms;
   /** Responder: what it allows. */
@@ -90,25 +83,6 @@ export interface RunPsiSumOptions {
    * `always`, or `never`. Ignored with an inline executor. Results are the same either way.
    */
   heOffload?: PsiSumHeOffload;
-  signal?: AbortSignal;
-  /**
-   * Called once the peer is authenticated and the terms are within policy, before anything runs:
-   * ledger query budgets (`checkLedgerBudget`), authorisation look-ups. Throw `TermsRefusedError`
-   * to refuse; the message goes to the peer.
-   */
-  beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array, context: BeforeRunContext) => void | Promise<void>;
-  /**
-   * Bill the run with this price schedule: announced in the handshake before the run, the amount
-   * is part of the co-signed receipt. The responder's wins; a requester's is used only if the
-   * responder has none.
-   */
-  priceSchedule?: PriceSchedule;
-  /** Accept or refuse (throw `TermsRefusedError`) the peer's announced schedule when it is the one billed, before the run. */
-  acceptPriceSchedule?: (schedule: PriceSchedule, ref: string) => void | Promise<void>;
-  /** Receives the co-signed receipt (completed or withheld runs) before `runPsiSum` returns or throws. */
-  onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
-  /** Points per frame sent. */
-  batchSize?: number;
 }
 
 /** Result of {@link runPsiSum}. */

@@ -6,16 +6,14 @@
  * @module
  */
 import { AbortError, GuardrailRefusedError, TermsRefusedError, VerificationFailedError } from '../errors.js';
-import type { PriceSchedule } from '../ledger/pricing.js';
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import { createInlineExecutor, type CryptoExecutor } from '../protocols/executor.js';
 import { runPsiProtocol } from '../protocols/psi/driver.js';
 import { dedupeRecordsAsync, normalizeKeysAsync } from '../protocols/psi/normalize.js';
 import { DEFAULT_MAX_PEER_SET_SIZE, type PsiProgress, type PsiProtocolOptions } from '../protocols/psi/party.js';
-import type { FrameTransport } from '../transport/types.js';
-import type { Identity } from './identity.js';
 import type { SessionTerms } from './messages.js';
-import { type BeforeRunContext, establishSession, sessionBaseOptions, type Session, type SessionPolicy } from './session.js';
+import type { SessionRunOptions } from './run-options.js';
+import { establishSession, sessionBaseOptions, type Session, type SessionPolicy } from './session.js';
 
 /**
  * The protocol name of ECDH-PSI in terms and receipts.
@@ -54,7 +52,7 @@ export interface PsiTerms {
 }
 
 /** Options of {@link runPsi}. */
-export interface RunPsiSessionOptions {
+export interface RunPsiSessionOptions extends SessionRunOptions {
   /** `requester` (proposes terms; usually the connecting side) or `responder` (the listener). */
   role: 'requester' | 'responder';
   /**
@@ -62,16 +60,6 @@ export interface RunPsiSessionOptions {
    * Fields are normalised (NFKC, trim, lower-case); rows whose fields are all empty are skipped.
    */
   records: readonly (readonly string[])[] | readonly string[];
-  /** A connected transport (memory pair, WebSocket); closed when the run ends. */
-  transport: FrameTransport;
-  /** This party's Ed25519 identity. */
-  identity: Identity;
-  /** Pin the peer to this key. */
-  peerPublicKey?: Uint8Array;
-  /** Accept any of these peer keys. */
-  allowedPeers?: readonly Uint8Array[];
-  /** Accept any authenticated peer (recorded in the receipt). Default false. */
-  allowAnyPeer?: boolean;
   /** Requester: the job's terms. */
   terms?: PsiTerms;
   /**
@@ -81,24 +69,8 @@ export interface RunPsiSessionOptions {
   policy?: SessionPolicy;
   /** Batch crypto (default: a fresh inline executor). */
   executor?: CryptoExecutor;
-  /** Cancels the run (`AbortError`); the peer sees the session end. */
-  signal?: AbortSignal;
   /** Progress of the protocol (points per phase). */
   onProgress?: (progress: PsiProgress) => void;
-  /** Ledger / budget check once the peer is authenticated; throw `TermsRefusedError` to refuse. */
-  beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array, context: BeforeRunContext) => void | Promise<void>;
-  /**
-   * Bill the run with this price schedule: announced in the handshake before the run, the amount
-   * is part of the co-signed receipt. The responder's wins; a requester's is used only if the
-   * responder has none.
-   */
-  priceSchedule?: PriceSchedule;
-  /** Accept or refuse (throw `TermsRefusedError`) the peer's announced schedule when it is the one billed, before the run. */
-  acceptPriceSchedule?: (schedule: PriceSchedule, ref: string) => void | Promise<void>;
-  /** Receives the co-signed receipt (completed, withheld or refused runs) before `runPsi` returns or throws. */
-  onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
-  /** Points per frame sent (default: the protocol's). */
-  batchSize?: number;
 }
 
 /** Result of {@link runPsi}. */

@@ -1,0 +1,53 @@
+/**
+ * The options every two-party run wrapper (`runPsi`, `runPsiSum`) takes alike: the connection,
+ * who this party is and whom it accepts, the ledger hooks and billing, cancellation.
+ * @module
+ */
+import type { PriceSchedule } from '../ledger/pricing.js';
+import type { UsageReceipt } from '../ledger/receipt-types.js';
+import type { FrameTransport } from '../transport/types.js';
+import type { Identity } from './identity.js';
+import type { SessionTerms } from './messages.js';
+import type { BeforeRunContext } from './session.js';
+
+/**
+ * Options shared by {@link runPsi} and {@link runPsiSum}.
+ *
+ * @example
+ * ```ts
+ * const common: SessionRunOptions = { transport, identity: me, peerPublicKey: theirKey, priceSchedule: schedule };
+ * await runPsi({ ...common, role: 'responder', records });
+ * ```
+ */
+export interface SessionRunOptions {
+  /** A connected transport (memory pair, WebSocket); closed when the run ends. */
+  transport: FrameTransport;
+  /** This party's Ed25519 identity. */
+  identity: Identity;
+  /** Pin the peer to this key. */
+  peerPublicKey?: Uint8Array;
+  /** Accept any of these peer keys. */
+  allowedPeers?: readonly Uint8Array[];
+  /** Accept any authenticated peer (recorded in the receipt). Default false. */
+  allowAnyPeer?: boolean;
+  /** Cancels the run (`AbortError`); the peer sees the session end. */
+  signal?: AbortSignal;
+  /**
+   * Called once the peer is authenticated and the terms are within policy, before anything runs:
+   * ledger query budgets (`reserveLedgerBudget`), authorisation look-ups. Throw
+   * `TermsRefusedError` to refuse; the message goes to the peer.
+   */
+  beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array, context: BeforeRunContext) => void | Promise<void>;
+  /**
+   * Bill the run with this price schedule: announced in the handshake before the run, the amount
+   * is part of the co-signed receipt. The responder's wins; a requester's is used only if the
+   * responder has none.
+   */
+  priceSchedule?: PriceSchedule;
+  /** Accept or refuse (throw `TermsRefusedError`) the peer's announced schedule when it is the one billed, before the run. */
+  acceptPriceSchedule?: (schedule: PriceSchedule, ref: string) => void | Promise<void>;
+  /** Receives the co-signed receipt (completed, withheld or refused runs) before the run returns or throws. */
+  onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
+  /** Points per frame sent (default: the protocol's). */
+  batchSize?: number;
+}

@@ -6,11 +6,7 @@
 // The worker threads run a bundle of the sources built into a temporary folder (see
 // test/workers.test.ts for why), with a second entry that dies on poison input.
 import fc from 'fast-check';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'tsup';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, WorkerCrashedError } from '../src/errors.js';
 import { createInlineExecutor, type CryptoExecutor } from '../src/protocols/executor.js';
@@ -22,9 +18,8 @@ import { createMemoryTransportPair } from '../src/transport/memory.js';
 import { generateIdentity } from '../src/session/identity.js';
 import { runPsiSum } from '../src/session/index.js';
 import { createWorkerPool, type WorkerPool } from '../src/workers/index.js';
+import { bundleTestWorkers } from './worker-bundle.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const src = (p: string): string => path.join(root, 'src', p);
 const N = 8192;
 /** The crash worker dies (exit code 70) on a psiSumEncrypt run holding this value. */
 const POISON = -777_777n;
@@ -35,45 +30,10 @@ let crashWorkerUrl: URL;
 const pools: WorkerPool[] = [];
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'dataport-psi-sum-workers-'));
-  writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
-  const crashEntry = path.join(dir, 'crash-worker.ts');
-  writeFileSync(
-    crashEntry,
-    `import { expose } from 'comlink';
-import { parentEndpoint } from ${JSON.stringify(src('platform/node.ts'))};
-import { installErrorTransfer } from ${JSON.stringify(src('workers/error-transfer.ts'))};
-import { createWorkerApi } from ${JSON.stringify(src('workers/worker-api.ts'))};
-installErrorTransfer();
-const api = createWorkerApi();
-expose({
-  init: (b) => api.init(b),
-  run(name, payload) {
-    if (name === 'psiSumEncrypt' && payload.values.includes(${POISON}n)) process.exit(70);
-    return api.run(name, payload);
-  },
-}, parentEndpoint());
-`,
-  );
-  await build({
-    config: false,
-    entry: { 'workers/worker': src('workers/worker.ts'), 'crash-worker': crashEntry },
-    format: ['esm'],
-    platform: 'node',
-    target: 'node20',
-    splitting: true,
-    noExternal: [/.*/],
-    outDir: dir,
-    dts: false,
-    sourcemap: false,
-    clean: false,
-    silent: true,
-    esbuildOptions(options) {
-      options.nodePaths = [path.join(root, 'node_modules')];
-    },
-  });
-  workerUrl = pathToFileURL(path.join(dir, 'workers', 'worker.js'));
-  crashWorkerUrl = pathToFileURL(path.join(dir, 'crash-worker.js'));
+  ({ dir, workerUrl, crashWorkerUrl } = await bundleTestWorkers({
+    prefix: 'dataport-psi-sum-workers-',
+    intercept: `    if (name === 'psiSumEncrypt' && payload.values.includes(${POISON}n)) process.exit(70);`,
+  }));
 }, 180_000);
 
 afterAll(async () => {

@@ -11,12 +11,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'tsup';
+import { pathToFileURL } from 'node:url';
 import { createWorkerPool, DEFAULT_CHUNK_SIZE, type WorkerPool } from '../src/workers/index.js';
+import { bundleTestWorkers, src } from './worker-bundle.js';
 import { packRecords, unpackRecords } from '../src/workers/pack.js';
 import { deserializeThrown, serializeThrown } from '../src/workers/error-transfer.js';
 import { spawnWorker as platformSpawnWorker } from '../src/platform/node.js';
@@ -36,8 +35,6 @@ import {
   WorkerCrashedError,
 } from '../src/errors.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const src = (p: string): string => path.join(root, 'src', p);
 const enc = new TextEncoder();
 const utf8 = (s: string): Uint8Array => enc.encode(s);
 
@@ -50,24 +47,13 @@ let workerUrl: URL;
 let crashWorkerUrl: URL;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'dataport-workers-test-'));
-  writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
   // A worker that behaves like the real one but dies (mid-task) on a poison record: exit from
   // inside the task, or an uncaught exception thrown from a timer.
-  const crashEntry = path.join(dir, 'crash-worker.ts');
-  writeFileSync(
-    crashEntry,
-    `import { expose } from 'comlink';
-import { parentEndpoint } from ${JSON.stringify(src('platform/node.ts'))};
-import { installErrorTransfer } from ${JSON.stringify(src('workers/error-transfer.ts'))};
-import { createWorkerApi } from ${JSON.stringify(src('workers/worker-api.ts'))};
-import { unpackRecords } from ${JSON.stringify(src('workers/pack.ts'))};
-installErrorTransfer();
-const api = createWorkerApi();
-const text = new TextDecoder();
-expose({
-  init: (b) => api.init(b),
-  run(name, payload) {
+  ({ dir, workerUrl, crashWorkerUrl } = await bundleTestWorkers({
+    prefix: 'dataport-workers-test-',
+    entries: { index: src('workers/index.ts') },
+    imports: `import { unpackRecords } from ${JSON.stringify(src('workers/pack.ts'))};\nconst text = new TextDecoder();`,
+    intercept: `
     if (name === 'hashToGroup') {
       for (const r of unpackRecords(payload)) {
         const s = text.decode(r);
@@ -77,32 +63,8 @@ expose({
           return new Promise(() => {});
         }
       }
-    }
-    return api.run(name, payload);
-  },
-}, parentEndpoint());
-`,
-  );
-  await build({
-    config: false,
-    entry: { index: src('workers/index.ts'), 'workers/worker': src('workers/worker.ts'), 'crash-worker': crashEntry },
-    format: ['esm'],
-    platform: 'node',
-    target: 'node20',
-    splitting: true,
-    noExternal: [/.*/],
-    outDir: dir,
-    dts: false,
-    sourcemap: false,
-    clean: false,
-    silent: true,
-    // The crash worker lives in the temporary folder; resolve its bare imports from the repo.
-    esbuildOptions(options) {
-      options.nodePaths = [path.join(root, 'node_modules')];
-    },
-  });
-  workerUrl = pathToFileURL(path.join(dir, 'workers', 'worker.js'));
-  crashWorkerUrl = pathToFileURL(path.join(dir, 'crash-worker.js'));
+    }`,
+  }));
 }, 120_000);
 
 afterAll(() => {

@@ -112,3 +112,22 @@ export function expectOneLineError(stderr: string, pattern: RegExp): string {
   if (!pattern.test(errLines[0]!)) throw new Error(`error line ${JSON.stringify(errLines[0])} does not match ${pattern}`);
   return errLines[0]!;
 }
+
+/** Starts a listening `dataport` command, then the connecting one at its URL; both results. */
+export async function runCliPair(
+  listenerArgs: readonly string[],
+  requesterArgs: (url: string) => readonly string[],
+  options: { watchdogMs?: number } = {},
+): Promise<{ l: CliResult; r: CliResult }> {
+  const listener = startCli(listenerArgs, options);
+  const url = await listener.listening();
+  const requester = startCli(requesterArgs(url), options);
+  const [l, r] = await Promise.all([listener.done, requester.done]);
+  return { l, r };
+}
+
+/** The one-line `--json` summary: the last line of `stdout`, parsed. */
+export function lastJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.trimEnd().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+}

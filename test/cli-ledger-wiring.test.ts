@@ -13,7 +13,7 @@ import { signReceiptBody } from '../src/ledger/receipt.js';
 import type { UsageReceiptBody } from '../src/ledger/receipt-types.js';
 import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity, type Identity } from '../src/session/identity.js';
 import { toBase64 } from '../src/utils/bytes.js';
-import { assertBuilt, expectOneLineError, killAll, runCli, startCli, tempDir, type CliResult } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, runCli, startCli, tempDir, runCliPair, lastJson } from './cli-helpers.js';
 
 vi.setConfig({ testTimeout: 180_000 });
 
@@ -78,18 +78,7 @@ const sumRequester = (url: string, ledger: string, extra: string[] = []) => [
   '--input', p('pharma.csv'), '--key', 'resident_id', '--ledger', p(ledger), '--json', ...extra,
 ];
 
-async function pair(listenerArgs: string[], requesterArgs: (url: string) => string[]): Promise<{ l: CliResult; r: CliResult }> {
-  const listener = startCli(listenerArgs, { watchdogMs: W });
-  const url = await listener.listening();
-  const requester = startCli(requesterArgs(url), { watchdogMs: W });
-  const [l, r] = await Promise.all([listener.done, requester.done]);
-  return { l, r };
-}
-
-function lastJson(stdout: string): Record<string, unknown> {
-  const lines = stdout.trimEnd().split('\n');
-  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
-}
+const pair = (listenerArgs: string[], requesterArgs: (url: string) => string[]) => runCliPair(listenerArgs, requesterArgs, { watchdogMs: W });
 
 async function outcomes(dir: string, owner: Identity): Promise<string[]> {
   const ledger = await openLedger(dir, { owner });

@@ -18,7 +18,7 @@ import {
   identityFromSecretKey,
   parseSecretKeyFile,
 } from '../src/session/identity.js';
-import { assertBuilt, expectOneLineError, killAll, startCli, tempDir, type CliResult } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, startCli, tempDir, runCliPair, lastJson } from './cli-helpers.js';
 
 // Several processes per test on a shared 2-core machine: generous limits (a hang is still caught by
 // the per-process watchdog in cli-helpers.ts).
@@ -81,18 +81,7 @@ const hospitalInput = ['--input', p('hospital.csv'), '--key', 'patient_id'];
 const pharmaInput = ['--input', p('pharma.csv'), '--key', 'resident_id'];
 
 /** Starts a listener, then a requester against its printed address; both results. */
-async function pair(listenerArgs: string[], requesterArgs: (url: string) => string[]): Promise<{ l: CliResult; r: CliResult }> {
-  const listener = startCli(listenerArgs);
-  const url = await listener.listening();
-  const requester = startCli(requesterArgs(url));
-  const [l, r] = await Promise.all([listener.done, requester.done]);
-  return { l, r };
-}
-
-function lastJson(stdout: string): Record<string, unknown> {
-  const lines = stdout.trimEnd().split('\n');
-  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
-}
+const pair = (listenerArgs: string[], requesterArgs: (url: string) => string[]) => runCliPair(listenerArgs, requesterArgs);
 
 /** The header plus the given data lines of `lines`, concatenated: the expected --output bytes. */
 function expectedOutput(lines: string[], matching: number[]): Buffer {

@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity } from '../src/session/identity.js';
-import { assertBuilt, expectOneLineError, killAll, runCli, startCli, tempDir, type CliResult } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, runCli, tempDir, runCliPair, lastJson } from './cli-helpers.js';
 
 const tmp = tempDir('dataport-psi-sum-');
 const D = tmp.dir;
@@ -48,18 +48,7 @@ const pharmaArgs = (url: string, extra: string[] = []) => [
   '--input', p('seed/pharma.csv'), '--key', 'resident_id', '--json', ...extra,
 ];
 
-async function pair(listenerArgs: string[], requesterArgs: (url: string) => string[]): Promise<{ l: CliResult; r: CliResult }> {
-  const listener = startCli(listenerArgs, { watchdogMs: W });
-  const url = await listener.listening();
-  const requester = startCli(requesterArgs(url), { watchdogMs: W });
-  const [l, r] = await Promise.all([listener.done, requester.done]);
-  return { l, r };
-}
-
-function lastJson(stdout: string): Record<string, unknown> {
-  const lines = stdout.trimEnd().split('\n');
-  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
-}
+const pair = (listenerArgs: string[], requesterArgs: (url: string) => string[]) => runCliPair(listenerArgs, requesterArgs, { watchdogMs: W });
 
 describe('dataport psi-sum (two processes, seed data)', () => {
   it('count, cost sum and adverse events equal truth.json on both sides; receipts agree', async () => {

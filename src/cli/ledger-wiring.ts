@@ -11,7 +11,7 @@
  * parties signed.
  * @module
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readTextFile } from './identity-files.js';
 import { InputError, TermsRefusedError } from '../errors.js';
 import type { Ledger } from '../ledger/file-ledger.js';
 import { releaseLedgerBudget, reserveLedgerBudget } from '../ledger/reservations.js';
@@ -31,16 +31,8 @@ import type { BeforeRunContext } from '../session/session.js';
 /** Largest schedule / budget file read. */
 const MAX_POLICY_FILE_BYTES = 1 << 20;
 
-async function readPolicyFile(flag: string, path: string): Promise<string> {
-  let st;
-  try {
-    st = await stat(path);
-  } catch (err) {
-    throw new InputError(`${flag} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  if (!st.isFile()) throw new InputError(`${flag} ${path}: not a regular file`);
-  if (st.size > MAX_POLICY_FILE_BYTES) throw new InputError(`${flag} ${path}: larger than ${MAX_POLICY_FILE_BYTES} bytes`);
-  return readFile(path, 'utf8');
+function readPolicyFile(flag: string, path: string): Promise<string> {
+  return readTextFile(path, flag, MAX_POLICY_FILE_BYTES);
 }
 
 /**

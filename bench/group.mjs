@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ed25519_hasher, ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js';
-import { compare, fmt, installPeer, machine, printTable, writeResult } from './lib.mjs';
+import { compare, fmt, installPeer, machine, printTable, psijsIntersect, writeResult } from './lib.mjs';
 import { createGroup, encodeToCurve, encodeToCurveBatch, generateScalar, PSI_DST } from '../dist/crypto/index.js';
 
 const args = new Set(process.argv.slice(2));
@@ -73,14 +73,7 @@ if (!args.has('--no-psijs')) {
       name: `psi.js record (${n}x${n}, balanced)`,
       items: 2 * n,
       run: () => {
-        const client = psi.client.createWithNewKey(true);
-        const server = psi.server.createWithNewKey(true);
-        const setup = psi.serverSetup.deserializeBinary(server.createSetupMessage(0.0, n, sIn, psi.dataStructure.Raw).serializeBinary());
-        const req = psi.request.deserializeBinary(client.createRequest(cIn).serializeBinary());
-        const resp = psi.response.deserializeBinary(server.processRequest(req).serializeBinary());
-        const inter = client.getIntersection(setup, resp);
-        client.delete?.();
-        server.delete?.();
+        const inter = psijsIntersect(psi, cIn, sIn);
         if (inter.length !== n / 2) throw new Error(`psi.js returned ${inter.length} matches, expected ${n / 2}`);
       },
     });

@@ -93,3 +93,21 @@ export function installPeer(folder, spec) {
 }
 
 export const fmt = (x, digits = 2) => (x >= 100 ? x.toFixed(0) : x.toFixed(digits));
+
+/**
+ * One balanced @openmined/psi.js run (client and server in this process, raw data structure,
+ * false-positive rate 0): the intersection the client computes. `psi` is the loaded module.
+ */
+export function psijsIntersect(psi, clientInputs, serverInputs) {
+  const client = psi.client.createWithNewKey(true);
+  const server = psi.server.createWithNewKey(true);
+  try {
+    const setup = psi.serverSetup.deserializeBinary(server.createSetupMessage(0.0, clientInputs.length, serverInputs, psi.dataStructure.Raw).serializeBinary());
+    const req = psi.request.deserializeBinary(client.createRequest(clientInputs).serializeBinary());
+    const resp = psi.response.deserializeBinary(server.processRequest(req).serializeBinary());
+    return client.getIntersection(setup, resp);
+  } finally {
+    client.delete?.();
+    server.delete?.();
+  }
+}

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { benchDir, fmt, installPeer, machine, printTable, writeResult } from './lib.mjs';
+import { benchDir, fmt, installPeer, machine, printTable, psijsIntersect, writeResult } from './lib.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -117,12 +117,7 @@ function psijsMs(n) {
     const sIn = Array.from({ length: n }, (_, i) => `ID${String(i + n / 2).padStart(12, '0')}X`);
     const t0 = performance.now();
     const c0 = process.cpuUsage();
-    const client = psi.client.createWithNewKey(true);
-    const server = psi.server.createWithNewKey(true);
-    const setup = psi.serverSetup.deserializeBinary(server.createSetupMessage(0.0, n, sIn, psi.dataStructure.Raw).serializeBinary());
-    const req = psi.request.deserializeBinary(client.createRequest(cIn).serializeBinary());
-    const resp = psi.response.deserializeBinary(server.processRequest(req).serializeBinary());
-    const inter = client.getIntersection(setup, resp);
+    const inter = psijsIntersect(psi, cIn, sIn);
     const ms = performance.now() - t0;
     const c = process.cpuUsage(c0);
     if (inter.length !== n / 2) throw new Error(`psi.js found ${inter.length}`);

@@ -1,0 +1,504 @@
+/*
+ * Standalone check of native/x25519-ifma.c (8-way AVX-512 IFMA X25519).
+ *
+ *  1. RFC 7748 §5.2 test vectors and the iterated results after 1 and 1,000 iterations
+ *     (embedded below; copied from /work/shared/vectors/rfc7748/x25519.json, whose source is
+ *     RFC 7748 section 5.2, re-computed there with OpenSSL and @noble/curves), checked against both
+ *     the scalar reference in this file and the IFMA kernel.
+ *  2. A randomised comparison of the kernel against the scalar reference: N random (k, u) pairs
+ *     (default 100,000; 8 u per k), with special u mixed in: 0, 1, the low-order points of
+ *     curve25519, p - 1, non-canonical u in [p, 2^255), u with bit 255 set, all-ones.
+ *     Low-order u with a clamped k must give all zeros.
+ *  3. A benchmark: points per second of the kernel vs the scalar reference, one thread, same run.
+ *
+ * The scalar reference is a plain RFC 7748 §5 Montgomery ladder in radix 2^51 with unsigned __int128,
+ * written independently of the kernel (different radix, different reduction).
+ *
+ * Usage: ifma-check [random-pairs] [seed]
+ */
+#define _POSIX_C_SOURCE 199309L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../x25519-ifma.h"
+
+typedef unsigned __int128 u128;
+#define M51 0x7FFFFFFFFFFFFULL
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Scalar reference, radix 2^51                                                                    */
+
+typedef uint64_t rfe[5];
+
+static void r_carry(rfe r) {
+  uint64_t c;
+  int i;
+  for (i = 0; i < 4; i++) {
+    c = r[i] >> 51;
+    r[i] &= M51;
+    r[i + 1] += c;
+  }
+  c = r[4] >> 51;
+  r[4] &= M51;
+  r[0] += 19 * c;
+  c = r[0] >> 51;
+  r[0] &= M51;
+  r[1] += c;
+}
+
+static void r_mul(rfe r, const rfe a, const rfe b) {
+  uint64_t b19[5];
+  u128 t[5];
+  uint64_t c;
+  int i;
+  for (i = 0; i < 5; i++) b19[i] = 19 * b[i];
+  t[0] = (u128)a[0] * b[0] + (u128)a[1] * b19[4] + (u128)a[2] * b19[3] + (u128)a[3] * b19[2] +
+         (u128)a[4] * b19[1];
+  t[1] = (u128)a[0] * b[1] + (u128)a[1] * b[0] + (u128)a[2] * b19[4] + (u128)a[3] * b19[3] +
+         (u128)a[4] * b19[2];
+  t[2] = (u128)a[0] * b[2] + (u128)a[1] * b[1] + (u128)a[2] * b[0] + (u128)a[3] * b19[4] +
+         (u128)a[4] * b19[3];
+  t[3] = (u128)a[0] * b[3] + (u128)a[1] * b[2] + (u128)a[2] * b[1] + (u128)a[3] * b[0] +
+         (u128)a[4] * b19[4];
+  t[4] = (u128)a[0] * b[4] + (u128)a[1] * b[3] + (u128)a[2] * b[2] + (u128)a[3] * b[1] +
+         (u128)a[4] * b[0];
+  for (i = 0; i < 4; i++) {
+    t[i + 1] += (uint64_t)(t[i] >> 51);
+    r[i] = (uint64_t)t[i] & M51;
+  }
+  c = (uint64_t)(t[4] >> 51);
+  r[4] = (uint64_t)t[4] & M51;
+  r[0] += 19 * c;
+  c = r[0] >> 51;
+  r[0] &= M51;
+  r[1] += c;
+}
+
+static void r_add(rfe r, const rfe a, const rfe b) {
+  int i;
+  for (i = 0; i < 5; i++) r[i] = a[i] + b[i];
+  r_carry(r);
+}
+
+/* a - b + 4p; limbs of 4p: 2^53 - 76, then 2^53 - 4 */
+static void r_sub(rfe r, const rfe a, const rfe b) {
+  int i;
+  r[0] = a[0] + ((1ULL << 53) - 76) - b[0];
+  for (i = 1; i < 5; i++) r[i] = a[i] + ((1ULL << 53) - 4) - b[i];
+  r_carry(r);
+}
+
+static void r_mul_small(rfe r, const rfe a, uint64_t s) {
+  u128 t;
+  uint64_t c = 0;
+  int i;
+  for (i = 0; i < 5; i++) {
+    t = (u128)a[i] * s + c;
+    r[i] = (uint64_t)t & M51;
+    c = (uint64_t)(t >> 51);
+  }
+  r[0] += 19 * c;
+  r_carry(r);
+}
+
+static void r_cswap(rfe a, rfe b, uint64_t swap) {
+  uint64_t m = 0 - swap, d;
+  int i;
+  for (i = 0; i < 5; i++) {
+    d = m & (a[i] ^ b[i]);
+    a[i] ^= d;
+    b[i] ^= d;
+  }
+}
+
+/* z^(p-2) by plain square-and-multiply over the bits of p - 2 = 2^255 - 21 (public exponent). */
+static void r_invert(rfe r, const rfe z) {
+  rfe acc = {1, 0, 0, 0, 0};
+  int i;
+  for (i = 254; i >= 0; i--) {
+    int bit = (i >= 5) ? 1 : (int)((11 >> i) & 1); /* 2^255 - 21: bits 254..5 set, low 5 bits 01011 */
+    r_mul(acc, acc, acc);
+    if (bit) r_mul(acc, acc, z);
+  }
+  memcpy(r, acc, sizeof acc);
+}
+
+static void r_unpack(rfe r, const uint8_t s[32]) {
+  uint8_t b[32];
+  int i, bitpos;
+  memcpy(b, s, 32);
+  b[31] &= 0x7F;
+  memset(r, 0, sizeof(rfe));
+  for (bitpos = 0; bitpos < 255; bitpos++) {
+    uint64_t bit = (b[bitpos >> 3] >> (bitpos & 7)) & 1;
+    r[bitpos / 51] |= bit << (bitpos % 51);
+  }
+  (void)i;
+}
+
+static void r_pack(uint8_t s[32], const rfe a) {
+  rfe t;
+  uint64_t q, c;
+  int i, bitpos;
+  memcpy(t, a, sizeof t);
+  r_carry(t);
+  r_carry(t);
+  q = (t[0] + 19) >> 51;
+  for (i = 1; i < 5; i++) q = (t[i] + q) >> 51;
+  t[0] += 19 * q;
+  for (i = 0; i < 4; i++) {
+    c = t[i] >> 51;
+    t[i] &= M51;
+    t[i + 1] += c;
+  }
+  t[4] &= M51;
+  memset(s, 0, 32);
+  for (bitpos = 0; bitpos < 255; bitpos++) {
+    uint64_t bit = (t[bitpos / 51] >> (bitpos % 51)) & 1;
+    s[bitpos >> 3] |= (uint8_t)(bit << (bitpos & 7));
+  }
+}
+
+/* X25519 with k used as given (bits 254..0), u with bit 255 masked. */
+static void ref_x25519(uint8_t out[32], const uint8_t k[32], const uint8_t u[32]) {
+  rfe x1, x2 = {1, 0, 0, 0, 0}, z2 = {0}, x3, z3 = {1, 0, 0, 0, 0};
+  rfe A, AA, B, BB, E, C, D, DA, CB, t;
+  uint64_t swap = 0;
+  int pos;
+  r_unpack(x1, u);
+  memcpy(x3, x1, sizeof x1);
+  for (pos = 254; pos >= 0; pos--) {
+    uint64_t kt = (k[pos >> 3] >> (pos & 7)) & 1;
+    swap ^= kt;
+    r_cswap(x2, x3, swap);
+    r_cswap(z2, z3, swap);
+    swap = kt;
+    r_add(A, x2, z2);
+    r_mul(AA, A, A);
+    r_sub(B, x2, z2);
+    r_mul(BB, B, B);
+    r_sub(E, AA, BB);
+    r_add(C, x3, z3);
+    r_sub(D, x3, z3);
+    r_mul(DA, D, A);
+    r_mul(CB, C, B);
+    r_add(t, DA, CB);
+    r_mul(x3, t, t);
+    r_sub(t, DA, CB);
+    r_mul(t, t, t);
+    r_mul(z3, x1, t);
+    r_mul(x2, AA, BB);
+    r_mul_small(t, E, 121665);
+    r_add(t, AA, t);
+    r_mul(z2, E, t);
+  }
+  r_cswap(x2, x3, swap);
+  r_cswap(z2, z3, swap);
+  r_invert(t, z2);
+  r_mul(t, x2, t);
+  r_pack(out, t);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Helpers                                                                                         */
+
+static void hex2bin(uint8_t *out, const char *hex, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    unsigned v;
+    if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+      fprintf(stderr, "bad hex\n");
+      exit(2);
+    }
+    out[i] = (uint8_t)v;
+  }
+}
+
+static void printhex(const char *label, const uint8_t *b, size_t n) {
+  size_t i;
+  fprintf(stderr, "%s", label);
+  for (i = 0; i < n; i++) fprintf(stderr, "%02x", b[i]);
+  fprintf(stderr, "\n");
+}
+
+static void clamp(uint8_t k[32]) {
+  k[0] &= 248;
+  k[31] &= 127;
+  k[31] |= 64;
+}
+
+static uint64_t rng_state;
+static uint64_t rng_next(void) { /* splitmix64 */
+  uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+static void rng_bytes(uint8_t *b, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    if ((i & 7) == 0) {
+      uint64_t v = rng_next();
+      size_t j;
+      for (j = 0; j < 8 && i + j < n; j++) b[i + j] = (uint8_t)(v >> (8 * j));
+    }
+  }
+}
+
+static double now_sec(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int failures = 0;
+static void expect_eq(const char *what, const uint8_t *got, const uint8_t *want) {
+  if (memcmp(got, want, 32) != 0) {
+    failures++;
+    if (failures <= 20) {
+      fprintf(stderr, "FAIL %s\n", what);
+      printhex("  got  ", got, 32);
+      printhex("  want ", want, 32);
+    }
+  }
+}
+
+/* x8 with the same u in every lane but the one under test (a different lane each call), to check
+   that lanes do not leak into each other. */
+static void ifma_one(uint8_t out[32], const uint8_t k[32], const uint8_t u[32], int lane) {
+  uint8_t in[256], o[256];
+  int i;
+  for (i = 0; i < 8; i++) {
+    memset(in + 32 * i, 0x11 * (i + 1), 32);
+    in[32 * i + 31] &= 0x7F;
+  }
+  memcpy(in + 32 * lane, u, 32);
+  dp_x25519_ifma_x8(k, in, o);
+  memcpy(out, o + 32 * lane, 32);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Known-answer data                                                                               */
+
+/* RFC 7748 §5.2 (via /work/shared/vectors/rfc7748/x25519.json). Scalars are as printed in the RFC
+   (not clamped); X25519 clamps them (decodeScalar25519), so the caller-side clamp is applied here. */
+static const char *const KAT[2][3] = {
+    {"a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4",
+     "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c",
+     "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552"},
+    {"4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d",
+     "e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493",
+     "95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957"},
+};
+static const char *const ITER_START = "0900000000000000000000000000000000000000000000000000000000000000";
+static const char *const ITER_1 = "422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079";
+static const char *const ITER_1000 = "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51";
+
+/* u-coordinates of the points of order 1, 2, 4 and 8 of curve25519 and their non-canonical
+   encodings (the list of "small order" encodings as published by libsodium and in the
+   Curve25519 literature): 0, 1, the two order-8 points, p - 1, p, p + 1; the harness checks that
+   X25519 of each with a clamped scalar is all zeros. */
+static const char *const LOW_ORDER[] = {
+    "0000000000000000000000000000000000000000000000000000000000000000", /* 0 */
+    "0100000000000000000000000000000000000000000000000000000000000000", /* 1 */
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800", /* order 8 */
+    "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157", /* order 8 */
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", /* p - 1 (order 2) */
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", /* p = 0 */
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", /* p + 1 = 1 */
+};
+#define N_LOW_ORDER (sizeof LOW_ORDER / sizeof LOW_ORDER[0])
+
+/* Fill u with a random "interesting" value according to sel. */
+static void special_u(uint8_t u[32], unsigned sel) {
+  unsigned r = (unsigned)(rng_next() & 0xFF);
+  switch (sel % 8) {
+    case 0: /* low-order point, canonical or not */
+      hex2bin(u, LOW_ORDER[r % N_LOW_ORDER], 32);
+      break;
+    case 1: /* low-order encoding with bit 255 set (it must be ignored) */
+      hex2bin(u, LOW_ORDER[r % N_LOW_ORDER], 32);
+      u[31] |= 0x80;
+      break;
+    case 2: /* non-canonical: p + r, r in 0..18 (all < 2^255) */
+      memset(u, 0xFF, 32);
+      u[31] = 0x7F;
+      u[0] = (uint8_t)(0xED + (r % 19));
+      break;
+    case 3: /* 2^255 - 1 .. 2^255 - 20, possibly with bit 255 set */
+      memset(u, 0xFF, 32);
+      u[31] = (r & 1) ? 0xFF : 0x7F;
+      u[0] = (uint8_t)(0xFF - (r % 20));
+      break;
+    case 4: /* small u */
+      memset(u, 0, 32);
+      u[0] = (uint8_t)r;
+      break;
+    case 5: /* u with many high limbs set to the maximum of a 52-bit limb */
+      rng_bytes(u, 32);
+      memset(u + 6, 0xFF, 20);
+      break;
+    case 6: /* sparse */
+      memset(u, 0, 32);
+      u[r % 32] = (uint8_t)(rng_next() | 1);
+      break;
+    default: /* random with bit 255 set */
+      rng_bytes(u, 32);
+      u[31] |= 0x80;
+      break;
+  }
+}
+
+int main(int argc, char **argv) {
+  long n_pairs = (argc > 1) ? atol(argv[1]) : 100000;
+  uint64_t seed = (argc > 2) ? strtoull(argv[2], NULL, 0) : 0x5eed2026ULL;
+  int have_ifma = dp_x25519_ifma_available();
+  uint8_t k[32], u[32], want[32], got[32], tmp[32];
+  int i, lane;
+  long iter, batch, compared = 0;
+
+  rng_state = seed;
+  printf("ifma-check: AVX-512 IFMA %s; random pairs %ld, seed 0x%llx\n",
+         have_ifma ? "available" : "NOT available", n_pairs, (unsigned long long)seed);
+
+  /* 1. RFC 7748 vectors */
+  for (i = 0; i < 2; i++) {
+    hex2bin(k, KAT[i][0], 32);
+    hex2bin(u, KAT[i][1], 32);
+    hex2bin(want, KAT[i][2], 32);
+    clamp(k);
+    ref_x25519(got, k, u);
+    expect_eq("RFC 7748 5.2 vector (reference)", got, want);
+    if (have_ifma) {
+      for (lane = 0; lane < 8; lane++) {
+        ifma_one(got, k, u, lane);
+        expect_eq("RFC 7748 5.2 vector (ifma)", got, want);
+      }
+    }
+  }
+  /* iterated: k = u = 9; repeat r = X25519(k, u); u = k; k = r (k clamped inside X25519) */
+  {
+    uint8_t rk[32], ru[32], ik[32], iu[32], kc[32];
+    hex2bin(rk, ITER_START, 32);
+    memcpy(ru, rk, 32);
+    memcpy(ik, rk, 32);
+    memcpy(iu, rk, 32);
+    for (iter = 1; iter <= 1000; iter++) {
+      memcpy(kc, rk, 32);
+      clamp(kc);
+      ref_x25519(tmp, kc, ru);
+      memcpy(ru, rk, 32);
+      memcpy(rk, tmp, 32);
+      if (have_ifma) {
+        memcpy(kc, ik, 32);
+        clamp(kc);
+        ifma_one(tmp, kc, iu, (int)(iter & 7));
+        memcpy(iu, ik, 32);
+        memcpy(ik, tmp, 32);
+      }
+      if (iter == 1 || iter == 1000) {
+        hex2bin(want, iter == 1 ? ITER_1 : ITER_1000, 32);
+        expect_eq(iter == 1 ? "RFC 7748 iterated x1 (reference)" : "RFC 7748 iterated x1000 (reference)", rk, want);
+        if (have_ifma)
+          expect_eq(iter == 1 ? "RFC 7748 iterated x1 (ifma)" : "RFC 7748 iterated x1000 (ifma)", ik, want);
+      }
+    }
+  }
+  printf("RFC 7748 section 5.2 vectors + iterated 1 / 1,000: %s\n", failures ? "FAILED" : "ok");
+
+  /* low-order points: reference and kernel give all zeros for clamped k */
+  {
+    uint8_t zero[32] = {0};
+    size_t j;
+    for (j = 0; j < N_LOW_ORDER; j++) {
+      rng_bytes(k, 32);
+      clamp(k);
+      hex2bin(u, LOW_ORDER[j], 32);
+      ref_x25519(got, k, u);
+      expect_eq("low-order u -> 0 (reference)", got, zero);
+      u[31] |= 0x80;
+      ref_x25519(got, k, u);
+      expect_eq("low-order u with bit 255 -> 0 (reference)", got, zero);
+      if (have_ifma) {
+        ifma_one(got, k, u, (int)(j & 7));
+        expect_eq("low-order u -> 0 (ifma)", got, zero);
+      }
+    }
+    printf("low-order points: %s\n", failures ? "FAILED" : "ok");
+  }
+
+  if (!have_ifma) {
+    printf("kernel checks SKIPPED: this CPU/OS lacks AVX-512F/VL/IFMA\n");
+    return failures ? 1 : (getenv("IFMA_REQUIRE") ? 77 : 0);
+  }
+
+  /* 2. randomised comparison */
+  {
+    uint8_t in[256], out[256];
+    char what[96];
+    for (batch = 0; compared < n_pairs; batch++) {
+      rng_bytes(k, 32);
+      if ((batch % 16) != 15) clamp(k); /* mostly clamped; sometimes raw (bit 255 ignored) */
+      for (lane = 0; lane < 8; lane++) {
+        uint64_t r = rng_next();
+        if ((r & 3) == 0)
+          special_u(in + 32 * lane, (unsigned)(r >> 8));
+        else
+          rng_bytes(in + 32 * lane, 32); /* bit 255 set half the time */
+      }
+      dp_x25519_ifma_x8(k, in, out);
+      for (lane = 0; lane < 8 && compared < n_pairs; lane++, compared++) {
+        ref_x25519(want, k, in + 32 * lane);
+        snprintf(what, sizeof what, "random batch %ld lane %d", batch, lane);
+        if (memcmp(out + 32 * lane, want, 32) != 0 && failures < 20) {
+          printhex("  k ", k, 32);
+          printhex("  u ", in + 32 * lane, 32);
+        }
+        expect_eq(what, out + 32 * lane, want);
+      }
+    }
+    printf("random comparison vs scalar reference: %ld pairs (%ld batches of 8): %s\n", compared,
+           batch, failures ? "FAILED" : "ok");
+  }
+
+  /* 3. benchmark (not pass/fail): same run, one thread */
+  {
+    uint8_t in[256], out[256];
+    const int ifma_calls = 2000, ref_calls = 2000;
+    double t0, t_ifma, t_ref;
+    volatile uint8_t sink = 0;
+    rng_bytes(k, 32);
+    clamp(k);
+    rng_bytes(in, 256);
+    for (i = 0; i < 50; i++) dp_x25519_ifma_x8(k, in, out); /* warm up */
+    t0 = now_sec();
+    for (i = 0; i < ifma_calls; i++) {
+      dp_x25519_ifma_x8(k, in, out);
+      in[(i * 32) & 255] ^= out[0]; /* chain calls so none can be skipped */
+    }
+    t_ifma = now_sec() - t0;
+    sink ^= out[1];
+    t0 = now_sec();
+    for (i = 0; i < ref_calls; i++) {
+      ref_x25519(out, k, in + 32 * (i & 7));
+      in[(i * 32) & 255] ^= out[0];
+    }
+    t_ref = now_sec() - t0;
+    sink ^= out[1];
+    (void)sink;
+    printf("benchmark (1 thread): ifma x8 %.0f points/s (%.2f us/point), scalar reference %.0f points/s "
+           "(%.2f us/point), ratio %.2fx\n",
+           8.0 * ifma_calls / t_ifma, 1e6 * t_ifma / (8.0 * ifma_calls), ref_calls / t_ref,
+           1e6 * t_ref / ref_calls, (8.0 * ifma_calls / t_ifma) / (ref_calls / t_ref));
+  }
+
+  if (failures) {
+    printf("FAILED: %d mismatches\n", failures);
+    return 1;
+  }
+  printf("PASS\n");
+  return 0;
+}

@@ -39,6 +39,11 @@ typedef struct {
   __m512i v[5];
 } fe8;
 
+/* Straight-line repetition (GCC -O2 does not fully unroll loops over vectors, and a loop would keep
+   the limb arrays in memory instead of registers). */
+#define DP_REP5(X) X(0) X(1) X(2) X(3) X(4)
+#define DP_REP10(X) DP_REP5(X) X(5) X(6) X(7) X(8) X(9)
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Run-time detection                                                                              */
 
@@ -154,12 +159,11 @@ DP_IFMA_INLINE void fe8_reduce10(fe8 *r, __m512i t[10]) {
 /* r = a * b; a, b normalized. Low and high halves go to separate accumulators (shorter dependency
    chains); lo[k] and hi[k] both have weight 2^(52 k): the high half of a_i b_j belongs to i+j+1. */
 DP_IFMA_INLINE void fe8_mul(fe8 *r, const fe8 *a, const fe8 *b) {
+  const __m512i zero = _mm512_setzero_si512();
   __m512i lo[10], hi[10], t[10];
-  int k;
-  for (k = 0; k < 10; k++) {
-    lo[k] = _mm512_setzero_si512();
-    hi[k] = _mm512_setzero_si512();
-  }
+#define DP_ZERO(k) lo[k] = zero; hi[k] = zero;
+  DP_REP10(DP_ZERO)
+#undef DP_ZERO
 #define DP_MAC(i, j)                                                        \
   lo[(i) + (j)] = _mm512_madd52lo_epu64(lo[(i) + (j)], a->v[i], b->v[j]); \
   hi[(i) + (j) + 1] = _mm512_madd52hi_epu64(hi[(i) + (j) + 1], a->v[i], b->v[j])
@@ -170,19 +174,20 @@ DP_IFMA_INLINE void fe8_mul(fe8 *r, const fe8 *a, const fe8 *b) {
   DP_MAC(4, 0); DP_MAC(4, 1); DP_MAC(4, 2); DP_MAC(4, 3); DP_MAC(4, 4);
 #undef DP_MAC
   /* column k: at most 5 low halves + 5 high halves, each < 2^52: < 2^56 */
-  for (k = 0; k < 10; k++) t[k] = _mm512_add_epi64(lo[k], hi[k]);
+#define DP_SUM(k) t[k] = _mm512_add_epi64(lo[k], hi[k]);
+  DP_REP10(DP_SUM)
+#undef DP_SUM
   fe8_reduce10(r, t);
 }
 
 /* r = a^2; a normalized. The 10 cross products a_i a_j (i < j) are accumulated once and doubled,
    then the 5 squares a_i^2 are added: 30 multiply-adds instead of 50. */
 DP_IFMA_INLINE void fe8_sqr(fe8 *r, const fe8 *a) {
+  const __m512i zero = _mm512_setzero_si512();
   __m512i lo[10], hi[10], t[10];
-  int k;
-  for (k = 0; k < 10; k++) {
-    lo[k] = _mm512_setzero_si512();
-    hi[k] = _mm512_setzero_si512();
-  }
+#define DP_ZERO(k) lo[k] = zero; hi[k] = zero;
+  DP_REP10(DP_ZERO)
+#undef DP_ZERO
 #define DP_MAC(i, j)                                                        \
   lo[(i) + (j)] = _mm512_madd52lo_epu64(lo[(i) + (j)], a->v[i], a->v[j]); \
   hi[(i) + (j) + 1] = _mm512_madd52hi_epu64(hi[(i) + (j) + 1], a->v[i], a->v[j])
@@ -191,28 +196,31 @@ DP_IFMA_INLINE void fe8_sqr(fe8 *r, const fe8 *a) {
   DP_MAC(2, 3); DP_MAC(2, 4);
   DP_MAC(3, 4);
   /* doubled cross terms: each column < 2 * 6 * 2^52 < 2^56 */
-  for (k = 0; k < 10; k++) {
-    t[k] = _mm512_add_epi64(lo[k], hi[k]);
-    t[k] = _mm512_add_epi64(t[k], t[k]);
-  }
+#define DP_SUM2(k) t[k] = _mm512_add_epi64(lo[k], hi[k]); t[k] = _mm512_add_epi64(t[k], t[k]);
+  DP_REP10(DP_SUM2)
+#undef DP_SUM2
   /* squares: a_i^2 has its low half in column 2i and its high half in column 2i+1 */
-  for (k = 0; k < 10; k++) {
-    lo[k] = t[k];
-    hi[k] = _mm512_setzero_si512();
-  }
+#define DP_MOVE(k) lo[k] = t[k]; hi[k] = zero;
+  DP_REP10(DP_MOVE)
+#undef DP_MOVE
   DP_MAC(0, 0); DP_MAC(1, 1); DP_MAC(2, 2); DP_MAC(3, 3); DP_MAC(4, 4);
 #undef DP_MAC
-  for (k = 0; k < 10; k++) t[k] = _mm512_add_epi64(lo[k], hi[k]);
+#define DP_SUM(k) t[k] = _mm512_add_epi64(lo[k], hi[k]);
+  DP_REP10(DP_SUM)
+#undef DP_SUM
   fe8_reduce10(r, t);
 }
 
 /* r = a + b, normalized (a, b normalized: limbs < 2^53 before the carry). */
 DP_IFMA_INLINE void fe8_add(fe8 *r, const fe8 *a, const fe8 *b) {
   __m512i t[5];
-  int i;
-  for (i = 0; i < 5; i++) t[i] = _mm512_add_epi64(a->v[i], b->v[i]);
+#define DP_ADD(i) t[i] = _mm512_add_epi64(a->v[i], b->v[i]);
+  DP_REP5(DP_ADD)
+#undef DP_ADD
   fe8_norm(t);
-  for (i = 0; i < 5; i++) r->v[i] = t[i];
+#define DP_OUT(i) r->v[i] = t[i];
+  DP_REP5(DP_OUT)
+#undef DP_OUT
 }
 
 /* r = a - b + 4p, normalized. 4p in radix 2^52: (2^54 - 76, 2^54 - 4, 2^54 - 4, 2^54 - 4, 2^49 - 4);
@@ -223,15 +231,18 @@ DP_IFMA_INLINE void fe8_sub(fe8 *r, const fe8 *a, const fe8 *b) {
   const __m512i p4_m = _mm512_set1_epi64((long long)((1ULL << 54) - 4));
   const __m512i p4_4 = _mm512_set1_epi64((long long)((1ULL << 49) - 4));
   __m512i t[5];
-  int i;
   t[0] = _mm512_add_epi64(a->v[0], p4_0);
   t[1] = _mm512_add_epi64(a->v[1], p4_m);
   t[2] = _mm512_add_epi64(a->v[2], p4_m);
   t[3] = _mm512_add_epi64(a->v[3], p4_m);
   t[4] = _mm512_add_epi64(a->v[4], p4_4);
-  for (i = 0; i < 5; i++) t[i] = _mm512_sub_epi64(t[i], b->v[i]);
+#define DP_SUB(i) t[i] = _mm512_sub_epi64(t[i], b->v[i]);
+  DP_REP5(DP_SUB)
+#undef DP_SUB
   fe8_norm(t);
-  for (i = 0; i < 5; i++) r->v[i] = t[i];
+#define DP_OUT(i) r->v[i] = t[i];
+  DP_REP5(DP_OUT)
+#undef DP_OUT
 }
 
 /* r = aa + 121665 * e, normalized (aa, e normalized). e_i * 121665 < 2^69 is split into its low
@@ -261,12 +272,14 @@ DP_IFMA_INLINE void fe8_a24_add(fe8 *r, const fe8 *e, const fe8 *aa) {
 
 /* Swap (a, b) in every lane when mask is all ones, leave them when it is zero; no branch. */
 DP_IFMA_INLINE void fe8_cswap(fe8 *a, fe8 *b, __m512i mask) {
-  int i;
-  for (i = 0; i < 5; i++) {
-    __m512i d = _mm512_and_si512(mask, _mm512_xor_si512(a->v[i], b->v[i]));
-    a->v[i] = _mm512_xor_si512(a->v[i], d);
-    b->v[i] = _mm512_xor_si512(b->v[i], d);
+#define DP_CSWAP(i)                                                                  \
+  {                                                                                  \
+    __m512i d = _mm512_and_si512(mask, _mm512_xor_si512(a->v[i], b->v[i]));          \
+    a->v[i] = _mm512_xor_si512(a->v[i], d);                                          \
+    b->v[i] = _mm512_xor_si512(b->v[i], d);                                          \
   }
+  DP_REP5(DP_CSWAP)
+#undef DP_CSWAP
 }
 
 /* r = a^(2^n) (n public). */
@@ -436,6 +449,39 @@ DP_IFMA_TARGET void dp_x25519_ifma_x8(const uint8_t k[32], const uint8_t in[256]
     dp_freeze_pack(out + 32 * lane, l);
   }
 }
+
+#ifdef DP_X25519_IFMA_TESTING
+/* Test hook, compiled only for native/test/ifma-check (not part of the interface): one field
+   operation on 8 lanes. a, b: limb i of lane j at [8 i + j], normalized (limbs 0..3 < 2^52,
+   limb 4 < 2^48). op 0: a*b, 1: a^2, 2: a+b, 3: a-b, 4: b + 121665 a, 5: a, 6: a^(p-2).
+   The result's raw limbs go to r (same layout) and its canonical encoding to out (8 x 32 bytes). */
+void dp_x25519_ifma_test_op(int op, const uint64_t a[40], const uint64_t b[40], uint64_t r[40],
+                            uint8_t out[256]);
+DP_IFMA_TARGET void dp_x25519_ifma_test_op(int op, const uint64_t a[40], const uint64_t b[40],
+                                           uint64_t r[40], uint8_t out[256]) {
+  fe8 fa, fb, fr;
+  int i, lane;
+  for (i = 0; i < 5; i++) {
+    fa.v[i] = _mm512_loadu_si512((const void *)(a + 8 * i));
+    fb.v[i] = _mm512_loadu_si512((const void *)(b + 8 * i));
+  }
+  switch (op) {
+    case 0: fe8_mul(&fr, &fa, &fb); break;
+    case 1: fe8_sqr(&fr, &fa); break;
+    case 2: fe8_add(&fr, &fa, &fb); break;
+    case 3: fe8_sub(&fr, &fa, &fb); break;
+    case 4: fe8_a24_add(&fr, &fa, &fb); break;
+    case 6: fe8_invert(&fr, &fa); break;
+    default: fr = fa; break;
+  }
+  for (i = 0; i < 5; i++) _mm512_storeu_si512((void *)(r + 8 * i), fr.v[i]);
+  for (lane = 0; lane < 8; lane++) {
+    uint64_t l[5];
+    for (i = 0; i < 5; i++) l[i] = r[8 * i + lane];
+    dp_freeze_pack(out + 32 * lane, l);
+  }
+}
+#endif
 
 #else /* not x86-64 with a GNU-compatible compiler */
 

@@ -8,7 +8,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 cc=${CC:-cc}
 out=$(mktemp -d "${TMPDIR:-/tmp}/ifma-check.XXXXXX")
 trap 'rm -rf "$out"' EXIT INT TERM
-"$cc" -O2 -fPIC -Wall -Wextra -Werror -c "$here/../x25519-ifma.c" -o "$out/x25519-ifma.o"
-"$cc" -O2 -Wall -Wextra -Werror -c "$here/ifma-check.c" -o "$out/ifma-check.o"
+# as shipped (must be warning-free), then with the field-level test hook for the harness
+"$cc" -O2 -fPIC -Wall -Wextra -Werror -c "$here/../x25519-ifma.c" -o "$out/x25519-ifma-plain.o"
+"$cc" -O2 -fPIC -Wall -Wextra -Werror -DDP_X25519_IFMA_TESTING -c "$here/../x25519-ifma.c" -o "$out/x25519-ifma.o"
+"$cc" -O2 -Wall -Wextra -Werror -DDP_X25519_IFMA_TESTING -c "$here/ifma-check.c" -o "$out/ifma-check.o"
 "$cc" -o "$out/ifma-check" "$out/ifma-check.o" "$out/x25519-ifma.o"
 "$out/ifma-check" "$@"

@@ -25,6 +25,23 @@
 
 #include "../x25519-ifma.h"
 
+#ifdef DP_WITH_OPENSSL
+#include <openssl/evp.h>
+
+/* OpenSSL's X25519 (it clamps k itself, which is a no-op for a clamped k); 0 when derive refuses
+   (it does for an all-zero result). A second, independent reference and a benchmark baseline. */
+static int ossl_x25519(uint8_t out[32], EVP_PKEY *priv, const uint8_t u[32]) {
+  EVP_PKEY *pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, u, 32);
+  EVP_PKEY_CTX *ctx = pub ? EVP_PKEY_CTX_new(priv, NULL) : NULL;
+  size_t len = 32;
+  int ok = ctx && EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer(ctx, pub) == 1 &&
+           EVP_PKEY_derive(ctx, out, &len) == 1 && len == 32;
+  EVP_PKEY_CTX_free(ctx);
+  EVP_PKEY_free(pub);
+  return ok;
+}
+#endif
+
 typedef unsigned __int128 u128;
 #define M51 0x7FFFFFFFFFFFFULL
 
@@ -575,6 +592,38 @@ int main(int argc, char **argv) {
            batch, failures > before ? "FAILED" : "ok");
   }
 
+#ifdef DP_WITH_OPENSSL
+  /* 2b. the kernel against OpenSSL on random points */
+  {
+    uint8_t in[256], out[256];
+    int before = failures;
+    long n = 0, refused = 0;
+    for (batch = 0; batch < 1000; batch++) {
+      EVP_PKEY *priv;
+      rng_bytes(k, 32);
+      clamp(k);
+      rng_bytes(in, 256);
+      priv = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, k, 32);
+      if (!priv) {
+        fprintf(stderr, "OpenSSL: no X25519 key\n");
+        failures++;
+        break;
+      }
+      dp_x25519_ifma_x8(k, in, out);
+      for (lane = 0; lane < 8; lane++, n++) {
+        if (!ossl_x25519(want, priv, in + 32 * lane)) {
+          refused++;
+          continue;
+        }
+        expect_eq("random vs OpenSSL", out + 32 * lane, want);
+      }
+      EVP_PKEY_free(priv);
+    }
+    printf("random comparison vs OpenSSL: %ld points (%ld refused by OpenSSL): %s\n", n, refused,
+           failures > before ? "FAILED" : "ok");
+  }
+#endif
+
   /* 3. benchmark (not pass/fail): same run, one thread */
   {
     uint8_t in[256], out[256];
@@ -604,6 +653,26 @@ int main(int argc, char **argv) {
            "(%.2f us/point), ratio %.2fx\n",
            8.0 * ifma_calls / t_ifma, 1e6 * t_ifma / (8.0 * ifma_calls), ref_calls / t_ref,
            1e6 * t_ref / ref_calls, (8.0 * ifma_calls / t_ifma) / (ref_calls / t_ref));
+#ifdef DP_WITH_OPENSSL
+    {
+      /* OpenSSL through EVP, one derive per point (includes EVP object set-up per point, as a
+         caller of the EVP API pays it) */
+      const int ossl_calls = 4000;
+      double t_ossl;
+      EVP_PKEY *priv = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, k, 32);
+      t0 = now_sec();
+      for (i = 0; i < ossl_calls; i++) {
+        if (!ossl_x25519(out, priv, in + 32 * (i & 7))) out[0] = 1;
+        in[(i * 32) & 255] ^= out[0];
+      }
+      t_ossl = now_sec() - t0;
+      EVP_PKEY_free(priv);
+      printf("benchmark (1 thread): OpenSSL %s EVP X25519 %.0f points/s (%.2f us/point); ifma x8 / OpenSSL "
+             "%.2fx\n",
+             OPENSSL_VERSION_TEXT, ossl_calls / t_ossl, 1e6 * t_ossl / ossl_calls,
+             (8.0 * ifma_calls / t_ifma) / (ossl_calls / t_ossl));
+    }
+#endif
   }
 
   if (failures) {

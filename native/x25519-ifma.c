@@ -318,6 +318,13 @@ DP_IFMA_TARGET static void fe8_invert(fe8 *r, const fe8 *z) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Conversions (scalar code, constant time)                                                        */
 
+/* Clears memory that held secret-dependent values (volatile: not optimized away). Register spills
+   made by the compiler cannot be reached from C and are not cleared. */
+static void dp_wipe(void *p, size_t n) {
+  volatile uint8_t *v = (volatile uint8_t *)p;
+  while (n--) *v++ = 0;
+}
+
 static uint64_t dp_load64_le(const uint8_t *p) {
   return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) | ((uint64_t)p[3] << 24) |
          ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) | ((uint64_t)p[6] << 48) |
@@ -374,6 +381,7 @@ static void dp_freeze_pack(uint8_t s[32], const uint64_t in[5]) {
   dp_store64_le(s + 8, (l[1] >> 12) | (l[2] << 40));
   dp_store64_le(s + 16, (l[2] >> 24) | (l[3] << 28));
   dp_store64_le(s + 24, (l[3] >> 36) | (l[4] << 16));
+  dp_wipe(l, sizeof l);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -441,7 +449,9 @@ DP_IFMA_TARGET void dp_x25519_ifma_x8(const uint8_t k[32], const uint8_t in[256]
     uint64_t l[5];
     for (i = 0; i < 5; i++) l[i] = limbs[i][lane];
     dp_freeze_pack(out + 32 * lane, l);
+    dp_wipe(l, sizeof l);
   }
+  dp_wipe(limbs, sizeof limbs);
 }
 
 #ifdef DP_X25519_IFMA_TESTING

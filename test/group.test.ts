@@ -27,12 +27,15 @@ const groups = Object.fromEntries(
 ) as Record<BackendName, Awaited<ReturnType<typeof createGroup>>>;
 
 describe('backends', () => {
-  it('offers node, webcrypto and noble on Node', () => {
-    expect(backends).toEqual(['node', 'webcrypto', 'noble']);
+  it('offers native (when built), node, webcrypto and noble on Node', () => {
+    const native = backends.includes('native');
+    // CI builds the addon and sets DATAPORT_REQUIRE_NATIVE=1, so a broken build cannot go unnoticed.
+    if (process.env['DATAPORT_REQUIRE_NATIVE'] === '1') expect(native).toBe(true);
+    expect(backends).toEqual([...(native ? ['native'] : []), 'node', 'webcrypto', 'noble']);
   });
 
   it('picks the fastest by default and honours an override', async () => {
-    expect((await createGroup()).backend).toBe('node');
+    expect((await createGroup()).backend).toBe(backends[0]);
     expect((await createGroup('noble')).backend).toBe('noble');
   });
 

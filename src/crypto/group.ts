@@ -3,10 +3,11 @@
  * give byte-identical results (DESIGN.md §3).
  * @module
  */
-import { getNodeCrypto } from '../platform/node.js';
+import { getNodeCrypto, loadNativeX25519 } from '../platform/node.js';
 import { UnsupportedError } from '../errors.js';
 import { assertBytes } from '../utils/bytes.js';
 import { POINT_BYTES, SCALAR_BYTES } from './constants.js';
+import { createNativeBackend } from './backends/native.js';
 import { createNobleBackend } from './backends/noble.js';
 import { createNodeBackend } from './backends/node.js';
 import { BackendNames, type BackendName, type X25519Backend } from './backends/types.js';
@@ -27,16 +28,18 @@ export interface Group {
 }
 
 /**
- * The backends this runtime offers, fastest first: `node` (Node.js), `webcrypto` (when SubtleCrypto
- * has X25519), `noble` (always).
+ * The backends this runtime offers, fastest first: `native` (Node.js, when the addon was built at
+ * install; `DATAPORT_NATIVE=0` turns it off), `node` (Node.js), `webcrypto` (when SubtleCrypto has
+ * X25519), `noble` (always).
  *
  * @example
  * ```ts
- * await availableBackends(); // e.g. ['node', 'webcrypto', 'noble']
+ * await availableBackends(); // e.g. ['native', 'node', 'webcrypto', 'noble']
  * ```
  */
 export async function availableBackends(): Promise<BackendName[]> {
   const out: BackendName[] = [];
+  if (loadNativeX25519()) out.push('native');
   if (getNodeCrypto()) out.push('node');
   if (await webCryptoHasX25519()) out.push('webcrypto');
   out.push('noble');
@@ -61,7 +64,8 @@ export async function createGroup(backend?: BackendName): Promise<Group> {
   const name = backend ?? available[0]!;
   if (!available.includes(name)) throw new UnsupportedError(`backend '${name}' is not available in this runtime`);
   let impl: X25519Backend;
-  if (name === 'node') impl = createNodeBackend(getNodeCrypto()!);
+  if (name === 'native') impl = createNativeBackend(loadNativeX25519()!);
+  else if (name === 'node') impl = createNodeBackend(getNodeCrypto()!);
   else if (name === 'webcrypto') impl = createWebCryptoBackend();
   else impl = createNobleBackend();
   return {

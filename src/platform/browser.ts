@@ -4,9 +4,15 @@
  */
 import type { Endpoint } from 'comlink';
 import type { WorkerHandle } from '../workers/types.js';
+import type { NativeX25519 } from '../crypto/backends/types.js';
 
 /** Always `undefined` in browsers: there is no `node:crypto`. */
 export function getNodeCrypto(): typeof import('node:crypto') | undefined {
+  return undefined;
+}
+
+/** Always `undefined` in browsers: native addons are a Node.js feature. */
+export function loadNativeX25519(): NativeX25519 | undefined {
   return undefined;
 }
 

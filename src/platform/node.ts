@@ -4,19 +4,52 @@
  * @module
  */
 import * as nodeCrypto from 'node:crypto';
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker, parentPort } from 'node:worker_threads';
 import type { Endpoint } from 'comlink';
 // @ts-expect-error comlink 4.4.2 ships no .d.mts for its ESM Node adapter (the types live in
 // dist/umd/node-adapter.d.ts, which NodeNext resolution does not pair with the .mjs); typed below.
 import nodeEndpointUntyped from 'comlink/dist/esm/node-adapter.mjs';
 import type { WorkerHandle } from '../workers/types.js';
+import { NATIVE_X25519_ABI, type NativeX25519 } from '../crypto/backends/types.js';
 
 const nodeEndpoint = nodeEndpointUntyped as (port: import('node:worker_threads').Worker | import('node:worker_threads').MessagePort) => Endpoint;
 
 /** The `node:crypto` module where it exists (Node), `undefined` in browsers. */
 export function getNodeCrypto(): typeof import('node:crypto') | undefined {
   return nodeCrypto;
+}
+
+let nativeX25519: NativeX25519 | null | undefined;
+
+/**
+ * dataport's native X25519 addon (built by scripts/build-native.mjs at install into
+ * `build/dataport_x25519.node` of the package), or `undefined` when it was not built, cannot be
+ * loaded, has another interface version, or `DATAPORT_NATIVE=0` is set. Looked up once per thread,
+ * from this file's location upwards (the package root is at most four levels up in both `src/` and
+ * `dist/`).
+ */
+export function loadNativeX25519(): NativeX25519 | undefined {
+  if (nativeX25519 !== undefined) return nativeX25519 ?? undefined;
+  nativeX25519 = null;
+  if (process.env['DATAPORT_NATIVE'] === '0') return undefined;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let up = 0; up < 5; up++, dir = path.dirname(dir)) {
+    const file = path.join(dir, 'build', 'dataport_x25519.node');
+    if (!fs.existsSync(path.join(dir, 'package.json')) || !fs.existsSync(file)) continue;
+    try {
+      const mod = createRequire(import.meta.url)(file) as Partial<NativeX25519>;
+      if (mod.abi === NATIVE_X25519_ABI && typeof mod.x25519Batch === 'function') nativeX25519 = mod as NativeX25519;
+    } catch {
+      // A build for another platform or a damaged file: fall back to node:crypto.
+    }
+    break;
+  }
+  return nativeX25519 ?? undefined;
 }
 
 /** Number of logical CPUs available to this process. */

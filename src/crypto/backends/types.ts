@@ -1,7 +1,10 @@
 /** Names of the scalar-multiplication backends. */
-export const BackendNames = ['node', 'webcrypto', 'noble'] as const;
+export const BackendNames = ['native', 'node', 'webcrypto', 'noble'] as const;
 
-/** `node` (node:crypto / OpenSSL), `webcrypto` (SubtleCrypto X25519) or `noble` (@noble/curves). */
+/**
+ * `native` (dataport's own C addon, Node.js only, when it was built at install), `node`
+ * (node:crypto / OpenSSL), `webcrypto` (SubtleCrypto X25519) or `noble` (@noble/curves).
+ */
 export type BackendName = (typeof BackendNames)[number];
 
 /** A loaded scalar for one backend (imported once, used for a whole batch or session). */
@@ -19,3 +22,22 @@ export interface X25519Backend {
 export const PKCS8_X25519_PREFIX = new Uint8Array([
   0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
 ]);
+
+/**
+ * The loaded native addon (build/dataport_x25519.node, from native/x25519.c). Internal: reached
+ * only through the `native` backend.
+ */
+export interface NativeX25519 {
+  /** Which kernel runs by default here: eight points at once with AVX-512 IFMA, or 64-bit C. */
+  readonly kernel: 'ifma8' | 'portable';
+  /** Interface version of the build. */
+  readonly abi: number;
+  /**
+   * out[32i..] = X25519(scalar, points[32i..]); returns the index of the first all-zero result
+   * (low-order input) or -1. `portable` forces the 64-bit kernel.
+   */
+  x25519Batch(scalar: Uint8Array, points: Uint8Array, out: Uint8Array, portable?: boolean): number;
+}
+
+/** The addon interface version this code expects (DP_ABI in native/x25519.c). */
+export const NATIVE_X25519_ABI = 1;

@@ -1,13 +1,14 @@
-// Group-core benchmark (issue: foundation). Per-operation cost of each X25519 backend and of
+// Group-core benchmark (issue: foundation). Per-operation cost of each X25519 backend (the native
+// addon's kernels included) and of
 // hash-to-curve, the per-record crypto cost of ECDH-PSI (one encode_to_curve + two multiplications)
-// against its floor (two native multiplications), and, in the same run, @noble/curves
+// against its floor (two node:crypto multiplications, the foundation issue's yardstick), and, in the same run, @noble/curves
 // ristretto255 (hash + two multiplications per record) and @openmined/psi.js (per-record cost of a
 // balanced 4096 x 4096 intersection), all in the same interleaved rounds. Single-threaded. Run: npm run bench [-- --quick] [-- --no-psijs]
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ed25519_hasher, ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js';
 import { compare, fmt, installPeer, machine, printTable, psijsIntersect, writeResult } from './lib.mjs';
-import { createGroup, encodeToCurve, encodeToCurveBatch, generateScalar, PSI_DST } from '../dist/crypto/index.js';
+import { availableBackends, createGroup, encodeToCurve, encodeToCurveBatch, generateScalar, PSI_DST } from '../dist/crypto/index.js';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -21,6 +22,7 @@ const points = encodeToCurveBatch(records, ekm);
 const a = generateScalar();
 const b = generateScalar();
 const groups = {
+  ...((await availableBackends()).includes('native') ? { native: await createGroup('native') } : {}),
   node: await createGroup('node'),
   webcrypto: await createGroup('webcrypto'),
   noble: await createGroup('noble'),
@@ -31,7 +33,22 @@ const rScalar2 = ristretto255.Point.Fn.create(BigInt('0x' + Buffer.from(b).toStr
 const withEkm = records.map((r) => new Uint8Array([...ekm, ...r]));
 
 console.log('machine:', JSON.stringify(machine()));
+// The native addon's two kernels side by side: its default (8-way AVX-512 IFMA where the CPU has it)
+// and the 64-bit one every other CPU gets, forced through the addon's `portable` argument.
+const addon = groups.native ? createRequire(import.meta.url)('../build/dataport_x25519.node') : undefined;
+const addonOut = new Uint8Array(points.length);
 const cases = [
+  ...(addon
+    ? [
+        { name: `x25519 native (${addon.kernel})`, items: BATCH, run: () => groups.native.multiplyBatch(a, points) },
+        { name: 'x25519 native (portable, forced)', items: BATCH, run: () => addon.x25519Batch(a, points, addonOut, true) },
+        {
+          name: 'ECDH-PSI record (h2c + 2 mul, native)',
+          items: BATCH,
+          run: async () => groups.native.multiplyBatch(b, await groups.native.multiplyBatch(a, encodeToCurveBatch(records, ekm))),
+        },
+      ]
+    : []),
   { name: 'x25519 node:crypto', items: BATCH, run: () => groups.node.multiplyBatch(a, points) },
   { name: 'x25519 webcrypto', items: BATCH, run: () => groups.webcrypto.multiplyBatch(a, points) },
   { name: 'x25519 noble', items: nobleBatch, run: () => groups.noble.multiplyBatch(a, points.subarray(0, 32 * nobleBatch)) },
@@ -96,6 +113,14 @@ const ratios = {
   'noble encode_to_curve / dataport encode_to_curve': r['encode_to_curve noble'].usPerItem / r['encode_to_curve dataport'].usPerItem,
   'ristretto255 record / ECDH-PSI record (target >= 10)': r['ristretto255 record (noble: hash + 2 mul)'].usPerItem / psiRec,
   ...(psijs ? { 'psi.js record / ECDH-PSI record (target >= 10)': psijs.usPerItem / psiRec } : {}),
+  ...(addon
+    ? {
+        'node:crypto mul / native mul (default kernel)': mulNode / r[`x25519 native (${addon.kernel})`].usPerItem,
+        'node:crypto mul / native mul (portable kernel)': mulNode / r['x25519 native (portable, forced)'].usPerItem,
+        'ECDH-PSI record node / native': psiRec / r['ECDH-PSI record (h2c + 2 mul, native)'].usPerItem,
+        ...(psijs ? { 'psi.js record / ECDH-PSI record native': psijs.usPerItem / r['ECDH-PSI record (h2c + 2 mul, native)'].usPerItem } : {}),
+      }
+    : {}),
 };
 console.log('\nratios (same run):');
 for (const [k, v] of Object.entries(ratios)) console.log(`  ${k}: ${fmt(v)}`);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 export const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -20,7 +21,18 @@ export function machine() {
     cores: os.availableParallelism?.() ?? os.cpus().length,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    x25519: nativeKernel(),
   };
+}
+
+/** Which X25519 the default backend uses in this checkout: the native addon's kernel, or OpenSSL. */
+function nativeKernel() {
+  if (process.env.DATAPORT_NATIVE === '0') return 'node:crypto (DATAPORT_NATIVE=0)';
+  try {
+    return `native ${createRequire(import.meta.url)('../build/dataport_x25519.node').kernel}`;
+  } catch {
+    return 'node:crypto (native addon not built)';
+  }
 }
 
 /**

@@ -39,7 +39,9 @@ import type { WorkerApi } from './worker-api.js';
  * project's 2-core machine (Node 20, 2026-11-26, results in bench/results/workers-*.json):
  * hashToGroup 9.7 µs per record, 56 µs per chunk → 50 × 56 / 9.7 ≈ 290 → 256 (a ~2.5 ms chunk);
  * multiply 55 µs per point, 554 µs per chunk (most of it the backend importing the secret key on
- * every call) → 50 × 554 / 55 ≈ 500 → 512 (a ~28 ms chunk). On the loaded machine the rule gave
+ * every call) → 50 × 554 / 55 ≈ 500 → 512 (a ~28 ms chunk). With the native addon's IFMA kernel
+ * (23:56 UTC, same machine): multiply 9.3 µs per point, ~100 µs per chunk → 50 × 100 / 9.3 ≈ 540
+ * → still 512 (a ~5 ms chunk); the sweep had 256 and 512 within 1 %. On the loaded machine the rule gave
  * 256–512 for hashToGroup across runs; the chunk-size sweep (section 2) had 256 fastest or tied in
  * every run for both tasks and 16–64 clearly slower, hence 256 and 512. Chunks this size abort
  * within tens of milliseconds, and `planChunks` gives every worker a share of a small batch.

@@ -3,11 +3,23 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parsePublicKeyFile, parseSecretKeyFile, identityFromSecretKey } from '../src/session/identity.js';
 import { assertBuilt, expectOneLineError, killAll, runCli, tempDir } from './cli-helpers.js';
+import { loadNativeX25519 } from '../src/platform/node.js';
 
 const tmp = tempDir('dataport-keygen-');
 beforeAll(assertBuilt);
 afterEach(killAll);
 afterAll(() => tmp.cleanup());
+
+describe('dataport --version', () => {
+  it('names the version and the X25519 in use (the native addon and its kernel, or OpenSSL)', async () => {
+    const r = await runCli(['--version']);
+    expect(r.code).toBe(0);
+    const native = loadNativeX25519();
+    expect(r.stdout).toBe(
+      `dataport 0.1.0\n${native ? `x25519: native addon (${native.kernel} kernel)` : 'x25519: node:crypto (OpenSSL); the native addon is not built (node scripts/build-native.mjs in the package)'}\n`,
+    );
+  });
+});
 
 describe('dataport keygen', () => {
   it('writes a 0600 secret key and the matching public key, and prints the public key', async () => {

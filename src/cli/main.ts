@@ -9,6 +9,7 @@
  * @module
  */
 import { DataportError } from '../errors.js';
+import { loadNativeX25519 } from '../platform/node.js';
 import { cliSignal, interrupt } from './signals.js';
 
 const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
@@ -39,6 +40,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === '--version') {
     console.log('dataport 0.1.0');
+    // Which X25519 PSI will use here: the native addon (and its kernel) or OpenSSL.
+    const native = loadNativeX25519();
+    console.log(
+      native
+        ? `x25519: native addon (${native.kernel} kernel)`
+        : `x25519: node:crypto (OpenSSL)${process.env['DATAPORT_NATIVE'] === '0' ? ', DATAPORT_NATIVE=0' : '; the native addon is not built (node scripts/build-native.mjs in the package)'}`,
+    );
     return 0;
   }
   const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;

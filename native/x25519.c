@@ -25,7 +25,9 @@
  *   kernel: 'ifma8' | 'portable' (what x25519Batch uses by default on this CPU)
  *   abi: number (bumped when this interface changes; the loader refuses a build with another one)
  */
+#ifndef DP_NO_NAPI /* native/test/ct-check.c includes this file without the N-API glue */
 #include <node_api.h>
+#endif
 #include <stdint.h>
 #include <string.h>
 #ifdef DP_HAVE_IFMA
@@ -325,6 +327,7 @@ static long long x25519_batch(const uint8_t scalar[32], const uint8_t *in, uint8
   return -1;
 }
 
+#ifndef DP_NO_NAPI
 /* ---- N-API glue: every argument is checked; errors are plain messages with no data in them. ---- */
 
 #define CHECK(call)                                                   \
@@ -421,3 +424,4 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "abi", abi));
   return exports;
 }
+#endif /* DP_NO_NAPI */

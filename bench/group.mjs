@@ -34,14 +34,14 @@ const withEkm = records.map((r) => new Uint8Array([...ekm, ...r]));
 
 console.log('machine:', JSON.stringify(machine()));
 // The native addon's two kernels side by side: its default (8-way AVX-512 IFMA where the CPU has it)
-// and the 64-bit one every other CPU gets, forced through the addon's `portable` argument.
+// and each other kernel this CPU can run (AVX2, the 64-bit one), forced through the addon's `kernel` argument.
 const addon = groups.native ? createRequire(import.meta.url)('../build/dataport_x25519.node') : undefined;
 const addonOut = new Uint8Array(points.length);
 const cases = [
   ...(addon
     ? [
         { name: `x25519 native (${addon.kernel})`, items: BATCH, run: () => groups.native.multiplyBatch(a, points) },
-        { name: 'x25519 native (portable, forced)', items: BATCH, run: () => addon.x25519Batch(a, points, addonOut, true) },
+        ...addon.kernels.slice(1).map((k) => ({ name: `x25519 native (${k}, forced)`, items: BATCH, run: () => addon.x25519Batch(a, points, addonOut, k) })),
         {
           name: 'ECDH-PSI record (h2c + 2 mul, native)',
           items: BATCH,
@@ -116,7 +116,7 @@ const ratios = {
   ...(addon
     ? {
         'node:crypto mul / native mul (default kernel)': mulNode / r[`x25519 native (${addon.kernel})`].usPerItem,
-        'node:crypto mul / native mul (portable kernel)': mulNode / r['x25519 native (portable, forced)'].usPerItem,
+        ...Object.fromEntries(addon.kernels.slice(1).map((k) => [`node:crypto mul / native mul (${k} kernel)`, mulNode / r[`x25519 native (${k}, forced)`].usPerItem])),
         'ECDH-PSI record node / native': psiRec / r['ECDH-PSI record (h2c + 2 mul, native)'].usPerItem,
         ...(psijs ? { 'psi.js record / ECDH-PSI record native': psijs.usPerItem / r['ECDH-PSI record (h2c + 2 mul, native)'].usPerItem } : {}),
       }

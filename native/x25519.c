@@ -17,12 +17,14 @@
  *
  * JavaScript interface (exports):
  *   x25519Batch(scalar: Uint8Array(32), points: Uint8Array(32n), out: Uint8Array(32n),
- *               portable?: boolean): number
+ *               kernel?: string): number
  *     out[32i..] = X25519(scalar, points[32i..]) for every i; returns the index of the first point
- *     whose result is all zero (a low-order input), or -1. `portable` forces the 64-bit code even
- *     where the IFMA kernel is available (for cross-checks and benchmarks). `out` may be `points`
- *     itself but must not otherwise overlap it. Throws TypeError / RangeError on bad arguments.
- *   kernel: 'ifma8' | 'portable' (what x25519Batch uses by default on this CPU)
+ *     whose result is all zero (a low-order input), or -1. `kernel` (one of `kernels`) forces a
+ *     kernel instead of the fastest (for cross-checks and benchmarks). `out` may be `points` itself
+ *     but must not otherwise overlap it. Throws TypeError / RangeError on bad arguments.
+ *   kernels: the kernels this CPU can run, fastest first: 'ifma8' (AVX-512 IFMA, 8 points per
+ *            call), 'avx2x4' (AVX2, 4 points per call), 'portable' (64-bit C, always)
+ *   kernel: kernels[0], what x25519Batch uses by default
  *   abi: number (bumped when this interface changes; the loader refuses a build with another one)
  */
 #ifndef DP_NO_NAPI /* native/test/ct-check.c includes this file without the N-API glue */
@@ -33,8 +35,11 @@
 #ifdef DP_HAVE_IFMA
 #include "x25519-ifma.h"
 #endif
+#ifdef DP_HAVE_AVX2
+#include "x25519-avx2.h"
+#endif
 
-#define DP_ABI 1
+#define DP_ABI 2
 #define GROUP 64 /* points per shared inversion */
 
 typedef unsigned __int128 u128;
@@ -282,9 +287,57 @@ static int all_zero(const uint8_t *s) {
   return acc == 0;
 }
 
-/* Multiplies n points; returns the index of the first all-zero result or -1. `in` and `out` may
- * be the same array: each group is read completely before it is written. */
-static long long x25519_batch(const uint8_t scalar[32], const uint8_t *in, uint8_t *out, size_t n, int portable) {
+enum kernel { K_PORTABLE = 0, K_AVX2 = 1, K_IFMA = 2 };
+
+static int kernel_available(enum kernel kern) {
+  switch (kern) {
+    case K_PORTABLE: return 1;
+#ifdef DP_HAVE_AVX2
+    case K_AVX2: return dp_x25519_avx2_available();
+#endif
+#ifdef DP_HAVE_IFMA
+    case K_IFMA: return dp_x25519_ifma_available();
+#endif
+    default: return 0;
+  }
+}
+
+static const char *const KERNEL_NAMES[] = {"portable", "avx2x4", "ifma8"};
+
+static enum kernel best_kernel(void) {
+  if (kernel_available(K_IFMA)) return K_IFMA;
+  if (kernel_available(K_AVX2)) return K_AVX2;
+  return K_PORTABLE;
+}
+
+/* Runs `width`-way kernel calls over whole groups, then a tail of 2..width-1 points as one padded
+ * call (cheaper than that many portable ladders; padding lanes hold u = 9, results dropped).
+ * Returns how many points were done. */
+static size_t batch_wide(const uint8_t k[32], const uint8_t *in, uint8_t *out, size_t n, size_t width,
+                         void (*kernel)(const uint8_t *, const uint8_t *, uint8_t *)) {
+  uint8_t tmp[256], pad[256];
+  size_t i = 0;
+  for (; i + width <= n; i += width) {
+    kernel(k, in + 32 * i, tmp);
+    memcpy(out + 32 * i, tmp, 32 * width);
+  }
+  if (n - i >= 2) {
+    memset(pad, 0, sizeof pad);
+    for (size_t j = 0; j < width; j++) pad[32 * j] = 9;
+    memcpy(pad, in + 32 * i, 32 * (n - i));
+    kernel(k, pad, tmp);
+    memcpy(out + 32 * i, tmp, 32 * (n - i));
+    i = n;
+  }
+  wipe(tmp, sizeof tmp);
+  wipe(pad, sizeof pad);
+  return i;
+}
+
+/* Multiplies n points with `kern` (which must be available); returns the index of the first
+ * all-zero result or -1. `in` and `out` may be the same array: each group is read completely
+ * before it is written. */
+static long long x25519_batch(const uint8_t scalar[32], const uint8_t *in, uint8_t *out, size_t n, enum kernel kern) {
   uint8_t k[32];
   memcpy(k, scalar, 32);
   k[0] &= 248;
@@ -292,29 +345,12 @@ static long long x25519_batch(const uint8_t scalar[32], const uint8_t *in, uint8
   k[31] |= 64;
   size_t i = 0;
 #ifdef DP_HAVE_IFMA
-  if (!portable && dp_x25519_ifma_available()) {
-    uint8_t tmp[256];
-    for (; i + 8 <= n; i += 8) {
-      dp_x25519_ifma_x8(k, in + 32 * i, tmp);
-      memcpy(out + 32 * i, tmp, 256);
-    }
-    /* A tail of 2..7 points: one padded 8-way call (~1.6 portable ladders of work) beats 2..7
-     * portable ladders. The padding lanes hold u = 9 and their results are dropped. */
-    if (n - i >= 2) {
-      uint8_t pad[256];
-      memset(pad, 0, sizeof pad);
-      for (int j = 0; j < 8; j++) pad[32 * j] = 9;
-      memcpy(pad, in + 32 * i, 32 * (n - i));
-      dp_x25519_ifma_x8(k, pad, tmp);
-      memcpy(out + 32 * i, tmp, 32 * (n - i));
-      wipe(pad, sizeof pad);
-      i = n;
-    }
-    wipe(tmp, sizeof tmp);
-  }
-#else
-  (void)portable;
+  if (kern == K_IFMA) i = batch_wide(k, in, out, n, 8, dp_x25519_ifma_x8);
 #endif
+#ifdef DP_HAVE_AVX2
+  if (kern == K_AVX2) i = batch_wide(k, in, out, n, 4, dp_x25519_avx2_x4);
+#endif
+  (void)kern;
   while (i < n) {
     size_t m = n - i < GROUP ? n - i : GROUP;
     batch_portable(k, in + 32 * i, out + 32 * i, m);
@@ -361,7 +397,7 @@ static napi_value js_x25519_batch(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 3) {
-    napi_throw_type_error(env, NULL, "x25519Batch(scalar, points, out[, portable]) needs three arguments");
+    napi_throw_type_error(env, NULL, "x25519Batch(scalar, points, out[, kernel]) needs three arguments");
     return NULL;
   }
   uint8_t *scalar, *points, *out;
@@ -369,13 +405,25 @@ static napi_value js_x25519_batch(napi_env env, napi_callback_info info) {
   if (!get_bytes(env, argv[0], &scalar, &scalar_len, "scalar must be a Uint8Array")) return NULL;
   if (!get_bytes(env, argv[1], &points, &points_len, "points must be a Uint8Array")) return NULL;
   if (!get_bytes(env, argv[2], &out, &out_len, "out must be a Uint8Array")) return NULL;
-  bool portable = false;
+  enum kernel kern = best_kernel();
   if (argc >= 4) {
     napi_valuetype t;
     CHECK(napi_typeof(env, argv[3], &t));
-    if (t == napi_boolean) CHECK(napi_get_value_bool(env, argv[3], &portable));
-    else if (t != napi_undefined) {
-      napi_throw_type_error(env, NULL, "portable must be a boolean");
+    if (t == napi_string) {
+      char name[16];
+      size_t len = 0;
+      CHECK(napi_get_value_string_utf8(env, argv[3], name, sizeof name, &len));
+      int found = -1;
+      for (int j = 0; j < 3; j++) {
+        if (strcmp(name, KERNEL_NAMES[j]) == 0 && kernel_available((enum kernel)j)) found = j;
+      }
+      if (found < 0) {
+        napi_throw_range_error(env, NULL, "kernel must be one of the kernels this CPU offers");
+        return NULL;
+      }
+      kern = (enum kernel)found;
+    } else if (t != napi_undefined) {
+      napi_throw_type_error(env, NULL, "kernel must be a string");
       return NULL;
     }
   }
@@ -403,7 +451,7 @@ static napi_value js_x25519_batch(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "scalar must not overlap out");
     return NULL;
   }
-  long long r = x25519_batch(scalar, points, out, points_len / 32, portable);
+  long long r = x25519_batch(scalar, points, out, points_len / 32, kern);
   napi_value result;
   CHECK(napi_create_int64(env, r, &result));
   return result;
@@ -413,12 +461,17 @@ NAPI_MODULE_INIT() {
   napi_value fn, kernel, abi;
   CHECK(napi_create_function(env, "x25519Batch", NAPI_AUTO_LENGTH, js_x25519_batch, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "x25519Batch", fn));
-#ifdef DP_HAVE_IFMA
-  const char *name = dp_x25519_ifma_available() ? "ifma8" : "portable";
-#else
-  const char *name = "portable";
-#endif
-  CHECK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &kernel));
+  napi_value kernels;
+  CHECK(napi_create_array(env, &kernels));
+  uint32_t count = 0;
+  for (int j = 2; j >= 0; j--) {
+    if (!kernel_available((enum kernel)j)) continue;
+    napi_value str;
+    CHECK(napi_create_string_utf8(env, KERNEL_NAMES[j], NAPI_AUTO_LENGTH, &str));
+    CHECK(napi_set_element(env, kernels, count++, str));
+  }
+  CHECK(napi_set_named_property(env, exports, "kernels", kernels));
+  CHECK(napi_create_string_utf8(env, KERNEL_NAMES[best_kernel()], NAPI_AUTO_LENGTH, &kernel));
   CHECK(napi_set_named_property(env, exports, "kernel", kernel));
   CHECK(napi_create_int32(env, DP_ABI, &abi));
   CHECK(napi_set_named_property(env, exports, "abi", abi));

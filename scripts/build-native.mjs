@@ -42,9 +42,14 @@ if (spawnSync(cc, ['--version'], { stdio: 'ignore' }).status !== 0) skip(`no C c
 // the 64-bit ladder at -O3 (1.2x over -O2), the IFMA kernel at -O2 (-O3 was 6 % slower).
 const units = [{ src: 'x25519.c', opt: '-O3' }];
 const defines = [];
+// The SIMD kernels (x86-64 only; each checks the CPU at run time before it is used).
 if (process.arch === 'x64' && fs.existsSync(path.join(root, 'native', 'x25519-ifma.c'))) {
   units.push({ src: 'x25519-ifma.c', opt: '-O2' });
   defines.push('-DDP_HAVE_IFMA');
+}
+if (process.arch === 'x64' && process.env.DATAPORT_NATIVE_AVX2 !== '0' && fs.existsSync(path.join(root, 'native', 'x25519-avx2.c'))) {
+  units.push({ src: 'x25519-avx2.c', opt: '-O2' });
+  defines.push('-DDP_HAVE_AVX2');
 }
 fs.mkdirSync(outDir, { recursive: true });
 const tmp = path.join(outDir, `dataport_x25519.${process.pid}.tmp.node`);
@@ -72,15 +77,15 @@ const check = `
     ['a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4', 'e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c', 'c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552'],
     ['4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d', 'e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493', '95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957'],
   ];
-  for (const portable of [false, true]) for (const [k, u, r] of v) {
+  for (const kernel of [undefined, ...m.kernels]) for (const [k, u, r] of v) {
     const pts = new Uint8Array(32 * 9);
     for (let i = 0; i < 9; i++) pts.set(h(u), 32 * i);
     const out = new Uint8Array(pts.length);
-    if (m.x25519Batch(h(k), pts, out, portable) !== -1) process.exit(3);
+    if (m.x25519Batch(h(k), pts, out, kernel) !== -1) process.exit(3);
     for (let i = 0; i < 9; i++) if (Buffer.from(out.subarray(32 * i, 32 * i + 32)).toString('hex') !== r) process.exit(4);
-    if (m.x25519Batch(h(k), new Uint8Array(32), new Uint8Array(32), portable) !== 0) process.exit(5);
+    if (m.x25519Batch(h(k), new Uint8Array(32), new Uint8Array(32), kernel) !== 0) process.exit(5);
   }
-  process.stdout.write(m.kernel);
+  process.stdout.write(m.kernels.join(', '));
 `;
 const verified = spawnSync(process.execPath, ['-e', check], { encoding: 'utf8' });
 if (verified.status !== 0) {
@@ -88,4 +93,4 @@ if (verified.status !== 0) {
   skip(`the built addon failed its self-check (exit ${verified.status})`);
 }
 fs.renameSync(tmp, target);
-if (!quiet) console.error(`dataport: native X25519 addon built (${verified.stdout} kernel): ${path.relative(root, target)}`);
+if (!quiet) console.error(`dataport: native X25519 addon built (kernels: ${verified.stdout}): ${path.relative(root, target)}`);

@@ -36,13 +36,15 @@ const uArb = fc.oneof(
 
 describe.skipIf(native === undefined)('native X25519 addon', () => {
   const m = native!;
-  const kernels = [false, true] as const; // default kernel, then the portable one forced
+  const kernels = [undefined, ...m.kernels] as const; // the default, then each kernel forced
 
   it('is required where CI says so', () => {
-    if (process.env['DATAPORT_REQUIRE_NATIVE'] === '1') expect(m.kernel).toMatch(/^(ifma8|portable)$/);
+    if (process.env['DATAPORT_REQUIRE_NATIVE'] === '1') expect(m.kernel).toMatch(/^(ifma8|avx2x4|portable)$/);
+    expect(m.kernels[0]).toBe(m.kernel);
+    expect(m.kernels.at(-1)).toBe('portable');
   });
 
-  it.each(kernels)('equals @noble/curves on random batches of every size around the kernel widths (portable=%s)', (portable) => {
+  it.each(kernels)('equals @noble/curves on random batches of every size around the kernel widths (kernel %s)', (kernel) => {
     fc.assert(
       fc.property(
         fc.uint8Array({ minLength: 32, maxLength: 32 }),
@@ -51,7 +53,7 @@ describe.skipIf(native === undefined)('native X25519 addon', () => {
           const points = new Uint8Array(us.length * 32);
           us.forEach((u, i) => points.set(u, 32 * i));
           const out = new Uint8Array(points.length);
-          const bad = m.x25519Batch(scalar, points, out, portable);
+          const bad = m.x25519Batch(scalar, points, out, kernel);
           const want = reference(scalar, points);
           expect(toHex(out)).toBe(toHex(want));
           let firstZero = -1;
@@ -63,14 +65,14 @@ describe.skipIf(native === undefined)('native X25519 addon', () => {
     );
   });
 
-  it.each(kernels)('reports the first low-order point of a large batch without spoiling the others (portable=%s)', (portable) => {
+  it.each(kernels)('reports the first low-order point of a large batch without spoiling the others (kernel %s)', (kernel) => {
     const scalar = crypto.getRandomValues(new Uint8Array(32));
     const n = 1000;
     const points = crypto.getRandomValues(new Uint8Array(n * 32));
     points.set(numberToBytesLE(LOW_ORDER_U[2]!), 32 * 517);
     points.set(numberToBytesLE(P + 1n), 32 * 900);
     const out = new Uint8Array(points.length);
-    expect(m.x25519Batch(scalar, points, out, portable)).toBe(517);
+    expect(m.x25519Batch(scalar, points, out, kernel)).toBe(517);
     expect(toHex(out)).toBe(toHex(reference(scalar, points)));
   });
 
@@ -90,6 +92,7 @@ describe.skipIf(native === undefined)('native X25519 addon', () => {
     expect(call('k', p, new Uint8Array(64))).toThrow(TypeError);
     expect(call(k, new Uint16Array(32), new Uint8Array(64))).toThrow(TypeError);
     expect(call(k, p, new Uint8Array(64), 1)).toThrow(TypeError);
+    expect(call(k, p, new Uint8Array(64), 'sse9')).toThrow(RangeError);
     expect(call(new Uint8Array(31), p, new Uint8Array(64))).toThrow(RangeError);
     expect(call(k, new Uint8Array(33), new Uint8Array(33))).toThrow(RangeError);
     expect(call(k, p, new Uint8Array(32))).toThrow(RangeError);

@@ -28,16 +28,24 @@ export const PKCS8_X25519_PREFIX = new Uint8Array([
  * only through the `native` backend.
  */
 export interface NativeX25519 {
-  /** Which kernel runs by default here: eight points at once with AVX-512 IFMA, or 64-bit C. */
-  readonly kernel: 'ifma8' | 'portable';
+  /**
+   * Which kernel runs by default here: eight points at once with AVX-512 IFMA, four with AVX2, or
+   * 64-bit C.
+   */
+  readonly kernel: NativeKernel;
+  /** The kernels this CPU can run, fastest first (`portable` always last). */
+  readonly kernels: readonly NativeKernel[];
   /** Interface version of the build. */
   readonly abi: number;
   /**
    * out[32i..] = X25519(scalar, points[32i..]); returns the index of the first all-zero result
-   * (low-order input) or -1. `portable` forces the 64-bit kernel.
+   * (low-order input) or -1. `kernel` forces one of {@link NativeX25519.kernels}.
    */
-  x25519Batch(scalar: Uint8Array, points: Uint8Array, out: Uint8Array, portable?: boolean): number;
+  x25519Batch(scalar: Uint8Array, points: Uint8Array, out: Uint8Array, kernel?: NativeKernel): number;
 }
 
+/** The native addon's X25519 kernels (see native/x25519.c). */
+export type NativeKernel = 'ifma8' | 'avx2x4' | 'portable';
+
 /** The addon interface version this code expects (DP_ABI in native/x25519.c). */
-export const NATIVE_X25519_ABI = 1;
+export const NATIVE_X25519_ABI = 2;

@@ -120,6 +120,13 @@ int dp_x25519_avx2_available(void) {
     CARRY(h0, h1, 26);                                                                  \
   } while (0)
 
+/* An empty asm that "modifies" the ten accumulators in registers: keeps the compiler from
+   reassociating the sums across rows (GCC 12 otherwise computes all 100 products first and spills
+   them to the stack). No instruction is emitted. */
+#define DP_KEEP10(a)                                                                              \
+  __asm__("" : "+x"((a)[0]), "+x"((a)[1]), "+x"((a)[2]), "+x"((a)[3]), "+x"((a)[4]), "+x"((a)[5]), \
+          "+x"((a)[6]), "+x"((a)[7]), "+x"((a)[8]), "+x"((a)[9]))
+
 #define STORE_H(h)                                                            \
   do {                                                                        \
     (h)->v[0] = h0; (h)->v[1] = h1; (h)->v[2] = h2; (h)->v[3] = h3;           \
@@ -127,50 +134,32 @@ int dp_x25519_avx2_available(void) {
     (h)->v[8] = h8; (h)->v[9] = h9;                                           \
   } while (0)
 
-/* h = f * g. f, g in R, S or D (any mix); h in R. h may be f or g. */
+/* h = f * g. f, g in R, S or D (any mix); h in R. h may be f or g.
+   Row by row: f_i times every g_j goes to column (i + j) mod 10. With T[10 + m] = g_m and
+   T[m] = 19 g_m, the multiplicand for row i, column c is T[10 + c - i] in both cases (an index below
+   10 means the product wrapped past 2^255). Odd x odd products carry a factor 2: in an odd row the
+   odd g_j meet the even columns, which take 2 f_i. */
 DP_AVX2_CALLED void fe4_mul(fe4 *h, const fe4 *f, const fe4 *g) {
   const __m256i c19 = _mm256_set1_epi64x(19);
-  __m256i f0 = f->v[0], f1 = f->v[1], f2 = f->v[2], f3 = f->v[3], f4 = f->v[4];
-  __m256i f5 = f->v[5], f6 = f->v[6], f7 = f->v[7], f8 = f->v[8], f9 = f->v[9];
-  __m256i g0 = g->v[0], g1 = g->v[1], g2 = g->v[2], g3 = g->v[3], g4 = g->v[4];
-  __m256i g5 = g->v[5], g6 = g->v[6], g7 = g->v[7], g8 = g->v[8], g9 = g->v[9];
-  /* odd x odd products carry a factor 2 (taken on f); wrapped products a factor 19 (taken on g) */
-  __m256i f1d = ADD(f1, f1), f3d = ADD(f3, f3), f5d = ADD(f5, f5), f7d = ADD(f7, f7), f9d = ADD(f9, f9);
-  __m256i g1n = MUL(g1, c19), g2n = MUL(g2, c19), g3n = MUL(g3, c19), g4n = MUL(g4, c19);
-  __m256i g5n = MUL(g5, c19), g6n = MUL(g6, c19), g7n = MUL(g7, c19), g8n = MUL(g8, c19);
-  __m256i g9n = MUL(g9, c19);
+  __m256i T[20], acc[10];
   __m256i h0, h1, h2, h3, h4, h5, h6, h7, h8, h9;
-
-  h0 = ADD(ADD(ADD(MUL(f0, g0), MUL(f1d, g9n)), ADD(MUL(f2, g8n), MUL(f3d, g7n))),
-           ADD(ADD(MUL(f4, g6n), MUL(f5d, g5n)),
-               ADD(ADD(MUL(f6, g4n), MUL(f7d, g3n)), ADD(MUL(f8, g2n), MUL(f9d, g1n)))));
-  h1 = ADD(ADD(ADD(MUL(f0, g1), MUL(f1, g0)), ADD(MUL(f2, g9n), MUL(f3, g8n))),
-           ADD(ADD(MUL(f4, g7n), MUL(f5, g6n)),
-               ADD(ADD(MUL(f6, g5n), MUL(f7, g4n)), ADD(MUL(f8, g3n), MUL(f9, g2n)))));
-  h2 = ADD(ADD(ADD(MUL(f0, g2), MUL(f1d, g1)), ADD(MUL(f2, g0), MUL(f3d, g9n))),
-           ADD(ADD(MUL(f4, g8n), MUL(f5d, g7n)),
-               ADD(ADD(MUL(f6, g6n), MUL(f7d, g5n)), ADD(MUL(f8, g4n), MUL(f9d, g3n)))));
-  h3 = ADD(ADD(ADD(MUL(f0, g3), MUL(f1, g2)), ADD(MUL(f2, g1), MUL(f3, g0))),
-           ADD(ADD(MUL(f4, g9n), MUL(f5, g8n)),
-               ADD(ADD(MUL(f6, g7n), MUL(f7, g6n)), ADD(MUL(f8, g5n), MUL(f9, g4n)))));
-  h4 = ADD(ADD(ADD(MUL(f0, g4), MUL(f1d, g3)), ADD(MUL(f2, g2), MUL(f3d, g1))),
-           ADD(ADD(MUL(f4, g0), MUL(f5d, g9n)),
-               ADD(ADD(MUL(f6, g8n), MUL(f7d, g7n)), ADD(MUL(f8, g6n), MUL(f9d, g5n)))));
-  h5 = ADD(ADD(ADD(MUL(f0, g5), MUL(f1, g4)), ADD(MUL(f2, g3), MUL(f3, g2))),
-           ADD(ADD(MUL(f4, g1), MUL(f5, g0)),
-               ADD(ADD(MUL(f6, g9n), MUL(f7, g8n)), ADD(MUL(f8, g7n), MUL(f9, g6n)))));
-  h6 = ADD(ADD(ADD(MUL(f0, g6), MUL(f1d, g5)), ADD(MUL(f2, g4), MUL(f3d, g3))),
-           ADD(ADD(MUL(f4, g2), MUL(f5d, g1)),
-               ADD(ADD(MUL(f6, g0), MUL(f7d, g9n)), ADD(MUL(f8, g8n), MUL(f9d, g7n)))));
-  h7 = ADD(ADD(ADD(MUL(f0, g7), MUL(f1, g6)), ADD(MUL(f2, g5), MUL(f3, g4))),
-           ADD(ADD(MUL(f4, g3), MUL(f5, g2)),
-               ADD(ADD(MUL(f6, g1), MUL(f7, g0)), ADD(MUL(f8, g9n), MUL(f9, g8n)))));
-  h8 = ADD(ADD(ADD(MUL(f0, g8), MUL(f1d, g7)), ADD(MUL(f2, g6), MUL(f3d, g5))),
-           ADD(ADD(MUL(f4, g4), MUL(f5d, g3)),
-               ADD(ADD(MUL(f6, g2), MUL(f7d, g1)), ADD(MUL(f8, g0), MUL(f9d, g9n)))));
-  h9 = ADD(ADD(ADD(MUL(f0, g9), MUL(f1, g8)), ADD(MUL(f2, g7), MUL(f3, g6))),
-           ADD(ADD(MUL(f4, g5), MUL(f5, g4)),
-               ADD(ADD(MUL(f6, g3), MUL(f7, g2)), ADD(MUL(f8, g1), MUL(f9, g0)))));
+  int i, c;
+#pragma GCC unroll 10
+  for (i = 0; i < 10; i++) {
+    T[10 + i] = g->v[i];
+    T[i] = MUL(g->v[i], c19);
+  }
+#pragma GCC unroll 10
+  for (c = 0; c < 10; c++) acc[c] = MUL(f->v[0], T[10 + c]);
+#pragma GCC unroll 10
+  for (i = 1; i < 10; i++) {
+    __m256i fi = f->v[i], fd = (i & 1) ? ADD(fi, fi) : fi;
+#pragma GCC unroll 10
+    for (c = 0; c < 10; c++) acc[c] = ADD(acc[c], MUL(((i & 1) && !(c & 1)) ? fd : fi, T[10 + c - i]));
+    DP_KEEP10(acc);
+  }
+  h0 = acc[0]; h1 = acc[1]; h2 = acc[2]; h3 = acc[3]; h4 = acc[4];
+  h5 = acc[5]; h6 = acc[6]; h7 = acc[7]; h8 = acc[8]; h9 = acc[9];
   CARRY_ALL();
   STORE_H(h);
 }

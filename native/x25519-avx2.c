@@ -165,34 +165,33 @@ DP_AVX2_CALLED void fe4_mul(fe4 *h, const fe4 *f, const fe4 *g) {
 }
 
 /* h = f^2. f in R, S or D; h in R. h may be f.
-   Column k collects the pairs i <= j with i + j = k or k + 10: coefficient 2 for i != j, times 2
-   when both are odd, times 19 when wrapped. d = 2f, q = 4f (odd limbs), n = 19f (limbs 5..9). */
+   Row i takes the pairs (i, j), j >= i, to column (i + j) mod 10: f_i^2 once (twice when i is odd:
+   odd x odd), f_i f_j twice for j > i (four times when both are odd), times 19 when wrapped
+   (i + j >= 10, so j >= 5). The 19 is taken on f_j, the 2 and 4 on f_i. */
 DP_AVX2_CALLED void fe4_sqr(fe4 *h, const fe4 *f) {
   const __m256i c19 = _mm256_set1_epi64x(19);
-  __m256i f0 = f->v[0], f1 = f->v[1], f2 = f->v[2], f3 = f->v[3], f4 = f->v[4];
-  __m256i f5 = f->v[5], f6 = f->v[6], f7 = f->v[7], f8 = f->v[8], f9 = f->v[9];
-  __m256i d0 = ADD(f0, f0), d1 = ADD(f1, f1), d2 = ADD(f2, f2), d3 = ADD(f3, f3), d4 = ADD(f4, f4);
-  __m256i d5 = ADD(f5, f5), d6 = ADD(f6, f6), d7 = ADD(f7, f7), d8 = ADD(f8, f8), d9 = ADD(f9, f9);
-  __m256i q1 = ADD(d1, d1), q3 = ADD(d3, d3), q5 = ADD(d5, d5), q7 = ADD(d7, d7);
-  __m256i n5 = MUL(f5, c19), n6 = MUL(f6, c19), n7 = MUL(f7, c19), n8 = MUL(f8, c19);
-  __m256i n9 = MUL(f9, c19);
+  __m256i F[10], N[10], acc[10];
   __m256i h0, h1, h2, h3, h4, h5, h6, h7, h8, h9;
-
-  h0 = ADD(ADD(ADD(MUL(f0, f0), MUL(q1, n9)), ADD(MUL(d2, n8), MUL(q3, n7))),
-           ADD(MUL(d4, n6), MUL(d5, n5)));
-  h1 = ADD(ADD(ADD(MUL(d0, f1), MUL(d2, n9)), ADD(MUL(d3, n8), MUL(d4, n7))), MUL(d5, n6));
-  h2 = ADD(ADD(ADD(MUL(d0, f2), MUL(d1, f1)), ADD(MUL(q3, n9), MUL(d4, n8))),
-           ADD(MUL(q5, n7), MUL(f6, n6)));
-  h3 = ADD(ADD(ADD(MUL(d0, f3), MUL(d1, f2)), ADD(MUL(d4, n9), MUL(d5, n8))), MUL(d6, n7));
-  h4 = ADD(ADD(ADD(MUL(d0, f4), MUL(q1, f3)), ADD(MUL(f2, f2), MUL(q5, n9))),
-           ADD(MUL(d6, n8), MUL(d7, n7)));
-  h5 = ADD(ADD(ADD(MUL(d0, f5), MUL(d1, f4)), ADD(MUL(d2, f3), MUL(d6, n9))), MUL(d7, n8));
-  h6 = ADD(ADD(ADD(MUL(d0, f6), MUL(q1, f5)), ADD(MUL(d2, f4), MUL(d3, f3))),
-           ADD(MUL(q7, n9), MUL(f8, n8)));
-  h7 = ADD(ADD(ADD(MUL(d0, f7), MUL(d1, f6)), ADD(MUL(d2, f5), MUL(d3, f4))), MUL(d8, n9));
-  h8 = ADD(ADD(ADD(MUL(d0, f8), MUL(q1, f7)), ADD(MUL(d2, f6), MUL(q3, f5))),
-           ADD(MUL(f4, f4), MUL(d9, n9)));
-  h9 = ADD(ADD(ADD(MUL(d0, f9), MUL(d1, f8)), ADD(MUL(d2, f7), MUL(d3, f6))), MUL(d4, f5));
+  int i, j;
+#pragma GCC unroll 10
+  for (i = 0; i < 10; i++) {
+    F[i] = f->v[i];
+    N[i] = (i >= 5) ? MUL(f->v[i], c19) : F[i]; /* N[0..4] unused */
+  }
+#pragma GCC unroll 10
+  for (i = 0; i < 10; i++) {
+    __m256i fi = F[i], di = ADD(fi, fi), qi = ADD(di, di);
+#pragma GCC unroll 10
+    for (j = i; j < 10; j++) {
+      __m256i x = (j == i) ? ((i & 1) ? di : fi) : ((i & j & 1) ? qi : di);
+      __m256i y = (i + j >= 10) ? N[j] : F[j];
+      int c = (i + j) % 10;
+      acc[c] = (i == 0) ? MUL(x, y) : ADD(acc[c], MUL(x, y));
+    }
+    DP_KEEP10(acc);
+  }
+  h0 = acc[0]; h1 = acc[1]; h2 = acc[2]; h3 = acc[3]; h4 = acc[4];
+  h5 = acc[5]; h6 = acc[6]; h7 = acc[7]; h8 = acc[8]; h9 = acc[9];
   CARRY_ALL();
   STORE_H(h);
 }

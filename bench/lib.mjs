@@ -29,7 +29,10 @@ export function machine() {
 function nativeKernel() {
   if (process.env.DATAPORT_NATIVE === '0') return 'node:crypto (DATAPORT_NATIVE=0)';
   try {
-    return `native ${createRequire(import.meta.url)('../build/dataport_x25519.node').kernel}`;
+    const forced = process.env.DATAPORT_NATIVE_KERNEL;
+    const addon = createRequire(import.meta.url)('../build/dataport_x25519.node');
+    if (forced) return addon.kernels.includes(forced) ? `native ${forced} (DATAPORT_NATIVE_KERNEL)` : `node:crypto (DATAPORT_NATIVE_KERNEL=${forced} not offered)`;
+    return `native ${addon.kernel}`;
   } catch {
     return 'node:crypto (native addon not built)';
   }

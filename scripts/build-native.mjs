@@ -47,7 +47,7 @@ if (process.arch === 'x64' && fs.existsSync(path.join(root, 'native', 'x25519-if
   units.push({ src: 'x25519-ifma.c', opt: '-O2' });
   defines.push('-DDP_HAVE_IFMA');
 }
-if (process.arch === 'x64' && process.env.DATAPORT_NATIVE_AVX2 !== '0' && fs.existsSync(path.join(root, 'native', 'x25519-avx2.c'))) {
+if (process.arch === 'x64' && fs.existsSync(path.join(root, 'native', 'x25519-avx2.c'))) {
   units.push({ src: 'x25519-avx2.c', opt: '-O2' });
   defines.push('-DDP_HAVE_AVX2');
 }

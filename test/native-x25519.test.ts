@@ -135,3 +135,28 @@ describe('native addon switches', () => {
     expect(noCc.stderr).toMatch(/not built \(no C compiler/);
   });
 });
+
+describe.skipIf(native === undefined)('DATAPORT_NATIVE_KERNEL', () => {
+  it('makes the named kernel the default, and leaves the addon out when the CPU does not offer it', async () => {
+    try {
+      for (const k of native!.kernels) {
+        vi.stubEnv('DATAPORT_NATIVE_KERNEL', k);
+        vi.resetModules();
+        const fresh = (await import('../src/platform/node.js')) as typeof import('../src/platform/node.js');
+        expect(fresh.loadNativeX25519()?.kernel).toBe(k);
+        const scalar = crypto.getRandomValues(new Uint8Array(32));
+        const points = crypto.getRandomValues(new Uint8Array(20 * 32));
+        const out = new Uint8Array(points.length);
+        expect(fresh.loadNativeX25519()!.x25519Batch(scalar, points, out)).toBe(-1);
+        expect(toHex(out)).toBe(toHex(reference(scalar, points)));
+      }
+      vi.stubEnv('DATAPORT_NATIVE_KERNEL', 'no-such-kernel');
+      vi.resetModules();
+      const fresh = (await import('../src/crypto/index.js')) as typeof import('../src/crypto/index.js');
+      expect(await fresh.availableBackends()).toEqual(['node', 'webcrypto', 'noble']);
+    } finally {
+      vi.unstubAllEnvs();
+      vi.resetModules();
+    }
+  });
+});

@@ -45,7 +45,13 @@ async function main(argv: string[]): Promise<number> {
     console.log(
       native
         ? `x25519: native addon (${native.kernel} kernel)`
-        : `x25519: node:crypto (OpenSSL)${process.env['DATAPORT_NATIVE'] === '0' ? ', DATAPORT_NATIVE=0' : '; the native addon is not built (node scripts/build-native.mjs in the package)'}`,
+        : `x25519: node:crypto (OpenSSL)${
+            process.env['DATAPORT_NATIVE'] === '0'
+              ? ', DATAPORT_NATIVE=0'
+              : process.env['DATAPORT_NATIVE_KERNEL']
+                ? `; DATAPORT_NATIVE_KERNEL names a kernel this CPU or build does not offer`
+                : '; the native addon is not built (node scripts/build-native.mjs in the package)'
+          }`,
     );
     return 0;
   }

@@ -26,10 +26,26 @@ export function getNodeCrypto(): typeof import('node:crypto') | undefined {
 
 let nativeX25519: NativeX25519 | null | undefined;
 
+/** Applies DATAPORT_NATIVE_KERNEL: the addon with that kernel as its default, or null if not offered. */
+function withKernel(mod: NativeX25519): NativeX25519 | null {
+  const forced = process.env['DATAPORT_NATIVE_KERNEL'];
+  if (forced === undefined || forced === '') return mod;
+  const kernel = mod.kernels.find((k) => k === forced);
+  if (kernel === undefined) return null;
+  return {
+    abi: mod.abi,
+    kernel,
+    kernels: mod.kernels,
+    x25519Batch: (scalar, points, out, k) => mod.x25519Batch(scalar, points, out, k ?? kernel),
+  };
+}
+
 /**
  * dataport's native X25519 addon (built by scripts/build-native.mjs at install into
  * `build/dataport_x25519.node` of the package), or `undefined` when it was not built, cannot be
- * loaded, has another interface version, or `DATAPORT_NATIVE=0` is set. Looked up once per thread,
+ * loaded, has another interface version, or `DATAPORT_NATIVE=0` is set. `DATAPORT_NATIVE_KERNEL=<name>`
+ * (`ifma8`, `avx2x4`, `portable`) makes it use that kernel, or leaves it out when this CPU does not
+ * offer it (for benchmarks and for ruling a kernel out). Looked up once per thread,
  * from this file's location upwards (the package root is at most four levels up in both `src/` and
  * `dist/`).
  */
@@ -43,7 +59,7 @@ export function loadNativeX25519(): NativeX25519 | undefined {
     if (!fs.existsSync(path.join(dir, 'package.json')) || !fs.existsSync(file)) continue;
     try {
       const mod = createRequire(import.meta.url)(file) as Partial<NativeX25519>;
-      if (mod.abi === NATIVE_X25519_ABI && typeof mod.x25519Batch === 'function') nativeX25519 = mod as NativeX25519;
+      if (mod.abi === NATIVE_X25519_ABI && typeof mod.x25519Batch === 'function') nativeX25519 = withKernel(mod as NativeX25519);
     } catch {
       // A build for another platform or a damaged file: fall back to node:crypto.
     }

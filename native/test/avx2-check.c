@@ -428,9 +428,9 @@ int main(int argc, char **argv) {
   long n_pairs = (argc > 1) ? atol(argv[1]) : 60000;
   uint64_t seed = (argc > 2) ? strtoull(argv[2], NULL, 0) : 0xa5a52026ULL;
   int have = dp_x25519_avx2_available();
-  uint8_t k[32], u[32], want[32], got[32], tmp[32];
+  uint8_t k[32], want[32], got[32];
   int i, lane;
-  long iter, batch, compared = 0;
+  long batch, compared = 0;
 
   rng_state = seed;
   make_low_order();
@@ -438,48 +438,7 @@ int main(int argc, char **argv) {
          n_pairs, (unsigned long long)seed);
 
   /* 1. RFC 7748 vectors */
-  for (i = 0; i < 2; i++) {
-    hex2bin(k, KAT[i][0], 32);
-    hex2bin(u, KAT[i][1], 32);
-    hex2bin(want, KAT[i][2], 32);
-    clamp(k);
-    ref_x25519(got, k, u);
-    expect_eq("RFC 7748 5.2 vector (reference)", got, want);
-    if (have) {
-      for (lane = 0; lane < 4; lane++) {
-        avx2_one(got, k, u, lane);
-        expect_eq("RFC 7748 5.2 vector (avx2)", got, want);
-      }
-    }
-  }
-  /* iterated: k = u = 9; repeat r = X25519(k, u); u = k; k = r (k clamped inside X25519) */
-  {
-    uint8_t rk[32], ru[32], ik[32], iu[32], kc[32];
-    hex2bin(rk, ITER_START, 32);
-    memcpy(ru, rk, 32);
-    memcpy(ik, rk, 32);
-    memcpy(iu, rk, 32);
-    for (iter = 1; iter <= 1000; iter++) {
-      memcpy(kc, rk, 32);
-      clamp(kc);
-      ref_x25519(tmp, kc, ru);
-      memcpy(ru, rk, 32);
-      memcpy(rk, tmp, 32);
-      if (have) {
-        memcpy(kc, ik, 32);
-        clamp(kc);
-        avx2_one(tmp, kc, iu, (int)(iter & 3));
-        memcpy(iu, ik, 32);
-        memcpy(ik, tmp, 32);
-      }
-      if (iter == 1 || iter == 1000) {
-        hex2bin(want, iter == 1 ? ITER_1 : ITER_1000, 32);
-        expect_eq(iter == 1 ? "RFC 7748 iterated x1 (reference)" : "RFC 7748 iterated x1000 (reference)",
-                  rk, want);
-        if (have) expect_eq(iter == 1 ? "RFC 7748 iterated x1 (avx2)" : "RFC 7748 iterated x1000 (avx2)", ik, want);
-      }
-    }
-  }
+  check_rfc7748(ref_x25519, avx2_one, 4, have, "avx2");
   printf("RFC 7748 section 5.2 vectors + iterated 1 / 1,000: %s\n", failures ? "FAILED" : "ok");
 
   /* 2. low-order points */

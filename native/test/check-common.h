@@ -99,4 +99,54 @@ static const char *const ITER_START = "09000000000000000000000000000000000000000
 static const char *const ITER_1 = "422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079";
 static const char *const ITER_1000 = "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51";
 
+typedef void (*dp_ref_fn)(uint8_t out[32], const uint8_t k[32], const uint8_t u[32]);
+typedef void (*dp_lane_fn)(uint8_t out[32], const uint8_t k[32], const uint8_t u[32], int lane);
+
+/* RFC 7748 §5.2: both vectors and the iterated results after 1 and 1,000 iterations (k = u = 9;
+   repeat r = X25519(k, u); u = k; k = r, k clamped inside X25519), on the reference and, when
+   `have`, on the kernel in every lane (`one` puts u in lane `lane`; `lanes` is a power of two). */
+static void check_rfc7748(dp_ref_fn ref, dp_lane_fn one, int lanes, int have, const char *name) {
+  uint8_t k[32], u[32], want[32], got[32], tmp[32], rk[32], ru[32], ik[32], iu[32], kc[32];
+  char label[64];
+  long iter;
+  int i, lane;
+  for (i = 0; i < 2; i++) {
+    hex2bin(k, KAT[i][0], 32);
+    hex2bin(u, KAT[i][1], 32);
+    hex2bin(want, KAT[i][2], 32);
+    clamp(k);
+    ref(got, k, u);
+    expect_eq("RFC 7748 5.2 vector (reference)", got, want);
+    for (lane = 0; have && lane < lanes; lane++) {
+      one(got, k, u, lane);
+      snprintf(label, sizeof label, "RFC 7748 5.2 vector (%s)", name);
+      expect_eq(label, got, want);
+    }
+  }
+  hex2bin(rk, ITER_START, 32);
+  memcpy(ru, rk, 32);
+  memcpy(ik, rk, 32);
+  memcpy(iu, rk, 32);
+  for (iter = 1; iter <= 1000; iter++) {
+    memcpy(kc, rk, 32);
+    clamp(kc);
+    ref(tmp, kc, ru);
+    memcpy(ru, rk, 32);
+    memcpy(rk, tmp, 32);
+    if (have) {
+      memcpy(kc, ik, 32);
+      clamp(kc);
+      one(tmp, kc, iu, (int)(iter & (lanes - 1)));
+      memcpy(iu, ik, 32);
+      memcpy(ik, tmp, 32);
+    }
+    if (iter == 1 || iter == 1000) {
+      hex2bin(want, iter == 1 ? ITER_1 : ITER_1000, 32);
+      expect_eq(iter == 1 ? "RFC 7748 iterated x1 (reference)" : "RFC 7748 iterated x1000 (reference)", rk, want);
+      snprintf(label, sizeof label, "RFC 7748 iterated x%ld (%s)", iter, name);
+      if (have) expect_eq(label, ik, want);
+    }
+  }
+}
+
 #endif

@@ -395,57 +395,16 @@ int main(int argc, char **argv) {
   long n_pairs = (argc > 1) ? atol(argv[1]) : 100000;
   uint64_t seed = (argc > 2) ? strtoull(argv[2], NULL, 0) : 0x5eed2026ULL;
   int have_ifma = dp_x25519_ifma_available();
-  uint8_t k[32], u[32], want[32], got[32], tmp[32];
+  uint8_t k[32], u[32], want[32], got[32];
   int i, lane;
-  long iter, batch, compared = 0;
+  long batch, compared = 0;
 
   rng_state = seed;
   printf("ifma-check: AVX-512 IFMA %s; random pairs %ld, seed 0x%llx\n",
          have_ifma ? "available" : "NOT available", n_pairs, (unsigned long long)seed);
 
   /* 1. RFC 7748 vectors */
-  for (i = 0; i < 2; i++) {
-    hex2bin(k, KAT[i][0], 32);
-    hex2bin(u, KAT[i][1], 32);
-    hex2bin(want, KAT[i][2], 32);
-    clamp(k);
-    ref_x25519(got, k, u);
-    expect_eq("RFC 7748 5.2 vector (reference)", got, want);
-    if (have_ifma) {
-      for (lane = 0; lane < 8; lane++) {
-        ifma_one(got, k, u, lane);
-        expect_eq("RFC 7748 5.2 vector (ifma)", got, want);
-      }
-    }
-  }
-  /* iterated: k = u = 9; repeat r = X25519(k, u); u = k; k = r (k clamped inside X25519) */
-  {
-    uint8_t rk[32], ru[32], ik[32], iu[32], kc[32];
-    hex2bin(rk, ITER_START, 32);
-    memcpy(ru, rk, 32);
-    memcpy(ik, rk, 32);
-    memcpy(iu, rk, 32);
-    for (iter = 1; iter <= 1000; iter++) {
-      memcpy(kc, rk, 32);
-      clamp(kc);
-      ref_x25519(tmp, kc, ru);
-      memcpy(ru, rk, 32);
-      memcpy(rk, tmp, 32);
-      if (have_ifma) {
-        memcpy(kc, ik, 32);
-        clamp(kc);
-        ifma_one(tmp, kc, iu, (int)(iter & 7));
-        memcpy(iu, ik, 32);
-        memcpy(ik, tmp, 32);
-      }
-      if (iter == 1 || iter == 1000) {
-        hex2bin(want, iter == 1 ? ITER_1 : ITER_1000, 32);
-        expect_eq(iter == 1 ? "RFC 7748 iterated x1 (reference)" : "RFC 7748 iterated x1000 (reference)", rk, want);
-        if (have_ifma)
-          expect_eq(iter == 1 ? "RFC 7748 iterated x1 (ifma)" : "RFC 7748 iterated x1000 (ifma)", ik, want);
-      }
-    }
-  }
+  check_rfc7748(ref_x25519, ifma_one, 8, have_ifma, "ifma");
   printf("RFC 7748 section 5.2 vectors + iterated 1 / 1,000: %s\n", failures ? "FAILED" : "ok");
 
   /* low-order points: reference and kernel give all zeros for clamped k */

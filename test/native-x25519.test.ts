@@ -120,6 +120,8 @@ describe('native addon switches', () => {
     try {
       const fresh = (await import('../src/crypto/index.js')) as typeof import('../src/crypto/index.js');
       expect(await fresh.availableBackends()).toEqual(['node', 'webcrypto', 'noble']);
+      const platform = (await import('../src/platform/node.js')) as typeof import('../src/platform/node.js');
+      expect(platform.nativeX25519Absence()).toBe('DATAPORT_NATIVE=0');
     } finally {
       vi.unstubAllEnvs();
       vi.resetModules();
@@ -154,6 +156,8 @@ describe.skipIf(native === undefined)('DATAPORT_NATIVE_KERNEL', () => {
       vi.resetModules();
       const fresh = (await import('../src/crypto/index.js')) as typeof import('../src/crypto/index.js');
       expect(await fresh.availableBackends()).toEqual(['node', 'webcrypto', 'noble']);
+      const platform = (await import('../src/platform/node.js')) as typeof import('../src/platform/node.js');
+      expect(platform.nativeX25519Absence()).toMatch(/^DATAPORT_NATIVE_KERNEL=no-such-kernel is not a kernel this CPU and build offer \(.*portable\)$/);
     } finally {
       vi.unstubAllEnvs();
       vi.resetModules();

@@ -9,7 +9,7 @@
  * @module
  */
 import { DataportError } from '../errors.js';
-import { loadNativeX25519 } from '../platform/node.js';
+import { loadNativeX25519, nativeX25519Absence } from '../platform/node.js';
 import { cliSignal, interrupt } from './signals.js';
 
 const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
@@ -42,17 +42,7 @@ async function main(argv: string[]): Promise<number> {
     console.log('dataport 0.1.0');
     // Which X25519 PSI will use here: the native addon (and its kernel) or OpenSSL.
     const native = loadNativeX25519();
-    console.log(
-      native
-        ? `x25519: native addon (${native.kernel} kernel)`
-        : `x25519: node:crypto (OpenSSL)${
-            process.env['DATAPORT_NATIVE'] === '0'
-              ? ', DATAPORT_NATIVE=0'
-              : process.env['DATAPORT_NATIVE_KERNEL']
-                ? `; DATAPORT_NATIVE_KERNEL names a kernel this CPU or build does not offer`
-                : '; the native addon is not built (node scripts/build-native.mjs in the package)'
-          }`,
-    );
+    console.log(native ? `x25519: native addon (${native.kernel} kernel)` : `x25519: node:crypto (OpenSSL); ${nativeX25519Absence()}`);
     return 0;
   }
   const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;

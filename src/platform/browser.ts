@@ -16,6 +16,11 @@ export function loadNativeX25519(): NativeX25519 | undefined {
   return undefined;
 }
 
+/** Why there is no native addon: browsers have none. */
+export function nativeX25519Absence(): string | undefined {
+  return 'native addons are a Node.js feature';
+}
+
 /** `navigator.hardwareConcurrency`, or 1 when unknown. */
 export function availableCores(): number {
   const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;

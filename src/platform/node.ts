@@ -25,13 +25,19 @@ export function getNodeCrypto(): typeof import('node:crypto') | undefined {
 }
 
 let nativeX25519: NativeX25519 | null | undefined;
+/** Why {@link loadNativeX25519} found no addon (set by it). */
+let nativeAbsence: string | undefined;
+const REBUILD = 'node scripts/build-native.mjs in the package';
 
 /** Applies DATAPORT_NATIVE_KERNEL: the addon with that kernel as its default, or null if not offered. */
 function withKernel(mod: NativeX25519): NativeX25519 | null {
   const forced = process.env['DATAPORT_NATIVE_KERNEL'];
   if (forced === undefined || forced === '') return mod;
   const kernel = mod.kernels.find((k) => k === forced);
-  if (kernel === undefined) return null;
+  if (kernel === undefined) {
+    nativeAbsence = `DATAPORT_NATIVE_KERNEL=${forced} is not a kernel this CPU and build offer (${mod.kernels.join(', ')})`;
+    return null;
+  }
   return {
     abi: mod.abi,
     kernel,
@@ -52,7 +58,11 @@ function withKernel(mod: NativeX25519): NativeX25519 | null {
 export function loadNativeX25519(): NativeX25519 | undefined {
   if (nativeX25519 !== undefined) return nativeX25519 ?? undefined;
   nativeX25519 = null;
-  if (process.env['DATAPORT_NATIVE'] === '0') return undefined;
+  nativeAbsence = `the native addon is not built (${REBUILD})`;
+  if (process.env['DATAPORT_NATIVE'] === '0') {
+    nativeAbsence = 'DATAPORT_NATIVE=0';
+    return undefined;
+  }
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let up = 0; up < 5; up++, dir = path.dirname(dir)) {
     const file = path.join(dir, 'build', 'dataport_x25519.node');
@@ -60,12 +70,24 @@ export function loadNativeX25519(): NativeX25519 | undefined {
     try {
       const mod = createRequire(import.meta.url)(file) as Partial<NativeX25519>;
       if (mod.abi === NATIVE_X25519_ABI && typeof mod.x25519Batch === 'function') nativeX25519 = withKernel(mod as NativeX25519);
+      else nativeAbsence = `the native addon was built for another interface version (rebuild: ${REBUILD})`;
     } catch {
       // A build for another platform or a damaged file: fall back to node:crypto.
+      nativeAbsence = `the native addon could not be loaded (rebuild: ${REBUILD})`;
     }
     break;
   }
+  if (nativeX25519 !== null) nativeAbsence = undefined;
   return nativeX25519 ?? undefined;
+}
+
+/**
+ * Why {@link loadNativeX25519} offers no addon in this thread (`DATAPORT_NATIVE=0`, not built, a
+ * kernel the CPU lacks, …), or `undefined` when it does. Loads it first if that has not happened.
+ */
+export function nativeX25519Absence(): string | undefined {
+  loadNativeX25519();
+  return nativeAbsence;
 }
 
 /** Number of logical CPUs available to this process. */

@@ -135,6 +135,15 @@ describe('native addon switches', () => {
     const noCc = spawnSync(process.execPath, ['scripts/build-native.mjs'], { cwd: root, env: { ...process.env, CC: '/nonexistent/cc' }, encoding: 'utf8' });
     expect(noCc.status).toBe(0);
     expect(noCc.stderr).toMatch(/not built \(no C compiler/);
+    // --probe answers without building: 1 where the build would be skipped, 0 where it would run.
+    const probeNoCc = spawnSync(process.execPath, ['scripts/build-native.mjs', '--probe'], { cwd: root, env: { ...process.env, CC: '/nonexistent/cc' }, encoding: 'utf8' });
+    expect(probeNoCc.status).toBe(1);
+    expect(probeNoCc.stderr).toMatch(/not built \(no C compiler/);
+    if (native !== undefined) {
+      const probe = spawnSync(process.execPath, ['scripts/build-native.mjs', '--probe'], { cwd: root, encoding: 'utf8' });
+      expect(probe.status).toBe(0);
+      expect(probe.stderr).toBe('');
+    }
   });
 });
 

@@ -6,8 +6,8 @@ const SLICE_BYTES = 512 * 32;
 
 /**
  * Backend on dataport's own C addon (native/x25519.c): a whole slice of points per call, shared
- * final inversions, and eight points at once on CPUs with AVX-512 IFMA. No key import per point,
- * which is what makes it faster than `node` (OpenSSL behind KeyObjects).
+ * final inversions, and eight (AVX-512 IFMA) or four (AVX2) points at once where the CPU can. No
+ * key import per point, which is what makes it faster than `node` (OpenSSL behind KeyObjects).
  */
 export function createNativeBackend(native: NativeX25519): X25519Backend {
   return {

@@ -304,10 +304,12 @@ static int kernel_available(enum kernel kern) {
 
 static const char *const KERNEL_NAMES[] = {"portable", "avx2x4", "ifma8"};
 
+/* Kernels are numbered slowest first, so the best is the highest available one (the order
+ * `kernels` lists them in, too). */
 static enum kernel best_kernel(void) {
-  if (kernel_available(K_IFMA)) return K_IFMA;
-  if (kernel_available(K_AVX2)) return K_AVX2;
-  return K_PORTABLE;
+  int j = K_IFMA;
+  while (j > K_PORTABLE && !kernel_available((enum kernel)j)) j--;
+  return (enum kernel)j;
 }
 
 /* Runs `width`-way kernel calls over whole groups, then a tail of 2..width-1 points as one padded
@@ -414,7 +416,7 @@ static napi_value js_x25519_batch(napi_env env, napi_callback_info info) {
       size_t len = 0;
       CHECK(napi_get_value_string_utf8(env, argv[3], name, sizeof name, &len));
       int found = -1;
-      for (int j = 0; j < 3; j++) {
+      for (int j = K_PORTABLE; j <= K_IFMA; j++) {
         if (strcmp(name, KERNEL_NAMES[j]) == 0 && kernel_available((enum kernel)j)) found = j;
       }
       if (found < 0) {
@@ -464,7 +466,7 @@ NAPI_MODULE_INIT() {
   napi_value kernels;
   CHECK(napi_create_array(env, &kernels));
   uint32_t count = 0;
-  for (int j = 2; j >= 0; j--) {
+  for (int j = K_IFMA; j >= K_PORTABLE; j--) {
     if (!kernel_available((enum kernel)j)) continue;
     napi_value str;
     CHECK(napi_create_string_utf8(env, KERNEL_NAMES[j], NAPI_AUTO_LENGTH, &str));

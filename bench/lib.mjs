@@ -4,7 +4,6 @@ import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 export const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -25,16 +24,13 @@ export function machine() {
   };
 }
 
-/** Which X25519 the default backend uses in this checkout: the native addon's kernel, or OpenSSL. */
+/** Which X25519 this checkout's CLI uses, as `dataport --version` reports it (one answer, one place). */
 function nativeKernel() {
-  if (process.env.DATAPORT_NATIVE === '0') return 'node:crypto (DATAPORT_NATIVE=0)';
   try {
-    const forced = process.env.DATAPORT_NATIVE_KERNEL;
-    const addon = createRequire(import.meta.url)('../build/dataport_x25519.node');
-    if (forced) return addon.kernels.includes(forced) ? `native ${forced} (DATAPORT_NATIVE_KERNEL)` : `node:crypto (DATAPORT_NATIVE_KERNEL=${forced} not offered)`;
-    return `native ${addon.kernel}`;
+    const out = execFileSync(process.execPath, [path.join(benchDir, '..', 'dist', 'cli', 'main.js'), '--version'], { encoding: 'utf8' });
+    return /^x25519: (.*)$/m.exec(out)?.[1] ?? 'unknown';
   } catch {
-    return 'node:crypto (native addon not built)';
+    return 'unknown (dist/cli/main.js not built)';
   }
 }
 

@@ -521,34 +521,7 @@ int main(int argc, char **argv) {
 
 #ifdef DP_WITH_OPENSSL
   /* 5. the kernel against OpenSSL on random points */
-  {
-    uint8_t in[128], out[128];
-    int before = failures;
-    long n = 0, refused = 0;
-    for (batch = 0; batch < 2000; batch++) {
-      EVP_PKEY *priv;
-      rng_bytes(k, 32);
-      clamp(k);
-      rng_bytes(in, 128);
-      priv = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, k, 32);
-      if (!priv) {
-        fprintf(stderr, "OpenSSL: no X25519 key\n");
-        failures++;
-        break;
-      }
-      dp_x25519_avx2_x4(k, in, out);
-      for (lane = 0; lane < 4; lane++, n++) {
-        if (!ossl_x25519(want, priv, in + 32 * lane)) {
-          refused++;
-          continue;
-        }
-        expect_eq("random vs OpenSSL", out + 32 * lane, want);
-      }
-      EVP_PKEY_free(priv);
-    }
-    printf("random comparison vs %s: %ld points (%ld refused by OpenSSL): %s\n", OPENSSL_VERSION_TEXT, n,
-           refused, failures > before ? "FAILED" : "ok");
-  }
+  check_vs_openssl(dp_x25519_avx2_x4, 4);
 #else
   printf("random comparison vs OpenSSL: SKIPPED (not built with -DDP_WITH_OPENSSL)\n");
 #endif

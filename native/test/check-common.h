@@ -149,4 +149,39 @@ static void check_rfc7748(dp_ref_fn ref, dp_lane_fn one, int lanes, int have, co
   }
 }
 
+#ifdef DP_WITH_OPENSSL
+typedef void (*dp_wide_fn)(const uint8_t *k, const uint8_t *in, uint8_t *out);
+
+/* The kernel (`lanes` points per call) against OpenSSL on 8,000 random points, a fresh clamped k
+   per call; results OpenSSL refuses to derive (all zero) are counted, not compared. */
+static void check_vs_openssl(dp_wide_fn kernel, int lanes) {
+  uint8_t k[32], in[256], out[256], want[32];
+  int before = failures, lane;
+  long batch, n = 0, refused = 0;
+  for (batch = 0; batch < 8000 / lanes; batch++) {
+    EVP_PKEY *priv;
+    rng_bytes(k, 32);
+    clamp(k);
+    rng_bytes(in, 32 * (size_t)lanes);
+    priv = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, k, 32);
+    if (!priv) {
+      fprintf(stderr, "OpenSSL: no X25519 key\n");
+      failures++;
+      break;
+    }
+    kernel(k, in, out);
+    for (lane = 0; lane < lanes; lane++, n++) {
+      if (!ossl_x25519(want, priv, in + 32 * lane)) {
+        refused++;
+        continue;
+      }
+      expect_eq("random vs OpenSSL", out + 32 * lane, want);
+    }
+    EVP_PKEY_free(priv);
+  }
+  printf("random comparison vs %s: %ld points (%ld refused by OpenSSL): %s\n", OPENSSL_VERSION_TEXT, n, refused,
+         failures > before ? "FAILED" : "ok");
+}
+#endif
+
 #endif

@@ -473,34 +473,7 @@ int main(int argc, char **argv) {
 
 #ifdef DP_WITH_OPENSSL
   /* 2b. the kernel against OpenSSL on random points */
-  {
-    uint8_t in[256], out[256];
-    int before = failures;
-    long n = 0, refused = 0;
-    for (batch = 0; batch < 1000; batch++) {
-      EVP_PKEY *priv;
-      rng_bytes(k, 32);
-      clamp(k);
-      rng_bytes(in, 256);
-      priv = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, k, 32);
-      if (!priv) {
-        fprintf(stderr, "OpenSSL: no X25519 key\n");
-        failures++;
-        break;
-      }
-      dp_x25519_ifma_x8(k, in, out);
-      for (lane = 0; lane < 8; lane++, n++) {
-        if (!ossl_x25519(want, priv, in + 32 * lane)) {
-          refused++;
-          continue;
-        }
-        expect_eq("random vs OpenSSL", out + 32 * lane, want);
-      }
-      EVP_PKEY_free(priv);
-    }
-    printf("random comparison vs OpenSSL: %ld points (%ld refused by OpenSSL): %s\n", n, refused,
-           failures > before ? "FAILED" : "ok");
-  }
+  check_vs_openssl(dp_x25519_ifma_x8, 8);
 #endif
 
   /* 3. benchmark (not pass/fail): one thread, same run. The machine may be shared and noisy:

@@ -100,12 +100,27 @@ static const char *const ITER_1 = "422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854
 static const char *const ITER_1000 = "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51";
 
 typedef void (*dp_ref_fn)(uint8_t out[32], const uint8_t k[32], const uint8_t u[32]);
-typedef void (*dp_lane_fn)(uint8_t out[32], const uint8_t k[32], const uint8_t u[32], int lane);
+/* A kernel: `lanes` points (32 bytes each) of `in` times the clamped k, to `out`. */
+typedef void (*dp_wide_fn)(const uint8_t *k, const uint8_t *in, uint8_t *out);
+
+/* X25519(k, u) through a kernel with u in lane `lane` and other values in the other lanes (callers
+   vary the lane, so a lane mixing into another shows up). */
+static void kernel_one(dp_wide_fn kernel, int lanes, uint8_t out[32], const uint8_t k[32], const uint8_t u[32], int lane) {
+  uint8_t in[256], o[256];
+  int i;
+  for (i = 0; i < lanes; i++) {
+    memset(in + 32 * i, 0x11 * (i + 1), 32);
+    in[32 * i + 31] &= 0x7F;
+  }
+  memcpy(in + 32 * lane, u, 32);
+  kernel(k, in, o);
+  memcpy(out, o + 32 * lane, 32);
+}
 
 /* RFC 7748 §5.2: both vectors and the iterated results after 1 and 1,000 iterations (k = u = 9;
    repeat r = X25519(k, u); u = k; k = r, k clamped inside X25519), on the reference and, when
-   `have`, on the kernel in every lane (`one` puts u in lane `lane`; `lanes` is a power of two). */
-static void check_rfc7748(dp_ref_fn ref, dp_lane_fn one, int lanes, int have, const char *name) {
+   `have`, on the kernel in every lane (`lanes` is a power of two). */
+static void check_rfc7748(dp_ref_fn ref, dp_wide_fn kernel, int lanes, int have, const char *name) {
   uint8_t k[32], u[32], want[32], got[32], tmp[32], rk[32], ru[32], ik[32], iu[32], kc[32];
   char label[64];
   long iter;
@@ -118,7 +133,7 @@ static void check_rfc7748(dp_ref_fn ref, dp_lane_fn one, int lanes, int have, co
     ref(got, k, u);
     expect_eq("RFC 7748 5.2 vector (reference)", got, want);
     for (lane = 0; have && lane < lanes; lane++) {
-      one(got, k, u, lane);
+      kernel_one(kernel, lanes, got, k, u, lane);
       snprintf(label, sizeof label, "RFC 7748 5.2 vector (%s)", name);
       expect_eq(label, got, want);
     }
@@ -136,7 +151,7 @@ static void check_rfc7748(dp_ref_fn ref, dp_lane_fn one, int lanes, int have, co
     if (have) {
       memcpy(kc, ik, 32);
       clamp(kc);
-      one(tmp, kc, iu, (int)(iter & (lanes - 1)));
+      kernel_one(kernel, lanes, tmp, kc, iu, (int)(iter & (lanes - 1)));
       memcpy(iu, ik, 32);
       memcpy(ik, tmp, 32);
     }
@@ -150,7 +165,6 @@ static void check_rfc7748(dp_ref_fn ref, dp_lane_fn one, int lanes, int have, co
 }
 
 #ifdef DP_WITH_OPENSSL
-typedef void (*dp_wide_fn)(const uint8_t *k, const uint8_t *in, uint8_t *out);
 
 /* The kernel (`lanes` points per call) against OpenSSL on 8,000 random points, a fresh clamped k
    per call; results OpenSSL refuses to derive (all zero) are counted, not compared. */

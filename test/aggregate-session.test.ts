@@ -21,6 +21,7 @@ import { encodeReceipt, verifyReceipt } from '../src/ledger/receipt.js';
 import type { UsageReceipt } from '../src/ledger/receipt-types.js';
 import { AbortError, DataportError, GuardrailRefusedError, TermsRefusedError, TransportClosedError, VerificationFailedError } from '../src/errors.js';
 import { toBase64 } from '../src/utils/bytes.js';
+import { aggregateTerms } from './session-fixtures.js';
 
 const query = (over: Record<string, unknown> = {}): AggregateQuery =>
   parseAggregateQuery({
@@ -232,15 +233,7 @@ describe('aggregation over authenticated sessions', () => {
       transport: connect(operator),
       identity: p.analyst,
       peerPublicKey: p.operator.publicKey,
-      terms: {
-        protocol: AGGREGATE_PROTOCOL_NAME,
-        options: { role: 'analyst', query: 'wards-session' },
-        purpose: '',
-        recipients: ['requester'],
-        requesterSetSize: 0,
-        responderSetSize: { min: 0, max: 0 },
-        minIntersection: 2,
-      },
+      terms: aggregateTerms({ options: { role: 'analyst', query: 'wards-session' }, minIntersection: 2 }),
     });
     expect(s.accepted).toBe(false);
     expect(s.refusalReason).toMatch(/output-size=public and output-max/);
@@ -304,15 +297,7 @@ describe('aggregation over authenticated sessions', () => {
         transport: dropT,
         identity: p.hospitals[0]!,
         peerPublicKey: p.operator.publicKey,
-        terms: {
-          protocol: AGGREGATE_PROTOCOL_NAME,
-          options: { role: 'provider' },
-          purpose: '',
-          recipients: ['requester'],
-          requesterSetSize: 2,
-          responderSetSize: { min: 0, max: 0 },
-          minIntersection: 0,
-        },
+        terms: aggregateTerms({ requesterSetSize: 2 }),
       });
       expect(s.accepted).toBe(true);
       await s.channel.receive(); // ANNOUNCE

@@ -153,35 +153,33 @@ function releasedCells(result: AggregateResult): number {
   return n;
 }
 
-function analystTerms(query: AggregateQuery, purpose: string): SessionTerms {
+/** The terms of a link to the operator: the requester (analyst or provider) alone learns the output. */
+function linkTerms(options: SessionTerms['options'], purpose: string, requesterSetSize: number, minIntersection: number): SessionTerms {
   return {
     protocol: AGGREGATE_PROTOCOL_NAME,
-    options: {
-      role: 'analyst',
-      query: query.id,
-      ...(query.dp !== null ? { 'dp-epsilon': query.dp.epsilon } : {}),
-      // The number of released cells is recorded in the co-signed receipt, bounded by the query.
-      [OUTPUT_SIZE_OPTION]: 'public',
-      [OUTPUT_MAX_OPTION]: String(releasableCells(query)),
-    },
+    options,
     purpose,
     recipients: ['requester'],
-    requesterSetSize: 0,
+    requesterSetSize,
     responderSetSize: { min: 0, max: 0 },
-    minIntersection: query.minCohort,
+    minIntersection,
   };
 }
 
-function providerTerms(rows: number, purpose: string): SessionTerms {
-  return {
-    protocol: AGGREGATE_PROTOCOL_NAME,
-    options: { role: 'provider' },
-    purpose,
-    recipients: ['requester'],
-    requesterSetSize: rows,
-    responderSetSize: { min: 0, max: 0 },
-    minIntersection: 0,
+function analystTerms(query: AggregateQuery, purpose: string): SessionTerms {
+  const options = {
+    role: 'analyst',
+    query: query.id,
+    ...(query.dp !== null ? { 'dp-epsilon': query.dp.epsilon } : {}),
+    // The number of released cells is recorded in the co-signed receipt, bounded by the query.
+    [OUTPUT_SIZE_OPTION]: 'public',
+    [OUTPUT_MAX_OPTION]: String(releasableCells(query)),
   };
+  return linkTerms(options, purpose, 0, query.minCohort);
+}
+
+function providerTerms(rows: number, purpose: string): SessionTerms {
+  return linkTerms({ role: 'provider' }, purpose, rows, 0);
 }
 
 /**

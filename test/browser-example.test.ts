@@ -7,7 +7,7 @@
  * Needs `npm run build` first (npm test does it) and /usr/bin/chromium (.ci/run installs it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +58,8 @@ describe.skipIf(!CHROMIUM || !existsSync(cli))('browser example (examples/browse
   afterAll(async () => {
     await browser?.close();
     await site?.close();
+    // The folder holds the listener's secret identity.key: never leave it behind.
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('shows the plain intersection computed in a Web Worker against a Node peer', async () => {

@@ -88,13 +88,20 @@ function dataport(...args: string[]): Promise<{ code: number; stdout: string; st
 
 describe('dataport ledger', () => {
   it('verify: exit 0 with a summary when intact', async () => {
-    const r = await dataport('ledger', 'verify', '--ledger', dir, '--public-key', join(work, 'owner.pub'), '--json');
+    const r = await dataport('ledger', 'verify', '--ledger', dir, '--public-key', join(work, 'owner.pub'));
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/intact/);
     expect(r.stdout).toMatch(/entries\s+7/);
     expect(r.stdout).toMatch(/pinned by --public-key/);
-    const last = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    expect(last).toMatchObject({ ok: true, size: 7, checkpointSize: 7 });
+  });
+
+  it('verify --json: stdout holds only the JSON line, the summary goes to stderr', async () => {
+    const r = await dataport('ledger', 'verify', '--ledger', dir, '--public-key', join(work, 'owner.pub'), '--json');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ ok: true, size: 7, checkpointSize: 7 });
+    expect(r.stderr).toMatch(/intact/);
   });
 
   it('verify: non-zero and the first bad index otherwise', async () => {

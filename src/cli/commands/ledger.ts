@@ -17,6 +17,7 @@ import { toBase64 } from '../../utils/bytes.js';
 import { choiceOption, intOption, parseCommandArgs, stringOption } from '../args.js';
 import type { OptionSpec, ParsedOptions } from '../args.js';
 import { loadPriceSchedule } from '../ledger-wiring.js';
+import { createReporter } from '../summary.js';
 
 const HELP = `usage: dataport ledger <subcommand> --ledger DIR [options]
 
@@ -113,12 +114,10 @@ async function verify(values: ParsedOptions): Promise<number> {
   const billing = await recheckBilling(dir, publicKey, stringOption(values, 'price-schedule'));
   if (billing) lines.push(`  billing     ${billing.checked} of ${billing.billed} billed entries priced with ${billing.ref}: amounts recomputed, all equal`);
   if (r.tornTailBytes > 0) lines.push(`  note        ${r.tornTailBytes} bytes of an interrupted, never acknowledged append follow the last entry (cut on the next open)`);
-  process.stdout.write(`${lines.join('\n')}\n`);
-  if (values.json) {
-    process.stdout.write(
-      `${JSON.stringify({ ok: true, origin: r.origin, size: r.size, root: b64(r.root), ownerKeyPinned: r.ownerKeyPinned, checkpointSize: r.checkpointSize ?? null, tornTailBytes: r.tornTailBytes, billingRechecked: billing ? { schedule: billing.ref, billed: billing.billed, checked: billing.checked } : null })}\n`,
-    );
-  }
+  // With --json, stdout holds only the JSON line; the human summary goes to stderr.
+  const out = createReporter(values.json === true);
+  for (const line of lines) out.info(line);
+  out.json({ ok: true, origin: r.origin, size: r.size, root: b64(r.root), ownerKeyPinned: r.ownerKeyPinned, checkpointSize: r.checkpointSize ?? null, tornTailBytes: r.tornTailBytes, billingRechecked: billing ? { schedule: billing.ref, billed: billing.billed, checked: billing.checked } : null });
   return 0;
 }
 

@@ -316,6 +316,8 @@ describe('fixed point', () => {
     expect(parseFixedPoint('-0.5', 2)).toBe(-50n);
     expect(parseFixedPoint('7', 2)).toBe(700n);
     for (const bad of ['0.125', '1.000', '1e3', '', '.5', '1.', '--1', ' 1']) expect(() => parseFixedPoint(bad, 2)).toThrow(RangeError);
+    expect(() => parseFixedPoint('0.25', 1)).toThrow(/more than 1 decimal place$/); // singular, not '1 decimal places'
+    expect(() => parseFixedPoint('0.125', 2)).toThrow('more than 2 decimal places');
     expect(formatFixedPoint(-5n, 2)).toBe('-0.05');
     expect(formatFixedPoint(123456n, 0)).toBe('123456');
     expect(divideToDecimal(1000n, 3n, 2)).toBe('333.33');

@@ -15,6 +15,18 @@
  */
 export const MAX_DECIMALS = 18;
 
+/**
+ * `"1 decimal place"`, `"2 decimal places"`: the one wording of a column's precision in messages.
+ *
+ * @example
+ * ```ts
+ * decimalPlaces(1); // '1 decimal place'
+ * ```
+ */
+export function decimalPlaces(n: number): string {
+  return `${n} decimal place${n === 1 ? '' : 's'}`;
+}
+
 const DECIMAL_RE = /^([+-]?)([0-9]+)(?:\.([0-9]+))?$/;
 
 function checkDecimals(decimals: number): void {
@@ -41,7 +53,7 @@ export function parseFixedPoint(text: string, decimals: number): bigint {
   const m = DECIMAL_RE.exec(text);
   if (m === null) throw new RangeError('not a decimal number');
   const frac = m[3] ?? '';
-  if (frac.length > decimals) throw new RangeError(`more than ${decimals} decimal places`);
+  if (frac.length > decimals) throw new RangeError(`more than ${decimalPlaces(decimals)}`);
   const digits = BigInt(m[2]! + frac.padEnd(decimals, '0'));
   return m[1] === '-' ? -digits : digits;
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { InputError } from '../../errors.js';
-import { parseFixedPoint } from '../../he/fixed-point.js';
+import { decimalPlaces, parseFixedPoint } from '../../he/fixed-point.js';
 import { aggregateLayout, type AggregateQuery } from './query.js';
 
 /**
@@ -75,7 +75,7 @@ export function createLocalAggregator(query: AggregateQuery): LocalAggregator {
         try {
           v = parseFixedPoint(cell.trim(), c.decimals);
         } catch {
-          throw new InputError(`row ${rowNumber}: column ${name} is not a number with at most ${c.decimals} decimal places`);
+          throw new InputError(`row ${rowNumber}: column ${name} is not a number with at most ${decimalPlaces(c.decimals)}`);
         }
         if (v < min || v > max) throw new InputError(`row ${rowNumber}: column ${name} is outside the declared [${c.min}, ${c.max}]`);
         values.set(name, v);

@@ -6,7 +6,7 @@
  * @module
  */
 import { InputError } from '../../errors.js';
-import { parseFixedPoint, MAX_DECIMALS } from '../../he/fixed-point.js';
+import { decimalPlaces, parseFixedPoint, MAX_DECIMALS } from '../../he/fixed-point.js';
 import { dedupeRecords } from '../psi/normalize.js';
 import type { ColumnSpec } from './codec.js';
 import type { ValueHolderInput } from './protocol.js';
@@ -57,7 +57,7 @@ export function aggregateValueRows(
         const m = DECIMAL_RE.exec((rows[r]![ci] ?? '').trim());
         if (m?.[1] !== undefined) decimals = Math.max(decimals, m[1].length);
       }
-      if (decimals > MAX_DECIMALS) throw new InputError(`column ${name}: more than ${MAX_DECIMALS} decimal places`);
+      if (decimals > MAX_DECIMALS) throw new InputError(`column ${name}: more than ${decimalPlaces(MAX_DECIMALS)}`);
     } else if (!Number.isSafeInteger(decimals) || decimals < 0 || decimals > MAX_DECIMALS) {
       throw new InputError(`column ${name}: decimals must be 0..${MAX_DECIMALS}`);
     }
@@ -80,7 +80,7 @@ export function aggregateValueRows(
       try {
         v = parseFixedPoint(cell, decimals);
       } catch (e) {
-        throw new InputError(`column ${name}, data row ${r + 1}: '${cell.slice(0, 32)}': ${(e as Error).message} (declared ${decimals} decimal places; values are never rounded)`);
+        throw new InputError(`column ${name}, data row ${r + 1}: '${cell.slice(0, 32)}': ${(e as Error).message} (declared ${decimalPlaces(decimals)}; values are never rounded)`);
       }
       if (bound !== undefined && (v > bound || v < -bound)) {
         throw new InputError(`column ${name}, data row ${r + 1}: value exceeds the declared bound ${col.bound}; refused before encryption`);

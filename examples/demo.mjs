@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'dist/cli/main.js');
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'dataport-demo-'));
+// DATAPORT_DEMO_DIR: an empty folder to work in (the test suite passes one and removes it).
+const work = process.env.DATAPORT_DEMO_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'dataport-demo-'));
 const data = path.join(work, 'data');
 const keys = (who) => path.join(work, 'keys', who);
 const ledger = (who) => path.join(work, 'ledgers', who);
@@ -92,7 +93,7 @@ async function main() {
   heading('2. identities');
   for (const who of ['pharma', 'hospital', 'operator', 'analyst', 'hospital-1', 'hospital-2', 'hospital-3']) {
     const r = await must(dataport(['keygen', '--out', keys(who)]), `keygen ${who}`);
-    say(`${who.padEnd(9)} ${r.stdout.trim().split('\n').at(-1)}`);
+    say(`${who.padEnd(11)} ${r.stdout.trim().split('\n').at(-1)}`);
   }
 
   heading('3. PSI: which programme patients were treated at the hospital?');
@@ -175,29 +176,38 @@ async function main() {
   await must({ done: operator.done }, 'operator');
   const res = JSON.parse(fs.readFileSync(result, 'utf8'));
   say(`the analyst decrypted only the total of ${res.contributors} hospitals (the operator held no key and saw no value):`);
-  say('  ward              patients  total cost (yuan)  mean cost  adverse events   truth: patients  total cost');
+  // Column widths from the data, so long values (means with four places, big sums) stay aligned.
+  const header = ['ward', 'patients', 'total cost (yuan)', 'mean cost', 'adverse events', 'truth: patients', 'total cost'];
+  const rows = [];
   for (const g of res.groups) {
     const t = truth.aggregation.perWard[g.group];
     if (g.withheld) {
-      say(`  ${g.group.padEnd(17)} withheld (${g.reason})`);
+      rows.push([g.group, `withheld (${g.reason})`]);
       continue;
     }
     const stat = (type, column) => g.statistics.find((x) => x.type === type && (column === undefined || x.column === column))?.value;
     const count = stat('count');
     const sum = stat('sum', 'cost_yuan');
-    say(`  ${g.group.padEnd(17)} ${String(count).padStart(8)}  ${String(sum).padStart(17)}  ${String(stat('mean', 'cost_yuan')).padStart(9)}  ${String(stat('sum', 'adverse_event')).padStart(14)}   ${String(t.count).padStart(15)}  ${t.costSumYuan}`);
+    rows.push([g.group, count, sum, stat('mean', 'cost_yuan'), stat('sum', 'adverse_event'), t.count, t.costSumYuan].map(String));
     if (Number(count) !== t.count || sum !== t.costSumYuan || Number(stat('sum', 'adverse_event')) !== t.adverseEvents) {
       throw new Error(`the aggregate for ${g.group} differs from the ground truth`);
     }
   }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.filter((r) => r.length === header.length).map((r) => r[i].length)));
+  const line = (cells) => '  ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  say(line(header));
+  for (const r of rows) say(r.length === header.length ? line(r) : `  ${r[0].padEnd(widths[0])}  ${r[1]}`);
 
   heading('6. the ledgers: every two-party run recorded, co-signed, verifiable');
   for (const who of ['pharma', 'hospital']) {
-    const v = await must(dataport(['ledger', 'verify', '--ledger', ledger(who), '--public-key', path.join(keys(who), 'identity.pub'), '--price-schedule', prices]), `ledger verify ${who}`);
-    say(`${who}: dataport ledger verify --price-schedule examples/price-schedule.json → ${v.stdout.trim().split('\n').at(-1)}`);
+    const v = await must(dataport(['ledger', 'verify', '--ledger', ledger(who), '--public-key', path.join(keys(who), 'identity.pub'), '--price-schedule', prices, '--json']), `ledger verify ${who}`);
+    const j = JSON.parse(v.stdout.trim().split('\n').at(-1));
+    if (!j.ok) throw new Error(`the ${who} ledger does not verify`);
+    say(`${who.padEnd(8)} dataport ledger verify --price-schedule examples/price-schedule.json → intact: ${j.size} entries, ` +
+      `signed checkpoint over ${j.checkpointSize}, owner key pinned; ${j.billingRechecked.checked} of ${j.billingRechecked.billed} billed amounts recomputed, all equal`);
   }
   const op = await must(dataport(['ledger', 'verify', '--ledger', ledger('operator'), '--public-key', operatorPub, '--json']), 'ledger verify operator');
-  say(`operator: ${JSON.parse(op.stdout.trim().split('\n').at(-1)).size} co-signed aggregation receipts (one per link: the analyst and each hospital)`);
+  say(`operator dataport ledger verify → intact: ${JSON.parse(op.stdout.trim().split('\n').at(-1)).size} co-signed aggregation receipts (one per link: the analyst and each hospital)`);
   const report = await must(dataport(['ledger', 'report', '--ledger', ledger('hospital'), '--by', 'protocol', '--format', 'table']), 'ledger report');
   say('hospital: dataport ledger report --by protocol (amounts in fen, co-signed by the pharmaceutical company)');
   say(report.stdout.trimEnd().split('\n').map((l) => '  ' + l).join('\n'));

@@ -3,7 +3,9 @@
  * their own results against the plain computation; this keeps them true.
  */
 import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
@@ -22,5 +24,18 @@ describe('SDK examples', () => {
     // The example itself throws when a ward's total differs from the plain sum or a receipt is missing.
     expect(stdout).toContain('completed, 3 of 3 hospitals contributed');
     expect(stdout).toContain('every participant holds the same co-signed receipt as the operator');
+  }, 300_000);
+
+  it('examples/demo.mjs (npm run demo): every step matches the ground truth, ledgers intact', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dataport-demo-test-'));
+    try {
+      // The demo throws (exit 1) when a result differs from the generator's ground truth.
+      const { stdout } = await run(process.execPath, ['examples/demo.mjs'], { cwd: root, timeout: 240_000, env: { ...process.env, DATAPORT_DEMO_DIR: dir } });
+      expect(stdout).toContain('ground truth:     600 common patients');
+      expect(stdout.match(/→ intact: 2 entries/g)).toHaveLength(2);
+      expect(stdout).toContain('operator dataport ledger verify → intact: 4 co-signed aggregation receipts');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 300_000);
 });

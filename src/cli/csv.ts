@@ -18,6 +18,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parse, CsvError } from 'csv-parse';
 import { AbortError, InputError } from '../errors.js';
+import { fsErrorText } from './files.js';
 
 /** Longest accepted row, in characters (a guard against a file that is one unterminated quote). */
 export const MAX_CSV_RECORD_CHARS = 1 << 20;
@@ -169,7 +170,7 @@ export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row
     size = st.size;
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new InputError(`${name}: cannot read input (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new InputError(`${name}: cannot read input (${fsErrorText(err)})`);
   }
   if (size === 0) throw new InputError(`${name}: the file is empty; expected a header row and data rows`);
 
@@ -267,9 +268,7 @@ export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row
     if (err instanceof InputError || err instanceof AbortError) throw err;
     if (err instanceof CsvError) throw new InputError(csvErrorMessage(name, err));
     if ((err as Error)?.name === 'AbortError') throw new AbortError();
-    if ((err as NodeJS.ErrnoException)?.code) {
-      throw new InputError(`${name}: cannot read input (${(err as NodeJS.ErrnoException).code})`);
-    }
+    if ((err as NodeJS.ErrnoException)?.code) throw new InputError(`${name}: cannot read input (${fsErrorText(err)})`);
     throw err;
   }
   if (header === undefined) throw new InputError(`${name}: no header row (the file has only blank lines)`);

@@ -10,6 +10,34 @@ import { chmod, link, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
 
+const FS_ERRORS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a parent is not a directory',
+  EISDIR: 'is a directory',
+  ELOOP: 'too many symbolic links',
+  EMFILE: 'too many open files',
+  ENOSPC: 'no space left on the device',
+  EROFS: 'read-only file system',
+};
+
+/**
+ * A file-system error as the few words a person needs (`permission denied (EACCES)`), never the
+ * raw Node message (which repeats the path and the syscall).
+ *
+ * @example
+ * ```ts
+ * throw new InputError(`identity ${path}: cannot read (${fsErrorText(err)})`);
+ * ```
+ */
+export function fsErrorText(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code !== 'string') return 'error';
+  const words = FS_ERRORS[code];
+  return words === undefined ? code : `${words} (${code})`;
+}
+
 function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
@@ -44,7 +72,7 @@ export async function openAtomicOutput(path: string): Promise<AtomicOutput> {
     await fh.close();
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new InputError(`${path}: cannot write output (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new InputError(`${path}: cannot write output (${fsErrorText(err)})`);
   }
   let stream: WriteStream | undefined = createWriteStream(tmp, { flags: 'w' });
   let failure: unknown;
@@ -52,7 +80,7 @@ export async function openAtomicOutput(path: string): Promise<AtomicOutput> {
     failure = err;
   });
   const check = () => {
-    if (failure) throw new InputError(`${path}: cannot write output (${(failure as NodeJS.ErrnoException).code ?? 'error'})`);
+    if (failure) throw new InputError(`${path}: cannot write output (${fsErrorText(failure)})`);
   };
   return {
     async write(bytes) {

@@ -6,20 +6,24 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
+import { fsErrorText } from './files.js';
 import { identityFromSecretKey, parsePublicKeyFile, parseSecretKeyFile, type Identity } from '../session/identity.js';
 import type { Reporter } from './summary.js';
 
-/** Reads a small regular text file, refusing anything else with an `InputError` naming `what`. */
+/**
+ * The CLI's one checked reader of small files (identities, keys, queries, policies): a regular file
+ * of at most `maxBytes`, read as UTF-8; anything else — missing, unreadable (stat works without read
+ * permission, so the read itself is checked too), a folder, too large — is an `InputError` naming
+ * `what` and the file in one line.
+ */
 export async function readTextFile(path: string, what: string, maxBytes = 1 << 16): Promise<string> {
-  let st;
-  try {
-    st = await stat(path);
-  } catch (err) {
-    throw new InputError(`${what} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
+  const fail = (err: unknown): never => {
+    throw new InputError(`${what} ${path}: cannot read (${fsErrorText(err)})`);
+  };
+  const st = await stat(path).catch(fail);
   if (!st.isFile()) throw new InputError(`${what} ${path}: not a regular file`);
   if (st.size > maxBytes) throw new InputError(`${what} ${path}: larger than ${maxBytes} bytes`);
-  return readFile(path, 'utf8');
+  return readFile(path, 'utf8').catch(fail);
 }
 
 /** Loads `DIR/identity.key`, warning when other users can read it; the seed is wiped after use. */

@@ -6,7 +6,6 @@
  * answer from a ledger that fails — naming the first bad entry index.
  * @module
  */
-import { readFile } from 'node:fs/promises';
 import { InputError, LedgerIntegrityError } from '../../errors.js';
 import { billRun, buildUsageReport, formatUsageReport, priceScheduleRef } from '../../ledger/index.js';
 import type { ReportFormat, ReportGrouping, UsageReceipt } from '../../ledger/index.js';
@@ -16,6 +15,7 @@ import { parsePublicKeyFile } from '../../session/identity.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { choiceOption, intOption, parseCommandArgs, stringOption } from '../args.js';
 import type { OptionSpec, ParsedOptions } from '../args.js';
+import { readTextFile } from '../identity-files.js';
 import { loadPriceSchedule } from '../ledger-wiring.js';
 import { createReporter } from '../summary.js';
 
@@ -58,13 +58,7 @@ const SUBCOMMANDS: Record<string, Record<string, OptionSpec>> = {
 async function pinnedKey(values: ParsedOptions): Promise<Uint8Array | undefined> {
   const file = stringOption(values, 'public-key');
   if (file === undefined) return undefined;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new InputError(`${file}: cannot read public key file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  return parsePublicKeyFile(text);
+  return parsePublicKeyFile(await readTextFile(file, 'public key', 4096));
 }
 
 async function snapshot(values: ParsedOptions): Promise<LedgerSnapshot> {

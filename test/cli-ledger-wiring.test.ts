@@ -218,7 +218,7 @@ describe('dataport ledger verify --price-schedule (an auditor recomputes the co-
     // h-priced holds the run billed by the first test of this file.
     const ok = await runCli(['ledger', 'verify', '--ledger', p('h-priced'), '--price-schedule', p('prices.json'), '--json']);
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toContain(`billing     1 of 1 billed entries priced with ${SCHEDULE_REF}: amounts recomputed, all equal`);
+    expect(ok.stderr).toContain(`billing     1 of 1 billed entries priced with ${SCHEDULE_REF}: amounts recomputed, all equal`);
     expect(lastJson(ok.stdout).billingRechecked).toEqual({ schedule: SCHEDULE_REF, billed: 1, checked: 1 });
     // Another schedule: nothing of this ledger was priced with it.
     const other = await runCli(['ledger', 'verify', '--ledger', p('h-priced'), '--price-schedule', p('no-psi-price.json')]);
@@ -327,7 +327,7 @@ describe('invalid --price-schedule / --budget', () => {
     ['psi', ['--price-schedule', 'bad-prices.json'], /--price-schedule \S+bad-prices\.json: price schedule: currency must be an ISO 4217 code/],
     ['psi', ['--price-schedule', 'no-psi-price.json'], /--price-schedule \S+no-psi-price\.json: no price for protocol 'ecdh-psi' and no default/],
     ['psi', ['--budget', 'bad-budget.json'], /--budget \S+bad-budget\.json: budget policy: period must be day, week or month/],
-    ['psi', ['--budget', 'missing.json'], /--budget \S+missing\.json: cannot read \(ENOENT\)/],
+    ['psi', ['--budget', 'missing.json'], /--budget \S+missing\.json: cannot read \(no such file or directory \(ENOENT\)\)/],
     ['psi-sum', ['--budget', 'not-json.json'], /--budget \S+not-json\.json: budget policy: not valid JSON/],
     ['psi-sum', ['--price-schedule', 'no-psi-price.json'], /--price-schedule \S+no-psi-price\.json: no price for protocol 'psi-sum' and no default/],
   ];

@@ -357,7 +357,7 @@ describe('dataport psi input errors (before any connection)', () => {
     ['an empty file', ['--input', p('empty.csv'), '--key', 'resident_id'], /empty\.csv: the file is empty/],
     ['a header-only file', ['--input', p('header-only.csv'), '--key', 'resident_id'], /header but no data rows/],
     ['a malformed line', ['--input', p('malformed.csv'), '--key', 'resident_id'], /malformed CSV at line 3: expected 2 fields like the header, got 3/],
-    ['a missing file', ['--input', p('nope.csv'), '--key', 'resident_id'], /nope\.csv: cannot read input \(ENOENT\)/],
+    ['a missing file', ['--input', p('nope.csv'), '--key', 'resident_id'], /nope\.csv: cannot read input \(no such file or directory \(ENOENT\)\)/],
   ];
   for (const [what, args, pattern] of cases) {
     it(`listener and requester both report ${what}`, async () => {

@@ -86,7 +86,7 @@ describe('scanCsv', () => {
   });
 
   it('refuses a missing file and a directory', async () => {
-    await expect(scanCsv(join(dir, 'nope.csv'), { columns: ['a'] }, () => {})).rejects.toThrow(/cannot read input \(ENOENT\)/);
+    await expect(scanCsv(join(dir, 'nope.csv'), { columns: ['a'] }, () => {})).rejects.toThrow(/cannot read input \(no such file or directory \(ENOENT\)\)/);
     await expect(scanCsv(dir, { columns: ['a'] }, () => {})).rejects.toThrow(/not a regular file/);
   });
 

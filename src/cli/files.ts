@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { chmod, link, open, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, link, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
 
@@ -42,6 +42,34 @@ function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
+/** Whether a process with this pid exists on this host (EPERM: it exists, owned by someone else). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files that earlier runs writing `path` left behind when they were killed
+ * (SIGKILL, power loss): `.NAME.PID.RANDOM.tmp` beside the target whose PID no longer runs. A live
+ * writer's file is left alone. Best effort: a folder that cannot be listed is not an error here.
+ */
+async function removeStaleTemps(path: string): Promise<void> {
+  const prefix = `.${basename(path)}.`;
+  const names = await readdir(dirname(path)).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const m = /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length));
+    if (m === null) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    await unlink(join(dirname(path), name)).catch(() => {});
+  }
+}
+
 /** An output file being written; `commit` renames it into place, `abort` removes it. */
 export interface AtomicOutput {
   /** Appends bytes, waiting when the OS buffer is full (backpressure). */
@@ -65,6 +93,7 @@ export interface AtomicOutput {
  */
 export async function openAtomicOutput(path: string): Promise<AtomicOutput> {
   const tmp = tempPathFor(path);
+  await removeStaleTemps(path);
   try {
     const st = await stat(path).catch(() => undefined);
     if (st?.isDirectory()) throw new InputError(`${path}: is a directory`);

@@ -93,8 +93,9 @@ export interface Ledger {
   /** Number of entries this handle knows of (see {@link Ledger.refresh}). */
   readonly size: number;
   /**
-   * Appends a receipt (which must be signed by all of its parties) and resolves once it is durable.
-   * Throws `VerificationFailedError` for a receipt whose signatures do not verify.
+   * Appends a receipt (signed by all of its parties, or a one-sided receipt signed by the ledger's
+   * owner) and resolves once it is durable. Throws `VerificationFailedError` for a receipt whose
+   * signatures do not verify.
    */
   append(receipt: UsageReceipt): Promise<AppendResult>;
   /** Picks up entries appended by other processes since this handle last looked. */
@@ -341,7 +342,7 @@ class FileLedger implements Ledger {
     try {
       entry = encodeReceipt(receipt);
       // Never store what an auditor would reject.
-      decodeAndVerifyReceipt(entry, { verify: ed25519Verify });
+      decodeAndVerifyReceipt(entry, { verify: ed25519Verify, oneSidedSigner: this.owner.publicKey });
     } catch (e) {
       return Promise.reject(e);
     }

@@ -7,11 +7,13 @@ export type { UsageReceipt, UsageReceiptBody, ReceiptParty, GuardrailDecision } 
 export {
   RECEIPT_LIMITS,
   RECEIPT_SIGNATURE_CONTEXT,
+  ONE_SIDED_RECEIPT_SIGNATURE_CONTEXT,
   encodeReceiptBody,
   decodeReceiptBody,
   encodeReceipt,
   decodeReceipt,
   signReceiptBody,
+  signOneSidedReceipt,
   verifyReceipt,
 } from './receipt.js';
 export type { Ed25519Verifier, VerifyReceiptOptions } from './receipt.js';

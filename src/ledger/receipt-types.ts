@@ -65,18 +65,27 @@ export interface UsageReceiptBody {
   guardrails: GuardrailDecision[];
   /** Billable units from the price schedule (integers, in the schedule's smallest unit), if any. */
   billing?: { currency: string; amountMinor: number; schedule: string };
-  /** `completed`, `refused`, `withheld` or `failed`. */
+  /**
+   * `completed`, `refused`, `withheld` or `failed` (co-signed receipts); `aborted-after-data` (a
+   * one-sided receipt of a run that failed or whose peer hung up after protocol data flowed).
+   */
   outcome: string;
 }
 
 /**
- * A receipt with both parties' Ed25519 signatures over the canonical encoding of `body`.
+ * A receipt with its parties' Ed25519 signatures over the canonical encoding of `body`: every
+ * party's (co-signed, the default), or, with `kind: 'one-sided'`, exactly one party's — a run the
+ * other side never signed (a peer that hung up after protocol data flowed; a foreign platform
+ * without dataport identities). The outcome says why it is one-sided.
  * @example
  * ```ts
  * const receipt: UsageReceipt = { body, signatures: [mine, theirs] };
+ * const aborted: UsageReceipt = { kind: 'one-sided', body, signatures: [mine] };
  * ```
  */
 export interface UsageReceipt {
+  /** Absent (or `'co-signed'`): signed by every party. `'one-sided'`: signed by one party only. */
+  kind?: 'co-signed' | 'one-sided';
   body: UsageReceiptBody;
   signatures: { publicKey: Uint8Array; signature: Uint8Array }[];
 }

@@ -26,13 +26,20 @@
  * Each signature is Ed25519 over `"dataport-receipt-v1\0" || body`, the prefix separating receipt
  * signatures from every other thing an identity key signs (handshakes, checkpoints).
  *
+ * One-sided receipt (a run only one party signed: see `UsageReceipt.kind`), a distinct entry kind:
+ * `u8 kind (= 2) | u32 bodyLength | body | 32 publicKey | 64 signature` — the same body, exactly
+ * one signature, Ed25519 over `"dataport-one-sided-receipt-v1\0" || body`. The first byte tells the
+ * two kinds apart (a decoder of co-signed receipts only refuses kind 2), and the separate context
+ * means no signature of one kind verifies as the other: a party's co-signature cannot be replayed
+ * as a one-sided receipt, nor a one-sided one presented as agreed by both.
+ *
  * The encoder refuses (with `TypeError` / `RangeError`) anything it could not encode exactly —
  * never truncates, rounds or normalises. The decoder accepts exactly the encoder's output and
  * throws `MalformedMessageError` on anything else.
  * @module
  */
 import { MalformedMessageError, VerificationFailedError } from '../errors.js';
-import { signMessage, verifyMessage } from '../session/identity.js';
+import { signMessage, verifyMessage, type Identity } from '../session/identity.js';
 import { assertBytes, concatBytes, equalBytes, utf8 } from '../utils/bytes.js';
 import { ByteReader, ByteWriter, compareBytes } from './codec.js';
 import type { GuardrailDecision, ReceiptParty, UsageReceipt, UsageReceiptBody } from './receipt-types.js';
@@ -68,8 +75,20 @@ export const RECEIPT_LIMITS = {
  */
 export const RECEIPT_SIGNATURE_CONTEXT: Uint8Array = utf8('dataport-receipt-v1\0');
 
+/**
+ * The domain-separation prefix of one-sided receipt signatures (distinct from
+ * {@link RECEIPT_SIGNATURE_CONTEXT}).
+ * @example
+ * ```ts
+ * const signed = concatBytes(ONE_SIDED_RECEIPT_SIGNATURE_CONTEXT, encodeReceiptBody(body));
+ * ```
+ */
+export const ONE_SIDED_RECEIPT_SIGNATURE_CONTEXT: Uint8Array = utf8('dataport-one-sided-receipt-v1\0');
+
 const BODY_VERSION = 1;
 const RECEIPT_VERSION = 1;
+/** First byte of a one-sided receipt (a co-signed receipt starts with its version, 1). */
+const ONE_SIDED_KIND = 2;
 const SESSION_ID_BYTES = 16;
 const KEY_BYTES = 32;
 const SIG_BYTES = 64;
@@ -266,10 +285,18 @@ export function decodeReceiptBody(bytes: Uint8Array): UsageReceiptBody {
   return body;
 }
 
+/** The receipt's kind; anything but the two known kinds is misuse. */
+function kindOf(receipt: UsageReceipt): 'co-signed' | 'one-sided' {
+  const k = receipt.kind ?? 'co-signed';
+  if (k !== 'co-signed' && k !== 'one-sided') throw new RangeError("receipt.kind must be 'co-signed' or 'one-sided'");
+  return k;
+}
+
 /** Signatures sorted by public key; misuse (wrong lengths, duplicate keys) throws. */
-function canonicalSignatures(sigs: UsageReceipt['signatures']): UsageReceipt['signatures'] {
+function canonicalSignatures(sigs: UsageReceipt['signatures'], oneSided: boolean): UsageReceipt['signatures'] {
   if (!Array.isArray(sigs)) throw new TypeError('receipt.signatures must be an array');
   checkCount(sigs.length, L.maxSignatures, 'receipt.signatures');
+  if (oneSided && sigs.length !== 1) throw new RangeError('a one-sided receipt has exactly one signature');
   sigs.forEach((s, i) => {
     assertBytes(s?.publicKey, `receipt.signatures[${i}].publicKey`, KEY_BYTES);
     assertBytes(s.signature, `receipt.signatures[${i}].signature`, SIG_BYTES);
@@ -291,9 +318,11 @@ function canonicalSignatures(sigs: UsageReceipt['signatures']): UsageReceipt['si
  */
 export function encodeReceipt(receipt: UsageReceipt): Uint8Array {
   if (receipt === null || typeof receipt !== 'object') throw new TypeError('receipt must be an object');
+  const oneSided = kindOf(receipt) === 'one-sided';
   const body = encodeReceiptBody(receipt.body);
-  const sigs = canonicalSignatures(receipt.signatures);
+  const sigs = canonicalSignatures(receipt.signatures, oneSided);
   const w = new ByteWriter();
+  if (oneSided) return w.u8(ONE_SIDED_KIND).u32(body.length).raw(body).raw(sigs[0]!.publicKey).raw(sigs[0]!.signature).finish();
   w.u8(RECEIPT_VERSION).u32(body.length).raw(body).u8(sigs.length);
   for (const s of sigs) w.raw(s.publicKey).raw(s.signature);
   return w.finish();
@@ -311,11 +340,18 @@ export function encodeReceipt(receipt: UsageReceipt): Uint8Array {
 export function decodeReceipt(bytes: Uint8Array): UsageReceipt {
   assertBytes(bytes, 'bytes');
   const r = new ByteReader(bytes);
-  if (r.u8('receipt version') !== RECEIPT_VERSION) throw new MalformedMessageError('unsupported receipt version');
+  const kind = r.u8('receipt version');
+  if (kind !== RECEIPT_VERSION && kind !== ONE_SIDED_KIND) throw new MalformedMessageError('unsupported receipt version');
   const bodyLen = r.u32('body length');
   if (bodyLen > L.maxBodyBytes) throw new MalformedMessageError('receipt body too large');
   if (bodyLen > r.remaining) throw new MalformedMessageError('truncated receipt body');
   const body = decodeReceiptBody(r.bytes(bodyLen, 'receipt body'));
+  if (kind === ONE_SIDED_KIND) {
+    const publicKey = r.bytes(KEY_BYTES, 'signature public key');
+    const signature = r.bytes(SIG_BYTES, 'signature');
+    r.end('one-sided receipt');
+    return { kind: 'one-sided', body, signatures: [{ publicKey, signature }] };
+  }
   const n = r.u8('signature count');
   if (n > L.maxSignatures) throw new MalformedMessageError('too many signatures');
   const signatures: UsageReceipt['signatures'] = [];
@@ -332,9 +368,9 @@ export function decodeReceipt(bytes: Uint8Array): UsageReceipt {
   return { body, signatures };
 }
 
-/** The exact bytes a receipt signature covers: the context prefix and the canonical body. */
-function signedBytes(encodedBody: Uint8Array): Uint8Array {
-  return concatBytes(RECEIPT_SIGNATURE_CONTEXT, encodedBody);
+/** The exact bytes a receipt signature covers: the kind's context prefix and the canonical body. */
+function signedBytes(encodedBody: Uint8Array, oneSided = false): Uint8Array {
+  return concatBytes(oneSided ? ONE_SIDED_RECEIPT_SIGNATURE_CONTEXT : RECEIPT_SIGNATURE_CONTEXT, encodedBody);
 }
 
 /**
@@ -348,6 +384,27 @@ function signedBytes(encodedBody: Uint8Array): Uint8Array {
 export function signReceiptBody(secretKey: Uint8Array, body: UsageReceiptBody): Uint8Array {
   assertBytes(secretKey, 'secretKey', 32);
   return signMessage(secretKey, signedBytes(encodeReceiptBody(body)));
+}
+
+/**
+ * A one-sided receipt of `body` signed by `identity` alone (see `UsageReceipt.kind`); `identity`
+ * must be one of the body's parties.
+ * @example
+ * ```ts
+ * const receipt = signOneSidedReceipt(me, { ...body, outcome: 'aborted-after-data' });
+ * await ledger.append(receipt);
+ * ```
+ */
+export function signOneSidedReceipt(identity: Identity, body: UsageReceiptBody): UsageReceipt {
+  if (identity === null || typeof identity !== 'object') throw new TypeError('identity must be an object');
+  assertBytes(identity.secretKey, 'identity.secretKey', 32);
+  assertBytes(identity.publicKey, 'identity.publicKey', KEY_BYTES);
+  const encoded = encodeReceiptBody(body);
+  if (!body.parties.some((p) => equalBytes(p.publicKey, identity.publicKey))) throw new RangeError('identity must be a party of body');
+  const signature = signMessage(identity.secretKey, signedBytes(encoded, true));
+  const receipt = decodeReceipt(encodeReceipt({ kind: 'one-sided', body, signatures: [{ publicKey: identity.publicKey.slice(), signature }] }));
+  verifyReceipt(receipt); // catches an identity whose public key is not its secret key's
+  return receipt;
 }
 
 /**
@@ -374,11 +431,17 @@ export interface VerifyReceiptOptions {
   requireAllParties?: boolean;
   /** Ed25519 verifier to use (default: `@noble/curves`); the Node ledger passes `node:crypto`'s. */
   verify?: Ed25519Verifier;
+  /**
+   * A one-sided receipt must be signed by this key (the ledger passes its owner's: a ledger holds
+   * only its own one-sided receipts). Co-signed receipts are not affected.
+   */
+  oneSidedSigner?: Uint8Array;
 }
 
 /**
  * Checks a receipt's signatures: each is by a party named in the body and verifies over the
- * canonical body; every party has signed (unless `requireAllParties: false`); and every key of
+ * canonical body; every party has signed (unless `requireAllParties: false`, or the receipt is
+ * one-sided: then exactly one party, `oneSidedSigner` if given); and every key of
  * `expectedPublicKeys` is a party that signed. Throws `VerificationFailedError` otherwise, and
  * `MalformedMessageError` / `RangeError` if the receipt cannot be encoded.
  * @example
@@ -413,11 +476,16 @@ function checkSignatures(
   options: VerifyReceiptOptions,
 ): void {
   const verify = options.verify ?? verifyMessage;
-  const requireAll = options.requireAllParties ?? true;
-  const message = signedBytes(encodedBody);
-  const sigs = canonicalSignatures(receipt.signatures);
+  const oneSided = kindOf(receipt) === 'one-sided';
+  const requireAll = !oneSided && (options.requireAllParties ?? true);
+  const message = signedBytes(encodedBody, oneSided);
+  const sigs = canonicalSignatures(receipt.signatures, oneSided);
   const parties = receipt.body.parties;
   if (sigs.length === 0) throw new VerificationFailedError('receipt has no signature');
+  if (oneSided && options.oneSidedSigner !== undefined) {
+    assertBytes(options.oneSidedSigner, 'options.oneSidedSigner', KEY_BYTES);
+    if (!equalBytes(sigs[0]!.publicKey, options.oneSidedSigner)) throw new VerificationFailedError('one-sided receipt is not signed by the ledger owner');
+  }
   for (const s of sigs) {
     if (!parties.some((p) => equalBytes(p.publicKey, s.publicKey))) {
       throw new VerificationFailedError('receipt signed by a key that is not a party');

@@ -34,7 +34,10 @@ export interface UsageReportRow {
   /** The counterparty's base64 public key, the protocol, or `YYYY-MM` (UTC, from `startedAt`). */
   key: string;
   runs: number;
-  /** Runs per outcome (`completed`, `withheld`, `refused`, `failed`, or others as recorded). */
+  /**
+   * Runs per outcome (`completed`, `withheld`, `refused`, `failed`, `aborted-after-data` — one-sided
+   * entries of runs aborted after protocol data flowed —, or others as recorded).
+   */
   outcomes: Record<string, number>;
   /** Sum of input sizes. */
   recordsIn: number;
@@ -104,7 +107,7 @@ export function buildUsageReport(receipts: Iterable<UsageReceipt>, options: Usag
   return [...rows.values()].sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
 }
 
-const COLUMNS = ['runs', 'completed', 'withheld', 'refused', 'failed', 'records_in', 'records_out', 'bytes', 'compute_ms', 'billed'] as const;
+const COLUMNS = ['runs', 'completed', 'withheld', 'refused', 'failed', 'aborted', 'records_in', 'records_out', 'bytes', 'compute_ms', 'billed'] as const;
 
 function cells(row: UsageReportRow): string[] {
   const o = (k: string): string => String(row.outcomes[k] ?? 0);
@@ -118,6 +121,7 @@ function cells(row: UsageReportRow): string[] {
     o('withheld'),
     o('refused'),
     o('failed'),
+    o('aborted-after-data'),
     String(row.recordsIn),
     String(row.recordsOut),
     String(row.bytesExchanged),

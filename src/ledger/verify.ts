@@ -67,7 +67,7 @@ export interface VerifyLedgerResult {
 
 /**
  * Checks every entry of a ledger log: record checksums and index sequence, that each entry is a
- * canonical receipt signed by all of its parties, and that each record's seal (the owner's signed
+ * canonical receipt signed by all of its parties (or a one-sided receipt signed by the owner), and that each record's seal (the owner's signed
  * tree head after that entry) verifies — which locates any removed, reordered or rewritten entry.
  * Then checks the stored checkpoint against the entries. Never throws for a bad ledger: the first
  * problem is returned with its index.
@@ -154,7 +154,7 @@ function checkEntries(log: Uint8Array, options: VerifyLedgerOptions, tasks: Sign
         }
       : ed25519Verify;
     try {
-      decodeAndVerifyReceipt(rec.entry, { verify });
+      decodeAndVerifyReceipt(rec.entry, { verify, oneSidedSigner: owner });
     } catch (e) {
       if (e instanceof MalformedMessageError) return { ctx, failed: fail(`entry is not a canonical receipt (${e.message})`, i) };
       if (e instanceof VerificationFailedError) return { ctx, failed: fail(`receipt signature check failed (${e.message})`, i) };

@@ -1,5 +1,7 @@
 export * from './identity.js';
 export {
+  ABORTED_AFTER_DATA,
+  type AbortedRunContribution,
   type BeforeRunContext,
   checkTerms,
   establishSession,

@@ -26,7 +26,14 @@ import { equalBytes } from '../utils/bytes.js';
 import type { Identity } from './identity.js';
 import type { SessionTerms } from './messages.js';
 import { OUTPUT_MAX_OPTION, OUTPUT_SIZE_OPTION } from './policy.js';
-import { establishSession, sessionBaseOptions, type ReceiptContribution, type Session, type SessionOptionsBase } from './session.js';
+import {
+  establishSession,
+  recordAbortedRun,
+  sessionBaseOptions,
+  type ReceiptContribution,
+  type Session,
+  type SessionOptionsBase,
+} from './session.js';
 
 /**
  * The protocol name of multi-party aggregation in terms and receipts.
@@ -49,7 +56,8 @@ interface AggregateRequesterBase extends SessionOptionsBase {
   timeoutMs?: number;
   /**
    * Receives the co-signed receipt (completed, withheld, refused or failed rounds) before the
-   * function returns or throws — where a caller appends it to its ledger.
+   * function returns or throws — where a caller appends it to its ledger — or, when the link is
+   * gone after protocol data flowed, this party's one-sided `aborted-after-data` receipt.
    */
   onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
   /**
@@ -185,7 +193,8 @@ function providerTerms(rows: number, purpose: string): SessionTerms {
 /**
  * Runs the protocol part of a requester's link and the receipt exchange that follows, whatever
  * happened: a refusal gets a `refused` receipt, a failed round a `failed` one (when the link still
- * works), and the error is rethrown after `onReceipt` saw the receipt.
+ * works) or, when the link is gone after protocol data flowed, a one-sided `aborted-after-data`
+ * one, and the error is rethrown after `onReceipt` saw the receipt.
  */
 async function runRequesterLink<T>(
   o: AggregateRequesterBase,
@@ -221,6 +230,7 @@ async function runRequesterLink<T>(
   try {
     // After a peer's error frame or a dead connection this fails fast (and tells the peer).
     if (!o.signal?.aborted) receipt = await session.exchangeReceipt(contribution(value, Date.now() - t0));
+    else if (failure === undefined) failure = { error: new AbortError() };
   } catch (e) {
     if (failure === undefined) failure = { error: e };
   }
@@ -229,6 +239,10 @@ async function runRequesterLink<T>(
   } finally {
     if (failure !== undefined && receipt === undefined) await session.fail(failure.error).catch(() => {});
     else await session.close().catch(() => {});
+  }
+  if (failure !== undefined && receipt === undefined) {
+    const { inputSize, outputSize, computeMs, guardrails } = contribution(value, Date.now() - t0);
+    await recordAbortedRun(session, { inputSize, outputSize, computeMs, ...(guardrails ? { guardrails } : {}) }, failure.error, o.onReceipt);
   }
   if (failure !== undefined) throw failure.error;
   return { value: value as T, receipt: receipt!, session };
@@ -382,7 +396,10 @@ export interface AggregateOperatorOptions {
   beforeRun?: (terms: SessionTerms, peerPublicKey: Uint8Array) => void | Promise<void>;
   /** Bill every link with this price schedule (the amount is part of each co-signed receipt). */
   priceSchedule?: PriceSchedule;
-  /** Receives each receipt the operator co-signed (one per link, refusals included). */
+  /**
+   * Receives each receipt the operator co-signed (one per link, refusals included), and the
+   * operator's one-sided `aborted-after-data` receipt of each link lost after protocol data flowed.
+   */
   onReceipt?: (receipt: UsageReceipt, link: { role: 'analyst' | 'provider'; peerPublicKey: Uint8Array }) => void | Promise<void>;
   signal?: AbortSignal;
 }
@@ -399,7 +416,12 @@ export interface AggregateOperatorResult {
   outcome: AggregatorOutcome;
   /** Receipts co-signed for the round's links (analyst first, then providers in join order). */
   receipts: UsageReceipt[];
-  /** Links of the round that ended without a receipt (dropped, or their receipt exchange failed). */
+  /**
+   * One-sided `aborted-after-data` receipts (signed by the operator alone, also passed to
+   * `onReceipt`) of links that ended without a co-signed receipt after protocol data flowed.
+   */
+  oneSidedReceipts: UsageReceipt[];
+  /** Links of the round that ended without a co-signed receipt (dropped, or their receipt exchange failed). */
   linksWithoutReceipt: number;
   analystPublicKey: Uint8Array;
   /** Providers in join order (`outcome.included` indexes into it). */
@@ -541,6 +563,14 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
     const a = analyst!;
     const links = [a, ...providers];
     const t0 = Date.now();
+    // A link's co-signed receipt, or (none, after protocol data flowed) its one-sided one, to `onReceipt`.
+    const recordLink = async (i: number, r: UsageReceipt | undefined, error: unknown, c: ReceiptContribution, oneSided?: UsageReceipt[]): Promise<void> => {
+      const link = { role: links[i]!.role, peerPublicKey: links[i]!.session.peerPublicKey };
+      const sink = (receipt: UsageReceipt) => options.onReceipt?.(receipt, link);
+      if (r !== undefined) return void (await sink(r));
+      const made = await recordAbortedRun(links[i]!.session, { inputSize: c.inputSize, outputSize: c.outputSize, computeMs: c.computeMs }, error, sink);
+      if (made !== undefined) oneSided?.push(made);
+    };
     try {
       const declared = a.session.terms;
       const { outcome, settled } = await runAggregatorRound({
@@ -569,38 +599,52 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
               expectedPeerInputSize: links[i]!.session.terms.requesterSetSize,
             };
       const quiet = [settled.analyst, ...settled.providers];
+      const lost: unknown[] = [];
       const receipts = await Promise.all(
         links.map(async (l, i) => {
           if (!quiet[i]) {
-            await l.session.fail(new TransportClosedError('aggregation link lost')).catch(() => {});
+            lost[i] = new TransportClosedError('aggregation link lost');
+            await l.session.fail(lost[i]).catch(() => {});
             return undefined;
           }
           try {
             return await l.session.exchangeReceipt(contribution(i), roundSignal);
-          } catch {
-            return undefined; // the session told the peer; this link has no receipt
+          } catch (e) {
+            lost[i] = e;
+            return undefined; // the session told the peer; this link has no co-signed receipt
           } finally {
             settledLinks.add(l.session);
           }
         }),
       );
       const got: UsageReceipt[] = [];
+      const oneSided: UsageReceipt[] = [];
       for (let i = 0; i < links.length; i++) {
         const r = receipts[i];
-        if (r === undefined) continue;
-        got.push(r);
-        await options.onReceipt?.(r, { role: links[i]!.role, peerPublicKey: links[i]!.session.peerPublicKey });
+        if (r !== undefined) got.push(r);
+        await recordLink(i, r, lost[i], contribution(i), r === undefined ? oneSided : undefined);
       }
       resolveResult({
         outcome,
         receipts: got,
+        oneSidedReceipts: oneSided,
         linksWithoutReceipt: links.length - got.length,
         analystPublicKey: a.session.peerPublicKey,
         providerPublicKeys: providers.map((p) => p.session.peerPublicKey),
       });
     } catch (e) {
-      await Promise.all(links.filter((l) => !settledLinks.has(l.session)).map((l) => l.session.fail(e).catch(() => {})));
-      rejectResult(e);
+      const open = links.map((l, i) => [l, i] as const).filter(([l]) => !settledLinks.has(l.session));
+      await Promise.all(open.map(([l]) => l.session.fail(e).catch(() => {})));
+      // Links over which data flowed count for their peer's budget: one-sided receipts. A ledger
+      // that cannot take them is the error reported.
+      let failure = e;
+      try {
+        const soFar = { outcome: 'failed' as const, inputSize: 0, outputSize: 0, computeMs: Date.now() - t0 };
+        for (const [, i] of open) await recordLink(i, undefined, e, soFar);
+      } catch (err) {
+        failure = err;
+      }
+      rejectResult(failure);
     } finally {
       phase = 'over';
       await Promise.all(links.map((l) => l.session.close().catch(() => {})));

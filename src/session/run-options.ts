@@ -46,7 +46,13 @@ export interface SessionRunOptions {
   priceSchedule?: PriceSchedule;
   /** Accept or refuse (throw `TermsRefusedError`) the peer's announced schedule when it is the one billed, before the run. */
   acceptPriceSchedule?: (schedule: PriceSchedule, ref: string) => void | Promise<void>;
-  /** Receives the co-signed receipt (completed, withheld or refused runs) before the run returns or throws. */
+  /**
+   * Receives the co-signed receipt (completed, withheld or refused runs) before the run returns or
+   * throws — or, for a run that fails or whose peer hangs up after protocol data flowed and before
+   * a co-signed receipt exists, this party's one-sided `aborted-after-data` receipt
+   * (`kind: 'one-sided'`; see `Session.abortedRunReceipt`) before the run's error is thrown. Append
+   * both to the ledger: the one-sided entry is what makes such a run count against the budget.
+   */
   onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
   /** Points per frame sent (default: the protocol's). */
   batchSize?: number;

@@ -12,7 +12,7 @@ import { divideToDecimal, formatFixedPoint } from '../he/fixed-point.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
 import type { SessionTerms } from './messages.js';
 import type { SessionRunOptions } from './run-options.js';
-import { establishSession, sessionBaseOptions, type Session, type SessionPolicy } from './session.js';
+import { establishSession, recordAbortedRun, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
 import { createInlineExecutor, type CryptoExecutor } from '../protocols/executor.js';
 import { parseEpsilon } from '../protocols/guardrails.js';
 import { dedupeRecords, normalizeKey } from '../protocols/psi/normalize.js';
@@ -238,6 +238,9 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
       : await establishSession({ ...common, role, policy: sessionPolicy, localSetSize: distinct });
 
   let afterReceipt: Error | undefined;
+  // What this party knows of the run so far, for a one-sided receipt if it ends without a co-signed one.
+  const soFar: AbortedRunContribution = { inputSize: distinct, outputSize: 0, computeMs: 0 };
+  let tc: number | undefined;
   try {
     if (!session.accepted) {
       const receipt = await session.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 });
@@ -262,7 +265,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     };
     const peerDeclared = role === 'requester' ? session.responderSetSize : session.terms.requesterSetSize;
     const executor = options.executor ?? (await createInlineExecutor());
-    const tc = Date.now();
+    tc = Date.now();
     let out: PsiSumPartyOutcome;
     try {
       const base = {
@@ -296,12 +299,10 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     const countHiddenFromPeer = holder === 'ids' && !recipients.includes(valuesRole);
     const released =
       !out.withheld && amRecipient && !countHiddenFromPeer && out.count !== undefined ? Number(out.releasedCount ?? out.count) : 0;
+    Object.assign(soFar, { outputSize: Math.max(0, Math.min(released, distinct, peerDeclared)), computeMs, guardrails });
     const receipt = await session.exchangeReceipt({
       outcome: out.withheld ? 'withheld' : 'completed',
-      inputSize: distinct,
-      outputSize: Math.max(0, Math.min(released, distinct, peerDeclared)),
-      computeMs,
-      guardrails,
+      ...soFar,
       expectedPeerInputSize: peerDeclared,
     });
     await options.onReceipt?.(receipt);
@@ -342,8 +343,13 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     }
     return result;
   } catch (e) {
-    if (e === afterReceipt) await session.close().catch(() => {});
-    else await session.fail(e);
+    if (e === afterReceipt) {
+      await session.close().catch(() => {});
+    } else {
+      await session.fail(e);
+      if (tc !== undefined && soFar.computeMs === 0) soFar.computeMs = Date.now() - tc;
+      await recordAbortedRun(session, soFar, e, options.onReceipt);
+    }
     throw e;
   }
 }

@@ -13,7 +13,7 @@ import { dedupeRecordsAsync, normalizeKeysAsync } from '../protocols/psi/normali
 import { DEFAULT_MAX_PEER_SET_SIZE, type PsiProgress, type PsiProtocolOptions } from '../protocols/psi/party.js';
 import type { SessionTerms } from './messages.js';
 import type { SessionRunOptions } from './run-options.js';
-import { establishSession, sessionBaseOptions, type Session, type SessionPolicy } from './session.js';
+import { establishSession, recordAbortedRun, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
 
 /**
  * The protocol name of ECDH-PSI in terms and receipts.
@@ -203,6 +203,9 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   // Errors raised after both receipts are signed (a refusal, a withheld result) end the session
   // cleanly: the peer raises the same error from the same receipt, so no error frame is sent.
   let afterReceipt: Error | undefined;
+  // What this party knows of the run so far, for a one-sided receipt if it ends without a co-signed one.
+  const soFar: AbortedRunContribution = { inputSize: distinct, outputSize: 0, computeMs: 0 };
+  let tc: number | undefined;
   const finish = async (receipt: UsageReceipt): Promise<void> => {
     await options.onReceipt?.(receipt);
   };
@@ -223,7 +226,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
     if (options.batchSize !== undefined) psiOptions.batchSize = options.batchSize;
 
     const executor = options.executor ?? (await createInlineExecutor());
-    const tc = Date.now();
+    tc = Date.now();
     let result;
     try {
       result = await runPsiProtocol({
@@ -252,6 +255,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
     const withheld = k > 0 && size !== undefined && size < k;
     const guardrails =
       k > 0 && size !== undefined ? [{ rule: 'min-cohort', outcome: withheld ? 'withheld' : 'passed', detail: `k=${k}` }] : [];
+    Object.assign(soFar, { outputSize: size !== undefined && !withheld ? size : 0, computeMs, guardrails });
     const receipt = await session.exchangeReceipt({
       outcome: withheld ? 'withheld' : 'completed',
       inputSize: distinct,
@@ -280,8 +284,13 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
       sessionId: session.sessionId,
     };
   } catch (e) {
-    if (e === afterReceipt) await session.close().catch(() => {});
-    else await session.fail(e);
+    if (e === afterReceipt) {
+      await session.close().catch(() => {});
+    } else {
+      await session.fail(e);
+      if (tc !== undefined && soFar.computeMs === 0) soFar.computeMs = Date.now() - tc;
+      await recordAbortedRun(session, soFar, e, options.onReceipt);
+    }
     throw e;
   }
 }

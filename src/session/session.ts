@@ -26,12 +26,12 @@ import {
   VerificationFailedError,
 } from '../errors.js';
 import { billRun, decodePriceSchedule, encodePriceSchedule, priceScheduleRef, type PriceSchedule } from '../ledger/pricing.js';
-import { decodeReceipt, encodeReceipt, signReceiptBody, verifyReceipt } from '../ledger/receipt.js';
+import { decodeReceipt, encodeReceipt, signOneSidedReceipt, signReceiptBody, verifyReceipt } from '../ledger/receipt.js';
 import type { GuardrailDecision, UsageReceipt, UsageReceiptBody } from '../ledger/receipt-types.js';
 import type { FrameTransport, TransportStats } from '../transport/types.js';
 import { assertBytes, concatBytes, equalBytes, utf8 } from '../utils/bytes.js';
 import { FrameMac } from './frame-mac.js';
-import { errorFromPeer, localError, sendErrorAndClose } from './peer-errors.js';
+import { errorFromPeer, localError, sendErrorAndClose, wireError } from './peer-errors.js';
 import { checkTerms, publicOutputBound, type SessionPolicy } from './policy.js';
 
 // Re-exported here too: other layers import them from this module.
@@ -183,6 +183,37 @@ export interface ReceiptContribution {
 }
 
 /**
+ * What a party knows of a run that ends without a co-signed receipt (see
+ * {@link Session.abortedRunReceipt}): the part of {@link ReceiptContribution} that is its own.
+ *
+ * @example
+ * ```ts
+ * const soFar: AbortedRunContribution = { inputSize: 1000, outputSize: 0, computeMs: 120 };
+ * ```
+ */
+export interface AbortedRunContribution {
+  /** This party's distinct input keys (or rows). */
+  inputSize: number;
+  /** Result size released to this party so far (0 if none yet). */
+  outputSize: number;
+  /** Wall-clock compute time of this party so far, ms. */
+  computeMs: number;
+  /** Guardrail decisions this party took so far. */
+  guardrails?: GuardrailDecision[];
+}
+
+/**
+ * The outcome of a one-sided receipt of a run that failed, or whose peer hung up, after protocol
+ * data flowed and before a co-signed receipt existed.
+ *
+ * @example
+ * ```ts
+ * if (receipt.body.outcome === ABORTED_AFTER_DATA) console.log('the peer left after the data');
+ * ```
+ */
+export const ABORTED_AFTER_DATA = 'aborted-after-data';
+
+/**
  * A mutually authenticated session; see {@link establishSession}.
  *
  * @example
@@ -220,6 +251,23 @@ export interface Session {
   readonly channel: FrameTransport;
   /** Exchanges views and signatures and returns the co-signed receipt (both sides call it). */
   exchangeReceipt(contribution: ReceiptContribution, signal?: AbortSignal): Promise<UsageReceipt>;
+  /**
+   * True once protocol data flowed on `channel`: a data frame sent (or about to be) or received
+   * after the authenticated handshake and the agreement on the terms. From then on the run counts
+   * (query budgets), whether or not a co-signed receipt follows.
+   */
+  readonly dataFlowed: boolean;
+  /**
+   * The one-sided receipt of a run that ended with `error` after protocol data flowed and before
+   * a co-signed receipt existed (the peer hung up, a frame was bad, the run was aborted): the
+   * receipt body as far as this party knows it — the peer's input size as declared in the signed
+   * handshake, no peer output size, no billing — with outcome {@link ABORTED_AFTER_DATA} and the
+   * option `error` = the error's stable code (what the peer is told; never a message or a stack),
+   * signed by this party alone (`kind: 'one-sided'`). `undefined` when the rule does not apply: a
+   * refused session, no protocol data yet, a co-signed receipt exists, or one was already made.
+   * A budget reservation is settled by appending it (same session id), like a completed run's.
+   */
+  abortedRunReceipt(contribution: AbortedRunContribution, error: unknown): UsageReceipt | undefined;
   /** Tells the peer the session failed (code + fixed message, never a stack trace) and closes. */
   fail(error: unknown): Promise<void>;
   /** Closes the transport. */
@@ -593,6 +641,8 @@ class SessionChannel implements FrameTransport {
   readonly #t: FrameTransport;
   readonly #mac: FrameMac;
   #closed = false;
+  /** Set before the first data frame goes out or once one came in (see `Session.dataFlowed`). */
+  dataFlowed = false;
 
   constructor(t: FrameTransport, mac: FrameMac) {
     this.#t = t;
@@ -605,6 +655,8 @@ class SessionChannel implements FrameTransport {
     const wrapped = new Uint8Array(frame.length + 1);
     wrapped[0] = SessionMessageType.DATA;
     wrapped.set(frame, 1);
+    // Before the send: a frame whose send call fails may still have reached the peer.
+    this.dataFlowed = true;
     await this.#t.send(this.#mac.seal(wrapped), signal);
     this.stats.bytesSent += frame.length;
     this.stats.framesSent++;
@@ -619,6 +671,7 @@ class SessionChannel implements FrameTransport {
     }
     const frame = this.#mac.open(raw);
     if (frame[0] !== SessionMessageType.DATA) throw new UnexpectedMessageError();
+    this.dataFlowed = true;
     this.stats.bytesReceived += frame.length - 1;
     this.stats.framesReceived++;
     return frame.subarray(1);
@@ -649,6 +702,8 @@ class SessionImpl implements Session {
   readonly channel: SessionChannel;
   readonly #identity: Identity;
   #receiptStarted = false;
+  /** A co-signed receipt was returned, or a one-sided one made: no (other) one-sided receipt. */
+  #recorded = false;
   readonly #mac: FrameMac;
   readonly #transport: FrameTransport;
   readonly #signal: AbortSignal | undefined;
@@ -747,6 +802,7 @@ class SessionImpl implements Session {
         ],
       };
       verifyReceipt(receipt, [this.peerPublicKey]);
+      this.#recorded = true;
       // The ledger's canonical form (signatures ordered by key), identical on both sides and equal
       // to what a ledger returns for this entry.
       return decodeReceipt(encodeReceipt(receipt));
@@ -754,6 +810,37 @@ class SessionImpl implements Session {
       await sendErrorAndClose(this.#transport, e);
       throw e;
     }
+  }
+
+  get dataFlowed(): boolean {
+    return this.channel.dataFlowed;
+  }
+
+  abortedRunReceipt(c: AbortedRunContribution, error: unknown): UsageReceipt | undefined {
+    if (c === null || typeof c !== 'object') throw new TypeError('contribution must be an object');
+    if (!this.accepted || !this.channel.dataFlowed || this.#recorded) return undefined;
+    this.#recorded = true;
+    const stats = this.channel.stats;
+    const now = Math.max(Date.now(), this.startedAt);
+    const view = (inputSize: number, outputSize: number, computeMs: number, guardrails: GuardrailDecision[]): ReceiptView => ({
+      startedAt: this.startedAt,
+      endedAt: now,
+      computeMs,
+      bytesExchanged: stats.bytesSent + stats.bytesReceived,
+      inputSize,
+      outputSize,
+      outcome: 'failed',
+      guardrails,
+    });
+    const mine = view(c.inputSize, this.#omitsOutputSize(this.role) ? 0 : c.outputSize, Math.max(0, Math.round(c.computeMs)), c.guardrails ?? []);
+    // The peer's input size is the one it declared in the signed handshake; its output is unknown.
+    const peerRole: SessionRole = this.role === 'requester' ? 'responder' : 'requester';
+    const theirs = view(peerRole === 'requester' ? this.terms.requesterSetSize : this.responderSetSize, 0, 0, []);
+    const body = this.role === 'requester' ? this.#body(mine, theirs) : this.#body(theirs, mine);
+    delete body.outputSizes[peerRole];
+    body.outcome = ABORTED_AFTER_DATA;
+    body.options = { ...body.options, error: wireError(error).code };
+    return signOneSidedReceipt(this.#identity, body);
   }
 
   #checkPeerView(mine: ReceiptView, theirs: ReceiptView, c: ReceiptContribution): void {
@@ -865,4 +952,23 @@ class SessionImpl implements Session {
   close(): Promise<void> {
     return this.#transport.close('session finished');
   }
+}
+
+/**
+ * The shared rule of every run wrapper, called once a run failed with `error` (after the session
+ * told the peer): when protocol data flowed and no co-signed receipt exists, the party's one-sided
+ * `aborted-after-data` receipt goes to `onReceipt` (the ledger), so the run counts against the
+ * peer's budget like a completed one instead of its reservation being given back. A failure
+ * before any protocol data (handshake, terms, budget refused) records nothing.
+ * @internal
+ */
+export async function recordAbortedRun(
+  session: Session,
+  soFar: AbortedRunContribution,
+  error: unknown,
+  onReceipt: ((receipt: UsageReceipt) => void | Promise<void>) | undefined,
+): Promise<UsageReceipt | undefined> {
+  const receipt = session.abortedRunReceipt(soFar, error);
+  if (receipt !== undefined) await onReceipt?.(receipt);
+  return receipt;
 }

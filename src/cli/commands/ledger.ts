@@ -73,6 +73,8 @@ const b64 = (bytes: Uint8Array): string => toBase64(bytes);
 function receiptJson(r: UsageReceipt): unknown {
   const b = r.body;
   return {
+    // `one-sided`: signed by `signatures[0]` (the ledger owner) alone; see docs/ledger.md.
+    kind: r.kind ?? 'co-signed',
     body: {
       ...b,
       sessionId: b64(b.sessionId),

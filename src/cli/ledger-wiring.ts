@@ -12,6 +12,7 @@
  * @module
  */
 import { readTextFile } from './identity-files.js';
+import { noteFailureSummary } from './summary.js';
 import { InputError, TermsRefusedError } from '../errors.js';
 import type { Ledger } from '../ledger/file-ledger.js';
 import { releaseLedgerBudget, reserveLedgerBudget } from '../ledger/reservations.js';
@@ -161,8 +162,10 @@ export function budgetCheck(ledger: Ledger, policy: BudgetPolicy, role: 'request
 
 /**
  * Appends `receipt` to `ledger`. Returns the entry index and the co-signed billing of the receipt
- * (none if neither party billed). The third argument is accepted for compatibility and ignored:
- * the schedule goes to the session (`priceSchedule`) so that the amount is in the signed body.
+ * (none if neither party billed). A one-sided receipt (a run aborted after protocol data flowed)
+ * is announced with one line on stderr: it counts against the peer's budget. The third argument
+ * is accepted for compatibility and ignored: the schedule goes to the session (`priceSchedule`)
+ * so that the amount is in the signed body.
  * @example
  * ```ts
  * const { index, billing } = await recordReceipt(ledger, receipt);
@@ -174,5 +177,24 @@ export async function recordReceipt(
   _schedule?: PriceSchedule,
 ): Promise<{ index: number; billing?: ReceiptBilling }> {
   const { index } = await ledger.append(receipt);
+  if (receipt.kind === 'one-sided') {
+    const code = receipt.body.options['error'];
+    process.stderr.write(
+      `one-sided receipt of the run ${receipt.body.outcome}${code ? ` (${code})` : ''} appended to ${ledger.dir} (entry ${index}); it counts against the peer's budget\n`,
+    );
+  }
   return receipt.body.billing ? { index, billing: receipt.body.billing } : { index };
+}
+
+/**
+ * For the `--json` failure line of a run that failed with `error`: when the run's last receipt is
+ * one-sided, its outcome (`aborted-after-data`) and where it was appended.
+ * @example
+ * ```ts
+ * catch (err) { noteAbortedRun(err, lastReceipt, { dir: ledger.dir, index }); throw err; }
+ * ```
+ */
+export function noteAbortedRun(error: unknown, receipt: UsageReceipt | undefined, ledger: { dir: string; index: number } | undefined): void {
+  if (receipt?.kind !== 'one-sided') return;
+  noteFailureSummary(error, { outcome: receipt.body.outcome, receipt, ledger: ledger ?? null });
 }

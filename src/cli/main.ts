@@ -11,6 +11,7 @@
 import { DataportError } from '../errors.js';
 import { loadNativeX25519, nativeX25519Absence } from '../platform/node.js';
 import { cliSignal, interrupt } from './signals.js';
+import { failureSummary } from './summary.js';
 
 const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
   keygen: () => import('./commands/keygen.js'),
@@ -100,7 +101,7 @@ main(process.argv.slice(2)).then(
     // With --json, scripts also get the failure as the last line of stdout.
     if (process.argv.includes('--json')) {
       const code = err instanceof DataportError ? err.code : err instanceof TypeError || err instanceof RangeError ? 'ERR_INPUT' : 'ERR_INTERNAL';
-      process.stdout.write(`${JSON.stringify({ ok: false, code, error: line })}\n`);
+      process.stdout.write(`${JSON.stringify({ ok: false, code, error: line, ...failureSummary(err) })}\n`);
     }
     if (process.env.DATAPORT_DEBUG) console.error(err);
     flushAndExit(1);

@@ -15,7 +15,7 @@ import type { SessionPolicy } from '../session/session.js';
 import type { FrameTransport } from '../transport/types.js';
 import type { PsiContext, PsiRunOutcome } from './commands/psi.js';
 import type { PsiCliOptions } from './psi-options.js';
-import { acceptOnlySchedule, budgetCheck, recordReceipt } from './ledger-wiring.js';
+import { acceptOnlySchedule, budgetCheck, noteAbortedRun, recordReceipt } from './ledger-wiring.js';
 
 function truncationOf(opts: PsiCliOptions): 'none' | 128 | 192 {
   return opts.truncate === 0 ? 'none' : opts.truncate;
@@ -79,11 +79,13 @@ export async function runSessionPsi(
 ): Promise<PsiRunOutcome> {
   const { opts, ledger } = ctx;
   let appended: { dir: string; index: number } | undefined;
+  let last: UsageReceipt | undefined;
   const onReceipt = async (receipt: UsageReceipt) => {
+    last = receipt;
     if (ledger) {
       const { index } = await recordReceipt(ledger, receipt);
       appended = { dir: ledger.dir, index };
-      if (receipt.body.outcome !== 'completed') {
+      if (receipt.body.outcome !== 'completed' && receipt.kind !== 'one-sided') {
         process.stderr.write(`receipt of the ${receipt.body.outcome} run appended to ${ledger.dir} (entry ${index})\n`);
       }
     }
@@ -110,6 +112,9 @@ export async function runSessionPsi(
       role === 'requester'
         ? await runPsi({ ...common, role, terms: termsOf(opts) })
         : await runPsi({ ...common, role, policy: policyOf(opts) });
+  } catch (err) {
+    noteAbortedRun(err, last, appended);
+    throw err;
   } finally {
     await budget?.release();
   }

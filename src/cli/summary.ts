@@ -57,3 +57,34 @@ export function createReporter(json: boolean): Reporter {
     },
   };
 }
+
+/** Extra `--json` fields of a failed run, keyed by its error (see {@link noteFailureSummary}). */
+const failureExtras = new WeakMap<object, Record<string, unknown>>();
+
+/**
+ * Records fields for the `--json` failure line of `error` (e.g. the outcome and ledger entry of a
+ * run that ended with a one-sided receipt).
+ * @example
+ * ```ts
+ * noteFailureSummary(err, { outcome: 'aborted-after-data', ledger: { dir, index } });
+ * ```
+ */
+export function noteFailureSummary(error: unknown, fields: Record<string, unknown>): void {
+  if (error !== null && typeof error === 'object') failureExtras.set(error, { ...failureExtras.get(error), ...fields });
+}
+
+/**
+ * The fields noted for `error` or any error in its `cause` chain (a command may reword an error),
+ * JSON-friendly; `{}` if none.
+ * @example
+ * ```ts
+ * process.stdout.write(JSON.stringify({ ok: false, code, error: line, ...failureSummary(err) }));
+ * ```
+ */
+export function failureSummary(error: unknown): Record<string, unknown> {
+  for (let e = error, depth = 0; e !== null && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const f = failureExtras.get(e);
+    if (f !== undefined) return toJsonFriendly(f) as Record<string, unknown>;
+  }
+  return {};
+}

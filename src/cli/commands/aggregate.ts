@@ -40,7 +40,7 @@ import { intOption, parseCommandArgs, parseHostPort, secondsOption, stringOption
 import { resolveColumns, scanCsv } from '../csv.js';
 import { openAtomicOutput } from '../files.js';
 import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
-import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, recordReceipt } from '../ledger-wiring.js';
+import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, recordReceipt } from '../ledger-wiring.js';
 import { cliSignal } from '../signals.js';
 import { parseEpsilon } from '../../protocols/guardrails.js';
 import { createReporter, type Reporter } from '../summary.js';
@@ -178,14 +178,23 @@ async function closeCommon(c: Common): Promise<void> {
   c.identity.secretKey.fill(0);
 }
 
-/** The ledger hook of a participant: appends each receipt, tells the user where. */
-function receiptRecorder(c: Common, appended: number[]): (receipt: UsageReceipt) => Promise<void> {
+/** The ledger hook of a participant: appends each receipt, tells the user where; `seen.last` is the latest receipt. */
+function receiptRecorder(c: Common, appended: number[], seen: { last?: UsageReceipt } = {}): (receipt: UsageReceipt) => Promise<void> {
   return async (receipt) => {
+    seen.last = receipt;
     if (!c.ledger) return;
     const { index } = await recordReceipt(c.ledger, receipt);
     appended.push(index);
-    if (receipt.body.outcome !== 'completed') process.stderr.write(`receipt of the ${receipt.body.outcome} round appended to ${c.ledger.dir} (entry ${index})\n`);
+    if (receipt.body.outcome !== 'completed' && receipt.kind !== 'one-sided') {
+      process.stderr.write(`receipt of the ${receipt.body.outcome} round appended to ${c.ledger.dir} (entry ${index})\n`);
+    }
   };
+}
+
+/** For the `--json` failure line: the one-sided receipt a participant's failed round ended with, if any. */
+function noteParticipantAbort(e: unknown, c: Common, entries: readonly number[], seen: { last?: UsageReceipt }): void {
+  const index = entries[entries.length - 1];
+  noteAbortedRun(e, seen.last, c.ledger && index !== undefined ? { dir: c.ledger.dir, index } : undefined);
 }
 
 function checkConnectUrl(url: string, ca: string | undefined): void {
@@ -320,11 +329,13 @@ async function serve(argv: string[]): Promise<number> {
         analystKey: toBase64(r.analystPublicKey),
         providerKeys: r.providerPublicKeys.map(toBase64),
         receipts: r.receipts.length,
+        // Links lost after protocol data flowed: one-sided `aborted-after-data` entries.
+        abortedLinks: r.oneSidedReceipts.length,
         linksWithoutReceipt: r.linksWithoutReceipt,
         ledger: ledger ? { dir: ledger.dir, entries } : null,
       };
       if (ledger) out.info(`${entries.length} receipt(s) appended to ${ledger.dir}`);
-      if (r.linksWithoutReceipt > 0) out.warn(`${r.linksWithoutReceipt} link(s) ended without a receipt (participant gone)`);
+      if (r.linksWithoutReceipt > 0) out.warn(`${r.linksWithoutReceipt} link(s) ended without a co-signed receipt (participant gone)`);
       if (outcome.status === 'completed') {
         out.info(`round ${outcome.queryId ?? ''} completed: ${outcome.contributors} of ${outcome.expected} providers contributed`);
         out.json(summary);
@@ -389,6 +400,7 @@ async function analystCommand(argv: string[]): Promise<number> {
   const c = await loadCommon(values);
   const { out, ledger } = c;
   const entries: number[] = [];
+  const seen: { last?: UsageReceipt } = {};
   const budgetHook = ledger && c.budget ? budgetCheck(ledger, c.budget, 'requester', 0) : undefined;
   try {
     const output = await openAtomicOutput(outputPath);
@@ -405,7 +417,7 @@ async function analystCommand(argv: string[]): Promise<number> {
           signal: cliSignal,
           ...(c.schedule ? { priceSchedule: c.schedule } : {}),
           ...(budgetHook ? { beforeRun: budgetHook } : {}),
-          onReceipt: receiptRecorder(c, entries),
+          onReceipt: receiptRecorder(c, entries, seen),
         });
         await output.write(new TextEncoder().encode(`${JSON.stringify(result, null, 2)}\n`));
         await output.commit();
@@ -428,6 +440,7 @@ async function analystCommand(argv: string[]): Promise<number> {
       }
     } catch (e) {
       await output.abort();
+      noteParticipantAbort(e, c, entries, seen);
       throw withHint(e);
     }
   } finally {
@@ -522,6 +535,7 @@ async function provideCommand(argv: string[]): Promise<number> {
   const c = await loadCommon(values);
   const { out, ledger } = c;
   const entries: number[] = [];
+  const seen: { last?: UsageReceipt } = {};
   const budgetHook = ledger && c.budget ? budgetCheck(ledger, c.budget, 'requester', declared) : undefined;
   try {
     const t = await connectWebSocket(p.url, { limits: limitsFor(p.timeoutMs), signal: cliSignal, ...(p.ca !== undefined ? { caFile: p.ca } : {}) });
@@ -542,7 +556,7 @@ async function provideCommand(argv: string[]): Promise<number> {
         signal: cliSignal,
         ...(c.schedule ? { priceSchedule: c.schedule } : {}),
         ...(budgetHook ? { beforeRun: budgetHook } : {}),
-        onReceipt: receiptRecorder(c, entries),
+        onReceipt: receiptRecorder(c, entries, seen),
       });
       out.info(`contributed ${declared} rows to ${done.queryId}; the released total covers ${done.contributors} providers`);
       if (ledger) out.info(`receipt appended to ${ledger.dir} (entry ${entries[0]})`);
@@ -558,6 +572,7 @@ async function provideCommand(argv: string[]): Promise<number> {
       });
       return 0;
     } catch (e) {
+      noteParticipantAbort(e, c, entries, seen);
       throw withHint(e);
     } finally {
       await t.close();

@@ -16,7 +16,7 @@ import { dedupeRecords, normalizeKey } from '../../protocols/psi/normalize.js';
 import type { ReceiptBilling } from '../../ledger/pricing.js';
 import { choosePlainBits, epsilonEach } from '../../protocols/psi-sum/protocol.js';
 import { PSI_SUM_PROTOCOL_NAME, runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../../session/run-psi-sum.js';
-import { acceptOnlySchedule, budgetCheck, loadBudgetPolicy, loadPriceSchedule, recordReceipt } from '../ledger-wiring.js';
+import { acceptOnlySchedule, budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, recordReceipt } from '../ledger-wiring.js';
 import { aggregateValueRows, type ValueColumnRequest } from '../../protocols/psi-sum/values.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
@@ -383,7 +383,10 @@ export async function run(argv: string[]): Promise<number> {
       }
     } catch (err) {
       if (err instanceof GuardrailRefusedError && receipt?.body.outcome === 'withheld') withheld = err;
-      else throw asRunError(err, signal, opts);
+      else {
+        noteAbortedRun(err, receipt, ledgerIndex !== undefined ? { dir: opts.ledgerDir!, index: ledgerIndex } : undefined);
+        throw asRunError(err, signal, opts);
+      }
     }
   } finally {
     await budgetHook?.release();

@@ -34,7 +34,7 @@ import { createProgress, type Progress } from '../progress.js';
 import { PSI_HELP, parsePsiOptions, type PsiCliOptions } from '../psi-options.js';
 import { cliSignal } from '../signals.js';
 import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
-import { createReporter, type Reporter } from '../summary.js';
+import { createReporter, failureSummary, type Reporter } from '../summary.js';
 import { runSessionPsi } from '../psi-session.js';
 import { loadBudgetPolicy, loadPriceSchedule } from '../ledger-wiring.js';
 import type { BudgetPolicy } from '../../ledger/budget.js';
@@ -302,7 +302,7 @@ async function listener(ctx: PsiContext, startedAt: number): Promise<number> {
             process.stderr.write(`dataport: session from ${who} failed: ${oneLine(e)}\n`);
             if (opts.json) {
               const code = e instanceof DataportError ? e.code : 'ERR_INTERNAL';
-              process.stdout.write(`${JSON.stringify({ ok: false, code, error: `session from ${who} failed: ${oneLine(e)}` })}\n`);
+              process.stdout.write(`${JSON.stringify({ ok: false, code, error: `session from ${who} failed: ${oneLine(e)}`, ...failureSummary(e) })}\n`);
             }
           }
         }

@@ -18,6 +18,7 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import {
+  DataportError,
   GuardrailRefusedError,
   MalformedMessageError,
   TermsRefusedError,
@@ -839,7 +840,8 @@ class SessionImpl implements Session {
     const body = this.role === 'requester' ? this.#body(mine, theirs) : this.#body(theirs, mine);
     delete body.outputSizes[peerRole];
     body.outcome = ABORTED_AFTER_DATA;
-    body.options = { ...body.options, error: wireError(error).code };
+    // The stable code only (a typed error's own, else what the peer was told): never a message.
+    body.options = { ...body.options, error: error instanceof DataportError ? error.code : wireError(error).code };
     return signOneSidedReceipt(this.#identity, body);
   }
 

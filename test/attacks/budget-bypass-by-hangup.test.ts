@@ -8,10 +8,11 @@
 // protocol code, with the connection cut where the receipt exchange would start). On the code
 // before the fix the second attempt of each scenario is allowed and runs, and the honest ledger
 // holds no entry for the first.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli } from '../cli-helpers.js';
 import { GuardrailRefusedError, TermsRefusedError, TransportClosedError } from '../../src/errors.js';
 import { openLedger, verifyLedgerDir, type Ledger } from '../../src/ledger/file-ledger.js';
 import { readBudgetReservations, releaseLedgerBudget, reserveLedgerBudget } from '../../src/ledger/reservations.js';
@@ -29,12 +30,15 @@ import {
   runAggregateAnalyst,
   runAggregateProvider,
   runPsi,
+  formatPublicKeyFile,
+  formatSecretKeyFile,
   runPsiSum,
   SessionMessageType,
   type Identity,
   type SessionTerms,
 } from '../../src/session/index.js';
 import { createMemoryTransportPair } from '../../src/transport/memory.js';
+import { connectWebSocket } from '../../src/transport/websocket-node.js';
 import type { FrameTransport } from '../../src/transport/types.js';
 import { toBase64 } from '../../src/utils/bytes.js';
 import { psiTerms } from '../session-fixtures.js';
@@ -45,6 +49,7 @@ const BUDGET_SPENT = /query budget for counterparty \S+ is spent: 1 of 1 queries
 const dirs: string[] = [];
 const ledgers: Ledger[] = [];
 afterEach(async () => {
+  killAll();
   for (const l of ledgers.splice(0)) await l.close().catch(() => {});
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -368,4 +373,59 @@ describe('aggregation: a participant hanging up after the data', () => {
       await expect(reserveLedgerBudget(ledger, { counterparty: who.publicKey, policy: ONE_QUERY })).rejects.toThrow(GuardrailRefusedError);
     }
   }, 240_000);
+});
+
+describe('dataport psi --listen --budget (CLI end to end)', () => {
+  it('a requester that hangs up after its output spends the query: a one-sided entry, one line, --json outcome; the next run is refused', async () => {
+    assertBuilt();
+    const root = mkdtempSync(join(tmpdir(), 'dataport-hangup-cli-'));
+    dirs.push(root);
+    const p = (name: string) => join(root, name);
+    const hospital = generateIdentity();
+    const pharma = generateIdentity();
+    for (const [name, id] of [['hospital', hospital], ['pharma', pharma]] as const) {
+      mkdirSync(p(name));
+      writeFileSync(p(`${name}/identity.key`), formatSecretKeyFile(id.secretKey));
+      chmodSync(p(`${name}/identity.key`), 0o600);
+      writeFileSync(p(`${name}/identity.pub`), formatPublicKeyFile(id.publicKey));
+    }
+    writeFileSync(p('hospital.csv'), `patient_id\n${HOSPITAL_KEYS.join('\n')}\n`);
+    writeFileSync(p('pharma.csv'), `resident_id\n${PHARMA_KEYS.join('\n')}\n`);
+    writeFileSync(p('budget.json'), JSON.stringify(ONE_QUERY));
+    const listen = () =>
+      startCli(
+        ['psi', '--listen', '127.0.0.1:0', '--identity', p('hospital'), '--peer-key', p('pharma/identity.pub'), '--workers', '0',
+          '--input', p('hospital.csv'), '--key', 'patient_id', '--truncate', '0', '--ledger', p('ledger'), '--budget', p('budget.json'), '--json'],
+        { watchdogMs: 120_000 },
+      );
+
+    const first = listen();
+    const probe = await probingRequester(await connectWebSocket(await first.listening()), pharma, hospital);
+    expect(probe.intersection).toEqual([0, 1]);
+    const l1 = await first.done;
+    expect(l1.code).not.toBe(0);
+    expectOneLineError(l1.stderr, /connection/);
+    expect(l1.stderr).toMatch(/one-sided receipt of the run aborted-after-data \(ERR_TRANSPORT_CLOSED\) appended to \S+ \(entry 0\); it counts against the peer's budget/);
+    const j1 = lastJson(l1.stdout);
+    expect(j1).toMatchObject({ ok: false, outcome: 'aborted-after-data', ledger: { dir: p('ledger'), index: 0 } });
+
+    const second = listen();
+    const url = await second.listening();
+    const honest = await runCli(['psi', '--connect', url, '--identity', p('pharma'), '--peer-key', p('hospital/identity.pub'), '--workers', '0',
+      '--input', p('pharma.csv'), '--key', 'resident_id', '--truncate', '0']);
+    const l2 = await second.done;
+    expect(honest.code).not.toBe(0);
+    expectOneLineError(honest.stderr, BUDGET_SPENT);
+    expectOneLineError(l2.stderr, BUDGET_SPENT);
+
+    const report = await runCli(['ledger', 'report', '--ledger', p('ledger'), '--format', 'csv']);
+    expect(report.code, report.stderr).toBe(0);
+    const [header, row] = report.stdout.split('\r\n');
+    expect(header).toBe('counterparty,runs,completed,withheld,refused,failed,aborted,records_in,records_out,bytes,compute_ms,billed');
+    expect(row).toMatch(new RegExp(`^${toBase64(pharma.publicKey).replace(/[+/=]/g, '\\$&')},2,0,0,1,0,1,`));
+    const verify = await runCli(['ledger', 'verify', '--ledger', p('ledger'), '--public-key', p('hospital/identity.pub')]);
+    expect(verify.code, verify.stderr).toBe(0);
+    const exported = JSON.parse((await runCli(['ledger', 'export', '--ledger', p('ledger')])).stdout) as { entries: { entry: { kind: string; body: { outcome: string } } }[] };
+    expect(exported.entries.map((e) => [e.entry.kind, e.entry.body.outcome])).toEqual([['one-sided', 'aborted-after-data'], ['co-signed', 'refused']]);
+  }, 180_000);
 });

@@ -180,7 +180,7 @@ describe('dataport ledger', () => {
     expect(t.stdout).toMatch(/TOTAL\s+7\s+7/);
     const csv = await dataport('ledger', 'report', '--ledger', dir, '--by', 'month', '--format', 'csv');
     expect(csv.stdout.split('\r\n').slice(0, 3)).toEqual([
-      'month,runs,completed,withheld,refused,failed,records_in,records_out,bytes,compute_ms,billed',
+      'month,runs,completed,withheld,refused,failed,aborted,records_in,records_out,bytes,compute_ms,billed',
       expect.stringMatching(/^2026-10,4,4,/),
       expect.stringMatching(/^2026-11,3,3,/),
     ]);

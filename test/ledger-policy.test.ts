@@ -176,10 +176,10 @@ describe('usage report', () => {
     const rows = buildUsageReport(entries, { by: 'protocol' });
     const table = formatUsageReport(rows, 'protocol', 'table');
     expect(table.split('\n')[0]).toMatch(/^protocol\s+runs\s+completed/);
-    expect(table).toMatch(/TOTAL\s+4\s+2\s+1\s+1\s+0\s+24000\s+480\s+4000000\s+40\s+CNY 5086/);
+    expect(table).toMatch(/TOTAL\s+4\s+2\s+1\s+1\s+0\s+0\s+24000\s+480\s+4000000\s+40\s+CNY 5086/);
     const csv = formatUsageReport(rows, 'protocol', 'csv');
-    expect(csv.split('\r\n')[0]).toBe('protocol,runs,completed,withheld,refused,failed,records_in,records_out,bytes,compute_ms,billed');
-    expect(csv).toContain("\r\n'=cmd|evil,1,0,0,1,0,6000,120,1000000,10,CNY 0\r\n");
+    expect(csv.split('\r\n')[0]).toBe('protocol,runs,completed,withheld,refused,failed,aborted,records_in,records_out,bytes,compute_ms,billed');
+    expect(csv).toContain("\r\n'=cmd|evil,1,0,0,1,0,0,6000,120,1000000,10,CNY 0\r\n");
     const json = JSON.parse(formatUsageReport(rows, 'protocol', 'json'));
     expect(json.rows[1].key).toBe('ecdh-psi');
     expect(formatUsageReport([{ ...rows[0]!, key: 'a\x1b[31mb' }], 'protocol', 'table')).not.toContain('\x1b');

@@ -89,7 +89,9 @@ Every connection is mutually authenticated (Ed25519 identities from 'dataport ke
 --ledger         append the co-signed receipt of every link to this ledger (serve: one per link)
 --price-schedule bill with this schedule (the amount is part of the signed receipt; needs --ledger)
 --budget         query budget per counterparty, checked against --ledger once the peer is
-                 authenticated; a spent budget refuses that link on both sides (needs --ledger)
+                 authenticated; a spent budget refuses that link on both sides (needs --ledger).
+                 A link counts once protocol data flowed: a peer that hangs up before the
+                 receipt leaves a one-sided 'aborted-after-data' entry that uses its query
 --min-cohort     provide: refuse a query whose minCohort is below N
 --max-epsilon    provide: refuse a query without differential privacy or with a total epsilon above E
 --workers        provide: auto (default), 0 or N. auto encrypts on the main thread unless the

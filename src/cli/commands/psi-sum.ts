@@ -74,7 +74,9 @@ running:
                             amount is part of the co-signed receipt (needs --ledger)
   --budget FILE             query budget per counterparty (JSON, see docs/ledger.md), checked
                             against --ledger once the peer is authenticated; a spent budget
-                            refuses the run on both sides (needs --ledger)
+                            refuses the run on both sides (needs --ledger). A run counts once
+                            protocol data flowed: a peer that hangs up before the receipt
+                            leaves a one-sided 'aborted-after-data' entry that uses its query
   --accept-price-schedule FILE
                             run only if the peer's price schedule, when it bills the run, is
                             exactly this one (announced before the run); otherwise both refuse

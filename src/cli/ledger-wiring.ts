@@ -127,8 +127,9 @@ export interface BudgetHook {
  * authenticated peer's budget in `ledger` — counting the ledger's entries and the runs in progress
  * in every process sharing the ledger — or refuses (`GuardrailRefusedError`, whose message the
  * session sends to the peer) once it is spent. The reservation is settled by the run's receipt
- * (same session id) when it is appended; call `release()` when the run is over so that a run that
- * failed before its receipt gives its share back. The records counted for `maxRecords` are this
+ * (same session id) when it is appended — the co-signed one, or the one-sided `aborted-after-data`
+ * one of a run that failed after protocol data flowed; call `release()` when the run is over so
+ * that a run that failed before any protocol data gives its share back. The records counted for `maxRecords` are this
  * party's distinct keys plus what the peer declared in the signed terms (the requester's set size;
  * a requester knows only the responder's minimum).
  * @example

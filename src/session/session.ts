@@ -263,7 +263,8 @@ export interface Session {
    * a co-signed receipt existed (the peer hung up, a frame was bad, the run was aborted): the
    * receipt body as far as this party knows it — the peer's input size as declared in the signed
    * handshake, no peer output size, no billing — with outcome {@link ABORTED_AFTER_DATA} and the
-   * option `error` = the error's stable code (what the peer is told; never a message or a stack),
+   * option `error` = the error's stable code (a typed error's own, else the one the peer is told;
+   * never a message or a stack),
    * signed by this party alone (`kind: 'one-sided'`). `undefined` when the rule does not apply: a
    * refused session, no protocol data yet, a co-signed receipt exists, or one was already made.
    * A budget reservation is settled by appending it (same session id), like a completed run's.

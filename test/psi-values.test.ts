@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { LazyPermutation, ValueTable, randomIndexes, randomPermutation, truncateValues } from '../src/protocols/psi/values.js';
+import { LazyPermutation, PeerIndexSet, ValueTable, randomIndexes, randomPermutation, truncateValues } from '../src/protocols/psi/values.js';
 import { MalformedMessageError } from '../src/errors.js';
 
 const info = new TextEncoder().encode('ECDH-PSI');
@@ -45,6 +45,32 @@ describe('ValueTable', () => {
     );
     const t = new ValueTable(2, 16);
     expect(() => t.insertAll(new Uint8Array(32))).toThrow(MalformedMessageError);
+  });
+
+  it('works for every value size and capacity boundary (slot tags next to the entry number)', () => {
+    for (const [capacity, L] of [[1, 4], [15, 7], [16, 32], [255, 24], [256, 16], [257, 1]] as const) {
+      const distinct = Math.min(capacity, 2 ** (8 * L));
+      const flat = new Uint8Array(distinct * L);
+      for (let i = 0; i < distinct; i++) for (let j = 0; j < Math.min(L, 4); j++) flat[i * L + j] = (i >> (8 * j)) & 0xff;
+      const t = new ValueTable(capacity, L);
+      t.insertAll(flat);
+      for (let i = 0; i < distinct; i++) expect(t.find(flat, i * L)).toBe(i);
+      expect(() => t.insertAll(flat.subarray(0, L))).toThrow(capacity === distinct ? RangeError : MalformedMessageError);
+    }
+  });
+});
+
+describe('PeerIndexSet', () => {
+  it('is a set of uint64 values', () => {
+    fc.assert(
+      fc.property(fc.array(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), { maxLength: 200 }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), (xs, y) => {
+        const s = new PeerIndexSet();
+        for (const x of xs) s.add(x);
+        for (const x of xs) expect(s.has(x)).toBe(true);
+        expect(s.has(y)).toBe(xs.includes(y));
+      }),
+      { numRuns: 50 },
+    );
   });
 });
 

@@ -75,6 +75,8 @@ function add(map: Record<string, number>, key: string, n: number): void {
  * ```
  */
 export function buildUsageReport(receipts: Iterable<UsageReceipt>, options: UsageReportOptions): UsageReportRow[] {
+  // Keyed by strings built from co-signed receipt fields (hex keys, protocol names, months): V8
+  // hashes strings with a per-process random seed, and one row per distinct key is the output anyway.
   const rows = new Map<string, UsageReportRow>();
   for (const r of receipts) {
     const b = r.body;

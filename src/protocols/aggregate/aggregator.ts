@@ -115,6 +115,7 @@ export function createAggregator(options: AggregatorOptions): AggregatorMachine 
   let he: HeContext | undefined;
   let publicKey: HePublicKey | undefined;
   let acc: HeCiphertext | undefined;
+  // Provider positions 0..n-1 fixed by this side's own configuration, never numbers a peer picks.
   const lost = new Set<number>();
   const joined = new Set<number>();
   const contributed = new Set<number>();

@@ -196,7 +196,7 @@ export function decodeSetup(bytes: Uint8Array): SetupMessage {
   const n = r.u8();
   if (n === 0 || n > LIM.maxColumns) throw new MalformedMessageError('malformed message: column count');
   const columns: ColumnSpec[] = [];
-  const names = new Set<string>();
+  const names = new Set<string>(); // at most LIM.maxColumns short names
   for (let i = 0; i < n; i++) {
     const len = r.u8();
     if (len === 0 || len > LIM.maxColumnNameBytes) throw new MalformedMessageError('malformed message: column name');

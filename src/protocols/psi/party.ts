@@ -77,7 +77,7 @@ import {
   type TruncationOptionValue,
 } from './codec.js';
 import { dedupeRecords, rowsForKeys, type DedupedRecords } from './normalize.js';
-import { LazyPermutation, ValueTable, randomIndexes, truncateValues } from './values.js';
+import { LazyPermutation, PeerIndexSet, ValueTable, randomIndexes, truncateValues } from './values.js';
 import { createYielder } from './yield.js';
 
 /** Who learns what (see the table in this module's documentation). */
@@ -296,6 +296,7 @@ class Party implements PsiParty {
   /** Send position → key index: records leave in a random order. */
   private readonly perm: LazyPermutation;
   private readonly selfIndexes: bigint[];
+  /** Own random indexes: the peer only looks them up, which cannot lengthen V8's bucket chains. */
   private readonly batchOfIndex = new Map<bigint, number>();
   private steps: Step[] = [];
   private stepNo = 0;
@@ -306,7 +307,8 @@ class Party implements PsiParty {
   private peerN = 0;
   private table: ValueTable | undefined;
   private readonly peerBatches: PeerBatch[] = [];
-  private readonly peerIndexSet = new Set<bigint>();
+  /** Peer-chosen indexes, at most one per point (the codec refuses empty batches): keyed buckets. */
+  private readonly peerIndexSet = new PeerIndexSet();
   private peerReceived = 0;
   /**
    * Round-1 batches received whose masking is still running: their values enter the table in
@@ -320,7 +322,7 @@ class Party implements PsiParty {
   private r2Sent = 0; // round-2 batches sent
   private r2Perm: LazyPermutation | undefined;
   private r2Indexes: bigint[] = [];
-  private readonly r2Seen = new Set<bigint>();
+  private readonly r2Seen = new PeerIndexSet();
   private r2Points = 0;
   private readonly matchedKey: Uint8Array;
   private tableHit: Uint8Array | undefined;

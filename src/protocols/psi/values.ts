@@ -9,6 +9,7 @@ import { sha512 } from '@noble/hashes/sha2.js';
 import { hkdfSha512Batch } from '../../crypto/hkdf.js';
 import { getWasm } from '../../crypto/fast/wasm.js';
 import { getNodeCrypto } from '../../platform/node.js';
+import { halfSipHash, randomHalfSipKey } from '../../crypto/halfsiphash.js';
 import { MalformedMessageError } from '../../errors.js';
 
 const INFO = new TextEncoder().encode('ECDH-PSI');
@@ -50,16 +51,26 @@ export function truncateValues(flat: Uint8Array, outBytes: number): Uint8Array {
 
 /**
  * A set of `capacity` fixed-size values packed in one `Uint8Array`, indexed by an open-addressing
- * table of `Int32Array` slots (4 bytes per slot, at most 50 % full). The values are outputs of a
- * scalar multiplication by this party's secret (and maybe HKDF), so the peer cannot aim them at one
- * bucket; exact duplicates are refused, since distinct records never give equal values.
+ * table of `Int32Array` slots (4 bytes per slot, at most 50 % full, linear probing). Exact
+ * duplicates are refused, since distinct records never give equal values.
+ *
+ * Slots are chosen by HalfSipHash-1-3 of the whole value under a key drawn from the CSPRNG for this
+ * table alone (`crypto/halfsiphash.ts`). Some inserted or looked-up values come straight from the
+ * peer (psi-sum's round-3 values), and the others are ones it can steer or learns (it receives
+ * round 2): with a hash it could compute, values sharing a slot would make every insertion walk one
+ * growing cluster (O(n^2) on the event loop: issue 16 finding 4, 2^16 values sharing their first
+ * 4 bytes took over a minute). Without the key the peer cannot aim values at a slot, so probe
+ * lengths are those of random values whatever it sends (bench/value-table.mjs).
  */
 export class ValueTable {
   /** The packed values, in insertion order. */
   readonly values: Uint8Array;
   private readonly slots: Int32Array;
   private readonly mask: number;
-  private readonly view: DataView;
+  private readonly key = randomHalfSipKey();
+  /** A slot holds entry + 1 in its low bits and, above them, the same bits of the value's hash. */
+  private readonly entryMask: number;
+  private readonly tagMask: number;
   private count = 0;
 
   constructor(
@@ -71,7 +82,10 @@ export class ValueTable {
     this.slots = new Int32Array(size);
     this.mask = size - 1;
     this.values = new Uint8Array(capacity * valueBytes);
-    this.view = new DataView(this.values.buffer);
+    let bits = 1;
+    while (2 ** bits <= capacity) bits++;
+    this.entryMask = 2 ** bits - 1;
+    this.tagMask = bits >= 31 ? 0 : ~this.entryMask;
   }
 
   /** Number of values inserted. */
@@ -91,17 +105,23 @@ export class ValueTable {
     const L = this.valueBytes;
     const k = flat.length / L;
     if (this.count + k > this.capacity) throw new RangeError('ValueTable capacity exceeded');
+    const values = this.values;
+    values.set(flat, this.count * L);
     for (let t = 0; t < k; t++) {
       const entry = this.count;
-      this.values.set(flat.subarray(t * L, t * L + L), entry * L);
-      let s = this.view.getUint32(entry * L, true) & this.mask;
+      const off = entry * L;
+      const h = halfSipHash(this.key, values, off, L);
+      const tag = h & this.tagMask;
+      let s = h & this.mask;
       for (;;) {
         const e = this.slots[s]!;
         if (e === 0) {
-          this.slots[s] = entry + 1;
+          this.slots[s] = tag | (entry + 1);
           break;
         }
-        if (this.same(e - 1, this.values, entry * L)) throw new MalformedMessageError('malformed message: duplicated point');
+        if ((e & this.tagMask) === tag && this.same((e & this.entryMask) - 1, values, off)) {
+          throw new MalformedMessageError('malformed message: duplicated point');
+        }
         s = (s + 1) & this.mask;
       }
       this.count++;
@@ -110,14 +130,47 @@ export class ValueTable {
 
   /** Index of the value at `src[off .. off+valueBytes)`, or -1. */
   find(src: Uint8Array, off: number): number {
-    const h = (src[off]! | (src[off + 1]! << 8) | (src[off + 2]! << 16) | (src[off + 3]! << 24)) >>> 0;
+    const h = halfSipHash(this.key, src, off, this.valueBytes);
+    const tag = h & this.tagMask;
     let s = h & this.mask;
     for (;;) {
       const e = this.slots[s]!;
       if (e === 0) return -1;
-      if (this.same(e - 1, src, off)) return e - 1;
+      // The tag spares most non-matching slots a read of their value (a cache miss in a large table).
+      if ((e & this.tagMask) === tag && this.same((e & this.entryMask) - 1, src, off)) return (e & this.entryMask) - 1;
       s = (s + 1) & this.mask;
     }
+  }
+}
+
+/**
+ * A set of uint64 values the peer chooses (batch indexes). A JavaScript `Set<bigint>` would not do:
+ * V8 hashes a BigInt by an unseeded function of its low 64 bits, so a peer can choose indexes that
+ * all share a bucket and make each insertion walk all earlier ones (issue 16 finding 4). Buckets
+ * here are picked by HalfSipHash-1-3 under a per-set CSPRNG key, which the peer does not know.
+ */
+export class PeerIndexSet {
+  private readonly key = randomHalfSipKey();
+  private readonly buckets = new Map<number, bigint[]>();
+  private readonly word = new Uint8Array(8);
+  private readonly view = new DataView(this.word.buffer);
+
+  private bucket(x: bigint): number {
+    this.view.setBigUint64(0, BigInt.asUintN(64, x));
+    return halfSipHash(this.key, this.word, 0, 8) & 0x3fffffff; // a small integer: an unsteerable Map key
+  }
+
+  /** True if `x` was added. */
+  has(x: bigint): boolean {
+    return this.buckets.get(this.bucket(x))?.includes(x) ?? false;
+  }
+
+  /** Adds `x` (a no-op if present). */
+  add(x: bigint): void {
+    const h = this.bucket(x);
+    const b = this.buckets.get(h);
+    if (b === undefined) this.buckets.set(h, [x]);
+    else if (!b.includes(x)) b.push(x);
   }
 }
 
@@ -214,7 +267,7 @@ export class LazyPermutation {
  * ```
  */
 export function randomIndexes(count: number): bigint[] {
-  const seen = new Set<bigint>();
+  const seen = new Set<bigint>(); // own CSPRNG values: nothing a peer can aim at one bucket
   const out: bigint[] = [];
   const words = new BigUint64Array(Math.max(1, count));
   while (out.length < count) {

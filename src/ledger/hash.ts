@@ -7,7 +7,8 @@
  */
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { getNodeCrypto } from '../platform/node.js';
-import { signMessage, verifyMessage } from '../session/identity.js';
+import { verifyEd25519 } from '../crypto/ed25519.js';
+import { signMessage } from '../session/identity.js';
 
 const nodeCrypto = getNodeCrypto();
 
@@ -23,41 +24,13 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
   return h.digest();
 }
 
-// DER prefixes of RFC 8410 keys: SPKI for a 32-byte public key, PKCS#8 for a 32-byte seed.
-const SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
+// DER prefix of an RFC 8410 PKCS#8 key for a 32-byte seed.
 const PKCS8_PREFIX = Uint8Array.from([
   0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ]);
 
-type KeyObject = import('node:crypto').KeyObject;
-// Ledgers involve a handful of keys; key import dominates a native verify, so cache a few.
-const publicKeyCache = new Map<string, KeyObject>();
-const MAX_CACHED_KEYS = 256;
-
-function nodePublicKey(publicKey: Uint8Array): KeyObject {
-  const id = String.fromCharCode(...publicKey);
-  let key = publicKeyCache.get(id);
-  if (!key) {
-    const der = new Uint8Array(SPKI_PREFIX.length + 32);
-    der.set(SPKI_PREFIX);
-    der.set(publicKey, SPKI_PREFIX.length);
-    key = nodeCrypto!.createPublicKey({ key: der as unknown as Buffer, format: 'der', type: 'spki' });
-    if (publicKeyCache.size >= MAX_CACHED_KEYS) publicKeyCache.clear();
-    publicKeyCache.set(id, key);
-  }
-  return key;
-}
-
-/** Ed25519 verification; false (never a throw) on any malformed input. */
-export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  if (!nodeCrypto) return verifyMessage(publicKey, message, signature);
-  if (publicKey.length !== 32 || signature.length !== 64) return false;
-  try {
-    return nodeCrypto.verify(null, message, nodePublicKey(publicKey), signature);
-  } catch {
-    return false;
-  }
-}
+/** Ed25519 verification under dataport's one rule (`crypto/ed25519.ts`, OpenSSL where it runs). */
+export const ed25519Verify = verifyEd25519;
 
 /** A signing function bound to one secret key (the key object is imported once). */
 export function ed25519Signer(secretKey: Uint8Array): (message: Uint8Array) => Uint8Array {

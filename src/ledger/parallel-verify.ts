@@ -11,6 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ed25519Verify } from './hash.js';
+import { ed25519Precheck } from '../crypto/ed25519.js';
 import type { LoadedLedger, SignatureTask, VerifyLedgerOptions } from './verify.js';
 import { verifyAndLoad, verifyAndLoadBatched } from './verify.js';
 
@@ -78,8 +79,9 @@ function pack(tasks: readonly SignatureTask[], start: number, id: number, chunkS
 
 /** Verifies `tasks` on `workers` threads; resolves the first failing position, or -1. */
 async function verifyOnWorkers(tasks: readonly SignatureTask[], workers: number, chunkSize: number): Promise<number> {
-  // Signatures of the wrong length never verify; find them here (the packed form has no room).
-  let firstBad = tasks.findIndex((t) => t.signature.length !== 64 || t.publicKey.length !== 32);
+  // The part of the one verification rule OpenSSL lacks (lengths, canonical non-small-order key,
+  // S < L: crypto/ed25519.ts) runs here; the workers run OpenSSL's equation, as ed25519Verify does.
+  let firstBad = tasks.findIndex((t) => !ed25519Precheck(t.publicKey, t.signature));
   const limit = firstBad >= 0 ? firstBad : tasks.length;
   const pool = Array.from({ length: workers }, () => new Worker(WORKER_SOURCE, { eval: true }));
   try {

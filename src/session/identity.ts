@@ -9,6 +9,7 @@
  * @module
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { isValidEd25519PublicKey, verifyEd25519 } from '../crypto/ed25519.js';
 import { InputError } from '../errors.js';
 import { assertBytes, fromBase64, toBase64 } from '../utils/bytes.js';
 
@@ -59,19 +60,16 @@ export function signMessage(secretKey: Uint8Array, message: Uint8Array): Uint8Ar
 }
 
 /**
- * Verifies an Ed25519 signature; returns false (never throws) on any malformed input.
+ * Verifies an Ed25519 signature under dataport's one rule (strict RFC 8032 encodings, no
+ * small-order key, S < L, cofactorless equation: `crypto/ed25519.ts`), the same rule as the ledger's;
+ * returns false (never throws) on any malformed input.
  * @example
  * ```ts
  * if (!verifyMessage(peerKey, bytes, sig)) throw new VerificationFailedError();
  * ```
  */
 export function verifyMessage(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  try {
-    if (publicKey.length !== 32 || signature.length !== 64) return false;
-    return ed25519.verify(signature, message, publicKey);
-  } catch {
-    return false;
-  }
+  return verifyEd25519(publicKey, message, signature);
 }
 
 /**
@@ -112,6 +110,19 @@ function parseKeyLine(text: string, tag: string, what: string): Uint8Array {
 }
 
 /**
+ * Whether `publicKey` may identify a party: a canonical encoding of an Ed25519 point of prime order
+ * (never small-order or mixed-order, which dataport's verification rule could treat differently
+ * from another verifier's).
+ * @example
+ * ```ts
+ * if (!isValidIdentityKey(key)) throw new RangeError('not an Ed25519 identity key');
+ * ```
+ */
+export function isValidIdentityKey(publicKey: Uint8Array): boolean {
+  return isValidEd25519PublicKey(publicKey);
+}
+
+/**
  * Parses an `identity.key` file; throws `InputError` if it is not one.
  * @example
  * ```ts
@@ -130,5 +141,7 @@ export function parseSecretKeyFile(text: string): Uint8Array {
  * ```
  */
 export function parsePublicKeyFile(text: string): Uint8Array {
-  return parseKeyLine(text, PUBLIC_TAG, 'public key');
+  const key = parseKeyLine(text, PUBLIC_TAG, 'public key');
+  if (!isValidEd25519PublicKey(key)) throw new InputError('public key file: not a valid Ed25519 identity key (small-order, mixed-order or non-canonical)');
+  return key;
 }

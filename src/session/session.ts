@@ -38,7 +38,7 @@ import { checkTerms, publicOutputBound, type SessionPolicy } from './policy.js';
 // Re-exported here too: other layers import them from this module.
 export { checkTerms, type SessionPolicy } from './policy.js';
 export { isPeerError } from './peer-errors.js';
-import { type Identity, signMessage, verifyMessage } from './identity.js';
+import { type Identity, isValidIdentityKey, signMessage, verifyMessage } from './identity.js';
 import {
   decodeConfirm,
   decodeDecision,
@@ -333,22 +333,36 @@ function checkBinding(mine: Uint8Array | undefined, theirs: Uint8Array | undefin
   return true;
 }
 
+function assertIdentityKey(key: Uint8Array, name: string): void {
+  if (!isValidIdentityKey(key)) throw new RangeError(`${name} is not a valid Ed25519 identity key (small-order, mixed-order or non-canonical)`);
+}
+
 function allowedKeys(o: SessionOptionsBase): readonly Uint8Array[] | 'any' {
   if (o.peerPublicKey !== undefined) {
     assertBytes(o.peerPublicKey, 'peerPublicKey', 32);
+    assertIdentityKey(o.peerPublicKey, 'peerPublicKey');
+    for (const k of o.allowedPeers ?? []) assertIdentityKey(k, 'allowedPeers[]');
     return [o.peerPublicKey, ...(o.allowedPeers ?? [])];
   }
   if (o.allowedPeers !== undefined) {
     if (!Array.isArray(o.allowedPeers)) throw new TypeError('allowedPeers must be an array');
-    for (const k of o.allowedPeers) assertBytes(k, 'allowedPeers[]', 32);
+    for (const k of o.allowedPeers) {
+      assertBytes(k, 'allowedPeers[]', 32);
+      assertIdentityKey(k, 'allowedPeers[]');
+    }
     if (o.allowedPeers.length > 0 || !o.allowAnyPeer) return o.allowedPeers;
   }
   if (o.allowAnyPeer === true) return 'any';
   throw new TypeError('pin the peer: give peerPublicKey or allowedPeers, or set allowAnyPeer: true');
 }
 
+/**
+ * Whether the peer's handshake key is acceptable: pinned (pinned keys are checked when given), or,
+ * with `allowAnyPeer`, at least a canonical prime-order Ed25519 key (issue 16 finding 5: a
+ * small-order key would let anyone sign as it).
+ */
 function keyAllowed(allowed: readonly Uint8Array[] | 'any', key: Uint8Array): boolean {
-  return allowed === 'any' || allowed.some((k) => equalBytes(k, key));
+  return allowed === 'any' ? isValidIdentityKey(key) : allowed.some((k) => equalBytes(k, key));
 }
 
 function refusalFrom(e: unknown): string | undefined {

@@ -6,6 +6,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { verifyEd25519 } from '../../crypto/ed25519.js';
 import { VerificationFailedError } from '../../errors.js';
 import { equalBytes } from '../../utils/bytes.js';
 
@@ -57,11 +58,7 @@ export function verifyQuerySignature(
 ): void {
   let ok = false;
   if (signature !== undefined && equalBytes(signature.signer, pinned)) {
-    try {
-      ok = ed25519.verify(signature.signature, querySigningInput(query, publicKey), pinned);
-    } catch {
-      ok = false;
-    }
+    ok = verifyEd25519(pinned, querySigningInput(query, publicKey), signature.signature); // the one rule
   }
   if (!ok) throw new VerificationFailedError();
 }

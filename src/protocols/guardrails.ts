@@ -7,11 +7,13 @@
  * Gaussian for Differential Privacy", NeurIPS 2020, Algorithms 1–2) — no floating point, so none of
  * the floating-point Laplace attacks (Mironov 2012) apply. Randomness: `crypto.getRandomValues`.
  *
- * When noise must fit a fixed range (a homomorphic plaintext addend), samples beyond a tail bound
- * are re-drawn: that truncation changes the guarantee from ε-DP to (ε, δ)-DP with δ ≤ 2^-40.
+ * When noise must fit a fixed range (a homomorphic plaintext addend), it is clamped at a tail
+ * bound: that changes the guarantee from ε-DP to (ε, δ)-DP with δ ≤ 2^-40. That bounded sampler,
+ * the one the protocols use, does a fixed amount of work whatever the noise (`bounded-laplace.ts`).
  * @module
  */
 import { GuardrailRefusedError } from '../errors.js';
+import { laplaceTable, sampleClampedLaplace } from './bounded-laplace.js';
 
 /**
  * A source of uniform random bytes (defaults to `crypto.getRandomValues`); injectable for tests.
@@ -113,6 +115,8 @@ function bernoulliExp(num: bigint, den: bigint, random: RandomSource): boolean {
 /**
  * Draws exact discrete Laplace noise with P(X = k) ∝ exp(-ε·|k| / Δ) (CKS 2020 Algorithm 2 with
  * scale Δ/ε). `sensitivity` is the L1 sensitivity of the statistic in its integer units.
+ * Its running time and randomness use grow with |X| (rejection loops): the protocols use
+ * {@link sampleBoundedDiscreteLaplace}, whose work is fixed.
  *
  * @example
  * ```ts
@@ -157,8 +161,11 @@ export function discreteLaplaceBound(epsilon: string, sensitivity: bigint): bigi
 }
 
 /**
- * Discrete Laplace noise re-drawn until |X| ≤ {@link discreteLaplaceBound} (for a fixed-range
- * homomorphic addend). Records δ = 2^-40 for the truncation.
+ * Discrete Laplace noise limited to |X| ≤ {@link discreteLaplaceBound} (for a fixed-range
+ * homomorphic addend), drawn with a fixed amount of work and randomness whatever its value
+ * (`bounded-laplace.ts`: independent bits of two geometric variables from a table; within 2^-100
+ * of the exact law after the e^ε factor, and clamped rather than re-drawn). Records δ = 2^-40 for
+ * the clamping. This is what the protocols use.
  *
  * @example
  * ```ts
@@ -170,13 +177,10 @@ export function sampleBoundedDiscreteLaplace(
   sensitivity: bigint,
   random: RandomSource = defaultRandom,
 ): { noise: bigint; record: DpRecord } {
-  const bound = discreteLaplaceBound(epsilon, sensitivity);
-  for (;;) {
-    const noise = sampleDiscreteLaplace(epsilon, sensitivity, random);
-    if (noise <= bound && noise >= -bound) {
-      return { noise, record: { mechanism: 'discrete-laplace', epsilon, sensitivity: sensitivity.toString(), delta: '2^-40' } };
-    }
-  }
+  const bound = discreteLaplaceBound(epsilon, sensitivity); // validates both arguments
+  const eps = parseEpsilon(epsilon);
+  const noise = sampleClampedLaplace(laplaceTable(eps.num, eps.den, sensitivity), bound, random);
+  return { noise, record: { mechanism: 'discrete-laplace', epsilon, sensitivity: sensitivity.toString(), delta: '2^-40' } };
 }
 
 /**

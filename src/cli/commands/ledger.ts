@@ -24,7 +24,10 @@ const HELP = `usage: dataport ledger <subcommand> --ledger DIR [options]
 subcommands:
   verify       --ledger DIR [--public-key FILE] [--price-schedule FILE] [--json]
                check every entry, seal and the checkpoint; exit 0 with a summary when intact,
-               otherwise exit 1 naming the first bad entry index and what is wrong; with
+               otherwise exit 1 naming the first bad entry index and what is wrong (this
+               catches edits by anyone but the owner: the owner can re-seal a ledger with
+               entries dropped or reordered, which only "consistency" against a checkpoint
+               saved earlier reveals); with
                --price-schedule, also recompute the co-signed amount of every entry billed
                with that schedule (same id and SHA-256) and exit 1 on the first that differs
   export       --ledger DIR [--public-key FILE]
@@ -32,7 +35,8 @@ subcommands:
   prove        --ledger DIR --index I [--size N] [--public-key FILE]
                JSON inclusion proof of entry I in the tree of size N (default: current size)
   consistency  --ledger DIR --from M --to N [--public-key FILE]
-               JSON consistency proof between tree sizes M and N
+               JSON consistency proof between tree sizes M and N; against an owner's
+               rewrite, check root1 equals the root of a checkpoint you saved at size M
   report       --ledger DIR [--by counterparty|protocol|month] [--format table|csv|json]
                usage and the co-signed billed amounts (minor currency units)
 

@@ -7,7 +7,7 @@
  * `src/protocols/psi-sum/protocol.ts` (DESIGN.md §2: session → protocols, never the reverse).
  * @module
  */
-import { AbortError, GuardrailRefusedError, TermsRefusedError } from '../errors.js';
+import { AbortError, GuardrailRefusedError, TermsRefusedError, VerificationFailedError } from '../errors.js';
 import { divideToDecimal, formatFixedPoint } from '../he/fixed-point.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
 import type { SessionTerms } from './messages.js';
@@ -78,7 +78,7 @@ export interface RunPsiSumOptions extends SessionRunOptions {
    */
   executor?: CryptoExecutor;
   /**
-   * Whether the HE steps (V's encryption, I's selection circuit) run on the pool's workers:
+   * Whether the HE steps (I's selection encryption, V's products) run on the pool's workers:
    * `auto` (default) when there are at least `PSI_SUM_HE_OFFLOAD_MIN_BLOCKS` ciphertext blocks,
    * `always`, or `never`. Ignored with an inline executor. Results are the same either way.
    */
@@ -169,11 +169,14 @@ function parseTermsOptions(terms: SessionTerms): { valuesRole: 'requester' | 're
  * Runs psi-sum with one peer over an authenticated session.
  *
  * The party that passes `values` is the value holder V (identifiers + numeric columns); the other
- * is the ID holder I. V's totals are BFV-encrypted under V's key; I selects and sums the matching
- * slots homomorphically and masks the result; V decrypts only the column sums. I learns the exact
- * intersection size; below `minCohort` it withholds the sums (`GuardrailRefusedError` on both sides
- * after a `withheld` receipt). With `dpEpsilon`, released counts and sums carry discrete-Laplace
- * noise and the receipt records ε.
+ * is the ID holder I, which holds the BFV key: I encrypts its selection, V multiplies it by its
+ * values and masks the result, and only I decrypts — so I's selection stays private even against
+ * a V that deviates from the protocol, V's values against an I that follows it (docs/psi-sum.md).
+ * I learns the exact intersection size; below `minCohort` it withholds the sums
+ * (`GuardrailRefusedError` on both sides after a `withheld` receipt). When the ID holder receives
+ * the sums it checks each against the declared bound × count and otherwise withholds them from its
+ * caller (`VerificationFailedError` after the receipt). With `dpEpsilon`, released counts and sums
+ * carry discrete-Laplace noise and the receipt records ε.
  *
  * @example
  * ```ts
@@ -308,6 +311,15 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     await options.onReceipt?.(receipt);
     if (receipt.body.outcome === 'withheld') {
       afterReceipt = new GuardrailRefusedError(`intersection below the minimum cohort of ${k}: result withheld`);
+      throw afterReceipt;
+    }
+    if (out.resultRejected) {
+      // The ID holder's range check failed on the value holder's result (only V can cause that).
+      // The run and its receipt were exactly those of a passing run — when V is not a recipient,
+      // nothing I sends may depend on this check — so the sums are withheld here, locally.
+      afterReceipt = new VerificationFailedError(
+        "the value holder's result failed the ID holder's range check (a column sum beyond its declared bound × count): sums withheld",
+      );
       throw afterReceipt;
     }
     await session.close();

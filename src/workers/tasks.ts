@@ -9,7 +9,7 @@ import { encodeToCurveBatch } from '../crypto/hash-to-curve.js';
 import { createGroup, type BackendName, type Group } from '../crypto/group.js';
 import { initCrypto } from '../crypto/fast/init.js';
 import { encryptBatch } from '../he/batch.js';
-import { psiSumEncryptTask, psiSumSelectTask, type PsiSumEncryptPayload, type PsiSumSelectPayload } from '../protocols/psi-sum/he-tasks.js';
+import { psiSumEncryptTask, psiSumEvaluateTask, type PsiSumEncryptPayload, type PsiSumEvaluatePayload } from '../protocols/psi-sum/he-tasks.js';
 import { truncateValues } from '../protocols/psi/values.js';
 import { assertBytes } from '../utils/bytes.js';
 import { unpackRecords, type PackedRecords } from './pack.js';
@@ -42,13 +42,13 @@ export interface WorkerTasks {
    */
   heEncrypt: { payload: { readonly publicKey: Uint8Array; readonly values: ArrayLike<bigint | number> }; result: Uint8Array };
   /**
-   * psi-sum, value holder: seeded symmetric BFV encryption of a run of value blocks under V's own
+   * psi-sum, ID holder: seeded symmetric BFV encryption of a run of selection blocks under I's own
    * key (`src/protocols/psi-sum/he-tasks.ts`); one ciphertext per block. The worker wipes its copy
    * of the secret key.
    */
   psiSumEncrypt: { payload: PsiSumEncryptPayload; result: Uint8Array[] };
-  /** psi-sum, ID holder: the selection circuit over a run of V's ciphertext blocks; the serialized partial sum. */
-  psiSumSelect: { payload: PsiSumSelectPayload; result: Uint8Array };
+  /** psi-sum, value holder: I's selection blocks times V's values over a run of blocks; one serialized partial accumulator per column. */
+  psiSumEvaluate: { payload: PsiSumEvaluatePayload; result: Uint8Array[] };
 }
 
 /**
@@ -69,7 +69,7 @@ export type WorkerTaskName = keyof WorkerTasks;
  * WorkerTaskNames.includes('multiply'); // true
  * ```
  */
-export const WorkerTaskNames: readonly WorkerTaskName[] = ['hashToGroup', 'multiply', 'multiplyTruncate', 'heEncrypt', 'psiSumEncrypt', 'psiSumSelect'];
+export const WorkerTaskNames: readonly WorkerTaskName[] = ['hashToGroup', 'multiply', 'multiplyTruncate', 'heEncrypt', 'psiSumEncrypt', 'psiSumEvaluate'];
 
 /** What a task returns: its value and the buffers to transfer with it. */
 export interface TaskOutput<T> {
@@ -115,8 +115,9 @@ const TASKS: { [K in WorkerTaskName]: TaskImpl<K> } = {
     const cts = (await psiSumEncryptTask(payload)).map((c) => owned(c).value);
     return { value: cts, transfer: cts.map((c) => c.buffer as ArrayBuffer) };
   },
-  async psiSumSelect(payload) {
-    return owned(await psiSumSelectTask(payload));
+  async psiSumEvaluate(payload) {
+    const parts = (await psiSumEvaluateTask(payload)).map((c) => owned(c).value);
+    return { value: parts, transfer: parts.map((c) => c.buffer as ArrayBuffer) };
   },
 };
 

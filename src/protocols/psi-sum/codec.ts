@@ -5,10 +5,13 @@
  * `MalformedMessageError`.
  * @module
  */
-import { MalformedMessageError } from '../../errors.js';
+import { MalformedMessageError, ProtocolVersionError } from '../../errors.js';
 
-/** Version of the psi-sum messages. */
-export const PSI_SUM_VERSION = 1;
+/**
+ * Version of the psi-sum messages. 2: the ID holder holds the BFV key (issue 16, finding 1); a
+ * version-1 peer (the value holder held the key) is refused with `ProtocolVersionError`.
+ */
+export const PSI_SUM_VERSION = 2;
 
 /** First byte of each psi-sum frame. */
 export const PsiSumMessage = {
@@ -17,6 +20,7 @@ export const PsiSumMessage = {
   CIPHERTEXT: 0x53,
   RESULT: 0x54,
   SUMS: 0x55,
+  SELECTION: 0x56,
 } as const;
 
 /** Which exchange a batch of points belongs to. */
@@ -56,15 +60,22 @@ export interface SetupMessage {
   plainModulus: bigint;
   valueKeys: number;
   columns: ColumnSpec[];
-  publicKey: Uint8Array;
 }
 
-/** I's answer after matching. */
-export interface ResultMessage {
+/**
+ * I's answer after matching: withheld (below the minimum cohort), or I's seeded BFV public key
+ * (its selection blocks follow as CIPHERTEXT frames).
+ */
+export interface SelectionMessage {
   withheld: boolean;
   /** The (maybe noisy) count, present when V is a recipient and not withheld. */
   count?: bigint;
-  /** One serialized ciphertext per column (empty when withheld). */
+  /** I's seeded public key (absent when withheld). */
+  publicKey?: Uint8Array;
+}
+
+/** V's result: one serialized ciphertext per column. */
+export interface ResultMessage {
   ciphertexts: Uint8Array[];
 }
 
@@ -164,7 +175,7 @@ const dec = new TextDecoder('utf-8', { fatal: true });
  * Encodes V's SETUP message.
  * @example
  * ```ts
- * const frame = encodeSetup({ version: 1, plainBits: 40, plainModulus: t, valueKeys: 600, columns, publicKey });
+ * const frame = encodeSetup({ version: PSI_SUM_VERSION, plainBits: 40, plainModulus: t, valueKeys: 600, columns });
  * ```
  */
 export function encodeSetup(m: SetupMessage): Uint8Array {
@@ -176,12 +187,13 @@ export function encodeSetup(m: SetupMessage): Uint8Array {
     if (c.bound < 1n || c.bound >= 1n << 63n) throw new RangeError('column bound out of range');
     w.u8(name.length).raw(name).u8(c.decimals).u64(c.bound);
   }
-  if (m.publicKey.length > LIM.maxHeObjectBytes) throw new RangeError('public key too large');
-  return w.u32(m.publicKey.length).raw(m.publicKey).finish();
+  return w.finish();
 }
 
 /**
- * Decodes a SETUP message (shape only; the protocol checks the values).
+ * Decodes a SETUP message (shape only; the protocol checks the values). The version comes first
+ * and is checked before anything else: another version's layout is refused with
+ * `ProtocolVersionError`.
  * @example
  * ```ts
  * const setup = decodeSetup(frame);
@@ -190,6 +202,7 @@ export function encodeSetup(m: SetupMessage): Uint8Array {
 export function decodeSetup(bytes: Uint8Array): SetupMessage {
   const r = expectType(bytes, PsiSumMessage.SETUP);
   const version = r.u8();
+  if (version !== PSI_SUM_VERSION) throw new ProtocolVersionError(`unsupported psi-sum version ${version} (this build speaks ${PSI_SUM_VERSION})`);
   const plainBits = r.u8();
   const plainModulus = r.u64();
   const valueKeys = r.u32();
@@ -215,11 +228,8 @@ export function decodeSetup(bytes: Uint8Array): SetupMessage {
     if (bound < 1n || bound >= 1n << 63n) throw new MalformedMessageError('malformed message: bound');
     columns.push({ name, decimals, bound });
   }
-  const pkLen = r.u32();
-  if (pkLen === 0 || pkLen > LIM.maxHeObjectBytes) throw new MalformedMessageError('malformed message: public key length');
-  const publicKey = r.bytes(pkLen);
   r.end();
-  return { version, plainBits, plainModulus, valueKeys, columns, publicKey };
+  return { version, plainBits, plainModulus, valueKeys, columns };
 }
 
 /**
@@ -252,7 +262,7 @@ export function decodePoints(bytes: Uint8Array, round: number): Uint8Array {
 }
 
 /**
- * Encodes one of V's ciphertexts (column `col`, index `index` within the column).
+ * Encodes one of I's selection ciphertexts (`col` is 0; `index` = block).
  * @example
  * ```ts
  * const frame = encodeCiphertext(0, 0, bytes);
@@ -282,38 +292,76 @@ export function decodeCiphertext(bytes: Uint8Array): { col: number; index: numbe
 }
 
 /**
- * Encodes I's RESULT.
+ * Encodes I's SELECTION.
  * @example
  * ```ts
- * const frame = encodeResult({ withheld: true, ciphertexts: [] });
+ * const frame = encodeSelection({ withheld: true });
+ * ```
+ */
+export function encodeSelection(m: SelectionMessage): Uint8Array {
+  if (m.withheld && (m.count !== undefined || m.publicKey !== undefined)) throw new RangeError('a withheld selection carries nothing');
+  if (!m.withheld && m.publicKey === undefined) throw new RangeError('publicKey is required');
+  const w = new W().u8(PsiSumMessage.SELECTION).u8((m.withheld ? 1 : 0) | (m.count !== undefined ? 2 : 0));
+  if (m.count !== undefined) w.i64(m.count);
+  if (m.publicKey !== undefined) {
+    if (m.publicKey.length === 0 || m.publicKey.length > LIM.maxHeObjectBytes) throw new RangeError('public key size');
+    w.u32(m.publicKey.length).raw(m.publicKey);
+  }
+  return w.finish();
+}
+
+/**
+ * Decodes I's SELECTION.
+ * @example
+ * ```ts
+ * const selection = decodeSelection(frame);
+ * ```
+ */
+export function decodeSelection(bytes: Uint8Array): SelectionMessage {
+  const r = expectType(bytes, PsiSumMessage.SELECTION);
+  const flags = r.u8();
+  if (flags > 3 || flags === 3) throw new MalformedMessageError('malformed message: flags');
+  const withheld = (flags & 1) === 1;
+  const count = (flags & 2) === 2 ? r.i64() : undefined;
+  if (withheld) {
+    r.end();
+    return { withheld };
+  }
+  const len = r.u32();
+  if (len === 0 || len > LIM.maxHeObjectBytes) throw new MalformedMessageError('malformed message: public key length');
+  const publicKey = r.bytes(len);
+  r.end();
+  return { withheld, ...(count !== undefined ? { count } : {}), publicKey };
+}
+
+/**
+ * Encodes V's RESULT (one ciphertext per column).
+ * @example
+ * ```ts
+ * const frame = encodeResult({ ciphertexts: [ct0, ct1] });
  * ```
  */
 export function encodeResult(m: ResultMessage): Uint8Array {
-  const w = new W().u8(PsiSumMessage.RESULT).u8((m.withheld ? 1 : 0) | (m.count !== undefined ? 2 : 0));
-  if (m.count !== undefined) w.i64(m.count);
-  w.u8(m.ciphertexts.length);
+  if (m.ciphertexts.length === 0 || m.ciphertexts.length > LIM.maxColumns) throw new RangeError('one ciphertext per column');
+  const w = new W().u8(PsiSumMessage.RESULT).u8(m.ciphertexts.length);
   for (const c of m.ciphertexts) {
-    if (c.length > LIM.maxHeObjectBytes) throw new RangeError('ciphertext too large');
+    if (c.length === 0 || c.length > LIM.maxHeObjectBytes) throw new RangeError('ciphertext size');
     w.u32(c.length).raw(c);
   }
   return w.finish();
 }
 
 /**
- * Decodes I's RESULT.
+ * Decodes V's RESULT; exactly `columns` ciphertexts.
  * @example
  * ```ts
- * const result = decodeResult(frame);
+ * const result = decodeResult(frame, 2);
  * ```
  */
-export function decodeResult(bytes: Uint8Array): ResultMessage {
+export function decodeResult(bytes: Uint8Array, columns: number): ResultMessage {
   const r = expectType(bytes, PsiSumMessage.RESULT);
-  const flags = r.u8();
-  if (flags > 3) throw new MalformedMessageError('malformed message: flags');
-  const withheld = (flags & 1) === 1;
-  const count = (flags & 2) === 2 ? r.i64() : undefined;
   const n = r.u8();
-  if (n > LIM.maxColumns || (withheld && (n !== 0 || count !== undefined))) throw new MalformedMessageError('malformed message: result shape');
+  if (n !== columns) throw new MalformedMessageError('malformed message: result shape');
   const ciphertexts: Uint8Array[] = [];
   for (let i = 0; i < n; i++) {
     const len = r.u32();
@@ -321,11 +369,11 @@ export function decodeResult(bytes: Uint8Array): ResultMessage {
     ciphertexts.push(r.bytes(len));
   }
   r.end();
-  return { withheld, ...(count !== undefined ? { count } : {}), ciphertexts };
+  return { ciphertexts };
 }
 
 /**
- * Encodes V's SUMS (one signed 64-bit value per column).
+ * Encodes I's SUMS for V (one signed 64-bit value per column).
  * @example
  * ```ts
  * const frame = encodeSums([123n, -4n]);
@@ -338,7 +386,7 @@ export function encodeSums(sums: readonly bigint[]): Uint8Array {
 }
 
 /**
- * Decodes V's SUMS; exactly `columns` values.
+ * Decodes I's SUMS; exactly `columns` values.
  * @example
  * ```ts
  * const sums = decodeSums(frame, 2);

@@ -2,12 +2,13 @@
  * Splits psi-sum's homomorphic work over a worker pool (the tasks are in `he-tasks.ts`) and puts
  * the pieces back together on the calling thread:
  *
- * - V encrypts a column as runs of consecutive blocks, one run per worker; the ciphertexts come
- *   back in block order (each is a fresh, independently seeded encryption, as inline).
- * - I evaluates a column as runs of consecutive blocks, one partial sum per run; this thread adds
- *   the partials (cheap) and applies the mask, re-randomisation, flooding and modulus switch once,
- *   exactly as inline. Each partial starts from its own encryption of zero, which only adds fresh
- *   encryption noise, far below the flooding (docs/psi-sum.md, "Workers").
+ * - I encrypts its selection blocks as runs of consecutive blocks, one run per worker; the
+ *   ciphertexts come back in block order (each a fresh, independently seeded encryption, as inline).
+ * - V multiplies a wave of I's blocks by its values as runs, one partial accumulator per column and
+ *   run; this thread adds the partials (cheap) into its own accumulators and later applies the
+ *   mask, flooding and modulus switch once, exactly as inline. Each partial starts from its own
+ *   encryption of zero, which only adds fresh encryption noise, far below the flooding and within
+ *   the correctness margin of `HeContext.resultPlan` (docs/psi-sum.md, "Workers").
  *
  * The runner is anything with the worker pool's `size` and `runTask` (the protocols layer does not
  * import `src/workers/`); a runner of size 0 means "inline".
@@ -15,8 +16,8 @@
  */
 import { AbortError, throwIfAborted } from '../../errors.js';
 import type { CryptoExecutor } from '../executor.js';
-import type { HeContext, HeKeyPair, HePublicKey } from './he.js';
-import type { PsiSumEncryptPayload, PsiSumSelectPayload } from './he-tasks.js';
+import type { HeContext, HeKeyPair, SelectionEvaluator } from './he.js';
+import type { PsiSumEncryptPayload, PsiSumEvaluatePayload } from './he-tasks.js';
 
 /**
  * Options of one task run (the worker pool's `RunTaskOptions`).
@@ -47,10 +48,10 @@ export interface PsiSumTaskOptions {
 export interface PsiSumTaskRunner {
   /** Workers available (0: the pool runs everything inline). */
   readonly size: number;
-  /** Runs V's encryption of a run of blocks on a worker. */
+  /** Runs I's encryption of a run of selection blocks on a worker. */
   runTask(name: 'psiSumEncrypt', payload: PsiSumEncryptPayload, options?: PsiSumTaskOptions): Promise<Uint8Array[]>;
-  /** Runs I's selection circuit over a run of blocks on a worker. */
-  runTask(name: 'psiSumSelect', payload: PsiSumSelectPayload, options?: PsiSumTaskOptions): Promise<Uint8Array>;
+  /** Runs V's products over a run of I's blocks on a worker (one partial per column). */
+  runTask(name: 'psiSumEvaluate', payload: PsiSumEvaluatePayload, options?: PsiSumTaskOptions): Promise<Uint8Array[]>;
 }
 
 /**
@@ -66,11 +67,12 @@ export interface PsiSumTaskRunner {
 export type PsiSumHeOffload = 'auto' | 'always' | 'never';
 
 /**
- * Smallest number of ciphertext blocks (columns × ⌈keys / 8192⌉) for which `auto` moves the HE
- * steps to the workers. A worker builds its own SEAL context on its first psi-sum task (0.5–2.5 s
- * on the project's 2-core machine: the NTT tables for N = 8192), while a block costs ~10 ms to
- * encrypt and ~15 ms to select (bench/psi-sum.mjs); with a cold pool, as in every CLI run, the
- * split only pays beyond roughly a hundred blocks per party on two workers.
+ * Smallest number of block operations for which `auto` moves the HE steps to the workers: I
+ * encrypts ⌈|Y| / 8192⌉ selection blocks, V multiplies each of them once per column
+ * (columns × ⌈|Y| / 8192⌉). A worker builds its own SEAL context on its first psi-sum task
+ * (0.5–2.5 s on the project's 2-core machine: the NTT tables for N = 8192), while a block costs
+ * ~10–20 ms (bench/psi-sum.mjs); with a cold pool, as in every CLI run, the split only pays beyond
+ * roughly a hundred blocks per party on two workers.
  *
  * @example
  * ```ts
@@ -138,11 +140,11 @@ async function all<T>(signal: AbortSignal | undefined, tasks: ((signal: AbortSig
 }
 
 /**
- * V: encrypts one column's slot values on the workers; one seeded ciphertext per N values, in
- * order, like `HeContext.encryptValues`. `secretKey` is V's serialized key (each task gets, and
- * wipes, its own copy; the caller wipes this one).
+ * I: encrypts signed coefficients on the workers; one seeded ciphertext per N values, in order,
+ * like `HeContext.encryptValues`. `secretKey` is I's serialized key (each task gets, and wipes,
+ * its own copy; the caller wipes this one).
  */
-export async function encryptColumnOnWorkers(
+export async function encryptBlocksOnWorkers(
   runner: PsiSumTaskRunner,
   he: HeContext,
   keys: HeKeyPair,
@@ -177,73 +179,36 @@ export async function encryptColumnOnWorkers(
   return parts.flat();
 }
 
-/** One column of I's evaluation: V's blocks of the column as received (already checked) and the constant term. */
-export interface SelectColumnInput {
-  readonly ciphertexts: readonly Uint8Array[];
-  readonly constant: bigint;
-}
-
 /**
- * I: the selection sums of `columns` on the workers (every column's block runs submitted at once,
- * so the pool keeps all workers busy), each masked and finished on this thread; result `c` is what
- * `HeContext.selectSumAndMask` returns for column `c` (a fresh sample of the same distribution).
+ * V: multiplies a wave of I's selection blocks (bytes as received, already shape-checked here;
+ * the workers load and check them again) by V's values on the workers and adds the partial
+ * accumulators into `evaluator`. `valuesOf(c, b0, b1)` gives column c's signed slot values of the
+ * wave's blocks [b0, b1) (relative to the wave), |v| < t/2.
  */
-export async function selectColumnsOnWorkers(
+export async function evaluateOnWorkers(
   runner: PsiSumTaskRunner,
   he: HeContext,
   publicKeyBytes: Uint8Array,
-  publicKey: HePublicKey,
-  columns: readonly SelectColumnInput[],
-  selected: Uint8Array,
+  evaluator: SelectionEvaluator,
+  ciphertexts: readonly Uint8Array[],
+  valuesOf: (column: number, b0: number, b1: number) => BigInt64Array,
   signal?: AbortSignal,
-): Promise<Uint8Array[]> {
+): Promise<void> {
   throwIfAborted(signal);
-  const plan: { column: number; b0: number; b1: number }[] = [];
-  columns.forEach((col, column) => {
-    if (col.ciphertexts.length === 0) throw new RangeError('no ciphertexts to select from');
-    for (const [b0, b1] of runs(col.ciphertexts.length, runner.size)) plan.push({ column, b0, b1 });
-  });
+  if (ciphertexts.length === 0) return;
+  const columns = evaluator.columns;
+  const plan = runs(ciphertexts.length, runner.size);
   const partials = await all(
     signal,
-    plan.map(({ column, b0, b1 }) => (s: AbortSignal) => {
-      const payload: PsiSumSelectPayload = {
-        plainBits: he.plainBits,
-        publicKey: publicKeyBytes,
-        ciphertexts: columns[column]!.ciphertexts.slice(b0, b1),
-        selected: selected.slice(Math.min(selected.length, b0 * he.n), Math.min(selected.length, b1 * he.n)),
-      };
-      return runner.runTask('psiSumSelect', payload, { transfer: [payload.selected.buffer as ArrayBuffer], signal: s }).then((p) => {
-        if (!(p instanceof Uint8Array)) throw new TypeError('worker returned a malformed result');
+    plan.map(([b0, b1]) => (s: AbortSignal) => {
+      const values = Array.from({ length: columns }, (_, c) => valuesOf(c, b0, b1));
+      const payload: PsiSumEvaluatePayload = { plainBits: he.plainBits, publicKey: publicKeyBytes, ciphertexts: ciphertexts.slice(b0, b1), values };
+      return runner.runTask('psiSumEvaluate', payload, { transfer: values.map((v) => v.buffer as ArrayBuffer), signal: s }).then((p) => {
+        if (!Array.isArray(p) || p.length !== columns || !p.every((c) => c instanceof Uint8Array)) throw new TypeError('worker returned a malformed result');
         return p;
       });
     }),
   );
   throwIfAborted(signal);
-  return columns.map((col, column) => {
-    let acc: ReturnType<HeContext['addPartial']> | undefined;
-    try {
-      plan.forEach((p, i) => {
-        if (p.column === column) acc = he.addPartial(acc, partials[i]!);
-      });
-      return he.maskAndFinish(acc!, col.constant, publicKey);
-    } finally {
-      acc?.delete();
-    }
-  });
-}
-
-/**
- * I: the selection sum of one column on the workers (see {@link selectColumnsOnWorkers}).
- */
-export async function selectColumnOnWorkers(
-  runner: PsiSumTaskRunner,
-  he: HeContext,
-  publicKeyBytes: Uint8Array,
-  publicKey: HePublicKey,
-  ciphertexts: readonly Uint8Array[],
-  selected: Uint8Array,
-  constant: bigint,
-  signal?: AbortSignal,
-): Promise<Uint8Array> {
-  return (await selectColumnsOnWorkers(runner, he, publicKeyBytes, publicKey, [{ ciphertexts, constant }], selected, signal))[0]!;
+  for (const p of partials) p.forEach((bytes, c) => evaluator.addPartial(c, bytes));
 }

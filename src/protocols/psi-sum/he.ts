@@ -3,25 +3,35 @@
  * encoding, so that selecting and summing the matching values is one plaintext multiplication by a
  * polynomial with coefficients in {0, -1, 1} (tiny noise growth, no rotations, no Galois keys).
  *
- * Encoding (pinned): a ciphertext carries N = 8192 values v_0..v_{N-1} as the plaintext polynomial
- * m(X) = Σ v_j X^j (coefficients mod t, negatives as t - |v|). In Z_t[X]/(X^N + 1),
- * X^j · X^(N-j) = -1, so with the selection polynomial p(X) = s_0 - Σ_{j≥1} s_j X^(N-j) the constant
- * coefficient of m·p is Σ_j s_j v_j. The other N - 1 coefficients of m·p are other linear
- * combinations of V's values and are masked with uniform values before V decrypts.
+ * Roles (protocol version 2): the ID holder I holds the BFV secret key. I encrypts its selection
+ * polynomials; the value holder V multiplies them by its plaintext values, masks, re-randomises,
+ * floods and sends one ciphertext per column back; I decrypts coefficient 0. V only ever sees
+ * IND-CPA ciphertexts under I's key, so no deviation of V's (malformed error terms, crafted
+ * multipliers) gives it a decryption oracle on I's selection (issue 16, finding 1).
  *
- * Parameters (one family, chosen from the declared bounds): N = 8192, coefficient modulus
- * 60+60+60 bits (the first two are the data level, q ≈ 2^120; the third is the special prime), the
- * plaintext modulus t the largest prime ≡ 1 (mod 2N) below 2^plainBits (node-seal 6 accepts only
- * such "batching" primes), plainBits in [20, 50]. 128-bit security per the HE standard (SEAL
- * enforces the tc128 bound for N = 8192: at most 218 bits).
+ * Encoding (pinned): block k of V's slots carries N = 8192 values v_0..v_{N-1} as the plaintext
+ * polynomial m_k(X) = Σ v_j X^j (coefficients mod t, negatives as t - |v|; SEAL's multiply_plain
+ * lifts coefficients ≥ (t+1)/2 as negatives, so the multiplier is centred, |coefficient| ≤ bound).
+ * In Z_t[X]/(X^N + 1), X^j · X^(N-j) = -1, so with I's selection polynomial
+ * p_k(X) = s_0 - Σ_{j≥1} s_j X^(N-j) the constant coefficient of p_k·m_k is Σ_j s_j v_j. The other
+ * N - 1 coefficients are other linear combinations of V's values: V masks them with uniform values.
  *
- * Circuit privacy (the key holder V decrypts what I computed): I re-randomises the result with a
- * fresh encryption of zero under V's public key (hides the c1 component, which otherwise is a
- * linear function of the selection V could solve for), then *floods* the noise — adds to every
- * coefficient of c0 a uniform integer of about 2^(119 - plainBits - 8) bits, far above the noise
- * the selection produced (statistical distance ≤ 2^-(40) under the limits enforced here) yet below
- * the decryption bound — and finally switches to the last modulus level when t ≤ 2^45 (small
- * enough for that to stay correct in the worst case). See docs/psi-sum.md for the residual leakage.
+ * Parameters (one family; the level of the result is chosen from the declared bounds): N = 8192,
+ * coefficient modulus 60+60+60 bits of data level (q ≈ 2^180) plus a 38-bit special prime (37 bits
+ * when the plaintext prime itself has 38 bits: SEAL takes the largest prime ≡ 1 mod 2N of a size
+ * for both, and they must differ), 218 bits in all — SEAL's tc128 bound for N = 8192 (HE
+ * standard). No key switching is ever done, so a special prime smaller than the data primes costs
+ * nothing but a little extra noise in public-key encryption. The plaintext modulus t is the largest
+ * prime ≡ 1 (mod 2N) below 2^plainBits (node-seal 6 accepts only such "batching" primes),
+ * plainBits in [20, 50].
+ *
+ * Circuit privacy for V (against a semi-honest I), derivation in {@link HeContext.resultPlan}: I
+ * knows the error e_k of its own ciphertexts exactly, so after decrypting it can read the noise of
+ * the result, which contains Σ_k e_k·m_k — a linear function of V's values. V therefore floods c0
+ * with a uniform integer per coefficient far above that term, re-randomises with a fresh encryption
+ * of zero under I's public key (so c1 = Σ a_k·m_k + fresh is no longer a linear function of V's
+ * values I could solve), masks every coefficient but the constant one, and then switches the result
+ * down to the lowest level at which decryption stays correct in the worst case.
  *
  * SEAL objects never leave this file; every one is `.delete()`d.
  * @module
@@ -33,13 +43,13 @@ type CipherText = ReturnType<Seal['CipherText']>;
 type Context = ReturnType<Seal['Context']>;
 type PlainText = ReturnType<Seal['PlainText']>;
 type PublicKey = ReturnType<Seal['PublicKey']>;
-/** V's BFV secret key (a SEAL object; never leaves the process). @internal */
+/** I's BFV secret key (a SEAL object; never leaves the process). @internal */
 export type SecretKey = ReturnType<Seal['SecretKey']>;
-/** V's BFV key pair (SEAL objects that never leave the process). @internal */
+/** I's BFV key pair (SEAL objects that never leave the process). @internal */
 export interface HeKeyPair {
   readonly secretKey: SecretKey;
   readonly publicKey: PublicKey;
-  /** The seeded public key sent to the peer (zstd). */
+  /** The seeded public key sent to the peer (uncompressed). */
   readonly publicKeyBytes: Uint8Array;
   delete(): void;
 }
@@ -61,46 +71,49 @@ function keyPair(secretKey: SecretKey, publicKey: PublicKey, publicKeyBytes: Uin
 
 /** Polynomial degree of psi-sum ciphertexts (values per ciphertext). */
 export const PSI_SUM_POLY_DEGREE = 8192;
-/** Bit sizes of the coefficient-modulus primes (data level: the first two). */
-export const PSI_SUM_COEFF_BITS: readonly number[] = Object.freeze([60, 60, 60]);
+/** Bit sizes of the data-level coefficient-modulus primes (q ≈ 2^180; the special prime comes on top). */
+export const PSI_SUM_DATA_BITS: readonly number[] = Object.freeze([60, 60, 60]);
 /** Smallest plaintext modulus size used. */
 export const MIN_PLAIN_BITS = 20;
-/** Largest plaintext modulus size used (keeps ≥ 40 bits of noise-flooding margin, see above). */
+/** Largest plaintext modulus size used (the derivation in `resultPlan` holds up to here). */
 export const MAX_PLAIN_BITS = 50;
-/** Bits kept between the flooding noise and the decryption bound. */
-const FLOOD_MARGIN_BITS = 8;
 /**
- * Largest plainBits for which the final switch to the last 60-bit level stays correct in the worst
- * case: the switch adds at most (1 + ||s||_1)/2 ≤ (N + 1)/2 ≈ 2^12 to the noise, which relative to
- * q_last/t = 2^(60 - plainBits) is ≤ 1/8 at 45 bits; with the flooding's ≤ 2^-7 the invariant
- * noise stays below 1/2. Measured budget after flood + switch: 8 bits at 40, 7 at 45, 2 at 50.
+ * Bit sizes of the whole coefficient modulus for a plaintext size: the data primes and a special
+ * prime of 38 bits (37 when t itself has 38 bits: SEAL picks the largest prime ≡ 1 mod 2N of a
+ * given size both for t and for the modulus, and t must be coprime to q). 180 + 38 = 218 bits,
+ * SEAL's tc128 bound for N = 8192.
+ * @example
+ * ```ts
+ * coeffBitsFor(40); // [60, 60, 60, 38]
+ * ```
  */
-const MOD_SWITCH_MAX_PLAIN_BITS = 45;
-/** Required statistical margin of the noise flooding, in bits. */
+export function coeffBitsFor(plainBits: number): number[] {
+  return [...PSI_SUM_DATA_BITS, plainBits === 38 ? 37 : 38];
+}
+/** Required statistical margin of the noise flooding, in bits (total over all N coefficients). */
 export const FLOOD_SECURITY_BITS = 40;
-/** Noise-budget bits the selection circuit consumes beyond log2(ciphertexts), measured ≤ 12. */
-const CIRCUIT_COST_BITS = 14;
-/** Largest serialized ciphertext accepted (fresh seeded or full, zstd). */
-export const MAX_CIPHERTEXT_BYTES = 600_000;
+/**
+ * Largest |error coefficient| of a fresh SEAL encryption. node-seal 6.0.3 is SEAL 4.1 built with
+ * its default sampler, the centred binomial distribution of `sample_poly_cbd`
+ * (native/src/seal/util/rlwe.cpp: 21 random bits minus 21 random bits, so |e| ≤ 21, σ ≈ 3.24);
+ * with SEAL_USE_GAUSSIAN_NOISE the clipped normal is cut at noise_max_deviation = 6σ = 19.2
+ * (util/globals.h). 21 bounds both. Only an honest I's noise matters here: a malicious I can
+ * learn V's values anyway (docs/psi-sum.md).
+ */
+export const SEAL_MAX_ERROR = 21n;
+/** Largest serialized ciphertext accepted (fresh seeded or full). */
+export const MAX_CIPHERTEXT_BYTES = 800_000;
 /** Largest serialized public key accepted. */
 export const MAX_PUBLIC_KEY_BYTES = 800_000;
 /** Largest serialized secret key accepted from this process's own thread (uncompressed: ~197 KB). */
 const MAX_SECRET_KEY_BYTES = 400_000;
-
 /**
- * Largest number of ciphertexts per column for a given plaintext size such that the flooding still
- * hides the circuit noise by {@link FLOOD_SECURITY_BITS} bits.
- * @example
- * ```ts
- * maxCiphertextsPerColumn(50); // 128 (2^20 keys per column)
- * ```
+ * Bound on the noise of the fresh public-key encryptions of zero in a result (one per accumulator:
+ * V's own and one per worker run). SEAL encrypts at the key level and divides by the special
+ * prime: |e·u + e1 + e2·s| ≤ 21·(2N + 1) ≈ 2^18.4 shrinks to ≤ 1 and the rounding adds
+ * ≤ (1 + ||s||_1)/2 ≤ 2^12; 2^24 covers up to 2^11 of them with room to spare.
  */
-export function maxCiphertextsPerColumn(plainBits: number): number {
-  // Budget after the circuit ≈ 119 - plainBits - CIRCUIT_COST - log2 K; flooding leaves
-  // FLOOD_MARGIN bits, so the hiding margin is (119 - plainBits - CIRCUIT_COST - log2 K) - FLOOD_MARGIN.
-  const log2k = 119 - plainBits - CIRCUIT_COST_BITS - FLOOD_MARGIN_BITS - FLOOD_SECURITY_BITS;
-  return log2k < 0 ? 0 : 2 ** Math.min(log2k, 30);
-}
+const FRESH_NOISE_BOUND = 1n << 24n;
 
 /**
  * Smallest plaintext-modulus size whose prime t satisfies t > 2·maxAbsTotal (so a signed total
@@ -115,6 +128,14 @@ export function plainBitsFor(maxAbsTotal: bigint): number {
   // t is a prime in (2^(bits-1), 2^bits): 2^(bits-1) ≥ 2·maxAbsTotal + 1 suffices.
   const need = (2n * maxAbsTotal + 1n).toString(2).length + 1;
   return Math.max(MIN_PLAIN_BITS, need);
+}
+
+/** How V finishes a result and what I expects back: flooding width and the level it ends at. */
+export interface ResultPlan {
+  /** The flooding adds a uniform integer of [-2^floodBits, 2^floodBits) to each coefficient of c0. */
+  readonly floodBits: number;
+  /** Data primes the result keeps after the final modulus switch (1..3). */
+  readonly primes: number;
 }
 
 function sealError(e: unknown, seal: Seal): Error {
@@ -181,7 +202,7 @@ export class HeContext {
   static async #build(plainBits: number): Promise<HeContext> {
     const seal = await loadSeal();
     const parms = seal.EncryptionParameters(seal.SchemeType.bfv);
-    const coeff = seal.CoeffModulus.Create(PSI_SUM_POLY_DEGREE, Int32Array.from(PSI_SUM_COEFF_BITS));
+    const coeff = seal.CoeffModulus.Create(PSI_SUM_POLY_DEGREE, Int32Array.from(coeffBitsFor(plainBits)));
     const plain = seal.PlainModulus.Batching(PSI_SUM_POLY_DEGREE, plainBits);
     try {
       parms.setPolyModulusDegree(PSI_SUM_POLY_DEGREE);
@@ -263,7 +284,7 @@ export class HeContext {
   }
 
   /**
-   * Generates V's key pair: the secret key and a public key (kept; SEAL's symmetric encryptor needs
+   * Generates I's key pair: the secret key and a public key (kept; SEAL's symmetric encryptor needs
    * one) and the bytes of a second, seeded public key for the peer. Call `delete()` on the result.
    */
   generateKeys(): HeKeyPair {
@@ -284,7 +305,7 @@ export class HeContext {
   }
 
   /**
-   * V's secret key, serialized (uncompressed) for its own worker threads, which encrypt columns
+   * I's secret key, serialized (uncompressed) for its own worker threads, which encrypt selection blocks
    * with it (`he-tasks.ts`). Secret: it goes only into a task payload in this process, is never
    * logged or sent, and the caller wipes the array after use.
    */
@@ -293,8 +314,8 @@ export class HeContext {
   }
 
   /**
-   * Rebuilds V's key pair in a worker from {@link HeContext.exportSecretKey}'s bytes and the seeded
-   * public key V sends its peer (SEAL's symmetric encryptor wants both). `RangeError` if the bytes
+   * Rebuilds I's key pair in a worker from {@link HeContext.exportSecretKey}'s bytes and the seeded
+   * public key I sends its peer (SEAL's symmetric encryptor wants both). `RangeError` if the bytes
    * are not a key for these parameters. Call `delete()` on the result: SEAL allocates a secret key
    * in a memory pool that is cleared when it is released.
    */
@@ -348,15 +369,75 @@ export class HeContext {
   }
 
   /**
-   * The exact shapes of the three kinds of HE object a peer sends (seeded public key, fresh seeded
-   * ciphertext, final result ciphertext): their byte length and the length of the structural prefix
-   * (SEAL header, parms_id, sizes, scale, inner array headers) that every honest object of the kind
+   * Encrypts I's selection for the slots of block `block`: the polynomial
+   * p(X) = s_0 - Σ_{j≥1} s_j X^(N-j) of the block's bits (`selected`: one byte per slot of the whole
+   * column, 1 = in the intersection), coefficients in {0, ±1}. Returns the plaintext coefficients
+   * (signed) for {@link HeContext.encryptValues}.
+   */
+  selectionCoefficients(selected: Uint8Array, block: number): bigint[] {
+    const coeffs = new Array<bigint>(this.n).fill(0n);
+    const base = block * this.n;
+    // Every slot of the block is visited whatever its bit (no data-dependent branch on the count).
+    for (let j = 0; j < this.n; j++) {
+      const bit = base + j < selected.length ? BigInt(selected[base + j]! & 1) : 0n;
+      // Constant term of X^j · X^(N-j) is -1 (negacyclic), hence -s_j at N - j for j ≥ 1.
+      if (j === 0) coeffs[0] = bit;
+      else coeffs[this.n - j] = -bit;
+    }
+    return coeffs;
+  }
+
+  /**
+   * How V finishes a result for `blocks` selection blocks and per-key totals of |v| ≤ `maxBound`,
+   * and at which level I expects it (a function of public, declared values only, so both sides
+   * compute the same). Derivation (docs/psi-sum.md, "Parameters and noise"):
+   *
+   * - I's ciphertext k decrypts as c0 + c1·s = (q/t)·p_k + ε_k + e_k with |e_k| ≤ 21 (SEAL's CBD,
+   *   {@link SEAL_MAX_ERROR}) and the scaling's rounding |ε_k| ≤ 1/2. Times V's centred multiplier
+   *   m_k (|coefficient| ≤ B): (q/t)·[p_k·m_k]_t + (e_k + ε_k)·m_k exactly (the q·K wrap vanishes
+   *   mod q). So every coefficient of the noise V's values induce is at most
+   *   W = K·N·B·(21 + 1/2) plus ≤ 1/2 from the mask's scaling; we use W = K·N·B·22 + 1.
+   * - I knows e_k and can read all N noise coefficients after decrypting, so V floods each with an
+   *   independent uniform value of [-2^F, 2^F). Statistical distance per coefficient
+   *   ≤ W / 2^(F+1), over the N coefficients ≤ N·W / 2^(F+1) ≤ 2^-40 with
+   *   F = ⌈log2 W⌉ + 40 + log2 N.
+   * - Correctness: the total noise (flood + W + the fresh encryptions of zero) must stay below
+   *   q/(2t). A switch to a lower level q' scales it by q'/q and adds ≤ (1 + ||s||_1)/2 ≤ (N + 1)/2
+   *   of rounding; the result goes to the lowest level where the worst case stays below
+   *   q'/(4t) (one bit of margin). The switch happens after the flooding, so it is
+   *   post-processing of an already hidden value.
+   *
+   * `RangeError` if even the data level cannot hold it (impossible within {@link MAX_PLAIN_BITS}
+   * and the protocol's limits: at 50 bits, F ≤ 109 against log2(q/4t) ≈ 128).
+   */
+  resultPlan(blocks: number, maxBound: bigint): ResultPlan {
+    if (!Number.isSafeInteger(blocks) || blocks < 1) throw new RangeError('blocks must be a positive integer');
+    if (typeof maxBound !== 'bigint' || maxBound < 1n) throw new RangeError('maxBound must be a positive bigint');
+    const n = BigInt(this.n);
+    const w = BigInt(blocks) * n * maxBound * (SEAL_MAX_ERROR + 1n) + 1n;
+    const floodBits = bitLength(w - 1n) + FLOOD_SECURITY_BITS + Math.log2(this.n);
+    if (floodBits + 1 > 128) throw new RangeError('declared bounds too large for the noise flooding');
+    const before = (1n << BigInt(floodBits)) + w + FRESH_NOISE_BOUND;
+    const q = this.#primes.reduce((a, b) => a * b, 1n);
+    for (let primes = 1; primes <= this.#primes.length; primes++) {
+      const qLevel = this.#primes.slice(0, primes).reduce((a, b) => a * b, 1n);
+      // ⌈(q'/q)·before⌉ + (N + 1)/2 + 1 < q'/(4t), in integers.
+      const after = (qLevel * before + q - 1n) / q + (n + 1n) / 2n + 1n;
+      if (after * 4n * this.t < qLevel) return { floodBits, primes };
+    }
+    throw new RangeError('declared bounds too large for the noise flooding');
+  }
+
+  /**
+   * The exact shapes of the HE objects a peer sends (seeded public key, fresh seeded ciphertext,
+   * result ciphertext at 1, 2 or 3 data primes): their byte length and the structural prefix (SEAL
+   * header, parms_id, sizes, scale, inner array headers) that every honest object of the kind
    * shares byte for byte. Learned once per context from locally made objects (three of each; the
    * prefix ends where they first differ). SEAL's loader aborts the WebAssembly instance, instead of
    * throwing, on some truncated or inconsistent bodies, so a peer's bytes must match a shape before
    * SEAL sees them; what remains variable is coefficient data and the seed, which SEAL validates.
    */
-  #shapes(): Record<'publicKey' | 'fresh' | 'final', { length: number; prefix: Uint8Array }> {
+  #shapes(): Record<ShapeKind, { length: number; prefix: Uint8Array }> {
     if (this.#shapeCache !== undefined) return this.#shapeCache;
     const seal = this.#seal;
     const none = seal.ComprModeType.none;
@@ -366,7 +447,7 @@ export class HeContext {
     const enc = seal.Encryptor(this.#context, pk, sk);
     const ev = seal.Evaluator(this.#context);
     const zero = this.plaintext([]);
-    const samples: Record<'publicKey' | 'fresh' | 'final', Uint8Array[]> = { publicKey: [], fresh: [], final: [] };
+    const samples: Record<ShapeKind, Uint8Array[]> = { publicKey: [], fresh: [], result1: [], result2: [], result3: [] };
     try {
       for (let i = 0; i < 3; i++) {
         const spk = kg.createPublicKeySerializable();
@@ -377,8 +458,10 @@ export class HeContext {
         sct.delete();
         const ct = seal.CipherText();
         enc.encryptZero(ct);
-        if (this.plainBits <= MOD_SWITCH_MAX_PLAIN_BITS) ev.cipherModSwitchTo(ct, this.#context.lastParmsId, ct);
-        samples.final.push(ct.saveArray(none));
+        for (let primes = this.#primes.length; primes >= 1; primes--) {
+          samples[`result${primes}` as ShapeKind].push(ct.saveArray(none));
+          if (primes > 1) ev.cipherModSwitchToNext(ct, ct);
+        }
         ct.delete();
       }
     } finally {
@@ -396,12 +479,19 @@ export class HeContext {
       while (i < a.length && a[i] === b[i] && a[i] === c[i]) i++;
       return { length: a.length, prefix: a.slice(0, i) };
     };
-    this.#shapeCache = { publicKey: shape(samples.publicKey), fresh: shape(samples.fresh), final: shape(samples.final) };
-    return this.#shapeCache;
+    const out = {} as Record<ShapeKind, { length: number; prefix: Uint8Array }>;
+    for (const k of Object.keys(samples) as ShapeKind[]) out[k] = shape(samples[k]);
+    this.#shapeCache = out;
+    return out;
   }
-  #shapeCache: Record<'publicKey' | 'fresh' | 'final', { length: number; prefix: Uint8Array }> | undefined;
+  #shapeCache: Record<ShapeKind, { length: number; prefix: Uint8Array }> | undefined;
 
-  #checkShape(bytes: Uint8Array, kind: 'publicKey' | 'fresh' | 'final'): void {
+  /** Serialized size of a fresh seeded ciphertext and of a result with `primes` data primes (bytes). */
+  objectSize(kind: 'fresh' | 'publicKey' | 1 | 2 | 3): number {
+    return this.#shapes()[typeof kind === 'number' ? (`result${kind}` as ShapeKind) : kind].length;
+  }
+
+  #checkShape(bytes: Uint8Array, kind: ShapeKind): void {
     const { length, prefix } = this.#shapes()[kind];
     let ok = bytes.length === length;
     for (let i = 0; ok && i < prefix.length; i++) ok = bytes[i] === prefix[i];
@@ -412,12 +502,10 @@ export class HeContext {
   }
 
   /**
-   * Loads V's public key; `MalformedMessageError` if it is not one for these parameters, or if it
-   * is not *seeded*. Circuit privacy rests on the re-randomiser's c1 = pk1·u + e being
-   * pseudo-random; a V that sent a full key could choose pk1 (e.g. 0) and then read I's selection
-   * from the result's c1 (SECURITY.md §8.7). A seeded key carries only pk0 and a seed, and SEAL
-   * expands pk1 from the seed on load, so pk1 is a PRG output whatever the seed: the received
-   * length must be exactly the seeded length, and the loaded key exactly a full key's.
+   * Loads I's public key (V does, before SEAL parses anything: header, exact seeded shape);
+   * `MalformedMessageError` if it is not one for these parameters, or if it is not *seeded*. A
+   * seeded key carries only pk0 and a seed, and SEAL expands pk1 from the seed on load, so pk1 is a
+   * PRG output whatever the seed: the received length must be exactly the seeded length.
    */
   loadPublicKey(bytes: Uint8Array): PublicKey {
     if (bytes.length === 0 || bytes.length > MAX_PUBLIC_KEY_BYTES) throw new MalformedMessageError('malformed message: public key size');
@@ -434,13 +522,23 @@ export class HeContext {
   }
 
   /**
-   * Loads a ciphertext from a peer and checks it is a fresh-size (2 polynomials), non-NTT BFV
-   * ciphertext at the expected level (`'first'` = data level, or `'any'` of this chain).
+   * The byte-level checks of {@link HeContext.loadCiphertext} alone (size, SEAL header, exact
+   * shape), without SEAL: for bytes that go on to a worker, which loads (and checks) them again.
    */
-  loadCiphertext(bytes: Uint8Array, level: 'first' | 'final'): CipherText {
+  checkCiphertextBytes(bytes: Uint8Array, level: 'fresh' | 1 | 2 | 3): void {
     if (bytes.length === 0 || bytes.length > MAX_CIPHERTEXT_BYTES) throw new MalformedMessageError('malformed message: ciphertext size');
     checkSealHeader(bytes);
-    this.#checkShape(bytes, level === 'first' ? 'fresh' : 'final');
+    this.#checkShape(bytes, level === 'fresh' ? 'fresh' : (`result${level}` as ShapeKind));
+  }
+
+  /**
+   * Loads a ciphertext from a peer after checking its bytes against the exact shape of its kind:
+   * `'fresh'` = a seeded symmetric encryption at the data level (I's selection blocks, checked by
+   * V), or a number = a full result ciphertext with that many data primes (V's results, checked by
+   * I). Then checks SEAL's view: 2 polynomials, not NTT, degree N, that many primes.
+   */
+  loadCiphertext(bytes: Uint8Array, level: 'fresh' | 1 | 2 | 3): CipherText {
+    this.checkCiphertextBytes(bytes, level);
     const ct = this.#seal.CipherText();
     try {
       ct.loadArray(this.#context, bytes);
@@ -448,13 +546,8 @@ export class HeContext {
       ct.delete();
       throw new MalformedMessageError('malformed message: ciphertext', { cause: sealError(e, this.#seal) });
     }
-    const ok = ct.size === 2 && !ct.isNttForm && ct.polyModulusDegree === this.n;
-    const parms = ct.parmsId;
-    const want = level === 'first' || this.plainBits > MOD_SWITCH_MAX_PLAIN_BITS ? this.#context.firstParmsId : this.#context.lastParmsId;
-    const sameLevel = equalIds(parms.values, want.values);
-    parms.delete();
-    want.delete();
-    if (!ok || !sameLevel) {
+    const primes = level === 'fresh' ? this.#primes.length : level;
+    if (ct.size !== 2 || ct.isNttForm || ct.polyModulusDegree !== this.n || ct.coeffModulusSize !== primes) {
       ct.delete();
       throw new HeParameterMismatchError('ciphertext is not at the expected parameters or level');
     }
@@ -462,183 +555,48 @@ export class HeContext {
   }
 
   /**
-   * Σ_k ct_k · p_k(X): the selected slots' sum lands in the constant coefficient. Starts from an
-   * encryption of zero so that an empty selection still yields a well-formed ciphertext. The
-   * caller deletes the result. Exposed for the noise-budget test. @internal
+   * V's evaluation state for `columns` columns under I's public key: one accumulator per column,
+   * each starting as a fresh encryption of zero under I's key (the re-randomisation: it makes c1 of
+   * the result pseudo-random instead of Σ a_k·m_k, a linear function of V's values that I could
+   * solve). Blocks are multiplied in as they arrive ({@link SelectionEvaluator.addBlock}), so
+   * memory holds the accumulators and one block, whatever the number of blocks. Call `delete()`.
    */
-  selectionCircuit(cts: readonly CipherText[], selected: Uint8Array, publicKey: PublicKey): CipherText {
-    const seal = this.#seal;
-    const ev = seal.Evaluator(this.#context);
-    const enc = seal.Encryptor(this.#context, publicKey);
-    const acc = seal.CipherText();
-    const tmp = seal.CipherText();
-    const scratch = seal.CipherText();
-    const tMinus1 = this.t - 1n;
-    try {
-      enc.encryptZero(acc);
-      enc.encryptZero(scratch);
-      for (let k = 0; k < cts.length; k++) {
-        const coeffs = new Array<bigint>(this.n).fill(0n);
-        for (let j = 0; j < this.n; j++) {
-          const slot = k * this.n + j;
-          if (slot >= selected.length || selected[slot] !== 1) continue;
-          // Constant term of X^j · X^(N-j) is -1 (negacyclic), hence -1 = t - 1 for j ≥ 1.
-          if (j === 0) coeffs[0] = 1n;
-          else coeffs[this.n - j] = tMinus1;
-        }
-        // Every ciphertext is multiplied, even with nothing selected in it: skipping one would make
-        // I's running time (which V observes) depend on how many blocks hold a match. SEAL refuses
-        // a product by the zero polynomial (a transparent ciphertext), so an empty block is
-        // multiplied by 1 into a scratch accumulator that is thrown away.
-        const empty = !coeffs.some((c) => c !== 0n);
-        if (empty) coeffs[0] = 1n;
-        const p = this.plaintext(coeffs);
-        try {
-          ev.multiplyPlain(cts[k]!, p, tmp);
-          if (empty) ev.add(scratch, tmp, scratch);
-          else ev.add(acc, tmp, acc);
-        } finally {
-          p.delete();
-        }
-      }
-      return acc;
-    } catch (e) {
-      acc.delete();
-      throw sealError(e, seal);
-    } finally {
-      scratch.delete();
-      tmp.delete();
-      enc.delete();
-      ev.delete();
-    }
+  createEvaluator(publicKey: PublicKey, columns: number): SelectionEvaluator {
+    return new SelectionEvaluator(this, this.#seal, this.#context, publicKey, columns);
   }
 
-  /**
-   * I's computation for one column: Σ_k ct_k · p_k(X) where p_k selects the slots whose bit is set
-   * in `selected` (one byte per slot, in slot order), plus `mask` (coefficient 0 = `constant`, the
-   * others uniform), re-randomised with a fresh encryption of zero under `publicKey`, noise-flooded
-   * and switched to the final level. Returns the serialized ciphertext.
-   */
-  selectSumAndMask(cts: readonly CipherText[], selected: Uint8Array, constant: bigint, publicKey: PublicKey): Uint8Array {
-    const acc = this.selectionCircuit(cts, selected, publicKey);
+  /** Loads a partial accumulator from one of this process's workers (checked like a peer's). @internal */
+  loadPartial(bytes: Uint8Array): CipherText {
+    if (bytes.length !== this.objectSize(this.#primes.length as 3)) throw new TypeError('worker returned a malformed partial sum');
     try {
-      return this.maskAndFinish(acc, constant, publicKey);
-    } finally {
-      acc.delete();
-    }
-  }
-
-  /**
-   * The circuit-privacy tail of {@link HeContext.selectSumAndMask} on an accumulated selection
-   * `acc` (left intact; the caller deletes it): mask every coefficient but the constant one, set
-   * the constant's offset to `constant`, re-randomise, flood, switch to the final level. Returns
-   * the serialized ciphertext for V.
-   */
-  maskAndFinish(acc: CipherText, constant: bigint, publicKey: PublicKey): Uint8Array {
-    const seal = this.#seal;
-    const ev = seal.Evaluator(this.#context);
-    const enc = seal.Encryptor(this.#context, publicKey);
-    const tmp = seal.CipherText();
-    const work = seal.CipherText();
-    try {
-      work.copy(acc);
-      // Mask: every coefficient except the constant one uniform in Z_t; constant = `constant`.
-      const mask = this.randomModT(this.n);
-      mask[0] = this.mod(constant);
-      const mp = this.plaintext(mask);
-      try {
-        ev.addPlain(work, mp, work);
-      } finally {
-        mp.delete();
-      }
-      // Re-randomise: a fresh encryption of zero under V's public key (hides c1).
-      enc.encryptZero(tmp);
-      ev.add(work, tmp, work);
-      const flooded = this.#flood(work);
-      const out = seal.CipherText();
-      try {
-        out.loadArray(this.#context, flooded);
-        if (this.plainBits <= MOD_SWITCH_MAX_PLAIN_BITS) ev.cipherModSwitchTo(out, this.#context.lastParmsId, out);
-        return out.saveArray(seal.ComprModeType.none);
-      } finally {
-        out.delete();
-      }
+      return this.loadCiphertext(bytes, this.#primes.length as 3);
     } catch (e) {
-      throw sealError(e, seal);
-    } finally {
-      work.delete();
-      tmp.delete();
-      enc.delete();
-      ev.delete();
-    }
-  }
-
-  /**
-   * A partial selection (the output of {@link HeContext.selectionCircuit} on a range of blocks),
-   * serialized uncompressed so a worker can hand it back to the thread that combines the ranges.
-   * Local data (never sent to the peer).
-   */
-  savePartial(ct: CipherText): Uint8Array {
-    return ct.saveArray(this.#seal.ComprModeType.none);
-  }
-
-  /**
-   * Loads a partial selection from one of this process's workers and adds it into `acc` (or
-   * returns it as the new accumulator when `acc` is undefined). The bytes are local, yet checked
-   * like a peer's (header, size, level, form) so that a broken worker cannot crash SEAL.
-   */
-  addPartial(acc: CipherText | undefined, bytes: Uint8Array): CipherText {
-    if (bytes.length === 0 || bytes.length > 2 * MAX_CIPHERTEXT_BYTES) throw new TypeError('worker returned a malformed partial sum');
-    checkSealHeader(bytes);
-    const ct = this.#seal.CipherText();
-    try {
-      ct.loadArray(this.#context, bytes);
-      const parms = ct.parmsId;
-      const want = this.#context.firstParmsId;
-      const sameLevel = equalIds(parms.values, want.values);
-      parms.delete();
-      want.delete();
-      if (ct.size !== 2 || ct.isNttForm || ct.polyModulusDegree !== this.n || !sameLevel) throw new TypeError('worker returned a malformed partial sum');
-    } catch (e) {
-      ct.delete();
-      throw e instanceof TypeError ? e : new TypeError('worker returned a malformed partial sum', { cause: sealError(e, this.#seal) });
-    }
-    if (acc === undefined) return ct;
-    const ev = this.#seal.Evaluator(this.#context);
-    try {
-      ev.add(acc, ct, acc);
-      return acc;
-    } catch (e) {
-      throw sealError(e, this.#seal);
-    } finally {
-      ev.delete();
-      ct.delete();
+      throw new TypeError('worker returned a malformed partial sum', { cause: e });
     }
   }
 
   /**
    * Noise flooding: adds to each coefficient of c0 an independent uniform integer in
-   * [-2^B, 2^B], B = ⌊log2 q⌋ - plainBits - 1 - FLOOD_MARGIN_BITS, in every RNS component.
-   * Works on the uncompressed serialization: the coefficient data (poly-major, then RNS prime,
-   * then coefficient, little-endian uint64) ends the buffer.
+   * [-2^B, 2^B), B = `floodBits` ({@link HeContext.resultPlan}), in every RNS component. Works on
+   * the uncompressed serialization: the coefficient data (poly-major, then RNS prime, then
+   * coefficient, little-endian uint64) ends the buffer. @internal
    */
-  #flood(ct: CipherText): Uint8Array {
+  flood(ct: CipherText, floodBits: number): Uint8Array {
     const bytes = ct.saveArray(this.#seal.ComprModeType.none);
     const L = this.#primes.length;
     const dataBytes = 2 * L * this.n * 8;
     const off = bytes.length - dataBytes;
-    if (off <= 0) throw new Error('unexpected ciphertext layout');
+    if (off <= 0 || ct.coeffModulusSize !== L) throw new Error('unexpected ciphertext layout');
+    if (!Number.isSafeInteger(floodBits) || floodBits < 1 || floodBits + 1 > 128) throw new RangeError('floodBits out of range');
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let logQ = 0;
-    for (const p of this.#primes) logQ += p.toString(2).length;
-    const floodBits = BigInt(logQ - 1 - this.plainBits - 1 - FLOOD_MARGIN_BITS);
+    const fb = BigInt(floodBits);
     const words = new BigUint64Array(this.n * 2);
     fillRandom(words);
     const low = (1n << 64n) - 1n;
     for (let i = 0; i < this.n; i++) {
       // 128 random bits → a value in [0, 2^(B+1)) minus 2^B: uniform in [-2^B, 2^B).
-      const r = ((words[2 * i]! << 64n) | (words[2 * i + 1]! & low)) & ((1n << (floodBits + 1n)) - 1n);
-      const e = r - (1n << floodBits);
+      const r = ((words[2 * i]! << 64n) | (words[2 * i + 1]! & low)) & ((1n << (fb + 1n)) - 1n);
+      const e = r - (1n << fb);
       for (let l = 0; l < L; l++) {
         const q = this.#primes[l]!;
         const pos = off + (l * this.n + i) * 8;
@@ -652,20 +610,41 @@ export class HeContext {
     return bytes;
   }
 
+  /** Switches serialized data-level ciphertext bytes down to `primes` data primes; returns the bytes. @internal */
+  switchDown(bytes: Uint8Array, primes: number): Uint8Array {
+    const seal = this.#seal;
+    const ct = seal.CipherText();
+    const ev = seal.Evaluator(this.#context);
+    try {
+      ct.loadArray(this.#context, bytes);
+      for (let l = this.#primes.length; l > primes; l--) ev.cipherModSwitchToNext(ct, ct);
+      return ct.saveArray(seal.ComprModeType.none);
+    } catch (e) {
+      throw sealError(e, seal);
+    } finally {
+      ev.delete();
+      ct.delete();
+    }
+  }
+
   /**
-   * V's decryption of I's result: coefficient 0, centred. Refuses a ciphertext whose noise budget
-   * is exhausted (the sum would be wrong) with `HeParameterMismatchError`.
+   * I's decryption of one of V's results: coefficient 0, centred into (-t/2, t/2]. The bytes are
+   * checked against the expected result shape at `primes` data primes before SEAL parses them
+   * (`HeParameterMismatchError` / `MalformedMessageError`: a function of V's bytes only). `ok` is
+   * false when the noise exceeds what an honest V's result can have (invariant noise budget < 1 bit;
+   * {@link HeContext.resultPlan} leaves an honest result ≥ 1 bit): a deviating V. It is returned,
+   * not thrown, because it depends on I's key and selection: the protocol decides what may show.
    */
-  decryptConstant(secretKey: SecretKey, bytes: Uint8Array): bigint {
-    const ct = this.loadCiphertext(bytes, 'final');
+  decryptConstant(secretKey: SecretKey, bytes: Uint8Array, primes: number): { value: bigint; ok: boolean } {
+    if (primes !== 1 && primes !== 2 && primes !== 3) throw new RangeError('primes must be 1, 2 or 3');
+    const ct = this.loadCiphertext(bytes, primes);
     const dec = this.#seal.Decryptor(this.#context, secretKey);
     const p = this.#seal.PlainText();
     try {
-      if (dec.invariantNoiseBudget(ct) <= 0) throw new HeParameterMismatchError('returned ciphertext cannot be decrypted correctly (noise budget exhausted)');
+      const ok = dec.invariantNoiseBudget(ct) >= 1;
       dec.decrypt(ct, p);
-      return this.centre(this.constantOf(p));
+      return { value: this.centre(this.constantOf(p)), ok };
     } catch (e) {
-      if (e instanceof HeParameterMismatchError) throw e;
       throw sealError(e, this.#seal);
     } finally {
       p.delete();
@@ -674,7 +653,7 @@ export class HeContext {
     }
   }
 
-  /** Test hook: the invariant noise budget of `bytes` under `secretKey`. @internal */
+  /** Test hook: the invariant noise budget of `ct` under `secretKey`. @internal */
   noiseBudget(secretKey: SecretKey, ct: CipherText): number {
     const dec = this.#seal.Decryptor(this.#context, secretKey);
     try {
@@ -683,6 +662,144 @@ export class HeContext {
       dec.delete();
     }
   }
+}
+
+type ShapeKind = 'publicKey' | 'fresh' | 'result1' | 'result2' | 'result3';
+
+/**
+ * V's side of the homomorphic evaluation: Σ_k Enc(p_k)·m_{c,k} per column c, accumulated block by
+ * block (created by {@link HeContext.createEvaluator}). @internal
+ */
+export class SelectionEvaluator {
+  readonly #he: HeContext;
+  readonly #seal: Seal;
+  readonly #ev: ReturnType<Seal['Evaluator']>;
+  readonly #enc: ReturnType<Seal['Encryptor']>;
+  readonly #acc: CipherText[] = [];
+  readonly #tmp: CipherText;
+  readonly #scratch: CipherText;
+  #deleted = false;
+
+  constructor(he: HeContext, seal: Seal, context: Context, publicKey: PublicKey, columns: number) {
+    if (!Number.isSafeInteger(columns) || columns < 1) throw new RangeError('columns must be a positive integer');
+    this.#he = he;
+    this.#seal = seal;
+    this.#ev = seal.Evaluator(context);
+    this.#enc = seal.Encryptor(context, publicKey);
+    this.#tmp = seal.CipherText();
+    this.#scratch = seal.CipherText();
+    try {
+      this.#enc.encryptZero(this.#scratch);
+      for (let c = 0; c < columns; c++) {
+        const a = seal.CipherText();
+        this.#acc.push(a);
+        this.#enc.encryptZero(a);
+      }
+    } catch (e) {
+      this.delete();
+      throw sealError(e, seal);
+    }
+  }
+
+  /** Number of columns. */
+  get columns(): number {
+    return this.#acc.length;
+  }
+
+  /**
+   * Multiplies one of I's selection blocks (loaded and checked) by V's values of that block for
+   * every column (`values[c][j]` = column c's total of slot j of the block, signed, |v| < t/2) and
+   * adds the products into the accumulators. Every block is multiplied for every column, even when
+   * a column's values are all zero in it: skipping would make V's running time depend on its data.
+   * SEAL refuses a product by the zero polynomial (a transparent ciphertext), so such a block is
+   * multiplied by 1 into a scratch ciphertext that is thrown away.
+   */
+  addBlock(ct: CipherText, values: readonly ArrayLike<bigint>[]): void {
+    if (values.length !== this.#acc.length) throw new RangeError('values: one array per column');
+    const he = this.#he;
+    try {
+      for (let c = 0; c < values.length; c++) {
+        const v = values[c]!;
+        if (v.length > he.n) throw new RangeError('values: at most N per block');
+        const coeffs = new Array<bigint>(v.length);
+        let empty = true;
+        for (let j = 0; j < v.length; j++) {
+          coeffs[j] = he.mod(v[j]!);
+          if (coeffs[j] !== 0n) empty = false;
+        }
+        if (empty) coeffs[0] = 1n;
+        const p = he.plaintext(coeffs);
+        try {
+          this.#ev.multiplyPlain(ct, p, this.#tmp);
+          if (empty) this.#ev.add(this.#scratch, this.#tmp, this.#scratch);
+          else this.#ev.add(this.#acc[c]!, this.#tmp, this.#acc[c]!);
+        } finally {
+          p.delete();
+        }
+      }
+    } catch (e) {
+      throw e instanceof RangeError ? e : sealError(e, this.#seal);
+    }
+  }
+
+  /** Adds a worker's partial accumulator (from {@link SelectionEvaluator.savePartials}) into column `c`. */
+  addPartial(c: number, bytes: Uint8Array): void {
+    const part = this.#he.loadPartial(bytes);
+    try {
+      this.#ev.add(this.#acc[c]!, part, this.#acc[c]!);
+    } catch (e) {
+      throw sealError(e, this.#seal);
+    } finally {
+      part.delete();
+    }
+  }
+
+  /** The accumulators, serialized uncompressed (a worker's partial sums; local data, never sent). */
+  savePartials(): Uint8Array[] {
+    return this.#acc.map((a) => a.saveArray(this.#seal.ComprModeType.none));
+  }
+
+  /**
+   * The result of column `c` for I: adds the mask (coefficient 0 = `constant`, every other
+   * coefficient uniform in Z_t, so I learns nothing from the N - 1 other linear combinations of
+   * V's values), floods c0 ({@link HeContext.resultPlan}) and switches down to `plan.primes` data
+   * primes. Returns the serialized ciphertext.
+   */
+  finish(c: number, constant: bigint, plan: ResultPlan): Uint8Array {
+    const he = this.#he;
+    const work = this.#seal.CipherText();
+    try {
+      work.copy(this.#acc[c]!);
+      const mask = he.randomModT(he.n);
+      mask[0] = he.mod(constant);
+      const mp = he.plaintext(mask);
+      try {
+        this.#ev.addPlain(work, mp, work);
+      } finally {
+        mp.delete();
+      }
+      return he.switchDown(he.flood(work, plan.floodBits), plan.primes);
+    } catch (e) {
+      throw e instanceof RangeError ? e : sealError(e, this.#seal);
+    } finally {
+      work.delete();
+    }
+  }
+
+  /** Releases every SEAL object (idempotent). */
+  delete(): void {
+    if (this.#deleted) return;
+    this.#deleted = true;
+    for (const a of this.#acc) a.delete();
+    this.#tmp.delete();
+    this.#scratch.delete();
+    this.#enc.delete();
+    this.#ev.delete();
+  }
+}
+
+function bitLength(v: bigint): number {
+  return v <= 0n ? 0 : v.toString(2).length;
 }
 
 /**
@@ -711,6 +828,3 @@ function fillRandom(words: BigUint64Array): void {
   for (let off = 0; off < words.length; off += 8192) globalThis.crypto.getRandomValues(words.subarray(off, off + 8192));
 }
 
-function equalIds(a: BigUint64Array, b: BigUint64Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}

@@ -28,5 +28,5 @@ export {
   type PsiSumTaskOptions,
   type PsiSumTaskRunner,
 } from './he-parallel.js';
-export type { PsiSumEncryptPayload, PsiSumSelectPayload } from './he-tasks.js';
+export type { PsiSumEncryptPayload, PsiSumEvaluatePayload } from './he-tasks.js';
 export { PSI_SUM_VERSION, PSI_SUM_LIMITS, type ColumnSpec } from './codec.js';

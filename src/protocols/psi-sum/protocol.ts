@@ -1,34 +1,37 @@
 /**
  * psi-sum: count, exact sums and means over a private intersection (DESIGN.md §4.2, §4.4; design
- * and leakage in docs/psi-sum.md). Two parties: the ID holder I (identifiers only) and the value
- * holder V (identifiers + numeric columns). Either may be the session's requester.
+ * and leakage in docs/psi-sum.md). Two parties: the ID holder I (identifiers only; it holds the BFV
+ * secret key) and the value holder V (identifiers + numeric columns). Either may be the session's
+ * requester.
  *
  * ```
- *   V (value holder)                                  I (ID holder)
- *   SETUP (t, columns, bounds, |Y|, BFV public key) ──▶ checks parameters and bounds
+ *   V (value holder)                                  I (ID holder, BFV secret key)
+ *   SETUP (version, t, columns, bounds, |Y|)        ──▶ checks parameters and bounds
  *   POINTS round 1: H(y_j)^b in slot order j        ──▶ H(y_j)^ba
- *   CIPHERTEXT × (columns × ⌈|Y|/N⌉): per-key totals,
- *     coefficient j = key j, seeded symmetric BFV   ──▶
  *                                                  ◀── POINTS round 2: H(x_i)^a, shuffled
- *   POINTS round 3: H(x_i)^ab, reshuffled           ──▶ selection s_j = [H(y_j)^ba ∈ {H(x)^ab}],
- *                                                       count = Σ s_j
- *                                                  ◀── RESULT: withheld (count < k), or per column
- *                                                       Σ_k ct_k·p_k + mask, re-randomised,
- *                                                       flooded, mod-switched (+ count if V is a
- *                                                       recipient, DP-noised when ε is set)
- *   decrypts the constant coefficient of each
- *   SUMS (if I is a recipient; + V's DP noise)      ──▶ removes its mask
+ *   POINTS round 3: H(x_i)^ab, reshuffled           ──▶ s_j = [H(y_j)^ba ∈ {H(x)^ab}], count = Σ s_j
+ *                                                  ◀── SELECTION: withheld (count < k), or I's seeded
+ *                                                       public key (+ count if V is a recipient)
+ *                                                  ◀── CIPHERTEXT × ⌈|Y|/N⌉: Enc(p_k), seeded
+ *                                                       symmetric, p_k = s_0 − Σ_{j≥1} s_j X^(N−j)
+ *   per column Σ_k Enc(p_k)·m_k + mask R(X), started
+ *   from Enc_pk(0), flooded, switched down
+ *   RESULT: one ciphertext per column              ──▶ decrypts coefficient 0; range check
+ *                                                  ◀── SUMS (if V is a recipient; + I's DP noise)
+ *   removes its mask r0 (when I is no recipient)
  * ```
+ *
+ * V only ever sees ciphertexts under I's key and the released outputs, so a deviating V learns
+ * nothing about I's selection beyond them (issue 16, finding 1: today's V held the key and could
+ * read every selection bit from a result whose error term it had chosen). V's privacy holds against
+ * a semi-honest I (a malicious I can send a non-{0, ±1} selection and learn a value).
  *
  * Each role is a sans-I/O state machine — an async generator of {@link PsiSumStep}s (send this
  * frame / give me the next frame) — created by `createPsiSumValueHolder` / `createPsiSumIdHolder`
  * and pumped over a transport by `drivePsiSumMachine` (`runPsiSumValueHolder` /
  * `runPsiSumIdHolder` do both). Batch curve work goes through the injected `CryptoExecutor`; when
- * that executor is a worker pool, V's encryption and I's selection circuit are split over its
- * workers too (`he-parallel.ts`, `heOffload`).
- *
- * What each side learns beyond its output is in docs/psi-sum.md (both learn both set sizes; I learns
- * the exact intersection size; neither learns which records matched).
+ * that executor is a worker pool, I's encryption and V's products are split over its workers too
+ * (`he-parallel.ts`, `heOffload`).
  * @module
  */
 import { decodePointBatch } from '../../crypto/point.js';
@@ -38,8 +41,10 @@ import {
   DataportError,
   HeParameterMismatchError,
   InputError,
+  LimitExceededError,
   MalformedMessageError,
   UnexpectedMessageError,
+  VerificationFailedError,
   throwIfAborted,
 } from '../../errors.js';
 import type { FrameTransport } from '../../transport/types.js';
@@ -51,18 +56,20 @@ import {
   decodeCiphertext,
   decodePoints,
   decodeResult,
+  decodeSelection,
   decodeSetup,
   decodeSums,
   encodeCiphertext,
   encodePoints,
   encodeResult,
+  encodeSelection,
   encodeSetup,
   encodeSums,
   type ColumnSpec,
 } from './codec.js';
 import { discreteLaplaceBound, sampleBoundedDiscreteLaplace, splitEpsilon } from '../guardrails.js';
-import { HeContext, MAX_PLAIN_BITS, maxCiphertextsPerColumn, plainBitsFor, type HeCiphertext } from './he.js';
-import { checkHeOffload, encryptColumnOnWorkers, heRunnerOf, selectColumnsOnWorkers, type PsiSumHeOffload } from './he-parallel.js';
+import { HeContext, MAX_PLAIN_BITS, PSI_SUM_POLY_DEGREE, plainBitsFor, type ResultPlan } from './he.js';
+import { checkHeOffload, encryptBlocksOnWorkers, evaluateOnWorkers, heRunnerOf, type PsiSumHeOffload, type PsiSumTaskRunner } from './he-parallel.js';
 
 /** Options both parties agree on (the session's terms). */
 export interface PsiSumProtocolOptions {
@@ -101,6 +108,12 @@ export interface PsiSumPartyArgs {
    * `PSI_SUM_HE_OFFLOAD_MIN_BLOCKS`). Results are the same either way.
    */
   heOffload?: PsiSumHeOffload;
+  /**
+   * Most bytes of homomorphic working memory this party may use (default
+   * {@link PSI_SUM_HE_MEMORY_BUDGET}); a job whose declared sizes need more
+   * ({@link estimatePsiSumHeMemory}) is refused before anything is computed.
+   */
+  heMemoryBudget?: number;
 }
 
 /** What a party obtained. Sums are scaled integers (× 10^decimals of their column). */
@@ -112,6 +125,12 @@ export interface PsiSumPartyOutcome {
   releasedCount?: bigint;
   /** Per column, when this party is a recipient and nothing was withheld. */
   sums?: bigint[];
+  /**
+   * I only: V's result failed I's checks (a column sum beyond its declared bound × count, or a
+   * ciphertext beyond the honest noise bound), so the sums are withheld from I's caller. Set only
+   * when V is not a recipient: I's messages to V were then exactly those of a passing run.
+   */
+  resultRejected?: boolean;
   columns: ColumnSpec[];
   /** Plaintext modulus size used. */
   plainBits: number;
@@ -120,6 +139,61 @@ export interface PsiSumPartyOutcome {
 }
 
 const DEFAULT_BATCH = 1 << 14;
+const N = PSI_SUM_POLY_DEGREE;
+
+/**
+ * Default {@link PsiSumPartyArgs.heMemoryBudget}: 512 MiB of homomorphic working memory per party.
+ * The largest declared job (2^23 keys, 16 columns) needs ~8 MB inline and ~70 MB on two workers
+ * here; the earlier arrangement (the ID holder loading all columns × blocks ciphertexts) needed
+ * ~4 GB for it.
+ */
+export const PSI_SUM_HE_MEMORY_BUDGET = 512 * 1024 * 1024;
+
+/** Blocks per worker in one wave of V's (or I's) offloaded work. */
+const WAVE_BLOCKS_PER_WORKER = 8;
+/** A SEAL ciphertext at the data level in memory: 2 polynomials × 3 primes × N × 8 bytes. */
+const LOADED_CIPHERTEXT_BYTES = 2 * 3 * N * 8;
+/** A seeded ciphertext's bytes as received (one polynomial + seed), rounded up. */
+const SEEDED_CIPHERTEXT_BYTES = 3 * N * 8 + 1024;
+/** Per-block plaintext and scratch, and a SEAL context's share (NTT tables), rounded up. */
+const BLOCK_SCRATCH_BYTES = 2 * N * 8;
+
+/**
+ * The homomorphic working memory one party needs for a job of these declared sizes (bytes, an
+ * upper estimate): V holds one accumulator per column, a scratch product and one block at a time
+ * (blocks are multiplied in as they arrive); with workers, two waves of received blocks and, per
+ * worker, its own accumulators and the partials it returns. I encrypts one block (inline) or one
+ * wave (workers) at a time. Nothing grows with the number of blocks.
+ *
+ * @example
+ * ```ts
+ * estimatePsiSumHeMemory({ holder: 'values', valueKeys: 1 << 23, columns: 16, workers: 0 }); // ~7.5 MB
+ * ```
+ */
+export function estimatePsiSumHeMemory(o: { holder: 'ids' | 'values'; valueKeys: number; columns: number; workers: number }): number {
+  if (!Number.isSafeInteger(o.valueKeys) || o.valueKeys < 0) throw new RangeError('valueKeys must be a non-negative integer');
+  if (!Number.isSafeInteger(o.columns) || o.columns < 1) throw new RangeError('columns must be a positive integer');
+  if (!Number.isSafeInteger(o.workers) || o.workers < 0) throw new RangeError('workers must be a non-negative integer');
+  const blocks = Math.ceil(o.valueKeys / N);
+  const wave = Math.min(blocks, o.workers * WAVE_BLOCKS_PER_WORKER);
+  if (o.holder === 'ids') {
+    // One block in SEAL at a time; with workers, two waves of encrypted bytes (one being sent).
+    return LOADED_CIPHERTEXT_BYTES + BLOCK_SCRATCH_BYTES + 2 * wave * SEEDED_CIPHERTEXT_BYTES + o.workers * (LOADED_CIPHERTEXT_BYTES + BLOCK_SCRATCH_BYTES);
+  }
+  const own = (o.columns + 3) * LOADED_CIPHERTEXT_BYTES + BLOCK_SCRATCH_BYTES;
+  if (o.workers === 0) return own;
+  const perWorker = (2 * o.columns + 3) * LOADED_CIPHERTEXT_BYTES + BLOCK_SCRATCH_BYTES;
+  return own + 2 * wave * SEEDED_CIPHERTEXT_BYTES + o.workers * perWorker;
+}
+
+function checkMemory(budget: number | undefined, need: number, refuse: (msg: string) => Error): void {
+  const b = budget ?? PSI_SUM_HE_MEMORY_BUDGET;
+  if (!Number.isSafeInteger(b) || b < 1) throw new RangeError('heMemoryBudget must be a positive integer (bytes)');
+  if (need > b) {
+    const mib = (x: number) => (x / 1048576).toFixed(1);
+    throw refuse(`psi-sum needs ~${mib(need)} MiB of homomorphic working memory for the declared sizes; the heMemoryBudget is ${mib(b)} MiB — raise it, use fewer workers or columns, or split the job`);
+  }
+}
 
 /**
  * ε for each released statistic: the total split evenly over the count and every column (basic
@@ -163,10 +237,6 @@ export function choosePlainBits(columns: readonly ColumnSpec[], valueKeys: numbe
       );
     }
     bits = Math.max(bits, b);
-  }
-  const perColumn = Math.ceil(valueKeys / 8192);
-  if (perColumn > maxCiphertextsPerColumn(bits)) {
-    throw new InputError(`${valueKeys} value-holder keys are more than this plaintext size allows (${maxCiphertextsPerColumn(bits) * 8192}); split the job`);
   }
   return bits;
 }
@@ -263,8 +333,9 @@ export async function drivePsiSumMachine(machine: PsiSumMachine, transport: Fram
 }
 
 /**
- * Runs the value holder's side. Refuses (`InputError`) before encrypting anything if a per-key
- * total exceeds its column's declared bound or a column total could wrap.
+ * Runs the value holder's side. Refuses (`InputError`) before anything is sent if a per-key total
+ * exceeds its column's declared bound, a column total could wrap, or the job does not fit the
+ * homomorphic memory budget.
  *
  * @example
  * ```ts
@@ -283,9 +354,19 @@ export function runPsiSumValueHolder(args: PsiSumPartyArgs & { input: ValueHolde
   return drivePsiSumMachine(machine, transport, signal);
 }
 
+/** The largest declared bound of the columns (the flooding is sized for it, see `HeContext.resultPlan`). */
+function maxBound(columns: readonly ColumnSpec[]): bigint {
+  return columns.reduce((m, c) => (c.bound > m ? c.bound : m), 1n);
+}
+
 /**
  * The value holder as a sans-I/O machine (see {@link PsiSumStep}). Checks its input synchronously
- * (`InputError` before anything is encrypted), then yields the frames to send / asks for frames.
+ * (`InputError` before anything is sent), then yields the frames to send / asks for frames.
+ *
+ * V holds no key: it multiplies I's encrypted selection by its plaintext values, masks every
+ * coefficient (coefficient 0 with its DP noise for I and, when I is not a recipient, a uniform r0
+ * it removes later), floods and re-randomises (docs/psi-sum.md). Whatever it sends, it only ever
+ * receives ciphertexts under I's key, the count (when a recipient) and the sums (when a recipient).
  *
  * @example
  * ```ts
@@ -310,46 +391,28 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
   const plainBits = choosePlainBits(input.columns, nV, o.epsilon);
   const eps = o.epsilon === undefined ? undefined : epsilonEach(o.epsilon, input.columns.length);
   const batch = o.batchSize ?? DEFAULT_BATCH;
-
-  const runner = heRunnerOf(executor, heOffload, input.columns.length * Math.ceil(nV / 8192));
+  const C = input.columns.length;
+  const blocks = Math.ceil(nV / N);
+  const runner = heRunnerOf(executor, heOffload, C * blocks);
+  checkMemory(
+    args.heMemoryBudget,
+    estimatePsiSumHeMemory({ holder: 'values', valueKeys: nV, columns: C, workers: runner?.size ?? 0 }),
+    (m) => new InputError(m),
+  );
 
   return (async function* valueHolder(): PsiSumMachine {
     const he = await HeContext.create(plainBits);
-    const keys = he.generateKeys();
-    // V's serialized secret key, only when its own workers encrypt (wiped below).
-    const secretKeyBytes = runner ? he.exportSecretKey(keys) : undefined;
-    const stop = new AbortController();
-    const workSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    const plan = he.resultPlan(Math.max(1, blocks), maxBound(input.columns));
+    let pk: ReturnType<HeContext['loadPublicKey']> | undefined;
+    let evaluator: ReturnType<HeContext['createEvaluator']> | undefined;
     try {
       const b = generateScalar();
       // Slot order j = a CSPRNG permutation of V's keys: nothing about V's row order reaches I.
       const perm = randomPermutation(nV);
       const ordered = Array.from(perm, (i) => input.keys[i]!);
       const yb = nV === 0 ? new Uint8Array(0) : await executor.multiply(b, await executor.hashToGroup(ordered, ekm, signal), signal);
-      yield { send: encodeSetup({ version: PSI_SUM_VERSION, plainBits, plainModulus: he.t, valueKeys: nV, columns: [...input.columns], publicKey: keys.publicKeyBytes }) };
+      yield { send: encodeSetup({ version: PSI_SUM_VERSION, plainBits, plainModulus: he.t, valueKeys: nV, columns: [...input.columns] }) };
       yield* sendPoints(PointRound.VALUE_KEYS, yb, batch, signal);
-      const slotValues = (c: number): bigint[] => Array.from(perm, (i) => input.totals[c]![i]!);
-      // On workers, column c + 1 is encrypted while column c's frames go out (two columns of
-      // ciphertexts in memory at most); inline, one column at a time as before.
-      const encryptOnWorkers = (c: number): Promise<Uint8Array[]> => {
-        const p = encryptColumnOnWorkers(runner!, he, keys, secretKeyBytes!, slotValues(c), workSignal);
-        p.catch(() => {}); // observed when awaited; a prefetch abandoned by a failure is aborted below
-        return p;
-      };
-      let next = runner ? encryptOnWorkers(0) : undefined;
-      for (let c = 0; c < input.columns.length; c++) {
-        let cts: Uint8Array[];
-        if (next) {
-          cts = await next;
-          next = c + 1 < input.columns.length ? encryptOnWorkers(c + 1) : undefined;
-        } else {
-          cts = he.encryptValues(keys, slotValues(c));
-        }
-        for (let k = 0; k < cts.length; k++) {
-          throwIfAborted(signal);
-          yield { send: encodeCiphertext(c, k, cts[k]!) };
-        }
-      }
       // I's masked keys: validated, re-masked, reshuffled (no link to I's positions survives).
       const xa = yield* receivePoints(PointRound.ID_KEYS, peerSetSize);
       decodePointBatch(xa);
@@ -357,31 +420,82 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
       b.fill(0);
       yield* sendPoints(PointRound.ID_KEYS_REMASKED, permuteFlat(xab, randomPermutation(peerSetSize)), batch, signal);
 
-      const result = decodeResult(yield* receive());
+      const selection = decodeSelection(yield* receive());
       const base = { columns: [...input.columns], plainBits, ...(eps !== undefined ? { epsilonEach: eps } : {}) };
-      if (result.withheld) return { withheld: true, ...base };
-      if (result.ciphertexts.length !== input.columns.length) throw new MalformedMessageError('malformed message: one result per column expected');
-      if ((result.count !== undefined) !== o.revealToValueHolder) throw new UnexpectedMessageError('unexpected message: count presence does not match the terms');
-      if (result.count !== undefined) {
+      if (selection.withheld) return { withheld: true, ...base };
+      if ((selection.count !== undefined) !== o.revealToValueHolder) throw new UnexpectedMessageError('unexpected message: count presence does not match the terms');
+      if (selection.count !== undefined) {
         const maxCount = BigInt(Math.min(nV, peerSetSize));
         const slack = eps === undefined ? 0n : discreteLaplaceBound(eps, 1n);
-        if (result.count < -slack || result.count > maxCount + slack) throw new MalformedMessageError('malformed message: implausible count');
+        if (selection.count < -slack || selection.count > maxCount + slack) throw new MalformedMessageError('malformed message: implausible count');
       }
-      const decrypted = result.ciphertexts.map((ct) => he.decryptConstant(keys.secretKey, ct));
-      if (o.revealToIdHolder) {
-        // V's own noise protects its values from I (I removes only the noise it added itself).
-        const out = decrypted.map((d, c) => (eps === undefined ? d : d + noise(eps, input.columns[c]!.bound)));
-        yield { send: encodeSums(out) };
-      }
-      return {
-        withheld: false,
-        ...base,
-        ...(o.revealToValueHolder ? { count: result.count!, sums: decrypted } : {}),
+      // I's key is checked (header, exact seeded shape) before SEAL parses it.
+      pk = he.loadPublicKey(selection.publicKey!);
+      evaluator = he.createEvaluator(pk, C);
+      // V's values of slot range [from, to) of column c, in slot order.
+      const slotValues = (c: number, from: number, to: number): bigint[] => {
+        const out = new Array<bigint>(Math.max(0, Math.min(nV, to) - from));
+        for (let j = 0; j < out.length; j++) out[j] = input.totals[c]![perm[from + j]!]!;
+        return out;
       };
+      // Exactly ⌈|Y|/N⌉ blocks, in order; each is checked before SEAL parses it and multiplied in
+      // as it arrives (inline), or in waves on the workers (two waves in memory at most).
+      let wave: Uint8Array[] = [];
+      let waveStart = 0;
+      let pending: Promise<void> | undefined;
+      const flush = (w: Uint8Array[], start: number): Promise<void> => {
+        const p = evaluateOnWorkers(
+          runner!,
+          he,
+          selection.publicKey!,
+          evaluator!,
+          w,
+          (c, b0, b1) => BigInt64Array.from(slotValues(c, (start + b0) * N, (start + b1) * N)),
+          signal,
+        );
+        p.catch(() => {}); // observed when awaited
+        return p;
+      };
+      for (let k = 0; k < blocks; k++) {
+        throwIfAborted(signal);
+        const m = decodeCiphertext(yield* receive());
+        if (m.col !== 0 || m.index !== k) throw new UnexpectedMessageError('unexpected message: selection block out of order');
+        if (runner) {
+          he.checkCiphertextBytes(m.ciphertext, 'fresh');
+          wave.push(m.ciphertext);
+          if (wave.length === runner.size * WAVE_BLOCKS_PER_WORKER || k === blocks - 1) {
+            if (pending) await pending;
+            pending = flush(wave, waveStart);
+            waveStart = k + 1;
+            wave = [];
+          }
+        } else {
+          const ct = he.loadCiphertext(m.ciphertext, 'fresh');
+          try {
+            evaluator.addBlock(ct, Array.from({ length: C }, (_, c) => slotValues(c, k * N, (k + 1) * N)));
+          } finally {
+            ct.delete();
+          }
+        }
+      }
+      if (pending) await pending;
+      // Coefficient 0 of column c's mask: V's DP noise when I is a recipient (protects V's values
+      // from I, which removes nothing), a uniform r0 when I is not (I then learns nothing at all).
+      const r0 = o.revealToIdHolder ? undefined : he.randomModT(C);
+      const constants = input.columns.map((col, c) => (r0 ? r0[c]! : eps === undefined ? 0n : noise(eps, col.bound)));
+      const out: Uint8Array[] = [];
+      for (let c = 0; c < C; c++) {
+        throwIfAborted(signal);
+        out.push(evaluator.finish(c, constants[c]!, plan));
+      }
+      yield { send: encodeResult({ ciphertexts: out }) };
+      if (!o.revealToValueHolder) return { withheld: false, ...base };
+      const got = decodeSums(yield* receive(), C);
+      const sums = got.map((v, c) => (r0 ? he.centre(he.mod(v - r0[c]!)) : v));
+      return { withheld: false, ...base, count: selection.count!, sums };
     } finally {
-      stop.abort(); // drops any encryption still queued on the workers
-      secretKeyBytes?.fill(0);
-      keys.delete();
+      evaluator?.delete();
+      pk?.delete();
       he.delete();
     }
   })();
@@ -389,7 +503,7 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
 
 /**
  * Runs the ID holder's side: learns the exact intersection size, enforces the minimum cohort, and
- * returns the sums when the terms reveal them to it.
+ * returns the sums when the terms reveal them to it (after its range check on V's result).
  *
  * @example
  * ```ts
@@ -408,8 +522,27 @@ export function runPsiSumIdHolder(args: PsiSumPartyArgs & { keys: readonly Uint8
   return drivePsiSumMachine(machine, transport, signal);
 }
 
+/** Encrypts selection blocks [from, to) on the workers (I). */
+function encryptWave(
+  runner: PsiSumTaskRunner,
+  he: HeContext,
+  keys: ReturnType<HeContext['generateKeys']>,
+  secretKeyBytes: Uint8Array,
+  selected: Uint8Array,
+  from: number,
+  to: number,
+  signal: AbortSignal,
+): Promise<Uint8Array[]> {
+  const coeffs: bigint[] = [];
+  for (let k = from; k < to; k++) for (const c of he.selectionCoefficients(selected, k)) coeffs.push(c);
+  const p = encryptBlocksOnWorkers(runner, he, keys, secretKeyBytes, coeffs, signal);
+  p.catch(() => {}); // observed when awaited; a prefetch abandoned by a failure is aborted
+  return p;
+}
+
 /**
- * The ID holder as a sans-I/O machine (see {@link PsiSumStep}).
+ * The ID holder as a sans-I/O machine (see {@link PsiSumStep}). I generates a fresh BFV key pair
+ * per run and is the only party that ever decrypts.
  *
  * @example
  * ```ts
@@ -421,11 +554,11 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
   checkOptions(o);
   checkPeerSetSize(peerSetSize);
   const heOffload = checkHeOffload(args.heOffload);
+  if (args.heMemoryBudget !== undefined) checkMemory(args.heMemoryBudget, 0, (m) => new LimitExceededError(m));
   const nI = keys.length;
   const batch = o.batchSize ?? DEFAULT_BATCH;
   return (async function* idHolder(): PsiSumMachine {
-    const setup = decodeSetup(yield* receive());
-    if (setup.version !== PSI_SUM_VERSION) throw new MalformedMessageError('malformed message: psi-sum version');
+    const setup = decodeSetup(yield* receive()); // ProtocolVersionError for another version
     if (setup.valueKeys !== peerSetSize) throw new MalformedMessageError('malformed message: set size differs from the declared one');
     if (setup.plainBits < 20 || setup.plainBits > MAX_PLAIN_BITS) throw new HeParameterMismatchError('HE parameters outside the allowed set');
     const eps = o.epsilon === undefined ? undefined : epsilonEach(o.epsilon, setup.columns.length);
@@ -437,19 +570,24 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
       throw new HeParameterMismatchError('peer HE parameters cannot hold its declared bounds');
     }
     if (setup.plainBits < expectedBits) throw new HeParameterMismatchError('peer plaintext modulus too small for its declared bounds');
+    const nV = setup.valueKeys;
+    const C = setup.columns.length;
+    const blocks = Math.ceil(nV / N);
+    const runner = heRunnerOf(executor, heOffload, blocks);
+    checkMemory(args.heMemoryBudget, estimatePsiSumHeMemory({ holder: 'ids', valueKeys: nV, columns: C, workers: runner?.size ?? 0 }), (m) => new LimitExceededError(m));
     const he = await HeContext.create(setup.plainBits);
-    const cts: HeCiphertext[] = [];
-    let pk: ReturnType<HeContext['loadPublicKey']> | undefined;
+    let hk: ReturnType<HeContext['generateKeys']> | undefined;
+    let secretKeyBytes: Uint8Array | undefined;
     const stop = new AbortController();
     const workSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     try {
       if (he.t !== setup.plainModulus) throw new HeParameterMismatchError('peer plaintext modulus is not the agreed prime');
-      pk = he.loadPublicKey(setup.publicKey);
-      const nV = setup.valueKeys;
-      const perColumn = Math.ceil(nV / he.n);
-      const runner = heRunnerOf(executor, heOffload, setup.columns.length * perColumn);
-      // On workers, the checked ciphertexts are kept as bytes (the workers load their own copies).
-      const ctBytes: Uint8Array[] = [];
+      let plan: ResultPlan;
+      try {
+        plan = he.resultPlan(Math.max(1, blocks), maxBound(setup.columns));
+      } catch {
+        throw new HeParameterMismatchError('peer declared bounds too large for the noise flooding');
+      }
 
       const a = generateScalar();
       const xa = nI === 0 ? new Uint8Array(0) : await executor.multiply(a, await executor.hashToGroup(keys, ekm, signal), signal);
@@ -459,17 +597,6 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
       decodePointBatch(yb);
       const yba = nV === 0 ? yb : await executor.multiply(a, yb, signal);
       a.fill(0);
-      for (let c = 0; c < setup.columns.length; c++) {
-        for (let k = 0; k < perColumn; k++) {
-          const m = decodeCiphertext(yield* receive());
-          if (m.col !== c || m.index !== k) throw new UnexpectedMessageError('unexpected message: ciphertext out of order');
-          const loaded = he.loadCiphertext(m.ciphertext, 'first'); // checked here whatever runs the circuit
-          if (runner) {
-            loaded.delete();
-            ctBytes.push(m.ciphertext.slice());
-          } else cts.push(loaded);
-        }
-      }
       yield* sendPoints(PointRound.ID_KEYS, xaShuffled, batch, signal);
       const xab = yield* receivePoints(PointRound.ID_KEYS_REMASKED, nI);
 
@@ -485,49 +612,62 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
       }
       const base = { columns: setup.columns, plainBits: setup.plainBits, ...(eps !== undefined ? { epsilonEach: eps } : {}) };
       if (o.minCohort > 0 && count < o.minCohort) {
-        yield { send: encodeResult({ withheld: true, ciphertexts: [] }) };
+        yield { send: encodeSelection({ withheld: true }) };
         return { withheld: true, count: BigInt(count), ...base };
       }
-      const masks: bigint[] = [];
-      const constants: bigint[] = [];
-      for (let c = 0; c < setup.columns.length; c++) {
-        // Constant term: I's DP noise (protects I's membership from V's view of the sum), plus a
-        // uniform mask when V must not learn the sum.
-        const eta = eps === undefined ? 0n : noise(eps, setup.columns[c]!.bound);
-        const mask = o.revealToValueHolder ? 0n : he.randomModT(1)[0]!;
-        masks.push(he.mod(mask + eta));
-        constants.push(mask + eta);
-      }
-      let out: Uint8Array[];
+      hk = he.generateKeys();
+      secretKeyBytes = runner ? he.exportSecretKey(hk) : undefined;
+      const released = o.revealToValueHolder ? BigInt(count) + (eps === undefined ? 0n : noise(eps, 1n)) : undefined;
+      yield { send: encodeSelection({ withheld: false, ...(released !== undefined ? { count: released } : {}), publicKey: hk.publicKeyBytes }) };
       if (runner) {
-        // Every column at once: the pool spreads all their block runs over the workers.
-        out = await selectColumnsOnWorkers(
-          runner,
-          he,
-          setup.publicKey,
-          pk,
-          constants.map((constant, c) => ({ ciphertexts: ctBytes.slice(c * perColumn, (c + 1) * perColumn), constant })),
-          selected,
-          workSignal,
-        );
+        // Waves of blocks: the next wave is encrypted while this one's frames go out.
+        const size = runner.size * WAVE_BLOCKS_PER_WORKER;
+        let next: Promise<Uint8Array[]> | undefined = encryptWave(runner, he, hk, secretKeyBytes!, selected, 0, Math.min(blocks, size), workSignal);
+        for (let from = 0; from < blocks; from += size) {
+          const cts = await next!;
+          const to2 = Math.min(blocks, from + 2 * size);
+          next = from + size < blocks ? encryptWave(runner, he, hk, secretKeyBytes!, selected, from + size, to2, workSignal) : undefined;
+          for (let i = 0; i < cts.length; i++) {
+            throwIfAborted(signal);
+            yield { send: encodeCiphertext(0, from + i, cts[i]!) };
+          }
+        }
       } else {
-        out = [];
-        for (let c = 0; c < setup.columns.length; c++) {
+        for (let k = 0; k < blocks; k++) {
           throwIfAborted(signal);
-          out.push(he.selectSumAndMask(cts.slice(c * perColumn, (c + 1) * perColumn), selected, constants[c]!, pk));
+          yield { send: encodeCiphertext(0, k, he.encryptValues(hk, he.selectionCoefficients(selected, k))[0]!) };
         }
       }
-      const released = o.revealToValueHolder ? BigInt(count) + (eps === undefined ? 0n : noise(eps, 1n)) : undefined;
-      yield { send: encodeResult({ withheld: false, ...(released !== undefined ? { count: released } : {}), ciphertexts: out }) };
+      selected.fill(0);
+
+      const result = decodeResult(yield* receive(), C);
+      // Shape and level are checked on V's bytes before SEAL parses them (a malformed result ends
+      // the run: that depends only on V's bytes). What depends on I's key or selection — the noise
+      // check and the range check — never changes I's messages when V is not a recipient.
+      const decrypted = result.ciphertexts.map((ct) => he.decryptConstant(hk!.secretKey, ct, plan.primes));
+      let valid = decrypted.every((d) => d.ok);
+      if (o.revealToIdHolder) {
+        // V's honest per-key totals are within ±bound, so |sum| ≤ bound·count (+ V's DP noise).
+        setup.columns.forEach((col, c) => {
+          const headroom = eps === undefined ? 0n : discreteLaplaceBound(eps, col.bound);
+          const limit = col.bound * BigInt(count) + headroom;
+          const d = decrypted[c]!.value;
+          if (d > limit || d < -limit) valid = false;
+        });
+      }
       const rel = released !== undefined ? { releasedCount: released } : {};
+      if (o.revealToValueHolder) {
+        // V learns the sums anyway: refusing openly tells it no more than they would.
+        if (!valid) throw new VerificationFailedError("the value holder's result failed the range check: sums withheld");
+        yield { send: encodeSums(decrypted.map((d, c) => d.value + (eps === undefined ? 0n : noise(eps, setup.columns[c]!.bound)))) };
+      }
       if (!o.revealToIdHolder) return { withheld: false, count: BigInt(count), ...rel, ...base };
-      const got = decodeSums(yield* receive(), setup.columns.length);
-      const sums = got.map((v, c) => he.centre(he.mod(v - masks[c]!)));
-      return { withheld: false, count: BigInt(count), sums, ...rel, ...base };
+      if (!valid) return { withheld: false, count: BigInt(count), resultRejected: true, ...rel, ...base };
+      return { withheld: false, count: BigInt(count), sums: decrypted.map((d) => d.value), ...rel, ...base };
     } finally {
       stop.abort();
-      for (const c of cts) c.delete();
-      pk?.delete();
+      secretKeyBytes?.fill(0);
+      hk?.delete();
       he.delete();
     }
   })();

@@ -229,6 +229,11 @@ export class HeContext {
    */
   delete(): void {}
 
+  /** The data-level primes (public parameters). @internal */
+  get dataPrimes(): readonly bigint[] {
+    return [...this.#primes];
+  }
+
   /** Reduces a signed integer into [0, t). */
   mod(v: bigint): bigint {
     const r = v % this.t;

@@ -166,12 +166,12 @@ console.log(`median CPU (s):  ${cases.map((c) => `${c.name} ${(med(cpu[c.name]) 
 for (const [k, v] of Object.entries(ratios)) console.log(`ratio ${k}: wall ${v.wall}, CPU ${v.cpu}${k.startsWith('sum/') && k.includes('vs psi') ? ' (target <= 1.3)' : ''}`);
 
 const bt = lastSum.byType;
-const he = (bt.get(0x51) ?? 0) + (bt.get(0x53) ?? 0) + (bt.get(0x54) ?? 0) + (bt.get(0x55) ?? 0);
+const he = [...bt.entries()].filter(([k]) => k !== 0x52).reduce((s, [, b]) => s + b, 0); // everything but the POINTS rounds
 const points = bt.get(0x52) ?? 0;
 const values = n * columns.length;
 console.log(
   `wire (psi-sum, t = ${lastSum.plainBits} bits): points ${(points / 2 ** 20).toFixed(1)} MiB, ` +
-    `setup+public key ${((bt.get(0x51) ?? 0) / 1024).toFixed(0)} KiB, value ciphertexts ${((bt.get(0x53) ?? 0) / 2 ** 20).toFixed(2)} MiB, ` +
+    `setup+selection (public key) ${(((bt.get(0x51) ?? 0) + (bt.get(0x56) ?? 0)) / 1024).toFixed(0)} KiB, selection ciphertexts ${((bt.get(0x53) ?? 0) / 2 ** 20).toFixed(2)} MiB, ` +
     `results ${(((bt.get(0x54) ?? 0) + (bt.get(0x55) ?? 0)) / 1024).toFixed(0)} KiB`,
 );
 console.log(

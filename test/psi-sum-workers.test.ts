@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, WorkerCrashedError } from '../src/errors.js';
 import { createInlineExecutor, type CryptoExecutor } from '../src/protocols/executor.js';
 import { HeContext, type HeKeyPair } from '../src/protocols/psi-sum/he.js';
-import { encryptColumnOnWorkers, selectColumnOnWorkers, type PsiSumTaskRunner } from '../src/protocols/psi-sum/he-parallel.js';
-import { psiSumEncryptTask, psiSumSelectTask } from '../src/protocols/psi-sum/he-tasks.js';
+import { encryptBlocksOnWorkers, evaluateOnWorkers, type PsiSumTaskRunner } from '../src/protocols/psi-sum/he-parallel.js';
+import { psiSumEncryptTask, psiSumEvaluateTask } from '../src/protocols/psi-sum/he-tasks.js';
 import { runPsiSumIdHolder, runPsiSumValueHolder, type PsiSumProtocolOptions } from '../src/protocols/psi-sum/protocol.js';
 import { createMemoryTransportPair } from '../src/transport/memory.js';
 import { generateIdentity } from '../src/session/identity.js';
@@ -21,7 +21,7 @@ import { createWorkerPool, type WorkerPool } from '../src/workers/index.js';
 import { bundleTestWorkers } from './worker-bundle.js';
 
 const N = 8192;
-/** The crash worker dies (exit code 70) on a psiSumEncrypt run holding this value. */
+/** The crash worker dies (exit code 70) on a psiSumEvaluate run holding this value. */
 const POISON = -777_777n;
 
 let dir: string;
@@ -32,7 +32,7 @@ const pools: WorkerPool[] = [];
 beforeAll(async () => {
   ({ dir, workerUrl, crashWorkerUrl } = await bundleTestWorkers({
     prefix: 'dataport-psi-sum-workers-',
-    intercept: `    if (name === 'psiSumEncrypt' && payload.values.includes(${POISON}n)) process.exit(70);`,
+    intercept: `    if (name === 'psiSumEvaluate' && payload.values.some((v) => v.includes(${POISON}n))) process.exit(70);`,
   }));
 }, 180_000);
 
@@ -58,7 +58,7 @@ describe('psi-sum HE on workers: same decrypted sums as inline', () => {
   // The WorkerPool is a PsiSumTaskRunner (checked by the type checker here).
   const asRunner = (p: WorkerPool): PsiSumTaskRunner => p;
 
-  it('inline, 1 and 2 workers (encryption and selection, each way) decrypt to the plain sum', async () => {
+  it('inline, 1 and 2 workers (I’s encryption and V’s evaluation, each way) decrypt to the plain sum', async () => {
     const one = asRunner(await pool(1));
     const two = asRunner(await pool(2));
     const contexts = new Map<number, { he: HeContext; keys: HeKeyPair }>();
@@ -97,23 +97,34 @@ describe('psi-sum HE on workers: same decrypted sums as inline', () => {
             }
             const constant = BigInt(next()) - 2n ** 31n;
             const secretKey = he.exportSecretKey(keys);
+            const blocks = Math.ceil(n / N);
+            const plan = he.resultPlan(blocks, bound);
+            const coeffs = Array.from({ length: blocks }, (_, k) => he.selectionCoefficients(selected, k)).flat();
             const pk = he.loadPublicKey(keys.publicKeyBytes);
             try {
-              const byInline = he.encryptValues(keys, values);
-              const byOne = await encryptColumnOnWorkers(one, he, keys, secretKey, values);
-              const byTwo = await encryptColumnOnWorkers(two, he, keys, secretKey, values);
+              // I's encryption: inline, on 1 and on 2 workers.
+              const byInline = he.encryptValues(keys, coeffs);
+              const byOne = await encryptBlocksOnWorkers(one, he, keys, secretKey, coeffs);
+              const byTwo = await encryptBlocksOnWorkers(two, he, keys, secretKey, coeffs);
               for (const cts of [byOne, byTwo]) expect(cts.length).toBe(byInline.length);
               const decrypted: bigint[] = [];
-              // Every encryption path × every selection path.
+              // Every encryption path × every evaluation path (V: inline, 1 and 2 workers).
               for (const cts of [byInline, byOne, byTwo]) {
-                const loaded = cts.map((c) => he.loadCiphertext(c, 'first'));
-                try {
-                  decrypted.push(he.decryptConstant(keys.secretKey, he.selectSumAndMask(loaded, selected, constant, pk)));
-                } finally {
-                  for (const c of loaded) c.delete();
-                }
-                for (const runner of [one, two]) {
-                  decrypted.push(he.decryptConstant(keys.secretKey, await selectColumnOnWorkers(runner, he, keys.publicKeyBytes, pk, cts, selected, constant)));
+                for (const runner of [undefined, one, two]) {
+                  const ev = he.createEvaluator(pk, 1);
+                  try {
+                    if (runner) await evaluateOnWorkers(runner, he, keys.publicKeyBytes, ev, cts, (_, b0, b1) => BigInt64Array.from(values.slice(b0 * N, b1 * N)));
+                    else {
+                      cts.forEach((bytes, k) => {
+                        const ct = he.loadCiphertext(bytes, 'fresh');
+                        ev.addBlock(ct, [values.slice(k * N, (k + 1) * N)]);
+                        ct.delete();
+                      });
+                    }
+                    decrypted.push(he.decryptConstant(keys.secretKey, ev.finish(0, constant, plan), plan.primes).value);
+                  } finally {
+                    ev.delete();
+                  }
                 }
               }
               const want = he.centre(he.mod(expected + constant));
@@ -215,7 +226,7 @@ describe('runPsiSum (session layer) with a worker pool', () => {
       hashToGroup: (r, e, sg) => two.hashToGroup(r, e, sg),
       multiply: (k, p, sg) => two.multiply(k, p, sg),
       close: async () => {},
-      runTask: ((name: 'psiSumSelect', payload: never, o?: { signal?: AbortSignal }) => {
+      runTask: ((name: 'psiSumEvaluate', payload: never, o?: { signal?: AbortSignal }) => {
         tasks.push(name);
         return two.runTask(name, payload, o);
       }) as PsiSumTaskRunner['runTask'],
@@ -234,8 +245,8 @@ describe('runPsiSum (session layer) with a worker pool', () => {
         heOffload: 'always',
       }),
     ]);
-    // One column run per column on each side (one block each).
-    expect(tasks.sort()).toEqual(['psiSumEncrypt', 'psiSumEncrypt', 'psiSumSelect', 'psiSumSelect']);
+    // One block: I encrypts it in one task, V multiplies it by both columns in one task.
+    expect(tasks.sort()).toEqual(['psiSumEncrypt', 'psiSumEvaluate']);
     for (const r of [mine, theirs]) {
       expect(r.intersectionSize).toBe(2);
       expect(r.sums).toEqual({ cost: '1130.25', adverse: '2' });
@@ -255,7 +266,7 @@ describe('psi-sum HE on workers: failures', () => {
   const ekm = new Uint8Array(32).fill(3);
   const keysOf = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => enc.encode(`${prefix}${i}`));
 
-  it('a worker crash while V encrypts: WorkerCrashedError, the pool replaces the worker and the next run succeeds', async () => {
+  it('a worker crash while V evaluates: WorkerCrashedError, the pool replaces the worker and the next run succeeds', async () => {
     const crashy = await pool(2, crashWorkerUrl);
     const inline = await createInlineExecutor();
     const yKeys = keysOf('k', 40);
@@ -285,18 +296,18 @@ describe('psi-sum HE on workers: failures', () => {
     expect(crashy.stats()).toMatchObject({ crashes: 1, workers: 2 });
   }, 300_000);
 
-  it('an abort while I evaluates on the workers rejects with AbortError; the pool stays usable', async () => {
+  it('an abort while I encrypts on the workers rejects with AbortError; the pool stays usable', async () => {
     const two = await pool(2);
     const inline = await createInlineExecutor();
     const ctl = new AbortController();
-    // The pool, seen through a wrapper that aborts the run when the selection circuit is submitted.
+    // The pool, seen through a wrapper that aborts the run when I's encryption is submitted.
     const aborting: CryptoExecutor & PsiSumTaskRunner = {
       size: two.size,
       hashToGroup: (r, e, s) => two.hashToGroup(r, e, s),
       multiply: (k, p, s) => two.multiply(k, p, s),
       close: async () => {},
-      runTask: ((name: 'psiSumSelect', payload: never, o?: { signal?: AbortSignal }) => {
-        if (name === 'psiSumSelect') ctl.abort();
+      runTask: ((name: 'psiSumEncrypt', payload: never, o?: { signal?: AbortSignal }) => {
+        if (name === 'psiSumEncrypt') ctl.abort();
         return two.runTask(name, payload, o);
       }) as PsiSumTaskRunner['runTask'],
     };
@@ -315,7 +326,7 @@ describe('psi-sum HE on workers: failures', () => {
     expect(iOut.status).toBe('rejected');
     expect((iOut as PromiseRejectedResult).reason).toBeInstanceOf(AbortError);
     expect(vOut.status).toBe('rejected');
-    // Still usable: the same pool runs the selection for a fresh run.
+    // Still usable: the same pool runs the encryption for a fresh run.
     const [c, d] = createMemoryTransportPair();
     const [i2, v2] = await Promise.all([
       runPsiSumIdHolder({ transport: c, ekm, executor: two, options, peerSetSize: yKeys.length, keys: xKeys, heOffload: 'always' }),
@@ -332,7 +343,7 @@ describe('psi-sum HE on workers: failures', () => {
     const keys = he.generateKeys();
     const sk = he.exportSecretKey(keys);
     try {
-      await expect(encryptColumnOnWorkers(two, he, keys, sk, [1n, 2n], AbortSignal.abort())).rejects.toBeInstanceOf(AbortError);
+      await expect(encryptBlocksOnWorkers(two, he, keys, sk, [1n, 0n], AbortSignal.abort())).rejects.toBeInstanceOf(AbortError);
       expect(two.stats()).toMatchObject({ queuedChunks: 0, runningChunks: 0 });
     } finally {
       sk.fill(0);
@@ -369,14 +380,15 @@ describe('psi-sum HE tasks: memory', () => {
   // on this thread, the same code a worker runs.
   const ALLOWANCE_BYTES = 32 * 1024 * 1024;
 
-  it('60 encryption + selection tasks do not grow memory beyond a fixed allowance; the control leak does', async () => {
+  it('60 encryption + evaluation tasks do not grow memory beyond a fixed allowance; the control leak does', async () => {
     const he = await HeContext.create(35);
     const keys = he.generateKeys();
     const values = BigInt64Array.from({ length: N + 10 }, (_, i) => BigInt(i % 100) - 50n);
     const selected = new Uint8Array(N + 10).fill(1);
+    const coeffs = BigInt64Array.from([0, 1].flatMap((k) => he.selectionCoefficients(selected, k)));
     const cycle = async () => {
-      const cts = await psiSumEncryptTask({ plainBits: 35, secretKey: he.exportSecretKey(keys), publicKey: keys.publicKeyBytes, values: values.slice() });
-      return psiSumSelectTask({ plainBits: 35, publicKey: keys.publicKeyBytes, ciphertexts: cts, selected });
+      const cts = await psiSumEncryptTask({ plainBits: 35, secretKey: he.exportSecretKey(keys), publicKey: keys.publicKeyBytes, values: coeffs.slice() });
+      return psiSumEvaluateTask({ plainBits: 35, publicKey: keys.publicKeyBytes, ciphertexts: cts, values: [values.slice(), values.slice()] });
     };
     try {
       for (let i = 0; i < 5; i++) await cycle(); // warm-up: the heap reaches its working size

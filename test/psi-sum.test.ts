@@ -1,10 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DataportError, GuardrailRefusedError, InputError, TermsRefusedError } from '../src/errors.js';
+import { DataportError, GuardrailRefusedError, InputError, LimitExceededError, TermsRefusedError } from '../src/errors.js';
 import { formatFixedPoint, divideToDecimal } from '../src/he/fixed-point.js';
 import { createInlineExecutor } from '../src/protocols/executor.js';
 import { normalizeKey } from '../src/protocols/psi/normalize.js';
 import {
+  PSI_SUM_HE_MEMORY_BUDGET,
+  estimatePsiSumHeMemory,
   createPsiSumIdHolder,
   createPsiSumValueHolder,
   type PsiSumMachine,
@@ -119,6 +121,41 @@ describe('psi-sum state machines (sans-I/O)', () => {
     expect(v.count).toBe(2n);
     await executor.close();
   }, 300_000);
+});
+
+describe('psi-sum memory: bounded by the declared sizes, refused up front beyond the budget', () => {
+  it('the largest declared job (2^23 keys × 16 columns) fits the default budget; the old arrangement would not', () => {
+    const big = { valueKeys: 1 << 23, columns: 16 };
+    for (const workers of [0, 2, 8]) {
+      expect(estimatePsiSumHeMemory({ holder: 'values', ...big, workers })).toBeLessThan(PSI_SUM_HE_MEMORY_BUDGET);
+      expect(estimatePsiSumHeMemory({ holder: 'ids', ...big, workers })).toBeLessThan(PSI_SUM_HE_MEMORY_BUDGET);
+    }
+    // Streaming: V's working set does not grow with the number of blocks.
+    const at = (valueKeys: number) => estimatePsiSumHeMemory({ holder: 'values', valueKeys, columns: 16, workers: 0 });
+    expect(at(1 << 23)).toBe(at(8192));
+    // Version 1 loaded every column's blocks on I: 16 × 1024 ciphertexts of 2 × 2 × 8192 × 8 bytes.
+    expect(16 * 1024 * 2 * 2 * 8192 * 8).toBeGreaterThan(PSI_SUM_HE_MEMORY_BUDGET);
+  });
+
+  it('a job beyond heMemoryBudget is refused before anything is sent (V: InputError; I: LimitExceededError at SETUP)', async () => {
+    const executor = await createInlineExecutor();
+    const enc = new TextEncoder();
+    const ekm = new Uint8Array(32).fill(4);
+    const options = { minCohort: 0, revealToIdHolder: true, revealToValueHolder: true };
+    const input = { keys: ['a', 'b'].map((k) => enc.encode(k)), columns: [{ name: 'v', decimals: 0, bound: 10n }], totals: [[1n, 2n]] };
+    const need = estimatePsiSumHeMemory({ holder: 'values', valueKeys: 2, columns: 1, workers: 0 });
+    expect(() => createPsiSumValueHolder({ ekm, executor, options, peerSetSize: 1, input, heMemoryBudget: need - 1 })).toThrow(InputError);
+    expect(() => createPsiSumValueHolder({ ekm, executor, options, peerSetSize: 1, input, heMemoryBudget: need - 1 })).toThrow(/heMemoryBudget/);
+    expect(() => createPsiSumValueHolder({ ekm, executor, options, peerSetSize: 1, input, heMemoryBudget: 0 })).toThrow(RangeError);
+    // I learns the sizes from V's SETUP and refuses there, before any point is sent.
+    const v = createPsiSumValueHolder({ ekm, executor, options, peerSetSize: 1, input });
+    const setupFrame = (await v.next(undefined)).value as { send: Uint8Array };
+    await v.return(undefined as never);
+    const i = createPsiSumIdHolder({ ekm, executor, options, peerSetSize: 2, keys: [enc.encode('a')], heMemoryBudget: 1000 });
+    await i.next(undefined);
+    await expect(i.next(setupFrame.send)).rejects.toBeInstanceOf(LimitExceededError);
+    await executor.close();
+  }, 120_000);
 });
 
 describe('runPsiSum over the in-memory transport', () => {

@@ -12,6 +12,8 @@ export {
   createPsiSumValueHolder,
   drivePsiSumMachine,
   MAX_PSI_SUM_PEER_SET_SIZE,
+  PSI_SUM_HE_MEMORY_BUDGET,
+  estimatePsiSumHeMemory,
   type PsiSumStep,
   type PsiSumMachine,
   choosePlainBits,

@@ -143,9 +143,9 @@ const N = PSI_SUM_POLY_DEGREE;
 
 /**
  * Default {@link PsiSumPartyArgs.heMemoryBudget}: 512 MiB of homomorphic working memory per party.
- * The largest declared job (2^23 keys, 16 columns) needs ~8 MB inline and ~70 MB on two workers
- * here; the earlier arrangement (the ID holder loading all columns × blocks ciphertexts) needed
- * ~4 GB for it.
+ * The largest declared job (2^23 keys, 16 columns) needs ~8 MB inline, ~42 MB with two workers
+ * and ~144 MB with eight ({@link estimatePsiSumHeMemory}); the version-1 arrangement (the ID holder
+ * loading all columns × blocks ciphertexts) needed ~4 GB for it.
  */
 export const PSI_SUM_HE_MEMORY_BUDGET = 512 * 1024 * 1024;
 

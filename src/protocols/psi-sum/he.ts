@@ -413,7 +413,7 @@ export class HeContext {
    *   post-processing of an already hidden value.
    *
    * `RangeError` if even the data level cannot hold it (impossible within {@link MAX_PLAIN_BITS}
-   * and the protocol's limits: at 50 bits, F ≤ 109 against log2(q/4t) ≈ 128).
+   * and the protocol's limits: |Y|·B < 2^48 at 50 bits, so F ≤ 106 against log2(q/4t) ≈ 128).
    */
   resultPlan(blocks: number, maxBound: bigint): ResultPlan {
     if (!Number.isSafeInteger(blocks) || blocks < 1) throw new RangeError('blocks must be a positive integer');

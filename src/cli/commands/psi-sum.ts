@@ -39,8 +39,11 @@ export const PSI_SUM_HELP = `usage: dataport psi-sum (--listen HOST:PORT | --con
 Intersection size, exact sums and means of value columns over the private intersection of this
 file's keys with a peer's. The side that gives --values is the value holder (e.g. the hospital);
 the other holds identifiers only (e.g. the pharmaceutical company). Neither learns which records
-matched. The --connect side proposes the terms (--reveal, --min-cohort, --dp-epsilon, --purpose);
-the --listen side refuses terms weaker than its own.
+matched. The identifier holder holds the encryption key: which of the value holder's keys it has
+stays private even against a value holder running modified software (beyond the released sums);
+the values stay private against an identifier holder that follows the protocol (docs/psi-sum.md).
+The --connect side proposes the terms (--reveal, --min-cohort, --dp-epsilon, --purpose); the
+--listen side refuses terms weaker than its own.
 
 input:
   --input FILE.csv          CSV with a header row (UTF-8, optional BOM, quoted fields)
@@ -67,7 +70,8 @@ terms:
 
 running:
   --workers N               worker threads for the curve and HE work (0 = none; default: core count);
-                            HE goes to them from 128 ciphertext blocks (columns x keys/8192) up
+                            HE goes to them from 128 block operations (value holder: columns x
+                            keys/8192; identifier holder: keys/8192) up
   --timeout SECONDS         limit of the session (default 600); the listener's wait too
   --ledger DIR              append the co-signed receipt to this ledger
   --price-schedule FILE     bill the run with this price schedule (JSON, see docs/ledger.md); the
@@ -84,7 +88,9 @@ running:
   --help                    this text
 
 Means are the released sum divided by the released count, rounded half away from zero to
-max(2, decimals) places. exit codes: 0 success, 1 error, ${EXIT_WITHHELD} result withheld (min cohort), 130 interrupted.`;
+max(2, decimals) places. When the identifier holder receives the sums it checks each against the
+value holder's declared bound x count and, if one is beyond, withholds them (exit code 1).
+exit codes: 0 success, 1 error, ${EXIT_WITHHELD} result withheld (min cohort), 130 interrupted.`;
 
 interface Options {
   mode: 'listen' | 'connect';
@@ -267,7 +273,8 @@ function asRunError(err: unknown, signal: AbortSignal, opts: Options): unknown {
   if (signal.aborted && !cliSignal.aborted && (err instanceof AbortError || !(err instanceof DataportError))) {
     return new TimeoutError(`psi-sum session timed out (--timeout ${opts.timeoutMs / 1000}s)`);
   }
-  if (err instanceof DataportError && err.code === 'ERR_VERIFICATION_FAILED' && !/peer authentication/.test(err.message)) {
+  // The ID holder's range check on the value holder's result is a VerificationFailedError too.
+  if (err instanceof DataportError && err.code === 'ERR_VERIFICATION_FAILED' && !/peer authentication|range check/.test(err.message)) {
     return new DataportError(err.code, `peer authentication failed (wrong --peer-key, or not the expected peer): ${err.message}`, { cause: err });
   }
   return err;

@@ -83,6 +83,12 @@ export interface RunPsiSumOptions extends SessionRunOptions {
    * `always`, or `never`. Ignored with an inline executor. Results are the same either way.
    */
   heOffload?: PsiSumHeOffload;
+  /**
+   * Most bytes of homomorphic working memory this party may use (default
+   * `PSI_SUM_HE_MEMORY_BUDGET`, 512 MiB); a job whose declared sizes need more is refused before
+   * anything is computed (value holder: `InputError`; ID holder: `LimitExceededError`).
+   */
+  heMemoryBudget?: number;
 }
 
 /** Result of {@link runPsiSum}. */
@@ -279,6 +285,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
         peerSetSize: peerDeclared,
         ...(signal ? { signal } : {}),
         ...(options.heOffload !== undefined ? { heOffload: options.heOffload } : {}),
+        ...(options.heMemoryBudget !== undefined ? { heMemoryBudget: options.heMemoryBudget } : {}),
       };
       out = valueInput ? await runPsiSumValueHolder({ ...base, input: valueInput }) : await runPsiSumIdHolder({ ...base, keys });
     } finally {

@@ -26,6 +26,8 @@
  *            call), 'avx2x4' (AVX2, 4 points per call), 'portable' (64-bit C, always)
  *   kernel: kernels[0], what x25519Batch uses by default
  *   abi: number (bumped when this interface changes; the loader refuses a build with another one)
+ *   sm2MultiplyBatch(scalar, points, out): SM2 scalar multiplication of compressed points, from
+ *            native/sm2.c (compiled in as DP_HAVE_SM2; see sm2.c for its interface)
  */
 #ifndef DP_NO_NAPI /* native/test/ct-check.c includes this file without the N-API glue */
 #include <node_api.h>
@@ -38,8 +40,11 @@
 #ifdef DP_HAVE_AVX2
 #include "x25519-avx2.h"
 #endif
+#ifdef DP_HAVE_SM2
+#include "sm2.h"
+#endif
 
-#define DP_ABI 2
+#define DP_ABI 3
 #define GROUP 64 /* points per shared inversion */
 
 typedef unsigned __int128 u128;
@@ -477,6 +482,9 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "kernel", kernel));
   CHECK(napi_create_int32(env, DP_ABI, &abi));
   CHECK(napi_set_named_property(env, exports, "abi", abi));
+#ifdef DP_HAVE_SM2
+  if (!dp_sm2_register(env, exports)) return NULL;
+#endif
   return exports;
 }
 #endif /* DP_NO_NAPI */

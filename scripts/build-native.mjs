@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds dataport's optional native X25519 addon (native/x25519.c, plus the SIMD kernels
-// native/x25519-ifma.c and native/x25519-avx2.c on x86-64) into build/dataport_x25519.node. Runs at
+// native/x25519-ifma.c and native/x25519-avx2.c on x86-64, and SM2 scalar multiplication in
+// native/sm2.c) into build/dataport_x25519.node. Runs at
 // `npm install` / `npm ci` (the package's install script) and at `npm run build`.
 // `--probe` only answers whether a build would be attempted here (exit 0) or skipped (exit 1, with
 // the reason): CI uses it to decide whether the addon must exist.
@@ -8,8 +9,8 @@
 // It never fails the install: without a C compiler or Node's headers (or on Windows) it prints one
 // line and exits 0, and dataport then uses OpenSSL through node:crypto (the `node` backend). It never
 // downloads anything: the headers must be the ones installed with this Node.js (or under
-// `npm_config_nodedir`). A freshly built addon must reproduce the RFC 7748 §5.2 vectors in a child
-// process before it is kept. Set DATAPORT_SKIP_NATIVE=1 to skip the build.
+// `npm_config_nodedir`). A freshly built addon must reproduce the RFC 7748 §5.2 vectors and SM2
+// known answers in a child process before it is kept. Set DATAPORT_SKIP_NATIVE=1 to skip the build.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -44,8 +45,8 @@ if (probe) process.exit(0);
 
 // Each source with the flags that measured fastest here (median of interleaved runs, gcc 12):
 // the 64-bit ladder at -O3 (1.2x over -O2), the IFMA kernel at -O2 (-O3 was 6 % slower).
-const units = [{ src: 'x25519.c', opt: '-O3' }];
-const defines = [];
+const units = [{ src: 'x25519.c', opt: '-O3' }, { src: 'sm2.c', opt: '-O3' }];
+const defines = ['-DDP_HAVE_SM2'];
 // The SIMD kernels (x86-64 only; each checks the CPU at run time before it is used).
 if (process.arch === 'x64' && fs.existsSync(path.join(root, 'native', 'x25519-ifma.c'))) {
   units.push({ src: 'x25519-ifma.c', opt: '-O2' });
@@ -73,7 +74,7 @@ for (const args of steps) {
 for (const f of objects) fs.rmSync(f, { force: true });
 
 // Keep the build only if it computes X25519 correctly: RFC 7748 §5.2 with every kernel this CPU
-// offers, and the low-order point u = 0 reported as such. (The vectors are copied here because the
+// offers, and the low-order point u = 0 reported as such; and SM2 (below). (The vectors are copied here because the
 // script ships in the package without the tests; source: RFC 7748 section 5.2.)
 const check = `
   const m = require(${JSON.stringify(tmp)});
@@ -90,7 +91,24 @@ const check = `
     for (let i = 0; i < 9; i++) if (Buffer.from(out.subarray(32 * i, 32 * i + 32)).toString('hex') !== r) process.exit(4);
     if (m.x25519Batch(h(k), new Uint8Array(32), new Uint8Array(32), kernel) !== 0) process.exit(5);
   }
-  process.stdout.write(m.kernels.join(', '));
+  // SM2 (native/sm2.c): d·G for the key pair of the PPCA brief §4.6 (OpenSSL's answer), a·H for
+  // its item "alice" (sm2-sha256-tar), in place, and an off-curve point reported by its index.
+  const sm2 = [
+    ['112eb66358cd75963f1131ff34777cda364c5ead685f53898c3f44eb2bf86e61', '0232c4ae2c1f1981195f9904466a39c9948fe30bbff2660be1715a4589334c74c7', '03e61874fdd2c436964343cd1ec9daa20cb12051799ca8ded7d261a63d0e6b9d2c'],
+    ['1a8a3d3c37e30cd85131ce8f4a5fc432c9e36d62e8537c8dcf6f292c0e209389', '02bd306425d873dc3e9fd1520e693954d6d605e8ad2fae4e48f53a395526f39abe', '0211650d2cf86667b89a9453eeaa08f2f5785e4749570f1aef25ce80e0ec7faac5'],
+  ];
+  for (const [k, p, r] of sm2) {
+    const pts = new Uint8Array(33 * 3);
+    for (let i = 0; i < 3; i++) pts.set(h(p), 33 * i);
+    if (m.sm2MultiplyBatch(h(k), pts, pts) !== -1) process.exit(6);
+    for (let i = 0; i < 3; i++) if (Buffer.from(pts.subarray(33 * i, 33 * i + 33)).toString('hex') !== r) process.exit(7);
+    const bad = new Uint8Array(66);
+    bad.set(h(p));
+    bad[33] = 2;
+    bad[65] = 2; // x = 2: x³ − 3x + b is not a square mod p, so no curve point has it
+    if (m.sm2MultiplyBatch(h(k), bad, new Uint8Array(66)) !== 1) process.exit(8);
+  }
+  process.stdout.write(m.kernels.join(', ') + '; sm2');
 `;
 const verified = spawnSync(process.execPath, ['-e', check], { encoding: 'utf8' });
 if (verified.status !== 0) {

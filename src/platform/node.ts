@@ -43,6 +43,7 @@ function withKernel(mod: NativeX25519): NativeX25519 | null {
     kernel,
     kernels: mod.kernels,
     x25519Batch: (scalar, points, out, k) => mod.x25519Batch(scalar, points, out, k ?? kernel),
+    sm2MultiplyBatch: mod.sm2MultiplyBatch,
   };
 }
 
@@ -69,7 +70,7 @@ export function loadNativeX25519(): NativeX25519 | undefined {
     if (!fs.existsSync(path.join(dir, 'package.json')) || !fs.existsSync(file)) continue;
     try {
       const mod = createRequire(import.meta.url)(file) as Partial<NativeX25519>;
-      if (mod.abi === NATIVE_X25519_ABI && typeof mod.x25519Batch === 'function') nativeX25519 = withKernel(mod as NativeX25519);
+      if (mod.abi === NATIVE_X25519_ABI && typeof mod.x25519Batch === 'function' && typeof mod.sm2MultiplyBatch === 'function') nativeX25519 = withKernel(mod as NativeX25519);
       else nativeAbsence = `the native addon was built for another interface version (rebuild: ${REBUILD})`;
     } catch {
       // A build for another platform or a damaged file: fall back to node:crypto.

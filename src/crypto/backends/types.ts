@@ -42,10 +42,16 @@ export interface NativeX25519 {
    * (low-order input) or -1. `kernel` forces one of {@link NativeX25519.kernels}.
    */
   x25519Batch(scalar: Uint8Array, points: Uint8Array, out: Uint8Array, kernel?: NativeKernel): number;
+  /**
+   * SM2 (native/sm2.c): out[33i..] = scalar·points[33i..] for X9.62-compressed points, the scalar
+   * 32 bytes big-endian in [1, n−1] (RangeError otherwise); returns the index of the first invalid
+   * input point or -1. Reached through `src/crypto/sm2/native.ts`.
+   */
+  sm2MultiplyBatch(scalar: Uint8Array, points: Uint8Array, out: Uint8Array): number;
 }
 
 /** The native addon's X25519 kernels (see native/x25519.c). */
 export type NativeKernel = 'ifma8' | 'avx2x4' | 'portable';
 
 /** The addon interface version this code expects (DP_ABI in native/x25519.c). */
-export const NATIVE_X25519_ABI = 2;
+export const NATIVE_X25519_ABI = 3;

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Builds and runs the standalone check of native/sm2.c (SM2 scalar multiplication): known answers,
+# the field operations at their bounds and random values against OpenSSL's BN_mod_*, random
+# scalar/point pairs against OpenSSL's EC_POINT_mul on SM2, invalid encodings judged as OpenSSL
+# judges them, and a benchmark against EC_POINT_mul.
+# Usage: native/test/sm2-check.sh [random-pairs] [seed]      (CC=clang to use another compiler)
+# sm2.c is compiled as the addon build compiles it (-O3, no -march flag), warnings as errors.
+# Without OpenSSL's headers and libcrypto only the known answers are checked. Exit status 0 = pass.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+cc=${CC:-cc}
+out=$(mktemp -d "${TMPDIR:-/tmp}/sm2-check.XXXXXX")
+trap 'rm -rf "$out"' EXIT INT TERM
+"$cc" -O3 -fPIC -std=gnu11 -Wall -Wextra -Werror -DDP_NO_NAPI -c "$here/../sm2.c" -o "$out/sm2-plain.o"
+ossl_cflags= ossl_libs=
+printf '#include <openssl/ec.h>\n#include <openssl/obj_mac.h>\nint main(void){return NID_sm2 == 0;}\n' >"$out/probe.c"
+if "$cc" -o "$out/probe" "$out/probe.c" -lcrypto >/dev/null 2>&1; then
+  ossl_cflags=-DDP_WITH_OPENSSL ossl_libs=-lcrypto
+else
+  echo "(OpenSSL headers/libcrypto not found: the OpenSSL comparisons are skipped)"
+fi
+"$cc" -O3 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-function $ossl_cflags -o "$out/sm2-check" "$here/sm2-check.c" $ossl_libs
+"$out/sm2-check" "$@"

@@ -1,5 +1,6 @@
 // SM2 scalar multiplication (issue 11, item 4): µs per multiplication of dataport's native addon
-// (native/sm2.c, one call per batch of compressed points), OpenSSL's SM2 in node:crypto (ECDH
+// (native/sm2.c and its 8-way AVX-512 IFMA kernel native/sm2-ifma.c, one call per batch of
+// compressed points, each kernel), OpenSSL's SM2 in node:crypto (ECDH
 // computeSecret with one fixed private key over the same points; it returns only x, so it does less
 // than the addon, which returns the compressed point), and the portable JavaScript — dataport's
 // own (src/crypto/sm2, when built) and @noble/curves' generic short-Weierstrass code with the SM2
@@ -54,13 +55,19 @@ const check = (name, got) => {
     }
   }
 };
-if (addon?.sm2MultiplyBatch) {
-  addon.sm2MultiplyBatch(kb, points, out);
-  check('native', out);
+for (const kern of addon?.sm2Kernels ?? []) {
+  addon.sm2MultiplyBatch(kb, points, out, kern);
+  check(`native ${kern}`, out);
 }
 const NOBLE = 8; // noble is far slower; smaller calls keep rounds short
 const cases = [
-  ...(addon?.sm2MultiplyBatch ? [{ name: 'sm2 native (native/sm2.c)', items: BATCH, run: () => addon.sm2MultiplyBatch(kb, points, out) }] : []),
+  // The addon's default SM2 kernel (8-way AVX-512 IFMA where the CPU has it), then each other one forced.
+  ...(addon?.sm2MultiplyBatch
+    ? [
+        { name: `sm2 native (${addon.sm2Kernels[0]})`, items: BATCH, run: () => addon.sm2MultiplyBatch(kb, points, out) },
+        ...addon.sm2Kernels.slice(1).map((kern) => ({ name: `sm2 native (${kern}, forced)`, items: BATCH, run: () => addon.sm2MultiplyBatch(kb, points, out, kern) })),
+      ]
+    : []),
   {
     name: 'sm2 node:crypto ECDH (x only)',
     items: BATCH,

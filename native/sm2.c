@@ -23,12 +23,19 @@
  * x >= p, not a square: these end the call with that point's index), and the exponents of the
  * square root and of the inversion are public constants. The secret copies on the stack are wiped.
  *
+ * Kernels: this file's 64-bit code ('portable', always), and on CPUs with AVX-512 IFMA eight points
+ * at once (native/sm2-ifma.c, compiled in as DP_HAVE_IFMA; 'ifma8'), the same algorithm in 8 lanes.
+ * Decompression, the shared inversion and compression are this file's code in both cases.
+ *
  * JavaScript interface (added to the addon's exports by dp_sm2_register, called from x25519.c):
- *   sm2MultiplyBatch(scalar: Uint8Array(32), points: Uint8Array(33n), out: Uint8Array(33n)): number
+ *   sm2MultiplyBatch(scalar: Uint8Array(32), points: Uint8Array(33n), out: Uint8Array(33n),
+ *                    kernel?: string): number
  *     scalar is big-endian in [1, n−1]; out[33i..] = scalar·points[33i..], X9.62 compressed; returns
  *     -1, or the index of the first invalid input point (out is then unspecified). `out` may be
- *     `points` itself but must not otherwise overlap it. Throws TypeError / RangeError on bad
- *     arguments (a scalar out of range is a RangeError; the message carries no byte of it).
+ *     `points` itself but must not otherwise overlap it. `kernel` (one of `sm2Kernels`) forces a
+ *     kernel (for cross-checks and benchmarks). Throws TypeError / RangeError on bad arguments (a
+ *     scalar out of range is a RangeError; the message carries no byte of it).
+ *   sm2Kernels: the SM2 kernels this CPU can run, fastest first ('ifma8', 'portable').
  *
  * Exceptional cases of the addition formula cannot occur: the accumulator before an addition holds
  * j·P with j = 16·(scalar prefix) and the addend is d·P with 0 < d < 16; j ≡ ±d (mod n) would need
@@ -38,6 +45,10 @@
  */
 #include "sm2.h"
 #include <string.h>
+#ifdef DP_HAVE_IFMA
+#include "sm2-ifma.h"
+#include "x25519-ifma.h"
+#endif
 
 #define SM2_GROUP 64 /* points per shared inversion */
 
@@ -381,9 +392,43 @@ int dp_sm2_scalar_ok(const uint8_t k[32]) {
   return ok;
 }
 
-long long dp_sm2_batch(const uint8_t scalar[32], const uint8_t *in, uint8_t *out, size_t n) {
+int dp_sm2_ifma_usable(void) {
+#ifdef DP_HAVE_IFMA
+  return dp_x25519_ifma_available();
+#else
+  return 0;
+#endif
+}
+
+#ifdef DP_HAVE_IFMA
+/* res[0..m) = k·(px, py)[0..m) with the 8-way kernel; a partial last call is padded with lane 0's
+ * point (results dropped). */
+static void batch_ifma(jac *res, const fe *px, const fe *py, size_t m, const uint8_t k[32]) {
+  uint64_t x[8][4], y[8][4], X[8][4], Y[8][4], Z[8][4];
+  for (size_t i = 0; i < m; i += 8) {
+    size_t lanes = m - i < 8 ? m - i : 8;
+    for (size_t j = 0; j < 8; j++) {
+      size_t src = i + (j < lanes ? j : 0);
+      fe_from_mont(x[j], px[src]);
+      fe_from_mont(y[j], py[src]);
+    }
+    dp_sm2_ifma_mul8(k, (const uint64_t(*)[4])x, (const uint64_t(*)[4])y, X, Y, Z);
+    for (size_t j = 0; j < lanes; j++) {
+      fe_to_mont(res[i + j].x, X[j]);
+      fe_to_mont(res[i + j].y, Y[j]);
+      fe_to_mont(res[i + j].z, Z[j]);
+    }
+  }
+  sm2_wipe(X, sizeof X);
+  sm2_wipe(Y, sizeof Y);
+  sm2_wipe(Z, sizeof Z);
+}
+#endif
+
+long long dp_sm2_batch(const uint8_t scalar[32], const uint8_t *in, uint8_t *out, size_t n, int wide) {
   uint8_t k[32];
   memcpy(k, scalar, 32);
+  (void)wide;
   jac res[SM2_GROUP];
   fe px[SM2_GROUP], py[SM2_GROUP], prefix[SM2_GROUP];
   long long bad = -1;
@@ -396,7 +441,11 @@ long long dp_sm2_batch(const uint8_t scalar[32], const uint8_t *in, uint8_t *out
       }
     }
     if (bad >= 0) break;
-    for (size_t i = 0; i < m; i++) point_mul(&res[i], px[i], py[i], k);
+#ifdef DP_HAVE_IFMA
+    if (wide && m >= 2) batch_ifma(res, px, py, m, k);
+    else
+#endif
+      for (size_t i = 0; i < m; i++) point_mul(&res[i], px[i], py[i], k);
     /* Montgomery's trick: prefix[i] = z_0 ⋯ z_i, one inversion, then back to each 1/z_i. */
     fe_copy(prefix[0], res[0].z);
     for (size_t i = 1; i < m; i++) fe_mul(prefix[i], prefix[i - 1], res[i].z);
@@ -453,10 +502,10 @@ static napi_value sm2_fail(napi_env env) {
   return NULL;
 }
 
-/* sm2MultiplyBatch(scalar: Uint8Array(32), points: Uint8Array(33n), out: Uint8Array(33n)): number */
+/* sm2MultiplyBatch(scalar: Uint8Array(32), points: Uint8Array(33n), out: Uint8Array(33n), kernel?): number */
 static napi_value js_sm2_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return sm2_fail(env);
   if (argc < 3) {
     napi_throw_type_error(env, NULL, "sm2MultiplyBatch(scalar, points, out) needs three arguments");
@@ -467,6 +516,25 @@ static napi_value js_sm2_batch(napi_env env, napi_callback_info info) {
   if (!sm2_get_bytes(env, argv[0], &scalar, &scalar_len, "scalar must be a Uint8Array")) return NULL;
   if (!sm2_get_bytes(env, argv[1], &points, &points_len, "points must be a Uint8Array")) return NULL;
   if (!sm2_get_bytes(env, argv[2], &out, &out_len, "out must be a Uint8Array")) return NULL;
+  int wide = dp_sm2_ifma_usable();
+  if (argc >= 4) {
+    napi_valuetype t;
+    if (napi_typeof(env, argv[3], &t) != napi_ok) return sm2_fail(env);
+    if (t == napi_string) {
+      char name[16];
+      size_t len = 0;
+      if (napi_get_value_string_utf8(env, argv[3], name, sizeof name, &len) != napi_ok) return sm2_fail(env);
+      if (strcmp(name, "portable") == 0) wide = 0;
+      else if (strcmp(name, "ifma8") == 0 && dp_sm2_ifma_usable()) wide = 1;
+      else {
+        napi_throw_range_error(env, NULL, "kernel must be one of the SM2 kernels this CPU offers");
+        return NULL;
+      }
+    } else if (t != napi_undefined) {
+      napi_throw_type_error(env, NULL, "kernel must be a string");
+      return NULL;
+    }
+  }
   if (scalar_len != 32) {
     napi_throw_range_error(env, NULL, "scalar must be 32 bytes");
     return NULL;
@@ -491,15 +559,22 @@ static napi_value js_sm2_batch(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "scalar must be in [1, n-1] (big-endian, n the SM2 group order)");
     return NULL;
   }
-  long long r = dp_sm2_batch(scalar, points, out, points_len / 33);
+  long long r = dp_sm2_batch(scalar, points, out, points_len / 33, wide);
   napi_value result;
   if (napi_create_int64(env, r, &result) != napi_ok) return sm2_fail(env);
   return result;
 }
 
 int dp_sm2_register(napi_env env, napi_value exports) {
-  napi_value fn;
+  napi_value fn, kernels, name;
   if (napi_create_function(env, "sm2MultiplyBatch", NAPI_AUTO_LENGTH, js_sm2_batch, NULL, &fn) != napi_ok) return 0;
-  return napi_set_named_property(env, exports, "sm2MultiplyBatch", fn) == napi_ok;
+  if (napi_set_named_property(env, exports, "sm2MultiplyBatch", fn) != napi_ok) return 0;
+  if (napi_create_array(env, &kernels) != napi_ok) return 0;
+  uint32_t count = 0;
+  if (dp_sm2_ifma_usable()) {
+    if (napi_create_string_utf8(env, "ifma8", NAPI_AUTO_LENGTH, &name) != napi_ok || napi_set_element(env, kernels, count++, name) != napi_ok) return 0;
+  }
+  if (napi_create_string_utf8(env, "portable", NAPI_AUTO_LENGTH, &name) != napi_ok || napi_set_element(env, kernels, count++, name) != napi_ok) return 0;
+  return napi_set_named_property(env, exports, "sm2Kernels", kernels) == napi_ok;
 }
 #endif /* DP_NO_NAPI */

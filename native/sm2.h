@@ -14,7 +14,11 @@ int dp_sm2_scalar_ok(const uint8_t k[32]);
  * k must satisfy dp_sm2_scalar_ok. Returns -1, or the index of the first point that is not a valid
  * compressed SM2 point (wrong prefix, x >= p, x not the abscissa of a curve point); `out` is then
  * unspecified. `out` may be `in` itself (each group of points is read before it is written). */
-long long dp_sm2_batch(const uint8_t k[32], const uint8_t *in, uint8_t *out, size_t n);
+long long dp_sm2_batch(const uint8_t k[32], const uint8_t *in, uint8_t *out, size_t n, int wide);
+
+/* 1 if the 8-way AVX-512 IFMA kernel (sm2-ifma.c) is compiled in and this CPU runs it; `wide` = 1
+ * in dp_sm2_batch then uses it (0: the 64-bit code only). */
+int dp_sm2_ifma_usable(void);
 
 #ifndef DP_NO_NAPI
 #include <node_api.h>

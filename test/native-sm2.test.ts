@@ -52,13 +52,24 @@ const scalarArb = fc.bigInt({ min: 1n, max: N - 1n });
 
 describe.skipIf(native === undefined)('native SM2 (native/sm2.c)', () => {
   const mul = (k: Uint8Array, points: Uint8Array) => nativeSm2MultiplyBatch(k, points)!;
+  // Each kernel forced in turn: 8-way AVX-512 IFMA (native/sm2-ifma.c) where the CPU has it, 64-bit C.
+  const kernels = native?.sm2Kernels ?? [];
+  const mulWith = (kernel: (typeof kernels)[number]) => (k: Uint8Array, points: Uint8Array) => {
+    const out = new Uint8Array(points.length);
+    expect(native!.sm2MultiplyBatch(k, points, out, kernel)).toBe(-1);
+    return out;
+  };
 
   it('is present wherever the addon is', () => {
     if (process.env['DATAPORT_REQUIRE_NATIVE'] === '1') expect(hasNativeSm2()).toBe(true);
     expect(hasNativeSm2()).toBe(native !== undefined);
+    expect(kernels.at(-1)).toBe('portable');
+    // The 8-way kernel is offered exactly where the X25519 one is (same CPU check).
+    expect(kernels.includes('ifma8')).toBe(native!.kernels.includes('ifma8'));
   });
 
-  it('reproduces the PPCA brief §4.6 worked examples (d·G; a·H and b·a·H of both SM2 suites)', () => {
+  it.each(['default', ...kernels] as const)('reproduces the PPCA brief §4.6 worked examples (d·G; a·H and b·a·H of both SM2 suites; kernel %s)', (kname) => {
+    const mul = kname === 'default' ? (k: Uint8Array, p: Uint8Array) => nativeSm2MultiplyBatch(k, p)! : mulWith(kname);
     // Source: ../shared/interop/PPCA-ECDH-PSI.md §4.6 (OpenSSL 3 EC_POINT_mul on NID_sm2).
     const d = fromHex('112eb66358cd75963f1131ff34777cda364c5ead685f53898c3f44eb2bf86e61');
     expect(toHex(mul(d, G))).toBe('03e61874fdd2c436964343cd1ec9daa20cb12051799ca8ded7d261a63d0e6b9d2c');
@@ -79,9 +90,10 @@ describe.skipIf(native === undefined)('native SM2 (native/sm2.c)', () => {
     expect(toHex(mul(a, mul(b, hs)))).toBe(rows.map((r) => r[2]).join(''));
   });
 
-  it('equals @noble/curves and OpenSSL on random scalars and batches around the inversion group size', () => {
+  it.each(kernels)('equals @noble/curves and OpenSSL on random scalars and batches around the group sizes (kernel %s)', (kernel) => {
+    const mul = mulWith(kernel);
     fc.assert(
-      fc.property(scalarArb, fc.array(scalarArb, { minLength: 0, maxLength: 3 }), fc.constantFrom(0, 1, 2, 63, 64, 65, 129), (k, rs, n) => {
+      fc.property(scalarArb, fc.array(scalarArb, { minLength: 0, maxLength: 3 }), fc.constantFrom(0, 1, 2, 7, 8, 9, 63, 64, 65, 129), (k, rs, n) => {
         // n points: multiples of G by the drawn r's, repeated, so every point has a known discrete log.
         const logs = Array.from({ length: n }, (_, i) => (rs.length > 0 ? rs[i % rs.length]! : BigInt(i + 1)));
         const points = new Uint8Array(33 * n);
@@ -99,7 +111,8 @@ describe.skipIf(native === undefined)('native SM2 (native/sm2.c)', () => {
     );
   });
 
-  it('handles edge scalars: 1, 2, 15, 16, 2^252, 2^255, a scalar of all-0xf nibbles, n−16, n−2, n−1', () => {
+  it.each(kernels)('handles edge scalars: 1, 2, 15, 16, 2^252, 2^255, a scalar of all-0xf nibbles, n−16, n−2, n−1 (kernel %s)', (kernel) => {
+    const mul = mulWith(kernel);
     const points = new Uint8Array(33 * 3);
     points.set(G);
     points.set(Sm2.BASE.multiply(0xdeadbeefn).toBytes(true), 33);
@@ -115,7 +128,8 @@ describe.skipIf(native === undefined)('native SM2 (native/sm2.c)', () => {
     }
   });
 
-  it('commutes: b·(a·P) = a·(b·P)', () => {
+  it.each(kernels)('commutes: b·(a·P) = a·(b·P) (kernel %s)', (kernel) => {
+    const mul = mulWith(kernel);
     fc.assert(
       fc.property(scalarArb, scalarArb, scalarArb, (a, b, r) => {
         const p = Sm2.BASE.multiply(r).toBytes(true);
@@ -148,7 +162,7 @@ describe.skipIf(native === undefined)('native SM2 (native/sm2.c)', () => {
         points.set(bad, 33 * 99);
         expect(() => mul(k, points), what).toThrow(InvalidPointError);
         expect(() => mul(k, points), what).toThrow(new RegExp(`index ${at}\\b`));
-        expect(native!.sm2MultiplyBatch(k, points, new Uint8Array(points.length)), what).toBe(at);
+        for (const kernel of kernels) expect(native!.sm2MultiplyBatch(k, points, new Uint8Array(points.length), kernel), what).toBe(at);
       }
     }
   });
@@ -179,6 +193,8 @@ describe.skipIf(native === undefined)('native SM2 (native/sm2.c)', () => {
     const shared = new Uint8Array(33 * 3);
     shared.set(G);
     expect(() => raw(k, shared.subarray(0, 33), shared.subarray(1, 34))).toThrow(/overlap/);
+    expect(() => raw(k, G, new Uint8Array(33), 'avx2x4')).toThrow(/kernel must be one of the SM2 kernels/);
+    expect(() => raw(k, G, new Uint8Array(33), 8)).toThrow(TypeError);
     // The message is fixed: no byte of an out-of-range scalar appears in it.
     expect(() => mul(fromHex('ff'.repeat(32)), G)).toThrow(/^scalar must be in \[1, n-1\] \(big-endian, n the SM2 group order\)$/);
   });

@@ -43,7 +43,9 @@ function withKernel(mod: NativeX25519): NativeX25519 | null {
     kernel,
     kernels: mod.kernels,
     x25519Batch: (scalar, points, out, k) => mod.x25519Batch(scalar, points, out, k ?? kernel),
-    sm2MultiplyBatch: mod.sm2MultiplyBatch,
+    // SM2 follows the forced kernel where it has one of that name (ifma8, portable).
+    sm2MultiplyBatch: (scalar, points, out, k) => mod.sm2MultiplyBatch(scalar, points, out, k ?? mod.sm2Kernels.find((s) => s === kernel)),
+    sm2Kernels: mod.sm2Kernels,
   };
 }
 
@@ -51,8 +53,8 @@ function withKernel(mod: NativeX25519): NativeX25519 | null {
  * dataport's native X25519 addon (built by scripts/build-native.mjs at install into
  * `build/dataport_x25519.node` of the package), or `undefined` when it was not built, cannot be
  * loaded, has another interface version, or `DATAPORT_NATIVE=0` is set. `DATAPORT_NATIVE_KERNEL=<name>`
- * (`ifma8`, `avx2x4`, `portable`) makes it use that kernel, or leaves it out when this CPU does not
- * offer it (for benchmarks and for ruling a kernel out). Looked up once per thread,
+ * (`ifma8`, `avx2x4`, `portable`) makes it use that kernel (for SM2 too, where it has one of that
+ * name), or leaves it out when this CPU does not offer it (for benchmarks and for ruling a kernel out). Looked up once per thread,
  * from this file's location upwards (the package root is at most four levels up in both `src/` and
  * `dist/`).
  */

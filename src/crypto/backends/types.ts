@@ -45,10 +45,16 @@ export interface NativeX25519 {
   /**
    * SM2 (native/sm2.c): out[33i..] = scalar·points[33i..] for X9.62-compressed points, the scalar
    * 32 bytes big-endian in [1, n−1] (RangeError otherwise); returns the index of the first invalid
-   * input point or -1. Reached through `src/crypto/sm2/native.ts`.
+   * input point or -1. `kernel` forces one of {@link NativeX25519.sm2Kernels}. Reached through
+   * `src/crypto/sm2/native.ts`.
    */
-  sm2MultiplyBatch(scalar: Uint8Array, points: Uint8Array, out: Uint8Array): number;
+  sm2MultiplyBatch(scalar: Uint8Array, points: Uint8Array, out: Uint8Array, kernel?: NativeSm2Kernel): number;
+  /** The SM2 kernels this CPU can run, fastest first (`portable` always last). */
+  readonly sm2Kernels: readonly NativeSm2Kernel[];
 }
+
+/** The native addon's SM2 kernels: eight points at once with AVX-512 IFMA, or 64-bit C. */
+export type NativeSm2Kernel = 'ifma8' | 'portable';
 
 /** The native addon's X25519 kernels (see native/x25519.c). */
 export type NativeKernel = 'ifma8' | 'avx2x4' | 'portable';

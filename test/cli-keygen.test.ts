@@ -11,12 +11,15 @@ afterEach(killAll);
 afterAll(() => tmp.cleanup());
 
 describe('dataport --version', () => {
-  it('names the version and the X25519 in use (the native addon and its kernel, or OpenSSL)', async () => {
+  it('names the version and the X25519 and SM2 in use (the native addon and its kernel, or the fallback)', async () => {
     const r = await runCli(['--version']);
     expect(r.code).toBe(0);
     const native = loadNativeX25519();
+    const absent = 'the native addon is not built (node scripts/build-native.mjs in the package)';
+    const sm2 = native ? (native.sm2Kernels.includes(native.kernel as never) ? native.kernel : native.sm2Kernels[0]) : undefined;
     expect(r.stdout).toBe(
-      `dataport 0.1.0\n${native ? `x25519: native addon (${native.kernel} kernel)` : 'x25519: node:crypto (OpenSSL); the native addon is not built (node scripts/build-native.mjs in the package)'}\n`,
+      `dataport 0.1.0\n${native ? `x25519: native addon (${native.kernel} kernel)` : `x25519: node:crypto (OpenSSL); ${absent}`}\n` +
+        `${sm2 ? `sm2: native addon (${sm2} kernel)` : `sm2: portable (JavaScript); ${absent}`}\n`,
     );
   });
 });

@@ -10,6 +10,7 @@
  */
 import { DataportError } from '../errors.js';
 import { loadNativeX25519, nativeX25519Absence } from '../platform/node.js';
+import { nativeSm2Kernel } from '../crypto/sm2/native.js';
 import { cliSignal, interrupt } from './signals.js';
 import { failureSummary } from './summary.js';
 
@@ -44,6 +45,9 @@ async function main(argv: string[]): Promise<number> {
     // Which X25519 PSI will use here: the native addon (and its kernel) or OpenSSL.
     const native = loadNativeX25519();
     console.log(native ? `x25519: native addon (${native.kernel} kernel)` : `x25519: node:crypto (OpenSSL); ${nativeX25519Absence()}`);
+    // And which SM2 multiplication the national-curve suites use: the same addon, or portable JavaScript.
+    const sm2 = nativeSm2Kernel();
+    console.log(sm2 ? `sm2: native addon (${sm2} kernel)` : `sm2: portable (JavaScript); ${nativeX25519Absence()}`);
     return 0;
   }
   const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;

@@ -7,6 +7,7 @@
  */
 import { InvalidPointError } from '../../errors.js';
 import { loadNativeX25519 } from '../../platform/node.js';
+import type { NativeSm2Kernel } from '../backends/types.js';
 
 /** Bytes of an X9.62-compressed SM2 point. */
 const POINT_BYTES = 33;
@@ -22,6 +23,22 @@ const POINT_BYTES = 33;
  */
 export function hasNativeSm2(): boolean {
   return loadNativeX25519() !== undefined;
+}
+
+/**
+ * Which SM2 kernel the addon runs here by default — `ifma8` (eight points at once with AVX-512
+ * IFMA) or `portable` (64-bit C) — or `undefined` without the addon. `DATAPORT_NATIVE_KERNEL`
+ * forces `ifma8` or `portable` for SM2 as for X25519.
+ *
+ * @example
+ * ```ts
+ * console.log(`sm2: ${nativeSm2Kernel() ?? 'portable JavaScript'}`);
+ * ```
+ */
+export function nativeSm2Kernel(): NativeSm2Kernel | undefined {
+  const native = loadNativeX25519();
+  if (native === undefined) return undefined;
+  return native.sm2Kernels.find((k) => k === native.kernel) ?? native.sm2Kernels[0];
 }
 
 /**

@@ -7,11 +7,12 @@
  * 2^(52 i)) of each point. Montgomery form with R = 2^260 (five 52-bit limbs): SM2's p is −1 modulo
  * 2^52 as well, so each reduction step's quotient is the low limb itself.
  *
- * Bounds (the invariant every stored element keeps): limbs < 2^52 and value < 2p. A Montgomery
- * product of two such values is (ab + mp)/2^260 < 4p²/2^260 + p < 1.25 p, so it needs no final
- * subtraction; additions and subtractions end with one masked subtraction of 2p. vpmadd52* read
- * only the low 52 bits of their factors, so factors must be normalized: every operation ends with
- * a carry pass.
+ * Bounds (the invariant every stored element keeps): limbs < 2^52 and value < 2^257 (not
+ * necessarily < p). A Montgomery product of two such values is (ab + mp)/2^260 < 2^256 + p < 2^257,
+ * so it needs no final subtraction; additions and subtractions (the latter adding 4p first) fold
+ * the bits above 2^256 back with 2^256 ≡ 2^224 + 2^96 − 2^64 + 1 (mod p), with no comparison.
+ * vpmadd52* read only the low 52 bits of their factors, so factors must be normalized: every
+ * operation ends with a carry pass. Only the output conversion reduces fully (below p).
  *
  * Constant time: the scalar's nibbles are the same in every lane; they select table entries by a
  * masked scan of all 16 and drive the two selections by masks computed from the scalar (never a
@@ -35,7 +36,6 @@ typedef struct {
 } fe8;
 
 static const uint64_t P52[5] = {0xfffffffffffffULL, 0xff00000000fffULL, 0xfffffffffffffULL, 0xfffffffffffffULL, 0xfffffffeffffULL};
-static const uint64_t P2_52[5] = {0xffffffffffffeULL, 0xfe00000001fffULL, 0xfffffffffffffULL, 0xfffffffffffffULL, 0x1fffffffdffffULL};
 static const uint64_t R2_52[5] = {0x0020000000300ULL, 0xffffffff00000ULL, 0x0000100000002ULL, 0x0200000001000ULL, 0x4000000ULL}; /* 2^520 mod p */
 
 DP_IFMA_INLINE __m512i bc(uint64_t v) { return _mm512_set1_epi64((long long)v); }
@@ -49,30 +49,40 @@ DP_IFMA_INLINE void fe8_carry(__m512i t[5]) {
   }
 }
 
-/* r = s − 2p if that is ≥ 0, else s (s normalized, 0 ≤ s < 4p). */
-DP_IFMA_INLINE void fe8_sub2p_masked(fe8 *r, const __m512i s[5]) {
-  __m512i t[5];
-  for (int i = 0; i < 5; i++) t[i] = _mm512_sub_epi64(s[i], bc(P2_52[i]));
-  fe8_carry(t);
-  __mmask8 neg = _mm512_cmplt_epi64_mask(t[4], _mm512_setzero_si512()); /* negative lanes */
-  for (int i = 0; i < 5; i++) r->v[i] = _mm512_mask_blend_epi64(neg, t[i], s[i]);
+/* 4p with every limb but the top one raised by 2^52 (borrowed from the next): each limb exceeds
+ * the matching limb of any normalized value < 2^257, so a + K4P − b has no negative limb. */
+static const uint64_t K4P[5] = {0x1ffffffffffffcULL, 0x1fc00000003ffeULL, 0x1ffffffffffffeULL, 0x1ffffffffffffeULL, 0x3fffffffbfffeULL};
+
+/* Partial reduction of t (limbs < 2^55, value < 2^260) to a normalized value < 2^256 + 2^228:
+ * the bits from 2^256 up (c < 2^4) fold back as c·(2^224 + 2^96 − 2^64 + 1) ≡ c·2^256 (mod p)
+ * (limb 4 bit 16, limb 1 bits 44 and 12, limb 0), then one carry pass. */
+DP_IFMA_INLINE void fe8_fold(fe8 *r, __m512i t[5]) {
+  const __m512i m = bc(M52);
+  const __m512i c = _mm512_srli_epi64(t[4], 48);
+  t[4] = _mm512_add_epi64(_mm512_and_si512(t[4], bc((1ULL << 48) - 1)), _mm512_slli_epi64(c, 16));
+  t[0] = _mm512_add_epi64(t[0], c);
+  t[1] = _mm512_add_epi64(t[1], _mm512_sub_epi64(_mm512_slli_epi64(c, 44), _mm512_slli_epi64(c, 12)));
+  for (int i = 0; i < 4; i++) {
+    t[i + 1] = _mm512_add_epi64(t[i + 1], _mm512_srli_epi64(t[i], 52));
+    r->v[i] = _mm512_and_si512(t[i], m);
+  }
+  r->v[4] = t[4];
 }
 
+/* Inputs and outputs of every operation: normalized, value < 2^257 (not necessarily < p). */
 DP_IFMA_INLINE void fe8_add(fe8 *r, const fe8 *a, const fe8 *b) {
   __m512i s[5];
   for (int i = 0; i < 5; i++) s[i] = _mm512_add_epi64(a->v[i], b->v[i]);
-  fe8_carry(s);
-  fe8_sub2p_masked(r, s);
+  fe8_fold(r, s);
 }
 
 DP_IFMA_INLINE void fe8_sub(fe8 *r, const fe8 *a, const fe8 *b) {
   __m512i s[5];
-  for (int i = 0; i < 5; i++) s[i] = _mm512_sub_epi64(_mm512_add_epi64(a->v[i], bc(P2_52[i])), b->v[i]);
-  fe8_carry(s); /* a − b + 2p lies in (0, 4p) */
-  fe8_sub2p_masked(r, s);
+  for (int i = 0; i < 5; i++) s[i] = _mm512_sub_epi64(_mm512_add_epi64(a->v[i], bc(K4P[i])), b->v[i]);
+  fe8_fold(r, s); /* a − b + 4p lies in (0, 2^259) */
 }
 
-/* Montgomery product r = a·b·2^-260 mod p (value < 1.25p, normalized). */
+/* Montgomery product r = a·b·2^-260 mod p: for a, b < 2^258, (ab + mp)/2^260 < 2^256 + p < 2^257. */
 DP_IFMA_INLINE void fe8_mul(fe8 *r, const fe8 *a, const fe8 *b) {
   const __m512i m = bc(M52);
   const __m512i zero = _mm512_setzero_si512();
@@ -232,7 +242,7 @@ DP_IFMA_TARGET static void fe8_store(uint64_t a[8][4], const fe8 *x) {
   fe8 one, t;
   one.v[0] = bc(1);
   for (int i = 1; i < 5; i++) one.v[i] = _mm512_setzero_si512();
-  fe8_mul(&t, x, &one); /* < p + 1: one masked subtraction of p makes it canonical */
+  fe8_mul(&t, x, &one); /* (x + mp)/2^260 ≤ p: one masked subtraction of p makes it canonical */
   __m512i s[5];
   for (int i = 0; i < 5; i++) s[i] = _mm512_sub_epi64(t.v[i], bc(P52[i]));
   fe8_carry(s);
@@ -245,6 +255,46 @@ DP_IFMA_TARGET static void fe8_store(uint64_t a[8][4], const fe8 *x) {
     a[j][2] = (l[2][j] >> 24) | (l[3][j] << 28);
     a[j][3] = (l[3][j] >> 36) | (l[4][j] << 16);
   }
+}
+
+DP_IFMA_INLINE void fe8_sqn(fe8 *r, const fe8 *a, int n) {
+  fe8_sq(r, a);
+  while (--n > 0) fe8_sq(r, r);
+}
+
+/* r = a^((p+1)/4) = a^(2^62 · (2^32 − 1) · (2^160 − 1)), the chain of fe_sqrt_candidate in sm2.c. */
+DP_IFMA_TARGET void dp_sm2_ifma_sqrt8(const uint64_t a[8][4], uint64_t r[8][4]) {
+  fe8 x, x2, x4, x8, x16, x32, t;
+  fe8_load(&x, a);
+  fe8_sq(&t, &x);
+  fe8_mul(&x2, &t, &x);
+  fe8_sqn(&t, &x2, 2);
+  fe8_mul(&x4, &t, &x2);
+  fe8_sqn(&t, &x4, 4);
+  fe8_mul(&x8, &t, &x4);
+  fe8_sqn(&t, &x8, 8);
+  fe8_mul(&x16, &t, &x8);
+  fe8_sqn(&t, &x16, 16);
+  fe8_mul(&x32, &t, &x16); /* c = a^(2^32 − 1) */
+  fe8 c2, c4, c8, c16, c32, c64, c128;
+  fe8_sq(&t, &x32);
+  fe8_mul(&c2, &t, &x32);
+  fe8_sqn(&t, &c2, 2);
+  fe8_mul(&c4, &t, &c2);
+  fe8_sqn(&t, &c4, 4);
+  fe8_mul(&c8, &t, &c4);
+  fe8_sqn(&t, &c8, 8);
+  fe8_mul(&c16, &t, &c8);
+  fe8_sqn(&t, &c16, 16);
+  fe8_mul(&c32, &t, &c16);
+  fe8_sqn(&t, &c32, 32);
+  fe8_mul(&c64, &t, &c32);
+  fe8_sqn(&t, &c64, 64);
+  fe8_mul(&c128, &t, &c64);
+  fe8_sqn(&t, &c128, 32);
+  fe8_mul(&x, &t, &c32); /* c^(2^160 − 1) */
+  fe8_sqn(&t, &x, 62);
+  fe8_store(r, &t);
 }
 
 static uint64_t nibble8(const uint8_t k[32], int w) {
@@ -300,6 +350,7 @@ DP_IFMA_TARGET void dp_sm2_ifma_mul8(const uint8_t k[32], const uint64_t x[8][4]
 }
 
 #else
+void dp_sm2_ifma_sqrt8(const uint64_t a[8][4], uint64_t r[8][4]) { (void)a, (void)r; }
 void dp_sm2_ifma_mul8(const uint8_t k[32], const uint64_t x[8][4], const uint64_t y[8][4], uint64_t X[8][4], uint64_t Y[8][4],
                       uint64_t Z[8][4]) {
   (void)k, (void)x, (void)y, (void)X, (void)Y, (void)Z;

@@ -15,4 +15,8 @@
 void dp_sm2_ifma_mul8(const uint8_t k[32], const uint64_t x[8][4], const uint64_t y[8][4], uint64_t X[8][4], uint64_t Y[8][4],
                       uint64_t Z[8][4]);
 
+/* For lane i = 0..7: r_i = a_i^((p+1)/4) mod p (the square root of a_i when a_i is a square), a and
+   r plain, fully reduced, 4 little-endian 64-bit limbs. For decompression (public inputs). */
+void dp_sm2_ifma_sqrt8(const uint64_t a[8][4], uint64_t r[8][4]);
+
 #endif /* DP_SM2_IFMA_H */

@@ -354,27 +354,34 @@ static void point_mul(jac *r, const fe px, const fe py, const uint8_t k[32]) {
   sm2_wipe(&acc, sizeof acc);
 }
 
-/* SEC 1 §2.3.4 for a 33-byte compressed point: 0 if valid (x, y in Montgomery form), else -1.
- * Branches only on the public input. */
-static int decompress(fe x, fe y, const uint8_t in[33]) {
+/* SEC 1 §2.3.4 for a 33-byte compressed point, in two halves around the square root (so that a
+ * batch can take its square roots eight at a time). Both branch only on the public input.
+ * First half: 0 and x, rhs = x³ − 3x + b (Montgomery form) if the prefix is 02/03 and x < p, else -1. */
+static int decompress_begin(fe x, fe rhs, const uint8_t in[33]) {
   if (in[0] != 0x02 && in[0] != 0x03) return -1; /* includes 0x00 (infinity) and 0x04 (uncompressed) */
   uint64_t xp[4];
   fe_from_bytes_be(xp, in + 1);
   if (!lt_limbs(xp, P)) return -1;
   fe_to_mont(x, xp);
-  fe rhs, t, three_x;
+  fe t, three_x;
   fe_sq(t, x);
   fe_mul(rhs, t, x);
   fe_add(three_x, x, x);
   fe_add(three_x, three_x, x);
   fe_sub(rhs, rhs, three_x);
-  fe_add(rhs, rhs, B_MONT); /* x^3 − 3x + b */
-  fe_sqrt_candidate(y, rhs);
+  fe_add(rhs, rhs, B_MONT);
+  return 0;
+}
+
+/* Second half: given y = rhs^((p+1)/4), 0 if y² = rhs (then y gets the prefix's parity), else -1
+ * (rhs is not a square: no curve point has this x). */
+static int decompress_end(fe y, const fe rhs, uint8_t prefix) {
+  fe t;
   fe_sq(t, y);
-  if (!fe_eq_mask(t, rhs)) return -1; /* not a square: no point with this x */
+  if (!fe_eq_mask(t, rhs)) return -1;
   uint64_t yp[4];
   fe_from_mont(yp, y);
-  if ((yp[0] & 1) != (uint64_t)(in[0] & 1)) {
+  if ((yp[0] & 1) != (uint64_t)(prefix & 1)) {
     /* y = 0 would have no odd twin; SM2 has no point of order 2, so y ≠ 0 here. */
     fe zero = {0, 0, 0, 0};
     fe_sub(y, zero, y);
@@ -430,16 +437,30 @@ long long dp_sm2_batch(const uint8_t scalar[32], const uint8_t *in, uint8_t *out
   memcpy(k, scalar, 32);
   (void)wide;
   jac res[SM2_GROUP];
-  fe px[SM2_GROUP], py[SM2_GROUP], prefix[SM2_GROUP];
+  fe px[SM2_GROUP], py[SM2_GROUP], rhs[SM2_GROUP], prefix[SM2_GROUP];
   long long bad = -1;
   for (size_t g = 0; g < n && bad < 0; g += SM2_GROUP) {
     size_t m = n - g < SM2_GROUP ? n - g : SM2_GROUP;
-    for (size_t i = 0; i < m; i++) {
-      if (decompress(px[i], py[i], in + 33 * (g + i)) != 0) {
-        bad = (long long)(g + i);
-        break;
+    /* Decompress: the first half up to the first malformed point, the square roots (eight at a
+     * time with IFMA), then the curve check in order, so `bad` is the first invalid index. */
+    size_t ok = 0;
+    while (ok < m && decompress_begin(px[ok], rhs[ok], in + 33 * (g + ok)) == 0) ok++;
+    size_t i = 0;
+#ifdef DP_HAVE_IFMA
+    if (wide) {
+      uint64_t a[8][4], r[8][4];
+      for (; i + 8 <= ok; i += 8) {
+        for (size_t j = 0; j < 8; j++) fe_from_mont(a[j], rhs[i + j]);
+        dp_sm2_ifma_sqrt8((const uint64_t(*)[4])a, r);
+        for (size_t j = 0; j < 8; j++) fe_to_mont(py[i + j], r[j]);
       }
     }
+#endif
+    for (; i < ok; i++) fe_sqrt_candidate(py[i], rhs[i]);
+    for (i = 0; i < ok && bad < 0; i++) {
+      if (decompress_end(py[i], rhs[i], in[33 * (g + i)]) != 0) bad = (long long)(g + i);
+    }
+    if (bad < 0 && ok < m) bad = (long long)(g + ok);
     if (bad >= 0) break;
 #ifdef DP_HAVE_IFMA
     if (wide && m >= 2) batch_ifma(res, px, py, m, k);

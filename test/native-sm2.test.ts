@@ -167,6 +167,22 @@ describe.skipIf(native === undefined)('native SM2 (native/sm2.c)', () => {
     }
   });
 
+  it('reports the first invalid point whichever check refuses it (prefix and x < p first, the curve after the square roots)', () => {
+    const k = be32(99n);
+    const good = Sm2.BASE.multiply(5n).toBytes(true);
+    const offCurve = fromHex(`02${'00'.repeat(31)}02`);
+    const badPrefix = Uint8Array.of(4, ...good.subarray(1));
+    for (const [first, second] of [[offCurve, badPrefix], [badPrefix, offCurve]] as const) {
+      for (const kernel of kernels) {
+        const points = new Uint8Array(33 * 40);
+        for (let i = 0; i < 40; i++) points.set(good, 33 * i);
+        points.set(first, 33 * 13);
+        points.set(second, 33 * 21);
+        expect(native!.sm2MultiplyBatch(k, points, new Uint8Array(points.length), kernel)).toBe(13);
+      }
+    }
+  });
+
   it('multiplies in place and accepts an empty batch', () => {
     const k = be32(123456789n);
     const points = new Uint8Array(33 * 70);

@@ -4,7 +4,7 @@
 // computeSecret with one fixed private key over the same points; it returns only x, so it does less
 // than the addon, which returns the compressed point), and the portable JavaScript — dataport's
 // own (src/crypto/sm2, when built) and @noble/curves' generic short-Weierstrass code with the SM2
-// parameters. All cases run in the same interleaved rounds (bench/lib.mjs compare), so machine load
+// parameters — and, for scale, X25519 in the addon (the curve25519 suite's multiplication). All cases run in the same interleaved rounds (bench/lib.mjs compare), so machine load
 // affects them alike and the ratios are what to read. Single-threaded.
 // Run: npm run build && node bench/sm2.mjs [--quick]
 import fs from 'node:fs';
@@ -46,6 +46,9 @@ const ecdh = createECDH('SM2');
 ecdh.setPrivateKey(kb);
 const pointBufs = Array.from({ length: BATCH }, (_, i) => Buffer.from(points.subarray(33 * i, 33 * i + 33)));
 const out = new Uint8Array(points.length);
+const xk = randomBytes(32);
+const xPoints = new Uint8Array(randomBytes(32 * BATCH));
+const xOut = new Uint8Array(xPoints.length);
 
 // Every implementation must agree with OpenSSL on x before it is timed.
 const check = (name, got) => {
@@ -68,6 +71,8 @@ const cases = [
         ...addon.sm2Kernels.slice(1).map((kern) => ({ name: `sm2 native (${kern}, forced)`, items: BATCH, run: () => addon.sm2MultiplyBatch(kb, points, out, kern) })),
       ]
     : []),
+  // For scale: the curve25519 suite's multiplication (the addon's default X25519 kernel), same run.
+  ...(addon ? [{ name: `x25519 native (${addon.kernel})`, items: BATCH, run: () => addon.x25519Batch(xk, xPoints, xOut) }] : []),
   {
     name: 'sm2 node:crypto ECDH (x only)',
     items: BATCH,

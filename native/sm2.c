@@ -19,9 +19,11 @@
  * of all 16 entries; the cases "accumulator still at infinity" (leading zero nibbles) and "nibble
  * is 0" are resolved by masked selection, not branches. The field operations have no branch on
  * their values. The scalar's range check is a masked comparison too. NOT constant time, on purpose
- * and only on public data: point decompression branches on the public input point (invalid prefix,
- * x >= p, not a square: these end the call with that point's index), and the exponents of the
- * square root and of the inversion are public constants. The secret copies on the stack are wiped.
+ * and only on public data: point decompression branches on the input point's validity (invalid
+ * prefix, x >= p, not a square: these end the call with that point's index; for a valid point,
+ * such as our own hash of a key, every check goes the same way, and the choice between y and −y
+ * is a mask), and the exponents of the square root and of the inversion are public constants. The
+ * secret copies on the stack are wiped.
  *
  * Kernels: this file's 64-bit code ('portable', always), and on CPUs with AVX-512 IFMA eight points
  * at once (native/sm2-ifma.c, compiled in as DP_HAVE_IFMA; 'ifma8'), the same algorithm in 8 lanes.
@@ -379,13 +381,13 @@ static int decompress_end(fe y, const fe rhs, uint8_t prefix) {
   fe t;
   fe_sq(t, y);
   if (!fe_eq_mask(t, rhs)) return -1;
+  /* y or −y by the prefix's parity, by mask: our own points are hashes of private keys, and this
+   * is the one step whose outcome varies among valid points. (y ≠ 0: SM2 has no point of order 2.) */
   uint64_t yp[4];
   fe_from_mont(yp, y);
-  if ((yp[0] & 1) != (uint64_t)(prefix & 1)) {
-    /* y = 0 would have no odd twin; SM2 has no point of order 2, so y ≠ 0 here. */
-    fe zero = {0, 0, 0, 0};
-    fe_sub(y, zero, y);
-  }
+  fe zero = {0, 0, 0, 0}, neg;
+  fe_sub(neg, zero, y);
+  fe_select(y, y, neg, 0 - ((yp[0] ^ (uint64_t)prefix) & 1));
   return 0;
 }
 

@@ -99,19 +99,20 @@ DP_IFMA_INLINE void fe8_mul(fe8 *r, const fe8 *a, const fe8 *b) {
     t3 = _mm512_madd52hi_epu64(t3, ai, b->v[2]);
     t4 = _mm512_madd52hi_epu64(t4, ai, b->v[3]);
     t5 = _mm512_madd52hi_epu64(zero, ai, b->v[4]);
-    const __m512i q = _mm512_and_si512(t0, m); /* −p⁻¹ ≡ 1 (mod 2^52) */
-    t0 = _mm512_madd52lo_epu64(t0, q, bc(P52[0]));
+    /* t += q·p with q = t0 mod 2^52 (−p⁻¹ ≡ 1 mod 2^52). Limbs 0, 2 and 3 of p are 2^52 − 1, so
+     * their part of q·p is shifts of q: q·2^52 − q (columns 1, 0) and q·(2^208 − 2^104) (columns
+     * 4, 2; the column-3 terms cancel); only limbs 1 and 4 need multiplications. Columns may go
+     * negative meanwhile (two's complement; the carries are arithmetic shifts). */
+    const __m512i q = _mm512_and_si512(t0, m);
+    t0 = _mm512_sub_epi64(t0, q); /* ≡ 0 (mod 2^52) */
+    t1 = _mm512_add_epi64(t1, _mm512_add_epi64(_mm512_srai_epi64(t0, 52), q));
     t1 = _mm512_madd52lo_epu64(t1, q, bc(P52[1]));
-    t2 = _mm512_madd52lo_epu64(t2, q, bc(P52[2]));
-    t3 = _mm512_madd52lo_epu64(t3, q, bc(P52[3]));
-    t4 = _mm512_madd52lo_epu64(t4, q, bc(P52[4]));
-    t1 = _mm512_madd52hi_epu64(t1, q, bc(P52[0]));
     t2 = _mm512_madd52hi_epu64(t2, q, bc(P52[1]));
-    t3 = _mm512_madd52hi_epu64(t3, q, bc(P52[2]));
-    t4 = _mm512_madd52hi_epu64(t4, q, bc(P52[3]));
+    t2 = _mm512_sub_epi64(t2, q);
+    t4 = _mm512_add_epi64(t4, q);
+    t4 = _mm512_madd52lo_epu64(t4, q, bc(P52[4]));
     t5 = _mm512_madd52hi_epu64(t5, q, bc(P52[4]));
-    /* t0 ≡ 0 (mod 2^52) now: its carry moves up, then every column one limb down */
-    t1 = _mm512_add_epi64(t1, _mm512_srli_epi64(t0, 52));
+    /* every column one limb down (column 0 is zero) */
     t0 = t1;
     t1 = t2;
     t2 = t3;
@@ -119,10 +120,7 @@ DP_IFMA_INLINE void fe8_mul(fe8 *r, const fe8 *a, const fe8 *b) {
     t4 = t5;
   }
   __m512i t[5] = {t0, t1, t2, t3, t4};
-  for (int i = 0; i < 4; i++) {
-    t[i + 1] = _mm512_add_epi64(t[i + 1], _mm512_srli_epi64(t[i], 52));
-    t[i] = _mm512_and_si512(t[i], m);
-  }
+  fe8_carry(t); /* the value is ≥ 0, so limb 4 ends ≥ 0 as well */
   for (int i = 0; i < 5; i++) r->v[i] = t[i];
 }
 

@@ -104,5 +104,5 @@ const rows = Object.entries(r).map(([name, v]) => ({
 }));
 printTable(rows, ['case', 'us/mul', 'min..max', 'x node:crypto']);
 const ratios = Object.fromEntries(Object.entries(r).map(([name, v]) => [name, base / v.usPerItem]));
-const file = writeResult('sm2', { machine: m, loadavgAfter: (await import('node:os')).loadavg(), options: { quick, batch: BATCH, ...opts }, results: r, speedupOverNodeCrypto: ratios });
+const file = writeResult('sm2', { machine: m, sm2Kernels: addon?.sm2Kernels ?? [], loadavgAfter: (await import('node:os')).loadavg(), options: { quick, batch: BATCH, ...opts }, results: r, speedupOverNodeCrypto: ratios });
 console.log(`\nwritten: ${path.relative(process.cwd(), file)}`);

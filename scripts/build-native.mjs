@@ -23,7 +23,7 @@ const quiet = process.argv.includes('--quiet');
 const probe = process.argv.includes('--probe');
 
 function skip(reason) {
-  console.error(`dataport: native X25519 addon not built (${reason}); PSI will use OpenSSL through node:crypto`);
+  console.error(`dataport: native X25519 addon not built (${reason}); PSI will use OpenSSL through node:crypto (and the portable SM2)`);
   process.exit(probe ? 1 : 0);
 }
 

@@ -216,6 +216,26 @@ describe.skipIf(native === undefined)('native SM2 (native/sm2.c)', () => {
   });
 });
 
+describe.skipIf(native === undefined)('DATAPORT_NATIVE_KERNEL', () => {
+  it('forces the SM2 kernel of that name (ifma8, portable); another name leaves SM2 on its default', async () => {
+    try {
+      for (const [forced, expected] of [...native!.sm2Kernels.map((k) => [k, k]), ['avx2x4', native!.sm2Kernels[0]]] as const) {
+        if (forced === 'avx2x4' && !native!.kernels.includes('avx2x4')) continue;
+        vi.stubEnv('DATAPORT_NATIVE_KERNEL', forced);
+        vi.resetModules();
+        const fresh = (await import('../src/crypto/sm2/native.js')) as typeof import('../src/crypto/sm2/native.js');
+        expect(fresh.nativeSm2Kernel()).toBe(expected);
+        const points = new Uint8Array(33 * 9);
+        for (let i = 0; i < 9; i++) points.set(Sm2.BASE.multiply(BigInt(i + 3)).toBytes(true), 33 * i);
+        expect(toHex(fresh.nativeSm2MultiplyBatch(be32(7n), points)!)).toBe(toHex(nobleBatch(7n, points)));
+      }
+    } finally {
+      vi.unstubAllEnvs();
+      vi.resetModules();
+    }
+  });
+});
+
 describe('DATAPORT_NATIVE=0', () => {
   it('leaves the native SM2 out, so callers fall back to the portable implementation', async () => {
     try {
@@ -223,6 +243,7 @@ describe('DATAPORT_NATIVE=0', () => {
       vi.resetModules();
       const fresh = (await import('../src/crypto/sm2/native.js')) as typeof import('../src/crypto/sm2/native.js');
       expect(fresh.hasNativeSm2()).toBe(false);
+      expect(fresh.nativeSm2Kernel()).toBeUndefined();
       expect(fresh.nativeSm2MultiplyBatch(be32(5n), G)).toBeUndefined();
     } finally {
       vi.unstubAllEnvs();

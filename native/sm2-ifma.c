@@ -343,8 +343,6 @@ DP_IFMA_TARGET void dp_sm2_ifma_mul8(const uint8_t k[32], const uint64_t x[8][4]
   wipe8(&sum, sizeof sum);
   wipe8(&addend, sizeof addend);
   wipe8(&acc, sizeof acc);
-  seen = 0;
-  d = 0;
 }
 
 #else

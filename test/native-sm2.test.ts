@@ -1,7 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { createECDH } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import { weierstrass } from '@noble/curves/abstract/weierstrass.js';
+import { fileURLToPath } from 'node:url';
 import { loadNativeX25519 } from '../src/platform/node.js';
 import { hasNativeSm2, nativeSm2MultiplyBatch } from '../src/crypto/sm2/native.js';
 import { InvalidPointError } from '../src/errors.js';
@@ -180,6 +182,37 @@ describe.skipIf(native === undefined)('native SM2 (native/sm2.c)', () => {
         points.set(second, 33 * 21);
         expect(native!.sm2MultiplyBatch(k, points, new Uint8Array(points.length), kernel)).toBe(13);
       }
+    }
+  });
+
+  it('runs in worker threads, several at once (each thread loads the addon, as the worker pool does)', async () => {
+    const file = fileURLToPath(new URL('../build/dataport_x25519.node', import.meta.url));
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const m = require(workerData.file);
+      const out = new Uint8Array(workerData.points.length);
+      const r = m.sm2MultiplyBatch(workerData.k, workerData.points, out);
+      parentPort.postMessage({ r, out });`;
+    const k = be32(0x5eedn);
+    const points = new Uint8Array(33 * 20);
+    for (let i = 0; i < 20; i++) points.set(Sm2.BASE.multiply(BigInt(i + 11)).toBytes(true), 33 * i);
+    const results = await Promise.all(
+      [0, 1, 2].map(
+        () =>
+          new Promise<{ r: number; out: Uint8Array }>((resolve, reject) => {
+            const w = new Worker(code, { eval: true, workerData: { file, k, points } });
+            w.once('message', (msg: { r: number; out: Uint8Array }) => {
+              resolve(msg);
+              void w.terminate();
+            });
+            w.once('error', reject);
+          }),
+      ),
+    );
+    const expected = toHex(nobleBatch(0x5eedn, points));
+    for (const { r, out } of results) {
+      expect(r).toBe(-1);
+      expect(toHex(out)).toBe(expected);
     }
   });
 

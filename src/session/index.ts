@@ -15,6 +15,14 @@ export {
 } from './session.js';
 export { SESSION_LIMITS, SESSION_VERSION, SessionMessageType, type SessionRole, type SessionTerms } from './messages.js';
 export type { SessionRunOptions } from './run-options.js';
+export {
+  checkSecurityModel,
+  SECURITY_MODEL_OPTION,
+  SECURITY_MODELS,
+  securityModelOf,
+  withSecurityModel,
+  type SecurityModel,
+} from './security-model.js';
 export { PSI_PROTOCOL_NAME, runPsi, type PsiTerms, type RunPsiResult, type RunPsiSessionOptions } from './run-psi.js';
 export {
   PSI_SUM_PROTOCOL_NAME,

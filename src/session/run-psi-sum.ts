@@ -12,6 +12,7 @@ import { divideToDecimal, formatFixedPoint } from '../he/fixed-point.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
 import type { SessionTerms } from './messages.js';
 import type { SessionRunOptions } from './run-options.js';
+import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
 import { establishSession, recordAbortedRun, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
 import { createInlineExecutor, type CryptoExecutor } from '../protocols/executor.js';
 import { parseEpsilon } from '../protocols/guardrails.js';
@@ -137,7 +138,8 @@ function toTerms(t: PsiSumTerms, setSize: number, iHoldValues: boolean): Session
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${n} must be a non-negative integer`);
   }
   if (t.dpEpsilon !== undefined) parseEpsilon(t.dpEpsilon); // RangeError / TypeError
-  return {
+  // The security model is part of the signed terms (security-model.ts).
+  return withSecurityModel({
     protocol: PSI_SUM_PROTOCOL_NAME,
     options: { values: iHoldValues ? 'requester' : 'responder', 'dp-epsilon': t.dpEpsilon === undefined ? 'none' : String(t.dpEpsilon) },
     purpose: t.purpose ?? '',
@@ -145,7 +147,7 @@ function toTerms(t: PsiSumTerms, setSize: number, iHoldValues: boolean): Session
     requesterSetSize: setSize,
     responderSetSize: { min, max },
     minIntersection: k,
-  };
+  });
 }
 
 /** a > b for two ε decimal strings (exact: both are integers over 10^6). */
@@ -156,8 +158,10 @@ function greaterEpsilon(a: string, b: string): boolean {
 /** Parses the psi-sum options of signed terms, or a refusal reason. */
 function parseTermsOptions(terms: SessionTerms): { valuesRole: 'requester' | 'responder'; epsilon?: string } | string {
   if (terms.protocol !== PSI_SUM_PROTOCOL_NAME) return 'listener does not offer this protocol';
-  const known = new Set(['values', 'dp-epsilon']);
+  const known = new Set(['values', 'dp-epsilon', SECURITY_MODEL_OPTION]);
   if (Object.keys(terms.options).some((k) => !known.has(k))) return 'unsupported protocol option';
+  const model = checkSecurityModel(terms);
+  if (model !== undefined) return model;
   const valuesRole = terms.options['values'];
   if (valuesRole !== 'requester' && valuesRole !== 'responder') return 'unsupported protocol option';
   const e = terms.options['dp-epsilon'];

@@ -13,6 +13,7 @@ import { dedupeRecordsAsync, normalizeKeysAsync } from '../protocols/psi/normali
 import { DEFAULT_MAX_PEER_SET_SIZE, type PsiProgress, type PsiProtocolOptions } from '../protocols/psi/party.js';
 import type { SessionTerms } from './messages.js';
 import type { SessionRunOptions } from './run-options.js';
+import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
 import { establishSession, recordAbortedRun, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
 
 /**
@@ -111,7 +112,8 @@ function toTerms(t: PsiTerms, setSize: number): SessionTerms {
   }
   if (max > MAX_SET_SIZE) throw new RangeError(`terms.peerSetSize.max must be at most ${MAX_SET_SIZE}`);
   if (min > max) throw new RangeError('terms.peerSetSize.min must be <= max');
-  return {
+  // The security model (count-only: semi-honest only) is part of the signed terms (security-model.ts).
+  return withSecurityModel({
     protocol: PSI_PROTOCOL_NAME,
     options: { 'count-only': t.countOnly ? 'true' : 'false', truncate: String(truncation) },
     purpose: t.purpose ?? '',
@@ -119,7 +121,7 @@ function toTerms(t: PsiTerms, setSize: number): SessionTerms {
     requesterSetSize: setSize,
     responderSetSize: { min, max },
     minIntersection: k,
-  };
+  });
 }
 
 /** The protocol options the signed terms imply, or a refusal reason for values this build does not run. */
@@ -127,9 +129,11 @@ function protocolOptions(terms: SessionTerms): PsiProtocolOptions | string {
   if (terms.protocol !== PSI_PROTOCOL_NAME) return 'listener does not offer this protocol';
   const co = terms.options['count-only'];
   const tr = terms.options['truncate'];
-  const known = new Set(['count-only', 'truncate']);
+  const known = new Set(['count-only', 'truncate', SECURITY_MODEL_OPTION]);
   if (Object.keys(terms.options).some((k) => !known.has(k))) return 'unsupported protocol option';
   if (co !== 'true' && co !== 'false') return 'unsupported protocol option';
+  const model = checkSecurityModel(terms);
+  if (model !== undefined) return model;
   const truncation = tr === 'none' ? 0 : tr === '128' ? 1 : tr === '192' ? 2 : undefined;
   if (truncation === undefined) return 'unsupported protocol option';
   return {

@@ -1,6 +1,7 @@
 /** Fixtures shared by the session-layer tests. */
 import type { SessionTerms } from '../src/session/messages.js';
 import { AGGREGATE_PROTOCOL_NAME } from '../src/session/run-aggregate.js';
+import { SECURITY_MODELS } from '../src/session/security-model.js';
 
 /** ECDH-PSI terms a requester of 10 keys proposes (requester-only output, no truncation), with overrides. */
 export function psiTerms(over: Partial<SessionTerms> = {}): SessionTerms {
@@ -20,7 +21,7 @@ export function psiTerms(over: Partial<SessionTerms> = {}): SessionTerms {
 export function aggregateTerms(over: Partial<SessionTerms> = {}): SessionTerms {
   return {
     protocol: AGGREGATE_PROTOCOL_NAME,
-    options: { role: 'provider' },
+    options: { role: 'provider', security: SECURITY_MODELS.aggregation.model },
     purpose: '',
     recipients: ['requester'],
     requesterSetSize: 0,

@@ -144,6 +144,11 @@ export interface ReceiptView {
    * any; at most `MAX_PRICE_SCHEDULE_BYTES`, and a decoder accepts only a valid canonical one.
    */
   priceSchedule?: Uint8Array;
+  /**
+   * Facts of the run this party observed and adds to the receipt's options (e.g. an aggregation
+   * provider's `query-sha256`); both views must carry the same map. Encoded like the terms' options.
+   */
+  options?: Record<string, string>;
 }
 
 /** @internal */
@@ -173,18 +178,39 @@ function maskRecipients(m: number): SessionRole[] {
   return out;
 }
 
+/** Writes a key/value option map: `u8 count`, then the pairs with keys sorted. */
+function writeOptions(w: Writer, options: Record<string, string>, name: string): void {
+  const keys = Object.keys(options).sort();
+  if (keys.length > L.maxOptions) throw new RangeError(`${name} must have at most ${L.maxOptions} entries`);
+  w.u8(keys.length);
+  for (const k of keys) {
+    const v = options[k];
+    if (typeof v !== 'string') throw new TypeError(`${name}.${k} must be a string`);
+    w.str(k, L.maxOptionBytes, `${name} key`).str(v, L.maxOptionBytes, `${name}.${k}`);
+  }
+}
+
+/** Reads what {@link writeOptions} wrote (hostile input: count, lengths, canonical key order). */
+function readOptions(r: Reader): Record<string, string> {
+  const n = r.u8();
+  if (n > L.maxOptions) throw new MalformedMessageError();
+  const options: Record<string, string> = Object.create(null) as Record<string, string>;
+  let prev: string | undefined;
+  for (let i = 0; i < n; i++) {
+    const k = r.str(L.maxOptionBytes);
+    // Keys strictly increasing: no duplicates, one canonical encoding.
+    if (k.length === 0 || (prev !== undefined && !(prev < k))) throw new MalformedMessageError();
+    prev = k;
+    options[k] = r.str(L.maxOptionBytes);
+  }
+  return { ...options };
+}
+
 function writeTerms(w: Writer, t: SessionTerms): void {
   if (t === null || typeof t !== 'object') throw new TypeError('terms must be an object');
   if (t.protocol.length === 0) throw new RangeError('terms.protocol must not be empty');
   w.str(t.protocol, L.maxProtocolBytes, 'terms.protocol');
-  const keys = Object.keys(t.options).sort();
-  if (keys.length > L.maxOptions) throw new RangeError(`terms.options must have at most ${L.maxOptions} entries`);
-  w.u8(keys.length);
-  for (const k of keys) {
-    const v = t.options[k];
-    if (typeof v !== 'string') throw new TypeError(`terms.options.${k} must be a string`);
-    w.str(k, L.maxOptionBytes, 'terms.options key').str(v, L.maxOptionBytes, `terms.options.${k}`);
-  }
+  writeOptions(w, t.options, 'terms.options');
   w.str(t.purpose, L.maxPurposeBytes, 'terms.purpose');
   w.u8(recipientsMask(t.recipients));
   w.u64(t.requesterSetSize, 'terms.requesterSetSize');
@@ -197,17 +223,7 @@ function writeTerms(w: Writer, t: SessionTerms): void {
 function readTerms(r: Reader): SessionTerms {
   const protocol = r.str(L.maxProtocolBytes);
   if (protocol.length === 0) throw new MalformedMessageError();
-  const n = r.u8();
-  if (n > L.maxOptions) throw new MalformedMessageError();
-  const options: Record<string, string> = Object.create(null) as Record<string, string>;
-  let prev: string | undefined;
-  for (let i = 0; i < n; i++) {
-    const k = r.str(L.maxOptionBytes);
-    // Keys strictly increasing: no duplicates, one canonical encoding.
-    if (k.length === 0 || (prev !== undefined && !(prev < k))) throw new MalformedMessageError();
-    prev = k;
-    options[k] = r.str(L.maxOptionBytes);
-  }
+  const options = readOptions(r);
   const purpose = r.str(L.maxPurposeBytes);
   const recipients = maskRecipients(r.u8());
   const requesterSetSize = r.u64();
@@ -215,7 +231,7 @@ function readTerms(r: Reader): SessionTerms {
   const max = r.u64();
   if (min > max) throw new MalformedMessageError();
   const minIntersection = r.u64();
-  return { protocol, options: { ...options }, purpose, recipients, requesterSetSize, responderSetSize: { min, max }, minIntersection };
+  return { protocol, options, purpose, recipients, requesterSetSize, responderSetSize: { min, max }, minIntersection };
 }
 
 function writeBinding(w: Writer, h: Uint8Array | undefined): void {
@@ -386,6 +402,8 @@ export function encodeReceiptView(v: ReceiptView): Uint8Array {
     if (g.detail === undefined) w.u8(0);
     else w.u8(1).str(g.detail, L.maxGuardrailBytes, 'guardrail.detail');
   }
+  // Before the schedule, which stays the view's last field.
+  writeOptions(w, v.options ?? {}, 'options');
   writeSchedule(w, v.priceSchedule);
   return w.finish();
 }
@@ -411,11 +429,13 @@ export function decodeReceiptView(frame: Uint8Array): ReceiptView {
     if (hasDetail > 1) throw new MalformedMessageError();
     guardrails.push(hasDetail ? { rule, outcome, detail: r.str(L.maxGuardrailBytes) } : { rule, outcome });
   }
+  const options = readOptions(r);
   const priceSchedule = readSchedule(r);
   r.end();
   if (endedAt < startedAt) throw new MalformedMessageError();
   const view: ReceiptView = { startedAt, endedAt, computeMs, bytesExchanged, inputSize, outputSize, outcome, guardrails };
   if (priceSchedule !== undefined) view.priceSchedule = priceSchedule;
+  if (Object.keys(options).length > 0) view.options = options;
   return view;
 }
 

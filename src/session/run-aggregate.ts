@@ -12,12 +12,19 @@
  * query's groups × statistics; docs/session.md), and the operator refuses a query that does not
  * match them. The operator learns each party's role from
  * these signed terms, never from a frame it could not authenticate.
+ *
+ * Every link's terms state the security model (`security=aggregator-semi-honest`,
+ * security-model.ts). Every link's receipt names the exact query by `query-sha256` (SHA-256 of its
+ * canonical bytes): the analyst signs it into its terms (and the operator refuses a query that does
+ * not hash to it); a provider joins before the query exists, so its link adds it after the round
+ * as a fact both ends observed (the provider: the query bytes it was announced; the operator: the
+ * query it forwarded) — they must be equal, or the link gets no receipt.
  * @module
  */
 import { AbortError, TermsRefusedError, TimeoutError, TransportClosedError } from '../errors.js';
 import type { PriceSchedule } from '../ledger/pricing.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
-import { AGGREGATE_QUERY_LIMITS, aggregateLayout, type AggregateQuery } from '../protocols/aggregate/query.js';
+import { AGGREGATE_QUERY_LIMITS, aggregateLayout, aggregateQueryHash, type AggregateQuery } from '../protocols/aggregate/query.js';
 import type { AggregatorOutcome } from '../protocols/aggregate/aggregator.js';
 import { runAggregatorRound, runAnalyst, runProvider } from '../protocols/aggregate/drive.js';
 import type { AggregateResult } from '../protocols/aggregate/result.js';
@@ -26,6 +33,7 @@ import { equalBytes } from '../utils/bytes.js';
 import type { Identity } from './identity.js';
 import type { SessionTerms } from './messages.js';
 import { OUTPUT_MAX_OPTION, OUTPUT_SIZE_OPTION } from './policy.js';
+import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
 import {
   establishSession,
   recordAbortedRun,
@@ -117,6 +125,12 @@ export interface RunAggregateProviderOptions extends AggregateRequesterBase {
   analystPublicKey?: Uint8Array;
   /** Local policy: return false to refuse a query. */
   acceptQuery?: (query: AggregateQuery) => boolean;
+  /**
+   * The smallest query `quorum` this provider contributes under (default 2, the format's floor):
+   * a lower one is refused with `TermsRefusedError` here and a one-line reason for the operator
+   * and the analyst (ABORT `QUORUM_REFUSED`). The quorum is the analyst's choice (SECURITY.md §1.2).
+   */
+  minQuorum?: number;
   /** Encrypts the vector (default inline; a worker pool may be injected). */
   encrypt?: (publicKey: Uint8Array, values: bigint[]) => Promise<Uint8Array>;
 }
@@ -161,9 +175,12 @@ function releasedCells(result: AggregateResult): number {
   return n;
 }
 
+/** Terms option: SHA-256 (hex) of the canonical query a link is about (`aggregateQueryHash`). */
+const QUERY_HASH_OPTION = 'query-sha256';
+
 /** The terms of a link to the operator: the requester (analyst or provider) alone learns the output. */
 function linkTerms(options: SessionTerms['options'], purpose: string, requesterSetSize: number, minIntersection: number): SessionTerms {
-  return {
+  return withSecurityModel({
     protocol: AGGREGATE_PROTOCOL_NAME,
     options,
     purpose,
@@ -171,13 +188,14 @@ function linkTerms(options: SessionTerms['options'], purpose: string, requesterS
     requesterSetSize,
     responderSetSize: { min: 0, max: 0 },
     minIntersection,
-  };
+  });
 }
 
 function analystTerms(query: AggregateQuery, purpose: string): SessionTerms {
   const options = {
     role: 'analyst',
     query: query.id,
+    [QUERY_HASH_OPTION]: aggregateQueryHash(query),
     ...(query.dp !== null ? { 'dp-epsilon': query.dp.epsilon } : {}),
     // The number of released cells is recorded in the co-signed receipt, bounded by the query.
     [OUTPUT_SIZE_OPTION]: 'public',
@@ -338,6 +356,8 @@ export async function runAggregateProvider(options: RunAggregateProviderOptions)
   }
   const terms = providerTerms(rowCount, checkPurpose(options.purpose));
   const rows = options.rows;
+  // SHA-256 of the query bytes the operator announced, recorded in the receipt (see the module doc).
+  let queryHash: string | undefined;
   const { value, receipt, session } = await runRequesterLink(
     options,
     terms,
@@ -347,11 +367,22 @@ export async function runAggregateProvider(options: RunAggregateProviderOptions)
         ...(rows !== undefined ? { rows: () => rows } : { localAggregates: options.localAggregates! }),
         ...(options.analystPublicKey !== undefined ? { analystPublicKey: options.analystPublicKey } : {}),
         ...(options.acceptQuery ? { acceptQuery: options.acceptQuery } : {}),
+        ...(options.minQuorum !== undefined ? { minQuorum: options.minQuorum } : {}),
+        onQuery: (bytes) => {
+          queryHash = aggregateQueryHash(bytes);
+        },
         ...(options.encrypt ? { encrypt: options.encrypt } : {}),
         ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       }),
-    (done, computeMs) => ({ outcome: done !== undefined ? 'completed' : 'failed', inputSize: rowCount, outputSize: 0, computeMs, expectedPeerInputSize: 0 }),
+    (done, computeMs) => ({
+      outcome: done !== undefined ? 'completed' : 'failed',
+      inputSize: rowCount,
+      outputSize: 0,
+      computeMs,
+      expectedPeerInputSize: 0,
+      ...(queryHash !== undefined ? { options: { [QUERY_HASH_OPTION]: queryHash } } : {}),
+    }),
   );
   return { queryId: value.queryId, contributors: value.contributors, rows: rowCount, receipt, sessionId: session.sessionId };
 }
@@ -525,7 +556,10 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
   const check = (terms: SessionTerms, peer: Uint8Array): string | undefined => {
     const role = roleOf(terms);
     if (role === undefined) return 'the terms name no aggregation role (analyst or provider)';
-    const allowedOpts = role === 'analyst' ? ['role', 'query', 'dp-epsilon', OUTPUT_SIZE_OPTION, OUTPUT_MAX_OPTION] : ['role'];
+    const allowedOpts =
+      role === 'analyst'
+        ? ['role', 'query', QUERY_HASH_OPTION, 'dp-epsilon', OUTPUT_SIZE_OPTION, OUTPUT_MAX_OPTION, SECURITY_MODEL_OPTION]
+        : ['role', SECURITY_MODEL_OPTION];
     if (Object.keys(terms.options).some((k) => !allowedOpts.includes(k))) return 'unsupported protocol option';
     // The analyst's released cell count goes into the receipt (bound checked against the query).
     if (role === 'analyst' && (terms.options[OUTPUT_SIZE_OPTION] !== 'public' || terms.options[OUTPUT_MAX_OPTION] === undefined)) {
@@ -534,6 +568,11 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
     if (terms.recipients.length !== 1 || terms.recipients[0] !== 'requester') return 'only the requester may be a recipient';
     if (role === 'analyst' && (terms.requesterSetSize !== 0 || terms.options['query'] === undefined)) return 'the analyst contributes no rows and names its query';
     if (role === 'provider' && terms.minIntersection !== 0) return 'a provider sets no minimum cohort (the query does)';
+    if (role === 'analyst' && !/^[0-9a-f]{64}$/.test(terms.options[QUERY_HASH_OPTION] ?? '')) {
+      return 'the analyst must name its query by query-sha256 (SHA-256 of the canonical query, hex)';
+    }
+    const model = checkSecurityModel(terms);
+    if (model !== undefined) return model;
     if (options.purpose !== undefined && terms.purpose !== options.purpose) return 'the purpose differs from the one the operator was started with';
     const keys = role === 'analyst' ? analystKeys : providerKeys;
     if (keys !== undefined && !keys.some((k) => equalBytes(k, peer))) return `this key is not allowed as ${role}`;
@@ -573,7 +612,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
     };
     try {
       const declared = a.session.terms;
-      const { outcome, settled } = await runAggregatorRound({
+      const { outcome, settled, announced } = await runAggregatorRound({
         analyst: a.session.channel,
         providers: providers.map((p) => p.session.channel),
         timeoutMs,
@@ -581,6 +620,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
         // The query must be the one the analyst's signed terms name (id, minimum cohort, DP).
         acceptQuery: (q) =>
           q.id === declared.options['query'] &&
+          aggregateQueryHash(q) === declared.options[QUERY_HASH_OPTION] &&
           q.minCohort === declared.minIntersection &&
           (q.dp === null ? declared.options['dp-epsilon'] === undefined : declared.options['dp-epsilon'] === q.dp.epsilon) &&
           declared.options[OUTPUT_MAX_OPTION] === String(releasableCells(q)) &&
@@ -588,6 +628,9 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
         ...(options.signal ? { signal: options.signal } : {}),
       });
       const computeMs = Date.now() - t0;
+      // A provider that was announced the query records its hash; the operator records the hash
+      // of the query it forwarded (the analyst's signed one: acceptQuery checked it) on that link.
+      const queryHash = declared.options[QUERY_HASH_OPTION]!;
       const contribution = (i: number): ReceiptContribution =>
         i === 0
           ? { outcome: outcome.status === 'completed' ? 'completed' : 'failed', inputSize: 0, outputSize: 0, computeMs, expectedPeerInputSize: 0 }
@@ -597,6 +640,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
               outputSize: 0,
               computeMs,
               expectedPeerInputSize: links[i]!.session.terms.requesterSetSize,
+              ...(announced[i - 1] ? { options: { [QUERY_HASH_OPTION]: queryHash } } : {}),
             };
       const quiet = [settled.analyst, ...settled.providers];
       const lost: unknown[] = [];

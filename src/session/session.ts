@@ -181,6 +181,13 @@ export interface ReceiptContribution {
    * (see docs/session.md *Receipt exchange*).
    */
   priceSchedule?: PriceSchedule;
+  /**
+   * Facts of the run that were not known when the terms were signed and that both parties
+   * observed, added to the receipt's options (e.g. an aggregation provider link's `query-sha256`:
+   * the provider joins before the query exists). The peer's view must carry exactly the same map,
+   * else `VerificationFailedError` and no receipt; keys must not repeat a terms option.
+   */
+  options?: Record<string, string>;
 }
 
 /**
@@ -606,6 +613,14 @@ function pricesProtocol(schedule: PriceSchedule, protocol: string): boolean {
 }
 
 /** Both absent, or both present with equal bytes. */
+/** Equal option maps (`undefined` is the empty map). */
+function sameOptions(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const x = a ?? {};
+  const y = b ?? {};
+  const kx = Object.keys(x);
+  return kx.length === Object.keys(y).length && kx.every((k) => Object.prototype.hasOwnProperty.call(y, k) && x[k] === y[k]);
+}
+
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   return a === undefined || b === undefined ? a === b : equalBytes(a, b);
 }
@@ -776,6 +791,7 @@ class SessionImpl implements Session {
     try {
       if (!OUTCOMES.includes(c.outcome)) throw new RangeError('outcome must be completed, withheld, refused or failed');
       const scheduleBytes = this.#viewSchedule(c);
+      const runOptions = this.#runOptions(c);
       const stats = this.channel.stats;
       const mine: ReceiptView = {
         startedAt: this.startedAt,
@@ -791,10 +807,15 @@ class SessionImpl implements Session {
         outcome: c.outcome,
         guardrails: (c.guardrails ?? []).map((g) => (g.detail === undefined ? { rule: g.rule, outcome: g.outcome } : { ...g })),
         ...(scheduleBytes ? { priceSchedule: scheduleBytes } : {}),
+        ...(runOptions ? { options: runOptions } : {}),
       };
       await this.#transport.send(this.#mac.seal(encodeReceiptView(mine)), signal);
       const theirs = decodeReceiptView(await this.#recv(SessionMessageType.RECEIPT_VIEW, signal));
       this.#checkPeerView(mine, theirs, c);
+      // Facts of the run both sides observed (e.g. which aggregation query): they must agree.
+      if (!sameOptions(mine.options, theirs.options)) {
+        throw localError(new VerificationFailedError('peer receipt view records other facts of the run (e.g. another query)'), 'receipt view inconsistent');
+      }
       // Each side bills only with what it announced before the run.
       if (!sameBytes(theirs.priceSchedule, this.role === 'requester' ? this.#schedules.responder : this.#schedules.requester)) {
         throw localError(new VerificationFailedError('peer receipt view bills with a schedule it did not announce'), 'receipt view inconsistent');
@@ -911,6 +932,21 @@ class SessionImpl implements Session {
     return announced;
   }
 
+  /** The contribution's run options, checked (strings, no terms option repeated), or `undefined`. */
+  #runOptions(c: ReceiptContribution): Record<string, string> | undefined {
+    if (c.options === undefined) return undefined;
+    if (c.options === null || typeof c.options !== 'object') throw new TypeError('contribution.options must be an object');
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(c.options)) {
+      if (typeof v !== 'string') throw new TypeError(`contribution.options.${k} must be a string`);
+      if (k === 'recipients' || Object.prototype.hasOwnProperty.call(this.terms.options, k)) {
+        throw new RangeError(`contribution.options.${k} repeats a terms option`);
+      }
+      out[k] = v;
+    }
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
+
   /** True when `role` is the only party the terms release the result to (see exchangeReceipt). */
   #soleRecipient(role: SessionRole): boolean {
     return this.terms.recipients.length === 1 && this.terms.recipients[0] === role;
@@ -944,7 +980,7 @@ class SessionImpl implements Session {
         { role: 'responder', publicKey: resKey },
       ],
       protocol: this.terms.protocol,
-      options: { ...this.terms.options, recipients: this.terms.recipients.join('+') },
+      options: { ...this.terms.options, ...req.options, recipients: this.terms.recipients.join('+') },
       purpose: this.terms.purpose,
       inputSizes: { requester: req.inputSize, responder: res.inputSize },
       outputSizes: Object.fromEntries(

@@ -256,7 +256,8 @@ export function createAggregator(options: AggregatorOptions): AggregatorMachine 
         if (msg.type === AggregateMessageType.ABORT) {
           lost.add(index);
           // A provider's own refusal (bad input, query against its policy) is reported as such.
-          const why = msg.reason === AbortReason.INPUT_ERROR || msg.reason === AbortReason.QUERY_REFUSED ? msg.reason : AbortReason.PROVIDER_LOST;
+          const own: number[] = [AbortReason.INPUT_ERROR, AbortReason.QUERY_REFUSED, AbortReason.QUORUM_REFUSED];
+          const why = own.includes(msg.reason) ? msg.reason : AbortReason.PROVIDER_LOST;
           return settle(why);
         }
         if (msg.type !== AggregateMessageType.CONTRIBUTION) throw new UnexpectedMessageError();

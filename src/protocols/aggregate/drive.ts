@@ -48,6 +48,8 @@ export interface RunAggregatorOptions extends Omit<AggregatorOptions, 'providers
 export interface AggregatorRoundResult {
   outcome: AggregatorOutcome;
   settled: { analyst: boolean; providers: boolean[] };
+  /** Per provider: whether it was sent the query (ANNOUNCE). */
+  announced: boolean[];
 }
 
 /**
@@ -204,6 +206,7 @@ export async function runAggregatorRound(options: RunAggregatorOptions): Promise
         analyst: replied[n]! && !dead[n],
         providers: providers.map((_, i) => !dead[i] && !owes(i)),
       },
+      announced: announced.slice(),
     };
   } finally {
     if (timer !== undefined) clearTimeout(timer);

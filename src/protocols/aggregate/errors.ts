@@ -22,6 +22,8 @@ export function errorForAbort(reason: number): DataportError {
       return new TimeoutError('aggregation round aborted: providers did not contribute in time');
     case AbortReason.QUERY_REFUSED:
       return new TermsRefusedError('aggregation round aborted: the query was refused');
+    case AbortReason.QUORUM_REFUSED:
+      return new TermsRefusedError("aggregation round aborted: a provider refused the query: its quorum is below that provider's minimum");
     case AbortReason.INPUT_ERROR:
       return new InputError('aggregation round aborted: a provider could not use its input');
     case AbortReason.ANALYST_LOST:

@@ -6,6 +6,7 @@
 export {
   AGGREGATE_QUERY_LIMITS,
   aggregateLayout,
+  aggregateQueryHash,
   decodeAggregateQuery,
   encodeAggregateQuery,
   heRequestForQuery,
@@ -30,7 +31,7 @@ export { buildAggregateResult, type AggregateGroupResult, type AggregateResult, 
 export { createAggregator, type AggregatorMachine, type AggregatorOptions, type AggregatorOutcome, type AggregatorSend, type AggregatorStep } from './aggregator.js';
 export { createAnalyst, type AnalystMachine, type AnalystOptions } from './analyst.js';
 export { querySigningInput, signQuery, verifyQuerySignature } from './signature.js';
-export { createProvider, type ProviderMachine, type ProviderOptions, type ProviderStep } from './provider.js';
+export { createProvider, MIN_QUORUM_FLOOR, type ProviderMachine, type ProviderOptions, type ProviderStep } from './provider.js';
 export {
   runAggregator,
   runAggregatorRound,

@@ -51,6 +51,8 @@ export const AbortReason = {
   QUERY_REFUSED: 4,
   INPUT_ERROR: 5,
   ANALYST_LOST: 6,
+  /** A provider refused the query because its quorum is below that provider's minimum. */
+  QUORUM_REFUSED: 7,
 } as const;
 
 /** One aggregation message. */
@@ -210,7 +212,7 @@ export function decodeAggregateMessage(frame: Uint8Array): AggregateMessage {
     }
     case AggregateMessageType.ABORT: {
       const reason = u8();
-      if (reason < 1 || reason > 6) throw new MalformedMessageError('unknown abort reason');
+      if (reason < 1 || reason > 7) throw new MalformedMessageError('unknown abort reason');
       m = { type, reason };
       break;
     }

@@ -10,10 +10,21 @@ import { readPublicKeyParameters } from '../../he/context.js';
 import { chooseHeParameters, heParametersHash } from '../../he/params.js';
 import { equalBytes } from '../../utils/bytes.js';
 import { computeLocalAggregates } from './local.js';
-import { decodeAggregateQuery, heRequestForQuery, type AggregateQuery } from './query.js';
+import { AGGREGATE_QUERY_LIMITS, decodeAggregateQuery, heRequestForQuery, type AggregateQuery } from './query.js';
 import { errorForAbort } from './errors.js';
 import { verifyQuerySignature } from './signature.js';
 import { AbortReason, AggregateMessageType, decodeAggregateMessage, encodeAggregateMessage } from './messages.js';
+
+/**
+ * The default and smallest `minQuorum` of a provider: the query format's own floor (a total over
+ * one provider would be that provider's vector).
+ *
+ * @example
+ * ```ts
+ * createProvider({ rows: () => rows, minQuorum: Math.max(MIN_QUORUM_FLOOR, 3) });
+ * ```
+ */
+export const MIN_QUORUM_FLOOR = 2;
 
 /**
  * Options of {@link createProvider}.
@@ -36,6 +47,18 @@ export interface ProviderOptions {
   analystPublicKey?: Uint8Array;
   /** Local policy: return false to refuse a query. */
   acceptQuery?: (query: AggregateQuery) => boolean;
+  /**
+   * The smallest `quorum` this provider contributes under (default and floor 2, what the query
+   * format allows): a query whose quorum is lower is refused with `TermsRefusedError` (ABORT `QUORUM_REFUSED` to the aggregator and the analyst).
+   * The quorum is the analyst's choice; without this check a provider's vector can end up in a
+   * total of as few as `quorum` providers (SECURITY.md §1.2).
+   */
+  minQuorum?: number;
+  /**
+   * Called with the query bytes of ANNOUNCE as they arrived, before any check (the session layer
+   * records their SHA-256 in the receipt, so it names the query this provider was shown).
+   */
+  onQuery?: (queryBytes: Uint8Array) => void;
   /** Encrypts the vector (default: inline {@link encryptBatch}; a worker pool may be injected). */
   encrypt?: (publicKey: Uint8Array, values: bigint[]) => Promise<Uint8Array>;
 }
@@ -82,6 +105,11 @@ export interface ProviderMachine {
  * ```
  */
 export function createProvider(options: ProviderOptions): ProviderMachine {
+  const minQuorum = options.minQuorum ?? MIN_QUORUM_FLOOR;
+  if (!Number.isSafeInteger(minQuorum) || minQuorum < MIN_QUORUM_FLOOR || minQuorum > AGGREGATE_QUERY_LIMITS.maxProviders) {
+    throw new RangeError(`options.minQuorum must be an integer in [${MIN_QUORUM_FLOOR}, ${AGGREGATE_QUERY_LIMITS.maxProviders}]`);
+  }
+  let quorumRefusal: Error | undefined;
   let state: 'awaiting-announce' | 'contributed' | 'finished' = 'awaiting-announce';
   let query: AggregateQuery | undefined;
   const encrypt = options.encrypt ?? encryptBatch;
@@ -95,8 +123,15 @@ export function createProvider(options: ProviderOptions): ProviderMachine {
       }
       if (state === 'awaiting-announce') {
         if (msg.type !== AggregateMessageType.ANNOUNCE) throw new UnexpectedMessageError();
+        options.onQuery?.(msg.query.slice());
         if (options.analystPublicKey !== undefined) verifyQuerySignature(options.analystPublicKey, msg.query, msg.publicKey, msg.signature);
         query = decodeAggregateQuery(msg.query);
+        // The quorum bounds how few providers' vectors a released total may cover; the analyst
+        // chose it, so the provider checks it against its own minimum.
+        if (query.quorum < minQuorum) {
+          quorumRefusal = new TermsRefusedError(`query quorum ${query.quorum} is below this provider's minimum of ${minQuorum}`);
+          throw quorumRefusal;
+        }
         if (options.acceptQuery !== undefined && !options.acceptQuery(query)) throw new TermsRefusedError('query refused by local policy');
         const expected = await chooseHeParameters(heRequestForQuery(query));
         const got = readPublicKeyParameters(msg.publicKey);
@@ -118,7 +153,9 @@ export function createProvider(options: ProviderOptions): ProviderMachine {
     abortFrame(error) {
       state = 'finished';
       const reason =
-        error instanceof InputError
+        error === quorumRefusal
+          ? AbortReason.QUORUM_REFUSED
+          : error instanceof InputError
           ? AbortReason.INPUT_ERROR
           : error instanceof TermsRefusedError || error instanceof VerificationFailedError
             ? AbortReason.QUERY_REFUSED

@@ -3,9 +3,11 @@
  * the slot layout every provider's vector follows, and the HE parameter request it implies.
  * @module
  */
+import { sha256 } from '@noble/hashes/sha2.js';
 import { MalformedMessageError } from '../../errors.js';
 import { parseFixedPoint } from '../../he/fixed-point.js';
 import type { HeParameterRequest } from '../../he/params.js';
+import { toHex } from '../../utils/bytes.js';
 import { discreteLaplaceBound, parseEpsilon, splitEpsilon } from '../guardrails.js';
 
 /** Limits on a query, checked before anything else is done with it. */
@@ -238,6 +240,20 @@ export function encodeAggregateQuery(q: AggregateQuery): Uint8Array {
     dp: q.dp === null ? null : { epsilon: q.dp.epsilon },
   };
   return new TextEncoder().encode(JSON.stringify(canonical));
+}
+
+/**
+ * SHA-256 (lower-case hex) of a query's canonical bytes ({@link encodeAggregateQuery}), or of the
+ * query bytes as they arrived (a valid query's bytes are canonical, so both give the same hash):
+ * the `query-sha256` every aggregation receipt records, so that each names the exact query.
+ *
+ * @example
+ * ```ts
+ * aggregateQueryHash(query) === aggregateQueryHash(encodeAggregateQuery(query)); // true
+ * ```
+ */
+export function aggregateQueryHash(query: AggregateQuery | Uint8Array): string {
+  return toHex(sha256(query instanceof Uint8Array ? query : encodeAggregateQuery(query)));
 }
 
 /**

@@ -13,7 +13,7 @@ import type { UsageReceipt } from './receipt-types.js';
  * const by: ReportGrouping = 'month';
  * ```
  */
-export type ReportGrouping = 'counterparty' | 'protocol' | 'month';
+export type ReportGrouping = 'counterparty' | 'protocol' | 'month' | 'security';
 /**
  * Output formats of {@link formatUsageReport}.
  * @example
@@ -31,7 +31,11 @@ export type ReportFormat = 'table' | 'csv' | 'json';
  * ```
  */
 export interface UsageReportRow {
-  /** The counterparty's base64 public key, the protocol, or `YYYY-MM` (UTC, from `startedAt`). */
+  /**
+   * The counterparty's base64 public key, the protocol, `YYYY-MM` (UTC, from `startedAt`), or the
+   * protocol and its signed security model (`ecdh-psi semi-honest`; `unrecorded` in receipts
+   * from before the model was recorded; SECURITY.md §1.2).
+   */
   key: string;
   runs: number;
   /**
@@ -88,9 +92,10 @@ export function buildUsageReport(receipts: Iterable<UsageReceipt>, options: Usag
       const d = new Date(b.startedAt);
       keys = [Number.isNaN(d.getTime()) ? 'out-of-range' : d.toISOString().slice(0, 7)];
     }
+    else if (options.by === 'security') keys = [`${b.protocol} ${b.options['security'] ?? 'unrecorded'}`];
     else if (options.by === 'counterparty') {
       keys = b.parties.filter((p) => !(options.owner && equalBytes(p.publicKey, options.owner))).map((p) => toBase64(p.publicKey));
-    } else throw new RangeError("options.by must be 'counterparty', 'protocol' or 'month'");
+    } else throw new RangeError("options.by must be 'counterparty', 'protocol', 'month' or 'security'");
     for (const key of keys) {
       let row = rows.get(key);
       if (!row) {

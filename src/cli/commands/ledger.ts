@@ -37,8 +37,10 @@ subcommands:
   consistency  --ledger DIR --from M --to N [--public-key FILE]
                JSON consistency proof between tree sizes M and N; against an owner's
                rewrite, check root1 equals the root of a checkpoint you saved at size M
-  report       --ledger DIR [--by counterparty|protocol|month] [--format table|csv|json]
-               usage and the co-signed billed amounts (minor currency units)
+  report       --ledger DIR [--by counterparty|protocol|month|security] [--format table|csv|json]
+               usage and the co-signed billed amounts (minor currency units); --by security
+               groups runs by protocol and the security model both parties signed (e.g.
+               'ecdh-psi semi-honest' for count-only runs; SECURITY.md §1.2)
 
 options:
   --public-key FILE   the owner's identity.pub: pin the owner key instead of trusting the
@@ -204,7 +206,7 @@ async function consistency(values: ParsedOptions): Promise<number> {
 
 async function report(values: ParsedOptions): Promise<number> {
   const s = await snapshot(values);
-  const by = choiceOption<ReportGrouping>(values, 'by', ['counterparty', 'protocol', 'month'], 'counterparty');
+  const by = choiceOption<ReportGrouping>(values, 'by', ['counterparty', 'protocol', 'month', 'security'], 'counterparty');
   const format = choiceOption<ReportFormat>(values, 'format', ['table', 'csv', 'json'], 'table');
   // Amounts are the co-signed `billing` of each (verified) entry.
   const rows = buildUsageReport(s.receipts(), { by, owner: s.ownerPublicKey });

@@ -84,7 +84,13 @@ peers and identity:
 
 terms:
   --reveal both|requester who learns the intersection (default requester)
-  --count-only            learn only its size, not which keys are in it
+  --count-only            learn only its size, not which keys are in it — while the peer runs
+                          dataport unmodified (semi-honest): a modified peer that learns the
+                          count can test which of its own keys matched (SECURITY.md §1.2,
+                          finding 2), so count-only then gives what --reveal gives. Receipts
+                          record security=semi-honest; against a peer you do not trust to run
+                          it unmodified, rely on contracts, --budget and the ledger (and the
+                          SDK's minIntersection), not on count-only
   --truncate 0|128|192    truncate the exchanged values to this many bits (0 = none; default 128)
   --purpose TEXT          purpose / authorisation reference, signed into the receipt
 

@@ -3,6 +3,8 @@
  * last line of stdout, and a JSON-friendly form of byte-carrying values such as receipts.
  * @module
  */
+import type { UsageReceipt } from '../ledger/receipt-types.js';
+import { SECURITY_MODEL_OPTION, SECURITY_MODELS } from '../session/security-model.js';
 import { toBase64 } from '../utils/bytes.js';
 
 /**
@@ -24,6 +26,21 @@ export function toJsonFriendly(value: unknown): unknown {
   }
   if (typeof value === 'bigint') return value.toString();
   return value;
+}
+
+/**
+ * The `security` field of a `--json` summary: the model both parties signed into the receipt's
+ * terms and the SECURITY.md anchor that explains it; `null` without a receipt (e.g. interop).
+ *
+ * @example
+ * ```ts
+ * reporter.json({ ok: true, security: securitySummary(result.receipt) });
+ * ```
+ */
+export function securitySummary(receipt: UsageReceipt | undefined): { model: string; anchor: string | null } | null {
+  const model = receipt?.body.options[SECURITY_MODEL_OPTION];
+  if (model === undefined) return null;
+  return { model, anchor: Object.values(SECURITY_MODELS).find((m) => m.model === model)?.anchor ?? null };
 }
 
 /** Where a command's human-readable lines go, and how it prints its final summary. */

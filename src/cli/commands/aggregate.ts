@@ -17,6 +17,7 @@ import {
   AGGREGATE_MAX_FRAME_BYTES,
   AGGREGATE_QUERY_LIMITS,
   AbortReason,
+  MIN_QUORUM_FLOOR,
   createLocalAggregator,
   parseAggregateQuery,
   requiredColumns,
@@ -43,7 +44,7 @@ import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
 import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, recordReceipt } from '../ledger-wiring.js';
 import { cliSignal } from '../signals.js';
 import { parseEpsilon } from '../../protocols/guardrails.js';
-import { createReporter, type Reporter } from '../summary.js';
+import { createReporter, securitySummary, type Reporter } from '../summary.js';
 import { availableCores } from '../../platform/node.js';
 import { createWorkerPool, MAX_WORKERS, type WorkerPool } from '../../workers/index.js';
 import { encryptBatch } from '../../he/batch.js';
@@ -65,7 +66,7 @@ const HELP = `Usage:
   dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json --identity DIR
                              --peer-key OPERATOR.pub [--ca FILE] [--purpose TEXT] [common options]
   dataport aggregate provide --connect URL --input FILE.csv --identity DIR --peer-key OPERATOR.pub
-                             [--analyst-key FILE.pub] [--min-cohort N] [--max-epsilon E] [--ca FILE]
+                             [--analyst-key FILE.pub] [--min-cohort N] [--max-epsilon E] [--min-quorum N] [--ca FILE]
                              [--purpose TEXT] [--workers N] [common options]
 common options: [--ledger DIR [--price-schedule FILE] [--budget FILE]] [--timeout SECONDS] [--json]
 
@@ -94,6 +95,9 @@ Every connection is mutually authenticated (Ed25519 identities from 'dataport ke
                  receipt leaves a one-sided 'aborted-after-data' entry that uses its query
 --min-cohort     provide: refuse a query whose minCohort is below N
 --max-epsilon    provide: refuse a query without differential privacy or with a total epsilon above E
+--min-quorum     provide: refuse a query whose quorum (fewest providers a released total may
+                 cover; the analyst chooses it) is below N (default 2, the format's floor); the
+                 operator and the analyst are told why in one line
 --workers        provide: auto (default), 0 or N. auto encrypts on the main thread unless the
                  contribution has at least ${AUTO_POOL_MIN_CIPHERTEXTS} ciphertexts (today it is one: starting a
                  worker costs more than it saves); N >= 1 always uses a worker pool (one worker
@@ -102,6 +106,13 @@ Every connection is mutually authenticated (Ed25519 identities from 'dataport ke
            arrived (default 600); analyst/provide: seconds to wait for the server (default 900)
 `;
 
+
+/** What a provider's ABORT reason says, for the operator's one line per refusal. */
+const REFUSAL_TEXT: Record<number, string> = {
+  [AbortReason.QUERY_REFUSED]: 'the query is against its policy (e.g. --min-cohort, --max-epsilon, the analyst key)',
+  [AbortReason.QUORUM_REFUSED]: "the query's quorum is below its minimum (--min-quorum)",
+  [AbortReason.INPUT_ERROR]: 'it could not use its input',
+};
 
 /** Largest number of `*.pub` files read from `--provider-keys`. */
 const MAX_PROVIDER_KEY_FILES = AGGREGATE_QUERY_LIMITS.maxProviders * 4;
@@ -330,6 +341,7 @@ async function serve(argv: string[]): Promise<number> {
         ...outcome,
         analystKey: toBase64(r.analystPublicKey),
         providerKeys: r.providerPublicKeys.map(toBase64),
+        security: securitySummary(r.receipts[0]),
         receipts: r.receipts.length,
         // Links lost after protocol data flowed: one-sided `aborted-after-data` entries.
         abortedLinks: r.oneSidedReceipts.length,
@@ -337,6 +349,10 @@ async function serve(argv: string[]): Promise<number> {
         ledger: ledger ? { dir: ledger.dir, entries } : null,
       };
       if (ledger) out.info(`${entries.length} receipt(s) appended to ${ledger.dir}`);
+      // A provider's own refusal (its policy, its quorum minimum, its input), one line each.
+      for (const f of outcome.refusals ?? []) {
+        out.warn(`provider ${toBase64(r.providerPublicKeys[f.provider] ?? new Uint8Array())} refused: ${REFUSAL_TEXT[f.reason] ?? 'error'}`);
+      }
       if (r.linksWithoutReceipt > 0) out.warn(`${r.linksWithoutReceipt} link(s) ended without a co-signed receipt (participant gone)`);
       if (outcome.status === 'completed') {
         out.info(`round ${outcome.queryId ?? ''} completed: ${outcome.contributors} of ${outcome.expected} providers contributed`);
@@ -433,6 +449,7 @@ async function analystCommand(argv: string[]): Promise<number> {
           groups: result.groups.length,
           withheldGroups: result.guardrails.withheldGroups,
           output: outputPath,
+          security: securitySummary(receipt),
           receipt,
           ledger: ledger ? { dir: ledger.dir, index: entries[0] } : null,
         });
@@ -461,6 +478,7 @@ async function provideCommand(argv: string[]): Promise<number> {
     'analyst-key': { type: 'string' },
     'min-cohort': { type: 'string' },
     'max-epsilon': { type: 'string' },
+    'min-quorum': { type: 'string' },
     workers: { type: 'string' },
   });
   if (values.help) {
@@ -470,6 +488,7 @@ async function provideCommand(argv: string[]): Promise<number> {
   const input = stringOption(values, 'input', true);
   // The provider's own guardrails: the data owner decides what it will contribute to.
   const minCohort = intOption(values, 'min-cohort', 0, 1_000_000_000, 0);
+  const minQuorum = intOption(values, 'min-quorum', MIN_QUORUM_FLOOR, AGGREGATE_QUERY_LIMITS.maxProviders, MIN_QUORUM_FLOOR);
   const maxEpsilonText = stringOption(values, 'max-epsilon');
   let maxEpsilon: bigint | undefined;
   if (maxEpsilonText !== undefined) {
@@ -549,6 +568,7 @@ async function provideCommand(argv: string[]): Promise<number> {
         localAggregates,
         rowCount: declared,
         acceptQuery,
+        minQuorum,
         encrypt,
         // On stderr whatever --json says (scripts and tests wait for it, as for `listening on`).
         onJoined: () => process.stderr.write('joined the round; waiting for the query\n'),
@@ -569,6 +589,7 @@ async function provideCommand(argv: string[]): Promise<number> {
         rows: declared,
         contributors: done.contributors,
         encryptedOn: encryptedOn ?? null,
+        security: securitySummary(done.receipt),
         receipt: done.receipt,
         ledger: ledger ? { dir: ledger.dir, index: entries[0] } : null,
       });

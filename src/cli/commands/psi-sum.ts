@@ -27,7 +27,7 @@ import { choiceOption, intOption, parseColumnList, parseCommandArgs, parseHostPo
 import { scanCsv } from '../csv.js';
 import { cliSignal } from '../signals.js';
 import { loadIdentity, loadPeerKey } from '../identity-files.js';
-import { createReporter, type Reporter } from '../summary.js';
+import { createReporter, securitySummary, type Reporter } from '../summary.js';
 
 /** Exit code when the result was withheld by the minimum-cohort guardrail. */
 export const EXIT_WITHHELD = 3;
@@ -42,6 +42,10 @@ the other holds identifiers only (e.g. the pharmaceutical company). Neither lear
 matched. The identifier holder holds the encryption key: which of the value holder's keys it has
 stays private even against a value holder running modified software (beyond the released sums);
 the values stay private against an identifier holder that follows the protocol (docs/psi-sum.md).
+So does which of the identifier holder's keys matched: a modified identifier holder, which learns
+the exact count, can test each of its keys (SECURITY.md §1.2). Receipts record
+security=idholder-malicious/valueholder-semi-honest; against a peer you do not trust to run
+dataport unmodified, rely on contracts, --budget, the ledger and --min-cohort.
 The --connect side proposes the terms (--reveal, --min-cohort, --dp-epsilon, --purpose); the
 --listen side refuses terms weaker than its own.
 
@@ -414,6 +418,7 @@ export async function run(argv: string[]): Promise<number> {
     dpEpsilon: (result?.dp?.epsilon ?? receipt?.body.options['dp-epsilon'] ?? 'none') === 'none' ? null : (result?.dp?.epsilon ?? receipt?.body.options['dp-epsilon']),
     purpose: opts.purpose,
     ms: Math.round(performance.now() - startedAt),
+    security: securitySummary(receipt),
     receipt: receipt ?? null,
     ledger: ledgerIndex !== undefined ? { dir: opts.ledgerDir, index: ledgerIndex } : null,
     billing: billing ?? null,

@@ -34,7 +34,7 @@ import { createProgress, type Progress } from '../progress.js';
 import { PSI_HELP, parsePsiOptions, type PsiCliOptions } from '../psi-options.js';
 import { cliSignal } from '../signals.js';
 import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
-import { createReporter, failureSummary, type Reporter } from '../summary.js';
+import { createReporter, failureSummary, securitySummary, type Reporter } from '../summary.js';
 import { runSessionPsi } from '../psi-session.js';
 import { loadBudgetPolicy, loadPriceSchedule } from '../ledger-wiring.js';
 import type { BudgetPolicy } from '../../ledger/budget.js';
@@ -188,6 +188,7 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
     purpose: opts.purpose,
     authenticated: !opts.insecureInterop,
     peerKey: outcome.peerPublicKey ? toBase64(outcome.peerPublicKey) : null,
+    security: securitySummary(outcome.receipt),
     receipt: outcome.receipt ?? null,
     ledger: outcome.ledger ?? null,
     billing: outcome.billing ?? null,

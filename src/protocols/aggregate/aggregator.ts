@@ -44,6 +44,11 @@ export interface AggregatorOutcome {
   queryId?: string;
   /** Indexes of providers that contributed. */
   included: number[];
+  /**
+   * Providers that refused the query or their own input (their ABORT reason: `QUERY_REFUSED`,
+   * `QUORUM_REFUSED` or `INPUT_ERROR`), when any did: the round may still complete without them.
+   */
+  refusals?: { provider: number; reason: number }[];
 }
 
 /**
@@ -120,6 +125,8 @@ export function createAggregator(options: AggregatorOptions): AggregatorMachine 
   const joined = new Set<number>();
   const contributed = new Set<number>();
   let queryId: string | undefined;
+  const refusals: { provider: number; reason: number }[] = [];
+  const withRefusals = (o: AggregatorOutcome): AggregatorOutcome => (refusals.length > 0 ? { ...o, refusals: refusals.slice() } : o);
 
   const release = (): void => {
     acc?.dispose();
@@ -135,7 +142,7 @@ export function createAggregator(options: AggregatorOptions): AggregatorMachine 
     release();
     const send: AggregatorSend[] = [{ to: 'analyst', frame: abortFrame(reason) }];
     for (let i = 0; i < n; i++) if (!lost.has(i)) send.push({ to: i, frame: abortFrame(reason) });
-    return { send, outcome: { status: 'aborted', reason, contributors: 0, expected: n, queryId, included: [] } };
+    return { send, outcome: withRefusals({ status: 'aborted', reason, contributors: 0, expected: n, queryId, included: [] }) };
   };
   const quorum = (): number => query?.quorum ?? n;
 
@@ -172,7 +179,8 @@ export function createAggregator(options: AggregatorOptions): AggregatorMachine 
       if (contributed.has(i)) send.push({ to: i, frame: done });
       else if (!lost.has(i)) send.push({ to: i, frame: excluded });
     }
-    return { send, outcome: { status: 'completed', contributors: contributed.size, expected: n, queryId, included: [...contributed].sort((a, b) => a - b) } };
+    const included = [...contributed].sort((a, b) => a - b);
+    return { send, outcome: withRefusals({ status: 'completed', contributors: contributed.size, expected: n, queryId, included }) };
   };
 
   // After any change: finish if every provider still present has contributed and a quorum did;
@@ -258,6 +266,7 @@ export function createAggregator(options: AggregatorOptions): AggregatorMachine 
           // A provider's own refusal (bad input, query against its policy) is reported as such.
           const own: number[] = [AbortReason.INPUT_ERROR, AbortReason.QUERY_REFUSED, AbortReason.QUORUM_REFUSED];
           const why = own.includes(msg.reason) ? msg.reason : AbortReason.PROVIDER_LOST;
+          if (why !== AbortReason.PROVIDER_LOST) refusals.push({ provider: index, reason: why });
           return settle(why);
         }
         if (msg.type !== AggregateMessageType.CONTRIBUTION) throw new UnexpectedMessageError();

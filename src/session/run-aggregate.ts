@@ -27,6 +27,7 @@ import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js
 import { AGGREGATE_QUERY_LIMITS, aggregateLayout, aggregateQueryHash, type AggregateQuery } from '../protocols/aggregate/query.js';
 import type { AggregatorOutcome } from '../protocols/aggregate/aggregator.js';
 import { runAggregatorRound, runAnalyst, runProvider } from '../protocols/aggregate/drive.js';
+import { MIN_QUORUM_FLOOR } from '../protocols/aggregate/provider.js';
 import type { AggregateResult } from '../protocols/aggregate/result.js';
 import type { FrameTransport } from '../transport/types.js';
 import { equalBytes } from '../utils/bytes.js';
@@ -353,6 +354,9 @@ export async function runAggregateProvider(options: RunAggregateProviderOptions)
   }
   if (!Number.isSafeInteger(rowCount) || rowCount < 0 || rowCount > AGGREGATE_QUERY_LIMITS.maxRowsPerProvider) {
     throw new RangeError(`rowCount must be an integer in [0, ${AGGREGATE_QUERY_LIMITS.maxRowsPerProvider}]`);
+  }
+  if (options.minQuorum !== undefined && (!Number.isSafeInteger(options.minQuorum) || options.minQuorum < MIN_QUORUM_FLOOR || options.minQuorum > AGGREGATE_QUERY_LIMITS.maxProviders)) {
+    throw new RangeError(`minQuorum must be an integer in [${MIN_QUORUM_FLOOR}, ${AGGREGATE_QUERY_LIMITS.maxProviders}]`);
   }
   const terms = providerTerms(rowCount, checkPurpose(options.purpose));
   const rows = options.rows;

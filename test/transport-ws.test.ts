@@ -255,15 +255,22 @@ describe('WebSocket transport (ws)', () => {
     await expect(p).rejects.toBeInstanceOf(AbortError);
   });
 
-  it('connections beyond maxConnections are refused', async () => {
+  it('connections beyond maxConnections authenticated sessions are closed as busy', async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
-    const server = await listenWebSocket({ maxConnections: 1 }, () => held);
+    const server = await listenWebSocket({ maxConnections: 1 }, (t) => {
+      t.peerAuthenticated();
+      return held;
+    });
     cleanups.push(() => server.close(), () => release());
     const first = await connectWebSocket(server.address().url);
     cleanups.push(() => first.close());
     await vi.waitFor(() => expect(server.connections).toBe(1));
-    await expect(connectWebSocket(server.address().url)).rejects.toBeInstanceOf(TransportClosedError);
+    const second = await connectWebSocket(server.address().url);
+    cleanups.push(() => second.close());
+    const err = await second.receive().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportClosedError);
+    expect((err as Error).message).toBe('the listener is busy with another session');
   });
 
   it('a refused connection is TransportClosedError', async () => {

@@ -487,6 +487,8 @@ async function requesterHandshake(
   if (!verifyMessage(reply.publicKey, concatBytes(CTX_REPLY, transcriptHash(hello, replyUnsigned)), reply.signature)) {
     throw new VerificationFailedError();
   }
+  // The responder proved a pinned key: a listener behind this transport admits (or refuses) it.
+  o.transport.peerAuthenticated?.();
   const bound = checkBinding(binding.hash, reply.bindingHash);
   const shared = ephemeralShared(eph, reply.ephemeral);
   // The responder is authenticated: only now do the terms (purpose, set size) leave this party.
@@ -563,6 +565,9 @@ async function responderHandshake(
   if (!verifyMessage(h.publicKey, concatBytes(CTX_CONFIRM, transcriptHash(hello, replyFrame, confirmUnsigned)), c.signature)) {
     throw new VerificationFailedError();
   }
+  // The requester proved an accepted key: only now does the listener count this connection as a
+  // session (lifting its handshake deadline), or close it as busy — before any policy or hook runs.
+  o.transport.peerAuthenticated?.();
   // The requester is authenticated: policy checks, hooks and the answer happen only now, so an
   // impostor who merely knows an allowed public key learns neither the policy nor the set size.
   let reason = checkTerms(c.terms, o.policy, h.publicKey, o.localSetSize);

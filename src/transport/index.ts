@@ -12,6 +12,7 @@ export {
   WebSocketFrameTransport,
   type WebSocketLimits,
 } from './websocket-core.js';
+export { createRateLimiter, DEFAULT_RATE_LIMIT, type RateLimiter, type RateLimitOptions } from './rate-limit.js';
 export {
   connectNativeWebSocket,
   type ConnectNativeWebSocketOptions,

@@ -8,6 +8,7 @@ export {
   type ConnectWebSocketOptions,
   type ListenWebSocketOptions,
   type PemInput,
+  type RefusedConnection,
   type TlsServerOptions,
   type WebSocketServerAddress,
   type WebSocketServerHandle,

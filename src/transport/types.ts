@@ -29,4 +29,12 @@ export interface FrameTransport {
   close(reason?: string): Promise<void>;
   /** Live counters. */
   readonly stats: TransportStats;
+  /**
+   * Called by the session layer once the peer has proved an accepted identity (its signature over
+   * the handshake verified against a pinned or allowed key). A listener's transport uses it to
+   * lift its handshake deadline and count the connection as a session; when the listener already
+   * serves all the sessions it may, it closes the connection as busy and throws
+   * `TransportClosedError`. Transports without a listener behind them need not implement it.
+   */
+  peerAuthenticated?(): void;
 }

@@ -79,6 +79,8 @@ export const CloseCode = {
   SESSION_LIMIT: 4002,
   ABORTED: 4003,
   RECEIVE_QUEUE_FULL: 4004,
+  /** The listener already serves all the authenticated sessions it may (e.g. its one job). */
+  BUSY: 4005,
   /** 1009 / 1003 / 1002 as sent by clients whose API only allows 1000 and 3000–4999 (browsers). */
   APP_MESSAGE_TOO_BIG: 4009,
   APP_UNSUPPORTED_DATA: 4010,
@@ -96,6 +98,12 @@ export function toApplicationCloseCode(code: number): number {
   if (code === CloseCode.PROTOCOL_ERROR) return CloseCode.APP_PROTOCOL_ERROR;
   return CloseCode.NORMAL;
 }
+
+/**
+ * What a requester reports when the listener closed with {@link CloseCode.BUSY}.
+ * @internal
+ */
+export const LISTENER_BUSY_MESSAGE = 'the listener is busy with another session';
 
 /**
  * The typed error a side reports when the peer closed the connection with `code`.
@@ -124,6 +132,8 @@ export function errorForPeerClose(code: number): DataportError {
       return new TransportClosedError('peer aborted the session');
     case CloseCode.RECEIVE_QUEUE_FULL:
       return new LimitExceededError('peer: receive queue full');
+    case CloseCode.BUSY:
+      return new TransportClosedError(LISTENER_BUSY_MESSAGE);
     case CloseCode.ABNORMAL:
       return new TransportClosedError('connection lost');
     default:
@@ -236,6 +246,8 @@ export class WebSocketFrameTransport implements FrameTransport {
   #overallTimer: ReturnType<typeof setTimeout> | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #sendWaiting = 0;
+  #authenticate: (() => boolean) | undefined;
+  #authenticated = false;
 
   /** @internal */
   constructor(limits: Required<WebSocketLimits>, channelBinding?: Uint8Array) {
@@ -271,6 +283,35 @@ export class WebSocketFrameTransport implements FrameTransport {
   /** True once the session has ended (by either side or by an error). */
   get closed(): boolean {
     return this.#error !== undefined;
+  }
+
+  /** True once the session layer reported the peer authenticated ({@link peerAuthenticated}). */
+  get authenticated(): boolean {
+    return this.#authenticated;
+  }
+
+  /**
+   * Called by the session layer once the peer proved an accepted identity. On a listener's
+   * connection it lifts the handshake deadline and counts the session; if the listener is busy it
+   * closes the connection with {@link CloseCode.BUSY} and throws `TransportClosedError`.
+   */
+  peerAuthenticated(): void {
+    if (this.#error) throw this.#error;
+    if (this.#authenticated) return;
+    if (this.#authenticate && !this.#authenticate()) {
+      const err = new TransportClosedError(LISTENER_BUSY_MESSAGE);
+      this.fail(err, CloseCode.BUSY);
+      throw err;
+    }
+    this.#authenticated = true;
+  }
+
+  /**
+   * @internal The listener's admission check, run once by {@link peerAuthenticated}: true admits
+   * the session, false refuses it as busy.
+   */
+  setAuthenticator(admit: () => boolean): void {
+    this.#authenticate = admit;
   }
 
   async send(frame: Uint8Array, signal?: AbortSignal): Promise<void> {

@@ -11,8 +11,10 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import WebSocket, { WebSocketServer } from 'ws';
 import { AbortError, LimitExceededError, MalformedMessageError, TimeoutError, TransportClosedError } from '../errors.js';
+import { createRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import {
   CloseCode,
+  LISTENER_BUSY_MESSAGE,
   resolveLimits,
   WebSocketFrameTransport,
   type WebSocketLimits,
@@ -62,10 +64,53 @@ export interface ListenWebSocketOptions {
   tls?: TlsServerOptions;
   /** Session limits applied to every accepted connection. */
   limits?: WebSocketLimits;
-  /** Connections served at once; further ones are refused with HTTP 503 (default 16). */
+  /**
+   * Authenticated sessions served at once (default 16). A connection arriving while that many
+   * run, or whose peer authenticates while they do, is closed with `CloseCode.BUSY`; the client
+   * reports "the listener is busy with another session".
+   */
   maxConnections?: number;
+  /**
+   * Connections not yet authenticated, at once (default 16). Further upgrade requests are
+   * refused with HTTP 503 before any WebSocket exists.
+   */
+  maxPending?: number;
+  /**
+   * A connection whose peer has not authenticated (see `FrameTransport.peerAuthenticated`, called
+   * by the session layer) within this many ms is closed with `CloseCode.TIMEOUT`; `onSession`'s
+   * run then fails with `TimeoutError` (default 10 000; `Infinity` disables it).
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * Token bucket per remote address on new connections (default `DEFAULT_RATE_LIMIT`: a burst of
+   * 16, then 1 per second, 4096 addresses tracked); beyond it the upgrade is refused with HTTP 429.
+   * `false` disables it.
+   */
+  rateLimit?: RateLimitOptions | false;
+  /**
+   * Called once for every connection the listener refuses itself, before `onSession` would see
+   * it: rate-limited, too many pending, or busy. (A connection that fails its handshake or misses
+   * the handshake deadline is `onSession`'s to report: its run rejects.)
+   */
+  onRefused?: (refusal: RefusedConnection) => void;
   /** Called with anything `onSession` throws or rejects with (default: ignored). */
   onError?: (error: unknown) => void;
+}
+
+/**
+ * A connection the listener refused before any session ran on it.
+ * @example
+ * ```ts
+ * const onRefused = (r: RefusedConnection) => console.error(`connection from ${r.remoteAddress} refused: ${r.message}`);
+ * ```
+ */
+export interface RefusedConnection {
+  /** The peer's IP address, for logs (not authenticated). */
+  remoteAddress: string | undefined;
+  /** Why: per-address rate limit (HTTP 429), pending bound (HTTP 503), or busy (`CloseCode.BUSY`). */
+  reason: 'rate-limited' | 'too-many-pending' | 'busy';
+  /** One line for a log. */
+  message: string;
 }
 
 /** Where a listener is bound. */
@@ -82,8 +127,12 @@ export interface WebSocketServerHandle {
   address(): WebSocketServerAddress;
   /** Stops accepting, ends every open session (`TransportClosedError` on both sides) and resolves once closed. */
   close(): Promise<void>;
-  /** Sessions open right now. */
+  /** Authenticated sessions open right now. */
   readonly connections: number;
+  /** Connections open right now whose peer has not authenticated yet (at most `maxPending`). */
+  readonly pending: number;
+  /** The most connections that were pending at once since the listener started. */
+  readonly peakPending: number;
 }
 
 /** Information about an accepted connection. */
@@ -91,6 +140,17 @@ export interface WebSocketSessionInfo {
   /** The peer's IP address, for logs (not authenticated). */
   remoteAddress: string | undefined;
 }
+
+const REFUSED_BY_STATUS: Partial<Record<number, string>> = {
+  429: 'HTTP 429: too many connections from this address; try again later',
+  503: 'HTTP 503: too many connections waiting to authenticate; try again later',
+};
+
+const REFUSAL_MESSAGES: Record<RefusedConnection['reason'], string> = {
+  'rate-limited': 'too many connections from this address',
+  'too-many-pending': 'too many connections waiting to authenticate',
+  busy: LISTENER_BUSY_MESSAGE,
+};
 
 /** Label of the TLS exporter value used as channel binding (RFC 5705; RFC 8446 §7.5). */
 const EXPORTER_LABEL = 'EXPORTER-dataport-session-binding-v1';
@@ -214,15 +274,25 @@ export async function connectWebSocket(url: string, options: ConnectWebSocketOpt
       ws.terminate();
       reject(new TransportClosedError(`could not connect: ${err.message}`, { cause: err }));
     };
+    // A dataport listener refuses with 429 (rate limit) or 503 (too many pending connections).
+    const onUnexpected = (_req: http.ClientRequest, res: http.IncomingMessage): void => {
+      cleanup();
+      ws.terminate();
+      const status = res.statusCode ?? 0;
+      const why = REFUSED_BY_STATUS[status] ?? `unexpected HTTP response ${status}`;
+      reject(new TransportClosedError(`could not connect: the listener refused the connection (${why})`));
+    };
     const cleanup = (): void => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       ws.off('open', onOpen);
       ws.off('error', onError);
+      ws.off('unexpected-response', onUnexpected);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     ws.on('open', onOpen);
     ws.on('error', onError);
+    ws.on('unexpected-response', onUnexpected);
   });
 }
 
@@ -236,6 +306,16 @@ async function loadTls(tls: TlsServerOptions): Promise<{ cert: Buffer; key: Buff
 /**
  * Listens for WebSocket sessions. `onSession` gets one transport per accepted connection; the
  * transport is closed when the promise it returns settles.
+ *
+ * Admission, so that no unauthenticated client can take the listener's job away from the real
+ * peer: a new connection is refused when its address has spent its token bucket (`rateLimit`,
+ * HTTP 429) or `maxPending` connections are already waiting to authenticate (HTTP 503), and closed
+ * with `CloseCode.BUSY` while `maxConnections` authenticated sessions run. An accepted connection
+ * is *pending* until the session layer calls its `peerAuthenticated()` (`runPsi`, `runPsiSum`,
+ * `establishSession` and the aggregate operator do, once the peer's signature verifies under an
+ * accepted key); a pending connection is closed with `CloseCode.TIMEOUT` after
+ * `handshakeTimeoutMs`. Code that runs no session layer over the transport must call
+ * `transport.peerAuthenticated()` itself.
  *
  * @example
  * ```ts
@@ -259,30 +339,77 @@ export async function listenWebSocket(
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError('port must be an integer in 0..65535');
   const maxConnections = options.maxConnections ?? 16;
   if (!Number.isInteger(maxConnections) || maxConnections < 1) throw new RangeError('maxConnections must be a positive integer');
+  const maxPending = options.maxPending ?? 16;
+  if (!Number.isInteger(maxPending) || maxPending < 1) throw new RangeError('maxPending must be a positive integer');
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+  if (typeof handshakeTimeoutMs !== 'number' || !(handshakeTimeoutMs > 0)) throw new RangeError('handshakeTimeoutMs must be a positive number');
+  const limiter = options.rateLimit === false ? undefined : createRateLimiter(options.rateLimit ?? {});
   const onError = options.onError ?? ((): void => {});
+  const refuse = (remoteAddress: string | undefined, reason: RefusedConnection['reason']): void => {
+    try {
+      options.onRefused?.({ remoteAddress, reason, message: REFUSAL_MESSAGES[reason] });
+    } catch (e) {
+      onError(e);
+    }
+  };
 
   const server = options.tls ? https.createServer(await loadTls(options.tls)) : http.createServer();
+  // Sockets at once, upgraded or not: the sessions, the pending ones, and room to answer refusals.
+  server.maxConnections = maxConnections + maxPending + 64;
   // Plain HTTP requests get a fixed 426 and nothing else.
   server.on('request', (_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket required\n');
   });
   const open = new Set<WebSocketFrameTransport>();
+  const pending = new Set<WebSocketFrameTransport>();
+  let peakPending = 0;
   const wss = new WebSocketServer({
     server,
     maxPayload: limits.maxFrameBytes,
     perMessageDeflate: false,
-    verifyClient: (_info, cb) => {
-      if (open.size >= maxConnections) cb(false, 503, 'too many sessions');
-      else cb(true);
+    // `cb` is called synchronously, so the 'connection' handler below runs before the next
+    // upgrade is verified: the counts seen here are exact.
+    verifyClient: (info, cb) => {
+      const addr = info.req.socket.remoteAddress;
+      if (limiter && !limiter.take(addr ?? '')) {
+        refuse(addr, 'rate-limited');
+        cb(false, 429, 'Too Many Requests');
+      } else if (pending.size >= maxPending) {
+        refuse(addr, 'too-many-pending');
+        cb(false, 503, 'Service Unavailable');
+      } else cb(true);
     },
   });
   wss.on('connection', (ws, req) => {
+    const remoteAddress = req.socket.remoteAddress;
+    if (open.size >= maxConnections) {
+      refuse(remoteAddress, 'busy');
+      ws.on('error', () => {});
+      ws.close(CloseCode.BUSY, LISTENER_BUSY_MESSAGE);
+      return;
+    }
     const t = wrapSocket(ws, limits, channelBindingOf(req.socket));
-    open.add(t);
-    ws.once('close', () => open.delete(t));
+    pending.add(t);
+    peakPending = Math.max(peakPending, pending.size);
+    const deadline = Number.isFinite(handshakeTimeoutMs)
+      ? setTimeout(() => t.fail(new TimeoutError(`no authenticated handshake within ${handshakeTimeoutMs} ms`), CloseCode.TIMEOUT), Math.min(handshakeTimeoutMs, 2_147_483_647))
+      : undefined;
+    deadline?.unref();
+    t.setAuthenticator(() => {
+      clearTimeout(deadline);
+      pending.delete(t);
+      if (open.size >= maxConnections) return false;
+      open.add(t);
+      return true;
+    });
+    ws.once('close', () => {
+      clearTimeout(deadline);
+      pending.delete(t);
+      open.delete(t);
+    });
     let result: void | Promise<void>;
     try {
-      result = onSession(t, { remoteAddress: req.socket.remoteAddress });
+      result = onSession(t, { remoteAddress });
     } catch (e) {
       result = Promise.reject(e);
     }
@@ -308,9 +435,15 @@ export async function listenWebSocket(
     get connections() {
       return open.size;
     },
+    get pending() {
+      return pending.size;
+    },
+    get peakPending() {
+      return peakPending;
+    },
     close() {
       closing ??= (async () => {
-        const ends = [...open].map((t) => {
+        const ends = [...open, ...pending].map((t) => {
           t.fail(new TransportClosedError('server shutting down'), CloseCode.GOING_AWAY);
           return t.close();
         });

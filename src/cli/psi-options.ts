@@ -5,6 +5,7 @@
  */
 import { InputError } from '../errors.js';
 import { availableCores } from '../platform/node.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './listen-loop.js';
 import {
   choiceOption,
   intOption,
@@ -31,6 +32,8 @@ export interface PsiCliOptions {
   countOnly: boolean;
   truncate: 0 | 128 | 192;
   output?: string;
+  /** `--output-dir DIR` (listener): one output file per session, see docs/cli.md. */
+  outputDir?: string;
   json: boolean;
   keepServing: boolean;
   workers: number;
@@ -41,6 +44,8 @@ export interface PsiCliOptions {
   timeoutMs: number;
   /** Whether `--timeout` was given (a single-session listener then also limits its wait). */
   timeoutGiven: boolean;
+  /** Listener: time a connection has to complete the authenticated handshake, in ms. */
+  handshakeTimeoutMs: number;
   purpose: string;
   insecureInterop: boolean;
   ledgerDir?: string;
@@ -71,6 +76,8 @@ input and output:
   --input FILE.csv        CSV with a header row (UTF-8, optional BOM, quoted fields)
   --key COL[,COL...]      key column(s); values are trimmed, NFKC-normalised and case-folded
   --output FILE.csv       write my input rows whose key is in the intersection, byte-for-byte
+  --output-dir DIR        listener: the same, one new file per session in DIR, named
+                          psi-<UTC time>-<session number>-<session id>.csv (for --keep-serving)
   --json                  print a one-line JSON summary as the last line of stdout
 
 peers and identity:
@@ -96,6 +103,12 @@ terms:
 
 running:
   --keep-serving          listener: serve sessions until interrupted (default: exit after one)
+  --handshake-timeout SECONDS
+                          listener: time a connection has to authenticate (default 10). Only a
+                          peer that authenticates with an accepted key can end the job; any
+                          other connection is closed, logged as one line on stderr, and the
+                          listener goes on waiting (16 pending at most; per address a burst of
+                          16 connections, then 1 per second)
   --workers N             worker threads for the cryptography (0 = none; default: core count)
   --timeout SECONDS       limit of one session (default 600); with --listen and no
                           --keep-serving, also the longest wait for the peer to connect
@@ -140,6 +153,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     'count-only': { type: 'boolean' },
     truncate: { type: 'string' },
     output: { type: 'string' },
+    'output-dir': { type: 'string' },
     json: { type: 'boolean' },
     'keep-serving': { type: 'boolean' },
     workers: { type: 'string' },
@@ -147,6 +161,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     'tls-key': { type: 'string' },
     ca: { type: 'string' },
     timeout: { type: 'string' },
+    'handshake-timeout': { type: 'string' },
     purpose: { type: 'string' },
     'insecure-interop': { type: 'boolean' },
     ledger: { type: 'string' },
@@ -191,6 +206,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     workers: intOption(values, 'workers', 0, MAX_WORKERS, availableCores()),
     timeoutMs: secondsOption(values, 'timeout', DEFAULT_TIMEOUT_MS),
     timeoutGiven: values.timeout !== undefined,
+    handshakeTimeoutMs: secondsOption(values, 'handshake-timeout', DEFAULT_HANDSHAKE_TIMEOUT_MS),
     purpose: values.purpose === undefined ? '' : String(values.purpose),
     insecureInterop: values['insecure-interop'] === true,
   };
@@ -200,6 +216,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     identityDir: stringOption(values, 'identity'),
     peerKeyFile: stringOption(values, 'peer-key'),
     output: stringOption(values, 'output'),
+    outputDir: stringOption(values, 'output-dir'),
     tlsCert: stringOption(values, 'tls-cert'),
     tlsKey: stringOption(values, 'tls-key'),
     ca: stringOption(values, 'ca'),
@@ -221,18 +238,25 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   listenerOnly('allow-any-peer', opts.allowAnyPeer);
   listenerOnly('tls-cert', opts.tlsCert !== undefined);
   listenerOnly('tls-key', opts.tlsKey !== undefined);
+  listenerOnly('output-dir', opts.outputDir !== undefined);
+  listenerOnly('handshake-timeout', values['handshake-timeout'] !== undefined);
   if (opts.ca !== undefined && mode !== 'connect') throw new InputError('option --ca applies only with --connect');
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
     throw new InputError('options --tls-cert and --tls-key go together');
   }
   if (opts.ca !== undefined && !connect!.startsWith('wss:')) throw new InputError('option --ca needs a wss:// URL in --connect');
 
+  if (opts.output !== undefined && opts.outputDir !== undefined) throw new InputError('give one of --output FILE or --output-dir DIR');
+  if (opts.outputDir !== undefined) {
+    if (opts.countOnly) throw new InputError('--output-dir needs to know which keys matched; it cannot be used with --count-only');
+    if (opts.reveal === 'requester') throw new InputError('--output-dir: with --reveal requester the listener (responder) learns no intersection');
+  }
   if (opts.output !== undefined) {
     if (opts.countOnly) throw new InputError('--output needs to know which keys matched; it cannot be used with --count-only');
     if (mode === 'listen' && opts.reveal === 'requester') {
       throw new InputError('--output: with --reveal requester the listener (responder) learns no intersection');
     }
-    if (opts.keepServing) throw new InputError('--output cannot be used with --keep-serving (one file, many sessions)');
+    if (opts.keepServing) throw new InputError('--output cannot be used with --keep-serving (one file, many sessions): use --output-dir DIR');
     if (opts.output === opts.input) throw new InputError('--output must not be the input file');
   }
 

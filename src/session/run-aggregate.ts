@@ -436,6 +436,13 @@ export interface AggregateOperatorOptions {
    * operator's one-sided `aborted-after-data` receipt of each link lost after protocol data flowed.
    */
   onReceipt?: (receipt: UsageReceipt, link: { role: 'analyst' | 'provider'; peerPublicKey: Uint8Array }) => void | Promise<void>;
+  /**
+   * Called for each connection that never became a participant: its handshake failed (unknown or
+   * wrong key, malformed frames, silence past `handshakeTimeoutMs`) or it came after the round
+   * started. Such a connection never affects the round. `from` is what the caller passed to
+   * `handle` (e.g. the listener's `remoteAddress`).
+   */
+  onRejected?: (rejection: { error: unknown; from: string | undefined }) => void;
   signal?: AbortSignal;
 }
 
@@ -478,8 +485,11 @@ export interface AggregateOperatorResult {
  * ```
  */
 export interface AggregateOperator {
-  /** Runs one incoming connection; resolves when the connection is finished with (after the round). */
-  handle(transport: FrameTransport): Promise<void>;
+  /**
+   * Runs one incoming connection; resolves when the connection is finished with (after the round).
+   * `from` (e.g. the peer's address) is only passed back to `onRejected`.
+   */
+  handle(transport: FrameTransport, from?: string): Promise<void>;
   /** The round; rejects with `TimeoutError` if not everyone joined in time, `AbortError` on abort. */
   readonly result: Promise<AggregateOperatorResult>;
 }
@@ -700,8 +710,16 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
     }
   };
 
-  const handle = async (transport: FrameTransport): Promise<void> => {
+  const rejected = (error: unknown, from: string | undefined): void => {
+    try {
+      options.onRejected?.({ error, from });
+    } catch {
+      // a logging callback must not end the round
+    }
+  };
+  const handle = async (transport: FrameTransport, from?: string): Promise<void> => {
     if (phase !== 'joining') {
+      rejected(new TransportClosedError('the round is not accepting participants'), from);
       await transport.close('the round is not accepting participants').catch(() => {});
       return;
     }
@@ -734,8 +752,9 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
         ...(options.priceSchedule !== undefined ? { priceSchedule: options.priceSchedule } : {}),
         signal: options.signal ? AbortSignal.any([options.signal, deadline]) : deadline,
       });
-    } catch {
+    } catch (error) {
       release(reservedRole, reservedKey);
+      rejected(error, from);
       await transport.close('handshake failed').catch(() => {});
       return; // the session already told the peer why
     }

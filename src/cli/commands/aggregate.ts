@@ -36,6 +36,7 @@ import {
 } from '../../session/run-aggregate.js';
 import type { WebSocketLimits } from '../../transport/websocket-core.js';
 import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, LISTENER_MAX_PENDING, reportRejected } from '../listen-loop.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { intOption, parseCommandArgs, parseHostPort, secondsOption, stringOption, type ParsedOptions } from '../args.js';
 import { resolveColumns, scanCsv } from '../csv.js';
@@ -62,7 +63,8 @@ const AUTO_POOL_MIN_CIPHERTEXTS = 256;
 const HELP = `Usage:
   dataport aggregate serve   --listen HOST:PORT --providers N --identity DIR
                              (--analyst-key FILE.pub | --allow-any-peer) (--provider-keys DIR | --allow-any-peer)
-                             [--tls-cert FILE --tls-key FILE] [--purpose TEXT] [common options]
+                             [--tls-cert FILE --tls-key FILE] [--purpose TEXT] [--handshake-timeout SECONDS]
+                             [common options]
   dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json --identity DIR
                              --peer-key OPERATOR.pub [--ca FILE] [--purpose TEXT] [common options]
   dataport aggregate provide --connect URL --input FILE.csv --identity DIR --peer-key OPERATOR.pub
@@ -102,6 +104,10 @@ Every connection is mutually authenticated (Ed25519 identities from 'dataport ke
                  contribution has at least ${AUTO_POOL_MIN_CIPHERTEXTS} ciphertexts (today it is one: starting a
                  worker costs more than it saves); N >= 1 always uses a worker pool (one worker
                  per ciphertext, at most N); 0 never does
+--handshake-timeout  serve: seconds a connection has to authenticate (default 10). A connection
+           that does not (unknown or wrong key, garbage, silence) is closed and logged as one
+           line on stderr; it never ends the round (16 pending at most; per address a burst of
+           16 connections, then 1 per second)
 --timeout  serve: seconds for everyone to join, and to collect contributions once the query
            arrived (default 600); analyst/provide: seconds to wait for the server (default 900)
 `;
@@ -262,12 +268,14 @@ async function serve(argv: string[]): Promise<number> {
     'allow-any-peer': { type: 'boolean' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
+    'handshake-timeout': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
   const { host, port } = parseHostPort(stringOption(values, 'listen', true), 'listen');
+  const handshakeTimeoutMs = secondsOption(values, 'handshake-timeout', DEFAULT_HANDSHAKE_TIMEOUT_MS);
   const n = intOption(values, 'providers', 2, AGGREGATE_QUERY_LIMITS.maxProviders);
   if (n === undefined) throw new InputError("option --providers is required (see 'dataport aggregate --help')");
   const timeoutMs = secondsOption(values, 'timeout', 600_000);
@@ -311,6 +319,9 @@ async function serve(argv: string[]): Promise<number> {
         if (receipt.body.outcome === 'refused') process.stderr.write(`refused ${link.role} ${toBase64(link.peerPublicKey)}\n`);
         await record(receipt);
       },
+      // Never fatal to the round: an unknown or wrong key, garbage, silence — one line each.
+      onRejected: ({ error, from }) => reportRejected(from ?? 'unknown address', (error as Error)?.message ?? String(error)),
+      handshakeTimeoutMs,
       signal: cliSignal,
     });
     let server;
@@ -321,9 +332,12 @@ async function serve(argv: string[]): Promise<number> {
           port,
           limits: limitsFor(timeoutMs),
           maxConnections: n + 4,
+          maxPending: LISTENER_MAX_PENDING,
+          handshakeTimeoutMs,
+          onRefused: (r) => reportRejected(r.remoteAddress ?? 'unknown address', r.message),
           ...(tlsCert !== undefined ? { tls: { certFile: tlsCert, keyFile: tlsKey! } } : {}),
         },
-        (t) => operator.handle(t),
+        (t, info) => operator.handle(t, info.remoteAddress),
       );
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;

@@ -19,13 +19,14 @@ import { PSI_SUM_PROTOCOL_NAME, runPsiSum, type RunPsiSumOptions, type RunPsiSum
 import { acceptOnlySchedule, budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, recordReceipt } from '../ledger-wiring.js';
 import { aggregateValueRows, type ValueColumnRequest } from '../../protocols/psi-sum/values.js';
 import type { FrameTransport } from '../../transport/types.js';
-import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
+import { connectWebSocket } from '../../transport/websocket-node.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { createWorkerPool } from '../../workers/index.js';
 import { availableCores } from '../../platform/node.js';
 import { choiceOption, intOption, parseColumnList, parseCommandArgs, parseHostPort, secondsOption, stringOption, type HostPort } from '../args.js';
 import { scanCsv } from '../csv.js';
 import { cliSignal } from '../signals.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, serveListener } from '../listen-loop.js';
 import { loadIdentity, loadPeerKey } from '../identity-files.js';
 import { createReporter, securitySummary, type Reporter } from '../summary.js';
 
@@ -77,6 +78,10 @@ running:
                             HE goes to them from 128 block operations (value holder: columns x
                             keys/8192; identifier holder: keys/8192) up
   --timeout SECONDS         limit of the session (default 600); the listener's wait too
+  --handshake-timeout SECONDS
+                            listener: time a connection has to authenticate (default 10); only a
+                            peer with an accepted key can end the job, any other connection is
+                            closed and logged as one line on stderr (see dataport psi --help)
   --ledger DIR              append the co-signed receipt to this ledger
   --price-schedule FILE     bill the run with this price schedule (JSON, see docs/ledger.md); the
                             amount is part of the co-signed receipt (needs --ledger)
@@ -114,6 +119,7 @@ interface Options {
   purpose: string;
   workers: number;
   timeoutMs: number;
+  handshakeTimeoutMs: number;
   ledgerDir?: string;
   priceScheduleFile?: string;
   budgetFile?: string;
@@ -155,6 +161,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     purpose: { type: 'string' },
     workers: { type: 'string' },
     timeout: { type: 'string' },
+    'handshake-timeout': { type: 'string' },
     ledger: { type: 'string' },
     'price-schedule': { type: 'string' },
     budget: { type: 'string' },
@@ -209,6 +216,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     purpose,
     workers: intOption(values, 'workers', 0, 256, availableCores()),
     timeoutMs: secondsOption(values, 'timeout', 600_000),
+    handshakeTimeoutMs: secondsOption(values, 'handshake-timeout', DEFAULT_HANDSHAKE_TIMEOUT_MS),
     json: values.json === true,
   };
   if (dpEpsilon !== undefined) opts.dpEpsilon = dpEpsilon;
@@ -239,6 +247,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
   if (opts.peerKeyFile !== undefined && opts.allowAnyPeer) throw new InputError('options --peer-key and --allow-any-peer contradict each other');
   if (opts.allowAnyPeer && opts.mode !== 'listen') throw new InputError('option --allow-any-peer applies only with --listen');
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new InputError('options --tls-cert and --tls-key go together');
+  if (values['handshake-timeout'] !== undefined && opts.mode !== 'listen') throw new InputError('option --handshake-timeout applies only with --listen');
   if ((opts.tlsCert !== undefined && opts.mode !== 'listen') || (opts.ca !== undefined && opts.mode !== 'connect')) {
     throw new InputError('--tls-cert/--tls-key apply only with --listen, --ca only with --connect');
   }
@@ -461,50 +470,27 @@ async function listenOnce(
   base: Omit<RunPsiSumOptions, 'role' | 'transport' | 'signal'>,
   signal: AbortSignal,
 ): Promise<RunPsiSumResult> {
-  let claimed = false;
-  let settle!: (v: { result?: RunPsiSumResult; error?: unknown }) => void;
-  const done = new Promise<{ result?: RunPsiSumResult; error?: unknown }>((r) => (settle = r));
-  let server;
-  try {
-    server = await listenWebSocket(
-      {
-        host: opts.listen!.host,
-        port: opts.listen!.port,
-        limits: { overallTimeoutMs: opts.timeoutMs, idleTimeoutMs: Math.min(120_000, opts.timeoutMs) },
-        maxConnections: 1,
-        ...(opts.tlsCert !== undefined ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey! } } : {}),
-      },
-      async (transport) => {
-        if (claimed) {
-          await transport.close('busy');
-          return;
-        }
-        claimed = true;
+  // The session's --timeout signal also bounds the wait; only an authenticated peer ends the job.
+  const r = await serveListener<RunPsiSumResult>(
+    {
+      listen: opts.listen!,
+      ...(opts.tlsCert !== undefined ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey! } } : {}),
+      limits: { overallTimeoutMs: opts.timeoutMs, idleTimeoutMs: Math.min(120_000, opts.timeoutMs) },
+      handshakeTimeoutMs: opts.handshakeTimeoutMs,
+      maxSessions: 1,
+      keepServing: false,
+      waitTimeoutMs: opts.timeoutMs,
+      run: async (transport) => {
         try {
-          settle({ result: await runOn(opts, role, transport, base, signal) });
-        } catch (error) {
-          settle({ error });
-        } finally {
-          await transport.close().catch(() => {});
+          return await runOn(opts, role, transport, base, signal);
+        } catch (err) {
+          // A withheld result is not an error here: the caller reports it from the receipt.
+          throw err instanceof GuardrailRefusedError ? err : asRunError(err, signal, opts);
         }
       },
-    );
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code) throw new InputError(`--listen ${opts.listen!.host}:${opts.listen!.port}: cannot listen (${code})`);
-    throw err;
-  }
-  process.stderr.write(`listening on ${server.address().url}\n`);
-  const onAbort = () => {
-    if (!claimed) settle({ error: cliSignal.aborted ? new AbortError('interrupted') : new TimeoutError('no peer connected within the --timeout limit') });
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    const r = await done;
-    if (r.error !== undefined) throw r.error;
-    return r.result!;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    await server.close();
-  }
+    },
+    (server) => process.stderr.write(`listening on ${server.address().url}\n`),
+  );
+  if ('error' in r) throw r.error;
+  return r.result;
 }

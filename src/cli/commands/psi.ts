@@ -10,7 +10,7 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { InputError, TimeoutError, AbortError, DataportError } from '../../errors.js';
 import { createInlineExecutor, type CryptoExecutor } from '../../protocols/executor.js';
 import {
@@ -23,7 +23,7 @@ import {
 import type { PsiProgress } from '../../protocols/psi/party.js';
 import type { Identity } from '../../session/identity.js';
 import type { FrameTransport } from '../../transport/types.js';
-import { connectWebSocket, listenWebSocket, type WebSocketServerHandle } from '../../transport/websocket-node.js';
+import { connectWebSocket } from '../../transport/websocket-node.js';
 import type { WebSocketLimits } from '../../transport/websocket-core.js';
 import type { UsageReceipt } from '../../ledger/receipt-types.js';
 import { createWorkerPool } from '../../workers/index.js';
@@ -36,6 +36,7 @@ import { cliSignal } from '../signals.js';
 import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
 import { createReporter, failureSummary, securitySummary, type Reporter } from '../summary.js';
 import { runSessionPsi } from '../psi-session.js';
+import { serveListener } from '../listen-loop.js';
 import { loadBudgetPolicy, loadPriceSchedule } from '../ledger-wiring.js';
 import type { BudgetPolicy } from '../../ledger/budget.js';
 import type { PriceSchedule, ReceiptBilling } from '../../ledger/pricing.js';
@@ -107,6 +108,13 @@ async function preflight(opts: PsiCliOptions): Promise<void> {
     const inSt = await stat(opts.input).catch(() => undefined);
     if (st && inSt && st.dev === inSt.dev && st.ino === inSt.ino) throw new InputError('--output must not be the input file');
   }
+  if (opts.outputDir !== undefined) {
+    const st = await stat(opts.outputDir).catch(() => undefined);
+    if (!st?.isDirectory()) throw new InputError(`--output-dir ${opts.outputDir}: not a directory`);
+    await access(opts.outputDir, fsConstants.W_OK).catch((err: NodeJS.ErrnoException) => {
+      throw new InputError(`--output-dir ${opts.outputDir}: not writable (${err.code ?? 'error'})`);
+    });
+  }
 }
 
 function transportLimits(opts: PsiCliOptions): WebSocketLimits {
@@ -146,14 +154,14 @@ async function runOne(ctx: PsiContext, role: 'requester' | 'responder', transpor
 }
 
 /** Prints the outcome, writes `--output`; returns the exit code. */
-async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number): Promise<number> {
+async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number, output = ctx.opts.output): Promise<number> {
   const { opts, input, reporter, result } = { ...ctx, result: outcome.result };
   let outputRows: number | null = null;
-  if (opts.output !== undefined) {
+  if (output !== undefined) {
     if (!result.intersection) throw new InputError('--output: this party did not learn the intersection');
     const matches = new Set(result.intersection.map((i) => input.ids[i]!));
     ctx.progress.phase('writing', input.scan.bytes, 'B');
-    outputRows = await writeMatchingRows(opts.input, opts.output, opts.keyColumns, normalizeKey, matches, input.scan.sha256, {
+    outputRows = await writeMatchingRows(opts.input, output, opts.keyColumns, normalizeKey, matches, input.scan.sha256, {
       onBytes: (n) => ctx.progress.update(n),
       signal: cliSignal,
     });
@@ -166,7 +174,7 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
       ? `done: the requester learns the intersection${opts.countOnly ? ' size' : ''}; this side learns only the set sizes (mine: ${input.ids.length} distinct keys, peer: ${result.peerSetSize})`
       : `intersection: ${size} of ${input.ids.length} distinct keys (peer: ${result.peerSetSize} distinct keys)${learned === 'cardinality' ? ', count only' : ''}`,
   );
-  if (outputRows !== null) reporter.info(`wrote ${outputRows} rows to ${opts.output}`);
+  if (outputRows !== null) reporter.info(`wrote ${outputRows} rows to ${output}`);
   if (outcome.ledger) reporter.info(`receipt appended to ${outcome.ledger.dir} (entry ${outcome.ledger.index})`);
   if (outcome.billing) reporter.info(`billed: ${outcome.billing.amountMinor} ${outcome.billing.currency} minor units (schedule ${outcome.billing.schedule})`);
   reporter.json({
@@ -258,89 +266,74 @@ const HINTS: Partial<Record<string, string>> = {
 async function listener(ctx: PsiContext, startedAt: number): Promise<number> {
   const { opts, reporter } = ctx;
   const single = !opts.keepServing;
-  let claimed = false;
-  type Done = { outcome?: PsiRunOutcome; t0?: number; error?: unknown };
-  let resolveDone!: (v: Done) => void;
-  const done = new Promise<Done>((r) => (resolveDone = r));
   let served = 0;
   let failed = 0;
-
-  let server: WebSocketServerHandle;
-  try {
-    server = await listenWebSocket(
-      {
-        host: opts.listen!.host,
-        port: opts.listen!.port,
-        limits: transportLimits(opts),
-        maxConnections: single ? 1 : 4,
-        ...(opts.tlsCert !== undefined ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey! } } : {}),
-      },
-      async (transport, info) => {
-        if (single && claimed) {
-          await transport.close('busy');
-          return;
-        }
-        claimed = true;
-        const who = info.remoteAddress ?? 'unknown address';
+  const r = await serveListener<{ outcome: PsiRunOutcome; t0: number }>(
+    {
+      listen: opts.listen!,
+      ...(opts.tlsCert !== undefined ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey! } } : {}),
+      limits: transportLimits(opts),
+      handshakeTimeoutMs: opts.handshakeTimeoutMs,
+      maxSessions: single ? 1 : 4,
+      keepServing: !single,
+      ...(single && opts.timeoutGiven ? { waitTimeoutMs: opts.timeoutMs } : {}),
+      unauthenticated: opts.insecureInterop,
+      run: async (transport, who) => {
         const signal = sessionSignal(opts);
+        // A listener's time counts from its peer's connection, not from its own start.
         const t0 = performance.now();
         try {
-          const outcome = await runOne(ctx, 'responder', transport, signal);
-          ctx.progress.stop();
-          if (single) {
-            resolveDone({ outcome, t0 });
-          } else {
-            served++;
-            reporter.info(`session from ${who} (peer ${describePeerKey(outcome.peerPublicKey)}):`);
-            await finish(ctx, outcome, t0);
-          }
+          return { outcome: await runOne(ctx, 'responder', transport, signal), t0 };
         } catch (err) {
-          ctx.progress.stop();
-          const e = asRunError(err, signal, who);
-          if (single) resolveDone({ error: e });
-          else {
-            failed++;
-            process.stderr.write(`dataport: session from ${who} failed: ${oneLine(e)}\n`);
-            if (opts.json) {
-              const code = e instanceof DataportError ? e.code : 'ERR_INTERNAL';
-              process.stdout.write(`${JSON.stringify({ ok: false, code, error: `session from ${who} failed: ${oneLine(e)}`, ...failureSummary(e) })}\n`);
-            }
-          }
+          throw asRunError(err, signal, who);
+        } finally {
+          if (transport.authenticated) ctx.progress.stop();
         }
       },
-    );
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code) throw new InputError(`--listen ${opts.listen!.host}:${opts.listen!.port}: cannot listen (${code})`);
-    throw err;
-  }
-  process.stderr.write(`listening on ${server.address().url}\n`);
-  if (opts.insecureInterop) reporter.warn('insecure interop mode: anyone who can reach this port can take part');
-
-  const onAbort = () => resolveDone({ error: new AbortError('interrupted') });
-  cliSignal.addEventListener('abort', onAbort, { once: true });
-  let waitTimer: NodeJS.Timeout | undefined;
-  if (single && opts.timeoutGiven) {
-    waitTimer = setTimeout(() => {
-      if (!claimed) resolveDone({ error: new TimeoutError(`no peer connected within the --timeout limit`) });
-    }, opts.timeoutMs);
-  }
-  try {
-    const r = await done;
-    if (r.error !== undefined) {
-      if (!single && r.error instanceof AbortError) {
-        reporter.info(`stopped after ${served} sessions (${failed} failed)`);
-        return 0;
-      }
-      throw r.error;
+      onServed: async ({ result, error }, who) => {
+        if (result) {
+          const { outcome, t0 } = result;
+          served++;
+          reporter.info(`session from ${who} (peer ${describePeerKey(outcome.peerPublicKey)}):`);
+          await finish(ctx, outcome, t0, outputFileOf(opts, outcome, served)).catch((e: unknown) => {
+            failed++;
+            process.stderr.write(`dataport: session from ${who} failed: ${oneLine(e)}\n`);
+          });
+          return;
+        }
+        failed++;
+        process.stderr.write(`dataport: session from ${who} failed: ${oneLine(error)}\n`);
+        if (opts.json) {
+          const code = error instanceof DataportError ? error.code : 'ERR_INTERNAL';
+          process.stdout.write(`${JSON.stringify({ ok: false, code, error: `session from ${who} failed: ${oneLine(error)}`, ...failureSummary(error) })}\n`);
+        }
+      },
+    },
+    (server) => {
+      process.stderr.write(`listening on ${server.address().url}\n`);
+      if (opts.insecureInterop) reporter.warn('insecure interop mode: anyone who can reach this port can take part');
+    },
+  );
+  if ('error' in r) {
+    if (!single && r.error instanceof AbortError) {
+      reporter.info(`stopped after ${served} sessions (${failed} failed)`);
+      return 0;
     }
-    // A listener's time counts from its peer's connection, not from its own start.
-    return await finish(ctx, r.outcome!, r.t0 ?? startedAt);
-  } finally {
-    clearTimeout(waitTimer);
-    cliSignal.removeEventListener('abort', onAbort);
-    await server.close();
+    throw r.error;
   }
+  return await finish(ctx, r.result.outcome, r.result.t0, outputFileOf(opts, r.result.outcome, 1));
+}
+
+/**
+ * Where a listener's session writes its rows: `--output FILE`, or with `--output-dir DIR` one file
+ * per session, named by the UTC time, the session's number since the start and the receipt's
+ * session id (the ledger entry's), e.g. `psi-20261206T050102Z-0001-3f9c….csv`.
+ */
+function outputFileOf(opts: PsiCliOptions, outcome: PsiRunOutcome, n: number): string | undefined {
+  if (opts.outputDir === undefined) return opts.output;
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const id = outcome.receipt ? `-${Buffer.from(outcome.receipt.body.sessionId).toString('hex')}` : '';
+  return join(opts.outputDir, `psi-${stamp}-${String(n).padStart(4, '0')}${id}.csv`);
 }
 
 function oneLine(err: unknown): string {

@@ -175,23 +175,29 @@ describe('dataport psi (authenticated)', () => {
     expectOneLineError(l.stderr, /terms refused: .*count/i);
   });
 
-  it('a wrong pinned key ends both sides with exit 1', async () => {
-    const { l, r } = await pair([...listenerBase, ...hospitalInput], (url) => [
-      'psi', '--connect', url, '--identity', p('pharma'), '--peer-key', p('mallory/identity.pub'), '--workers', '0', ...pharmaInput,
-    ]);
-    expect([l.code, r.code]).toEqual([1, 1]);
-    expectOneLineError(r.stderr, /peer authentication failed .*does not match the pinned key/);
-    expectOneLineError(l.stderr, /verification failed/);
+  it("a requester pinning a wrong listener key exits 1; the listener logs it and serves the partner's next attempt", async () => {
+    const listener = startCli([...listenerBase, ...hospitalInput]);
+    const url = await listener.listening();
+    const wrong = await startCli(['psi', '--connect', url, '--identity', p('pharma'), '--peer-key', p('mallory/identity.pub'), '--workers', '0', ...pharmaInput]).done;
+    expect(wrong.code).toBe(1);
+    expectOneLineError(wrong.stderr, /peer authentication failed .*does not match the pinned key/);
+    const r = await startCli([...requesterBase(url), ...pharmaInput]).done;
+    const l = await listener.done;
+    expect([l.code, r.code]).toEqual([0, 0]);
+    expectOneLineError(l.stderr, /^dataport: rejected connection from 127\.0\.0\.1: .*verification failed$/);
   });
 
-  it('a listener pinned to another peer refuses the requester on both sides', async () => {
-    const { l, r } = await pair(
-      ['psi', '--listen', '127.0.0.1:0', '--identity', p('hospital'), '--peer-key', p('mallory/identity.pub'), '--workers', '0', ...hospitalInput],
-      (url) => [...requesterBase(url), ...pharmaInput],
-    );
-    expect([l.code, r.code]).toEqual([1, 1]);
-    expectOneLineError(l.stderr, /peer authentication failed .*not allowed/);
+  it('a listener pinned to another peer refuses the requester, logs it and goes on waiting', async () => {
+    const listener = startCli(['psi', '--listen', '127.0.0.1:0', '--identity', p('hospital'), '--peer-key', p('mallory/identity.pub'), '--workers', '0', ...hospitalInput]);
+    const r = await startCli([...requesterBase(await listener.listening()), ...pharmaInput]).done;
+    expect(r.code).toBe(1);
     expectOneLineError(r.stderr, /peer authentication failed .*not allowed/);
+    await vi.waitFor(() => expect(listener.stderr()).toMatch(/rejected connection/));
+    expect(listener.child.exitCode).toBeNull();
+    listener.child.kill('SIGINT');
+    const l = await listener.done;
+    expect(l.code).toBe(130);
+    expect(l.stderr).toMatch(/^dataport: rejected connection from 127\.0\.0\.1: peer authentication failed .*not allowed$/m);
   });
 });
 
@@ -438,7 +444,7 @@ describe('dataport psi against unreachable or misbehaving peers', () => {
     ['binary garbage', Buffer.from([0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3])],
     ['a text frame', 'hello'],
   ] as const) {
-    it(`a listener that gets ${what} from its client exits 1 without hanging`, async () => {
+    it(`a listener that gets ${what} from a client logs it and serves its real peer (interop mode: exits 1)`, async () => {
       for (const interop of [false, true]) {
         const args = interop
           ? ['psi', '--listen', '127.0.0.1:0', '--insecure-interop', '--workers', '0', ...hospitalInput]
@@ -452,23 +458,34 @@ describe('dataport psi against unreachable or misbehaving peers', () => {
           ws.once('error', reject);
         });
         ws.send(payload);
+        if (interop) {
+          // No authentication: whoever connects first is the peer, and a bad one ends the run.
+          const l = await listener.done;
+          ws.terminate();
+          expect(l.code).toBe(1);
+          expectOneLineError(l.stderr, /malformed|unexpected|closed|text frame/i);
+          continue;
+        }
+        await new Promise<void>((resolve) => ws.once('close', () => resolve()));
+        const r = await startCli([...requesterBase(url), ...pharmaInput]).done;
         const l = await listener.done;
-        ws.terminate();
-        expect(l.code).toBe(1);
-        expectOneLineError(l.stderr, /malformed|unexpected|closed|text frame/i);
+        expect([l.code, r.code]).toEqual([0, 0]);
+        expectOneLineError(l.stderr, /^dataport: rejected connection from 127\.0\.0\.1: .*(version|malformed|unexpected|text frame)/i);
       }
     });
   }
 
-  it('a client that disconnects mid-session: the listener exits 1', async () => {
+  it('a client that connects and leaves before authenticating is logged; the listener serves its real peer', async () => {
     const listener = startCli([...listenerBase, ...hospitalInput]);
     const url = await listener.listening();
     const ws = new WebSocket(url);
     ws.on('error', () => {});
     await new Promise<void>((resolve) => ws.once('open', () => resolve()));
     ws.terminate();
+    await vi.waitFor(() => expect(listener.stderr()).toMatch(/rejected connection/));
+    const r = await startCli([...requesterBase(url), ...pharmaInput]).done;
     const l = await listener.done;
-    expect(l.code).toBe(1);
-    expectOneLineError(l.stderr, /closed|connection/i);
+    expect([l.code, r.code]).toEqual([0, 0]);
+    expectOneLineError(l.stderr, /^dataport: rejected connection from 127\.0\.0\.1: .*(closed|connection)/i);
   });
 });

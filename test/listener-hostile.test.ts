@@ -99,7 +99,7 @@ function wrongKey(url: string, listenerKey: Uint8Array): { connected: Promise<vo
       .catch((e: unknown) => e)
       .finally(() => transport.close()),
   );
-  return { connected: t.then(() => undefined), done };
+  return { connected: t.then(() => undefined, () => undefined), done };
 }
 
 function rejectedLines(stderr: string): string[] {

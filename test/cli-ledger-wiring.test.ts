@@ -163,12 +163,18 @@ describe('dataport psi --budget', () => {
 
   it('a requester with a spent budget refuses before the listener computes anything', async () => {
     // The requester's own ledger already holds a completed run with the hospital.
-    const { l, r } = await pair(psiListener('h-req-budget'), (url) => psiRequester(url, 'p-budget', ['--budget', p('budget-1.json')]));
+    const listener = startCli(psiListener('h-req-budget'), { watchdogMs: W });
+    const r = await runCli(psiRequester(await listener.listening(), 'p-budget', ['--budget', p('budget-1.json')]), { watchdogMs: W });
     expect(r.code).not.toBe(0);
-    expect(l.code).not.toBe(0);
     const who = toBase64(ids.hospital!.publicKey).replace(/[+/=]/g, '\\$&');
     expectOneLineError(r.stderr, new RegExp(`query budget for counterparty ${who} is spent: 1 of 1 queries used this month`));
-    expectOneLineError(l.stderr, /query budget for counterparty \S+ is spent: 1 of 1 queries used this month/);
+    // The requester refused before proving its key: to the listener it is an unauthenticated
+    // connection, logged, and the listener goes on waiting (here until Ctrl-C).
+    await vi.waitFor(() => expect(listener.stderr()).toMatch(/rejected connection/));
+    listener.child.kill('SIGINT');
+    const l = await listener.done;
+    expect(l.code).toBe(130);
+    expect(l.stderr).toMatch(/^dataport: rejected connection from 127\.0\.0\.1: .*query budget for counterparty \S+ is spent: 1 of 1 queries used this month$/m);
     // No session was established, so there is no receipt to record on either side.
     expect(await outcomes(p('h-req-budget'), ids.hospital!)).toEqual([]);
     expect(await outcomes(p('p-budget'), ids.pharma!)).toEqual(['completed', 'refused']);

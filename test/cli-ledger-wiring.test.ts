@@ -174,7 +174,7 @@ describe('dataport psi --budget', () => {
     listener.child.kill('SIGINT');
     const l = await listener.done;
     expect(l.code).toBe(130);
-    expect(l.stderr).toMatch(/^dataport: rejected connection from 127\.0\.0\.1: .*query budget for counterparty \S+ is spent: 1 of 1 queries used this month$/m);
+    expect(l.stderr).toMatch(/^dataport: rejected connection from 127\.0\.0\.1: .*query budget for counterparty \S+ is spent: 1 of 1 queries used this month /m);
     // No session was established, so there is no receipt to record on either side.
     expect(await outcomes(p('h-req-budget'), ids.hospital!)).toEqual([]);
     expect(await outcomes(p('p-budget'), ids.pharma!)).toEqual(['completed', 'refused']);

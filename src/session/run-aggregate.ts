@@ -479,7 +479,7 @@ export interface AggregateOperatorResult {
  * @example
  * ```ts
  * const operator = createAggregateOperator({ identity, providers: 3, providerKeys, analystKeys });
- * const server = await listenWebSocket({ host: '127.0.0.1', port: 0 }, (t) => operator.handle(t));
+ * const server = await listenWebSocket({ host: '127.0.0.1', port: 0 }, (t, info) => operator.handle(t, info.remoteAddress));
  * const { outcome, receipts } = await operator.result;
  * await server.close();
  * ```

@@ -13,6 +13,7 @@ import WebSocket from 'ws';
 import { TimeoutError, TransportClosedError, VerificationFailedError } from '../src/errors.js';
 import { generateIdentity } from '../src/session/identity.js';
 import type { SessionTerms } from '../src/session/messages.js';
+import { createAggregateOperator } from '../src/session/run-aggregate.js';
 import { establishSession } from '../src/session/session.js';
 import { createRateLimiter } from '../src/transport/rate-limit.js';
 import { CloseCode, type WebSocketFrameTransport } from '../src/transport/websocket-core.js';
@@ -249,5 +250,33 @@ describe('listenWebSocket admission', () => {
     expect(policyCalls).toBe(1);
     expect(server.connections).toBe(1);
     expect(server.pending).toBe(0);
+  });
+
+  it('aggregate operator: a connection with an unknown key goes to onRejected and does not end the round', async () => {
+    const rejected: { error: unknown; from: string | undefined }[] = [];
+    const ac = new AbortController();
+    const operator = createAggregateOperator({
+      identity: bob,
+      providers: 2,
+      analystKeys: [alice.publicKey],
+      providerKeys: [alice.publicKey],
+      onRejected: (r) => rejected.push(r),
+      signal: ac.signal,
+    });
+    let settled = false;
+    operator.result.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    const server = await listenWebSocket({}, (t, info) => operator.handle(t, info.remoteAddress));
+    cleanups.push(() => server.close(), () => ac.abort());
+    const t = await connectWebSocket(server.address().url);
+    cleanups.push(() => t.close());
+    const err = await establishSession({ role: 'requester', transport: t, identity: mallory, peerPublicKey: bob.publicKey, terms }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VerificationFailedError);
+    await vi.waitFor(() => expect(rejected).toHaveLength(1));
+    expect(rejected[0]!.from).toBe('127.0.0.1');
+    expect(rejected[0]!.error).toBeInstanceOf(VerificationFailedError);
+    expect(settled).toBe(false); // the round is still joining
   });
 });

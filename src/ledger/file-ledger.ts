@@ -61,6 +61,13 @@ export interface OpenLedgerOptions {
   groupCommit?: boolean;
   /** How long to wait for another process's lock (default 30 s). */
   lockTimeoutMs?: number;
+  /**
+   * Open an existing log whose `checkpoint` file is missing (and write a new one over it). Without
+   * it such a ledger is refused: the checkpoint is what records how many entries there were, and
+   * re-sealing over a log cut short would hide the cut. Legitimate only when restoring a ledger
+   * moved without its checkpoint, after checking it with `verifyLedgerDir(dir, { witnesses })`.
+   */
+  allowMissingCheckpoint?: boolean;
 }
 
 /**
@@ -503,11 +510,23 @@ export async function openLedger(dir: string, options: OpenLedgerOptions): Promi
   let fh: FileHandle | undefined;
   try {
     let created = false;
+    const cpPath = join(dir, LEDGER_FILES.checkpoint);
     try {
       fh = await fsp.open(logPath, 'r+');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       const origin = options.origin ?? defaultOrigin(owner.publicKey);
+      // A checkpoint of a non-empty log without the log: the log was removed, not never created.
+      const orphan = await readTextOrUndefined(cpPath);
+      let orphanSize = 0;
+      try {
+        if (orphan !== undefined) orphanSize = parseCheckpoint(orphan).size;
+      } catch {
+        // not a checkpoint: overwritten below like any leftover
+      }
+      if (orphanSize > 0) {
+        throw new LedgerIntegrityError(`${logPath} is missing but ${cpPath} covers ${orphanSize} entries; restore the log (nothing was written)`);
+      }
       const tmp = join(dir, `.${LEDGER_FILES.log}.${process.pid}.tmp`);
       const t = await fsp.open(tmp, 'w', 0o644);
       try {
@@ -516,6 +535,9 @@ export async function openLedger(dir: string, options: OpenLedgerOptions): Promi
       } finally {
         await t.close();
       }
+      // The empty checkpoint goes in place before the log does, so that an existing log without
+      // a checkpoint never arises from a crash and can be refused below.
+      await writeFileDurably(dir, LEDGER_FILES.checkpoint, signCheckpoint({ origin, size: 0, root: new MerkleTree().root() }, owner));
       await fsp.rename(tmp, logPath);
       await fsyncDir(dir);
       fh = await fsp.open(logPath, 'r+');
@@ -544,7 +566,13 @@ export async function openLedger(dir: string, options: OpenLedgerOptions): Promi
     // The stored checkpoint bounds what a torn tail may cut: a covered entry is never "torn".
     let cpSize = 0;
     let cpRoot: Uint8Array | undefined;
-    const cpText = await readTextOrUndefined(join(dir, LEDGER_FILES.checkpoint));
+    const cpText = await readTextOrUndefined(cpPath);
+    if (cpText === undefined && !created && options.allowMissingCheckpoint !== true) {
+      await ledger.syncTail(false);
+      throw new LedgerIntegrityError(
+        `${cpPath} is missing (the log holds ${ledger.size} entries): entries may have been removed; nothing was appended. Check it with 'dataport ledger verify --ledger ${dir} --allow-missing-checkpoint --witness FILE' and restore it with 'dataport ledger checkpoint --ledger ${dir} --allow-missing-checkpoint --out ${cpPath}'`,
+      );
+    }
     if (cpText !== undefined && !created) {
       try {
         const cp = verifyCheckpoint(cpText, owner.publicKey, { origin: header.header.origin });
@@ -587,12 +615,14 @@ export async function readLedgerCheckpoint(dir: string): Promise<string | undefi
 
 /**
  * Verifies the ledger in `dir` offline from its files (see `verifyLedgerBytes`); pass the owner's
- * public key to pin it. A missing checkpoint file is reported as `checkpointSize: undefined`. On a
+ * public key to pin it, and checkpoints saved earlier elsewhere as `witnesses` to prove the ledger
+ * still extends them. A missing checkpoint file fails (`ok: false`) unless `allowMissingCheckpoint`
+ * is set, then it is reported as `checkpointSize: undefined`. On a
  * large ledger the signature checks run on `workers` threads (default: the available cores, at most
  * 8); the result, including the first problem reported, is the same as sequentially.
  * @example
  * ```ts
- * const r = await verifyLedgerDir('./ledger', { publicKey });
+ * const r = await verifyLedgerDir('./ledger', { publicKey, witnesses: [{ name: 'saved.cp', text: saved }] });
  * ```
  */
 export async function verifyLedgerDir(
@@ -657,15 +687,19 @@ export interface LedgerSnapshot {
 
 /**
  * Reads and fully verifies a ledger directory without its owner's secret key (for auditors and
- * the read-only CLI commands). Throws `LedgerIntegrityError` naming the first bad entry index if
- * verification fails.
+ * the read-only CLI commands), with the same options as {@link verifyLedgerDir}. Throws
+ * `LedgerIntegrityError` naming the first bad entry index if verification fails (a missing
+ * checkpoint fails unless `allowMissingCheckpoint`).
  * @example
  * ```ts
  * const snap = await readLedgerSnapshot('./ledger', { publicKey });
  * const proof = snap.inclusionProof(3);
  * ```
  */
-export async function readLedgerSnapshot(dir: string, options: { publicKey?: Uint8Array; workers?: number } = {}): Promise<LedgerSnapshot> {
+export async function readLedgerSnapshot(
+  dir: string,
+  options: Omit<VerifyLedgerOptions, 'checkpoint' | 'onProgress'> & { workers?: number } = {},
+): Promise<LedgerSnapshot> {
   let log: Uint8Array;
   try {
     log = new Uint8Array(await fsp.readFile(join(dir, LEDGER_FILES.log)));

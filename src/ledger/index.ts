@@ -30,8 +30,10 @@ export {
   verifyCheckpoint,
 } from './checkpoint.js';
 export type { Checkpoint, NoteSignature, SignedCheckpoint } from './checkpoint.js';
-export { verifyLedgerBytes } from './verify.js';
-export type { VerifyLedgerOptions, VerifyLedgerResult, LedgerProblem } from './verify.js';
+export { verifyLedgerBytes, checkWitness } from './verify.js';
+export { LEDGER_EXPORT_LIMITS, parseLedgerExport, crossCheckLedgers } from './cross-check.js';
+export type { LedgerEntries, CrossCheckItem, CrossCheckResult } from './cross-check.js';
+export type { VerifyLedgerOptions, VerifyLedgerResult, LedgerProblem, WitnessCheckpoint, WitnessTarget } from './verify.js';
 export {
   parsePriceSchedule,
   priceRun,

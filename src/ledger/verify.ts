@@ -3,13 +3,13 @@
  * (DESIGN.md §7). Runtime-neutral: an auditor can run it anywhere.
  * @module
  */
-import { MalformedMessageError, VerificationFailedError } from '../errors.js';
+import { LedgerIntegrityError, MalformedMessageError, VerificationFailedError } from '../errors.js';
 import { assertBytes, equalBytes, utf8 } from '../utils/bytes.js';
 import { formatCheckpointBody, verifyCheckpoint } from './checkpoint.js';
 import { ed25519Verify } from './hash.js';
 import { decodeLogHeader, scanRecords } from './log-format.js';
 import type { LogRecord } from './log-format.js';
-import { MerkleTree, hashLeaf } from './merkle.js';
+import { MerkleTree, hashLeaf, verifyConsistencyProof } from './merkle.js';
 import { decodeAndVerifyReceipt } from './receipt.js';
 
 /**
@@ -22,8 +22,21 @@ import { decodeAndVerifyReceipt } from './receipt.js';
 export interface VerifyLedgerOptions {
   /** The owner's public key to pin; without it the key in the log's header is trusted. */
   publicKey?: Uint8Array;
-  /** Text of the stored checkpoint file, if there is one. */
+  /**
+   * Text of the stored checkpoint file. Without it verification fails (the checkpoint is what
+   * says how many entries there were) unless `allowMissingCheckpoint` is set.
+   */
   checkpoint?: string;
+  /**
+   * Accept a ledger without a stored checkpoint: legitimate only for a log being migrated or
+   * recovered without its `checkpoint` file, and then only together with `witnesses` saved elsewhere.
+   */
+  allowMissingCheckpoint?: boolean;
+  /**
+   * Checkpoints of this ledger saved earlier by someone else (see {@link checkWitness}): each must be
+   * signed by the owner, and the ledger must extend it. `name` (e.g. the file) is used in messages.
+   */
+  witnesses?: readonly WitnessCheckpoint[];
   /** Called with the number of entries checked so far (every 1,000 entries). */
   onProgress?: (checked: number) => void;
 }
@@ -60,6 +73,8 @@ export interface VerifyLedgerResult {
   root: Uint8Array;
   /** Size covered by the stored checkpoint, if one was given and parsed. */
   checkpointSize?: number;
+  /** Sizes covered by the `witnesses` given, in their order (all checked when `ok`). */
+  witnessSizes?: number[];
   /** Bytes of an incomplete final record (an append interrupted by a crash; never acknowledged). */
   tornTailBytes: number;
   problem?: LedgerProblem;
@@ -177,6 +192,11 @@ function checkTailAndCheckpoint(ctx: ReturnType<typeof checkEntries>['ctx'], opt
   if (scan.stop.kind === 'corrupt') return fail(scan.stop.reason, scan.stop.index);
   if (scan.stop.kind === 'torn') result.tornTailBytes = scan.stop.bytes;
 
+  if (options.checkpoint === undefined && options.allowMissingCheckpoint !== true) {
+    return fail(
+      `checkpoint is missing: the log holds ${tree.size} entries and there is no signed checkpoint to say how many it held (deleting it hides removed entries)`,
+    );
+  }
   if (options.checkpoint !== undefined) {
     let cpSize: number;
     let cpRoot: Uint8Array;
@@ -193,6 +213,18 @@ function checkTailAndCheckpoint(ctx: ReturnType<typeof checkEntries>['ctx'], opt
       return fail(`entry ${what}: the signed checkpoint covers ${cpSize} entries but the log holds ${tree.size}`, tree.size);
     }
     if (!equalBytes(cpRoot, tree.root(cpSize))) return fail(`checkpoint: root does not match entries 0..${cpSize - 1}`);
+  }
+  if (options.witnesses !== undefined) {
+    const view = treeView(tree, origin, owner);
+    result.witnessSizes = [];
+    for (const w of options.witnesses) {
+      try {
+        result.witnessSizes.push(checkWitness(view, w).size);
+      } catch (e) {
+        if (e instanceof TypeError) throw e;
+        return fail((e as Error).message);
+      }
+    }
   }
   result.ok = true;
   result.size = tree.size;
@@ -224,4 +256,101 @@ export async function verifyAndLoadBatched(log: Uint8Array, options: VerifyLedge
     return ctx.fail(t.kind === 0 ? RECEIPT_CRYPTO_FAILURE : SEAL_FAILURE, t.entry);
   }
   return failed ?? checkTailAndCheckpoint(ctx, options);
+}
+
+/**
+ * A checkpoint of a ledger saved earlier, outside the owner's reach (by the counterparty, the port
+ * operator or an auditor): the text of a `checkpoint` file or of `dataport ledger checkpoint`.
+ * @example
+ * ```ts
+ * const w: WitnessCheckpoint = { name: 'peer-copy.cp', text: readFileSync('peer-copy.cp', 'utf8') };
+ * ```
+ */
+export interface WitnessCheckpoint {
+  /** The signed note. */
+  text: string;
+  /** What to call it in messages (e.g. its file name); default `witness`. */
+  name?: string;
+}
+
+/**
+ * What {@link checkWitness} needs of a ledger: an open `Ledger`, a `LedgerSnapshot` (dataport/node)
+ * or a verified tree.
+ * @example
+ * ```ts
+ * checkWitness(await readLedgerSnapshot(dir), { text });
+ * ```
+ */
+export interface WitnessTarget {
+  readonly origin: string;
+  readonly ownerPublicKey: Uint8Array;
+  readonly size: number;
+  root(size?: number): Uint8Array;
+  consistencyProof(size1: number, size2?: number): Uint8Array[];
+}
+
+function treeView(tree: MerkleTree, origin: string, owner: Uint8Array): WitnessTarget {
+  return {
+    origin,
+    ownerPublicKey: owner,
+    size: tree.size,
+    root: (n?: number) => tree.root(n),
+    consistencyProof: (m: number, n?: number) => tree.consistencyProof(m, n),
+  };
+}
+
+/**
+ * Checks that a ledger extends a checkpoint saved earlier (a witness copy): the witness must be a
+ * checkpoint of this ledger's origin signed by its owner, no larger than the ledger, and the
+ * ledger's tree must be consistent with it (RFC 9162 consistency proof from the witness's size to
+ * the current size, computed from the entries and verified against both roots). Catches a
+ * ledger cut below the witness's size, and one rewritten by its owner (entries dropped, reordered
+ * or replaced and every seal signed again) — which nothing inside the ledger can reveal.
+ * Returns the witness; throws `LedgerIntegrityError` naming both sizes when the ledger does not
+ * extend it (or when it is not a valid checkpoint of this ledger).
+ * @example
+ * ```ts
+ * const snap = await readLedgerSnapshot('./ledger', { publicKey });
+ * checkWitness(snap, { name: 'from-hospital.cp', text: witnessText });
+ * ```
+ */
+export function checkWitness(ledger: WitnessTarget, witness: WitnessCheckpoint): { size: number; root: Uint8Array } {
+  if (witness === null || typeof witness !== 'object' || typeof witness.text !== 'string') {
+    throw new TypeError('witness.text must be a string');
+  }
+  const name = witness.name ?? 'witness';
+  let size: number;
+  let root: Uint8Array;
+  try {
+    ({ size, root } = verifyCheckpoint(witness.text, ledger.ownerPublicKey, { origin: ledger.origin }));
+  } catch (e) {
+    if (e instanceof TypeError) throw e;
+    const why = e instanceof MalformedMessageError ? (e as Error).message : `not a checkpoint of this ledger signed by its owner (${(e as Error).message})`;
+    throw new LedgerIntegrityError(`witness ${name}: ${why}`);
+  }
+  const n = ledger.size;
+  if (size > n) {
+    throw new LedgerIntegrityError(
+      `witness ${name} covers ${size} entries but the ledger holds only ${n}: entries ${n}..${size - 1} were removed after the witness was saved`,
+      { index: n },
+    );
+  }
+  const current = ledger.root(n);
+  const consistent =
+    size === 0
+      ? equalBytes(root, ledger.root(0))
+      : (() => {
+          try {
+            verifyConsistencyProof(size, n, ledger.consistencyProof(size, n), root, current);
+            return true;
+          } catch {
+            return false;
+          }
+        })();
+  if (!consistent) {
+    throw new LedgerIntegrityError(
+      `witness ${name} (size ${size}) is not a prefix of the ledger (size ${n}): the ledger's first ${size} entries differ from those the witness signed (rewritten, removed or reordered since)`,
+    );
+  }
+  return { size, root };
 }

@@ -128,11 +128,12 @@ describe('dataport ledger', () => {
     expect(e.stderr).toMatch(/entry 3/);
   });
 
-  it('export: origin, size, root, checkpoint and decoded entries with their exact leaf bytes', async () => {
+  it('export: origin, owner key, size, root, checkpoint and decoded entries with their exact leaf bytes', async () => {
     const r = await dataport('ledger', 'export', '--ledger', dir);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(Object.keys(out)).toEqual(['origin', 'size', 'root', 'checkpoint', 'entries']);
+    expect(Object.keys(out)).toEqual(['origin', 'ownerPublicKey', 'size', 'root', 'checkpoint', 'entries']);
+    expect(out.ownerPublicKey).toBe(toBase64(owner.publicKey));
     expect(out.size).toBe(7);
     const cp = verifyCheckpoint(out.checkpoint, owner.publicKey);
     expect([cp.size, toBase64(cp.root), cp.origin]).toEqual([7, out.root, out.origin]);

@@ -12,10 +12,12 @@ export interface OptionSpec {
   type: 'string' | 'boolean';
   /** One-letter alias, e.g. `h` for `--help`. */
   short?: string;
+  /** May be given several times (read it with {@link stringListOption}). */
+  multiple?: boolean;
 }
 
-/** Parsed options: strings for `string` options, `true` for flags that were given. */
-export type ParsedOptions = Record<string, string | boolean | undefined>;
+/** Parsed options: strings for `string` options, `true` for flags that were given, lists for `multiple` ones. */
+export type ParsedOptions = Record<string, string | boolean | string[] | undefined>;
 
 /**
  * Parses `argv` against `spec` (no positionals unless `positionals` is true). Unknown options, a
@@ -38,7 +40,7 @@ export function parseCommandArgs(
     if (arg === '--') break;
     if (!arg.startsWith('--')) continue;
     const name = arg.slice(2).split('=')[0]!;
-    if (seen.has(name)) throw new InputError(`option --${name} given twice (see 'dataport ${command} --help')`);
+    if (seen.has(name) && spec[name]?.multiple !== true) throw new InputError(`option --${name} given twice (see 'dataport ${command} --help')`);
     seen.add(name);
   }
   try {
@@ -82,6 +84,25 @@ export function stringOption(values: ParsedOptions, name: string, required = fal
   if (typeof v !== 'string') throw new InputError(`option --${name} needs a value`);
   if (v === '') throw new InputError(`option --${name} must not be empty`);
   return v;
+}
+
+/**
+ * Every value of a `multiple` string option, in order (empty when absent); an empty value is an
+ * `InputError` naming the option.
+ * @example
+ * ```ts
+ * const files = stringListOption(values, 'witness');
+ * ```
+ */
+export function stringListOption(values: ParsedOptions, name: string): string[] {
+  const v = values[name];
+  if (v === undefined) return [];
+  const list = Array.isArray(v) ? v : [v];
+  for (const item of list) {
+    if (typeof item !== 'string') throw new InputError(`option --${name} needs a value`);
+    if (item === '') throw new InputError(`option --${name} must not be empty`);
+  }
+  return list as string[];
 }
 
 /**

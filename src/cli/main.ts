@@ -29,7 +29,7 @@ commands:
   psi         private set intersection with a peer
   psi-sum     count, sum and mean over a private intersection
   aggregate   multi-party homomorphic aggregation (serve | analyst | provide)
-  ledger      verify | export | prove | consistency | report
+  ledger      verify | checkpoint | cross-check | export | prove | consistency | report
 
 Run 'dataport <command> --help' for the options of one command.
 Exit codes: 0 success, 1 error (one line on stderr), 2 unknown command, 130 interrupted.`;

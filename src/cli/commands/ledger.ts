@@ -1,19 +1,31 @@
 /**
- * `dataport ledger verify|export|prove|consistency|report --ledger DIR …` (DESIGN.md §7, §8).
+ * `dataport ledger verify|checkpoint|cross-check|export|prove|consistency|report --ledger DIR …`
+ * (DESIGN.md §7, §8).
  *
  * Every subcommand is read-only and needs no secret key: it reads the ledger's files, verifies
  * them completely (checksums, receipt signatures, per-entry seals, checkpoint) and refuses to
  * answer from a ledger that fails — naming the first bad entry index.
  * @module
  */
-import { InputError, LedgerIntegrityError } from '../../errors.js';
-import { billRun, buildUsageReport, formatUsageReport, priceScheduleRef } from '../../ledger/index.js';
-import type { ReportFormat, ReportGrouping, UsageReceipt } from '../../ledger/index.js';
+import { stat } from 'node:fs/promises';
+import { InputError, LedgerIntegrityError, MalformedMessageError } from '../../errors.js';
+import {
+  CHECKPOINT_LIMITS,
+  LEDGER_EXPORT_LIMITS,
+  billRun,
+  buildUsageReport,
+  crossCheckLedgers,
+  formatUsageReport,
+  parseLedgerExport,
+  priceScheduleRef,
+} from '../../ledger/index.js';
+import type { CrossCheckItem, CrossCheckResult, LedgerEntries, ReportFormat, ReportGrouping, UsageReceipt, WitnessCheckpoint } from '../../ledger/index.js';
 import { readLedgerSnapshot, verifyLedgerDir } from '../../ledger/node.js';
 import type { LedgerSnapshot } from '../../ledger/node.js';
 import { parsePublicKeyFile } from '../../session/identity.js';
 import { toBase64 } from '../../utils/bytes.js';
-import { choiceOption, intOption, parseCommandArgs, stringOption } from '../args.js';
+import { choiceOption, intOption, parseCommandArgs, stringListOption, stringOption } from '../args.js';
+import { fsErrorText, writePublicFile } from '../files.js';
 import type { OptionSpec, ParsedOptions } from '../args.js';
 import { readTextFile } from '../identity-files.js';
 import { loadPriceSchedule } from '../ledger-wiring.js';
@@ -22,16 +34,32 @@ import { createReporter } from '../summary.js';
 const HELP = `usage: dataport ledger <subcommand> --ledger DIR [options]
 
 subcommands:
-  verify       --ledger DIR [--public-key FILE] [--price-schedule FILE] [--json]
+  verify       --ledger DIR [--public-key FILE] [--witness FILE ...] [--allow-missing-checkpoint]
+               [--price-schedule FILE] [--json]
                check every entry, seal and the checkpoint; exit 0 with a summary when intact,
                otherwise exit 1 naming the first bad entry index and what is wrong (this
                catches edits by anyone but the owner: the owner can re-seal a ledger with
-               entries dropped or reordered, which only "consistency" against a checkpoint
-               saved earlier reveals); with
-               --price-schedule, also recompute the co-signed amount of every entry billed
+               entries dropped or reordered, which only --witness reveals). A missing
+               checkpoint file fails (deleting it hides removed entries) unless
+               --allow-missing-checkpoint (only for a ledger being restored, with --witness).
+               --witness FILE (repeatable): a checkpoint of this ledger saved earlier by someone
+               else (the counterparty, the port operator): must be signed by the owner, and the
+               ledger must extend it (consistency proof), else exit 1 naming both sizes. This is
+               what catches an owner who cut or rewrote the ledger and signed it again.
+               With --price-schedule, also recompute the co-signed amount of every entry billed
                with that schedule (same id and SHA-256) and exit 1 on the first that differs
+  checkpoint   --ledger DIR [--out FILE [--force]] [--public-key FILE] [--allow-missing-checkpoint]
+               the verified ledger's current signed checkpoint (a few lines of text): hand it to
+               the counterparty or the port operator after each run to keep as a witness
+  cross-check  --ledger DIR --peer-export FILE [--peer-key FILE] [--public-key FILE] [--json]
+               compare my ledger with the counterparty's 'ledger export': every co-signed receipt
+               of a run between us must be in both (matched by session id and body hash) with the
+               same signatures. Lists those I hold and the peer lacks, those the peer holds and I
+               lack, and those that differ; one-sided receipts are listed as information only.
+               Exit 0 when they agree, 3 when any receipt is missing or different, 1 on error
+               (e.g. an export that is not well-formed or whose signatures do not verify)
   export       --ledger DIR [--public-key FILE]
-               JSON: origin, size, root, checkpoint (signed note) and every entry, decoded
+               JSON: origin, ownerPublicKey, size, root, checkpoint (signed note) and every entry
   prove        --ledger DIR --index I [--size N] [--public-key FILE]
                JSON inclusion proof of entry I in the tree of size N (default: current size)
   consistency  --ledger DIR --from M --to N [--public-key FILE]
@@ -45,7 +73,10 @@ subcommands:
 options:
   --public-key FILE   the owner's identity.pub: pin the owner key instead of trusting the
                       ledger header
-  --help              this text`;
+  --peer-key FILE     cross-check: the counterparty's identity.pub (pins the export's owner)
+  --help              this text
+
+exit codes: 0 success, 1 error or ledger not intact, 2 usage, 3 cross-check found differences`;
 
 const COMMON: Record<string, OptionSpec> = {
   ledger: { type: 'string' },
@@ -54,7 +85,15 @@ const COMMON: Record<string, OptionSpec> = {
 };
 
 const SUBCOMMANDS: Record<string, Record<string, OptionSpec>> = {
-  verify: { ...COMMON, json: { type: 'boolean' }, 'price-schedule': { type: 'string' } },
+  verify: {
+    ...COMMON,
+    json: { type: 'boolean' },
+    'price-schedule': { type: 'string' },
+    witness: { type: 'string', multiple: true },
+    'allow-missing-checkpoint': { type: 'boolean' },
+  },
+  checkpoint: { ...COMMON, out: { type: 'string' }, force: { type: 'boolean' }, 'allow-missing-checkpoint': { type: 'boolean' } },
+  'cross-check': { ...COMMON, 'peer-export': { type: 'string' }, 'peer-key': { type: 'string' }, json: { type: 'boolean' } },
   export: COMMON,
   prove: { ...COMMON, index: { type: 'string' }, size: { type: 'string' } },
   consistency: { ...COMMON, from: { type: 'string' }, to: { type: 'string' } },
@@ -70,7 +109,19 @@ async function pinnedKey(values: ParsedOptions): Promise<Uint8Array | undefined>
 async function snapshot(values: ParsedOptions): Promise<LedgerSnapshot> {
   const dir = stringOption(values, 'ledger', true);
   const publicKey = await pinnedKey(values);
-  return readLedgerSnapshot(dir, publicKey === undefined ? {} : { publicKey });
+  return readLedgerSnapshot(dir, {
+    ...(publicKey === undefined ? {} : { publicKey }),
+    ...(values['allow-missing-checkpoint'] === true ? { allowMissingCheckpoint: true } : {}),
+  });
+}
+
+/** The `--witness` files: checkpoints of this ledger saved earlier elsewhere. */
+async function witnessFiles(values: ParsedOptions): Promise<WitnessCheckpoint[]> {
+  const out: WitnessCheckpoint[] = [];
+  for (const file of stringListOption(values, 'witness')) {
+    out.push({ name: file, text: await readTextFile(file, 'witness', CHECKPOINT_LIMITS.maxNoteBytes) });
+  }
+  return out;
 }
 
 const b64 = (bytes: Uint8Array): string => toBase64(bytes);
@@ -97,7 +148,13 @@ function print(value: unknown): void {
 async function verify(values: ParsedOptions): Promise<number> {
   const dir = stringOption(values, 'ledger', true);
   const publicKey = await pinnedKey(values);
-  const r = await verifyLedgerDir(dir, publicKey === undefined ? {} : { publicKey });
+  const witnesses = await witnessFiles(values);
+  const allowMissing = values['allow-missing-checkpoint'] === true;
+  const r = await verifyLedgerDir(dir, {
+    ...(publicKey === undefined ? {} : { publicKey }),
+    ...(allowMissing ? { allowMissingCheckpoint: true } : {}),
+    witnesses,
+  });
   if (!r.ok) {
     const p = r.problem!;
     throw new LedgerIntegrityError(
@@ -111,15 +168,16 @@ async function verify(values: ParsedOptions): Promise<number> {
     `  entries     ${r.size}`,
     `  root        ${b64(r.root)}`,
     `  owner key   ${b64(r.ownerPublicKey!)} (${r.ownerKeyPinned ? 'pinned by --public-key' : 'read from the ledger header; pass --public-key to pin it'})`,
-    `  checkpoint  ${r.checkpointSize === undefined ? 'none stored' : `signed, covers ${r.checkpointSize} of ${r.size} entries`}`,
+    `  checkpoint  ${r.checkpointSize === undefined ? 'none stored (accepted: --allow-missing-checkpoint)' : `signed, covers ${r.checkpointSize} of ${r.size} entries`}`,
+    ...witnesses.map((w, i) => `  witness     ${w.name}: signed by the owner, covers ${r.witnessSizes![i]} entries; the ledger extends it`),
   ];
-  const billing = await recheckBilling(dir, publicKey, stringOption(values, 'price-schedule'));
+  const billing = await recheckBilling(dir, publicKey, stringOption(values, 'price-schedule'), allowMissing);
   if (billing) lines.push(`  billing     ${billing.checked} of ${billing.billed} billed entries priced with ${billing.ref}: amounts recomputed, all equal`);
   if (r.tornTailBytes > 0) lines.push(`  note        ${r.tornTailBytes} bytes of an interrupted, never acknowledged append follow the last entry (cut on the next open)`);
   // With --json, stdout holds only the JSON line; the human summary goes to stderr.
   const out = createReporter(values.json === true);
   for (const line of lines) out.info(line);
-  out.json({ ok: true, origin: r.origin, size: r.size, root: b64(r.root), ownerKeyPinned: r.ownerKeyPinned, checkpointSize: r.checkpointSize ?? null, tornTailBytes: r.tornTailBytes, billingRechecked: billing ? { schedule: billing.ref, billed: billing.billed, checked: billing.checked } : null });
+  out.json({ ok: true, origin: r.origin, size: r.size, root: b64(r.root), ownerKeyPinned: r.ownerKeyPinned, checkpointSize: r.checkpointSize ?? null, witnesses: witnesses.map((w, i) => ({ file: w.name, size: r.witnessSizes![i] })), tornTailBytes: r.tornTailBytes, billingRechecked: billing ? { schedule: billing.ref, billed: billing.billed, checked: billing.checked } : null });
   return 0;
 }
 
@@ -132,11 +190,12 @@ async function recheckBilling(
   dir: string,
   publicKey: Uint8Array | undefined,
   file: string | undefined,
+  allowMissingCheckpoint: boolean,
 ): Promise<{ ref: string; billed: number; checked: number } | undefined> {
   if (file === undefined) return undefined;
   const schedule = await loadPriceSchedule(file);
   const ref = priceScheduleRef(schedule);
-  const s = await readLedgerSnapshot(dir, publicKey === undefined ? {} : { publicKey });
+  const s = await readLedgerSnapshot(dir, { ...(publicKey === undefined ? {} : { publicKey }), allowMissingCheckpoint });
   let billed = 0;
   let checked = 0;
   s.receipts().forEach((receipt, index) => {
@@ -166,6 +225,7 @@ async function exportLedger(values: ParsedOptions): Promise<number> {
   const receipts = s.receipts();
   print({
     origin: s.origin,
+    ownerPublicKey: b64(s.ownerPublicKey),
     size: s.size,
     root: b64(s.root()),
     checkpoint: s.checkpoint,
@@ -215,8 +275,96 @@ async function report(values: ParsedOptions): Promise<number> {
   return 0;
 }
 
+async function checkpoint(values: ParsedOptions): Promise<number> {
+  const s = await snapshot(values);
+  const out = stringOption(values, 'out');
+  if (out === undefined) {
+    process.stdout.write(s.checkpoint);
+    return 0;
+  }
+  if (values.force !== true && (await stat(out).catch(() => undefined))) {
+    throw new InputError(`${out} already exists; refusing to overwrite it (use --force to replace it)`);
+  }
+  await writePublicFile(out, s.checkpoint).catch((err: unknown) => {
+    throw new InputError(`${out}: cannot write (${fsErrorText(err)})`);
+  });
+  process.stderr.write(`checkpoint of ${s.size} entries written to ${out}\n`);
+  return 0;
+}
+
+/** What a cross-check lists of one receipt. */
+function itemJson(i: CrossCheckItem): Record<string, unknown> {
+  const b = i.receipt.body;
+  return {
+    index: i.index ?? null,
+    peerIndex: i.peerIndex ?? null,
+    sessionId: b64(b.sessionId),
+    protocol: b.protocol,
+    outcome: b.outcome,
+    endedAt: new Date(b.endedAt).toISOString(),
+    ...(i.differs ? { differs: i.differs } : {}),
+  };
+}
+
+function itemLine(i: CrossCheckItem): string {
+  const j = itemJson(i);
+  const where = [i.index === undefined ? '' : `my entry ${i.index}`, i.peerIndex === undefined ? '' : `peer entry ${i.peerIndex}`].filter(Boolean).join(', ');
+  return `    ${where}: session ${String(j.sessionId)} ${String(j.protocol)} ${String(j.outcome)} ended ${String(j.endedAt)}${i.differs ? ` (${i.differs} differ)` : ''}`;
+}
+
+async function crossCheck(values: ParsedOptions): Promise<number> {
+  const dir = stringOption(values, 'ledger', true);
+  const file = stringOption(values, 'peer-export', true);
+  const peerKeyFile = stringOption(values, 'peer-key');
+  const peerKey = peerKeyFile === undefined ? undefined : parsePublicKeyFile(await readTextFile(peerKeyFile, 'peer key', 4096));
+  const mine = await snapshot(values);
+  const text = await readTextFile(file, 'peer export', LEDGER_EXPORT_LIMITS.maxBytes);
+  let peer: LedgerEntries;
+  try {
+    peer = parseLedgerExport(JSON.parse(text), peerKey);
+  } catch (err) {
+    if (err instanceof SyntaxError) throw new InputError(`peer export ${file}: not JSON (${err.message})`);
+    if (err instanceof MalformedMessageError) throw new InputError(`peer export ${file}: ${err.message}`);
+    throw err;
+  }
+  let r: CrossCheckResult;
+  try {
+    r = crossCheckLedgers({ origin: mine.origin, ownerPublicKey: mine.ownerPublicKey, entries: mine.entries }, peer);
+  } catch (err) {
+    if (err instanceof RangeError) throw new InputError(`peer export ${file}: it is of this ledger's own owner; cross-check compares two parties`);
+    throw err;
+  }
+  const out = createReporter(values.json === true);
+  out.info(`cross-check of ledger ${dir} (owner ${b64(mine.ownerPublicKey)}) with peer export ${file} (owner ${b64(peer.ownerPublicKey)})`);
+  out.info(`  co-signed receipts of runs between us, identical in both  ${r.matched}`);
+  const sections: [string, CrossCheckItem[]][] = [
+    ['I hold, the peer lacks', r.missingAtPeer],
+    ['the peer holds, I lack', r.missingHere],
+    ['in both but different', r.different],
+    ['one-sided in my ledger (information: never expected in the peer\'s)', r.oneSidedHere],
+    ['one-sided in the peer\'s ledger (information)', r.oneSidedAtPeer],
+  ];
+  for (const [title, items] of sections) {
+    out.info(`  ${title}: ${items.length}`);
+    for (const i of items) out.info(itemLine(i));
+  }
+  out.info(r.agree ? `ledgers agree` : `ledgers DISAGREE: ${r.missingAtPeer.length} missing at the peer, ${r.missingHere.length} missing here, ${r.different.length} different`);
+  out.json({
+    ok: r.agree,
+    matched: r.matched,
+    missingAtPeer: r.missingAtPeer.map(itemJson),
+    missingHere: r.missingHere.map(itemJson),
+    different: r.different.map(itemJson),
+    oneSidedHere: r.oneSidedHere.map(itemJson),
+    oneSidedAtPeer: r.oneSidedAtPeer.map(itemJson),
+  });
+  return r.agree ? 0 : 3;
+}
+
 const HANDLERS: Record<string, (values: ParsedOptions) => Promise<number>> = {
   verify,
+  checkpoint,
+  'cross-check': crossCheck,
   export: exportLedger,
   prove,
   consistency,
@@ -238,7 +386,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const spec = SUBCOMMANDS[sub];
   const handler = HANDLERS[sub];
-  if (!spec || !handler) throw new InputError(`unknown ledger subcommand '${sub}' (one of verify, export, prove, consistency, report)`);
+  if (!spec || !handler) throw new InputError(`unknown ledger subcommand '${sub}' (one of verify, checkpoint, cross-check, export, prove, consistency, report)`);
   const { values } = parseCommandArgs(`ledger ${sub}`, rest, spec);
   if (values.help) {
     console.log(HELP);

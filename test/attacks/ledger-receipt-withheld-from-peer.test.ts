@@ -83,7 +83,7 @@ describe('ledger cross-check', () => {
     const file = await exportOf(pharma, join(root, 'pharma.json'));
     const good = JSON.parse(readFileSync(file, 'utf8'));
     const variants: [string, (e: any) => unknown, RegExp][] = [
-      ['a leaf byte changed', (e) => { const b = Buffer.from(e.entries[2].leaf, 'base64'); b[b.length - 1] ^= 1; e.entries[2].leaf = b.toString('base64'); }, /not a ledger export: entry 2: /],
+      ['a leaf byte changed', (e) => { const b = Buffer.from(e.entries[2].leaf, 'base64'); b[b.length - 1]! ^= 1; e.entries[2].leaf = b.toString('base64'); }, /not a ledger export: entry 2: /],
       ['an entry dropped', (e) => { e.entries.splice(1, 1); e.size = 3; e.entries.forEach((x: any, i: number) => (x.index = i)); }, /not a ledger export: root does not match its entries/],
       ['a wrong owner key', (e) => { e.ownerPublicKey = toBase64(new Uint8Array(32).fill(7)); }, /not a ledger export: /],
       ['no entries array', (e) => { delete e.entries; }, /not a ledger export: entries must be an array/],

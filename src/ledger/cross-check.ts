@@ -10,7 +10,7 @@ import { equalBytes, fromBase64, toHex } from '../utils/bytes.js';
 import { verifyCheckpoint } from './checkpoint.js';
 import { ed25519Verify, sha256 } from './hash.js';
 import { MerkleTree, hashLeaf } from './merkle.js';
-import { decodeAndVerifyReceipt, decodeReceipt } from './receipt.js';
+import { RECEIPT_LIMITS, decodeAndVerifyReceipt, decodeReceipt } from './receipt.js';
 import type { UsageReceipt } from './receipt-types.js';
 
 /**
@@ -20,7 +20,12 @@ import type { UsageReceipt } from './receipt-types.js';
  * if (bytes > LEDGER_EXPORT_LIMITS.maxBytes) throw new Error('too large');
  * ```
  */
-export const LEDGER_EXPORT_LIMITS = { maxBytes: 256 * 1024 * 1024, maxEntries: 1_000_000, maxEntryBytes: 64 * 1024 } as const;
+export const LEDGER_EXPORT_LIMITS = {
+  maxBytes: 256 * 1024 * 1024,
+  maxEntries: 1_000_000,
+  /** The largest canonical receipt: kind, body length, body, signature count, signatures. */
+  maxEntryBytes: 1 + 4 + RECEIPT_LIMITS.maxBodyBytes + 1 + RECEIPT_LIMITS.maxSignatures * 96,
+} as const;
 
 /**
  * One party's ledger, verified: its owner and its entries' exact bytes, in order.
@@ -82,7 +87,7 @@ export function parseLedgerExport(json: unknown, peerKey?: Uint8Array): LedgerEn
     if (e === null || typeof e !== 'object') bad(`entry ${i} is not an object`);
     const { index, leaf } = e as Record<string, unknown>;
     if (index !== i) bad(`entry ${i} has index ${String(index)}`);
-    if (typeof leaf === 'string' && leaf.length > ((LEDGER_EXPORT_LIMITS.maxEntryBytes + 2) / 3) * 4) bad(`entry ${i} is too large`);
+    if (typeof leaf === 'string' && leaf.length > Math.ceil(LEDGER_EXPORT_LIMITS.maxEntryBytes / 3) * 4) bad(`entry ${i} is too large`);
     const bytes = b64(leaf, `entry ${i} leaf`);
     try {
       decodeAndVerifyReceipt(bytes, { verify: ed25519Verify, oneSidedSigner: owner });

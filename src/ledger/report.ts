@@ -137,8 +137,15 @@ function cells(row: UsageReportRow): string[] {
   ];
 }
 
-/** Keys come from signed receipts, i.e. from peers: never let them drive a terminal. */
-function printable(s: string): string {
+/**
+ * Keys come from signed receipts, i.e. from peers: never let them drive a terminal. Replaces
+ * control characters (C0, C1, line and paragraph separators) with U+FFFD.
+ * @example
+ * ```ts
+ * console.log(printable(receipt.body.protocol));
+ * ```
+ */
+export function printable(s: string): string {
   return s.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, '\uFFFD');
 }
 

@@ -21,6 +21,7 @@ import {
 } from '../../ledger/index.js';
 import type { CrossCheckItem, CrossCheckResult, LedgerEntries, ReportFormat, ReportGrouping, UsageReceipt, WitnessCheckpoint } from '../../ledger/index.js';
 import { readLedgerSnapshot, verifyLedgerDir } from '../../ledger/node.js';
+import { printable } from '../../ledger/report.js';
 import type { LedgerSnapshot } from '../../ledger/node.js';
 import { parsePublicKeyFile } from '../../session/identity.js';
 import { toBase64 } from '../../utils/bytes.js';
@@ -309,7 +310,8 @@ function itemJson(i: CrossCheckItem): Record<string, unknown> {
 function itemLine(i: CrossCheckItem): string {
   const j = itemJson(i);
   const where = [i.index === undefined ? '' : `my entry ${i.index}`, i.peerIndex === undefined ? '' : `peer entry ${i.peerIndex}`].filter(Boolean).join(', ');
-  return `    ${where}: session ${String(j.sessionId)} ${String(j.protocol)} ${String(j.outcome)} ended ${String(j.endedAt)}${i.differs ? ` (${i.differs} differ)` : ''}`;
+  // protocol and outcome come from peer-signed receipts: never let them drive a terminal.
+  return `    ${where}: session ${String(j.sessionId)} ${printable(String(j.protocol))} ${printable(String(j.outcome))} ended ${String(j.endedAt)}${i.differs ? ` (${i.differs} differ)` : ''}`;
 }
 
 async function crossCheck(values: ParsedOptions): Promise<number> {

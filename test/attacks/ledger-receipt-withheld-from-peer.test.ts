@@ -12,6 +12,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, expectOneLineError, lastJson, runCli } from '../cli-helpers.js';
 import { crossCheckLedgers, parseLedgerExport } from '../../src/ledger/index.js';
 import { readLedgerSnapshot } from '../../src/ledger/node.js';
+import { formatPublicKeyFile } from '../../src/session/identity.js';
 import { toBase64 } from '../../src/utils/bytes.js';
 import { psiRuns, rewriteLedger, twoParties, type Party } from '../ledger-fixtures.js';
 
@@ -42,14 +43,21 @@ describe('ledger cross-check', () => {
     const { pharma, hospital, root } = await fourRuns();
     const fromPharma = await exportOf(pharma, join(root, 'pharma.json'));
     const fromHospital = await exportOf(hospital, join(root, 'hospital.json'));
-    const a = await runCli(['ledger', 'cross-check', '--ledger', hospital.dir, '--peer-export', fromPharma]);
+    writeFileSync(join(root, 'pharma.pub'), formatPublicKeyFile(pharma.identity.publicKey));
+    const a = await runCli(['ledger', 'cross-check', '--ledger', hospital.dir, '--peer-export', fromPharma, '--peer-key', join(root, 'pharma.pub')]);
     expect(a.code).toBe(0);
+    expect(a.stderr).toBe('');
     expect(a.stdout).toMatch(/identical in both {2}4\n/);
     expect(a.stdout).toMatch(/ledgers agree\n$/);
     const b = await runCli(['ledger', 'cross-check', '--ledger', pharma.dir, '--peer-export', fromHospital, '--json']);
     expect(b.code).toBe(0);
     expect(b.stdout.trimEnd().split('\n')).toHaveLength(1); // --json: stdout holds only the JSON line
-    expect(lastJson(b.stdout)).toMatchObject({ ok: true, matched: 4, missingAtPeer: [], missingHere: [], different: [] });
+    expect(lastJson(b.stdout)).toMatchObject({ ok: true, peerKeyPinned: false, matched: 4, missingAtPeer: [], missingHere: [], different: [] });
+    expect(b.stderr).toMatch(/warning: the peer's key was read from \S+; pass --peer-key to pin it/);
+    // Pinned to another key, the export is refused.
+    const wrong = await runCli(['ledger', 'cross-check', '--ledger', pharma.dir, '--peer-export', fromHospital, '--peer-key', join(root, 'pharma.pub')]);
+    expect(wrong.code).toBe(1);
+    expectOneLineError(wrong.stderr, /not a ledger export: it is the ledger of another key than the given peer key/);
   });
 
   it('a receipt withheld by one party is reported on both sides (exit 3), though its own ledger verifies', async () => {

@@ -74,7 +74,8 @@ subcommands:
 options:
   --public-key FILE   the owner's identity.pub: pin the owner key instead of trusting the
                       ledger header
-  --peer-key FILE     cross-check: the counterparty's identity.pub (pins the export's owner)
+  --peer-key FILE     cross-check: the counterparty's identity.pub (pins the export's owner;
+                      without it the key in the export is trusted and a warning printed)
   --help              this text
 
 exit codes: 0 success, 1 error or ledger not intact, 2 usage, 3 cross-check found differences`;
@@ -338,6 +339,8 @@ async function crossCheck(values: ParsedOptions): Promise<number> {
   }
   const out = createReporter(values.json === true);
   out.info(`cross-check of ledger ${dir} (owner ${b64(mine.ownerPublicKey)}) with peer export ${file} (owner ${b64(peer.ownerPublicKey)})`);
+  // Unpinned, an export under some other key holds no receipt "between us" and agrees vacuously.
+  if (peerKey === undefined) out.warn(`the peer's key was read from ${file}; pass --peer-key to pin it (an export of another key compares nothing)`);
   out.info(`  co-signed receipts of runs between us, identical in both  ${r.matched}`);
   const sections: [string, CrossCheckItem[]][] = [
     ['I hold, the peer lacks', r.missingAtPeer],
@@ -353,6 +356,7 @@ async function crossCheck(values: ParsedOptions): Promise<number> {
   out.info(r.agree ? `ledgers agree` : `ledgers DISAGREE: ${r.missingAtPeer.length} missing at the peer, ${r.missingHere.length} missing here, ${r.different.length} different`);
   out.json({
     ok: r.agree,
+    peerKeyPinned: peerKey !== undefined,
     matched: r.matched,
     missingAtPeer: r.missingAtPeer.map(itemJson),
     missingHere: r.missingHere.map(itemJson),

@@ -42,6 +42,7 @@ import { connectWebSocket } from '../../src/transport/websocket-node.js';
 import type { FrameTransport } from '../../src/transport/types.js';
 import { toBase64 } from '../../src/utils/bytes.js';
 import { psiTerms } from '../session-fixtures.js';
+import { withSecurityModel } from '../../src/session/security-model.js';
 
 const ONE_QUERY: BudgetPolicy = { period: 'month', maxQueries: 1 };
 const BUDGET_SPENT = /query budget for counterparty \S+ is spent: 1 of 1 queries used this month/;
@@ -139,7 +140,7 @@ async function probingRequester(transport: FrameTransport, me: Identity, respond
     transport,
     identity: me,
     peerPublicKey: responder.publicKey,
-    terms: psiTerms({ requesterSetSize: keys.length }),
+    terms: withSecurityModel(psiTerms({ requesterSetSize: keys.length })),
   });
   if (!session.accepted) {
     await transport.close();
@@ -245,7 +246,7 @@ describe('ECDH-PSI: hanging up before the receipt no longer buys a free run', ()
       .then(() => undefined, (e: unknown) => e)
       .finally(hook.release);
     // Authenticated and accepted, then gone before the first protocol frame.
-    const session = await establishSession({ role: 'requester', transport: a, identity: pharma, peerPublicKey: hospital.publicKey, terms: psiTerms({ requesterSetSize: 3 }) });
+    const session = await establishSession({ role: 'requester', transport: a, identity: pharma, peerPublicKey: hospital.publicKey, terms: withSecurityModel(psiTerms({ requesterSetSize: 3 })) });
     expect(session.accepted).toBe(true);
     await a.close();
     expect(await served).toBeInstanceOf(TransportClosedError);

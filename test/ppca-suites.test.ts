@@ -106,7 +106,7 @@ describe('SM2 point decoding', () => {
       }
     }
     const U = decodeSm2Point(good).toBytes(false);
-    U[64] ^= 1;
+    U[64] = U[64]! ^ 1;
     bad.push(U);
     for (const b of bad) expect(() => decodeSm2Point(b)).toThrow(InvalidPointError);
   });

@@ -5,6 +5,7 @@
  */
 import { encodeToCurveBatch } from '../crypto/hash-to-curve.js';
 import { createGroup, type BackendName, type Group } from '../crypto/group.js';
+import { ppcaHashBatch, ppcaMultiplyBatch, type PpcaSuiteName } from '../crypto/ppca-suite.js';
 import { throwIfAborted } from '../errors.js';
 import { truncateValues } from './psi/values.js';
 
@@ -25,6 +26,17 @@ export interface CryptoExecutor {
    * Optional: the PSI parties fall back to `multiply` followed by `truncateValues`.
    */
   multiplyAndTruncate?(scalar: Uint8Array, points: Uint8Array, outBytes: 16 | 24 | 32, signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * PPCA suites (`src/crypto/ppca-suite.ts`): every record hashed to the suite's group; flat
+   * `n * ppcaPointBytes(suite)` bytes. Optional: the PPCA protocol hashes inline without it.
+   */
+  ppcaHash?(suite: PpcaSuiteName, records: readonly Uint8Array[], signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * PPCA suites: every point of the flat batch (already checked with `ppcaNormalizePeerPoints` if
+   * it came from a peer) multiplied by `scalar`; same length. Optional: the PPCA protocol falls
+   * back to `multiply` (curve25519) or the inline SM2 multiplication.
+   */
+  ppcaMultiply?(suite: PpcaSuiteName, scalar: Uint8Array, points: Uint8Array, signal?: AbortSignal): Promise<Uint8Array>;
   /** Releases threads or other resources (no-op inline). */
   close(): Promise<void>;
 }
@@ -58,6 +70,14 @@ export async function createInlineExecutor(options: InlineExecutorOptions = {}):
     async multiplyAndTruncate(scalar, points, outBytes, signal) {
       throwIfAborted(signal);
       return truncateValues(await group.multiplyBatch(scalar, points, signal), outBytes);
+    },
+    async ppcaHash(suite, records, signal) {
+      throwIfAborted(signal);
+      return ppcaHashBatch(suite, records);
+    },
+    async ppcaMultiply(suite, scalar, points, signal) {
+      throwIfAborted(signal);
+      return ppcaMultiplyBatch(suite, scalar, points, group, signal);
     },
     async close() {},
   };

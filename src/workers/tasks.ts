@@ -8,6 +8,7 @@
 import { encodeToCurveBatch } from '../crypto/hash-to-curve.js';
 import { createGroup, type BackendName, type Group } from '../crypto/group.js';
 import { initCrypto } from '../crypto/fast/init.js';
+import { ppcaHashBatch, ppcaMultiplyBatch, type PpcaSuiteName } from '../crypto/ppca-suite.js';
 import { encryptBatch } from '../he/batch.js';
 import { psiSumEncryptTask, psiSumEvaluateTask, type PsiSumEncryptPayload, type PsiSumEvaluatePayload } from '../protocols/psi-sum/he-tasks.js';
 import { truncateValues } from '../protocols/psi/values.js';
@@ -36,6 +37,10 @@ export interface WorkerTasks {
     payload: { readonly scalar: Uint8Array; readonly points: Uint8Array; readonly outBytes: 16 | 24 | 32 };
     result: Uint8Array;
   };
+  /** PPCA suites: each packed record hashed to the suite's group (`ppcaHashBatch`); flat bytes. */
+  ppcaHash: { payload: PackedRecords & { readonly suite: PpcaSuiteName }; result: Uint8Array };
+  /** PPCA suites: each point of `points` times `scalar` (`ppcaMultiplyBatch`); the worker wipes its copy of the scalar. */
+  ppcaMultiply: { payload: { readonly suite: PpcaSuiteName; readonly scalar: Uint8Array; readonly points: Uint8Array }; result: Uint8Array };
   /**
    * BFV encryption of one vector under a public-key envelope (`src/he`'s `encryptBatch`); the
    * ciphertext envelope. node-seal is loaded in the worker on first use.
@@ -69,7 +74,7 @@ export type WorkerTaskName = keyof WorkerTasks;
  * WorkerTaskNames.includes('multiply'); // true
  * ```
  */
-export const WorkerTaskNames: readonly WorkerTaskName[] = ['hashToGroup', 'multiply', 'multiplyTruncate', 'heEncrypt', 'psiSumEncrypt', 'psiSumEvaluate'];
+export const WorkerTaskNames: readonly WorkerTaskName[] = ['hashToGroup', 'multiply', 'multiplyTruncate', 'heEncrypt', 'psiSumEncrypt', 'psiSumEvaluate', 'ppcaHash', 'ppcaMultiply'];
 
 /** What a task returns: its value and the buffers to transfer with it. */
 export interface TaskOutput<T> {
@@ -107,6 +112,12 @@ const TASKS: { [K in WorkerTaskName]: TaskImpl<K> } = {
     const out = truncateValues(joint, payload.outBytes);
     if (out !== joint) joint.fill(0);
     return owned(out);
+  },
+  async ppcaHash(payload) {
+    return owned(ppcaHashBatch(payload.suite, unpackRecords(payload)));
+  },
+  async ppcaMultiply(payload, ctx) {
+    return owned(await ppcaMultiplyBatch(payload.suite, payload.scalar, payload.points, ctx.group));
   },
   async heEncrypt(payload) {
     return owned(await encryptBatch(payload.publicKey, payload.values));

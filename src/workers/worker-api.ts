@@ -32,7 +32,7 @@ export function createWorkerApi(): WorkerApi {
         // The payload is this thread's own copy (cloned or transferred), so wiping the secret
         // scalar cannot touch the caller's.
         const scalar = (payload as { scalar?: unknown } | null)?.scalar;
-        if ((name === 'multiply' || name === 'multiplyTruncate') && scalar instanceof Uint8Array) scalar.fill(0);
+        if ((name === 'multiply' || name === 'multiplyTruncate' || name === 'ppcaMultiply') && scalar instanceof Uint8Array) scalar.fill(0);
       }
     },
   };

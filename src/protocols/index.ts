@@ -2,6 +2,7 @@ export { createInlineExecutor, type CryptoExecutor, type InlineExecutorOptions }
 export * from './psi/index.js';
 export * from './psi-sum/index.js';
 export * from './aggregate/index.js';
+export * from './ppca/index.js';
 export {
   discreteLaplaceBound,
   enforceMinCohort,

@@ -19,3 +19,10 @@ export {
   type NativeWebSocketConstructor,
   type NativeWebSocketLike,
 } from './websocket-browser.js';
+export {
+  createMemoryPpcaLinkPair,
+  createPpcaLinkEndpoint,
+  type PpcaDeliver,
+  type PpcaLinkEndpoint,
+  type PpcaLinkOptions,
+} from './ppca-link.js';

@@ -1,5 +1,6 @@
 /**
- * Node-only transports (`dataport/node`): the `ws`-based WebSocket client and listener.
+ * Node-only transports (`dataport/node`): the `ws`-based WebSocket client and listener, and the
+ * PPCA interconnection link over gRPC.
  * @module
  */
 export {
@@ -14,3 +15,4 @@ export {
   type WebSocketServerHandle,
   type WebSocketSessionInfo,
 } from './websocket-node.js';
+export { createGrpcPpcaLink, PPCA_PUSH_PATH, type GrpcPpcaLink, type GrpcPpcaLinkOptions, type PpcaTlsOptions } from './ppca-link-grpc.js';

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   'psi-sum': () => import('./commands/psi-sum.js'),
   aggregate: () => import('./commands/aggregate.js'),
   ledger: () => import('./commands/ledger.js'),
+  'ppca-psi': () => import('./commands/ppca-psi.js'),
 };
 
 const USAGE = `usage: dataport <command> [options]
@@ -30,6 +31,7 @@ commands:
   psi-sum     count, sum and mean over a private intersection
   aggregate   multi-party homomorphic aggregation (serve | analyst | provide)
   ledger      verify | checkpoint | cross-check | export | prove | consistency | report
+  ppca-psi    PSI with another platform (SecretFlow) over the PPCA 9-2023 protocol
 
 Run 'dataport <command> --help' for the options of one command.
 Exit codes: 0 success, 1 error (one line on stderr), 2 unknown command, 130 interrupted.`;

@@ -1,0 +1,231 @@
+/**
+ * `dataport ppca-psi`: ECDH-PSI with another platform (SecretFlow's interconnection mode, or
+ * another dataport) over the PPCA 9-2023 open protocol. See docs/interconnection.md.
+ *
+ * Order of work: options and the input file are checked, and `--output` opened, before the
+ * server starts; then the link (both parties serve and call), the run, `--output`, the summary.
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import { availableCores } from '../../platform/node.js';
+import { InputError, UnsupportedError } from '../../errors.js';
+import { PpcaSuiteNames, type PpcaSuiteName } from '../../crypto/ppca-suite.js';
+import { createInlineExecutor, type CryptoExecutor } from '../../protocols/executor.js';
+import { runPpcaPsi, type PpcaPsiResult } from '../../protocols/ppca/run.js';
+import type { PpcaResultToRank } from '../../protocols/ppca/handshake.js';
+import { createGrpcPpcaLink, type GrpcPpcaLink, type PpcaTlsOptions } from '../../transport/ppca-link-grpc.js';
+import { createWorkerPool } from '../../workers/index.js';
+import { choiceOption, intOption, parseColumnList, parseCommandArgs, parseHostPort, secondsOption, stringOption } from '../args.js';
+import { openAtomicOutput, type AtomicOutput } from '../files.js';
+import { readPpcaInput } from '../ppca-csv.js';
+import { MAX_WORKERS } from '../psi-options.js';
+import { cliSignal } from '../signals.js';
+import { createReporter } from '../summary.js';
+
+/** `--help` of `dataport ppca-psi`. */
+export const PPCA_PSI_HELP = `usage: dataport ppca-psi --rank 0|1 --listen HOST:PORT --peer HOST:PORT
+                         --input FILE.csv --key COL [options]
+
+ECDH-PSI with another privacy-computing platform over the PPCA 9-2023 interconnection protocol
+(SecretFlow's interconnection mode, or another dataport). Both parties serve and call each other
+over gRPC (org.interconnection.link.ReceiverService/Push). Rank 1 proposes, rank 0 checks: both
+must give the same --suite and --result-to-rank, or the run is refused on both sides.
+There is no dataport session layer here: the peer is authenticated only by mutual TLS (--ca),
+and nothing is co-signed.
+
+  --rank 0|1              my rank (0 answers the handshake, 1 proposes)
+  --listen HOST:PORT      where my server listens (the peer calls it)
+  --peer HOST:PORT        the peer's server
+  --input FILE.csv        CSV with a header line, read as the reference reads it: fields split on
+                          every comma (no quotes), key fields stripped of ASCII whitespace only
+  --key COL[,COL...]      key column(s); several are joined with ','
+  --suite NAME            curve25519-sha256-direct (default) | sm2-sha256-tar | sm2-sm3-tai
+  --result-to-rank N      who learns the intersection: -1 both (default), 0 or 1
+  --output FILE.csv       write my input rows whose key is in the intersection, byte-for-byte
+                          (only when my rank learns it)
+  --json                  print a one-line JSON summary as the last line of stdout
+  --channel NAME          link channel id (default root; the dual channel is NAME-0)
+  --timeout SECONDS       longest wait for any expected message, ACK or FIN (default 30, the
+                          reference's receive timeout)
+  --workers N             worker threads for the cryptography (0 = none; default: core count)
+  --tls-cert FILE         serve and call over TLS with this certificate (PEM) ...
+  --tls-key FILE          ... and this private key (PEM)
+  --ca FILE               trust this CA for the peer and require its client certificate
+                          (mutual TLS; without it the peer is not authenticated)
+  --ledger DIR            append a one-sided receipt (not co-signed) to this ledger
+  --help                  this text
+
+exit codes: 0 success, 1 error (a one-line message on stderr), 130 interrupted.`;
+
+interface PpcaCliOptions {
+  rank: 0 | 1;
+  listen: string;
+  peer: string;
+  input: string;
+  key: string[];
+  suite: PpcaSuiteName;
+  resultToRank: PpcaResultToRank;
+  output?: string;
+  json: boolean;
+  channel: string;
+  timeoutMs: number;
+  workers: number;
+  tls?: { certFile: string; keyFile: string; caFile?: string };
+  ledger?: string;
+}
+
+function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
+  const { values } = parseCommandArgs('ppca-psi', argv, {
+    rank: { type: 'string' },
+    listen: { type: 'string' },
+    peer: { type: 'string' },
+    input: { type: 'string' },
+    key: { type: 'string' },
+    suite: { type: 'string' },
+    'result-to-rank': { type: 'string' },
+    output: { type: 'string' },
+    json: { type: 'boolean' },
+    channel: { type: 'string' },
+    timeout: { type: 'string' },
+    workers: { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    ca: { type: 'string' },
+    ledger: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return undefined;
+  const rank = Number(choiceOption(values, 'rank', ['0', '1'] as const, stringOption(values, 'rank', true) as '0')) as 0 | 1;
+  const listen = stringOption(values, 'listen', true);
+  const peer = stringOption(values, 'peer', true);
+  parseHostPort(listen, 'listen');
+  parseHostPort(peer, 'peer');
+  const resultToRank = Number(choiceOption(values, 'result-to-rank', ['-1', '0', '1'] as const, '-1')) as PpcaResultToRank;
+  const channel = stringOption(values, 'channel') ?? 'root';
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(channel)) throw new InputError(`option --channel must be 1..64 characters of [A-Za-z0-9_.-], got '${channel}'`);
+  const certFile = stringOption(values, 'tls-cert');
+  const keyFile = stringOption(values, 'tls-key');
+  const caFile = stringOption(values, 'ca');
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new InputError('options --tls-cert and --tls-key go together');
+  if (caFile !== undefined && certFile === undefined) throw new InputError('option --ca needs --tls-cert and --tls-key (mutual TLS: both sides present a certificate)');
+  const output = stringOption(values, 'output');
+  const learns = resultToRank === -1 || resultToRank === rank;
+  if (output !== undefined && !learns) throw new InputError(`option --output: rank ${rank} does not learn the intersection with --result-to-rank ${resultToRank}`);
+  const ledger = stringOption(values, 'ledger');
+  return {
+    rank,
+    listen,
+    peer,
+    input: stringOption(values, 'input', true),
+    key: parseColumnList(stringOption(values, 'key', true), 'key'),
+    suite: choiceOption(values, 'suite', PpcaSuiteNames, 'curve25519-sha256-direct'),
+    resultToRank,
+    ...(output !== undefined ? { output } : {}),
+    json: values.json === true,
+    channel,
+    timeoutMs: secondsOption(values, 'timeout', 30_000),
+    workers: intOption(values, 'workers', 0, MAX_WORKERS, availableCores()),
+    ...(certFile !== undefined && keyFile !== undefined ? { tls: { certFile, keyFile, ...(caFile !== undefined ? { caFile } : {}) } } : {}),
+    ...(ledger !== undefined ? { ledger } : {}),
+  };
+}
+
+async function readPem(path: string, option: string): Promise<Uint8Array> {
+  try {
+    const b = await readFile(path);
+    if (b.length > 1 << 20) throw new InputError(`--${option} ${path}: larger than 1 MiB`);
+    return new Uint8Array(b);
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`--${option} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+/**
+ * Runs `dataport ppca-psi`; returns the exit code.
+ *
+ * @example
+ * ```ts
+ * await run(['--rank', '0', '--listen', '127.0.0.1:9100', '--peer', '127.0.0.1:9101', '--input', 'a.csv', '--key', 'id']);
+ * ```
+ */
+export async function run(argv: string[]): Promise<number> {
+  const startedAt = performance.now();
+  const opts = parseOptions(argv);
+  if (!opts) {
+    console.log(PPCA_PSI_HELP);
+    return 0;
+  }
+  const reporter = createReporter(opts.json);
+  if (opts.ledger !== undefined) {
+    // A PPCA peer does not co-sign: the run is recorded as a one-sided ledger entry, which the
+    // ledger does not offer yet.
+    throw new UnsupportedError('--ledger: one-sided ledger entries are not available in this build yet; run without --ledger');
+  }
+  const input = await readPpcaInput(opts.input, opts.key);
+  let tls: PpcaTlsOptions | undefined;
+  if (opts.tls) {
+    tls = { cert: await readPem(opts.tls.certFile, 'tls-cert'), key: await readPem(opts.tls.keyFile, 'tls-key') };
+    if (opts.tls.caFile !== undefined) tls.ca = await readPem(opts.tls.caFile, 'ca');
+  }
+  let out: AtomicOutput | undefined;
+  let executor: CryptoExecutor | undefined;
+  let link: GrpcPpcaLink | undefined;
+  let result: PpcaPsiResult;
+  try {
+    if (opts.output !== undefined) out = await openAtomicOutput(opts.output);
+    executor = opts.workers === 0 ? await createInlineExecutor() : await createWorkerPool({ workers: opts.workers });
+    link = await createGrpcPpcaLink({
+      rank: opts.rank,
+      listen: opts.listen,
+      peer: opts.peer,
+      channel: opts.channel,
+      recvTimeoutMs: opts.timeoutMs,
+      ...(tls ? { tls } : {}),
+    });
+    if (!tls) reporter.warn('the link is plain h2c: not encrypted, and the peer is not authenticated (use --tls-cert, --tls-key and --ca)');
+    else if (!tls.ca) reporter.warn('the peer is not authenticated: without --ca its client certificate is not required');
+    process.stderr.write(`dataport: ppca-psi rank ${opts.rank} listening on port ${link.port}, peer ${opts.peer}\n`);
+    result = await runPpcaPsi({
+      rank: opts.rank,
+      records: input.keys,
+      suite: opts.suite,
+      resultToRank: opts.resultToRank,
+      link,
+      executor,
+      signal: cliSignal,
+    });
+    if (out && result.indices) {
+      await out.write(input.header);
+      for (const i of result.indices) await out.write(input.rows[i]!);
+      await out.commit();
+      out = undefined;
+    }
+  } finally {
+    await out?.abort().catch(() => {});
+    await link?.close();
+    await executor?.close().catch(() => {});
+  }
+  const stats = link.stats();
+  const ms = Math.round(performance.now() - startedAt);
+  reporter.info(
+    result.learned
+      ? `intersection: ${result.intersectionSize} distinct keys (${result.indices!.length} of my ${input.keys.length} rows)${opts.output !== undefined ? `, written to ${opts.output}` : ''}`
+      : `done: rank ${opts.resultToRank} learns the intersection, this rank does not`,
+  );
+  reporter.info(`suite ${result.suite}; my rows ${input.keys.length} (${result.distinctKeys} distinct keys), peer's items ${result.peerItemNum}; sent ${stats.bytesSent} B, received ${stats.bytesReceived} B; ${ms} ms`);
+  reporter.json({
+    ok: true,
+    rank: opts.rank,
+    suite: result.suite,
+    learned: result.learned,
+    intersectionSize: result.intersectionSize,
+    inputRecords: input.keys.length,
+    distinctKeys: result.distinctKeys,
+    peerItemNum: result.peerItemNum,
+    bytesSent: stats.bytesSent,
+    bytesReceived: stats.bytesReceived,
+    ms,
+  });
+  return 0;
+}

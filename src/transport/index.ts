@@ -25,4 +25,5 @@ export {
   type PpcaDeliver,
   type PpcaLinkEndpoint,
   type PpcaLinkOptions,
+  type MemoryPpcaLinkOptions,
 } from './ppca-link.js';

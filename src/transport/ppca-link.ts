@@ -520,9 +520,25 @@ export function createPpcaLinkEndpoint(options: PpcaLinkOptions, deliver: PpcaDe
 }
 
 /**
+ * Options of {@link createMemoryPpcaLinkPair}: the link options of both ends, and `tap`.
+ *
+ * @example
+ * ```ts
+ * const options: MemoryPpcaLinkOptions = { recvTimeoutMs: 2000, tap: (from, req) => req };
+ * ```
+ */
+export interface MemoryPpcaLinkOptions extends Omit<PpcaLinkOptions, 'rank'> {
+  /**
+   * Sees every serialised PushRequest of rank `from` before delivery and returns what is
+   * delivered instead: the same bytes, other bytes, several requests (in order), or nothing (the
+   * request is dropped and the sender told it was accepted). For tests that play a hostile peer.
+   */
+  tap?: (from: 0 | 1, request: Uint8Array) => Uint8Array | readonly Uint8Array[] | null;
+}
+
+/**
  * Two link endpoints wired to each other in memory, through the same serialised PushRequests as
- * the gRPC link (for tests and for running both ranks in one process). `tap`, when given, sees
- * every request before it is delivered and may replace it (a hostile peer in tests).
+ * the gRPC link (for tests and for running both ranks in one process).
  *
  * @example
  * ```ts
@@ -530,11 +546,21 @@ export function createPpcaLinkEndpoint(options: PpcaLinkOptions, deliver: PpcaDe
  * await Promise.all([runPpcaPsi({ rank: 0, records: a, link: l0 }), runPpcaPsi({ rank: 1, records: b, link: l1 })]);
  * ```
  */
-export function createMemoryPpcaLinkPair(options: Omit<PpcaLinkOptions, 'rank'> = {}): [PpcaLinkEndpoint, PpcaLinkEndpoint] {
+export function createMemoryPpcaLinkPair(options: MemoryPpcaLinkOptions = {}): [PpcaLinkEndpoint, PpcaLinkEndpoint] {
+  const { tap, ...linkOptions } = options;
   const ends: PpcaLinkEndpoint[] = [];
   // Delivery in a later microtask, as over a socket, so that no send completes inside the peer's call stack.
-  const deliverTo = (to: 0 | 1): PpcaDeliver => (bytes) => Promise.resolve().then(() => ends[to]!.onPush(bytes));
-  ends.push(createPpcaLinkEndpoint({ ...options, rank: 0 }, deliverTo(1)));
-  ends.push(createPpcaLinkEndpoint({ ...options, rank: 1 }, deliverTo(0)));
+  const deliverTo = (to: 0 | 1): PpcaDeliver => (bytes) =>
+    Promise.resolve().then(() => {
+      const target = ends[to]!;
+      if (!tap) return target.onPush(bytes);
+      const t = tap((1 - to) as 0 | 1, bytes);
+      const list = t === null ? [] : t instanceof Uint8Array ? [t] : t;
+      let answer = encodePushResponseOk();
+      for (const b of list) answer = target.onPush(b);
+      return answer;
+    });
+  ends.push(createPpcaLinkEndpoint({ ...linkOptions, rank: 0 }, deliverTo(1)));
+  ends.push(createPpcaLinkEndpoint({ ...linkOptions, rank: 1 }, deliverTo(0)));
   return [ends[0]!, ends[1]!];
 }

@@ -75,7 +75,9 @@ interface PpcaCliOptions {
 }
 
 function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
-  const { values } = parseCommandArgs('ppca-psi', argv, {
+  // `--result-to-rank -1`: parseArgs would take '-1' for an option; bind it to the option.
+  const args = argv.flatMap((a, i) => (a === '--result-to-rank' && /^-[0-9]+$/.test(argv[i + 1] ?? '') ? [] : i > 0 && argv[i - 1] === '--result-to-rank' && /^-[0-9]+$/.test(a) ? [`--result-to-rank=${a}`] : [a]));
+  const { values } = parseCommandArgs('ppca-psi', args, {
     rank: { type: 'string' },
     listen: { type: 'string' },
     peer: { type: 'string' },
@@ -185,7 +187,8 @@ export async function run(argv: string[]): Promise<number> {
     });
     if (!tls) reporter.warn('the link is plain h2c: not encrypted, and the peer is not authenticated (use --tls-cert, --tls-key and --ca)');
     else if (!tls.ca) reporter.warn('the peer is not authenticated: without --ca its client certificate is not required');
-    process.stderr.write(`dataport: ppca-psi rank ${opts.rank} listening on port ${link.port}, peer ${opts.peer}\n`);
+    // On stderr whatever --json says (scripts and tests wait for it, as for `dataport psi`).
+    process.stderr.write(`listening on ${parseHostPort(opts.listen, 'listen').host}:${link.port} as rank ${opts.rank} (peer ${opts.peer})\n`);
     result = await runPpcaPsi({
       rank: opts.rank,
       records: input.keys,

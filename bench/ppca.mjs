@@ -51,7 +51,7 @@ function spawnCli(args) {
     child.once('exit', (code) => {
       const rss = /dataport-bench-maxrss-bytes (\d+)/.exec(stderr);
       const cpu = /dataport-bench-cpu-us (\d+)/.exec(stderr);
-      if (code !== 0) return resolve({ error: `exit ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}` });
+      if (code !== 0) return resolve({ error: `exit ${code}: ${stderr.split('\n').filter((l) => l.startsWith('dataport: ')).join(' | ')}` });
       let json;
       try {
         json = JSON.parse(stdout.trim().split('\n').at(-1));

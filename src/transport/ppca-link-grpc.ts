@@ -125,6 +125,10 @@ export async function createGrpcPpcaLink(options: GrpcPpcaLinkOptions): Promise<
       'grpc.max_receive_message_length': 64 * 1024,
       // One connection for the run; no transparent retries beyond the link's own.
       'grpc.enable_retries': 0,
+      // While the peer is still starting, reconnect within the link's own 1 s retry rhythm
+      // (grpc-js would otherwise back off for up to 120 s and fail every try meanwhile).
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 1000,
     });
     return client;
   };

@@ -109,6 +109,9 @@ interface Waiter {
   readonly reject: (e: unknown) => void;
 }
 
+/** The peer answered a push with a non-zero `error_code` (as opposed to not being reachable). */
+class PeerRefusedError extends TransportClosedError {}
+
 const KEY_RE = /^(.{1,128}):P2P-([1-9][0-9]{0,14}):([0-9]{1,3})->([0-9]{1,3})$/s;
 const DEC_RE = /^(0|[1-9][0-9]{0,14})$/;
 
@@ -261,7 +264,7 @@ export function createPpcaLinkEndpoint(options: PpcaLinkOptions, deliver: PpcaDe
       const code = res.header?.errorCode ?? 0;
       if (code !== 0) {
         const name = PpcaErrorCode[code] ?? 'error';
-        throw new TransportClosedError(`the peer refused a message: ${code} ${name}: ${peerText(res.header?.errorMsg ?? '')}`);
+        throw new PeerRefusedError(`the peer refused a message: ${code} ${name}: ${peerText(res.header?.errorMsg ?? '')}`);
       }
       return;
     }
@@ -432,7 +435,8 @@ export function createPpcaLinkEndpoint(options: PpcaLinkOptions, deliver: PpcaDe
           await push(key, new Uint8Array(0), undefined, signal, 0);
           ok = true;
         } catch (e) {
-          if (e instanceof DataportError && (e.code === 'ERR_ABORTED' || !(e instanceof TransportClosedError) || e.message.startsWith('the peer refused'))) throw e;
+          // Only an unreachable peer is worth another try; a refusal, a malformed answer or an abort is final.
+          if (!(e instanceof TransportClosedError) || e instanceof PeerRefusedError) throw e;
           lastErr = e;
           if (i + 1 < connectRetries) await sleep(connectRetryDelayMs, signal);
         }

@@ -35,7 +35,8 @@ and nothing is co-signed.
 
   --rank 0|1              my rank (0 answers the handshake, 1 proposes)
   --listen HOST:PORT      where my server listens (the peer calls it)
-  --peer HOST:PORT        the peer's server
+  --peer HOST:PORT        the peer's server (tried once a second at start-up, for --timeout
+                          and at least 10 times, so the two may start in either order)
   --input FILE.csv        CSV with a header line, read as the reference reads it: fields split on
                           every comma (no quotes), key fields stripped of ASCII whitespace only
   --key COL[,COL...]      key column(s); several are joined with ','
@@ -183,6 +184,9 @@ export async function run(argv: string[]): Promise<number> {
       peer: opts.peer,
       channel: opts.channel,
       recvTimeoutMs: opts.timeoutMs,
+      // The reference tries 10 times, 1 s apart; the CLI keeps trying for --timeout as well, so a
+      // peer that takes long to start (a big input file, a loaded machine) is still met.
+      connectRetries: Math.max(10, Math.ceil(opts.timeoutMs / 1000)),
       ...(tls ? { tls } : {}),
     });
     if (!tls) reporter.warn('the link is plain h2c: not encrypted, and the peer is not authenticated (use --tls-cert, --tls-key and --ca)');

@@ -91,6 +91,27 @@ describe('dataport ppca-psi, two processes over gRPC', () => {
     expect(lastJson(r0.stdout)).toMatchObject({ ok: false, code: 'ERR_PROTOCOL_VERSION' });
   });
 
+  it('--ledger appends a one-sided receipt that ledger verify accepts', async () => {
+    const keys = join(tmp.dir, 'keys');
+    const led = join(tmp.dir, 'ledger');
+    expect((await startCli(['keygen', '--out', keys]).done).code).toBe(0);
+    const [r0, r1] = await pair(['--input', A, '--key', 'id', '--json', '--workers', '0', '--ledger', led, '--identity', keys], ['--input', B, '--key', 'id', '--workers', '0']);
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(r0.code, r0.stderr).toBe(0);
+    expect(r0.stderr).toMatch(/one-sided receipt appended to .* \(entry 0; not co-signed by the peer\)/);
+    const v = await startCli(['ledger', 'verify', '--ledger', led, '--public-key', join(keys, 'identity.pub'), '--json']).done;
+    expect(v.code, v.stderr).toBe(0);
+    expect(lastJson(v.stdout)).toMatchObject({ ok: true, size: 1, ownerKeyPinned: true });
+    const ex = await startCli(['ledger', 'export', '--ledger', led, '--public-key', join(keys, 'identity.pub')]).done;
+    expect(ex.code, ex.stderr).toBe(0);
+    expect(ex.stdout).toMatch(/one-sided/);
+    expect(ex.stdout).toMatch(/ppca-ecdh-psi/);
+    expect(ex.stdout).toMatch(/curve25519-sha256-direct/);
+    expect(ex.stdout).not.toMatch(/alice|carol/);
+    const bad = await startCli(['ppca-psi', '--rank', '0', '--listen', '127.0.0.1:0', '--peer', '127.0.0.1:1', '--input', A, '--key', 'id', '--ledger', led]).done;
+    expectOneLineError(bad.stderr, /--ledger and --identity go together/);
+  });
+
   it('empty input on one side', async () => {
     const E = join(tmp.dir, 'empty.csv');
     writeFileSync(E, 'id\n');

@@ -8,7 +8,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { availableCores } from '../../platform/node.js';
-import { InputError, UnsupportedError } from '../../errors.js';
+import { DataportError, InputError } from '../../errors.js';
+import { openLedger, type Ledger } from '../../ledger/file-ledger.js';
+import { signOneSidedReceipt } from '../../ledger/receipt.js';
+import type { UsageReceiptBody } from '../../ledger/receipt-types.js';
+import type { Identity } from '../../session/identity.js';
+import { loadIdentity } from '../identity-files.js';
 import { PpcaSuiteNames, type PpcaSuiteName } from '../../crypto/ppca-suite.js';
 import { createInlineExecutor, type CryptoExecutor } from '../../protocols/executor.js';
 import { runPpcaPsi, type PpcaPsiResult } from '../../protocols/ppca/run.js';
@@ -53,7 +58,10 @@ and nothing is co-signed.
   --tls-key FILE          ... and this private key (PEM)
   --ca FILE               trust this CA for the peer and require its client certificate
                           (mutual TLS; without it the peer is not authenticated)
-  --ledger DIR            append a one-sided receipt (not co-signed) to this ledger
+  --ledger DIR            append a one-sided receipt of the run (signed by me alone: the peer
+                          platform does not co-sign) with the suite, sizes and the peer's address
+  --identity DIR          my identity (DIR/identity.key, from 'dataport keygen'): signs the
+                          receipt, needed with --ledger (the PPCA peer never sees it)
   --help                  this text
 
 exit codes: 0 success, 1 error (a one-line message on stderr), 130 interrupted.`;
@@ -73,6 +81,7 @@ interface PpcaCliOptions {
   workers: number;
   tls?: { certFile: string; keyFile: string; caFile?: string };
   ledger?: string;
+  identity?: string;
 }
 
 function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
@@ -95,6 +104,7 @@ function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
     'tls-key': { type: 'string' },
     ca: { type: 'string' },
     ledger: { type: 'string' },
+    identity: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return undefined;
@@ -115,6 +125,8 @@ function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
   const learns = resultToRank === -1 || resultToRank === rank;
   if (output !== undefined && !learns) throw new InputError(`option --output: rank ${rank} does not learn the intersection with --result-to-rank ${resultToRank}`);
   const ledger = stringOption(values, 'ledger');
+  const identity = stringOption(values, 'identity');
+  if ((ledger === undefined) !== (identity === undefined)) throw new InputError('options --ledger and --identity go together (the identity signs the ledger receipt)');
   return {
     rank,
     listen,
@@ -130,6 +142,37 @@ function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
     workers: intOption(values, 'workers', 0, MAX_WORKERS, availableCores()),
     ...(certFile !== undefined && keyFile !== undefined ? { tls: { certFile, keyFile, ...(caFile !== undefined ? { caFile } : {}) } } : {}),
     ...(ledger !== undefined ? { ledger } : {}),
+    ...(identity !== undefined ? { identity } : {}),
+  };
+}
+
+/** The protocol name in the ledger for PPCA runs. */
+const PPCA_PROTOCOL_NAME = 'ppca-ecdh-psi';
+
+/**
+ * The one-sided receipt of a completed run: only this party is named (the peer platform has no
+ * dataport identity); the peer is recorded by its address. Sizes, never keys.
+ */
+function receiptBody(opts: PpcaCliOptions, identity: Identity, result: PpcaPsiResult, inputRows: number, startedAt: number, bytes: number, computeMs: number): UsageReceiptBody {
+  const me = `rank-${opts.rank}`;
+  const peer = `rank-${1 - opts.rank}`;
+  const sessionId = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(sessionId);
+  return {
+    version: 1,
+    sessionId,
+    startedAt,
+    endedAt: Math.max(Date.now(), startedAt),
+    parties: [{ role: me, publicKey: identity.publicKey }],
+    protocol: PPCA_PROTOCOL_NAME,
+    options: { suite: result.suite, 'result-to-rank': String(opts.resultToRank), peer: opts.peer, channel: opts.channel, cosigned: 'no' },
+    purpose: '',
+    inputSizes: { [me]: inputRows, [peer]: result.peerItemNum },
+    outputSizes: result.learned ? { [me]: result.intersectionSize! } : {},
+    bytesExchanged: bytes,
+    computeMs: Math.max(0, Math.round(computeMs)),
+    guardrails: [],
+    outcome: 'completed',
   };
 }
 
@@ -160,11 +203,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const reporter = createReporter(opts.json);
-  if (opts.ledger !== undefined) {
-    // A PPCA peer does not co-sign: the run is recorded as a one-sided ledger entry, which the
-    // ledger does not offer yet.
-    throw new UnsupportedError('--ledger: one-sided ledger entries are not available in this build yet; run without --ledger');
-  }
+  const startedAtMs = Date.now();
   const input = await readPpcaInput(opts.input, opts.key);
   let tls: PpcaTlsOptions | undefined;
   if (opts.tls) {
@@ -174,8 +213,21 @@ export async function run(argv: string[]): Promise<number> {
   let out: AtomicOutput | undefined;
   let executor: CryptoExecutor | undefined;
   let link: GrpcPpcaLink | undefined;
+  let identity: Identity | undefined;
+  let ledger: Ledger | undefined;
+  let ledgerIndex: number | undefined;
   let result: PpcaPsiResult;
   try {
+    if (opts.identity !== undefined && opts.ledger !== undefined) {
+      // Opened (and checked) before the peer is contacted, as for `dataport psi`.
+      identity = await loadIdentity(opts.identity, reporter);
+      try {
+        ledger = await openLedger(opts.ledger, { owner: identity });
+      } catch (err) {
+        if (err instanceof DataportError) throw new DataportError(err.code, `--ledger ${opts.ledger}: ${err.message}`, { cause: err });
+        throw new InputError(`--ledger ${opts.ledger}: cannot open (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+    }
     if (opts.output !== undefined) out = await openAtomicOutput(opts.output);
     executor = opts.workers === 0 ? await createInlineExecutor() : await createWorkerPool({ workers: opts.workers });
     link = await createGrpcPpcaLink({
@@ -208,13 +260,21 @@ export async function run(argv: string[]): Promise<number> {
       await out.commit();
       out = undefined;
     }
+    if (ledger && identity) {
+      const st = link.stats();
+      const receipt = signOneSidedReceipt(identity, receiptBody(opts, identity, result, input.keys.length, startedAtMs, st.bytesSent + st.bytesReceived, performance.now() - startedAt));
+      ledgerIndex = (await ledger.append(receipt)).index;
+    }
   } finally {
     await out?.abort().catch(() => {});
     await link?.close();
     await executor?.close().catch(() => {});
+    await ledger?.close();
+    identity?.secretKey.fill(0);
   }
   const stats = link.stats();
   const ms = Math.round(performance.now() - startedAt);
+  if (ledgerIndex !== undefined) reporter.info(`one-sided receipt appended to ${opts.ledger} (entry ${ledgerIndex}; not co-signed by the peer)`);
   reporter.info(
     result.learned
       ? `intersection: ${result.intersectionSize} distinct keys (${result.indices!.length} of my ${input.keys.length} rows)${opts.output !== undefined ? `, written to ${opts.output}` : ''}`

@@ -5,7 +5,7 @@
 //     (target <= 1.2 x at 2^20 x 2^20 for curve25519-sha256-direct);
 //   - wire bytes per record in each direction (every PushRequest byte, ACKs and FIN included);
 //   - the SM2 suites at a small size with the portable multiplication.
-// Run: npm run build && node bench/ppca.mjs [--log 16] [--sm2-log 10] [--rounds 2] [--workers N]
+// Run: npm run build && node bench/ppca.mjs [--log 16] [--sm2-log 10 (0: skip)] [--rounds 2] [--workers N]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -161,7 +161,7 @@ const q = median(psi);
 result.ratioWall = p.wallMs / q.wallMs;
 result.ratioCpu = p.cpuMs / q.cpuMs;
 const rows = [p, q];
-for (const suite of ['sm2-sha256-tar', 'sm2-sm3-tai']) {
+for (const suite of sm2Log > 0 ? ['sm2-sha256-tar', 'sm2-sm3-tai'] : []) {
   const m = await runPpca(sm2Log, suite);
   result.runs.push({ ...m, load: os.loadavg()[0] });
   rows.push(m);

@@ -8,6 +8,7 @@
 // the root, the worker at workers/worker.js). The in-process tests import the pool from src/ and
 // point `workerUrl` at that bundle; the child-process tests import the bundled pool itself, so
 // they also check how the default worker location is found from a code-split build.
+import { PpcaSuiteNames, generatePpcaScalar } from '../src/crypto/ppca-suite.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { spawn } from 'node:child_process';
@@ -193,6 +194,22 @@ describe('identical results with 0, 1 and N workers', () => {
       { numRuns: 25 },
     );
   });
+
+  it('ppcaHash and ppcaMultiply: byte-identical to the inline executor for every PPCA suite', async () => {
+    for (const suite of PpcaSuiteNames) {
+      const recs = Array.from({ length: suite === 'curve25519-sha256-direct' ? 40 : 12 }, (_, i) => new TextEncoder().encode(`id-${i}`));
+      const scalar = generatePpcaScalar(suite);
+      const hashed = await inline.ppcaHash!(suite, recs);
+      const want = await inline.ppcaMultiply!(suite, scalar, hashed);
+      for (const p of Object.values(pools)) {
+        expect(await p.ppcaHash!(suite, recs)).toEqual(hashed);
+        expect(await p.ppcaMultiply!(suite, scalar, hashed)).toEqual(want);
+      }
+    }
+    // An invalid SM2 point fails the same way in a worker as inline.
+    const bad = new Uint8Array(33 * 3);
+    await expect(pools.three!.ppcaMultiply!('sm2-sha256-tar', generatePpcaScalar('sm2-sha256-tar'), bad)).rejects.toBeInstanceOf(InvalidPointError);
+  }, 120_000);
 
   it('multiply: byte-identical results, and the same error for low-order inputs', async () => {
     const lowOrder = LOW_ORDER_U.map((u) => numberToBytesLE(u));

@@ -45,7 +45,8 @@ export default defineConfig([
     // The small pure-JS dependencies are bundled so that dist/browser works in a plain
     // <script type="module"> page with no bundler or import map (examples/browser). node-seal stays
     // external: it is large, loaded lazily, and only the HE features need it (use a bundler there).
-    noExternal: [/^@noble\//, /^comlink/],
+    // @bufbuild/protobuf (the PPCA messages) is pure JS too, and bundled for the same reason.
+    noExternal: [/^@noble\//, /^comlink/, /^@bufbuild\/protobuf/],
     esbuildPlugins: [browserPlatform],
     esbuildOptions(options) {
       options.conditions = ['browser'];

@@ -90,8 +90,22 @@ describe('a hostile PPCA peer', () => {
       { a: keys(3), b: keys(40), batchSize: 1 },
     );
     expect(normalFrom1).toBe(10);
-    expect(failed(rs[1]).message).toMatch(/throttle window wait timeout/);
+    // Whichever bounded wait of rank 1 ends first: its held-back queue or a message it waits for.
+    const e = failed(rs[1]);
+    expect(e).toBeInstanceOf(TimeoutError);
+    expect(e.message).toMatch(/throttle window wait timeout|no message/);
     peerStopped(rs[0]);
+  });
+
+  it('never ACKs, with nothing to wait for: the held-back queue fails with the throttle timeout', async () => {
+    const [l0, l1] = createMemoryPpcaLinkPair({ recvTimeoutMs: 500, tap: (from, bytes) => (from === 0 && decode(bytes).key.startsWith('ACK') ? null : bytes) });
+    await Promise.all([l0.connect(), l1.connect()]);
+    const sends = Array.from({ length: 12 }, () => l1.send('main', new Uint8Array([1])));
+    const settled = await Promise.allSettled(sends);
+    expect(settled.filter((r) => r.status === 'fulfilled').length).toBe(10);
+    const e = (settled[11] as PromiseRejectedResult).reason;
+    expect(e).toBeInstanceOf(TimeoutError);
+    expect(e.message).toMatch(/throttle window wait timeout: the peer acknowledged none of 10 messages/);
   });
 
   it('never sends FIN: a bounded wait, then a clear error (the FIN-sending side completes)', async () => {

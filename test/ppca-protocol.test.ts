@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PpcaSuiteNames } from '../src/crypto/ppca-suite.js';
-import { createInlineExecutor } from '../src/protocols/executor.js';
+import { createInlineExecutor, type CryptoExecutor } from '../src/protocols/executor.js';
 import { runPpcaPsi, trimAsciiWhitespace, type PpcaPsiResult } from '../src/protocols/ppca/index.js';
 import { createMemoryPpcaLinkPair } from '../src/transport/ppca-link.js';
 import { ProtocolVersionError } from '../src/errors.js';
@@ -46,6 +46,30 @@ describe('PPCA ECDH-PSI over the in-memory link', () => {
       }),
       { numRuns: 15 },
     );
+  });
+
+  it('both sides streaming through a full throttle window do not deadlock (sends are queued, not awaited)', async () => {
+    // Multiplication answers on a later turn of the event loop, as the worker pool does; with
+    // sends awaited, each side's enc stream filled the window while its dual answers waited for a
+    // slot, and both stalled (seen at 2^20 × 2^20 with the reference's window of 10).
+    const pooled: CryptoExecutor = {
+      ...ex,
+      ppcaHash: undefined,
+      ppcaMultiply: undefined,
+      multiply: async (k, p) => {
+        await new Promise((r) => setImmediate(r));
+        return ex.multiply(k, p);
+      },
+    };
+    const a = Array.from({ length: 40 }, (_, i) => `a${i}`);
+    const b = Array.from({ length: 40 }, (_, i) => `a${i * 2}`);
+    const [l0, l1] = createMemoryPpcaLinkPair({ recvTimeoutMs: 3000, throttleWindow: 1 });
+    const [r0, r1] = await Promise.all([
+      runPpcaPsi({ rank: 0, records: a.map(enc), link: l0, executor: pooled, batchSize: 1 }),
+      runPpcaPsi({ rank: 1, records: b.map(enc), link: l1, executor: pooled, batchSize: 1 }),
+    ]);
+    expect(r0.indices).toEqual(expectedRows(a, b));
+    expect(r1.indices).toEqual(expectedRows(b, a));
   });
 
   it('empty sets on either or both sides', async () => {

@@ -190,6 +190,8 @@ export function createPpcaLinkEndpoint(options: PpcaLinkOptions, deliver: PpcaDe
   function fail(err: unknown): void {
     if (failure !== undefined) return;
     failure = err;
+    if (throttleTimer !== undefined) clearTimeout(throttleTimer);
+    for (const m of sendQueue.splice(0)) m.reject(err);
     for (const w of [...waiters]) {
       waiters.delete(w);
       w.reject(err);
@@ -311,7 +313,7 @@ export function createPpcaLinkEndpoint(options: PpcaLinkOptions, deliver: PpcaDe
         const n = Number(new TextDecoder().decode(req.value));
         if (req.key === ACK_KEY) {
           // An ACK for a seq never sent is ignored (a retried ACK may come twice).
-          unacked.delete(n);
+          if (unacked.delete(n)) pump();
         } else {
           if (peerFin !== undefined && peerFin !== n) throw new UnexpectedMessageError('a second FIN with another count');
           peerFin = n;
@@ -413,6 +415,63 @@ export function createPpcaLinkEndpoint(options: PpcaLinkOptions, deliver: PpcaDe
     store(base, s, p.buf);
   }
 
+  // ---- the send queue (brief §1.3 throttle window) ------------------------------------------
+  //
+  // As in yacl, the throttle holds back the *sending*, not the caller: `send` queues the message
+  // and returns at once with a promise of its delivery. A caller that waited for delivery could
+  // deadlock two peers that both stream (each waiting for window slots that only its own, blocked,
+  // reading would free). At most `throttleWindow` own messages are unacknowledged; when the queue
+  // is held back that long without any ACK arriving, the link fails ("throttle window wait timeout").
+  interface Queued {
+    readonly key: string;
+    readonly seq: number;
+    readonly value: Uint8Array;
+    readonly signal: AbortSignal | undefined;
+    readonly resolve: () => void;
+    readonly reject: (e: unknown) => void;
+  }
+  const sendQueue: Queued[] = [];
+  let throttleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  async function deliverMessage(m: Queued): Promise<void> {
+    const { key, value, signal } = m;
+    if (value.length <= chunkBytes) return push(key, value, undefined, signal);
+    // brief §1.5: chunk i starts at i × limit; up to 8 in flight.
+    const count = Math.ceil(value.length / chunkBytes);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < count) {
+        const i = next++;
+        const off = i * chunkBytes;
+        await push(key, value.subarray(off, Math.min(value.length, off + chunkBytes)), { length: value.length, offset: off }, signal);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(8, count) }, worker));
+  }
+
+  function pump(): void {
+    if (failure !== undefined) {
+      for (const m of sendQueue.splice(0)) m.reject(failure);
+      return;
+    }
+    while (sendQueue.length > 0 && unacked.size < throttleWindow) {
+      const m = sendQueue.shift()!;
+      unacked.add(m.seq);
+      deliverMessage(m).then(m.resolve, (e: unknown) => {
+        fail(e);
+        m.reject(e);
+      });
+    }
+    if (throttleTimer !== undefined) clearTimeout(throttleTimer);
+    throttleTimer = undefined;
+    if (sendQueue.length > 0) {
+      throttleTimer = setTimeout(
+        () => fail(new TimeoutError(`throttle window wait timeout: the peer acknowledged none of ${throttleWindow} messages within ${recvTimeoutMs / 1000} s`)),
+        recvTimeoutMs,
+      );
+    }
+  }
+
   // ---- the PpcaLink --------------------------------------------------------------------------
 
   const keyOf = (channel: PpcaChannel, n: number, src: number, dst: number): string => `${names[channel]}:P2P-${n}:${src}->${dst}`;
@@ -445,35 +504,16 @@ export function createPpcaLinkEndpoint(options: PpcaLinkOptions, deliver: PpcaDe
       await waitFor(() => peerConnected, () => `the peer (rank ${peer}) did not connect`, signal);
     },
 
-    async send(channel, value, signal) {
-      if (failure !== undefined) throw failure;
-      if (closing) throw new TransportClosedError('the link is closing');
-      const n = ++sendCounter[channel];
-      const s = ++seq;
-      // brief §1.3 throttle window: at most `throttleWindow` own messages unacknowledged.
-      await waitFor(() => unacked.size < throttleWindow, () => `throttle window wait timeout: the peer acknowledged none of ${throttleWindow} messages`, signal);
-      unacked.add(s);
-      const key = keyOf(channel, n, rank, peer) + SEQ_SEP + s;
-      try {
-        if (value.length <= chunkBytes) {
-          await push(key, value, undefined, signal);
-        } else {
-          // brief §1.5: chunk i starts at i × limit; up to 8 in flight.
-          const count = Math.ceil(value.length / chunkBytes);
-          let next = 0;
-          const worker = async (): Promise<void> => {
-            while (next < count) {
-              const i = next++;
-              const off = i * chunkBytes;
-              await push(key, value.subarray(off, Math.min(value.length, off + chunkBytes)), { length: value.length, offset: off }, signal);
-            }
-          };
-          await Promise.all(Array.from({ length: Math.min(8, count) }, worker));
-        }
-      } catch (e) {
-        fail(e);
-        throw e;
-      }
+    send(channel, value, signal) {
+      if (failure !== undefined) return Promise.reject(failure);
+      if (closing) return Promise.reject(new TransportClosedError('the link is closing'));
+      if (signal?.aborted) return Promise.reject(new AbortError());
+      // Key and seq are fixed now, in call order; the message then waits in the send queue.
+      const key = keyOf(channel, ++sendCounter[channel], rank, peer) + SEQ_SEP + ++seq;
+      return new Promise<void>((resolve, reject) => {
+        sendQueue.push({ key, seq, value, signal, resolve, reject });
+        pump();
+      });
     },
 
     async recv(channel, signal) {
@@ -501,11 +541,11 @@ export function createPpcaLinkEndpoint(options: PpcaLinkOptions, deliver: PpcaDe
       // Unlike the reference, the wait is bounded: a peer that never sends FIN ends with a TimeoutError.
       await waitFor(
         () => {
-          if (peerFin === undefined || unacked.size > 0) return false;
+          if (peerFin === undefined || unacked.size > 0 || sendQueue.length > 0) return false;
           for (let i = 1; i <= peerFin; i++) if (!seenSeq.has(i)) return false;
           return true;
         },
-        () => (peerFin === undefined ? 'the peer did not finish the link (no FIN)' : unacked.size > 0 ? `the peer did not acknowledge ${unacked.size} messages` : 'the peer announced messages that never arrived'),
+        () => (peerFin === undefined ? 'the peer did not finish the link (no FIN)' : unacked.size + sendQueue.length > 0 ? `the peer did not acknowledge ${unacked.size + sendQueue.length} messages` : 'the peer announced messages that never arrived'),
         signal,
       );
       await Promise.all([...background]);

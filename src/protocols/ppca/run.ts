@@ -165,9 +165,17 @@ export async function runPpcaPsi(options: RunPpcaPsiOptions): Promise<PpcaPsiRes
 
     // ---- main flow (brief §3.2) ----
     const ownBatchCounts: number[] = [];
+    // Streams queue their messages and go on (the link's send queue applies the throttle window);
+    // each stream waits for its deliveries at its end. Awaiting each send would let two streaming
+    // peers deadlock on each other's window.
+    const queued = (sends: Promise<void>[], p: Promise<void>): void => {
+      p.catch(() => {}); // observed by Promise.all at the end of the stream; the link fails meanwhile
+      sends.push(p);
+    };
     const nBatches = Math.ceil(records.length / batchSize);
 
     const maskSelf = async (): Promise<void> => {
+      const sends: Promise<void>[] = [];
       const compute = async (b: number): Promise<Uint8Array> => {
         const items = records.slice(b * batchSize, Math.min(records.length, (b + 1) * batchSize));
         return multiply(scalar, await hash(items));
@@ -180,21 +188,24 @@ export async function runPpcaPsi(options: RunPpcaPsiOptions): Promise<PpcaPsiRes
         next?.catch(() => {}); // observed on the next turn; a failure there must not be unhandled meanwhile
         const count = ct.length / width;
         ownBatchCounts[b] = count;
-        await link.send('main', encodeCipherBatch(PpcaBatchType.enc, b, false, count, ct), signal);
+        queued(sends, link.send('main', encodeCipherBatch(PpcaBatchType.enc, b, false, count, ct), signal));
       }
       // Always one more, empty, last batch (the only one for an empty set).
       ownBatchCounts[nBatches] = 0;
-      await link.send('main', encodeCipherBatch(PpcaBatchType.enc, nBatches, true, 0, new Uint8Array(0)), signal);
+      queued(sends, link.send('main', encodeCipherBatch(PpcaBatchType.enc, nBatches, true, 0, new Uint8Array(0)), signal));
+      await Promise.all(sends);
     };
 
     const peerValues = iLearn ? new Set<string>() : undefined;
     let peerItems = 0;
     const maskPeer = async (): Promise<void> => {
+      const sends: Promise<void>[] = [];
       for (let b = 0; ; b++) {
         const batch = decodeCipherBatch(await link.recv('main', signal), PpcaBatchType.enc);
         if (batch.batchIndex !== b) throw new UnexpectedMessageError(`enc batch ${batch.batchIndex} where batch ${b} was expected`);
         if (batch.count === 0) {
-          if (peerLearns) await link.send('dual', encodeCipherBatch(PpcaBatchType.dualEnc, b, true, 0, new Uint8Array(0)), signal);
+          if (peerLearns) queued(sends, link.send('dual', encodeCipherBatch(PpcaBatchType.dualEnc, b, true, 0, new Uint8Array(0)), signal));
+          await Promise.all(sends);
           return;
         }
         peerItems += batch.count;
@@ -210,7 +221,7 @@ export async function runPpcaPsi(options: RunPpcaPsiOptions): Promise<PpcaPsiRes
         const dual = await multiply(scalar, points);
         const out = new Uint8Array(batch.count * PPCA_COMPARE_BYTES);
         for (let i = 0; i < batch.count; i++) out.set(dual.subarray((i + 1) * width - PPCA_COMPARE_BYTES, (i + 1) * width), i * PPCA_COMPARE_BYTES);
-        if (peerLearns) await link.send('dual', encodeCipherBatch(PpcaBatchType.dualEnc, b, false, batch.count, out), signal);
+        if (peerLearns) queued(sends, link.send('dual', encodeCipherBatch(PpcaBatchType.dualEnc, b, false, batch.count, out), signal));
         if (peerValues) for (let i = 0; i < batch.count; i++) peerValues.add(latin1(out, i * PPCA_COMPARE_BYTES, (i + 1) * PPCA_COMPARE_BYTES));
       }
     };

@@ -6,6 +6,7 @@
 import { InvalidPointError } from '../../errors.js';
 import { assertBytes } from '../../utils/bytes.js';
 import { SM2_COMPRESSED_BYTES, Sm2Point, decodeSm2Point, encodeSm2Point, sm2ScalarFromBytes } from './curve.js';
+import { nativeSm2MultiplyBatch } from './native.js';
 
 export {
   SM2_COMPRESSED_BYTES,
@@ -35,9 +36,9 @@ function checkArgs(scalar: Uint8Array, points: Uint8Array): bigint {
  * ```
  */
 export function sm2MultiplyBatch(scalar: Uint8Array, points: Uint8Array): Uint8Array {
-  // The native addon's constant-time path is chosen here when it is present; until then, and
-  // wherever it is absent, the portable implementation.
-  return sm2MultiplyBatchPortable(scalar, points);
+  // The native addon's constant-time kernels (native/sm2*.c) when the addon is present; the
+  // portable implementation wherever it is absent (browsers, no compiler, DATAPORT_NATIVE=0).
+  return nativeSm2MultiplyBatch(scalar, points) ?? sm2MultiplyBatchPortable(scalar, points);
 }
 
 /**

@@ -4,5 +4,5 @@
  */
 export { LEDGER_FILES, checkLedgerBudget, defaultOrigin, openLedger, readLedgerCheckpoint, readLedgerSnapshot, verifyLedgerDir } from './file-ledger.js';
 export { MAX_RESERVATIONS, RESERVATIONS_FILE, liveBudgetReservations, readBudgetReservations, releaseLedgerBudget, reserveLedgerBudget } from './reservations.js';
-export type { BudgetReservation, ReserveBudgetOptions } from './reservations.js';
+export type { BudgetReservation, ReservableLedger, ReserveBudgetOptions } from './reservations.js';
 export type { AppendResult, Ledger, LedgerSnapshot, OpenLedgerOptions } from './file-ledger.js';

@@ -6,7 +6,7 @@
  *
  * Storage: `reservations.json` in the ledger directory, `{ "version": 1, "reservations": [ … ] }`,
  * each reservation `{ id, pid, counterparty, records, expiresAt[, sessionId] }` (keys and ids in
- * base64 / hex). It is read and rewritten only inside {@link Ledger.exclusive}, i.e. under the
+ * base64 / hex). It is read and rewritten only inside {@link ReservableLedger.exclusive}, i.e. under the
  * ledger's own lock file and after the handle adopted every entry other processes committed: the
  * check "entries + live reservations + this run ≤ budget" and the write of the new reservation are
  * one atomic step for every process on the host. The rewrite goes through a temporary file and a
@@ -33,7 +33,6 @@ import { join } from 'node:path';
 import { LedgerIntegrityError, LimitExceededError } from '../errors.js';
 import { assertBytes, fromBase64, toBase64 } from '../utils/bytes.js';
 import { checkBudget, type BudgetCheckOptions, type BudgetStatus, type PendingRun } from './budget.js';
-import type { Ledger } from './file-ledger.js';
 import { decodeReceipt } from './receipt.js';
 import type { UsageReceipt } from './receipt-types.js';
 
@@ -179,7 +178,25 @@ async function writeReservations(dir: string, reservations: readonly BudgetReser
 }
 
 /** Decoded entries per open handle: the log is append-only, so only new entries are read. */
-const decoded = new WeakMap<Ledger, UsageReceipt[]>();
+/**
+ * What the reservations need of a ledger. `Ledger` (file-ledger.ts) has all of it; the shape is
+ * declared here so that the dependency points one way (file-ledger imports this module, not the
+ * reverse).
+ */
+export interface ReservableLedger {
+  /** The ledger's folder (reservations.json lives beside the log). */
+  readonly dir: string;
+  /** Number of entries. */
+  readonly size: number;
+  /** The encoded entry at `index`. */
+  readEntry(index: number): Promise<Uint8Array>;
+  /** Every entry decoded. */
+  readReceipts(): Promise<UsageReceipt[]>;
+  /** Runs `fn` under the ledger's exclusive lock. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+const decoded = new WeakMap<ReservableLedger, UsageReceipt[]>();
 
 /**
  * Every entry of `ledger` this handle knows of, decoded (as `ledger.readReceipts()`), reading and
@@ -190,7 +207,7 @@ const decoded = new WeakMap<Ledger, UsageReceipt[]>();
  * const receipts = await cachedLedgerReceipts(ledger);
  * ```
  */
-export async function cachedLedgerReceipts(ledger: Ledger): Promise<readonly UsageReceipt[]> {
+export async function cachedLedgerReceipts(ledger: ReservableLedger): Promise<readonly UsageReceipt[]> {
   const n = ledger.size;
   let list = decoded.get(ledger);
   if (list === undefined) {
@@ -243,7 +260,7 @@ export async function liveBudgetReservations(dir: string, receipts: readonly Usa
  * try { await run(); } finally { await releaseLedgerBudget(ledger, id); }
  * ```
  */
-export async function reserveLedgerBudget(ledger: Ledger, options: ReserveBudgetOptions): Promise<{ id: string; status: BudgetStatus }> {
+export async function reserveLedgerBudget(ledger: ReservableLedger, options: ReserveBudgetOptions): Promise<{ id: string; status: BudgetStatus }> {
   assertBytes(options.counterparty, 'options.counterparty', 32);
   if (options.sessionId !== undefined) assertBytes(options.sessionId, 'options.sessionId', 16);
   const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
@@ -273,7 +290,7 @@ export async function reserveLedgerBudget(ledger: Ledger, options: ReserveBudget
  * await releaseLedgerBudget(ledger, id);
  * ```
  */
-export async function releaseLedgerBudget(ledger: Ledger, id: string): Promise<void> {
+export async function releaseLedgerBudget(ledger: ReservableLedger, id: string): Promise<void> {
   if (typeof id !== 'string') throw new TypeError('id must be a string');
   await ledger.exclusive(async () => {
     const all = await readBudgetReservations(ledger.dir);

@@ -20,7 +20,15 @@
  * that takes milliseconds and varies far more.
  * @module
  */
-import type { RandomSource } from './guardrails.js';
+/**
+ * A source of uniform random bytes (defaults to `crypto.getRandomValues`); injectable for tests.
+ *
+ * @example
+ * ```ts
+ * const random: RandomSource = (bytes) => crypto.getRandomValues(bytes);
+ * ```
+ */
+export type RandomSource = (bytes: Uint8Array) => void;
 
 /** ln 2 < 6931472 / 10^7 (a rational upper bound, so the sizes below never come out short). */
 const LN2_NUM = 6931472n;

@@ -13,17 +13,10 @@
  * @module
  */
 import { GuardrailRefusedError } from '../errors.js';
-import { laplaceTable, sampleClampedLaplace } from './bounded-laplace.js';
+import { laplaceTable, sampleClampedLaplace, type RandomSource } from './bounded-laplace.js';
 
-/**
- * A source of uniform random bytes (defaults to `crypto.getRandomValues`); injectable for tests.
- *
- * @example
- * ```ts
- * const random: RandomSource = (bytes) => crypto.getRandomValues(bytes);
- * ```
- */
-export type RandomSource = (bytes: Uint8Array) => void;
+// RandomSource lives in bounded-laplace.ts (the lower module), re-exported here for callers.
+export type { RandomSource } from './bounded-laplace.js';
 
 const defaultRandom: RandomSource = (b) => {
   crypto.getRandomValues(b);

@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { InputError } from '../errors.js';
+import { DEFAULT_PROGRESS_INTERVAL_SECONDS, PROGRESS_MODES, type ProgressOptions } from './progress.js';
 
 /** One option of a command: `string` options take a value, `boolean` ones do not. */
 export interface OptionSpec {
@@ -156,6 +157,38 @@ export function choiceOption<T extends string>(values: ParsedOptions, name: stri
     throw new InputError(`option --${name} must be one of ${choices.join(', ')}, got '${v}'`);
   }
   return v as T;
+}
+
+/** The `--progress` and `--progress-interval` options every long-running command takes. */
+export const PROGRESS_OPTION_SPECS: Record<string, OptionSpec> = {
+  progress: { type: 'string' },
+  'progress-interval': { type: 'string' },
+};
+
+/** `--help` lines of {@link PROGRESS_OPTION_SPECS}, descriptions starting at column `column`. */
+export function progressHelp(column = 26): string {
+  const pad = ' '.repeat(column);
+  return [
+    '  --progress none|bar|lines|json',
+    `${pad}progress on stderr (default: bar on a terminal, lines otherwise);`,
+    `${pad}lines: 'dataport: progress phase=P done=N total=M rate=R/s elapsed=Es'`,
+    '  --progress-interval SECONDS',
+    `${pad}seconds between lines/json records (default ${DEFAULT_PROGRESS_INTERVAL_SECONDS}); one more`,
+    `${pad}record ends each phase (done = total)`,
+  ].join('\n');
+}
+
+/**
+ * `--progress` (absent: `undefined`, the stream's default applies) and `--progress-interval`.
+ * @example
+ * ```ts
+ * const progress = createProgress(progressOption(values));
+ * ```
+ */
+export function progressOption(values: ParsedOptions): Pick<ProgressOptions, 'mode' | 'intervalSeconds'> {
+  const mode = values.progress === undefined ? undefined : choiceOption(values, 'progress', PROGRESS_MODES, 'lines');
+  const intervalSeconds = secondsOption(values, 'progress-interval', DEFAULT_PROGRESS_INTERVAL_SECONDS * 1000) / 1000;
+  return { ...(mode !== undefined ? { mode } : {}), intervalSeconds };
 }
 
 /** A parsed `HOST:PORT` (IPv6 hosts in brackets: `[::1]:4000`). */

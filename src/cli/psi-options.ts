@@ -12,10 +12,14 @@ import {
   parseColumnList,
   parseCommandArgs,
   parseHostPort,
+  PROGRESS_OPTION_SPECS,
+  progressHelp,
+  progressOption,
   secondsOption,
   stringOption,
   type HostPort,
 } from './args.js';
+import type { ProgressOptions } from './progress.js';
 
 /** Everything `dataport psi` was asked to do. */
 export interface PsiCliOptions {
@@ -35,6 +39,8 @@ export interface PsiCliOptions {
   /** `--output-dir DIR` (listener): one output file per session, see docs/cli.md. */
   outputDir?: string;
   json: boolean;
+  /** `--progress` (mode absent: the stream's default) and `--progress-interval`. */
+  progress: Pick<ProgressOptions, 'mode' | 'intervalSeconds'>;
   keepServing: boolean;
   workers: number;
   tlsCert?: string;
@@ -79,6 +85,7 @@ input and output:
   --output-dir DIR        listener: the same, one new file per session in DIR, named
                           psi-<UTC time>-<session number>-<session id>.csv (for --keep-serving)
   --json                  print a one-line JSON summary as the last line of stdout
+${progressHelp()}
 
 peers and identity:
   --identity DIR          my identity (DIR/identity.key, from 'dataport keygen')
@@ -155,6 +162,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     output: { type: 'string' },
     'output-dir': { type: 'string' },
     json: { type: 'boolean' },
+    ...PROGRESS_OPTION_SPECS,
     'keep-serving': { type: 'boolean' },
     workers: { type: 'string' },
     'tls-cert': { type: 'string' },
@@ -202,6 +210,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     countOnly: values['count-only'] === true,
     truncate: Number(truncText) as 0 | 128 | 192,
     json: values.json === true,
+    progress: progressOption(values),
     keepServing: values['keep-serving'] === true,
     workers: intOption(values, 'workers', 0, MAX_WORKERS, availableCores()),
     timeoutMs: secondsOption(values, 'timeout', DEFAULT_TIMEOUT_MS),

@@ -20,7 +20,7 @@ import { dedupeRecords, normalizeKey } from '../protocols/psi/normalize.js';
 import { DEFAULT_MAX_PEER_SET_SIZE } from '../protocols/psi/party.js';
 import type { ColumnSpec } from '../protocols/psi-sum/codec.js';
 import type { PsiSumHeOffload } from '../protocols/psi-sum/he-parallel.js';
-import { runPsiSumIdHolder, runPsiSumValueHolder, type PsiSumPartyOutcome, type PsiSumProtocolOptions } from '../protocols/psi-sum/protocol.js';
+import { runPsiSumIdHolder, runPsiSumValueHolder, type PsiSumPartyOutcome, type PsiSumProgress, type PsiSumProtocolOptions } from '../protocols/psi-sum/protocol.js';
 import { aggregateValueRows, type ValueColumnRequest } from '../protocols/psi-sum/values.js';
 
 /** The protocol name of psi-sum in terms and receipts. */
@@ -90,6 +90,8 @@ export interface RunPsiSumOptions extends SessionRunOptions {
    * anything is computed (value holder: `InputError`; ID holder: `LimitExceededError`).
    */
   heMemoryBudget?: number;
+  /** Progress of the protocol's phases (see `PsiSumProgress`); a display hook, never fatal. */
+  onProgress?: (progress: PsiSumProgress) => void;
 }
 
 /** Result of {@link runPsiSum}. */
@@ -290,6 +292,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
         ...(signal ? { signal } : {}),
         ...(options.heOffload !== undefined ? { heOffload: options.heOffload } : {}),
         ...(options.heMemoryBudget !== undefined ? { heMemoryBudget: options.heMemoryBudget } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       };
       out = valueInput ? await runPsiSumValueHolder({ ...base, input: valueInput }) : await runPsiSumIdHolder({ ...base, keys });
     } finally {

@@ -23,7 +23,20 @@ import { connectWebSocket } from '../../transport/websocket-node.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { createWorkerPool } from '../../workers/index.js';
 import { availableCores } from '../../platform/node.js';
-import { choiceOption, intOption, parseColumnList, parseCommandArgs, parseHostPort, secondsOption, stringOption, type HostPort } from '../args.js';
+import {
+  choiceOption,
+  intOption,
+  parseColumnList,
+  parseCommandArgs,
+  parseHostPort,
+  PROGRESS_OPTION_SPECS,
+  progressHelp,
+  progressOption,
+  secondsOption,
+  stringOption,
+  type HostPort,
+} from '../args.js';
+import { createProgress, type ProgressOptions } from '../progress.js';
 import { scanCsv } from '../csv.js';
 import { cliSignal } from '../signals.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, serveListener } from '../listen-loop.js';
@@ -94,6 +107,7 @@ running:
                             run only if the peer's price schedule, when it bills the run, is
                             exactly this one (announced before the run); otherwise both refuse
   --json                    print a one-line JSON summary as the last line of stdout
+${progressHelp(28)}
   --help                    this text
 
 Means are the released sum divided by the released count, rounded half away from zero to
@@ -125,6 +139,7 @@ interface Options {
   budgetFile?: string;
   acceptPriceScheduleFile?: string;
   json: boolean;
+  progress: Pick<ProgressOptions, 'mode' | 'intervalSeconds'>;
   tlsCert?: string;
   tlsKey?: string;
   ca?: string;
@@ -167,6 +182,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     budget: { type: 'string' },
     'accept-price-schedule': { type: 'string' },
     json: { type: 'boolean' },
+    ...PROGRESS_OPTION_SPECS,
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     ca: { type: 'string' },
@@ -218,6 +234,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     timeoutMs: secondsOption(values, 'timeout', 600_000),
     handshakeTimeoutMs: secondsOption(values, 'handshake-timeout', DEFAULT_HANDSHAKE_TIMEOUT_MS),
     json: values.json === true,
+    progress: progressOption(values),
   };
   if (dpEpsilon !== undefined) opts.dpEpsilon = dpEpsilon;
   if (listenText !== undefined) opts.listen = parseHostPort(listenText, 'listen');
@@ -364,8 +381,13 @@ export async function run(argv: string[]): Promise<number> {
   const distinctKeys = dedupeRecords(table.keys.map((k) => normalizeKey(k))).keys.length;
   // Reserved once the peer is authenticated, settled by the appended receipt, released when over.
   const budgetHook = ledger && budget ? budgetCheck(ledger, budget, role, distinctKeys) : undefined;
+  const progress = createProgress(opts.progress);
   const base: Omit<RunPsiSumOptions, 'role' | 'transport' | 'signal'> = {
     records: table.keys,
+    onProgress: (p) => {
+      progress.phase(p.phase, p.total, p.unit);
+      progress.update(p.done);
+    },
     ...(columns.length > 0 ? { values: { columns, rows: table.values } } : {}),
     identity,
     ...(peerKey ? { peerPublicKey: peerKey } : { allowAnyPeer: true }),
@@ -388,6 +410,7 @@ export async function run(argv: string[]): Promise<number> {
   let withheld: GuardrailRefusedError | undefined;
   try {
     try {
+      progress.phase(opts.mode === 'connect' ? 'connecting' : 'waiting-for-peer', 0);
       if (opts.mode === 'connect') {
         const transport = await connectWebSocket(opts.connect!, {
           limits: { overallTimeoutMs: opts.timeoutMs, idleTimeoutMs: Math.min(120_000, opts.timeoutMs) },
@@ -403,6 +426,7 @@ export async function run(argv: string[]): Promise<number> {
       } else {
         result = await listenOnce(opts, role, base, signal);
       }
+      progress.end();
     } catch (err) {
       if (err instanceof GuardrailRefusedError && receipt?.body.outcome === 'withheld') withheld = err;
       else {
@@ -411,6 +435,7 @@ export async function run(argv: string[]): Promise<number> {
       }
     }
   } finally {
+    progress.stop();
     await budgetHook?.release();
     identity.secretKey.fill(0);
     await executor.close().catch(() => {});

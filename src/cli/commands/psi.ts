@@ -133,7 +133,8 @@ function protocolOptionsOf(opts: PsiCliOptions): PsiProtocolOptions {
 /** Runs one session over `transport`, in interop mode or through the session layer. */
 async function runOne(ctx: PsiContext, role: 'requester' | 'responder', transport: FrameTransport, signal: AbortSignal): Promise<PsiRunOutcome> {
   const onProgress = (p: PsiProgress) => {
-    if (!ctx.progress.enabled || p.phase === 'done') return;
+    if (!ctx.progress.enabled) return;
+    if (p.phase === 'done') return ctx.progress.end();
     ctx.progress.phase(PHASE_LABELS[p.phase] ?? p.phase, p.totalPoints, 'points');
     ctx.progress.update(p.points);
   };
@@ -165,7 +166,7 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
       onBytes: (n) => ctx.progress.update(n),
       signal: cliSignal,
     });
-    ctx.progress.stop();
+    ctx.progress.end();
   }
   const size = result.intersectionSize;
   const learned = result.learned;
@@ -220,7 +221,7 @@ async function requester(ctx: PsiContext, startedAt: number): Promise<number> {
   }
   try {
     const outcome = await runOne(ctx, 'requester', transport, signal);
-    ctx.progress.stop();
+    ctx.progress.end();
     return await finish(ctx, outcome, startedAt);
   } catch (err) {
     throw asRunError(err, signal, opts.connect!);
@@ -283,7 +284,9 @@ async function listener(ctx: PsiContext, startedAt: number): Promise<number> {
         // A listener's time counts from its peer's connection, not from its own start.
         const t0 = performance.now();
         try {
-          return { outcome: await runOne(ctx, 'responder', transport, signal), t0 };
+          const outcome = await runOne(ctx, 'responder', transport, signal);
+          ctx.progress.end();
+          return { outcome, t0 };
         } catch (err) {
           throw asRunError(err, signal, who);
         } finally {
@@ -356,7 +359,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const reporter = createReporter(opts.json);
-  const progress = createProgress(opts.keepServing ? false : undefined);
+  // Several sessions at once would interleave one display: none unless asked for.
+  const progress = createProgress(opts.keepServing && opts.progress.mode === undefined ? { mode: 'none' } : opts.progress);
   if (opts.insecureInterop) {
     process.stderr.write(
       '\n*** WARNING: --insecure-interop: NO AUTHENTICATION, NO SESSION BINDING, NO RECEIPT. ***\n' +
@@ -384,6 +388,7 @@ export async function run(argv: string[]): Promise<number> {
       signal: cliSignal,
       maxKeys: DEFAULT_MAX_PEER_SET_SIZE,
     });
+    progress.end();
   } finally {
     progress.stop();
   }

@@ -21,6 +21,8 @@ export {
   type PsiSumProtocolOptions,
   type PsiSumPartyArgs,
   type PsiSumPartyOutcome,
+  type PsiSumPhase,
+  type PsiSumProgress,
   type ValueHolderInput,
 } from './protocol.js';
 export { aggregateValueRows, type ValueColumnRequest } from './values.js';

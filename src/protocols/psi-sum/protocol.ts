@@ -114,6 +114,40 @@ export interface PsiSumPartyArgs {
    * ({@link estimatePsiSumHeMemory}) is refused before anything is computed.
    */
   heMemoryBudget?: number;
+  /**
+   * Called as the run moves on (no I/O: the caller decides what to show). Each phase is reported
+   * with `done === total` when it ends, before the next phase is first reported.
+   */
+  onProgress?: (progress: PsiSumProgress) => void;
+}
+
+/**
+ * Steps of a psi-sum run, for progress reports: `hashing` (own keys hashed and masked),
+ * `round1-send`/`round1-receive` (value keys), `round2-send`/`round2-receive` (id keys, and the
+ * re-masked id keys back to the id holder), `selecting` (matching), `encrypting` (id holder: the
+ * selection blocks sent), `multiplying` (value holder: blocks received and multiplied in).
+ */
+export type PsiSumPhase = 'hashing' | 'round1-send' | 'round1-receive' | 'round2-send' | 'round2-receive' | 'remasking' | 'selecting' | 'encrypting' | 'multiplying';
+
+/** Progress of one psi-sum party: units (points, keys or blocks) done / expected in `phase`. */
+export interface PsiSumProgress {
+  readonly phase: PsiSumPhase;
+  readonly done: number;
+  readonly total: number;
+  readonly unit: 'points' | 'keys' | 'blocks';
+}
+
+type Report = (phase: PsiSumPhase, done: number, total: number, unit: PsiSumProgress['unit']) => void;
+
+function reporter(onProgress: PsiSumPartyArgs['onProgress']): Report {
+  if (typeof onProgress !== 'function') return () => {};
+  return (phase, done, total, unit) => {
+    try {
+      onProgress({ phase, done, total, unit });
+    } catch {
+      /* a display hook; the run does not depend on it */
+    }
+  };
 }
 
 /** What a party obtained. Sums are scaled integers (× 10^decimals of their column). */
@@ -260,23 +294,35 @@ async function* receive(): AsyncGenerator<PsiSumStep, Uint8Array, Uint8Array | u
   return frame;
 }
 
-async function* sendPoints(round: number, flat: Uint8Array, batch: number, signal?: AbortSignal): AsyncGenerator<PsiSumStep, void, Uint8Array | undefined> {
+async function* sendPoints(
+  round: number,
+  flat: Uint8Array,
+  batch: number,
+  signal: AbortSignal | undefined,
+  report: (done: number, total: number) => void,
+): AsyncGenerator<PsiSumStep, void, Uint8Array | undefined> {
   const n = flat.length / 32;
+  report(0, n);
   for (let off = 0; off < n; off += batch) {
     throwIfAborted(signal);
     yield { send: encodePoints(round, flat.subarray(off * 32, Math.min(n, off + batch) * 32)) };
+    report(Math.min(n, off + batch), n);
   }
+  if (n === 0) report(0, 0);
 }
 
-async function* receivePoints(round: number, total: number): AsyncGenerator<PsiSumStep, Uint8Array, Uint8Array | undefined> {
+async function* receivePoints(round: number, total: number, report: (done: number, total: number) => void): AsyncGenerator<PsiSumStep, Uint8Array, Uint8Array | undefined> {
   const out = new Uint8Array(total * 32);
   let got = 0;
+  report(0, total);
+  if (total === 0) report(0, 0);
   while (got < total) {
     const flat = decodePoints(yield* receive(), round);
     const k = flat.length / 32;
     if (got + k > total) throw new MalformedMessageError('malformed message: more points than declared');
     out.set(flat, got * 32);
     got += k;
+    report(got, total);
   }
   return out;
 }
@@ -376,6 +422,7 @@ function maxBound(columns: readonly ColumnSpec[]): bigint {
  */
 export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'> & { input: ValueHolderInput }): PsiSumMachine {
   const { ekm, executor, options: o, peerSetSize, signal, input } = args;
+  const report = reporter(args.onProgress);
   checkOptions(o);
   checkPeerSetSize(peerSetSize);
   const heOffload = checkHeOffload(args.heOffload);
@@ -410,15 +457,19 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
       // Slot order j = a CSPRNG permutation of V's keys: nothing about V's row order reaches I.
       const perm = randomPermutation(nV);
       const ordered = Array.from(perm, (i) => input.keys[i]!);
+      report('hashing', 0, nV, 'keys');
       const yb = nV === 0 ? new Uint8Array(0) : await executor.multiply(b, await executor.hashToGroup(ordered, ekm, signal), signal);
+      report('hashing', nV, nV, 'keys');
       yield { send: encodeSetup({ version: PSI_SUM_VERSION, plainBits, plainModulus: he.t, valueKeys: nV, columns: [...input.columns] }) };
-      yield* sendPoints(PointRound.VALUE_KEYS, yb, batch, signal);
+      yield* sendPoints(PointRound.VALUE_KEYS, yb, batch, signal, (d, t) => report('round1-send', d, t, 'points'));
       // I's masked keys: validated, re-masked, reshuffled (no link to I's positions survives).
-      const xa = yield* receivePoints(PointRound.ID_KEYS, peerSetSize);
+      const xa = yield* receivePoints(PointRound.ID_KEYS, peerSetSize, (d, t) => report('round2-receive', d, t, 'points'));
       decodePointBatch(xa);
+      report('remasking', 0, peerSetSize, 'points');
       const xab = peerSetSize === 0 ? xa : await executor.multiply(b, xa, signal);
+      report('remasking', peerSetSize, peerSetSize, 'points');
       b.fill(0);
-      yield* sendPoints(PointRound.ID_KEYS_REMASKED, permuteFlat(xab, randomPermutation(peerSetSize)), batch, signal);
+      yield* sendPoints(PointRound.ID_KEYS_REMASKED, permuteFlat(xab, randomPermutation(peerSetSize)), batch, signal, (d, t) => report('round2-send', d, t, 'points'));
 
       const selection = decodeSelection(yield* receive());
       const base = { columns: [...input.columns], plainBits, ...(eps !== undefined ? { epsilonEach: eps } : {}) };
@@ -456,6 +507,7 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
         p.catch(() => {}); // observed when awaited
         return p;
       };
+      report('multiplying', 0, blocks, 'blocks');
       for (let k = 0; k < blocks; k++) {
         throwIfAborted(signal);
         const m = decodeCiphertext(yield* receive());
@@ -466,6 +518,7 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
           if (wave.length === runner.size * WAVE_BLOCKS_PER_WORKER || k === blocks - 1) {
             if (pending) await pending;
             pending = flush(wave, waveStart);
+            report('multiplying', waveStart, blocks, 'blocks');
             waveStart = k + 1;
             wave = [];
           }
@@ -476,9 +529,11 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
           } finally {
             ct.delete();
           }
+          report('multiplying', k + 1, blocks, 'blocks');
         }
       }
       if (pending) await pending;
+      report('multiplying', blocks, blocks, 'blocks');
       // Coefficient 0 of column c's mask: V's DP noise when I is a recipient (protects V's values
       // from I, which removes nothing), a uniform r0 when I is not (I then learns nothing at all).
       const r0 = o.revealToIdHolder ? undefined : he.randomModT(C);
@@ -551,6 +606,7 @@ function encryptWave(
  */
 export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & { keys: readonly Uint8Array[] }): PsiSumMachine {
   const { ekm, executor, options: o, peerSetSize, signal, keys } = args;
+  const report = reporter(args.onProgress);
   checkOptions(o);
   checkPeerSetSize(peerSetSize);
   const heOffload = checkHeOffload(args.heOffload);
@@ -590,26 +646,32 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
       }
 
       const a = generateScalar();
+      report('hashing', 0, nI, 'keys');
       const xa = nI === 0 ? new Uint8Array(0) : await executor.multiply(a, await executor.hashToGroup(keys, ekm, signal), signal);
       const xaShuffled = permuteFlat(xa, randomPermutation(nI));
+      report('hashing', nI, nI, 'keys');
 
-      const yb = yield* receivePoints(PointRound.VALUE_KEYS, nV);
+      const yb = yield* receivePoints(PointRound.VALUE_KEYS, nV, (d, t) => report('round1-receive', d, t, 'points'));
       decodePointBatch(yb);
+      report('remasking', 0, nV, 'points');
       const yba = nV === 0 ? yb : await executor.multiply(a, yb, signal);
+      report('remasking', nV, nV, 'points');
       a.fill(0);
-      yield* sendPoints(PointRound.ID_KEYS, xaShuffled, batch, signal);
-      const xab = yield* receivePoints(PointRound.ID_KEYS_REMASKED, nI);
+      yield* sendPoints(PointRound.ID_KEYS, xaShuffled, batch, signal, (d, t) => report('round2-send', d, t, 'points'));
+      const xab = yield* receivePoints(PointRound.ID_KEYS_REMASKED, nI, (d, t) => report('round2-receive', d, t, 'points'));
 
       const table = new ValueTable(nI, 32);
       table.insertAll(xab);
       const selected = new Uint8Array(nV);
       let count = 0;
+      report('selecting', 0, nV, 'keys');
       for (let j = 0; j < nV; j++) {
         if (table.find(yba, j * 32) >= 0) {
           selected[j] = 1;
           count++;
         }
       }
+      report('selecting', nV, nV, 'keys');
       const base = { columns: setup.columns, plainBits: setup.plainBits, ...(eps !== undefined ? { epsilonEach: eps } : {}) };
       if (o.minCohort > 0 && count < o.minCohort) {
         yield { send: encodeSelection({ withheld: true }) };
@@ -619,6 +681,7 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
       secretKeyBytes = runner ? he.exportSecretKey(hk) : undefined;
       const released = o.revealToValueHolder ? BigInt(count) + (eps === undefined ? 0n : noise(eps, 1n)) : undefined;
       yield { send: encodeSelection({ withheld: false, ...(released !== undefined ? { count: released } : {}), publicKey: hk.publicKeyBytes }) };
+      report('encrypting', 0, blocks, 'blocks');
       if (runner) {
         // Waves of blocks: the next wave is encrypted while this one's frames go out.
         const size = runner.size * WAVE_BLOCKS_PER_WORKER;
@@ -630,14 +693,17 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
           for (let i = 0; i < cts.length; i++) {
             throwIfAborted(signal);
             yield { send: encodeCiphertext(0, from + i, cts[i]!) };
+            report('encrypting', from + i + 1, blocks, 'blocks');
           }
         }
       } else {
         for (let k = 0; k < blocks; k++) {
           throwIfAborted(signal);
           yield { send: encodeCiphertext(0, k, he.encryptValues(hk, he.selectionCoefficients(selected, k))[0]!) };
+          report('encrypting', k + 1, blocks, 'blocks');
         }
       }
+      if (blocks === 0) report('encrypting', 0, 0, 'blocks');
       selected.fill(0);
 
       const result = decodeResult(yield* receive(), C);

@@ -104,9 +104,9 @@ export function tempDir(prefix: string): { dir: string; cleanup(): void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** stderr must be exactly one `dataport: …` line (no stack trace), matching `pattern`. */
+/** stderr must hold exactly one `dataport: …` error line (no stack trace; warnings and progress records aside), matching `pattern`. */
 export function expectOneLineError(stderr: string, pattern: RegExp): string {
-  const errLines = stderr.split('\n').filter((l) => l.startsWith('dataport: ') && !l.startsWith('dataport: warning:'));
+  const errLines = stderr.split('\n').filter((l) => l.startsWith('dataport: ') && !l.startsWith('dataport: warning:') && !l.startsWith('dataport: progress '));
   if (errLines.length !== 1) throw new Error(`expected one error line, got:\n${stderr}`);
   if (/\n\s+at /.test(stderr)) throw new Error(`stack trace in stderr:\n${stderr}`);
   if (!pattern.test(errLines[0]!)) throw new Error(`error line ${JSON.stringify(errLines[0])} does not match ${pattern}`);

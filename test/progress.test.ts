@@ -104,7 +104,8 @@ describe('psi-sum progress events', () => {
       transport: a,
       identity: pharma,
       peerPublicKey: hospital.publicKey,
-      terms: { batchSize: 16 },
+      terms: {},
+      batchSize: 16,
       onProgress: (p) => void ev.ids.push(p),
     };
     const values: RunPsiSumOptions = {

@@ -220,3 +220,17 @@ function recordProgress(mode: 'lines' | 'json', stream: ProgressStream, options:
     },
   };
 }
+
+/**
+ * A protocol's progress callback that drives `progress` (a phase per protocol phase).
+ * @example
+ * ```ts
+ * await runPsiSum({ ...options, onProgress: progressHook(progress) });
+ * ```
+ */
+export function progressHook(progress: Progress): (p: { readonly phase: string; readonly done: number; readonly total: number; readonly unit?: string }) => void {
+  return (p) => {
+    progress.phase(p.phase, p.total, p.unit);
+    progress.update(p.done);
+  };
+}

@@ -26,7 +26,7 @@ import type { PriceSchedule } from '../ledger/pricing.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
 import { AGGREGATE_QUERY_LIMITS, aggregateLayout, aggregateQueryHash, type AggregateQuery } from '../protocols/aggregate/query.js';
 import type { AggregatorOutcome } from '../protocols/aggregate/aggregator.js';
-import { runAggregatorRound, runAnalyst, runProvider } from '../protocols/aggregate/drive.js';
+import { runAggregatorRound, runAnalyst, runProvider, type AggregateProgressHook } from '../protocols/aggregate/drive.js';
 import { MIN_QUORUM_FLOOR } from '../protocols/aggregate/provider.js';
 import type { AggregateResult } from '../protocols/aggregate/result.js';
 import type { FrameTransport } from '../transport/types.js';
@@ -75,6 +75,8 @@ interface AggregateRequesterBase extends SessionOptionsBase {
    * are ignored.
    */
   onJoined?: (sessionId: Uint8Array) => void;
+  /** Progress of the round's phases (see `AggregateProgress`); errors it throws are ignored. */
+  onProgress?: AggregateProgressHook;
 }
 
 /**
@@ -299,6 +301,7 @@ export async function runAggregateAnalyst(options: RunAggregateAnalystOptions): 
         ...(options.signQuery !== false ? { identitySecretKey: options.identity.secretKey } : {}),
         ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       }),
     (result, computeMs) => {
       if (result === undefined) return { outcome: 'failed', inputSize: 0, outputSize: 0, computeMs, expectedPeerInputSize: 0 };
@@ -378,6 +381,7 @@ export async function runAggregateProvider(options: RunAggregateProviderOptions)
         ...(options.encrypt ? { encrypt: options.encrypt } : {}),
         ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       }),
     (done, computeMs) => ({
       outcome: done !== undefined ? 'completed' : 'failed',
@@ -412,6 +416,8 @@ export interface AggregateOperatorOptions {
   providerKeys?: readonly Uint8Array[];
   /** Accept any authenticated key for a role whose keys are not given (recorded in receipts). */
   allowAnyPeer?: boolean;
+  /** Progress of each round's collection (`collecting`, unit providers); errors it throws are ignored. */
+  onProgress?: AggregateProgressHook;
   /** When given, every participant's purpose must equal it. */
   purpose?: string;
   /** Collection deadline once the query arrived (default 10 minutes). */
@@ -640,6 +646,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
           declared.options[OUTPUT_MAX_OPTION] === String(releasableCells(q)) &&
           (options.acceptQuery === undefined || options.acceptQuery(q)),
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });
       const computeMs = Date.now() - t0;
       // A provider that was announced the query records its hash; the operator records the hash

@@ -38,7 +38,8 @@ import type { WebSocketLimits } from '../../transport/websocket-core.js';
 import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, LISTENER_MAX_PENDING, reportRejected } from '../listen-loop.js';
 import { toBase64 } from '../../utils/bytes.js';
-import { intOption, parseCommandArgs, parseHostPort, secondsOption, stringOption, type ParsedOptions } from '../args.js';
+import { intOption, parseCommandArgs, parseHostPort, PROGRESS_OPTION_SPECS, progressHelp, progressOption, secondsOption, stringOption, type ParsedOptions } from '../args.js';
+import { createProgress, progressHook, type Progress } from '../progress.js';
 import { resolveColumns, scanCsv } from '../csv.js';
 import { openAtomicOutput } from '../files.js';
 import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
@@ -71,6 +72,7 @@ const HELP = `Usage:
                              [--analyst-key FILE.pub] [--min-cohort N] [--max-epsilon E] [--min-quorum N] [--ca FILE]
                              [--purpose TEXT] [--workers N] [common options]
 common options: [--ledger DIR [--price-schedule FILE] [--budget FILE]] [--timeout SECONDS] [--json]
+                [--progress none|bar|lines|json] [--progress-interval SECONDS]
 
 serve     the port operator: waits for the analyst and N providers, sums their encrypted
           vectors and returns only the re-randomised total to the analyst (no secret key)
@@ -110,6 +112,7 @@ Every connection is mutually authenticated (Ed25519 identities from 'dataport ke
            16 connections, then 1 per second)
 --timeout  serve: seconds for everyone to join, and to collect contributions once the query
            arrived (default 600); analyst/provide: seconds to wait for the server (default 900)
+${progressHelp(19).replace(/^ {2}/gm, '')}
 `;
 
 
@@ -143,11 +146,14 @@ const COMMON_SPEC = {
   budget: { type: 'string' },
   timeout: { type: 'string' },
   json: { type: 'boolean' },
+  ...(PROGRESS_OPTION_SPECS as { progress: { type: 'string' }; 'progress-interval': { type: 'string' } }),
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 interface Common {
   out: Reporter;
+  /** `--progress` on stderr; ended by the role on success, stopped by `closeCommon`. */
+  progress: Progress;
   identity: Identity;
   purpose: string | undefined;
   ledger?: Ledger;
@@ -158,6 +164,7 @@ interface Common {
 /** Checks and loads the shared options; the ledger is opened before any peer is contacted. */
 async function loadCommon(values: ParsedOptions): Promise<Common> {
   const out = createReporter(values.json === true);
+  const progressOptions = progressOption(values);
   const identityDir = stringOption(values, 'identity');
   if (identityDir === undefined) throw new InputError("missing required option --identity DIR (create one with 'dataport keygen --out DIR')");
   const purpose = values.purpose === undefined ? undefined : String(values.purpose);
@@ -189,10 +196,11 @@ async function loadCommon(values: ParsedOptions): Promise<Common> {
       throw new InputError(`--ledger ${ledgerDir}: cannot open (${code ?? (err as Error).message})`);
     }
   }
-  return { out, identity, purpose, ...(ledger ? { ledger } : {}), ...(schedule ? { schedule } : {}), ...(budget ? { budget } : {}) };
+  return { out, progress: createProgress(progressOptions), identity, purpose, ...(ledger ? { ledger } : {}), ...(schedule ? { schedule } : {}), ...(budget ? { budget } : {}) };
 }
 
 async function closeCommon(c: Common): Promise<void> {
+  c.progress.stop();
   await c.ledger?.close();
   c.identity.secretKey.fill(0);
 }
@@ -315,6 +323,7 @@ async function serve(argv: string[]): Promise<number> {
       timeoutMs,
       ...(c.schedule ? { priceSchedule: c.schedule } : {}),
       ...(budgetHook ? { beforeRun: budgetHook } : {}),
+      onProgress: progressHook(c.progress),
       onReceipt: async (receipt, link) => {
         if (receipt.body.outcome === 'refused') process.stderr.write(`refused ${link.role} ${toBase64(link.peerPublicKey)}\n`);
         await record(receipt);
@@ -346,8 +355,10 @@ async function serve(argv: string[]): Promise<number> {
     }
     // On stderr whatever --json says: scripts and tests read the bound port from it.
     process.stderr.write(`listening on ${server.address().url} for 1 analyst and ${n} providers\n`);
+    c.progress.phase('waiting-for-participants', n + 1);
     try {
       const r = await operator.result;
+      c.progress.end();
       const { outcome } = r;
       const summary = {
         ok: outcome.status === 'completed',
@@ -450,7 +461,9 @@ async function analystCommand(argv: string[]): Promise<number> {
           ...(c.schedule ? { priceSchedule: c.schedule } : {}),
           ...(budgetHook ? { beforeRun: budgetHook } : {}),
           onReceipt: receiptRecorder(c, entries, seen),
+          onProgress: progressHook(c.progress),
         });
+        c.progress.end();
         await output.write(new TextEncoder().encode(`${JSON.stringify(result, null, 2)}\n`));
         await output.commit();
         out.info(`result of ${result.queryId}: ${result.groups.length} group(s), ${result.guardrails.withheldGroups} withheld, ${result.contributors} of ${result.expectedProviders} providers; written to ${outputPath}`);
@@ -593,7 +606,9 @@ async function provideCommand(argv: string[]): Promise<number> {
         ...(c.schedule ? { priceSchedule: c.schedule } : {}),
         ...(budgetHook ? { beforeRun: budgetHook } : {}),
         onReceipt: receiptRecorder(c, entries, seen),
+        onProgress: progressHook(c.progress),
       });
+      c.progress.end();
       out.info(`contributed ${declared} rows to ${done.queryId}; the released total covers ${done.contributors} providers`);
       if (ledger) out.info(`receipt appended to ${ledger.dir} (entry ${entries[0]})`);
       out.json({

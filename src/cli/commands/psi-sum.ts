@@ -36,7 +36,7 @@ import {
   stringOption,
   type HostPort,
 } from '../args.js';
-import { createProgress, type ProgressOptions } from '../progress.js';
+import { createProgress, progressHook, type ProgressOptions } from '../progress.js';
 import { scanCsv } from '../csv.js';
 import { cliSignal } from '../signals.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, serveListener } from '../listen-loop.js';
@@ -384,10 +384,7 @@ export async function run(argv: string[]): Promise<number> {
   const progress = createProgress(opts.progress);
   const base: Omit<RunPsiSumOptions, 'role' | 'transport' | 'signal'> = {
     records: table.keys,
-    onProgress: (p) => {
-      progress.phase(p.phase, p.total, p.unit);
-      progress.update(p.done);
-    },
+    onProgress: progressHook(progress),
     ...(columns.length > 0 ? { values: { columns, rows: table.values } } : {}),
     identity,
     ...(peerKey ? { peerPublicKey: peerKey } : { allowAnyPeer: true }),

@@ -14,6 +14,36 @@ import { AggregateMessageType, encodeAggregateMessage } from './messages.js';
 import type { AggregateResult } from './result.js';
 
 /**
+ * Steps of a round, for progress reports: the operator `collecting` the providers' replies
+ * (unit `providers`); a provider `waiting-for-query`, `contributing` (local aggregates encrypted
+ * and sent) and `waiting-for-round-end`; the analyst `waiting-for-total` and `decrypting`
+ * (unit `steps`, total 1).
+ */
+export type AggregateProgressPhase = 'collecting' | 'waiting-for-query' | 'contributing' | 'waiting-for-round-end' | 'waiting-for-total' | 'decrypting';
+
+/** A progress event of a round: `done` of `total` in `phase`; the last event of a phase has done = total. */
+export interface AggregateProgress {
+  readonly phase: AggregateProgressPhase;
+  readonly done: number;
+  readonly total: number;
+  readonly unit: 'providers' | 'steps';
+}
+
+/** A progress callback; its errors are ignored (a display hook, the round does not depend on it). */
+export type AggregateProgressHook = (progress: AggregateProgress) => void;
+
+function progressReporter(hook: AggregateProgressHook | undefined) {
+  return (phase: AggregateProgressPhase, done: number, total: number, unit: AggregateProgress['unit'] = 'steps') => {
+    if (typeof hook !== 'function') return;
+    try {
+      hook({ phase, done, total, unit });
+    } catch {
+      /* a display hook */
+    }
+  };
+}
+
+/**
  * Options of {@link runAggregator}.
  *
  * @example
@@ -33,6 +63,8 @@ export interface RunAggregatorOptions extends Omit<AggregatorOptions, 'providers
    */
   drainTimeoutMs?: number;
   signal?: AbortSignal;
+  /** `collecting`: providers that replied (or were lost) of those in the round. */
+  onProgress?: AggregateProgressHook;
 }
 
 /**
@@ -101,6 +133,11 @@ export async function runAggregatorRound(options: RunAggregatorOptions): Promise
   const readers = Array.from({ length: n + 1 }, () => new AbortController());
   let finished = false;
   const owes = (i: number): boolean => i < n && announced[i]! && !replied[i] && !dead[i];
+  const report = progressReporter(options.onProgress);
+  let collecting = false;
+  const reportCollected = () => {
+    if (collecting) report('collecting', providers.filter((_, i) => replied[i] || dead[i]).length, n, 'providers');
+  };
 
   const push = (e: Event) => {
     queue.push(e);
@@ -162,6 +199,11 @@ export async function runAggregatorRound(options: RunAggregatorOptions): Promise
       }
       const step = await event();
       for (const { to, frame } of step.send) if (to !== 'analyst' && frame[0] === AggregateMessageType.ANNOUNCE) announced[to] = true;
+      if (!collecting && announced.some(Boolean)) {
+        collecting = true;
+        report('collecting', 0, n, 'providers');
+      }
+      reportCollected();
       if (step.outcome !== undefined) {
         // Stop reading every connection that owes nothing before the final frames go out: the
         // peer's next frames (after TOTAL / DONE / ABORT) are not the round's.
@@ -178,6 +220,8 @@ export async function runAggregatorRound(options: RunAggregatorOptions): Promise
       }
       if (step.outcome !== undefined) {
         outcome = step.outcome;
+        // The collection is over (every provider replied, was lost or is no longer waited for).
+        if (collecting) report('collecting', n, n, 'providers');
         break;
       }
     }
@@ -232,6 +276,8 @@ export interface RunAnalystOptions {
   /** How long to wait for the total (default 15 minutes). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** `waiting-for-total`, then `decrypting`. */
+  onProgress?: AggregateProgressHook;
 }
 
 async function receiveWithin(t: FrameTransport, timeoutMs: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
@@ -262,10 +308,16 @@ async function receiveWithin(t: FrameTransport, timeoutMs: number, signal: Abort
 export async function runAnalyst(transport: FrameTransport, options: RunAnalystOptions): Promise<AggregateResult> {
   throwIfAborted(options.signal);
   const analyst = await createAnalyst(options.query, options.identitySecretKey !== undefined ? { identitySecretKey: options.identitySecretKey } : {});
+  const report = progressReporter(options.onProgress);
   try {
     await transport.send(analyst.queryFrame, options.signal);
+    report('waiting-for-total', 0, 1);
     const frame = await receiveWithin(transport, options.timeoutMs ?? 900_000, options.signal);
-    return analyst.receive(frame);
+    report('waiting-for-total', 1, 1);
+    report('decrypting', 0, 1);
+    const result = analyst.receive(frame);
+    report('decrypting', 1, 1);
+    return result;
   } finally {
     analyst.dispose();
   }
@@ -285,6 +337,8 @@ export interface RunProviderOptions extends ProviderOptions {
   /** How long to wait for each aggregator message (default 15 minutes). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** `waiting-for-query`, `contributing`, `waiting-for-round-end`. */
+  onProgress?: AggregateProgressHook;
 }
 
 /**
@@ -300,9 +354,14 @@ export async function runProvider(transport: FrameTransport, options: RunProvide
   throwIfAborted(options.signal);
   const provider = createProvider(options);
   const timeoutMs = options.timeoutMs ?? 900_000;
+  const report = progressReporter(options.onProgress);
   if (options.join !== false) await transport.send(encodeAggregateMessage({ type: AggregateMessageType.JOIN }), options.signal);
-  for (;;) {
+  report('waiting-for-query', 0, 1);
+  for (let frames = 0; ; frames++) {
     const frame = await receiveWithin(transport, timeoutMs, options.signal);
+    if (frames === 0) report('waiting-for-query', 1, 1);
+    const announce = frame[0] === AggregateMessageType.ANNOUNCE;
+    if (announce) report('contributing', 0, 1);
     let step;
     try {
       step = await provider.receive(frame);
@@ -313,6 +372,13 @@ export async function runProvider(transport: FrameTransport, options: RunProvide
       throw e;
     }
     if (step.send !== undefined) await transport.send(step.send, options.signal);
-    if (step.done !== undefined) return step.done;
+    if (announce) {
+      report('contributing', 1, 1);
+      if (step.done === undefined) report('waiting-for-round-end', 0, 1);
+    }
+    if (step.done !== undefined) {
+      report('waiting-for-round-end', 1, 1);
+      return step.done;
+    }
   }
 }

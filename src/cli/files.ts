@@ -9,6 +9,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { chmod, link, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
+import { keyExistsMessage, outputExistsMessage } from './messages.js';
 
 const FS_ERRORS: Record<string, string> = {
   EACCES: 'permission denied',
@@ -70,19 +71,38 @@ async function removeStaleTemps(path: string): Promise<void> {
   }
 }
 
-/** An output file being written; `commit` renames it into place, `abort` removes it. */
+/** An output file being written; `commit` moves it into place, `abort` removes it. */
 export interface AtomicOutput {
   /** Appends bytes, waiting when the OS buffer is full (backpressure). */
   write(bytes: Uint8Array): Promise<void>;
-  /** Flushes to disk and renames the temporary file to the target path. */
+  /**
+   * Flushes to disk and moves the temporary file to the target path: a rename with `force`, else
+   * a hard link that fails (`InputError`, the temporary file removed) if the path exists by then.
+   */
   commit(): Promise<void>;
   /** Removes the temporary file (safe to call after a failed write). */
   abort(): Promise<void>;
 }
 
 /**
- * Opens `path` for atomic replacement. Fails early (before any network work) with `InputError`
- * if the directory is not writable.
+ * Checks that `path` can be an output: not a directory and, unless `force`, not an existing file
+ * (`InputError` naming the path and `--force`). What a command runs before any network work.
+ *
+ * @example
+ * ```ts
+ * await checkOutputPath('matches.csv', { force: false });
+ * ```
+ */
+export async function checkOutputPath(path: string, options: { force?: boolean } = {}): Promise<void> {
+  const st = await stat(path).catch(() => undefined);
+  if (st?.isDirectory()) throw new InputError(`${path}: is a directory`);
+  if (st && options.force !== true) throw new InputError(outputExistsMessage(path));
+}
+
+/**
+ * Opens `path` for atomic creation (or replacement with `force`). Fails early (before any network
+ * work) with `InputError` if the directory is not writable or, unless `force`, the file exists; the
+ * commit checks again atomically (a file created meanwhile is never overwritten).
  *
  * @example
  * ```ts
@@ -91,12 +111,12 @@ export interface AtomicOutput {
  * await out.commit();
  * ```
  */
-export async function openAtomicOutput(path: string): Promise<AtomicOutput> {
+export async function openAtomicOutput(path: string, options: { force?: boolean } = {}): Promise<AtomicOutput> {
+  const force = options.force === true;
   const tmp = tempPathFor(path);
   await removeStaleTemps(path);
   try {
-    const st = await stat(path).catch(() => undefined);
-    if (st?.isDirectory()) throw new InputError(`${path}: is a directory`);
+    await checkOutputPath(path, { force });
     const fh = await open(tmp, 'wx', 0o644);
     await fh.close();
   } catch (err) {
@@ -134,9 +154,21 @@ export async function openAtomicOutput(path: string): Promise<AtomicOutput> {
       stream = undefined;
       await new Promise<void>((resolve, reject) => s.end((err?: Error | null) => (err ? reject(err) : resolve())));
       check();
-      await rename(tmp, path).catch((err: NodeJS.ErrnoException) => {
-        throw new InputError(`${path}: cannot write output (${err.code ?? 'error'})`);
-      });
+      if (force) {
+        await rename(tmp, path).catch((err: NodeJS.ErrnoException) => {
+          throw new InputError(`${path}: cannot write output (${err.code ?? 'error'})`);
+        });
+        return;
+      }
+      // link() fails with EEXIST instead of replacing: a file created since the early check stays.
+      try {
+        await link(tmp, path);
+      } catch (err) {
+        await unlink(tmp).catch(() => {});
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new InputError(outputExistsMessage(path));
+        throw new InputError(`${path}: cannot write output (${fsErrorText(err)})`);
+      }
+      await unlink(tmp).catch(() => {});
     },
     async abort() {
       const s = stream;
@@ -193,7 +225,7 @@ async function writeFileAtomically(path: string, text: string, mode: number, ove
   } catch (err) {
     await unlink(tmp).catch(() => {});
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new InputError(`${path} already exists; refusing to overwrite a key (use --force to replace it)`);
+      throw new InputError(keyExistsMessage(path));
     }
     throw err;
   }

@@ -121,9 +121,9 @@ export async function writeMatchingRows(
   normalize: KeyNormalizer,
   matches: ReadonlySet<string>,
   expectedSha256: Uint8Array,
-  options: { onBytes?: (n: number) => void; signal?: AbortSignal } = {},
+  options: { onBytes?: (n: number) => void; signal?: AbortSignal; force?: boolean } = {},
 ): Promise<number> {
-  const out = await openAtomicOutput(outPath);
+  const out = await openAtomicOutput(outPath, { force: options.force === true });
   let written = 0;
   try {
     // Rows are gathered into ~1 MiB batches; reading waits while a batch is being written.

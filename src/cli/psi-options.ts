@@ -36,6 +36,8 @@ export interface PsiCliOptions {
   countOnly: boolean;
   truncate: 0 | 128 | 192;
   output?: string;
+  /** `--force`: replace an existing `--output` file (otherwise refused, before any connection). */
+  force: boolean;
   /** `--output-dir DIR` (listener): one output file per session, see docs/cli.md. */
   outputDir?: string;
   json: boolean;
@@ -81,7 +83,9 @@ requester, the --listen side the responder. Both sides must state the same terms
 input and output:
   --input FILE.csv        CSV with a header row (UTF-8, optional BOM, quoted fields)
   --key COL[,COL...]      key column(s); values are trimmed, NFKC-normalised and case-folded
-  --output FILE.csv       write my input rows whose key is in the intersection, byte-for-byte
+  --output FILE.csv       write my input rows whose key is in the intersection, byte-for-byte;
+                          an existing FILE is refused (before connecting) unless --force
+  --force                 replace an existing --output FILE
   --output-dir DIR        listener: the same, one new file per session in DIR, named
                           psi-<UTC time>-<session number>-<session id>.csv (for --keep-serving)
   --json                  print a one-line JSON summary as the last line of stdout
@@ -160,6 +164,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     'count-only': { type: 'boolean' },
     truncate: { type: 'string' },
     output: { type: 'string' },
+    force: { type: 'boolean' },
     'output-dir': { type: 'string' },
     json: { type: 'boolean' },
     ...PROGRESS_OPTION_SPECS,
@@ -210,6 +215,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     countOnly: values['count-only'] === true,
     truncate: Number(truncText) as 0 | 128 | 192,
     json: values.json === true,
+    force: values.force === true,
     progress: progressOption(values),
     keepServing: values['keep-serving'] === true,
     workers: intOption(values, 'workers', 0, MAX_WORKERS, availableCores()),
@@ -256,6 +262,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   if (opts.ca !== undefined && !connect!.startsWith('wss:')) throw new InputError('option --ca needs a wss:// URL in --connect');
 
   if (opts.output !== undefined && opts.outputDir !== undefined) throw new InputError('give one of --output FILE or --output-dir DIR');
+  if (opts.force && opts.output === undefined) throw new InputError('option --force applies only with --output FILE (--output-dir never replaces a file)');
   if (opts.outputDir !== undefined) {
     if (opts.countOnly) throw new InputError('--output-dir needs to know which keys matched; it cannot be used with --count-only');
     if (opts.reveal === 'requester') throw new InputError('--output-dir: with --reveal requester the listener (responder) learns no intersection');

@@ -41,7 +41,7 @@ import { toBase64 } from '../../utils/bytes.js';
 import { intOption, parseCommandArgs, parseHostPort, PROGRESS_OPTION_SPECS, progressHelp, progressOption, secondsOption, stringOption, type ParsedOptions } from '../args.js';
 import { createProgress, progressHook, type Progress } from '../progress.js';
 import { resolveColumns, scanCsv } from '../csv.js';
-import { openAtomicOutput } from '../files.js';
+import { checkOutputPath, openAtomicOutput } from '../files.js';
 import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
 import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, recordReceipt } from '../ledger-wiring.js';
 import { cliSignal } from '../signals.js';
@@ -66,7 +66,7 @@ const HELP = `Usage:
                              (--analyst-key FILE.pub | --allow-any-peer) (--provider-keys DIR | --allow-any-peer)
                              [--tls-cert FILE --tls-key FILE] [--purpose TEXT] [--handshake-timeout SECONDS]
                              [common options]
-  dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json --identity DIR
+  dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json [--force] --identity DIR
                              --peer-key OPERATOR.pub [--ca FILE] [--purpose TEXT] [common options]
   dataport aggregate provide --connect URL --input FILE.csv --identity DIR --peer-key OPERATOR.pub
                              [--analyst-key FILE.pub] [--min-cohort N] [--max-epsilon E] [--min-quorum N] [--ca FILE]
@@ -91,6 +91,7 @@ Every connection is mutually authenticated (Ed25519 identities from 'dataport ke
                  participants must state the same one
 --tls-cert/--tls-key  serve: speak wss:// with this certificate and key (PEM)
 --ca             analyst/provide: trust this CA / self-signed certificate for wss://
+--force          analyst: replace an existing --output file (otherwise refused before connecting)
 --ledger         append the co-signed receipt of every link to this ledger (serve: one per link)
 --price-schedule bill with this schedule (the amount is part of the signed receipt; needs --ledger)
 --budget         query budget per counterparty, checked against --ledger once the peer is
@@ -430,6 +431,7 @@ async function analystCommand(argv: string[]): Promise<number> {
     connect: { type: 'string' },
     query: { type: 'string' },
     output: { type: 'string' },
+    force: { type: 'boolean' },
     'peer-key': { type: 'string' },
     ca: { type: 'string' },
   });
@@ -439,6 +441,8 @@ async function analystCommand(argv: string[]): Promise<number> {
   }
   const query = await readQueryFile(stringOption(values, 'query', true));
   const outputPath = stringOption(values, 'output', true);
+  // Refused now, before any file is loaded or any connection made (and again atomically at commit).
+  await checkOutputPath(outputPath, { force: values.force === true });
   const p = await participantSetup(values);
   const c = await loadCommon(values);
   const { out, ledger } = c;
@@ -446,7 +450,7 @@ async function analystCommand(argv: string[]): Promise<number> {
   const seen: { last?: UsageReceipt } = {};
   const budgetHook = ledger && c.budget ? budgetCheck(ledger, c.budget, 'requester', 0) : undefined;
   try {
-    const output = await openAtomicOutput(outputPath);
+    const output = await openAtomicOutput(outputPath, { force: values.force === true });
     try {
       const t = await connectWebSocket(p.url, { limits: limitsFor(p.timeoutMs), signal: cliSignal, ...(p.ca !== undefined ? { caFile: p.ca } : {}) });
       try {

@@ -30,6 +30,7 @@ import { createWorkerPool } from '../../workers/index.js';
 import { openLedger, type Ledger } from '../../ledger/file-ledger.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { keyBytes, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
+import { outputExistsMessage } from '../messages.js';
 import { createProgress, type Progress } from '../progress.js';
 import { PSI_HELP, parsePsiOptions, type PsiCliOptions } from '../psi-options.js';
 import { cliSignal } from '../signals.js';
@@ -107,6 +108,7 @@ async function preflight(opts: PsiCliOptions): Promise<void> {
     if (st?.isDirectory()) throw new InputError(`--output ${opts.output}: is a directory`);
     const inSt = await stat(opts.input).catch(() => undefined);
     if (st && inSt && st.dev === inSt.dev && st.ino === inSt.ino) throw new InputError('--output must not be the input file');
+    if (st && !opts.force) throw new InputError(`--output ${outputExistsMessage(opts.output)}`);
   }
   if (opts.outputDir !== undefined) {
     const st = await stat(opts.outputDir).catch(() => undefined);
@@ -165,6 +167,8 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
     outputRows = await writeMatchingRows(opts.input, output, opts.keyColumns, normalizeKey, matches, input.scan.sha256, {
       onBytes: (n) => ctx.progress.update(n),
       signal: cliSignal,
+      // --output-dir names are new per session and never replace a file.
+      force: opts.force && opts.outputDir === undefined,
     });
     ctx.progress.end();
   }

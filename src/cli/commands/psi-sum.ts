@@ -36,6 +36,7 @@ import {
   stringOption,
   type HostPort,
 } from '../args.js';
+import { fileLineMessage } from '../messages.js';
 import { createProgress, progressHook, type ProgressOptions } from '../progress.js';
 import { scanCsv } from '../csv.js';
 import { cliSignal } from '../signals.js';
@@ -276,11 +277,14 @@ interface Table {
   values: string[][];
   rows: number;
   skipped: number;
+  /** File line of each entry of `values` (for messages that name it). */
+  lines: number[];
 }
 
 async function readTable(opts: Options): Promise<Table> {
   const keys: string[][] = [];
   const values: string[][] = [];
+  const lines: number[] = [];
   let skipped = 0;
   const nk = opts.keyColumns.length;
   const scan = await scanCsv(opts.input, { columns: [...opts.keyColumns, ...opts.valueColumns], signal: cliSignal }, (row) => {
@@ -290,9 +294,12 @@ async function readTable(opts: Options): Promise<Table> {
       return;
     }
     keys.push(k);
-    if (opts.valueColumns.length > 0) values.push(row.values.slice(nk));
+    if (opts.valueColumns.length > 0) {
+      values.push(row.values.slice(nk));
+      lines.push(row.line ?? 0);
+    }
   });
-  return { keys, values, rows: scan.rows, skipped };
+  return { keys, values, lines, rows: scan.rows, skipped };
 }
 
 function sessionSignal(opts: Options): AbortSignal {
@@ -367,7 +374,9 @@ export async function run(argv: string[]): Promise<number> {
   }));
   if (columns.length > 0) {
     // Refuse before connecting: decimals, bounds and the plaintext size (no sum can wrap).
-    const agg = aggregateValueRows(table.keys.map((k) => normalizeKey(k)), table.values, columns);
+    const agg = aggregateValueRows(table.keys.map((k) => normalizeKey(k)), table.values, columns, {
+      rowMessage: (r, column, problem) => fileLineMessage(opts.input, table.lines[r]!, problem, column),
+    });
     choosePlainBits(agg.columns, agg.keys.length, opts.dpEpsilon);
   }
   let ledger: Ledger | undefined;

@@ -41,7 +41,15 @@ export function aggregateValueRows(
   records: readonly (Uint8Array | undefined)[],
   rows: readonly (readonly string[])[],
   columns: readonly ValueColumnRequest[],
+  options: {
+    /**
+     * Words the message of a bad cell (`row`: 0-based index into `rows`) so that it names where the
+     * row came from, e.g. a file and line; default `column C, data row N: PROBLEM`.
+     */
+    rowMessage?: (row: number, column: string, problem: string) => string;
+  } = {},
 ): ValueHolderInput {
+  const rowMessage = options.rowMessage ?? ((r: number, column: string, problem: string) => `column ${column}, data row ${r + 1}: ${problem}`);
   if (!Array.isArray(records) || !Array.isArray(rows) || records.length !== rows.length) throw new RangeError('records and rows must have the same length');
   if (!Array.isArray(columns) || columns.length === 0) throw new RangeError('columns must be a non-empty array');
   const dedup = dedupeRecords(records);
@@ -75,15 +83,15 @@ export function aggregateValueRows(
       const k = dedup.keyOfRow[r]!;
       if (k === -1) continue; // a row without a key takes no part
       const cell = (rows[r]![ci] ?? '').trim();
-      if (cell === '') throw new InputError(`column ${name}, data row ${r + 1}: empty value`);
+      if (cell === '') throw new InputError(rowMessage(r, name, 'empty value'));
       let v: bigint;
       try {
         v = parseFixedPoint(cell, decimals);
       } catch (e) {
-        throw new InputError(`column ${name}, data row ${r + 1}: '${cell.slice(0, 32)}': ${(e as Error).message} (declared ${decimalPlaces(decimals)}; values are never rounded)`);
+        throw new InputError(rowMessage(r, name, `'${cell.slice(0, 32)}': ${(e as Error).message} (declared ${decimalPlaces(decimals)}; values are never rounded)`));
       }
       if (bound !== undefined && (v > bound || v < -bound)) {
-        throw new InputError(`column ${name}, data row ${r + 1}: value exceeds the declared bound ${col.bound}; refused before encryption`);
+        throw new InputError(rowMessage(r, name, `value exceeds the declared bound ${col.bound}; refused before encryption`));
       }
       t[k] = t[k]! + v;
     }

@@ -20,3 +20,28 @@ export function keyExistsMessage(path: string): string {
 export function fileLineMessage(file: string, line: number, problem: string, column?: string): string {
   return `${file}: line ${line}: ${column !== undefined ? `column ${column}: ` : ''}${problem}`;
 }
+
+/** What a peer-authentication failure usually means, before the error's own words. */
+const AUTH_HINT = 'peer authentication failed (wrong --peer-key, or not the expected peer): ';
+
+/**
+ * Prefixes added to an error's message by its stable code, when the usual cause is a wrong flag
+ * or the other side's policy: `psi` and `psi-sum` (a two-party session).
+ */
+export const SESSION_ERROR_HINTS: Readonly<Partial<Record<string, string>>> = {
+  ERR_VERIFICATION_FAILED: AUTH_HINT,
+  ERR_TRANSPORT_CLOSED: 'connection: ',
+  ERR_TERMS_REFUSED: 'terms refused: ',
+  ERR_GUARDRAIL_REFUSED: 'refused by guardrail: ',
+};
+
+/** The same for `aggregate` (the other side is the operator, or a participant it refused). */
+export const AGGREGATE_ERROR_HINTS: Readonly<Partial<Record<string, string>>> = {
+  ERR_VERIFICATION_FAILED: 'peer authentication failed (wrong --peer-key, or a key the other side does not accept): ',
+  ERR_TERMS_REFUSED: 'terms refused: ',
+};
+
+/** A session that ran past `--timeout` (`where`: the peer's address or URL, when known). */
+export function sessionTimedOutMessage(seconds: string, where?: string): string {
+  return `${where !== undefined ? `session with ${where}` : 'session'} timed out (--timeout ${seconds})`;
+}

@@ -42,6 +42,7 @@ import { intOption, parseCommandArgs, parseHostPort, PROGRESS_OPTION_SPECS, prog
 import { createProgress, progressHook, type Progress } from '../progress.js';
 import { resolveColumns, scanCsv } from '../csv.js';
 import { checkOutputPath, openAtomicOutput } from '../files.js';
+import { AGGREGATE_ERROR_HINTS } from '../messages.js';
 import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
 import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, recordReceipt } from '../ledger-wiring.js';
 import { cliSignal } from '../signals.js';
@@ -236,15 +237,11 @@ function checkConnectUrl(url: string, ca: string | undefined): void {
   if (ca !== undefined && u.protocol !== 'wss:') throw new InputError('option --ca needs a wss:// URL in --connect');
 }
 
-const HINTS: Partial<Record<string, string>> = {
-  ERR_VERIFICATION_FAILED: 'peer authentication failed (wrong --peer-key, or a key the other side does not accept): ',
-  ERR_TERMS_REFUSED: 'terms refused: ',
-};
 
 /** Adds a hint to errors whose usual cause is a wrong flag or the other side's policy. */
 function withHint(err: unknown): unknown {
   if (err instanceof DataportError) {
-    const hint = HINTS[err.code];
+    const hint = AGGREGATE_ERROR_HINTS[err.code];
     // A refused round (a provider's policy) already says so in its own words.
     if (hint !== undefined && !err.message.startsWith(hint) && !err.message.startsWith('aggregation round aborted')) {
       return new DataportError(err.code, `${hint}${err.message}`, { cause: err });

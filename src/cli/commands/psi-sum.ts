@@ -36,7 +36,7 @@ import {
   stringOption,
   type HostPort,
 } from '../args.js';
-import { fileLineMessage } from '../messages.js';
+import { fileLineMessage, SESSION_ERROR_HINTS, sessionTimedOutMessage } from '../messages.js';
 import { createProgress, progressHook, type ProgressOptions } from '../progress.js';
 import { scanCsv } from '../csv.js';
 import { cliSignal } from '../signals.js';
@@ -308,11 +308,11 @@ function sessionSignal(opts: Options): AbortSignal {
 
 function asRunError(err: unknown, signal: AbortSignal, opts: Options): unknown {
   if (signal.aborted && !cliSignal.aborted && (err instanceof AbortError || !(err instanceof DataportError))) {
-    return new TimeoutError(`psi-sum session timed out (--timeout ${opts.timeoutMs / 1000}s)`);
+    return new TimeoutError(`psi-sum ${sessionTimedOutMessage(`${opts.timeoutMs / 1000}s`)}`);
   }
   // The ID holder's range check on the value holder's result is a VerificationFailedError too.
   if (err instanceof DataportError && err.code === 'ERR_VERIFICATION_FAILED' && !/peer authentication|range check/.test(err.message)) {
-    return new DataportError(err.code, `peer authentication failed (wrong --peer-key, or not the expected peer): ${err.message}`, { cause: err });
+    return new DataportError(err.code, `${SESSION_ERROR_HINTS['ERR_VERIFICATION_FAILED']}${err.message}`, { cause: err });
   }
   return err;
 }

@@ -30,7 +30,7 @@ import { createWorkerPool } from '../../workers/index.js';
 import { openLedger, type Ledger } from '../../ledger/file-ledger.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { keyBytes, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
-import { outputExistsMessage } from '../messages.js';
+import { outputExistsMessage, SESSION_ERROR_HINTS, sessionTimedOutMessage } from '../messages.js';
 import { createProgress, type Progress } from '../progress.js';
 import { PSI_HELP, parsePsiOptions, type PsiCliOptions } from '../psi-options.js';
 import { cliSignal } from '../signals.js';
@@ -241,10 +241,10 @@ async function requester(ctx: PsiContext, startedAt: number): Promise<number> {
  */
 function asRunError(err: unknown, signal: AbortSignal, where: string): unknown {
   if (signal.aborted && !cliSignal.aborted && (err instanceof AbortError || !(err instanceof DataportError))) {
-    return new TimeoutError(`session with ${where} timed out (--timeout ${ctxTimeoutSeconds(signal)})`);
+    return new TimeoutError(sessionTimedOutMessage(ctxTimeoutSeconds(signal), where));
   }
   if (err instanceof DataportError && !(err instanceof InputError)) {
-    const hint = HINTS[err.code];
+    const hint = SESSION_ERROR_HINTS[err.code];
     if (hint !== undefined && !err.message.startsWith(hint)) return new DataportError(err.code, `${hint}${err.message}`, { cause: err });
   }
   return err;
@@ -261,12 +261,6 @@ function sessionSignal(opts: PsiCliOptions): AbortSignal {
   return signal;
 }
 
-const HINTS: Partial<Record<string, string>> = {
-  ERR_VERIFICATION_FAILED: 'peer authentication failed (wrong --peer-key, or not the expected peer): ',
-  ERR_TRANSPORT_CLOSED: 'connection: ',
-  ERR_TERMS_REFUSED: 'terms refused: ',
-  ERR_GUARDRAIL_REFUSED: 'refused by guardrail: ',
-};
 
 async function listener(ctx: PsiContext, startedAt: number): Promise<number> {
   const { opts, reporter } = ctx;

@@ -55,6 +55,16 @@ describe('--output refuses an existing file unless --force', () => {
     expectOneLineError(r.stderr, /--force applies only with --output/);
   }, 60_000);
 
+  it('ppca-psi: refused before its server starts, the file untouched', async () => {
+    writeFileSync(p('ppca.csv'), 'kept\n');
+    const r = await runCli(['ppca-psi', '--rank', '0', '--listen', '127.0.0.1:0', '--peer', '127.0.0.1:9', '--input', p('a.csv'), '--key', 'id',
+      '--output', p('ppca.csv'), '--timeout', '1'], W);
+    expect(r.code).not.toBe(0);
+    expectOneLineError(r.stderr, /ppca\.csv already exists; refusing to overwrite it \(use --force to replace it\)/);
+    expect(r.stderr).not.toMatch(/listening on/);
+    expect(readFileSync(p('ppca.csv'), 'utf8')).toBe('kept\n');
+  }, 60_000);
+
   it('aggregate analyst: refused before connecting, the file untouched', async () => {
     writeFileSync(p('result.json'), '{"mine":true}\n');
     const r = await runCli(['aggregate', 'analyst', '--connect', 'ws://127.0.0.1:9', '--query', p('q.json'), '--output', p('result.json'),

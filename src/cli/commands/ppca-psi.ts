@@ -48,7 +48,9 @@ and nothing is co-signed.
   --suite NAME            curve25519-sha256-direct (default) | sm2-sha256-tar | sm2-sm3-tai
   --result-to-rank N      who learns the intersection: -1 both (default), 0 or 1
   --output FILE.csv       write my input rows whose key is in the intersection, byte-for-byte
-                          (only when my rank learns it)
+                          (only when my rank learns it); an existing FILE is refused (before
+                          the server starts) unless --force
+  --force                 replace an existing --output FILE
   --json                  print a one-line JSON summary as the last line of stdout
   --channel NAME          link channel id (default root; the dual channel is NAME-0)
   --timeout SECONDS       longest wait for any expected message, ACK or FIN (default 30, the
@@ -75,6 +77,8 @@ interface PpcaCliOptions {
   suite: PpcaSuiteName;
   resultToRank: PpcaResultToRank;
   output?: string;
+  /** `--force`: replace an existing `--output` file. */
+  force: boolean;
   json: boolean;
   channel: string;
   timeoutMs: number;
@@ -96,6 +100,7 @@ function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
     suite: { type: 'string' },
     'result-to-rank': { type: 'string' },
     output: { type: 'string' },
+    force: { type: 'boolean' },
     json: { type: 'boolean' },
     channel: { type: 'string' },
     timeout: { type: 'string' },
@@ -124,6 +129,7 @@ function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
   const output = stringOption(values, 'output');
   const learns = resultToRank === -1 || resultToRank === rank;
   if (output !== undefined && !learns) throw new InputError(`option --output: rank ${rank} does not learn the intersection with --result-to-rank ${resultToRank}`);
+  if (values.force === true && output === undefined) throw new InputError('option --force applies only with --output FILE');
   const ledger = stringOption(values, 'ledger');
   const identity = stringOption(values, 'identity');
   if ((ledger === undefined) !== (identity === undefined)) throw new InputError('options --ledger and --identity go together (the identity signs the ledger receipt)');
@@ -136,6 +142,7 @@ function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
     suite: choiceOption(values, 'suite', PpcaSuiteNames, 'curve25519-sha256-direct'),
     resultToRank,
     ...(output !== undefined ? { output } : {}),
+    force: values.force === true,
     json: values.json === true,
     channel,
     timeoutMs: secondsOption(values, 'timeout', 30_000),
@@ -228,7 +235,7 @@ export async function run(argv: string[]): Promise<number> {
         throw new InputError(`--ledger ${opts.ledger}: cannot open (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
       }
     }
-    if (opts.output !== undefined) out = await openAtomicOutput(opts.output);
+    if (opts.output !== undefined) out = await openAtomicOutput(opts.output, { force: opts.force });
     executor = opts.workers === 0 ? await createInlineExecutor() : await createWorkerPool({ workers: opts.workers });
     link = await createGrpcPpcaLink({
       rank: opts.rank,

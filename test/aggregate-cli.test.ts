@@ -51,7 +51,7 @@ const provideArgs = (url: string, who: string, input: string, extra: string[] = 
   'aggregate', 'provide', '--connect', url, '--input', p(input), '--identity', p(who), '--peer-key', p('operator', 'identity.pub'), ...extra,
 ];
 const analystArgs = (url: string, extra: string[] = [], who = 'analyst') => [
-  'aggregate', 'analyst', '--connect', url, '--query', p('q.json'), '--output', p('r.json'), '--identity', p(who),
+  'aggregate', 'analyst', '--connect', url, '--query', p('q.json'), '--output', p('r.json'), '--force', '--identity', p(who),
   '--peer-key', p('operator', 'identity.pub'), ...extra,
 ];
 

@@ -45,7 +45,7 @@ async function round(minQuorum: string) {
   const [p1, p2, analyst] = await Promise.all([
     provide('h1', 'a.csv', ['--min-quorum', minQuorum]),
     provide('h2', 'b.csv', []),
-    runCli(['aggregate', 'analyst', '--connect', url, '--query', p('q.json'), '--output', p('r.json'), '--identity', p('analyst'), '--peer-key', p('operator', 'identity.pub'), '--json'], W),
+    runCli(['aggregate', 'analyst', '--connect', url, '--query', p('q.json'), '--output', p('r.json'), '--force', '--identity', p('analyst'), '--peer-key', p('operator', 'identity.pub'), '--json'], W),
   ]);
   return { p1, p2, analyst, server: await server.done };
 }

@@ -13,7 +13,7 @@ import type { PsiProgress } from '../protocols/psi/party.js';
 import { runPsi, type PsiTerms } from '../session/run-psi.js';
 import type { SessionPolicy } from '../session/session.js';
 import type { FrameTransport } from '../transport/types.js';
-import type { PsiContext, PsiRunOutcome } from './commands/psi.js';
+import type { PsiContext, PsiRunOutcome } from './psi-context.js';
 import type { PsiCliOptions } from './psi-options.js';
 import { acceptOnlySchedule, budgetCheck, noteAbortedRun, recordReceipt } from './ledger-wiring.js';
 

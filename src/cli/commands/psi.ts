@@ -18,66 +18,26 @@ import {
   normalizeKey,
   runPsiProtocol,
   type PsiProtocolOptions,
-  type PsiResult,
 } from '../../protocols/psi/index.js';
 import type { PsiProgress } from '../../protocols/psi/party.js';
-import type { Identity } from '../../session/identity.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { connectWebSocket } from '../../transport/websocket-node.js';
 import type { WebSocketLimits } from '../../transport/websocket-core.js';
-import type { UsageReceipt } from '../../ledger/receipt-types.js';
 import { createWorkerPool } from '../../workers/index.js';
 import { openLedger, type Ledger } from '../../ledger/file-ledger.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { keyBytes, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
 import { outputExistsMessage, SESSION_ERROR_HINTS, sessionTimedOutMessage } from '../messages.js';
-import { createProgress, type Progress } from '../progress.js';
+import { createProgress } from '../progress.js';
 import { PSI_HELP, parsePsiOptions, type PsiCliOptions } from '../psi-options.js';
 import { cliSignal } from '../signals.js';
 import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
-import { createReporter, failureSummary, securitySummary, type Reporter } from '../summary.js';
+import { createReporter, failureSummary, securitySummary } from '../summary.js';
 import { runSessionPsi } from '../psi-session.js';
 import { serveListener } from '../listen-loop.js';
 import { loadBudgetPolicy, loadPriceSchedule } from '../ledger-wiring.js';
-import type { BudgetPolicy } from '../../ledger/budget.js';
-import type { PriceSchedule, ReceiptBilling } from '../../ledger/pricing.js';
 import { PSI_PROTOCOL_NAME } from '../../session/run-psi.js';
-
-/** What one run (one session) produced, whichever mode ran it. */
-export interface PsiRunOutcome {
-  role: 'requester' | 'responder';
-  result: PsiResult;
-  /** Set when the session layer ran (not in interop mode). */
-  receipt?: UsageReceipt;
-  peerPublicKey?: Uint8Array;
-  /** Bytes of the whole connection (session layer included). */
-  bytesSent: number;
-  bytesReceived: number;
-  /** Where the receipt was appended, if `--ledger` was given. */
-  ledger?: { dir: string; index: number };
-  /** The co-signed billing of the receipt (priced with the responder's schedule, or the requester's), if any. */
-  billing?: ReceiptBilling;
-}
-
-/** Everything a session needs, prepared once before any socket is opened. */
-export interface PsiContext {
-  opts: PsiCliOptions;
-  input: KeyInput;
-  identity?: Identity;
-  peerKey?: Uint8Array;
-  executor: CryptoExecutor;
-  protocolOptions: PsiProtocolOptions;
-  reporter: Reporter;
-  progress: Progress;
-  /** The ledger receipts are appended to (`--ledger`). */
-  ledger?: Ledger;
-  /** `--price-schedule`: the schedule this party bills with (the amount is in the co-signed receipt). */
-  schedule?: PriceSchedule;
-  /** `--accept-price-schedule`: the only peer schedule accepted (when the peer's bills the run). */
-  acceptSchedule?: PriceSchedule;
-  /** `--budget`: checked against `ledger` once the peer is authenticated. */
-  budget?: BudgetPolicy;
-}
+import type { PsiContext, PsiRunOutcome } from '../psi-context.js';
 
 const PHASE_LABELS: Record<string, string> = {
   handshake: 'handshake',

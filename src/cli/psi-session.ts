@@ -95,6 +95,8 @@ export async function runSessionPsi(
   const budget = ledger && ctx.budget ? budgetCheck(ledger, ctx.budget, role, ctx.input.ids.length) : undefined;
   const common = {
     records: ctx.input.fields,
+    // Column names travel only for the messages of a schema mismatch; the count and profile are compared.
+    keySchema: { columns: opts.keyColumns },
     transport,
     identity: ctx.identity!,
     executor: ctx.executor,

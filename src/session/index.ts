@@ -23,6 +23,16 @@ export {
   withSecurityModel,
   type SecurityModel,
 } from './security-model.js';
+export {
+  checkKeySchema,
+  describeKeySchema,
+  KEY_COLUMNS_OPTION,
+  KEY_SCHEMA_OPTION,
+  keySchemaOf,
+  keySchemaTermsOptions,
+  type KeySchema,
+  type KeySchemaSpec,
+} from './key-schema.js';
 export { PSI_PROTOCOL_NAME, runPsi, type PsiTerms, type RunPsiResult, type RunPsiSessionOptions } from './run-psi.js';
 export {
   PSI_SUM_PROTOCOL_NAME,

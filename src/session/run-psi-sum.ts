@@ -11,6 +11,7 @@ import { AbortError, GuardrailRefusedError, TermsRefusedError, VerificationFaile
 import { divideToDecimal, formatFixedPoint } from '../he/fixed-point.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
 import type { SessionTerms } from './messages.js';
+import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions, type KeySchema, type KeySchemaSpec } from './key-schema.js';
 import type { SessionRunOptions } from './run-options.js';
 import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
 import { establishSession, recordAbortedRun, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
@@ -67,6 +68,8 @@ export interface RunPsiSumOptions extends SessionRunOptions {
   role: 'requester' | 'responder';
   /** Key of each row: a string or the fields of a multi-column key (normalised like `runPsi`). */
   records: readonly (readonly string[])[] | readonly string[];
+  /** The key schema, in the signed terms and checked by the responder as for `runPsi` (key-schema.ts). */
+  keySchema?: KeySchemaSpec;
   /** Given only by the value holder. */
   values?: PsiSumValues;
   /** Requester: the job's terms. */
@@ -130,7 +133,7 @@ function normalizeRecords(records: RunPsiSumOptions['records']): (Uint8Array | u
   });
 }
 
-function toTerms(t: PsiSumTerms, setSize: number, iHoldValues: boolean): SessionTerms {
+function toTerms(t: PsiSumTerms, setSize: number, iHoldValues: boolean, schema: KeySchema): SessionTerms {
   const reveal = t.reveal ?? 'both';
   if (reveal !== 'both' && reveal !== 'requester') throw new TypeError("terms.reveal must be 'both' or 'requester'");
   const k = t.minCohort ?? 0;
@@ -143,7 +146,7 @@ function toTerms(t: PsiSumTerms, setSize: number, iHoldValues: boolean): Session
   // The security model is part of the signed terms (security-model.ts).
   return withSecurityModel({
     protocol: PSI_SUM_PROTOCOL_NAME,
-    options: { values: iHoldValues ? 'requester' : 'responder', 'dp-epsilon': t.dpEpsilon === undefined ? 'none' : String(t.dpEpsilon) },
+    options: { values: iHoldValues ? 'requester' : 'responder', 'dp-epsilon': t.dpEpsilon === undefined ? 'none' : String(t.dpEpsilon), ...keySchemaTermsOptions(schema) },
     purpose: t.purpose ?? '',
     recipients: reveal === 'both' ? ['requester', 'responder'] : ['requester'],
     requesterSetSize: setSize,
@@ -160,7 +163,7 @@ function greaterEpsilon(a: string, b: string): boolean {
 /** Parses the psi-sum options of signed terms, or a refusal reason. */
 function parseTermsOptions(terms: SessionTerms): { valuesRole: 'requester' | 'responder'; epsilon?: string } | string {
   if (terms.protocol !== PSI_SUM_PROTOCOL_NAME) return 'listener does not offer this protocol';
-  const known = new Set(['values', 'dp-epsilon', SECURITY_MODEL_OPTION]);
+  const known = new Set(['values', 'dp-epsilon', SECURITY_MODEL_OPTION, ...KEY_SCHEMA_OPTIONS]);
   if (Object.keys(terms.options).some((k) => !known.has(k))) return 'unsupported protocol option';
   const model = checkSecurityModel(terms);
   if (model !== undefined) return model;
@@ -216,6 +219,8 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     throw new TypeError("heOffload must be 'auto', 'always' or 'never'");
   }
   if (signal?.aborted) throw new AbortError();
+  if (!Array.isArray(options.records)) throw new TypeError('records must be an array');
+  const schema = keySchemaOf(options.records, options.keySchema);
   const rows = normalizeRecords(options.records);
   const holder: 'ids' | 'values' = options.values !== undefined ? 'values' : 'ids';
   // Values are read and checked (decimals, bounds) before any connection is used.
@@ -240,6 +245,9 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
       const peerHasValues = o.valuesRole === 'requester';
       if (peerHasValues && holder === 'values') return 'both parties hold values: exactly one side gives value columns';
       if (!peerHasValues && holder === 'ids') return 'neither party holds values: the value holder must give value columns';
+      // Before any point is sent: keys built differently would silently intersect to nothing.
+      const mismatch = checkKeySchema(t, schema);
+      if (mismatch !== undefined) return mismatch;
       if (pol.maxDpEpsilon !== undefined && (o.epsilon === undefined || greaterEpsilon(o.epsilon, pol.maxDpEpsilon))) {
         return `listener requires differential-privacy noise with epsilon at most ${pol.maxDpEpsilon}`;
       }
@@ -249,7 +257,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
   const common = sessionBaseOptions(options);
   const session: Session =
     role === 'requester'
-      ? await establishSession({ ...common, role, terms: toTerms(options.terms ?? {}, distinct, holder === 'values') })
+      ? await establishSession({ ...common, role, terms: toTerms(options.terms ?? {}, distinct, holder === 'values', schema) })
       : await establishSession({ ...common, role, policy: sessionPolicy, localSetSize: distinct });
 
   let afterReceipt: Error | undefined;

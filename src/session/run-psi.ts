@@ -12,6 +12,7 @@ import { runPsiProtocol } from '../protocols/psi/driver.js';
 import { dedupeRecordsAsync, normalizeKeysAsync } from '../protocols/psi/normalize.js';
 import { DEFAULT_MAX_PEER_SET_SIZE, type PsiProgress, type PsiProtocolOptions } from '../protocols/psi/party.js';
 import type { SessionTerms } from './messages.js';
+import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions, type KeySchema, type KeySchemaSpec } from './key-schema.js';
 import type { SessionRunOptions } from './run-options.js';
 import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
 import { establishSession, recordAbortedRun, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
@@ -61,6 +62,12 @@ export interface RunPsiSessionOptions extends SessionRunOptions {
    * Fields are normalised (NFKC, trim, lower-case); rows whose fields are all empty are skipped.
    */
   records: readonly (readonly string[])[] | readonly string[];
+  /**
+   * The key schema (key-schema.ts): the key column names (for messages; their number must equal
+   * the records' width) and the normalisation profile. The number of key columns and the profile
+   * are in the signed terms; a responder refuses a requester whose schema differs, naming both.
+   */
+  keySchema?: KeySchemaSpec;
   /** Requester: the job's terms. */
   terms?: PsiTerms;
   /**
@@ -99,7 +106,7 @@ export interface RunPsiResult {
   sessionId: Uint8Array;
 }
 
-function toTerms(t: PsiTerms, setSize: number): SessionTerms {
+function toTerms(t: PsiTerms, setSize: number, schema: KeySchema): SessionTerms {
   const reveal = t.reveal ?? 'requester';
   if (reveal !== 'requester' && reveal !== 'both') throw new TypeError("terms.reveal must be 'requester' or 'both'");
   const truncation = t.truncation ?? 128;
@@ -115,7 +122,7 @@ function toTerms(t: PsiTerms, setSize: number): SessionTerms {
   // The security model (count-only: semi-honest only) is part of the signed terms (security-model.ts).
   return withSecurityModel({
     protocol: PSI_PROTOCOL_NAME,
-    options: { 'count-only': t.countOnly ? 'true' : 'false', truncate: String(truncation) },
+    options: { 'count-only': t.countOnly ? 'true' : 'false', truncate: String(truncation), ...keySchemaTermsOptions(schema) },
     purpose: t.purpose ?? '',
     recipients: reveal === 'both' ? ['requester', 'responder'] : ['requester'],
     requesterSetSize: setSize,
@@ -129,7 +136,7 @@ function protocolOptions(terms: SessionTerms): PsiProtocolOptions | string {
   if (terms.protocol !== PSI_PROTOCOL_NAME) return 'listener does not offer this protocol';
   const co = terms.options['count-only'];
   const tr = terms.options['truncate'];
-  const known = new Set(['count-only', 'truncate', SECURITY_MODEL_OPTION]);
+  const known = new Set(['count-only', 'truncate', SECURITY_MODEL_OPTION, ...KEY_SCHEMA_OPTIONS]);
   if (Object.keys(terms.options).some((k) => !known.has(k))) return 'unsupported protocol option';
   if (co !== 'true' && co !== 'false') return 'unsupported protocol option';
   const model = checkSecurityModel(terms);
@@ -177,6 +184,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   if (signal?.aborted) throw new AbortError();
   // Normalised and de-duplicated in slices that yield, so 10^5–10^6 keys do not hold the event loop.
   if (!Array.isArray(options.records)) throw new TypeError('records must be an array');
+  const schema = keySchemaOf(options.records, options.keySchema);
   const rows = await normalizeKeysAsync(options.records, signal);
   const deduped = await dedupeRecordsAsync(rows, signal);
   const distinct = deduped.keys.length;
@@ -184,7 +192,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   const received0 = transport.stats.bytesReceived;
 
   let terms: SessionTerms | undefined;
-  if (role === 'requester') terms = toTerms(options.terms ?? {}, distinct);
+  if (role === 'requester') terms = toTerms(options.terms ?? {}, distinct, schema);
   const basePolicy = options.policy ?? {};
   const policy: SessionPolicy = {
     ...basePolicy,
@@ -195,6 +203,9 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
     check: (t, peer) => {
       const o = protocolOptions(t);
       if (typeof o === 'string') return o;
+      // Before any point is sent: keys built differently would silently intersect to nothing.
+      const mismatch = checkKeySchema(t, schema);
+      if (mismatch !== undefined) return mismatch;
       return basePolicy.check?.(t, peer);
     },
   };

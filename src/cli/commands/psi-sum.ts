@@ -394,6 +394,7 @@ export async function run(argv: string[]): Promise<number> {
   const base: Omit<RunPsiSumOptions, 'role' | 'transport' | 'signal'> = {
     records: table.keys,
     onProgress: progressHook(progress),
+    keySchema: { columns: opts.keyColumns },
     ...(columns.length > 0 ? { values: { columns, rows: table.values } } : {}),
     identity,
     ...(peerKey ? { peerPublicKey: peerKey } : { allowAnyPeer: true }),

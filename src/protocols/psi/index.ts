@@ -3,7 +3,7 @@
  * sans-I/O state machines and the driver. See docs/psi-protocol.md.
  * @module
  */
-export { normalizeField, normalizeKey, dedupeRecords, rowsForKeys, type DedupedRecords } from './normalize.js';
+export { NORMALIZATION_PROFILE, normalizeField, normalizeKey, dedupeRecords, rowsForKeys, type DedupedRecords } from './normalize.js';
 export {
   PSI_VERSION,
   CipherSuite,

@@ -23,6 +23,18 @@ import { createYielder } from './yield.js';
 const encoder = new TextEncoder();
 
 /**
+ * The id of the normalisation profile this module implements (NFKC, trim, lower-case; the
+ * record-byte encoding above). Versioned: a change to what enters the protocol gets a new id, and
+ * both parties state the id in the signed terms (session/key-schema.ts).
+ *
+ * @example
+ * ```ts
+ * NORMALIZATION_PROFILE; // 'nfkc-trim-lower-v1'
+ * ```
+ */
+export const NORMALIZATION_PROFILE = 'nfkc-trim-lower-v1';
+
+/**
  * Normalises one identifier field: Unicode NFKC, trim, lower-case.
  *
  * @example

@@ -33,6 +33,7 @@ export {
   type KeySchema,
   type KeySchemaSpec,
 } from './key-schema.js';
+export { compareValueScales, encodeValueScales, VALUE_SCALES_OPTION, valueScalesOf, type ValueScale } from './value-scales.js';
 export { PSI_PROTOCOL_NAME, runPsi, type PsiTerms, type RunPsiResult, type RunPsiSessionOptions } from './run-psi.js';
 export {
   PSI_SUM_PROTOCOL_NAME,

@@ -13,6 +13,7 @@ import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js
 import type { SessionTerms } from './messages.js';
 import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions, type KeySchema, type KeySchemaSpec } from './key-schema.js';
 import type { SessionRunOptions } from './run-options.js';
+import { compareValueScales, encodeValueScales, VALUE_SCALES_OPTION, valueScalesOf, type ValueScale } from './value-scales.js';
 import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
 import { establishSession, recordAbortedRun, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
 import { createInlineExecutor, type CryptoExecutor } from '../protocols/executor.js';
@@ -39,6 +40,12 @@ export interface PsiSumTerms {
   purpose?: string;
   /** Bounds on the responder's distinct keys (default 0 … 2^23). */
   peerSetSize?: { min?: number; max?: number };
+  /**
+   * ID holder only: the value columns and decimal places it expects (`{ cost_yuan: 2 }`), stated in
+   * the terms (`value-scales`); a value holder whose columns differ refuses before any point.
+   * A value holder always states its own columns' scales.
+   */
+  expectValues?: Record<string, number>;
 }
 
 /** What a responder allows (besides the session layer's own policy fields). */
@@ -53,6 +60,8 @@ export interface PsiSumPolicy {
   requirePurpose?: boolean;
   /** Largest requester set size accepted (default 2^23, as for PSI). */
   maxPeerSetSize?: number;
+  /** ID holder only: the value columns and decimal places it expects; other scales are refused (value-scales.ts). */
+  expectValues?: Record<string, number>;
 }
 
 /** The value holder's columns: one request per column and, per row, the cells in that order. */
@@ -133,7 +142,10 @@ function normalizeRecords(records: RunPsiSumOptions['records']): (Uint8Array | u
   });
 }
 
-function toTerms(t: PsiSumTerms, setSize: number, iHoldValues: boolean, schema: KeySchema): SessionTerms {
+function toTerms(t: PsiSumTerms, setSize: number, mine: readonly ValueScale[] | undefined, schema: KeySchema): SessionTerms {
+  const iHoldValues = mine !== undefined;
+  if (iHoldValues && t.expectValues !== undefined) throw new TypeError('terms.expectValues is for the ID holder: the value holder states its own columns');
+  const scales = mine ?? (t.expectValues !== undefined ? valueScalesOf(t.expectValues, 'terms.expectValues') : undefined);
   const reveal = t.reveal ?? 'both';
   if (reveal !== 'both' && reveal !== 'requester') throw new TypeError("terms.reveal must be 'both' or 'requester'");
   const k = t.minCohort ?? 0;
@@ -146,7 +158,9 @@ function toTerms(t: PsiSumTerms, setSize: number, iHoldValues: boolean, schema: 
   // The security model is part of the signed terms (security-model.ts).
   return withSecurityModel({
     protocol: PSI_SUM_PROTOCOL_NAME,
-    options: { values: iHoldValues ? 'requester' : 'responder', 'dp-epsilon': t.dpEpsilon === undefined ? 'none' : String(t.dpEpsilon), ...keySchemaTermsOptions(schema) },
+    options: { values: iHoldValues ? 'requester' : 'responder', 'dp-epsilon': t.dpEpsilon === undefined ? 'none' : String(t.dpEpsilon), ...keySchemaTermsOptions(schema),
+      ...(scales !== undefined ? { [VALUE_SCALES_OPTION]: encodeValueScales(scales) } : {}),
+    },
     purpose: t.purpose ?? '',
     recipients: reveal === 'both' ? ['requester', 'responder'] : ['requester'],
     requesterSetSize: setSize,
@@ -163,7 +177,7 @@ function greaterEpsilon(a: string, b: string): boolean {
 /** Parses the psi-sum options of signed terms, or a refusal reason. */
 function parseTermsOptions(terms: SessionTerms): { valuesRole: 'requester' | 'responder'; epsilon?: string } | string {
   if (terms.protocol !== PSI_SUM_PROTOCOL_NAME) return 'listener does not offer this protocol';
-  const known = new Set(['values', 'dp-epsilon', SECURITY_MODEL_OPTION, ...KEY_SCHEMA_OPTIONS]);
+  const known = new Set(['values', 'dp-epsilon', VALUE_SCALES_OPTION, SECURITY_MODEL_OPTION, ...KEY_SCHEMA_OPTIONS]);
   if (Object.keys(terms.options).some((k) => !known.has(k))) return 'unsupported protocol option';
   const model = checkSecurityModel(terms);
   if (model !== undefined) return model;
@@ -232,6 +246,9 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
   const received0 = transport.stats.bytesReceived;
 
   const pol = options.policy ?? {};
+  if (holder === 'values' && pol.expectValues !== undefined) throw new TypeError('policy.expectValues is for the ID holder');
+  const expected = pol.expectValues !== undefined ? valueScalesOf(pol.expectValues, 'policy.expectValues') : undefined;
+  const myScales = valueInput?.columns.map((c) => ({ name: c.name, decimals: c.decimals }));
   const sessionPolicy: SessionPolicy = {
     protocols: [PSI_SUM_PROTOCOL_NAME],
     reveal: pol.reveal ?? 'either',
@@ -248,6 +265,12 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
       // Before any point is sent: keys built differently would silently intersect to nothing.
       const mismatch = checkKeySchema(t, schema);
       if (mismatch !== undefined) return mismatch;
+      const stated = t.options[VALUE_SCALES_OPTION];
+      if (holder === 'values' && stated !== undefined) return compareValueScales(stated, myScales!, 'requester expects', 'responder has');
+      if (expected !== undefined) {
+        if (stated === undefined) return 'the terms state no value column scales (option value-scales), and this responder expects some';
+        return compareValueScales(stated, expected, 'requester has', 'responder expects');
+      }
       if (pol.maxDpEpsilon !== undefined && (o.epsilon === undefined || greaterEpsilon(o.epsilon, pol.maxDpEpsilon))) {
         return `listener requires differential-privacy noise with epsilon at most ${pol.maxDpEpsilon}`;
       }
@@ -257,7 +280,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
   const common = sessionBaseOptions(options);
   const session: Session =
     role === 'requester'
-      ? await establishSession({ ...common, role, terms: toTerms(options.terms ?? {}, distinct, holder === 'values', schema) })
+      ? await establishSession({ ...common, role, terms: toTerms(options.terms ?? {}, distinct, myScales, schema) })
       : await establishSession({ ...common, role, policy: sessionPolicy, localSetSize: distinct });
 
   let afterReceipt: Error | undefined;
@@ -307,6 +330,13 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
       if (!options.executor) await executor.close();
     }
     const computeMs = Date.now() - tc;
+    // The scales the value holder announced in the protocol: those the terms state, if they do
+    // (only the ID holder can be misled: a value holder's own were compared before the run).
+    const announced = encodeValueScales(out.columns);
+    const statedScales = session.terms.options[VALUE_SCALES_OPTION];
+    if (statedScales !== undefined && statedScales !== announced) {
+      throw new VerificationFailedError('the value holder announced value column scales other than the signed terms state');
+    }
 
     const k = session.terms.minIntersection;
     const guardrails: GuardrailDecision[] = [];
@@ -329,6 +359,8 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
       outcome: out.withheld ? 'withheld' : 'completed',
       ...soFar,
       expectedPeerInputSize: peerDeclared,
+      // Not in the terms: the scales both parties saw announced become a signed fact of the run.
+      ...(statedScales === undefined ? { options: { [VALUE_SCALES_OPTION]: announced } } : {}),
     });
     await options.onReceipt?.(receipt);
     if (receipt.body.outcome === 'withheld') {

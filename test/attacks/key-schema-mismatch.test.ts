@@ -87,6 +87,41 @@ describe('key schema in the signed terms (SDK)', () => {
     refusedWith(res, SCHEMAS);
   });
 
+  it('runPsiSum: a value holder\'s scale other than the ID holder expects is refused on both sides, naming both', async () => {
+    const [a, b] = createMemoryTransportPair();
+    const scales = /value column scales differ: requester has cost_yuan=1; responder expects cost_yuan=2/;
+    const [req, res] = await both(
+      runPsiSum({ role: 'requester', records: ['1', '2'], values: { columns: [{ name: 'cost_yuan' }], rows: [['10.5'], ['3']] },
+        transport: a, identity: hospital, peerPublicKey: pharma.publicKey }),
+      runPsiSum({ role: 'responder', records: ['1'], policy: { expectValues: { cost_yuan: 2 } },
+        transport: b, identity: pharma, peerPublicKey: hospital.publicKey }),
+    );
+    refusedWith(req, scales);
+    refusedWith(res, scales);
+  });
+
+  it('runPsiSum: the ID holder\'s expectation is in the terms; the scales are signed in the receipt either way', async () => {
+    const [a, b] = createMemoryTransportPair();
+    const [req, res] = await both(
+      runPsiSum({ role: 'requester', records: ['1'], terms: { expectValues: { cost_yuan: 2 } },
+        transport: a, identity: pharma, peerPublicKey: hospital.publicKey }),
+      runPsiSum({ role: 'responder', records: ['1', '2'], values: { columns: [{ name: 'cost_yuan', decimals: 1 }], rows: [['10.5'], ['3']] },
+        transport: b, identity: hospital, peerPublicKey: pharma.publicKey }),
+    );
+    const p = /value column scales differ: requester expects cost_yuan=2; responder has cost_yuan=1/;
+    refusedWith(req, p);
+    refusedWith(res, p);
+    const [c, d] = createMemoryTransportPair();
+    const [i, v] = await Promise.all([
+      runPsiSum({ role: 'requester', records: ['1'], transport: c, identity: pharma, peerPublicKey: hospital.publicKey }),
+      runPsiSum({ role: 'responder', records: ['1', '2'], values: { columns: [{ name: 'cost_yuan', decimals: 1 }], rows: [['10.5'], ['3']] },
+        transport: d, identity: hospital, peerPublicKey: pharma.publicKey }),
+    ]);
+    expect(i.sums).toEqual({ cost_yuan: '10.5' });
+    expect(i.receipt.body.options['value-scales']).toBe('cost_yuan=1');
+    expect(v.receipt.body.options['value-scales']).toBe('cost_yuan=1');
+  });
+
   it('keySchemaOf refuses rows of different widths, names that do not fit, and unknown profiles', () => {
     expect(() => keySchemaOf([['1', 'a'], ['2']])).toThrow(RangeError);
     expect(() => keySchemaOf([['1', 'a']], { columns: ['id'] })).toThrow(RangeError);
@@ -114,6 +149,19 @@ describe('key schema in the signed terms (CLI, two processes)', () => {
   });
   afterEach(killAll);
   afterAll(() => tmp.cleanup());
+
+  it('psi-sum --expect-values cost_yuan=2 against a value holder with 1 decimal place: both exit 1 naming both scales', async () => {
+    const { l, r } = await runCliPair(
+      ['psi-sum', '--listen', '127.0.0.1:0', '--identity', p('hospital'), '--peer-key', p('pharma/identity.pub'), '--workers', '0',
+        '--input', p('hospital.csv'), '--key', 'patient_id', '--values', 'cost_yuan'],
+      (url) => ['psi-sum', '--connect', url, '--identity', p('pharma'), '--peer-key', p('hospital/identity.pub'), '--workers', '0',
+        '--input', p('pharma.csv'), '--key', 'resident_id', '--expect-values', 'cost_yuan=2'],
+    );
+    expect([l.code, r.code]).toEqual([1, 1]);
+    const scales = /value column scales differ: requester expects cost_yuan=2; responder has cost_yuan=1/;
+    expectOneLineError(r.stderr, scales);
+    expectOneLineError(l.stderr, scales);
+  });
 
   for (const cmd of ['psi', 'psi-sum'] as const) {
     it(`${cmd}: --key patient_id,ward against --key resident_id: both exit 1 with one line naming both schemas`, async () => {

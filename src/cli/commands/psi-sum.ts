@@ -72,6 +72,9 @@ input:
                             a value with more places is refused, never rounded
   --bound COL=X[,...]       bound on |each value| and |each key's total| (default: the next power of
                             ten above the largest key total; the peer learns the bound)
+  --expect-values COL=N[,...]  identifier holder: the value columns and decimal places expected;
+                            the terms state them and a value holder with other scales is refused
+                            (without it the scales announced are recorded in the receipt)
 
 peers and identity:
   --identity DIR            my identity (DIR/identity.key, from 'dataport keygen')
@@ -124,6 +127,8 @@ interface Options {
   keyColumns: string[];
   valueColumns: string[];
   decimals: Map<string, number>;
+  /** ID holder: expected value columns → decimal places (`--expect-values`). */
+  expectValues?: Record<string, number>;
   bounds: Map<string, string>;
   identityDir: string;
   peerKeyFile?: string;
@@ -167,6 +172,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     key: { type: 'string' },
     values: { type: 'string' },
     decimals: { type: 'string' },
+    'expect-values': { type: 'string' },
     bound: { type: 'string' },
     identity: { type: 'string' },
     'peer-key': { type: 'string' },
@@ -204,6 +210,16 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     if (!/^[0-9]{1,2}$/.test(v) || Number(v) > 18) throw new InputError(`option --decimals ${col}=${v}: decimals must be an integer 0..18`);
     decimals.set(col, Number(v));
   }
+  const expectText = stringOption(values, 'expect-values');
+  let expectValues: Record<string, number> | undefined;
+  if (expectText !== undefined) {
+    if (valueColumns.length > 0) throw new InputError('option --expect-values is for the identifier holder: the value holder (--values) states its own scales');
+    expectValues = {};
+    for (const [col, v] of parseAssignments(expectText, 'expect-values')) {
+      if (!/^[0-9]{1,2}$/.test(v) || Number(v) > 18) throw new InputError(`option --expect-values ${col}=${v}: decimals must be an integer 0..18`);
+      expectValues[col] = Number(v);
+    }
+  }
   const bounds = parseAssignments(stringOption(values, 'bound'), 'bound');
   for (const col of [...decimals.keys(), ...bounds.keys()]) {
     if (!valueColumns.includes(col)) throw new InputError(`column '${col}' in --decimals/--bound is not one of --values`);
@@ -238,6 +254,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     progress: progressOption(values),
   };
   if (dpEpsilon !== undefined) opts.dpEpsilon = dpEpsilon;
+  if (expectValues !== undefined) opts.expectValues = expectValues;
   if (listenText !== undefined) opts.listen = parseHostPort(listenText, 'listen');
   if (connect !== undefined) opts.connect = connect;
   for (const [k, name] of [
@@ -331,12 +348,21 @@ async function runOn(
     transport,
     signal,
     ...(role === 'requester'
-      ? { terms: { reveal: opts.reveal, minCohort: opts.minCohort, purpose: opts.purpose, ...(opts.dpEpsilon !== undefined ? { dpEpsilon: opts.dpEpsilon } : {}) } }
+      ? {
+          terms: {
+            reveal: opts.reveal,
+            minCohort: opts.minCohort,
+            purpose: opts.purpose,
+            ...(opts.dpEpsilon !== undefined ? { dpEpsilon: opts.dpEpsilon } : {}),
+            ...(opts.expectValues !== undefined ? { expectValues: opts.expectValues } : {}),
+          },
+        }
       : {
           policy: {
             reveal: opts.reveal,
             minCohort: opts.minCohort,
             ...(opts.dpEpsilon !== undefined ? { maxDpEpsilon: opts.dpEpsilon } : {}),
+            ...(opts.expectValues !== undefined ? { expectValues: opts.expectValues } : {}),
           },
         }),
   });

@@ -18,6 +18,14 @@ import { cliSignal } from './signals.js';
 
 /** Default `--handshake-timeout`: seconds a connection has to authenticate. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * The one default of `--timeout` for every listener (`psi`, `psi-sum`, `aggregate serve`): ten
+ * minutes. It limits each session (for `aggregate serve`: joining, then collecting), and a
+ * listener without `--keep-serving` waits at most this long for a partner that authenticates,
+ * then exits with a timeout (docs/cli.md, "Listeners and timeouts").
+ */
+export const DEFAULT_LISTEN_TIMEOUT_MS = 600_000;
 /** Connections waiting to authenticate at once; further ones are refused (HTTP 503). */
 export const LISTENER_MAX_PENDING = 16;
 

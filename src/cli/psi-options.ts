@@ -5,7 +5,7 @@
  */
 import { InputError } from '../errors.js';
 import { availableCores } from '../platform/node.js';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './listen-loop.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS } from './listen-loop.js';
 import {
   choiceOption,
   intOption,
@@ -50,8 +50,6 @@ export interface PsiCliOptions {
   ca?: string;
   /** Overall limit of one session (connect included), in ms. */
   timeoutMs: number;
-  /** Whether `--timeout` was given (a single-session listener then also limits its wait). */
-  timeoutGiven: boolean;
   /** Listener: time a connection has to complete the authenticated handshake, in ms. */
   handshakeTimeoutMs: number;
   purpose: string;
@@ -65,8 +63,8 @@ export interface PsiCliOptions {
   acceptPriceScheduleFile?: string;
 }
 
-/** Default `--timeout`: ten minutes per session. */
-export const DEFAULT_TIMEOUT_MS = 600_000;
+/** Default `--timeout`: the one default of every listener (listen-loop.ts). */
+export const DEFAULT_TIMEOUT_MS = DEFAULT_LISTEN_TIMEOUT_MS;
 /** Longest `--purpose` accepted, in characters (it is signed into the receipt). */
 export const MAX_PURPOSE_CHARS = 1024;
 /** Largest `--workers`. */
@@ -122,7 +120,8 @@ running:
                           16 connections, then 1 per second)
   --workers N             worker threads for the cryptography (0 = none; default: core count)
   --timeout SECONDS       limit of one session (default 600); with --listen and no
-                          --keep-serving, also the longest wait for the peer to connect
+                          --keep-serving, also the longest wait for a peer that
+                          authenticates (the same rule for every listener)
   --ledger DIR            append the signed usage receipt of every run to this ledger
   --price-schedule FILE   bill each run with this price schedule (JSON, see docs/ledger.md);
                           the amount is part of the co-signed receipt (needs --ledger)
@@ -220,7 +219,6 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     keepServing: values['keep-serving'] === true,
     workers: intOption(values, 'workers', 0, MAX_WORKERS, availableCores()),
     timeoutMs: secondsOption(values, 'timeout', DEFAULT_TIMEOUT_MS),
-    timeoutGiven: values.timeout !== undefined,
     handshakeTimeoutMs: secondsOption(values, 'handshake-timeout', DEFAULT_HANDSHAKE_TIMEOUT_MS),
     purpose: values.purpose === undefined ? '' : String(values.purpose),
     insecureInterop: values['insecure-interop'] === true,

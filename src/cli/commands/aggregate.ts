@@ -36,7 +36,7 @@ import {
 } from '../../session/run-aggregate.js';
 import type { WebSocketLimits } from '../../transport/websocket-core.js';
 import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, LISTENER_MAX_PENDING, reportRejected } from '../listen-loop.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, LISTENER_MAX_PENDING, reportRejected } from '../listen-loop.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { intOption, parseCommandArgs, parseHostPort, PROGRESS_OPTION_SPECS, progressHelp, progressOption, secondsOption, stringOption, type ParsedOptions } from '../args.js';
 import { createProgress, progressHook, type Progress } from '../progress.js';
@@ -284,7 +284,7 @@ async function serve(argv: string[]): Promise<number> {
   const handshakeTimeoutMs = secondsOption(values, 'handshake-timeout', DEFAULT_HANDSHAKE_TIMEOUT_MS);
   const n = intOption(values, 'providers', 2, AGGREGATE_QUERY_LIMITS.maxProviders);
   if (n === undefined) throw new InputError("option --providers is required (see 'dataport aggregate --help')");
-  const timeoutMs = secondsOption(values, 'timeout', 600_000);
+  const timeoutMs = secondsOption(values, 'timeout', DEFAULT_LISTEN_TIMEOUT_MS);
   const analystKeyFile = stringOption(values, 'analyst-key');
   const providerKeysDir = stringOption(values, 'provider-keys');
   const allowAny = values['allow-any-peer'] === true;

@@ -40,7 +40,7 @@ import { fileLineMessage, SESSION_ERROR_HINTS, sessionTimedOutMessage } from '..
 import { createProgress, progressHook, type ProgressOptions } from '../progress.js';
 import { scanCsv } from '../csv.js';
 import { cliSignal } from '../signals.js';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, serveListener } from '../listen-loop.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, serveListener } from '../listen-loop.js';
 import { loadIdentity, loadPeerKey } from '../identity-files.js';
 import { createReporter, securitySummary, type Reporter } from '../summary.js';
 
@@ -248,7 +248,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     minCohort: intOption(values, 'min-cohort', 0, 2 ** 31, 0),
     purpose,
     workers: intOption(values, 'workers', 0, 256, availableCores()),
-    timeoutMs: secondsOption(values, 'timeout', 600_000),
+    timeoutMs: secondsOption(values, 'timeout', DEFAULT_LISTEN_TIMEOUT_MS),
     handshakeTimeoutMs: secondsOption(values, 'handshake-timeout', DEFAULT_HANDSHAKE_TIMEOUT_MS),
     json: values.json === true,
     progress: progressOption(values),

@@ -235,7 +235,7 @@ async function listener(ctx: PsiContext, startedAt: number): Promise<number> {
       handshakeTimeoutMs: opts.handshakeTimeoutMs,
       maxSessions: single ? 1 : 4,
       keepServing: !single,
-      ...(single && opts.timeoutGiven ? { waitTimeoutMs: opts.timeoutMs } : {}),
+      ...(single ? { waitTimeoutMs: opts.timeoutMs } : {}),
       unauthenticated: opts.insecureInterop,
       run: async (transport, who) => {
         const signal = sessionSignal(opts);

@@ -3,7 +3,8 @@
  * (formats in src/session/identity.ts). Shared by `dataport psi` and `dataport psi-sum`.
  * @module
  */
-import { readFile, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { fsErrorText } from './files.js';
@@ -58,4 +59,68 @@ export async function loadPeerKey(path: string): Promise<Uint8Array> {
   } catch (err) {
     throw new InputError(`${path}: ${(err as Error).message} (expected a peer's identity.pub)`);
   }
+}
+
+/** A public key and the name an operator gave it (file or folder name). */
+export interface NamedKey {
+  name: string;
+  key: Uint8Array;
+  /** The file it was read from. */
+  file: string;
+}
+
+/**
+ * Reads a folder of peers' public keys, named: flat `NAME.pub` files and keygen folders
+ * `NAME/identity.pub` (name = folder name); other entries are ignored. Refuses, with one line
+ * naming the files, a name given twice (`a.pub` and `a/identity.pub`) or one key under two names;
+ * at most `maxKeys` keys. `option` names the flag in messages (e.g. `--provider-keys`).
+ *
+ * @example
+ * ```ts
+ * const keys = await loadNamedKeys('keys/providers', '--provider-keys', 256); // [{ name: 'hospital-a', key, file }]
+ * ```
+ */
+export async function loadNamedKeys(dir: string, option: string, maxKeys: number): Promise<NamedKey[]> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    throw new InputError(`${option} ${dir}: cannot read directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const files = new Map<string, string>();
+  for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    let name: string | undefined;
+    let file: string | undefined;
+    if (e.isFile() && e.name.endsWith('.pub') && e.name.length > 4) {
+      name = e.name.slice(0, -4);
+      file = join(dir, e.name);
+    } else if (e.isDirectory()) {
+      const candidate = join(dir, e.name, 'identity.pub');
+      try {
+        if (!(await stat(candidate)).isFile()) continue;
+      } catch {
+        continue; // not a keygen folder
+      }
+      name = e.name;
+      file = candidate;
+    }
+    if (name === undefined || file === undefined) continue;
+    const other = files.get(name);
+    if (other !== undefined) throw new InputError(`${option} ${dir}: the name '${name}' is given twice (${other} and ${file}); keep one`);
+    files.set(name, file);
+    if (files.size > maxKeys) throw new InputError(`${option} ${dir}: more than ${maxKeys} keys`);
+  }
+  if (files.size === 0) throw new InputError(`${option} ${dir}: no NAME.pub files or NAME/identity.pub keygen folders`);
+  const out: NamedKey[] = [];
+  const seen = new Map<string, NamedKey>();
+  for (const [name, file] of files) {
+    const key = await loadPeerKey(file);
+    const hex = Buffer.from(key).toString('hex');
+    const dup = seen.get(hex);
+    if (dup !== undefined) throw new InputError(`${option} ${dir}: the same key is given as '${dup.name}' (${dup.file}) and '${name}' (${file}); keep one`);
+    const nk = { name, key, file };
+    seen.set(hex, nk);
+    out.push(nk);
+  }
+  return out;
 }

@@ -43,7 +43,7 @@ import { createProgress, progressHook, type Progress } from '../progress.js';
 import { resolveColumns, scanCsv } from '../csv.js';
 import { checkOutputPath, openAtomicOutput } from '../files.js';
 import { AGGREGATE_ERROR_HINTS } from '../messages.js';
-import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
+import { loadIdentity, loadNamedKeys, loadPeerKey, readTextFile } from '../identity-files.js';
 import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, recordReceipt } from '../ledger-wiring.js';
 import { cliSignal } from '../signals.js';
 import { parseEpsilon } from '../../protocols/guardrails.js';
@@ -86,7 +86,8 @@ Every connection is mutually authenticated (Ed25519 identities from 'dataport ke
 --peer-key       analyst/provide: the operator's identity.pub (pinned)
 --analyst-key    serve: the only analyst accepted (its identity.pub);
                  provide: encrypt only under a query and HE key this analyst signed
---provider-keys  serve: directory of the accepted providers' identity.pub files (*.pub)
+--provider-keys  serve: directory of the accepted providers' keys: NAME.pub files and/or
+                 keygen folders NAME/identity.pub (a name or a key given twice is refused)
 --allow-any-peer serve: accept any authenticated analyst / provider whose key is not pinned
 --purpose        purpose / authorisation reference, signed into every receipt; with serve,
                  participants must state the same one
@@ -125,7 +126,7 @@ const REFUSAL_TEXT: Record<number, string> = {
   [AbortReason.INPUT_ERROR]: 'it could not use its input',
 };
 
-/** Largest number of `*.pub` files read from `--provider-keys`. */
+/** Largest number of keys read from `--provider-keys`. */
 const MAX_PROVIDER_KEY_FILES = AGGREGATE_QUERY_LIMITS.maxProviders * 4;
 
 function limitsFor(timeoutMs: number): WebSocketLimits {
@@ -251,17 +252,7 @@ function withHint(err: unknown): unknown {
 }
 
 async function loadProviderKeys(dir: string): Promise<Uint8Array[]> {
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((n) => n.endsWith('.pub')).sort();
-  } catch (err) {
-    throw new InputError(`--provider-keys ${dir}: cannot read directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  if (names.length === 0) throw new InputError(`--provider-keys ${dir}: no *.pub files`);
-  if (names.length > MAX_PROVIDER_KEY_FILES) throw new InputError(`--provider-keys ${dir}: more than ${MAX_PROVIDER_KEY_FILES} *.pub files`);
-  const keys: Uint8Array[] = [];
-  for (const n of names) keys.push(await loadPeerKey(join(dir, n)));
-  return keys;
+  return (await loadNamedKeys(dir, '--provider-keys', MAX_PROVIDER_KEY_FILES)).map((k) => k.key);
 }
 
 async function serve(argv: string[]): Promise<number> {

@@ -5,6 +5,7 @@
  */
 import { equalBytes, toBase64 } from '../utils/bytes.js';
 import type { UsageReceipt } from './receipt-types.js';
+import { csvCell } from '../utils/csv-cell.js';
 
 /**
  * How rows are grouped.
@@ -149,12 +150,6 @@ export function printable(s: string): string {
   return s.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, '\uFFFD');
 }
 
-/** RFC 4180 quoting, plus a leading `'` on cells a spreadsheet would run as a formula. */
-function csvCell(s: string): string {
-  let v = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
-  if (/[",\r\n]/.test(v)) v = `"${v.replace(/"/g, '""')}"`;
-  return v;
-}
 
 /**
  * Renders report rows. `table`: aligned columns for a terminal; `csv`: RFC 4180 with a header

@@ -19,6 +19,7 @@ import {
   AbortReason,
   MIN_QUORUM_FLOOR,
   createLocalAggregator,
+  formatAggregateResult,
   parseAggregateQuery,
   requiredColumns,
   type AggregateQuery,
@@ -38,7 +39,7 @@ import type { WebSocketLimits } from '../../transport/websocket-core.js';
 import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, LISTENER_MAX_PENDING, reportRejected } from '../listen-loop.js';
 import { toBase64 } from '../../utils/bytes.js';
-import { intOption, parseCommandArgs, parseHostPort, PROGRESS_OPTION_SPECS, progressHelp, progressOption, secondsOption, stringOption, type ParsedOptions } from '../args.js';
+import { choiceOption, intOption, parseCommandArgs, parseHostPort, PROGRESS_OPTION_SPECS, progressHelp, progressOption, secondsOption, stringOption, type ParsedOptions } from '../args.js';
 import { createProgress, progressHook, type Progress } from '../progress.js';
 import { resolveColumns, scanCsv } from '../csv.js';
 import { checkOutputPath, openAtomicOutput } from '../files.js';
@@ -67,7 +68,7 @@ const HELP = `Usage:
                              (--analyst-key FILE.pub | --allow-any-peer) (--provider-keys DIR | --allow-any-peer)
                              [--tls-cert FILE --tls-key FILE] [--purpose TEXT] [--handshake-timeout SECONDS]
                              [common options]
-  dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json [--force] --identity DIR
+  dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json [--force] [--format json|csv|table] --identity DIR
                              --peer-key OPERATOR.pub [--ca FILE] [--purpose TEXT] [common options]
   dataport aggregate provide --connect URL --input FILE.csv --identity DIR --peer-key OPERATOR.pub
                              [--analyst-key FILE.pub] [--min-cohort N] [--max-epsilon E] [--min-quorum N] [--ca FILE]
@@ -78,7 +79,9 @@ common options: [--ledger DIR [--price-schedule FILE] [--budget FILE]] [--timeou
 serve     the port operator: waits for the analyst and N providers, sums their encrypted
           vectors and returns only the re-randomised total to the analyst (no secret key)
 analyst   sends the query (docs/aggregate.md) and an HE public key, both signed with its
-          identity; writes the result JSON
+          identity; writes the result to --output: JSON (default), or with --format csv a
+          CSV of group,statistic,column,bin,value (quoted like 'ledger report'), or with
+          --format table the same rows aligned
 provide   reduces FILE.csv to the query's statistics and sends them encrypted
 
 Every connection is mutually authenticated (Ed25519 identities from 'dataport keygen'):
@@ -420,6 +423,7 @@ async function analystCommand(argv: string[]): Promise<number> {
     query: { type: 'string' },
     output: { type: 'string' },
     force: { type: 'boolean' },
+    format: { type: 'string' },
     'peer-key': { type: 'string' },
     ca: { type: 'string' },
   });
@@ -427,6 +431,7 @@ async function analystCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  const format = choiceOption(values, 'format', ['json', 'csv', 'table'] as const, 'json');
   const query = await readQueryFile(stringOption(values, 'query', true));
   const outputPath = stringOption(values, 'output', true);
   // Refused now, before any file is loaded or any connection made (and again atomically at commit).
@@ -456,7 +461,7 @@ async function analystCommand(argv: string[]): Promise<number> {
           onProgress: progressHook(c.progress),
         });
         c.progress.end();
-        await output.write(new TextEncoder().encode(`${JSON.stringify(result, null, 2)}\n`));
+        await output.write(new TextEncoder().encode(formatAggregateResult(result, format)));
         await output.commit();
         out.info(`result of ${result.queryId}: ${result.groups.length} group(s), ${result.guardrails.withheldGroups} withheld, ${result.contributors} of ${result.expectedProviders} providers; written to ${outputPath}`);
         if (ledger) out.info(`receipt appended to ${ledger.dir} (entry ${entries[0]})`);

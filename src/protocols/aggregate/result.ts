@@ -6,6 +6,7 @@
 import { divideToDecimal, formatFixedPoint } from '../../he/fixed-point.js';
 import { meetsMinCohort, type DpRecord } from '../guardrails.js';
 import { aggregateLayout, dpPlan, type AggregateQuery } from './query.js';
+import { csvCell } from '../../utils/csv-cell.js';
 
 /**
  * One released statistic (values are exact decimal strings; with DP they include the noise).
@@ -123,4 +124,49 @@ export function buildAggregateResult(
     groups,
     guardrails: { minCohort: query.minCohort, withheldGroups, minCohortOnNoisyCounts: noiseAdded, dp },
   };
+}
+
+/**
+ * The result as flat rows, one per released value: `group, statistic, column, bin, value`
+ * (a histogram gives one row per bin; a withheld group one row with statistic `withheld` and the
+ * reason as its value; the ungrouped total has group `*`).
+ */
+function resultRows(result: AggregateResult): string[][] {
+  const rows: string[][] = [];
+  for (const g of result.groups) {
+    const group = g.group ?? '*';
+    if (g.withheld) {
+      rows.push([group, 'withheld', '', '', g.reason]);
+      continue;
+    }
+    for (const s of g.statistics) {
+      if (s.type === 'count') rows.push([group, 'count', '', '', s.value]);
+      else if (s.type === 'histogram') s.bins.forEach((b, i) => rows.push([group, 'histogram', s.column, b, s.counts[i] ?? '']));
+      else rows.push([group, s.type, s.column, '', s.value ?? '']);
+    }
+  }
+  return rows;
+}
+
+/**
+ * Renders a result: `json` (the full object, as before), `csv` (RFC 4180 with a header row
+ * `group,statistic,column,bin,value`, cells quoted like `ledger report`'s, formula-safe) or
+ * `table` (the same rows aligned for a terminal, control characters replaced). CSV and table
+ * carry the values only; the guardrail and DP details are in the JSON.
+ *
+ * @example
+ * ```ts
+ * process.stdout.write(formatAggregateResult(result, 'csv')); // group,statistic,column,bin,value\r\ncardiology,count,,,12\r\n…
+ * ```
+ */
+export function formatAggregateResult(result: AggregateResult, format: 'table' | 'csv' | 'json'): string {
+  if (format === 'json') return `${JSON.stringify(result, null, 2)}\n`;
+  const header = ['group', 'statistic', 'column', 'bin', 'value'];
+  const rows = resultRows(result);
+  if (format === 'csv') return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
+  if (format !== 'table') throw new RangeError("format must be 'table', 'csv' or 'json'");
+  // Group names and columns come from the query (the analyst's own) but may hold anything: keep them off the terminal's controls.
+  const all = [header, ...rows.map((r) => r.map((c) => c.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, '\uFFFD')))];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
+  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
 }

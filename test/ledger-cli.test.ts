@@ -194,6 +194,32 @@ describe('dataport ledger', () => {
     expect(bad.stderr).toMatch(/--by must be one of counterparty, protocol, month/);
   });
 
+  it('report --names FILE / --keys DIR label counterparties; unknown keys stay base64', async () => {
+    const names = join(dir, '..', `names-${process.pid}.json`);
+    writeFileSync(names, JSON.stringify({ [toBase64(hospital.publicKey)]: 'Hospital A' }));
+    const t = await dataport('ledger', 'report', '--ledger', dir, '--names', names);
+    expect(t.code).toBe(0);
+    expect(t.stdout).toMatch(/^Hospital A\s+\d/m);
+    expect(t.stdout).toContain(toBase64(insurer.publicKey));
+    expect(t.stdout).not.toContain(toBase64(hospital.publicKey));
+    const csv = await dataport('ledger', 'report', '--ledger', dir, '--names', names, '--format', 'csv');
+    expect(csv.stdout.split('\r\n')[0]).toMatch(/^counterparty,label,runs,/);
+    expect(csv.stdout).toContain(`${toBase64(hospital.publicKey)},Hospital A,`);
+    // A folder of keygen folders: label = folder name.
+    const keys = join(dir, '..', `keys-${process.pid}`);
+    mkdirSync(join(keys, 'insurer-b'), { recursive: true });
+    writeFileSync(join(keys, 'insurer-b', 'identity.pub'), formatPublicKeyFile(insurer.publicKey));
+    const json = JSON.parse((await dataport('ledger', 'report', '--ledger', dir, '--keys', keys, '--names', names, '--format', 'json')).stdout);
+    const labels = Object.fromEntries(json.rows.map((r: { key: string; label?: string }) => [r.key, r.label]));
+    expect(labels).toEqual({ [toBase64(hospital.publicKey)]: 'Hospital A', [toBase64(insurer.publicKey)]: 'insurer-b' });
+    writeFileSync(names, JSON.stringify({ 'not-a-key': 'x' }));
+    const bad = await dataport('ledger', 'report', '--ledger', dir, '--names', names);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--names .*'not-a-key' is not a base64 Ed25519 public key/);
+    rmSync(names);
+    rmSync(keys, { recursive: true });
+  });
+
   it('one-line errors for usage mistakes', async () => {
     for (const args of [
       ['ledger', 'verify'],

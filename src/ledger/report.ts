@@ -154,19 +154,31 @@ export function printable(s: string): string {
 /**
  * Renders report rows. `table`: aligned columns for a terminal; `csv`: RFC 4180 with a header
  * row (amounts in minor units); `json`: `{ by, rows }`. Billed amounts are in minor units.
+ * `labels` (base64 key → operator's name), with `by` counterparty: the table shows the label in
+ * place of a known key, the CSV adds a `label` column, the JSON a `label` field; unknown keys stay base64.
  * @example
  * ```ts
  * console.log(formatUsageReport(rows, 'month', 'table'));
  * ```
  */
-export function formatUsageReport(rows: readonly UsageReportRow[], by: ReportGrouping, format: ReportFormat): string {
-  if (format === 'json') return JSON.stringify({ by, rows }, null, 2);
+export function formatUsageReport(
+  rows: readonly UsageReportRow[],
+  by: ReportGrouping,
+  format: ReportFormat,
+  labels?: ReadonlyMap<string, string>,
+): string {
+  // Operator labels of counterparty keys (`ledger report --names/--keys`); unknown keys stay base64.
+  const label = (r: UsageReportRow): string | undefined => (by === 'counterparty' ? labels?.get(r.key) : undefined);
+  const labelled = by === 'counterparty' && labels !== undefined;
+  if (format === 'json') return JSON.stringify({ by, rows: labelled ? rows.map((r) => (label(r) !== undefined ? { ...r, label: label(r) } : r)) : rows }, null, 2);
   const header = [by, ...COLUMNS];
   if (format === 'csv') {
-    return [header, ...rows.map((r) => [r.key, ...cells(r)])].map((line) => line.map(csvCell).join(',')).join('\r\n') + '\r\n';
+    const head = labelled ? [by, 'label', ...COLUMNS] : header;
+    const lines = rows.map((r) => (labelled ? [r.key, label(r) ?? '', ...cells(r)] : [r.key, ...cells(r)]));
+    return [head, ...lines].map((line) => line.map(csvCell).join(',')).join('\r\n') + '\r\n';
   }
   if (format !== 'table') throw new RangeError("format must be 'table', 'csv' or 'json'");
-  const body = rows.map((r) => [printable(r.key), ...cells(r)]);
+  const body = rows.map((r) => [printable(label(r) ?? r.key), ...cells(r)]);
   const total: UsageReportRow = { key: 'TOTAL', runs: 0, outcomes: {}, recordsIn: 0, recordsOut: 0, bytesExchanged: 0, computeMs: 0, billed: {} };
   // Totals are not meaningful per counterparty (a run can count twice); only per protocol / month.
   if (by !== 'counterparty' && rows.length > 0) {

@@ -24,11 +24,11 @@ import { readLedgerSnapshot, verifyLedgerDir } from '../../ledger/node.js';
 import { printable } from '../../ledger/report.js';
 import type { LedgerSnapshot } from '../../ledger/node.js';
 import { parsePublicKeyFile } from '../../session/identity.js';
-import { toBase64 } from '../../utils/bytes.js';
+import { fromBase64, toBase64 } from '../../utils/bytes.js';
 import { choiceOption, intOption, parseCommandArgs, stringListOption, stringOption } from '../args.js';
 import { fsErrorText, writePublicFile } from '../files.js';
 import type { OptionSpec, ParsedOptions } from '../args.js';
-import { readTextFile } from '../identity-files.js';
+import { loadNamedKeys, readTextFile } from '../identity-files.js';
 import { loadPriceSchedule } from '../ledger-wiring.js';
 import { createReporter } from '../summary.js';
 
@@ -70,6 +70,9 @@ subcommands:
                usage and the co-signed billed amounts (minor currency units); --by security
                groups runs by protocol and the security model both parties signed (e.g.
                'ecdh-psi semi-honest' for count-only runs; SECURITY.md §1.2)
+               [--names FILE] [--keys DIR] label counterparties: FILE is JSON
+               {"<base64 key>": "label", ...}; DIR holds NAME.pub files or keygen
+               folders NAME/identity.pub (label = NAME); unknown keys stay base64
 
 options:
   --public-key FILE   the owner's identity.pub: pin the owner key instead of trusting the
@@ -99,7 +102,7 @@ const SUBCOMMANDS: Record<string, Record<string, OptionSpec>> = {
   export: COMMON,
   prove: { ...COMMON, index: { type: 'string' }, size: { type: 'string' } },
   consistency: { ...COMMON, from: { type: 'string' }, to: { type: 'string' } },
-  report: { ...COMMON, by: { type: 'string' }, format: { type: 'string' } },
+  report: { ...COMMON, by: { type: 'string' }, format: { type: 'string' }, names: { type: 'string' }, keys: { type: 'string' } },
 };
 
 async function pinnedKey(values: ParsedOptions): Promise<Uint8Array | undefined> {
@@ -266,13 +269,59 @@ async function consistency(values: ParsedOptions): Promise<number> {
   return 0;
 }
 
+/** Largest number of labels read from `--names` / `--keys`. */
+const MAX_LABELS = 4096;
+
+/** Labels of counterparty keys from `--names FILE` (JSON key → label) and `--keys DIR`, or `undefined`. */
+async function counterpartyLabels(values: ParsedOptions): Promise<Map<string, string> | undefined> {
+  const namesFile = stringOption(values, 'names');
+  const keysDir = stringOption(values, 'keys');
+  if (namesFile === undefined && keysDir === undefined) return undefined;
+  const labels = new Map<string, string>();
+  const put = (key: string, label: string, where: string): void => {
+    const other = labels.get(key);
+    if (other !== undefined && other !== label) throw new InputError(`${where}: key ${key} is labelled both '${other}' and '${label}'`);
+    labels.set(key, label);
+  };
+  if (namesFile !== undefined) {
+    const text = await readTextFile(namesFile, '--names', 1 << 20);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new InputError(`--names ${namesFile}: not JSON (expected {"<base64 public key>": "label", ...})`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InputError(`--names ${namesFile}: expected a JSON object {"<base64 public key>": "label", ...}`);
+    const entries = Object.entries(parsed as Record<string, unknown>);
+    if (entries.length > MAX_LABELS) throw new InputError(`--names ${namesFile}: more than ${MAX_LABELS} entries`);
+    for (const [k, v] of entries) {
+      let key: Uint8Array;
+      try {
+        key = fromBase64(k);
+      } catch {
+        key = new Uint8Array(0);
+      }
+      if (key.length !== 32) throw new InputError(`--names ${namesFile}: '${printable(k.slice(0, 60))}' is not a base64 Ed25519 public key`);
+      // eslint-disable-next-line no-control-regex
+      if (typeof v !== 'string' || v.length === 0 || v.length > 64 || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(v)) {
+        throw new InputError(`--names ${namesFile}: the label of ${toBase64(key)} must be 1 to 64 characters without control characters`);
+      }
+      put(toBase64(key), v, `--names ${namesFile}`);
+    }
+  }
+  if (keysDir !== undefined) {
+    for (const k of await loadNamedKeys(keysDir, '--keys', MAX_LABELS)) put(toBase64(k.key), k.name, `--keys ${keysDir}`);
+  }
+  return labels;
+}
+
 async function report(values: ParsedOptions): Promise<number> {
   const s = await snapshot(values);
   const by = choiceOption<ReportGrouping>(values, 'by', ['counterparty', 'protocol', 'month', 'security'], 'counterparty');
   const format = choiceOption<ReportFormat>(values, 'format', ['table', 'csv', 'json'], 'table');
   // Amounts are the co-signed `billing` of each (verified) entry.
   const rows = buildUsageReport(s.receipts(), { by, owner: s.ownerPublicKey });
-  const text = formatUsageReport(rows, by, format);
+  const text = formatUsageReport(rows, by, format, await counterpartyLabels(values));
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   return 0;
 }

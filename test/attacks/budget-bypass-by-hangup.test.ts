@@ -43,6 +43,13 @@ import type { FrameTransport } from '../../src/transport/types.js';
 import { toBase64 } from '../../src/utils/bytes.js';
 import { psiTerms } from '../session-fixtures.js';
 import { withSecurityModel } from '../../src/session/security-model.js';
+import { keySchemaOf, keySchemaTermsOptions } from '../../src/session/key-schema.js';
+
+/** The terms an honest requester of `n` single-column keys proposes (security model and key schema included). */
+function probeTerms(n: number) {
+  const base = psiTerms({ requesterSetSize: n });
+  return withSecurityModel({ ...base, options: { ...base.options, ...keySchemaTermsOptions(keySchemaOf(['x'])) } });
+}
 
 const ONE_QUERY: BudgetPolicy = { period: 'month', maxQueries: 1 };
 const BUDGET_SPENT = /query budget for counterparty \S+ is spent: 1 of 1 queries used this month/;
@@ -140,7 +147,7 @@ async function probingRequester(transport: FrameTransport, me: Identity, respond
     transport,
     identity: me,
     peerPublicKey: responder.publicKey,
-    terms: withSecurityModel(psiTerms({ requesterSetSize: keys.length })),
+    terms: probeTerms(keys.length),
   });
   if (!session.accepted) {
     await transport.close();
@@ -246,7 +253,7 @@ describe('ECDH-PSI: hanging up before the receipt no longer buys a free run', ()
       .then(() => undefined, (e: unknown) => e)
       .finally(hook.release);
     // Authenticated and accepted, then gone before the first protocol frame.
-    const session = await establishSession({ role: 'requester', transport: a, identity: pharma, peerPublicKey: hospital.publicKey, terms: withSecurityModel(psiTerms({ requesterSetSize: 3 })) });
+    const session = await establishSession({ role: 'requester', transport: a, identity: pharma, peerPublicKey: hospital.publicKey, terms: probeTerms(3) });
     expect(session.accepted).toBe(true);
     await a.close();
     expect(await served).toBeInstanceOf(TransportClosedError);

@@ -36,6 +36,24 @@ function nobleBatch(k: bigint, points: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * Whether this Node's OpenSSL computes SM2 ECDH (Node 20's OpenSSL 3.0 does; Node 24's does not:
+ * "Failed to compute ECDH key"). Without it the x-only cross-check is skipped, loudly; the
+ * full-point check against OpenSSL's key derivation (opensslFull) and @noble/curves still run.
+ */
+const OPENSSL_SM2_ECDH = (() => {
+  try {
+    const a = createECDH('SM2');
+    a.generateKeys();
+    const b = createECDH('SM2');
+    b.generateKeys();
+    return a.computeSecret(b.getPublicKey()).length === 32;
+  } catch {
+    return false;
+  }
+})();
+if (!OPENSSL_SM2_ECDH) console.warn(`native-sm2: this Node's OpenSSL has no SM2 ECDH (node ${process.version}); the x-only OpenSSL cross-check is SKIPPED`);
+
 /** x of k·P from OpenSSL (ECDH computeSecret returns only x). */
 function opensslX(k: Uint8Array, point: Uint8Array): string {
   const ecdh = createECDH('SM2');
@@ -106,7 +124,7 @@ describe.skipIf(native === undefined)('native SM2 (native/sm2.c)', () => {
         for (const i of new Set([0, n - 1, Math.floor(n / 2)])) {
           if (i < 0 || i >= n) continue;
           expect(toHex(out.subarray(33 * i, 33 * i + 33))).toBe(opensslFull(k, logs[i]!));
-          expect(toHex(out.subarray(33 * i + 1, 33 * i + 33))).toBe(opensslX(kb, points.subarray(33 * i, 33 * i + 33)));
+          if (OPENSSL_SM2_ECDH) expect(toHex(out.subarray(33 * i + 1, 33 * i + 33))).toBe(opensslX(kb, points.subarray(33 * i, 33 * i + 33)));
         }
       }),
       { numRuns: 12 },

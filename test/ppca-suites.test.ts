@@ -54,8 +54,20 @@ describe('PPCA worked examples (brief §4.6)', () => {
   });
 });
 
+/** Node 20's OpenSSL computes SM2 ECDH; Node 24's does not ("Failed to compute ECDH key"). */
+const OPENSSL_SM2_ECDH = (() => {
+  try {
+    const a = createECDH('SM2');
+    a.generateKeys();
+    return a.computeSecret(createECDH('SM2').generateKeys()).length === 32;
+  } catch {
+    return false;
+  }
+})();
+if (!OPENSSL_SM2_ECDH) console.warn(`ppca-suites: this Node's OpenSSL has no SM2 ECDH (node ${process.version}); the OpenSSL cross-check is SKIPPED`);
+
 describe('SM2 multiplication against OpenSSL (node:crypto createECDH("SM2"))', () => {
-  it('x of k·P agrees for random k and P', () => {
+  it.skipIf(!OPENSSL_SM2_ECDH)('x of k·P agrees for random k and P', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), (item) => {
         const P = hashToSm2Sha256Tar(item);

@@ -4,6 +4,8 @@
  *
  * - public key A: a canonical encoding (y < p, no "negative zero" x), not one of the 8 small-order
  *   points (Chalkias et al., "Taming the many EdDSAs", cases 0–2 and 11–12);
+ * - R not one of the 8 small-order points (OpenSSL's own verdict on those differs between the
+ *   OpenSSL of Node 20 and of Node 24; refusing them keeps one rule on every runtime);
  * - S < L (RFC 8032 §5.1.7 step 1, §8.4: no malleability);
  * - the cofactorless equation [S]B = R + [k]A, checked by re-encoding R + … and comparing it byte
  *   for byte with the signature's R, so a non-canonical or mixed-order R never verifies.
@@ -30,6 +32,8 @@ const Point = ed25519.Point;
 const L = Point.Fn.ORDER;
 const SMALL_ORDER = ED25519_TORSION_SUBGROUP.map((h) => fromHex(h));
 const nodeCrypto = getNodeCrypto();
+/** A signature that passes every precheck (R = B, S = 0), to run only the key's checks. */
+const KEY_ONLY_SIGNATURE = concatBytes(Point.BASE.toBytes(), new Uint8Array(32));
 
 function fromLE(bytes: Uint8Array): bigint {
   let n = 0n;
@@ -39,7 +43,7 @@ function fromLE(bytes: Uint8Array): bigint {
 
 /**
  * The cheap part of the rule, without curve arithmetic: lengths, A canonical and not of small
- * order, S < L. The parallel ledger verifier runs it before handing the rest to OpenSSL in workers.
+ * order, R not of small order, S < L. The parallel ledger verifier runs it before handing the rest to OpenSSL in workers.
  */
 export function ed25519Precheck(publicKey: Uint8Array, signature: Uint8Array): boolean {
   if (!(publicKey instanceof Uint8Array) || !(signature instanceof Uint8Array)) return false;
@@ -51,6 +55,10 @@ export function ed25519Precheck(publicKey: Uint8Array, signature: Uint8Array): b
   // x = 0 exactly when y = ±1; its "negative" encoding (sign bit set) is non-canonical.
   if ((y === 1n || y === p - 1n) && (publicKey[31]! & 0x80) !== 0) return false;
   for (const t of SMALL_ORDER) if (equalBytes(t, publicKey)) return false;
+  // R of small order is refused too: OpenSSL 3.0 (Node 20) accepts it, newer OpenSSL (Node 24)
+  // refuses it, so without this check the verdict would depend on the Node version.
+  const r = signature.subarray(0, 32);
+  for (const t of SMALL_ORDER) if (equalBytes(t, r)) return false;
   return fromLE(signature.subarray(32)) < L;
 }
 
@@ -127,7 +135,7 @@ export function verifyEd25519Portable(publicKey: Uint8Array, message: Uint8Array
  */
 export function isValidEd25519PublicKey(publicKey: Uint8Array): boolean {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) return false;
-  if (!ed25519Precheck(publicKey, new Uint8Array(64))) return false;
+  if (!ed25519Precheck(publicKey, KEY_ONLY_SIGNATURE)) return false;
   // The subgroup check is a multiplication by L (~5 ms with @noble/curves): remember recent verdicts,
   // since the same pinned keys are checked at every session.
   const id = String.fromCharCode(...publicKey);

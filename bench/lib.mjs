@@ -122,3 +122,23 @@ export function psijsIntersect(psi, clientInputs, serverInputs) {
     server.delete?.();
   }
 }
+
+/**
+ * The psi-sum workload of bench/psi-sum.mjs and bench/psi-sum-compare.mjs: n keys for I, n for V of
+ * which n/2 are shared, and V's two value columns — cost in cents up to 10^6 yuan (signed per-key
+ * totals) and a 0/1 flag — with their declared scales and bounds.
+ */
+export function psiSumWorkload(n) {
+  const enc = new TextEncoder();
+  const rows = (count, prefix) => Array.from({ length: count }, (_, i) => enc.encode(`${prefix}${String(i).padStart(18, '0')}`));
+  return {
+    X: rows(n, 'id'),
+    Y: [...rows(n / 2, 'id'), ...rows(n / 2, 'other')],
+    cost: Array.from({ length: n }, (_, i) => BigInt(((i * 7919) % 100_000_000) - 1_000_000)),
+    flag: Array.from({ length: n }, (_, i) => BigInt(i % 17 === 0 ? 1 : 0)),
+    columns: [
+      { name: 'cost_yuan', decimals: 2, bound: 100_000_000n },
+      { name: 'adverse_event', decimals: 0, bound: 1n },
+    ],
+  };
+}

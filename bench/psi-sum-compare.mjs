@@ -19,7 +19,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { machine, writeResult } from './lib.mjs';
+import { machine, psiSumWorkload, writeResult } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -36,16 +36,7 @@ if (args[0] === '--child') {
 async function child(dist, logN) {
   const { createMemoryTransportPair, createInlineExecutor, runPsiSumIdHolder, runPsiSumValueHolder } = await import(pathToFileURL(dist).href);
   const n = 1 << logN;
-  const enc = new TextEncoder();
-  const rows = (count, prefix) => Array.from({ length: count }, (_, i) => enc.encode(`${prefix}${String(i).padStart(18, '0')}`));
-  const X = rows(n, 'id');
-  const Y = [...rows(n / 2, 'id'), ...rows(n / 2, 'other')];
-  const cost = Array.from({ length: n }, (_, i) => BigInt(((i * 7919) % 100_000_000) - 1_000_000));
-  const flag = Array.from({ length: n }, (_, i) => BigInt(i % 17 === 0 ? 1 : 0));
-  const columns = [
-    { name: 'cost_yuan', decimals: 2, bound: 100_000_000n },
-    { name: 'adverse_event', decimals: 0, bound: 1n },
-  ];
+  const { X, Y, cost, flag, columns } = psiSumWorkload(n);
   const inline = await createInlineExecutor();
   const ekm = new Uint8Array(32).fill(1);
   const options = { minCohort: 0, revealToIdHolder: true, revealToValueHolder: true };

@@ -14,7 +14,7 @@
 // Usage: npx tsup && node bench/psi-sum.mjs [log2 n = 16] [rounds = 1] [workers = 2]
 //        (DATAPORT_DIST=/path/to/dist/index.js to use another build)
 import os from 'node:os';
-import { machine, writeResult } from './lib.mjs';
+import { machine, psiSumWorkload, writeResult } from './lib.mjs';
 
 const dist = process.env.DATAPORT_DIST ?? '../dist/index.js';
 const {
@@ -30,17 +30,7 @@ const logN = Number(process.argv[2] ?? 16);
 const rounds = Number(process.argv[3] ?? 1);
 const workers = Number(process.argv[4] ?? 2);
 const n = 1 << logN;
-const enc = new TextEncoder();
-const rows = (count, prefix) => Array.from({ length: count }, (_, i) => enc.encode(`${prefix}${String(i).padStart(18, '0')}`));
-const X = rows(n, 'id');
-const Y = [...rows(n / 2, 'id'), ...rows(n / 2, 'other')];
-// Two value columns: cost in cents up to 10^6 yuan, and a 0/1 flag. Per-key totals, signed.
-const cost = Array.from({ length: n }, (_, i) => BigInt(((i * 7919) % 100_000_000) - 1_000_000));
-const flag = Array.from({ length: n }, (_, i) => BigInt(i % 17 === 0 ? 1 : 0));
-const columns = [
-  { name: 'cost_yuan', decimals: 2, bound: 100_000_000n },
-  { name: 'adverse_event', decimals: 0, bound: 1n },
-];
+const { X, Y, cost, flag, columns } = psiSumWorkload(n);
 const inline = await createInlineExecutor();
 const ekm = new Uint8Array(32).fill(1);
 

@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { InputError } from '../errors.js';
+import { OPTION_MESSAGES as M } from './messages.js';
 import { DEFAULT_PROGRESS_INTERVAL_SECONDS, PROGRESS_MODES, type ProgressOptions } from './progress.js';
 
 /** One option of a command: `string` options take a value, `boolean` ones do not. */
@@ -41,7 +42,7 @@ export function parseCommandArgs(
     if (arg === '--') break;
     if (!arg.startsWith('--')) continue;
     const name = arg.slice(2).split('=')[0]!;
-    if (seen.has(name) && spec[name]?.multiple !== true) throw new InputError(`option --${name} given twice (see 'dataport ${command} --help')`);
+    if (seen.has(name) && spec[name]?.multiple !== true) throw new InputError(M.givenTwice(name, command));
     seen.add(name);
   }
   try {
@@ -52,16 +53,16 @@ export function parseCommandArgs(
     const msg = String((err as Error).message ?? err);
     const opt = /'(-{1,2}[^' ]+)/.exec(msg)?.[1];
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      throw new InputError(`unknown option ${opt ?? ''} (see 'dataport ${command} --help')`.replace('  ', ' '));
+      throw new InputError(M.unknown(opt ?? '', command));
     }
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
       const name = opt?.split(' ')[0] ?? 'an option';
       throw new InputError(
-        spec[name.replace(/^-+/, '')]?.type === 'boolean' ? `option ${name} takes no value` : `option ${name} needs a value`,
+        spec[name.replace(/^-+/, '')]?.type === 'boolean' ? M.takesNoValue(name) : M.needsValue(name),
       );
     }
     if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      throw new InputError(`unexpected argument ${/'([^']*)'/.exec(msg)?.[1] ?? ''} (see 'dataport ${command} --help')`);
+      throw new InputError(M.unexpectedArgument(/'([^']*)'/.exec(msg)?.[1] ?? '', command));
     }
     throw new InputError(msg.split('\n')[0]!);
   }
@@ -79,11 +80,11 @@ export function stringOption(values: ParsedOptions, name: string, required?: fal
 export function stringOption(values: ParsedOptions, name: string, required = false): string | undefined {
   const v = values[name];
   if (v === undefined) {
-    if (required) throw new InputError(`missing required option --${name}`);
+    if (required) throw new InputError(M.missing(name));
     return undefined;
   }
-  if (typeof v !== 'string') throw new InputError(`option --${name} needs a value`);
-  if (v === '') throw new InputError(`option --${name} must not be empty`);
+  if (typeof v !== 'string') throw new InputError(M.needsValue(`--${name}`));
+  if (v === '') throw new InputError(M.empty(name));
   return v;
 }
 
@@ -100,8 +101,8 @@ export function stringListOption(values: ParsedOptions, name: string): string[] 
   if (v === undefined) return [];
   const list = Array.isArray(v) ? v : [v];
   for (const item of list) {
-    if (typeof item !== 'string') throw new InputError(`option --${name} needs a value`);
-    if (item === '') throw new InputError(`option --${name} must not be empty`);
+    if (typeof item !== 'string') throw new InputError(M.needsValue(`--${name}`));
+    if (item === '') throw new InputError(M.empty(name));
   }
   return list as string[];
 }
@@ -118,10 +119,10 @@ export function intOption(values: ParsedOptions, name: string, min: number, max:
 export function intOption(values: ParsedOptions, name: string, min: number, max: number, fallback?: number): number | undefined {
   const v = stringOption(values, name);
   if (v === undefined) return fallback;
-  if (!/^[0-9]+$/.test(v)) throw new InputError(`option --${name} must be an integer, got '${v}'`);
+  if (!/^[0-9]+$/.test(v)) throw new InputError(M.notInteger(name, v));
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new InputError(`option --${name} must be between ${min} and ${max}, got ${v}`);
+    throw new InputError(M.outOfRange(name, min, max, v));
   }
   return n;
 }
@@ -136,10 +137,10 @@ export function intOption(values: ParsedOptions, name: string, min: number, max:
 export function secondsOption(values: ParsedOptions, name: string, fallback: number): number {
   const v = stringOption(values, name);
   if (v === undefined) return fallback;
-  if (!/^[0-9]+(\.[0-9]+)?$/.test(v)) throw new InputError(`option --${name} must be a number of seconds, got '${v}'`);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(v)) throw new InputError(M.notSeconds(name, v));
   const ms = Math.round(Number(v) * 1000);
   // 2^31-1 ms is the largest delay setTimeout honours; beyond it timers fire immediately.
-  if (ms <= 0 || ms > 2_147_483_647) throw new InputError(`option --${name} must be between 0.001 and 2147483 seconds`);
+  if (ms <= 0 || ms > 2_147_483_647) throw new InputError(M.secondsRange(name));
   return ms;
 }
 
@@ -154,7 +155,7 @@ export function choiceOption<T extends string>(values: ParsedOptions, name: stri
   const v = stringOption(values, name);
   if (v === undefined) return fallback;
   if (!(choices as readonly string[]).includes(v)) {
-    throw new InputError(`option --${name} must be one of ${choices.join(', ')}, got '${v}'`);
+    throw new InputError(M.notOneOf(name, choices, v));
   }
   return v as T;
 }
@@ -191,6 +192,46 @@ export function progressOption(values: ParsedOptions): Pick<ProgressOptions, 'mo
   return { ...(mode !== undefined ? { mode } : {}), intervalSeconds };
 }
 
+/** Longest `--purpose` (it is signed into the terms and shown to the peer). */
+export const MAX_PURPOSE_CHARS = 1024;
+
+/**
+ * `--purpose`: at most {@link MAX_PURPOSE_CHARS} characters without control characters (it is
+ * signed, stored in receipts and printed by the peer), or `undefined` when absent.
+ * @example
+ * ```ts
+ * const purpose = purposeOption(values) ?? '';
+ * ```
+ */
+export function purposeOption(values: ParsedOptions): string | undefined {
+  if (values.purpose === undefined) return undefined;
+  const purpose = String(values.purpose);
+  // eslint-disable-next-line no-control-regex
+  if (purpose.length > MAX_PURPOSE_CHARS || /[\u0000-\u001f\u007f]/.test(purpose)) throw new InputError(M.purpose(MAX_PURPOSE_CHARS));
+  return purpose;
+}
+
+/**
+ * Checks `--connect URL`: `ws://` or `wss://`, no credentials in it (they would be sent in the
+ * clear and logged); with `ca`, `wss://` only.
+ * @example
+ * ```ts
+ * checkConnectUrl('wss://port.example:7400', 'ca.pem');
+ * ```
+ */
+export function checkConnectUrl(text: string, ca?: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InputError(M.connectNotUrl(text));
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new InputError(M.connectScheme(text));
+  if (url.username || url.password) throw new InputError(M.connectCredentials());
+  if (ca !== undefined && url.protocol !== 'wss:') throw new InputError(M.caNeedsWss());
+  return url;
+}
+
 /** A parsed `HOST:PORT` (IPv6 hosts in brackets: `[::1]:4000`). */
 export interface HostPort {
   host: string;
@@ -206,9 +247,9 @@ export interface HostPort {
  */
 export function parseHostPort(text: string, option: string): HostPort {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):([0-9]{1,5})$/.exec(text);
-  if (!m) throw new InputError(`option --${option} must be HOST:PORT (e.g. 127.0.0.1:7400 or [::1]:7400), got '${text}'`);
+  if (!m) throw new InputError(M.notHostPort(option, text));
   const port = Number(m[3]);
-  if (port > 65535) throw new InputError(`option --${option}: port must be at most 65535, got ${port}`);
+  if (port > 65535) throw new InputError(M.portTooLarge(option, port));
   return { host: (m[1] ?? m[2])!, port };
 }
 
@@ -221,8 +262,8 @@ export function parseHostPort(text: string, option: string): HostPort {
  */
 export function parseColumnList(text: string, option: string): string[] {
   const cols = text.split(',').map((c) => c.trim());
-  if (cols.some((c) => c === '')) throw new InputError(`option --${option}: empty column name in '${text}'`);
+  if (cols.some((c) => c === '')) throw new InputError(M.emptyColumn(option, text));
   const dup = cols.find((c, i) => cols.indexOf(c) !== i);
-  if (dup !== undefined) throw new InputError(`option --${option}: column '${dup}' listed twice`);
+  if (dup !== undefined) throw new InputError(M.columnTwice(option, dup));
   return cols;
 }

@@ -18,7 +18,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parse, CsvError } from 'csv-parse';
 import { AbortError, InputError } from '../errors.js';
-import { fsErrorText } from './files.js';
+import { CSV_MESSAGES as M, FILE_MESSAGES } from './messages.js';
 
 /** Longest accepted row, in characters (a guard against a file that is one unterminated quote). */
 export const MAX_CSV_RECORD_CHARS = 1 << 20;
@@ -133,18 +133,17 @@ function csvErrorMessage(path: string, err: CsvError): string {
   switch (err.code) {
     case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH': {
       const m = /expect (\d+), got (\d+)/.exec(err.message);
-      return `${path}: malformed CSV${where}: ${m ? `expected ${m[1]} fields like the header, got ${m[2]}` : 'wrong number of fields'}`;
+      return M.malformed(path, where, m ? M.fieldCount(m[1]!, m[2]!) : M.wrongFieldCount());
     }
     case 'CSV_QUOTE_NOT_CLOSED':
-      return `${path}: malformed CSV: a quoted field is never closed (the file ends at line ${line ?? '?'})`;
+      return M.quoteNotClosed(path, line);
     case 'CSV_INVALID_CLOSING_QUOTE':
-      return `${path}: malformed CSV${where}: unexpected character after a closing quote`;
     case 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE':
-      return `${path}: malformed CSV${where}: unexpected character after a closing quote`;
+      return M.malformed(path, where, M.afterClosingQuote());
     case 'CSV_MAX_RECORD_SIZE':
-      return `${path}: malformed CSV${where}: row longer than ${MAX_CSV_RECORD_CHARS} characters (an unclosed quote?)`;
+      return M.malformed(path, where, M.rowTooLong(MAX_CSV_RECORD_CHARS));
     default:
-      return `${path}: malformed CSV${where}: ${err.message.split('\n')[0]}`;
+      return M.malformed(path, where, err.message.split('\n')[0]!);
   }
 }
 
@@ -166,13 +165,13 @@ export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row
   let size: number;
   try {
     const st = await stat(path);
-    if (!st.isFile()) throw new InputError(`${name}: not a regular file`);
+    if (!st.isFile()) throw new InputError(M.notRegular(name));
     size = st.size;
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new InputError(`${name}: cannot read input (${fsErrorText(err)})`);
+    throw new InputError(FILE_MESSAGES.cannotReadInput(name, err));
   }
-  if (size === 0) throw new InputError(`${name}: the file is empty; expected a header row and data rows`);
+  if (size === 0) throw new InputError(M.empty(name));
 
   const window = options.raw ? new ByteWindow() : undefined;
   const hash = createHash('sha256');
@@ -187,7 +186,7 @@ export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row
         const at = firstInvalidUtf8(chunk);
         let line = newlines + 1;
         for (let i = chunk.indexOf(0x0a); i !== -1 && i < at; i = chunk.indexOf(0x0a, i + 1)) line++;
-        cb(new InputError(`${name}: not valid UTF-8 at line ${line}`));
+        cb(new InputError(M.notUtf8(name, line)));
         return;
       }
       for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) newlines++;
@@ -203,7 +202,7 @@ export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row
         decoder.decode();
         cb();
       } catch {
-        cb(new InputError(`${name}: not valid UTF-8 (truncated character at the end of the file)`));
+        cb(new InputError(M.truncatedUtf8(name)));
       }
     },
   });
@@ -268,11 +267,11 @@ export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row
     if (err instanceof InputError || err instanceof AbortError) throw err;
     if (err instanceof CsvError) throw new InputError(csvErrorMessage(name, err));
     if ((err as Error)?.name === 'AbortError') throw new AbortError();
-    if ((err as NodeJS.ErrnoException)?.code) throw new InputError(`${name}: cannot read input (${fsErrorText(err)})`);
+    if ((err as NodeJS.ErrnoException)?.code) throw new InputError(FILE_MESSAGES.cannotReadInput(name, err));
     throw err;
   }
-  if (header === undefined) throw new InputError(`${name}: no header row (the file has only blank lines)`);
-  if (rows === 0) throw new InputError(`${name}: the file has a header but no data rows`);
+  if (header === undefined) throw new InputError(M.noHeader(name));
+  if (rows === 0) throw new InputError(M.noDataRows(name));
   return { header, headerRaw, rows, bytes: bytesRead, sha256: new Uint8Array(hash.digest()) };
 }
 
@@ -292,11 +291,9 @@ export function resolveColumns(file: string, header: readonly string[], wanted: 
       const hint = header.find((h) => h.trim().normalize('NFKC').toLowerCase() === col.trim().normalize('NFKC').toLowerCase());
       const shown = header.slice(0, 30).map((h) => `'${h}'`);
       const list = shown.join(', ') + (header.length > shown.length ? `, … (${header.length} columns)` : '');
-      throw new InputError(
-        `${file}: no column '${col}'${hint !== undefined ? ` (did you mean '${hint}'?)` : ''}; the header has ${list}`,
-      );
+      throw new InputError(M.noColumn(file, col, hint, list));
     }
-    if (header.indexOf(col, i + 1) !== -1) throw new InputError(`${file}: the header has column '${col}' more than once`);
+    if (header.indexOf(col, i + 1) !== -1) throw new InputError(M.columnTwice(file, col));
     return i;
   });
 }

@@ -9,35 +9,13 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { chmod, link, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
-import { keyExistsMessage, outputExistsMessage } from './messages.js';
-
-const FS_ERRORS: Record<string, string> = {
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENOENT: 'no such file or directory',
-  ENOTDIR: 'a parent is not a directory',
-  EISDIR: 'is a directory',
-  ELOOP: 'too many symbolic links',
-  EMFILE: 'too many open files',
-  ENOSPC: 'no space left on the device',
-  EROFS: 'read-only file system',
-};
+import { FILE_MESSAGES, fsErrorText, keyExistsMessage, outputExistsMessage } from './messages.js';
 
 /**
- * A file-system error as the few words a person needs (`permission denied (EACCES)`), never the
- * raw Node message (which repeats the path and the syscall).
- *
- * @example
- * ```ts
- * throw new InputError(`identity ${path}: cannot read (${fsErrorText(err)})`);
- * ```
+ * A file-system error as the few words a person needs (`permission denied (EACCES)`): the texts
+ * live in messages.ts; re-exported here, where the CLI's file helpers are.
  */
-export function fsErrorText(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code !== 'string') return 'error';
-  const words = FS_ERRORS[code];
-  return words === undefined ? code : `${words} (${code})`;
-}
+export { fsErrorText };
 
 function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -95,7 +73,7 @@ export interface AtomicOutput {
  */
 export async function checkOutputPath(path: string, options: { force?: boolean } = {}): Promise<void> {
   const st = await stat(path).catch(() => undefined);
-  if (st?.isDirectory()) throw new InputError(`${path}: is a directory`);
+  if (st?.isDirectory()) throw new InputError(FILE_MESSAGES.isDirectory(path));
   if (st && options.force !== true) throw new InputError(outputExistsMessage(path));
 }
 
@@ -121,7 +99,7 @@ export async function openAtomicOutput(path: string, options: { force?: boolean 
     await fh.close();
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new InputError(`${path}: cannot write output (${fsErrorText(err)})`);
+    throw new InputError(FILE_MESSAGES.cannotWriteOutput(path, err));
   }
   let stream: WriteStream | undefined = createWriteStream(tmp, { flags: 'w' });
   let failure: unknown;
@@ -129,7 +107,7 @@ export async function openAtomicOutput(path: string, options: { force?: boolean 
     failure = err;
   });
   const check = () => {
-    if (failure) throw new InputError(`${path}: cannot write output (${fsErrorText(failure)})`);
+    if (failure) throw new InputError(FILE_MESSAGES.cannotWriteOutput(path, failure));
   };
   return {
     async write(bytes) {
@@ -156,7 +134,7 @@ export async function openAtomicOutput(path: string, options: { force?: boolean 
       check();
       if (force) {
         await rename(tmp, path).catch((err: NodeJS.ErrnoException) => {
-          throw new InputError(`${path}: cannot write output (${err.code ?? 'error'})`);
+          throw new InputError(FILE_MESSAGES.cannotWriteOutput(path, err));
         });
         return;
       }
@@ -166,7 +144,7 @@ export async function openAtomicOutput(path: string, options: { force?: boolean 
       } catch (err) {
         await unlink(tmp).catch(() => {});
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new InputError(outputExistsMessage(path));
-        throw new InputError(`${path}: cannot write output (${fsErrorText(err)})`);
+        throw new InputError(FILE_MESSAGES.cannotWriteOutput(path, err));
       }
       await unlink(tmp).catch(() => {});
     },

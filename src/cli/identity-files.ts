@@ -7,7 +7,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
-import { fsErrorText } from './files.js';
+import { FILE_MESSAGES as M } from './messages.js';
 import { identityFromSecretKey, parsePublicKeyFile, parseSecretKeyFile, type Identity } from '../session/identity.js';
 import type { Reporter } from './summary.js';
 
@@ -19,11 +19,11 @@ import type { Reporter } from './summary.js';
  */
 export async function readTextFile(path: string, what: string, maxBytes = 1 << 16): Promise<string> {
   const fail = (err: unknown): never => {
-    throw new InputError(`${what} ${path}: cannot read (${fsErrorText(err)})`);
+    throw new InputError(M.cannotRead(what, path, err));
   };
   const st = await stat(path).catch(fail);
-  if (!st.isFile()) throw new InputError(`${what} ${path}: not a regular file`);
-  if (st.size > maxBytes) throw new InputError(`${what} ${path}: larger than ${maxBytes} bytes`);
+  if (!st.isFile()) throw new InputError(M.notRegular(what, path));
+  if (st.size > maxBytes) throw new InputError(M.tooLarge(what, path, maxBytes));
   return readFile(path, 'utf8').catch(fail);
 }
 
@@ -32,19 +32,19 @@ export async function loadIdentity(dir: string, reporter: Reporter): Promise<Ide
   const path = join(dir, 'identity.key');
   const text = await readTextFile(path, 'identity', 4096).catch((err: unknown) => {
     if (err instanceof InputError && /ENOENT/.test(err.message)) {
-      throw new InputError(`no identity in ${dir} (missing identity.key; create one with 'dataport keygen --out ${dir}')`);
+      throw new InputError(M.noIdentity(dir));
     }
     throw err;
   });
   const st = await stat(path);
   if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
-    reporter.warn(`${path} is readable by other users (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
+    reporter.warn(M.identityReadableByOthers(path, st.mode));
   }
   let secret: Uint8Array;
   try {
     secret = parseSecretKeyFile(text);
   } catch (err) {
-    throw new InputError(`${path}: ${(err as Error).message}`);
+    throw new InputError(M.badKeyFile(path, (err as Error).message));
   }
   const id = identityFromSecretKey(secret);
   secret.fill(0);
@@ -57,7 +57,7 @@ export async function loadPeerKey(path: string): Promise<Uint8Array> {
   try {
     return parsePublicKeyFile(text);
   } catch (err) {
-    throw new InputError(`${path}: ${(err as Error).message} (expected a peer's identity.pub)`);
+    throw new InputError(M.badPeerKey(path, (err as Error).message));
   }
 }
 
@@ -85,7 +85,7 @@ export async function loadNamedKeys(dir: string, option: string, maxKeys: number
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
-    throw new InputError(`${option} ${dir}: cannot read directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new InputError(M.keysDirUnreadable(option, dir, err));
   }
   const files = new Map<string, string>();
   for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
@@ -106,18 +106,18 @@ export async function loadNamedKeys(dir: string, option: string, maxKeys: number
     }
     if (name === undefined || file === undefined) continue;
     const other = files.get(name);
-    if (other !== undefined) throw new InputError(`${option} ${dir}: the name '${name}' is given twice (${other} and ${file}); keep one`);
+    if (other !== undefined) throw new InputError(M.keyNameTwice(option, dir, name, other, file));
     files.set(name, file);
-    if (files.size > maxKeys) throw new InputError(`${option} ${dir}: more than ${maxKeys} keys`);
+    if (files.size > maxKeys) throw new InputError(M.tooManyKeys(option, dir, maxKeys));
   }
-  if (files.size === 0) throw new InputError(`${option} ${dir}: no NAME.pub files or NAME/identity.pub keygen folders`);
+  if (files.size === 0) throw new InputError(M.noKeys(option, dir));
   const out: NamedKey[] = [];
   const seen = new Map<string, NamedKey>();
   for (const [name, file] of files) {
     const key = await loadPeerKey(file);
     const hex = Buffer.from(key).toString('hex');
     const dup = seen.get(hex);
-    if (dup !== undefined) throw new InputError(`${option} ${dir}: the same key is given as '${dup.name}' (${dup.file}) and '${name}' (${file}); keep one`);
+    if (dup !== undefined) throw new InputError(M.sameKeyTwice(option, dir, dup, { name, file }));
     const nk = { name, key, file };
     seen.set(hex, nk);
     out.push(nk);

@@ -11,6 +11,7 @@ import { InputError } from '../errors.js';
 import { concatBytes, equalBytes } from '../utils/bytes.js';
 import { scanCsv, type CsvScanResult } from './csv.js';
 import { openAtomicOutput } from './files.js';
+import { CSV_MESSAGES as M } from './messages.js';
 
 /** Normalises one row's key columns to the bytes the protocol hashes, or `undefined` to skip the row. */
 export type KeyNormalizer = (values: readonly string[]) => Uint8Array | undefined;
@@ -80,7 +81,7 @@ export async function readKeys(
     try {
       key = normalize(row.values);
     } catch (err) {
-      throw new InputError(`${path}: data row ${row.row}: ${(err as Error).message}`);
+      throw new InputError(M.badKey(path, row.row, (err as Error).message));
     }
     if (key === undefined) {
       skippedRows++;
@@ -90,14 +91,14 @@ export async function readKeys(
     const id = keyId(key);
     if (seen.has(id)) return;
     if (ids.length >= maxKeys) {
-      throw new InputError(`${path}: more than ${maxKeys} distinct keys (at data row ${row.row}); split the job into hash buckets`);
+      throw new InputError(M.tooManyKeys(path, maxKeys, row.row));
     }
     seen.add(id);
     ids.push(id);
     fields.push(row.values);
   });
   if (ids.length === 0) {
-    throw new InputError(`${path}: every row has an empty key (${columns.join(', ')}); nothing to compare`);
+    throw new InputError(M.allKeysEmpty(path, columns));
   }
   const result: KeyInput = { ids, fields, rows: scan.rows, skippedRows, scan };
   if (firstSkippedRow !== undefined) result.firstSkippedRow = firstSkippedRow;
@@ -157,7 +158,7 @@ export async function writeMatchingRows(
       },
     );
     if (!equalBytes(scan.sha256, expectedSha256)) {
-      throw new InputError(`${path}: the file changed during the run; no output written`);
+      throw new InputError(M.changedDuringRun(path));
     }
     await flush();
     await out.commit();

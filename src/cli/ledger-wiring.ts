@@ -13,8 +13,10 @@
  */
 import { readTextFile } from './identity-files.js';
 import { noteFailureSummary } from './summary.js';
-import { InputError, TermsRefusedError } from '../errors.js';
-import type { Ledger } from '../ledger/file-ledger.js';
+import { DataportError, InputError, TermsRefusedError } from '../errors.js';
+import { openLedger, type Ledger } from '../ledger/file-ledger.js';
+import type { Identity } from '../session/identity.js';
+import { FILE_MESSAGES } from './messages.js';
 import { releaseLedgerBudget, reserveLedgerBudget } from '../ledger/reservations.js';
 import { parseBudgetPolicy, type BudgetPolicy } from '../ledger/budget.js';
 import {
@@ -28,6 +30,20 @@ import {
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import type { SessionTerms } from '../session/messages.js';
 import type { BeforeRunContext } from '../session/session.js';
+
+/**
+ * Opens `--ledger DIR` for `owner` (and checks it), as every command does before any peer is
+ * contacted: a broken ledger is found now, not after a run whose receipt has nowhere to go. Its
+ * problems become one line naming the flag.
+ */
+export async function openCliLedger(dir: string, owner: Identity): Promise<Ledger> {
+  try {
+    return await openLedger(dir, { owner });
+  } catch (err) {
+    if (err instanceof DataportError) throw new DataportError(err.code, FILE_MESSAGES.ledgerProblem(dir, err.message), { cause: err });
+    throw new InputError(FILE_MESSAGES.cannotOpenLedger(dir, err));
+  }
+}
 
 /** Largest schedule / budget file read. */
 const MAX_POLICY_FILE_BYTES = 1 << 20;
@@ -51,15 +67,15 @@ export async function loadPriceSchedule(path: string, protocol?: string): Promis
   try {
     schedule = parsePriceSchedule(text);
   } catch (err) {
-    throw new InputError(`--price-schedule ${path}: ${(err as Error).message}`);
+    throw new InputError(FILE_MESSAGES.invalid('--price-schedule', path, (err as Error).message));
   }
   if (protocol !== undefined && !Object.prototype.hasOwnProperty.call(schedule.protocols, protocol) && schedule.default === undefined) {
-    throw new InputError(`--price-schedule ${path}: no price for protocol '${protocol}' and no default`);
+    throw new InputError(FILE_MESSAGES.invalid('--price-schedule', path, FILE_MESSAGES.noPriceFor(protocol)));
   }
   try {
     encodePriceSchedule(schedule); // what the receipt view will carry: at most 16 KiB
   } catch (err) {
-    throw new InputError(`--price-schedule ${path}: ${(err as Error).message}`);
+    throw new InputError(FILE_MESSAGES.invalid('--price-schedule', path, (err as Error).message));
   }
   return schedule;
 }
@@ -99,7 +115,7 @@ export async function loadBudgetPolicy(path: string): Promise<BudgetPolicy> {
   try {
     return parseBudgetPolicy(text);
   } catch (err) {
-    throw new InputError(`--budget ${path}: ${(err as Error).message}`);
+    throw new InputError(FILE_MESSAGES.invalid('--budget', path, (err as Error).message));
   }
 }
 

@@ -14,6 +14,7 @@ import type { WebSocketLimits } from '../transport/websocket-core.js';
 import { listenWebSocket, type RefusedConnection, type WebSocketServerHandle } from '../transport/websocket-node.js';
 import type { WebSocketFrameTransport } from '../transport/websocket-core.js';
 import type { HostPort } from './args.js';
+import { FILE_MESSAGES, SESSION_MESSAGES } from './messages.js';
 import { cliSignal } from './signals.js';
 
 /** Default `--handshake-timeout`: seconds a connection has to authenticate. */
@@ -64,7 +65,7 @@ export type ListenOutcome<R> = { result: R } | { error: unknown };
  * ```
  */
 export function reportRejected(who: string, what: string): void {
-  process.stderr.write(`dataport: rejected connection from ${who}: ${what.replace(/\s*\n\s*/g, ' ')}\n`);
+  process.stderr.write(`dataport: ${SESSION_MESSAGES.rejected(who, what.replace(/\s*\n\s*/g, ' '))}\n`);
 }
 
 function messageOf(err: unknown): string {
@@ -99,7 +100,7 @@ export async function serveListener<R>(o: ListenLoopOptions<R>, onListening: (se
     }
     if (!transport.authenticated) {
       // Never the job's end: the peer did not prove an accepted key.
-      reportRejected(who, over ? 'the listener is shutting down' : messageOf(outcome.error ?? 'closed before authentication'));
+      reportRejected(who, over ? SESSION_MESSAGES.shuttingDown() : messageOf(outcome.error ?? SESSION_MESSAGES.closedBeforeAuthentication()));
       return;
     }
     if (!o.keepServing) {
@@ -132,7 +133,7 @@ export async function serveListener<R>(o: ListenLoopOptions<R>, onListening: (se
     );
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code) throw new InputError(`--listen ${o.listen.host}:${o.listen.port}: cannot listen (${code})`);
+    if (code) throw new InputError(FILE_MESSAGES.cannotListen(`${o.listen.host}:${o.listen.port}`, err));
     throw err;
   }
   onListening(server);

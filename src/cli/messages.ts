@@ -1,8 +1,10 @@
 /**
  * User-facing texts of the CLI, gathered in one place so that they can be offered in another
  * language (Chinese first) without hunting through the commands. Each is a function of what it
- * names; the error class and exit code stay with the caller. Not every message lives here yet:
- * see docs/cli.md ("Messages") for the table of what the CLI prints.
+ * names, grouped by area in `*_MESSAGES` tables keyed by message (a translation is a table of the
+ * same type: `const zh: typeof OPTION_MESSAGES = { … }`); the error class and exit code stay with
+ * the caller. What stays with its command: the `--help` texts (whole documents) and the layouts of
+ * reports (tables, JSON). See docs/cli.md ("Messages") for the table of what the CLI prints.
  * @module
  */
 
@@ -45,3 +47,262 @@ export const AGGREGATE_ERROR_HINTS: Readonly<Partial<Record<string, string>>> = 
 export function sessionTimedOutMessage(seconds: string, where?: string): string {
   return `${where !== undefined ? `session with ${where}` : 'session'} timed out (--timeout ${seconds})`;
 }
+
+const FS_ERRORS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a parent is not a directory',
+  EISDIR: 'is a directory',
+  ELOOP: 'too many symbolic links',
+  EMFILE: 'too many open files',
+  ENOSPC: 'no space left on the device',
+  EROFS: 'read-only file system',
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'address not available on this host',
+};
+
+/**
+ * A file-system (or socket) error as the few words a person needs (`permission denied (EACCES)`),
+ * never the raw Node message (which repeats the path and the syscall).
+ */
+export function fsErrorText(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code !== 'string') return 'error';
+  const words = FS_ERRORS[code];
+  return words === undefined ? code : `${words} (${code})`;
+}
+
+/** Options, arguments and their combinations (args.ts and every command's option checks). */
+export const OPTION_MESSAGES = {
+  givenTwice: (option: string, command: string) => `option --${option} given twice (see 'dataport ${command} --help')`,
+  /** `option`: as typed (`--x`, `-x`), or empty when the parser did not say which. */
+  unknown: (option: string, command: string) => `unknown option ${option === '' ? '' : `${option} `}(see 'dataport ${command} --help')`,
+  takesNoValue: (option: string) => `option ${option} takes no value`,
+  /** `option`: with its dashes. */
+  needsValue: (option: string) => `option ${option} needs a value`,
+  unexpectedArgument: (arg: string, command: string) => `unexpected argument ${arg} (see 'dataport ${command} --help')`,
+  missing: (option: string) => `missing required option --${option}`,
+  empty: (option: string) => `option --${option} must not be empty`,
+  notInteger: (option: string, got: string) => `option --${option} must be an integer, got '${got}'`,
+  outOfRange: (option: string, min: number, max: number, got: string) => `option --${option} must be between ${min} and ${max}, got ${got}`,
+  notSeconds: (option: string, got: string) => `option --${option} must be a number of seconds, got '${got}'`,
+  secondsRange: (option: string) => `option --${option} must be between 0.001 and 2147483 seconds`,
+  notOneOf: (option: string, choices: readonly string[], got: string) => `option --${option} must be one of ${choices.join(', ')}, got '${got}'`,
+  notHostPort: (option: string, got: string) => `option --${option} must be HOST:PORT (e.g. 127.0.0.1:7400 or [::1]:7400), got '${got}'`,
+  portTooLarge: (option: string, port: number) => `option --${option}: port must be at most 65535, got ${port}`,
+  emptyColumn: (option: string, text: string) => `option --${option}: empty column name in '${text}'`,
+  columnTwice: (option: string, column: string) => `option --${option}: column '${column}' given twice`,
+  goTogether: (a: string, b: string, why = '') => `options --${a} and --${b} go together${why === '' ? '' : ` (${why})`}`,
+  contradict: (a: string, b: string) => `options --${a} and --${b} contradict each other`,
+  /** `when`: e.g. `--listen`, `--output FILE`. */
+  onlyWith: (option: string, when: string) => `option --${option} applies only with ${when}`,
+  needsLedger: (option: string) => `option --${option} needs --ledger DIR (it is recorded in and checked against the ledger)`,
+  missingIdentity: () => "missing required option --identity DIR (create one with 'dataport keygen --out DIR')",
+  listenOrConnect: () => 'give exactly one of --listen HOST:PORT or --connect ws://HOST:PORT',
+  connectNotUrl: (got: string) => `option --connect must be a URL like ws://HOST:PORT or wss://HOST:PORT, got '${got}'`,
+  connectScheme: (got: string) => `option --connect must start with ws:// or wss://, got '${got}'`,
+  connectCredentials: () => 'option --connect: credentials in the URL are not supported',
+  caNeedsWss: () => 'option --ca needs a wss:// URL in --connect',
+  purpose: (maxChars: number) => `option --purpose must be at most ${maxChars} characters without control characters`,
+  requesterPeerKey: () => "missing required option --peer-key FILE: the requester must pin the listener's public key (its identity.pub)",
+  listenerPeerKey: () => '--listen needs --peer-key FILE (accept only that peer) or --allow-any-peer',
+  workers: (max: number, got: string) => `option --workers must be auto or an integer from 0 to ${max}, got '${got}'`,
+  unknownSubcommand: (command: string, sub: string, choices: string) => `unknown ${command} subcommand '${sub}' (${choices}; see 'dataport ${command} --help')`,
+} as const;
+
+/** Files: the checked readers, outputs, identities and key folders (files.ts, identity-files.ts). */
+export const FILE_MESSAGES = {
+  /** `what`: the role of the file (`identity`, `peer key`, `--budget`, …). */
+  cannotRead: (what: string, path: string, err: unknown) => `${what} ${path}: cannot read (${fsErrorText(err)})`,
+  notRegular: (what: string, path: string) => `${what} ${path}: not a regular file`,
+  tooLarge: (what: string, path: string, maxBytes: number) => `${what} ${path}: larger than ${maxBytes} bytes`,
+  isDirectory: (path: string) => `${path}: is a directory`,
+  cannotReadInput: (path: string, err: unknown) => `${path}: cannot read input (${fsErrorText(err)})`,
+  cannotWriteOutput: (path: string, err: unknown) => `${path}: cannot write output (${fsErrorText(err)})`,
+  cannotWrite: (path: string, err: unknown) => `${path}: cannot write (${fsErrorText(err)})`,
+  /** `--output FILE` / `--output-dir DIR` checked before any connection. */
+  outputDirNotWritable: (option: string, path: string, err: unknown) => `${option} ${path}: directory not writable (${fsErrorText(err)})`,
+  outputIsDirectory: (option: string, path: string) => `${option} ${path}: is a directory`,
+  outputIsInput: () => '--output must not be the input file',
+  notADirectory: (option: string, path: string) => `${option}${option === '' ? '' : ' '}${path}: not a directory`,
+  cannotCreateDirectory: (path: string, err: unknown) => `${path}: cannot create directory (${fsErrorText(err)})`,
+  noIdentity: (dir: string) => `no identity in ${dir} (missing identity.key; create one with 'dataport keygen --out ${dir}')`,
+  identityReadableByOthers: (path: string, mode: number) =>
+    `${path} is readable by other users (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${path}`,
+  badKeyFile: (path: string, problem: string) => `${path}: ${problem}`,
+  badPeerKey: (path: string, problem: string) => `${path}: ${problem} (expected a peer's identity.pub)`,
+  keysDirUnreadable: (option: string, dir: string, err: unknown) => `${option} ${dir}: cannot read directory (${fsErrorText(err)})`,
+  keyNameTwice: (option: string, dir: string, name: string, first: string, second: string) =>
+    `${option} ${dir}: the name '${name}' is given twice (${first} and ${second}); keep one`,
+  tooManyKeys: (option: string, dir: string, max: number) => `${option} ${dir}: more than ${max} keys`,
+  noKeys: (option: string, dir: string) => `${option} ${dir}: no NAME.pub files or NAME/identity.pub keygen folders`,
+  sameKeyTwice: (option: string, dir: string, a: { name: string; file: string }, b: { name: string; file: string }) =>
+    `${option} ${dir}: the same key is given as '${a.name}' (${a.file}) and '${b.name}' (${b.file}); keep one`,
+  /** A file's contents that did not parse (JSON, a policy, a query): `option` names the flag or role. */
+  invalid: (option: string, path: string, problem: string) => `${option === '' ? '' : `${option} `}${path}: ${problem}`,
+  cannotOpenLedger: (dir: string, err: unknown) =>
+    `--ledger ${dir}: cannot open (${(err as NodeJS.ErrnoException | undefined)?.code !== undefined ? fsErrorText(err) : String((err as Error)?.message ?? err)})`,
+  /** The ledger's own error, prefixed with the flag that named it. */
+  ledgerProblem: (dir: string, problem: string) => `--ledger ${dir}: ${problem}`,
+  cannotListen: (where: string, err: unknown) => `--listen ${where}: cannot listen (${fsErrorText(err)})`,
+  noPriceFor: (protocol: string) => `no price for protocol '${protocol}' and no default`,
+} as const;
+
+/** CSV input (csv.ts, key-input.ts, ppca-csv.ts). */
+export const CSV_MESSAGES = {
+  notRegular: (path: string) => `${path}: not a regular file`,
+  empty: (path: string) => `${path}: the file is empty; expected a header row and data rows`,
+  notUtf8: (path: string, line: number) => `${path}: not valid UTF-8 at line ${line}`,
+  truncatedUtf8: (path: string) => `${path}: not valid UTF-8 (truncated character at the end of the file)`,
+  noHeader: (path: string) => `${path}: no header row (the file has only blank lines)`,
+  noDataRows: (path: string) => `${path}: the file has a header but no data rows`,
+  /** `where`: ` at line N`, or empty when the parser did not say. */
+  malformed: (path: string, where: string, problem: string) => `${path}: malformed CSV${where}: ${problem}`,
+  fieldCount: (expected: string, got: string) => `expected ${expected} fields like the header, got ${got}`,
+  wrongFieldCount: () => 'wrong number of fields',
+  quoteNotClosed: (path: string, line: number | undefined) => `${path}: malformed CSV: a quoted field is never closed (the file ends at line ${line ?? '?'})`,
+  afterClosingQuote: () => 'unexpected character after a closing quote',
+  rowTooLong: (maxChars: number) => `row longer than ${maxChars} characters (an unclosed quote?)`,
+  noColumn: (path: string, column: string, hint: string | undefined, header: string) =>
+    `${path}: no column '${column}'${hint !== undefined ? ` (did you mean '${hint}'?)` : ''}; the header has ${header}`,
+  columnTwice: (path: string, column: string) => `${path}: the header has column '${column}' more than once`,
+  badKey: (path: string, row: number, problem: string) => `${path}: data row ${row}: ${problem}`,
+  tooManyKeys: (path: string, max: number, row: number) => `${path}: more than ${max} distinct keys (at data row ${row}); split the job into hash buckets`,
+  allKeysEmpty: (path: string, columns: readonly string[]) => `${path}: every row has an empty key (${columns.join(', ')}); nothing to compare`,
+  changedDuringRun: (path: string) => `${path}: the file changed during the run; no output written`,
+  changedWhileRunning: (path: string, declared: number, read: number) => `${path}: changed while running (${declared} rows declared, ${read} read)`,
+  tooManyRows: (path: string, max: number) => `${path}: more than ${max} rows`,
+  emptyKeysSkipped: (rows: number, firstRow?: number) =>
+    `${rows} rows with an empty key were skipped${firstRow !== undefined ? ` (first at data row ${firstRow})` : ''}`,
+  /** ppca-psi's reader (the reference implementation's rules). */
+  noHeaderLine: (path: string) => `${path}: no header line`,
+  bom: (path: string) => `${path}: starts with a UTF-8 BOM, which the reference implementation refuses; remove it`,
+  missingField: (path: string, line: number, fields: number, column: string, field: number) =>
+    `${path}: line ${line} has ${fields} fields, column '${column}' is field ${field}`,
+} as const;
+
+/** Lines every session command prints (psi, psi-sum, aggregate, ppca-psi). */
+export const SESSION_MESSAGES = {
+  /** On stderr whatever `--json` says: scripts and tests read the bound port from it. */
+  listening: (url: string) => `listening on ${url}`,
+  allowAnyPeer: () => '--allow-any-peer: any peer with a valid identity may run this job; its key is recorded in the receipt',
+  receiptAppended: (dir: string, index: number | undefined) => `receipt appended to ${dir} (entry ${index})`,
+  receiptOfOutcomeAppended: (what: string, dir: string, index: number) => `receipt of the ${what} appended to ${dir} (entry ${index})`,
+  billed: (b: { amountMinor: string | number | bigint; currency: string; schedule: string }) =>
+    `billed: ${b.amountMinor} ${b.currency} minor units (schedule ${b.schedule})`,
+  sessionFailed: (who: string, problem: string) => `session from ${who} failed: ${problem}`,
+  /** A connection a listener closed before authentication (never fatal to its job). */
+  rejected: (who: string, problem: string) => `rejected connection from ${who}: ${problem}`,
+  shuttingDown: () => 'the listener is shutting down',
+  closedBeforeAuthentication: () => 'closed before authentication',
+} as const;
+
+/** `dataport psi`. */
+export const PSI_MESSAGES = {
+  outputNeedsMatches: (option: string) => `${option} needs to know which keys matched; it cannot be used with --count-only`,
+  outputNotLearned: (option: string) => `${option}: with --reveal requester the listener (responder) learns no intersection`,
+  outputOrOutputDir: () => 'give one of --output FILE or --output-dir DIR',
+  forceNeedsOutput: () => 'option --force applies only with --output FILE (--output-dir never replaces a file)',
+  outputKeepServing: () => '--output cannot be used with --keep-serving (one file, many sessions): use --output-dir DIR',
+  countOnlyInterop: () => '--count-only is a dataport extension, not part of the draft: not available with --insecure-interop',
+  meaninglessInInterop: (option: string) => `option --${option} has no meaning with --insecure-interop (no session, no identities, no receipt)`,
+  noIntersection: () => '--output: this party did not learn the intersection',
+  responderDone: (countOnly: boolean, mine: number, peer: number) =>
+    `done: the requester learns the intersection${countOnly ? ' size' : ''}; this side learns only the set sizes (mine: ${mine} distinct keys, peer: ${peer})`,
+  intersection: (size: number | undefined, mine: number, peer: number, countOnly: boolean) =>
+    `intersection: ${size} of ${mine} distinct keys (peer: ${peer} distinct keys)${countOnly ? ', count only' : ''}`,
+  wroteRows: (rows: number, path: string) => `wrote ${rows} rows to ${path}`,
+  sessionFrom: (who: string, peer: string) => `session from ${who} (peer ${peer}):`,
+  stopped: (served: number, failed: number) => `stopped after ${served} sessions (${failed} failed)`,
+  interopListening: () => 'insecure interop mode: anyone who can reach this port can take part',
+  interopBanner: () =>
+    '\n*** WARNING: --insecure-interop: NO AUTHENTICATION, NO SESSION BINDING, NO RECEIPT. ***\n' +
+    '*** The peer is whoever connects; a relay in the middle goes undetected.            ***\n' +
+    '*** For testing against other implementations of the draft only; never real data.   ***\n\n',
+} as const;
+
+/** `dataport psi-sum`. */
+export const PSI_SUM_MESSAGES = {
+  assignments: (option: string, got: string) => `option --${option} takes COL=VALUE[,COL=VALUE...], got '${got}'`,
+  decimals: (option: string, column: string, got: string) => `option --${option} ${column}=${got}: decimals must be an integer 0..18`,
+  expectValuesForIdHolder: () => 'option --expect-values is for the identifier holder: the value holder (--values) states its own scales',
+  notAValueColumn: (column: string) => `column '${column}' in --decimals/--bound is not one of --values`,
+  badEpsilon: (got: string, problem: string) => `option --dp-epsilon '${got}': ${problem}`,
+  keyAndValue: (column: string) => `column '${column}' is both a key and a value column`,
+  tlsSides: () => '--tls-cert/--tls-key apply only with --listen, --ca only with --connect',
+  timedOut: (seconds: string) => `psi-sum ${sessionTimedOutMessage(seconds)}`,
+  withheld: (why: string) => `result withheld: ${why}`,
+  peerReceives: (mine: number, peer: number) => `done: the peer receives the result (mine: ${mine} distinct keys, peer: ${peer})`,
+  intersection: (size: number, mine: number, peer: number, epsilon?: string) =>
+    `intersection: ${size} of ${mine} distinct keys (peer: ${peer})${epsilon !== undefined ? `, with DP noise (epsilon ${epsilon})` : ''}`,
+  columnSum: (column: string, sum: string, mean: string | null | undefined) => `  ${column}: sum ${sum}, mean ${mean ?? 'n/a'}`,
+} as const;
+
+/** `dataport aggregate`. */
+export const AGGREGATE_MESSAGES = {
+  providersRequired: () => "option --providers is required (see 'dataport aggregate --help')",
+  serveNeedsKeys: () => 'serve needs --analyst-key FILE and --provider-keys DIR (the keys it accepts), or --allow-any-peer',
+  allowAnyPeer: () => '--allow-any-peer: any participant with a valid identity may join a role whose keys are not given; its key is recorded in the receipt',
+  operatorKey: () => "missing required option --peer-key FILE: pin the operator's public key (its identity.pub)",
+  maxEpsilon: (got: string) => `option --max-epsilon must be a decimal in (0, 100] with at most 6 places, got '${got}'`,
+  listening: (url: string, providers: number) => `listening on ${url} for 1 analyst and ${providers} providers`,
+  refusedLink: (role: string, key: string) => `refused ${role} ${key}`,
+  receiptsAppended: (count: number, dir: string) => `${count} receipt(s) appended to ${dir}`,
+  providerRefused: (key: string, why: string) => `provider ${key} refused: ${why}`,
+  linksWithoutReceipt: (count: number) => `${count} link(s) ended without a co-signed receipt (participant gone)`,
+  roundCompleted: (queryId: string, contributors: number, expected: number) => `round ${queryId} completed: ${contributors} of ${expected} providers contributed`,
+  roundAborted: (reason: string) => `round aborted: ${reason}`,
+  analystResult: (r: { queryId: string; groups: number; withheld: number; contributors: number; expected: number }, path: string) =>
+    `result of ${r.queryId}: ${r.groups} group(s), ${r.withheld} withheld, ${r.contributors} of ${r.expected} providers; written to ${path}`,
+  joined: () => 'joined the round; waiting for the query',
+  contributed: (rows: number, queryId: string, contributors: number) => `contributed ${rows} rows to ${queryId}; the released total covers ${contributors} providers`,
+  /** Why a provider refused (its `AbortReason`), after "provider KEY refused: ". */
+  refusal: {
+    query: 'the query is against its policy (e.g. --min-cohort, --max-epsilon, the analyst key)',
+    quorum: "the query's quorum is below its minimum (--min-quorum)",
+    input: 'it could not use its input',
+    other: 'error',
+  },
+} as const;
+
+/** `dataport ledger`. */
+export const LEDGER_MESSAGES = {
+  notIntact: (dir: string, problem: string, index?: number) => `ledger ${dir} is NOT intact: ${index === undefined ? problem : `entry ${index}: ${problem}`}`,
+  cannotPrice: (dir: string, index: number, ref: string, problem: string) => `ledger ${dir}: entry ${index}: billed with ${ref}, which cannot price it (${problem})`,
+  billedWrong: (dir: string, index: number, billed: string, ref: string, expected: string) => `ledger ${dir}: entry ${index}: billed ${billed} but ${ref} gives ${expected}`,
+  exceedsSize: (option: string, value: number, size: number) => `--${option} ${value} exceeds the ledger size ${size}`,
+  indexNotBelow: (index: number, size: number) => `--index ${index} is not below the tree size ${size}`,
+  fromAfterTo: (from: number, to: number) => `--from ${from} must not exceed --to ${to}`,
+  labelledTwice: (where: string, key: string, a: string, b: string) => `${where}: key ${key} is labelled both '${a}' and '${b}'`,
+  namesNotJson: () => 'not JSON (expected {"<base64 public key>": "label", ...})',
+  namesNotObject: () => 'expected a JSON object {"<base64 public key>": "label", ...}',
+  tooManyEntries: (max: number) => `more than ${max} entries`,
+  notAKey: (text: string) => `'${text}' is not a base64 Ed25519 public key`,
+  badLabel: (key: string) => `the label of ${key} must be 1 to 64 characters without control characters`,
+  checkpointWritten: (size: number, path: string) => `checkpoint of ${size} entries written to ${path}`,
+  exportNotJson: (problem: string) => `not JSON (${problem})`,
+  ownExport: () => "it is of this ledger's own owner; cross-check compares two parties",
+  peerKeyUnpinned: (file: string) => `the peer's key was read from ${file}; pass --peer-key to pin it (an export of another key compares nothing)`,
+} as const;
+
+/** `dataport ppca-psi`. */
+export const PPCA_MESSAGES = {
+  channel: (got: string) => `option --channel must be 1..64 characters of [A-Za-z0-9_.-], got '${got}'`,
+  caNeedsTls: () => 'option --ca needs --tls-cert and --tls-key (mutual TLS: both sides present a certificate)',
+  rankDoesNotLearn: (rank: number, resultToRank: number) => `option --output: rank ${rank} does not learn the intersection with --result-to-rank ${resultToRank}`,
+  plainLink: () => 'the link is plain h2c: not encrypted, and the peer is not authenticated (use --tls-cert, --tls-key and --ca)',
+  peerUnauthenticated: () => 'the peer is not authenticated: without --ca its client certificate is not required',
+  listening: (host: string, port: number, rank: number, peer: string) => `listening on ${host}:${port} as rank ${rank} (peer ${peer})`,
+  oneSidedReceipt: (dir: string, index: number) => `one-sided receipt appended to ${dir} (entry ${index}; not co-signed by the peer)`,
+  intersection: (size: number | null | undefined, rows: number, mine: number, output: string | undefined) =>
+    `intersection: ${size} distinct keys (${rows} of my ${mine} rows)${output !== undefined ? `, written to ${output}` : ''}`,
+  notLearned: (resultToRank: number) => `done: rank ${resultToRank} learns the intersection, this rank does not`,
+  stats: (s: { suite: string; rows: number; distinct: number; peerItems: number; sent: number; received: number; ms: number }) =>
+    `suite ${s.suite}; my rows ${s.rows} (${s.distinct} distinct keys), peer's items ${s.peerItems}; sent ${s.sent} B, received ${s.received} B; ${s.ms} ms`,
+} as const;
+
+/** `dataport keygen`. */
+export const KEYGEN_MESSAGES = {
+  wrote: (keyPath: string, pubPath: string) => `wrote ${keyPath} (secret, mode 0600) and ${pubPath}`,
+} as const;

@@ -10,6 +10,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import { trimAsciiWhitespace } from '../protocols/ppca/run.js';
+import { resolveColumns } from './csv.js';
+import { CSV_MESSAGES as M, FILE_MESSAGES } from './messages.js';
 
 /** Largest input file (the whole file is held in memory to write matching rows byte for byte). */
 export const MAX_PPCA_INPUT_BYTES = 2 ** 31 - 1;
@@ -53,12 +55,12 @@ export async function readPpcaInput(path: string, keyColumns: readonly string[])
   let bytes: Uint8Array;
   try {
     const st = await stat(path);
-    if (st.isDirectory()) throw new InputError(`${path}: is a directory`);
-    if (st.size > MAX_PPCA_INPUT_BYTES) throw new InputError(`${path}: larger than ${MAX_PPCA_INPUT_BYTES} bytes`);
+    if (st.isDirectory()) throw new InputError(FILE_MESSAGES.isDirectory(path));
+    if (st.size > MAX_PPCA_INPUT_BYTES) throw new InputError(FILE_MESSAGES.tooLarge('input', path, MAX_PPCA_INPUT_BYTES));
     bytes = new Uint8Array(await readFile(path));
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new InputError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new InputError(FILE_MESSAGES.cannotReadInput(path, err));
   }
   const lines: Uint8Array[] = [];
   for (let s = 0; s < bytes.length; ) {
@@ -68,19 +70,15 @@ export async function readPpcaInput(path: string, keyColumns: readonly string[])
     s = e;
   }
   const headerAt = lines.findIndex((l) => !isBlank(l));
-  if (headerAt < 0) throw new InputError(`${path}: no header line`);
+  if (headerAt < 0) throw new InputError(M.noHeaderLine(path));
   const header = lines[headerAt]!;
   if (header[0] === 0xef && header[1] === 0xbb && header[2] === 0xbf) {
-    throw new InputError(`${path}: starts with a UTF-8 BOM, which the reference implementation refuses; remove it`);
+    throw new InputError(M.bom(path));
   }
   const dec = new TextDecoder();
   const names = splitFields(header).map((f) => dec.decode(trimAsciiWhitespace(f)));
-  const idx = keyColumns.map((c) => {
-    const found = names.indexOf(c);
-    if (found < 0) throw new InputError(`${path}: no column '${c}' in the header (columns: ${names.join(', ')})`);
-    if (names.indexOf(c, found + 1) >= 0) throw new InputError(`${path}: column '${c}' appears twice in the header`);
-    return found;
-  });
+  // Names compared exactly, as the reference does; the message is the one `dataport psi` gives.
+  const idx = resolveColumns(path, names, keyColumns);
   const keys: Uint8Array[] = [];
   const rows: Uint8Array[] = [];
   for (let n = headerAt + 1; n < lines.length; n++) {
@@ -89,7 +87,7 @@ export async function readPpcaInput(path: string, keyColumns: readonly string[])
     const fields = splitFields(line);
     const parts = idx.map((i) => {
       const f = fields[i];
-      if (f === undefined) throw new InputError(`${path}: line ${n + 1} has ${fields.length} fields, column '${names[i]}' is field ${i + 1}`);
+      if (f === undefined) throw new InputError(M.missingField(path, n + 1, fields.length, names[i]!, i + 1));
       return trimAsciiWhitespace(f);
     });
     let key: Uint8Array;

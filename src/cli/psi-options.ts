@@ -7,6 +7,7 @@ import { InputError } from '../errors.js';
 import { availableCores } from '../platform/node.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS } from './listen-loop.js';
 import {
+  checkConnectUrl,
   choiceOption,
   intOption,
   parseColumnList,
@@ -15,10 +16,12 @@ import {
   PROGRESS_OPTION_SPECS,
   progressHelp,
   progressOption,
+  purposeOption,
   secondsOption,
   stringOption,
   type HostPort,
 } from './args.js';
+import { FILE_MESSAGES, OPTION_MESSAGES as M, PSI_MESSAGES as P } from './messages.js';
 import type { ProgressOptions } from './progress.js';
 
 /** Everything `dataport psi` was asked to do. */
@@ -65,8 +68,8 @@ export interface PsiCliOptions {
 
 /** Default `--timeout`: the one default of every listener (listen-loop.ts). */
 export const DEFAULT_TIMEOUT_MS = DEFAULT_LISTEN_TIMEOUT_MS;
-/** Longest `--purpose` accepted, in characters (it is signed into the receipt). */
-export const MAX_PURPOSE_CHARS = 1024;
+/** Longest `--purpose` accepted, in characters (it is signed into the receipt); checked in args.ts. */
+export { MAX_PURPOSE_CHARS } from './args.js';
 /** Largest `--workers`. */
 export const MAX_WORKERS = 256;
 
@@ -187,22 +190,11 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   const listenText = stringOption(values, 'listen');
   const connect = stringOption(values, 'connect');
   if ((listenText === undefined) === (connect === undefined)) {
-    throw new InputError('give exactly one of --listen HOST:PORT or --connect ws://HOST:PORT');
+    throw new InputError(M.listenOrConnect());
   }
   const mode = listenText !== undefined ? 'listen' : 'connect';
   const listen = listenText !== undefined ? parseHostPort(listenText, 'listen') : undefined;
-  if (connect !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(connect);
-    } catch {
-      throw new InputError(`option --connect must be a URL like ws://HOST:PORT or wss://HOST:PORT, got '${connect}'`);
-    }
-    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-      throw new InputError(`option --connect must start with ws:// or wss://, got '${connect}'`);
-    }
-    if (url.username || url.password) throw new InputError('option --connect: credentials in the URL are not supported');
-  }
+  if (connect !== undefined) checkConnectUrl(connect);
 
   const truncText = choiceOption(values, 'truncate', ['0', '128', '192'] as const, '128');
   const opts: PsiCliOptions = {
@@ -220,7 +212,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     workers: intOption(values, 'workers', 0, MAX_WORKERS, availableCores()),
     timeoutMs: secondsOption(values, 'timeout', DEFAULT_TIMEOUT_MS),
     handshakeTimeoutMs: secondsOption(values, 'handshake-timeout', DEFAULT_HANDSHAKE_TIMEOUT_MS),
-    purpose: values.purpose === undefined ? '' : String(values.purpose),
+    purpose: purposeOption(values) ?? '',
     insecureInterop: values['insecure-interop'] === true,
   };
   if (listen) opts.listen = listen;
@@ -240,12 +232,8 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (opts as unknown as Record<string, unknown>)[k] = v;
 
-  if (opts.purpose.length > MAX_PURPOSE_CHARS) throw new InputError(`option --purpose is longer than ${MAX_PURPOSE_CHARS} characters`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(opts.purpose)) throw new InputError('option --purpose must not contain control characters');
-
   const listenerOnly = (flag: string, given: boolean) => {
-    if (given && mode !== 'listen') throw new InputError(`option --${flag} applies only with --listen`);
+    if (given && mode !== 'listen') throw new InputError(M.onlyWith(flag, '--listen'));
   };
   listenerOnly('keep-serving', opts.keepServing);
   listenerOnly('allow-any-peer', opts.allowAnyPeer);
@@ -253,29 +241,25 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   listenerOnly('tls-key', opts.tlsKey !== undefined);
   listenerOnly('output-dir', opts.outputDir !== undefined);
   listenerOnly('handshake-timeout', values['handshake-timeout'] !== undefined);
-  if (opts.ca !== undefined && mode !== 'connect') throw new InputError('option --ca applies only with --connect');
-  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
-    throw new InputError('options --tls-cert and --tls-key go together');
-  }
-  if (opts.ca !== undefined && !connect!.startsWith('wss:')) throw new InputError('option --ca needs a wss:// URL in --connect');
+  if (opts.ca !== undefined && mode !== 'connect') throw new InputError(M.onlyWith('ca', '--connect'));
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new InputError(M.goTogether('tls-cert', 'tls-key'));
+  if (opts.ca !== undefined) checkConnectUrl(connect!, opts.ca);
 
-  if (opts.output !== undefined && opts.outputDir !== undefined) throw new InputError('give one of --output FILE or --output-dir DIR');
-  if (opts.force && opts.output === undefined) throw new InputError('option --force applies only with --output FILE (--output-dir never replaces a file)');
+  if (opts.output !== undefined && opts.outputDir !== undefined) throw new InputError(P.outputOrOutputDir());
+  if (opts.force && opts.output === undefined) throw new InputError(P.forceNeedsOutput());
   if (opts.outputDir !== undefined) {
-    if (opts.countOnly) throw new InputError('--output-dir needs to know which keys matched; it cannot be used with --count-only');
-    if (opts.reveal === 'requester') throw new InputError('--output-dir: with --reveal requester the listener (responder) learns no intersection');
+    if (opts.countOnly) throw new InputError(P.outputNeedsMatches('--output-dir'));
+    if (opts.reveal === 'requester') throw new InputError(P.outputNotLearned('--output-dir'));
   }
   if (opts.output !== undefined) {
-    if (opts.countOnly) throw new InputError('--output needs to know which keys matched; it cannot be used with --count-only');
-    if (mode === 'listen' && opts.reveal === 'requester') {
-      throw new InputError('--output: with --reveal requester the listener (responder) learns no intersection');
-    }
-    if (opts.keepServing) throw new InputError('--output cannot be used with --keep-serving (one file, many sessions): use --output-dir DIR');
-    if (opts.output === opts.input) throw new InputError('--output must not be the input file');
+    if (opts.countOnly) throw new InputError(P.outputNeedsMatches('--output'));
+    if (mode === 'listen' && opts.reveal === 'requester') throw new InputError(P.outputNotLearned('--output'));
+    if (opts.keepServing) throw new InputError(P.outputKeepServing());
+    if (opts.output === opts.input) throw new InputError(FILE_MESSAGES.outputIsInput());
   }
 
   if (opts.insecureInterop) {
-    if (opts.countOnly) throw new InputError('--count-only is a dataport extension, not part of the draft: not available with --insecure-interop');
+    if (opts.countOnly) throw new InputError(P.countOnlyInterop());
     for (const [flag, given] of [
       ['identity', opts.identityDir !== undefined],
       ['peer-key', opts.peerKeyFile !== undefined],
@@ -286,27 +270,19 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
       ['accept-price-schedule', opts.acceptPriceScheduleFile !== undefined],
       ['purpose', values.purpose !== undefined],
     ] as const) {
-      if (given) throw new InputError(`option --${flag} has no meaning with --insecure-interop (no session, no identities, no receipt)`);
+      if (given) throw new InputError(P.meaninglessInInterop(flag));
     }
   } else {
     for (const [flag, given] of [
       ['price-schedule', opts.priceScheduleFile !== undefined],
       ['budget', opts.budgetFile !== undefined],
     ] as const) {
-      if (given && opts.ledgerDir === undefined) throw new InputError(`option --${flag} needs --ledger DIR (it is recorded in and checked against the ledger)`);
+      if (given && opts.ledgerDir === undefined) throw new InputError(M.needsLedger(flag));
     }
-    if (opts.identityDir === undefined) {
-      throw new InputError("missing required option --identity DIR (create one with 'dataport keygen --out DIR')");
-    }
-    if (mode === 'connect' && opts.peerKeyFile === undefined) {
-      throw new InputError("missing required option --peer-key FILE: the requester must pin the listener's public key (its identity.pub)");
-    }
-    if (mode === 'listen' && opts.peerKeyFile === undefined && !opts.allowAnyPeer) {
-      throw new InputError('--listen needs --peer-key FILE (accept only that peer) or --allow-any-peer');
-    }
-    if (opts.peerKeyFile !== undefined && opts.allowAnyPeer) {
-      throw new InputError('options --peer-key and --allow-any-peer contradict each other');
-    }
+    if (opts.identityDir === undefined) throw new InputError(M.missingIdentity());
+    if (mode === 'connect' && opts.peerKeyFile === undefined) throw new InputError(M.requesterPeerKey());
+    if (mode === 'listen' && opts.peerKeyFile === undefined && !opts.allowAnyPeer) throw new InputError(M.listenerPeerKey());
+    if (opts.peerKeyFile !== undefined && opts.allowAnyPeer) throw new InputError(M.contradict('peer-key', 'allow-any-peer'));
   }
   return opts;
 }

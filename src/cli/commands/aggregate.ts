@@ -10,8 +10,7 @@
  * `--ledger` on each side). `serve` speaks `wss://` with `--tls-cert/--tls-key`.
  * @module
  */
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { DataportError, InputError, MalformedMessageError } from '../../errors.js';
 import {
   AGGREGATE_MAX_FRAME_BYTES,
@@ -25,7 +24,7 @@ import {
   type AggregateQuery,
 } from '../../protocols/aggregate/index.js';
 import type { BudgetPolicy } from '../../ledger/budget.js';
-import { openLedger, type Ledger } from '../../ledger/file-ledger.js';
+import type { Ledger } from '../../ledger/file-ledger.js';
 import type { PriceSchedule } from '../../ledger/pricing.js';
 import type { UsageReceipt } from '../../ledger/receipt-types.js';
 import type { Identity } from '../../session/identity.js';
@@ -39,13 +38,26 @@ import type { WebSocketLimits } from '../../transport/websocket-core.js';
 import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, LISTENER_MAX_PENDING, reportRejected } from '../listen-loop.js';
 import { toBase64 } from '../../utils/bytes.js';
-import { choiceOption, intOption, parseCommandArgs, parseHostPort, PROGRESS_OPTION_SPECS, progressHelp, progressOption, secondsOption, stringOption, type ParsedOptions } from '../args.js';
+import {
+  checkConnectUrl,
+  choiceOption,
+  intOption,
+  parseCommandArgs,
+  parseHostPort,
+  PROGRESS_OPTION_SPECS,
+  progressHelp,
+  progressOption,
+  purposeOption,
+  secondsOption,
+  stringOption,
+  type ParsedOptions,
+} from '../args.js';
 import { createProgress, progressHook, type Progress } from '../progress.js';
 import { resolveColumns, scanCsv } from '../csv.js';
 import { checkOutputPath, openAtomicOutput } from '../files.js';
-import { AGGREGATE_ERROR_HINTS } from '../messages.js';
+import { AGGREGATE_ERROR_HINTS, AGGREGATE_MESSAGES as M, CSV_MESSAGES, FILE_MESSAGES, fileLineMessage, OPTION_MESSAGES as O, SESSION_MESSAGES } from '../messages.js';
 import { loadIdentity, loadNamedKeys, loadPeerKey, readTextFile } from '../identity-files.js';
-import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, recordReceipt } from '../ledger-wiring.js';
+import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, openCliLedger, recordReceipt } from '../ledger-wiring.js';
 import { cliSignal } from '../signals.js';
 import { parseEpsilon } from '../../protocols/guardrails.js';
 import { createReporter, securitySummary, type Reporter } from '../summary.js';
@@ -124,9 +136,9 @@ ${progressHelp(19).replace(/^ {2}/gm, '')}
 
 /** What a provider's ABORT reason says, for the operator's one line per refusal. */
 const REFUSAL_TEXT: Record<number, string> = {
-  [AbortReason.QUERY_REFUSED]: 'the query is against its policy (e.g. --min-cohort, --max-epsilon, the analyst key)',
-  [AbortReason.QUORUM_REFUSED]: "the query's quorum is below its minimum (--min-quorum)",
-  [AbortReason.INPUT_ERROR]: 'it could not use its input',
+  [AbortReason.QUERY_REFUSED]: M.refusal.query,
+  [AbortReason.QUORUM_REFUSED]: M.refusal.quorum,
+  [AbortReason.INPUT_ERROR]: M.refusal.input,
 };
 
 /** Largest number of keys read from `--provider-keys`. */
@@ -172,12 +184,8 @@ async function loadCommon(values: ParsedOptions): Promise<Common> {
   const out = createReporter(values.json === true);
   const progressOptions = progressOption(values);
   const identityDir = stringOption(values, 'identity');
-  if (identityDir === undefined) throw new InputError("missing required option --identity DIR (create one with 'dataport keygen --out DIR')");
-  const purpose = values.purpose === undefined ? undefined : String(values.purpose);
-  // eslint-disable-next-line no-control-regex
-  if (purpose !== undefined && (purpose.length > 1024 || /[\u0000-\u001f\u007f]/.test(purpose))) {
-    throw new InputError('option --purpose must be at most 1024 characters without control characters');
-  }
+  if (identityDir === undefined) throw new InputError(O.missingIdentity());
+  const purpose = purposeOption(values);
   const ledgerDir = stringOption(values, 'ledger');
   const scheduleFile = stringOption(values, 'price-schedule');
   const budgetFile = stringOption(values, 'budget');
@@ -185,21 +193,18 @@ async function loadCommon(values: ParsedOptions): Promise<Common> {
     ['price-schedule', scheduleFile !== undefined],
     ['budget', budgetFile !== undefined],
   ] as const) {
-    if (given && ledgerDir === undefined) throw new InputError(`option --${flag} needs --ledger DIR (it is recorded in and checked against the ledger)`);
+    if (given && ledgerDir === undefined) throw new InputError(O.needsLedger(flag));
   }
   const schedule = scheduleFile !== undefined ? await loadPriceSchedule(scheduleFile, AGGREGATE_PROTOCOL_NAME) : undefined;
   const budget = budgetFile !== undefined ? await loadBudgetPolicy(budgetFile) : undefined;
   const identity = await loadIdentity(identityDir, out);
   let ledger: Ledger | undefined;
   if (ledgerDir !== undefined) {
-    // As in `dataport psi`: a broken ledger is found now, not after a run whose receipt has nowhere to go.
     try {
-      ledger = await openLedger(ledgerDir, { owner: identity });
+      ledger = await openCliLedger(ledgerDir, identity);
     } catch (err) {
       identity.secretKey.fill(0);
-      if (err instanceof DataportError) throw new DataportError(err.code, `--ledger ${ledgerDir}: ${err.message}`, { cause: err });
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new InputError(`--ledger ${ledgerDir}: cannot open (${code ?? (err as Error).message})`);
+      throw err;
     }
   }
   return { out, progress: createProgress(progressOptions), identity, purpose, ...(ledger ? { ledger } : {}), ...(schedule ? { schedule } : {}), ...(budget ? { budget } : {}) };
@@ -219,7 +224,7 @@ function receiptRecorder(c: Common, appended: number[], seen: { last?: UsageRece
     const { index } = await recordReceipt(c.ledger, receipt);
     appended.push(index);
     if (receipt.body.outcome !== 'completed' && receipt.kind !== 'one-sided') {
-      process.stderr.write(`receipt of the ${receipt.body.outcome} round appended to ${c.ledger.dir} (entry ${index})\n`);
+      process.stderr.write(`${SESSION_MESSAGES.receiptOfOutcomeAppended(`${receipt.body.outcome} round`, c.ledger.dir, index)}\n`);
     }
   };
 }
@@ -228,17 +233,6 @@ function receiptRecorder(c: Common, appended: number[], seen: { last?: UsageRece
 function noteParticipantAbort(e: unknown, c: Common, entries: readonly number[], seen: { last?: UsageReceipt }): void {
   const index = entries[entries.length - 1];
   noteAbortedRun(e, seen.last, c.ledger && index !== undefined ? { dir: c.ledger.dir, index } : undefined);
-}
-
-function checkConnectUrl(url: string, ca: string | undefined): void {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new InputError(`option --connect must be a URL like ws://HOST:PORT or wss://HOST:PORT, got '${url}'`);
-  }
-  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new InputError(`option --connect must start with ws:// or wss://, got '${url}'`);
-  if (ca !== undefined && u.protocol !== 'wss:') throw new InputError('option --ca needs a wss:// URL in --connect');
 }
 
 
@@ -277,17 +271,17 @@ async function serve(argv: string[]): Promise<number> {
   const { host, port } = parseHostPort(stringOption(values, 'listen', true), 'listen');
   const handshakeTimeoutMs = secondsOption(values, 'handshake-timeout', DEFAULT_HANDSHAKE_TIMEOUT_MS);
   const n = intOption(values, 'providers', 2, AGGREGATE_QUERY_LIMITS.maxProviders);
-  if (n === undefined) throw new InputError("option --providers is required (see 'dataport aggregate --help')");
+  if (n === undefined) throw new InputError(M.providersRequired());
   const timeoutMs = secondsOption(values, 'timeout', DEFAULT_LISTEN_TIMEOUT_MS);
   const analystKeyFile = stringOption(values, 'analyst-key');
   const providerKeysDir = stringOption(values, 'provider-keys');
   const allowAny = values['allow-any-peer'] === true;
   if (!allowAny && (analystKeyFile === undefined || providerKeysDir === undefined)) {
-    throw new InputError('serve needs --analyst-key FILE and --provider-keys DIR (the keys it accepts), or --allow-any-peer');
+    throw new InputError(M.serveNeedsKeys());
   }
   const tlsCert = stringOption(values, 'tls-cert');
   const tlsKey = stringOption(values, 'tls-key');
-  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new InputError('options --tls-cert and --tls-key go together');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new InputError(O.goTogether('tls-cert', 'tls-key'));
   for (const [flag, file] of [
     ['tls-cert', tlsCert],
     ['tls-key', tlsKey],
@@ -298,7 +292,7 @@ async function serve(argv: string[]): Promise<number> {
   const providerKeys = providerKeysDir !== undefined ? await loadProviderKeys(providerKeysDir) : undefined;
   const c = await loadCommon(values);
   const { out, ledger } = c;
-  if (allowAny) out.warn('--allow-any-peer: any participant with a valid identity may join a role whose keys are not given; its key is recorded in the receipt');
+  if (allowAny) out.warn(M.allowAnyPeer());
   const entries: number[] = [];
   const record = receiptRecorder(c, entries);
   // One reservation per link, taken once its peer is authenticated, settled by its receipt and
@@ -317,7 +311,7 @@ async function serve(argv: string[]): Promise<number> {
       ...(budgetHook ? { beforeRun: budgetHook } : {}),
       onProgress: progressHook(c.progress),
       onReceipt: async (receipt, link) => {
-        if (receipt.body.outcome === 'refused') process.stderr.write(`refused ${link.role} ${toBase64(link.peerPublicKey)}\n`);
+        if (receipt.body.outcome === 'refused') process.stderr.write(`${M.refusedLink(link.role, toBase64(link.peerPublicKey))}\n`);
         await record(receipt);
       },
       // Never fatal to the round: an unknown or wrong key, garbage, silence — one line each.
@@ -341,12 +335,11 @@ async function serve(argv: string[]): Promise<number> {
         (t, info) => operator.handle(t, info.remoteAddress),
       );
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code) throw new InputError(`--listen ${host}:${port}: cannot listen (${code})`);
+      if ((err as NodeJS.ErrnoException).code) throw new InputError(FILE_MESSAGES.cannotListen(`${host}:${port}`, err));
       throw err;
     }
     // On stderr whatever --json says: scripts and tests read the bound port from it.
-    process.stderr.write(`listening on ${server.address().url} for 1 analyst and ${n} providers\n`);
+    process.stderr.write(`${M.listening(server.address().url, n)}\n`);
     c.progress.phase('waiting-for-participants', n + 1);
     try {
       const r = await operator.result;
@@ -365,19 +358,19 @@ async function serve(argv: string[]): Promise<number> {
         linksWithoutReceipt: r.linksWithoutReceipt,
         ledger: ledger ? { dir: ledger.dir, entries } : null,
       };
-      if (ledger) out.info(`${entries.length} receipt(s) appended to ${ledger.dir}`);
+      if (ledger) out.info(M.receiptsAppended(entries.length, ledger.dir));
       // A provider's own refusal (its policy, its quorum minimum, its input), one line each.
       for (const f of outcome.refusals ?? []) {
-        out.warn(`provider ${toBase64(r.providerPublicKeys[f.provider] ?? new Uint8Array())} refused: ${REFUSAL_TEXT[f.reason] ?? 'error'}`);
+        out.warn(M.providerRefused(toBase64(r.providerPublicKeys[f.provider] ?? new Uint8Array()), REFUSAL_TEXT[f.reason] ?? M.refusal.other));
       }
-      if (r.linksWithoutReceipt > 0) out.warn(`${r.linksWithoutReceipt} link(s) ended without a co-signed receipt (participant gone)`);
+      if (r.linksWithoutReceipt > 0) out.warn(M.linksWithoutReceipt(r.linksWithoutReceipt));
       if (outcome.status === 'completed') {
-        out.info(`round ${outcome.queryId ?? ''} completed: ${outcome.contributors} of ${outcome.expected} providers contributed`);
+        out.info(M.roundCompleted(outcome.queryId ?? '', outcome.contributors, outcome.expected));
         out.json(summary);
         return 0;
       }
       const reason = Object.entries(AbortReason).find(([, v]) => v === outcome.reason)?.[0]?.toLowerCase().replace(/_/g, ' ') ?? 'error';
-      out.info(`round aborted: ${reason}`);
+      out.info(M.roundAborted(reason));
       out.json({ ...summary, reason });
       return 1;
     } finally {
@@ -395,12 +388,12 @@ async function readQueryFile(path: string): Promise<AggregateQuery> {
   try {
     value = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch {
-    throw new InputError(`${path}: not valid JSON`);
+    throw new InputError(FILE_MESSAGES.invalid('', path, 'not valid JSON'));
   }
   try {
     return parseAggregateQuery(value);
   } catch (e) {
-    if (e instanceof MalformedMessageError) throw new InputError(`${path}: ${e.message}`);
+    if (e instanceof MalformedMessageError) throw new InputError(FILE_MESSAGES.invalid('', path, e.message));
     throw e;
   }
 }
@@ -412,7 +405,7 @@ async function participantSetup(values: ParsedOptions): Promise<{ url: string; c
   checkConnectUrl(url, ca);
   if (ca !== undefined) await readTextFile(ca, '--ca', 1 << 20);
   const peerKeyFile = stringOption(values, 'peer-key');
-  if (peerKeyFile === undefined) throw new InputError("missing required option --peer-key FILE: pin the operator's public key (its identity.pub)");
+  if (peerKeyFile === undefined) throw new InputError(M.operatorKey());
   return { url, ...(ca !== undefined ? { ca } : {}), operatorKey: await loadPeerKey(peerKeyFile), timeoutMs: secondsOption(values, 'timeout', 900_000) };
 }
 
@@ -463,8 +456,13 @@ async function analystCommand(argv: string[]): Promise<number> {
         c.progress.end();
         await output.write(new TextEncoder().encode(formatAggregateResult(result, format)));
         await output.commit();
-        out.info(`result of ${result.queryId}: ${result.groups.length} group(s), ${result.guardrails.withheldGroups} withheld, ${result.contributors} of ${result.expectedProviders} providers; written to ${outputPath}`);
-        if (ledger) out.info(`receipt appended to ${ledger.dir} (entry ${entries[0]})`);
+        out.info(
+          M.analystResult(
+            { queryId: result.queryId, groups: result.groups.length, withheld: result.guardrails.withheldGroups, contributors: result.contributors, expected: result.expectedProviders },
+            outputPath,
+          ),
+        );
+        if (ledger) out.info(SESSION_MESSAGES.receiptAppended(ledger.dir, entries[0]));
         out.json({
           ok: true,
           command: 'aggregate analyst',
@@ -519,22 +517,21 @@ async function provideCommand(argv: string[]): Promise<number> {
     try {
       maxEpsilon = parseEpsilon(maxEpsilonText).num;
     } catch {
-      throw new InputError(`option --max-epsilon must be a decimal in (0, 100] with at most 6 places, got '${maxEpsilonText}'`);
+      throw new InputError(M.maxEpsilon(maxEpsilonText));
     }
   }
   const analystKeyFile = stringOption(values, 'analyst-key');
   const analystPublicKey = analystKeyFile !== undefined ? await loadPeerKey(analystKeyFile) : undefined;
   const acceptQuery = (q: AggregateQuery): boolean =>
     q.minCohort >= minCohort && (maxEpsilon === undefined || (q.dp !== null && parseEpsilon(q.dp.epsilon).num <= maxEpsilon));
-  try {
-    if (!(await stat(input)).isFile()) throw new Error('not a file');
-  } catch {
-    throw new InputError(`${input}: cannot read input file`);
-  }
+  const st = await stat(input).catch((err: unknown) => {
+    throw new InputError(FILE_MESSAGES.cannotReadInput(input, err));
+  });
+  if (!st.isFile()) throw new InputError(CSV_MESSAGES.notRegular(input));
   const p = await participantSetup(values);
   // The row count is declared in the signed terms before the query (and so the columns) is known.
   const declared = (await scanCsv(input, { columns: [], lines: false, signal: cliSignal }, () => {})).rows;
-  if (declared > AGGREGATE_QUERY_LIMITS.maxRowsPerProvider) throw new InputError(`${input}: more than ${AGGREGATE_QUERY_LIMITS.maxRowsPerProvider} rows`);
+  if (declared > AGGREGATE_QUERY_LIMITS.maxRowsPerProvider) throw new InputError(CSV_MESSAGES.tooManyRows(input, AGGREGATE_QUERY_LIMITS.maxRowsPerProvider));
   const localAggregates = async (query: AggregateQuery): Promise<bigint[]> => {
     const columns = requiredColumns(query);
     const acc = createLocalAggregator(query);
@@ -547,17 +544,17 @@ async function provideCommand(argv: string[]): Promise<number> {
         try {
           acc.add(record);
         } catch (e) {
-          if (e instanceof InputError) throw new InputError(`${input}: line ${row.line}: ${e.message.replace(/^row \d+: /, '')}`);
+          if (e instanceof InputError) throw new InputError(fileLineMessage(input, row.line!, e.message.replace(/^row \d+: /, '')));
           throw e;
         }
       },
     );
-    if (acc.rows !== declared) throw new InputError(`${input}: changed while running (${declared} rows declared, ${acc.rows} read)`);
+    if (acc.rows !== declared) throw new InputError(CSV_MESSAGES.changedWhileRunning(input, declared, acc.rows));
     return acc.result();
   };
   const workersText = stringOption(values, 'workers') ?? 'auto';
   if (workersText !== 'auto' && !/^[0-9]+$/.test(workersText)) {
-    throw new InputError(`option --workers must be auto or an integer from 0 to ${MAX_WORKERS}, got '${workersText}'`);
+    throw new InputError(O.workers(MAX_WORKERS, workersText));
   }
   const workers = workersText === 'auto' ? 'auto' : intOption(values, 'workers', 0, MAX_WORKERS, 0);
   // The encryption goes through the pool (`encryptBatches`) once a query is accepted, when
@@ -595,7 +592,7 @@ async function provideCommand(argv: string[]): Promise<number> {
         minQuorum,
         encrypt,
         // On stderr whatever --json says (scripts and tests wait for it, as for `listening on`).
-        onJoined: () => process.stderr.write('joined the round; waiting for the query\n'),
+        onJoined: () => process.stderr.write(`${M.joined()}\n`),
         ...(analystPublicKey !== undefined ? { analystPublicKey } : {}),
         ...(c.purpose !== undefined ? { purpose: c.purpose } : {}),
         timeoutMs: p.timeoutMs,
@@ -606,8 +603,8 @@ async function provideCommand(argv: string[]): Promise<number> {
         onProgress: progressHook(c.progress),
       });
       c.progress.end();
-      out.info(`contributed ${declared} rows to ${done.queryId}; the released total covers ${done.contributors} providers`);
-      if (ledger) out.info(`receipt appended to ${ledger.dir} (entry ${entries[0]})`);
+      out.info(M.contributed(declared, done.queryId, done.contributors));
+      if (ledger) out.info(SESSION_MESSAGES.receiptAppended(ledger.dir, entries[0]));
       out.json({
         ok: true,
         command: 'aggregate provide',
@@ -656,7 +653,7 @@ export async function run(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return sub === undefined ? 2 : 0;
     default:
-      throw new InputError(`unknown subcommand '${sub}' (serve, analyst or provide; see 'dataport aggregate --help')`);
+      throw new InputError(O.unknownSubcommand('aggregate', sub, 'serve, analyst or provide'));
   }
 }
 

@@ -12,6 +12,7 @@ import { InputError } from '../../errors.js';
 import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity } from '../../session/identity.js';
 import { parseCommandArgs, stringOption } from '../args.js';
 import { writePublicFile, writeSecretFile } from '../files.js';
+import { FILE_MESSAGES, KEYGEN_MESSAGES, keyExistsMessage } from '../messages.js';
 
 const HELP = `usage: dataport keygen --out DIR [--force]
 
@@ -47,13 +48,13 @@ export async function run(argv: string[]): Promise<number> {
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw new InputError(`${dir}: cannot create directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new InputError(FILE_MESSAGES.cannotCreateDirectory(dir, err));
   }
-  if (!(await stat(dir)).isDirectory()) throw new InputError(`${dir}: not a directory`);
+  if (!(await stat(dir)).isDirectory()) throw new InputError(FILE_MESSAGES.notADirectory('', dir));
   const keyPath = join(dir, 'identity.key');
   const pubPath = join(dir, 'identity.pub');
   if (!force && (await stat(keyPath).catch(() => undefined))) {
-    throw new InputError(`${keyPath} already exists; refusing to overwrite a key (use --force to replace it)`);
+    throw new InputError(keyExistsMessage(keyPath));
   }
   const id = generateIdentity();
   try {
@@ -63,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const pub = formatPublicKeyFile(id.publicKey);
   await writePublicFile(pubPath, pub);
-  process.stderr.write(`wrote ${keyPath} (secret, mode 0600) and ${pubPath}\n`);
+  process.stderr.write(`${KEYGEN_MESSAGES.wrote(keyPath, pubPath)}\n`);
   process.stdout.write(pub);
   return 0;
 }

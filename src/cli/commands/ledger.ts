@@ -26,7 +26,8 @@ import type { LedgerSnapshot } from '../../ledger/node.js';
 import { parsePublicKeyFile } from '../../session/identity.js';
 import { fromBase64, toBase64 } from '../../utils/bytes.js';
 import { choiceOption, intOption, parseCommandArgs, stringListOption, stringOption } from '../args.js';
-import { fsErrorText, writePublicFile } from '../files.js';
+import { writePublicFile } from '../files.js';
+import { FILE_MESSAGES, LEDGER_MESSAGES as M, OPTION_MESSAGES as O, outputExistsMessage } from '../messages.js';
 import type { OptionSpec, ParsedOptions } from '../args.js';
 import { loadNamedKeys, readTextFile } from '../identity-files.js';
 import { loadPriceSchedule } from '../ledger-wiring.js';
@@ -163,7 +164,7 @@ async function verify(values: ParsedOptions): Promise<number> {
   if (!r.ok) {
     const p = r.problem!;
     throw new LedgerIntegrityError(
-      `ledger ${dir} is NOT intact: ${p.index === undefined ? p.message : `entry ${p.index}: ${p.message}`}`,
+      M.notIntact(dir, p.message, p.index),
       p.index === undefined ? {} : { index: p.index },
     );
   }
@@ -213,11 +214,11 @@ async function recheckBilling(
     try {
       expected = billRun(schedule, receipt.body);
     } catch (err) {
-      throw new LedgerIntegrityError(`ledger ${dir}: entry ${index}: billed with ${ref}, which cannot price it (${(err as Error).message})`, { index });
+      throw new LedgerIntegrityError(M.cannotPrice(dir, index, ref, (err as Error).message), { index });
     }
     if (expected.amountMinor !== b.amountMinor || expected.currency !== b.currency) {
       throw new LedgerIntegrityError(
-        `ledger ${dir}: entry ${index}: billed ${b.amountMinor} ${b.currency} but ${ref} gives ${expected.amountMinor} ${expected.currency}`,
+        M.billedWrong(dir, index, `${b.amountMinor} ${b.currency}`, ref, `${expected.amountMinor} ${expected.currency}`),
         { index },
       );
     }
@@ -242,10 +243,10 @@ async function exportLedger(values: ParsedOptions): Promise<number> {
 async function prove(values: ParsedOptions): Promise<number> {
   const s = await snapshot(values);
   const size = intOption(values, 'size', 1, Number.MAX_SAFE_INTEGER) ?? s.size;
-  if (size > s.size) throw new InputError(`--size ${size} exceeds the ledger size ${s.size}`);
+  if (size > s.size) throw new InputError(M.exceedsSize('size', size, s.size));
   const index = intOption(values, 'index', 0, Number.MAX_SAFE_INTEGER);
-  if (index === undefined) throw new InputError('missing required option --index');
-  if (index >= size) throw new InputError(`--index ${index} is not below the tree size ${size}`);
+  if (index === undefined) throw new InputError(O.missing('index'));
+  if (index >= size) throw new InputError(M.indexNotBelow(index, size));
   print({
     leafIndex: index,
     treeSize: size,
@@ -260,10 +261,10 @@ async function consistency(values: ParsedOptions): Promise<number> {
   const s = await snapshot(values);
   const from = intOption(values, 'from', 0, Number.MAX_SAFE_INTEGER);
   const to = intOption(values, 'to', 0, Number.MAX_SAFE_INTEGER);
-  if (from === undefined) throw new InputError('missing required option --from');
-  if (to === undefined) throw new InputError('missing required option --to');
-  if (to > s.size) throw new InputError(`--to ${to} exceeds the ledger size ${s.size}`);
-  if (from > to) throw new InputError(`--from ${from} must not exceed --to ${to}`);
+  if (from === undefined) throw new InputError(O.missing('from'));
+  if (to === undefined) throw new InputError(O.missing('to'));
+  if (to > s.size) throw new InputError(M.exceedsSize('to', to, s.size));
+  if (from > to) throw new InputError(M.fromAfterTo(from, to));
   // A proof from size 0 is empty: every tree extends the empty tree, so there is nothing to prove.
   print({ size1: from, size2: to, root1: b64(s.root(from)), root2: b64(s.root(to)), proof: s.consistencyProof(from, to).map(b64) });
   return 0;
@@ -280,7 +281,7 @@ async function counterpartyLabels(values: ParsedOptions): Promise<Map<string, st
   const labels = new Map<string, string>();
   const put = (key: string, label: string, where: string): void => {
     const other = labels.get(key);
-    if (other !== undefined && other !== label) throw new InputError(`${where}: key ${key} is labelled both '${other}' and '${label}'`);
+    if (other !== undefined && other !== label) throw new InputError(M.labelledTwice(where, key, other, label));
     labels.set(key, label);
   };
   if (namesFile !== undefined) {
@@ -289,11 +290,11 @@ async function counterpartyLabels(values: ParsedOptions): Promise<Map<string, st
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw new InputError(`--names ${namesFile}: not JSON (expected {"<base64 public key>": "label", ...})`);
+      throw new InputError(FILE_MESSAGES.invalid('--names', namesFile, M.namesNotJson()));
     }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InputError(`--names ${namesFile}: expected a JSON object {"<base64 public key>": "label", ...}`);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InputError(FILE_MESSAGES.invalid('--names', namesFile, M.namesNotObject()));
     const entries = Object.entries(parsed as Record<string, unknown>);
-    if (entries.length > MAX_LABELS) throw new InputError(`--names ${namesFile}: more than ${MAX_LABELS} entries`);
+    if (entries.length > MAX_LABELS) throw new InputError(FILE_MESSAGES.invalid('--names', namesFile, M.tooManyEntries(MAX_LABELS)));
     for (const [k, v] of entries) {
       let key: Uint8Array;
       try {
@@ -301,10 +302,10 @@ async function counterpartyLabels(values: ParsedOptions): Promise<Map<string, st
       } catch {
         key = new Uint8Array(0);
       }
-      if (key.length !== 32) throw new InputError(`--names ${namesFile}: '${printable(k.slice(0, 60))}' is not a base64 Ed25519 public key`);
+      if (key.length !== 32) throw new InputError(FILE_MESSAGES.invalid('--names', namesFile, M.notAKey(printable(k.slice(0, 60)))));
       // eslint-disable-next-line no-control-regex
       if (typeof v !== 'string' || v.length === 0 || v.length > 64 || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(v)) {
-        throw new InputError(`--names ${namesFile}: the label of ${toBase64(key)} must be 1 to 64 characters without control characters`);
+        throw new InputError(FILE_MESSAGES.invalid('--names', namesFile, M.badLabel(toBase64(key))));
       }
       put(toBase64(key), v, `--names ${namesFile}`);
     }
@@ -334,12 +335,12 @@ async function checkpoint(values: ParsedOptions): Promise<number> {
     return 0;
   }
   if (values.force !== true && (await stat(out).catch(() => undefined))) {
-    throw new InputError(`${out} already exists; refusing to overwrite it (use --force to replace it)`);
+    throw new InputError(outputExistsMessage(out));
   }
   await writePublicFile(out, s.checkpoint).catch((err: unknown) => {
-    throw new InputError(`${out}: cannot write (${fsErrorText(err)})`);
+    throw new InputError(FILE_MESSAGES.cannotWrite(out, err));
   });
-  process.stderr.write(`checkpoint of ${s.size} entries written to ${out}\n`);
+  process.stderr.write(`${M.checkpointWritten(s.size, out)}\n`);
   return 0;
 }
 
@@ -375,21 +376,21 @@ async function crossCheck(values: ParsedOptions): Promise<number> {
   try {
     peer = parseLedgerExport(JSON.parse(text), peerKey);
   } catch (err) {
-    if (err instanceof SyntaxError) throw new InputError(`peer export ${file}: not JSON (${err.message})`);
-    if (err instanceof MalformedMessageError) throw new InputError(`peer export ${file}: ${err.message}`);
+    if (err instanceof SyntaxError) throw new InputError(FILE_MESSAGES.invalid('peer export', file, M.exportNotJson(err.message)));
+    if (err instanceof MalformedMessageError) throw new InputError(FILE_MESSAGES.invalid('peer export', file, err.message));
     throw err;
   }
   let r: CrossCheckResult;
   try {
     r = crossCheckLedgers({ origin: mine.origin, ownerPublicKey: mine.ownerPublicKey, entries: mine.entries }, peer);
   } catch (err) {
-    if (err instanceof RangeError) throw new InputError(`peer export ${file}: it is of this ledger's own owner; cross-check compares two parties`);
+    if (err instanceof RangeError) throw new InputError(FILE_MESSAGES.invalid('peer export', file, M.ownExport()));
     throw err;
   }
   const out = createReporter(values.json === true);
   out.info(`cross-check of ledger ${dir} (owner ${b64(mine.ownerPublicKey)}) with peer export ${file} (owner ${b64(peer.ownerPublicKey)})`);
   // Unpinned, an export under some other key holds no receipt "between us" and agrees vacuously.
-  if (peerKey === undefined) out.warn(`the peer's key was read from ${file}; pass --peer-key to pin it (an export of another key compares nothing)`);
+  if (peerKey === undefined) out.warn(M.peerKeyUnpinned(file));
   out.info(`  co-signed receipts of runs between us, identical in both  ${r.matched}`);
   const sections: [string, CrossCheckItem[]][] = [
     ['I hold, the peer lacks', r.missingAtPeer],
@@ -441,7 +442,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const spec = SUBCOMMANDS[sub];
   const handler = HANDLERS[sub];
-  if (!spec || !handler) throw new InputError(`unknown ledger subcommand '${sub}' (one of verify, checkpoint, cross-check, export, prove, consistency, report)`);
+  if (!spec || !handler) throw new InputError(O.unknownSubcommand('ledger', sub, `one of ${Object.keys(HANDLERS).join(', ')}`));
   const { values } = parseCommandArgs(`ledger ${sub}`, rest, spec);
   if (values.help) {
     console.log(HELP);

@@ -6,14 +6,15 @@
  * server starts; then the link (both parties serve and call), the run, `--output`, the summary.
  * @module
  */
-import { readFile } from 'node:fs/promises';
 import { availableCores } from '../../platform/node.js';
-import { DataportError, InputError } from '../../errors.js';
-import { openLedger, type Ledger } from '../../ledger/file-ledger.js';
+import { InputError } from '../../errors.js';
+import type { Ledger } from '../../ledger/file-ledger.js';
 import { signOneSidedReceipt } from '../../ledger/receipt.js';
 import type { UsageReceiptBody } from '../../ledger/receipt-types.js';
 import type { Identity } from '../../session/identity.js';
-import { loadIdentity } from '../identity-files.js';
+import { loadIdentity, readTextFile } from '../identity-files.js';
+import { openCliLedger } from '../ledger-wiring.js';
+import { OPTION_MESSAGES as O, PPCA_MESSAGES as M } from '../messages.js';
 import { PpcaSuiteNames, type PpcaSuiteName } from '../../crypto/ppca-suite.js';
 import { createInlineExecutor, type CryptoExecutor } from '../../protocols/executor.js';
 import { runPpcaPsi, type PpcaPsiResult } from '../../protocols/ppca/run.js';
@@ -120,19 +121,19 @@ function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
   parseHostPort(peer, 'peer');
   const resultToRank = Number(choiceOption(values, 'result-to-rank', ['-1', '0', '1'] as const, '-1')) as PpcaResultToRank;
   const channel = stringOption(values, 'channel') ?? 'root';
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(channel)) throw new InputError(`option --channel must be 1..64 characters of [A-Za-z0-9_.-], got '${channel}'`);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(channel)) throw new InputError(M.channel(channel));
   const certFile = stringOption(values, 'tls-cert');
   const keyFile = stringOption(values, 'tls-key');
   const caFile = stringOption(values, 'ca');
-  if ((certFile === undefined) !== (keyFile === undefined)) throw new InputError('options --tls-cert and --tls-key go together');
-  if (caFile !== undefined && certFile === undefined) throw new InputError('option --ca needs --tls-cert and --tls-key (mutual TLS: both sides present a certificate)');
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new InputError(O.goTogether('tls-cert', 'tls-key'));
+  if (caFile !== undefined && certFile === undefined) throw new InputError(M.caNeedsTls());
   const output = stringOption(values, 'output');
   const learns = resultToRank === -1 || resultToRank === rank;
-  if (output !== undefined && !learns) throw new InputError(`option --output: rank ${rank} does not learn the intersection with --result-to-rank ${resultToRank}`);
-  if (values.force === true && output === undefined) throw new InputError('option --force applies only with --output FILE');
+  if (output !== undefined && !learns) throw new InputError(M.rankDoesNotLearn(rank, resultToRank));
+  if (values.force === true && output === undefined) throw new InputError(O.onlyWith('force', '--output FILE'));
   const ledger = stringOption(values, 'ledger');
   const identity = stringOption(values, 'identity');
-  if ((ledger === undefined) !== (identity === undefined)) throw new InputError('options --ledger and --identity go together (the identity signs the ledger receipt)');
+  if ((ledger === undefined) !== (identity === undefined)) throw new InputError(O.goTogether('ledger', 'identity', 'the identity signs the ledger receipt'));
   return {
     rank,
     listen,
@@ -183,15 +184,9 @@ function receiptBody(opts: PpcaCliOptions, identity: Identity, result: PpcaPsiRe
   };
 }
 
+/** A PEM file, through the CLI's one checked reader (at most 1 MiB). */
 async function readPem(path: string, option: string): Promise<Uint8Array> {
-  try {
-    const b = await readFile(path);
-    if (b.length > 1 << 20) throw new InputError(`--${option} ${path}: larger than 1 MiB`);
-    return new Uint8Array(b);
-  } catch (err) {
-    if (err instanceof InputError) throw err;
-    throw new InputError(`--${option} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
+  return new TextEncoder().encode(await readTextFile(path, `--${option}`, 1 << 20));
 }
 
 /**
@@ -228,12 +223,7 @@ export async function run(argv: string[]): Promise<number> {
     if (opts.identity !== undefined && opts.ledger !== undefined) {
       // Opened (and checked) before the peer is contacted, as for `dataport psi`.
       identity = await loadIdentity(opts.identity, reporter);
-      try {
-        ledger = await openLedger(opts.ledger, { owner: identity });
-      } catch (err) {
-        if (err instanceof DataportError) throw new DataportError(err.code, `--ledger ${opts.ledger}: ${err.message}`, { cause: err });
-        throw new InputError(`--ledger ${opts.ledger}: cannot open (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-      }
+      ledger = await openCliLedger(opts.ledger, identity);
     }
     if (opts.output !== undefined) out = await openAtomicOutput(opts.output, { force: opts.force });
     executor = opts.workers === 0 ? await createInlineExecutor() : await createWorkerPool({ workers: opts.workers });
@@ -248,10 +238,10 @@ export async function run(argv: string[]): Promise<number> {
       connectRetries: Math.max(10, Math.ceil(opts.timeoutMs / 1000)),
       ...(tls ? { tls } : {}),
     });
-    if (!tls) reporter.warn('the link is plain h2c: not encrypted, and the peer is not authenticated (use --tls-cert, --tls-key and --ca)');
-    else if (!tls.ca) reporter.warn('the peer is not authenticated: without --ca its client certificate is not required');
+    if (!tls) reporter.warn(M.plainLink());
+    else if (!tls.ca) reporter.warn(M.peerUnauthenticated());
     // On stderr whatever --json says (scripts and tests wait for it, as for `dataport psi`).
-    process.stderr.write(`listening on ${parseHostPort(opts.listen, 'listen').host}:${link.port} as rank ${opts.rank} (peer ${opts.peer})\n`);
+    process.stderr.write(`${M.listening(parseHostPort(opts.listen, 'listen').host, link.port, opts.rank, opts.peer)}\n`);
     result = await runPpcaPsi({
       rank: opts.rank,
       records: input.keys,
@@ -281,13 +271,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   const stats = link.stats();
   const ms = Math.round(performance.now() - startedAt);
-  if (ledgerIndex !== undefined) reporter.info(`one-sided receipt appended to ${opts.ledger} (entry ${ledgerIndex}; not co-signed by the peer)`);
+  if (ledgerIndex !== undefined) reporter.info(M.oneSidedReceipt(opts.ledger!, ledgerIndex));
   reporter.info(
     result.learned
-      ? `intersection: ${result.intersectionSize} distinct keys (${result.indices!.length} of my ${input.keys.length} rows)${opts.output !== undefined ? `, written to ${opts.output}` : ''}`
-      : `done: rank ${opts.resultToRank} learns the intersection, this rank does not`,
+      ? M.intersection(result.intersectionSize, result.indices!.length, input.keys.length, opts.output)
+      : M.notLearned(opts.resultToRank),
   );
-  reporter.info(`suite ${result.suite}; my rows ${input.keys.length} (${result.distinctKeys} distinct keys), peer's items ${result.peerItemNum}; sent ${stats.bytesSent} B, received ${stats.bytesReceived} B; ${ms} ms`);
+  reporter.info(M.stats({ suite: result.suite, rows: input.keys.length, distinct: result.distinctKeys, peerItems: result.peerItemNum, sent: stats.bytesSent, received: stats.bytesReceived, ms }));
   reporter.json({
     ok: true,
     rank: opts.rank,

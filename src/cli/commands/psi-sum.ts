@@ -9,14 +9,14 @@
  * @module
  */
 import { AbortError, DataportError, GuardrailRefusedError, InputError, TimeoutError } from '../../errors.js';
-import { openLedger, type Ledger } from '../../ledger/node.js';
+import type { Ledger } from '../../ledger/node.js';
 import type { UsageReceipt } from '../../ledger/receipt-types.js';
 import { createInlineExecutor, type CryptoExecutor } from '../../protocols/executor.js';
 import { dedupeRecords, normalizeKey } from '../../protocols/psi/normalize.js';
 import type { ReceiptBilling } from '../../ledger/pricing.js';
 import { choosePlainBits, epsilonEach } from '../../protocols/psi-sum/protocol.js';
 import { PSI_SUM_PROTOCOL_NAME, runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../../session/run-psi-sum.js';
-import { acceptOnlySchedule, budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, recordReceipt } from '../ledger-wiring.js';
+import { acceptOnlySchedule, budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, openCliLedger, recordReceipt } from '../ledger-wiring.js';
 import { aggregateValueRows, type ValueColumnRequest } from '../../protocols/psi-sum/values.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { connectWebSocket } from '../../transport/websocket-node.js';
@@ -24,6 +24,7 @@ import { toBase64 } from '../../utils/bytes.js';
 import { createWorkerPool } from '../../workers/index.js';
 import { availableCores } from '../../platform/node.js';
 import {
+  checkConnectUrl,
   choiceOption,
   intOption,
   parseColumnList,
@@ -32,11 +33,12 @@ import {
   PROGRESS_OPTION_SPECS,
   progressHelp,
   progressOption,
+  purposeOption,
   secondsOption,
   stringOption,
   type HostPort,
 } from '../args.js';
-import { fileLineMessage, SESSION_ERROR_HINTS, sessionTimedOutMessage } from '../messages.js';
+import { CSV_MESSAGES, fileLineMessage, OPTION_MESSAGES as O, PSI_SUM_MESSAGES as M, SESSION_ERROR_HINTS, SESSION_MESSAGES } from '../messages.js';
 import { createProgress, progressHook, type ProgressOptions } from '../progress.js';
 import { scanCsv } from '../csv.js';
 import { cliSignal } from '../signals.js';
@@ -156,9 +158,9 @@ function parseAssignments(text: string | undefined, option: string): Map<string,
   if (text === undefined) return out;
   for (const part of text.split(',')) {
     const eq = part.indexOf('=');
-    if (eq <= 0 || eq === part.length - 1) throw new InputError(`option --${option} takes COL=VALUE[,COL=VALUE...], got '${part}'`);
+    if (eq <= 0 || eq === part.length - 1) throw new InputError(M.assignments(option, part));
     const col = part.slice(0, eq).trim();
-    if (out.has(col)) throw new InputError(`option --${option}: column '${col}' given twice`);
+    if (out.has(col)) throw new InputError(O.columnTwice(option, col));
     out.set(col, part.slice(eq + 1).trim());
   }
   return out;
@@ -198,43 +200,41 @@ function parseOptions(argv: readonly string[]): Options | undefined {
   if (values.help) return undefined;
   const listenText = stringOption(values, 'listen');
   const connect = stringOption(values, 'connect');
-  if ((listenText === undefined) === (connect === undefined)) throw new InputError('give exactly one of --listen HOST:PORT or --connect ws://HOST:PORT');
-  if (connect !== undefined && !/^wss?:\/\//.test(connect)) throw new InputError(`option --connect must start with ws:// or wss://, got '${connect}'`);
+  if ((listenText === undefined) === (connect === undefined)) throw new InputError(O.listenOrConnect());
+  if (connect !== undefined) checkConnectUrl(connect);
   const identityDir = stringOption(values, 'identity');
-  if (identityDir === undefined) throw new InputError("missing required option --identity DIR (create one with 'dataport keygen --out DIR')");
+  if (identityDir === undefined) throw new InputError(O.missingIdentity());
   const valuesText = stringOption(values, 'values');
   const valueColumns = valuesText === undefined ? [] : parseColumnList(valuesText, 'values');
   const decimalsText = parseAssignments(stringOption(values, 'decimals'), 'decimals');
   const decimals = new Map<string, number>();
   for (const [col, v] of decimalsText) {
-    if (!/^[0-9]{1,2}$/.test(v) || Number(v) > 18) throw new InputError(`option --decimals ${col}=${v}: decimals must be an integer 0..18`);
+    if (!/^[0-9]{1,2}$/.test(v) || Number(v) > 18) throw new InputError(M.decimals('decimals', col, v));
     decimals.set(col, Number(v));
   }
   const expectText = stringOption(values, 'expect-values');
   let expectValues: Record<string, number> | undefined;
   if (expectText !== undefined) {
-    if (valueColumns.length > 0) throw new InputError('option --expect-values is for the identifier holder: the value holder (--values) states its own scales');
+    if (valueColumns.length > 0) throw new InputError(M.expectValuesForIdHolder());
     expectValues = {};
     for (const [col, v] of parseAssignments(expectText, 'expect-values')) {
-      if (!/^[0-9]{1,2}$/.test(v) || Number(v) > 18) throw new InputError(`option --expect-values ${col}=${v}: decimals must be an integer 0..18`);
+      if (!/^[0-9]{1,2}$/.test(v) || Number(v) > 18) throw new InputError(M.decimals('expect-values', col, v));
       expectValues[col] = Number(v);
     }
   }
   const bounds = parseAssignments(stringOption(values, 'bound'), 'bound');
   for (const col of [...decimals.keys(), ...bounds.keys()]) {
-    if (!valueColumns.includes(col)) throw new InputError(`column '${col}' in --decimals/--bound is not one of --values`);
+    if (!valueColumns.includes(col)) throw new InputError(M.notAValueColumn(col));
   }
   const dpEpsilon = stringOption(values, 'dp-epsilon');
   if (dpEpsilon !== undefined) {
     try {
       epsilonEach(dpEpsilon, Math.max(1, valueColumns.length || 1));
     } catch (err) {
-      throw new InputError(`option --dp-epsilon '${dpEpsilon}': ${(err as Error).message}`);
+      throw new InputError(M.badEpsilon(dpEpsilon, (err as Error).message));
     }
   }
-  const purpose = values.purpose === undefined ? '' : String(values.purpose);
-  // eslint-disable-next-line no-control-regex
-  if (purpose.length > 1024 || /[\u0000-\u001f\u007f]/.test(purpose)) throw new InputError('option --purpose must be at most 1024 characters without control characters');
+  const purpose = purposeOption(values) ?? '';
   const opts: Options = {
     mode: listenText !== undefined ? 'listen' : 'connect',
     input: stringOption(values, 'input', true),
@@ -270,22 +270,21 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     const v = stringOption(values, name);
     if (v !== undefined) opts[k] = v;
   }
-  for (const c of opts.valueColumns) if (opts.keyColumns.includes(c)) throw new InputError(`column '${c}' is both a key and a value column`);
+  for (const c of opts.valueColumns) if (opts.keyColumns.includes(c)) throw new InputError(M.keyAndValue(c));
   for (const [flag, given] of [
     ['price-schedule', opts.priceScheduleFile !== undefined],
     ['budget', opts.budgetFile !== undefined],
   ] as const) {
-    if (given && opts.ledgerDir === undefined) throw new InputError(`option --${flag} needs --ledger DIR (it is recorded in and checked against the ledger)`);
+    if (given && opts.ledgerDir === undefined) throw new InputError(O.needsLedger(flag));
   }
-  if (opts.mode === 'connect' && opts.peerKeyFile === undefined) throw new InputError("missing required option --peer-key FILE: the requester must pin the listener's public key");
-  if (opts.mode === 'listen' && opts.peerKeyFile === undefined && !opts.allowAnyPeer) throw new InputError('--listen needs --peer-key FILE or --allow-any-peer');
-  if (opts.peerKeyFile !== undefined && opts.allowAnyPeer) throw new InputError('options --peer-key and --allow-any-peer contradict each other');
-  if (opts.allowAnyPeer && opts.mode !== 'listen') throw new InputError('option --allow-any-peer applies only with --listen');
-  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new InputError('options --tls-cert and --tls-key go together');
-  if (values['handshake-timeout'] !== undefined && opts.mode !== 'listen') throw new InputError('option --handshake-timeout applies only with --listen');
-  if ((opts.tlsCert !== undefined && opts.mode !== 'listen') || (opts.ca !== undefined && opts.mode !== 'connect')) {
-    throw new InputError('--tls-cert/--tls-key apply only with --listen, --ca only with --connect');
-  }
+  if (opts.mode === 'connect' && opts.peerKeyFile === undefined) throw new InputError(O.requesterPeerKey());
+  if (opts.mode === 'listen' && opts.peerKeyFile === undefined && !opts.allowAnyPeer) throw new InputError(O.listenerPeerKey());
+  if (opts.peerKeyFile !== undefined && opts.allowAnyPeer) throw new InputError(O.contradict('peer-key', 'allow-any-peer'));
+  if (opts.allowAnyPeer && opts.mode !== 'listen') throw new InputError(O.onlyWith('allow-any-peer', '--listen'));
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new InputError(O.goTogether('tls-cert', 'tls-key'));
+  if (values['handshake-timeout'] !== undefined && opts.mode !== 'listen') throw new InputError(O.onlyWith('handshake-timeout', '--listen'));
+  if ((opts.tlsCert !== undefined && opts.mode !== 'listen') || (opts.ca !== undefined && opts.mode !== 'connect')) throw new InputError(M.tlsSides());
+  if (opts.ca !== undefined) checkConnectUrl(opts.connect!, opts.ca);
   return opts;
 }
 
@@ -325,7 +324,7 @@ function sessionSignal(opts: Options): AbortSignal {
 
 function asRunError(err: unknown, signal: AbortSignal, opts: Options): unknown {
   if (signal.aborted && !cliSignal.aborted && (err instanceof AbortError || !(err instanceof DataportError))) {
-    return new TimeoutError(`psi-sum ${sessionTimedOutMessage(`${opts.timeoutMs / 1000}s`)}`);
+    return new TimeoutError(M.timedOut(`${opts.timeoutMs / 1000}s`));
   }
   // The ID holder's range check on the value holder's result is a VerificationFailedError too.
   if (err instanceof DataportError && err.code === 'ERR_VERIFICATION_FAILED' && !/peer authentication|range check/.test(err.message)) {
@@ -388,11 +387,11 @@ export async function run(argv: string[]): Promise<number> {
   const schedule = opts.priceScheduleFile !== undefined ? await loadPriceSchedule(opts.priceScheduleFile, PSI_SUM_PROTOCOL_NAME) : undefined;
   const budget = opts.budgetFile !== undefined ? await loadBudgetPolicy(opts.budgetFile) : undefined;
   const acceptSchedule = opts.acceptPriceScheduleFile !== undefined ? await loadPriceSchedule(opts.acceptPriceScheduleFile, PSI_SUM_PROTOCOL_NAME) : undefined;
-  if (opts.mode === 'listen' && opts.allowAnyPeer) reporter.warn('--allow-any-peer: any peer with a valid identity may run this job; its key is recorded in the receipt');
+  if (opts.mode === 'listen' && opts.allowAnyPeer) reporter.warn(SESSION_MESSAGES.allowAnyPeer());
   const identity = await loadIdentity(opts.identityDir, reporter);
   const peerKey = opts.peerKeyFile !== undefined ? await loadPeerKey(opts.peerKeyFile) : undefined;
   const table = await readTable(opts);
-  if (table.skipped > 0) reporter.warn(`${table.skipped} rows with an empty key were skipped`);
+  if (table.skipped > 0) reporter.warn(CSV_MESSAGES.emptyKeysSkipped(table.skipped));
   const columns: ValueColumnRequest[] = opts.valueColumns.map((name) => ({
     name,
     ...(opts.decimals.has(name) ? { decimals: opts.decimals.get(name)! } : {}),
@@ -406,7 +405,7 @@ export async function run(argv: string[]): Promise<number> {
     choosePlainBits(agg.columns, agg.keys.length, opts.dpEpsilon);
   }
   let ledger: Ledger | undefined;
-  if (opts.ledgerDir !== undefined) ledger = await openLedger(opts.ledgerDir, { owner: identity });
+  if (opts.ledgerDir !== undefined) ledger = await openCliLedger(opts.ledgerDir, identity);
 
   const executor: CryptoExecutor = opts.workers === 0 ? await createInlineExecutor() : await createWorkerPool({ workers: opts.workers });
   let receipt: UsageReceipt | undefined;
@@ -431,7 +430,7 @@ export async function run(argv: string[]): Promise<number> {
       billing = r.body.billing;
       if (ledger) {
         ledgerIndex = (await recordReceipt(ledger, r)).index;
-        if (r.body.outcome === 'refused') process.stderr.write(`receipt of the refused run appended to ${ledger.dir} (entry ${ledgerIndex})\n`);
+        if (r.body.outcome === 'refused') process.stderr.write(`${SESSION_MESSAGES.receiptOfOutcomeAppended('refused run', ledger.dir, ledgerIndex)}\n`);
       }
     },
     ...(schedule ? { priceSchedule: schedule } : {}),
@@ -491,7 +490,7 @@ export async function run(argv: string[]): Promise<number> {
     billing: billing ?? null,
   };
   if (withheld) {
-    reporter.info(`result withheld: ${withheld.message}`);
+    reporter.info(M.withheld(withheld.message));
     reporter.json({ ...common, withheld: true, intersectionSize: null, sums: null, means: null });
     return EXIT_WITHHELD;
   }
@@ -499,12 +498,12 @@ export async function run(argv: string[]): Promise<number> {
   const size = r.intersectionSize;
   reporter.info(
     size === undefined
-      ? `done: the peer receives the result (mine: ${r.stats.distinctKeys} distinct keys, peer: ${r.stats.peerDistinctKeys})`
-      : `intersection: ${size} of ${r.stats.distinctKeys} distinct keys (peer: ${r.stats.peerDistinctKeys})${r.dp ? `, with DP noise (epsilon ${r.dp.epsilon})` : ''}`,
+      ? M.peerReceives(r.stats.distinctKeys, r.stats.peerDistinctKeys)
+      : M.intersection(size, r.stats.distinctKeys, r.stats.peerDistinctKeys, r.dp?.epsilon),
   );
-  if (r.sums) for (const c of r.columns) reporter.info(`  ${c.name}: sum ${r.sums[c.name]}, mean ${r.means![c.name] ?? 'n/a'}`);
-  if (ledgerIndex !== undefined) reporter.info(`receipt appended to ${opts.ledgerDir} (entry ${ledgerIndex})`);
-  if (billing) reporter.info(`billed: ${billing.amountMinor} ${billing.currency} minor units (schedule ${billing.schedule})`);
+  if (r.sums) for (const c of r.columns) reporter.info(M.columnSum(c.name, String(r.sums[c.name]), r.means![c.name]));
+  if (ledgerIndex !== undefined) reporter.info(SESSION_MESSAGES.receiptAppended(opts.ledgerDir!, ledgerIndex));
+  if (billing) reporter.info(SESSION_MESSAGES.billed(billing));
   reporter.json({
     intersectionSize: size ?? null,
     sums: r.sums ?? null,
@@ -547,7 +546,7 @@ async function listenOnce(
         }
       },
     },
-    (server) => process.stderr.write(`listening on ${server.address().url}\n`),
+    (server) => process.stderr.write(`${SESSION_MESSAGES.listening(server.address().url)}\n`),
   );
   if ('error' in r) throw r.error;
   return r.result;

@@ -24,10 +24,10 @@ import type { FrameTransport } from '../../transport/types.js';
 import { connectWebSocket } from '../../transport/websocket-node.js';
 import type { WebSocketLimits } from '../../transport/websocket-core.js';
 import { createWorkerPool } from '../../workers/index.js';
-import { openLedger, type Ledger } from '../../ledger/file-ledger.js';
+import type { Ledger } from '../../ledger/file-ledger.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { keyBytes, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
-import { outputExistsMessage, SESSION_ERROR_HINTS, sessionTimedOutMessage } from '../messages.js';
+import { FILE_MESSAGES, CSV_MESSAGES, outputExistsMessage, PSI_MESSAGES as M, SESSION_ERROR_HINTS, SESSION_MESSAGES, sessionTimedOutMessage } from '../messages.js';
 import { createProgress } from '../progress.js';
 import { PSI_HELP, parsePsiOptions, type PsiCliOptions } from '../psi-options.js';
 import { cliSignal } from '../signals.js';
@@ -35,7 +35,7 @@ import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
 import { createReporter, failureSummary, securitySummary } from '../summary.js';
 import { runSessionPsi } from '../psi-session.js';
 import { serveListener } from '../listen-loop.js';
-import { loadBudgetPolicy, loadPriceSchedule } from '../ledger-wiring.js';
+import { loadBudgetPolicy, loadPriceSchedule, openCliLedger } from '../ledger-wiring.js';
 import { PSI_PROTOCOL_NAME } from '../../session/run-psi.js';
 import type { PsiContext, PsiRunOutcome } from '../psi-context.js';
 
@@ -61,20 +61,20 @@ async function preflight(opts: PsiCliOptions): Promise<void> {
   }
   if (opts.output !== undefined) {
     const dir = dirname(opts.output);
-    await access(dir, fsConstants.W_OK).catch((err: NodeJS.ErrnoException) => {
-      throw new InputError(`--output ${opts.output}: directory not writable (${err.code ?? 'error'})`);
+    await access(dir, fsConstants.W_OK).catch((err: unknown) => {
+      throw new InputError(FILE_MESSAGES.outputDirNotWritable('--output', opts.output!, err));
     });
     const st = await stat(opts.output).catch(() => undefined);
-    if (st?.isDirectory()) throw new InputError(`--output ${opts.output}: is a directory`);
+    if (st?.isDirectory()) throw new InputError(FILE_MESSAGES.outputIsDirectory('--output', opts.output));
     const inSt = await stat(opts.input).catch(() => undefined);
-    if (st && inSt && st.dev === inSt.dev && st.ino === inSt.ino) throw new InputError('--output must not be the input file');
+    if (st && inSt && st.dev === inSt.dev && st.ino === inSt.ino) throw new InputError(FILE_MESSAGES.outputIsInput());
     if (st && !opts.force) throw new InputError(`--output ${outputExistsMessage(opts.output)}`);
   }
   if (opts.outputDir !== undefined) {
     const st = await stat(opts.outputDir).catch(() => undefined);
-    if (!st?.isDirectory()) throw new InputError(`--output-dir ${opts.outputDir}: not a directory`);
-    await access(opts.outputDir, fsConstants.W_OK).catch((err: NodeJS.ErrnoException) => {
-      throw new InputError(`--output-dir ${opts.outputDir}: not writable (${err.code ?? 'error'})`);
+    if (!st?.isDirectory()) throw new InputError(FILE_MESSAGES.notADirectory('--output-dir', opts.outputDir));
+    await access(opts.outputDir, fsConstants.W_OK).catch((err: unknown) => {
+      throw new InputError(FILE_MESSAGES.outputDirNotWritable('--output-dir', opts.outputDir!, err));
     });
   }
 }
@@ -121,7 +121,7 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
   const { opts, input, reporter, result } = { ...ctx, result: outcome.result };
   let outputRows: number | null = null;
   if (output !== undefined) {
-    if (!result.intersection) throw new InputError('--output: this party did not learn the intersection');
+    if (!result.intersection) throw new InputError(M.noIntersection());
     const matches = new Set(result.intersection.map((i) => input.ids[i]!));
     ctx.progress.phase('writing', input.scan.bytes, 'B');
     outputRows = await writeMatchingRows(opts.input, output, opts.keyColumns, normalizeKey, matches, input.scan.sha256, {
@@ -136,12 +136,12 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
   const learned = result.learned;
   reporter.info(
     learned === 'nothing'
-      ? `done: the requester learns the intersection${opts.countOnly ? ' size' : ''}; this side learns only the set sizes (mine: ${input.ids.length} distinct keys, peer: ${result.peerSetSize})`
-      : `intersection: ${size} of ${input.ids.length} distinct keys (peer: ${result.peerSetSize} distinct keys)${learned === 'cardinality' ? ', count only' : ''}`,
+      ? M.responderDone(opts.countOnly, input.ids.length, result.peerSetSize)
+      : M.intersection(size, input.ids.length, result.peerSetSize, learned === 'cardinality'),
   );
-  if (outputRows !== null) reporter.info(`wrote ${outputRows} rows to ${output}`);
-  if (outcome.ledger) reporter.info(`receipt appended to ${outcome.ledger.dir} (entry ${outcome.ledger.index})`);
-  if (outcome.billing) reporter.info(`billed: ${outcome.billing.amountMinor} ${outcome.billing.currency} minor units (schedule ${outcome.billing.schedule})`);
+  if (outputRows !== null) reporter.info(M.wroteRows(outputRows, output!));
+  if (outcome.ledger) reporter.info(SESSION_MESSAGES.receiptAppended(outcome.ledger.dir, outcome.ledger.index));
+  if (outcome.billing) reporter.info(SESSION_MESSAGES.billed(outcome.billing));
   reporter.json({
     ok: true,
     role: outcome.role,
@@ -255,29 +255,29 @@ async function listener(ctx: PsiContext, startedAt: number): Promise<number> {
         if (result) {
           const { outcome, t0 } = result;
           served++;
-          reporter.info(`session from ${who} (peer ${describePeerKey(outcome.peerPublicKey)}):`);
+          reporter.info(M.sessionFrom(who, describePeerKey(outcome.peerPublicKey)));
           await finish(ctx, outcome, t0, outputFileOf(opts, outcome, served)).catch((e: unknown) => {
             failed++;
-            process.stderr.write(`dataport: session from ${who} failed: ${oneLine(e)}\n`);
+            process.stderr.write(`dataport: ${SESSION_MESSAGES.sessionFailed(who, oneLine(e))}\n`);
           });
           return;
         }
         failed++;
-        process.stderr.write(`dataport: session from ${who} failed: ${oneLine(error)}\n`);
+        process.stderr.write(`dataport: ${SESSION_MESSAGES.sessionFailed(who, oneLine(error))}\n`);
         if (opts.json) {
           const code = error instanceof DataportError ? error.code : 'ERR_INTERNAL';
-          process.stdout.write(`${JSON.stringify({ ok: false, code, error: `session from ${who} failed: ${oneLine(error)}`, ...failureSummary(error) })}\n`);
+          process.stdout.write(`${JSON.stringify({ ok: false, code, error: SESSION_MESSAGES.sessionFailed(who, oneLine(error)), ...failureSummary(error) })}\n`);
         }
       },
     },
     (server) => {
-      process.stderr.write(`listening on ${server.address().url}\n`);
-      if (opts.insecureInterop) reporter.warn('insecure interop mode: anyone who can reach this port can take part');
+      process.stderr.write(`${SESSION_MESSAGES.listening(server.address().url)}\n`);
+      if (opts.insecureInterop) reporter.warn(M.interopListening());
     },
   );
   if ('error' in r) {
     if (!single && r.error instanceof AbortError) {
-      reporter.info(`stopped after ${served} sessions (${failed} failed)`);
+      reporter.info(M.stopped(served, failed));
       return 0;
     }
     throw r.error;
@@ -320,13 +320,9 @@ export async function run(argv: string[]): Promise<number> {
   // Several sessions at once would interleave one display: none unless asked for.
   const progress = createProgress(opts.keepServing && opts.progress.mode === undefined ? { mode: 'none' } : opts.progress);
   if (opts.insecureInterop) {
-    process.stderr.write(
-      '\n*** WARNING: --insecure-interop: NO AUTHENTICATION, NO SESSION BINDING, NO RECEIPT. ***\n' +
-        '*** The peer is whoever connects; a relay in the middle goes undetected.            ***\n' +
-        '*** For testing against other implementations of the draft only; never real data.   ***\n\n',
-    );
+    process.stderr.write(M.interopBanner());
   } else if (opts.mode === 'listen' && opts.allowAnyPeer) {
-    reporter.warn('--allow-any-peer: any peer with a valid identity may run this job; its key is recorded in the receipt');
+    reporter.warn(SESSION_MESSAGES.allowAnyPeer());
   }
 
   await preflight(opts);
@@ -351,20 +347,14 @@ export async function run(argv: string[]): Promise<number> {
     progress.stop();
   }
   if (input.skippedRows > 0) {
-    reporter.warn(`${input.skippedRows} rows with an empty key were skipped (first at data row ${input.firstSkippedRow})`);
+    reporter.warn(CSV_MESSAGES.emptyKeysSkipped(input.skippedRows, input.firstSkippedRow));
   }
 
   // The ledger is opened (and checked) before any peer is contacted: a broken ledger is found now,
   // not after a run whose receipt then has nowhere to go.
   let ledger: Ledger | undefined;
   if (opts.ledgerDir !== undefined) {
-    try {
-      ledger = await openLedger(opts.ledgerDir, { owner: identity! });
-    } catch (err) {
-      if (err instanceof DataportError) throw new DataportError(err.code, `--ledger ${opts.ledgerDir}: ${err.message}`, { cause: err });
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new InputError(`--ledger ${opts.ledgerDir}: cannot open (${code ?? (err as Error).message})`);
-    }
+    ledger = await openCliLedger(opts.ledgerDir, identity!);
   }
 
   let executor: CryptoExecutor | undefined;

@@ -38,6 +38,11 @@
  *     kernel (for cross-checks and benchmarks). Throws TypeError / RangeError on bad arguments (a
  *     scalar out of range is a RangeError; the message carries no byte of it).
  *   sm2Kernels: the SM2 kernels this CPU can run, fastest first ('ifma8', 'portable').
+ *   sm2LiftX(xs: Uint8Array(32n), out: Uint8Array(33n), maxIncrements: number): number
+ *     the hash-to-curve step of the SM2 suites on public data (dp_sm2_lift_x below): each x mod p,
+ *     incremented up to maxIncrements times until it is an abscissa, as 02 ‖ x; returns how many
+ *     items found none (their out[33i] is 0). Optional for callers: src/crypto/sm2/native.ts
+ *     feature-detects it and falls back to the portable BigInt map (so DP_ABI is unchanged).
  *
  * Exceptional cases of the addition formula cannot occur: the accumulator before an addition holds
  * j·P with j = 16·(scalar prefix) and the addend is d·P with 0 < d < 16; j ≡ ±d (mod n) would need
@@ -515,6 +520,85 @@ long long dp_sm2_batch(const uint8_t scalar[32], const uint8_t *in, uint8_t *out
   return bad;
 }
 
+/* Hash to curve helper (public data only: the inputs are hashes of keys, mapped to the curve before
+ * any secret touches them; so, unlike the multiplication, this branches freely on its values).
+ * For each 32-byte big-endian x_i: x = x_i mod p, then while x³ − 3x + b is not a square and fewer
+ * than max_inc increments were made, x = x + 1 mod p; out[33i..] = 02 ‖ x (the point with even y;
+ * a compressed point needs only y's parity, so the root itself is not kept), or out[33i] = 0 when
+ * no abscissa was found. Square roots eight at a time with IFMA when `wide`. Returns how many items
+ * were left at 0. The same map as hashToSm2Sm3Tai (max_inc 99) and one try of hashToSm2Sha256Tar
+ * (max_inc 0) in src/crypto/sm2/curve.ts, which test/native-sm2.test.ts checks it against. */
+size_t dp_sm2_lift_x(const uint8_t *xs, uint8_t *out, size_t n, unsigned max_inc, int wide) {
+  fe x[SM2_GROUP], rhs[SM2_GROUP], y[SM2_GROUP];
+  size_t idx[SM2_GROUP];
+  unsigned tries[SM2_GROUP];
+  size_t left = 0;
+  (void)wide;
+  for (size_t g = 0; g < n; g += SM2_GROUP) {
+    size_t m = n - g < SM2_GROUP ? n - g : SM2_GROUP, pending = m;
+    for (size_t i = 0; i < m; i++) {
+      uint64_t xp[4];
+      fe_from_bytes_be(xp, xs + 32 * (g + i));
+      if (!lt_limbs(xp, P)) { /* x < 2^256 < 2p: one subtraction reduces it */
+        uint64_t borrow = 0;
+        for (int l = 0; l < 4; l++) {
+          u128 d = (u128)xp[l] - P[l] - borrow;
+          xp[l] = (uint64_t)d;
+          borrow = (uint64_t)(d >> 64) & 1;
+        }
+      }
+      fe_to_mont(x[i], xp);
+      idx[i] = g + i;
+      tries[i] = 0;
+    }
+    while (pending > 0) {
+      for (size_t i = 0; i < pending; i++) {
+        fe t, three_x;
+        fe_sq(t, x[i]);
+        fe_mul(rhs[i], t, x[i]);
+        fe_add(three_x, x[i], x[i]);
+        fe_add(three_x, three_x, x[i]);
+        fe_sub(rhs[i], rhs[i], three_x);
+        fe_add(rhs[i], rhs[i], B_MONT);
+      }
+      size_t i = 0;
+#ifdef DP_HAVE_IFMA
+      if (wide) {
+        uint64_t a[8][4], r[8][4];
+        for (; i + 8 <= pending; i += 8) {
+          for (size_t j = 0; j < 8; j++) fe_from_mont(a[j], rhs[i + j]);
+          dp_sm2_ifma_sqrt8((const uint64_t(*)[4])a, r);
+          for (size_t j = 0; j < 8; j++) fe_to_mont(y[i + j], r[j]);
+        }
+      }
+#endif
+      for (; i < pending; i++) fe_sqrt_candidate(y[i], rhs[i]);
+      size_t next = 0;
+      for (i = 0; i < pending; i++) {
+        fe t;
+        fe_sq(t, y[i]);
+        uint8_t *o = out + 33 * idx[i];
+        if (fe_eq_mask(t, rhs[i])) {
+          uint64_t xa[4];
+          fe_from_mont(xa, x[i]);
+          o[0] = 0x02;
+          fe_to_bytes_be(o + 1, xa);
+        } else if (tries[i] < max_inc) {
+          fe_add(x[next], x[i], ONE); /* x + 1 (ONE is 1 in Montgomery form) */
+          idx[next] = idx[i];
+          tries[next] = tries[i] + 1;
+          next++;
+        } else {
+          memset(o, 0, 33);
+          left++;
+        }
+      }
+      pending = next;
+    }
+  }
+  return left;
+}
+
 #ifndef DP_NO_NAPI
 /* ---- N-API glue: every argument is checked; errors are plain messages with no data in them. ---- */
 
@@ -604,8 +688,42 @@ static napi_value js_sm2_batch(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* sm2LiftX(xs: Uint8Array(32n), out: Uint8Array(33n), maxIncrements: number): number (see dp_sm2_lift_x) */
+static napi_value js_sm2_lift_x(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return sm2_fail(env);
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "sm2LiftX(xs, out, maxIncrements) needs three arguments");
+    return NULL;
+  }
+  uint8_t *xs, *out;
+  size_t xs_len, out_len;
+  if (!sm2_get_bytes(env, argv[0], &xs, &xs_len, "xs must be a Uint8Array")) return NULL;
+  if (!sm2_get_bytes(env, argv[1], &out, &out_len, "out must be a Uint8Array")) return NULL;
+  uint32_t max_inc = 0;
+  if (napi_get_value_uint32(env, argv[2], &max_inc) != napi_ok || max_inc > 1000) {
+    napi_throw_range_error(env, NULL, "maxIncrements must be an integer in 0..1000");
+    return NULL;
+  }
+  if (xs_len % 32 != 0 || out_len != xs_len / 32 * 33) {
+    napi_throw_range_error(env, NULL, "xs must be 32n bytes and out 33n bytes");
+    return NULL;
+  }
+  if (xs_len > 0 && xs < out + out_len && out < xs + xs_len) {
+    napi_throw_range_error(env, NULL, "out must not overlap xs");
+    return NULL;
+  }
+  size_t left = dp_sm2_lift_x(xs, out, xs_len / 32, max_inc, dp_sm2_ifma_usable());
+  napi_value result;
+  if (napi_create_int64(env, (int64_t)left, &result) != napi_ok) return sm2_fail(env);
+  return result;
+}
+
 int dp_sm2_register(napi_env env, napi_value exports) {
   napi_value fn, kernels, name;
+  if (napi_create_function(env, "sm2LiftX", NAPI_AUTO_LENGTH, js_sm2_lift_x, NULL, &fn) != napi_ok) return 0;
+  if (napi_set_named_property(env, exports, "sm2LiftX", fn) != napi_ok) return 0;
   if (napi_create_function(env, "sm2MultiplyBatch", NAPI_AUTO_LENGTH, js_sm2_batch, NULL, &fn) != napi_ok) return 0;
   if (napi_set_named_property(env, exports, "sm2MultiplyBatch", fn) != napi_ok) return 0;
   if (napi_create_array(env, &kernels) != napi_ok) return 0;

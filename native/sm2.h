@@ -16,6 +16,11 @@ int dp_sm2_scalar_ok(const uint8_t k[32]);
  * unspecified. `out` may be `in` itself (each group of points is read before it is written). */
 long long dp_sm2_batch(const uint8_t k[32], const uint8_t *in, uint8_t *out, size_t n, int wide);
 
+/* Hash-to-curve helper on public data (not constant time): for each 32-byte big-endian x_i, the
+ * first of x_i mod p, +1, …, +max_inc that is an abscissa, as 02 ‖ x (even y) in out[33i..], or
+ * out[33i] = 0 when none is. Returns the number of items left at 0. */
+size_t dp_sm2_lift_x(const uint8_t *xs, uint8_t *out, size_t n, unsigned max_inc, int wide);
+
 /* 1 if the 8-way AVX-512 IFMA kernel (sm2-ifma.c) is compiled in and this CPU runs it; `wide` = 1
  * in dp_sm2_batch then uses it (0: the 64-bit code only). */
 int dp_sm2_ifma_usable(void);

@@ -302,3 +302,53 @@ describe('DATAPORT_NATIVE=0', () => {
     }
   });
 });
+
+// The hash-to-curve helper (native/sm2.c dp_sm2_lift_x, through hashToSm2Batch) against the
+// portable BigInt maps of src/crypto/sm2/curve.ts, which the PPCA brief's worked examples pin.
+describe.skipIf(native?.sm2LiftX === undefined)('native SM2 hash to curve (sm2LiftX)', () => {
+  it('gives the bytes of the portable maps, with and without a prefix, across batch sizes', async () => {
+    const { hashToSm2Batch } = await import('../src/crypto/sm2/index.js');
+    const { hashToSm2Sha256Tar, hashToSm2Sm3Tai } = await import('../src/crypto/sm2/curve.js');
+    const { concatBytes } = await import('../src/utils/bytes.js');
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 150 }), fc.uint8Array({ maxLength: 33 }), (records, prefix) => {
+        for (const [map, one] of [['sha256-tar', hashToSm2Sha256Tar], ['sm3-tai', hashToSm2Sm3Tai]] as const) {
+          const expected = new Uint8Array(records.length * 33);
+          records.forEach((r, i) => one(concatBytes(prefix, r), expected, i * 33));
+          expect(toHex(hashToSm2Batch(map, records, prefix))).toBe(toHex(expected));
+        }
+      }),
+      { numRuns: 25 },
+    );
+    // The brief's worked examples: `alice` needs one re-hash (sha256-tar), `id-0` three increments (sm3-tai).
+    const enc = (s: string) => new TextEncoder().encode(s);
+    expect(toHex(hashToSm2Batch('sha256-tar', [enc('alice')]))).toBe(toHex(hashToSm2Sha256Tar(enc('alice'))));
+    expect(toHex(hashToSm2Batch('sm3-tai', [enc('id-0')]))).toBe(toHex(hashToSm2Sm3Tai(enc('id-0'))));
+  });
+
+  it('reduces x ≥ p, increments past non-abscissae, and reports items left without a point', () => {
+    const lift = (x: bigint, inc: number) => {
+      const out = new Uint8Array(33);
+      const left = native!.sm2LiftX!(be32(x), out, inc);
+      return { left, out: toHex(out) };
+    };
+    // The first abscissa at or after x, by the curve equation in BigInt.
+    const isAbscissa = (x: bigint) => {
+      try {
+        Sm2.fromBytes(new Uint8Array([2, ...be32(x)])).assertValidity();
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let x = (1n << 256n) - 1n; // ≥ p: reduced to 2^256 − 1 − p first
+    let r = x % P;
+    while (!isAbscissa(r)) r++;
+    expect(lift(x, 99)).toEqual({ left: 0, out: `02${toHex(be32(r))}` });
+    x = 5n;
+    while (isAbscissa(x)) x++; // a non-abscissa: with no increments allowed, nothing is found
+    expect(lift(x, 0)).toEqual({ left: 1, out: '00'.repeat(33) });
+    expect(() => native!.sm2LiftX!(new Uint8Array(31), new Uint8Array(33), 0)).toThrow(RangeError);
+    expect(() => native!.sm2LiftX!(new Uint8Array(32), new Uint8Array(33), 1001)).toThrow(RangeError);
+  });
+});

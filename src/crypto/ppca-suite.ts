@@ -10,8 +10,8 @@ import { assertBytes } from '../utils/bytes.js';
 import { POINT_BYTES } from './constants.js';
 import type { Group } from './group.js';
 import { generateScalar } from './scalar.js';
-import { SM2_COMPRESSED_BYTES, SM2_UNCOMPRESSED_BYTES, decodeSm2Point, encodeSm2Point, generateSm2Scalar, hashToSm2Sha256Tar, hashToSm2Sm3Tai } from './sm2/curve.js';
-import { sm2MultiplyBatch } from './sm2/index.js';
+import { SM2_COMPRESSED_BYTES, SM2_UNCOMPRESSED_BYTES, decodeSm2Point, encodeSm2Point, generateSm2Scalar } from './sm2/curve.js';
+import { hashToSm2Batch, sm2MultiplyBatch } from './sm2/index.js';
 
 /**
  * The suites dataport speaks over PPCA, by their command-line names.
@@ -63,13 +63,13 @@ function checkSuite(suite: unknown): PpcaSuiteName {
  */
 export function ppcaHashBatch(suite: PpcaSuiteName, records: readonly Uint8Array[]): Uint8Array {
   const size = ppcaPointBytes(suite);
+  // SM2: in one batch, so the native addon takes the square roots (hashToSm2Batch).
+  if (suite !== 'curve25519-sha256-direct') return hashToSm2Batch(suite === 'sm2-sha256-tar' ? 'sha256-tar' : 'sm3-tai', records);
   const out = new Uint8Array(records.length * size);
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
     if (!(r instanceof Uint8Array)) assertBytes(r, `records[${i}]`);
-    if (suite === 'curve25519-sha256-direct') out.set(sha256(r), i * size);
-    else if (suite === 'sm2-sha256-tar') hashToSm2Sha256Tar(r, out, i * size);
-    else hashToSm2Sm3Tai(r, out, i * size);
+    out.set(sha256(r), i * size);
   }
   return out;
 }

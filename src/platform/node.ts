@@ -46,6 +46,7 @@ function withKernel(mod: NativeX25519): NativeX25519 | null {
     // SM2 follows the forced kernel where it has one of that name (ifma8, portable).
     sm2MultiplyBatch: (scalar, points, out, k) => mod.sm2MultiplyBatch(scalar, points, out, k ?? mod.sm2Kernels.find((s) => s === kernel)),
     sm2Kernels: mod.sm2Kernels,
+    ...(mod.sm2LiftX ? { sm2LiftX: mod.sm2LiftX } : {}),
   };
 }
 

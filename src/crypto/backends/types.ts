@@ -51,6 +51,13 @@ export interface NativeX25519 {
   sm2MultiplyBatch(scalar: Uint8Array, points: Uint8Array, out: Uint8Array, kernel?: NativeSm2Kernel): number;
   /** The SM2 kernels this CPU can run, fastest first (`portable` always last). */
   readonly sm2Kernels: readonly NativeSm2Kernel[];
+  /**
+   * SM2 hash-to-curve step on public data (native/sm2.c `dp_sm2_lift_x`): for each 32-byte
+   * big-endian x of `xs`, the first of x mod p, +1, …, +maxIncrements that is an abscissa, as
+   * 02 ‖ x into out[33i..], or out[33i] = 0 when none is; returns how many found none. Absent from
+   * builds that predate it (callers feature-detect it and use the portable map).
+   */
+  sm2LiftX?(xs: Uint8Array, out: Uint8Array, maxIncrements: number): number;
 }
 
 /** The native addon's SM2 kernels: eight points at once with AVX-512 IFMA, or 64-bit C. */

@@ -121,7 +121,8 @@ export function encodeSm2Point(P: Sm2PointValue): Uint8Array {
 }
 
 /** The reference's bound on tries (yacl `HashToCurve(TryAndRehash_SHA2)`): failure has probability 2⁻¹⁰⁰. */
-const MAX_TRIES = 100;
+export const SM2_HASH_MAX_TRIES = 100;
+const MAX_TRIES = SM2_HASH_MAX_TRIES;
 
 /**
  * `sm2-sha256-tar`: ⟨SM2, SHA-256, TRY_AND_REHASH⟩ as SecretFlow computes it (brief §4.2):

@@ -67,3 +67,27 @@ export function nativeSm2MultiplyBatch(scalar: Uint8Array, points: Uint8Array): 
   if (bad >= 0) throw new InvalidPointError(`invalid point at index ${bad}: not a compressed SM2 point`);
   return out;
 }
+
+/**
+ * The SM2 hash-to-curve step in the native addon, or `undefined` without the addon (or with a
+ * build that predates it): for each 32-byte big-endian x of `xs`, the first of x mod p, x + 1, …,
+ * x + `maxIncrements` (mod p) that is the abscissa of a curve point, as the compressed point
+ * 02 ‖ x (even y); items with none are left with a first byte 0. Public data only (hashes of
+ * keys): not constant time. Cross-checked against the portable maps in test/native-sm2.test.ts.
+ *
+ * @throws RangeError when `maxIncrements` is not an integer in 0..1000.
+ * @example
+ * ```ts
+ * const lifted = nativeSm2LiftX(digests, 99); // sm2-sm3-tai's increments
+ * ```
+ */
+export function nativeSm2LiftX(xs: Uint8Array, maxIncrements: number): { points: Uint8Array; left: number } | undefined {
+  const native = loadNativeX25519();
+  if (native?.sm2LiftX === undefined) return undefined;
+  if (!(xs instanceof Uint8Array)) throw new TypeError('xs must be a Uint8Array');
+  if (xs.length % 32 !== 0) throw new RangeError('xs length must be a multiple of 32');
+  if (!Number.isInteger(maxIncrements) || maxIncrements < 0 || maxIncrements > 1000) throw new RangeError('maxIncrements must be an integer in 0..1000');
+  const points = new Uint8Array((xs.length / 32) * POINT_BYTES);
+  const left = native.sm2LiftX(xs, points, maxIncrements);
+  return { points, left };
+}

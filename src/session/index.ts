@@ -34,7 +34,7 @@ export {
   type KeySchemaSpec,
 } from './key-schema.js';
 export { compareValueScales, encodeValueScales, VALUE_SCALES_OPTION, valueScalesOf, type ValueScale } from './value-scales.js';
-export { PSI_PROTOCOL_NAME, runPsi, type PsiTerms, type RunPsiResult, type RunPsiSessionOptions } from './run-psi.js';
+export { PSI_PROTOCOL_NAME, PSI_SUITE_OPTION, runPsi, type PsiTerms, type RunPsiResult, type RunPsiSessionOptions } from './run-psi.js';
 export {
   PSI_SUM_PROTOCOL_NAME,
   runPsiSum,

@@ -11,7 +11,8 @@ import { createInlineExecutor, type CryptoExecutor } from '../protocols/executor
 import { runPsiProtocol } from '../protocols/psi/driver.js';
 import { dedupeRecordsAsync, normalizeKeysAsync } from '../protocols/psi/normalize.js';
 import { DEFAULT_MAX_PEER_SET_SIZE, type PsiProgress, type PsiProtocolOptions } from '../protocols/psi/party.js';
-import type { SessionTerms } from './messages.js';
+import { checkPsiSuite, type PsiSuiteName } from '../protocols/psi/suite.js';
+import { sanitizeText, type SessionTerms } from './messages.js';
 import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions, type KeySchema, type KeySchemaSpec } from './key-schema.js';
 import type { SessionRunOptions } from './run-options.js';
 import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
@@ -26,6 +27,18 @@ import { establishSession, recordAbortedRun, sessionBaseOptions, type AbortedRun
  * ```
  */
 export const PSI_PROTOCOL_NAME = 'ecdh-psi';
+
+/**
+ * Terms option naming the PSI group (`curve25519` or `sm2-sm3`). Signed with the terms, so it is in
+ * both parties' receipts and ledgers; terms without it (from builds before the option) mean
+ * `curve25519`, the only suite those builds ran.
+ *
+ * @example
+ * ```ts
+ * receipt.body.options[PSI_SUITE_OPTION]; // 'sm2-sm3'
+ * ```
+ */
+export const PSI_SUITE_OPTION = 'suite';
 
 /** Largest set size the protocol's 32-bit counters allow. */
 const MAX_SET_SIZE = 2 ** 32 - 1;
@@ -71,6 +84,13 @@ export interface RunPsiSessionOptions extends SessionRunOptions {
   /** Requester: the job's terms. */
   terms?: PsiTerms;
   /**
+   * The group (default `'curve25519'`; `'sm2-sm3'`: SM2 with the SM3 map, for deployments that must
+   * use the national curves end to end). Both parties set it: the requester states it in the
+   * signed terms, and a responder of another suite refuses before any point is sent, the reason
+   * naming both (`TermsRefusedError` on both sides).
+   */
+  suite?: PsiSuiteName;
+  /**
    * Responder: what it allows (defaults: any reveal, count-only allowed, any truncation, requester
    * sets of at most 2^23 distinct keys).
    */
@@ -104,9 +124,11 @@ export interface RunPsiResult {
   receipt: UsageReceipt;
   /** The session id (16 bytes). */
   sessionId: Uint8Array;
+  /** The group the run used (as the signed terms name it). */
+  suite: PsiSuiteName;
 }
 
-function toTerms(t: PsiTerms, setSize: number, schema: KeySchema): SessionTerms {
+function toTerms(t: PsiTerms, setSize: number, schema: KeySchema, suite: PsiSuiteName): SessionTerms {
   const reveal = t.reveal ?? 'requester';
   if (reveal !== 'requester' && reveal !== 'both') throw new TypeError("terms.reveal must be 'requester' or 'both'");
   const truncation = t.truncation ?? 128;
@@ -122,7 +144,7 @@ function toTerms(t: PsiTerms, setSize: number, schema: KeySchema): SessionTerms 
   // The security model (count-only: semi-honest only) is part of the signed terms (security-model.ts).
   return withSecurityModel({
     protocol: PSI_PROTOCOL_NAME,
-    options: { 'count-only': t.countOnly ? 'true' : 'false', truncate: String(truncation), ...keySchemaTermsOptions(schema) },
+    options: { 'count-only': t.countOnly ? 'true' : 'false', truncate: String(truncation), [PSI_SUITE_OPTION]: suite, ...keySchemaTermsOptions(schema) },
     purpose: t.purpose ?? '',
     recipients: reveal === 'both' ? ['requester', 'responder'] : ['requester'],
     requesterSetSize: setSize,
@@ -136,18 +158,31 @@ function protocolOptions(terms: SessionTerms): PsiProtocolOptions | string {
   if (terms.protocol !== PSI_PROTOCOL_NAME) return 'listener does not offer this protocol';
   const co = terms.options['count-only'];
   const tr = terms.options['truncate'];
-  const known = new Set(['count-only', 'truncate', SECURITY_MODEL_OPTION, ...KEY_SCHEMA_OPTIONS]);
+  const known = new Set(['count-only', 'truncate', PSI_SUITE_OPTION, SECURITY_MODEL_OPTION, ...KEY_SCHEMA_OPTIONS]);
   if (Object.keys(terms.options).some((k) => !known.has(k))) return 'unsupported protocol option';
   if (co !== 'true' && co !== 'false') return 'unsupported protocol option';
   const model = checkSecurityModel(terms);
   if (model !== undefined) return model;
   const truncation = tr === 'none' ? 0 : tr === '128' ? 1 : tr === '192' ? 2 : undefined;
   if (truncation === undefined) return 'unsupported protocol option';
+  const suite = termsSuite(terms);
+  if (suite === undefined) return `unsupported PSI suite '${sanitizeText(terms.options[PSI_SUITE_OPTION]!, 64)}'`;
   return {
     output: terms.recipients.includes('responder') ? 'both' : 'requester',
     cardinalityOnly: co === 'true',
     truncation,
+    suite,
   };
+}
+
+/** The suite the signed terms name (absent: curve25519), or undefined for a name this build does not know. */
+function termsSuite(terms: SessionTerms): PsiSuiteName | undefined {
+  const v = terms.options[PSI_SUITE_OPTION] ?? 'curve25519';
+  try {
+    return checkPsiSuite(v);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -185,6 +220,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   // Normalised and de-duplicated in slices that yield, so 10^5–10^6 keys do not hold the event loop.
   if (!Array.isArray(options.records)) throw new TypeError('records must be an array');
   const schema = keySchemaOf(options.records, options.keySchema);
+  const suite = checkPsiSuite(options.suite ?? 'curve25519', 'suite');
   const rows = await normalizeKeysAsync(options.records, signal);
   const deduped = await dedupeRecordsAsync(rows, signal);
   const distinct = deduped.keys.length;
@@ -192,7 +228,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   const received0 = transport.stats.bytesReceived;
 
   let terms: SessionTerms | undefined;
-  if (role === 'requester') terms = toTerms(options.terms ?? {}, distinct, schema);
+  if (role === 'requester') terms = toTerms(options.terms ?? {}, distinct, schema, suite);
   const basePolicy = options.policy ?? {};
   const policy: SessionPolicy = {
     ...basePolicy,
@@ -203,6 +239,8 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
     check: (t, peer) => {
       const o = protocolOptions(t);
       if (typeof o === 'string') return o;
+      // Before any point is sent: the two groups share no point, so this would fail later, less clearly.
+      if (o.suite !== suite) return `PSI suites differ: requester ${o.suite}; responder ${suite}`;
       // Before any point is sent: keys built differently would silently intersect to nothing.
       const mismatch = checkKeySchema(t, schema);
       if (mismatch !== undefined) return mismatch;
@@ -297,6 +335,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
       ms: Date.now() - t0,
       receipt,
       sessionId: session.sessionId,
+      suite,
     };
   } catch (e) {
     if (e === afterReceipt) {

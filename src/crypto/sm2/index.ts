@@ -10,6 +10,7 @@ import { assertBytes, concatBytes } from '../../utils/bytes.js';
 import {
   SM2_COMPRESSED_BYTES,
   SM2_HASH_MAX_TRIES,
+  SM2_P,
   Sm2Point,
   decodeSm2Point,
   encodeSm2Point,
@@ -146,4 +147,41 @@ export function hashToSm2Batch(map: Sm2HashMap, records: readonly Uint8Array[], 
   }
   if (pending.length > 0) throw new InvalidPointError('hash to SM2 failed after 100 tries');
   return out;
+}
+
+/** p big-endian, for the x < p comparison on encodings. */
+const P_BYTES = ((): Uint8Array => {
+  const out = new Uint8Array(32);
+  let v = SM2_P;
+  for (let i = 31; i >= 0; i--, v >>= 8n) out[i] = Number(v & 0xffn);
+  return out;
+})();
+
+/**
+ * The structural checks of a flat batch of received compressed SM2 points, in JavaScript at byte
+ * cost: the length is a multiple of 33, every prefix is 02 or 03 (so not the identity, `00`, and
+ * not uncompressed), every x < p. Whether x is an abscissa costs a square root and is checked by
+ * the multiplication itself ({@link sm2MultiplyBatch}: native or portable, before the scalar meets
+ * any point of the batch). Throws `InvalidPointError` naming `firstPosition + i`.
+ *
+ * @example
+ * ```ts
+ * checkSm2Encodings(batch.encodedPoints, pointsSoFar);
+ * ```
+ */
+export function checkSm2Encodings(flat: Uint8Array, firstPosition = 0): void {
+  assertBytes(flat, 'flat');
+  if (flat.length % SM2_COMPRESSED_BYTES !== 0) throw new InvalidPointError('invalid SM2 point: length');
+  for (let off = 0; off < flat.length; off += SM2_COMPRESSED_BYTES) {
+    const why = flat[off] !== 0x02 && flat[off] !== 0x03 ? 'prefix' : xBelowP(flat, off + 1) ? undefined : 'x >= p';
+    if (why !== undefined) throw new InvalidPointError(`invalid SM2 point at position ${firstPosition + off / SM2_COMPRESSED_BYTES}: ${why}`);
+  }
+}
+
+function xBelowP(b: Uint8Array, off: number): boolean {
+  for (let i = 0; i < 32; i++) {
+    const d = b[off + i]! - P_BYTES[i]!;
+    if (d !== 0) return d < 0;
+  }
+  return false;
 }

@@ -55,24 +55,26 @@ import { MalformedMessageError, ProtocolVersionError } from '../../errors.js';
 export const PSI_VERSION = 1;
 
 /**
- * CipherSuite code points (draft-01 §3); only curve25519 (4) is implemented.
+ * CipherSuite code points: curve25519 (4, draft-01 §3) and dataport's SM2 suite (0xF1, from the
+ * private range: SM2 with the SM3 try-and-increment map, `suite.ts`; not the draft's SM2 SSWU suite).
  *
  * @example
  * ```ts
  * request.suites.includes(CipherSuite.CURVE25519);
  * ```
  */
-export const CipherSuite = { CURVE25519: 4 } as const;
+export const CipherSuite = { CURVE25519: 4, SM2_SM3_TAI: 0xf1 } as const;
 
 /**
- * Point octet formats; 0 is the 32-byte little-endian u-coordinate (RFC 7748 §5).
+ * Point octet formats: 0 is the 32-byte little-endian u-coordinate (RFC 7748 §5), 2 the 33-byte
+ * X9.62 compressed point (SEC 1 §2.3.3; PPCA 9-2023's number for it).
  *
  * @example
  * ```ts
  * response.pointOctetFormat === PointOctetFormat.U_COORDINATE;
  * ```
  */
-export const PointOctetFormat = { U_COORDINATE: 0 } as const;
+export const PointOctetFormat = { U_COORDINATE: 0, X962_COMPRESSED: 2 } as const;
 
 /**
  * Output modes. 0 and 1 are the draft's; 2 and 3 are dataport extensions (cardinality only), never
@@ -376,8 +378,10 @@ export function decodeHandshakeResponse(frame: Uint8Array): HandshakeResponse {
   }
   if (version !== PSI_VERSION) throw new ProtocolVersionError('unsupported protocol version');
   if (status === HandshakeStatus.ACCEPTED) {
-    if (suite !== CipherSuite.CURVE25519) throw new ProtocolVersionError('unsupported cipher suite');
-    if (pointOctetFormat !== PointOctetFormat.U_COORDINATE) throw new ProtocolVersionError('unsupported point format');
+    if (suite !== CipherSuite.CURVE25519 && suite !== CipherSuite.SM2_SM3_TAI) throw new ProtocolVersionError('unsupported cipher suite');
+    if (pointOctetFormat !== PointOctetFormat.U_COORDINATE && pointOctetFormat !== PointOctetFormat.X962_COMPRESSED) {
+      throw new ProtocolVersionError('unsupported point format');
+    }
   }
   if (!isOutputMode(outputMode)) throw new ProtocolVersionError('unsupported output mode');
   if (!isTruncation(truncationOption)) throw new ProtocolVersionError('unsupported truncation option');

@@ -1,5 +1,5 @@
 /**
- * ECDH-PSI (draft-wang-ppm-ecdh-psi-01, curve25519 suite): record normalisation, wire codecs,
+ * ECDH-PSI (draft-wang-ppm-ecdh-psi-01; curve25519 suite, or SM2/SM3): record normalisation, wire codecs,
  * sans-I/O state machines and the driver. See docs/psi-protocol.md.
  * @module
  */
@@ -45,4 +45,5 @@ export {
   type PsiPhase,
   type PsiProgress,
 } from './party.js';
+export { PsiSuiteNames, type PsiSuiteName } from './suite.js';
 export { runPsiProtocol, type RunPsiOptions, type PsiResult } from './driver.js';

@@ -43,12 +43,11 @@
  * Checks on every received frame: the expected struct and batch type for the current step; point
  * counts against the peer's announced `item_num`; `is_last_batch` set on exactly the final batch;
  * round-1 indexes distinct; round-2 indexes exactly those this party sent (each once, with the
- * same number of values); round-1 points valid (canonical, on the curve, not low order:
- * `decodePointBatch`) before they are multiplied by the secret; no duplicated values.
+ * same number of values); round-1 points valid before they are multiplied by the secret
+ * (`suite.ts` `checkPeerPoints`: curve25519 canonical, on the curve, not low order; SM2 compressed,
+ * x < p, on the curve); no duplicated values.
  * @module
  */
-import { decodePointBatch } from '../../crypto/point.js';
-import { generateScalar } from '../../crypto/scalar.js';
 import {
   DataportError,
   LimitExceededError,
@@ -77,7 +76,8 @@ import {
   type TruncationOptionValue,
 } from './codec.js';
 import { dedupeRecords, rowsForKeys, type DedupedRecords } from './normalize.js';
-import { LazyPermutation, PeerIndexSet, ValueTable, randomIndexes, truncateValues } from './values.js';
+import { LazyPermutation, PeerIndexSet, ValueTable, randomIndexes } from './values.js';
+import { checkPeerPoints, checkPsiSuite, generatePsiScalar, hashAndMask, maskPeerPoints, psiPointBytes, type PsiSuiteName } from './suite.js';
 import { createYielder } from './yield.js';
 
 /** Who learns what (see the table in this module's documentation). */
@@ -105,6 +105,11 @@ export interface PsiProtocolOptions {
    * batch, indexes 0, 1, …. Unauthenticated: use only for testing against other implementations.
    */
   interop?: boolean;
+  /**
+   * The group (`suite.ts`): `'curve25519'` (default; the draft's code point 4) or `'sm2-sm3'` (SM2
+   * with the SM3 map, a dataport code point; not in interop mode). Both parties must pass the same.
+   */
+  suite?: PsiSuiteName;
 }
 
 /** Options after defaults, as the state machines use them. */
@@ -115,6 +120,7 @@ export interface ResolvedPsiOptions {
   readonly maxBatchPoints: number;
   readonly maxPeerSetSize: number;
   readonly interop: boolean;
+  readonly suite: PsiSuiteName;
 }
 
 /**
@@ -144,6 +150,12 @@ export const DEFAULT_MAX_BATCH_POINTS = 1 << 16;
  * ```
  */
 export const DEFAULT_MAX_PEER_SET_SIZE = 1 << 23;
+
+/** The handshake's code points per suite (codec.ts: `CipherSuite`, `PointOctetFormat`). */
+const SUITE_CODES: Record<PsiSuiteName, { readonly suite: number; readonly format: number }> = {
+  curve25519: { suite: CipherSuite.CURVE25519, format: PointOctetFormat.U_COORDINATE },
+  'sm2-sm3': { suite: CipherSuite.SM2_SM3_TAI, format: PointOctetFormat.X962_COMPRESSED },
+};
 
 /** Received points validated per slice (~10 ms) before the event loop may run. */
 const VALIDATE_SLICE = 2048;
@@ -180,6 +192,8 @@ export function resolvePsiOptions(options: PsiProtocolOptions = {}): ResolvedPsi
   const truncation = options.truncation ?? 1;
   if (truncation !== 0 && truncation !== 1 && truncation !== 2) throw new RangeError('options.truncation must be 0, 1 or 2');
   if (interop && cardinalityOnly) throw new TypeError('options.cardinalityOnly is not available in interop mode');
+  const suite = checkPsiSuite(options.suite ?? 'curve25519', 'options.suite');
+  if (interop && suite !== 'curve25519') throw new TypeError("options.suite must be 'curve25519' in interop mode (the draft's suite)");
   const outputMode: OutputModeValue = cardinalityOnly
     ? output === 'both'
       ? OutputMode.CARDINALITY_BOTH
@@ -196,6 +210,7 @@ export function resolvePsiOptions(options: PsiProtocolOptions = {}): ResolvedPsi
     maxBatchPoints: interop ? maxPeerSetSize : positiveInt(options.maxBatchPoints ?? DEFAULT_MAX_BATCH_POINTS, 'options.maxBatchPoints'),
     maxPeerSetSize,
     interop,
+    suite,
   };
 }
 
@@ -292,6 +307,10 @@ class Party implements PsiParty {
   private readonly deduped: DedupedRecords;
   private readonly n: number;
   private readonly L: number;
+  /** Bytes of one round-1 point on the wire (32 or 33, by suite). */
+  private readonly pointBytes: number;
+  /** The suite's code point and point format in the handshake. */
+  private readonly codes: { readonly suite: number; readonly format: number };
   private readonly batchSize: number;
   /** Send position → key index: records leave in a random order. */
   private readonly perm: LazyPermutation;
@@ -361,7 +380,9 @@ class Party implements PsiParty {
     this.selfIndexes.forEach((idx, j) => this.batchOfIndex.set(idx, j));
     this.matchedKey = new Uint8Array(this.n);
     // A fresh secret per session (draft §5: reuse would make this party a static-DH oracle).
-    this.scalar = generateScalar();
+    this.scalar = generatePsiScalar(this.opts.suite);
+    this.pointBytes = psiPointBytes(this.opts.suite);
+    this.codes = SUITE_CODES[this.opts.suite];
     this.steps = role === 'requester' ? ['send-hs-request', 'recv-hs-response'] : ['recv-hs-request', 'send-hs-response'];
   }
 
@@ -484,8 +505,8 @@ class Party implements PsiParty {
   private sendHandshakeRequest(): Uint8Array {
     const frame = encodeHandshakeRequest({
       version: PSI_VERSION,
-      suites: [CipherSuite.CURVE25519],
-      pointOctetFormats: [PointOctetFormat.U_COORDINATE],
+      suites: [this.codes.suite],
+      pointOctetFormats: [this.codes.format],
       outputMode: this.mode,
       truncationOptions: [this.opts.truncation],
       itemNum: BigInt(this.n),
@@ -498,8 +519,8 @@ class Party implements PsiParty {
     const frame = encodeHandshakeResponse({
       version: PSI_VERSION,
       status: HandshakeStatus.ACCEPTED,
-      suite: CipherSuite.CURVE25519,
-      pointOctetFormat: PointOctetFormat.U_COORDINATE,
+      suite: this.codes.suite,
+      pointOctetFormat: this.codes.format,
       outputMode: this.mode,
       truncationOption: this.opts.truncation,
       itemNum: BigInt(this.n),
@@ -513,8 +534,8 @@ class Party implements PsiParty {
     const frame = encodeHandshakeResponse({
       version: PSI_VERSION,
       status: HandshakeStatus.REFUSED,
-      suite: CipherSuite.CURVE25519,
-      pointOctetFormat: PointOctetFormat.U_COORDINATE,
+      suite: this.codes.suite,
+      pointOctetFormat: this.codes.format,
       outputMode: this.mode,
       truncationOption: this.opts.truncation,
       itemNum: 0n,
@@ -533,8 +554,7 @@ class Party implements PsiParty {
     this.perm.ensure(to);
     const perm = this.perm.values;
     for (let p = from; p < to; p++) records[p - from] = this.deduped.keys[perm[p]!]!;
-    const hashed = await this.executor.hashToGroup(records, this.ekm, signal);
-    return this.executor.multiply(this.scalar, hashed, signal);
+    return hashAndMask(this.opts.suite, this.executor, records, this.ekm, this.scalar, signal);
   }
 
   /**
@@ -640,8 +660,8 @@ class Party implements PsiParty {
   private receiveHandshakeRequest(frame: Uint8Array): void {
     const req = decodeHandshakeRequest(frame);
     let refusal: DataportError | undefined;
-    if (!req.suites.includes(CipherSuite.CURVE25519)) refusal = new ProtocolVersionError('no common cipher suite');
-    else if (!req.pointOctetFormats.includes(PointOctetFormat.U_COORDINATE)) refusal = new ProtocolVersionError('no common point format');
+    if (!req.suites.includes(this.codes.suite)) refusal = new ProtocolVersionError('no common cipher suite');
+    else if (!req.pointOctetFormats.includes(this.codes.format)) refusal = new ProtocolVersionError('no common point format');
     else if (req.outputMode !== this.mode || !req.truncationOptions.includes(this.opts.truncation)) {
       refusal = new TermsRefusedError('the requested PSI options differ from this party’s');
     } else if (req.itemNum > BigInt(this.opts.maxPeerSetSize)) {
@@ -662,6 +682,7 @@ class Party implements PsiParty {
   private receiveHandshakeResponse(frame: Uint8Array): void {
     const res = decodeHandshakeResponse(frame);
     if (res.status === HandshakeStatus.REFUSED) throw new TermsRefusedError('the peer refused the requested PSI options');
+    if (res.suite !== this.codes.suite || res.pointOctetFormat !== this.codes.format) throw new ProtocolVersionError('the peer selected a cipher suite that was not offered');
     if (res.outputMode !== this.mode || res.truncationOption !== this.opts.truncation) {
       throw new ProtocolVersionError('the peer selected options that were not offered');
     }
@@ -673,16 +694,15 @@ class Party implements PsiParty {
 
   /** The peer's points masked by this party's secret and truncated (in one pass where the executor can). */
   private maskPeerPoints(points: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
-    const ex = this.executor;
-    if (typeof ex.multiplyAndTruncate === 'function') return ex.multiplyAndTruncate(this.scalar, points, this.L as 16 | 24 | 32, signal);
-    return ex.multiply(this.scalar, points, signal).then((joint) => truncateValues(joint, this.L));
+    return maskPeerPoints(this.opts.suite, this.executor, this.scalar, points, this.L as 16 | 24 | 32, signal);
   }
 
   private async receiveRound1(frame: Uint8Array, signal?: AbortSignal): Promise<void> {
-    const batch = decodeEcdhPsiBatch(frame, { maxPointsBytes: this.opts.maxBatchPoints * 32, elementBytes: 32 });
+    const W = this.pointBytes;
+    const batch = decodeEcdhPsiBatch(frame, { maxPointsBytes: this.opts.maxBatchPoints * W, elementBytes: W });
     if (batch.type !== BatchType.ROUND1) throw new UnexpectedMessageError('unexpected message: expected a round-1 batch');
     if (this.peerIndexSet.has(batch.index)) throw new UnexpectedMessageError('unexpected message: duplicated batch index');
-    const k = batch.encodedPoints.length / 32;
+    const k = batch.encodedPoints.length / W;
     const after = this.peerReceived + k;
     if (after > this.peerN) throw new UnexpectedMessageError('unexpected message: more points than announced');
     if (batch.isLastBatch !== (after === this.peerN)) {
@@ -693,7 +713,7 @@ class Party implements PsiParty {
     const points = batch.encodedPoints;
     const maybeYield = createYielder();
     for (let s = 0; s < k; s += VALIDATE_SLICE) {
-      decodePointBatch(points.subarray(s * 32, Math.min(k, s + VALIDATE_SLICE) * 32), s);
+      checkPeerPoints(this.opts.suite, points.subarray(s * W, Math.min(k, s + VALIDATE_SLICE) * W), s);
       const y = maybeYield();
       if (y) {
         await y;

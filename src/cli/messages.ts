@@ -206,6 +206,7 @@ export const PSI_MESSAGES = {
   forceNeedsOutput: () => 'option --force applies only with --output FILE (--output-dir never replaces a file)',
   outputKeepServing: () => '--output cannot be used with --keep-serving (one file, many sessions): use --output-dir DIR',
   countOnlyInterop: () => '--count-only is a dataport extension, not part of the draft: not available with --insecure-interop',
+  suiteInterop: (suite: string) => `--suite ${suite} is a dataport suite, not the draft's: not available with --insecure-interop`,
   meaninglessInInterop: (option: string) => `option --${option} has no meaning with --insecure-interop (no session, no identities, no receipt)`,
   noIntersection: () => '--output: this party did not learn the intersection',
   responderDone: (countOnly: boolean, mine: number, peer: number) =>

@@ -5,6 +5,7 @@
  */
 import { InputError } from '../errors.js';
 import { availableCores } from '../platform/node.js';
+import { PsiSuiteNames, type PsiSuiteName } from '../protocols/psi/suite.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS } from './listen-loop.js';
 import {
   checkConnectUrl,
@@ -38,6 +39,8 @@ export interface PsiCliOptions {
   reveal: 'both' | 'requester';
   countOnly: boolean;
   truncate: 0 | 128 | 192;
+  /** `--suite`: the group (default curve25519). */
+  suite: PsiSuiteName;
   output?: string;
   /** `--force`: replace an existing `--output` file (otherwise refused, before any connection). */
   force: boolean;
@@ -79,7 +82,7 @@ export const PSI_HELP = `usage: dataport psi (--listen HOST:PORT | --connect ws:
 
 Private set intersection of the keys in FILE.csv with a peer's keys. The --connect side is the
 requester, the --listen side the responder. Both sides must state the same terms
-(--reveal, --count-only, --truncate, --purpose); otherwise the run is refused on both sides.
+(--reveal, --count-only, --truncate, --suite, --purpose); otherwise the run is refused on both sides.
 
 input and output:
   --input FILE.csv        CSV with a header row (UTF-8, optional BOM, quoted fields)
@@ -111,6 +114,10 @@ terms:
                           it unmodified, rely on contracts, --budget and the ledger (and the
                           SDK's minIntersection), not on count-only
   --truncate 0|128|192    truncate the exchanged values to this many bits (0 = none; default 128)
+  --suite curve25519|sm2-sm3
+                          the group: curve25519 (default) or SM2 with SM3 hashing, for
+                          deployments that must use the national curves end to end (both sides
+                          must give the same; docs/psi-protocol.md)
   --purpose TEXT          purpose / authorisation reference, signed into the receipt
 
 running:
@@ -165,6 +172,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     reveal: { type: 'string' },
     'count-only': { type: 'boolean' },
     truncate: { type: 'string' },
+    suite: { type: 'string' },
     output: { type: 'string' },
     force: { type: 'boolean' },
     'output-dir': { type: 'string' },
@@ -205,6 +213,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     reveal: choiceOption(values, 'reveal', ['both', 'requester'] as const, 'requester'),
     countOnly: values['count-only'] === true,
     truncate: Number(truncText) as 0 | 128 | 192,
+    suite: choiceOption(values, 'suite', PsiSuiteNames, 'curve25519'),
     json: values.json === true,
     force: values.force === true,
     progress: progressOption(values),
@@ -260,6 +269,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
 
   if (opts.insecureInterop) {
     if (opts.countOnly) throw new InputError(P.countOnlyInterop());
+    if (opts.suite !== 'curve25519') throw new InputError(P.suiteInterop(opts.suite));
     for (const [flag, given] of [
       ['identity', opts.identityDir !== undefined],
       ['peer-key', opts.peerKeyFile !== undefined],

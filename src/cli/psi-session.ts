@@ -97,6 +97,7 @@ export async function runSessionPsi(
     records: ctx.input.fields,
     // Column names travel only for the messages of a schema mismatch; the count and profile are compared.
     keySchema: { columns: opts.keyColumns },
+    suite: opts.suite,
     transport,
     identity: ctx.identity!,
     executor: ctx.executor,

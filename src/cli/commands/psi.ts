@@ -88,6 +88,7 @@ function protocolOptionsOf(opts: PsiCliOptions): PsiProtocolOptions {
     output: opts.reveal,
     cardinalityOnly: opts.countOnly,
     truncation: opts.truncate === 0 ? 0 : opts.truncate === 128 ? 1 : 2,
+    suite: opts.suite,
     ...(opts.insecureInterop ? { interop: true } : {}),
   };
 }
@@ -158,6 +159,7 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
     reveal: opts.reveal,
     countOnly: opts.countOnly,
     truncate: opts.truncate,
+    suite: opts.suite,
     purpose: opts.purpose,
     authenticated: !opts.insecureInterop,
     peerKey: outcome.peerPublicKey ? toBase64(outcome.peerPublicKey) : null,

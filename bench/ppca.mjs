@@ -4,7 +4,10 @@
 //   - wall time of the whole run (both processes started to both exited), ratio ppca / psi
 //     (target <= 1.2 x at 2^20 x 2^20 for curve25519-sha256-direct);
 //   - wire bytes per record in each direction (every PushRequest byte, ACKs and FIN included);
-//   - the SM2 suites at a small size with the portable multiplication.
+//   - the SM2 suites at 2^sm2-log against the curve25519 suites at the same size, in the same rounds
+//     (issue 11 target: sm2-sha256-tar >= 1/3 of the records/s of curve25519-sha256-direct), and
+//     `dataport psi --suite sm2-sm3` against `--suite curve25519`.
+// Every case runs once per round, the order alternating between rounds; medians of the rounds.
 // Run: npm run build && node bench/ppca.mjs [--log 16] [--sm2-log 10 (0: skip)] [--rounds 2] [--workers N]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -101,7 +104,7 @@ function files(k) {
 
 async function runPpca(k, suite) {
   const { n, a, b } = files(k);
-  const common = ['--suite', suite, '--json', '--timeout', '120', ...(workers ? ['--workers', workers] : [])];
+  const common = ['--suite', suite, '--json', '--timeout', '900', ...(workers ? ['--workers', workers] : [])];
   const p1 = await freePort();
   const t0 = performance.now();
   const r0 = spawnCli(['ppca-psi', '--rank', '0', '--listen', '127.0.0.1:0', '--peer', `127.0.0.1:${p1}`, '--input', a, '--key', 'id', ...common]);
@@ -127,9 +130,9 @@ async function keygen(who) {
   if (r.error) throw new Error(`keygen failed: ${r.error}`);
 }
 
-async function runPsi(k) {
+async function runPsi(k, suite = 'curve25519') {
   const { n, a, b } = files(k);
-  const common = ['--reveal', 'both', '--json', ...(workers ? ['--workers', workers] : [])];
+  const common = ['--reveal', 'both', '--suite', suite, '--json', ...(workers ? ['--workers', workers] : [])];
   const t0 = performance.now();
   const l = spawnCli(['psi', '--listen', '127.0.0.1:0', '--input', b, '--key', 'id', '--identity', path.join(tmp, 'h'), '--peer-key', path.join(tmp, 'p', 'identity.pub'), ...common]);
   const url = await waitFor(l, /listening on (ws:\/\/\S+)/);
@@ -138,7 +141,7 @@ async function runPsi(k) {
   const wallMs = performance.now() - t0;
   if (rq.error || rs.error) throw new Error(`psi run failed: ${rq.error ?? ''} ${rs.error ?? ''}`);
   if (rq.json.intersectionSize !== n / 2) throw new Error('wrong intersection');
-  return { what: 'dataport psi (reveal both, truncate 128)', n, wallMs, cpuMs: rq.cpuMs + rs.cpuMs, bytesPerRecord0to1: rs.json.bytesSent / n, bytesPerRecord1to0: rq.json.bytesSent / n, rss: [rs.maxRss, rq.maxRss] };
+  return { what: `dataport psi --suite ${suite} (reveal both, truncate 128)`, n, wallMs, cpuMs: rq.cpuMs + rs.cpuMs, bytesPerRecord0to1: rs.json.bytesSent / n, bytesPerRecord1to0: rq.json.bytesSent / n, rss: [rs.maxRss, rq.maxRss] };
 }
 
 console.log('machine:', JSON.stringify(machine()));
@@ -146,25 +149,50 @@ await keygen('p');
 await keygen('h');
 const result = { machine: machine(), log, sm2Log, rounds, workers: workers ?? 'default (cores)', runs: [] };
 const median = (xs) => [...xs].sort((x, y) => x.wallMs - y.wallMs)[Math.floor(xs.length / 2)];
-const ppca = [];
-const psi = [];
+// One entry per case: [key, size, run]. The curve25519 baselines at 2^sm2-log are the main cases
+// when the sizes agree.
+const cases = [
+  ['ppca', log, () => runPpca(log, 'curve25519-sha256-direct')],
+  ['psi', log, () => runPsi(log)],
+];
+if (sm2Log > 0) {
+  if (sm2Log !== log) cases.push(['ppca', sm2Log, () => runPpca(sm2Log, 'curve25519-sha256-direct')], ['psi', sm2Log, () => runPsi(sm2Log)]);
+  cases.push(
+    ['ppca-sm2-sha256-tar', sm2Log, () => runPpca(sm2Log, 'sm2-sha256-tar')],
+    ['ppca-sm2-sm3-tai', sm2Log, () => runPpca(sm2Log, 'sm2-sm3-tai')],
+    ['psi-sm2-sm3', sm2Log, () => runPsi(sm2Log, 'sm2-sm3')],
+  );
+}
+const measured = new Map(cases.map(([key, k]) => [`${key}@${k}`, []]));
 for (let r = 0; r < rounds; r++) {
-  for (const which of r % 2 === 0 ? ['ppca', 'psi'] : ['psi', 'ppca']) {
-    const m = which === 'ppca' ? await runPpca(log, 'curve25519-sha256-direct') : await runPsi(log);
-    (which === 'ppca' ? ppca : psi).push(m);
+  for (const [key, k, run] of r % 2 === 0 ? cases : [...cases].reverse()) {
+    const m = await run();
+    measured.get(`${key}@${k}`).push(m);
     result.runs.push({ ...m, load: os.loadavg()[0] });
-    console.log(`round ${r}: ${m.what} wall ${fmt(m.wallMs / 1000)} s, CPU ${fmt(m.cpuMs / 1000)} s (load ${os.loadavg()[0].toFixed(2)})`);
+    console.log(`round ${r}: ${m.what} 2^${k} wall ${fmt(m.wallMs / 1000)} s, CPU ${fmt(m.cpuMs / 1000)} s (load ${os.loadavg()[0].toFixed(2)})`);
   }
 }
-const p = median(ppca);
-const q = median(psi);
+const med = (key, k) => median(measured.get(`${key}@${k}`));
+const p = med('ppca', log);
+const q = med('psi', log);
 result.ratioWall = p.wallMs / q.wallMs;
 result.ratioCpu = p.cpuMs / q.cpuMs;
 const rows = [p, q];
-for (const suite of sm2Log > 0 ? ['sm2-sha256-tar', 'sm2-sm3-tai'] : []) {
-  const m = await runPpca(sm2Log, suite);
-  result.runs.push({ ...m, load: os.loadavg()[0] });
-  rows.push(m);
+if (sm2Log > 0) {
+  // records/s ratios at the same size = inverse wall-time ratios.
+  const base = med('ppca', sm2Log);
+  const psiBase = med('psi', sm2Log);
+  const tar = med('ppca-sm2-sha256-tar', sm2Log);
+  const tai = med('ppca-sm2-sm3-tai', sm2Log);
+  const psiSm2 = med('psi-sm2-sm3', sm2Log);
+  result.sm2 = {
+    log: sm2Log,
+    recordsPerSecondRatioSha256TarVsCurve25519: base.wallMs / tar.wallMs,
+    recordsPerSecondRatioSm3TaiVsCurve25519: base.wallMs / tai.wallMs,
+    recordsPerSecondRatioPsiSm2Sm3VsCurve25519: psiBase.wallMs / psiSm2.wallMs,
+  };
+  if (sm2Log !== log) rows.push(base, psiBase);
+  rows.push(tar, tai, psiSm2);
 }
 printTable(
   rows.map((m) => ({
@@ -177,6 +205,10 @@ printTable(
   ['case', 'wall s', 'records/s', 'B/record 0->1', 'B/record 1->0'],
 );
 console.log(`\nppca-psi curve25519-sha256-direct / dataport psi at 2^${log} (medians of ${rounds}): wall ${fmt(result.ratioWall)} x (target <= 1.2), CPU ${fmt(result.ratioCpu)} x`);
-const file = writeResult(`ppca-2e${log}`, result);
+if (result.sm2) {
+  const s2 = result.sm2;
+  console.log(`records/s at 2^${sm2Log}: ppca sm2-sha256-tar / curve25519-sha256-direct ${fmt(s2.recordsPerSecondRatioSha256TarVsCurve25519)} (target >= 0.33), sm2-sm3-tai / curve25519 ${fmt(s2.recordsPerSecondRatioSm3TaiVsCurve25519)}; dataport psi --suite sm2-sm3 / curve25519 ${fmt(s2.recordsPerSecondRatioPsiSm2Sm3VsCurve25519)}`);
+}
+const file = writeResult(sm2Log > 0 ? `ppca-2e${log}-sm2-2e${sm2Log}` : `ppca-2e${log}`, result);
 console.log(`written ${path.relative(process.cwd(), file)}`);
 fs.rmSync(tmp, { recursive: true, force: true });

@@ -100,7 +100,7 @@ describe('runPsi over the memory pair', () => {
     expect(body.outcome).toBe('completed');
     expect(body.inputSizes).toEqual({ requester: new Set(A).size, responder: new Set(B).size });
     expect(body.outputSizes).toEqual({ requester: plainSize(A, B), responder: plainSize(A, B) });
-    expect(body.options).toEqual({ 'count-only': 'false', truncate: '128', security: 'malicious-up-to-input-choice', 'key-schema': '1/nfkc-trim-lower-v1', recipients: 'requester+responder' });
+    expect(body.options).toEqual({ 'count-only': 'false', truncate: '128', security: 'malicious-up-to-input-choice', 'key-schema': '1/nfkc-trim-lower-v1', suite: 'curve25519', recipients: 'requester+responder' });
     expect(JSON.stringify(body, (_k, v) => (v instanceof Uint8Array ? [...v] : v))).not.toMatch(/id\d/);
   }, 60_000);
 

@@ -352,3 +352,45 @@ describe.skipIf(native?.sm2LiftX === undefined)('native SM2 hash to curve (sm2Li
     expect(() => native!.sm2LiftX!(new Uint8Array(32), new Uint8Array(33), 1001)).toThrow(RangeError);
   });
 });
+
+describe('checkSm2PointBatch (received points), native and portable', () => {
+  it('gives the same verdicts with and without the addon, naming the first bad position', async () => {
+    const enc = (prefix: number, x: bigint) => new Uint8Array([prefix, ...be32(x)]);
+    let off = 0n;
+    for (;;) {
+      try {
+        Sm2.fromBytes(enc(2, off)).assertValidity();
+        off++;
+      } catch {
+        break;
+      }
+    }
+    const good = Sm2.BASE.multiply(12345n).toBytes(true);
+    const batch = (bad: Uint8Array) => new Uint8Array([...good, ...good, ...bad, ...good]);
+    const cases: [Uint8Array, RegExp][] = [
+      [enc(2, off), /index 12: not on the curve/],
+      [enc(3, P), /index 12: x >= p/],
+      [enc(0, 0n), /index 12: prefix/],
+      [enc(4, 5n), /index 12: prefix/],
+    ];
+    const check = async (native: boolean) => {
+      try {
+        if (!native) vi.stubEnv('DATAPORT_NATIVE', '0');
+        vi.resetModules();
+        const m = (await import('../src/crypto/sm2/index.js')) as typeof import('../src/crypto/sm2/index.js');
+        expect(() => m.checkSm2PointBatch(batch(good), 10)).not.toThrow();
+        for (const [bad, why] of cases) {
+          // (modules were reset: the error class is the fresh module's, so compare its stable code)
+          expect(() => m.checkSm2PointBatch(batch(bad), 10)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_POINT', message: expect.stringMatching(why) }));
+        }
+        expect(() => m.checkSm2PointBatch(new Uint8Array(32), 0)).toThrow(/length/);
+      } finally {
+        vi.unstubAllEnvs();
+        vi.resetModules();
+      }
+    };
+    if (native?.sm2LiftX !== undefined) await check(true);
+    else console.warn('native-sm2: no native addon here; checkSm2PointBatch checked on the portable path only');
+    await check(false);
+  });
+});

@@ -11,7 +11,7 @@ import { POINT_BYTES } from './constants.js';
 import type { Group } from './group.js';
 import { generateScalar } from './scalar.js';
 import { SM2_COMPRESSED_BYTES, SM2_UNCOMPRESSED_BYTES, decodeSm2Point, encodeSm2Point, generateSm2Scalar } from './sm2/curve.js';
-import { hashToSm2Batch, sm2MultiplyBatch } from './sm2/index.js';
+import { checkSm2PointBatch, hashToSm2Batch, sm2MultiplyBatch } from './sm2/index.js';
 
 /**
  * The suites dataport speaks over PPCA, by their command-line names.
@@ -105,10 +105,9 @@ export function ppcaNormalizePeerPoints(suite: PpcaSuiteName, ciphertext: Uint8A
   const size = ppcaPointBytes(suite);
   if (count === 0 || ciphertext.length === count * size) {
     if (ciphertext.length !== count * size) throw new RangeError('ciphertext length differs from count');
-    if (size === SM2_COMPRESSED_BYTES) {
-      // Validated again by the multiplication; checked here so a bad point fails before any work.
-      for (let i = 0; i < count; i++) checkSm2(ciphertext.subarray(i * size, (i + 1) * size), i);
-    }
+    // Validated again by the multiplication; checked here so a bad point fails before any work
+    // (in the native addon: a square root per point, not a BigInt decoding).
+    if (size === SM2_COMPRESSED_BYTES) checkSm2PointBatch(ciphertext);
     return ciphertext;
   }
   if (size === SM2_COMPRESSED_BYTES && ciphertext.length === count * SM2_UNCOMPRESSED_BYTES) {

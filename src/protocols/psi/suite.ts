@@ -17,7 +17,7 @@ import { POINT_BYTES } from '../../crypto/constants.js';
 import { decodePointBatch } from '../../crypto/point.js';
 import { ppcaHashBatch, type PpcaSuiteName } from '../../crypto/ppca-suite.js';
 import { generateScalar } from '../../crypto/scalar.js';
-import { SM2_COMPRESSED_BYTES, checkSm2Encodings, generateSm2Scalar, sm2MultiplyBatch } from '../../crypto/sm2/index.js';
+import { SM2_COMPRESSED_BYTES, checkSm2PointBatch, generateSm2Scalar, sm2MultiplyBatch } from '../../crypto/sm2/index.js';
 import { concatBytes } from '../../utils/bytes.js';
 import type { CryptoExecutor } from '../executor.js';
 import { truncateValues } from './values.js';
@@ -113,9 +113,8 @@ function multiplySm2(executor: CryptoExecutor, scalar: Uint8Array, points: Uint8
 /**
  * The checks on received round-1 points before they meet this party's secret (draft §5), naming
  * `firstPosition + i` in the `InvalidPointError`. curve25519: canonical, on the curve, not of low
- * order (`decodePointBatch`). sm2-sm3: prefix 02/03 and x < p here; that x is an abscissa is
- * checked by the SM2 multiplication before the scalar meets any point of its batch (the same
- * `InvalidPointError`), so this thread does not pay a square root per point.
+ * order (`decodePointBatch`). sm2-sm3: prefix 02/03, x < p, x an abscissa (`checkSm2PointBatch`:
+ * a square root per point in the native addon); the multiplication checks again.
  *
  * @example
  * ```ts
@@ -124,7 +123,7 @@ function multiplySm2(executor: CryptoExecutor, scalar: Uint8Array, points: Uint8
  */
 export function checkPeerPoints(suite: PsiSuiteName, points: Uint8Array, firstPosition: number): void {
   if (suite === 'curve25519') decodePointBatch(points, firstPosition);
-  else checkSm2Encodings(points, firstPosition);
+  else checkSm2PointBatch(points, firstPosition);
 }
 
 /**

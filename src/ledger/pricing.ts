@@ -31,8 +31,8 @@
  * @module
  */
 import { InputError, MalformedMessageError } from '../errors.js';
-import { toHex } from '../utils/bytes.js';
-import { compareBytes, isWellFormedString } from './codec.js';
+import { isWellFormedString } from '../utils/binary.js';
+import { compareBytes, toHex } from '../utils/bytes.js';
 import { sha256 } from './hash.js';
 import type { UsageReceiptBody } from './receipt-types.js';
 

@@ -40,8 +40,8 @@
  */
 import { MalformedMessageError, VerificationFailedError } from '../errors.js';
 import { signMessage, verifyMessage, type Identity } from '../session/identity.js';
-import { assertBytes, concatBytes, equalBytes, utf8 } from '../utils/bytes.js';
-import { ByteReader, ByteWriter, compareBytes } from './codec.js';
+import { BinaryReader, BinaryWriter } from '../utils/binary.js';
+import { assertBytes, compareBytes, concatBytes, equalBytes, utf8 } from '../utils/bytes.js';
 import type { GuardrailDecision, ReceiptParty, UsageReceipt, UsageReceiptBody } from './receipt-types.js';
 
 /**
@@ -108,22 +108,22 @@ function sortedKeys(map: Record<string, unknown>, name: string): string[] {
   return withBytes.map((x) => x.k);
 }
 
-function writeStringMap(w: ByteWriter, map: Record<string, string>, max: number, name: string): void {
+function writeStringMap(w: BinaryWriter, map: Record<string, string>, max: number, name: string): void {
   const keys = sortedKeys(map, name);
   checkCount(keys.length, max, name);
   w.u8(keys.length);
   for (const k of keys) {
     const v = map[k];
     if (typeof v !== 'string') throw new TypeError(`${name}.${k} must be a string`);
-    w.str(k, L.maxStringBytes, `${name} key`).str(v, L.maxStringBytes, `${name}.${k}`);
+    w.string(2, k, L.maxStringBytes, `${name} key`).string(2, v, L.maxStringBytes, `${name}.${k}`);
   }
 }
 
-function writeSizeMap(w: ByteWriter, map: Record<string, number>, name: string): void {
+function writeSizeMap(w: BinaryWriter, map: Record<string, number>, name: string): void {
   const keys = sortedKeys(map, name);
   checkCount(keys.length, L.maxSizes, name);
   w.u8(keys.length);
-  for (const k of keys) w.str(k, L.maxStringBytes, `${name} key`).u64(map[k]!, `${name}.${k}`);
+  for (const k of keys) w.string(2, k, L.maxStringBytes, `${name} key`).safeU64(map[k]!, `${name}.${k}`);
 }
 
 /**
@@ -138,9 +138,9 @@ export function encodeReceiptBody(body: UsageReceiptBody): Uint8Array {
   if (body === null || typeof body !== 'object') throw new TypeError('body must be an object');
   if (body.version !== BODY_VERSION) throw new RangeError(`body.version must be ${BODY_VERSION}`);
   assertBytes(body.sessionId, 'body.sessionId', SESSION_ID_BYTES);
-  const w = new ByteWriter();
-  w.u8(BODY_VERSION).raw(body.sessionId);
-  w.u64(body.startedAt, 'body.startedAt').u64(body.endedAt, 'body.endedAt');
+  const w = new BinaryWriter();
+  w.u8(BODY_VERSION).bytes(body.sessionId);
+  w.safeU64(body.startedAt, 'body.startedAt').safeU64(body.endedAt, 'body.endedAt');
 
   if (!Array.isArray(body.parties)) throw new TypeError('body.parties must be an array');
   checkCount(body.parties.length, L.maxParties, 'body.parties');
@@ -151,25 +151,25 @@ export function encodeReceiptBody(body: UsageReceiptBody): Uint8Array {
     for (let j = 0; j < i; j++) {
       if (equalBytes(body.parties[j]!.publicKey, p.publicKey)) throw new RangeError('body.parties has a duplicate public key');
     }
-    w.str(p.role, L.maxStringBytes, `body.parties[${i}].role`).raw(p.publicKey);
+    w.string(2, p.role, L.maxStringBytes, `body.parties[${i}].role`).bytes(p.publicKey);
   });
 
-  w.str(body.protocol, L.maxStringBytes, 'body.protocol');
+  w.string(2, body.protocol, L.maxStringBytes, 'body.protocol');
   writeStringMap(w, body.options, L.maxOptions, 'body.options');
-  w.str(body.purpose, L.maxPurposeBytes, 'body.purpose');
+  w.string(2, body.purpose, L.maxPurposeBytes, 'body.purpose');
   writeSizeMap(w, body.inputSizes, 'body.inputSizes');
   writeSizeMap(w, body.outputSizes, 'body.outputSizes');
-  w.u64(body.bytesExchanged, 'body.bytesExchanged').u64(body.computeMs, 'body.computeMs');
+  w.safeU64(body.bytesExchanged, 'body.bytesExchanged').safeU64(body.computeMs, 'body.computeMs');
 
   if (!Array.isArray(body.guardrails)) throw new TypeError('body.guardrails must be an array');
   checkCount(body.guardrails.length, L.maxGuardrails, 'body.guardrails');
   w.u8(body.guardrails.length);
   body.guardrails.forEach((g, i) => {
     if (g === null || typeof g !== 'object') throw new TypeError(`body.guardrails[${i}] must be an object`);
-    w.str(g.rule, L.maxStringBytes, `body.guardrails[${i}].rule`);
-    w.str(g.outcome, L.maxStringBytes, `body.guardrails[${i}].outcome`);
+    w.string(2, g.rule, L.maxStringBytes, `body.guardrails[${i}].rule`);
+    w.string(2, g.outcome, L.maxStringBytes, `body.guardrails[${i}].outcome`);
     if (g.detail === undefined) w.u8(0);
-    else w.u8(1).str(g.detail, L.maxStringBytes, `body.guardrails[${i}].detail`);
+    else w.u8(1).string(2, g.detail, L.maxStringBytes, `body.guardrails[${i}].detail`);
   });
 
   if (body.billing === undefined) {
@@ -177,10 +177,10 @@ export function encodeReceiptBody(body: UsageReceiptBody): Uint8Array {
   } else {
     const b = body.billing;
     if (b === null || typeof b !== 'object') throw new TypeError('body.billing must be an object');
-    w.u8(1).str(b.currency, L.maxStringBytes, 'body.billing.currency');
-    w.u64(b.amountMinor, 'body.billing.amountMinor').str(b.schedule, L.maxStringBytes, 'body.billing.schedule');
+    w.u8(1).string(2, b.currency, L.maxStringBytes, 'body.billing.currency');
+    w.safeU64(b.amountMinor, 'body.billing.amountMinor').string(2, b.schedule, L.maxStringBytes, 'body.billing.schedule');
   }
-  w.str(body.outcome, L.maxStringBytes, 'body.outcome');
+  w.string(2, body.outcome, L.maxStringBytes, 'body.outcome');
   const out = w.finish();
   if (out.length > L.maxBodyBytes) throw new RangeError(`encoded body exceeds ${L.maxBodyBytes} bytes`);
   return out;
@@ -191,13 +191,13 @@ function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-function readMap<T>(r: ByteReader, max: number, what: string, readValue: (key: string) => T): Record<string, T> {
+function readMap<T>(r: BinaryReader, max: number, what: string, readValue: (key: string) => T): Record<string, T> {
   const n = r.u8(`${what} count`);
   if (n > max) throw new MalformedMessageError(`too many ${what}`);
   const out: Record<string, T> = {};
   let prev: Uint8Array | undefined;
   for (let i = 0; i < n; i++) {
-    const key = r.str(L.maxStringBytes, `${what} key`);
+    const key = r.string(2, L.maxStringBytes, `${what} key`);
     const kb = te.encode(key);
     // Canonical: strictly ascending keys, hence no duplicates.
     if (prev !== undefined && compareBytes(prev, kb) >= 0) throw new MalformedMessageError(`${what} keys not in canonical order`);
@@ -207,48 +207,48 @@ function readMap<T>(r: ByteReader, max: number, what: string, readValue: (key: s
   return out;
 }
 
-function readBody(r: ByteReader): UsageReceiptBody {
+function readBody(r: BinaryReader): UsageReceiptBody {
   const version = r.u8('body version');
   if (version !== BODY_VERSION) throw new MalformedMessageError('unsupported receipt body version');
   const sessionId = r.bytes(SESSION_ID_BYTES, 'sessionId');
-  const startedAt = r.u64('startedAt');
-  const endedAt = r.u64('endedAt');
+  const startedAt = r.safeU64('startedAt');
+  const endedAt = r.safeU64('endedAt');
   const np = r.u8('party count');
   if (np > L.maxParties) throw new MalformedMessageError('too many parties');
   const parties: ReceiptParty[] = [];
   for (let i = 0; i < np; i++) {
-    const role = r.str(L.maxStringBytes, 'party role');
+    const role = r.string(2, L.maxStringBytes, 'party role');
     const publicKey = r.bytes(KEY_BYTES, 'party public key');
     if (parties.some((p) => equalBytes(p.publicKey, publicKey))) throw new MalformedMessageError('duplicate party');
     parties.push({ role, publicKey });
   }
-  const protocol = r.str(L.maxStringBytes, 'protocol');
-  const options = readMap(r, L.maxOptions, 'options', () => r.str(L.maxStringBytes, 'option value'));
-  const purpose = r.str(L.maxPurposeBytes, 'purpose');
-  const inputSizes = readMap(r, L.maxSizes, 'inputSizes', () => r.u64('input size'));
-  const outputSizes = readMap(r, L.maxSizes, 'outputSizes', () => r.u64('output size'));
-  const bytesExchanged = r.u64('bytesExchanged');
-  const computeMs = r.u64('computeMs');
+  const protocol = r.string(2, L.maxStringBytes, 'protocol');
+  const options = readMap(r, L.maxOptions, 'options', () => r.string(2, L.maxStringBytes, 'option value'));
+  const purpose = r.string(2, L.maxPurposeBytes, 'purpose');
+  const inputSizes = readMap(r, L.maxSizes, 'inputSizes', () => r.safeU64('input size'));
+  const outputSizes = readMap(r, L.maxSizes, 'outputSizes', () => r.safeU64('output size'));
+  const bytesExchanged = r.safeU64('bytesExchanged');
+  const computeMs = r.safeU64('computeMs');
   const ng = r.u8('guardrail count');
   if (ng > L.maxGuardrails) throw new MalformedMessageError('too many guardrails');
   const guardrails: GuardrailDecision[] = [];
   for (let i = 0; i < ng; i++) {
-    const rule = r.str(L.maxStringBytes, 'guardrail rule');
-    const outcome = r.str(L.maxStringBytes, 'guardrail outcome');
+    const rule = r.string(2, L.maxStringBytes, 'guardrail rule');
+    const outcome = r.string(2, L.maxStringBytes, 'guardrail outcome');
     const has = r.u8('guardrail detail flag');
     if (has > 1) throw new MalformedMessageError('bad guardrail detail flag');
-    guardrails.push(has === 1 ? { rule, outcome, detail: r.str(L.maxStringBytes, 'guardrail detail') } : { rule, outcome });
+    guardrails.push(has === 1 ? { rule, outcome, detail: r.string(2, L.maxStringBytes, 'guardrail detail') } : { rule, outcome });
   }
   const hasBilling = r.u8('billing flag');
   if (hasBilling > 1) throw new MalformedMessageError('bad billing flag');
   let billing: UsageReceiptBody['billing'];
   if (hasBilling === 1) {
-    const currency = r.str(L.maxStringBytes, 'billing currency');
-    const amountMinor = r.u64('billing amount');
-    const schedule = r.str(L.maxStringBytes, 'billing schedule');
+    const currency = r.string(2, L.maxStringBytes, 'billing currency');
+    const amountMinor = r.safeU64('billing amount');
+    const schedule = r.string(2, L.maxStringBytes, 'billing schedule');
     billing = { currency, amountMinor, schedule };
   }
-  const outcome = r.str(L.maxStringBytes, 'outcome');
+  const outcome = r.string(2, L.maxStringBytes, 'outcome');
   const body: UsageReceiptBody = {
     version: 1,
     sessionId,
@@ -279,9 +279,9 @@ function readBody(r: ByteReader): UsageReceiptBody {
 export function decodeReceiptBody(bytes: Uint8Array): UsageReceiptBody {
   assertBytes(bytes, 'bytes');
   if (bytes.length > L.maxBodyBytes) throw new MalformedMessageError('receipt body too large');
-  const r = new ByteReader(bytes);
+  const r = new BinaryReader(bytes);
   const body = readBody(r);
-  r.end('receipt body');
+  r.expectEnd('receipt body');
   return body;
 }
 
@@ -321,10 +321,10 @@ export function encodeReceipt(receipt: UsageReceipt): Uint8Array {
   const oneSided = kindOf(receipt) === 'one-sided';
   const body = encodeReceiptBody(receipt.body);
   const sigs = canonicalSignatures(receipt.signatures, oneSided);
-  const w = new ByteWriter();
-  if (oneSided) return w.u8(ONE_SIDED_KIND).u32(body.length).raw(body).raw(sigs[0]!.publicKey).raw(sigs[0]!.signature).finish();
-  w.u8(RECEIPT_VERSION).u32(body.length).raw(body).u8(sigs.length);
-  for (const s of sigs) w.raw(s.publicKey).raw(s.signature);
+  const w = new BinaryWriter();
+  if (oneSided) return w.u8(ONE_SIDED_KIND).u32(body.length).bytes(body).bytes(sigs[0]!.publicKey).bytes(sigs[0]!.signature).finish();
+  w.u8(RECEIPT_VERSION).u32(body.length).bytes(body).u8(sigs.length);
+  for (const s of sigs) w.bytes(s.publicKey).bytes(s.signature);
   return w.finish();
 }
 
@@ -339,17 +339,16 @@ export function encodeReceipt(receipt: UsageReceipt): Uint8Array {
  */
 export function decodeReceipt(bytes: Uint8Array): UsageReceipt {
   assertBytes(bytes, 'bytes');
-  const r = new ByteReader(bytes);
+  const r = new BinaryReader(bytes);
   const kind = r.u8('receipt version');
   if (kind !== RECEIPT_VERSION && kind !== ONE_SIDED_KIND) throw new MalformedMessageError('unsupported receipt version');
   const bodyLen = r.u32('body length');
   if (bodyLen > L.maxBodyBytes) throw new MalformedMessageError('receipt body too large');
-  if (bodyLen > r.remaining) throw new MalformedMessageError('truncated receipt body');
   const body = decodeReceiptBody(r.bytes(bodyLen, 'receipt body'));
   if (kind === ONE_SIDED_KIND) {
     const publicKey = r.bytes(KEY_BYTES, 'signature public key');
     const signature = r.bytes(SIG_BYTES, 'signature');
-    r.end('one-sided receipt');
+    r.expectEnd('one-sided receipt');
     return { kind: 'one-sided', body, signatures: [{ publicKey, signature }] };
   }
   const n = r.u8('signature count');
@@ -364,7 +363,7 @@ export function decodeReceipt(bytes: Uint8Array): UsageReceipt {
     }
     signatures.push({ publicKey, signature });
   }
-  r.end('receipt');
+  r.expectEnd('receipt');
   return { body, signatures };
 }
 

@@ -32,6 +32,15 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/** Compares two byte strings lexicographically (memcmp order, shorter first on a tie). */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) return a[i]! - b[i]!;
+  }
+  return a.length - b.length;
+}
+
 /** Lower-case hex of `bytes` (for logs and tests; never used in public APIs). */
 export function toHex(bytes: Uint8Array): string {
   let s = '';

@@ -5,7 +5,7 @@
  */
 import { ErrorCode, type ErrorCodeValue, MalformedMessageError, ProtocolVersionError } from '../errors.js';
 import { decodePriceSchedule, MAX_PRICE_SCHEDULE_BYTES } from '../ledger/pricing.js';
-import { Reader, Writer } from './codec.js';
+import { BinaryReader, BinaryWriter, toWellFormedString, type BinaryFaultMessages } from '../utils/binary.js';
 
 /**
  * Version byte of the session handshake.
@@ -159,6 +159,13 @@ export interface ErrorMessage {
 
 const CODES = new Set<string>(Object.values(ErrorCode));
 
+/** Every structural fault of a session message reads "malformed message" (the peer learns no more). */
+const SESSION_FAULT: BinaryFaultMessages = () => 'malformed message';
+
+function reader(frame: Uint8Array): BinaryReader {
+  return new BinaryReader(frame, SESSION_FAULT);
+}
+
 function recipientsMask(r: readonly SessionRole[]): number {
   let m = 0;
   for (const x of r) {
@@ -179,85 +186,85 @@ function maskRecipients(m: number): SessionRole[] {
 }
 
 /** Writes a key/value option map: `u8 count`, then the pairs with keys sorted. */
-function writeOptions(w: Writer, options: Record<string, string>, name: string): void {
+function writeOptions(w: BinaryWriter, options: Record<string, string>, name: string): void {
   const keys = Object.keys(options).sort();
   if (keys.length > L.maxOptions) throw new RangeError(`${name} must have at most ${L.maxOptions} entries`);
   w.u8(keys.length);
   for (const k of keys) {
     const v = options[k];
     if (typeof v !== 'string') throw new TypeError(`${name}.${k} must be a string`);
-    w.str(k, L.maxOptionBytes, `${name} key`).str(v, L.maxOptionBytes, `${name}.${k}`);
+    w.string(2, k, L.maxOptionBytes, `${name} key`).string(2, v, L.maxOptionBytes, `${name}.${k}`);
   }
 }
 
 /** Reads what {@link writeOptions} wrote (hostile input: count, lengths, canonical key order). */
-function readOptions(r: Reader): Record<string, string> {
+function readOptions(r: BinaryReader): Record<string, string> {
   const n = r.u8();
   if (n > L.maxOptions) throw new MalformedMessageError();
   const options: Record<string, string> = Object.create(null) as Record<string, string>;
   let prev: string | undefined;
   for (let i = 0; i < n; i++) {
-    const k = r.str(L.maxOptionBytes);
+    const k = r.string(2, L.maxOptionBytes);
     // Keys strictly increasing: no duplicates, one canonical encoding.
     if (k.length === 0 || (prev !== undefined && !(prev < k))) throw new MalformedMessageError();
     prev = k;
-    options[k] = r.str(L.maxOptionBytes);
+    options[k] = r.string(2, L.maxOptionBytes);
   }
   return { ...options };
 }
 
-function writeTerms(w: Writer, t: SessionTerms): void {
+function writeTerms(w: BinaryWriter, t: SessionTerms): void {
   if (t === null || typeof t !== 'object') throw new TypeError('terms must be an object');
   if (t.protocol.length === 0) throw new RangeError('terms.protocol must not be empty');
-  w.str(t.protocol, L.maxProtocolBytes, 'terms.protocol');
+  w.string(2, t.protocol, L.maxProtocolBytes, 'terms.protocol');
   writeOptions(w, t.options, 'terms.options');
-  w.str(t.purpose, L.maxPurposeBytes, 'terms.purpose');
+  w.string(2, t.purpose, L.maxPurposeBytes, 'terms.purpose');
   w.u8(recipientsMask(t.recipients));
-  w.u64(t.requesterSetSize, 'terms.requesterSetSize');
-  w.u64(t.responderSetSize.min, 'terms.responderSetSize.min');
-  w.u64(t.responderSetSize.max, 'terms.responderSetSize.max');
+  w.safeU64(t.requesterSetSize, 'terms.requesterSetSize');
+  w.safeU64(t.responderSetSize.min, 'terms.responderSetSize.min');
+  w.safeU64(t.responderSetSize.max, 'terms.responderSetSize.max');
   if (t.responderSetSize.min > t.responderSetSize.max) throw new RangeError('terms.responderSetSize.min must be <= max');
-  w.u64(t.minIntersection, 'terms.minIntersection');
+  w.safeU64(t.minIntersection, 'terms.minIntersection');
 }
 
-function readTerms(r: Reader): SessionTerms {
-  const protocol = r.str(L.maxProtocolBytes);
+function readTerms(r: BinaryReader): SessionTerms {
+  const protocol = r.string(2, L.maxProtocolBytes);
   if (protocol.length === 0) throw new MalformedMessageError();
   const options = readOptions(r);
-  const purpose = r.str(L.maxPurposeBytes);
+  const purpose = r.string(2, L.maxPurposeBytes);
   const recipients = maskRecipients(r.u8());
-  const requesterSetSize = r.u64();
-  const min = r.u64();
-  const max = r.u64();
+  const requesterSetSize = r.safeU64();
+  const min = r.safeU64();
+  const max = r.safeU64();
   if (min > max) throw new MalformedMessageError();
-  const minIntersection = r.u64();
+  const minIntersection = r.safeU64();
   return { protocol, options, purpose, recipients, requesterSetSize, responderSetSize: { min, max }, minIntersection };
 }
 
-function writeBinding(w: Writer, h: Uint8Array | undefined): void {
-  if (h) w.u8(1).raw(h);
+function writeBinding(w: BinaryWriter, h: Uint8Array | undefined): void {
+  if (h) w.u8(1).bytes(h);
   else w.u8(0);
 }
 
-function readBinding(r: Reader): Uint8Array | undefined {
+function readBinding(r: BinaryReader): Uint8Array | undefined {
   const flag = r.u8();
   if (flag === 0) return undefined;
   if (flag !== 1) throw new MalformedMessageError();
   return r.bytes(32);
 }
 
-function expectType(r: Reader, type: number): void {
+function expectType(r: BinaryReader, type: number): void {
   if (r.u8() !== type) throw new MalformedMessageError();
 }
 
 /** @internal */
 export function encodeHello(m: HelloMessage): Uint8Array {
-  const w = new Writer().u8(SessionMessageType.HELLO).u8(m.version).raw(m.publicKey).raw(m.nonce).raw(m.ephemeral);
+  const w = new BinaryWriter().u8(SessionMessageType.HELLO).u8(m.version).bytes(m.publicKey).bytes(m.nonce).bytes(m.ephemeral);
   writeBinding(w, m.bindingHash);
   return w.finish();
 }
 
-function checkVersion(r: Reader): number {
+function checkVersion(r: BinaryReader): number {
   const version = r.u8();
   if (version !== SESSION_VERSION) throw new ProtocolVersionError('unsupported session version');
   return version;
@@ -265,14 +272,14 @@ function checkVersion(r: Reader): number {
 
 /** @internal Throws `ProtocolVersionError` for another version, `MalformedMessageError` otherwise. */
 export function decodeHello(frame: Uint8Array): HelloMessage {
-  const r = new Reader(frame);
+  const r = reader(frame);
   expectType(r, SessionMessageType.HELLO);
   const version = checkVersion(r);
   const publicKey = r.bytes(32);
   const nonce = r.bytes(32);
   const ephemeral = r.bytes(32);
   const bindingHash = readBinding(r);
-  r.end();
+  r.expectEnd();
   return { version, publicKey, nonce, ephemeral, bindingHash };
 }
 
@@ -284,7 +291,7 @@ function splitSigned(frame: Uint8Array): { unsigned: Uint8Array; signature: Uint
 
 /** The reply without its trailing signature (what the responder signs). @internal */
 export function encodeReplyUnsigned(m: Omit<ReplyMessage, 'signature'>): Uint8Array {
-  const w = new Writer().u8(SessionMessageType.REPLY).u8(m.version).raw(m.publicKey).raw(m.nonce).raw(m.ephemeral);
+  const w = new BinaryWriter().u8(SessionMessageType.REPLY).u8(m.version).bytes(m.publicKey).bytes(m.nonce).bytes(m.ephemeral);
   writeBinding(w, m.bindingHash);
   return w.finish();
 }
@@ -292,20 +299,20 @@ export function encodeReplyUnsigned(m: Omit<ReplyMessage, 'signature'>): Uint8Ar
 /** @internal Also returns the unsigned prefix, which the signature is verified over. */
 export function decodeReply(frame: Uint8Array): { message: ReplyMessage; unsigned: Uint8Array } {
   const { unsigned, signature } = splitSigned(frame);
-  const r = new Reader(unsigned);
+  const r = reader(unsigned);
   expectType(r, SessionMessageType.REPLY);
   const version = checkVersion(r);
   const publicKey = r.bytes(32);
   const nonce = r.bytes(32);
   const ephemeral = r.bytes(32);
   const bindingHash = readBinding(r);
-  r.end();
+  r.expectEnd();
   return { message: { version, publicKey, nonce, ephemeral, bindingHash, signature }, unsigned };
 }
 
 /** @internal */
 export function encodeConfirmUnsigned(terms: SessionTerms, priceSchedule?: Uint8Array): Uint8Array {
-  const w = new Writer().u8(SessionMessageType.CONFIRM);
+  const w = new BinaryWriter().u8(SessionMessageType.CONFIRM);
   writeTerms(w, terms);
   writeSchedule(w, priceSchedule);
   return w.finish();
@@ -314,26 +321,25 @@ export function encodeConfirmUnsigned(terms: SessionTerms, priceSchedule?: Uint8
 /** @internal */
 export function decodeConfirm(frame: Uint8Array): { message: ConfirmMessage; unsigned: Uint8Array } {
   const { unsigned, signature } = splitSigned(frame);
-  const r = new Reader(unsigned);
+  const r = reader(unsigned);
   expectType(r, SessionMessageType.CONFIRM);
   const terms = readTerms(r);
   const priceSchedule = readSchedule(r);
-  r.end();
+  r.expectEnd();
   return { message: priceSchedule === undefined ? { terms, signature } : { terms, priceSchedule, signature }, unsigned };
 }
 
 /** Writes `u8 hasSchedule [u16 length, canonical schedule bytes]`. */
-function writeSchedule(w: Writer, bytes: Uint8Array | undefined): void {
+function writeSchedule(w: BinaryWriter, bytes: Uint8Array | undefined): void {
   if (bytes === undefined) {
     w.u8(0);
     return;
   }
-  if (bytes.length > MAX_PRICE_SCHEDULE_BYTES) throw new RangeError(`priceSchedule must be at most ${MAX_PRICE_SCHEDULE_BYTES} bytes`);
-  w.u8(1).u16(bytes.length).raw(bytes);
+  w.u8(1).varBytes(2, bytes, MAX_PRICE_SCHEDULE_BYTES, 'priceSchedule');
 }
 
 /** Reads what {@link writeSchedule} wrote; the schedule is hostile input (length, validity, canonical form). */
-function readSchedule(r: Reader): Uint8Array | undefined {
+function readSchedule(r: BinaryReader): Uint8Array | undefined {
   const has = r.u8();
   if (has === 0) return undefined;
   if (has !== 1) throw new MalformedMessageError();
@@ -347,11 +353,11 @@ function readSchedule(r: Reader): Uint8Array | undefined {
 
 /** @internal */
 export function encodeDecisionUnsigned(m: Omit<DecisionMessage, 'signature'>): Uint8Array {
-  const w = new Writer()
+  const w = new BinaryWriter()
     .u8(SessionMessageType.DECISION)
     .u8(m.accepted ? 0 : 1)
-    .str(m.reason, L.maxReasonBytes, 'reason')
-    .u64(m.responderSetSize, 'responderSetSize');
+    .string(2, m.reason, L.maxReasonBytes, 'reason')
+    .safeU64(m.responderSetSize, 'responderSetSize');
   writeSchedule(w, m.priceSchedule);
   return w.finish();
 }
@@ -359,14 +365,14 @@ export function encodeDecisionUnsigned(m: Omit<DecisionMessage, 'signature'>): U
 /** @internal */
 export function decodeDecision(frame: Uint8Array): { message: DecisionMessage; unsigned: Uint8Array } {
   const { unsigned, signature } = splitSigned(frame);
-  const r = new Reader(unsigned);
+  const r = reader(unsigned);
   expectType(r, SessionMessageType.DECISION);
   const status = r.u8();
   if (status > 1) throw new MalformedMessageError();
-  const reason = r.str(L.maxReasonBytes);
-  const responderSetSize = r.u64();
+  const reason = r.string(2, L.maxReasonBytes);
+  const responderSetSize = r.safeU64();
   const priceSchedule = readSchedule(r);
-  r.end();
+  r.expectEnd();
   const accepted = status === 0;
   // An acceptance has no reason and a refusal reveals no set size.
   if ((accepted && reason !== '') || (!accepted && (reason === '' || responderSetSize !== 0))) throw new MalformedMessageError();
@@ -377,30 +383,30 @@ export function decodeDecision(frame: Uint8Array): { message: DecisionMessage; u
 
 /** @internal */
 export function encodeSignatureMessage(type: number, signature: Uint8Array): Uint8Array {
-  return new Writer().u8(type).raw(signature).finish();
+  return new BinaryWriter().u8(type).bytes(signature).finish();
 }
 
 /** @internal */
 export function decodeSignatureMessage(type: number, frame: Uint8Array): Uint8Array {
-  const r = new Reader(frame);
+  const r = reader(frame);
   expectType(r, type);
   const sig = r.bytes(64);
-  r.end();
+  r.expectEnd();
   return sig;
 }
 
 /** @internal */
 export function encodeReceiptView(v: ReceiptView): Uint8Array {
-  const w = new Writer().u8(SessionMessageType.RECEIPT_VIEW);
-  w.u64(v.startedAt, 'startedAt').u64(v.endedAt, 'endedAt').u64(v.computeMs, 'computeMs');
-  w.u64(v.bytesExchanged, 'bytesExchanged').u64(v.inputSize, 'inputSize').u64(v.outputSize, 'outputSize');
-  w.str(v.outcome, L.maxOutcomeBytes, 'outcome');
+  const w = new BinaryWriter().u8(SessionMessageType.RECEIPT_VIEW);
+  w.safeU64(v.startedAt, 'startedAt').safeU64(v.endedAt, 'endedAt').safeU64(v.computeMs, 'computeMs');
+  w.safeU64(v.bytesExchanged, 'bytesExchanged').safeU64(v.inputSize, 'inputSize').safeU64(v.outputSize, 'outputSize');
+  w.string(2, v.outcome, L.maxOutcomeBytes, 'outcome');
   if (v.guardrails.length > L.maxGuardrails) throw new RangeError('too many guardrail decisions');
   w.u8(v.guardrails.length);
   for (const g of v.guardrails) {
-    w.str(g.rule, L.maxGuardrailBytes, 'guardrail.rule').str(g.outcome, L.maxGuardrailBytes, 'guardrail.outcome');
+    w.string(2, g.rule, L.maxGuardrailBytes, 'guardrail.rule').string(2, g.outcome, L.maxGuardrailBytes, 'guardrail.outcome');
     if (g.detail === undefined) w.u8(0);
-    else w.u8(1).str(g.detail, L.maxGuardrailBytes, 'guardrail.detail');
+    else w.u8(1).string(2, g.detail, L.maxGuardrailBytes, 'guardrail.detail');
   }
   // Before the schedule, which stays the view's last field.
   writeOptions(w, v.options ?? {}, 'options');
@@ -410,28 +416,28 @@ export function encodeReceiptView(v: ReceiptView): Uint8Array {
 
 /** @internal */
 export function decodeReceiptView(frame: Uint8Array): ReceiptView {
-  const r = new Reader(frame);
+  const r = reader(frame);
   expectType(r, SessionMessageType.RECEIPT_VIEW);
-  const startedAt = r.u64();
-  const endedAt = r.u64();
-  const computeMs = r.u64();
-  const bytesExchanged = r.u64();
-  const inputSize = r.u64();
-  const outputSize = r.u64();
-  const outcome = r.str(L.maxOutcomeBytes);
+  const startedAt = r.safeU64();
+  const endedAt = r.safeU64();
+  const computeMs = r.safeU64();
+  const bytesExchanged = r.safeU64();
+  const inputSize = r.safeU64();
+  const outputSize = r.safeU64();
+  const outcome = r.string(2, L.maxOutcomeBytes);
   const n = r.u8();
   if (n > L.maxGuardrails) throw new MalformedMessageError();
   const guardrails: ReceiptView['guardrails'] = [];
   for (let i = 0; i < n; i++) {
-    const rule = r.str(L.maxGuardrailBytes);
-    const outcome = r.str(L.maxGuardrailBytes);
+    const rule = r.string(2, L.maxGuardrailBytes);
+    const outcome = r.string(2, L.maxGuardrailBytes);
     const hasDetail = r.u8();
     if (hasDetail > 1) throw new MalformedMessageError();
-    guardrails.push(hasDetail ? { rule, outcome, detail: r.str(L.maxGuardrailBytes) } : { rule, outcome });
+    guardrails.push(hasDetail ? { rule, outcome, detail: r.string(2, L.maxGuardrailBytes) } : { rule, outcome });
   }
   const options = readOptions(r);
   const priceSchedule = readSchedule(r);
-  r.end();
+  r.expectEnd();
   if (endedAt < startedAt) throw new MalformedMessageError();
   const view: ReceiptView = { startedAt, endedAt, computeMs, bytesExchanged, inputSize, outputSize, outcome, guardrails };
   if (priceSchedule !== undefined) view.priceSchedule = priceSchedule;
@@ -443,23 +449,26 @@ export function decodeReceiptView(frame: Uint8Array): ReceiptView {
 export function sanitizeText(s: string, maxChars = 200): string {
   // eslint-disable-next-line no-control-regex
   const clean = s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, ' ');
-  return clean.length > maxChars ? `${clean.slice(0, maxChars)}…` : clean;
+  // Well-formed (a cut may split a surrogate pair): the writer refuses lone surrogates; U+FFFD is
+  // what their UTF-8 encoding always was.
+  return toWellFormedString(clean.length > maxChars ? `${clean.slice(0, maxChars)}…` : clean);
 }
 
 /** @internal */
 export function encodeError(m: ErrorMessage): Uint8Array {
   let msg = sanitizeText(m.message, 200);
   while (new TextEncoder().encode(msg).length > L.maxErrorMessageBytes) msg = msg.slice(0, -1);
-  return new Writer().u8(SessionMessageType.ERROR).str(m.code, 64, 'code').str(msg, L.maxErrorMessageBytes, 'message').finish();
+  msg = toWellFormedString(msg);
+  return new BinaryWriter().u8(SessionMessageType.ERROR).string(2, m.code, 64, 'code').string(2, msg, L.maxErrorMessageBytes, 'message').finish();
 }
 
 /** @internal */
 export function decodeError(frame: Uint8Array): ErrorMessage {
-  const r = new Reader(frame);
+  const r = reader(frame);
   expectType(r, SessionMessageType.ERROR);
-  const code = r.str(64);
-  const message = sanitizeText(r.str(L.maxErrorMessageBytes));
-  r.end();
+  const code = r.string(2, 64);
+  const message = sanitizeText(r.string(2, L.maxErrorMessageBytes));
+  r.expectEnd();
   if (!CODES.has(code)) throw new MalformedMessageError();
   return { code: code as ErrorCodeValue, message };
 }

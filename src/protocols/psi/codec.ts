@@ -43,6 +43,7 @@
  * @module
  */
 import { MalformedMessageError, ProtocolVersionError } from '../../errors.js';
+import { BinaryReader, BinaryWriter, type BinaryFaultMessages } from '../../utils/binary.js';
 
 /**
  * The protocol version this build speaks.
@@ -176,93 +177,29 @@ export interface EcdhPsiBatch {
   readonly encodedPoints: Uint8Array;
 }
 
-const U64_MAX = (1n << 64n) - 1n;
+/** Fault texts of the PSI decoders (stable: logs and tests rely on them). */
+const PSI_FAULT: BinaryFaultMessages = (fault) =>
+  fault === 'too-short'
+    ? 'malformed message: empty vector'
+    : fault === 'too-long'
+      ? 'malformed message: vector too long'
+      : fault === 'trailing'
+        ? 'malformed message: trailing bytes'
+        : 'malformed message: truncated';
 
-class Writer {
-  private readonly buf: Uint8Array;
-  private readonly view: DataView;
-  private off = 0;
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
-  }
-  u8(v: number): void {
-    this.view.setUint8(this.off, v);
-    this.off += 1;
-  }
-  u64(v: bigint): void {
-    this.view.setBigUint64(this.off, v, false);
-    this.off += 8;
-  }
-  bytes(b: Uint8Array): void {
-    this.buf.set(b, this.off);
-    this.off += b.length;
-  }
-  vec8(items: readonly number[], name: string): void {
-    if (items.length < 1 || items.length > 255) throw new RangeError(`${name} must have 1..255 entries`);
-    this.u8(items.length);
-    for (const it of items) this.u8(it);
-  }
-  done(): Uint8Array {
-    if (this.off !== this.buf.length) throw new Error('internal: encoder size mismatch');
-    return this.buf;
-  }
+/** A `<1..255>` vector of uint8 (RFC 8446 §3.4). */
+function writeVec8(w: BinaryWriter, items: readonly number[], name: string): void {
+  if (items.length < 1 || items.length > 255) throw new RangeError(`${name} must have 1..255 entries`);
+  w.u8(items.length);
+  for (const it of items) w.u8(it, 'vector entry');
 }
 
-class Reader {
-  private readonly view: DataView;
-  private off = 0;
-  constructor(private readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-  private need(n: number): void {
-    if (n > this.buf.length - this.off) throw new MalformedMessageError('malformed message: truncated');
-  }
-  u8(): number {
-    this.need(1);
-    return this.view.getUint8(this.off++);
-  }
-  u64(): bigint {
-    this.need(8);
-    const v = this.view.getBigUint64(this.off, false);
-    this.off += 8;
-    return v;
-  }
-  /** A `<1..255>` vector of uint8 (RFC 8446 §3.4). */
-  vec8(): number[] {
-    const len = this.u8();
-    if (len < 1) throw new MalformedMessageError('malformed message: empty vector');
-    this.need(len);
-    const out = Array.from(this.buf.subarray(this.off, this.off + len));
-    this.off += len;
-    return out;
-  }
-  /** An opaque `<1..2^64-1>` vector, its length checked against `maxLen` before slicing. */
-  opaque64(maxLen: number): Uint8Array {
-    const len = this.u64();
-    if (len < 1n) throw new MalformedMessageError('malformed message: empty vector');
-    if (len > BigInt(maxLen)) throw new MalformedMessageError('malformed message: vector too long');
-    const n = Number(len);
-    this.need(n);
-    const out = this.buf.subarray(this.off, this.off + n);
-    this.off += n;
-    return out;
-  }
-  end(): void {
-    if (this.off !== this.buf.length) throw new MalformedMessageError('malformed message: trailing bytes');
-  }
+function readVec8(r: BinaryReader): number[] {
+  return Array.from(r.varBytes(1, 255, 'vector', { min: 1, copy: false }));
 }
 
 function assertFrame(frame: unknown): asserts frame is Uint8Array {
   if (!(frame instanceof Uint8Array)) throw new TypeError('frame must be a Uint8Array');
-}
-
-function checkU8(v: number, name: string): void {
-  if (!Number.isInteger(v) || v < 0 || v > 255) throw new RangeError(`${name} must be a uint8`);
-}
-
-function checkU64(v: bigint, name: string): void {
-  if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) throw new RangeError(`${name} must be a uint64 bigint`);
 }
 
 function isOutputMode(v: number): v is OutputModeValue {
@@ -283,18 +220,14 @@ function isTruncation(v: number): v is TruncationOptionValue {
  * ```
  */
 export function encodeHandshakeRequest(m: HandshakeRequest): Uint8Array {
-  checkU8(m.version, 'version');
-  checkU8(m.outputMode, 'outputMode');
-  checkU64(m.itemNum, 'itemNum');
-  for (const v of [...m.suites, ...m.pointOctetFormats, ...m.truncationOptions]) checkU8(v, 'vector entry');
-  const w = new Writer(1 + 1 + m.suites.length + 1 + m.pointOctetFormats.length + 1 + 1 + m.truncationOptions.length + 8);
-  w.u8(m.version);
-  w.vec8(m.suites, 'suites');
-  w.vec8(m.pointOctetFormats, 'pointOctetFormats');
-  w.u8(m.outputMode);
-  w.vec8(m.truncationOptions, 'truncationOptions');
-  w.u64(m.itemNum);
-  return w.done();
+  const w = new BinaryWriter(1 + 1 + m.suites.length + 1 + m.pointOctetFormats.length + 1 + 1 + m.truncationOptions.length + 8);
+  w.u8(m.version, 'version');
+  writeVec8(w, m.suites, 'suites');
+  writeVec8(w, m.pointOctetFormats, 'pointOctetFormats');
+  w.u8(m.outputMode, 'outputMode');
+  writeVec8(w, m.truncationOptions, 'truncationOptions');
+  w.u64(m.itemNum, 'itemNum');
+  return w.finish();
 }
 
 /**
@@ -309,14 +242,14 @@ export function encodeHandshakeRequest(m: HandshakeRequest): Uint8Array {
  */
 export function decodeHandshakeRequest(frame: Uint8Array): HandshakeRequest {
   assertFrame(frame);
-  const r = new Reader(frame);
+  const r = new BinaryReader(frame, PSI_FAULT);
   const version = r.u8();
-  const suites = r.vec8();
-  const pointOctetFormats = r.vec8();
+  const suites = readVec8(r);
+  const pointOctetFormats = readVec8(r);
   const outputMode = r.u8();
-  const truncationOptions = r.vec8();
+  const truncationOptions = readVec8(r);
   const itemNum = r.u64();
-  r.end();
+  r.expectEnd();
   if (version !== PSI_VERSION) throw new ProtocolVersionError('unsupported protocol version');
   if (!isOutputMode(outputMode)) throw new ProtocolVersionError('unsupported output mode');
   return { version, suites, pointOctetFormats, outputMode, truncationOptions, itemNum };
@@ -332,24 +265,15 @@ export function decodeHandshakeRequest(frame: Uint8Array): HandshakeRequest {
  * ```
  */
 export function encodeHandshakeResponse(m: HandshakeResponse): Uint8Array {
-  for (const [k, v] of Object.entries({
-    version: m.version,
-    status: m.status,
-    suite: m.suite,
-    pointOctetFormat: m.pointOctetFormat,
-    outputMode: m.outputMode,
-    truncationOption: m.truncationOption,
-  })) checkU8(v, k);
-  checkU64(m.itemNum, 'itemNum');
-  const w = new Writer(6 + 8);
-  w.u8(m.version);
-  w.u8(m.status);
-  w.u8(m.suite);
-  w.u8(m.pointOctetFormat);
-  w.u8(m.outputMode);
-  w.u8(m.truncationOption);
-  w.u64(m.itemNum);
-  return w.done();
+  const w = new BinaryWriter(6 + 8);
+  w.u8(m.version, 'version');
+  w.u8(m.status, 'status');
+  w.u8(m.suite, 'suite');
+  w.u8(m.pointOctetFormat, 'pointOctetFormat');
+  w.u8(m.outputMode, 'outputMode');
+  w.u8(m.truncationOption, 'truncationOption');
+  w.u64(m.itemNum, 'itemNum');
+  return w.finish();
 }
 
 /**
@@ -364,7 +288,7 @@ export function encodeHandshakeResponse(m: HandshakeResponse): Uint8Array {
  */
 export function decodeHandshakeResponse(frame: Uint8Array): HandshakeResponse {
   assertFrame(frame);
-  const r = new Reader(frame);
+  const r = new BinaryReader(frame, PSI_FAULT);
   const version = r.u8();
   const status = r.u8();
   const suite = r.u8();
@@ -372,7 +296,7 @@ export function decodeHandshakeResponse(frame: Uint8Array): HandshakeResponse {
   const outputMode = r.u8();
   const truncationOption = r.u8();
   const itemNum = r.u64();
-  r.end();
+  r.expectEnd();
   if (status !== HandshakeStatus.ACCEPTED && status !== HandshakeStatus.REFUSED) {
     throw new MalformedMessageError('malformed message: unknown status');
   }
@@ -408,17 +332,15 @@ export const BATCH_OVERHEAD_BYTES = 1 + 8 + 1 + 8;
  */
 export function encodeEcdhPsiBatch(m: EcdhPsiBatch): Uint8Array {
   if (m.type !== BatchType.ROUND1 && m.type !== BatchType.ROUND2) throw new RangeError('type must be 1 or 2');
-  checkU64(m.index, 'index');
   if (!(m.encodedPoints instanceof Uint8Array) || m.encodedPoints.length === 0) {
     throw new RangeError('encodedPoints must be a non-empty Uint8Array');
   }
-  const w = new Writer(BATCH_OVERHEAD_BYTES + m.encodedPoints.length);
+  const w = new BinaryWriter(BATCH_OVERHEAD_BYTES + m.encodedPoints.length);
   w.u8(m.type);
-  w.u64(m.index);
+  w.u64(m.index, 'index');
   w.u8(m.isLastBatch ? 1 : 0);
-  w.u64(BigInt(m.encodedPoints.length));
-  w.bytes(m.encodedPoints);
-  return w.done();
+  w.varBytes(8, m.encodedPoints, Number.MAX_SAFE_INTEGER, 'encodedPoints');
+  return w.finish();
 }
 
 /** Limits applied by {@link decodeEcdhPsiBatch}. */
@@ -442,12 +364,13 @@ export function decodeEcdhPsiBatch(frame: Uint8Array, limits: BatchDecodeLimits)
   if (!Number.isSafeInteger(limits.maxPointsBytes) || limits.maxPointsBytes < 1) {
     throw new RangeError('limits.maxPointsBytes must be a positive safe integer');
   }
-  const r = new Reader(frame);
+  const r = new BinaryReader(frame, PSI_FAULT);
   const type = r.u8();
   const index = r.u64();
   const last = r.u8();
-  const encodedPoints = r.opaque64(limits.maxPointsBytes);
-  r.end();
+  // An opaque `<1..2^64-1>` vector, its length checked against the limit before slicing; a view.
+  const encodedPoints = r.varBytes(8, limits.maxPointsBytes, 'encoded_points', { min: 1, copy: false });
+  r.expectEnd();
   if (type !== BatchType.ROUND1 && type !== BatchType.ROUND2) throw new MalformedMessageError('malformed message: unknown batch type');
   if (last !== 0 && last !== 1) throw new MalformedMessageError('malformed message: bad is_last_batch');
   if (limits.elementBytes !== undefined && encodedPoints.length % limits.elementBytes !== 0) {

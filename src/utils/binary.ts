@@ -214,7 +214,11 @@ export class BinaryReader {
 
   /** Length-prefixed UTF-8 (fatal decoding: invalid UTF-8 is the fault `invalid-utf8`), at most `max` bytes. */
   string(prefix: LengthPrefix, max: number, what = 'message', min = 0): string {
-    const n = this.#length(prefix, min, max, what);
+    return this.utf8(this.#length(prefix, min, max, what), what);
+  }
+
+  /** The next `n` bytes (`n` already bounded by the caller) as UTF-8, decoded fatally. */
+  utf8(n: number, what = 'message'): string {
     const at = this.#take(n, what);
     try {
       return strictDecoder.decode(this.#buf.subarray(at, at + n));

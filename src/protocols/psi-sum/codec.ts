@@ -6,6 +6,7 @@
  * @module
  */
 import { MalformedMessageError, ProtocolVersionError } from '../../errors.js';
+import { BinaryReader, BinaryWriter, type BinaryFaultMessages } from '../../utils/binary.js';
 
 /**
  * Version of the psi-sum messages. 2: the ID holder holds the BFV key (issue 16, finding 1); a
@@ -79,97 +80,25 @@ export interface ResultMessage {
   ciphertexts: Uint8Array[];
 }
 
-class W {
-  private parts: Uint8Array[] = [];
-  private len = 0;
-  private push(b: Uint8Array): this {
-    this.parts.push(b);
-    this.len += b.length;
-    return this;
-  }
-  u8(v: number): this {
-    return this.push(Uint8Array.of(v & 0xff));
-  }
-  u32(v: number): this {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v);
-    return this.push(b);
-  }
-  u64(v: bigint): this {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigUint64(0, v);
-    return this.push(b);
-  }
-  i64(v: bigint): this {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigInt64(0, v);
-    return this.push(b);
-  }
-  raw(b: Uint8Array): this {
-    return this.push(b);
-  }
-  finish(): Uint8Array {
-    const out = new Uint8Array(this.len);
-    let o = 0;
-    for (const p of this.parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
-  }
-}
+/**
+ * Fault texts of the psi-sum decoders (stable): the field's name, or truncated / trailing bytes.
+ * A column name cut short has always been reported as a bad column name.
+ */
+const PSI_SUM_FAULT: BinaryFaultMessages = (fault, what) =>
+  fault === 'trailing'
+    ? 'malformed message: trailing bytes'
+    : fault === 'truncated' && what !== 'column name'
+      ? 'malformed message: truncated'
+      : `malformed message: ${what}`;
 
-class R {
-  private off = 0;
-  private readonly view: DataView;
-  constructor(private readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-  private need(n: number): void {
-    if (this.off + n > this.buf.length) throw new MalformedMessageError('malformed message: truncated');
-  }
-  u8(): number {
-    this.need(1);
-    return this.buf[this.off++]!;
-  }
-  u32(): number {
-    this.need(4);
-    const v = this.view.getUint32(this.off);
-    this.off += 4;
-    return v;
-  }
-  u64(): bigint {
-    this.need(8);
-    const v = this.view.getBigUint64(this.off);
-    this.off += 8;
-    return v;
-  }
-  i64(): bigint {
-    this.need(8);
-    const v = this.view.getBigInt64(this.off);
-    this.off += 8;
-    return v;
-  }
-  bytes(n: number): Uint8Array {
-    this.need(n);
-    const out = this.buf.slice(this.off, this.off + n);
-    this.off += n;
-    return out;
-  }
-  end(): void {
-    if (this.off !== this.buf.length) throw new MalformedMessageError('malformed message: trailing bytes');
-  }
-}
-
-function expectType(bytes: Uint8Array, type: number): R {
+function expectType(bytes: Uint8Array, type: number): BinaryReader {
   if (!(bytes instanceof Uint8Array) || bytes.length === 0 || bytes[0] !== type) throw new MalformedMessageError('malformed message: unexpected type');
-  const r = new R(bytes);
+  const r = new BinaryReader(bytes, PSI_SUM_FAULT);
   r.u8();
   return r;
 }
 
 const enc = new TextEncoder();
-const dec = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Encodes V's SETUP message.
@@ -180,12 +109,13 @@ const dec = new TextDecoder('utf-8', { fatal: true });
  */
 export function encodeSetup(m: SetupMessage): Uint8Array {
   if (m.columns.length > LIM.maxColumns) throw new RangeError('too many columns');
-  const w = new W().u8(PsiSumMessage.SETUP).u8(m.version).u8(m.plainBits).u64(m.plainModulus).u32(m.valueKeys).u8(m.columns.length);
+  const w = new BinaryWriter().u8(PsiSumMessage.SETUP).u8(m.version, 'version').u8(m.plainBits, 'plainBits');
+  w.u64(m.plainModulus, 'plainModulus').u32(m.valueKeys, 'valueKeys').u8(m.columns.length);
   for (const c of m.columns) {
     const name = enc.encode(c.name);
     if (name.length === 0 || name.length > LIM.maxColumnNameBytes) throw new RangeError('column name must be 1..64 bytes');
     if (c.bound < 1n || c.bound >= 1n << 63n) throw new RangeError('column bound out of range');
-    w.u8(name.length).raw(name).u8(c.decimals).u64(c.bound);
+    w.varBytes(1, name, LIM.maxColumnNameBytes, 'column name').u8(c.decimals, 'decimals').u64(c.bound, 'bound');
   }
   return w.finish();
 }
@@ -211,14 +141,8 @@ export function decodeSetup(bytes: Uint8Array): SetupMessage {
   const columns: ColumnSpec[] = [];
   const names = new Set<string>(); // at most LIM.maxColumns short names
   for (let i = 0; i < n; i++) {
-    const len = r.u8();
-    if (len === 0 || len > LIM.maxColumnNameBytes) throw new MalformedMessageError('malformed message: column name');
-    let name: string;
-    try {
-      name = dec.decode(r.bytes(len));
-    } catch {
-      throw new MalformedMessageError('malformed message: column name');
-    }
+    const len = r.checkLength(r.u8(), 1, LIM.maxColumnNameBytes, 'column name');
+    const name = r.utf8(len, 'column name');
     // eslint-disable-next-line no-control-regex
     if (/[\u0000-\u001f\u007f]/.test(name) || names.has(name)) throw new MalformedMessageError('malformed message: column name');
     names.add(name);
@@ -228,7 +152,7 @@ export function decodeSetup(bytes: Uint8Array): SetupMessage {
     if (bound < 1n || bound >= 1n << 63n) throw new MalformedMessageError('malformed message: bound');
     columns.push({ name, decimals, bound });
   }
-  r.end();
+  r.expectEnd();
   return { version, plainBits, plainModulus, valueKeys, columns };
 }
 
@@ -241,7 +165,7 @@ export function decodeSetup(bytes: Uint8Array): SetupMessage {
  */
 export function encodePoints(round: number, flat: Uint8Array): Uint8Array {
   if (flat.length % 32 !== 0 || flat.length / 32 > LIM.maxPointsPerFrame) throw new RangeError('points: bad length');
-  return new W().u8(PsiSumMessage.POINTS).u8(round).u32(flat.length / 32).raw(flat).finish();
+  return new BinaryWriter(6 + flat.length).u8(PsiSumMessage.POINTS).u8(round, 'round').u32(flat.length / 32).bytes(flat).finish();
 }
 
 /**
@@ -254,10 +178,9 @@ export function encodePoints(round: number, flat: Uint8Array): Uint8Array {
 export function decodePoints(bytes: Uint8Array, round: number): Uint8Array {
   const r = expectType(bytes, PsiSumMessage.POINTS);
   if (r.u8() !== round) throw new MalformedMessageError('malformed message: unexpected round');
-  const count = r.u32();
-  if (count === 0 || count > LIM.maxPointsPerFrame) throw new MalformedMessageError('malformed message: point count');
+  const count = r.checkLength(r.u32(), 1, LIM.maxPointsPerFrame, 'point count');
   const flat = r.bytes(count * 32);
-  r.end();
+  r.expectEnd();
   return flat;
 }
 
@@ -269,8 +192,7 @@ export function decodePoints(bytes: Uint8Array, round: number): Uint8Array {
  * ```
  */
 export function encodeCiphertext(col: number, index: number, ct: Uint8Array): Uint8Array {
-  if (ct.length > LIM.maxHeObjectBytes) throw new RangeError('ciphertext too large');
-  return new W().u8(PsiSumMessage.CIPHERTEXT).u8(col).u32(index).u32(ct.length).raw(ct).finish();
+  return new BinaryWriter(10 + ct.length).u8(PsiSumMessage.CIPHERTEXT).u8(col, 'col').u32(index, 'index').varBytes(4, ct, LIM.maxHeObjectBytes, 'ciphertext').finish();
 }
 
 /**
@@ -284,10 +206,8 @@ export function decodeCiphertext(bytes: Uint8Array): { col: number; index: numbe
   const r = expectType(bytes, PsiSumMessage.CIPHERTEXT);
   const col = r.u8();
   const index = r.u32();
-  const len = r.u32();
-  if (len === 0 || len > LIM.maxHeObjectBytes) throw new MalformedMessageError('malformed message: ciphertext length');
-  const ciphertext = r.bytes(len);
-  r.end();
+  const ciphertext = r.varBytes(4, LIM.maxHeObjectBytes, 'ciphertext length', { min: 1 });
+  r.expectEnd();
   return { col, index, ciphertext };
 }
 
@@ -301,11 +221,11 @@ export function decodeCiphertext(bytes: Uint8Array): { col: number; index: numbe
 export function encodeSelection(m: SelectionMessage): Uint8Array {
   if (m.withheld && (m.count !== undefined || m.publicKey !== undefined)) throw new RangeError('a withheld selection carries nothing');
   if (!m.withheld && m.publicKey === undefined) throw new RangeError('publicKey is required');
-  const w = new W().u8(PsiSumMessage.SELECTION).u8((m.withheld ? 1 : 0) | (m.count !== undefined ? 2 : 0));
-  if (m.count !== undefined) w.i64(m.count);
+  const w = new BinaryWriter().u8(PsiSumMessage.SELECTION).u8((m.withheld ? 1 : 0) | (m.count !== undefined ? 2 : 0));
+  if (m.count !== undefined) w.i64(m.count, 'count');
   if (m.publicKey !== undefined) {
-    if (m.publicKey.length === 0 || m.publicKey.length > LIM.maxHeObjectBytes) throw new RangeError('public key size');
-    w.u32(m.publicKey.length).raw(m.publicKey);
+    if (m.publicKey.length === 0) throw new RangeError('publicKey must not be empty');
+    w.varBytes(4, m.publicKey, LIM.maxHeObjectBytes, 'publicKey');
   }
   return w.finish();
 }
@@ -324,13 +244,11 @@ export function decodeSelection(bytes: Uint8Array): SelectionMessage {
   const withheld = (flags & 1) === 1;
   const count = (flags & 2) === 2 ? r.i64() : undefined;
   if (withheld) {
-    r.end();
+    r.expectEnd();
     return { withheld };
   }
-  const len = r.u32();
-  if (len === 0 || len > LIM.maxHeObjectBytes) throw new MalformedMessageError('malformed message: public key length');
-  const publicKey = r.bytes(len);
-  r.end();
+  const publicKey = r.varBytes(4, LIM.maxHeObjectBytes, 'public key length', { min: 1 });
+  r.expectEnd();
   return { withheld, ...(count !== undefined ? { count } : {}), publicKey };
 }
 
@@ -343,10 +261,10 @@ export function decodeSelection(bytes: Uint8Array): SelectionMessage {
  */
 export function encodeResult(m: ResultMessage): Uint8Array {
   if (m.ciphertexts.length === 0 || m.ciphertexts.length > LIM.maxColumns) throw new RangeError('one ciphertext per column');
-  const w = new W().u8(PsiSumMessage.RESULT).u8(m.ciphertexts.length);
+  const w = new BinaryWriter().u8(PsiSumMessage.RESULT).u8(m.ciphertexts.length);
   for (const c of m.ciphertexts) {
-    if (c.length === 0 || c.length > LIM.maxHeObjectBytes) throw new RangeError('ciphertext size');
-    w.u32(c.length).raw(c);
+    if (c.length === 0) throw new RangeError('ciphertext must not be empty');
+    w.varBytes(4, c, LIM.maxHeObjectBytes, 'ciphertext');
   }
   return w.finish();
 }
@@ -363,12 +281,8 @@ export function decodeResult(bytes: Uint8Array, columns: number): ResultMessage 
   const n = r.u8();
   if (n !== columns) throw new MalformedMessageError('malformed message: result shape');
   const ciphertexts: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) {
-    const len = r.u32();
-    if (len === 0 || len > LIM.maxHeObjectBytes) throw new MalformedMessageError('malformed message: ciphertext length');
-    ciphertexts.push(r.bytes(len));
-  }
-  r.end();
+  for (let i = 0; i < n; i++) ciphertexts.push(r.varBytes(4, LIM.maxHeObjectBytes, 'ciphertext length', { min: 1 }));
+  r.expectEnd();
   return { ciphertexts };
 }
 
@@ -380,8 +294,8 @@ export function decodeResult(bytes: Uint8Array, columns: number): ResultMessage 
  * ```
  */
 export function encodeSums(sums: readonly bigint[]): Uint8Array {
-  const w = new W().u8(PsiSumMessage.SUMS).u8(sums.length);
-  for (const s of sums) w.i64(s);
+  const w = new BinaryWriter(2 + 8 * sums.length).u8(PsiSumMessage.SUMS).u8(sums.length, 'sums.length');
+  for (const s of sums) w.i64(s, 'sum');
   return w.finish();
 }
 
@@ -398,6 +312,6 @@ export function decodeSums(bytes: Uint8Array, columns: number): bigint[] {
   if (n !== columns) throw new MalformedMessageError('malformed message: column count');
   const out: bigint[] = [];
   for (let i = 0; i < n; i++) out.push(r.i64());
-  r.end();
+  r.expectEnd();
   return out;
 }

@@ -6,6 +6,7 @@
  */
 import { MalformedMessageError } from '../../errors.js';
 import { HE_ENVELOPE_MAX_BYTES } from '../../he/context.js';
+import { BinaryReader, BinaryWriter, type BinaryFaultMessages } from '../../utils/binary.js';
 import { AGGREGATE_QUERY_LIMITS } from './query.js';
 
 /** Protocol version carried by every message. */
@@ -70,6 +71,10 @@ export type AggregateMessage =
   | { type: typeof AggregateMessageType.ABORT; reason: number }
   | { type: typeof AggregateMessageType.JOIN };
 
+/** Fault texts of the aggregation decoder (stable). */
+const AGGREGATE_FAULT: BinaryFaultMessages = (fault) =>
+  fault === 'too-long' ? 'aggregation field too long' : fault === 'trailing' ? 'trailing bytes in aggregation frame' : 'aggregation frame truncated';
+
 /** Largest frame this protocol produces or accepts. */
 export const AGGREGATE_MAX_FRAME_BYTES = HE_ENVELOPE_MAX_BYTES + AGGREGATE_QUERY_LIMITS.maxBytes + 64;
 
@@ -82,57 +87,36 @@ export const AGGREGATE_MAX_FRAME_BYTES = HE_ENVELOPE_MAX_BYTES + AGGREGATE_QUERY
  * ```
  */
 export function encodeAggregateMessage(m: AggregateMessage): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const u32 = (v: number) => {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v);
-    parts.push(b);
-  };
-  const bytes = (b: Uint8Array) => {
-    u32(b.length);
-    parts.push(b);
-  };
-  parts.push(new Uint8Array([m.type, AGGREGATE_VERSION]));
+  const w = new BinaryWriter().u8(m.type, 'type').u8(AGGREGATE_VERSION);
   switch (m.type) {
     case AggregateMessageType.QUERY:
     case AggregateMessageType.ANNOUNCE:
-      bytes(m.query);
-      bytes(m.publicKey);
-      if (m.signature === undefined) parts.push(new Uint8Array([0]));
+      w.varBytes(4, m.query, AGGREGATE_QUERY_LIMITS.maxBytes, 'query').varBytes(4, m.publicKey, HE_ENVELOPE_MAX_BYTES, 'publicKey');
+      if (m.signature === undefined) w.u8(0);
       else {
         if (m.signature.signer.length !== 32 || m.signature.signature.length !== 64) throw new RangeError('signer must be 32 bytes and signature 64');
-        parts.push(new Uint8Array([1]), m.signature.signer, m.signature.signature);
+        w.u8(1).bytes(m.signature.signer).bytes(m.signature.signature);
       }
       break;
     case AggregateMessageType.CONTRIBUTION:
-      bytes(m.ciphertext);
+      w.varBytes(4, m.ciphertext, HE_ENVELOPE_MAX_BYTES, 'ciphertext');
       break;
     case AggregateMessageType.TOTAL:
-      u32(m.contributors);
-      u32(m.expected);
-      parts.push(new Uint8Array([m.noiseAdded ? 1 : 0]));
-      bytes(m.ciphertext);
+      w.u32(m.contributors, 'contributors').u32(m.expected, 'expected').u8(m.noiseAdded ? 1 : 0);
+      w.varBytes(4, m.ciphertext, HE_ENVELOPE_MAX_BYTES, 'ciphertext');
       break;
     case AggregateMessageType.DONE:
-      u32(m.contributors);
+      w.u32(m.contributors, 'contributors');
       break;
     case AggregateMessageType.ABORT:
-      parts.push(new Uint8Array([m.reason]));
+      w.u8(m.reason, 'reason');
       break;
     case AggregateMessageType.JOIN:
       break;
     default:
       throw new TypeError('unknown message type');
   }
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return w.finish();
 }
 
 /**
@@ -149,69 +133,46 @@ export function decodeAggregateMessage(frame: Uint8Array): AggregateMessage {
   if (frame.length > AGGREGATE_MAX_FRAME_BYTES) throw new MalformedMessageError('aggregation frame too large');
   if (frame.length < 2) throw new MalformedMessageError('aggregation frame truncated');
   if (frame[1] !== AGGREGATE_VERSION) throw new MalformedMessageError('unsupported aggregation protocol version');
-  const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  let off = 2;
-  const need = (n: number) => {
-    if (frame.length - off < n) throw new MalformedMessageError('aggregation frame truncated');
-  };
-  const u32 = () => {
-    need(4);
-    const v = dv.getUint32(off);
-    off += 4;
-    return v;
-  };
-  const u8 = () => {
-    need(1);
-    return frame[off++]!;
-  };
-  const bytes = (max: number) => {
-    const len = u32();
-    if (len > max) throw new MalformedMessageError('aggregation field too long');
-    need(len);
-    const b = frame.slice(off, off + len);
-    off += len;
-    return b;
-  };
+  const r = new BinaryReader(frame, AGGREGATE_FAULT);
+  const type = r.u8();
+  r.u8(); // the version, checked above
   let m: AggregateMessage;
-  const type = frame[0];
   switch (type) {
     case AggregateMessageType.QUERY:
     case AggregateMessageType.ANNOUNCE:
     {
-      const query = bytes(AGGREGATE_QUERY_LIMITS.maxBytes);
-      const publicKey = bytes(HE_ENVELOPE_MAX_BYTES);
-      const flag = u8();
+      const query = r.varBytes(4, AGGREGATE_QUERY_LIMITS.maxBytes);
+      const publicKey = r.varBytes(4, HE_ENVELOPE_MAX_BYTES);
+      const flag = r.u8();
       if (flag > 1) throw new MalformedMessageError('malformed flag');
       if (flag === 0) m = { type, query, publicKey };
       else {
-        need(96);
-        const signer = frame.slice(off, off + 32);
-        const signature = frame.slice(off + 32, off + 96);
-        off += 96;
+        const signer = r.bytes(32);
+        const signature = r.bytes(64);
         m = { type, query, publicKey, signature: { signer, signature } };
       }
       break;
     }
     case AggregateMessageType.CONTRIBUTION:
-      m = { type, ciphertext: bytes(HE_ENVELOPE_MAX_BYTES) };
+      m = { type, ciphertext: r.varBytes(4, HE_ENVELOPE_MAX_BYTES) };
       break;
     case AggregateMessageType.TOTAL: {
-      const contributors = u32();
-      const expected = u32();
-      const flag = u8();
+      const contributors = r.u32();
+      const expected = r.u32();
+      const flag = r.u8();
       if (flag > 1) throw new MalformedMessageError('malformed flag');
       if (contributors < 1 || contributors > expected || expected > AGGREGATE_QUERY_LIMITS.maxProviders) throw new MalformedMessageError('contributor count out of range');
-      m = { type, contributors, expected, noiseAdded: flag === 1, ciphertext: bytes(HE_ENVELOPE_MAX_BYTES) };
+      m = { type, contributors, expected, noiseAdded: flag === 1, ciphertext: r.varBytes(4, HE_ENVELOPE_MAX_BYTES) };
       break;
     }
     case AggregateMessageType.DONE: {
-      const contributors = u32();
+      const contributors = r.u32();
       if (contributors < 1 || contributors > AGGREGATE_QUERY_LIMITS.maxProviders) throw new MalformedMessageError('contributor count out of range');
       m = { type, contributors };
       break;
     }
     case AggregateMessageType.ABORT: {
-      const reason = u8();
+      const reason = r.u8();
       if (reason < 1 || reason > 7) throw new MalformedMessageError('unknown abort reason');
       m = { type, reason };
       break;
@@ -222,6 +183,6 @@ export function decodeAggregateMessage(frame: Uint8Array): AggregateMessage {
     default:
       throw new MalformedMessageError('unknown aggregation message type');
   }
-  if (off !== frame.length) throw new MalformedMessageError('trailing bytes in aggregation frame');
+  r.expectEnd();
   return m;
 }

@@ -10,7 +10,7 @@ import { equalBytes, fromBase64, toHex } from '../utils/bytes.js';
 import { verifyCheckpoint } from './checkpoint.js';
 import { ed25519Verify, sha256 } from './hash.js';
 import { MerkleTree, hashLeaf } from './merkle.js';
-import { RECEIPT_LIMITS, decodeAndVerifyReceipt, decodeReceipt } from './receipt.js';
+import { RECEIPT_LIMITS, decodeAndVerifyReceipt, decodeReceipt, encodedBodyOf } from './receipt.js';
 import type { UsageReceipt } from './receipt-types.js';
 
 /**
@@ -158,11 +158,6 @@ interface Held {
   key: string;
 }
 
-function bodyOf(entry: Uint8Array): Uint8Array {
-  const len = new DataView(entry.buffer, entry.byteOffset, entry.byteLength).getUint32(1);
-  return entry.subarray(5, 5 + len);
-}
-
 /** Entries of `ledger` that concern `other` (it is a party), split by kind. */
 function concerning(ledger: LedgerEntries, other: Uint8Array): { coSigned: Held[]; oneSided: CrossCheckItem[] } {
   const coSigned: Held[] = [];
@@ -176,7 +171,7 @@ function concerning(ledger: LedgerEntries, other: Uint8Array): { coSigned: Held[
       return;
     }
     const session = toHex(receipt.body.sessionId);
-    coSigned.push({ index, entry, receipt, session, key: `${session}:${toHex(sha256(bodyOf(entry)))}` });
+    coSigned.push({ index, entry, receipt, session, key: `${session}:${toHex(sha256(encodedBodyOf(entry)))}` });
   });
   return { coSigned, oneSided };
 }

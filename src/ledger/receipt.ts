@@ -463,9 +463,19 @@ export function verifyReceipt(
  */
 export function decodeAndVerifyReceipt(entry: Uint8Array, options: VerifyReceiptOptions = {}): UsageReceipt {
   const receipt = decodeReceipt(entry);
-  const bodyLength = new DataView(entry.buffer, entry.byteOffset, entry.byteLength).getUint32(1);
-  checkSignatures(receipt, entry.subarray(5, 5 + bodyLength), undefined, options);
+  checkSignatures(receipt, encodedBodyOf(entry), undefined, options);
   return receipt;
+}
+
+/**
+ * The canonical body bytes inside an entry that {@link decodeReceipt} accepted (a view, no copy).
+ * Internal: what the signatures cover, and what the ledger's cross-check hashes.
+ * @internal
+ */
+export function encodedBodyOf(entry: Uint8Array): Uint8Array {
+  const r = new BinaryReader(entry);
+  r.u8('receipt version');
+  return r.varBytes(4, L.maxBodyBytes, 'receipt body', { copy: false });
 }
 
 function checkSignatures(

@@ -7,8 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeAndVerifyReceipt, encodeReceipt } from '../src/ledger/receipt.js';
+import { querySigningInput } from '../src/protocols/aggregate/signature.js';
 import { fromHex, toHex } from '../src/utils/bytes.js';
-import { faultProfile, WIRE_CASES } from './wire-cases.js';
+import { faultProfile, seq, WIRE_CASES } from './wire-cases.js';
 
 const PINNED = JSON.parse(readFileSync(new URL('./vectors/wire-v1.json', import.meta.url), 'utf8')) as Record<
   string,
@@ -41,5 +42,11 @@ describe('wire fixtures (v1)', () => {
       const receipt = decodeAndVerifyReceipt(entry);
       expect(toHex(encodeReceipt(receipt))).toBe(PINNED[c.name]!.hex);
     }
+  });
+
+  it("the analyst's query signing input is unchanged (pinned from commit d20c9f8)", () => {
+    expect(toHex(querySigningInput(seq(30, 61), seq(50, 62)))).toBe(
+      '64617461706f72742d6167677265676174652d71756572792d76310000001e3d444b525960676e757c838a91989fa6adb4bbc2c9d0d7dee5ecf3fa0108fde23ee6942618433a6a06032eafc662254f29eac724d6e72ee2d0284ad6850b',
+    );
   });
 });

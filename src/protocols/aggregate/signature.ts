@@ -8,7 +8,9 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { verifyEd25519 } from '../../crypto/ed25519.js';
 import { VerificationFailedError } from '../../errors.js';
+import { BinaryWriter } from '../../utils/binary.js';
 import { equalBytes } from '../../utils/bytes.js';
+import { AGGREGATE_QUERY_LIMITS } from './query.js';
 
 const DOMAIN = new TextEncoder().encode('dataport-aggregate-query-v1');
 
@@ -22,12 +24,11 @@ const DOMAIN = new TextEncoder().encode('dataport-aggregate-query-v1');
  * ```
  */
 export function querySigningInput(query: Uint8Array, publicKey: Uint8Array): Uint8Array {
-  const out = new Uint8Array(DOMAIN.length + 4 + query.length + 32);
-  out.set(DOMAIN, 0);
-  new DataView(out.buffer).setUint32(DOMAIN.length, query.length);
-  out.set(query, DOMAIN.length + 4);
-  out.set(sha256(publicKey), DOMAIN.length + 4 + query.length);
-  return out;
+  return new BinaryWriter(DOMAIN.length + 4 + query.length + 32)
+    .bytes(DOMAIN)
+    .varBytes(4, query, AGGREGATE_QUERY_LIMITS.maxBytes, 'query')
+    .bytes(sha256(publicKey))
+    .finish();
 }
 
 /**

@@ -6,50 +6,12 @@
  * message fails.
  */
 import { encodeAggregateMessage, decodeAggregateMessage, AggregateMessageType, AbortReason } from '../src/protocols/aggregate/messages.js';
-import {
-  decodeEcdhPsiBatch,
-  decodeHandshakeRequest,
-  decodeHandshakeResponse,
-  encodeEcdhPsiBatch,
-  encodeHandshakeRequest,
-  encodeHandshakeResponse,
-} from '../src/protocols/psi/codec.js';
-import {
-  decodeCiphertext,
-  decodePoints,
-  decodeResult,
-  decodeSelection,
-  decodeSetup,
-  decodeSums,
-  encodeCiphertext,
-  encodePoints,
-  encodeResult,
-  encodeSelection,
-  encodeSetup,
-  encodeSums,
-  PointRound,
-  PSI_SUM_VERSION,
-} from '../src/protocols/psi-sum/codec.js';
+import * as psi from '../src/protocols/psi/codec.js';
+import * as psiSum from '../src/protocols/psi-sum/codec.js';
 import { decodeReceipt, encodeReceipt, signOneSidedReceipt, signReceiptBody } from '../src/ledger/receipt.js';
 import type { UsageReceipt, UsageReceiptBody } from '../src/ledger/receipt-types.js';
 import { identityFromSecretKey, signMessage } from '../src/session/identity.js';
-import {
-  decodeConfirm,
-  decodeDecision,
-  decodeError,
-  decodeHello,
-  decodeReceiptView,
-  decodeReply,
-  decodeSignatureMessage,
-  encodeConfirmUnsigned,
-  encodeDecisionUnsigned,
-  encodeError,
-  encodeHello,
-  encodeReceiptView,
-  encodeReplyUnsigned,
-  encodeSignatureMessage,
-  SessionMessageType,
-} from '../src/session/messages.js';
+import * as session from '../src/session/messages.js';
 import { concatBytes } from '../src/utils/bytes.js';
 import { psiTerms } from './session-fixtures.js';
 
@@ -128,24 +90,24 @@ export const WIRE_CASES: readonly WireCase[] = [
   // ── session handshake and receipt exchange ──────────────────────────────────────────────────
   {
     name: 'session HELLO with binding',
-    encode: () => encodeHello({ version: 1, publicKey: alice.publicKey, nonce: seq(32, 3), ephemeral: seq(32, 9), bindingHash: seq(32, 200) }),
-    decode: decodeHello,
+    encode: () => session.encodeHello({ version: 1, publicKey: alice.publicKey, nonce: seq(32, 3), ephemeral: seq(32, 9), bindingHash: seq(32, 200) }),
+    decode: session.decodeHello,
   },
   {
     name: 'session HELLO without binding',
-    encode: () => encodeHello({ version: 1, publicKey: alice.publicKey, nonce: seq(32, 3), ephemeral: seq(32, 9), bindingHash: undefined }),
-    decode: decodeHello,
+    encode: () => session.encodeHello({ version: 1, publicKey: alice.publicKey, nonce: seq(32, 3), ephemeral: seq(32, 9), bindingHash: undefined }),
+    decode: session.decodeHello,
   },
   {
     name: 'session REPLY',
-    encode: () => signed(encodeReplyUnsigned({ version: 1, publicKey: bob.publicKey, nonce: seq(32, 4), ephemeral: seq(32, 10), bindingHash: seq(32, 201) })),
-    decode: decodeReply,
+    encode: () => signed(session.encodeReplyUnsigned({ version: 1, publicKey: bob.publicKey, nonce: seq(32, 4), ephemeral: seq(32, 10), bindingHash: seq(32, 201) })),
+    decode: session.decodeReply,
   },
   {
     name: 'session CONFIRM',
     encode: () =>
       signed(
-        encodeConfirmUnsigned(
+        session.encodeConfirmUnsigned(
           psiTerms({
             options: { 'count-only': 'false', truncate: '128', 'key-schema': '患者编号,病区' },
             purpose: '药物项目审计',
@@ -156,22 +118,22 @@ export const WIRE_CASES: readonly WireCase[] = [
           }),
         ),
       ),
-    decode: decodeConfirm,
+    decode: session.decodeConfirm,
   },
   {
     name: 'session DECISION accepted',
-    encode: () => signed(encodeDecisionUnsigned({ accepted: true, reason: '', responderSetSize: 123_456 })),
-    decode: decodeDecision,
+    encode: () => signed(session.encodeDecisionUnsigned({ accepted: true, reason: '', responderSetSize: 123_456 })),
+    decode: session.decodeDecision,
   },
   {
     name: 'session DECISION refused',
-    encode: () => signed(encodeDecisionUnsigned({ accepted: false, reason: 'purpose not allowed / 用途不符', responderSetSize: 0 })),
-    decode: decodeDecision,
+    encode: () => signed(session.encodeDecisionUnsigned({ accepted: false, reason: 'purpose not allowed / 用途不符', responderSetSize: 0 })),
+    decode: session.decodeDecision,
   },
   {
     name: 'session RECEIPT_VIEW',
     encode: () =>
-      encodeReceiptView({
+      session.encodeReceiptView({
         startedAt: 1_764_000_000_000,
         endedAt: 1_764_000_012_345,
         computeMs: 12_000,
@@ -185,45 +147,45 @@ export const WIRE_CASES: readonly WireCase[] = [
         ],
         options: { 'query-sha256': 'cd'.repeat(32) },
       }),
-    decode: decodeReceiptView,
+    decode: session.decodeReceiptView,
   },
   {
     name: 'session RECEIPT_SIGNATURE',
-    encode: () => encodeSignatureMessage(SessionMessageType.RECEIPT_SIGNATURE, seq(64, 77)),
-    decode: (b) => decodeSignatureMessage(SessionMessageType.RECEIPT_SIGNATURE, b),
+    encode: () => session.encodeSignatureMessage(session.SessionMessageType.RECEIPT_SIGNATURE, seq(64, 77)),
+    decode: (b) => session.decodeSignatureMessage(session.SessionMessageType.RECEIPT_SIGNATURE, b),
   },
   {
     name: 'session ERROR',
-    encode: () => encodeError({ code: 'ERR_TERMS_REFUSED', message: 'terms refused: 用途不符' }),
-    decode: decodeError,
+    encode: () => session.encodeError({ code: 'ERR_TERMS_REFUSED', message: 'terms refused: 用途不符' }),
+    decode: session.decodeError,
   },
   // ── ECDH-PSI (draft-wang-ppm-ecdh-psi-01 §3) ────────────────────────────────────────────────
   {
     name: 'psi HandshakeRequest',
-    encode: () => encodeHandshakeRequest({ version: 1, suites: [4, 9], pointOctetFormats: [0], outputMode: 2, truncationOptions: [0, 1, 2], itemNum: 1_000_000n }),
-    decode: decodeHandshakeRequest,
+    encode: () => psi.encodeHandshakeRequest({ version: 1, suites: [4, 9], pointOctetFormats: [0], outputMode: 2, truncationOptions: [0, 1, 2], itemNum: 1_000_000n }),
+    decode: psi.decodeHandshakeRequest,
   },
   {
     name: 'psi HandshakeResponse',
-    encode: () => encodeHandshakeResponse({ version: 1, status: 0, suite: 4, pointOctetFormat: 0, outputMode: 1, truncationOption: 1, itemNum: (1n << 64n) - 1n }),
-    decode: decodeHandshakeResponse,
+    encode: () => psi.encodeHandshakeResponse({ version: 1, status: 0, suite: 4, pointOctetFormat: 0, outputMode: 1, truncationOption: 1, itemNum: (1n << 64n) - 1n }),
+    decode: psi.decodeHandshakeResponse,
   },
   {
     name: 'psi EcdhPsiBatch round 1',
-    encode: () => encodeEcdhPsiBatch({ type: 1, index: 0x0123_4567_89ab_cdefn, isLastBatch: false, encodedPoints: seq(96, 11) }),
-    decode: (b) => decodeEcdhPsiBatch(b, { maxPointsBytes: 96, elementBytes: 32 }),
+    encode: () => psi.encodeEcdhPsiBatch({ type: 1, index: 0x0123_4567_89ab_cdefn, isLastBatch: false, encodedPoints: seq(96, 11) }),
+    decode: (b) => psi.decodeEcdhPsiBatch(b, { maxPointsBytes: 96, elementBytes: 32 }),
   },
   {
     name: 'psi EcdhPsiBatch round 2 truncated',
-    encode: () => encodeEcdhPsiBatch({ type: 2, index: (1n << 64n) - 1n, isLastBatch: true, encodedPoints: seq(48, 13) }),
-    decode: (b) => decodeEcdhPsiBatch(b, { maxPointsBytes: 1 << 20, elementBytes: 16 }),
+    encode: () => psi.encodeEcdhPsiBatch({ type: 2, index: (1n << 64n) - 1n, isLastBatch: true, encodedPoints: seq(48, 13) }),
+    decode: (b) => psi.decodeEcdhPsiBatch(b, { maxPointsBytes: 1 << 20, elementBytes: 16 }),
   },
   // ── psi-sum ─────────────────────────────────────────────────────────────────────────────────
   {
     name: 'psi-sum SETUP',
     encode: () =>
-      encodeSetup({
-        version: PSI_SUM_VERSION,
+      psiSum.encodeSetup({
+        version: psiSum.PSI_SUM_VERSION,
         plainBits: 40,
         plainModulus: 1_099_511_922_689n,
         valueKeys: 600,
@@ -232,15 +194,15 @@ export const WIRE_CASES: readonly WireCase[] = [
           { name: '不良事件', decimals: 0, bound: (1n << 63n) - 1n },
         ],
       }),
-    decode: decodeSetup,
+    decode: psiSum.decodeSetup,
   },
-  { name: 'psi-sum POINTS', encode: () => encodePoints(PointRound.ID_KEYS, seq(64, 21)), decode: (b) => decodePoints(b, PointRound.ID_KEYS) },
-  { name: 'psi-sum CIPHERTEXT', encode: () => encodeCiphertext(0, 70_000, seq(40, 31)), decode: decodeCiphertext },
-  { name: 'psi-sum SELECTION withheld', encode: () => encodeSelection({ withheld: true }), decode: decodeSelection },
-  { name: 'psi-sum SELECTION with count', encode: () => encodeSelection({ withheld: false, count: -3n, publicKey: seq(20, 41) }), decode: decodeSelection },
-  { name: 'psi-sum SELECTION without count', encode: () => encodeSelection({ withheld: false, publicKey: seq(9, 43) }), decode: decodeSelection },
-  { name: 'psi-sum RESULT', encode: () => encodeResult({ ciphertexts: [seq(12, 51), seq(5, 52)] }), decode: (b) => decodeResult(b, 2) },
-  { name: 'psi-sum SUMS', encode: () => encodeSums([123n, -4n, (1n << 63n) - 1n, -(1n << 63n)]), decode: (b) => decodeSums(b, 4) },
+  { name: 'psi-sum POINTS', encode: () => psiSum.encodePoints(psiSum.PointRound.ID_KEYS, seq(64, 21)), decode: (b) => psiSum.decodePoints(b, psiSum.PointRound.ID_KEYS) },
+  { name: 'psi-sum CIPHERTEXT', encode: () => psiSum.encodeCiphertext(0, 70_000, seq(40, 31)), decode: psiSum.decodeCiphertext },
+  { name: 'psi-sum SELECTION withheld', encode: () => psiSum.encodeSelection({ withheld: true }), decode: psiSum.decodeSelection },
+  { name: 'psi-sum SELECTION with count', encode: () => psiSum.encodeSelection({ withheld: false, count: -3n, publicKey: seq(20, 41) }), decode: psiSum.decodeSelection },
+  { name: 'psi-sum SELECTION without count', encode: () => psiSum.encodeSelection({ withheld: false, publicKey: seq(9, 43) }), decode: psiSum.decodeSelection },
+  { name: 'psi-sum RESULT', encode: () => psiSum.encodeResult({ ciphertexts: [seq(12, 51), seq(5, 52)] }), decode: (b) => psiSum.decodeResult(b, 2) },
+  { name: 'psi-sum SUMS', encode: () => psiSum.encodeSums([123n, -4n, (1n << 63n) - 1n, -(1n << 63n)]), decode: (b) => psiSum.decodeSums(b, 4) },
   // ── multi-party aggregation ─────────────────────────────────────────────────────────────────
   {
     name: 'aggregate QUERY signed',

@@ -47,8 +47,11 @@ export interface ListenLoopOptions<R> {
    * once, so the first one takes the job.
    */
   unauthenticated?: boolean;
-  /** Runs one session on an accepted connection (`who` is its address, for messages). */
-  run(transport: WebSocketFrameTransport, who: string): Promise<R>;
+  /**
+   * Runs one session on an accepted connection (`who` is its address, for messages; `path` the
+   * upgrade request's path, unauthenticated).
+   */
+  run(transport: WebSocketFrameTransport, who: string, path: string): Promise<R>;
   /** Keep-serving: an authenticated session's result or error (the loop goes on). */
   onServed?(outcome: { result?: R; error?: unknown }, who: string): Promise<void> | void;
 }
@@ -90,11 +93,11 @@ export async function serveListener<R>(o: ListenLoopOptions<R>, onListening: (se
   let over = false;
   const handlers = new Set<Promise<void>>();
 
-  const onConnection = async (transport: WebSocketFrameTransport, who: string): Promise<void> => {
+  const onConnection = async (transport: WebSocketFrameTransport, who: string, path: string): Promise<void> => {
     let outcome: { result?: R; error?: unknown };
     try {
       if (o.unauthenticated) transport.peerAuthenticated();
-      outcome = { result: await o.run(transport, who) };
+      outcome = { result: await o.run(transport, who, path) };
     } catch (error) {
       outcome = { error };
     }
@@ -125,7 +128,7 @@ export async function serveListener<R>(o: ListenLoopOptions<R>, onListening: (se
         onRefused: (r: RefusedConnection) => reportRejected(r.remoteAddress ?? 'unknown address', r.message),
       },
       (transport, info) => {
-        const h = onConnection(transport, info.remoteAddress ?? 'unknown address');
+        const h = onConnection(transport, info.remoteAddress ?? 'unknown address', info.path ?? '/');
         handlers.add(h);
         void h.finally(() => handlers.delete(h));
         return h;

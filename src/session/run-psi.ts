@@ -40,6 +40,40 @@ export const PSI_PROTOCOL_NAME = 'ecdh-psi';
  */
 export const PSI_SUITE_OPTION = 'suite';
 
+/**
+ * The terms options that bind a bucket session to its job (docs/jobs.md): the job id, the bucket
+ * number and the job terms hash (hex SHA-256 of the job session's transcript).
+ *
+ * @example
+ * ```ts
+ * terms.options[JOB_BUCKET_OPTIONS.bucket]; // '7'
+ * ```
+ */
+export const JOB_BUCKET_OPTIONS = { jobId: 'job-id', bucket: 'job-bucket', jobTerms: 'job-terms' } as const;
+
+/**
+ * What binds one bucket session to its job: both parties put (requester) or require (responder)
+ * exactly these values in the signed terms.
+ *
+ * @example
+ * ```ts
+ * const binding: JobBucketBinding = { jobId: 'city-2026-12', bucket: 7, jobTerms: '9f…' };
+ * ```
+ */
+export interface JobBucketBinding {
+  jobId: string;
+  bucket: number;
+  jobTerms: string;
+}
+
+function bindingOptions(b: JobBucketBinding): Record<string, string> {
+  if (b === null || typeof b !== 'object') throw new TypeError('jobBucket must be an object');
+  if (typeof b.jobId !== 'string' || b.jobId === '' || b.jobId.length > 128) throw new RangeError('jobBucket.jobId must be 1 to 128 characters');
+  if (!Number.isSafeInteger(b.bucket) || b.bucket < 0) throw new RangeError('jobBucket.bucket must be a non-negative integer');
+  if (typeof b.jobTerms !== 'string' || !/^[0-9a-f]{64}$/.test(b.jobTerms)) throw new RangeError('jobBucket.jobTerms must be 64 hex digits');
+  return { [JOB_BUCKET_OPTIONS.jobId]: b.jobId, [JOB_BUCKET_OPTIONS.bucket]: String(b.bucket), [JOB_BUCKET_OPTIONS.jobTerms]: b.jobTerms };
+}
+
 /** Largest set size the protocol's 32-bit counters allow. */
 const MAX_SET_SIZE = 2 ** 32 - 1;
 
@@ -99,6 +133,12 @@ export interface RunPsiSessionOptions extends SessionRunOptions {
   executor?: CryptoExecutor;
   /** Progress of the protocol (points per phase). */
   onProgress?: (progress: PsiProgress) => void;
+  /**
+   * A bucket session of a job (docs/jobs.md): the requester puts the binding in the signed terms;
+   * the responder refuses terms that do not carry exactly this binding. Without it, terms that
+   * carry a job binding are refused ('unsupported protocol option').
+   */
+  jobBucket?: JobBucketBinding;
 }
 
 /** Result of {@link runPsi}. */
@@ -128,7 +168,7 @@ export interface RunPsiResult {
   suite: PsiSuiteName;
 }
 
-function toTerms(t: PsiTerms, setSize: number, schema: KeySchema, suite: PsiSuiteName): SessionTerms {
+function toTerms(t: PsiTerms, setSize: number, schema: KeySchema, suite: PsiSuiteName, binding: Record<string, string>): SessionTerms {
   const reveal = t.reveal ?? 'requester';
   if (reveal !== 'requester' && reveal !== 'both') throw new TypeError("terms.reveal must be 'requester' or 'both'");
   const truncation = t.truncation ?? 128;
@@ -144,7 +184,7 @@ function toTerms(t: PsiTerms, setSize: number, schema: KeySchema, suite: PsiSuit
   // The security model (count-only: semi-honest only) is part of the signed terms (security-model.ts).
   return withSecurityModel({
     protocol: PSI_PROTOCOL_NAME,
-    options: { 'count-only': t.countOnly ? 'true' : 'false', truncate: String(truncation), [PSI_SUITE_OPTION]: suite, ...keySchemaTermsOptions(schema) },
+    options: { 'count-only': t.countOnly ? 'true' : 'false', truncate: String(truncation), [PSI_SUITE_OPTION]: suite, ...keySchemaTermsOptions(schema), ...binding },
     purpose: t.purpose ?? '',
     recipients: reveal === 'both' ? ['requester', 'responder'] : ['requester'],
     requesterSetSize: setSize,
@@ -154,12 +194,14 @@ function toTerms(t: PsiTerms, setSize: number, schema: KeySchema, suite: PsiSuit
 }
 
 /** The protocol options the signed terms imply, or a refusal reason for values this build does not run. */
-function protocolOptions(terms: SessionTerms): PsiProtocolOptions | string {
+function protocolOptions(terms: SessionTerms, binding: Record<string, string>): PsiProtocolOptions | string {
   if (terms.protocol !== PSI_PROTOCOL_NAME) return 'listener does not offer this protocol';
   const co = terms.options['count-only'];
   const tr = terms.options['truncate'];
-  const known = new Set(['count-only', 'truncate', PSI_SUITE_OPTION, SECURITY_MODEL_OPTION, ...KEY_SCHEMA_OPTIONS]);
+  const known = new Set(['count-only', 'truncate', PSI_SUITE_OPTION, SECURITY_MODEL_OPTION, ...KEY_SCHEMA_OPTIONS, ...Object.keys(binding)]);
   if (Object.keys(terms.options).some((k) => !known.has(k))) return 'unsupported protocol option';
+  // A bucket session: exactly this job, bucket and job terms (the job layer chose them).
+  for (const [k, v] of Object.entries(binding)) if (terms.options[k] !== v) return `not a session of this job bucket (${k})`;
   if (co !== 'true' && co !== 'false') return 'unsupported protocol option';
   const model = checkSecurityModel(terms);
   if (model !== undefined) return model;
@@ -227,8 +269,9 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   const sent0 = transport.stats.bytesSent;
   const received0 = transport.stats.bytesReceived;
 
+  const binding = options.jobBucket !== undefined ? bindingOptions(options.jobBucket) : {};
   let terms: SessionTerms | undefined;
-  if (role === 'requester') terms = toTerms(options.terms ?? {}, distinct, schema, suite);
+  if (role === 'requester') terms = toTerms(options.terms ?? {}, distinct, schema, suite, binding);
   const basePolicy = options.policy ?? {};
   const policy: SessionPolicy = {
     ...basePolicy,
@@ -237,7 +280,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
     // declared size is what bounds the responder's memory: cap it by default.
     maxSetSize: basePolicy.maxSetSize ?? DEFAULT_MAX_PEER_SET_SIZE,
     check: (t, peer) => {
-      const o = protocolOptions(t);
+      const o = protocolOptions(t, binding);
       if (typeof o === 'string') return o;
       // Before any point is sent: the two groups share no point, so this would fail later, less clearly.
       if (o.suite !== suite) return `PSI suites differ: requester ${o.suite}; responder ${suite}`;
@@ -270,7 +313,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
       afterReceipt = new TermsRefusedError(session.refusalReason ?? 'terms refused');
       throw afterReceipt;
     }
-    const psiOptions = protocolOptions(session.terms);
+    const psiOptions = protocolOptions(session.terms, binding);
     // The requester built these terms itself and the responder's policy check ran the same function.
     if (typeof psiOptions === 'string') throw new TermsRefusedError(psiOptions);
     const peerDeclared = role === 'requester' ? session.responderSetSize : session.terms.requesterSetSize;

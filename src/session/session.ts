@@ -150,6 +150,12 @@ export interface ResponderSessionOptions extends SessionOptionsBase {
   policy: SessionPolicy;
   /** Distinct keys the responder will contribute (declared in the reply). */
   localSetSize: number;
+  /**
+   * A listener whose input depends on the request (a job's totals, see run-job.ts): called with
+   * the authenticated requester's terms before they are checked; returns the set size to declare
+   * instead of `localSetSize`, or a refusal reason (a string, sent to the peer).
+   */
+  localSetSizeFor?: (terms: SessionTerms, peerPublicKey: Uint8Array) => number | string;
 }
 
 /**
@@ -570,7 +576,10 @@ async function responderHandshake(
   o.transport.peerAuthenticated?.();
   // The requester is authenticated: policy checks, hooks and the answer happen only now, so an
   // impostor who merely knows an allowed public key learns neither the policy nor the set size.
-  let reason = checkTerms(c.terms, o.policy, h.publicKey, o.localSetSize);
+  const sized = o.localSetSizeFor ? o.localSetSizeFor(c.terms, h.publicKey) : o.localSetSize;
+  if (typeof sized === 'number' && (!Number.isSafeInteger(sized) || sized < 0)) throw new RangeError('localSetSizeFor must return a non-negative integer');
+  const localSetSize = typeof sized === 'number' ? sized : 0;
+  let reason = typeof sized === 'string' ? sanitizeText(sized) : checkTerms(c.terms, o.policy, h.publicKey, localSetSize);
   // The schedule the receipt will be billed with is announced now, before the run. One that
   // cannot price the requested protocol is a refusal the requester can act on.
   const priced = o.priceSchedule !== undefined && pricesProtocol(o.priceSchedule, c.terms.protocol);
@@ -601,7 +610,7 @@ async function responderHandshake(
   const decision = {
     accepted,
     reason: reason ?? '',
-    responderSetSize: accepted ? o.localSetSize : 0,
+    responderSetSize: accepted ? localSetSize : 0,
     ...(priced ? { priceSchedule: encodePriceSchedule(o.priceSchedule!) } : {}),
   };
   const decisionUnsigned = encodeDecisionUnsigned(decision);

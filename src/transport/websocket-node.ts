@@ -139,6 +139,12 @@ export interface WebSocketServerHandle {
 export interface WebSocketSessionInfo {
   /** The peer's IP address, for logs (not authenticated). */
   remoteAddress: string | undefined;
+  /**
+   * The request path of the upgrade (`/` when the URL had none), not authenticated: a listener
+   * may route on it (e.g. `dataport job serve`), but must check what it routes on against the
+   * signed terms.
+   */
+  path?: string;
 }
 
 const REFUSED_BY_STATUS: Partial<Record<number, string>> = {
@@ -409,7 +415,7 @@ export async function listenWebSocket(
     });
     let result: void | Promise<void>;
     try {
-      result = onSession(t, { remoteAddress });
+      result = onSession(t, { remoteAddress, path: req.url ?? '/' });
     } catch (e) {
       result = Promise.reject(e);
     }

@@ -1,0 +1,338 @@
+/**
+ * The two job sessions of a bucketed PSI job (docs/jobs.md): `openPsiJob` agrees the job's terms,
+ * its id, the number of buckets B and a fresh per-job bucket key; `closePsiJob` exchanges the one
+ * co-signed job receipt (buckets, total sizes, outcome) once every bucket has run. The buckets
+ * themselves are ordinary `runPsi` sessions bound to the job (`jobBucket`).
+ *
+ * Both are authenticated sessions like any other (pinning, signed terms, budget and price hooks
+ * through {@link SessionOptionsBase}). The bucket key is derived from the open session's `ekm`,
+ * which both parties contribute randomness to (nonces and ephemeral X25519 keys of the
+ * handshake), so neither party chooses it alone and it differs for every job.
+ * @module
+ */
+import { expand } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { MalformedMessageError, TermsRefusedError, VerificationFailedError } from '../errors.js';
+import type { UsageReceipt } from '../ledger/receipt-types.js';
+import { toHex, utf8 } from '../utils/bytes.js';
+import type { SessionTerms } from './messages.js';
+import type { PsiTerms } from './run-psi.js';
+import { establishSession, sessionBaseOptions, type Session, type SessionOptionsBase } from './session.js';
+
+/**
+ * The protocol name of the job sessions in terms and receipts.
+ *
+ * @example
+ * ```ts
+ * if (receipt.body.protocol === PSI_JOB_PROTOCOL_NAME) jobs++;
+ * ```
+ */
+export const PSI_JOB_PROTOCOL_NAME = 'ecdh-psi-job';
+
+/** The bucket PRF named in the terms (HMAC-SHA256, see docs/jobs.md for the choice). */
+export const BUCKET_PRF = 'hmac-sha256';
+
+/** Most buckets a job may have. */
+export const MAX_JOB_BUCKETS = 65_536;
+
+const INFO_BUCKET_KEY = 'dataport-job-v1 bucket key\0';
+const READY = 0x01;
+const MAX_SET = 2 ** 32 - 1;
+
+/** What a job is: the same on both sides once agreed. */
+export interface PsiJobSpec {
+  /** Caller-chosen job id (1–64 of `A-Z a-z 0-9 _ . -`, first an alphanumeric). */
+  jobId: string;
+  /** Number of buckets B. */
+  buckets: number;
+  /** The PSI terms every bucket runs with. */
+  terms: PsiTerms;
+  /** Number of key columns (compared, like the key schema of a PSI run). */
+  keyColumns: number;
+}
+
+/**
+ * Checks a job id: 1–64 characters of `A-Z a-z 0-9 _ . -`, starting with a letter or digit (it
+ * names directories and queue tasks).
+ *
+ * @example
+ * ```ts
+ * checkJobId('city-2026-12'); // ok; checkJobId('../x') throws RangeError
+ * ```
+ */
+export function checkJobId(jobId: string): void {
+  if (typeof jobId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(jobId)) {
+    throw new RangeError('jobId must be 1 to 64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit');
+  }
+}
+
+function jobOptions(spec: PsiJobSpec, phase: 'open' | 'close', extra: Record<string, string> = {}): Record<string, string> {
+  const t = spec.terms;
+  return {
+    phase,
+    'job-id': spec.jobId,
+    buckets: String(spec.buckets),
+    'bucket-prf': BUCKET_PRF,
+    'count-only': t.countOnly ? 'true' : 'false',
+    truncate: String(t.truncation ?? 128),
+    'key-columns': String(spec.keyColumns),
+    ...extra,
+  };
+}
+
+function jobTerms(spec: PsiJobSpec, options: Record<string, string>, requesterSetSize: number): SessionTerms {
+  return {
+    protocol: PSI_JOB_PROTOCOL_NAME,
+    options,
+    purpose: spec.terms.purpose ?? '',
+    recipients: spec.terms.reveal === 'both' ? ['requester', 'responder'] : ['requester'],
+    requesterSetSize,
+    responderSetSize: { min: 0, max: MAX_SET },
+    minIntersection: 0,
+  };
+}
+
+/**
+ * Reads a job spec back from signed job terms, or a refusal reason.
+ *
+ * @example
+ * ```ts
+ * const spec = jobSpecOf(session.terms);
+ * if (typeof spec === 'string') refuse(spec);
+ * ```
+ */
+export function jobSpecOf(terms: SessionTerms): PsiJobSpec | string {
+  if (terms.protocol !== PSI_JOB_PROTOCOL_NAME) return 'not a job session';
+  const o = terms.options;
+  const buckets = Number(o['buckets']);
+  if (!/^[1-9][0-9]{0,5}$/.test(o['buckets'] ?? '') || buckets > MAX_JOB_BUCKETS) return 'unsupported number of buckets';
+  if (o['bucket-prf'] !== BUCKET_PRF) return 'unsupported bucket function';
+  const jobId = o['job-id'] ?? '';
+  try {
+    checkJobId(jobId);
+  } catch {
+    return 'malformed job id';
+  }
+  const co = o['count-only'];
+  const tr = o['truncate'];
+  if ((co !== 'true' && co !== 'false') || (tr !== 'none' && tr !== '128' && tr !== '192')) return 'unsupported protocol option';
+  const kc = Number(o['key-columns']);
+  if (!Number.isInteger(kc) || kc < 1 || kc > 16) return 'unsupported protocol option';
+  return {
+    jobId,
+    buckets,
+    keyColumns: kc,
+    terms: {
+      reveal: terms.recipients.includes('responder') ? 'both' : 'requester',
+      countOnly: co === 'true',
+      truncation: tr === 'none' ? 'none' : (Number(tr) as 128 | 192),
+      purpose: terms.purpose,
+    },
+  };
+}
+
+/** Options of {@link openPsiJob}. */
+export interface OpenPsiJobOptions extends SessionOptionsBase {
+  role: 'requester' | 'responder';
+  /** Requester: the job. */
+  spec?: PsiJobSpec;
+  /** Responder: refuse (return a reason) or accept a job's spec; called once the peer is authenticated. */
+  check?: (spec: PsiJobSpec, peerPublicKey: Uint8Array) => string | undefined;
+  /**
+   * Responder: called with the agreed job before the requester is told the job is ready (e.g. to
+   * partition the responder's input into buckets with the key). The requester waits for it.
+   */
+  prepare?: (job: OpenedPsiJob) => Promise<void>;
+}
+
+/** What both parties hold after {@link openPsiJob}. */
+export interface OpenedPsiJob {
+  spec: PsiJobSpec;
+  /** The 32-byte per-job bucket key (secret; see docs/jobs.md for where it is kept). */
+  bucketKey: Uint8Array;
+  /** Hex SHA-256 of the open session's transcript: every bucket session carries it. */
+  jobTerms: string;
+  peerPublicKey: Uint8Array;
+  sessionId: Uint8Array;
+}
+
+function keyOf(session: Session, jobId: string): Uint8Array {
+  // HKDF-Expand (RFC 5869 §2.3) of the session's binding value: a key neither party chose alone.
+  return expand(sha256, session.ekm, utf8(`${INFO_BUCKET_KEY}${jobId}`), 32);
+}
+
+/**
+ * Opens a bucketed PSI job: agrees the spec (the responder may refuse it) and the bucket key. The
+ * responder runs `prepare` before answering "ready"; the requester resolves only after that.
+ * A refusal rejects with `TermsRefusedError` on both sides (no receipt: nothing ran).
+ *
+ * @example
+ * ```ts
+ * const [mine] = await Promise.all([
+ *   openPsiJob({ role: 'requester', transport: a, identity: pharma, peerPublicKey: hospital.publicKey,
+ *                spec: { jobId: 'j1', buckets: 64, keyColumns: 1, terms: { reveal: 'requester' } } }),
+ *   openPsiJob({ role: 'responder', transport: b, identity: hospital, peerPublicKey: pharma.publicKey }),
+ * ]);
+ * mine.bucketKey.length; // 32
+ * ```
+ */
+export async function openPsiJob(options: OpenPsiJobOptions): Promise<OpenedPsiJob> {
+  const common = sessionBaseOptions(options);
+  let session: Session;
+  if (options.role === 'requester') {
+    const spec = options.spec;
+    if (spec === undefined) throw new TypeError('spec is required for the requester');
+    checkJobId(spec.jobId);
+    if (!Number.isInteger(spec.buckets) || spec.buckets < 1 || spec.buckets > MAX_JOB_BUCKETS) {
+      throw new RangeError(`spec.buckets must be an integer from 1 to ${MAX_JOB_BUCKETS}`);
+    }
+    session = await establishSession({ ...common, role: 'requester', terms: jobTerms(spec, jobOptions(spec, 'open'), 0) });
+  } else {
+    session = await establishSession({
+      ...common,
+      role: 'responder',
+      localSetSize: 0,
+      policy: {
+        protocols: [PSI_JOB_PROTOCOL_NAME],
+        check: (terms, peer) => {
+          const spec = jobSpecOf(terms);
+          if (typeof spec === 'string') return spec;
+          if (terms.options['phase'] !== 'open') return 'not a job opening';
+          return options.check?.(spec, peer);
+        },
+      },
+    });
+  }
+  try {
+    if (!session.accepted) throw new TermsRefusedError(session.refusalReason ?? 'terms refused');
+    const spec = jobSpecOf(session.terms);
+    if (typeof spec === 'string') throw new TermsRefusedError(spec);
+    const job: OpenedPsiJob = {
+      spec,
+      bucketKey: keyOf(session, spec.jobId),
+      jobTerms: toHex(session.transcriptHash),
+      peerPublicKey: session.peerPublicKey,
+      sessionId: session.sessionId,
+    };
+    if (options.role === 'responder') {
+      await options.prepare?.(job);
+      await session.channel.send(Uint8Array.of(READY), options.signal);
+    } else {
+      const frame = await session.channel.receive(options.signal);
+      if (frame.length !== 1 || frame[0] !== READY) throw new MalformedMessageError('expected the job-ready message');
+    }
+    await session.close();
+    return job;
+  } catch (e) {
+    if (session.accepted) await session.fail(e);
+    else await session.close().catch(() => {});
+    throw e;
+  }
+}
+
+/** What each party contributes to the job receipt. */
+export interface JobTotals {
+  /** This party's distinct keys over all buckets. */
+  distinctKeys: number;
+  /** Distinct keys in the intersection, if this party learned it (else 0). */
+  intersectionSize: number;
+  /** Wall-clock compute time of the whole job on this side, ms. */
+  computeMs: number;
+}
+
+/** Options of {@link closePsiJob}. */
+export interface ClosePsiJobOptions extends SessionOptionsBase {
+  role: 'requester' | 'responder';
+  /** Requester: the job as opened, and the hex job terms hash. */
+  spec?: PsiJobSpec;
+  jobTerms?: string;
+  /**
+   * Responder: the job's record and this side's totals for the job the terms name, or a refusal
+   * reason (unknown job, job terms that differ, buckets not all run here).
+   */
+  lookup?: (spec: PsiJobSpec, jobTerms: string, peerPublicKey: Uint8Array) => JobTotals | string;
+  /** Requester: its totals. */
+  totals?: JobTotals;
+}
+
+/**
+ * Ends a job with its one co-signed receipt: protocol `ecdh-psi-job`, the job id, B and the job
+ * terms hash in its options, both parties' total distinct keys as input sizes, the released
+ * intersection size, outcome `completed`. Price schedules (session options) bill this receipt.
+ *
+ * @example
+ * ```ts
+ * const receipt = await closePsiJob({ role: 'requester', transport, identity, peerPublicKey, spec, jobTerms,
+ *   totals: { distinctKeys: 1000, intersectionSize: 120, computeMs: 5000 } });
+ * ```
+ */
+export async function closePsiJob(options: ClosePsiJobOptions): Promise<UsageReceipt> {
+  const common = sessionBaseOptions(options);
+  let totals = options.totals;
+  let session: Session;
+  if (options.role === 'requester') {
+    const { spec, jobTerms: jt } = options;
+    if (spec === undefined || jt === undefined || totals === undefined) throw new TypeError('spec, jobTerms and totals are required for the requester');
+    session = await establishSession({
+      ...common,
+      role: 'requester',
+      terms: jobTerms(spec, jobOptions(spec, 'close', { 'job-terms': jt }), totals.distinctKeys),
+    });
+  } else {
+    // The responder's set size (its job total) depends on which job the terms name.
+    let found: JobTotals | undefined;
+    session = await establishSession({
+      ...common,
+      role: 'responder',
+      localSetSize: 0,
+      localSetSizeFor: (terms, peer) => {
+        const spec = jobSpecOf(terms);
+        if (typeof spec === 'string') return spec;
+        if (terms.options['phase'] !== 'close') return 'not a job closing';
+        const r = options.lookup?.(spec, terms.options['job-terms'] ?? '', peer) ?? 'unknown job';
+        if (typeof r === 'string') return r;
+        found = r;
+        return r.distinctKeys;
+      },
+      policy: { protocols: [PSI_JOB_PROTOCOL_NAME] },
+    });
+    totals = found;
+  }
+  try {
+    if (!session.accepted) throw new TermsRefusedError(session.refusalReason ?? 'terms refused');
+    if (totals === undefined) throw new VerificationFailedError('job totals missing');
+    const peerInput = options.role === 'requester' ? session.responderSetSize : session.terms.requesterSetSize;
+    const learns = session.terms.recipients.includes(options.role);
+    const receipt = await session.exchangeReceipt({
+      outcome: 'completed',
+      inputSize: totals.distinctKeys,
+      outputSize: learns ? totals.intersectionSize : 0,
+      computeMs: totals.computeMs,
+      expectedPeerInputSize: peerInput,
+    });
+    await session.close();
+    return receipt;
+  } catch (e) {
+    if (session.accepted) await session.fail(e);
+    else await session.close().catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * The bucket of a key from its MAC = HMAC-SHA256(bucketKey, normalised key): the MAC's first 8
+ * bytes as an integer, reduced to [0, B) by multiply-shift (bias below 2^-32 for B ≤ 2^16).
+ *
+ * @example
+ * ```ts
+ * const b = bucketIndex(hmac(sha256, job.bucketKey, normalizeKey(['110101199003070011'])!), 64);
+ * ```
+ */
+export function bucketIndex(mac: Uint8Array, buckets: number): number {
+  // (hi32 · B + ((lo32 · B) >> 32)) >> 32, exact in doubles for B ≤ 2^16 (products < 2^48).
+  const hi = ((mac[0]! << 24) | (mac[1]! << 16) | (mac[2]! << 8) | mac[3]!) >>> 0;
+  const lo = ((mac[4]! << 24) | (mac[5]! << 16) | (mac[6]! << 8) | mac[7]!) >>> 0;
+  const carry = Math.floor((lo * buckets) / 2 ** 32);
+  return Math.floor((hi * buckets + carry) / 2 ** 32);
+}
+

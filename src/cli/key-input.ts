@@ -120,7 +120,7 @@ export async function writeMatchingRows(
   outPath: string,
   columns: readonly string[],
   normalize: KeyNormalizer,
-  matches: ReadonlySet<string>,
+  matches: { has(id: string): boolean },
   expectedSha256: Uint8Array,
   options: { onBytes?: (n: number) => void; signal?: AbortSignal; force?: boolean } = {},
 ): Promise<number> {

@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   aggregate: () => import('./commands/aggregate.js'),
   ledger: () => import('./commands/ledger.js'),
   'ppca-psi': () => import('./commands/ppca-psi.js'),
+  job: () => import('./commands/job.js'),
 };
 
 const USAGE = `usage: dataport <command> [options]
@@ -32,6 +33,7 @@ commands:
   aggregate   multi-party homomorphic aggregation (serve | analyst | provide)
   ledger      verify | checkpoint | cross-check | export | prove | consistency | report
   ppca-psi    PSI with another platform (SecretFlow) over the PPCA 9-2023 protocol
+  job         bucketed, resumable PSI jobs (serve | submit | worker | status)
 
 Run 'dataport <command> --help' for the options of one command.
 Exit codes: 0 success, 1 error (one line on stderr), 2 unknown command, 130 interrupted.`;

@@ -307,3 +307,12 @@ export const PPCA_MESSAGES = {
 export const KEYGEN_MESSAGES = {
   wrote: (keyPath: string, pubPath: string) => `wrote ${keyPath} (secret, mode 0600) and ${pubPath}`,
 } as const;
+/** `job submit` failed (`why`: the cause, with its hint). No output was written. */
+export function jobFailedMessage(jobId: string, why: string): string {
+  return `job ${jobId} failed, no output written: ${why}`;
+}
+
+/** A session that `job serve` could not serve. */
+export function jobSessionFailedMessage(who: string, why: string): string {
+  return `dataport: job session from ${who} failed: ${why}`;
+}

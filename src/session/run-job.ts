@@ -236,8 +236,6 @@ export interface JobTotals {
   distinctKeys: number;
   /** Distinct keys in the intersection, if this party learned it (else 0). */
   intersectionSize: number;
-  /** Wall-clock compute time of the whole job on this side, ms. */
-  computeMs: number;
 }
 
 /** Options of {@link closePsiJob}. */
@@ -263,7 +261,7 @@ export interface ClosePsiJobOptions extends SessionOptionsBase {
  * @example
  * ```ts
  * const receipt = await closePsiJob({ role: 'requester', transport, identity, peerPublicKey, spec, jobTerms,
- *   totals: { distinctKeys: 1000, intersectionSize: 120, computeMs: 5000 } });
+ *   totals: { distinctKeys: 1000, intersectionSize: 120 } });
  * ```
  */
 export async function closePsiJob(options: ClosePsiJobOptions): Promise<UsageReceipt> {
@@ -307,7 +305,9 @@ export async function closePsiJob(options: ClosePsiJobOptions): Promise<UsageRec
       outcome: 'completed',
       inputSize: totals.distinctKeys,
       outputSize: learns ? totals.intersectionSize : 0,
-      computeMs: totals.computeMs,
+      // A receipt's compute time must fit in its session's span (session.ts checks it): the
+      // closing session computes nothing; the buckets' times are not in the job receipt.
+      computeMs: 0,
       expectedPeerInputSize: peerInput,
     });
     await session.close();

@@ -1,0 +1,282 @@
+/**
+ * Options and help of `dataport job serve | submit | worker | status` (docs/cli.md, docs/jobs.md).
+ * @module
+ */
+import { InputError } from '../../errors.js';
+import { MAX_JOB_BUCKETS } from '../../session/run-job.js';
+import {
+  choiceOption,
+  intOption,
+  parseColumnList,
+  parseCommandArgs,
+  parseHostPort,
+  progressHelp,
+  progressOption,
+  PROGRESS_OPTION_SPECS,
+  secondsOption,
+  stringOption,
+  type HostPort,
+  type OptionSpec,
+} from '../args.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from '../listen-loop.js';
+import type { ProgressOptions } from '../progress.js';
+import { redisOptions } from './queue.js';
+
+/** Default bucket session limit (each bucket is one session). */
+export const DEFAULT_BUCKET_TIMEOUT_MS = 600_000;
+/** Default `--concurrency`: bucket sessions at once per process. */
+export const DEFAULT_JOB_CONCURRENCY = 2;
+
+export const JOB_HELP = `usage: dataport job serve | submit | worker | status [options]
+
+Bucketed, resumable PSI jobs (docs/jobs.md): both sides split their keys into B buckets with a
+per-job keyed hash agreed in an authenticated job session; each bucket is its own authenticated
+PSI session; finished buckets are kept in --work-dir and never redone; the output equals what one
+'dataport psi' run writes; one co-signed job receipt per side.
+
+dataport job serve --listen HOST:PORT --identity DIR --peer-key FILE --input FILE --key COL[,COL…]
+                   --work-dir DIR [--reveal both] [--output FILE] [--ledger DIR] [--concurrency N]
+  Responder: serves job, bucket and closing sessions until interrupted (several processes may
+  serve the same --work-dir). --output (with --reveal both) is written when a job ends.
+
+dataport job submit --connect ws://HOST:PORT[,ws://HOST:PORT…] --identity DIR --peer-key FILE
+                    --input FILE --key COL[,COL…] --buckets B --work-dir DIR --output FILE --job-id ID
+                    [--queue redis://HOST:PORT/DB] [--reveal both] [--ledger DIR] [--detach] [--json]
+  Requester: opens the job (or resumes it: same --job-id and --work-dir), runs the buckets on the
+  in-process queue (default) or puts them on the BullMQ queue for 'job worker' processes, then
+  closes the job and writes --output. --detach (needs --queue) returns once the buckets are queued;
+  run the same 'job submit' again to wait for them and finish the job.
+
+dataport job worker --queue redis://HOST:PORT/DB [--concurrency N]
+  Runs bucket tasks from the queue until interrupted (on any host that sees --work-dir's files).
+
+dataport job status --queue redis://HOST:PORT/DB --job-id ID [--json]
+  Per-bucket state of a queued job and a progress line.
+
+options:
+  --concurrency N           bucket sessions at once in this process (default ${DEFAULT_JOB_CONCURRENCY})
+  --timeout SECONDS         limit of each bucket session (default ${DEFAULT_BUCKET_TIMEOUT_MS / 1000})
+  --purpose TEXT            purpose / authorisation reference, in the job's terms and receipt
+  --price-schedule FILE     bill the job receipt with this schedule (needs --ledger)
+  --budget FILE             query budget checked once per job, when it opens (needs --ledger)
+  --lock-duration SECONDS   (worker) how long a task's lock lasts without renewal: a killed
+                            worker's task is re-run after at most about this long (default 30)
+${progressHelp()}
+  --json                    one JSON summary line on stdout when the command ends
+`;
+
+interface Common {
+  identityDir: string;
+  peerKeyFile: string;
+  input: string;
+  keyColumns: string[];
+  workDir: string;
+  reveal: 'requester' | 'both';
+  ledgerDir?: string;
+  priceScheduleFile?: string;
+  budgetFile?: string;
+  purpose: string;
+  concurrency: number;
+  timeoutMs: number;
+  json: boolean;
+  progress: Pick<ProgressOptions, 'mode' | 'intervalSeconds'>;
+}
+
+export interface JobServeOptions extends Common {
+  listen: HostPort;
+  output?: string;
+  handshakeTimeoutMs: number;
+}
+
+export interface JobSubmitOptions extends Common {
+  connect: string[];
+  buckets: number;
+  output?: string;
+  jobId: string;
+  queue?: string;
+  detach: boolean;
+}
+
+export interface JobWorkerOptions {
+  queue: string;
+  concurrency: number;
+  lockMs: number;
+  timeoutMs: number;
+}
+
+export interface JobStatusOptions {
+  queue: string;
+  jobId: string;
+  json: boolean;
+}
+
+const COMMON_SPEC: Record<string, OptionSpec> = {
+  identity: { type: 'string' },
+  'peer-key': { type: 'string' },
+  input: { type: 'string' },
+  key: { type: 'string' },
+  'work-dir': { type: 'string' },
+  reveal: { type: 'string' },
+  ledger: { type: 'string' },
+  'price-schedule': { type: 'string' },
+  budget: { type: 'string' },
+  purpose: { type: 'string' },
+  concurrency: { type: 'string' },
+  timeout: { type: 'string' },
+  json: { type: 'boolean' },
+  output: { type: 'string' },
+  ...PROGRESS_OPTION_SPECS,
+  help: { type: 'boolean', short: 'h' },
+};
+
+function common(values: Record<string, unknown>): Common {
+  const v = values as Parameters<typeof stringOption>[0];
+  const o: Common = {
+    identityDir: stringOption(v, 'identity', true),
+    peerKeyFile: stringOption(v, 'peer-key', true),
+    input: stringOption(v, 'input', true),
+    keyColumns: parseColumnList(stringOption(v, 'key', true), 'key'),
+    workDir: stringOption(v, 'work-dir', true),
+    reveal: choiceOption(v, 'reveal', ['both', 'requester'] as const, 'requester'),
+    purpose: stringOption(v, 'purpose') ?? '',
+    concurrency: intOption(v, 'concurrency', 1, 256, DEFAULT_JOB_CONCURRENCY),
+    timeoutMs: secondsOption(v, 'timeout', DEFAULT_BUCKET_TIMEOUT_MS),
+    json: v['json'] === true,
+    progress: progressOption(v),
+  };
+  for (const [k, flag] of [
+    ['ledgerDir', 'ledger'],
+    ['priceScheduleFile', 'price-schedule'],
+    ['budgetFile', 'budget'],
+  ] as const) {
+    const s = stringOption(v, flag);
+    if (s !== undefined) o[k] = s;
+  }
+  // eslint-disable-next-line no-control-regex
+  if (o.purpose.length > 1024 || /[\u0000-\u001f\u007f]/.test(o.purpose)) throw new InputError('option --purpose must be at most 1024 characters, without control characters');
+  for (const flag of ['price-schedule', 'budget'] as const) {
+    if (v[flag] !== undefined && o.ledgerDir === undefined) throw new InputError(`option --${flag} needs --ledger DIR (it is recorded in and checked against the ledger)`);
+  }
+  return o;
+}
+
+/**
+ * Parses `job serve` options (`undefined` for `--help`).
+ * @example
+ * ```ts
+ * const o = parseJobServeOptions(['--listen', '127.0.0.1:7400', …]);
+ * ```
+ */
+export function parseJobServeOptions(argv: readonly string[]): JobServeOptions | undefined {
+  const { values } = parseCommandArgs('job serve', argv, { ...COMMON_SPEC, listen: { type: 'string' }, 'handshake-timeout': { type: 'string' } });
+  if (values.help) return undefined;
+  const o: JobServeOptions = {
+    ...common(values),
+    listen: parseHostPort(stringOption(values, 'listen', true), 'listen'),
+    handshakeTimeoutMs: secondsOption(values, 'handshake-timeout', DEFAULT_HANDSHAKE_TIMEOUT_MS),
+  };
+  const output = stringOption(values, 'output');
+  if (output !== undefined) {
+    if (o.reveal !== 'both') throw new InputError('--output: with --reveal requester the responder learns no intersection');
+    o.output = output;
+  }
+  return o;
+}
+
+/**
+ * Parses `job submit` options (`undefined` for `--help`).
+ * @example
+ * ```ts
+ * const o = parseJobSubmitOptions(['--connect', 'ws://127.0.0.1:7400', '--buckets', '64', …]);
+ * ```
+ */
+export function parseJobSubmitOptions(argv: readonly string[]): JobSubmitOptions | undefined {
+  const { values } = parseCommandArgs('job submit', argv, {
+    ...COMMON_SPEC,
+    connect: { type: 'string' },
+    buckets: { type: 'string' },
+    'job-id': { type: 'string' },
+    queue: { type: 'string' },
+    detach: { type: 'boolean' },
+  });
+  if (values.help) return undefined;
+  const connect = stringOption(values, 'connect', true).split(',');
+  for (const c of connect) {
+    let url: URL;
+    try {
+      url = new URL(c);
+    } catch {
+      throw new InputError(`option --connect must be URLs like ws://HOST:PORT, got '${c}'`);
+    }
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new InputError(`option --connect must start with ws:// or wss://, got '${c}'`);
+    if (url.username || url.password) throw new InputError('option --connect: credentials in the URL are not supported');
+    if (url.pathname !== '/' || url.search !== '') throw new InputError(`option --connect: give HOST:PORT only, without a path ('${c}')`);
+  }
+  const jobId = stringOption(values, 'job-id', true);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(jobId)) throw new InputError('option --job-id must be 1 to 64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit');
+  const o: JobSubmitOptions = {
+    ...common(values),
+    connect: connect.map((c) => c.replace(/\/$/, '')),
+    buckets: intOption(values, 'buckets', 1, MAX_JOB_BUCKETS, 0),
+    jobId,
+    detach: values.detach === true,
+  };
+  if (values.buckets === undefined) throw new InputError('missing required option --buckets B');
+  const output = stringOption(values, 'output');
+  if (output !== undefined) o.output = output;
+  if (output === undefined) throw new InputError('missing required option --output FILE');
+  if (output === o.input) throw new InputError('--output must not be the input file');
+  const queue = stringOption(values, 'queue');
+  if (queue !== undefined) {
+    redisOptions(queue);
+    o.queue = queue;
+  }
+  if (o.detach && o.queue === undefined) throw new InputError('option --detach needs --queue (without it the job runs in this process)');
+  return o;
+}
+
+/**
+ * Parses `job worker` options (`undefined` for `--help`).
+ * @example
+ * ```ts
+ * const o = parseJobWorkerOptions(['--queue', 'redis://127.0.0.1:6379/0']);
+ * ```
+ */
+export function parseJobWorkerOptions(argv: readonly string[]): JobWorkerOptions | undefined {
+  const { values } = parseCommandArgs('job worker', argv, {
+    queue: { type: 'string' },
+    concurrency: { type: 'string' },
+    'lock-duration': { type: 'string' },
+    timeout: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return undefined;
+  const queue = stringOption(values, 'queue', true);
+  redisOptions(queue);
+  return {
+    queue,
+    concurrency: intOption(values, 'concurrency', 1, 256, DEFAULT_JOB_CONCURRENCY),
+    lockMs: secondsOption(values, 'lock-duration', 30_000),
+    timeoutMs: secondsOption(values, 'timeout', DEFAULT_BUCKET_TIMEOUT_MS),
+  };
+}
+
+/**
+ * Parses `job status` options (`undefined` for `--help`).
+ * @example
+ * ```ts
+ * const o = parseJobStatusOptions(['--queue', 'redis://127.0.0.1:6379/0', '--job-id', 'j1']);
+ * ```
+ */
+export function parseJobStatusOptions(argv: readonly string[]): JobStatusOptions | undefined {
+  const { values } = parseCommandArgs('job status', argv, {
+    queue: { type: 'string' },
+    'job-id': { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return undefined;
+  const queue = stringOption(values, 'queue', true);
+  redisOptions(queue);
+  return { queue, jobId: stringOption(values, 'job-id', true), json: values.json === true };
+}

@@ -1,0 +1,319 @@
+/**
+ * The requester's side of a job: `job submit` (open or resume, partition, run or queue the
+ * buckets, close, merge) and the bucket handler that `job submit` and `job worker` share.
+ * @module
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { AbortError, InputError } from '../../errors.js';
+import type { Ledger } from '../../ledger/file-ledger.js';
+import type { PriceSchedule } from '../../ledger/pricing.js';
+import type { BudgetPolicy } from '../../ledger/budget.js';
+import type { CryptoExecutor } from '../../protocols/executor.js';
+import { closePsiJob, openPsiJob, type PsiJobSpec } from '../../session/run-job.js';
+import type { Identity } from '../../session/identity.js';
+import { connectWebSocket } from '../../transport/websocket-node.js';
+import { toBase64 } from '../../utils/bytes.js';
+import { loadIdentity } from '../identity-files.js';
+import { budgetCheck, recordReceipt } from '../ledger-wiring.js';
+import type { Progress } from '../progress.js';
+import { createReporter, type Reporter } from '../summary.js';
+import type { JobSubmitOptions } from './options.js';
+import { enqueueBuckets, failedTask, Queue, QUEUE_NAME, queueJobStatus, redisOptions, runInProcess, type BucketTask } from './queue.js';
+import { mergeOutput, runBucket, termsOfManifest } from './run-bucket.js';
+import { jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
+
+/** URL of a job session at a responder: `ws://HOST:PORT/job/<id>/open|close|bucket/<b>`. */
+export function jobUrl(base: string, jobId: string, what: string): string {
+  return `${base}/job/${encodeURIComponent(jobId)}/${what}`;
+}
+
+function limits(timeoutMs: number) {
+  return { overallTimeoutMs: timeoutMs, idleTimeoutMs: Math.min(120_000, timeoutMs) };
+}
+
+/** What the bucket handler keeps between tasks in one process. */
+export interface BucketWorkerState {
+  executor: CryptoExecutor;
+  timeoutMs: number;
+  signal: AbortSignal;
+  identities?: Map<string, Promise<Identity>>;
+  manifests?: Map<string, Promise<JobManifest | undefined>>;
+}
+
+/**
+ * Runs one requester bucket task: nothing if the bucket already has a result; else one bucket
+ * session with a responder (the `--connect` URLs taken in turn, one further on each attempt).
+ *
+ * @example
+ * ```ts
+ * await runRequesterTask(state, { jobId: 'j1', workDir: '/srv/jobs', bucket: 7 }, 0);
+ * ```
+ */
+export async function runRequesterTask(state: BucketWorkerState, task: BucketTask, attempt: number): Promise<BucketResult> {
+  const done = await readBucketResult(task.workDir, task.jobId, task.bucket);
+  if (done) return done;
+  const manifests = (state.manifests ??= new Map());
+  const key = `${task.workDir}\0${task.jobId}`;
+  if (!manifests.has(key)) manifests.set(key, readManifest(task.workDir, task.jobId));
+  const m = await manifests.get(key)!;
+  if (!m || m.role !== 'requester' || !m.connect) throw new InputError(`job ${task.jobId}: no requester manifest in ${task.workDir}`);
+  if (!Number.isInteger(task.bucket) || task.bucket < 0 || task.bucket >= m.buckets) throw new InputError(`job ${task.jobId}: no bucket ${task.bucket}`);
+  const identities = (state.identities ??= new Map());
+  if (!identities.has(m.identityDir)) identities.set(m.identityDir, loadIdentity(m.identityDir, createReporter(false)));
+  const identity = await identities.get(m.identityDir)!;
+  const base = m.connect[(task.bucket + attempt) % m.connect.length]!;
+  const signal = AbortSignal.any([state.signal, AbortSignal.timeout(state.timeoutMs)]);
+  const transport = await connectWebSocket(jobUrl(base, m.jobId, `bucket/${task.bucket}`), {
+    limits: limits(state.timeoutMs),
+    connectTimeoutMs: Math.min(30_000, state.timeoutMs),
+    signal,
+  });
+  try {
+    return await runBucket({ workDir: task.workDir, identity, executor: state.executor, signal }, m, task.bucket, 'requester', transport);
+  } finally {
+    await transport.close().catch(() => {});
+  }
+}
+
+/** What `job submit` prepared before any connection. */
+export interface SubmitContext {
+  opts: JobSubmitOptions;
+  identity: Identity;
+  peerKey: Uint8Array;
+  executor: CryptoExecutor;
+  reporter: Reporter;
+  progress: Progress;
+  signal: AbortSignal;
+  ledger?: Ledger;
+  schedule?: PriceSchedule;
+  budget?: BudgetPolicy;
+}
+
+function sameJob(m: JobManifest, o: JobSubmitOptions, peerKey: Uint8Array): string | undefined {
+  if (m.role !== 'requester') return 'it is a responder job';
+  if (m.buckets !== o.buckets) return `it has --buckets ${m.buckets}`;
+  if (m.input !== o.input) return `its input is ${m.input}`;
+  if (m.keyColumns.join(',') !== o.keyColumns.join(',')) return `its --key is ${m.keyColumns.join(',')}`;
+  if (m.reveal !== o.reveal) return `it has --reveal ${m.reveal}`;
+  if (m.peerKey !== toBase64(peerKey)) return 'its peer key differs';
+  if (m.purpose !== o.purpose) return 'its purpose differs';
+  return undefined;
+}
+
+async function openJob(ctx: SubmitContext): Promise<JobManifest> {
+  const { opts } = ctx;
+  const spec: PsiJobSpec = {
+    jobId: opts.jobId,
+    buckets: opts.buckets,
+    keyColumns: opts.keyColumns.length,
+    terms: { reveal: opts.reveal, countOnly: false, truncation: 128, purpose: opts.purpose },
+  };
+  const budget = ctx.ledger && ctx.budget ? budgetCheck(ctx.ledger, ctx.budget, 'requester', 0) : undefined;
+  const transport = await connectWebSocket(jobUrl(opts.connect[0]!, opts.jobId, 'open'), {
+    limits: limits(opts.timeoutMs),
+    connectTimeoutMs: Math.min(30_000, opts.timeoutMs),
+    signal: ctx.signal,
+  });
+  let job;
+  try {
+    ctx.progress.phase('opening job (responder partitions)', 1, 'sessions');
+    job = await openPsiJob({
+      role: 'requester',
+      transport,
+      identity: ctx.identity,
+      peerPublicKey: ctx.peerKey,
+      spec,
+      signal: ctx.signal,
+      ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
+      ...(budget ? { beforeRun: budget } : {}),
+    });
+    ctx.progress.end();
+  } finally {
+    await budget?.release();
+    await transport.close().catch(() => {});
+  }
+  const m: JobManifest = {
+    version: 1,
+    jobId: opts.jobId,
+    role: 'requester',
+    buckets: opts.buckets,
+    bucketKey: Buffer.from(job.bucketKey).toString('hex'),
+    jobTerms: job.jobTerms,
+    peerKey: toBase64(ctx.peerKey),
+    input: opts.input,
+    keyColumns: opts.keyColumns,
+    inputSha256: '',
+    inputRecords: 0,
+    skippedRows: 0,
+    reveal: opts.reveal,
+    countOnly: false,
+    truncate: 128,
+    purpose: opts.purpose,
+    connect: opts.connect,
+    identityDir: opts.identityDir,
+    peerKeyFile: opts.peerKeyFile,
+    bucketRows: [],
+    startedAt: Date.now(),
+  };
+  job.bucketKey.fill(0);
+  ctx.progress.phase('partitioning input', (await stat(opts.input).catch(() => ({ size: 0 }))).size, 'B');
+  await partitionInput(opts.workDir, m, { onBytes: (n) => ctx.progress.update(n), signal: ctx.signal });
+  ctx.progress.end();
+  // Only a partitioned job has a manifest: a crash before this point opens the job again.
+  await writeManifest(opts.workDir, m);
+  return m;
+}
+
+async function countResults(workDir: string, jobId: string): Promise<number> {
+  const names = await readdir(jobPaths(workDir, jobId).results).catch(() => [] as string[]);
+  return names.filter((n) => n.endsWith('.json')).length;
+}
+
+/** Waits for the queued buckets (their results appear in the work dir); fails with a failed task's reason. */
+async function waitForQueue(ctx: SubmitContext, m: JobManifest, pending: number[]): Promise<number> {
+  const { opts } = ctx;
+  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(opts.queue!) });
+  queue.on('error', () => {}); // a Redis restart is waited out
+  try {
+    let tick = 0;
+    for (;;) {
+      const done = await countResults(opts.workDir, m.jobId);
+      ctx.progress.update(done);
+      if (done >= m.buckets) break;
+      if (ctx.signal.aborted) throw new AbortError('interrupted');
+      if (tick++ % 4 === 0) {
+        const failed = await failedTask(queue, m.jobId, pending).catch(() => undefined);
+        if (failed) throw new InputError(`job ${m.jobId}: bucket ${failed.bucket} failed: ${failed.reason}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const status = await queueJobStatus(opts.queue!, m.jobId).catch(() => undefined);
+    return status ? status.states.filter((s) => pending.includes(s.bucket)).reduce((n, s) => n + Math.max(0, s.attempts - 1), 0) : 0;
+  } finally {
+    await queue.close().catch(() => {});
+  }
+}
+
+/** The `--json` summary of a finished job. */
+export interface JobSubmitSummary {
+  ok: true;
+  jobId: string;
+  buckets: number;
+  bucketsRun: number;
+  bucketsRetried: number;
+  intersectionSize: number | null;
+  inputRecords: number;
+  distinctKeys: number;
+  peerDistinctKeys: number;
+  bytesSent: number;
+  bytesReceived: number;
+  ms: number;
+  outputRows?: number;
+  ledger?: { dir: string; index: number };
+}
+
+/**
+ * Runs `job submit` to its end (or, with `--detach`, until the buckets are queued).
+ * @example
+ * ```ts
+ * const summary = await submitJob(ctx);
+ * ```
+ */
+export async function submitJob(ctx: SubmitContext, startedAt: number): Promise<JobSubmitSummary | { ok: true; jobId: string; detached: true; buckets: number; pending: number }> {
+  const { opts } = ctx;
+  await makeJobDir(opts.workDir, opts.jobId);
+  let m = await readManifest(opts.workDir, opts.jobId);
+  if (m) {
+    const why = sameJob(m, opts, ctx.peerKey);
+    if (why !== undefined) throw new InputError(`job ${opts.jobId} already exists in ${opts.workDir} and ${why}; use another --job-id`);
+    ctx.reporter.info(`resuming job ${opts.jobId}`);
+  } else {
+    m = await openJob(ctx);
+  }
+  const pending: number[] = [];
+  for (let b = 0; b < m.buckets; b++) if (!(await readBucketResult(opts.workDir, m.jobId, b))) pending.push(b);
+  const tasks: BucketTask[] = pending.map((bucket) => ({ jobId: m.jobId, workDir: opts.workDir, bucket }));
+  let retried = 0;
+  ctx.progress.phase('buckets', m.buckets, 'buckets');
+  ctx.progress.update(m.buckets - pending.length);
+  if (opts.queue !== undefined) {
+    await enqueueBuckets(opts.queue, tasks, m.buckets);
+    if (opts.detach) {
+      ctx.progress.stop();
+      ctx.reporter.info(`job ${m.jobId}: ${pending.length} of ${m.buckets} buckets queued; run the same 'job submit' without --detach to finish it`);
+      return { ok: true, jobId: m.jobId, detached: true, buckets: m.buckets, pending: pending.length };
+    }
+    retried = await waitForQueue(ctx, m, pending);
+  } else {
+    let done = m.buckets - pending.length;
+    const state: BucketWorkerState = { executor: ctx.executor, timeoutMs: opts.timeoutMs, signal: ctx.signal };
+    ({ retried } = await runInProcess(tasks, async (t, attempt) => void (await runRequesterTask(state, t, attempt)), {
+      concurrency: opts.concurrency,
+      signal: ctx.signal,
+      onDone: () => ctx.progress.update(++done),
+      onRetry: (t, attempt, err) => ctx.reporter.warn(`bucket ${t.bucket}: ${String((err as Error)?.message ?? err)}; retry ${attempt}`),
+    }));
+  }
+  ctx.progress.end();
+
+  const results: BucketResult[] = [];
+  for (let b = 0; b < m.buckets; b++) {
+    const r = await readBucketResult(opts.workDir, m.jobId, b);
+    if (!r) throw new InputError(`job ${m.jobId}: bucket ${b} has no result`);
+    results.push(r);
+  }
+  const sum = (f: (r: BucketResult) => number) => results.reduce((n, r) => n + f(r), 0);
+  const learned = results.every((r) => r.intersectionSize !== null);
+  const intersectionSize = learned ? sum((r) => r.intersectionSize ?? 0) : null;
+  const distinctKeys = sum((r) => r.distinctKeys);
+
+  // The one co-signed receipt of the job, then the output.
+  const transport = await connectWebSocket(jobUrl(opts.connect[0]!, m.jobId, 'close'), {
+    limits: limits(opts.timeoutMs),
+    connectTimeoutMs: Math.min(30_000, opts.timeoutMs),
+    signal: ctx.signal,
+  });
+  let receipt;
+  try {
+    receipt = await closePsiJob({
+      role: 'requester',
+      transport,
+      identity: ctx.identity,
+      peerPublicKey: ctx.peerKey,
+      spec: { jobId: m.jobId, buckets: m.buckets, keyColumns: m.keyColumns.length, terms: termsOfManifest(m) },
+      jobTerms: m.jobTerms,
+      totals: { distinctKeys, intersectionSize: intersectionSize ?? 0 },
+      signal: ctx.signal,
+      ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
+    });
+  } finally {
+    await transport.close().catch(() => {});
+  }
+  let ledger: { dir: string; index: number } | undefined;
+  if (ctx.ledger) {
+    const { index } = await recordReceipt(ctx.ledger, receipt);
+    ledger = { dir: ctx.ledger.dir, index };
+  }
+  let outputRows: number | undefined;
+  if (opts.output !== undefined) {
+    ctx.progress.phase('writing', 0, 'B');
+    outputRows = await mergeOutput(opts.workDir, m, opts.output, { signal: ctx.signal, onBytes: (n) => ctx.progress.update(n) });
+    ctx.progress.end();
+  }
+  return {
+    ok: true,
+    jobId: m.jobId,
+    buckets: m.buckets,
+    bucketsRun: pending.length,
+    bucketsRetried: retried,
+    intersectionSize,
+    inputRecords: m.inputRecords,
+    distinctKeys,
+    peerDistinctKeys: sum((r) => r.peerDistinctKeys),
+    bytesSent: sum((r) => r.bytesSent),
+    bytesReceived: sum((r) => r.bytesReceived),
+    ms: Math.round(performance.now() - startedAt),
+    ...(outputRows !== undefined ? { outputRows } : {}),
+    ...(ledger ? { ledger } : {}),
+  };
+}

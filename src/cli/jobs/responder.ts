@@ -1,0 +1,201 @@
+/**
+ * The responder's side of a job (`job serve`): every connection's upgrade path names what it is —
+ * `/job/<id>/open`, `/job/<id>/bucket/<b>` or `/job/<id>/close` — and the session's signed terms
+ * must say the same (the path only picks which input to load; it is never trusted).
+ * @module
+ */
+import { readdir, rm } from 'node:fs/promises';
+import { InputError } from '../../errors.js';
+import type { BudgetPolicy } from '../../ledger/budget.js';
+import type { Ledger } from '../../ledger/file-ledger.js';
+import type { PriceSchedule } from '../../ledger/pricing.js';
+import type { UsageReceipt } from '../../ledger/receipt-types.js';
+import type { CryptoExecutor } from '../../protocols/executor.js';
+import type { Identity } from '../../session/identity.js';
+import { closePsiJob, openPsiJob, type JobTotals, type OpenedPsiJob, type PsiJobSpec } from '../../session/run-job.js';
+import type { FrameTransport } from '../../transport/types.js';
+import { equalBytes, toBase64 } from '../../utils/bytes.js';
+import { budgetCheck, recordReceipt } from '../ledger-wiring.js';
+import type { JobServeOptions } from './options.js';
+import { mergeOutput, runBucket } from './run-bucket.js';
+import { jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
+
+/** What `job serve` prepared before listening. */
+export interface ServeContext {
+  opts: JobServeOptions;
+  identity: Identity;
+  peerKey: Uint8Array;
+  executor: CryptoExecutor;
+  ledger?: Ledger;
+  schedule?: PriceSchedule;
+  budget?: BudgetPolicy;
+}
+
+/** What one served session did, for the serve loop's report. */
+export type ServedSession =
+  | { kind: 'open'; jobId: string; buckets: number; rows: number }
+  | { kind: 'bucket'; jobId: string; bucket: number; result: BucketResult }
+  | {
+      kind: 'close';
+      jobId: string;
+      buckets: number;
+      distinctKeys: number;
+      peerDistinctKeys: number;
+      intersectionSize: number | null;
+      inputRecords: number;
+      receipt: UsageReceipt;
+      ledger?: { dir: string; index: number };
+      outputRows?: number;
+    };
+
+/**
+ * Parses a job session's upgrade path.
+ * @example
+ * ```ts
+ * parseJobPath('/job/j1/bucket/7'); // { jobId: 'j1', what: 'bucket', bucket: 7 }
+ * ```
+ */
+export function parseJobPath(path: string): { jobId: string; what: 'open' | 'close' | 'bucket'; bucket?: number } {
+  const m = /^\/job\/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})\/(open|close|bucket\/(0|[1-9][0-9]{0,5}))$/.exec(path);
+  if (!m) throw new InputError('not a job session path');
+  return m[3] !== undefined ? { jobId: m[1]!, what: 'bucket', bucket: Number(m[3]) } : { jobId: m[1]!, what: m[2] as 'open' | 'close' };
+}
+
+function checkSpec(ctx: ServeContext, jobId: string, spec: PsiJobSpec): string | undefined {
+  const { opts } = ctx;
+  if (spec.jobId !== jobId) return 'the job id differs from the one in the request';
+  if (spec.terms.reveal !== opts.reveal) return `the listener runs with --reveal ${opts.reveal}, the request asks for --reveal ${spec.terms.reveal ?? 'requester'}`;
+  if (spec.terms.countOnly) return 'the listener does not run with --count-only';
+  if (spec.terms.truncation !== 128) return 'the listener runs with --truncate 128';
+  if (spec.keyColumns !== opts.keyColumns.length) return `the listener's key has ${opts.keyColumns.length} columns, the request's ${spec.keyColumns}`;
+  if (opts.purpose !== '' && spec.terms.purpose !== opts.purpose) return 'the purpose differs from the one the listener was started with';
+  return undefined;
+}
+
+async function serveOpen(ctx: ServeContext, jobId: string, transport: FrameTransport, signal: AbortSignal): Promise<ServedSession> {
+  const { opts } = ctx;
+  const budget = ctx.ledger && ctx.budget ? budgetCheck(ctx.ledger, ctx.budget, 'responder', 0) : undefined;
+  let manifest: JobManifest | undefined;
+  try {
+    await openPsiJob({
+      role: 'responder',
+      transport,
+      identity: ctx.identity,
+      peerPublicKey: ctx.peerKey,
+      signal,
+      check: (spec) => checkSpec(ctx, jobId, spec),
+      ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
+      ...(budget ? { beforeRun: budget } : {}),
+      prepare: async (job: OpenedPsiJob) => {
+        await makeJobDir(opts.workDir, jobId);
+        // A job opened again (the requester lost its state before partitioning) starts over.
+        await rm(jobPaths(opts.workDir, jobId).results, { recursive: true, force: true });
+        const m: JobManifest = {
+          version: 1,
+          jobId,
+          role: 'responder',
+          buckets: job.spec.buckets,
+          bucketKey: Buffer.from(job.bucketKey).toString('hex'),
+          jobTerms: job.jobTerms,
+          peerKey: toBase64(job.peerPublicKey),
+          input: opts.input,
+          keyColumns: opts.keyColumns,
+          inputSha256: '',
+          inputRecords: 0,
+          skippedRows: 0,
+          reveal: opts.reveal,
+          countOnly: false,
+          truncate: 128,
+          purpose: job.spec.terms.purpose ?? '',
+          identityDir: opts.identityDir,
+          peerKeyFile: opts.peerKeyFile,
+          bucketRows: [],
+          startedAt: Date.now(),
+        };
+        job.bucketKey.fill(0);
+        await partitionInput(opts.workDir, m, { signal });
+        await writeManifest(opts.workDir, m);
+        manifest = m;
+      },
+    });
+  } finally {
+    await budget?.release();
+  }
+  return { kind: 'open', jobId, buckets: manifest!.buckets, rows: manifest!.inputRecords };
+}
+
+async function jobManifest(ctx: ServeContext, jobId: string): Promise<JobManifest> {
+  const m = await readManifest(ctx.opts.workDir, jobId);
+  if (!m || m.role !== 'responder') throw new InputError(`unknown job ${jobId}`);
+  if (!equalBytes(Buffer.from(m.peerKey, 'base64'), ctx.peerKey)) throw new InputError(`job ${jobId} belongs to another peer`);
+  return m;
+}
+
+async function serveClose(ctx: ServeContext, jobId: string, transport: FrameTransport, signal: AbortSignal): Promise<ServedSession> {
+  const { opts } = ctx;
+  const m = await jobManifest(ctx, jobId);
+  const results: BucketResult[] = [];
+  for (let b = 0; b < m.buckets; b++) {
+    const r = await readBucketResult(opts.workDir, jobId, b);
+    if (r) results.push(r);
+  }
+  const sum = (f: (r: BucketResult) => number) => results.reduce((n, r) => n + f(r), 0);
+  const learned = results.every((r) => r.intersectionSize !== null);
+  const totals: JobTotals = { distinctKeys: sum((r) => r.distinctKeys), intersectionSize: learned ? sum((r) => r.intersectionSize ?? 0) : 0 };
+  const receipt = await closePsiJob({
+    role: 'responder',
+    transport,
+    identity: ctx.identity,
+    peerPublicKey: ctx.peerKey,
+    signal,
+    ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
+    lookup: (spec, jobTerms) => {
+      if (spec.jobId !== jobId || jobTerms !== m.jobTerms) return 'the job terms differ from the job this listener opened';
+      if (spec.buckets !== m.buckets) return 'the number of buckets differs';
+      if (results.length !== m.buckets) return `${m.buckets - results.length} of ${m.buckets} buckets have not run on the responder`;
+      return totals;
+    },
+  });
+  let ledger: { dir: string; index: number } | undefined;
+  if (ctx.ledger) {
+    const { index } = await recordReceipt(ctx.ledger, receipt);
+    ledger = { dir: ctx.ledger.dir, index };
+  }
+  let outputRows: number | undefined;
+  if (opts.output !== undefined && m.reveal === 'both') outputRows = await mergeOutput(opts.workDir, m, opts.output, { signal });
+  return {
+    kind: 'close',
+    jobId,
+    buckets: m.buckets,
+    distinctKeys: totals.distinctKeys,
+    peerDistinctKeys: sum((r) => r.peerDistinctKeys),
+    intersectionSize: learned ? totals.intersectionSize : null,
+    inputRecords: m.inputRecords,
+    receipt,
+    ...(ledger ? { ledger } : {}),
+    ...(outputRows !== undefined ? { outputRows } : {}),
+  };
+}
+
+/**
+ * Serves one connection of `job serve` by its path; rejects like any failed session.
+ * @example
+ * ```ts
+ * const served = await serveJobSession(ctx, transport, '/job/j1/bucket/7', signal);
+ * ```
+ */
+export async function serveJobSession(ctx: ServeContext, transport: FrameTransport, path: string, signal: AbortSignal): Promise<ServedSession> {
+  const p = parseJobPath(path);
+  if (p.what === 'open') return serveOpen(ctx, p.jobId, transport, signal);
+  if (p.what === 'close') return serveClose(ctx, p.jobId, transport, signal);
+  const m = await jobManifest(ctx, p.jobId);
+  if (p.bucket! >= m.buckets) throw new InputError(`job ${p.jobId} has no bucket ${p.bucket}`);
+  const result = await runBucket({ workDir: ctx.opts.workDir, identity: ctx.identity, executor: ctx.executor, signal }, m, p.bucket!, 'responder', transport);
+  return { kind: 'bucket', jobId: p.jobId, bucket: p.bucket!, result };
+}
+
+/** Buckets with a result on this side (for messages). */
+export async function finishedBuckets(workDir: string, jobId: string): Promise<number> {
+  const names = await readdir(jobPaths(workDir, jobId).results).catch(() => [] as string[]);
+  return names.filter((n) => n.endsWith('.json')).length;
+}

@@ -1,0 +1,172 @@
+/**
+ * One bucket of a job on one side (an ordinary authenticated `runPsi` session bound to the job),
+ * and the final merge of the bucket results into the output file.
+ *
+ * A bucket's keys are read from its partition file with the same reader as `dataport psi`
+ * (`readKeys`); its result lists which of the bucket's rows matched (their ordinals). The merge
+ * streams the input once through `writeMatchingRows`, the same writer as `dataport psi`, asking
+ * for each row whether it is the next matched ordinal of its bucket: the output is byte for byte
+ * what a single run writes, and memory is one read buffer per bucket.
+ * @module
+ */
+import { openSync, readSync, closeSync } from 'node:fs';
+import { InputError } from '../../errors.js';
+import type { CryptoExecutor } from '../../protocols/executor.js';
+import { DEFAULT_MAX_PEER_SET_SIZE, normalizeKey } from '../../protocols/psi/index.js';
+import { runPsi, type JobBucketBinding, type PsiTerms } from '../../session/run-psi.js';
+import type { Identity } from '../../session/identity.js';
+import type { FrameTransport } from '../../transport/types.js';
+import { fromBase64 } from '../../utils/bytes.js';
+import { scanCsv } from '../csv.js';
+import { keyBytes, keyId, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
+import { bucketFunction, jobPaths, writeBucketResult, type BucketResult, type JobManifest } from './work-dir.js';
+
+/** The PSI terms of a job's manifest (every bucket runs with them). */
+export function termsOfManifest(m: JobManifest): PsiTerms {
+  return { reveal: m.reveal, countOnly: m.countOnly, truncation: m.truncate === 0 ? 'none' : m.truncate, purpose: m.purpose };
+}
+
+async function bucketKeys(m: JobManifest, workDir: string, b: number, signal?: AbortSignal): Promise<KeyInput | undefined> {
+  if (m.bucketRows[b] === 0) return undefined;
+  return readKeys(jobPaths(workDir, m.jobId).bucketCsv(b), m.keyColumns, normalizeKey, {
+    maxKeys: DEFAULT_MAX_PEER_SET_SIZE,
+    ...(signal ? { signal } : {}),
+  });
+}
+
+/** What running one bucket needs besides the manifest. */
+export interface BucketRunContext {
+  workDir: string;
+  identity: Identity;
+  executor: CryptoExecutor;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs bucket `b` of the job over `transport` and writes its result atomically. The responder
+ * refuses a session whose terms are not exactly this job's (peer, terms, job id, bucket, job terms hash).
+ *
+ * @example
+ * ```ts
+ * const r = await runBucket(ctx, manifest, 7, 'requester', transport);
+ * ```
+ */
+export async function runBucket(ctx: BucketRunContext, m: JobManifest, b: number, role: 'requester' | 'responder', transport: FrameTransport): Promise<BucketResult> {
+  const t0 = performance.now();
+  const input = await bucketKeys(m, ctx.workDir, b, ctx.signal);
+  const binding: JobBucketBinding = { jobId: m.jobId, bucket: b, jobTerms: m.jobTerms };
+  const terms = termsOfManifest(m);
+  const common = {
+    records: input?.fields ?? [],
+    keySchema: { columns: m.keyColumns },
+    transport,
+    identity: ctx.identity,
+    peerPublicKey: fromBase64(m.peerKey),
+    executor: ctx.executor,
+    jobBucket: binding,
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  };
+  const r =
+    role === 'requester'
+      ? await runPsi({ ...common, role, terms })
+      : await runPsi({
+          ...common,
+          role,
+          policy: {
+            check: (t) => {
+              // The bucket runs under the job's terms and nothing else (the job session agreed them).
+              const reveal = t.recipients.includes('responder') ? 'both' : 'requester';
+              if (reveal !== m.reveal || t.options['count-only'] !== String(m.countOnly) || t.options['truncate'] !== String(terms.truncation) || t.purpose !== m.purpose) {
+                return 'bucket terms differ from the job terms';
+              }
+              return undefined;
+            },
+          },
+        });
+  let ordinals = new Float64Array(0);
+  if (r.intersectionRows !== undefined && input !== undefined && r.intersectionRows.length > 0) {
+    const matches = new Set(r.intersectionRows.map((i) => input.ids[i]!));
+    const out: number[] = [];
+    let k = 0;
+    await scanCsv(jobPaths(ctx.workDir, m.jobId).bucketCsv(b), { columns: m.keyColumns, lines: false }, (row) => {
+      const key = normalizeKey(row.values);
+      if (key !== undefined && matches.has(keyId(key))) out.push(k);
+      k++;
+    });
+    ordinals = Float64Array.from(out);
+  }
+  const result: BucketResult = {
+    bucket: b,
+    distinctKeys: r.distinctKeys,
+    peerDistinctKeys: r.peerDistinctKeys,
+    intersectionSize: r.intersectionSize ?? null,
+    matchedRows: ordinals.length,
+    bytesSent: r.bytesSent,
+    bytesReceived: r.bytesReceived,
+    ms: Math.round(performance.now() - t0),
+  };
+  await writeBucketResult(ctx.workDir, m.jobId, result, ordinals);
+  return result;
+}
+
+/** Reads a bucket's matched ordinals in 4 KiB slices. */
+class OrdinalCursor {
+  private fd: number | undefined;
+  private buf = new Float64Array(512);
+  private len = 0;
+  private pos = 0;
+  seen = 0;
+  constructor(private readonly path: string) {}
+  private next(): number {
+    if (this.pos === this.len) {
+      this.fd ??= openSync(this.path, 'r');
+      const n = readSync(this.fd, new Uint8Array(this.buf.buffer), 0, this.buf.byteLength, null);
+      if (n % 8 !== 0) throw new InputError(`${this.path}: damaged result`);
+      this.len = n / 8;
+      this.pos = 0;
+      if (this.len === 0) return Number.POSITIVE_INFINITY;
+    }
+    return this.buf[this.pos++]!;
+  }
+  private head: number | undefined;
+  /** True when the bucket's next row (in input order) matched. */
+  take(): boolean {
+    this.head ??= this.next();
+    const hit = this.head === this.seen++;
+    if (hit) this.head = undefined;
+    return hit;
+  }
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/**
+ * Writes the job's output: the input's header and every row whose key matched, in input order,
+ * byte for byte (what `dataport psi --output` writes). Fails, writing nothing, if the input
+ * changed since it was partitioned. Returns the rows written.
+ *
+ * @example
+ * ```ts
+ * const rows = await mergeOutput(workDir, manifest, 'matched.csv');
+ * ```
+ */
+export async function mergeOutput(workDir: string, m: JobManifest, output: string, options: { force?: boolean; signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Promise<number> {
+  const p = jobPaths(workDir, m.jobId);
+  const cursors = Array.from({ length: m.buckets }, (_, b) => new OrdinalCursor(p.resultRows(b)));
+  const bucketOf = bucketFunction(m);
+  try {
+    return await writeMatchingRows(
+      m.input,
+      output,
+      m.keyColumns,
+      normalizeKey,
+      { has: (id: string) => cursors[bucketOf(keyBytes(id))]!.take() },
+      Buffer.from(m.inputSha256, 'hex'),
+      { ...options, force: options.force === true },
+    );
+  } finally {
+    for (const c of cursors) c.close();
+  }
+}

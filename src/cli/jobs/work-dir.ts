@@ -1,0 +1,268 @@
+/**
+ * One side's job directory (`--work-dir DIR/<job id>/`, docs/jobs.md): the manifest, the input
+ * partitioned into bucket files, and one result per finished bucket. Every file is written to a
+ * temporary name and renamed into place, so a crash leaves either the old state or the new one;
+ * a bucket counts as finished exactly when its `results/NNNNN.json` exists.
+ *
+ * The manifest holds the per-job bucket key (a secret: mode 0600, never logged).
+ * @module
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InputError } from '../../errors.js';
+import { normalizeKey } from '../../protocols/psi/index.js';
+import { bucketIndex } from '../../session/run-job.js';
+import { toHex } from '../../utils/bytes.js';
+import { scanCsv } from '../csv.js';
+import { fsErrorText } from '../files.js';
+
+/** What each side records about a job. */
+export interface JobManifest {
+  version: 1;
+  jobId: string;
+  role: 'requester' | 'responder';
+  buckets: number;
+  /** Hex; secret. */
+  bucketKey: string;
+  jobTerms: string;
+  /** Base64 of the peer's identity key. */
+  peerKey: string;
+  input: string;
+  keyColumns: string[];
+  /** Hex SHA-256 of the input when it was partitioned. */
+  inputSha256: string;
+  inputRecords: number;
+  skippedRows: number;
+  reveal: 'requester' | 'both';
+  countOnly: boolean;
+  truncate: 0 | 128 | 192;
+  purpose: string;
+  /** Requester: how workers reach the responder(s), and the files they authenticate with. */
+  connect?: string[];
+  identityDir: string;
+  peerKeyFile: string;
+  /** Data rows per bucket. */
+  bucketRows: number[];
+  startedAt: number;
+}
+
+/** A finished bucket. */
+export interface BucketResult {
+  bucket: number;
+  distinctKeys: number;
+  peerDistinctKeys: number;
+  /** Distinct keys in the bucket's intersection (null when this side learns nothing). */
+  intersectionSize: number | null;
+  /** Rows of the bucket whose key matched; their ordinals in the bucket are in `NNNNN.rows`. */
+  matchedRows: number;
+  bytesSent: number;
+  bytesReceived: number;
+  ms: number;
+}
+
+/** Paths of one job's directory. */
+export function jobPaths(workDir: string, jobId: string) {
+  const dir = join(workDir, jobId);
+  const name = (b: number) => String(b).padStart(5, '0');
+  return {
+    dir,
+    manifest: join(dir, 'manifest.json'),
+    buckets: join(dir, 'buckets'),
+    bucketCsv: (b: number) => join(dir, 'buckets', `${name(b)}.csv`),
+    result: (b: number) => join(dir, 'results', `${name(b)}.json`),
+    resultRows: (b: number) => join(dir, 'results', `${name(b)}.rows`),
+    results: join(dir, 'results'),
+  };
+}
+
+async function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const fh = await open(tmp, 'w', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
+/**
+ * Reads a job's manifest, or `undefined` when the job has none yet.
+ * @example
+ * ```ts
+ * const m = await readManifest('/srv/jobs', 'city-2026-12');
+ * ```
+ */
+export async function readManifest(workDir: string, jobId: string): Promise<JobManifest | undefined> {
+  let text: string;
+  try {
+    text = await readFile(jobPaths(workDir, jobId).manifest, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new InputError(`--work-dir ${workDir}: cannot read the manifest of job ${jobId} (${fsErrorText(err)})`);
+  }
+  try {
+    const m = JSON.parse(text) as JobManifest;
+    if (m.version !== 1 || m.jobId !== jobId || !/^[0-9a-f]{64}$/.test(m.bucketKey) || !Array.isArray(m.bucketRows) || m.bucketRows.length !== m.buckets) throw new Error('bad');
+    return m;
+  } catch {
+    throw new InputError(`--work-dir ${workDir}: the manifest of job ${jobId} is damaged; remove ${jobPaths(workDir, jobId).dir} to start the job over`);
+  }
+}
+
+/** Writes the manifest (mode 0600: it holds the bucket key). */
+export async function writeManifest(workDir: string, m: JobManifest): Promise<void> {
+  await writeAtomic(jobPaths(workDir, m.jobId).manifest, `${JSON.stringify(m, null, 1)}\n`, 0o600);
+}
+
+/** The finished bucket's result, or `undefined`. */
+export async function readBucketResult(workDir: string, jobId: string, bucket: number): Promise<BucketResult | undefined> {
+  try {
+    return JSON.parse(await readFile(jobPaths(workDir, jobId).result(bucket), 'utf8')) as BucketResult;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new InputError(`job ${jobId}: bucket ${bucket}'s result is unreadable (${fsErrorText(err)})`);
+  }
+}
+
+/**
+ * Writes a bucket's matched rows (their 0-based ordinals among the bucket's rows, float64), then
+ * its result (the result's existence = finished).
+ */
+export async function writeBucketResult(workDir: string, jobId: string, r: BucketResult, rows: Float64Array): Promise<void> {
+  const p = jobPaths(workDir, jobId);
+  await mkdir(p.results, { recursive: true });
+  await writeAtomic(p.resultRows(r.bucket), new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
+  await writeAtomic(p.result(r.bucket), `${JSON.stringify(r)}\n`);
+}
+
+/** Reads a file of float64 row ordinals (little-endian). */
+export async function readRowNumbers(path: string): Promise<Float64Array> {
+  const b = await readFile(path);
+  if (b.length % 8 !== 0) throw new InputError(`${path}: damaged row list`);
+  const out = new Float64Array(b.length / 8);
+  new Uint8Array(out.buffer).set(b);
+  return out;
+}
+
+/**
+ * The bucket function of a job: HMAC-SHA256 under the job's bucket key (node:crypto), reduced by
+ * `bucketIndex`.
+ * @example
+ * ```ts
+ * const bucketOf = bucketFunction(manifest); bucketOf(normalizeKey(['x'])!);
+ * ```
+ */
+export function bucketFunction(m: Pick<JobManifest, 'bucketKey' | 'buckets'>): (key: Uint8Array) => number {
+  const key = Buffer.from(m.bucketKey, 'hex');
+  return (k) => bucketIndex(createHmac('sha256', key).update(k).digest(), m.buckets);
+}
+
+/** Buffered appends to one file. */
+class Appender {
+  private parts: Uint8Array[] = [];
+  private size = 0;
+  private readonly ws: WriteStream;
+  private failure: unknown;
+  constructor(path: string) {
+    this.ws = createWriteStream(path, { flags: 'w' });
+    this.ws.on('error', (e) => (this.failure = e));
+  }
+  add(b: Uint8Array): Promise<void> | undefined {
+    this.parts.push(b);
+    this.size += b.length;
+    return this.size >= 1 << 16 ? this.flush() : undefined;
+  }
+  async flush(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.size === 0) return;
+    const chunk = Buffer.concat(this.parts);
+    this.parts = [];
+    this.size = 0;
+    if (!this.ws.write(chunk)) await new Promise<void>((r) => this.ws.once('drain', r));
+  }
+  async end(): Promise<void> {
+    await this.flush();
+    await new Promise<void>((resolve, reject) => this.ws.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    if (this.failure) throw this.failure;
+  }
+}
+
+/**
+ * Splits the input into the job's buckets: `buckets/NNNNN.csv`, the header and the bucket's rows
+ * byte for byte, in input order (so a bucket's k-th row is the k-th input row in that bucket). Memory
+ * is a few buffers per bucket, whatever the input's size. Written under a temporary directory
+ * renamed into place; fills `inputSha256`, `inputRecords`, `skippedRows` and `bucketRows`.
+ *
+ * @example
+ * ```ts
+ * await partitionInput(workDir, manifest, { onBytes: (n) => progress.update(n) });
+ * ```
+ */
+export async function partitionInput(workDir: string, m: JobManifest, options: { onBytes?: (n: number) => void; signal?: AbortSignal } = {}): Promise<void> {
+  const p = jobPaths(workDir, m.jobId);
+  const tmp = `${p.buckets}.${process.pid}.tmp`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  const name = (b: number) => String(b).padStart(5, '0');
+  const csv = Array.from({ length: m.buckets }, (_, b) => new Appender(join(tmp, `${name(b)}.csv`)));
+  const counts = new Array<number>(m.buckets).fill(0);
+  const bucketOf = bucketFunction(m);
+  let skipped = 0;
+  try {
+    const scan = await scanCsv(
+      m.input,
+      {
+        columns: m.keyColumns,
+        raw: true,
+        lines: false,
+        ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        onHeader: (_names, headerRaw) => {
+          for (const a of csv) void a.add(headerRaw);
+        },
+      },
+      (row) => {
+        let key: Uint8Array | undefined;
+        try {
+          key = normalizeKey(row.values);
+        } catch (err) {
+          throw new InputError(`${m.input}: data row ${row.row}: ${(err as Error).message}`);
+        }
+        if (key === undefined) {
+          skipped++;
+          return;
+        }
+        const b = bucketOf(key);
+        counts[b]!++;
+        return csv[b]!.add(row.raw!);
+      },
+    );
+    for (const a of csv) await a.end();
+    await rm(p.buckets, { recursive: true, force: true });
+    await rename(tmp, p.buckets);
+    m.inputSha256 = toHex(scan.sha256);
+    m.inputRecords = scan.rows;
+    m.skippedRows = skipped;
+    m.bucketRows = counts;
+  } catch (err) {
+    await Promise.allSettled(csv.map((a) => a.end()));
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Creates the job directory (and `--work-dir` if needed). */
+export async function makeJobDir(workDir: string, jobId: string): Promise<void> {
+  const st = await stat(workDir).catch(() => undefined);
+  if (st && !st.isDirectory()) throw new InputError(`--work-dir ${workDir}: not a directory`);
+  try {
+    await mkdir(jobPaths(workDir, jobId).dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new InputError(`--work-dir ${workDir}: cannot create the job directory (${fsErrorText(err)})`);
+  }
+}
+

@@ -11,6 +11,7 @@
  */
 import { AbortError, InputError, TimeoutError } from '../errors.js';
 import type { WebSocketLimits } from '../transport/websocket-core.js';
+import type { RateLimitOptions } from '../transport/rate-limit.js';
 import { listenWebSocket, type RefusedConnection, type WebSocketServerHandle } from '../transport/websocket-node.js';
 import type { WebSocketFrameTransport } from '../transport/websocket-core.js';
 import type { HostPort } from './args.js';
@@ -40,6 +41,8 @@ export interface ListenLoopOptions<R> {
   maxSessions: number;
   /** Serve sessions until interrupted instead of ending with the first authenticated one. */
   keepServing: boolean;
+  /** New connections per address (default: the transport's `DEFAULT_RATE_LIMIT`). */
+  rateLimit?: RateLimitOptions;
   /** Single session: give up when no peer authenticated within this many ms. */
   waitTimeoutMs?: number;
   /**
@@ -124,6 +127,7 @@ export async function serveListener<R>(o: ListenLoopOptions<R>, onListening: (se
         maxConnections: o.maxSessions,
         maxPending: LISTENER_MAX_PENDING,
         handshakeTimeoutMs: o.handshakeTimeoutMs,
+        ...(o.rateLimit ? { rateLimit: o.rateLimit } : {}),
         ...(o.tls ? { tls: o.tls } : {}),
         onRefused: (r: RefusedConnection) => reportRejected(r.remoteAddress ?? 'unknown address', r.message),
       },

@@ -67,6 +67,8 @@ async function serve(argv: string[]): Promise<number> {
         handshakeTimeoutMs: opts.handshakeTimeoutMs,
         // The bucket sessions, and one more for a job's opening or closing meanwhile.
         maxSessions: opts.concurrency + 1,
+        // One requester host opens a session per bucket: more than `psi`'s per-address default.
+        rateLimit: { burst: 16 + 4 * (opts.concurrency + 1), perSecond: 4 * (opts.concurrency + 1) },
         keepServing: true,
         run: (transport, _who, path) => serveJobSession(ctx, transport, path, AbortSignal.any([cliSignal, AbortSignal.timeout(opts.timeoutMs)])),
         onServed: ({ result, error }, who) => {

@@ -74,14 +74,18 @@ export async function runInProcess(
   let retried = 0;
   let failure: unknown;
   let delayed = 0;
-  let wake: (() => void) | undefined;
+  // Lanes with nothing to do wait for a retry to come due (or for the end).
+  const idle: (() => void)[] = [];
+  const wakeAll = () => {
+    for (const w of idle.splice(0)) w();
+  };
   const lane = async (): Promise<void> => {
     for (;;) {
       if (failure !== undefined || o.signal?.aborted) return;
       const next = pending.shift();
       if (next === undefined) {
         if (delayed === 0) return;
-        await new Promise<void>((r) => (wake = r));
+        await new Promise<void>((r) => idle.push(r));
         continue;
       }
       try {
@@ -90,28 +94,28 @@ export async function runInProcess(
       } catch (err) {
         if (isFatal(err) || next.attempt + 1 >= attempts || o.signal?.aborted) {
           failure ??= err;
-          wake?.();
+          wakeAll();
           return;
         }
         retried++;
         o.onRetry?.(next.task, next.attempt + 1, err);
         delayed++;
-        const t = setTimeout(() => {
+        // Not unref'd: a pending retry keeps the process alive.
+        setTimeout(() => {
           delayed--;
           pending.push({ task: next.task, attempt: next.attempt + 1 });
-          const w = wake;
-          wake = undefined;
-          w?.();
+          wakeAll();
         }, backoff * 2 ** next.attempt);
-        t.unref?.();
       }
-      // Another lane may be waiting for a retry that this one will not take.
-      const w = wake;
-      wake = undefined;
-      w?.();
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, o.concurrency) }, lane));
+  const onAbort = () => wakeAll();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, o.concurrency) }, lane));
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+  }
   if (failure !== undefined) throw failure;
   if (o.signal?.aborted) throw o.signal.reason;
   return { retried };

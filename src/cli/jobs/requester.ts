@@ -3,8 +3,10 @@
  * buckets, close, merge) and the bucket handler that `job submit` and `job worker` share.
  * @module
  */
-import { readdir, stat } from 'node:fs/promises';
-import { AbortError, InputError } from '../../errors.js';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { AbortError, InputError, TermsRefusedError } from '../../errors.js';
+import type { UsageReceipt } from '../../ledger/receipt-types.js';
+import { MISSING_BUCKETS } from './responder.js';
 import type { Ledger } from '../../ledger/file-ledger.js';
 import type { PriceSchedule } from '../../ledger/pricing.js';
 import type { BudgetPolicy } from '../../ledger/budget.js';
@@ -194,6 +196,30 @@ async function waitForQueue(ctx: SubmitContext, m: JobManifest, pending: number[
   }
 }
 
+async function closeJob(ctx: SubmitContext, m: JobManifest, distinctKeys: number, intersectionSize: number): Promise<UsageReceipt> {
+  const { opts } = ctx;
+  const transport = await connectWebSocket(jobUrl(opts.connect[0]!, m.jobId, 'close'), {
+    limits: limits(opts.timeoutMs),
+    connectTimeoutMs: Math.min(30_000, opts.timeoutMs),
+    signal: ctx.signal,
+  });
+  try {
+    return await closePsiJob({
+      role: 'requester',
+      transport,
+      identity: ctx.identity,
+      peerPublicKey: ctx.peerKey,
+      spec: { jobId: m.jobId, buckets: m.buckets, keyColumns: m.keyColumns.length, terms: termsOfManifest(m) },
+      jobTerms: m.jobTerms,
+      totals: { distinctKeys, intersectionSize },
+      signal: ctx.signal,
+      ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
+    });
+  } finally {
+    await transport.close().catch(() => {});
+  }
+}
+
 /** The `--json` summary of a finished job. */
 export interface JobSubmitSummary {
   ok: true;
@@ -267,27 +293,27 @@ export async function submitJob(ctx: SubmitContext, startedAt: number): Promise<
   const intersectionSize = learned ? sum((r) => r.intersectionSize ?? 0) : null;
   const distinctKeys = sum((r) => r.distinctKeys);
 
-  // The one co-signed receipt of the job, then the output.
-  const transport = await connectWebSocket(jobUrl(opts.connect[0]!, m.jobId, 'close'), {
-    limits: limits(opts.timeoutMs),
-    connectTimeoutMs: Math.min(30_000, opts.timeoutMs),
-    signal: ctx.signal,
-  });
+  // The one co-signed receipt of the job, then the output. A responder that lost the result of
+  // a bucket (killed between the bucket's receipt and its result file) names it: run it again here.
   let receipt;
-  try {
-    receipt = await closePsiJob({
-      role: 'requester',
-      transport,
-      identity: ctx.identity,
-      peerPublicKey: ctx.peerKey,
-      spec: { jobId: m.jobId, buckets: m.buckets, keyColumns: m.keyColumns.length, terms: termsOfManifest(m) },
-      jobTerms: m.jobTerms,
-      totals: { distinctKeys, intersectionSize: intersectionSize ?? 0 },
-      signal: ctx.signal,
-      ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
-    });
-  } finally {
-    await transport.close().catch(() => {});
+  for (let round = 0; ; round++) {
+    try {
+      receipt = await closeJob(ctx, m, distinctKeys, intersectionSize ?? 0);
+      break;
+    } catch (err) {
+      const missing = err instanceof TermsRefusedError && err.message.startsWith(MISSING_BUCKETS) ? err.message.slice(MISSING_BUCKETS.length).split(',').map(Number) : [];
+      if (missing.length === 0 || round >= 2) throw err;
+      const state: BucketWorkerState = { executor: ctx.executor, timeoutMs: opts.timeoutMs, signal: ctx.signal };
+      for (const b of missing) {
+        if (!Number.isInteger(b) || b < 0 || b >= m.buckets) throw err;
+        await rm(jobPaths(opts.workDir, m.jobId).result(b), { force: true });
+      }
+      const rerun = await runInProcess(missing.map((bucket) => ({ jobId: m.jobId, workDir: opts.workDir, bucket })), async (t, a) => void (await runRequesterTask(state, t, a)), {
+        concurrency: opts.concurrency,
+        signal: ctx.signal,
+      });
+      retried += missing.length + rerun.retried;
+    }
   }
   let ledger: { dir: string; index: number } | undefined;
   if (ctx.ledger) {

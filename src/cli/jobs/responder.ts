@@ -20,6 +20,9 @@ import type { JobServeOptions } from './options.js';
 import { mergeOutput, runBucket } from './run-bucket.js';
 import { jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
 
+/** Refusal reason of a closing session when buckets have no result on the responder. */
+export const MISSING_BUCKETS = 'buckets not run on the responder: ';
+
 /** What `job serve` prepared before listening. */
 export interface ServeContext {
   opts: JobServeOptions;
@@ -152,7 +155,12 @@ async function serveClose(ctx: ServeContext, jobId: string, transport: FrameTran
     lookup: (spec, jobTerms) => {
       if (spec.jobId !== jobId || jobTerms !== m.jobTerms) return 'the job terms differ from the job this listener opened';
       if (spec.buckets !== m.buckets) return 'the number of buckets differs';
-      if (results.length !== m.buckets) return `${m.buckets - results.length} of ${m.buckets} buckets have not run on the responder`;
+      if (results.length !== m.buckets) {
+        const have = new Set(results.map((r) => r.bucket));
+        const missing = Array.from({ length: m.buckets }, (_, b) => b).filter((b) => !have.has(b));
+        // The requester re-runs these (a responder killed after a bucket's receipt, before its result).
+        return `${MISSING_BUCKETS}${missing.slice(0, 32).join(',')}`;
+      }
       return totals;
     },
   });

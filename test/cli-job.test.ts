@@ -180,7 +180,7 @@ describe('dataport job on the embedded queue', () => {
     expect(j.bucketsRun).toBe(32 - before);
     expect(readFileSync(p('resume.csv')).equals(single.pharma)).toBe(true);
     // A resubmission with different parameters is refused, not mixed in.
-    const other = await runCli(submitArgs('resume', url, 16, ['--output', p('resume-other.csv')]));
+    const other = await runCli(submitArgs('resume', url, 16).map((a) => (a === p('resume.csv') ? p('resume-other.csv') : a)));
     expect(other.code).toBe(1);
     expectOneLineError(other.stderr, /job resume already exists in .* and it has --buckets 32; use another --job-id/);
     await stop(s);

@@ -54,8 +54,8 @@ function submitArgs(name: string, buckets: number, extra: string[] = []): string
   return ['job', 'submit', '--connect', url, ...common('pharma'), '--buckets', String(buckets), '--work-dir', p('work-pharma'), '--output', p(`${name}.csv`), '--job-id', name, '--queue', redis!.url, '--json', '--progress', 'none', ...extra];
 }
 
-function worker(extra: string[] = []): CliProcess {
-  return startCli(['job', 'worker', '--queue', redis!.url, '--concurrency', '1', '--lock-duration', '2', ...extra], { watchdogMs: 290_000 });
+function worker(concurrency = 1): CliProcess {
+  return startCli(['job', 'worker', '--queue', redis!.url, '--concurrency', String(concurrency), '--lock-duration', '2'], { watchdogMs: 290_000 });
 }
 
 function finished(jobId: string): number {
@@ -150,8 +150,8 @@ describe.skipIf(!redis)('dataport job on BullMQ / Redis', () => {
   });
 
   it('two jobs at once on one queue, one of them detached then finished by a second submit; job status', async () => {
-    const w1 = worker(['--concurrency', '2']);
-    const w2 = worker(['--concurrency', '2']);
+    const w1 = worker(2);
+    const w2 = worker(2);
     const a = startCli(submitArgs('two-a', 16), { watchdogMs: 290_000 });
     const detached = await runCli(submitArgs('two-b', 12, ['--detach']));
     expect(detached.code, detached.stderr).toBe(0);

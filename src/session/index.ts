@@ -34,7 +34,31 @@ export {
   type KeySchemaSpec,
 } from './key-schema.js';
 export { compareValueScales, encodeValueScales, VALUE_SCALES_OPTION, valueScalesOf, type ValueScale } from './value-scales.js';
-export { PSI_PROTOCOL_NAME, PSI_SUITE_OPTION, runPsi, type PsiTerms, type RunPsiResult, type RunPsiSessionOptions } from './run-psi.js';
+export {
+  JOB_BUCKET_OPTIONS,
+  PSI_PROTOCOL_NAME,
+  PSI_SUITE_OPTION,
+  runPsi,
+  type JobBucketBinding,
+  type PsiTerms,
+  type RunPsiResult,
+  type RunPsiSessionOptions,
+} from './run-psi.js';
+export {
+  BUCKET_PRF,
+  bucketIndex,
+  checkJobId,
+  closePsiJob,
+  jobSpecOf,
+  MAX_JOB_BUCKETS,
+  openPsiJob,
+  PSI_JOB_PROTOCOL_NAME,
+  type ClosePsiJobOptions,
+  type JobTotals,
+  type OpenedPsiJob,
+  type OpenPsiJobOptions,
+  type PsiJobSpec,
+} from './run-job.js';
 export {
   PSI_SUM_PROTOCOL_NAME,
   runPsiSum,

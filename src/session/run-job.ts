@@ -29,10 +29,24 @@ import { establishSession, sessionBaseOptions, type Session, type SessionOptions
  */
 export const PSI_JOB_PROTOCOL_NAME = 'ecdh-psi-job';
 
-/** The bucket PRF named in the terms (HMAC-SHA256, see docs/jobs.md for the choice). */
+/**
+ * The bucket PRF named in the terms (HMAC-SHA256, see docs/jobs.md for the choice).
+ *
+ * @example
+ * ```ts
+ * terms.options['bucket-prf'] === BUCKET_PRF;
+ * ```
+ */
 export const BUCKET_PRF = 'hmac-sha256';
 
-/** Most buckets a job may have. */
+/**
+ * Most buckets a job may have.
+ *
+ * @example
+ * ```ts
+ * if (buckets > MAX_JOB_BUCKETS) throw new RangeError('too many buckets');
+ * ```
+ */
 export const MAX_JOB_BUCKETS = 65_536;
 
 const INFO_BUCKET_KEY = 'dataport-job-v1 bucket key\0';

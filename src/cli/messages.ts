@@ -307,12 +307,48 @@ export const PPCA_MESSAGES = {
 export const KEYGEN_MESSAGES = {
   wrote: (keyPath: string, pubPath: string) => `wrote ${keyPath} (secret, mode 0600) and ${pubPath}`,
 } as const;
-/** `job submit` failed (`why`: the cause, with its hint). No output was written. */
-export function jobFailedMessage(jobId: string, why: string): string {
-  return `job ${jobId} failed, no output written: ${why}`;
-}
-
-/** A session that `job serve` could not serve. */
-export function jobSessionFailedMessage(who: string, why: string): string {
-  return `dataport: job session from ${who} failed: ${why}`;
-}
+/** `dataport job` (docs/jobs.md). */
+export const JOB_MESSAGES = {
+  failed: (jobId: string, why: string) => `job ${jobId} failed, no output written: ${why}`,
+  sessionFailed: (who: string, why: string) => `dataport: job session from ${who} failed: ${why}`,
+  exists: (jobId: string, workDir: string, why: string) => `job ${jobId} already exists in ${workDir} and ${why}; use another --job-id`,
+  resuming: (jobId: string) => `resuming job ${jobId}`,
+  queued: (jobId: string, pending: number, buckets: number) =>
+    `job ${jobId}: ${pending} of ${buckets} buckets queued; run the same 'job submit' without --detach to finish it`,
+  finished: (jobId: string, buckets: number, run: number, retries: number, size: number | null, mine: number, peer: number) =>
+    `job ${jobId}: ${buckets} buckets (${run} run now, ${retries} retries); ${size === null ? 'intersection not revealed to this side' : `intersection ${size}`} of ${mine} distinct keys (peer: ${peer})`,
+  opened: (jobId: string, rows: number, buckets: number) => `job ${jobId}: opened, ${rows} rows partitioned into ${buckets} buckets`,
+  bucketDone: (jobId: string, bucket: number) => `job ${jobId}: bucket ${bucket} done`,
+  closed: (jobId: string, buckets: number, size: number | null, mine: number, peer: number) =>
+    `job ${jobId}: completed, ${buckets} buckets; ${size === null ? 'this side learns only the set sizes' : `intersection ${size}`} (mine: ${mine} distinct keys, peer: ${peer})`,
+  receiptAppended: (dir: string, index: number) => `job receipt appended to ${dir} (entry ${index})`,
+  retry: (bucket: number, why: string, attempt: number) => `bucket ${bucket}: ${why}; retry ${attempt}`,
+  bucketFailed: (jobId: string, bucket: number, why: string) => `job ${jobId}: bucket ${bucket} failed: ${why}`,
+  noResult: (jobId: string, bucket: number) => `job ${jobId}: bucket ${bucket} has no result`,
+  noManifest: (jobId: string, workDir: string) => `job ${jobId}: no requester manifest in ${workDir}`,
+  noBucket: (jobId: string, bucket: number) => `job ${jobId} has no bucket ${bucket}`,
+  unknownJob: (jobId: string) => `unknown job ${jobId}`,
+  otherPeer: (jobId: string) => `job ${jobId} belongs to another peer`,
+  notJobPath: () => 'not a job session path',
+  manifestUnreadable: (workDir: string, jobId: string, why: string) => `--work-dir ${workDir}: cannot read the manifest of job ${jobId} (${why})`,
+  manifestDamaged: (workDir: string, jobId: string, dir: string) => `--work-dir ${workDir}: the manifest of job ${jobId} is damaged; remove ${dir} to start the job over`,
+  resultUnreadable: (jobId: string, bucket: number, why: string) => `job ${jobId}: bucket ${bucket}'s result is unreadable (${why})`,
+  damagedRows: (path: string) => `${path}: damaged result`,
+  workDirNotDir: (workDir: string) => `--work-dir ${workDir}: not a directory`,
+  cannotCreate: (workDir: string, why: string) => `--work-dir ${workDir}: cannot create the job directory (${why})`,
+  jobId: () => 'option --job-id must be 1 to 64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit',
+  connectPath: (got: string) => `option --connect: give HOST:PORT only, without a path ('${got}')`,
+  detachNeedsQueue: () => 'option --detach needs --queue (without it the job runs in this process)',
+  queueUrl: (got: string) => `option --queue must be a URL like redis://HOST:PORT/DB, got '${got}'`,
+  queueScheme: (got: string) => `option --queue must start with redis://, got '${got}'`,
+  queueDb: () => 'option --queue: the database must be a number from 0 to 15',
+  notQueued: (jobId: string, queue: string) => `job ${jobId}: not on the queue ${queue}`,
+  statusBucket: (bucket: number, state: string, attempts: number, reason?: string) =>
+    `bucket ${bucket}: ${state}${attempts > 1 ? ` (${attempts} attempts)` : ''}${reason ? `: ${reason}` : ''}`,
+  statusBar: (bar: string, done: number, buckets: number, active: number, waiting: number, failed: number) =>
+    `[${bar}] ${done}/${buckets} buckets done, ${active} running, ${waiting} waiting, ${failed} failed`,
+  workerWaiting: (pid: number) => `worker ${pid} waiting for bucket tasks`,
+  queueUnreachable: (why: string) => `dataport: queue unreachable (${why}); retrying`,
+  taskFailed: (id: string, attempt: number, why: string) => `dataport: task ${id} failed (attempt ${attempt}): ${why}`,
+  unknownCommand: (sub: string) => `unknown job command '${sub}' (serve, submit, worker or status)`,
+} as const;

@@ -3,13 +3,14 @@
  * @module
  */
 import { DataportError, InputError } from '../../errors.js';
-import { openLedger, type Ledger } from '../../ledger/file-ledger.js';
+import type { Ledger } from '../../ledger/file-ledger.js';
+import type { Identity } from '../../session/identity.js';
 import { PSI_JOB_PROTOCOL_NAME } from '../../session/run-job.js';
 import { createWorkerPool } from '../../workers/index.js';
 import { checkOutputPath } from '../files.js';
 import { loadIdentity, loadPeerKey } from '../identity-files.js';
 import { serveListener } from '../listen-loop.js';
-import { loadBudgetPolicy, loadPriceSchedule } from '../ledger-wiring.js';
+import { loadBudgetPolicy, loadPriceSchedule, openCliLedger } from '../ledger-wiring.js';
 import { createProgress } from '../progress.js';
 import { cliSignal } from '../signals.js';
 import { createReporter, type Reporter } from '../summary.js';
@@ -25,20 +26,14 @@ import {
 import { queueJobStatus, startQueueWorker } from '../jobs/queue.js';
 import { runRequesterTask, submitJob, type BucketWorkerState } from '../jobs/requester.js';
 import { serveJobSession, type ServeContext } from '../jobs/responder.js';
-import { jobFailedMessage, jobSessionFailedMessage, SESSION_ERROR_HINTS } from '../messages.js';
+import { JOB_MESSAGES as M, PSI_MESSAGES, SESSION_ERROR_HINTS } from '../messages.js';
 
 function oneLine(err: unknown): string {
   return String((err as Error)?.message ?? err).replace(/\s*\n\s*/g, ' ');
 }
 
-async function openLedgerFor(dir: string | undefined, identity: Parameters<typeof openLedger>[1]['owner']): Promise<Ledger | undefined> {
-  if (dir === undefined) return undefined;
-  try {
-    return await openLedger(dir, { owner: identity });
-  } catch (err) {
-    if (err instanceof DataportError) throw new DataportError(err.code, `--ledger ${dir}: ${err.message}`, { cause: err });
-    throw new InputError(`--ledger ${dir}: cannot open (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+function openLedgerFor(dir: string | undefined, identity: Identity): Promise<Ledger | undefined> {
+  return dir === undefined ? Promise.resolve(undefined) : openCliLedger(dir, identity);
 }
 
 async function policies(opts: JobServeOptions | JobSubmitOptions) {
@@ -73,18 +68,16 @@ async function serve(argv: string[]): Promise<number> {
         run: (transport, _who, path) => serveJobSession(ctx, transport, path, AbortSignal.any([cliSignal, AbortSignal.timeout(opts.timeoutMs)])),
         onServed: ({ result, error }, who) => {
           if (error !== undefined || !result) {
-            process.stderr.write(`${jobSessionFailedMessage(who, oneLine(error))}\n`);
+            process.stderr.write(`${M.sessionFailed(who, oneLine(error))}\n`);
             return;
           }
-          if (result.kind === 'open') reporter.info(`job ${result.jobId}: opened, ${result.rows} rows partitioned into ${result.buckets} buckets`);
+          if (result.kind === 'open') reporter.info(M.opened(result.jobId, result.rows, result.buckets));
           else if (result.kind === 'bucket') {
-            if (opts.progress.mode === 'lines') reporter.info(`job ${result.jobId}: bucket ${result.bucket} done`);
+            if (opts.progress.mode === 'lines') reporter.info(M.bucketDone(result.jobId, result.bucket));
           } else {
-            reporter.info(
-              `job ${result.jobId}: completed, ${result.buckets} buckets; ${result.intersectionSize === null ? 'this side learns only the set sizes' : `intersection ${result.intersectionSize}`} (mine: ${result.distinctKeys} distinct keys, peer: ${result.peerDistinctKeys})`,
-            );
-            if (result.outputRows !== undefined) reporter.info(`wrote ${result.outputRows} rows to ${opts.output}`);
-            if (result.ledger) reporter.info(`job receipt appended to ${result.ledger.dir} (entry ${result.ledger.index})`);
+            reporter.info(M.closed(result.jobId, result.buckets, result.intersectionSize, result.distinctKeys, result.peerDistinctKeys));
+            if (result.outputRows !== undefined) reporter.info(PSI_MESSAGES.wroteRows(result.outputRows, opts.output!));
+            if (result.ledger) reporter.info(M.receiptAppended(result.ledger.dir, result.ledger.index));
             reporter.json({
               ok: true,
               role: 'responder',
@@ -127,18 +120,16 @@ async function submit(argv: string[]): Promise<number> {
   try {
     const summary = await submitJob({ opts, identity, peerKey, executor, reporter, progress, signal: cliSignal, ...(ledger ? { ledger } : {}), ...pol }, startedAt);
     if (!('detached' in summary)) {
-      reporter.info(
-        `job ${summary.jobId}: ${summary.buckets} buckets (${summary.bucketsRun} run now, ${summary.bucketsRetried} retries); ${summary.intersectionSize === null ? 'intersection not revealed to this side' : `intersection ${summary.intersectionSize}`} of ${summary.distinctKeys} distinct keys (peer: ${summary.peerDistinctKeys})`,
-      );
-      if (summary.outputRows !== undefined) reporter.info(`wrote ${summary.outputRows} rows to ${opts.output}`);
-      if (summary.ledger) reporter.info(`job receipt appended to ${summary.ledger.dir} (entry ${summary.ledger.index})`);
+      reporter.info(M.finished(summary.jobId, summary.buckets, summary.bucketsRun, summary.bucketsRetried, summary.intersectionSize, summary.distinctKeys, summary.peerDistinctKeys));
+      if (summary.outputRows !== undefined) reporter.info(PSI_MESSAGES.wroteRows(summary.outputRows, opts.output!));
+      if (summary.ledger) reporter.info(M.receiptAppended(summary.ledger.dir, summary.ledger.index));
     }
     reporter.json(summary as unknown as Record<string, unknown>);
     return 0;
   } catch (err) {
     if (!(err instanceof DataportError)) throw err;
     const hint = err instanceof InputError ? '' : (SESSION_ERROR_HINTS[err.code] ?? '');
-    throw new DataportError(err.code, jobFailedMessage(opts.jobId, `${hint}${err.message}`), { cause: err });
+    throw new DataportError(err.code, M.failed(opts.jobId, `${hint}${err.message}`), { cause: err });
   } finally {
     progress.stop();
     await executor.close().catch(() => {});
@@ -159,14 +150,14 @@ async function worker(argv: string[]): Promise<number> {
   // Redis going away is waited out (ioredis reconnects); say so once per outage.
   let down = false;
   w.on('error', (err) => {
-    if (!down) process.stderr.write(`dataport: queue unreachable (${oneLine(err)}); retrying\n`);
+    if (!down) process.stderr.write(`${M.queueUnreachable(oneLine(err))}\n`);
     down = true;
   });
   w.on('ready', () => (down = false));
   w.on('failed', (job, err) => {
-    if (job) process.stderr.write(`dataport: task ${job.id} failed (attempt ${job.attemptsMade}): ${oneLine(err)}\n`);
+    if (job) process.stderr.write(`${M.taskFailed(String(job.id), job.attemptsMade, oneLine(err))}\n`);
   });
-  process.stderr.write(`worker ${process.pid} waiting for bucket tasks\n`);
+  process.stderr.write(`${M.workerWaiting(process.pid)}\n`);
   try {
     await new Promise<void>((resolve) => {
       if (cliSignal.aborted) resolve();
@@ -184,13 +175,13 @@ async function status(argv: string[]): Promise<number> {
   if (!opts) return help();
   const reporter = createReporter(opts.json);
   const s = await queueJobStatus(opts.queue, opts.jobId);
-  if (!s) throw new InputError(`job ${opts.jobId}: not on the queue ${opts.queue}`);
+  if (!s) throw new InputError(M.notQueued(opts.jobId, opts.queue));
   const count = (state: string) => s.states.filter((x) => x.state === state).length;
   const done = count('completed');
-  for (const x of s.states) reporter.info(`bucket ${x.bucket}: ${x.state}${x.attempts > 1 ? ` (${x.attempts} attempts)` : ''}${x.failedReason ? `: ${x.failedReason}` : ''}`);
+  for (const x of s.states) reporter.info(M.statusBucket(x.bucket, x.state, x.attempts, x.failedReason));
   const width = 30;
   const filled = Math.round((done / s.buckets) * width);
-  reporter.info(`[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${s.buckets} buckets done, ${count('active')} running, ${count('waiting') + count('delayed') + count('prioritized')} waiting, ${count('failed')} failed`);
+  reporter.info(M.statusBar(`${'#'.repeat(filled)}${'.'.repeat(width - filled)}`, done, s.buckets, count('active'), count('waiting') + count('delayed') + count('prioritized'), count('failed')));
   reporter.json({ ok: true, jobId: opts.jobId, buckets: s.buckets, done, active: count('active'), failed: count('failed'), states: s.states });
   return 0;
 }
@@ -223,6 +214,6 @@ export async function run(argv: string[]): Promise<number> {
     case '-h':
       return help();
     default:
-      throw new InputError(`unknown job command '${sub}' (serve, submit, worker or status)`);
+      throw new InputError(M.unknownCommand(sub));
   }
 }

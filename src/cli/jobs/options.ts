@@ -5,6 +5,7 @@
 import { InputError } from '../../errors.js';
 import { MAX_JOB_BUCKETS } from '../../session/run-job.js';
 import {
+  checkConnectUrl,
   choiceOption,
   intOption,
   parseColumnList,
@@ -12,6 +13,7 @@ import {
   parseHostPort,
   progressHelp,
   progressOption,
+  purposeOption,
   PROGRESS_OPTION_SPECS,
   secondsOption,
   stringOption,
@@ -21,6 +23,7 @@ import {
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from '../listen-loop.js';
 import type { ProgressOptions } from '../progress.js';
 import { redisOptions } from './queue.js';
+import { FILE_MESSAGES, JOB_MESSAGES as M, OPTION_MESSAGES, PSI_MESSAGES } from '../messages.js';
 
 /** Default bucket session limit (each bucket is one session). */
 export const DEFAULT_BUCKET_TIMEOUT_MS = 600_000;
@@ -138,7 +141,7 @@ function common(values: Record<string, unknown>): Common {
     keyColumns: parseColumnList(stringOption(v, 'key', true), 'key'),
     workDir: stringOption(v, 'work-dir', true),
     reveal: choiceOption(v, 'reveal', ['both', 'requester'] as const, 'requester'),
-    purpose: stringOption(v, 'purpose') ?? '',
+    purpose: purposeOption(v) ?? '',
     concurrency: intOption(v, 'concurrency', 1, 256, DEFAULT_JOB_CONCURRENCY),
     timeoutMs: secondsOption(v, 'timeout', DEFAULT_BUCKET_TIMEOUT_MS),
     json: v['json'] === true,
@@ -152,10 +155,8 @@ function common(values: Record<string, unknown>): Common {
     const s = stringOption(v, flag);
     if (s !== undefined) o[k] = s;
   }
-  // eslint-disable-next-line no-control-regex
-  if (o.purpose.length > 1024 || /[\u0000-\u001f\u007f]/.test(o.purpose)) throw new InputError('option --purpose must be at most 1024 characters, without control characters');
   for (const flag of ['price-schedule', 'budget'] as const) {
-    if (v[flag] !== undefined && o.ledgerDir === undefined) throw new InputError(`option --${flag} needs --ledger DIR (it is recorded in and checked against the ledger)`);
+    if (v[flag] !== undefined && o.ledgerDir === undefined) throw new InputError(OPTION_MESSAGES.needsLedger(flag));
   }
   return o;
 }
@@ -177,7 +178,7 @@ export function parseJobServeOptions(argv: readonly string[]): JobServeOptions |
   };
   const output = stringOption(values, 'output');
   if (output !== undefined) {
-    if (o.reveal !== 'both') throw new InputError('--output: with --reveal requester the responder learns no intersection');
+    if (o.reveal !== 'both') throw new InputError(PSI_MESSAGES.outputNotLearned('--output'));
     o.output = output;
   }
   return o;
@@ -202,18 +203,11 @@ export function parseJobSubmitOptions(argv: readonly string[]): JobSubmitOptions
   if (values.help) return undefined;
   const connect = stringOption(values, 'connect', true).split(',');
   for (const c of connect) {
-    let url: URL;
-    try {
-      url = new URL(c);
-    } catch {
-      throw new InputError(`option --connect must be URLs like ws://HOST:PORT, got '${c}'`);
-    }
-    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new InputError(`option --connect must start with ws:// or wss://, got '${c}'`);
-    if (url.username || url.password) throw new InputError('option --connect: credentials in the URL are not supported');
-    if (url.pathname !== '/' || url.search !== '') throw new InputError(`option --connect: give HOST:PORT only, without a path ('${c}')`);
+    const url = checkConnectUrl(c);
+    if (url.pathname !== '/' || url.search !== '') throw new InputError(M.connectPath(c));
   }
   const jobId = stringOption(values, 'job-id', true);
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(jobId)) throw new InputError('option --job-id must be 1 to 64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit');
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(jobId)) throw new InputError(M.jobId());
   const o: JobSubmitOptions = {
     ...common(values),
     connect: connect.map((c) => c.replace(/\/$/, '')),
@@ -225,13 +219,13 @@ export function parseJobSubmitOptions(argv: readonly string[]): JobSubmitOptions
   const output = stringOption(values, 'output');
   if (output !== undefined) o.output = output;
   if (output === undefined) throw new InputError('missing required option --output FILE');
-  if (output === o.input) throw new InputError('--output must not be the input file');
+  if (output === o.input) throw new InputError(FILE_MESSAGES.outputIsInput());
   const queue = stringOption(values, 'queue');
   if (queue !== undefined) {
     redisOptions(queue);
     o.queue = queue;
   }
-  if (o.detach && o.queue === undefined) throw new InputError('option --detach needs --queue (without it the job runs in this process)');
+  if (o.detach && o.queue === undefined) throw new InputError(M.detachNeedsQueue());
   return o;
 }
 

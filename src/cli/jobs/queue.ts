@@ -10,6 +10,7 @@
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { DataportError, ErrorCode, InputError } from '../../errors.js';
+import { JOB_MESSAGES as M } from '../messages.js';
 
 /** The BullMQ queue every dataport job uses. */
 export const QUEUE_NAME = 'dataport-psi-buckets';
@@ -133,11 +134,11 @@ export function redisOptions(url: string): { host: string; port: number; db: num
   try {
     u = new URL(url);
   } catch {
-    throw new InputError(`option --queue must be a URL like redis://HOST:PORT/DB, got '${url}'`);
+    throw new InputError(M.queueUrl(url));
   }
-  if (u.protocol !== 'redis:') throw new InputError(`option --queue must start with redis://, got '${u.protocol}'`);
+  if (u.protocol !== 'redis:') throw new InputError(M.queueScheme(url));
   const db = u.pathname === '' || u.pathname === '/' ? 0 : Number(u.pathname.slice(1));
-  if (!Number.isInteger(db) || db < 0 || db > 15) throw new InputError('option --queue: the database must be a number from 0 to 15');
+  if (!Number.isInteger(db) || db < 0 || db > 15) throw new InputError(M.queueDb());
   const port = u.port === '' ? 6379 : Number(u.port);
   return {
     host: u.hostname.replace(/^\[|\]$/g, ''),

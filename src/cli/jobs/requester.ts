@@ -7,6 +7,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { AbortError, InputError, TermsRefusedError } from '../../errors.js';
 import type { UsageReceipt } from '../../ledger/receipt-types.js';
 import { MISSING_BUCKETS } from './responder.js';
+import { JOB_MESSAGES as M } from '../messages.js';
 import type { Ledger } from '../../ledger/file-ledger.js';
 import type { PriceSchedule } from '../../ledger/pricing.js';
 import type { BudgetPolicy } from '../../ledger/budget.js';
@@ -58,8 +59,8 @@ export async function runRequesterTask(state: BucketWorkerState, task: BucketTas
   const key = `${task.workDir}\0${task.jobId}`;
   if (!manifests.has(key)) manifests.set(key, readManifest(task.workDir, task.jobId));
   const m = await manifests.get(key)!;
-  if (!m || m.role !== 'requester' || !m.connect) throw new InputError(`job ${task.jobId}: no requester manifest in ${task.workDir}`);
-  if (!Number.isInteger(task.bucket) || task.bucket < 0 || task.bucket >= m.buckets) throw new InputError(`job ${task.jobId}: no bucket ${task.bucket}`);
+  if (!m || m.role !== 'requester' || !m.connect) throw new InputError(M.noManifest(task.jobId, task.workDir));
+  if (!Number.isInteger(task.bucket) || task.bucket < 0 || task.bucket >= m.buckets) throw new InputError(M.noBucket(task.jobId, task.bucket));
   const identities = (state.identities ??= new Map());
   if (!identities.has(m.identityDir)) identities.set(m.identityDir, loadIdentity(m.identityDir, createReporter(false)));
   const identity = await identities.get(m.identityDir)!;
@@ -185,7 +186,7 @@ async function waitForQueue(ctx: SubmitContext, m: JobManifest, pending: number[
       if (ctx.signal.aborted) throw new AbortError('interrupted');
       if (tick++ % 4 === 0) {
         const failed = await failedTask(queue, m.jobId, pending).catch(() => undefined);
-        if (failed) throw new InputError(`job ${m.jobId}: bucket ${failed.bucket} failed: ${failed.reason}`);
+        if (failed) throw new InputError(M.bucketFailed(m.jobId, failed.bucket, failed.reason));
       }
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -251,8 +252,8 @@ export async function submitJob(ctx: SubmitContext, startedAt: number): Promise<
   let m = await readManifest(opts.workDir, opts.jobId);
   if (m) {
     const why = sameJob(m, opts, ctx.peerKey);
-    if (why !== undefined) throw new InputError(`job ${opts.jobId} already exists in ${opts.workDir} and ${why}; use another --job-id`);
-    ctx.reporter.info(`resuming job ${opts.jobId}`);
+    if (why !== undefined) throw new InputError(M.exists(opts.jobId, opts.workDir, why));
+    ctx.reporter.info(M.resuming(opts.jobId));
   } else {
     m = await openJob(ctx);
   }
@@ -266,7 +267,7 @@ export async function submitJob(ctx: SubmitContext, startedAt: number): Promise<
     await enqueueBuckets(opts.queue, tasks, m.buckets);
     if (opts.detach) {
       ctx.progress.stop();
-      ctx.reporter.info(`job ${m.jobId}: ${pending.length} of ${m.buckets} buckets queued; run the same 'job submit' without --detach to finish it`);
+      ctx.reporter.info(M.queued(m.jobId, pending.length, m.buckets));
       return { ok: true, jobId: m.jobId, detached: true, buckets: m.buckets, pending: pending.length };
     }
     retried = await waitForQueue(ctx, m, pending);
@@ -277,7 +278,7 @@ export async function submitJob(ctx: SubmitContext, startedAt: number): Promise<
       concurrency: opts.concurrency,
       signal: ctx.signal,
       onDone: () => ctx.progress.update(++done),
-      onRetry: (t, attempt, err) => ctx.reporter.warn(`bucket ${t.bucket}: ${String((err as Error)?.message ?? err)}; retry ${attempt}`),
+      onRetry: (t, attempt, err) => ctx.reporter.warn(M.retry(t.bucket, String((err as Error)?.message ?? err), attempt)),
     }));
   }
   ctx.progress.end();
@@ -285,7 +286,7 @@ export async function submitJob(ctx: SubmitContext, startedAt: number): Promise<
   const results: BucketResult[] = [];
   for (let b = 0; b < m.buckets; b++) {
     const r = await readBucketResult(opts.workDir, m.jobId, b);
-    if (!r) throw new InputError(`job ${m.jobId}: bucket ${b} has no result`);
+    if (!r) throw new InputError(M.noResult(m.jobId, b));
     results.push(r);
   }
   const sum = (f: (r: BucketResult) => number) => results.reduce((n, r) => n + f(r), 0);

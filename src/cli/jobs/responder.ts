@@ -16,6 +16,7 @@ import { closePsiJob, openPsiJob, type JobTotals, type OpenedPsiJob, type PsiJob
 import type { FrameTransport } from '../../transport/types.js';
 import { equalBytes, toBase64 } from '../../utils/bytes.js';
 import { budgetCheck, recordReceipt } from '../ledger-wiring.js';
+import { JOB_MESSAGES as M } from '../messages.js';
 import type { JobServeOptions } from './options.js';
 import { mergeOutput, runBucket } from './run-bucket.js';
 import { jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
@@ -60,7 +61,7 @@ export type ServedSession =
  */
 export function parseJobPath(path: string): { jobId: string; what: 'open' | 'close' | 'bucket'; bucket?: number } {
   const m = /^\/job\/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})\/(open|close|bucket\/(0|[1-9][0-9]{0,5}))$/.exec(path);
-  if (!m) throw new InputError('not a job session path');
+  if (!m) throw new InputError(M.notJobPath());
   return m[3] !== undefined ? { jobId: m[1]!, what: 'bucket', bucket: Number(m[3]) } : { jobId: m[1]!, what: m[2] as 'open' | 'close' };
 }
 
@@ -129,8 +130,8 @@ async function serveOpen(ctx: ServeContext, jobId: string, transport: FrameTrans
 
 async function jobManifest(ctx: ServeContext, jobId: string): Promise<JobManifest> {
   const m = await readManifest(ctx.opts.workDir, jobId);
-  if (!m || m.role !== 'responder') throw new InputError(`unknown job ${jobId}`);
-  if (!equalBytes(Buffer.from(m.peerKey, 'base64'), ctx.peerKey)) throw new InputError(`job ${jobId} belongs to another peer`);
+  if (!m || m.role !== 'responder') throw new InputError(M.unknownJob(jobId));
+  if (!equalBytes(Buffer.from(m.peerKey, 'base64'), ctx.peerKey)) throw new InputError(M.otherPeer(jobId));
   return m;
 }
 
@@ -197,7 +198,7 @@ export async function serveJobSession(ctx: ServeContext, transport: FrameTranspo
   if (p.what === 'open') return serveOpen(ctx, p.jobId, transport, signal);
   if (p.what === 'close') return serveClose(ctx, p.jobId, transport, signal);
   const m = await jobManifest(ctx, p.jobId);
-  if (p.bucket! >= m.buckets) throw new InputError(`job ${p.jobId} has no bucket ${p.bucket}`);
+  if (p.bucket! >= m.buckets) throw new InputError(M.noBucket(p.jobId, p.bucket!));
   const result = await runBucket({ workDir: ctx.opts.workDir, identity: ctx.identity, executor: ctx.executor, signal }, m, p.bucket!, 'responder', transport);
   return { kind: 'bucket', jobId: p.jobId, bucket: p.bucket!, result };
 }

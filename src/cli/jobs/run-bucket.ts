@@ -18,6 +18,7 @@ import type { Identity } from '../../session/identity.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { fromBase64 } from '../../utils/bytes.js';
 import { scanCsv } from '../csv.js';
+import { JOB_MESSAGES } from '../messages.js';
 import { keyBytes, keyId, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
 import { bucketFunction, jobPaths, writeBucketResult, type BucketResult, type JobManifest } from './work-dir.js';
 
@@ -121,7 +122,7 @@ class OrdinalCursor {
     if (this.pos === this.len) {
       this.fd ??= openSync(this.path, 'r');
       const n = readSync(this.fd, new Uint8Array(this.buf.buffer), 0, this.buf.byteLength, null);
-      if (n % 8 !== 0) throw new InputError(`${this.path}: damaged result`);
+      if (n % 8 !== 0) throw new InputError(JOB_MESSAGES.damagedRows(this.path));
       this.len = n / 8;
       this.pos = 0;
       if (this.len === 0) return Number.POSITIVE_INFINITY;

@@ -17,6 +17,7 @@ import { bucketIndex } from '../../session/run-job.js';
 import { toHex } from '../../utils/bytes.js';
 import { scanCsv } from '../csv.js';
 import { fsErrorText } from '../files.js';
+import { JOB_MESSAGES as M } from '../messages.js';
 
 /** What each side records about a job. */
 export interface JobManifest {
@@ -102,14 +103,14 @@ export async function readManifest(workDir: string, jobId: string): Promise<JobM
     text = await readFile(jobPaths(workDir, jobId).manifest, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new InputError(`--work-dir ${workDir}: cannot read the manifest of job ${jobId} (${fsErrorText(err)})`);
+    throw new InputError(M.manifestUnreadable(workDir, jobId, fsErrorText(err)));
   }
   try {
     const m = JSON.parse(text) as JobManifest;
     if (m.version !== 1 || m.jobId !== jobId || !/^[0-9a-f]{64}$/.test(m.bucketKey) || !Array.isArray(m.bucketRows) || m.bucketRows.length !== m.buckets) throw new Error('bad');
     return m;
   } catch {
-    throw new InputError(`--work-dir ${workDir}: the manifest of job ${jobId} is damaged; remove ${jobPaths(workDir, jobId).dir} to start the job over`);
+    throw new InputError(M.manifestDamaged(workDir, jobId, jobPaths(workDir, jobId).dir));
   }
 }
 
@@ -124,7 +125,7 @@ export async function readBucketResult(workDir: string, jobId: string, bucket: n
     return JSON.parse(await readFile(jobPaths(workDir, jobId).result(bucket), 'utf8')) as BucketResult;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new InputError(`job ${jobId}: bucket ${bucket}'s result is unreadable (${fsErrorText(err)})`);
+    throw new InputError(M.resultUnreadable(jobId, bucket, fsErrorText(err)));
   }
 }
 
@@ -142,7 +143,7 @@ export async function writeBucketResult(workDir: string, jobId: string, r: Bucke
 /** Reads a file of float64 row ordinals (little-endian). */
 export async function readRowNumbers(path: string): Promise<Float64Array> {
   const b = await readFile(path);
-  if (b.length % 8 !== 0) throw new InputError(`${path}: damaged row list`);
+  if (b.length % 8 !== 0) throw new InputError(M.damagedRows(path));
   const out = new Float64Array(b.length / 8);
   new Uint8Array(out.buffer).set(b);
   return out;
@@ -258,11 +259,11 @@ export async function partitionInput(workDir: string, m: JobManifest, options: {
 /** Creates the job directory (and `--work-dir` if needed). */
 export async function makeJobDir(workDir: string, jobId: string): Promise<void> {
   const st = await stat(workDir).catch(() => undefined);
-  if (st && !st.isDirectory()) throw new InputError(`--work-dir ${workDir}: not a directory`);
+  if (st && !st.isDirectory()) throw new InputError(M.workDirNotDir(workDir));
   try {
     await mkdir(jobPaths(workDir, jobId).dir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw new InputError(`--work-dir ${workDir}: cannot create the job directory (${fsErrorText(err)})`);
+    throw new InputError(M.cannotCreate(workDir, fsErrorText(err)));
   }
 }
 

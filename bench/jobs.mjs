@@ -119,13 +119,17 @@ async function baseline(k) {
   const b = path.join(tmp, `b-${k}.csv`);
   writeCsv(a, 'resident_id,x', 0, n);
   writeCsv(b, 'patient_id,y', n / 2, n);
-  const l = spawnCli(['psi', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', ...side('h'), '--json', '--progress', 'none'], 'psi listener');
+  const l = spawnCli(['psi', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', ...side('h'), '--json', '--progress', 'none', '--timeout', '7200'], 'psi listener');
   const url = await l.listening();
   const t0 = performance.now();
-  const r = spawnCli(['psi', '--connect', url, '--input', a, '--key', 'resident_id', ...side('p'), '--output', path.join(tmp, `single-${k}.csv`), '--json', '--progress', 'none'], 'psi requester');
-  const [rq, rs] = await Promise.all([r.done, l.done]);
+  const r = spawnCli(['psi', '--connect', url, '--input', a, '--key', 'resident_id', ...side('p'), '--output', path.join(tmp, `single-${k}.csv`), '--json', '--progress', 'none', '--timeout', '7200'], 'psi requester');
+  const rq = await r.done;
   const wallMs = performance.now() - t0;
-  if (rq.code !== 0) throw new Error(`baseline failed: ${rq.tail}`);
+  if (rq.code !== 0) {
+    l.child.kill('SIGINT');
+    throw new Error(`baseline failed (exit ${rq.code}, signal ${rq.signal}): ${rq.tail}`);
+  }
+  const rs = await l.done;
   fs.rmSync(a);
   fs.rmSync(b);
   return { n, wallMs, recordsPerS: (2 * n) / (wallMs / 1000), rss: { requester: rq.maxRss, responder: rs.maxRss } };
@@ -139,14 +143,14 @@ async function job(k) {
   writeCsv(b, 'patient_id,y', n / 2, n);
   const redis = await startRedis();
   const work = { p: path.join(tmp, 'work-p'), h: path.join(tmp, 'work-h') };
-  const serveArgs = ['job', 'serve', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', ...side('h'), '--work-dir', work.h, '--concurrency', concurrency, '--progress', 'none'];
+  const serveArgs = ['job', 'serve', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', ...side('h'), '--work-dir', work.h, '--concurrency', concurrency, '--progress', 'none', '--timeout', '7200'];
   const servers = [spawnCli(serveArgs, 'serve 1'), spawnCli(serveArgs, 'serve 2')];
   const urls = await Promise.all(servers.map((s) => s.listening()));
-  const workerArgs = ['job', 'worker', '--queue', redis.url, '--concurrency', concurrency];
+  const workerArgs = ['job', 'worker', '--queue', redis.url, '--concurrency', concurrency, '--timeout', '7200'];
   const workers = [spawnCli(workerArgs, 'worker 1'), spawnCli(workerArgs, 'worker 2')];
   const t0 = performance.now();
   const sub = spawnCli(
-    ['job', 'submit', '--connect', urls.join(','), '--input', a, '--key', 'resident_id', ...side('p'), '--buckets', String(buckets), '--work-dir', work.p, '--output', path.join(tmp, `job-${k}.csv`), '--job-id', `bench-${k}`, '--queue', redis.url, '--json', '--progress', 'none'],
+    ['job', 'submit', '--connect', urls.join(','), '--input', a, '--key', 'resident_id', ...side('p'), '--buckets', String(buckets), '--work-dir', work.p, '--output', path.join(tmp, `job-${k}.csv`), '--job-id', `bench-${k}`, '--queue', redis.url, '--json', '--progress', 'none', '--timeout', '7200'],
     'submit',
   );
   const s = await sub.done;
@@ -154,7 +158,7 @@ async function job(k) {
   for (const p of [...workers, ...servers]) p.child.kill('SIGINT');
   const others = await Promise.all([...workers, ...servers].map((p) => p.done));
   redis.stop();
-  if (s.code !== 0) throw new Error(`job failed: ${s.tail}`);
+  if (s.code !== 0) throw new Error(`job failed (exit ${s.code}, signal ${s.signal}): ${s.tail}`);
   // Per-bucket figures from the requester's results.
   const resDir = path.join(work.p, `bench-${k}`, 'results');
   const results = fs.readdirSync(resDir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(fs.readFileSync(path.join(resDir, f), 'utf8')));

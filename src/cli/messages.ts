@@ -342,6 +342,7 @@ export const JOB_MESSAGES = {
   queueUrl: (got: string) => `option --queue must be a URL like redis://HOST:PORT/DB, got '${got}'`,
   queueScheme: (got: string) => `option --queue must start with redis://, got '${got}'`,
   queueDb: () => 'option --queue: the database must be a number from 0 to 15',
+  queueDown: (queue: string, why: string) => `--queue ${queue}: Redis unreachable (${why})`,
   notQueued: (jobId: string, queue: string) => `job ${jobId}: not on the queue ${queue}`,
   statusBucket: (bucket: number, state: string, attempts: number, reason?: string) =>
     `bucket ${bucket}: ${state}${attempts > 1 ? ` (${attempts} attempts)` : ''}${reason ? `: ${reason}` : ''}`,

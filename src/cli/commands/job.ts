@@ -174,7 +174,9 @@ async function status(argv: string[]): Promise<number> {
   const opts = parseJobStatusOptions(argv);
   if (!opts) return help();
   const reporter = createReporter(opts.json);
-  const s = await queueJobStatus(opts.queue, opts.jobId);
+  const s = await queueJobStatus(opts.queue, opts.jobId).catch((err: unknown) => {
+    throw err instanceof DataportError ? err : new InputError(M.queueDown(opts.queue, oneLine(err)));
+  });
   if (!s) throw new InputError(M.notQueued(opts.jobId, opts.queue));
   const count = (state: string) => s.states.filter((x) => x.state === state).length;
   const done = count('completed');

@@ -129,7 +129,10 @@ export async function runInProcess(
  * redisOptions('redis://127.0.0.1:6379/0'); // { host: '127.0.0.1', port: 6379, db: 0, … }
  * ```
  */
-export function redisOptions(url: string): { host: string; port: number; db: number; maxRetriesPerRequest: null; password?: string; username?: string } {
+export function redisOptions(
+  url: string,
+  failFast = false,
+): { host: string; port: number; db: number; maxRetriesPerRequest: null; retryStrategy?: (times: number) => number | null; password?: string; username?: string } {
   let u: URL;
   try {
     u = new URL(url);
@@ -146,6 +149,9 @@ export function redisOptions(url: string): { host: string; port: number; db: num
     db,
     // BullMQ needs it (blocking commands); a Redis restart is waited out, not an error.
     maxRetriesPerRequest: null,
+    // One-shot commands (enqueue, status) give up after about 10 s without Redis instead of
+    // waiting for ever; workers and a waiting submit keep reconnecting (a Redis restart).
+    ...(failFast ? { retryStrategy: (times: number) => (times > 20 ? null : 500) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
   };
@@ -154,7 +160,7 @@ export function redisOptions(url: string): { host: string; port: number; db: num
 const jobKey = (jobId: string) => `dataport:job:${jobId}`;
 
 async function withRedis<T>(url: string, f: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis(redisOptions(url));
+  const r = new Redis(redisOptions(url, true));
   try {
     return await f(r);
   } finally {
@@ -172,7 +178,7 @@ async function withRedis<T>(url: string, f: (r: Redis) => Promise<T>): Promise<T
  * ```
  */
 export async function enqueueBuckets(url: string, tasks: readonly BucketTask[], buckets: number): Promise<void> {
-  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(url) });
+  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(url, true) });
   try {
     const first = tasks[0];
     if (first !== undefined) await withRedis(url, (r) => r.hset(jobKey(first.jobId), { buckets: String(buckets), workDir: first.workDir }));
@@ -212,7 +218,7 @@ export interface QueueJobStatus {
  * ```
  */
 export async function queueJobStatus(url: string, jobId: string): Promise<QueueJobStatus | undefined> {
-  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(url) });
+  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(url, true) });
   try {
     const rec = await withRedis(url, (r) => r.hgetall(jobKey(jobId)));
     if (!rec || rec['buckets'] === undefined) return undefined;

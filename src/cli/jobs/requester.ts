@@ -264,7 +264,9 @@ export async function submitJob(ctx: SubmitContext, startedAt: number): Promise<
   ctx.progress.phase('buckets', m.buckets, 'buckets');
   ctx.progress.update(m.buckets - pending.length);
   if (opts.queue !== undefined) {
-    await enqueueBuckets(opts.queue, tasks, m.buckets);
+    await enqueueBuckets(opts.queue, tasks, m.buckets).catch((err: unknown) => {
+      throw new InputError(M.queueDown(opts.queue!, String((err as Error)?.message ?? err)));
+    });
     if (opts.detach) {
       ctx.progress.stop();
       ctx.reporter.info(M.queued(m.jobId, pending.length, m.buckets));

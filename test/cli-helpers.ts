@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -124,6 +125,44 @@ export async function runCliPair(
   const requester = startCli(requesterArgs(url), options);
   const [l, r] = await Promise.all([listener.done, requester.done]);
   return { l, r };
+}
+
+/** A port the system just handed out on 127.0.0.1 (a listener on port 0, closed again). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The port a `ppca-psi` rank prints (`listening on 127.0.0.1:PORT as rank …`). */
+export function ppcaListeningPort(p: CliProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const check = (): boolean => {
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(p.stderr());
+      if (m) resolve(Number(m[1]));
+      return Boolean(m);
+    };
+    if (check()) return;
+    p.child.stderr!.on('data', () => check());
+    p.done.then((r) => reject(new Error(`exited before listening: ${r.stderr}`)), reject);
+  });
+}
+
+/**
+ * Runs `dataport ppca-psi` rank 0 (on port 0) and rank 1 (on a free port), each told the other's
+ * address, with `args0` / `args1` added; both results.
+ */
+export async function runPpcaPair(args0: readonly string[], args1: readonly string[], options: { watchdogMs?: number } = {}): Promise<[CliResult, CliResult]> {
+  const p1port = await freePort();
+  const r0 = startCli(['ppca-psi', '--rank', '0', '--listen', '127.0.0.1:0', '--peer', `127.0.0.1:${p1port}`, '--timeout', '20', ...args0], options);
+  const port0 = await ppcaListeningPort(r0);
+  const r1 = startCli(['ppca-psi', '--rank', '1', '--listen', `127.0.0.1:${p1port}`, '--peer', `127.0.0.1:${port0}`, '--timeout', '20', ...args1], options);
+  return Promise.all([r0.done, r1.done]);
 }
 
 /** The one-line `--json` summary: the last line of `stdout`, parsed. */

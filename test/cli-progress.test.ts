@@ -6,7 +6,7 @@
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, expectOneLineError, killAll, runCli, runCliPair, startCli, tempDir } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, runCli, runCliPair, runPpcaPair, startCli, tempDir } from './cli-helpers.js';
 
 const W = { watchdogMs: 120_000 };
 const tmp = tempDir('dp-progress-');
@@ -135,6 +135,33 @@ describe('progress on stderr (not a terminal)', () => {
     expect(lineRecords(s.stderr).pop()).toEqual({ phase: 'collecting', done: 2, total: 2 });
     for (const x of [p1, p2]) expect(phasesEndingComplete(lineRecords(x.stderr))).toEqual(['waiting-for-query', 'contributing', 'waiting-for-round-end']);
     expect(phasesEndingComplete(lineRecords(analyst.stderr))).toEqual(['waiting-for-total', 'decrypting']);
+  }, 120_000);
+
+  it('ppca-psi: both ranks report encrypting, sending, dual-encrypting, comparing (lines and json); none prints nothing', async () => {
+    const ppca = ['--key', 'id', '--workers', '0', '--json'];
+    // Rank 0 learns (lines); rank 1 does not (--result-to-rank 0): no comparing step there.
+    const [r0, r1] = await runPpcaPair(
+      ['--input', p('ids.csv'), ...ppca, '--result-to-rank', '0', '--progress', 'lines', '--progress-interval', '1'],
+      ['--input', p('values.csv'), ...ppca, '--result-to-rank', '0', '--progress', 'json'],
+      W,
+    );
+    expect(r0.code, r0.stderr).toBe(0);
+    expect(r1.code, r1.stderr).toBe(0);
+    const l0 = lineRecords(r0.stderr);
+    expect(phasesEndingComplete(l0)).toEqual(['encrypting', 'sending', 'dual-encrypting', 'comparing']);
+    const total = (records: Rec[], phase: string) => records.filter((x) => x.phase === phase).pop()!.total;
+    expect(['encrypting', 'sending', 'dual-encrypting', 'comparing'].map((x) => total(l0, x))).toEqual([60, 60, 80, 60]);
+    const j1 = r1.stderr.split('\n').filter((x) => x.startsWith('{')).map((x) => JSON.parse(x) as Rec & { type: string; end: boolean; unit: string });
+    expect(j1.every((x) => x.type === 'progress' && x.unit === 'items')).toBe(true);
+    expect(phasesEndingComplete(j1)).toEqual(['encrypting', 'sending', 'dual-encrypting']);
+    expect(j1.filter((x) => x.end).map((x) => [x.phase, x.total])).toEqual([['encrypting', 80], ['sending', 80], ['dual-encrypting', 60]]);
+    for (const x of [r0, r1]) expect(x.stdout).not.toMatch(/progress/);
+
+    const quiet = await runPpcaPair(['--input', p('ids.csv'), ...ppca, '--progress', 'none'], ['--input', p('values.csv'), ...ppca, '--progress', 'none'], W);
+    for (const x of quiet) {
+      expect(x.code, x.stderr).toBe(0);
+      expect(x.stderr).not.toMatch(/progress/);
+    }
   }, 120_000);
 
   it('--progress takes none|bar|lines|json; none prints no record', async () => {

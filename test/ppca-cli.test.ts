@@ -6,9 +6,8 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { assertBuilt, expectOneLineError, killAll, lastJson, startCli, tempDir, type CliResult } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, lastJson, runPpcaPair, startCli, tempDir, type CliResult } from './cli-helpers.js';
 
 assertBuilt();
 const tmp = tempDir('dataport-ppca-');
@@ -21,37 +20,7 @@ const B = join(tmp.dir, 'b.csv');
 writeFileSync(A, 'id,name\r\n alice ,A\r\nbob,B\r\ncarol,C\r\nbob,B2\r\nAlice,D\r\n');
 writeFileSync(B, 'name,id\nx,carol\ny,bob\nz,erin\nw,alice\n');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function listeningPort(p: ReturnType<typeof startCli>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const check = (): boolean => {
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(p.stderr());
-      if (m) resolve(Number(m[1]));
-      return Boolean(m);
-    };
-    if (check()) return;
-    p.child.stderr!.on('data', () => check());
-    p.done.then((r) => reject(new Error(`exited before listening: ${r.stderr}`)), reject);
-  });
-}
-
-async function pair(args0: string[], args1: string[]): Promise<[CliResult, CliResult]> {
-  const p1port = await freePort();
-  const r0 = startCli(['ppca-psi', '--rank', '0', '--listen', '127.0.0.1:0', '--peer', `127.0.0.1:${p1port}`, '--timeout', '20', ...args0]);
-  const port0 = await listeningPort(r0);
-  const r1 = startCli(['ppca-psi', '--rank', '1', '--listen', `127.0.0.1:${p1port}`, '--peer', `127.0.0.1:${port0}`, '--timeout', '20', ...args1]);
-  return Promise.all([r0.done, r1.done]);
-}
+const pair = runPpcaPair;
 
 describe('dataport ppca-psi, two processes over gRPC', () => {
   for (const suite of ['curve25519-sha256-direct', 'sm2-sha256-tar', 'sm2-sm3-tai']) {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PpcaSuiteNames } from '../src/crypto/ppca-suite.js';
 import { createInlineExecutor, type CryptoExecutor } from '../src/protocols/executor.js';
-import { runPpcaPsi, trimAsciiWhitespace, type PpcaPsiResult } from '../src/protocols/ppca/index.js';
+import { runPpcaPsi, trimAsciiWhitespace, type PpcaProgress, type PpcaPsiResult } from '../src/protocols/ppca/index.js';
 import { createMemoryPpcaLinkPair } from '../src/transport/ppca-link.js';
 import { ProtocolVersionError } from '../src/errors.js';
 
@@ -70,6 +70,53 @@ describe('PPCA ECDH-PSI over the in-memory link', () => {
     ]);
     expect(r0.indices).toEqual(expectedRows(a, b));
     expect(r1.indices).toEqual(expectedRows(b, a));
+  });
+
+  it('reports its steps one at a time, in order, each ending at done = total (items), whoever learns', async () => {
+    const a = Array.from({ length: 7 }, (_, i) => `a${i}`);
+    const b = Array.from({ length: 5 }, (_, i) => `a${i * 2}`);
+    for (const resultToRank of [-1, 0, 1] as const) {
+      const seen: [PpcaProgress[], PpcaProgress[]] = [[], []];
+      const [l0, l1] = createMemoryPpcaLinkPair({ recvTimeoutMs: 5000, throttleWindow: 1 });
+      await Promise.all([
+        runPpcaPsi({ rank: 0, records: a.map(enc), link: l0, executor: ex, batchSize: 2, resultToRank, onProgress: (p) => seen[0].push(p) }),
+        runPpcaPsi({ rank: 1, records: b.map(enc), link: l1, executor: ex, batchSize: 2, resultToRank, onProgress: (p) => seen[1].push(p) }),
+      ]);
+      for (const rank of [0, 1] as const) {
+        const events = seen[rank];
+        const [mine, peer] = rank === 0 ? [a.length, b.length] : [b.length, a.length];
+        const learns = resultToRank === -1 || resultToRank === rank;
+        const phases: string[] = [];
+        events.forEach((e, i) => {
+          expect(e.unit).toBe('items');
+          expect(e.done).toBeLessThanOrEqual(e.total);
+          if (phases[phases.length - 1] !== e.phase) {
+            expect(phases, `${e.phase} restarted`).not.toContain(e.phase);
+            phases.push(e.phase);
+          } else {
+            expect(e.done).toBeGreaterThanOrEqual(events[i - 1]!.done);
+          }
+          const next = events[i + 1];
+          if (!next || next.phase !== e.phase) expect(e.done, `end of ${e.phase}`).toBe(e.total);
+        });
+        expect(phases).toEqual(['encrypting', 'sending', 'dual-encrypting', ...(learns ? ['comparing'] : [])]);
+        const last = (phase: string) => events.filter((e) => e.phase === phase).pop()!.total;
+        expect([last('encrypting'), last('sending'), last('dual-encrypting')]).toEqual([mine, mine, peer]);
+        if (learns) expect(last('comparing')).toBe(mine);
+      }
+    }
+  });
+
+  it('a throwing progress hook does not disturb the run', async () => {
+    const [l0, l1] = createMemoryPpcaLinkPair({ recvTimeoutMs: 5000 });
+    const boom = () => {
+      throw new Error('display broke');
+    };
+    const [r0] = await Promise.all([
+      runPpcaPsi({ rank: 0, records: ['x', 'y'].map(enc), link: l0, executor: ex, onProgress: boom }),
+      runPpcaPsi({ rank: 1, records: ['y'].map(enc), link: l1, executor: ex, onProgress: boom }),
+    ]);
+    expect(r0.indices).toEqual([1]);
   });
 
   it('empty sets on either or both sides', async () => {

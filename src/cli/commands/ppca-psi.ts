@@ -21,10 +21,22 @@ import { runPpcaPsi, type PpcaPsiResult } from '../../protocols/ppca/run.js';
 import type { PpcaResultToRank } from '../../protocols/ppca/handshake.js';
 import { createGrpcPpcaLink, type GrpcPpcaLink, type PpcaTlsOptions } from '../../transport/ppca-link-grpc.js';
 import { createWorkerPool } from '../../workers/index.js';
-import { choiceOption, intOption, parseColumnList, parseCommandArgs, parseHostPort, secondsOption, stringOption } from '../args.js';
+import {
+  choiceOption,
+  intOption,
+  parseColumnList,
+  parseCommandArgs,
+  parseHostPort,
+  PROGRESS_OPTION_SPECS,
+  progressHelp,
+  progressOption,
+  secondsOption,
+  stringOption,
+} from '../args.js';
 import { openAtomicOutput, type AtomicOutput } from '../files.js';
 import { readPpcaInput } from '../ppca-csv.js';
 import { MAX_WORKERS } from '../psi-options.js';
+import { createProgress, progressHook, type ProgressOptions } from '../progress.js';
 import { cliSignal } from '../signals.js';
 import { createReporter } from '../summary.js';
 
@@ -53,6 +65,8 @@ and nothing is co-signed.
                           the server starts) unless --force
   --force                 replace an existing --output FILE
   --json                  print a one-line JSON summary as the last line of stdout
+${progressHelp()}
+                          phases: encrypting, sending, dual-encrypting, comparing (items)
   --channel NAME          link channel id (default root; the dual channel is NAME-0)
   --timeout SECONDS       longest wait for any expected message, ACK or FIN (default 30, the
                           reference's receive timeout)
@@ -81,6 +95,7 @@ interface PpcaCliOptions {
   /** `--force`: replace an existing `--output` file. */
   force: boolean;
   json: boolean;
+  progress: Pick<ProgressOptions, 'mode' | 'intervalSeconds'>;
   channel: string;
   timeoutMs: number;
   workers: number;
@@ -103,6 +118,7 @@ function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
     output: { type: 'string' },
     force: { type: 'boolean' },
     json: { type: 'boolean' },
+    ...PROGRESS_OPTION_SPECS,
     channel: { type: 'string' },
     timeout: { type: 'string' },
     workers: { type: 'string' },
@@ -145,6 +161,7 @@ function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
     ...(output !== undefined ? { output } : {}),
     force: values.force === true,
     json: values.json === true,
+    progress: progressOption(values),
     channel,
     timeoutMs: secondsOption(values, 'timeout', 30_000),
     workers: intOption(values, 'workers', 0, MAX_WORKERS, availableCores()),
@@ -205,6 +222,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const reporter = createReporter(opts.json);
+  const progress = createProgress(opts.progress);
   const startedAtMs = Date.now();
   const input = await readPpcaInput(opts.input, opts.key);
   let tls: PpcaTlsOptions | undefined;
@@ -250,7 +268,9 @@ export async function run(argv: string[]): Promise<number> {
       link,
       executor,
       signal: cliSignal,
+      onProgress: progressHook(progress),
     });
+    progress.end();
     if (out && result.indices) {
       await out.write(input.header);
       for (const i of result.indices) await out.write(input.rows[i]!);
@@ -263,6 +283,7 @@ export async function run(argv: string[]): Promise<number> {
       ledgerIndex = (await ledger.append(receipt)).index;
     }
   } finally {
+    progress.stop();
     await out?.abort().catch(() => {});
     await link?.close();
     await executor?.close().catch(() => {});

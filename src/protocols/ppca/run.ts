@@ -25,6 +25,78 @@ export const PPCA_BATCH_SIZE = 4096;
 export const PPCA_COMPARE_BYTES = 12;
 
 /**
+ * Steps of a PPCA run, for progress reports, in the order they are shown: `encrypting` (own items
+ * hashed and masked), `sending` (own `enc` batches delivered to the peer), `dual-encrypting` (the
+ * peer's items masked again), `comparing` (own doubly masked items received and compared; only
+ * where this rank learns the result). Unit: items.
+ */
+export type PpcaPhase = 'encrypting' | 'sending' | 'dual-encrypting' | 'comparing';
+
+/**
+ * Progress of a PPCA run: `done` of `total` items in `phase`. The steps run concurrently; reports
+ * follow the first unfinished step only, and a step's last report has done = total before the
+ * next step's first. The total of `dual-encrypting` is the item count the peer announced in the
+ * handshake (only shown, never trusted: at the peer's last batch it becomes the count received).
+ *
+ * @example
+ * ```ts
+ * await runPpcaPsi({ ...options, onProgress: (p) => console.error(p.phase, p.done, p.total) });
+ * ```
+ */
+export interface PpcaProgress {
+  readonly phase: PpcaPhase;
+  readonly done: number;
+  readonly total: number;
+  readonly unit: 'items';
+}
+
+/**
+ * Reports concurrent steps one at a time, in `order`: the current step is the first unfinished one;
+ * when it finishes its last report (done = total) is followed by the next step's state. A throwing
+ * hook is ignored (a display; the run does not depend on it).
+ */
+function phaseSequence(hook: ((p: PpcaProgress) => void) | undefined, order: readonly PpcaPhase[]) {
+  const done = new Map<PpcaPhase, number>();
+  const total = new Map<PpcaPhase, number>();
+  const finished = new Set<PpcaPhase>();
+  let at = 0;
+  const emit = (phase: PpcaPhase): void => {
+    if (typeof hook !== 'function') return;
+    try {
+      hook({ phase, done: done.get(phase) ?? 0, total: total.get(phase) ?? 0, unit: 'items' });
+    } catch {
+      /* a display hook */
+    }
+  };
+  const advance = (): void => {
+    while (at < order.length) {
+      emit(order[at]!);
+      if (!finished.has(order[at]!)) return;
+      at++;
+    }
+  };
+  return {
+    start: advance,
+    /** Sets a step's state; reported when it is the current step. */
+    set(phase: PpcaPhase, d: number, t: number): void {
+      if (finished.has(phase)) return;
+      done.set(phase, d);
+      total.set(phase, Math.max(d, t));
+      if (order[at] === phase) emit(phase);
+    },
+    /** Ends a step at done = total (`finalTotal`, when given, is then both). */
+    finish(phase: PpcaPhase, finalTotal?: number): void {
+      if (finished.has(phase)) return;
+      const t = finalTotal ?? total.get(phase) ?? 0;
+      done.set(phase, t);
+      total.set(phase, t);
+      finished.add(phase);
+      if (order[at] === phase) advance();
+    },
+  };
+}
+
+/**
  * Options of {@link runPpcaPsi}.
  *
  * @example
@@ -51,6 +123,8 @@ export interface RunPpcaPsiOptions {
   maxPeerItems?: number;
   /** Cancels the run. */
   signal?: AbortSignal;
+  /** Progress of the run's steps (see {@link PpcaProgress}); errors it throws are ignored. */
+  onProgress?: (progress: PpcaProgress) => void;
 }
 
 /**
@@ -154,14 +228,20 @@ export async function runPpcaPsi(options: RunPpcaPsiOptions): Promise<PpcaPsiRes
 
     // ---- handshake (brief §2) ----
     const mine = { suite, resultToRank, itemNum: records.length };
+    let announced: number | undefined;
     if (rank === 1) {
       await link.send('main', encodePpcaHandshakeRequest(mine), signal);
-      checkPpcaHandshakeResponse(await link.recv('main', signal), mine);
+      announced = checkPpcaHandshakeResponse(await link.recv('main', signal), mine).peerItemNum;
     } else {
       const verdict = checkPpcaHandshakeRequest(await link.recv('main', signal), mine);
       await link.send('main', verdict.response, signal);
       if (verdict.refusal) throw new ProtocolVersionError(`refused the peer's handshake: ${verdict.refusal.code} ${verdict.refusal.message}`);
+      announced = verdict.peerItemNum;
     }
+    // The peer's announced count is only a progress total (capped); what it sends is what counts.
+    const peerTotal = Math.min(announced ?? 0, maxPeerItems);
+    const progress = phaseSequence(options.onProgress, ['encrypting', 'sending', 'dual-encrypting', ...(iLearn ? (['comparing'] as const) : [])]);
+    progress.start();
 
     // ---- main flow (brief §3.2) ----
     const ownBatchCounts: number[] = [];
@@ -176,6 +256,8 @@ export async function runPpcaPsi(options: RunPpcaPsiOptions): Promise<PpcaPsiRes
 
     const maskSelf = async (): Promise<void> => {
       const sends: Promise<void>[] = [];
+      let encrypted = 0;
+      let sent = 0;
       const compute = async (b: number): Promise<Uint8Array> => {
         const items = records.slice(b * batchSize, Math.min(records.length, (b + 1) * batchSize));
         return multiply(scalar, await hash(items));
@@ -188,12 +270,17 @@ export async function runPpcaPsi(options: RunPpcaPsiOptions): Promise<PpcaPsiRes
         next?.catch(() => {}); // observed on the next turn; a failure there must not be unhandled meanwhile
         const count = ct.length / width;
         ownBatchCounts[b] = count;
-        queued(sends, link.send('main', encodeCipherBatch(PpcaBatchType.enc, b, false, count, ct), signal));
+        progress.set('encrypting', (encrypted += count), records.length);
+        const delivered = link.send('main', encodeCipherBatch(PpcaBatchType.enc, b, false, count, ct), signal);
+        queued(sends, delivered);
+        void delivered.then(() => progress.set('sending', (sent += count), records.length), () => {});
       }
+      progress.finish('encrypting', records.length);
       // Always one more, empty, last batch (the only one for an empty set).
       ownBatchCounts[nBatches] = 0;
       queued(sends, link.send('main', encodeCipherBatch(PpcaBatchType.enc, nBatches, true, 0, new Uint8Array(0)), signal));
       await Promise.all(sends);
+      progress.finish('sending', records.length);
     };
 
     const peerValues = iLearn ? new Set<string>() : undefined;
@@ -206,6 +293,7 @@ export async function runPpcaPsi(options: RunPpcaPsiOptions): Promise<PpcaPsiRes
         if (batch.count === 0) {
           if (peerLearns) queued(sends, link.send('dual', encodeCipherBatch(PpcaBatchType.dualEnc, b, true, 0, new Uint8Array(0)), signal));
           await Promise.all(sends);
+          progress.finish('dual-encrypting', peerItems);
           return;
         }
         peerItems += batch.count;
@@ -223,10 +311,12 @@ export async function runPpcaPsi(options: RunPpcaPsiOptions): Promise<PpcaPsiRes
         for (let i = 0; i < batch.count; i++) out.set(dual.subarray((i + 1) * width - PPCA_COMPARE_BYTES, (i + 1) * width), i * PPCA_COMPARE_BYTES);
         if (peerLearns) queued(sends, link.send('dual', encodeCipherBatch(PpcaBatchType.dualEnc, b, false, batch.count, out), signal));
         if (peerValues) for (let i = 0; i < batch.count; i++) peerValues.add(latin1(out, i * PPCA_COMPARE_BYTES, (i + 1) * PPCA_COMPARE_BYTES));
+        progress.set('dual-encrypting', peerItems, peerTotal);
       }
     };
 
     const selfDual: Uint8Array[] = [];
+    let received = 0;
     const recvDual = async (): Promise<void> => {
       for (let b = 0; ; b++) {
         const batch = decodeCipherBatch(await link.recv('dual', signal), PpcaBatchType.dualEnc);
@@ -243,6 +333,8 @@ export async function runPpcaPsi(options: RunPpcaPsiOptions): Promise<PpcaPsiRes
         const items = new Uint8Array(batch.count * PPCA_COMPARE_BYTES);
         for (let i = 0; i < batch.count; i++) items.set(batch.ciphertext.subarray((i + 1) * w - PPCA_COMPARE_BYTES, (i + 1) * w), i * PPCA_COMPARE_BYTES);
         selfDual.push(items);
+        received += batch.count;
+        progress.set('comparing', received, records.length);
       }
     };
 
@@ -275,6 +367,7 @@ export async function runPpcaPsi(options: RunPpcaPsiOptions): Promise<PpcaPsiRes
       }
       if (row !== records.length) throw new MalformedMessageError(`the peer answered ${row} of ${records.length} items`);
       intersectionSize = matched.size;
+      progress.finish('comparing', records.length);
     }
     await link.finish(signal);
     return { suite, learned: iLearn, indices, intersectionSize, peerItemNum: peerItems, distinctKeys: distinct.size };

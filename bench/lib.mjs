@@ -3,7 +3,8 @@
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -141,4 +142,97 @@ export function psiSumWorkload(n) {
       { name: 'adverse_event', decimals: 0, bound: 1n },
     ],
   };
+}
+
+/** The built CLI of this checkout. */
+export const benchCli = path.join(benchDir, '..', 'dist/cli/main.js');
+const rssProbe = path.join(benchDir, 'rss-probe.mjs');
+
+/** Writes a CSV of `n` distinct keys `ID<12 digits>X` from `start`, and a second small column. */
+export function writeKeyCsv(file, header, start, n) {
+  const fd = fs.openSync(file, 'w');
+  let buf = header + '\n';
+  for (let i = start; i < start + n; i++) {
+    buf += `ID${String(i).padStart(12, '0')}X,${i % 97}\n`;
+    if (buf.length > 1 << 20) {
+      fs.writeSync(fd, buf);
+      buf = '';
+    }
+  }
+  fs.writeSync(fd, buf);
+  fs.closeSync(fd);
+}
+
+/**
+ * Starts `dataport ARGS` (with the rss/cpu probe); `done` resolves with the last stdout line as
+ * JSON (when it is), peak RSS and CPU ms, or `{ error }` naming the exit code and the CLI's lines.
+ */
+export function spawnCli(args, cliPath = benchCli) {
+  const child = spawn(process.execPath, ['--import', rssProbe, cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+  const done = new Promise((resolve) =>
+    child.once('exit', (code) => {
+      const rss = /dataport-bench-maxrss-bytes (\d+)/.exec(stderr);
+      const cpu = /dataport-bench-cpu-us (\d+)/.exec(stderr);
+      if (code !== 0) {
+        const lines = stderr.split('\n').filter((l) => l.startsWith('dataport: ') && !l.startsWith('dataport: progress '));
+        return resolve({ error: `exit ${code}: ${(lines.length > 0 ? lines : stderr.trim().split('\n').slice(-3)).join(' | ')}` });
+      }
+      let json;
+      try {
+        json = JSON.parse(stdout.trim().split('\n').at(-1));
+      } catch {
+        json = undefined; // keygen prints a key line, not JSON
+      }
+      resolve({ json, maxRss: rss ? Number(rss[1]) : undefined, cpuMs: cpu ? Number(cpu[1]) / 1000 : undefined });
+    }),
+  );
+  return { child, done, stderr: () => stderr };
+}
+
+/** `dataport keygen --out DIR`, or throws. */
+export async function keygen(dir, cliPath = benchCli) {
+  const r = await spawnCli(['keygen', '--out', dir], cliPath).done;
+  if (r.error) throw new Error(`keygen failed: ${r.error}`);
+}
+
+/** A port the system just handed out on 127.0.0.1 (a listener on port 0, closed again). */
+export const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+/**
+ * The process pair every two-party benchmark runs: starts `first`, waits for `ready` (a regexp
+ * with one group) on its stderr, starts `second(match)`, and waits for both. Wall time counts from
+ * the first start to both exits; throws when either failed.
+ */
+export async function runCliPair(first, ready, second, cliPath = benchCli) {
+  const t0 = performance.now();
+  const a = spawnCli(first, cliPath);
+  const match = await new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      const m = ready.exec(a.stderr());
+      if (m) {
+        clearInterval(timer);
+        resolve(m[1]);
+      }
+    }, 10);
+    a.done.then((r) => {
+      clearInterval(timer);
+      reject(new Error(`ended before it was ready: ${r.error}`));
+    });
+  });
+  const b = spawnCli(second(match), cliPath);
+  const [x, y] = await Promise.all([a.done, b.done]);
+  const wallMs = performance.now() - t0;
+  if (x.error || y.error) throw new Error(`run failed: ${x.error ?? ''} ${y.error ?? ''}`);
+  return { first: x, second: y, wallMs };
 }

@@ -8,12 +8,11 @@
 // --baseline-cli PATH (the dist/cli/main.js of another build, e.g. an earlier commit's) also runs that
 // build's CLI at 2^log with 128-bit truncation, alternating with this build for R rounds (default 2),
 // so the before/after ratio is measured under the same load.
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { benchDir, fmt, installPeer, machine, printTable, psijsIntersect, writeResult } from './lib.mjs';
+import { benchCli as cli, fmt, installPeer, keygen, machine, printTable, psijsIntersect, runCliPair, writeKeyCsv, writeResult } from './lib.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -25,53 +24,7 @@ const rssLog = opt('--rss-log', undefined);
 const workers = opt('--workers', undefined);
 const baselineCli = opt('--baseline-cli', undefined);
 const rounds = Number(opt('--rounds', 2));
-const root = path.resolve(benchDir, '..');
-const cli = path.join(root, 'dist/cli/main.js');
-const probe = path.join(benchDir, 'rss-probe.mjs');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dataport-bench-psi-'));
-
-function writeCsv(file, header, start, n) {
-  const fd = fs.openSync(file, 'w');
-  let buf = header + '\n';
-  for (let i = start; i < start + n; i++) {
-    buf += `ID${String(i).padStart(12, '0')}X,${i % 97}\n`;
-    if (buf.length > 1 << 20) {
-      fs.writeSync(fd, buf);
-      buf = '';
-    }
-  }
-  fs.writeSync(fd, buf);
-  fs.closeSync(fd);
-}
-
-function spawnCli(args, cliPath = cli) {
-  const child = spawn(process.execPath, ['--import', probe, cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-  const done = new Promise((resolve) =>
-    child.once('exit', (code) => {
-      const rss = /dataport-bench-maxrss-bytes (\d+)/.exec(stderr);
-      const cpu = /dataport-bench-cpu-us (\d+)/.exec(stderr);
-      const line = stdout.trim().split('\n').at(-1);
-      if (code !== 0) return resolve({ error: `exit ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}` });
-      let json;
-      try {
-        json = JSON.parse(line);
-      } catch {
-        json = undefined; // keygen prints a key line, not JSON
-      }
-      resolve({ json, maxRss: rss ? Number(rss[1]) : undefined, cpuMs: cpu ? Number(cpu[1]) / 1000 : undefined });
-    }),
-  );
-  return { child, done, stderr: () => stderr };
-}
-
-async function keygen(who) {
-  const r = await spawnCli(['keygen', '--out', path.join(tmp, who)]).done;
-  if (r.error) throw new Error(`keygen failed: ${r.error}`);
-}
 
 /** One balanced run of 2^k x 2^k; returns wall ms, bytes and peak RSS of both processes. */
 async function runPair(k, truncate, cliPath = cli) {
@@ -79,29 +32,16 @@ async function runPair(k, truncate, cliPath = cli) {
   const a = path.join(tmp, `a-${k}.csv`);
   const b = path.join(tmp, `b-${k}.csv`);
   if (!fs.existsSync(a)) {
-    writeCsv(a, 'resident_id,x', 0, n);
-    writeCsv(b, 'patient_id,y', n / 2, n);
+    writeKeyCsv(a, 'resident_id,x', 0, n);
+    writeKeyCsv(b, 'patient_id,y', n / 2, n);
   }
   const common = ['--reveal', 'both', '--truncate', String(truncate), '--json', ...(workers ? ['--workers', workers] : [])];
-  const t0 = performance.now();
-  const listener = spawnCli(['psi', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', '--identity', path.join(tmp, 'h'), '--peer-key', path.join(tmp, 'p', 'identity.pub'), ...common], cliPath);
-  const url = await new Promise((resolve, reject) => {
-    const timer = setInterval(() => {
-      const m = /listening on (ws:\/\/\S+)/.exec(listener.stderr());
-      if (m) {
-        clearInterval(timer);
-        resolve(m[1]);
-      }
-    }, 20);
-    listener.done.then((r) => {
-      clearInterval(timer);
-      reject(new Error(`listener ended: ${r.error}`));
-    });
-  });
-  const requester = spawnCli(['psi', '--connect', url, '--input', a, '--key', 'resident_id', '--identity', path.join(tmp, 'p'), '--peer-key', path.join(tmp, 'h', 'identity.pub'), ...common], cliPath);
-  const [rq, rs] = await Promise.all([requester.done, listener.done]);
-  const wallMs = performance.now() - t0;
-  if (rq.error || rs.error) throw new Error(`run failed: ${rq.error ?? ''} ${rs.error ?? ''}`);
+  const { first: rs, second: rq, wallMs } = await runCliPair(
+    ['psi', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', '--identity', path.join(tmp, 'h'), '--peer-key', path.join(tmp, 'p', 'identity.pub'), ...common],
+    /listening on (ws:\/\/\S+)/,
+    (url) => ['psi', '--connect', url, '--input', a, '--key', 'resident_id', '--identity', path.join(tmp, 'p'), '--peer-key', path.join(tmp, 'h', 'identity.pub'), ...common],
+    cliPath,
+  );
   if (rq.json.intersectionSize !== n / 2) throw new Error(`wrong intersection ${rq.json.intersectionSize}, expected ${n / 2}`);
   const bytes = rq.json.bytesSent + rq.json.bytesReceived;
   // CPU time of both processes (all threads): unlike wall time, hardly affected by other load on a shared machine.
@@ -126,8 +66,8 @@ function psijsMs(n) {
 }
 
 console.log('machine:', JSON.stringify(machine()));
-await keygen('p');
-await keygen('h');
+await keygen(path.join(tmp, 'p'));
+await keygen(path.join(tmp, 'h'));
 const rows = [];
 const median = (xs) => [...xs].sort((x, y) => x.wallMs - y.wallMs)[Math.floor(xs.length / 2)];
 const result = { machine: machine(), log, workers: workers ?? 'default (cores)' };

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryTransportPair, type MemoryTransport, type MemoryTransportOptions } from '../src/transport/memory.js';
 import type { FrameTransport } from '../src/transport/types.js';
-import { AggregateMessageType, parseAggregateQuery, runProvider, type AggregateQuery } from '../src/protocols/aggregate/index.js';
+import { AbortReason, AggregateMessageType, parseAggregateQuery, runProvider, type AggregateQuery } from '../src/protocols/aggregate/index.js';
 import { InputError } from '../src/errors.js';
 import {
   AGGREGATE_PROTOCOL_NAME,
@@ -190,6 +190,36 @@ describe('aggregation over authenticated sessions', () => {
     await provided;
     expect((await operator.result).outcome.status).toBe('completed');
     expect(analyst.result.contributors).toBe(3);
+  }, 180_000);
+
+  it('a provider whose columns differ from the query\'s is refused before encrypting, both it and the operator naming both schemas', async () => {
+    const p = parties();
+    const operator = createAggregateOperator(operatorOptions(p));
+    // Hospital 3 exports the cost as cost_yuan: the query's `cost` is not among its columns.
+    const rows = data.map((r, i) => (i === 2 ? r.map((x) => ({ ward: x.ward, cost_yuan: x.cost })) : r));
+    const outcomes = rows.map((r, i) =>
+      runAggregateProvider({ transport: connect(operator), identity: p.hospitals[i]!, peerPublicKey: p.operator.publicKey, rows: r }).then(
+        (v) => ({ ok: v }),
+        (e: unknown) => ({ error: e }),
+      ),
+    );
+    const analyst = await runAggregateAnalyst({ transport: connect(operator), identity: p.analyst, peerPublicKey: p.operator.publicKey, query: query({ quorum: 2 }) });
+    const [a, b, c] = await Promise.all(outcomes);
+    const op = await operator.result;
+    const reason =
+      'column schemas differ: the query needs ward (group-by), cost (decimal, 2 places); the provider offers ward, cost_yuan (missing: cost)';
+    // The provider: a terms refusal naming both schemas, raised before its rows are reduced or encrypted.
+    expect('error' in c! && c.error).toBeInstanceOf(TermsRefusedError);
+    expect(((c as { error: Error }).error).message).toBe(reason);
+    // The operator names the same two schemas for that provider; the round goes on without it.
+    const j = op.providerPublicKeys.findIndex((k) => toBase64(k) === toBase64(p.hospitals[2]!.publicKey));
+    expect(op.columnMismatches).toEqual([{ provider: j, reason }]);
+    expect(op.outcome.refusals).toEqual([{ provider: j, reason: AbortReason.QUERY_REFUSED }]);
+    expect(op.outcome).toMatchObject({ status: 'completed', contributors: 2 });
+    expect(analyst.result.contributors).toBe(2);
+    expect('ok' in a! && 'ok' in b!).toBe(true);
+    // The offered columns are in each provider's signed terms, so in its receipt.
+    expect((a as { ok: { receipt: UsageReceipt } }).ok.receipt.body.options).toMatchObject({ columns: '["ward","cost"]' });
   }, 180_000);
 
   it('an analyst whose key is not allowed as analyst is refused on both sides with a refused receipt', async () => {

@@ -34,6 +34,7 @@ export {
   type KeySchemaSpec,
 } from './key-schema.js';
 export { compareValueScales, encodeValueScales, VALUE_SCALES_OPTION, valueScalesOf, type ValueScale } from './value-scales.js';
+export { checkOfferedColumns, describeQueryColumns, OFFERED_COLUMNS_OPTION, offeredColumnsTermsOptions, statedColumns } from './column-schema.js';
 export {
   JOB_BUCKET_OPTIONS,
   PSI_PROTOCOL_NAME,

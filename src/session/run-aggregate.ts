@@ -28,6 +28,7 @@ import { AGGREGATE_QUERY_LIMITS, aggregateLayout, aggregateQueryHash, type Aggre
 import type { AggregatorOutcome } from '../protocols/aggregate/aggregator.js';
 import { runAggregatorRound, runAnalyst, runProvider, type AggregateProgressHook } from '../protocols/aggregate/drive.js';
 import { MIN_QUORUM_FLOOR } from '../protocols/aggregate/provider.js';
+import { computeLocalAggregates } from '../protocols/aggregate/local.js';
 import type { AggregateResult } from '../protocols/aggregate/result.js';
 import type { FrameTransport } from '../transport/types.js';
 import { equalBytes } from '../utils/bytes.js';
@@ -35,6 +36,7 @@ import type { Identity } from './identity.js';
 import type { SessionTerms } from './messages.js';
 import { OUTPUT_MAX_OPTION, OUTPUT_SIZE_OPTION } from './policy.js';
 import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
+import { checkOfferedColumns, OFFERED_COLUMNS_OPTION, offeredColumnsTermsOptions, statedColumns } from './column-schema.js';
 import {
   establishSession,
   recordAbortedRun,
@@ -124,6 +126,13 @@ export interface RunAggregateProviderOptions extends AggregateRequesterBase {
   localAggregates?: (query: AggregateQuery) => Promise<bigint[]>;
   /** Rows `localAggregates` reduces (declared to the operator and recorded in the receipt). */
   rowCount?: number;
+  /**
+   * The columns this provider offers (e.g. its file's header), stated in its signed terms
+   * (column-schema.ts). A query needing another column is refused before anything is encrypted,
+   * the provider and the operator naming both schemas. Default: every column of `rows`; with
+   * `localAggregates` and no `columns`, nothing is stated and a missing column is only an input error.
+   */
+  columns?: readonly string[];
   /** The analyst's identity key: contribute only under a query and HE key it signed. */
   analystPublicKey?: Uint8Array;
   /** Local policy: return false to refuse a query. */
@@ -207,8 +216,24 @@ function analystTerms(query: AggregateQuery, purpose: string): SessionTerms {
   return linkTerms(options, purpose, 0, query.minCohort);
 }
 
-function providerTerms(rows: number, purpose: string): SessionTerms {
-  return linkTerms({ role: 'provider' }, purpose, rows, 0);
+function providerTerms(rows: number, purpose: string, columns: readonly string[] | undefined): SessionTerms {
+  return linkTerms({ role: 'provider', ...(columns !== undefined ? offeredColumnsTermsOptions(columns) : {}) }, purpose, rows, 0);
+}
+
+/** The providers (by join index) whose stated columns lack one `query` needs, with the reason. */
+function columnMismatchesOf(query: AggregateQuery, terms: readonly SessionTerms[]): { provider: number; reason: string }[] {
+  return terms.flatMap((t, provider) => {
+    const offered = statedColumns(t);
+    const reason = offered !== undefined ? checkOfferedColumns(query, offered) : undefined;
+    return reason !== undefined ? [{ provider, reason }] : [];
+  });
+}
+
+/** The columns of `rows` in first-seen order (a provider's default offer). */
+function columnsOfRows(rows: readonly Row[]): string[] | undefined {
+  const seen = new Set<string>();
+  for (const r of rows) for (const k of Object.keys(r)) seen.add(k);
+  return seen.size > 0 ? [...seen] : undefined;
 }
 
 /**
@@ -361,8 +386,15 @@ export async function runAggregateProvider(options: RunAggregateProviderOptions)
   if (options.minQuorum !== undefined && (!Number.isSafeInteger(options.minQuorum) || options.minQuorum < MIN_QUORUM_FLOOR || options.minQuorum > AGGREGATE_QUERY_LIMITS.maxProviders)) {
     throw new RangeError(`minQuorum must be an integer in [${MIN_QUORUM_FLOOR}, ${AGGREGATE_QUERY_LIMITS.maxProviders}]`);
   }
-  const terms = providerTerms(rowCount, checkPurpose(options.purpose));
   const rows = options.rows;
+  const offered = options.columns ?? (rows !== undefined ? columnsOfRows(rows) : undefined);
+  const terms = providerTerms(rowCount, checkPurpose(options.purpose), offered);
+  // Checked once the query is known, before the rows are reduced or anything is encrypted.
+  const checkColumns = (query: AggregateQuery): void => {
+    const why = offered !== undefined ? checkOfferedColumns(query, offered) : undefined;
+    if (why !== undefined) throw new TermsRefusedError(why);
+  };
+  const localAggregates = options.localAggregates;
   // SHA-256 of the query bytes the operator announced, recorded in the receipt (see the module doc).
   let queryHash: string | undefined;
   const { value, receipt, session } = await runRequesterLink(
@@ -371,7 +403,9 @@ export async function runAggregateProvider(options: RunAggregateProviderOptions)
     (session) =>
       runProvider(session.channel, {
         join: false, // the operator knows the role from the signed terms
-        ...(rows !== undefined ? { rows: () => rows } : { localAggregates: options.localAggregates! }),
+        ...(rows !== undefined
+          ? { localAggregates: async (q: AggregateQuery) => (checkColumns(q), computeLocalAggregates(q, rows)) }
+          : { localAggregates: async (q: AggregateQuery) => (checkColumns(q), localAggregates!(q)) }),
         ...(options.analystPublicKey !== undefined ? { analystPublicKey: options.analystPublicKey } : {}),
         ...(options.acceptQuery ? { acceptQuery: options.acceptQuery } : {}),
         ...(options.minQuorum !== undefined ? { minQuorum: options.minQuorum } : {}),
@@ -474,6 +508,11 @@ export interface AggregateOperatorResult {
   analystPublicKey: Uint8Array;
   /** Providers in join order (`outcome.included` indexes into it). */
   providerPublicKeys: Uint8Array[];
+  /**
+   * Providers whose signed offered columns (column-schema.ts) lack a column the query needs, with
+   * the reason naming both schemas (the provider refuses such a query before encrypting anything).
+   */
+  columnMismatches: { provider: number; reason: string }[];
 }
 
 /**
@@ -579,7 +618,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
     const allowedOpts =
       role === 'analyst'
         ? ['role', 'query', QUERY_HASH_OPTION, 'dp-epsilon', OUTPUT_SIZE_OPTION, OUTPUT_MAX_OPTION, SECURITY_MODEL_OPTION]
-        : ['role', SECURITY_MODEL_OPTION];
+        : ['role', SECURITY_MODEL_OPTION, OFFERED_COLUMNS_OPTION];
     if (Object.keys(terms.options).some((k) => !allowedOpts.includes(k))) return 'unsupported protocol option';
     // The analyst's released cell count goes into the receipt (bound checked against the query).
     if (role === 'analyst' && (terms.options[OUTPUT_SIZE_OPTION] !== 'public' || terms.options[OUTPUT_MAX_OPTION] === undefined)) {
@@ -588,6 +627,9 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
     if (terms.recipients.length !== 1 || terms.recipients[0] !== 'requester') return 'only the requester may be a recipient';
     if (role === 'analyst' && (terms.requesterSetSize !== 0 || terms.options['query'] === undefined)) return 'the analyst contributes no rows and names its query';
     if (role === 'provider' && terms.minIntersection !== 0) return 'a provider sets no minimum cohort (the query does)';
+    if (role === 'provider' && terms.options[OFFERED_COLUMNS_OPTION] !== undefined && statedColumns(terms) === undefined) {
+      return 'the offered columns must be a JSON array of column names';
+    }
     if (role === 'analyst' && !/^[0-9a-f]{64}$/.test(terms.options[QUERY_HASH_OPTION] ?? '')) {
       return 'the analyst must name its query by query-sha256 (SHA-256 of the canonical query, hex)';
     }
@@ -632,6 +674,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
     };
     try {
       const declared = a.session.terms;
+      let forwarded: AggregateQuery | undefined;
       const { outcome, settled, announced } = await runAggregatorRound({
         analyst: a.session.channel,
         providers: providers.map((p) => p.session.channel),
@@ -644,7 +687,8 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
           q.minCohort === declared.minIntersection &&
           (q.dp === null ? declared.options['dp-epsilon'] === undefined : declared.options['dp-epsilon'] === q.dp.epsilon) &&
           declared.options[OUTPUT_MAX_OPTION] === String(releasableCells(q)) &&
-          (options.acceptQuery === undefined || options.acceptQuery(q)),
+          (options.acceptQuery === undefined || options.acceptQuery(q)) &&
+          (forwarded = q) !== undefined,
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });
@@ -696,6 +740,7 @@ export function createAggregateOperator(options: AggregateOperatorOptions): Aggr
         linksWithoutReceipt: links.length - got.length,
         analystPublicKey: a.session.peerPublicKey,
         providerPublicKeys: providers.map((p) => p.session.peerPublicKey),
+        columnMismatches: forwarded === undefined ? [] : columnMismatchesOf(forwarded, providers.map((p) => p.session.terms)),
       });
     } catch (e) {
       const open = links.map((l, i) => [l, i] as const).filter(([l]) => !settledLinks.has(l.session));

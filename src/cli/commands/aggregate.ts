@@ -34,6 +34,7 @@ import {
   runAggregateAnalyst,
   runAggregateProvider,
 } from '../../session/run-aggregate.js';
+import { offeredColumnsTermsOptions } from '../../session/column-schema.js';
 import type { WebSocketLimits } from '../../transport/websocket-core.js';
 import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, LISTENER_MAX_PENDING, reportRejected } from '../listen-loop.js';
@@ -42,6 +43,7 @@ import {
   checkConnectUrl,
   choiceOption,
   intOption,
+  parseColumnList,
   parseCommandArgs,
   parseHostPort,
   PROGRESS_OPTION_SPECS,
@@ -83,7 +85,7 @@ const HELP = `Usage:
   dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json [--force] [--format json|csv|table] --identity DIR
                              --peer-key OPERATOR.pub [--ca FILE] [--purpose TEXT] [common options]
   dataport aggregate provide --connect URL --input FILE.csv --identity DIR --peer-key OPERATOR.pub
-                             [--analyst-key FILE.pub] [--min-cohort N] [--max-epsilon E] [--min-quorum N] [--ca FILE]
+                             [--columns COL,...] [--analyst-key FILE.pub] [--min-cohort N] [--max-epsilon E] [--min-quorum N] [--ca FILE]
                              [--purpose TEXT] [--workers N] [common options]
 common options: [--ledger DIR [--price-schedule FILE] [--budget FILE]] [--timeout SECONDS] [--json]
                 [--progress none|bar|lines|json] [--progress-interval SECONDS]
@@ -115,6 +117,9 @@ Every connection is mutually authenticated (Ed25519 identities from 'dataport ke
                  authenticated; a spent budget refuses that link on both sides (needs --ledger).
                  A link counts once protocol data flowed: a peer that hangs up before the
                  receipt leaves a one-sided 'aborted-after-data' entry that uses its query
+--columns        provide: the columns of FILE.csv a query may use (default: all of the header),
+                 stated in the signed terms; a query needing another is refused before anything
+                 is encrypted, this provider and the operator naming both column lists
 --min-cohort     provide: refuse a query whose minCohort is below N
 --max-epsilon    provide: refuse a query without differential privacy or with a total epsilon above E
 --min-quorum     provide: refuse a query whose quorum (fewest providers a released total may
@@ -361,7 +366,9 @@ async function serve(argv: string[]): Promise<number> {
       if (ledger) out.info(M.receiptsAppended(entries.length, ledger.dir));
       // A provider's own refusal (its policy, its quorum minimum, its input), one line each.
       for (const f of outcome.refusals ?? []) {
-        out.warn(M.providerRefused(toBase64(r.providerPublicKeys[f.provider] ?? new Uint8Array()), REFUSAL_TEXT[f.reason] ?? M.refusal.other));
+        // A query over columns the provider does not offer: both schemas, as the provider says them.
+        const why = r.columnMismatches.find((m) => m.provider === f.provider)?.reason ?? REFUSAL_TEXT[f.reason] ?? M.refusal.other;
+        out.warn(M.providerRefused(toBase64(r.providerPublicKeys[f.provider] ?? new Uint8Array()), why));
       }
       if (r.linksWithoutReceipt > 0) out.warn(M.linksWithoutReceipt(r.linksWithoutReceipt));
       if (outcome.status === 'completed') {
@@ -501,6 +508,7 @@ async function provideCommand(argv: string[]): Promise<number> {
     'min-cohort': { type: 'string' },
     'max-epsilon': { type: 'string' },
     'min-quorum': { type: 'string' },
+    columns: { type: 'string' },
     workers: { type: 'string' },
   });
   if (values.help) {
@@ -529,8 +537,17 @@ async function provideCommand(argv: string[]): Promise<number> {
   });
   if (!st.isFile()) throw new InputError(CSV_MESSAGES.notRegular(input));
   const p = await participantSetup(values);
-  // The row count is declared in the signed terms before the query (and so the columns) is known.
-  const declared = (await scanCsv(input, { columns: [], lines: false, signal: cliSignal }, () => {})).rows;
+  // The row count and the columns offered are declared in the signed terms before the query is known.
+  const scanned = await scanCsv(input, { columns: [], lines: false, signal: cliSignal }, () => {});
+  const declared = scanned.rows;
+  const offeredText = stringOption(values, 'columns');
+  const offered = offeredText !== undefined ? parseColumnList(offeredText, 'columns') : scanned.header;
+  resolveColumns(input, scanned.header, offered);
+  try {
+    offeredColumnsTermsOptions(offered);
+  } catch (e) {
+    throw new InputError(M.tooManyColumns(input, offered.length, (e as Error).message));
+  }
   if (declared > AGGREGATE_QUERY_LIMITS.maxRowsPerProvider) throw new InputError(CSV_MESSAGES.tooManyRows(input, AGGREGATE_QUERY_LIMITS.maxRowsPerProvider));
   const localAggregates = async (query: AggregateQuery): Promise<bigint[]> => {
     const columns = requiredColumns(query);
@@ -588,6 +605,7 @@ async function provideCommand(argv: string[]): Promise<number> {
         peerPublicKey: p.operatorKey,
         localAggregates,
         rowCount: declared,
+        columns: offered,
         acceptQuery,
         minQuorum,
         encrypt,

@@ -15,7 +15,7 @@ import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions,
 import type { SessionRunOptions } from './run-options.js';
 import { compareValueScales, encodeValueScales, VALUE_SCALES_OPTION, valueScalesOf, type ValueScale } from './value-scales.js';
 import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
-import { establishSession, recordAbortedRun, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
+import { endFailedRun, establishSession, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
 import { createInlineExecutor, type CryptoExecutor } from '../protocols/executor.js';
 import { parseEpsilon } from '../protocols/guardrails.js';
 import { dedupeRecords, normalizeKey } from '../protocols/psi/normalize.js';
@@ -409,13 +409,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     }
     return result;
   } catch (e) {
-    if (e === afterReceipt) {
-      await session.close().catch(() => {});
-    } else {
-      await session.fail(e);
-      if (tc !== undefined && soFar.computeMs === 0) soFar.computeMs = Date.now() - tc;
-      await recordAbortedRun(session, soFar, e, options.onReceipt);
-    }
+    await endFailedRun(session, e, afterReceipt, soFar, tc, options.onReceipt);
     throw e;
   }
 }

@@ -16,7 +16,7 @@ import { sanitizeText, type SessionTerms } from './messages.js';
 import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions, type KeySchema, type KeySchemaSpec } from './key-schema.js';
 import type { SessionRunOptions } from './run-options.js';
 import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
-import { establishSession, recordAbortedRun, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
+import { endFailedRun, establishSession, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
 
 /**
  * The protocol name of ECDH-PSI in terms and receipts.
@@ -381,13 +381,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
       suite,
     };
   } catch (e) {
-    if (e === afterReceipt) {
-      await session.close().catch(() => {});
-    } else {
-      await session.fail(e);
-      if (tc !== undefined && soFar.computeMs === 0) soFar.computeMs = Date.now() - tc;
-      await recordAbortedRun(session, soFar, e, options.onReceipt);
-    }
+    await endFailedRun(session, e, afterReceipt, soFar, tc, options.onReceipt);
     throw e;
   }
 }

@@ -1039,3 +1039,27 @@ export async function recordAbortedRun(
   if (receipt !== undefined) await onReceipt?.(receipt);
   return receipt;
 }
+
+/**
+ * The failure branch of a two-party run wrapper (`runPsi`, `runPsiSum`), before it rethrows
+ * `error`: an error raised after the receipt was exchanged (`afterReceipt`, e.g. a withheld
+ * result) only closes the session; any other is told to the peer, the compute time so far is taken
+ * from `computeStartedAt` when the run had not recorded it, and {@link recordAbortedRun} applies.
+ * @internal
+ */
+export async function endFailedRun(
+  session: Session,
+  error: unknown,
+  afterReceipt: unknown,
+  soFar: AbortedRunContribution,
+  computeStartedAt: number | undefined,
+  onReceipt: ((receipt: UsageReceipt) => void | Promise<void>) | undefined,
+): Promise<void> {
+  if (error === afterReceipt) {
+    await session.close().catch(() => {});
+    return;
+  }
+  await session.fail(error);
+  if (computeStartedAt !== undefined && soFar.computeMs === 0) soFar.computeMs = Date.now() - computeStartedAt;
+  await recordAbortedRun(session, soFar, error, onReceipt);
+}

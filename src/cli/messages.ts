@@ -40,6 +40,7 @@ export const SESSION_ERROR_HINTS: Readonly<Partial<Record<string, string>>> = {
 /** The same for `aggregate` (the other side is the operator, or a participant it refused). */
 export const AGGREGATE_ERROR_HINTS: Readonly<Partial<Record<string, string>>> = {
   ERR_VERIFICATION_FAILED: 'peer authentication failed (wrong --peer-key, or a key the other side does not accept): ',
+  ERR_TRANSPORT_CLOSED: 'connection: ',
   ERR_TERMS_REFUSED: 'terms refused: ',
 };
 
@@ -283,7 +284,7 @@ export const LEDGER_MESSAGES = {
   tooManyEntries: (max: number) => `more than ${max} entries`,
   notAKey: (text: string) => `'${text}' is not a base64 Ed25519 public key`,
   badLabel: (key: string) => `the label of ${key} must be 1 to 64 characters without control characters`,
-  checkpointWritten: (size: number, path: string) => `checkpoint of ${size} entries written to ${path}`,
+  checkpointWritten: (size: number, path: string) => `checkpoint of ${size} ${size === 1 ? 'entry' : 'entries'} written to ${path}`,
   exportNotJson: (problem: string) => `not JSON (${problem})`,
   ownExport: () => "it is of this ledger's own owner; cross-check compares two parties",
   peerKeyUnpinned: (file: string) => `the peer's key was read from ${file}; pass --peer-key to pin it (an export of another key compares nothing)`,

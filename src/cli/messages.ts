@@ -258,8 +258,8 @@ export const AGGREGATE_MESSAGES = {
   analystResult: (r: { queryId: string; groups: number; withheld: number; contributors: number; expected: number }, path: string) =>
     `result of ${r.queryId}: ${r.groups} group(s), ${r.withheld} withheld, ${r.contributors} of ${r.expected} providers; written to ${path}`,
   joined: () => 'joined the round; waiting for the query',
-  tooManyColumns: (path: string, count: number, problem: string) =>
-    `${path}: its ${count} columns cannot all be offered (${problem}); name the ones a query may use with --columns`,
+  tooManyColumns: (path: string, count: number) =>
+    `${path}: its ${count} columns do not fit in the signed terms (256 bytes as a JSON list); name the ones a query may use with --columns`,
   contributed: (rows: number, queryId: string, contributors: number) => `contributed ${rows} rows to ${queryId}; the released total covers ${contributors} providers`,
   /** Why a provider refused (its `AbortReason`), after "provider KEY refused: ". */
   refusal: {

@@ -545,8 +545,8 @@ async function provideCommand(argv: string[]): Promise<number> {
   resolveColumns(input, scanned.header, offered);
   try {
     offeredColumnsTermsOptions(offered);
-  } catch (e) {
-    throw new InputError(M.tooManyColumns(input, offered.length, (e as Error).message));
+  } catch {
+    throw new InputError(M.tooManyColumns(input, offered.length));
   }
   if (declared > AGGREGATE_QUERY_LIMITS.maxRowsPerProvider) throw new InputError(CSV_MESSAGES.tooManyRows(input, AGGREGATE_QUERY_LIMITS.maxRowsPerProvider));
   const localAggregates = async (query: AggregateQuery): Promise<bigint[]> => {

@@ -541,7 +541,8 @@ async function provideCommand(argv: string[]): Promise<number> {
   const scanned = await scanCsv(input, { columns: [], lines: false, signal: cliSignal }, () => {});
   const declared = scanned.rows;
   const offeredText = stringOption(values, 'columns');
-  const offered = offeredText !== undefined ? parseColumnList(offeredText, 'columns') : scanned.header;
+  // Unnamed columns (a trailing comma) cannot be queried: not offered.
+  const offered = offeredText !== undefined ? parseColumnList(offeredText, 'columns') : scanned.header.filter((h) => h !== '');
   resolveColumns(input, scanned.header, offered);
   try {
     offeredColumnsTermsOptions(offered);

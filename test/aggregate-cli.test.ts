@@ -332,6 +332,20 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
     expectOneLineError(analyst.stderr, /timed out|did not all join|closed|connection/i);
   }, 180_000);
 
+  it('a provider whose file lacks a query column: it and serve name both column lists', async () => {
+    writeFileSync(p('b-yuan.csv'), 'cost_yuan,ward\n0.01,oncology\n');
+    const { server, p1, p2, analyst } = await round({ b: 'b-yuan.csv' });
+    const s = await server.done;
+    const reason = 'column schemas differ: the query needs ward (group-by), cost (decimal, 2 places); the provider offers cost_yuan, ward (missing: cost)';
+    expect(p2.code).toBe(1);
+    expect(expectOneLineError(p2.stderr, /terms refused: column schemas differ/)).toBe(`dataport: terms refused: ${reason}`);
+    expect(s.stderr).toContain(`refused: ${reason}`);
+    // Two providers and a quorum of two: the round cannot go on without it.
+    expect(s.code).toBe(1);
+    expect(p1.code).toBe(1);
+    expect(analyst.code).toBe(1);
+  }, 180_000);
+
   it("a provider's own guardrails refuse a query (no DP) and the round ends as refused", async () => {
     const { server, p1, p2, analyst } = await round({ p1: ['--max-epsilon', '1'] });
     await server.done;

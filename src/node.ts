@@ -9,3 +9,4 @@ export * from './transport/node.js';
 export * from './session/node.js';
 export * from './workers/node.js';
 export * from './he/node.js';
+export * from './sources/node.js';

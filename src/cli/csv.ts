@@ -1,5 +1,6 @@
 /**
- * CSV input for the CLI (DESIGN.md §8), shared by `psi`, `psi-sum` and `aggregate`.
+ * CSV input for the CLI (DESIGN.md §8), shared by `psi`, `psi-sum` and `aggregate`, and by the
+ * SDK's `fromCsv` (src/sources/csv.ts), so that a file reads the same everywhere.
  *
  * Rules: RFC 4180 style (comma separator, `"` quotes, `""` escapes a quote, quoted fields may
  * span lines), a header row, UTF-8 (checked: invalid bytes are an error, not replacement
@@ -35,6 +36,8 @@ export interface ScanCsvOptions {
    * numbers. Parse errors carry line numbers regardless.
    */
   lines?: boolean;
+  /** Also hand every field of each row to `onRow` (`CsvRow.all`). */
+  all?: boolean;
   /** Called once with the header's names and original bytes, before any row. */
   onHeader?: (header: readonly string[], headerRaw: Uint8Array) => void;
   /** Called with the number of bytes read so far (for progress bars). */
@@ -52,6 +55,8 @@ export interface CsvRow {
   line?: number;
   /** The row's original bytes, line end included, when `raw` was asked for. */
   raw?: Uint8Array;
+  /** Every field of the row, when `all` was asked for. */
+  all?: string[];
 }
 
 /** What {@link scanCsv} found. */
@@ -252,6 +257,7 @@ export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row
         const row: CsvRow = { values: indexes.map((i) => record[i]!), row: rows };
         if (line !== undefined) row.line = line;
         if (raw !== undefined) row.raw = raw;
+        if (options.all) row.all = record;
         const pending = onRow(row);
         if (pending) await pending;
       }

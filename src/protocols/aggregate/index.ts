@@ -27,7 +27,7 @@ export {
   encodeAggregateMessage,
   type AggregateMessage,
 } from './messages.js';
-export { buildAggregateResult, formatAggregateResult, type AggregateGroupResult, type AggregateResult, type AggregateStatisticResult } from './result.js';
+export { AGGREGATE_RESULT_COLUMNS, aggregateResultRows, buildAggregateResult, formatAggregateResult, type AggregateGroupResult, type AggregateResult, type AggregateStatisticResult } from './result.js';
 export { createAggregator, type AggregatorMachine, type AggregatorOptions, type AggregatorOutcome, type AggregatorSend, type AggregatorStep } from './aggregator.js';
 export { createAnalyst, type AnalystMachine, type AnalystOptions } from './analyst.js';
 export { querySigningInput, signQuery, verifyQuerySignature } from './signature.js';

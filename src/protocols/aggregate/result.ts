@@ -126,12 +126,20 @@ export function buildAggregateResult(
   };
 }
 
+/** Column names of {@link aggregateResultRows}. */
+export const AGGREGATE_RESULT_COLUMNS = ['group', 'statistic', 'column', 'bin', 'value'] as const;
+
 /**
  * The result as flat rows, one per released value: `group, statistic, column, bin, value`
  * (a histogram gives one row per bin; a withheld group one row with statistic `withheld` and the
- * reason as its value; the ungrouped total has group `*`).
+ * reason as its value; the ungrouped total has group `*`). What the CSV format and a result table
+ * (`aggregate analyst --output-table`) hold.
+ * @example
+ * ```ts
+ * for (const [group, statistic, column, bin, value] of aggregateResultRows(result)) console.log(group, statistic, value);
+ * ```
  */
-function resultRows(result: AggregateResult): string[][] {
+export function aggregateResultRows(result: AggregateResult): string[][] {
   const rows: string[][] = [];
   for (const g of result.groups) {
     const group = g.group ?? '*';
@@ -161,8 +169,8 @@ function resultRows(result: AggregateResult): string[][] {
  */
 export function formatAggregateResult(result: AggregateResult, format: 'table' | 'csv' | 'json'): string {
   if (format === 'json') return `${JSON.stringify(result, null, 2)}\n`;
-  const header = ['group', 'statistic', 'column', 'bin', 'value'];
-  const rows = resultRows(result);
+  const header = [...AGGREGATE_RESULT_COLUMNS];
+  const rows = aggregateResultRows(result);
   if (format === 'csv') return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
   if (format !== 'table') throw new RangeError("format must be 'table', 'csv' or 'json'");
   // Group names and columns come from the query (the analyst's own) but may hold anything: keep them off the terminal's controls.

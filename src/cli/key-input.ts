@@ -1,5 +1,6 @@
 /**
- * Reading the join keys of a CSV file (first pass) and writing the matching rows (second pass).
+ * Reading the join keys of an input (first pass) and writing the matching rows of a CSV file
+ * (second pass; other pairings: record-input.ts `writeMatchingInputRows`).
  *
  * Only the distinct normalised keys are held in memory (one entry per distinct key); the second
  * pass streams the file again, recomputes each row's key and copies the row's original bytes when
@@ -11,7 +12,8 @@ import { InputError } from '../errors.js';
 import { concatBytes, equalBytes } from '../utils/bytes.js';
 import { scanCsv, type CsvScanResult } from './csv.js';
 import { openAtomicOutput } from './files.js';
-import { CSV_MESSAGES as M } from './messages.js';
+import { CSV_MESSAGES as M, DATABASE_MESSAGES } from './messages.js';
+import { openInput, type InputReader } from './record-input.js';
 
 /** Normalises one row's key columns to the bytes the protocol hashes, or `undefined` to skip the row. */
 export type KeyNormalizer = (values: readonly string[]) => Uint8Array | undefined;
@@ -28,7 +30,8 @@ export interface KeyInput {
   skippedRows: number;
   /** Data row number of the first skipped row (for the warning). */
   firstSkippedRow?: number;
-  scan: CsvScanResult;
+  /** For a CSV file: its size and hash (a second pass checks it did not change). */
+  scan?: CsvScanResult;
 }
 
 /**
@@ -55,20 +58,22 @@ export function keyBytes(id: string): Uint8Array {
 }
 
 /**
- * First pass: the distinct normalised keys of `path`.
+ * First pass: the distinct normalised keys of an input (a CSV file or a database query, see
+ * record-input.ts). For a database, row numbers stand where a file has lines.
  *
  * @example
  * ```ts
- * const input = await readKeys('pharma.csv', ['resident_id'], normalize);
+ * const input = await readInputKeys(await openInput(url, 'SELECT resident_id FROM programme', { keepOpen: false }), ['resident_id'], normalize);
  * console.log(input.rows, input.ids.length);
  * ```
  */
-export async function readKeys(
-  path: string,
+export async function readInputKeys(
+  reader: InputReader,
   columns: readonly string[],
   normalize: KeyNormalizer,
-  options: { onBytes?: (n: number) => void; signal?: AbortSignal; maxKeys?: number } = {},
+  options: { onBytes?: (n: number) => void; onRows?: (n: number) => void; signal?: AbortSignal; maxKeys?: number } = {},
 ): Promise<KeyInput> {
+  const label = reader.info.label;
   const seen = new Set<string>();
   const ids: string[] = [];
   const fields: string[][] = [];
@@ -76,33 +81,56 @@ export async function readKeys(
   let firstSkippedRow: number | undefined;
   const maxKeys = options.maxKeys ?? Number.POSITIVE_INFINITY;
   // No per-row line numbers: they cost ~20 % of the parse, and data row numbers are enough here.
-  const scan = await scanCsv(path, { columns, lines: false, onBytes: options.onBytes, signal: options.signal }, (row) => {
-    let key: Uint8Array | undefined;
-    try {
-      key = normalize(row.values);
-    } catch (err) {
-      throw new InputError(M.badKey(path, row.row, (err as Error).message));
-    }
-    if (key === undefined) {
-      skippedRows++;
-      firstSkippedRow ??= row.row;
-      return;
-    }
-    const id = keyId(key);
-    if (seen.has(id)) return;
-    if (ids.length >= maxKeys) {
-      throw new InputError(M.tooManyKeys(path, maxKeys, row.row));
-    }
-    seen.add(id);
-    ids.push(id);
-    fields.push(row.values);
-  });
+  const read = await reader.forEach(
+    columns,
+    (row) => {
+      let key: Uint8Array | undefined;
+      try {
+        key = normalize(row.values);
+      } catch (err) {
+        throw new InputError(M.badKey(label, row.row, (err as Error).message));
+      }
+      if (options.onRows !== undefined && (row.row & 0x3fff) === 0) options.onRows(row.row);
+      if (key === undefined) {
+        skippedRows++;
+        firstSkippedRow ??= row.row;
+        return;
+      }
+      const id = keyId(key);
+      if (seen.has(id)) return;
+      if (ids.length >= maxKeys) {
+        throw new InputError(M.tooManyKeys(label, maxKeys, row.row));
+      }
+      seen.add(id);
+      ids.push(id);
+      fields.push(row.values);
+    },
+    { lines: false, ...(options.onBytes ? { onBytes: options.onBytes } : {}), ...(options.signal ? { signal: options.signal } : {}) },
+  );
+  if (read.rows === 0) throw new InputError(DATABASE_MESSAGES.noRows(label));
   if (ids.length === 0) {
-    throw new InputError(M.allKeysEmpty(path, columns));
+    throw new InputError(M.allKeysEmpty(label, columns));
   }
-  const result: KeyInput = { ids, fields, rows: scan.rows, skippedRows, scan };
+  const result: KeyInput = { ids, fields, rows: read.rows, skippedRows, ...(read.csv ? { scan: read.csv } : {}) };
   if (firstSkippedRow !== undefined) result.firstSkippedRow = firstSkippedRow;
   return result;
+}
+
+/**
+ * First pass over a CSV file: {@link readInputKeys} of the file.
+ *
+ * @example
+ * ```ts
+ * const input = await readKeys('pharma.csv', ['resident_id'], normalize);
+ * ```
+ */
+export async function readKeys(
+  path: string,
+  columns: readonly string[],
+  normalize: KeyNormalizer,
+  options: { onBytes?: (n: number) => void; signal?: AbortSignal; maxKeys?: number } = {},
+): Promise<KeyInput & { scan: CsvScanResult }> {
+  return (await readInputKeys(await openInput(path, undefined, { keepOpen: false }), columns, normalize, options)) as KeyInput & { scan: CsvScanResult };
 }
 
 /**

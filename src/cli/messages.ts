@@ -356,3 +356,28 @@ export const JOB_MESSAGES = {
   taskFailed: (id: string, attempt: number, why: string) => `dataport: task ${id} failed (attempt ${attempt}): ${why}`,
   unknownCommand: (sub: string) => `unknown job command '${sub}' (serve, submit, worker or status)`,
 } as const;
+
+/**
+ * A problem at a row of an input: `FILE: line N: …` for a CSV file, `postgres://…: row N: …` for
+ * a query's result (its rows have no lines).
+ */
+export function inputRowMessage(input: string, place: { line: number } | { row: number }, problem: string, column?: string): string {
+  if ('line' in place) return fileLineMessage(input, place.line, problem, column);
+  return `${input}: row ${place.row}: ${column !== undefined ? `column ${column}: ` : ''}${problem}`;
+}
+
+/** Databases as `--input` / `--output` (record-input.ts, docs/databases.md). */
+export const DATABASE_MESSAGES = {
+  queryNeeded: (kind: string) => `--input ${kind}://…: give the rows to read with --query 'SELECT …'`,
+  queryOnlyWithUrl: () => 'option --query applies only when --input is a postgres:// or mysql:// URL',
+  unsupportedUrl: () => '--input: only files, postgres://, postgresql:// and mysql:// URLs are supported',
+  noRows: (input: string) => `${input}: the query returned no rows`,
+  interrupted: (input: string) => `${input}: interrupted`,
+  tableNeeded: () => '--output to a database needs --output-table NAME',
+  tableNeedsDatabase: () => 'option --output-table needs --output postgres://… or mysql://…',
+  replaceOnlyTable: () => 'option --replace applies only with --output-table (files: --force)',
+  forceNotTable: () => 'option --force applies to files; to replace a table use --replace',
+  formatNotTable: () => 'option --format applies to files; a result table has the columns group, statistic, column, bin, value',
+  tableOf: (table: string, database: string) => `table ${table} of ${database}`,
+  wroteTable: (rows: number, table: string, database: string) => `wrote ${rows} rows to table ${table} of ${database}`,
+};

@@ -12,6 +12,7 @@ import type { PsiProtocolOptions, PsiResult } from '../protocols/psi/index.js';
 import type { Identity } from '../session/identity.js';
 import type { KeyInput } from './key-input.js';
 import type { Progress } from './progress.js';
+import type { InputReader } from './record-input.js';
 import type { PsiCliOptions } from './psi-options.js';
 import type { Reporter } from './summary.js';
 
@@ -35,6 +36,8 @@ export interface PsiRunOutcome {
 export interface PsiContext {
   opts: PsiCliOptions;
   input: KeyInput;
+  /** `--input` (file or query): read again for `--output`. */
+  reader: InputReader;
   identity?: Identity;
   peerKey?: Uint8Array;
   executor: CryptoExecutor;

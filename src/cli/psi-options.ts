@@ -24,6 +24,7 @@ import {
 } from './args.js';
 import { FILE_MESSAGES, OPTION_MESSAGES as M, PSI_MESSAGES as P } from './messages.js';
 import type { ProgressOptions } from './progress.js';
+import { checkInputOptions, checkOutputOptions } from './record-input.js';
 
 /** Everything `dataport psi` was asked to do. */
 export interface PsiCliOptions {
@@ -31,7 +32,10 @@ export interface PsiCliOptions {
   mode: 'listen' | 'connect';
   listen?: HostPort;
   connect?: string;
+  /** A CSV file, or a postgres:// / mysql:// URL read with `query`. */
   input: string;
+  /** `--query SQL` (with a database `--input`). */
+  query?: string;
   keyColumns: string[];
   identityDir?: string;
   peerKeyFile?: string;
@@ -44,6 +48,10 @@ export interface PsiCliOptions {
   output?: string;
   /** `--force`: replace an existing `--output` file (otherwise refused, before any connection). */
   force: boolean;
+  /** `--output-table NAME` (with a database `--output`). */
+  outputTable?: string;
+  /** `--replace`: replace an existing `--output-table` (otherwise refused, before any connection). */
+  replace: boolean;
   /** `--output-dir DIR` (listener): one output file per session, see docs/cli.md. */
   outputDir?: string;
   json: boolean;
@@ -78,7 +86,7 @@ export const MAX_WORKERS = 256;
 
 /** `--help` of `dataport psi`. */
 export const PSI_HELP = `usage: dataport psi (--listen HOST:PORT | --connect ws://HOST:PORT | wss://HOST:PORT)
-                    --input FILE.csv --key COL[,COL...] [options]
+                    --input FILE.csv|URL [--query SQL] --key COL[,COL...] [options]
 
 Private set intersection of the keys in FILE.csv with a peer's keys. The --connect side is the
 requester, the --listen side the responder. Both sides must state the same terms
@@ -86,10 +94,18 @@ requester, the --listen side the responder. Both sides must state the same terms
 
 input and output:
   --input FILE.csv        CSV with a header row (UTF-8, optional BOM, quoted fields)
+  --input URL --query SQL a database instead: postgres://USER@HOST[:PORT]/DB or
+                          mysql://USER@HOST[:PORT]/DB (no password in the URL: PGPASSWORD,
+                          ~/.pgpass / MYSQL_PWD, ~/.my.cnf); SQL is one SELECT, run in a
+                          read-only transaction; NULL is an empty cell (docs/databases.md)
   --key COL[,COL...]      key column(s); values are trimmed, NFKC-normalised and case-folded
   --output FILE.csv       write my input rows whose key is in the intersection, byte-for-byte;
                           an existing FILE is refused (before connecting) unless --force
+  --output URL --output-table NAME
+                          the same rows (all columns of the input, as text) into a new table,
+                          written in one transaction; an existing table is refused unless --replace
   --force                 replace an existing --output FILE
+  --replace               replace an existing --output-table
   --output-dir DIR        listener: the same, one new file per session in DIR, named
                           psi-<UTC time>-<session number>-<session id>.csv (for --keep-serving)
   --json                  print a one-line JSON summary as the last line of stdout
@@ -165,6 +181,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     listen: { type: 'string' },
     connect: { type: 'string' },
     input: { type: 'string' },
+    query: { type: 'string' },
     key: { type: 'string' },
     identity: { type: 'string' },
     'peer-key': { type: 'string' },
@@ -175,6 +192,8 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     suite: { type: 'string' },
     output: { type: 'string' },
     force: { type: 'boolean' },
+    'output-table': { type: 'string' },
+    replace: { type: 'boolean' },
     'output-dir': { type: 'string' },
     json: { type: 'boolean' },
     ...PROGRESS_OPTION_SPECS,
@@ -216,6 +235,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     suite: choiceOption(values, 'suite', PsiSuiteNames, 'curve25519'),
     json: values.json === true,
     force: values.force === true,
+    replace: values.replace === true,
     progress: progressOption(values),
     keepServing: values['keep-serving'] === true,
     workers: intOption(values, 'workers', 0, MAX_WORKERS, availableCores()),
@@ -230,6 +250,8 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     identityDir: stringOption(values, 'identity'),
     peerKeyFile: stringOption(values, 'peer-key'),
     output: stringOption(values, 'output'),
+    query: stringOption(values, 'query'),
+    outputTable: stringOption(values, 'output-table'),
     outputDir: stringOption(values, 'output-dir'),
     tlsCert: stringOption(values, 'tls-cert'),
     tlsKey: stringOption(values, 'tls-key'),
@@ -254,6 +276,8 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new InputError(M.goTogether('tls-cert', 'tls-key'));
   if (opts.ca !== undefined) checkConnectUrl(connect!, opts.ca);
 
+  checkInputOptions(opts.input, opts.query);
+  checkOutputOptions(opts.output, opts.outputTable, opts.replace, opts.force);
   if (opts.output !== undefined && opts.outputDir !== undefined) throw new InputError(P.outputOrOutputDir());
   if (opts.force && opts.output === undefined) throw new InputError(P.forceNeedsOutput());
   if (opts.outputDir !== undefined) {
@@ -264,7 +288,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     if (opts.countOnly) throw new InputError(P.outputNeedsMatches('--output'));
     if (mode === 'listen' && opts.reveal === 'requester') throw new InputError(P.outputNotLearned('--output'));
     if (opts.keepServing) throw new InputError(P.outputKeepServing());
-    if (opts.output === opts.input) throw new InputError(FILE_MESSAGES.outputIsInput());
+    if (opts.output === opts.input && opts.outputTable === undefined) throw new InputError(FILE_MESSAGES.outputIsInput());
   }
 
   if (opts.insecureInterop) {

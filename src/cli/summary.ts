@@ -3,6 +3,8 @@
  * last line of stdout, and a JSON-friendly form of byte-carrying values such as receipts.
  * @module
  */
+import type { SourceInfo } from '../sources/types.js';
+import { parseDatabaseUrl } from '../sources/db-url.js';
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import { SECURITY_MODEL_OPTION, SECURITY_MODELS } from '../session/security-model.js';
 import { toBase64 } from '../utils/bytes.js';
@@ -104,4 +106,27 @@ export function failureSummary(error: unknown): Record<string, unknown> {
     if (f !== undefined) return toJsonFriendly(f) as Record<string, unknown>;
   }
   return {};
+}
+
+/**
+ * What `--json` says about the input: its kind and, for a query, the SHA-256 of the query text —
+ * never the URL (which names hosts and users) nor any credential.
+ * @example
+ * ```ts
+ * sourceSummary({ kind: 'postgres', label: 'postgres://h@db/his', queryHash: 'ab…' }); // { kind: 'postgres', queryHash: 'ab…' }
+ * ```
+ */
+export function sourceSummary(info: SourceInfo): { kind: string; queryHash: string | null } {
+  return { kind: info.kind, queryHash: info.queryHash ?? null };
+}
+
+/**
+ * A database URL as messages show it (no password, no parameters).
+ * @example
+ * ```ts
+ * databaseLabel('postgres://port@db:5432/results?sslmode=require'); // 'postgres://port@db:5432/results'
+ * ```
+ */
+export function databaseLabel(url: string): string {
+  return parseDatabaseUrl(url, '--output').label;
 }

@@ -18,6 +18,8 @@ import {
   AbortReason,
   MIN_QUORUM_FLOOR,
   createLocalAggregator,
+  AGGREGATE_RESULT_COLUMNS,
+  aggregateResultRows,
   formatAggregateResult,
   parseAggregateQuery,
   requiredColumns,
@@ -55,14 +57,17 @@ import {
   type ParsedOptions,
 } from '../args.js';
 import { createProgress, progressHook, type Progress } from '../progress.js';
-import { resolveColumns, scanCsv } from '../csv.js';
+import { resolveColumns } from '../csv.js';
+import { checkInputOptions, checkOutputOptions, isDatabaseOutput, openInput, preflightTable, rowPlaceMessage } from '../record-input.js';
+import { openTableSink } from '../../sources/database.js';
+import { databaseKindOf } from '../../sources/db-url.js';
 import { checkOutputPath, openAtomicOutput } from '../files.js';
-import { AGGREGATE_ERROR_HINTS, AGGREGATE_MESSAGES as M, CSV_MESSAGES, FILE_MESSAGES, fileLineMessage, OPTION_MESSAGES as O, SESSION_MESSAGES } from '../messages.js';
+import { AGGREGATE_ERROR_HINTS, AGGREGATE_MESSAGES as M, CSV_MESSAGES, DATABASE_MESSAGES, FILE_MESSAGES, OPTION_MESSAGES as O, SESSION_MESSAGES } from '../messages.js';
 import { loadIdentity, loadNamedKeys, loadPeerKey, readTextFile } from '../identity-files.js';
 import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, openCliLedger, recordReceipt } from '../ledger-wiring.js';
 import { cliSignal } from '../signals.js';
 import { parseEpsilon } from '../../protocols/guardrails.js';
-import { createReporter, securitySummary, type Reporter } from '../summary.js';
+import { createReporter, databaseLabel, securitySummary, sourceSummary, type Reporter } from '../summary.js';
 import { availableCores } from '../../platform/node.js';
 import { createWorkerPool, MAX_WORKERS, type WorkerPool } from '../../workers/index.js';
 import { encryptBatch } from '../../he/batch.js';
@@ -83,8 +88,9 @@ const HELP = `Usage:
                              [--tls-cert FILE --tls-key FILE] [--purpose TEXT] [--handshake-timeout SECONDS]
                              [common options]
   dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json [--force] [--format json|csv|table] --identity DIR
+                             (or --output DB-URL --output-table NAME [--replace]: the CSV rows into a new table)
                              --peer-key OPERATOR.pub [--ca FILE] [--purpose TEXT] [common options]
-  dataport aggregate provide --connect URL --input FILE.csv --identity DIR --peer-key OPERATOR.pub
+  dataport aggregate provide --connect URL --input FILE.csv|DB-URL [--query SQL] --identity DIR --peer-key OPERATOR.pub
                              [--columns COL,...] [--analyst-key FILE.pub] [--min-cohort N] [--max-epsilon E] [--min-quorum N] [--ca FILE]
                              [--purpose TEXT] [--workers N] [common options]
 common options: [--ledger DIR [--price-schedule FILE] [--budget FILE]] [--timeout SECONDS] [--json]
@@ -95,8 +101,11 @@ serve     the port operator: waits for the analyst and N providers, sums their e
 analyst   sends the query (docs/aggregate.md) and an HE public key, both signed with its
           identity; writes the result to --output: JSON (default), or with --format csv a
           CSV of group,statistic,column,bin,value (quoted like 'ledger report'), or with
-          --format table the same rows aligned
-provide   reduces FILE.csv to the query's statistics and sends them encrypted
+          --format table the same rows aligned; with --output postgres://… or mysql://…
+          and --output-table NAME, those rows into a new table, in one transaction
+          (refused if it exists unless --replace; docs/databases.md)
+provide   reduces FILE.csv (or the rows of --query) to the query's statistics and sends
+          them encrypted
 
 Every connection is mutually authenticated (Ed25519 identities from 'dataport keygen'):
 --identity       my identity (DIR/identity.key)
@@ -110,6 +119,9 @@ Every connection is mutually authenticated (Ed25519 identities from 'dataport ke
                  participants must state the same one
 --tls-cert/--tls-key  serve: speak wss:// with this certificate and key (PEM)
 --ca             analyst/provide: trust this CA / self-signed certificate for wss://
+--query          provide: with --input postgres://USER@HOST/DB or mysql://USER@HOST/DB, the one
+                 SELECT whose rows are contributed (read-only transaction; no password in the
+                 URL: PGPASSWORD, ~/.pgpass / MYSQL_PWD, ~/.my.cnf; see docs/databases.md)
 --force          analyst: replace an existing --output file (otherwise refused before connecting)
 --ledger         append the co-signed receipt of every link to this ledger (serve: one per link)
 --price-schedule bill with this schedule (the amount is part of the signed receipt; needs --ledger)
@@ -423,6 +435,8 @@ async function analystCommand(argv: string[]): Promise<number> {
     query: { type: 'string' },
     output: { type: 'string' },
     force: { type: 'boolean' },
+    'output-table': { type: 'string' },
+    replace: { type: 'boolean' },
     format: { type: 'string' },
     'peer-key': { type: 'string' },
     ca: { type: 'string' },
@@ -434,8 +448,14 @@ async function analystCommand(argv: string[]): Promise<number> {
   const format = choiceOption(values, 'format', ['json', 'csv', 'table'] as const, 'json');
   const query = await readQueryFile(stringOption(values, 'query', true));
   const outputPath = stringOption(values, 'output', true);
+  const outputTable = stringOption(values, 'output-table');
+  const replace = values.replace === true;
+  checkOutputOptions(outputPath, outputTable, replace, values.force === true);
+  const toTable = isDatabaseOutput(outputPath);
+  if (toTable && values.format !== undefined) throw new InputError(DATABASE_MESSAGES.formatNotTable());
   // Refused now, before any file is loaded or any connection made (and again atomically at commit).
-  await checkOutputPath(outputPath, { force: values.force === true });
+  if (toTable) await preflightTable(outputPath, outputTable!, replace);
+  else await checkOutputPath(outputPath, { force: values.force === true });
   const p = await participantSetup(values);
   const c = await loadCommon(values);
   const { out, ledger } = c;
@@ -443,7 +463,8 @@ async function analystCommand(argv: string[]): Promise<number> {
   const seen: { last?: UsageReceipt } = {};
   const budgetHook = ledger && c.budget ? budgetCheck(ledger, c.budget, 'requester', 0) : undefined;
   try {
-    const output = await openAtomicOutput(outputPath, { force: values.force === true });
+    // A table is written once the result is in (one transaction); a file is prepared now.
+    const output = toTable ? undefined : await openAtomicOutput(outputPath, { force: values.force === true });
     try {
       const t = await connectWebSocket(p.url, { limits: limitsFor(p.timeoutMs), signal: cliSignal, ...(p.ca !== undefined ? { caFile: p.ca } : {}) });
       try {
@@ -461,12 +482,23 @@ async function analystCommand(argv: string[]): Promise<number> {
           onProgress: progressHook(c.progress),
         });
         c.progress.end();
-        await output.write(new TextEncoder().encode(formatAggregateResult(result, format)));
-        await output.commit();
+        if (output) {
+          await output.write(new TextEncoder().encode(formatAggregateResult(result, format)));
+          await output.commit();
+        } else {
+          const sink = await openTableSink(outputPath, outputTable!, AGGREGATE_RESULT_COLUMNS, { replace });
+          try {
+            await sink.write(aggregateResultRows(result));
+            await sink.commit();
+          } catch (err) {
+            await sink.abort();
+            throw err;
+          }
+        }
         out.info(
           M.analystResult(
             { queryId: result.queryId, groups: result.groups.length, withheld: result.guardrails.withheldGroups, contributors: result.contributors, expected: result.expectedProviders },
-            outputPath,
+            toTable ? DATABASE_MESSAGES.tableOf(outputTable!, databaseLabel(outputPath)) : outputPath,
           ),
         );
         if (ledger) out.info(SESSION_MESSAGES.receiptAppended(ledger.dir, entries[0]));
@@ -477,7 +509,7 @@ async function analystCommand(argv: string[]): Promise<number> {
           contributors: result.contributors,
           groups: result.groups.length,
           withheldGroups: result.guardrails.withheldGroups,
-          output: outputPath,
+          output: toTable ? { table: outputTable, database: databaseLabel(outputPath) } : outputPath,
           security: securitySummary(receipt),
           receipt,
           ledger: ledger ? { dir: ledger.dir, index: entries[0] } : null,
@@ -487,7 +519,7 @@ async function analystCommand(argv: string[]): Promise<number> {
         await t.close();
       }
     } catch (e) {
-      await output.abort();
+      await output?.abort();
       noteParticipantAbort(e, c, entries, seen);
       throw withHint(e);
     }
@@ -502,6 +534,7 @@ async function provideCommand(argv: string[]): Promise<number> {
     ...COMMON_SPEC,
     connect: { type: 'string' },
     input: { type: 'string' },
+    query: { type: 'string' },
     'peer-key': { type: 'string' },
     ca: { type: 'string' },
     'analyst-key': { type: 'string' },
@@ -516,6 +549,7 @@ async function provideCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const input = stringOption(values, 'input', true);
+  const query = stringOption(values, 'query');
   // The provider's own guardrails: the data owner decides what it will contribute to.
   const minCohort = intOption(values, 'min-cohort', 0, 1_000_000_000, 0);
   const minQuorum = intOption(values, 'min-quorum', MIN_QUORUM_FLOOR, AGGREGATE_QUERY_LIMITS.maxProviders, MIN_QUORUM_FLOOR);
@@ -532,42 +566,52 @@ async function provideCommand(argv: string[]): Promise<number> {
   const analystPublicKey = analystKeyFile !== undefined ? await loadPeerKey(analystKeyFile) : undefined;
   const acceptQuery = (q: AggregateQuery): boolean =>
     q.minCohort >= minCohort && (maxEpsilon === undefined || (q.dp !== null && parseEpsilon(q.dp.epsilon).num <= maxEpsilon));
-  const st = await stat(input).catch((err: unknown) => {
-    throw new InputError(FILE_MESSAGES.cannotReadInput(input, err));
-  });
-  if (!st.isFile()) throw new InputError(CSV_MESSAGES.notRegular(input));
-  const p = await participantSetup(values);
-  // The row count and the columns offered are declared in the signed terms before the query is known.
-  const scanned = await scanCsv(input, { columns: [], lines: false, signal: cliSignal }, () => {});
-  const declared = scanned.rows;
-  const offeredText = stringOption(values, 'columns');
-  // Unnamed columns (a trailing comma) cannot be queried: not offered.
-  const offered = offeredText !== undefined ? parseColumnList(offeredText, 'columns') : scanned.header.filter((h) => h !== '');
-  resolveColumns(input, scanned.header, offered);
-  try {
-    offeredColumnsTermsOptions(offered);
-  } catch {
-    throw new InputError(M.tooManyColumns(input, offered.length));
+  checkInputOptions(input, query);
+  if (databaseKindOf(input) === undefined) {
+    const st = await stat(input).catch((err: unknown) => {
+      throw new InputError(FILE_MESSAGES.cannotReadInput(input, err));
+    });
+    if (!st.isFile()) throw new InputError(CSV_MESSAGES.notRegular(input));
   }
-  if (declared > AGGREGATE_QUERY_LIMITS.maxRowsPerProvider) throw new InputError(CSV_MESSAGES.tooManyRows(input, AGGREGATE_QUERY_LIMITS.maxRowsPerProvider));
+  const p = await participantSetup(values);
+  // A query's snapshot stays open until the aggregates are computed: both reads see the same rows.
+  const reader = await openInput(input, query, { keepOpen: true });
+  const label = reader.info.label;
+  // The row count and the columns offered are declared in the signed terms before the query is known.
+  let declared: number;
+  let offered: string[];
+  try {
+    let header: readonly string[] = [];
+    declared = (await reader.forEach([], () => {}, { lines: false, signal: cliSignal, onHeader: (h) => (header = h) })).rows;
+    if (declared === 0) throw new InputError(DATABASE_MESSAGES.noRows(label));
+    const offeredText = stringOption(values, 'columns');
+    // Unnamed columns (a trailing comma) cannot be queried: not offered.
+    offered = offeredText !== undefined ? parseColumnList(offeredText, 'columns') : header.filter((h) => h !== '');
+    resolveColumns(label, header, offered);
+    try {
+      offeredColumnsTermsOptions(offered);
+    } catch {
+      throw new InputError(M.tooManyColumns(label, offered.length));
+    }
+    if (declared > AGGREGATE_QUERY_LIMITS.maxRowsPerProvider) throw new InputError(CSV_MESSAGES.tooManyRows(label, AGGREGATE_QUERY_LIMITS.maxRowsPerProvider));
+  } catch (err) {
+    await reader.close();
+    throw err;
+  }
   const localAggregates = async (query: AggregateQuery): Promise<bigint[]> => {
     const columns = requiredColumns(query);
     const acc = createLocalAggregator(query);
-    await scanCsv(
-      input,
-      { columns, signal: cliSignal, onHeader: (header) => void resolveColumns(input, header, columns) },
-      (row) => {
-        const record: Record<string, string> = {};
-        columns.forEach((c, i) => (record[c] = row.values[i]!));
-        try {
-          acc.add(record);
-        } catch (e) {
-          if (e instanceof InputError) throw new InputError(fileLineMessage(input, row.line!, e.message.replace(/^row \d+: /, '')));
-          throw e;
-        }
-      },
-    );
-    if (acc.rows !== declared) throw new InputError(CSV_MESSAGES.changedWhileRunning(input, declared, acc.rows));
+    await reader.forEach(columns, (row) => {
+      const record: Record<string, string> = {};
+      columns.forEach((c, i) => (record[c] = row.values[i]!));
+      try {
+        acc.add(record);
+      } catch (e) {
+        if (e instanceof InputError) throw new InputError(rowPlaceMessage(reader, row, e.message.replace(/^row \d+: /, '')));
+        throw e;
+      }
+    }, { signal: cliSignal });
+    if (acc.rows !== declared) throw new InputError(CSV_MESSAGES.changedWhileRunning(label, declared, acc.rows));
     return acc.result();
   };
   const workersText = stringOption(values, 'workers') ?? 'auto';
@@ -629,6 +673,7 @@ async function provideCommand(argv: string[]): Promise<number> {
         command: 'aggregate provide',
         queryId: done.queryId,
         rows: declared,
+        source: sourceSummary(reader.info),
         contributors: done.contributors,
         encryptedOn: encryptedOn ?? null,
         security: securitySummary(done.receipt),
@@ -646,6 +691,7 @@ async function provideCommand(argv: string[]): Promise<number> {
     await (pool as WorkerPool | undefined)?.close();
     await budgetHook?.release();
     await closeCommon(c);
+    await reader.close();
   }
 }
 

@@ -38,20 +38,20 @@ import {
   stringOption,
   type HostPort,
 } from '../args.js';
-import { CSV_MESSAGES, fileLineMessage, OPTION_MESSAGES as O, PSI_SUM_MESSAGES as M, SESSION_ERROR_HINTS, SESSION_MESSAGES } from '../messages.js';
+import { CSV_MESSAGES, OPTION_MESSAGES as O, PSI_SUM_MESSAGES as M, SESSION_ERROR_HINTS, SESSION_MESSAGES } from '../messages.js';
+import { checkInputOptions, openInput, rowPlaceMessage, type InputReader, type RowPlace } from '../record-input.js';
 import { createProgress, progressHook, type ProgressOptions } from '../progress.js';
-import { scanCsv } from '../csv.js';
 import { cliSignal } from '../signals.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, serveListener } from '../listen-loop.js';
 import { loadIdentity, loadPeerKey } from '../identity-files.js';
-import { createReporter, securitySummary, type Reporter } from '../summary.js';
+import { createReporter, securitySummary, sourceSummary, type Reporter } from '../summary.js';
 
 /** Exit code when the result was withheld by the minimum-cohort guardrail. */
 export const EXIT_WITHHELD = 3;
 
 /** `--help` of `dataport psi-sum`. */
 export const PSI_SUM_HELP = `usage: dataport psi-sum (--listen HOST:PORT | --connect ws://HOST:PORT | wss://HOST:PORT)
-                        --input FILE.csv --key COL[,COL...] [--values COL[,COL...]] [options]
+                        --input FILE.csv|URL [--query SQL] --key COL[,COL...] [--values COL[,COL...]] [options]
 
 Intersection size, exact sums and means of value columns over the private intersection of this
 file's keys with a peer's. The side that gives --values is the value holder (e.g. the hospital);
@@ -68,6 +68,10 @@ The --connect side proposes the terms (--reveal, --min-cohort, --dp-epsilon, --p
 
 input:
   --input FILE.csv          CSV with a header row (UTF-8, optional BOM, quoted fields)
+  --input URL --query SQL   a database instead: postgres://USER@HOST[:PORT]/DB or mysql://…
+                            (no password in the URL: PGPASSWORD, ~/.pgpass / MYSQL_PWD,
+                            ~/.my.cnf); SQL is one SELECT, run in a read-only transaction;
+                            NULL is an empty cell (docs/databases.md)
   --key COL[,COL...]        key column(s); trimmed, NFKC-normalised and case-folded
   --values COL[,COL...]     value holder: numeric columns to sum (every row of a matching key counts)
   --decimals COL=N[,...]    decimal places of a value column (default: the most found in the data);
@@ -126,6 +130,7 @@ interface Options {
   listen?: HostPort;
   connect?: string;
   input: string;
+  query?: string;
   keyColumns: string[];
   valueColumns: string[];
   decimals: Map<string, number>;
@@ -171,6 +176,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     listen: { type: 'string' },
     connect: { type: 'string' },
     input: { type: 'string' },
+    query: { type: 'string' },
     key: { type: 'string' },
     values: { type: 'string' },
     decimals: { type: 'string' },
@@ -259,6 +265,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
   if (connect !== undefined) opts.connect = connect;
   for (const [k, name] of [
     ['peerKeyFile', 'peer-key'],
+    ['query', 'query'],
     ['ledgerDir', 'ledger'],
     ['priceScheduleFile', 'price-schedule'],
     ['budgetFile', 'budget'],
@@ -270,6 +277,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     const v = stringOption(values, name);
     if (v !== undefined) opts[k] = v;
   }
+  checkInputOptions(opts.input, opts.query);
   for (const c of opts.valueColumns) if (opts.keyColumns.includes(c)) throw new InputError(M.keyAndValue(c));
   for (const [flag, given] of [
     ['price-schedule', opts.priceScheduleFile !== undefined],
@@ -293,17 +301,19 @@ interface Table {
   values: string[][];
   rows: number;
   skipped: number;
-  /** File line of each entry of `values` (for messages that name it). */
-  lines: number[];
+  /** Where each entry of `values` came from (a file line or a query row, for messages). */
+  places: RowPlace[];
+  reader: InputReader;
 }
 
 async function readTable(opts: Options): Promise<Table> {
   const keys: string[][] = [];
   const values: string[][] = [];
-  const lines: number[] = [];
+  const places: RowPlace[] = [];
   let skipped = 0;
   const nk = opts.keyColumns.length;
-  const scan = await scanCsv(opts.input, { columns: [...opts.keyColumns, ...opts.valueColumns], signal: cliSignal }, (row) => {
+  const reader = await openInput(opts.input, opts.query, { keepOpen: false });
+  const read = await reader.forEach([...opts.keyColumns, ...opts.valueColumns], (row) => {
     const k = row.values.slice(0, nk);
     if (normalizeKey(k) === undefined) {
       skipped++;
@@ -312,10 +322,11 @@ async function readTable(opts: Options): Promise<Table> {
     keys.push(k);
     if (opts.valueColumns.length > 0) {
       values.push(row.values.slice(nk));
-      lines.push(row.line ?? 0);
+      places.push(row.line !== undefined ? { row: row.row, line: row.line } : { row: row.row });
     }
-  });
-  return { keys, values, lines, rows: scan.rows, skipped };
+  }, { signal: cliSignal });
+  if (read.rows === 0) throw new InputError(`${reader.info.label}: the query returned no rows`);
+  return { keys, values, places, rows: read.rows, skipped, reader };
 }
 
 function sessionSignal(opts: Options): AbortSignal {
@@ -400,7 +411,7 @@ export async function run(argv: string[]): Promise<number> {
   if (columns.length > 0) {
     // Refuse before connecting: decimals, bounds and the plaintext size (no sum can wrap).
     const agg = aggregateValueRows(table.keys.map((k) => normalizeKey(k)), table.values, columns, {
-      rowMessage: (r, column, problem) => fileLineMessage(opts.input, table.lines[r]!, problem, column),
+      rowMessage: (r, column, problem) => rowPlaceMessage(table.reader, table.places[r]!, problem, column),
     });
     choosePlainBits(agg.columns, agg.keys.length, opts.dpEpsilon);
   }
@@ -478,6 +489,7 @@ export async function run(argv: string[]): Promise<number> {
     role,
     holder: columns.length > 0 ? 'values' : 'ids',
     inputRecords: table.rows,
+    source: sourceSummary(table.reader.info),
     reveal: opts.reveal,
     minCohort: opts.minCohort,
     // The epsilon in force is the signed terms' (a listener's --dp-epsilon is only its maximum).

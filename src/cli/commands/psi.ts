@@ -26,8 +26,10 @@ import type { WebSocketLimits } from '../../transport/websocket-core.js';
 import { createWorkerPool } from '../../workers/index.js';
 import type { Ledger } from '../../ledger/file-ledger.js';
 import { toBase64 } from '../../utils/bytes.js';
-import { keyBytes, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
-import { FILE_MESSAGES, CSV_MESSAGES, outputExistsMessage, PSI_MESSAGES as M, SESSION_ERROR_HINTS, SESSION_MESSAGES, sessionTimedOutMessage } from '../messages.js';
+import { keyBytes, keyId, readInputKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
+import { isDatabaseOutput, openInput, preflightTable, writeMatchingInputRows } from '../record-input.js';
+import { databaseLabel, sourceSummary } from '../summary.js';
+import { FILE_MESSAGES, CSV_MESSAGES, outputExistsMessage, DATABASE_MESSAGES, PSI_MESSAGES as M, SESSION_ERROR_HINTS, SESSION_MESSAGES, sessionTimedOutMessage } from '../messages.js';
 import { createProgress } from '../progress.js';
 import { PSI_HELP, parsePsiOptions, type PsiCliOptions } from '../psi-options.js';
 import { cliSignal } from '../signals.js';
@@ -59,7 +61,10 @@ async function preflight(opts: PsiCliOptions): Promise<void> {
   ] as const) {
     if (file !== undefined) await readTextFile(file, `--${flag}`, 1 << 20);
   }
-  if (opts.output !== undefined) {
+  if (opts.output !== undefined && isDatabaseOutput(opts.output)) {
+    // Reachable, credentials right, the table absent (or --replace): found now, not after the run.
+    await preflightTable(opts.output, opts.outputTable!, opts.replace);
+  } else if (opts.output !== undefined) {
     const dir = dirname(opts.output);
     await access(dir, fsConstants.W_OK).catch((err: unknown) => {
       throw new InputError(FILE_MESSAGES.outputDirNotWritable('--output', opts.output!, err));
@@ -124,13 +129,33 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
   if (output !== undefined) {
     if (!result.intersection) throw new InputError(M.noIntersection());
     const matches = new Set(result.intersection.map((i) => input.ids[i]!));
-    ctx.progress.phase('writing', input.scan.bytes, 'B');
-    outputRows = await writeMatchingRows(opts.input, output, opts.keyColumns, normalizeKey, matches, input.scan.sha256, {
-      onBytes: (n) => ctx.progress.update(n),
-      signal: cliSignal,
-      // --output-dir names are new per session and never replace a file.
-      force: opts.force && opts.outputDir === undefined,
-    });
+    if (input.scan && !isDatabaseOutput(output)) {
+      ctx.progress.phase('writing', input.scan.bytes, 'B');
+      outputRows = await writeMatchingRows(opts.input, output, opts.keyColumns, normalizeKey, matches, input.scan.sha256, {
+        onBytes: (n) => ctx.progress.update(n),
+        signal: cliSignal,
+        // --output-dir names are new per session and never replace a file.
+        force: opts.force && opts.outputDir === undefined,
+      });
+    } else {
+      // A query's rows (read again in the first pass's snapshot), or any input into a table.
+      ctx.progress.phase('writing', input.scan?.bytes ?? 0, input.scan ? 'B' : '');
+      outputRows = await writeMatchingInputRows(
+        ctx.reader,
+        opts.keyColumns,
+        (values) => {
+          const key = normalizeKey(values);
+          return key !== undefined && matches.has(keyId(key));
+        },
+        {
+          output,
+          ...(opts.outputTable !== undefined ? { table: opts.outputTable } : {}),
+          replace: opts.replace || (opts.force && opts.outputDir === undefined),
+          onBytes: (n) => ctx.progress.update(n),
+          signal: cliSignal,
+        },
+      );
+    }
     ctx.progress.end();
   }
   const size = result.intersectionSize;
@@ -140,7 +165,7 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
       ? M.responderDone(opts.countOnly, input.ids.length, result.peerSetSize)
       : M.intersection(size, input.ids.length, result.peerSetSize, learned === 'cardinality'),
   );
-  if (outputRows !== null) reporter.info(M.wroteRows(outputRows, output!));
+  if (outputRows !== null) reporter.info(isDatabaseOutput(output) ? DATABASE_MESSAGES.wroteTable(outputRows, opts.outputTable!, databaseLabel(output!)) : M.wroteRows(outputRows, output!));
   if (outcome.ledger) reporter.info(SESSION_MESSAGES.receiptAppended(outcome.ledger.dir, outcome.ledger.index));
   if (outcome.billing) reporter.info(SESSION_MESSAGES.billed(outcome.billing));
   reporter.json({
@@ -149,6 +174,7 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
     intersectionSize: size ?? null,
     learned,
     inputRecords: input.rows,
+    source: sourceSummary(ctx.reader.info),
     distinctKeys: input.ids.length,
     skippedRows: input.skippedRows,
     peerDistinctKeys: result.peerSetSize,
@@ -335,16 +361,23 @@ export async function run(argv: string[]): Promise<number> {
   const identity = opts.identityDir !== undefined ? await loadIdentity(opts.identityDir, reporter) : undefined;
   const peerKey = opts.peerKeyFile !== undefined ? await loadPeerKey(opts.peerKeyFile) : undefined;
 
-  progress.phase('reading input', (await stat(opts.input).catch(() => ({ size: 0 }))).size, 'B');
+  // A query's snapshot stays open until the rows for --output have been read again from it.
+  const reader = await openInput(opts.input, opts.query, { keepOpen: opts.output !== undefined || opts.outputDir !== undefined });
   let input: KeyInput;
   try {
+    if (reader.kind === 'file') progress.phase('reading input', (await stat(opts.input).catch(() => ({ size: 0 }))).size, 'B');
+    else progress.phase('reading input', 0, 'rows');
     // The peer refuses more than DEFAULT_MAX_PEER_SET_SIZE keys anyway: stop reading there.
-    input = await readKeys(opts.input, opts.keyColumns, normalizeKey, {
+    input = await readInputKeys(reader, opts.keyColumns, normalizeKey, {
       onBytes: (n) => progress.update(n),
+      onRows: (n) => progress.update(n),
       signal: cliSignal,
       maxKeys: DEFAULT_MAX_PEER_SET_SIZE,
     });
     progress.end();
+  } catch (err) {
+    await reader.close();
+    throw err;
   } finally {
     progress.stop();
   }
@@ -356,7 +389,12 @@ export async function run(argv: string[]): Promise<number> {
   // not after a run whose receipt then has nowhere to go.
   let ledger: Ledger | undefined;
   if (opts.ledgerDir !== undefined) {
-    ledger = await openCliLedger(opts.ledgerDir, identity!);
+    try {
+      ledger = await openCliLedger(opts.ledgerDir, identity!);
+    } catch (err) {
+      await reader.close();
+      throw err;
+    }
   }
 
   let executor: CryptoExecutor | undefined;
@@ -365,6 +403,7 @@ export async function run(argv: string[]): Promise<number> {
     const ctx: PsiContext = {
       opts,
       input,
+      reader,
       executor,
       protocolOptions: protocolOptionsOf(opts),
       reporter,
@@ -381,6 +420,7 @@ export async function run(argv: string[]): Promise<number> {
     progress.stop();
     await executor?.close().catch(() => {});
     await ledger?.close();
+    await reader.close();
     identity?.secretKey.fill(0);
   }
 }

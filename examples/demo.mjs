@@ -6,7 +6,9 @@
 //   2. PSI: which programme patients were treated at the hospital — both learn the matching rows of
 //      their OWN file and nothing else; both sign the same usage receipt.
 //   3. psi-sum: the total and mean treatment cost and the adverse events of the common patients,
-//      without either side learning which patients they are (BFV homomorphic encryption).
+//      without either side learning which patients they are (BFV homomorphic encryption). The
+//      hospital reads its admissions straight from PostgreSQL (a throw-away server the demo starts,
+//      when Debian's postgresql is installed; otherwise it says why and uses hospital.csv).
 //   4. Three hospitals send encrypted per-ward statistics to the port operator, who adds them; only
 //      the analyst decrypts, and only the total (BFV; the operator never holds a key).
 //   5. The ledgers: each side verifies its co-signed, Merkle-logged usage records and reports.
@@ -17,7 +19,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'dist/cli/main.js');
@@ -80,6 +82,42 @@ async function must(p, who) {
   return r;
 }
 
+/** The demo's PostgreSQL while it runs: stopped at the end whatever happens. */
+let liveServer;
+const ADMISSIONS_SQL = 'SELECT patient_id, ward, cost_yuan, adverse_event FROM admissions';
+
+/**
+ * Starts a throw-away PostgreSQL (Debian's binaries, a temporary directory, a free loopback port:
+ * the test suite's helper, bundled on the fly) and loads hospital.csv into a table with psql's
+ * \copy. Returns undefined — after saying why — when that is not possible here; the demo then
+ * uses the CSV file.
+ */
+async function admissionsInPostgres(csv) {
+  try {
+    const { build } = await import('esbuild');
+    const helper = path.join(work, 'postgres-helper.mjs');
+    await build({ entryPoints: [path.join(root, 'test/helpers/postgres.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: helper, logLevel: 'error' });
+    const { startPostgres, postgresBinDir } = await import(pathToFileURL(helper).href);
+    const server = await startPostgres();
+    if (!server) {
+      say('PostgreSQL is not installed here (apt-get install postgresql): the hospital reads hospital.csv instead');
+      return undefined;
+    }
+    liveServer = server;
+    process.env.PGPASSWORD = server.password;
+    await server.query('CREATE TABLE admissions (patient_id text, ward text, admission_month text, cost_yuan numeric(12,2), adverse_event integer)');
+    const load = await run(path.join(postgresBinDir(), 'psql'), ['-h', '127.0.0.1', '-p', String(server.port), '-U', server.user, '-d', server.database, '-c', `\\copy admissions FROM '${csv}' CSV HEADER`]).done;
+    if (load.code !== 0) {
+      await server.stop();
+      throw new Error(load.stderr.trim());
+    }
+    return server;
+  } catch (err) {
+    say(`PostgreSQL could not be started here (${String(err.message ?? err).split('\n')[0]}): the hospital reads hospital.csv instead`);
+    return undefined;
+  }
+}
+
 async function main() {
   say(bold('dataport demo — a pharmaceutical company and a hospital compute together without sharing their data'));
   say(`(working folder: ${work})`);
@@ -127,9 +165,16 @@ async function main() {
   }
 
   heading('4. psi-sum: their total and mean treatment cost, and how many adverse events?');
-  say('hospital: dataport psi-sum --listen 127.0.0.1:0 --input hospital.csv --key patient_id --values cost_yuan,adverse_event --min-cohort 10 …');
+  const db = await admissionsInPostgres(path.join(data, 'hospital.csv'));
+  const hospitalInput = db ? ['--input', db.url, '--query', ADMISSIONS_SQL] : ['--input', path.join(data, 'hospital.csv')];
+  if (db) {
+    say(`the hospital's admissions are in PostgreSQL (${db.url}; password in PGPASSWORD, never in the URL)`);
+    say(`hospital: dataport psi-sum --listen 127.0.0.1:0 --input ${db.url} --query '${ADMISSIONS_SQL}' --key patient_id --values cost_yuan,adverse_event --min-cohort 10 …`);
+  } else {
+    say('hospital: dataport psi-sum --listen 127.0.0.1:0 --input hospital.csv --key patient_id --values cost_yuan,adverse_event --min-cohort 10 …');
+  }
   const hospital2 = await listen([
-    'psi-sum', '--listen', '127.0.0.1:0', '--input', path.join(data, 'hospital.csv'), '--key', 'patient_id',
+    'psi-sum', '--listen', '127.0.0.1:0', ...hospitalInput, '--key', 'patient_id',
     '--values', 'cost_yuan,adverse_event', '--identity', keys('hospital'), '--peer-key', path.join(keys('pharma'), 'identity.pub'),
     '--min-cohort', '10', '--purpose', 'drug programme cost study, authorisation DP-2026-015', '--ledger', ledger('hospital'), '--price-schedule', prices, '--json',
   ]);
@@ -140,6 +185,7 @@ async function main() {
     '--min-cohort', '10', '--purpose', 'drug programme cost study, authorisation DP-2026-015', '--ledger', ledger('pharma'), '--accept-price-schedule', prices, '--json',
   ]).done, 'pharma psi-sum');
   const hospitalSum = lastJson(await hospital2.done, 'hospital psi-sum');
+  if (db) say(`hospital read ${hospitalSum.inputRecords} admission rows from PostgreSQL in a read-only transaction (source ${hospitalSum.source.kind}, query SHA-256 ${hospitalSum.source.queryHash.slice(0, 16)}…)`);
   for (const [who, r] of [['pharma', pharmaSum], ['hospital', hospitalSum]]) {
     say(`${who.padEnd(9)} learned: ${r.intersectionSize} common patients; total cost ${r.sums?.cost_yuan} yuan ` +
       `(mean per patient ${r.means?.cost_yuan}); ${r.sums?.adverse_event} adverse events — but not which patients`);
@@ -215,7 +261,9 @@ async function main() {
   say(`\nAll demo files are in ${work}`);
 }
 
-main().catch((e) => {
-  console.error(`demo failed: ${e.message}`);
-  process.exitCode = 1;
-});
+main()
+  .catch((e) => {
+    console.error(`demo failed: ${e.message}`);
+    process.exitCode = 1;
+  })
+  .finally(() => liveServer?.stop());

@@ -32,6 +32,8 @@ describe('SDK examples', () => {
       // The demo throws (exit 1) when a result differs from the generator's ground truth.
       const { stdout } = await run(process.execPath, ['examples/demo.mjs'], { cwd: root, timeout: 240_000, env: { ...process.env, DATAPORT_DEMO_DIR: dir } });
       expect(stdout).toContain('ground truth:     600 common patients');
+      // Step 4 reads the hospital's admissions from PostgreSQL, or says why not and uses the CSV.
+      expect(stdout).toMatch(/hospital read \d+ admission rows from PostgreSQL in a read-only transaction|the hospital reads hospital\.csv instead/);
       expect(stdout.match(/→ intact: 2 entries/g)).toHaveLength(2);
       expect(stdout).toContain('operator dataport ledger verify → intact: 4 co-signed aggregation receipts');
     } finally {

@@ -372,7 +372,6 @@ export const DATABASE_MESSAGES = {
   queryOnlyWithUrl: () => 'option --query applies only when --input is a postgres:// or mysql:// URL',
   unsupportedUrl: () => '--input: only files, postgres://, postgresql:// and mysql:// URLs are supported',
   noRows: (input: string) => `${input}: the query returned no rows`,
-  interrupted: (input: string) => `${input}: interrupted`,
   tableNeeded: () => '--output to a database needs --output-table NAME',
   tableNeedsDatabase: () => 'option --output-table needs --output postgres://… or mysql://…',
   replaceOnlyTable: () => 'option --replace applies only with --output-table (files: --force)',

@@ -10,7 +10,7 @@
  * copy of the data being spooled to disk (docs/databases.md).
  * @module
  */
-import { InputError } from '../errors.js';
+import { AbortError, InputError } from '../errors.js';
 import { resolveColumns, scanCsv, type CsvScanResult } from './csv.js';
 import { databaseKindOf } from '../sources/db-url.js';
 import { fromDatabase } from '../sources/database.js';
@@ -166,7 +166,7 @@ export async function openInput(input: string, query: string | undefined, option
         o.onHeader?.(header, new Uint8Array(0));
         let n = 0;
         for await (const cells of rows) {
-          if (o.signal?.aborted) throw new InputError(D.interrupted(source.info.label));
+          if (o.signal?.aborted) throw new AbortError();
           n++;
           const row: InputRow = { values: idx.map((i) => cells[i] ?? ''), row: n };
           if (o.full) row.cells = cells;

@@ -3,7 +3,7 @@
  * values of any record source, ready for `runPsi` / `runPsiSum`.
  * @module
  */
-import { InputError } from '../errors.js';
+import { AbortError } from '../errors.js';
 import { normalizeKey } from '../protocols/psi/normalize.js';
 import { cellText, snapshotRows } from './cells.js';
 import { resolveColumns } from '../cli/csv.js';
@@ -84,7 +84,7 @@ export async function readRecords(source: RecordSource, options: ReadRecordsOpti
     const idx = resolveColumns(source.info.label, header, [...keyCols, ...valueCols]);
     const out: ReadRecordsResult = { keys: [], values: [], rows: 0, skippedRows: 0, info: source.info };
     for await (const cells of rows) {
-      if (options.signal?.aborted) throw new InputError(`${source.info.label}: aborted`);
+      if (options.signal?.aborted) throw new AbortError();
       out.rows++;
       const picked = idx.map((i) => cells[i] ?? '');
       const key = picked.slice(0, keyCols.length);

@@ -95,9 +95,17 @@ const ADMISSIONS_SQL = 'SELECT patient_id, ward, cost_yuan, adverse_event FROM a
 async function admissionsInPostgres(csv) {
   try {
     const { build } = await import('esbuild');
-    const helper = path.join(work, 'postgres-helper.mjs');
+    // Bundled next to this file so that its `pg` import resolves to this checkout's node_modules;
+    // removed once loaded.
+    const helper = path.join(root, 'examples', `.postgres-helper-${process.pid}.mjs`);
     await build({ entryPoints: [path.join(root, 'test/helpers/postgres.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: helper, logLevel: 'error' });
-    const { startPostgres, postgresBinDir } = await import(pathToFileURL(helper).href);
+    let loaded;
+    try {
+      loaded = await import(pathToFileURL(helper).href);
+    } finally {
+      fs.rmSync(helper, { force: true });
+    }
+    const { startPostgres, postgresBinDir } = loaded;
     const server = await startPostgres();
     if (!server) {
       say('PostgreSQL is not installed here (apt-get install postgresql): the hospital reads hospital.csv instead');

@@ -21,3 +21,4 @@ export {
   type PpcaSuiteName,
 } from './ppca-suite.js';
 export { sm2MultiplyBatch, sm2MultiplyBatchPortable, decodeSm2Point, encodeSm2Point, hashToSm2Sha256Tar, hashToSm2Sm3Tai, generateSm2Scalar, sm3, SM2_P, SM2_N, SM2_COMPRESSED_BYTES } from './sm2/index.js';
+export { clampedScalarModOrder, generateOprfBlind, GROUP_ORDER } from './oprf.js';

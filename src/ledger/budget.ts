@@ -15,11 +15,18 @@
  * one query and its input records. So does every pending run (a reservation taken when a run was
  * allowed and not yet settled by its receipt: see `reservations.ts`), whatever its start. A new job
  * is allowed iff one more query (and its records) fits.
+ *
+ * Data products (docs/products.md) add `maxKeys`: keys evaluated per period per product, counted
+ * from the `product-query` entries of that product (their requester input size, i.e. the keys the
+ * holder evaluated) plus the pending queries of that product.
  * @module
  */
 import { GuardrailRefusedError, InputError } from '../errors.js';
 import { assertBytes, equalBytes, fromBase64, toBase64 } from '../utils/bytes.js';
 import type { UsageReceipt } from './receipt-types.js';
+
+/** The protocol name of data-product queries (session/run-product.ts `PRODUCT_PROTOCOLS.query`). */
+const PRODUCT_QUERY = 'product-query';
 
 /**
  * Calendar periods, in UTC.
@@ -42,6 +49,8 @@ export interface BudgetLimits {
   maxQueries: number;
   /** Input records (sum of input sizes of counted runs) per period. */
   maxRecords?: number;
+  /** Keys evaluated per period per data product (`product-query` runs of one product). */
+  maxKeys?: number;
 }
 
 /**
@@ -79,6 +88,10 @@ export interface BudgetStatus {
   /** Records of pending runs. */
   recordsReserved: number;
   maxRecords?: number;
+  /** With `options.product`: keys evaluated for that product in the period, and pending. */
+  keysUsed?: number;
+  keysReserved?: number;
+  maxKeys?: number;
   /** Whether a job of `records` more records may start now. */
   allowed: boolean;
 }
@@ -109,11 +122,12 @@ export function parseBudgetPolicy(input: string | unknown): BudgetPolicy {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new InputError('budget policy: must be a JSON object');
   const o = v as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!['period', 'maxQueries', 'maxRecords', 'counterparties'].includes(k)) throw new InputError(`budget policy: unknown field ${k}`);
+    if (!['period', 'maxQueries', 'maxRecords', 'maxKeys', 'counterparties'].includes(k)) throw new InputError(`budget policy: unknown field ${k}`);
   }
   if (!PERIODS.includes(o.period as BudgetPeriod)) throw new InputError('budget policy: period must be day, week or month');
   const out: BudgetPolicy = { period: o.period as BudgetPeriod, maxQueries: limit(o.maxQueries, 'maxQueries') };
   if (o.maxRecords !== undefined) out.maxRecords = limit(o.maxRecords, 'maxRecords');
+  if (o.maxKeys !== undefined) out.maxKeys = limit(o.maxKeys, 'maxKeys');
   if (o.counterparties !== undefined) {
     if (o.counterparties === null || typeof o.counterparties !== 'object' || Array.isArray(o.counterparties)) {
       throw new InputError('budget policy: counterparties must be an object');
@@ -130,7 +144,7 @@ export function parseBudgetPolicy(input: string | unknown): BudgetPolicy {
       if (lim === null || typeof lim !== 'object' || Array.isArray(lim)) throw new InputError('budget policy: counterparty limits must be objects');
       const l: Partial<BudgetLimits> = {};
       for (const [k, val] of Object.entries(lim)) {
-        if (k !== 'maxQueries' && k !== 'maxRecords') throw new InputError(`budget policy: unknown field counterparties.*.${k}`);
+        if (k !== 'maxQueries' && k !== 'maxRecords' && k !== 'maxKeys') throw new InputError(`budget policy: unknown field counterparties.*.${k}`);
         l[k] = limit(val, `counterparties.*.${k}`);
       }
       cps[toBase64(pk)] = l;
@@ -171,6 +185,8 @@ export interface BudgetCheckOptions {
   policy: BudgetPolicy;
   /** Records the new job will use (default 0). */
   records?: number;
+  /** A data-product query: the product id (32 hex digits) and the keys it will evaluate (`maxKeys`). */
+  product?: { id: string; keys: number };
   /** Clock (default `Date.now()`). */
   now?: number;
   /**
@@ -194,6 +210,9 @@ export interface PendingRun {
   records: number;
   /** Session id of the run, once known: its receipt settles the reservation. */
   sessionId?: Uint8Array;
+  /** Data-product query: the product id (hex) and the keys it was allowed. */
+  product?: string;
+  keys?: number;
 }
 
 /**
@@ -212,6 +231,13 @@ export function budgetStatus(receipts: Iterable<UsageReceipt>, options: BudgetCh
   const override = policy.counterparties?.[toBase64(options.counterparty)] ?? {};
   const maxQueries = override.maxQueries ?? policy.maxQueries;
   const maxRecords = override.maxRecords ?? policy.maxRecords;
+  const maxKeys = override.maxKeys ?? policy.maxKeys;
+  const product = options.product;
+  if (product !== undefined && (typeof product.id !== 'string' || !Number.isSafeInteger(product.keys) || product.keys < 0)) {
+    throw new RangeError('options.product must be { id: string, keys: non-negative integer }');
+  }
+  let keysUsed = 0;
+  let keysReserved = 0;
   const { start, end } = budgetPeriodBounds(policy.period, now);
   let queriesUsed = 0;
   let recordsUsed = 0;
@@ -223,6 +249,7 @@ export function budgetStatus(receipts: Iterable<UsageReceipt>, options: BudgetCh
     if (!b.parties.some((p) => equalBytes(p.publicKey, options.counterparty))) continue;
     queriesUsed++;
     for (const n of Object.values(b.inputSizes)) recordsUsed += n;
+    if (product !== undefined && b.protocol === PRODUCT_QUERY && b.options['product'] === product.id) keysUsed += b.inputSizes['requester'] ?? 0;
   }
   let queriesReserved = 0;
   let recordsReserved = 0;
@@ -231,10 +258,12 @@ export function budgetStatus(receipts: Iterable<UsageReceipt>, options: BudgetCh
     if (p.sessionId !== undefined && settled.has(toBase64(p.sessionId))) continue;
     queriesReserved++;
     recordsReserved += p.records;
+    if (product !== undefined && p.product === product.id) keysReserved += p.keys ?? 0;
   }
   const q = queriesUsed + queriesReserved;
   const n = recordsUsed + recordsReserved;
-  const allowed = q + 1 <= maxQueries && (maxRecords === undefined || n + records <= maxRecords);
+  const keysFit = product === undefined || maxKeys === undefined || keysUsed + keysReserved + product.keys <= maxKeys;
+  const allowed = q + 1 <= maxQueries && (maxRecords === undefined || n + records <= maxRecords) && keysFit;
   const status: BudgetStatus = {
     period: policy.period,
     periodStart: start,
@@ -247,6 +276,7 @@ export function budgetStatus(receipts: Iterable<UsageReceipt>, options: BudgetCh
     allowed,
   };
   if (maxRecords !== undefined) status.maxRecords = maxRecords;
+  if (product !== undefined) Object.assign(status, { keysUsed, keysReserved }, maxKeys !== undefined ? { maxKeys } : {});
   return status;
 }
 
@@ -267,9 +297,12 @@ export function checkBudget(receipts: Iterable<UsageReceipt>, options: BudgetChe
     // Runs in progress count: they were allowed and will be recorded.
     const q = s.queriesUsed + s.queriesReserved;
     const inProgress = (n: number): string => (n > 0 ? ` (${n} in progress)` : '');
+    const k = (s.keysUsed ?? 0) + (s.keysReserved ?? 0);
     const what =
       q + 1 > s.maxQueries
         ? `${q} of ${s.maxQueries} queries used this ${s.period}${inProgress(s.queriesReserved)}`
+        : s.maxKeys !== undefined && options.product !== undefined && k + options.product.keys > s.maxKeys
+        ? `${k} of ${s.maxKeys} keys of product ${options.product.id} evaluated this ${s.period}${inProgress(s.queriesReserved)}, the query has ${options.product.keys}`
         : `${s.recordsUsed + s.recordsReserved} of ${s.maxRecords} records used this ${s.period}${inProgress(s.queriesReserved)}, the job needs ${options.records ?? 0} more`;
     throw new GuardrailRefusedError(`query budget for counterparty ${who} is spent: ${what} (resets ${resets})`);
   }

@@ -18,8 +18,10 @@
  * }
  * ```
  *
- * amount = perRun + ⌈records × per1000Records / 1000⌉ + ⌈bytes × perGB / 10^9⌉, then limited by
- * the protocol's `cap` and the schedule's `guideCap` (the lower wins). `records` is the sum of the
+ * amount = perRun + ⌈records × per1000Records / 1000⌉ + ⌈bytes × perGB / 10^9⌉ + keys × perKey (keys:
+ * the requester's input size, the keys a data-product query evaluated), then limited by
+ * the protocol's `cap` and the schedule's `guideCap` (the lower wins). `guidePerKey`, the guide
+ * price per key, is checked when the schedule is parsed: a `perKey` above it is refused. `records` is the sum of the
  * run's input sizes; a GB is 10^9 bytes. Runs whose outcome is `refused` or `failed` cost 0.
  *
  * Co-signed billing (docs/ledger.md *Billing*): a party that bills announces its schedule in the
@@ -52,6 +54,11 @@ export interface ProtocolPrice {
   perGB?: number;
   /** Maximum charge for one run of this protocol. */
   cap?: number;
+  /**
+   * Per key queried (the requester's input size): the data-product price the holder sets
+   * (自主定价), at most the schedule's `guidePerKey`.
+   */
+  perKey?: number;
 }
 
 /**
@@ -68,6 +75,11 @@ export interface PriceSchedule {
   currency: string;
   /** Government guide price: no run costs more than this, whatever the protocol. */
   guideCap?: number;
+  /**
+   * Government guide price per key queried (政府指导价): a schedule whose `perKey` exceeds it
+   * anywhere is refused when it is parsed.
+   */
+  guidePerKey?: number;
   protocols: Record<string, ProtocolPrice>;
   /** Prices for a protocol not listed; without it such a run is an error. */
   default?: ProtocolPrice;
@@ -82,7 +94,7 @@ export interface PriceSchedule {
  */
 export type ReceiptBilling = NonNullable<UsageReceiptBody['billing']>;
 
-const PRICE_FIELDS = ['perRun', 'per1000Records', 'perGB', 'cap'] as const;
+const PRICE_FIELDS = ['perRun', 'per1000Records', 'perGB', 'cap', 'perKey'] as const;
 const MAX_AMOUNT = Number.MAX_SAFE_INTEGER;
 /** Bytes of a schedule id: with the hash, `billing.schedule` stays within a receipt's 256-byte strings. */
 const MAX_ID_BYTES = 128;
@@ -132,7 +144,7 @@ export function parsePriceSchedule(input: string | unknown): PriceSchedule {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new InputError('price schedule: must be a JSON object');
   const o = v as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!['id', 'currency', 'guideCap', 'protocols', 'default'].includes(k)) throw new InputError(`price schedule: unknown field ${k}`);
+    if (!['id', 'currency', 'guideCap', 'guidePerKey', 'protocols', 'default'].includes(k)) throw new InputError(`price schedule: unknown field ${k}`);
   }
   if (typeof o.id !== 'string' || o.id.length === 0 || utf8Length(o.id) > MAX_ID_BYTES || !isWellFormedString(o.id) || /[\u0000-\u001f\u007f-\u009f]/.test(o.id)) {
     throw new InputError(`price schedule: id must be a string of 1-${MAX_ID_BYTES} UTF-8 bytes without control characters`);
@@ -151,6 +163,16 @@ export function parsePriceSchedule(input: string | unknown): PriceSchedule {
   const out: PriceSchedule = { id: o.id, currency: o.currency, protocols };
   if (o.guideCap !== undefined) out.guideCap = amountField(o.guideCap, 'guideCap');
   if (o.default !== undefined) out.default = parsePrice(o.default, 'default');
+  if (o.guidePerKey !== undefined) {
+    const guide = amountField(o.guidePerKey, 'guidePerKey');
+    out.guidePerKey = guide;
+    // The holder's own price (自主定价) must stay under the government guide price (政府指导价).
+    for (const [name, p] of [...Object.entries(protocols).map(([n, p]) => [`protocols.${n}`, p] as const), ['default', out.default] as const]) {
+      if (p?.perKey !== undefined && p.perKey > guide) {
+        throw new InputError(`price schedule: ${name}.perKey ${p.perKey} exceeds the guide price guidePerKey ${guide}`);
+      }
+    }
+  }
   return out;
 }
 
@@ -191,6 +213,7 @@ export function priceRun(schedule: PriceSchedule, run: PricedRun): ReceiptBillin
   let amount = BigInt(price.perRun ?? 0);
   amount += (records * BigInt(price.per1000Records ?? 0) + 999n) / 1000n;
   amount += mulDivCeil(run.bytesExchanged, price.perGB ?? 0, 1_000_000_000n);
+  amount += BigInt(run.inputSizes['requester'] ?? 0) * BigInt(price.perKey ?? 0);
   if (price.cap !== undefined && amount > BigInt(price.cap)) amount = BigInt(price.cap);
   if (schedule.guideCap !== undefined && amount > BigInt(schedule.guideCap)) amount = BigInt(schedule.guideCap);
   if (amount > BigInt(MAX_AMOUNT)) throw new RangeError('amount exceeds 2^53 - 1 minor units');
@@ -215,9 +238,9 @@ function priceJson(p: ProtocolPrice): string {
 
 /**
  * The canonical bytes of a schedule (what a receipt view carries and what its hash names): UTF-8
- * JSON without whitespace, fields in the fixed order `id, currency, guideCap, protocols, default`
+ * JSON without whitespace, fields in the fixed order `id, currency, guideCap, guidePerKey, protocols, default`
  * (absent ones left out), protocol names in ascending UTF-8 byte order, price fields in the order
- * `perRun, per1000Records, perGB, cap`, integers in plain decimal, strings as `JSON.stringify`
+ * `perRun, per1000Records, perGB, cap, perKey`, integers in plain decimal, strings as `JSON.stringify`
  * writes them. Throws `RangeError` for a schedule {@link parsePriceSchedule} would reject or whose
  * encoding exceeds {@link MAX_PRICE_SCHEDULE_BYTES}.
  * @example
@@ -238,6 +261,7 @@ export function encodePriceSchedule(schedule: PriceSchedule): Uint8Array {
     .map((x) => x.k);
   let json = `{"id":${JSON.stringify(s.id)},"currency":${JSON.stringify(s.currency)}`;
   if (s.guideCap !== undefined) json += `,"guideCap":${s.guideCap}`;
+  if (s.guidePerKey !== undefined) json += `,"guidePerKey":${s.guidePerKey}`;
   json += `,"protocols":{${names.map((n) => `${JSON.stringify(n)}:${priceJson(s.protocols[n]!)}`).join(',')}}`;
   if (s.default !== undefined) json += `,"default":${priceJson(s.default)}`;
   json += '}';

@@ -123,6 +123,11 @@ function parseReservation(v: unknown, dir: string): BudgetReservation {
   }
   const r: BudgetReservation = { id: o.id, pid: o.pid, counterparty: key(o.counterparty, 32), records: o.records, expiresAt: o.expiresAt };
   if (o.sessionId !== undefined) r.sessionId = key(o.sessionId, 16);
+  if (o.product !== undefined || o.keys !== undefined) {
+    if (typeof o.product !== 'string' || !/^[0-9a-f]{32}$/.test(o.product) || !int(o.keys)) throw corrupt(dir, 'a reservation has a bad product field');
+    r.product = o.product;
+    r.keys = o.keys;
+  }
   return r;
 }
 
@@ -168,6 +173,7 @@ async function writeReservations(dir: string, reservations: readonly BudgetReser
       records: r.records,
       expiresAt: r.expiresAt,
       ...(r.sessionId !== undefined ? { sessionId: toBase64(r.sessionId) } : {}),
+      ...(r.product !== undefined ? { product: r.product, keys: r.keys ?? 0 } : {}),
     })),
   });
   // Rename over the old file: readers (all under the lock) see the old or the new content, never a
@@ -277,6 +283,7 @@ export async function reserveLedgerBudget(ledger: ReservableLedger, options: Res
     const id = randomBytes(16).toString('hex');
     const mine: BudgetReservation = { id, pid: process.pid, counterparty: options.counterparty.slice(), records, expiresAt: now + ttlMs };
     if (options.sessionId !== undefined) mine.sessionId = options.sessionId.slice();
+    if (options.product !== undefined) Object.assign(mine, { product: options.product.id, keys: options.product.keys });
     await writeReservations(ledger.dir, [...pending, mine]);
     return { id, status };
   });

@@ -15,3 +15,4 @@ export {
   type EpsilonRational,
   type RandomSource,
 } from './guardrails.js';
+export * from './product/index.js';

@@ -82,3 +82,20 @@ export {
   type RunAggregateProviderOptions,
   type RunAggregateProviderResult,
 } from './run-aggregate.js';
+export {
+  createMemoryProductCacheStore,
+  fetchProductCache,
+  openStoredProductCache,
+  PRODUCT_PROTOCOLS,
+  queryProduct,
+  serveProductSession,
+  type FetchProductOptions,
+  type FetchProductResult,
+  type OpenedProductCache,
+  type ProductCacheStore,
+  type ProductHolder,
+  type QueryProductOptions,
+  type QueryProductResult,
+  type ServeProductOptions,
+  type ServeProductResult,
+} from './run-product.js';

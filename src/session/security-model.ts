@@ -50,6 +50,10 @@ export interface SecurityModel {
  * - `aggregator-semi-honest` — aggregation: the operator (aggregator) is trusted to follow the
  *   protocol and not to collude with the analyst; providers and the analyst may deviate without
  *   learning another provider's vector, but a deviating provider can corrupt the total.
+ * - `querier-malicious/holder-unverified-answers` — data products (EC-OPRF): a malicious querier
+ *   learns F_k only on keys it pays for (the budget bounds the oracle), a malicious holder learns
+ *   only the number of keys; the holder's answers carry no proof, so it can make a querier's
+ *   result wrong (not learn more).
  *
  * @example
  * ```ts
@@ -61,6 +65,7 @@ export const SECURITY_MODELS = Object.freeze({
   semiHonest: Object.freeze({ model: 'semi-honest', anchor: 'SECURITY.md#model-semi-honest' }),
   psiSum: Object.freeze({ model: 'idholder-malicious/valueholder-semi-honest', anchor: 'SECURITY.md#model-idholder-malicious-valueholder-semi-honest' }),
   aggregation: Object.freeze({ model: 'aggregator-semi-honest', anchor: 'SECURITY.md#model-aggregator-semi-honest' }),
+  product: Object.freeze({ model: 'querier-malicious/holder-unverified-answers', anchor: 'SECURITY.md#model-querier-malicious-holder-unverified-answers' }),
 } as const);
 
 /**
@@ -86,6 +91,9 @@ export function securityModelOf(protocol: string, options: Readonly<Record<strin
       return SECURITY_MODELS.psiSum;
     case 'aggregate':
       return SECURITY_MODELS.aggregation;
+    case 'product-query':
+    case 'product-fetch':
+      return SECURITY_MODELS.product;
     default:
       return undefined;
   }

@@ -550,7 +550,9 @@ export async function queryProduct(options: QueryProductOptions): Promise<QueryP
     purpose: options.purpose ?? '',
     recipients: ['requester'],
     requesterSetSize: n,
-    responderSetSize: { min: m.count, max: m.count },
+    // The holder's declared size is checked below through the version (same version, same count):
+    // bounding it here would refuse a stale cache with a vaguer reason than the holder's own.
+    responderSetSize: { min: 0, max: MAX_INDEX_KEYS },
     minIntersection: 0,
   });
   const session = await establishSession({ ...sessionBaseOptions(options), role: 'requester', terms });
@@ -563,6 +565,7 @@ export async function queryProduct(options: QueryProductOptions): Promise<QueryP
       afterReceipt = new TermsRefusedError(session.refusalReason ?? 'terms refused');
       throw afterReceipt;
     }
+    if (session.responderSetSize !== m.count) throw new VerificationFailedError('the holder declared another index size than its signed manifest');
     const executor = options.executor ?? (await createInlineExecutor());
     let values: Uint8Array;
     try {

@@ -167,7 +167,7 @@ export async function openAtomicOutput(path: string, options: { force?: boolean 
  * await writeSecretFile('dir/identity.key', text, false);
  * ```
  */
-export async function writeSecretFile(path: string, text: string, overwrite: boolean): Promise<void> {
+export async function writeSecretFile(path: string, text: string | Uint8Array, overwrite: boolean): Promise<void> {
   await writeFileAtomically(path, text, 0o600, overwrite);
 }
 
@@ -178,15 +178,15 @@ export async function writeSecretFile(path: string, text: string, overwrite: boo
  * await writePublicFile('dir/identity.pub', text);
  * ```
  */
-export async function writePublicFile(path: string, text: string): Promise<void> {
+export async function writePublicFile(path: string, text: string | Uint8Array): Promise<void> {
   await writeFileAtomically(path, text, 0o644, true);
 }
 
-async function writeFileAtomically(path: string, text: string, mode: number, overwrite: boolean): Promise<void> {
+async function writeFileAtomically(path: string, text: string | Uint8Array, mode: number, overwrite: boolean): Promise<void> {
   const tmp = tempPathFor(path);
   const fh = await open(tmp, 'wx', mode);
   try {
-    await fh.writeFile(text, 'utf8');
+    await (typeof text === 'string' ? fh.writeFile(text, 'utf8') : fh.writeFile(text));
     // The umask may have removed bits from `mode` on creation; set exactly what we mean.
     await fh.chmod(mode);
     await fh.sync();

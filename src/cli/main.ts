@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   ledger: () => import('./commands/ledger.js'),
   'ppca-psi': () => import('./commands/ppca-psi.js'),
   job: () => import('./commands/job.js'),
+  product: () => import('./commands/product.js'),
 };
 
 const USAGE = `usage: dataport <command> [options]
@@ -34,6 +35,7 @@ commands:
   ledger      verify | checkpoint | cross-check | export | prove | consistency | report
   ppca-psi    PSI with another platform (SecretFlow) over the PPCA 9-2023 protocol
   job         bucketed, resumable PSI jobs (serve | submit | worker | status)
+  product     data products: publish a key index once, answer many small queries (unbalanced PSI)
 
 Run 'dataport <command> --help' for the options of one command.
 Exit codes: 0 success, 1 error (one line on stderr), 2 unknown command, 130 interrupted.`;

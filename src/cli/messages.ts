@@ -379,4 +379,38 @@ export const DATABASE_MESSAGES = {
   formatNotTable: () => 'option --format applies to files; a result table has the columns group, statistic, column, bin, value',
   tableOf: (table: string, database: string) => `table ${table} of ${database}`,
   wroteTable: (rows: number, table: string, database: string) => `wrote ${rows} rows to table ${table} of ${database}`,
+
+/** Data products (`dataport product`, product-files.ts). */
+export const PRODUCT_MESSAGES = {
+  notPublished: (dir: string) => `--product ${dir}: no published product here (run dataport product publish --out ${dir} first)`,
+  cacheMissing: (dir: string) => `--cache ${dir}: no product cache here; run dataport product fetch --cache ${dir} first`,
+  chunkMissing: (dir: string, chunk: number, version: string) => `--cache ${dir}: chunk ${chunk} of version ${version} is missing; run dataport product fetch again`,
+  cannotReadManifest: (dir: string, err: unknown) => `--product ${dir}: cannot read manifest.bin (${fsErrorText(err)})`,
+  badManifest: (dir: string, why: string) => `--product ${dir}: manifest.bin: ${why} (is --identity the identity that published it?)`,
+  cannotReadKey: (dir: string, path: string, err: unknown) => `--product ${dir}: cannot read the OPRF key ${path} (${fsErrorText(err)})`,
+  wrongKey: (dir: string, path: string) => `--product ${dir}: ${path} is not the OPRF key of this product version`,
+  notApplicable: (option: string, sub: string) => `option --${option} does not apply to dataport product ${sub} (see 'dataport product --help')`,
+  tooManyKeys: (flag: string, path: string, max: number) => `${flag} ${path}: more than ${max} distinct keys`,
+  skippedRows: (flag: string, n: number, first: number | undefined) => `${flag}: ${n} rows with an empty key were skipped (first at data row ${first})`,
+  noteTooLong: (max: number) => `--version-note must be at most ${max} bytes`,
+  addOrRemove: () => 'give --add SRC, --remove SRC or both',
+  keyColumns: (given: number, product: number) => `--key names ${given} columns; the product's keys have ${product}`,
+  alreadyPresent: (n: number) => `${n} keys of --add were already in the index`,
+  notPresent: (n: number) => `${n} keys of --remove were not in the index`,
+  peerKeysOrAny: () => 'give exactly one of --peer-keys DIR and --allow-any-peer',
+  budgetRecords: (path: string) => `--budget ${path}: maxRecords counts the index size of every product run; use maxKeys (keys evaluated per period per product)`,
+  allowAnyPeer: () => '--allow-any-peer: any authenticated querier may query this product; its key is recorded in the receipt',
+  rotated: () => 'key rotated: caches of earlier versions are refused; queriers must fetch again',
+  productId: () => '--product-id must be 32 lower-case hex digits',
+  noKeys: (path: string) => `--input ${path}: no non-empty key`,
+  unknownSub: (sub: string) => `unknown product command '${sub}' (publish, update, serve, fetch, query; see 'dataport product --help')`,
+  sessionFailed: (who: string, why: string) => `dataport: session from ${who} failed: ${why}`,
+} as const;
+
+/** Hints before a `product fetch` / `query` error, by code (a stale cache is a terms refusal). */
+export const PRODUCT_ERROR_HINTS: Readonly<Partial<Record<string, string>>> = {
+  ERR_VERIFICATION_FAILED: 'verification failed (wrong --peer-key, or a corrupt or tampered cache): ',
+  ERR_TRANSPORT_CLOSED: 'connection: ',
+  ERR_TERMS_REFUSED: 'refused by the holder: ',
+  ERR_GUARDRAIL_REFUSED: 'refused by guardrail: ',
 };

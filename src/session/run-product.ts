@@ -106,7 +106,10 @@ function refusalFor(t: SessionTerms, m: ProductManifest): string | undefined {
   if (Object.keys(t.options).some((k) => !known.has(k))) return 'unsupported protocol option';
   const model = checkSecurityModel(t);
   if (model !== undefined) return model;
-  if (t.options[OPT_PRODUCT] !== toHex(m.productId)) return `this listener serves product ${toHex(m.productId)}, not ${String(t.options[OPT_PRODUCT]).slice(0, 40)}`;
+  // A first fetch may leave the product out ("the product you serve"): the querier then checks
+  // the manifest's signature, which names the product.
+  const firstFetch = t.protocol === PRODUCT_PROTOCOLS.fetch && t.options[OPT_PRODUCT] === undefined;
+  if (!firstFetch && t.options[OPT_PRODUCT] !== toHex(m.productId)) return `this listener serves product ${toHex(m.productId)}, not ${String(t.options[OPT_PRODUCT]).slice(0, 40)}`;
   if (t.recipients.length !== 1 || t.recipients[0] !== 'requester') return 'product results go to the querier only';
   if (t.protocol === PRODUCT_PROTOCOLS.fetch) {
     if (t.requesterSetSize !== 0) return 'a fetch carries no keys';
@@ -316,7 +319,7 @@ export interface FetchProductOptions extends SessionRunOptions {
   /** The holder's identity key: the session's pinned peer and the manifest's signer. */
   peerPublicKey: Uint8Array;
   store: ProductCacheStore;
-  /** The product to fetch (16 bytes); default: the one the store holds, else the holder's. */
+  /** The product to fetch (16 bytes); default: the one the store holds, else whichever the holder serves. */
   productId?: Uint8Array;
   /** Purpose / authorisation reference (recorded in both ledgers). */
   purpose?: string;
@@ -367,12 +370,11 @@ export async function fetchProductCache(options: FetchProductOptions): Promise<F
     }
   }
   const productId = options.productId ?? have?.productId;
-  if (productId === undefined) throw new TypeError('productId is required when the store holds no cache of this holder');
   const sent0 = transport.stats.bytesSent;
   const received0 = transport.stats.bytesReceived;
   const terms: SessionTerms = withSecurityModel({
     protocol: PRODUCT_PROTOCOLS.fetch,
-    options: { [OPT_PRODUCT]: toHex(productId) },
+    options: productId !== undefined ? { [OPT_PRODUCT]: toHex(productId) } : {},
     purpose: options.purpose ?? '',
     recipients: ['requester'],
     requesterSetSize: 0,
@@ -397,7 +399,7 @@ export async function fetchProductCache(options: FetchProductOptions): Promise<F
     await ch.send(encodePayloadFrame(ProductMessageType.GET_MANIFEST));
     const manifestBytes = decodePayloadFrame(await ch.receive(signal), ProductMessageType.MANIFEST);
     const next = verifyProductManifest(manifestBytes, peerPublicKey, verifyMessage);
-    if (!equalBytes(next.productId, productId)) throw new VerificationFailedError('the holder sent the manifest of another product');
+    if (productId !== undefined && !equalBytes(next.productId, productId)) throw new VerificationFailedError('the holder sent the manifest of another product');
     if (next.count !== session.responderSetSize) throw new VerificationFailedError('the manifest count differs from the size the holder declared');
     let mode: FetchProductResult['mode'] = 'full';
     let fetched = 0;

@@ -5,7 +5,7 @@
  * numbers of one OPRF key. Pure functions over bytes: files and sockets are the callers' business.
  *
  * Truncation and false positives. Each value is the first {@link PRODUCT_VALUE_BYTES} = 12 bytes
- * (96 bits) of HKDF-SHA-512 of the OPRF output k·H(x). A querier key that is not in the index
+ * (the low 96 bits) of the OPRF output k·H(x)'s 32-byte little-endian u-coordinate. A querier key that is not in the index
  * matches one of the N cache values with probability at most N·2^-96, so a query of q keys has a
  * false positive with probability at most q·N·2^-96. The limits {@link MAX_INDEX_KEYS} = 2^28 and
  * {@link MAX_QUERY_KEYS} = 2^16 make that at most 2^-52 per query (below the 2^-40 target); both

@@ -113,18 +113,18 @@ export async function answerProductQuery(executor: CryptoExecutor, oprfKey: Uint
 }
 
 /**
- * 12-byte product values from OPRF outputs k·H(x) (flat 32-byte points), computed where the
- * multiplication `scalar` runs: HKDF-SHA-512 truncation (the PSI suite's, `truncateValues`), first
- * 12 bytes kept.
+ * 12-byte product values from OPRF outputs: X25519(scalar, point) for every point, and of each
+ * 32-byte u-coordinate its first 12 bytes (the low 96 bits). k·H(x) is pseudo-random in the group
+ * (DDH), and the low bits of its u-coordinate are statistically uniform (u < p ≈ 2^255), so no hash
+ * is needed on top; an HKDF pass here (the PSI suite's truncation) measured as costly as the
+ * multiplication itself. The PPCA suites compare 12 bytes of the point the same way.
  */
 async function valuesOf(executor: CryptoExecutor, scalar: Uint8Array, points: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
   const n = points.length / 32;
   if (n === 0) return new Uint8Array(0);
-  const t16 = executor.multiplyAndTruncate
-    ? await executor.multiplyAndTruncate(scalar, points, 16, signal)
-    : (await import('../psi/values.js')).truncateValues(await executor.multiply(scalar, points, signal), 16);
+  const full = await executor.multiply(scalar, points, signal);
   const out = new Uint8Array(n * PRODUCT_VALUE_BYTES);
-  for (let i = 0; i < n; i++) out.set(t16.subarray(i * 16, i * 16 + PRODUCT_VALUE_BYTES), i * PRODUCT_VALUE_BYTES);
+  for (let i = 0; i < n; i++) out.set(full.subarray(i * 32, i * 32 + PRODUCT_VALUE_BYTES), i * PRODUCT_VALUE_BYTES);
   return out;
 }
 
@@ -147,7 +147,7 @@ export async function finishProductQuery(executor: CryptoExecutor, state: Produc
 
 /**
  * Holder, at publish / update: the 12-byte values of `records` under the product's OPRF key
- * (k·H(productId || x), truncated), in record order.
+ * (k·H(productId || x), its u-coordinate's first 12 bytes), in record order.
  * @example
  * ```ts
  * const values = await productValues(executor, oprfKey, productId, records);

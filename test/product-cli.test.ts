@@ -121,4 +121,20 @@ describe('dataport product (CLI end to end)', () => {
     expect(q.code).toBe(1);
     expectOneLineError(q.stderr, /cache chunk 0 does not match the signed manifest/);
   }, 120_000);
+
+  it('serves several queriers at once', async () => {
+    const url = await startServe();
+    for (const who of ['pharma', 'insurer']) {
+      const f = await runCli(['product', 'fetch', ...querier(url, who)]);
+      expect(f.code, f.stderr).toBe(0);
+    }
+    writeFileSync(p('few.csv'), csv([index[3]!, index[4]!, 'nope']));
+    const runs = await Promise.all(
+      ['pharma', 'insurer', 'pharma', 'insurer'].map((who) => runCli(['product', 'query', ...querier(url, who, ['--input', p('few.csv'), '--key', 'resident_id', '--json'])])),
+    );
+    for (const r of runs) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastJson(r.stdout)).toMatchObject({ queried: 3, matched: 2 });
+    }
+  }, 120_000);
 });

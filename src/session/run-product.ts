@@ -362,14 +362,18 @@ export async function fetchProductCache(options: FetchProductOptions): Promise<F
   if (!store || typeof store.current !== 'function') throw new TypeError('store must be a ProductCacheStore');
   const existing = await store.current();
   let have: ProductManifest | undefined;
+  let productId = options.productId;
   if (existing) {
     try {
       have = verifyProductManifest(existing.manifest, peerPublicKey, verifyMessage);
+      productId ??= have.productId;
+      // A cache whose chunks no longer match its manifest (a flipped byte on disk) is repaired by
+      // a full download, not declared up to date or patched with deltas.
+      openProductCache(have, existing.chunks);
     } catch {
-      have = undefined; // an unreadable or foreign cache is replaced
+      have = undefined; // an unreadable, damaged or foreign cache is replaced
     }
   }
-  const productId = options.productId ?? have?.productId;
   const sent0 = transport.stats.bytesSent;
   const received0 = transport.stats.bytesReceived;
   const terms: SessionTerms = withSecurityModel({

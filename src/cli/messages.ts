@@ -404,7 +404,17 @@ export const PRODUCT_MESSAGES = {
   productId: () => '--product-id must be 32 lower-case hex digits',
   noKeys: (path: string) => `--input ${path}: no non-empty key`,
   unknownSub: (sub: string) => `unknown product command '${sub}' (publish, update, serve, fetch, query; see 'dataport product --help')`,
-  sessionFailed: (who: string, why: string) => `dataport: session from ${who} failed: ${why}`,
+  published: (rotated: boolean, productId: string, version: string, keys: number, bytes: number, dir: string) =>
+    `${rotated ? 'rotated' : 'published'} product ${productId} version ${version}: ${keys} keys, cache ${bytes} bytes (${keys ? (bytes / keys).toFixed(2) : '0'} bytes/key) in ${dir}`,
+  updated: (productId: string, version: string, added: number, removed: number, keys: number, deltaBytes: number) =>
+    `updated product ${productId} to version ${version}: +${added} −${removed}, ${keys} keys; delta ${deltaBytes} bytes`,
+  serving: (productId: string, version: string, keys: number) => `serving product ${productId} version ${version} (${keys} keys)`,
+  served: (who: string, peer: string, query: boolean, count: number, version: string, billed?: { amountMinor: number; currency: string }) =>
+    `${who} (peer ${peer}): ${query ? `query of ${count} keys` : `fetch of ${count} files`}, version ${version}${billed ? `, billed ${billed.amountMinor} ${billed.currency}` : ''}`,
+  upToDate: (dir: string, version: string, keys: number) => `cache in ${dir} is up to date (version ${version}, ${keys} keys)`,
+  fetched: (dir: string, version: string, keys: number, delta: boolean, files: number, resumed: number, bytes: number) =>
+    `cache in ${dir} now at version ${version} (${keys} keys): ${delta ? `${files} deltas applied` : `${files} chunks fetched${resumed ? `, ${resumed} resumed` : ''}`}, ${bytes} bytes received`,
+  found: (matched: number, queried: number, version: string) => `found ${matched} of ${queried} distinct keys in the product (version ${version})`,
 } as const;
 
 /** Hints before a `product fetch` / `query` error, by code (a stale cache is a terms refusal). */

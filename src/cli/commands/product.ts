@@ -34,7 +34,7 @@ import { loadIdentity, loadNamedKeys, loadPeerKey } from '../identity-files.js';
 import { keyBytes, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
 import { loadBudgetPolicy, loadPriceSchedule, openCliLedger, recordReceipt } from '../ledger-wiring.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, serveListener } from '../listen-loop.js';
-import { outputExistsMessage, PRODUCT_ERROR_HINTS, PRODUCT_MESSAGES, sessionTimedOutMessage } from '../messages.js';
+import { outputExistsMessage, PRODUCT_ERROR_HINTS, PRODUCT_MESSAGES, PSI_MESSAGES, SESSION_MESSAGES, sessionTimedOutMessage } from '../messages.js';
 import { createFileProductCacheStore, loadProductHolder, readHolderChunks, readHolderManifest, readOprfKey, writeProductVersion } from '../product-files.js';
 import { createProgress, progressHook, type Progress } from '../progress.js';
 import { cliSignal } from '../signals.js';
@@ -201,7 +201,7 @@ async function publish(values: Values, reporter: Reporter, progress: Progress, t
   built.oprfKey.fill(0);
   const m = built.manifest;
   const bytes = built.chunks.reduce((s, c) => s + c.length, 0);
-  reporter.info(`${existing ? 'rotated' : 'published'} product ${toHex(m.productId)} version ${m.keyId.length ? toHex(m.keyId) : ''}.${m.seq}: ${m.count} keys, cache ${bytes} bytes (${m.count ? (bytes / m.count).toFixed(2) : '0'} bytes/key) in ${out}`);
+  reporter.info(PRODUCT_MESSAGES.published(existing !== undefined, toHex(m.productId), `${toHex(m.keyId)}.${m.seq}`, m.count, bytes, out));
   if (existing) reporter.warn(PRODUCT_MESSAGES.rotated());
   reporter.json({ ok: true, action: existing ? 'rotate' : 'publish', productId: toHex(m.productId), productVersion: `${toHex(m.keyId)}.${m.seq}`, keys: m.count, inputRecords: keys.rows, cacheBytes: bytes, ms: Math.round(performance.now() - t0) });
   return 0;
@@ -239,7 +239,7 @@ async function update(values: Values, reporter: Reporter, progress: Progress, t0
   if (u.alreadyPresent > 0) reporter.warn(PRODUCT_MESSAGES.alreadyPresent(u.alreadyPresent));
   if (u.notPresent > 0) reporter.warn(PRODUCT_MESSAGES.notPresent(u.notPresent));
   const v = `${toHex(u.manifest.keyId)}.${u.manifest.seq}`;
-  reporter.info(`updated product ${toHex(u.manifest.productId)} to version ${v}: +${u.added} −${u.removed}, ${u.manifest.count} keys; delta ${u.delta.length} bytes`);
+  reporter.info(PRODUCT_MESSAGES.updated(toHex(u.manifest.productId), v, u.added, u.removed, u.manifest.count, u.delta.length));
   reporter.json({ ok: true, action: 'update', productId: toHex(u.manifest.productId), productVersion: v, added: u.added, removed: u.removed, keys: u.manifest.count, deltaBytes: u.delta.length, ms: Math.round(performance.now() - t0) });
   return 0;
 }
@@ -315,23 +315,23 @@ async function serve(values: Values, reporter: Reporter): Promise<number> {
         onServed: ({ result, error }, who) => {
           if (result) {
             served++;
-            const what = result.protocol === PRODUCT_PROTOCOLS.query ? `query of ${result.keysEvaluated} keys` : `fetch of ${result.filesSent} files`;
-            reporter.info(`${who} (peer ${toBase64(result.peerPublicKey)}): ${what}, version ${result.productVersion}${result.receipt.body.billing ? `, billed ${result.receipt.body.billing.amountMinor} ${result.receipt.body.billing.currency}` : ''}`);
+            const query = result.protocol === PRODUCT_PROTOCOLS.query;
+            reporter.info(PRODUCT_MESSAGES.served(who, toBase64(result.peerPublicKey), query, query ? result.keysEvaluated : result.filesSent, result.productVersion, result.receipt.body.billing));
             reporter.json({ ok: true, protocol: result.protocol, peerKey: toBase64(result.peerPublicKey), keysEvaluated: result.keysEvaluated, productVersion: result.productVersion, bytesSent: result.bytesSent, bytesReceived: result.bytesReceived });
             return;
           }
           failed++;
-          process.stderr.write(`${PRODUCT_MESSAGES.sessionFailed(who, String((error as Error)?.message ?? error).replace(/\s*\n\s*/g, ' '))}\n`);
+          process.stderr.write(`dataport: ${SESSION_MESSAGES.sessionFailed(who, String((error as Error)?.message ?? error).replace(/\s*\n\s*/g, ' '))}\n`);
         },
       },
       (server) => {
-        process.stderr.write(`listening on ${server.address().url}\n`);
-        reporter.info(`serving product ${toHex(first.manifest.productId)} version ${toHex(first.manifest.keyId)}.${first.manifest.seq} (${first.manifest.count} keys)`);
+        process.stderr.write(`${SESSION_MESSAGES.listening(server.address().url)}\n`);
+        reporter.info(PRODUCT_MESSAGES.serving(toHex(first.manifest.productId), `${toHex(first.manifest.keyId)}.${first.manifest.seq}`, first.manifest.count));
         first.oprfKey.fill(0);
       },
     );
     if ('error' in r && !(r.error instanceof AbortError)) throw r.error;
-    reporter.info(`stopped after ${served} sessions (${failed} failed)`);
+    reporter.info(PSI_MESSAGES.stopped(served, failed));
     return 0;
   } finally {
     await executor.close().catch(() => {});
@@ -399,8 +399,8 @@ async function fetch(values: Values, reporter: Reporter, progress: Progress): Pr
   progress.stop();
   reporter.info(
     r.mode === 'up-to-date'
-      ? `cache in ${cacheDir} is up to date (version ${r.productVersion}, ${r.count} keys)`
-      : `cache in ${cacheDir} now at version ${r.productVersion} (${r.count} keys): ${r.mode === 'delta' ? `${r.filesFetched} deltas applied` : `${r.filesFetched} chunks fetched${r.chunksResumed ? `, ${r.chunksResumed} resumed` : ''}`}, ${r.bytesReceived} bytes received`,
+      ? PRODUCT_MESSAGES.upToDate(cacheDir, r.productVersion, r.count)
+      : PRODUCT_MESSAGES.fetched(cacheDir, r.productVersion, r.count, r.mode === 'delta', r.filesFetched, r.chunksResumed, r.bytesReceived),
   );
   reporter.json({ ok: true, productVersion: r.productVersion, mode: r.mode, keys: r.count, filesFetched: r.filesFetched, chunksResumed: r.chunksResumed, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, ms: r.ms, ledgerIndex: r.ledgerIndex ?? null });
   return 0;
@@ -427,8 +427,9 @@ async function query(values: Values, reporter: Reporter, progress: Progress): Pr
     const matches = new Set(r.matchedRows.map((i) => input.ids[i]!));
     outputRows = await writeMatchingRows(inputPath, output, columns, normalizeKey, matches, input.scan.sha256, { signal: cliSignal, force });
   }
-  reporter.info(`found ${r.matched} of ${r.queried} distinct keys in the product (version ${r.productVersion})${outputRows !== null ? `; wrote ${outputRows} rows to ${output}` : ''}`);
-  if (r.receipt.body.billing) reporter.info(`billed: ${r.receipt.body.billing.amountMinor} ${r.receipt.body.billing.currency} minor units (schedule ${r.receipt.body.billing.schedule})`);
+  reporter.info(PRODUCT_MESSAGES.found(r.matched, r.queried, r.productVersion));
+  if (outputRows !== null) reporter.info(PSI_MESSAGES.wroteRows(outputRows, output!));
+  if (r.receipt.body.billing) reporter.info(SESSION_MESSAGES.billed(r.receipt.body.billing));
   reporter.json({ ok: true, productVersion: r.productVersion, queried: r.queried, matched: r.matched, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, ms: r.ms, outputRows, ledgerIndex: r.ledgerIndex ?? null });
   return 0;
 }

@@ -34,6 +34,9 @@ const expected = new Set(mine.filter((_, i) => i % 2 === 0)).size;
 // Generous transport limits: on a shared machine the balanced responder hashes 2^24 keys before it
 // sends anything, longer than the default idle timeout.
 const limits = { maxFrameBytes: 16 << 20, idleTimeoutMs: 1_800_000, overallTimeoutMs: 7_200_000 };
+// runPsi's responder normalises its 2^22+ keys before its handshake: give it time to authenticate.
+const handshakeTimeoutMs = 1_800_000;
+const stamp = (what) => console.error(`${new Date().toISOString()} ${what}`);
 const loadavgAtStart = (await import('node:os')).loadavg().map((x) => Math.round(x * 100) / 100);
 const pool = await dp.createWorkerPool(workers !== undefined ? { workers } : {});
 const hospital = dp.generateIdentity();
@@ -57,6 +60,7 @@ async function kernel() {
 const k1 = await kernel();
 let t;
 
+stamp('publish');
 // Publish.
 const records = index.map((s) => te.encode(s));
 t = performance.now();
@@ -76,10 +80,11 @@ const cacheBytes = built.chunks.reduce((s, c) => s + c.length, 0) + built.manife
 const holder = { manifestBytes: built.manifestBytes, manifest: built.manifest, oprfKey: built.oprfKey, readFile: async (kind, i) => built.chunks[i] };
 
 // One WebSocket server for the holder; each connection one product session.
-const server = await dn.listenWebSocket({ host: '127.0.0.1', port: 0, limits }, async (transport) => {
+const server = await dn.listenWebSocket({ host: '127.0.0.1', port: 0, limits, handshakeTimeoutMs }, async (transport) => {
   await dp.serveProductSession({ transport, identity: hospital, allowAnyPeer: true, holder, executor: pool }).catch((e) => console.error('holder:', e.message));
 });
 const url = server.address().url;
+stamp('fetch');
 const store = dp.createMemoryProductCacheStore();
 t = performance.now();
 let tr = await dn.connectWebSocket(url, { limits });
@@ -105,11 +110,12 @@ await server.close();
 queryMs.sort((a, b) => a - b);
 const queryMedian = queryMs[Math.floor(queryMs.length / 2)];
 
+stamp('balanced');
 let balancedMs = null;
 if (balanced) {
   let done;
   const finished = new Promise((r) => (done = r));
-  const psiServer = await dn.listenWebSocket({ host: '127.0.0.1', port: 0, limits }, async (transport) => {
+  const psiServer = await dn.listenWebSocket({ host: '127.0.0.1', port: 0, limits, handshakeTimeoutMs }, async (transport) => {
     await dp
       .runPsi({ role: 'responder', records: index, transport, identity: hospital, allowAnyPeer: true, executor: pool, policy: { maxSetSize: 1 << 24 } })
       .catch((e) => console.error('psi responder:', e.message))

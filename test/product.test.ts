@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DataportError,
+  MalformedMessageError,
   InvalidPointError,
   LimitExceededError,
   TermsRefusedError,
@@ -17,7 +18,9 @@ import {
   buildProductUpdate,
   cacheLayout,
   createProductQuery,
+  decodeProductDelta,
   encodeCacheChunks,
+  encodeProductDelta,
   MAX_QUERY_KEYS,
   openProductCache,
   PRODUCT_VALUE_BYTES,
@@ -128,6 +131,20 @@ describe('product cache format', () => {
       const miss = new Uint8Array(12);
       globalThis.crypto.getRandomValues(miss);
       expect(view.has(miss)).toBe(false);
+    }
+  });
+});
+
+describe('product codecs', () => {
+  it('deltas round-trip; arbitrary bytes only ever throw MalformedMessageError (deltas) or a DataportError (manifests)', () => {
+    const v = (n: number) => sortProductValues(globalThis.crypto.getRandomValues(new Uint8Array(12 * n)));
+    const d = { productId: new Uint8Array(16).fill(1), keyId: new Uint8Array(8).fill(2), fromSeq: 7, added: v(5), removed: v(3) };
+    expect(decodeProductDelta(encodeProductDelta(d))).toEqual(d);
+    for (let i = 0; i < 300; i++) {
+      const junk = globalThis.crypto.getRandomValues(new Uint8Array(Math.floor(Math.random() * 400)));
+      if (i % 3 === 0) junk.set(new TextEncoder().encode('DPPRODD1').subarray(0, Math.min(8, junk.length)));
+      expect(() => decodeProductDelta(junk)).toThrow(MalformedMessageError);
+      expect(() => verifyProductManifest(junk, hospital.publicKey, verifyMessage)).toThrow(DataportError);
     }
   });
 });

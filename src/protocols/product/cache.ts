@@ -22,6 +22,7 @@
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { MalformedMessageError, VerificationFailedError } from '../../errors.js';
 import { getNodeCrypto } from '../../platform/node.js';
+import { BinaryReader, BinaryWriter } from '../../utils/binary.js';
 import { assertBytes, concatBytes, equalBytes, utf8 } from '../../utils/bytes.js';
 
 /** Bytes kept of each OPRF output (96 bits; see the module comment for the false-positive bound). */
@@ -337,74 +338,6 @@ export interface ProductManifest {
   deltas: ProductFileRef[];
 }
 
-class Writer {
-  private parts: Uint8Array[] = [];
-  u8(v: number): void {
-    this.parts.push(Uint8Array.of(v));
-  }
-  u16(v: number): void {
-    this.parts.push(Uint8Array.of(v >>> 8, v & 0xff));
-  }
-  u32(v: number): void {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v);
-    this.parts.push(b);
-  }
-  u64(v: number): void {
-    this.u32(Math.floor(v / 2 ** 32));
-    this.u32(v % 2 ** 32);
-  }
-  bytes(b: Uint8Array): void {
-    this.parts.push(b);
-  }
-  done(): Uint8Array {
-    return concatBytes(...this.parts);
-  }
-}
-
-class Reader {
-  at = 0;
-  private dv: DataView;
-  constructor(private b: Uint8Array) {
-    this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  }
-  need(n: number): void {
-    if (this.at + n > this.b.length) throw new MalformedMessageError('truncated');
-  }
-  u8(): number {
-    this.need(1);
-    return this.b[this.at++]!;
-  }
-  u16(): number {
-    this.need(2);
-    const v = this.dv.getUint16(this.at);
-    this.at += 2;
-    return v;
-  }
-  u32(): number {
-    this.need(4);
-    const v = this.dv.getUint32(this.at);
-    this.at += 4;
-    return v;
-  }
-  u64(): number {
-    const hi = this.u32();
-    const lo = this.u32();
-    if (hi >= 2 ** 21) throw new MalformedMessageError('integer too large');
-    return hi * 2 ** 32 + lo;
-  }
-  bytes(n: number): Uint8Array {
-    this.need(n);
-    const out = this.b.slice(this.at, this.at + n);
-    this.at += n;
-    return out;
-  }
-  end(): void {
-    if (this.at !== this.b.length) throw new MalformedMessageError('trailing bytes');
-  }
-}
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function encodeManifestBody(m: ProductManifest): Uint8Array {
   assertBytes(m.productId, 'manifest.productId', 16);
@@ -427,35 +360,18 @@ function encodeManifestBody(m: ProductManifest): Uint8Array {
   if (m.chunks.length !== 2 ** layout.chunkBits) throw new RangeError(`manifest.chunks must have ${2 ** layout.chunkBits} entries for ${m.count} keys`);
   if (m.deltas.length > MAX_MANIFEST_DELTAS) throw new RangeError(`manifest.deltas must have at most ${MAX_MANIFEST_DELTAS} entries`);
   if (m.firstDeltaFrom + m.deltas.length !== m.seq) throw new RangeError('manifest.deltas must end at manifest.seq');
-  const w = new Writer();
-  w.bytes(MANIFEST_MAGIC);
-  w.bytes(m.productId);
-  w.bytes(m.keyId);
-  w.u32(m.seq);
-  w.u32(m.count);
-  w.u8(V);
-  w.u8(m.keyColumns);
-  w.u8(profile.length);
-  w.bytes(profile);
-  w.u64(m.createdAt);
-  w.u16(note.length);
-  w.bytes(note);
-  w.bytes(m.holderPublicKey);
+  const w = new BinaryWriter(256 + 36 * (m.chunks.length + m.deltas.length) + note.length);
+  w.bytes(MANIFEST_MAGIC).bytes(m.productId).bytes(m.keyId).u32(m.seq, 'manifest.seq').u32(m.count, 'manifest.count').u8(V);
+  w.u8(m.keyColumns, 'manifest.keyColumns').varBytes(1, profile, 64, 'manifest.profile').safeU64(m.createdAt, 'manifest.createdAt');
+  w.varBytes(2, note, MAX_NOTE_BYTES, 'manifest.note').bytes(m.holderPublicKey);
   for (const c of [...m.chunks, ...m.deltas]) {
     assertBytes(c.sha256, 'manifest file sha256', 32);
     if (!Number.isSafeInteger(c.size) || c.size < 0 || c.size > 0xffffffff) throw new RangeError('manifest file size out of range');
   }
-  for (const c of m.chunks) {
-    w.u32(c.size);
-    w.bytes(c.sha256);
-  }
-  w.u32(m.firstDeltaFrom);
-  w.u32(m.deltas.length);
-  for (const d of m.deltas) {
-    w.u32(d.size);
-    w.bytes(d.sha256);
-  }
-  return w.done();
+  for (const c of m.chunks) w.u32(c.size).bytes(c.sha256);
+  w.u32(m.firstDeltaFrom, 'manifest.firstDeltaFrom').u32(m.deltas.length);
+  for (const d of m.deltas) w.u32(d.size).bytes(d.sha256);
+  return w.finish();
 }
 
 /**
@@ -494,36 +410,27 @@ export function verifyProductManifest(
   if (bytes.length > MAX_MANIFEST_BYTES || bytes.length < 64) throw new MalformedMessageError('product manifest: bad size');
   const body = bytes.subarray(0, bytes.length - 64);
   const sig = bytes.subarray(bytes.length - 64);
-  let m: ProductManifest;
-  try {
-    const r = new Reader(body);
-    if (!equalBytes(r.bytes(8), MANIFEST_MAGIC)) throw new MalformedMessageError('not a product manifest');
-    const productId = r.bytes(16);
-    const keyId = r.bytes(8);
-    const seq = r.u32();
-    const count = r.u32();
-    if (r.u8() !== V) throw new MalformedMessageError('unsupported value size');
-    const keyColumns = r.u8();
-    const profile = strictUtf8.decode(r.bytes(r.u8()));
-    const createdAt = r.u64();
-    const noteLen = r.u16();
-    if (noteLen > MAX_NOTE_BYTES) throw new MalformedMessageError('note too long');
-    const note = strictUtf8.decode(r.bytes(noteLen));
-    const holder = r.bytes(32);
-    if (count > MAX_INDEX_KEYS) throw new MalformedMessageError('index too large');
-    const chunks: ProductFileRef[] = [];
-    for (let j = 0; j < 2 ** cacheLayout(count).chunkBits; j++) chunks.push({ size: r.u32(), sha256: r.bytes(32) });
-    const firstDeltaFrom = r.u32();
-    const nd = r.u32();
-    if (nd > MAX_MANIFEST_DELTAS || firstDeltaFrom + nd !== seq) throw new MalformedMessageError('bad delta list');
-    const deltas: ProductFileRef[] = [];
-    for (let i = 0; i < nd; i++) deltas.push({ size: r.u32(), sha256: r.bytes(32) });
-    r.end();
-    m = { productId, keyId, seq, count, keyColumns, profile, createdAt, note, holderPublicKey: holder, chunks, firstDeltaFrom, deltas };
-  } catch (e) {
-    if (e instanceof MalformedMessageError) throw new MalformedMessageError(`product manifest: ${e.message}`);
-    throw new MalformedMessageError('product manifest: malformed');
-  }
+  const r = new BinaryReader(body, (fault, what) => `product manifest: ${what}: ${fault}`);
+  if (!equalBytes(r.view(8, 'magic'), MANIFEST_MAGIC)) throw new MalformedMessageError('product manifest: not a product manifest');
+  const productId = r.bytes(16, 'product id');
+  const keyId = r.bytes(8, 'key id');
+  const seq = r.u32('seq');
+  const count = r.checkLength(r.u32('count'), 0, MAX_INDEX_KEYS, 'count');
+  if (r.u8('value size') !== V) throw new MalformedMessageError('product manifest: unsupported value size');
+  const keyColumns = r.u8('key columns');
+  const profile = r.string(1, 64, 'profile', 1);
+  const createdAt = r.safeU64('created at');
+  const note = r.string(2, MAX_NOTE_BYTES, 'note');
+  const holder = r.bytes(32, 'holder key');
+  const chunks: ProductFileRef[] = [];
+  for (let j = 0; j < 2 ** cacheLayout(count).chunkBits; j++) chunks.push({ size: r.u32('chunk size'), sha256: r.bytes(32, 'chunk hash') });
+  const firstDeltaFrom = r.u32('first delta');
+  const nd = r.checkLength(r.u32('delta count'), 0, MAX_MANIFEST_DELTAS, 'delta count');
+  if (firstDeltaFrom + nd !== seq) throw new MalformedMessageError('product manifest: bad delta list');
+  const deltas: ProductFileRef[] = [];
+  for (let i = 0; i < nd; i++) deltas.push({ size: r.u32('delta size'), sha256: r.bytes(32, 'delta hash') });
+  r.expectEnd('manifest');
+  const m: ProductManifest = { productId, keyId, seq, count, keyColumns, profile, createdAt, note, holderPublicKey: holder, chunks, firstDeltaFrom, deltas };
   if (!equalBytes(m.holderPublicKey, holderPublicKey)) throw new VerificationFailedError('product manifest is not signed by the pinned holder key');
   if (!verify(holderPublicKey, concatBytes(CTX_MANIFEST, body), sig)) throw new VerificationFailedError('product manifest signature is invalid');
   return m;
@@ -570,16 +477,10 @@ export function encodeProductDelta(d: ProductDelta): Uint8Array {
     assertBytes(b, n);
     if (b.length % V !== 0) throw new RangeError(`${n} length must be a multiple of ${V}`);
   }
-  const w = new Writer();
-  w.bytes(DELTA_MAGIC);
-  w.bytes(d.productId);
-  w.bytes(d.keyId);
-  w.u32(d.fromSeq);
-  w.u32(d.added.length / V);
-  w.u32(d.removed.length / V);
-  w.bytes(d.added);
-  w.bytes(d.removed);
-  return w.done();
+  const w = new BinaryWriter(48 + d.added.length + d.removed.length);
+  w.bytes(DELTA_MAGIC).bytes(d.productId).bytes(d.keyId).u32(d.fromSeq, 'delta.fromSeq');
+  w.u32(d.added.length / V).u32(d.removed.length / V).bytes(d.added).bytes(d.removed);
+  return w.finish();
 }
 
 /**
@@ -591,22 +492,17 @@ export function encodeProductDelta(d: ProductDelta): Uint8Array {
  */
 export function decodeProductDelta(bytes: Uint8Array): ProductDelta {
   assertBytes(bytes, 'bytes');
-  try {
-    const r = new Reader(bytes);
-    if (!equalBytes(r.bytes(8), DELTA_MAGIC)) throw new MalformedMessageError('not a product delta');
-    const productId = r.bytes(16);
-    const keyId = r.bytes(8);
-    const fromSeq = r.u32();
-    const na = r.u32();
-    const nr = r.u32();
-    if (na > MAX_INDEX_KEYS || nr > MAX_INDEX_KEYS) throw new MalformedMessageError('delta too large');
-    const added = r.bytes(na * V);
-    const removed = r.bytes(nr * V);
-    r.end();
-    return { productId, keyId, fromSeq, added, removed };
-  } catch (e) {
-    throw e instanceof MalformedMessageError ? new MalformedMessageError(`product delta: ${e.message}`) : new MalformedMessageError('product delta: malformed');
-  }
+  const r = new BinaryReader(bytes, (fault, what) => `product delta: ${what}: ${fault}`);
+  if (!equalBytes(r.view(8, 'magic'), DELTA_MAGIC)) throw new MalformedMessageError('product delta: not a product delta');
+  const productId = r.bytes(16, 'product id');
+  const keyId = r.bytes(8, 'key id');
+  const fromSeq = r.u32('from seq');
+  const na = r.checkLength(r.u32('added count'), 0, MAX_INDEX_KEYS, 'added count');
+  const nr = r.checkLength(r.u32('removed count'), 0, MAX_INDEX_KEYS, 'removed count');
+  const added = r.bytes(na * V, 'added values');
+  const removed = r.bytes(nr * V, 'removed values');
+  r.expectEnd('delta');
+  return { productId, keyId, fromSeq, added, removed };
 }
 
 /**

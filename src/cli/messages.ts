@@ -379,6 +379,7 @@ export const DATABASE_MESSAGES = {
   formatNotTable: () => 'option --format applies to files; a result table has the columns group, statistic, column, bin, value',
   tableOf: (table: string, database: string) => `table ${table} of ${database}`,
   wroteTable: (rows: number, table: string, database: string) => `wrote ${rows} rows to table ${table} of ${database}`,
+};
 
 /** Data products (`dataport product`, product-files.ts). */
 export const PRODUCT_MESSAGES = {
@@ -414,6 +415,7 @@ export const PRODUCT_MESSAGES = {
   upToDate: (dir: string, version: string, keys: number) => `cache in ${dir} is up to date (version ${version}, ${keys} keys)`,
   fetched: (dir: string, version: string, keys: number, delta: boolean, files: number, resumed: number, bytes: number) =>
     `cache in ${dir} now at version ${version} (${keys} keys): ${delta ? `${files} deltas applied` : `${files} chunks fetched${resumed ? `, ${resumed} resumed` : ''}`}, ${bytes} bytes received`,
+  outputNeedsFile: () => '--output copies rows of a CSV --input; with a database --input use --json and the matched count, or export the rows to a file first',
   found: (matched: number, queried: number, version: string) => `found ${matched} of ${queried} distinct keys in the product (version ${version})`,
 } as const;
 

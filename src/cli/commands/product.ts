@@ -31,7 +31,8 @@ import { toBase64, toHex } from '../../utils/bytes.js';
 import { createWorkerPool } from '../../workers/index.js';
 import { intOption, parseColumnList, parseCommandArgs, parseHostPort, progressHelp, progressOption, PROGRESS_OPTION_SPECS, secondsOption, stringOption } from '../args.js';
 import { loadIdentity, loadNamedKeys, loadPeerKey } from '../identity-files.js';
-import { keyBytes, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
+import { keyBytes, readInputKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
+import { checkInputOptions, openInput } from '../record-input.js';
 import { loadBudgetPolicy, loadPriceSchedule, openCliLedger, recordReceipt } from '../ledger-wiring.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, serveListener } from '../listen-loop.js';
 import { outputExistsMessage, PRODUCT_ERROR_HINTS, PRODUCT_MESSAGES, PSI_MESSAGES, SESSION_MESSAGES, sessionTimedOutMessage } from '../messages.js';
@@ -65,7 +66,8 @@ fetch     downloads the cache, or only the deltas since the version in --cache
 query     queries the product with the keys of --input; --output writes the rows found
 
 options:
-  --input SRC            CSV file with a header row
+  --input SRC            CSV file with a header row, or a postgres:// / mysql:// URL with --query
+  --query SQL            (publish, query) the SELECT whose rows a database --input reads
   --key COL[,COL…]       key column(s); normalised as in dataport psi (NFKC, trim, lower case)
   --identity DIR         this party's identity (dataport keygen)
   --out / --product DIR  the holder's product folder
@@ -94,6 +96,7 @@ has a false positive with probability at most 2^-52 (96-bit truncated OPRF outpu
 
 const SPEC = {
   input: { type: 'string' },
+  query: { type: 'string' },
   key: { type: 'string' },
   identity: { type: 'string' },
   out: { type: 'string' },
@@ -124,11 +127,11 @@ const SPEC = {
 type Values = ReturnType<typeof parseCommandArgs>['values'];
 
 const ALLOWED: Record<string, readonly string[]> = {
-  publish: ['input', 'key', 'identity', 'out', 'version-note', 'workers'],
+  publish: ['input', 'query', 'key', 'identity', 'out', 'version-note', 'workers'],
   update: ['product', 'identity', 'add', 'remove', 'key', 'version-note', 'workers'],
   serve: ['listen', 'product', 'identity', 'peer-keys', 'allow-any-peer', 'ledger', 'budget', 'price-schedule', 'timeout', 'workers'],
   fetch: ['connect', 'identity', 'peer-key', 'cache', 'product-id', 'purpose', 'ledger', 'timeout'],
-  query: ['connect', 'identity', 'peer-key', 'cache', 'input', 'key', 'output', 'force', 'purpose', 'ledger', 'timeout'],
+  query: ['connect', 'identity', 'peer-key', 'cache', 'input', 'query', 'key', 'output', 'force', 'purpose', 'ledger', 'timeout'],
 };
 const COMMON = ['json', 'help', ...Object.keys(PROGRESS_OPTION_SPECS)];
 
@@ -149,10 +152,16 @@ async function withExecutor<T>(values: Values, fn: (ex: CryptoExecutor) => Promi
   }
 }
 
-async function readKeyFile(path: string, flag: string, columns: string[], progress: Progress, reporter: Reporter, maxKeys: number): Promise<KeyInput> {
+/**
+ * The distinct keys of `path`: a CSV file, or (with `query`, `--input` only) a postgres:// or
+ * mysql:// URL read through the same input function as `dataport psi` (record-input.ts).
+ */
+async function readKeyFile(path: string, flag: string, columns: string[], progress: Progress, reporter: Reporter, maxKeys: number, query?: string): Promise<KeyInput> {
   progress.phase(`reading ${flag}`, (await stat(path).catch(() => ({ size: 0 }))).size, 'B');
   try {
-    const input = await readKeys(path, columns, normalizeKey, { onBytes: (n) => progress.update(n), signal: cliSignal, maxKeys: maxKeys + 1 });
+    checkInputOptions(path, query);
+    const reader = await openInput(path, query, { keepOpen: false });
+    const input = await readInputKeys(reader, columns, normalizeKey, { onBytes: (n) => progress.update(n), signal: cliSignal, maxKeys: maxKeys + 1 });
     if (input.ids.length > maxKeys) throw new InputError(PRODUCT_MESSAGES.tooManyKeys(flag, path, maxKeys));
     if (input.skippedRows > 0) reporter.warn(PRODUCT_MESSAGES.skippedRows(flag, input.skippedRows, input.firstSkippedRow));
     return input;
@@ -180,7 +189,7 @@ async function publish(values: Values, reporter: Reporter, progress: Progress, t
   const note = noteOf(values);
   // Publishing into a folder that holds a product is a rotation: same product id, new key.
   const existing = await readHolderManifest(out, identity.publicKey).catch((e: unknown) => (String((e as Error).message).includes('no published product') ? undefined : Promise.reject(e)));
-  const keys = await readKeyFile(input, '--input', columns, progress, reporter, MAX_INDEX_KEYS);
+  const keys = await readKeyFile(input, '--input', columns, progress, reporter, MAX_INDEX_KEYS, stringOption(values, 'query'));
   progress.phase('evaluating OPRF', keys.ids.length, 'keys');
   const built = await withExecutor(values, (executor) =>
     buildProduct({
@@ -414,7 +423,9 @@ async function query(values: Values, reporter: Reporter, progress: Progress): Pr
   const force = values.force === true;
   if (output !== undefined && !force && (await stat(output).catch(() => undefined))) throw new InputError(`--output ${outputExistsMessage(output)}`);
   const purpose = stringOption(values, 'purpose') ?? '';
-  const input = await readKeyFile(inputPath, '--input', columns, progress, reporter, MAX_QUERY_KEYS);
+  const input = await readKeyFile(inputPath, '--input', columns, progress, reporter, MAX_QUERY_KEYS, stringOption(values, 'query'));
+  // --output copies the matching rows of a CSV file; a database --input has no file to copy from.
+  if (output !== undefined && input.scan === undefined) throw new InputError(PRODUCT_MESSAGES.outputNeedsFile());
   if (input.ids.length === 0) throw new InputError(PRODUCT_MESSAGES.noKeys(inputPath));
   const r = await asQuerier(values, reporter, async ({ transport, identity, peerKey, signal, onReceipt }) => {
     const store = createFileProductCacheStore(cacheDir, peerKey);
@@ -425,7 +436,7 @@ async function query(values: Values, reporter: Reporter, progress: Progress): Pr
   let outputRows: number | null = null;
   if (output !== undefined) {
     const matches = new Set(r.matchedRows.map((i) => input.ids[i]!));
-    outputRows = await writeMatchingRows(inputPath, output, columns, normalizeKey, matches, input.scan.sha256, { signal: cliSignal, force });
+    outputRows = await writeMatchingRows(inputPath, output, columns, normalizeKey, matches, input.scan!.sha256, { signal: cliSignal, force });
   }
   reporter.info(PRODUCT_MESSAGES.found(r.matched, r.queried, r.productVersion));
   if (outputRows !== null) reporter.info(PSI_MESSAGES.wroteRows(outputRows, output!));

@@ -67,6 +67,20 @@ describe('per-address token bucket', () => {
     expect([limiter.take('a'), limiter.take('a'), limiter.take('a'), limiter.take('a')]).toEqual([true, true, true, false]); // capped at the burst
   });
 
+  it('a refunded token (the connection authenticated) is available again at once, up to the burst', () => {
+    let now = 0;
+    const limiter = createRateLimiter({ burst: 2, perSecond: 1 }, () => now);
+    expect([limiter.take('a'), limiter.take('a'), limiter.take('a')]).toEqual([true, true, false]);
+    limiter.refund('a');
+    expect([limiter.take('a'), limiter.take('a')]).toEqual([true, false]);
+    limiter.refund('a');
+    limiter.refund('a');
+    limiter.refund('a'); // capped at the burst
+    expect([limiter.take('a'), limiter.take('a'), limiter.take('a')]).toEqual([true, true, false]);
+    limiter.refund('unknown'); // an address not tracked: nothing happens
+    expect(limiter.size).toBe(1);
+  });
+
   it('never tracks more than maxAddresses addresses', () => {
     let now = 0;
     const limiter = createRateLimiter({ burst: 2, perSecond: 1, maxAddresses: 8 }, () => now);

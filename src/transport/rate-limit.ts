@@ -53,6 +53,12 @@ export const DEFAULT_RATE_LIMIT: Readonly<Required<RateLimitOptions>> = Object.f
 export interface RateLimiter {
   /** Takes one token for `address`; false (and nothing taken) when its bucket is empty. */
   take(address: string): boolean;
+  /**
+   * Gives back the token a connection from `address` took, once that connection proved an accepted
+   * identity: the limit throttles strangers, never the pinned partner (a job's many bucket sessions).
+   * Nothing happens when the address is no longer tracked or its bucket is full.
+   */
+  refund(address: string): void;
   /** Addresses tracked right now (never more than `maxAddresses`). */
   readonly size: number;
 }
@@ -105,6 +111,13 @@ export function createRateLimiter(options: RateLimitOptions = {}, now: () => num
       const ok = tokens >= 1;
       buckets.set(address, { tokens: ok ? tokens - 1 : tokens, at: t });
       return ok;
+    },
+    refund(address) {
+      const b = buckets.get(address);
+      if (!b) return;
+      const t = now();
+      b.tokens = Math.min(burst, level(b, t) + 1);
+      b.at = t;
     },
     get size() {
       return buckets.size;

@@ -84,7 +84,8 @@ export interface ListenWebSocketOptions {
   /**
    * Token bucket per remote address on new connections (default `DEFAULT_RATE_LIMIT`: a burst of
    * 16, then 1 per second, 4096 addresses tracked); beyond it the upgrade is refused with HTTP 429.
-   * `false` disables it.
+   * A connection whose peer then authenticates with an accepted key gets its token back, so the
+   * limit throttles strangers and failed handshakes, never the pinned partner. `false` disables it.
    */
   rateLimit?: RateLimitOptions | false;
   /**
@@ -404,6 +405,8 @@ export async function listenWebSocket(
     t.setAuthenticator(() => {
       clearTimeout(deadline);
       pending.delete(t);
+      // An authenticated peer gets its connection's token back: only strangers are throttled.
+      limiter?.refund(remoteAddress ?? '');
       if (open.size >= maxConnections) return false;
       open.add(t);
       return true;

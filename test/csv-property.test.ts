@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { scanCsv, type CsvRow } from '../src/cli/csv.js';
+import { scanCsv, type CsvRow } from '../src/sources/csv-scan.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dataport-csvprop-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
-import { scanCsv, resolveColumns, type CsvRow } from '../src/cli/csv.js';
+import { scanCsv, resolveColumns, type CsvRow } from '../src/sources/csv-scan.js';
 import { InputError } from '../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dataport-csv-'));

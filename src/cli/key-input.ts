@@ -10,7 +10,7 @@
  */
 import { InputError } from '../errors.js';
 import { concatBytes, equalBytes } from '../utils/bytes.js';
-import { scanCsv, type CsvScanResult } from './csv.js';
+import { scanCsv, type CsvScanResult } from '../sources/csv-scan.js';
 import { openAtomicOutput } from './files.js';
 import { CSV_MESSAGES as M, DATABASE_MESSAGES } from './messages.js';
 import { openInput, type InputReader } from './record-input.js';

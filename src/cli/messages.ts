@@ -7,6 +7,9 @@
  * reports (tables, JSON). See docs/cli.md ("Messages") for the table of what the CLI prints.
  * @module
  */
+import { CSV_SCAN_MESSAGES, fsErrorText } from '../sources/messages.js';
+
+export { fsErrorText };
 
 /** An output file that exists, without `--force`. */
 export function outputExistsMessage(path: string): string {
@@ -47,31 +50,6 @@ export const AGGREGATE_ERROR_HINTS: Readonly<Partial<Record<string, string>>> = 
 /** A session that ran past `--timeout` (`where`: the peer's address or URL, when known). */
 export function sessionTimedOutMessage(seconds: string, where?: string): string {
   return `${where !== undefined ? `session with ${where}` : 'session'} timed out (--timeout ${seconds})`;
-}
-
-const FS_ERRORS: Record<string, string> = {
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENOENT: 'no such file or directory',
-  ENOTDIR: 'a parent is not a directory',
-  EISDIR: 'is a directory',
-  ELOOP: 'too many symbolic links',
-  EMFILE: 'too many open files',
-  ENOSPC: 'no space left on the device',
-  EROFS: 'read-only file system',
-  EADDRINUSE: 'address already in use',
-  EADDRNOTAVAIL: 'address not available on this host',
-};
-
-/**
- * A file-system (or socket) error as the few words a person needs (`permission denied (EACCES)`),
- * never the raw Node message (which repeats the path and the syscall).
- */
-export function fsErrorText(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code !== 'string') return 'error';
-  const words = FS_ERRORS[code];
-  return words === undefined ? code : `${words} (${code})`;
 }
 
 /** Options, arguments and their combinations (args.ts and every command's option checks). */
@@ -119,7 +97,7 @@ export const FILE_MESSAGES = {
   notRegular: (what: string, path: string) => `${what} ${path}: not a regular file`,
   tooLarge: (what: string, path: string, maxBytes: number) => `${what} ${path}: larger than ${maxBytes} bytes`,
   isDirectory: (path: string) => `${path}: is a directory`,
-  cannotReadInput: (path: string, err: unknown) => `${path}: cannot read input (${fsErrorText(err)})`,
+  cannotReadInput: CSV_SCAN_MESSAGES.cannotReadInput,
   cannotWriteOutput: (path: string, err: unknown) => `${path}: cannot write output (${fsErrorText(err)})`,
   cannotWrite: (path: string, err: unknown) => `${path}: cannot write (${fsErrorText(err)})`,
   /** `--output FILE` / `--output-dir DIR` checked before any connection. */
@@ -150,24 +128,9 @@ export const FILE_MESSAGES = {
   noPriceFor: (protocol: string) => `no price for protocol '${protocol}' and no default`,
 } as const;
 
-/** CSV input (csv.ts, key-input.ts, ppca-csv.ts). */
+/** CSV input (key-input.ts, ppca-csv.ts), with the scanner's own texts (src/sources/messages.ts). */
 export const CSV_MESSAGES = {
-  notRegular: (path: string) => `${path}: not a regular file`,
-  empty: (path: string) => `${path}: the file is empty; expected a header row and data rows`,
-  notUtf8: (path: string, line: number) => `${path}: not valid UTF-8 at line ${line}`,
-  truncatedUtf8: (path: string) => `${path}: not valid UTF-8 (truncated character at the end of the file)`,
-  noHeader: (path: string) => `${path}: no header row (the file has only blank lines)`,
-  noDataRows: (path: string) => `${path}: the file has a header but no data rows`,
-  /** `where`: ` at line N`, or empty when the parser did not say. */
-  malformed: (path: string, where: string, problem: string) => `${path}: malformed CSV${where}: ${problem}`,
-  fieldCount: (expected: string, got: string) => `expected ${expected} fields like the header, got ${got}`,
-  wrongFieldCount: () => 'wrong number of fields',
-  quoteNotClosed: (path: string, line: number | undefined) => `${path}: malformed CSV: a quoted field is never closed (the file ends at line ${line ?? '?'})`,
-  afterClosingQuote: () => 'unexpected character after a closing quote',
-  rowTooLong: (maxChars: number) => `row longer than ${maxChars} characters (an unclosed quote?)`,
-  noColumn: (path: string, column: string, hint: string | undefined, header: string) =>
-    `${path}: no column '${column}'${hint !== undefined ? ` (did you mean '${hint}'?)` : ''}; the header has ${header}`,
-  columnTwice: (path: string, column: string) => `${path}: the header has column '${column}' more than once`,
+  ...CSV_SCAN_MESSAGES,
   badKey: (path: string, row: number, problem: string) => `${path}: data row ${row}: ${problem}`,
   tooManyKeys: (path: string, max: number, row: number) => `${path}: more than ${max} distinct keys (at data row ${row}); split the job into hash buckets`,
   allKeysEmpty: (path: string, columns: readonly string[]) => `${path}: every row has an empty key (${columns.join(', ')}); nothing to compare`,

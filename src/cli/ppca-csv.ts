@@ -10,7 +10,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import { trimAsciiWhitespace } from '../protocols/ppca/run.js';
-import { resolveColumns } from './csv.js';
+import { resolveColumns } from '../sources/csv-scan.js';
 import { CSV_MESSAGES as M, FILE_MESSAGES } from './messages.js';
 
 /** Largest input file (the whole file is held in memory to write matching rows byte for byte). */

@@ -11,7 +11,7 @@
  * @module
  */
 import { AbortError, InputError } from '../errors.js';
-import { resolveColumns, scanCsv, type CsvScanResult } from './csv.js';
+import { resolveColumns, scanCsv, type CsvScanResult } from '../sources/csv-scan.js';
 import { databaseKindOf } from '../sources/db-url.js';
 import { fromDatabase } from '../sources/database.js';
 import { openTableSink, checkTableSink } from '../sources/database.js';

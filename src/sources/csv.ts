@@ -1,12 +1,11 @@
 /**
  * `fromCsv`: a CSV file as a record source (the same scanner as the CLI: header row, UTF-8,
- * optional BOM, quoted fields; empty cells are empty strings). The scanner stays in src/cli/csv.ts
- * with its messages (src/cli/messages.ts, gathered there for translation): this Node-only module
- * reuses it rather than keep a second CSV reader with other rules.
+ * optional BOM, quoted fields; empty cells are empty strings). The scanner is src/sources/csv-scan.ts,
+ * shared with the CLI, rather than a second CSV reader with other rules.
  * @module
  */
 import { AbortError } from '../errors.js';
-import { scanCsv } from '../cli/csv.js';
+import { scanCsv } from './csv-scan.js';
 import { snapshotRows } from './cells.js';
 import type { RecordSource, SourceSnapshot, TableScan } from './types.js';
 

@@ -6,7 +6,7 @@
 import { AbortError } from '../errors.js';
 import { normalizeKey } from '../protocols/psi/normalize.js';
 import { cellText, snapshotRows } from './cells.js';
-import { resolveColumns } from '../cli/csv.js';
+import { resolveColumns } from './csv-scan.js';
 import type { RecordSource, SourceInfo, SourceRow, SourceSnapshot, TableScan } from './types.js';
 
 /**

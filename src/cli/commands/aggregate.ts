@@ -57,7 +57,7 @@ import {
   type ParsedOptions,
 } from '../args.js';
 import { createProgress, progressHook, type Progress } from '../progress.js';
-import { resolveColumns } from '../csv.js';
+import { resolveColumns } from '../../sources/csv-scan.js';
 import { checkInputOptions, checkOutputOptions, isDatabaseOutput, openInput, preflightTable, rowPlaceMessage } from '../record-input.js';
 import { openTableSink } from '../../sources/database.js';
 import { databaseKindOf } from '../../sources/db-url.js';

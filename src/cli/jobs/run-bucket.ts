@@ -17,7 +17,7 @@ import { runPsi, type JobBucketBinding, type PsiTerms } from '../../session/run-
 import type { Identity } from '../../session/identity.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { fromBase64 } from '../../utils/bytes.js';
-import { scanCsv } from '../csv.js';
+import { scanCsv } from '../../sources/csv-scan.js';
 import { JOB_MESSAGES } from '../messages.js';
 import { keyBytes, keyId, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
 import { bucketFunction, jobPaths, writeBucketResult, type BucketResult, type JobManifest } from './work-dir.js';

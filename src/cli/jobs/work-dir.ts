@@ -15,7 +15,7 @@ import { InputError } from '../../errors.js';
 import { normalizeKey } from '../../protocols/psi/index.js';
 import { bucketIndex } from '../../session/run-job.js';
 import { toHex } from '../../utils/bytes.js';
-import { scanCsv } from '../csv.js';
+import { scanCsv } from '../../sources/csv-scan.js';
 import { fsErrorText } from '../files.js';
 import { JOB_MESSAGES as M } from '../messages.js';
 

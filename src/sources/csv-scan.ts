@@ -1,6 +1,6 @@
 /**
- * CSV input for the CLI (DESIGN.md §8), shared by `psi`, `psi-sum` and `aggregate`, and by the
- * SDK's `fromCsv` (src/sources/csv.ts), so that a file reads the same everywhere.
+ * The CSV scanner (DESIGN.md §8) behind the SDK's `fromCsv` (src/sources/csv.ts) and the CLI's
+ * `psi`, `psi-sum` and `aggregate`, so that a file reads the same everywhere.
  *
  * Rules: RFC 4180 style (comma separator, `"` quotes, `""` escapes a quote, quoted fields may
  * span lines), a header row, UTF-8 (checked: invalid bytes are an error, not replacement
@@ -19,7 +19,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parse, CsvError } from 'csv-parse';
 import { AbortError, InputError } from '../errors.js';
-import { CSV_MESSAGES as M, FILE_MESSAGES } from './messages.js';
+import { CSV_SCAN_MESSAGES as M } from './messages.js';
 
 /** Longest accepted row, in characters (a guard against a file that is one unterminated quote). */
 export const MAX_CSV_RECORD_CHARS = 1 << 20;
@@ -174,7 +174,7 @@ export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row
     size = st.size;
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new InputError(FILE_MESSAGES.cannotReadInput(name, err));
+    throw new InputError(M.cannotReadInput(name, err));
   }
   if (size === 0) throw new InputError(M.empty(name));
 
@@ -273,7 +273,7 @@ export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row
     if (err instanceof InputError || err instanceof AbortError) throw err;
     if (err instanceof CsvError) throw new InputError(csvErrorMessage(name, err));
     if ((err as Error)?.name === 'AbortError') throw new AbortError();
-    if ((err as NodeJS.ErrnoException)?.code) throw new InputError(FILE_MESSAGES.cannotReadInput(name, err));
+    if ((err as NodeJS.ErrnoException)?.code) throw new InputError(M.cannotReadInput(name, err));
     throw err;
   }
   if (header === undefined) throw new InputError(M.noHeader(name));

@@ -5,10 +5,13 @@
  * the rule that a database password never appears in any output.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity } from '../src/session/identity.js';
+import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity, type Identity } from '../src/session/identity.js';
+import { sourceCommitment, sourceCommitmentKey } from '../src/session/source-commit.js';
+import { openLedger } from '../src/ledger/file-ledger.js';
 import { postgresBinDir, startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { startMariadb, type MariadbServer } from './helpers/mariadb.js';
 import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, runCliPair, startCli, tempDir } from './cli-helpers.js';
@@ -19,8 +22,10 @@ const tmp = tempDir('dataport-cli-db-');
 const p = (name: string) => join(tmp.dir, name);
 const W = 120_000;
 
+const ids: Record<string, Identity> = {};
 function writeIdentity(name: string): void {
   const id = generateIdentity();
+  ids[name] = id;
   mkdirSync(p(name), { recursive: true });
   writeFileSync(p(`${name}/identity.key`), formatSecretKeyFile(id.secretKey));
   chmodSync(p(`${name}/identity.key`), 0o600);
@@ -187,6 +192,34 @@ describe('credentials never appear in any output', () => {
     expect(ok.l.code, ok.l.stderr).toBe(0);
     const ledgerBytes = readdirSync(p('ledger-h')).map((f) => readFileSync(join(p('ledger-h'), f)).toString('latin1')).join('');
     for (const text of [ok.l.stdout, ok.l.stderr, ok.r.stdout, ok.r.stderr, ledgerBytes]) expect(text).not.toContain(pgs.password);
+    // Both ledgers record each side's source kind and, for the query, a commitment to its text —
+    // never the URL, the password or the query — and the hospital can open it from its identity.
+    const options = [];
+    for (const [dir, owner] of [['ledger-h', 'hospital'], ['ledger-p', 'pharma']] as const) {
+      const ledger = await openLedger(p(dir), { owner: ids[owner]! });
+      try {
+        const receipts = await ledger.readReceipts();
+        expect(receipts).toHaveLength(1);
+        options.push(receipts[0]!.body);
+      } finally {
+        await ledger.close();
+      }
+      const bytes = readdirSync(p(dir)).map((f) => readFileSync(join(p(dir), f)).toString('latin1')).join('');
+      for (const secret of [pgs.password, pgs.url, '127.0.0.1:' + String(pgs.port), HOSPITAL_SQL, 'FROM admissions']) expect(bytes).not.toContain(secret);
+    }
+    const [h, ph] = options;
+    expect(h!.options).toEqual(ph!.options);
+    expect(h!.options['requester-source']).toBe('csv');
+    expect(h!.options['requester-source-commit']).toBeUndefined();
+    expect(h!.options['responder-source']).toBe('postgres');
+    const commit = h!.options['responder-source-commit']!;
+    expect(commit).toMatch(/^[0-9a-f]{64}$/);
+    expect(commit).not.toBe(createHash('sha256').update(HOSPITAL_SQL).digest('hex'));
+    const k = sourceCommitmentKey(ids['hospital']!.secretKey, h!.sessionId);
+    expect(sourceCommitment(k, HOSPITAL_SQL)).toBe(commit);
+    expect(sourceCommitment(k, HOSPITAL_SQL + ' ')).not.toBe(commit);
+    // The peer's key (or another session's) does not open it.
+    expect(sourceCommitment(sourceCommitmentKey(ids['pharma']!.secretKey, h!.sessionId), HOSPITAL_SQL)).not.toBe(commit);
     // A wrong password from the environment: named as such, never printed.
     process.env.PGPASSWORD = 'wrong-Pa55word-xyz';
     try {

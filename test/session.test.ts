@@ -10,6 +10,7 @@ import {
   ProtocolVersionError,
 } from '../src/errors.js';
 import { verifyReceipt } from '../src/ledger/receipt.js';
+import { sourceCommitment, sourceCommitmentKey } from '../src/session/source-commit.js';
 import { generateIdentity, signMessage } from '../src/session/identity.js';
 import { concatBytes } from '../src/utils/bytes.js';
 import {
@@ -350,6 +351,39 @@ describe('session handshake', () => {
     ]);
     expect((x as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
     expect((y as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+  });
+});
+
+describe('input sources in the receipt', () => {
+  it('each side records its own source kind and query commitment; both receipts carry the same map', async () => {
+    const { req, res } = await handshake();
+    const s1 = ok(req);
+    const s2 = ok(res);
+    const sql = 'SELECT patient_id FROM admissions';
+    const [r1, r2] = await Promise.all([
+      s1.exchangeReceipt({ outcome: 'completed', inputSize: 10, outputSize: 0, computeMs: 1, source: { kind: 'csv' } }),
+      s2.exchangeReceipt({ outcome: 'completed', inputSize: 20, outputSize: 0, computeMs: 1, source: { kind: 'postgres', query: sql } }),
+    ]);
+    expect(r1).toEqual(r2);
+    verifyReceipt(r1, [requesterId.publicKey, responderId.publicKey]);
+    const o = r1.body.options;
+    expect(o['requester-source']).toBe('csv');
+    expect(o['requester-source-commit']).toBeUndefined();
+    expect(o['responder-source']).toBe('postgres');
+    expect(JSON.stringify(o)).not.toContain('admissions');
+    const k = sourceCommitmentKey(responderId.secretKey, r1.body.sessionId);
+    expect(o['responder-source-commit']).toBe(sourceCommitment(k, sql));
+    expect(sourceCommitment(k, 'SELECT patient_id FROM admissions2')).not.toBe(o['responder-source-commit']);
+    expect(sourceCommitment(sourceCommitmentKey(requesterId.secretKey, r1.body.sessionId), sql)).not.toBe(o['responder-source-commit']);
+  });
+
+  it('a source is given only as contribution.source, well formed', async () => {
+    const { req } = await handshake();
+    await expect(ok(req).exchangeReceipt({ outcome: 'completed', inputSize: 1, outputSize: 0, computeMs: 1, options: { 'responder-source': 'csv' } })).rejects.toBeInstanceOf(RangeError);
+    const again = await handshake();
+    await expect(ok(again.req).exchangeReceipt({ outcome: 'completed', inputSize: 1, outputSize: 0, computeMs: 1, source: { kind: 'postgres://u@h/db' } })).rejects.toBeInstanceOf(RangeError);
+    expect(() => sourceCommitment(new Uint8Array(31), 'x')).toThrow(RangeError);
+    expect(() => sourceCommitmentKey(new Uint8Array(0), new Uint8Array(16))).toThrow(RangeError);
   });
 });
 

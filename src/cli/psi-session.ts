@@ -11,6 +11,7 @@
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import type { PsiProgress } from '../protocols/psi/party.js';
 import { runPsi, type PsiTerms } from '../session/run-psi.js';
+import { receiptSource } from './summary.js';
 import type { SessionPolicy } from '../session/session.js';
 import type { FrameTransport } from '../transport/types.js';
 import type { PsiContext, PsiRunOutcome } from './psi-context.js';
@@ -104,6 +105,7 @@ export async function runSessionPsi(
     signal,
     onProgress,
     onReceipt,
+    source: receiptSource(ctx.reader.info, opts.query),
     ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
     ...(ctx.acceptSchedule ? { acceptPriceSchedule: acceptOnlySchedule(ctx.acceptSchedule) } : {}),
     ...(budget ? { beforeRun: budget } : {}),

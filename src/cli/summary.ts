@@ -7,6 +7,7 @@ import type { SourceInfo } from '../sources/types.js';
 import { parseDatabaseUrl } from '../sources/db-url.js';
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import { SECURITY_MODEL_OPTION, SECURITY_MODELS } from '../session/security-model.js';
+import type { ReceiptSource } from '../session/source-commit.js';
 import { toBase64 } from '../utils/bytes.js';
 
 /**
@@ -118,6 +119,20 @@ export function failureSummary(error: unknown): Record<string, unknown> {
  */
 export function sourceSummary(info: SourceInfo): { kind: string; queryHash: string | null } {
   return { kind: info.kind, queryHash: info.queryHash ?? null };
+}
+
+/**
+ * What the receipt records of the input: its kind (`csv`, `postgres`, `mysql`, `rows`) and, for a
+ * query, a commitment to the query text only this party can open (src/session/source-commit.ts) —
+ * never the URL nor the text.
+ * @example
+ * ```ts
+ * receiptSource({ kind: 'postgres', label: 'postgres://h@db/his' }, 'SELECT id FROM a'); // { kind: 'postgres', query: 'SELECT id FROM a' }
+ * ```
+ */
+export function receiptSource(info: SourceInfo, query: string | undefined): ReceiptSource {
+  const kind = info.kind === 'iterable' ? 'rows' : info.kind;
+  return query !== undefined && info.kind !== 'csv' ? { kind, query } : { kind };
 }
 
 /**

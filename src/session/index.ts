@@ -15,6 +15,7 @@ export {
 } from './session.js';
 export { SESSION_LIMITS, SESSION_VERSION, SessionMessageType, type SessionRole, type SessionTerms } from './messages.js';
 export type { SessionRunOptions } from './run-options.js';
+export { sourceCommitment, sourceCommitmentKey, MAX_COMMITTED_QUERY_CHARS, type ReceiptSource } from './source-commit.js';
 export {
   checkSecurityModel,
   SECURITY_MODEL_OPTION,

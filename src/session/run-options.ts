@@ -7,6 +7,7 @@ import type { PriceSchedule } from '../ledger/pricing.js';
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import type { FrameTransport } from '../transport/types.js';
 import type { Identity } from './identity.js';
+import type { ReceiptSource } from './source-commit.js';
 import type { SessionTerms } from './messages.js';
 import type { BeforeRunContext } from './session.js';
 
@@ -56,4 +57,15 @@ export interface SessionRunOptions {
   onReceipt?: (receipt: UsageReceipt) => void | Promise<void>;
   /** Points per frame sent (default: the protocol's). */
   batchSize?: number;
+  /**
+   * Where this party's records came from (`{ kind: 'postgres', query }`): the receipt records the
+   * kind and a commitment to the query that only this party can open (`sourceCommitmentKey`),
+   * never the text. Recorded by `runPsi` and `runPsiSum`.
+   */
+  source?: ReceiptSource;
+}
+
+/** `{ source }` for a receipt contribution when the run options name one, else `{}`. */
+export function sourceOf(options: Pick<SessionRunOptions, 'source'>): { source?: ReceiptSource } {
+  return options.source === undefined ? {} : { source: options.source };
 }

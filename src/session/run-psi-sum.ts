@@ -12,7 +12,7 @@ import { divideToDecimal, formatFixedPoint } from '../he/fixed-point.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
 import type { SessionTerms } from './messages.js';
 import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions, type KeySchema, type KeySchemaSpec } from './key-schema.js';
-import type { SessionRunOptions } from './run-options.js';
+import { sourceOf, type SessionRunOptions } from './run-options.js';
 import { compareValueScales, encodeValueScales, VALUE_SCALES_OPTION, valueScalesOf, type ValueScale } from './value-scales.js';
 import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
 import { endFailedRun, establishSession, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
@@ -289,7 +289,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
   let tc: number | undefined;
   try {
     if (!session.accepted) {
-      const receipt = await session.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 });
+      const receipt = await session.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0, ...sourceOf(options) });
       await options.onReceipt?.(receipt);
       afterReceipt = new TermsRefusedError(session.refusalReason ?? 'terms refused');
       throw afterReceipt;
@@ -359,6 +359,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
       outcome: out.withheld ? 'withheld' : 'completed',
       ...soFar,
       expectedPeerInputSize: peerDeclared,
+      ...sourceOf(options),
       // Not in the terms: the scales both parties saw announced become a signed fact of the run.
       ...(statedScales === undefined ? { options: { [VALUE_SCALES_OPTION]: announced } } : {}),
     });

@@ -14,7 +14,7 @@ import { DEFAULT_MAX_PEER_SET_SIZE, type PsiProgress, type PsiProtocolOptions } 
 import { checkPsiSuite, type PsiSuiteName } from '../protocols/psi/suite.js';
 import { sanitizeText, type SessionTerms } from './messages.js';
 import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions, type KeySchema, type KeySchemaSpec } from './key-schema.js';
-import type { SessionRunOptions } from './run-options.js';
+import { sourceOf, type SessionRunOptions } from './run-options.js';
 import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
 import { endFailedRun, establishSession, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
 
@@ -308,7 +308,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
 
   try {
     if (!session.accepted) {
-      const receipt = await session.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 });
+      const receipt = await session.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0, ...sourceOf(options) });
       await finish(receipt);
       afterReceipt = new TermsRefusedError(session.refusalReason ?? 'terms refused');
       throw afterReceipt;
@@ -359,6 +359,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
       computeMs,
       guardrails,
       expectedPeerInputSize: peerDeclared,
+      ...sourceOf(options),
     });
     await finish(receipt);
     if (receipt.body.outcome === 'withheld') {

@@ -39,6 +39,7 @@ import { checkTerms, publicOutputBound, type SessionPolicy } from './policy.js';
 export { checkTerms, type SessionPolicy } from './policy.js';
 export { isPeerError } from './peer-errors.js';
 import { type Identity, isValidIdentityKey, signMessage, verifyMessage } from './identity.js';
+import { isSourceRecord, sourceOptionKeys, sourceOptions, type ReceiptSource } from './source-commit.js';
 import {
   decodeConfirm,
   decodeDecision,
@@ -194,6 +195,13 @@ export interface ReceiptContribution {
    * else `VerificationFailedError` and no receipt; keys must not repeat a terms option.
    */
   options?: Record<string, string>;
+  /**
+   * Where this party's input came from: recorded as `requester-source` / `responder-source` (the
+   * kind) and, for a query, `…-source-commit` (a commitment to the query text that only this
+   * party can open; see `sourceCommitmentKey`). Each side adds its own; the peer's view must carry
+   * only its own role's keys. Never a URL or the query text.
+   */
+  source?: ReceiptSource;
 }
 
 /**
@@ -806,6 +814,8 @@ class SessionImpl implements Session {
       if (!OUTCOMES.includes(c.outcome)) throw new RangeError('outcome must be completed, withheld, refused or failed');
       const scheduleBytes = this.#viewSchedule(c);
       const runOptions = this.#runOptions(c);
+      const ownSource = c.source === undefined ? {} : sourceOptions(this.role, c.source, this.#identity.secretKey, this.sessionId);
+      const viewOptions = runOptions || Object.keys(ownSource).length > 0 ? { ...runOptions, ...ownSource } : undefined;
       const stats = this.channel.stats;
       const mine: ReceiptView = {
         startedAt: this.startedAt,
@@ -821,13 +831,22 @@ class SessionImpl implements Session {
         outcome: c.outcome,
         guardrails: (c.guardrails ?? []).map((g) => (g.detail === undefined ? { rule: g.rule, outcome: g.outcome } : { ...g })),
         ...(scheduleBytes ? { priceSchedule: scheduleBytes } : {}),
-        ...(runOptions ? { options: runOptions } : {}),
+        ...(viewOptions ? { options: viewOptions } : {}),
       };
       await this.#transport.send(this.#mac.seal(encodeReceiptView(mine)), signal);
       const theirs = decodeReceiptView(await this.#recv(SessionMessageType.RECEIPT_VIEW, signal));
       this.#checkPeerView(mine, theirs, c);
       // Facts of the run both sides observed (e.g. which aggregation query): they must agree.
-      if (!sameOptions(mine.options, theirs.options)) {
+      // …apart from the peer's own source record (its kind and query commitment), each side's own.
+      const peerRole: SessionRole = this.role === 'requester' ? 'responder' : 'requester';
+      const peerKeys = sourceOptionKeys(peerRole);
+      const theirShared: Record<string, string> = {};
+      const theirSource: Record<string, string> = {};
+      for (const [k, v] of Object.entries(theirs.options ?? {})) (k === peerKeys.kind || k === peerKeys.commit ? theirSource : theirShared)[k] = v;
+      if (!isSourceRecord(peerRole, theirSource)) {
+        throw localError(new VerificationFailedError('peer receipt view records a malformed input source'), 'receipt view inconsistent');
+      }
+      if (!sameOptions(runOptions, theirShared)) {
         throw localError(new VerificationFailedError('peer receipt view records other facts of the run (e.g. another query)'), 'receipt view inconsistent');
       }
       // Each side bills only with what it announced before the run.
@@ -956,6 +975,7 @@ class SessionImpl implements Session {
       if (k === 'recipients' || Object.prototype.hasOwnProperty.call(this.terms.options, k)) {
         throw new RangeError(`contribution.options.${k} repeats a terms option`);
       }
+      if (/^(requester|responder)-source(-commit)?$/.test(k)) throw new RangeError(`contribution.options.${k} is recorded from contribution.source`);
       out[k] = v;
     }
     return Object.keys(out).length > 0 ? out : undefined;
@@ -994,7 +1014,8 @@ class SessionImpl implements Session {
         { role: 'responder', publicKey: resKey },
       ],
       protocol: this.terms.protocol,
-      options: { ...this.terms.options, ...req.options, recipients: this.terms.recipients.join('+') },
+      // The shared run options (equal in both views) and each party's own source record.
+      options: { ...this.terms.options, ...req.options, ...res.options, recipients: this.terms.recipients.join('+') },
       purpose: this.terms.purpose,
       inputSizes: { requester: req.inputSize, responder: res.inputSize },
       outputSizes: Object.fromEntries(

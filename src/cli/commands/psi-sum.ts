@@ -44,7 +44,7 @@ import { createProgress, progressHook, type ProgressOptions } from '../progress.
 import { cliSignal } from '../signals.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, serveListener } from '../listen-loop.js';
 import { loadIdentity, loadPeerKey } from '../identity-files.js';
-import { createReporter, securitySummary, sourceSummary, type Reporter } from '../summary.js';
+import { createReporter, receiptSource, securitySummary, sourceSummary, type Reporter } from '../summary.js';
 
 /** Exit code when the result was withheld by the minimum-cohort guardrail. */
 export const EXIT_WITHHELD = 3;
@@ -431,6 +431,7 @@ export async function run(argv: string[]): Promise<number> {
     records: table.keys,
     onProgress: progressHook(progress),
     keySchema: { columns: opts.keyColumns },
+    source: receiptSource(table.reader.info, opts.query),
     ...(columns.length > 0 ? { values: { columns, rows: table.values } } : {}),
     identity,
     ...(peerKey ? { peerPublicKey: peerKey } : { allowAnyPeer: true }),

@@ -12,6 +12,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity, type Identity } from '../src/session/identity.js';
 import { sourceCommitment, sourceCommitmentKey } from '../src/session/source-commit.js';
 import { openLedger } from '../src/ledger/file-ledger.js';
+import { loadIdentity } from '../src/cli/identity-files.js';
+import type { Reporter } from '../src/cli/summary.js';
 import { postgresBinDir, startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { startMariadb, type MariadbServer } from './helpers/mariadb.js';
 import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, runCliPair, startCli, tempDir } from './cli-helpers.js';
@@ -251,8 +253,8 @@ describe('dataport aggregate with a database', () => {
       const url = await server.listening();
       const common = ['--peer-key', p('operator/identity.pub')];
       const [a, b, an] = await Promise.all([
-        runCli(['aggregate', 'provide', '--connect', url, '--input', pgs!.url, '--query', 'SELECT cost_yuan FROM admissions', '--identity', p('h1'), ...common, '--json'], { watchdogMs: W }),
-        runCli(['aggregate', 'provide', '--connect', url, '--input', p('h2.csv'), '--identity', p('h2'), ...common], { watchdogMs: W }),
+        runCli(['aggregate', 'provide', '--connect', url, '--input', pgs!.url, '--query', 'SELECT cost_yuan FROM admissions', '--identity', p('h1'), ...common, '--json', '--ledger', p('ledger-h1')], { watchdogMs: W }),
+        runCli(['aggregate', 'provide', '--connect', url, '--input', p('h2.csv'), '--identity', p('h2'), ...common, '--ledger', p('ledger-h2')], { watchdogMs: W }),
         runCli(['aggregate', 'analyst', '--connect', url, '--query', p('q.json'), '--identity', p('analyst'), ...common, ...analystExtra], { watchdogMs: W }),
       ]);
       await server.done;
@@ -266,6 +268,31 @@ describe('dataport aggregate with a database', () => {
       { group: '*', statistic: 'count', column: '', bin: '', value: String(Number(sum.n) + 2) },
       { group: '*', statistic: 'sum', column: 'cost_yuan', bin: '', value: (Math.round(Number(sum.s) * 100 + 375) / 100).toFixed(2) },
     ]);
+    // Each provider's link receipt records its source kind; the database one a commitment to its
+    // query that its identity opens (never the URL, the password or the text).
+    const quiet: Reporter = { info() {}, warn() {}, json() {} };
+    const linkOptions: Record<string, string>[] = [];
+    for (const h of ['h1', 'h2']) {
+      const owner = await loadIdentity(p(h), quiet);
+      const ledger = await openLedger(p(`ledger-${h}`), { owner });
+      try {
+        const receipts = await ledger.readReceipts();
+        expect(receipts).toHaveLength(1);
+        linkOptions.push(receipts[0]!.body.options);
+      } finally {
+        await ledger.close();
+      }
+      const bytes = readdirSync(p(`ledger-${h}`)).map((f) => readFileSync(join(p(`ledger-${h}`), f)).toString('latin1')).join('');
+      for (const secret of [pgs.password, pgs.url, 'FROM admissions']) expect(bytes).not.toContain(secret);
+    }
+    expect(linkOptions[0]!['requester-source']).toBe('postgres');
+    const h1 = await loadIdentity(p('h1'), quiet);
+    const h1Ledger = await openLedger(p('ledger-h1'), { owner: h1 });
+    const [h1Receipt] = await h1Ledger.readReceipts();
+    await h1Ledger.close();
+    expect(sourceCommitment(sourceCommitmentKey(h1.secretKey, h1Receipt!.body.sessionId), 'SELECT cost_yuan FROM admissions')).toBe(linkOptions[0]!['requester-source-commit']);
+    expect(linkOptions[1]!['requester-source']).toBe('csv');
+    expect(linkOptions[1]!['requester-source-commit']).toBeUndefined();
     // The table exists now: refused before the analyst connects.
     const again = await runCli(['aggregate', 'analyst', '--connect', 'ws://127.0.0.1:1', '--query', p('q.json'), '--identity', p('analyst'), '--peer-key', p('operator/identity.pub'), '--output', mys.url, '--output-table', 'ward_result'], { watchdogMs: W });
     expect(again.code).toBe(1);

@@ -21,6 +21,8 @@
  * query it forwarded) — they must be equal, or the link gets no receipt.
  * @module
  */
+import { sourceOf } from './run-options.js';
+import type { ReceiptSource } from './source-commit.js';
 import { AbortError, TermsRefusedError, TimeoutError, TransportClosedError } from '../errors.js';
 import type { PriceSchedule } from '../ledger/pricing.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
@@ -79,6 +81,11 @@ interface AggregateRequesterBase extends SessionOptionsBase {
   onJoined?: (sessionId: Uint8Array) => void;
   /** Progress of the round's phases (see `AggregateProgress`); errors it throws are ignored. */
   onProgress?: AggregateProgressHook;
+  /**
+   * Where this party's rows came from (`{ kind: 'postgres', query }`), as in `runPsi`: the link's
+   * receipt records the kind and a commitment to the query that only this party can open.
+   */
+  source?: ReceiptSource;
 }
 
 /**
@@ -252,7 +259,7 @@ async function runRequesterLink<T>(
   if (!session.accepted) {
     let receipt: UsageReceipt;
     try {
-      receipt = await session.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0 });
+      receipt = await session.exchangeReceipt({ outcome: 'refused', inputSize: 0, outputSize: 0, computeMs: 0, ...sourceOf(o) });
     } finally {
       await session.close().catch(() => {});
     }
@@ -275,7 +282,7 @@ async function runRequesterLink<T>(
   let receipt: UsageReceipt | undefined;
   try {
     // After a peer's error frame or a dead connection this fails fast (and tells the peer).
-    if (!o.signal?.aborted) receipt = await session.exchangeReceipt(contribution(value, Date.now() - t0));
+    if (!o.signal?.aborted) receipt = await session.exchangeReceipt({ ...contribution(value, Date.now() - t0), ...sourceOf(o) });
     else if (failure === undefined) failure = { error: new AbortError() };
   } catch (e) {
     if (failure === undefined) failure = { error: e };
@@ -288,7 +295,7 @@ async function runRequesterLink<T>(
   }
   if (failure !== undefined && receipt === undefined) {
     const { inputSize, outputSize, computeMs, guardrails } = contribution(value, Date.now() - t0);
-    await recordAbortedRun(session, { inputSize, outputSize, computeMs, ...(guardrails ? { guardrails } : {}) }, failure.error, o.onReceipt);
+    await recordAbortedRun(session, { inputSize, outputSize, computeMs, ...(guardrails ? { guardrails } : {}), ...sourceOf(o) }, failure.error, o.onReceipt);
   }
   if (failure !== undefined) throw failure.error;
   return { value: value as T, receipt: receipt!, session };

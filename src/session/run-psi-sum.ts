@@ -285,7 +285,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
 
   let afterReceipt: Error | undefined;
   // What this party knows of the run so far, for a one-sided receipt if it ends without a co-signed one.
-  const soFar: AbortedRunContribution = { inputSize: distinct, outputSize: 0, computeMs: 0 };
+  const soFar: AbortedRunContribution = { inputSize: distinct, outputSize: 0, computeMs: 0, ...sourceOf(options) };
   let tc: number | undefined;
   try {
     if (!session.accepted) {

@@ -300,7 +300,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   // cleanly: the peer raises the same error from the same receipt, so no error frame is sent.
   let afterReceipt: Error | undefined;
   // What this party knows of the run so far, for a one-sided receipt if it ends without a co-signed one.
-  const soFar: AbortedRunContribution = { inputSize: distinct, outputSize: 0, computeMs: 0 };
+  const soFar: AbortedRunContribution = { inputSize: distinct, outputSize: 0, computeMs: 0, ...sourceOf(options) };
   let tc: number | undefined;
   const finish = async (receipt: UsageReceipt): Promise<void> => {
     await options.onReceipt?.(receipt);

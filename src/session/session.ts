@@ -222,6 +222,8 @@ export interface AbortedRunContribution {
   computeMs: number;
   /** Guardrail decisions this party took so far. */
   guardrails?: GuardrailDecision[];
+  /** Where this party's input came from: recorded as in {@link ReceiptContribution.source}. */
+  source?: ReceiptSource;
 }
 
 /**
@@ -910,7 +912,8 @@ class SessionImpl implements Session {
     delete body.outputSizes[peerRole];
     body.outcome = ABORTED_AFTER_DATA;
     // The stable code only (a typed error's own, else what the peer was told): never a message.
-    body.options = { ...body.options, error: error instanceof DataportError ? error.code : wireError(error).code };
+    const ownSource = c.source === undefined ? {} : sourceOptions(this.role, c.source, this.#identity.secretKey, this.sessionId);
+    body.options = { ...body.options, ...ownSource, error: error instanceof DataportError ? error.code : wireError(error).code };
     return signOneSidedReceipt(this.#identity, body);
   }
 

@@ -67,7 +67,7 @@ import { loadIdentity, loadNamedKeys, loadPeerKey, readTextFile } from '../ident
 import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, openCliLedger, recordReceipt } from '../ledger-wiring.js';
 import { cliSignal } from '../signals.js';
 import { parseEpsilon } from '../../protocols/guardrails.js';
-import { createReporter, databaseLabel, securitySummary, sourceSummary, type Reporter } from '../summary.js';
+import { createReporter, databaseLabel, receiptSource, securitySummary, sourceSummary, type Reporter } from '../summary.js';
 import { availableCores } from '../../platform/node.js';
 import { createWorkerPool, MAX_WORKERS, type WorkerPool } from '../../workers/index.js';
 import { encryptBatch } from '../../he/batch.js';
@@ -651,6 +651,7 @@ async function provideCommand(argv: string[]): Promise<number> {
         localAggregates,
         rowCount: declared,
         columns: offered,
+        source: receiptSource(reader.info, query),
         acceptQuery,
         minQuorum,
         encrypt,

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { benchDir, fmt, machine, printTable, writeResult } from './lib.mjs';
+import { benchDir, fmt, machine, printTable, writeResult, writeKeyCsv } from './lib.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -31,20 +31,6 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dataport-bench-db-'));
 // The test helper that starts PostgreSQL, bundled for plain Node (pg stays an external import).
 await build({ entryPoints: [path.join(root, 'test/helpers/postgres.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: path.join(root, 'bench/.db-helper.mjs'), logLevel: 'error' });
 const { startPostgres, postgresBinDir } = await import(pathToFileURL(path.join(root, 'bench/.db-helper.mjs')).href);
-
-function writeCsv(file, header, start, n) {
-  const fd = fs.openSync(file, 'w');
-  let buf = header + '\n';
-  for (let i = start; i < start + n; i++) {
-    buf += `ID${String(i).padStart(12, '0')}X,${i % 97}\n`;
-    if (buf.length > 1 << 20) {
-      fs.writeSync(fd, buf);
-      buf = '';
-    }
-  }
-  fs.writeSync(fd, buf);
-  fs.closeSync(fd);
-}
 
 function spawnCli(args) {
   const child = spawn(process.execPath, ['--import', probe, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -83,8 +69,8 @@ try {
   const n = 2 ** log;
   const a = path.join(tmp, 'pharma.csv');
   const b = path.join(tmp, 'hospital.csv');
-  writeCsv(a, 'resident_id,x', 0, n);
-  writeCsv(b, 'patient_id,y', n / 2, n);
+  writeKeyCsv(a, 'resident_id,x', 0, n);
+  writeKeyCsv(b, 'patient_id,y', n / 2, n);
   await server.query('CREATE TABLE admissions (patient_id text, y integer)');
   const psql = path.join(postgresBinDir(), 'psql');
   const load = spawnSync(psql, ['-h', '127.0.0.1', '-p', String(server.port), '-U', 'dataport', '-d', 'dataport', '-c', `\\copy admissions FROM '${b}' CSV HEADER`], { encoding: 'utf8' });

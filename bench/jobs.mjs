@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
-import { benchDir, fmt, machine, printTable, writeResult } from './lib.mjs';
+import { benchDir, fmt, machine, printTable, writeResult, writeKeyCsv } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -25,21 +25,6 @@ const concurrency = opt('--concurrency', '1');
 const cli = path.join(benchDir, '..', 'dist', 'cli', 'main.js');
 const probe = path.join(benchDir, 'rss-probe.mjs');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dataport-bench-jobs-'));
-
-// Half of each side's keys are shared.
-function writeCsv(file, header, start, n) {
-  const fd = fs.openSync(file, 'w');
-  let buf = header + '\n';
-  for (let i = start; i < start + n; i++) {
-    buf += `ID${String(i).padStart(12, '0')}X,${i % 97}\n`;
-    if (buf.length > 1 << 20) {
-      fs.writeSync(fd, buf);
-      buf = '';
-    }
-  }
-  fs.writeSync(fd, buf);
-  fs.closeSync(fd);
-}
 
 function spawnCli(cliArgs, name) {
   const child = spawn(process.execPath, ['--import', probe, cli, ...cliArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -117,8 +102,8 @@ async function baseline(k) {
   const n = 2 ** k;
   const a = path.join(tmp, `a-${k}.csv`);
   const b = path.join(tmp, `b-${k}.csv`);
-  writeCsv(a, 'resident_id,x', 0, n);
-  writeCsv(b, 'patient_id,y', n / 2, n);
+  writeKeyCsv(a, 'resident_id,x', 0, n);
+  writeKeyCsv(b, 'patient_id,y', n / 2, n);
   const l = spawnCli(['psi', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', ...side('h'), '--json', '--progress', 'none', '--timeout', '7200'], 'psi listener');
   const url = await l.listening();
   const t0 = performance.now();
@@ -139,8 +124,8 @@ async function job(k) {
   const n = 2 ** k;
   const a = path.join(tmp, `ja-${k}.csv`);
   const b = path.join(tmp, `jb-${k}.csv`);
-  writeCsv(a, 'resident_id,x', 0, n);
-  writeCsv(b, 'patient_id,y', n / 2, n);
+  writeKeyCsv(a, 'resident_id,x', 0, n);
+  writeKeyCsv(b, 'patient_id,y', n / 2, n);
   const redis = await startRedis();
   const work = { p: path.join(tmp, 'work-p'), h: path.join(tmp, 'work-h') };
   const serveArgs = ['job', 'serve', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', ...side('h'), '--work-dir', work.h, '--concurrency', concurrency, '--progress', 'none', '--timeout', '7200'];

@@ -44,7 +44,7 @@ import type { SessionTerms } from './messages.js';
 import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions, type KeySchemaSpec } from './key-schema.js';
 import type { SessionRunOptions } from './run-options.js';
 import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
-import { establishSession, recordAbortedRun, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
+import { endFailedRun, establishSession, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
 
 /**
  * Protocol names of data-product sessions in terms and receipts.
@@ -199,11 +199,7 @@ export async function serveProductSession(options: ServeProductOptions): Promise
       bytesReceived: transport.stats.bytesReceived - received0,
     };
   } catch (e) {
-    if (e === afterReceipt) await session.close().catch(() => {});
-    else {
-      await session.fail(e);
-      await recordAbortedRun(session, soFar, e, options.onReceipt);
-    }
+    await endFailedRun(session, e, afterReceipt, soFar, undefined, options.onReceipt);
     throw e;
   }
 }
@@ -481,11 +477,7 @@ export async function fetchProductCache(options: FetchProductOptions): Promise<F
       receipt,
     };
   } catch (e) {
-    if (e === afterReceipt) await session.close().catch(() => {});
-    else {
-      await session.fail(e);
-      await recordAbortedRun(session, soFar, e, options.onReceipt);
-    }
+    await endFailedRun(session, e, afterReceipt, soFar, undefined, options.onReceipt);
     throw e;
   }
 }
@@ -612,11 +604,7 @@ export async function queryProduct(options: QueryProductOptions): Promise<QueryP
       receipt,
     };
   } catch (e) {
-    if (e === afterReceipt) await session.close().catch(() => {});
-    else {
-      await session.fail(e);
-      await recordAbortedRun(session, soFar, e, options.onReceipt);
-    }
+    await endFailedRun(session, e, afterReceipt, soFar, undefined, options.onReceipt);
     throw e;
   }
 }

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './helpers/chromium.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 const cli = path.join(root, 'dist/cli/main.js');
 
 function normalise(s: string): string {
@@ -48,11 +48,7 @@ describe.skipIf(!CHROMIUM || !existsSync(cli))('browser example (examples/browse
       startExampleServer(o: { port: number }): Promise<{ url: string; close(): Promise<void> }>;
     };
     site = await startExampleServer({ port: 0 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM!,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

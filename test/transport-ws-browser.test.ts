@@ -4,18 +4,17 @@
  * and runs `runPsi` as the requester over the native WebSocket client against a Node listener.
  * Skipped, with the reason printed, when no Chromium binary is installed.
  */
-import { existsSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
+import { CHROMIUM, launchChromium } from './helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyReceipt } from '../src/ledger/receipt.js';
 import { generateIdentity } from '../src/session/identity.js';
 import { runPsi, type RunPsiResult } from '../src/session/run-psi.js';
 import { listenWebSocket, type WebSocketServerHandle } from '../src/transport/websocket-node.js';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 // The session and transport layers only: the full index also pulls in node-seal, whose browser
 // packaging is the HE layer's concern, not this test's.
 const srcSession = fileURLToPath(new URL('../src/session/index.ts', import.meta.url));
@@ -92,8 +91,7 @@ describe.skipIf(!CHROMIUM)('native WebSocket client in Chromium', () => {
   });
 
   it('runs runPsi from the page and gets the plain intersection', async () => {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless=new'] });
+    const browser = await launchChromium();
     try {
       const p = await browser.newPage();
       await p.goto(pageUrl);

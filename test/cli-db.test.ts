@@ -6,17 +6,17 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity, type Identity } from '../src/session/identity.js';
+import { type Identity } from '../src/session/identity.js';
 import { sourceCommitment, sourceCommitmentKey } from '../src/session/source-commit.js';
 import { openLedger } from '../src/ledger/file-ledger.js';
 import { loadIdentity } from '../src/cli/identity-files.js';
 import type { Reporter } from '../src/cli/summary.js';
 import { postgresBinDir, startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { startMariadb, type MariadbServer } from './helpers/mariadb.js';
-import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, runCliPair, startCli, tempDir } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, runCliPair, startCli, tempDir, writeIdentityDir } from './cli-helpers.js';
 
 const startCliLocal = (args: string[]) => startCli(args, { watchdogMs: W });
 
@@ -26,12 +26,7 @@ const W = 120_000;
 
 const ids: Record<string, Identity> = {};
 function writeIdentity(name: string): void {
-  const id = generateIdentity();
-  ids[name] = id;
-  mkdirSync(p(name), { recursive: true });
-  writeFileSync(p(`${name}/identity.key`), formatSecretKeyFile(id.secretKey));
-  chmodSync(p(`${name}/identity.key`), 0o600);
-  writeFileSync(p(`${name}/identity.pub`), formatPublicKeyFile(id.publicKey));
+  ids[name] = writeIdentityDir(p(name));
 }
 
 let pgs: PostgresServer | undefined;

@@ -4,10 +4,11 @@
  * from its stderr, and make sure no process outlives its test.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity, type Identity } from '../src/session/identity.js';
 
 /** The built CLI; DATAPORT_TEST_CLI may point at a private copy of dist/ (shared checkouts). */
 export const CLI = process.env.DATAPORT_TEST_CLI
@@ -169,4 +170,28 @@ export async function runPpcaPair(args0: readonly string[], args1: readonly stri
 export function lastJson(stdout: string): Record<string, unknown> {
   const lines = stdout.trimEnd().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+}
+
+/** A fresh identity written as `keygen` writes it (DIR/identity.key 0600, DIR/identity.pub); returned. */
+export function writeIdentityDir(dir: string): Identity {
+  const id = generateIdentity();
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'identity.key'), formatSecretKeyFile(id.secretKey));
+  chmodSync(join(dir, 'identity.key'), 0o600);
+  writeFileSync(join(dir, 'identity.pub'), formatPublicKeyFile(id.publicKey));
+  return id;
+}
+
+/** `n` distinct deterministic 18-character resident ids from `seed` (xorshift32), below `range`. */
+export function seededIds(seed: number, n: number, range: number): string[] {
+  let x = seed;
+  const out = new Set<string>();
+  while (out.size < n) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out.add(`1101011900${String(x % range).padStart(8, '0')}`);
+  }
+  return [...out];
 }

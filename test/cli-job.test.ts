@@ -5,12 +5,12 @@
  * resubmitted job resumes, and a responder killed mid-job and restarted lets the job finish.
  * The redis-backed cases are in job-queue.test.ts.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openLedger, verifyLedgerDir } from '../src/ledger/file-ledger.js';
-import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity, type Identity } from '../src/session/identity.js';
-import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess } from './cli-helpers.js';
+import { type Identity } from '../src/session/identity.js';
+import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds } from './cli-helpers.js';
 
 vi.setConfig({ testTimeout: 240_000 });
 
@@ -20,27 +20,7 @@ const p = (name: string) => join(D, name);
 const ids: Record<string, Identity> = {};
 
 function writeIdentity(name: string): void {
-  const id = generateIdentity();
-  ids[name] = id;
-  mkdirSync(p(name), { recursive: true });
-  writeFileSync(p(`${name}/identity.key`), formatSecretKeyFile(id.secretKey));
-  chmodSync(p(`${name}/identity.key`), 0o600);
-  writeFileSync(p(`${name}/identity.pub`), formatPublicKeyFile(id.publicKey));
-}
-
-/** Deterministic pseudo-random ids (the test data are the same on every run). */
-function ids18(seed: number, n: number, range: number): string[] {
-  let x = seed;
-  const out = new Set<string>();
-  while (out.size < n) {
-    // xorshift32 (exact in 32-bit integer arithmetic).
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out.add(`1101011900${String(x % range).padStart(8, '0')}`);
-  }
-  return [...out];
+  ids[name] = writeIdentityDir(p(name));
 }
 
 // The awkward rows of the psi tests (BOM, quotes, multi-line field, duplicates, empty key,
@@ -52,13 +32,13 @@ const PHARMA =
   '"11010119900307001x",duplicate key,z\r\n' +
   ',no key,skipped\r\n' +
   '１１０１０１１９９００３０７００６６,full width,w\r\n' +
-  ids18(1, 400, 1500).map((k, i) => `${k},p${i},\r\n`).join('');
+  seededIds(1, 400, 1500).map((k, i) => `${k},p${i},\r\n`).join('');
 const HOSPITAL =
   'patient_id,ward,cost_yuan\n' +
   '11010119900307001x,cardiology,10.5\n' +
   '110101199003070033,oncology,20\n' +
   '110101199003070066,"ward, east",7\n' +
-  ids18(2, 400, 1500).map((k, i) => `${k},w${i % 7},${i}\n`).join('');
+  seededIds(2, 400, 1500).map((k, i) => `${k},w${i % 7},${i}\n`).join('');
 
 const common = (side: 'pharma' | 'hospital') =>
   side === 'pharma'

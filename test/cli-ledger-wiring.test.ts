@@ -3,7 +3,7 @@
  * separate processes of the built CLI over 127.0.0.1 (listener on port 0), ledgers read back with
  * `dataport ledger report` / `verify` and the ledger API.
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -11,9 +11,9 @@ import { openLedger, verifyLedgerDir } from '../src/ledger/file-ledger.js';
 import { parsePriceSchedule, priceScheduleRef } from '../src/ledger/pricing.js';
 import { signReceiptBody } from '../src/ledger/receipt.js';
 import type { UsageReceiptBody } from '../src/ledger/receipt-types.js';
-import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity, type Identity } from '../src/session/identity.js';
+import { type Identity } from '../src/session/identity.js';
 import { toBase64 } from '../src/utils/bytes.js';
-import { assertBuilt, expectOneLineError, killAll, runCli, startCli, tempDir, runCliPair, lastJson } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, runCli, startCli, tempDir, runCliPair, lastJson, writeIdentityDir } from './cli-helpers.js';
 
 vi.setConfig({ testTimeout: 180_000 });
 
@@ -23,12 +23,7 @@ const p = (name: string) => join(D, name);
 const ids: Record<string, Identity> = {};
 
 function writeIdentity(name: string): void {
-  const id = generateIdentity();
-  ids[name] = id;
-  mkdirSync(p(name), { recursive: true });
-  writeFileSync(p(`${name}/identity.key`), formatSecretKeyFile(id.secretKey));
-  chmodSync(p(`${name}/identity.key`), 0o600);
-  writeFileSync(p(`${name}/identity.pub`), formatPublicKeyFile(id.publicKey));
+  ids[name] = writeIdentityDir(p(name));
 }
 
 // 4 distinct requester keys, 5 distinct listener keys, 3 in common.

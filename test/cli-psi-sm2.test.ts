@@ -4,12 +4,12 @@
  * files, the suite in `--json` and in the co-signed receipt both ledgers hold, and a suite
  * mismatch refused on both sides with one line naming both suites.
  */
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openLedger, verifyLedgerDir } from '../src/ledger/file-ledger.js';
-import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity, type Identity } from '../src/session/identity.js';
-import { assertBuilt, expectOneLineError, killAll, lastJson, runCliPair, tempDir } from './cli-helpers.js';
+import { type Identity } from '../src/session/identity.js';
+import { assertBuilt, expectOneLineError, killAll, lastJson, runCliPair, tempDir, writeIdentityDir } from './cli-helpers.js';
 
 vi.setConfig({ testTimeout: 180_000 });
 
@@ -18,12 +18,7 @@ const p = (name: string) => join(tmp.dir, name);
 const ids: Record<string, Identity> = {};
 
 function writeIdentity(name: string): void {
-  const id = generateIdentity();
-  ids[name] = id;
-  mkdirSync(p(name), { recursive: true });
-  writeFileSync(p(`${name}/identity.key`), formatSecretKeyFile(id.secretKey));
-  chmodSync(p(`${name}/identity.key`), 0o600);
-  writeFileSync(p(`${name}/identity.pub`), formatPublicKeyFile(id.publicKey));
+  ids[name] = writeIdentityDir(p(name));
 }
 
 // 300 and 250 rows, keys overlapping in a known pattern (case differs, as resident IDs do).

@@ -4,7 +4,7 @@
  * for the misbehaving-peer cases. Inputs are tiny so the suite stays fast on 2 cores.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -18,7 +18,7 @@ import {
   identityFromSecretKey,
   parseSecretKeyFile,
 } from '../src/session/identity.js';
-import { assertBuilt, expectOneLineError, killAll, startCli, tempDir, runCliPair, lastJson } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, startCli, tempDir, runCliPair, lastJson, writeIdentityDir } from './cli-helpers.js';
 
 // Several processes per test on a shared 2-core machine: generous limits (a hang is still caught by
 // the per-process watchdog in cli-helpers.ts).
@@ -29,11 +29,7 @@ const D = tmp.dir;
 const p = (name: string) => join(D, name);
 
 function writeIdentity(name: string): void {
-  const id = generateIdentity();
-  mkdirSync(p(name), { recursive: true });
-  writeFileSync(p(`${name}/identity.key`), formatSecretKeyFile(id.secretKey));
-  chmodSync(p(`${name}/identity.key`), 0o600);
-  writeFileSync(p(`${name}/identity.pub`), formatPublicKeyFile(id.publicKey));
+  writeIdentityDir(p(name));
 }
 
 // The requester (a pharmaceutical company) and the listener (a hospital). Keys match after

@@ -5,11 +5,10 @@
  * finished by a second submit, and `job status`. Every job's output must equal one `dataport psi`
  * run's, byte for byte.
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity } from '../src/session/identity.js';
-import { assertBuilt, killAll, lastJson, runCli, startCli, tempDir, type CliProcess } from './cli-helpers.js';
+import { assertBuilt, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds } from './cli-helpers.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
@@ -19,25 +18,7 @@ const D = tmp.dir;
 const p = (name: string) => join(D, name);
 
 function writeIdentity(name: string): void {
-  const id = generateIdentity();
-  mkdirSync(p(name), { recursive: true });
-  writeFileSync(p(`${name}/identity.key`), formatSecretKeyFile(id.secretKey));
-  chmodSync(p(`${name}/identity.key`), 0o600);
-  writeFileSync(p(`${name}/identity.pub`), formatPublicKeyFile(id.publicKey));
-}
-
-function ids18(seed: number, n: number, range: number): string[] {
-  let x = seed;
-  const out = new Set<string>();
-  while (out.size < n) {
-    // xorshift32 (exact in 32-bit integer arithmetic).
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out.add(`1101011900${String(x % range).padStart(8, '0')}`);
-  }
-  return [...out];
+  writeIdentityDir(p(name));
 }
 
 const common = (side: 'pharma' | 'hospital') =>
@@ -79,8 +60,8 @@ beforeAll(async () => {
   assertBuilt();
   writeIdentity('pharma');
   writeIdentity('hospital');
-  writeFileSync(p('pharma.csv'), 'resident_id,name\n' + ids18(1, 400, 1500).map((k, i) => `${k},p${i}\n`).join(''));
-  writeFileSync(p('hospital.csv'), 'patient_id,ward\n' + ids18(2, 400, 1500).map((k, i) => `${k},w${i}\n`).join(''));
+  writeFileSync(p('pharma.csv'), 'resident_id,name\n' + seededIds(1, 400, 1500).map((k, i) => `${k},p${i}\n`).join(''));
+  writeFileSync(p('hospital.csv'), 'patient_id,ward\n' + seededIds(2, 400, 1500).map((k, i) => `${k},w${i}\n`).join(''));
   const l = startCli(['psi', '--listen', '127.0.0.1:0', ...common('hospital')]);
   const u = await l.listening();
   const r = await runCli(['psi', '--connect', u, ...common('pharma'), '--output', p('single.csv')]);

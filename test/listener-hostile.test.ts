@@ -7,16 +7,16 @@
  *
  * On the code before this change the listener ended (exit 1) with the first hostile connection.
  */
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity, type Identity } from '../src/session/identity.js';
+import { type Identity } from '../src/session/identity.js';
 import type { SessionTerms } from '../src/session/messages.js';
 import { establishSession } from '../src/session/session.js';
 import { CloseCode } from '../src/transport/websocket-core.js';
 import { connectWebSocket } from '../src/transport/websocket-node.js';
-import { assertBuilt, killAll, lastJson, runCli, startCli, tempDir, type CliProcess } from './cli-helpers.js';
+import { assertBuilt, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir } from './cli-helpers.js';
 
 vi.setConfig({ testTimeout: 240_000 });
 
@@ -25,12 +25,7 @@ const p = (...names: string[]) => join(tmp.dir, ...names);
 const ids: Record<string, Identity> = {};
 
 function writeIdentity(name: string): void {
-  const id = generateIdentity();
-  ids[name] = id;
-  mkdirSync(p(name), { recursive: true });
-  writeFileSync(p(name, 'identity.key'), formatSecretKeyFile(id.secretKey));
-  chmodSync(p(name, 'identity.key'), 0o600);
-  writeFileSync(p(name, 'identity.pub'), formatPublicKeyFile(id.publicKey));
+  ids[name] = writeIdentityDir(p(name));
 }
 
 // 40 hospital patients, 30 programme patients, 17 in both.

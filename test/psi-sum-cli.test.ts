@@ -3,22 +3,17 @@
  * 127.0.0.1, with the seed scenario (seeds/generate.mjs) checked against its truth.json.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { formatPublicKeyFile, formatSecretKeyFile, generateIdentity } from '../src/session/identity.js';
-import { assertBuilt, expectOneLineError, killAll, runCli, tempDir, runCliPair, lastJson } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, runCli, tempDir, runCliPair, lastJson, writeIdentityDir } from './cli-helpers.js';
 
 const tmp = tempDir('dataport-psi-sum-');
 const D = tmp.dir;
 const p = (name: string) => join(D, name);
 
 function writeIdentity(name: string): void {
-  const id = generateIdentity();
-  mkdirSync(p(name), { recursive: true });
-  writeFileSync(p(`${name}/identity.key`), formatSecretKeyFile(id.secretKey));
-  chmodSync(p(`${name}/identity.key`), 0o600);
-  writeFileSync(p(`${name}/identity.pub`), formatPublicKeyFile(id.publicKey));
+  writeIdentityDir(p(name));
 }
 
 interface Truth {

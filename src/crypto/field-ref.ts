@@ -3,23 +3,17 @@
  * fallback where the fast path is unavailable. Not constant time: use only on public values.
  * @module
  */
+import { mod as modN, pow as powN } from '@noble/curves/abstract/modular.js';
 import { P } from './constants.js';
 
+/** `a` reduced into [0, P). */
 export function mod(a: bigint): bigint {
-  const r = a % P;
-  return r < 0n ? r + P : r;
+  return modN(a, P);
 }
 
+/** `base^exp` mod P (square and multiply, @noble/curves). */
 export function pow(base: bigint, exp: bigint): bigint {
-  let result = 1n;
-  let b = mod(base);
-  let e = exp;
-  while (e > 0n) {
-    if (e & 1n) result = (result * b) % P;
-    b = (b * b) % P;
-    e >>= 1n;
-  }
-  return result;
+  return powN(mod(base), exp, P); // noble's pow does not reduce its base
 }
 
 /** Little-endian bytes to integer (no masking). */

@@ -21,6 +21,7 @@
  * query on the querier's own random r, never on the holder's long-term key.
  * @module
  */
+import { mod, pow } from '@noble/curves/abstract/modular.js';
 import { SCALAR_BYTES } from './constants.js';
 import { bytesToNumberLE, numberToBytesLE } from './field-ref.js';
 import { generateScalar } from './scalar.js';
@@ -32,22 +33,9 @@ export const GROUP_ORDER = (1n << 252n) + 27742317777372353535851937790883648493
 const TWO_254 = 1n << 254n;
 const T_LIMIT = 1n << 251n;
 
-function modL(a: bigint): bigint {
-  const r = a % GROUP_ORDER;
-  return r < 0n ? r + GROUP_ORDER : r;
-}
-
-function powL(base: bigint, exp: bigint): bigint {
-  let result = 1n;
-  let b = modL(base);
-  let e = exp;
-  while (e > 0n) {
-    if (e & 1n) result = (result * b) % GROUP_ORDER;
-    b = (b * b) % GROUP_ORDER;
-    e >>= 1n;
-  }
-  return result;
-}
+const modL = (a: bigint): bigint => mod(a, GROUP_ORDER);
+// noble's pow does not reduce its base: reduce first.
+const powL = (base: bigint, exp: bigint): bigint => pow(modL(base), exp, GROUP_ORDER);
 
 const INV8 = powL(8n, GROUP_ORDER - 2n);
 

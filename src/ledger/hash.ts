@@ -5,24 +5,14 @@
  * Internal: not part of the public API.
  * @module
  */
-import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { getNodeCrypto } from '../platform/node.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
+import { sha256 } from '../crypto/sha256.js';
 import { signMessage } from '../session/identity.js';
 
-const nodeCrypto = getNodeCrypto();
+export { sha256 };
 
-/** SHA-256 of the concatenation of `parts`, as a fresh Uint8Array. */
-export function sha256(...parts: Uint8Array[]): Uint8Array {
-  if (nodeCrypto) {
-    const h = nodeCrypto.createHash('sha256');
-    for (const p of parts) h.update(p);
-    return new Uint8Array(h.digest());
-  }
-  const h = nobleSha256.create();
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
+const nodeCrypto = getNodeCrypto();
 
 // DER prefix of an RFC 8410 PKCS#8 key for a 32-byte seed.
 const PKCS8_PREFIX = Uint8Array.from([

@@ -5,6 +5,7 @@
  * arithmetic; SM3 comes from the platform (OpenSSL in Node.js).
  * @module
  */
+import { mod as modN, pow } from '@noble/curves/abstract/modular.js';
 import { weierstrass } from '@noble/curves/abstract/weierstrass.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { InvalidPointError, UnsupportedError } from '../../errors.js';
@@ -30,22 +31,9 @@ export const Sm2Point = weierstrass<bigint>({ p: SM2_P, n: SM2_N, h: 1n, a: SM2_
 /** A point of {@link Sm2Point}. */
 export type Sm2PointValue = InstanceType<typeof Sm2Point>;
 
-const mod = (x: bigint): bigint => {
-  const r = x % SM2_P;
-  return r < 0n ? r + SM2_P : r;
-};
-
-function powMod(base: bigint, exp: bigint): bigint {
-  let r = 1n;
-  let b = mod(base);
-  let e = exp;
-  while (e > 0n) {
-    if (e & 1n) r = (r * b) % SM2_P;
-    b = (b * b) % SM2_P;
-    e >>= 1n;
-  }
-  return r;
-}
+const mod = (x: bigint): bigint => modN(x, SM2_P);
+// noble's pow does not reduce its base: reduce first.
+const powMod = (base: bigint, exp: bigint): bigint => pow(mod(base), exp, SM2_P);
 
 const SQRT_EXP = (SM2_P + 1n) / 4n;
 

@@ -19,9 +19,8 @@
  * applies deltas rebuilds byte-identical chunks and checks them against the signed hashes.
  * @module
  */
-import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { MalformedMessageError, VerificationFailedError } from '../../errors.js';
-import { getNodeCrypto } from '../../platform/node.js';
+import { sha256 } from '../../crypto/sha256.js';
 import { BinaryReader, BinaryWriter } from '../../utils/binary.js';
 import { assertBytes, concatBytes, equalBytes, utf8 } from '../../utils/bytes.js';
 
@@ -43,22 +42,11 @@ const MANIFEST_MAGIC = utf8('DPPRODM1');
 const DELTA_MAGIC = utf8('DPPRODD1');
 const CTX_MANIFEST = utf8('dataport-product-v1 manifest\0');
 
-const nodeCrypto = getNodeCrypto();
-
 /**
- * SHA-256 (node:crypto where it runs, else @noble/hashes: same bytes).
+ * SHA-256 of a cache file or chunk (the digest the signed manifest names).
  * @internal
  */
-export function productHash(...parts: Uint8Array[]): Uint8Array {
-  if (nodeCrypto) {
-    const h = nodeCrypto.createHash('sha256');
-    for (const p of parts) h.update(p);
-    return new Uint8Array(h.digest());
-  }
-  const h = nobleSha256.create();
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
+export const productHash: (...parts: Uint8Array[]) => Uint8Array = sha256;
 
 /**
  * How a cache of `count` values is bucketed and chunked.

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { assertBuilt, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds } from './cli-helpers.js';
-import { startRedis, type TestRedis } from './helpers/redis.js';
+import { redisServerBinary, startRedis, type TestRedis } from './helpers/redis.js';
 
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
 
@@ -26,7 +26,9 @@ const common = (side: 'pharma' | 'hospital') =>
     ? ['--identity', p('pharma'), '--peer-key', p('hospital/identity.pub'), '--input', p('pharma.csv'), '--key', 'resident_id']
     : ['--identity', p('hospital'), '--peer-key', p('pharma/identity.pub'), '--input', p('hospital.csv'), '--key', 'patient_id'];
 
-const redis: TestRedis | undefined = await startRedis('job-queue');
+// Started in beforeAll (not at import, so collecting the file, e.g. `vitest list`, starts nothing).
+const HAVE_REDIS = redisServerBinary() !== undefined;
+let redis: TestRedis | undefined;
 let server: CliProcess;
 let url: string;
 let single: Buffer;
@@ -56,6 +58,7 @@ async function stop(proc: CliProcess): Promise<void> {
 }
 
 beforeAll(async () => {
+  redis = await startRedis('job-queue');
   if (!redis) return;
   assertBuilt();
   writeIdentity('pharma');
@@ -83,7 +86,7 @@ afterAll(async () => {
 const bucketSessions = (jobId: string) => (server.stderr() + server.stdout()).split('\n').filter((l) => l.startsWith(`job ${jobId}: bucket `)).length;
 const failedSessions = () => server.stderr().split('\n').filter((l) => l.includes('job session from')).length;
 
-describe.skipIf(!redis)('dataport job on BullMQ / Redis', () => {
+describe.skipIf(!HAVE_REDIS)('dataport job on BullMQ / Redis', () => {
   it('a worker SIGKILLed 10 times and replaced: same output, only in-flight buckets redone', async () => {
     const B = 40;
     const sub = startCli(submitArgs('kill10', B), { watchdogMs: 290_000 });

@@ -2,7 +2,7 @@
 // with a private redis-server, two workers per side (requester: two `job worker` processes;
 // responder: two `job serve` processes sharing a work directory), against an unbucketed
 // `dataport psi` run of 2^M x 2^M measured in the same session. Reports wall time, records/s
-// (2n / wall), the ratio to the baseline's records/s, per-bucket time, and the peak RSS of every
+// (2n / wall), the ratio to the baseline's records/s (baseline run before and after the job), per-bucket time, and the peak RSS of every
 // process (getrusage maxrss through rss-probe.mjs).
 // Run: node bench/jobs.mjs [--log 22] [--buckets 64] [--baseline-log 20] [--concurrency 1]
 // Needs dist/ (npm run build) and Debian's redis-server.
@@ -165,11 +165,20 @@ async function job(k) {
 
 const m = machine();
 console.log(`machine: ${m.cpu}, ${m.cores} cores, load ${m.loadavg.join(' ')}, ${m.date}`);
-const base = await baseline(baseLog);
-console.log(`baseline psi 2^${baseLog}: ${fmt(base.wallMs / 1000)} s, ${fmt(base.recordsPerS, 0)} records/s`);
+// The baseline runs before and after the job: on a shared machine the load drifts over a long run,
+// and bracketing shows how much. The ratio uses the mean of the two baseline rates.
+const before = await baseline(baseLog);
+console.log(`baseline psi 2^${baseLog} (before): ${fmt(before.wallMs / 1000)} s, ${fmt(before.recordsPerS, 0)} records/s`);
 const j = await job(log);
+console.log(`job 2^${log}: ${fmt(j.wallMs / 1000)} s, ${fmt(j.recordsPerS, 0)} records/s`);
+const after = await baseline(baseLog);
+console.log(`baseline psi 2^${baseLog} (after): ${fmt(after.wallMs / 1000)} s, ${fmt(after.recordsPerS, 0)} records/s`);
+const base = { ...before, recordsPerS: (before.recordsPerS + after.recordsPerS) / 2, wallMs: (before.wallMs + after.wallMs) / 2 };
 const rows = [
-  { case: `psi 2^${baseLog} x 2^${baseLog} (one session)`, 'wall s': fmt(base.wallMs / 1000), 'records/s': fmt(base.recordsPerS, 0), ratio: '1.00', 'peak RSS MB': `req ${fmt(base.rss.requester / 2 ** 20, 0)} / resp ${fmt(base.rss.responder / 2 ** 20, 0)}` },
+  ...[
+    ['before', before],
+    ['after', after],
+  ].map(([when, b]) => ({ case: `psi 2^${baseLog} x 2^${baseLog} (one session, ${when})`, 'wall s': fmt(b.wallMs / 1000), 'records/s': fmt(b.recordsPerS, 0), ratio: fmt(b.recordsPerS / base.recordsPerS), 'peak RSS MB': `req ${fmt(b.rss.requester / 2 ** 20, 0)} / resp ${fmt(b.rss.responder / 2 ** 20, 0)}` })),
   {
     case: `job 2^${log} x 2^${log}, B=${buckets}, 2 workers/side`,
     'wall s': fmt(j.wallMs / 1000),
@@ -182,6 +191,6 @@ const rows = [
 ];
 printTable(rows, ['case', 'wall s', 'records/s', 'ratio', 'peak RSS MB']);
 console.log(`per bucket (${j.keysPerBucket} keys per side): median ${fmt(j.bucketMs.median / 1000)} s, max ${fmt(j.bucketMs.max / 1000)} s, sum ${fmt(j.bucketMs.sum / 1000)} s`);
-const file = writeResult(`jobs-2e${log}-b${buckets}`, { machine: m, machineAfter: machine(), baseline: base, job: j });
+const file = writeResult(`jobs-2e${log}-b${buckets}`, { machine: m, machineAfter: machine(), baseline: base, baselineBefore: before, baselineAfter: after, job: j });
 console.log(`wrote ${file}`);
 fs.rmSync(tmp, { recursive: true, force: true });

@@ -43,6 +43,45 @@ describe('job sessions', () => {
     expect(again!.jobTerms).not.toBe(req!.jobTerms);
   });
 
+  it('a long prepare keeps the requester waiting with keep-alive frames, not an idle timeout', async () => {
+    // The responder's prepare (the partition) ends only after it has sent three keep-alive frames
+    // and the requester has accepted them: without them it would never end (the test times out),
+    // and a requester that did not accept them would fail on the first.
+    const [a, b] = createMemoryTransportPair();
+    let sent = 0;
+    let onSent: () => void = () => {};
+    const send = b.send.bind(b);
+    let preparing = false;
+    b.send = async (frame, signal) => {
+      await send(frame, signal);
+      if (preparing) {
+        sent += 1;
+        onSent();
+      }
+    };
+    const r = await Promise.all([
+      openPsiJob({ role: 'requester', transport: a, identity: pharma, peerPublicKey: hospital.publicKey, spec }),
+      openPsiJob({
+        role: 'responder',
+        transport: b,
+        identity: hospital,
+        peerPublicKey: pharma.publicKey,
+        keepaliveMs: 5,
+        prepare: async () => {
+          preparing = true;
+          await new Promise<void>((resolve) => {
+            onSent = () => {
+              if (sent >= 3) resolve();
+            };
+          });
+          preparing = false;
+        },
+      }),
+    ]);
+    expect(sent).toBeGreaterThanOrEqual(3);
+    expect(r[0].bucketKey).toEqual(r[1].bucketKey);
+  });
+
   it('a refusal reaches both sides and nothing is prepared', async () => {
     const { r, prepared } = await open(() => 'the listener does not run this job');
     expect(prepared).toBe(false);

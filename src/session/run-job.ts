@@ -51,6 +51,13 @@ export const MAX_JOB_BUCKETS = 65_536;
 
 const INFO_BUCKET_KEY = 'dataport-job-v1 bucket key\0';
 const READY = 0x01;
+/**
+ * Sent by the responder while `prepare` runs (partitioning 2^24 rows takes minutes): each one resets
+ * the requester's idle timeout, so a long partition is not mistaken for a dead peer. The overall
+ * timeout still bounds the wait.
+ */
+const PREPARING = 0x02;
+const PREPARING_INTERVAL_MS = 10_000;
 const MAX_SET = 2 ** 32 - 1;
 
 /** What a job is: the same on both sides once agreed. */
@@ -157,6 +164,11 @@ export interface OpenPsiJobOptions extends SessionOptionsBase {
    * partition the responder's input into buckets with the key). The requester waits for it.
    */
   prepare?: (job: OpenedPsiJob) => Promise<void>;
+  /**
+   * Responder: while `prepare` runs, a keep-alive frame is sent this often (milliseconds; default
+   * 10 000), so that the requester's idle timeout measures silence, not the length of the partition.
+   */
+  keepaliveMs?: number;
 }
 
 /** What both parties hold after {@link openPsiJob}. */
@@ -229,11 +241,15 @@ export async function openPsiJob(options: OpenPsiJobOptions): Promise<OpenedPsiJ
       sessionId: session.sessionId,
     };
     if (options.role === 'responder') {
-      await options.prepare?.(job);
+      await prepareWithKeepalive(session, () => options.prepare?.(job), options.keepaliveMs ?? PREPARING_INTERVAL_MS, options.signal);
       await session.channel.send(Uint8Array.of(READY), options.signal);
     } else {
-      const frame = await session.channel.receive(options.signal);
-      if (frame.length !== 1 || frame[0] !== READY) throw new MalformedMessageError('expected the job-ready message');
+      for (;;) {
+        const frame = await session.channel.receive(options.signal);
+        if (frame.length === 1 && frame[0] === PREPARING) continue;
+        if (frame.length !== 1 || frame[0] !== READY) throw new MalformedMessageError('expected the job-ready message');
+        break;
+      }
     }
     await session.close();
     return job;
@@ -242,6 +258,27 @@ export async function openPsiJob(options: OpenPsiJobOptions): Promise<OpenedPsiJ
     else await session.close().catch(() => {});
     throw e;
   }
+}
+
+/** Runs `prepare`, sending a PREPARING frame every `everyMs` until it settles. */
+async function prepareWithKeepalive(session: Session, prepare: () => Promise<void> | undefined, everyMs: number, signal?: AbortSignal): Promise<void> {
+  if (!Number.isInteger(everyMs) || everyMs < 1) throw new RangeError('keepaliveMs must be a positive integer');
+  let sending: Promise<void> = Promise.resolve();
+  let failed: unknown;
+  const timer = setInterval(() => {
+    sending = sending
+      .then(() => session.channel.send(Uint8Array.of(PREPARING), signal))
+      .catch((e: unknown) => {
+        failed ??= e;
+      });
+  }, everyMs);
+  try {
+    await prepare();
+  } finally {
+    clearInterval(timer);
+    await sending;
+  }
+  if (failed !== undefined) throw failed;
 }
 
 /** What each party contributes to the job receipt. */

@@ -12,7 +12,7 @@ import type { UsageReceipt } from '../src/ledger/receipt-types.js';
 import { verifyReceipt } from '../src/ledger/receipt.js';
 import { generateIdentity } from '../src/session/identity.js';
 import { SessionMessageType } from '../src/session/messages.js';
-import { runPsi, type PsiTerms, type RunPsiSessionOptions } from '../src/session/run-psi.js';
+import { preparePsiRecords, runPsi, type PsiTerms, type RunPsiSessionOptions } from '../src/session/run-psi.js';
 import type { SessionPolicy } from '../src/session/session.js';
 import { createMemoryTransportPair, type MemoryTransportOptions } from '../src/transport/index.js';
 import { connectWebSocket, listenWebSocket } from '../src/transport/websocket-node.js';
@@ -102,6 +102,24 @@ describe('runPsi over the memory pair', () => {
     expect(body.outputSizes).toEqual({ requester: plainSize(A, B), responder: plainSize(A, B) });
     expect(body.options).toEqual({ 'count-only': 'false', truncate: '128', security: 'malicious-up-to-input-choice', 'key-schema': '1/nfkc-trim-lower-v1', suite: 'curve25519', recipients: 'requester+responder' });
     expect(JSON.stringify(body, (_k, v) => (v instanceof Uint8Array ? [...v] : v))).not.toMatch(/id\d/);
+  }, 60_000);
+
+  it('records prepared ahead of the session (before connecting / listening) give the same result, and serve many sessions', async () => {
+    const A = ids(11, 200);
+    const B = ids(12, 220);
+    const prepA = await preparePsiRecords(A);
+    const prepB = await preparePsiRecords(B.map((k) => [k]), { keySchema: { columns: ['patient_id'] } });
+    expect(prepA.inputRecords).toBe(200);
+    expect(prepA.distinctKeys).toBe(new Set(A).size);
+    // The responder's preparation is reused by two sessions (a listener that keeps serving).
+    for (const reqRecords of [prepA, A] as const) {
+      const [ra, rb] = (await both(reqRecords, prepB, { reveal: 'both' })).results.map(value);
+      expect(ra!.intersectionRows).toEqual(plainRows(A, B));
+      expect(rb!.intersectionRows).toEqual(plainRows(B, A));
+    }
+    // The key schema belongs to the preparation: giving it again is a mistake, not silently ignored.
+    const [a] = createMemoryTransportPair();
+    await expect(runPsi({ role: 'requester', records: prepA, keySchema: { columns: ['x'] }, transport: a, identity: pharma, peerPublicKey: hospital.publicKey, terms: {} })).rejects.toThrow(TypeError);
   }, 60_000);
 
   it('reveal to the requester only: the responder learns nothing', async () => {

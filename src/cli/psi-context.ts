@@ -10,6 +10,7 @@ import type { UsageReceipt } from '../ledger/receipt-types.js';
 import type { CryptoExecutor } from '../protocols/executor.js';
 import type { PsiProtocolOptions, PsiResult } from '../protocols/psi/index.js';
 import type { Identity } from '../session/identity.js';
+import type { PreparedPsiRecords } from '../session/run-psi.js';
 import type { KeyInput } from './key-input.js';
 import type { Progress } from './progress.js';
 import type { InputReader } from './record-input.js';
@@ -52,4 +53,7 @@ export interface PsiContext {
   acceptSchedule?: PriceSchedule;
   /** `--budget`: checked against `ledger` once the peer is authenticated. */
   budget?: BudgetPolicy;
+  /** The keys normalised before connecting or listening (psi-session.ts `preparePsiKeys`); every session reuses them. */
+  prepared?: PreparedPsiRecords;
 }
+

@@ -10,7 +10,7 @@
  */
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import type { PsiProgress } from '../protocols/psi/party.js';
-import { runPsi, type PsiTerms } from '../session/run-psi.js';
+import { preparePsiRecords, runPsi, type PsiTerms } from '../session/run-psi.js';
 import { receiptSource } from './summary.js';
 import type { SessionPolicy } from '../session/session.js';
 import type { FrameTransport } from '../transport/types.js';
@@ -62,6 +62,16 @@ export function policyOf(opts: PsiCliOptions): SessionPolicy {
 }
 
 /**
+ * Normalises the input's keys once, before the requester connects or the listener listens: 2^20
+ * keys take seconds (more on a loaded machine), which must not be spent inside the peer's
+ * handshake deadline.
+ */
+export async function preparePsiKeys(ctx: PsiContext, signal?: AbortSignal): Promise<void> {
+  if (ctx.opts.insecureInterop) return; // interop mode hashes raw ids, without the session layer
+  ctx.prepared ??= await preparePsiRecords(ctx.input.fields, { keySchema: { columns: ctx.opts.keyColumns }, ...(signal ? { signal } : {}) });
+}
+
+/**
  * Runs one authenticated PSI session over `transport`; appends the receipt to `ledger` when given
  * (for completed, withheld and refused runs alike: every receipt both parties signed), the
  * co-signed billing priced with `ctx.schedule` (or the peer's schedule); with `ctx.budget`, refuses the run once the authenticated peer's
@@ -95,9 +105,8 @@ export async function runSessionPsi(
   // released when the run is over, so that a run that failed before its receipt gives it back.
   const budget = ledger && ctx.budget ? budgetCheck(ledger, ctx.budget, role, ctx.input.ids.length) : undefined;
   const common = {
-    records: ctx.input.fields,
     // Column names travel only for the messages of a schema mismatch; the count and profile are compared.
-    keySchema: { columns: opts.keyColumns },
+    ...(ctx.prepared ? { records: ctx.prepared } : { records: ctx.input.fields, keySchema: { columns: opts.keyColumns } }),
     suite: opts.suite,
     transport,
     identity: ctx.identity!,

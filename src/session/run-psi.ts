@@ -9,7 +9,7 @@ import { AbortError, GuardrailRefusedError, TermsRefusedError, VerificationFaile
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import { createInlineExecutor, type CryptoExecutor } from '../protocols/executor.js';
 import { runPsiProtocol } from '../protocols/psi/driver.js';
-import { dedupeRecordsAsync, normalizeKeysAsync } from '../protocols/psi/normalize.js';
+import { dedupeRecordsAsync, normalizeKeysAsync, type DedupedRecords } from '../protocols/psi/normalize.js';
 import { DEFAULT_MAX_PEER_SET_SIZE, type PsiProgress, type PsiProtocolOptions } from '../protocols/psi/party.js';
 import { checkPsiSuite, type PsiSuiteName } from '../protocols/psi/suite.js';
 import { sanitizeText, type SessionTerms } from './messages.js';
@@ -100,6 +100,48 @@ export interface PsiTerms {
   peerSetSize?: { min?: number; max?: number };
 }
 
+const PREPARED: unique symbol = Symbol('dataport.preparedPsiRecords');
+
+/**
+ * Keys normalised and de-duplicated once by {@link preparePsiRecords}, ready for {@link runPsi}.
+ * Read-only: one preparation serves any number of sessions (a listener that keeps serving).
+ */
+export interface PreparedPsiRecords {
+  /** Rows given (including rows whose key is empty). */
+  readonly inputRecords: number;
+  /** Distinct normalised keys. */
+  readonly distinctKeys: number;
+  /** @internal */
+  readonly [PREPARED]: { schema: KeySchema; rows: (Uint8Array | undefined)[]; deduped: DedupedRecords };
+}
+
+/**
+ * Normalises and de-duplicates `records` for {@link runPsi} ahead of the session. Large inputs take
+ * seconds (2^20 keys: a few, far more on a loaded machine): prepare them before connecting or
+ * listening, so that the time is not spent inside the peer's handshake deadline.
+ *
+ * @example
+ * ```ts
+ * const prepared = await preparePsiRecords(['110101199003070011', '11010119900307002X'], { keySchema: { columns: ['id'] } });
+ * prepared.distinctKeys; // 2
+ * // … connect, then: runPsi({ role: 'requester', records: prepared, transport, … })
+ * ```
+ */
+export async function preparePsiRecords(
+  records: readonly (readonly string[])[] | readonly string[],
+  options: { keySchema?: KeySchemaSpec; signal?: AbortSignal } = {},
+): Promise<PreparedPsiRecords> {
+  if (!Array.isArray(records)) throw new TypeError('records must be an array');
+  const schema = keySchemaOf(records, options.keySchema);
+  const rows = await normalizeKeysAsync(records, options.signal);
+  const deduped = await dedupeRecordsAsync(rows, options.signal);
+  return { inputRecords: rows.length, distinctKeys: deduped.keys.length, [PREPARED]: { schema, rows, deduped } };
+}
+
+function isPrepared(records: unknown): records is PreparedPsiRecords {
+  return typeof records === 'object' && records !== null && PREPARED in records;
+}
+
 /** Options of {@link runPsi}. */
 export interface RunPsiSessionOptions extends SessionRunOptions {
   /** `requester` (proposes terms; usually the connecting side) or `responder` (the listener). */
@@ -108,7 +150,7 @@ export interface RunPsiSessionOptions extends SessionRunOptions {
    * The caller's key per row: a string (one key column) or the key fields of a multi-column key.
    * Fields are normalised (NFKC, trim, lower-case); rows whose fields are all empty are skipped.
    */
-  records: readonly (readonly string[])[] | readonly string[];
+  records: readonly (readonly string[])[] | readonly string[] | PreparedPsiRecords;
   /**
    * The key schema (key-schema.ts): the key column names (for messages; their number must equal
    * the records' width) and the normalisation profile. The number of key columns and the profile
@@ -259,12 +301,18 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   const { role, transport, identity, signal } = options;
   if (role !== 'requester' && role !== 'responder') throw new TypeError("role must be 'requester' or 'responder'");
   if (signal?.aborted) throw new AbortError();
-  // Normalised and de-duplicated in slices that yield, so 10^5–10^6 keys do not hold the event loop.
-  if (!Array.isArray(options.records)) throw new TypeError('records must be an array');
-  const schema = keySchemaOf(options.records, options.keySchema);
+  // Normalised and de-duplicated in slices that yield, so 10^5–10^6 keys do not hold the event loop
+  // (or ahead of the session, by preparePsiRecords).
+  let prepared: PreparedPsiRecords;
+  if (isPrepared(options.records)) {
+    if (options.keySchema !== undefined) throw new TypeError('keySchema goes to preparePsiRecords when records are prepared');
+    prepared = options.records;
+  } else {
+    if (!Array.isArray(options.records)) throw new TypeError('records must be an array');
+    prepared = await preparePsiRecords(options.records, { ...(options.keySchema ? { keySchema: options.keySchema } : {}), ...(signal ? { signal } : {}) });
+  }
+  const { schema, rows, deduped } = prepared[PREPARED];
   const suite = checkPsiSuite(options.suite ?? 'curve25519', 'suite');
-  const rows = await normalizeKeysAsync(options.records, signal);
-  const deduped = await dedupeRecordsAsync(rows, signal);
   const distinct = deduped.keys.length;
   const sent0 = transport.stats.bytesSent;
   const received0 = transport.stats.bytesReceived;

@@ -35,7 +35,7 @@ import { PSI_HELP, parsePsiOptions, type PsiCliOptions } from '../psi-options.js
 import { cliSignal } from '../signals.js';
 import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
 import { createReporter, failureSummary, securitySummary } from '../summary.js';
-import { runSessionPsi } from '../psi-session.js';
+import { preparePsiKeys, runSessionPsi } from '../psi-session.js';
 import { serveListener } from '../listen-loop.js';
 import { loadBudgetPolicy, loadPriceSchedule, openCliLedger } from '../ledger-wiring.js';
 import { PSI_PROTOCOL_NAME } from '../../session/run-psi.js';
@@ -200,6 +200,7 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
 async function requester(ctx: PsiContext, startedAt: number): Promise<number> {
   const { opts } = ctx;
   const signal = sessionSignal(opts);
+  await preparePsiKeys(ctx, signal);
   let transport: FrameTransport;
   try {
     transport = await connectWebSocket(opts.connect!, {
@@ -255,6 +256,7 @@ async function listener(ctx: PsiContext, startedAt: number): Promise<number> {
   const single = !opts.keepServing;
   let served = 0;
   let failed = 0;
+  await preparePsiKeys(ctx, cliSignal);
   const r = await serveListener<{ outcome: PsiRunOutcome; t0: number }>(
     {
       listen: opts.listen!,

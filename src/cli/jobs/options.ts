@@ -20,10 +20,17 @@ import {
   type HostPort,
   type OptionSpec,
 } from '../args.js';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from '../listen-loop.js';
 import type { ProgressOptions } from '../progress.js';
 import { redisOptions } from './queue.js';
 import { FILE_MESSAGES, JOB_MESSAGES as M, OPTION_MESSAGES, PSI_MESSAGES } from '../messages.js';
+
+/**
+ * `job serve`'s default `--handshake-timeout` (60 s, where `psi --listen` has 10 s): a bucket's keys
+ * (2^18 for a 2^24 job in 64 buckets) are read and normalised after its connection arrives — the
+ * path names the bucket — and that must fit in the deadline on a loaded machine. The connecting
+ * side is still pinned, and admission still limits pending connections.
+ */
+export const JOB_HANDSHAKE_TIMEOUT_MS = 60_000;
 
 /** Default bucket session limit (each bucket is one session). */
 export const DEFAULT_BUCKET_TIMEOUT_MS = 600_000;
@@ -59,6 +66,7 @@ dataport job status --queue redis://HOST:PORT/DB --job-id ID [--json]
 options:
   --concurrency N           bucket sessions at once in this process (default ${DEFAULT_JOB_CONCURRENCY})
   --timeout SECONDS         limit of each bucket session (default ${DEFAULT_BUCKET_TIMEOUT_MS / 1000})
+  --handshake-timeout SECONDS  (serve) time a connection has to authenticate (default ${JOB_HANDSHAKE_TIMEOUT_MS / 1000})
   --purpose TEXT            purpose / authorisation reference, in the job's terms and receipt
   --price-schedule FILE     bill the job receipt with this schedule (needs --ledger)
   --budget FILE             query budget checked once per job, when it opens (needs --ledger)
@@ -174,7 +182,7 @@ export function parseJobServeOptions(argv: readonly string[]): JobServeOptions |
   const o: JobServeOptions = {
     ...common(values),
     listen: parseHostPort(stringOption(values, 'listen', true), 'listen'),
-    handshakeTimeoutMs: secondsOption(values, 'handshake-timeout', DEFAULT_HANDSHAKE_TIMEOUT_MS),
+    handshakeTimeoutMs: secondsOption(values, 'handshake-timeout', JOB_HANDSHAKE_TIMEOUT_MS),
   };
   const output = stringOption(values, 'output');
   if (output !== undefined) {

@@ -22,7 +22,7 @@ import type { Progress } from '../progress.js';
 import { createReporter, type Reporter } from '../summary.js';
 import type { JobSubmitOptions } from './options.js';
 import { enqueueBuckets, failedTask, Queue, QUEUE_NAME, queueJobStatus, redisOptions, runInProcess, type BucketTask } from './queue.js';
-import { mergeOutput, runBucket, termsOfManifest } from './run-bucket.js';
+import { loadBucket, mergeOutput, runBucket, termsOfManifest } from './run-bucket.js';
 import { jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
 
 /** URL of a job session at a responder: `ws://HOST:PORT/job/<id>/open|close|bucket/<b>`. */
@@ -66,13 +66,14 @@ export async function runRequesterTask(state: BucketWorkerState, task: BucketTas
   const identity = await identities.get(m.identityDir)!;
   const base = m.connect[(task.bucket + attempt) % m.connect.length]!;
   const signal = AbortSignal.any([state.signal, AbortSignal.timeout(state.timeoutMs)]);
+  const loaded = await loadBucket(m, task.workDir, task.bucket, signal);
   const transport = await connectWebSocket(jobUrl(base, m.jobId, `bucket/${task.bucket}`), {
     limits: limits(state.timeoutMs),
     connectTimeoutMs: Math.min(30_000, state.timeoutMs),
     signal,
   });
   try {
-    return await runBucket({ workDir: task.workDir, identity, executor: state.executor, signal }, m, task.bucket, 'requester', transport);
+    return await runBucket({ workDir: task.workDir, identity, executor: state.executor, signal }, m, task.bucket, 'requester', transport, loaded);
   } finally {
     await transport.close().catch(() => {});
   }

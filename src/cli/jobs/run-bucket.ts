@@ -13,7 +13,7 @@ import { openSync, readSync, closeSync } from 'node:fs';
 import { InputError } from '../../errors.js';
 import type { CryptoExecutor } from '../../protocols/executor.js';
 import { DEFAULT_MAX_PEER_SET_SIZE, normalizeKey } from '../../protocols/psi/index.js';
-import { runPsi, type JobBucketBinding, type PsiTerms } from '../../session/run-psi.js';
+import { preparePsiRecords, runPsi, type JobBucketBinding, type PreparedPsiRecords, type PsiTerms } from '../../session/run-psi.js';
 import type { Identity } from '../../session/identity.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { fromBase64 } from '../../utils/bytes.js';
@@ -35,6 +35,23 @@ async function bucketKeys(m: JobManifest, workDir: string, b: number, signal?: A
   });
 }
 
+/** A bucket's keys, read and normalised (before connecting, on the requester). */
+export interface LoadedBucket {
+  input: KeyInput | undefined;
+  records: PreparedPsiRecords;
+}
+
+/**
+ * Reads and normalises bucket `b`'s keys. The requester does it before it connects, so that its
+ * own reading (seconds for 2^18 keys on a loaded machine) is not spent inside the responder's
+ * handshake deadline.
+ */
+export async function loadBucket(m: JobManifest, workDir: string, b: number, signal?: AbortSignal): Promise<LoadedBucket> {
+  const input = await bucketKeys(m, workDir, b, signal);
+  const records = await preparePsiRecords(input?.fields ?? [], { keySchema: { columns: m.keyColumns }, ...(signal ? { signal } : {}) });
+  return { input, records };
+}
+
 /** What running one bucket needs besides the manifest. */
 export interface BucketRunContext {
   workDir: string;
@@ -52,14 +69,20 @@ export interface BucketRunContext {
  * const r = await runBucket(ctx, manifest, 7, 'requester', transport);
  * ```
  */
-export async function runBucket(ctx: BucketRunContext, m: JobManifest, b: number, role: 'requester' | 'responder', transport: FrameTransport): Promise<BucketResult> {
+export async function runBucket(
+  ctx: BucketRunContext,
+  m: JobManifest,
+  b: number,
+  role: 'requester' | 'responder',
+  transport: FrameTransport,
+  loaded?: LoadedBucket,
+): Promise<BucketResult> {
   const t0 = performance.now();
-  const input = await bucketKeys(m, ctx.workDir, b, ctx.signal);
+  const { input, records } = loaded ?? (await loadBucket(m, ctx.workDir, b, ctx.signal));
   const binding: JobBucketBinding = { jobId: m.jobId, bucket: b, jobTerms: m.jobTerms };
   const terms = termsOfManifest(m);
   const common = {
-    records: input?.fields ?? [],
-    keySchema: { columns: m.keyColumns },
+    records,
     transport,
     identity: ctx.identity,
     peerPublicKey: fromBase64(m.peerKey),

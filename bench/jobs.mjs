@@ -42,7 +42,7 @@ function spawnCli(cliArgs, name) {
       } catch {
         json = undefined;
       }
-      resolve({ name, code, signal, json, maxRss: rss ? Number(rss[1]) : undefined, cpuMs: cpu ? Number(cpu[1]) / 1000 : undefined, tail: stderr.trim().split('\n').slice(-3).join(' | ') });
+      resolve({ name, code, signal, json, maxRss: rss ? Number(rss[1]) : undefined, cpuMs: cpu ? Number(cpu[1]) / 1000 : undefined, tail: stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('dataport-bench-') && !l.includes('progress phase=')).slice(-6).join(' | ') });
     }),
   );
   const listening = () =>
@@ -112,7 +112,8 @@ async function baseline(k) {
   const wallMs = performance.now() - t0;
   if (rq.code !== 0) {
     l.child.kill('SIGINT');
-    throw new Error(`baseline failed (exit ${rq.code}, signal ${rq.signal}): ${rq.tail}`);
+    const rs = await l.done;
+    throw new Error(`baseline failed (exit ${rq.code}, signal ${rq.signal}): ${rq.tail} // listener: ${rs.tail}`);
   }
   const rs = await l.done;
   fs.rmSync(a);

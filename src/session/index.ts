@@ -34,6 +34,8 @@ export {
   type KeySchema,
   type KeySchemaSpec,
 } from './key-schema.js';
+export { checkPayloadTerms, PAYLOAD_OPTIONS, type PayloadShape } from './payload-terms.js';
+export { buildPayloadRows, type PayloadReleaseContext } from './payload-release.js';
 export { compareValueScales, encodeValueScales, VALUE_SCALES_OPTION, valueScalesOf, type ValueScale } from './value-scales.js';
 export { checkOfferedColumns, describeQueryColumns, OFFERED_COLUMNS_OPTION, offeredColumnsTermsOptions, statedColumns } from './column-schema.js';
 export {
@@ -44,6 +46,7 @@ export {
   runPsi,
   type JobBucketBinding,
   type PreparedPsiRecords,
+  type PsiPayloadSpec,
   type PsiTerms,
   type RunPsiResult,
   type RunPsiSessionOptions,

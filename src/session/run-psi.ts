@@ -12,6 +12,9 @@ import { runPsiProtocol } from '../protocols/psi/driver.js';
 import { dedupeRecordsAsync, normalizeKeysAsync, type DedupedRecords } from '../protocols/psi/normalize.js';
 import { DEFAULT_MAX_PEER_SET_SIZE, type PsiProgress, type PsiProtocolOptions } from '../protocols/psi/party.js';
 import { checkPsiSuite, type PsiSuiteName } from '../protocols/psi/suite.js';
+import { encodePayloadPlaintexts } from '../protocols/psi/payload.js';
+import { buildPayloadRows } from './payload-release.js';
+import { checkPayloadTerms, PAYLOAD_OPTIONS, PAYLOAD_TERMS_OPTIONS, payloadShapeOf, payloadTermsOptions, statedPayload, type PayloadShape } from './payload-terms.js';
 import { sanitizeText, type SessionTerms } from './messages.js';
 import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions, type KeySchema, type KeySchemaSpec } from './key-schema.js';
 import { sourceOf, type SessionRunOptions } from './run-options.js';
@@ -140,6 +143,29 @@ export async function preparePsiRecords(
 
 function isPrepared(records: unknown): records is PreparedPsiRecords {
   return typeof records === 'object' && records !== null && PREPARED in records;
+/**
+ * PSI with payload (docs/psi-protocol.md §8): the responder delivers agreed columns of its matched
+ * records to the requester, sealed so that only matched records' payloads can be opened.
+ *
+ * @example
+ * ```ts
+ * // responder (the hospital): what it delivers, one row of values per record
+ * const offer: PsiPayloadSpec = { columns: ['ward', 'cost'], rows: [['3', '1200.50'], ['1', '80']] };
+ * // requester (the pharma company): what it accepts
+ * const accept: PsiPayloadSpec = { columns: ['ward', 'cost'] };
+ * ```
+ */
+export interface PsiPayloadSpec {
+  /** Responder: the columns it delivers; requester: the columns it accepts (same names, same order). */
+  columns: readonly string[];
+  /** Responder: the values of `columns` per record (same order and length as `records`). */
+  rows?: readonly (readonly string[])[];
+  /**
+   * Bytes every key's payload is padded to (default 256; both parties must state the same): the
+   * encoded rows of one key (2 bytes, then 2 bytes + UTF-8 per value) must fit, else the
+   * responder refuses with `LimitExceededError` naming the record, before the session starts.
+   */
+  maxBytes?: number;
 }
 
 /** Options of {@link runPsi}. */
@@ -181,6 +207,13 @@ export interface RunPsiSessionOptions extends SessionRunOptions {
    * carry a job binding are refused ('unsupported protocol option').
    */
   jobBucket?: JobBucketBinding;
+  /**
+   * PSI with payload ({@link PsiPayloadSpec}). Requester: the columns it accepts (stated in the
+   * signed terms with the size and itself as recipient; needs a purpose, the curve25519 suite
+   * and not `countOnly`). Responder: the columns and rows it delivers; it refuses terms that do
+   * not accept exactly these (and terms with a payload when it offers none), naming both sides.
+   */
+  payload?: PsiPayloadSpec;
 }
 
 /** Result of {@link runPsi}. */
@@ -208,9 +241,18 @@ export interface RunPsiResult {
   sessionId: Uint8Array;
   /** The group the run used (as the signed terms name it). */
   suite: PsiSuiteName;
+  /** Requester with payload: the payload column names. */
+  payloadColumns?: string[];
+  /**
+   * Requester with payload: for each of `intersectionRows` (same order), the responder's rows of
+   * payload values for that key (several when the responder has several rows with the key).
+   */
+  payloads?: string[][][];
+  /** Requester with payload: the responder rows whose payload was delivered. */
+  payloadRecords?: number;
 }
 
-function toTerms(t: PsiTerms, setSize: number, schema: KeySchema, suite: PsiSuiteName, binding: Record<string, string>): SessionTerms {
+function toTerms(t: PsiTerms, setSize: number, schema: KeySchema, suite: PsiSuiteName, binding: Record<string, string>, payload: Record<string, string>): SessionTerms {
   const reveal = t.reveal ?? 'requester';
   if (reveal !== 'requester' && reveal !== 'both') throw new TypeError("terms.reveal must be 'requester' or 'both'");
   const truncation = t.truncation ?? 128;
@@ -226,7 +268,7 @@ function toTerms(t: PsiTerms, setSize: number, schema: KeySchema, suite: PsiSuit
   // The security model (count-only: semi-honest only) is part of the signed terms (security-model.ts).
   return withSecurityModel({
     protocol: PSI_PROTOCOL_NAME,
-    options: { 'count-only': t.countOnly ? 'true' : 'false', truncate: String(truncation), [PSI_SUITE_OPTION]: suite, ...keySchemaTermsOptions(schema), ...binding },
+    options: { 'count-only': t.countOnly ? 'true' : 'false', truncate: String(truncation), [PSI_SUITE_OPTION]: suite, ...keySchemaTermsOptions(schema), ...binding, ...payload },
     purpose: t.purpose ?? '',
     recipients: reveal === 'both' ? ['requester', 'responder'] : ['requester'],
     requesterSetSize: setSize,
@@ -240,7 +282,7 @@ function protocolOptions(terms: SessionTerms, binding: Record<string, string>): 
   if (terms.protocol !== PSI_PROTOCOL_NAME) return 'listener does not offer this protocol';
   const co = terms.options['count-only'];
   const tr = terms.options['truncate'];
-  const known = new Set(['count-only', 'truncate', PSI_SUITE_OPTION, SECURITY_MODEL_OPTION, ...KEY_SCHEMA_OPTIONS, ...Object.keys(binding)]);
+  const known = new Set(['count-only', 'truncate', PSI_SUITE_OPTION, SECURITY_MODEL_OPTION, ...KEY_SCHEMA_OPTIONS, ...PAYLOAD_TERMS_OPTIONS, ...Object.keys(binding)]);
   if (Object.keys(terms.options).some((k) => !known.has(k))) return 'unsupported protocol option';
   // A bucket session: exactly this job, bucket and job terms (the job layer chose them).
   for (const [k, v] of Object.entries(binding)) if (terms.options[k] !== v) return `not a session of this job bucket (${k})`;
@@ -251,6 +293,10 @@ function protocolOptions(terms: SessionTerms, binding: Record<string, string>): 
   if (truncation === undefined) return 'unsupported protocol option';
   const suite = termsSuite(terms);
   if (suite === undefined) return `unsupported PSI suite '${sanitizeText(terms.options[PSI_SUITE_OPTION]!, 64)}'`;
+  if (terms.options[PAYLOAD_OPTIONS.columns] !== undefined) {
+    if (co === 'true') return 'a payload needs the matched records: not available with count-only';
+    if (suite !== 'curve25519') return `a payload is not available with the ${suite} suite (curve25519 only)`;
+  }
   return {
     output: terms.recipients.includes('responder') ? 'both' : 'requester',
     cardinalityOnly: co === 'true',
@@ -318,8 +364,26 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   const received0 = transport.stats.bytesReceived;
 
   const binding = options.jobBucket !== undefined ? bindingOptions(options.jobBucket) : {};
+  // PSI with payload: the shape each side states, checked before anything is sent.
+  let payloadShape: PayloadShape | undefined;
+  if (options.payload !== undefined) {
+    payloadShape = payloadShapeOf(options.payload as { columns?: unknown; maxBytes?: unknown });
+    if (suite !== 'curve25519') throw new TypeError(`payload is not available with the ${suite} suite (curve25519 only)`);
+    if (role === 'requester') {
+      if (options.terms?.countOnly) throw new TypeError('payload needs the matched records: not available with terms.countOnly');
+      if ((options.terms?.purpose ?? '').trim() === '') throw new RangeError('payload needs terms.purpose (the purpose of the release)');
+    } else {
+      const pr = options.payload.rows;
+      if (!Array.isArray(pr) || pr.length !== rows.length) throw new RangeError('payload.rows must have one row per record');
+      // Oversize rows are refused here, before the session starts (the release is built again for the recipient below).
+      encodePayloadPlaintexts(deduped, pr, payloadShape.columns.length, payloadShape.maxBytes);
+    }
+  }
   let terms: SessionTerms | undefined;
-  if (role === 'requester') terms = toTerms(options.terms ?? {}, distinct, schema, suite, binding);
+  if (role === 'requester') {
+    const payloadOptions = payloadShape !== undefined ? payloadTermsOptions(payloadShape, identity.publicKey) : {};
+    terms = toTerms(options.terms ?? {}, distinct, schema, suite, binding, payloadOptions);
+  }
   const basePolicy = options.policy ?? {};
   const policy: SessionPolicy = {
     ...basePolicy,
@@ -335,6 +399,8 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
       // Before any point is sent: keys built differently would silently intersect to nothing.
       const mismatch = checkKeySchema(t, schema);
       if (mismatch !== undefined) return mismatch;
+      const payloadMismatch = checkPayloadTerms(t, payloadShape, peer);
+      if (payloadMismatch !== undefined) return payloadMismatch;
       return basePolicy.check?.(t, peer);
     },
   };
@@ -369,6 +435,23 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
     psiOptions.maxPeerSetSize = Math.max(1, peerDeclared);
     if (options.batchSize !== undefined) psiOptions.batchSize = options.batchSize;
 
+    // The payload the signed terms name (the requester's own, the responder's checked against its offer).
+    const agreed = statedPayload(session.terms);
+    if (typeof agreed === 'string') throw new TermsRefusedError(agreed);
+    let payload: { columns: number; maxBytes: number; plaintexts?: Uint8Array[] } | undefined;
+    if (agreed !== undefined) {
+      payload = { columns: agreed.columns.length, maxBytes: agreed.maxBytes };
+      if (role === 'responder') {
+        const release = buildPayloadRows(options.payload!.rows!, {
+          columns: agreed.columns,
+          recipient: session.peerPublicKey,
+          purpose: session.terms.purpose,
+          sessionId: session.sessionId,
+        });
+        payload.plaintexts = encodePayloadPlaintexts(deduped, release, agreed.columns.length, agreed.maxBytes);
+      }
+    }
+
     const executor = options.executor ?? (await createInlineExecutor());
     tc = Date.now();
     let result;
@@ -381,6 +464,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
         ekm: session.ekm,
         options: psiOptions,
         executor,
+        ...(payload !== undefined ? { payload } : {}),
         ...(signal ? { signal } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });
@@ -400,6 +484,11 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
     const guardrails =
       k > 0 && size !== undefined ? [{ rule: 'min-cohort', outcome: withheld ? 'withheld' : 'passed', detail: `k=${k}` }] : [];
     Object.assign(soFar, { outputSize: size !== undefined && !withheld ? size : 0, computeMs, guardrails });
+    // Rows whose payload was delivered, in the co-signed receipt only when both parties observe it
+    // (both learn the intersection): in requester-only mode it would tell the responder the
+    // intersection the terms withhold from it.
+    const payloadRecords = agreed === undefined ? undefined : withheld ? 0 : role === 'requester' ? result.payloadRecords! : (result.intersection?.length ?? 0);
+    const bothLearn = session.terms.recipients.includes('responder');
     const receipt = await session.exchangeReceipt({
       outcome: withheld ? 'withheld' : 'completed',
       inputSize: distinct,
@@ -408,6 +497,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
       guardrails,
       expectedPeerInputSize: peerDeclared,
       ...sourceOf(options),
+      ...(payloadRecords !== undefined && bothLearn ? { options: { [PAYLOAD_OPTIONS.records]: String(payloadRecords) } } : {}),
     });
     await finish(receipt);
     if (receipt.body.outcome === 'withheld') {
@@ -428,6 +518,13 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
       receipt,
       sessionId: session.sessionId,
       suite,
+      ...(agreed !== undefined && role === 'requester'
+        ? {
+            payloadColumns: [...agreed.columns],
+            payloads: (result.intersection ?? []).map((row) => result.payloadOfKey![deduped.keyOfRow[row]!]!),
+            payloadRecords: payloadRecords!,
+          }
+        : {}),
     };
   } catch (e) {
     await endFailedRun(session, e, afterReceipt, soFar, tc, options.onReceipt);

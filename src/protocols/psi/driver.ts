@@ -15,7 +15,14 @@ import {
   type PsiProgress,
   type PsiProtocolOptions,
 } from './party.js';
-import type { DedupedRecords } from './normalize.js';
+import { dedupeRecords, type DedupedRecords } from './normalize.js';
+import {
+  checkPayloadShape,
+  PayloadReceiver,
+  PayloadSender,
+  type PayloadRequesterView,
+  type PayloadResponderView,
+} from './payload.js';
 import { createYielder } from './yield.js';
 
 /** Arguments of {@link runPsiProtocol}. */
@@ -38,6 +45,31 @@ export interface RunPsiOptions {
   onProgress?: (progress: PsiProgress) => void;
   /** `dedupeRecords(records)`, if the caller has it already (see `PsiPartyConfig.deduped`). */
   deduped?: DedupedRecords;
+  /**
+   * PSI with payload (docs/psi-protocol.md §8): after the PSI the responder sends every record's
+   * payload sealed so that the requester can open those of matched records only. Both parties
+   * pass the same `columns` and `maxBytes`; the responder also `plaintexts`
+   * (`encodePayloadPlaintexts(deduped, rows, columns, maxBytes)`). curve25519 only; the requester
+   * must learn the intersection (output `'requester'` or `'both'`, not cardinality-only).
+   */
+  payload?: PsiPayloadProtocolOptions;
+}
+
+/**
+ * The payload of {@link RunPsiOptions}.
+ *
+ * @example
+ * ```ts
+ * const payload: PsiPayloadProtocolOptions = { columns: 2, maxBytes: 256, plaintexts };
+ * ```
+ */
+export interface PsiPayloadProtocolOptions {
+  /** Number of payload columns. */
+  columns: number;
+  /** Encoded bytes per key that every payload is padded to. */
+  maxBytes: number;
+  /** Responder: the padded plaintext per distinct key (`encodePayloadPlaintexts`). */
+  plaintexts?: readonly Uint8Array[];
 }
 
 /** Result of {@link runPsiProtocol}. */
@@ -56,6 +88,13 @@ export interface PsiResult {
   peerSetSize: number;
   /** Distinct keys of this party. */
   selfSetSize: number;
+  /**
+   * Requester with payload: per distinct key of this party (`deduped.keys` order) the responder's
+   * payload rows for it, `undefined` for keys that did not match.
+   */
+  payloadOfKey?: (string[][] | undefined)[];
+  /** Requester with payload: the responder rows whose payload was delivered (opened). */
+  payloadRecords?: number;
   /** Bytes this run sent (frame payloads, from the transport's counters). */
   bytesSent: number;
   /** Bytes this run received. */
@@ -86,12 +125,20 @@ export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
   if (!transport || typeof transport.send !== 'function' || typeof transport.receive !== 'function') {
     throw new TypeError('transport must be a FrameTransport');
   }
+  const payload = args.payload;
+  if (payload !== undefined) {
+    if (payload === null || typeof payload !== 'object') throw new TypeError('payload must be an object');
+    checkPayloadShape(payload.columns, payload.maxBytes);
+    if (role === 'responder' && !Array.isArray(payload.plaintexts)) throw new TypeError('payload.plaintexts is required on the responder');
+  }
+  const deduped = args.deduped ?? (payload !== undefined ? dedupeRecords(args.records) : undefined);
   const config = {
     records: args.records,
     ekm: args.ekm,
     executor: args.executor,
     options: args.options,
-    ...(args.deduped !== undefined ? { deduped: args.deduped } : {}),
+    ...(deduped !== undefined ? { deduped } : {}),
+    ...(payload !== undefined ? { payload: true } : {}),
   };
   const party = role === 'requester' ? createPsiRequester(config) : createPsiResponder(config);
   const sent0 = transport.stats.bytesSent;
@@ -108,6 +155,8 @@ export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
   // microtask, and so would a whole round of them: between frames, the loop gets its turn back
   // once a slice of work has run (`yield.ts`).
   const maybeYield = createYielder();
+  let sender: PayloadSender | undefined;
+  let receiver: PayloadReceiver | undefined;
   try {
     throwIfAborted(signal);
     for (;;) {
@@ -136,12 +185,32 @@ export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
       }
       onProgress?.(party.progress);
     }
+    if (payload !== undefined) {
+      // The payload phase (payload.ts): the responder sends, the requester receives, same transport.
+      if (role === 'responder') {
+        sender = new PayloadSender(party.payloadView() as PayloadResponderView, payload.plaintexts!, args.ekm, args.executor, payload.maxBytes);
+        while (!sender.done) {
+          await maybeYield();
+          const frame = await sender.nextFrame(signal);
+          await transport.send(frame, signal);
+        }
+      } else {
+        receiver = new PayloadReceiver(party.payloadView() as PayloadRequesterView, args.ekm, args.executor, payload.columns, payload.maxBytes);
+        while (!receiver.done) {
+          await maybeYield();
+          await receiver.receiveFrame(await transport.receive(signal), signal);
+        }
+      }
+    }
   } catch (e) {
+    sender?.dispose();
+    receiver?.dispose();
     if (inFlight) await inFlight.catch(() => {});
     await transport.close('psi failed').catch(() => {});
     if (signal?.aborted && !(e instanceof DataportError)) throw new AbortError();
     throw e;
   }
+  receiver?.dispose();
   const r = party.result();
   return {
     learned: r.learned,
@@ -149,6 +218,7 @@ export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
     ...(r.intersectionSize !== undefined ? { intersectionSize: r.intersectionSize } : {}),
     peerSetSize: r.peerSetSize,
     selfSetSize: r.selfSetSize,
+    ...(receiver !== undefined ? { payloadOfKey: receiver.rowsOfKey, payloadRecords: receiver.delivered } : {}),
     bytesSent: transport.stats.bytesSent - sent0,
     bytesReceived: transport.stats.bytesReceived - received0,
   };

@@ -46,4 +46,5 @@ export {
   type PsiProgress,
 } from './party.js';
 export { PsiSuiteNames, type PsiSuiteName } from './suite.js';
-export { runPsiProtocol, type RunPsiOptions, type PsiResult } from './driver.js';
+export { runPsiProtocol, type RunPsiOptions, type PsiResult, type PsiPayloadProtocolOptions } from './driver.js';
+export { DEFAULT_PAYLOAD_MAX_BYTES, MAX_PAYLOAD_MAX_BYTES, encodePayloadPlaintexts, sealedPayloadBytes } from './payload.js';

@@ -77,6 +77,8 @@ import {
 } from './codec.js';
 import { dedupeRecords, rowsForKeys, type DedupedRecords } from './normalize.js';
 import { LazyPermutation, PeerIndexSet, ValueTable, randomIndexes } from './values.js';
+import type { PayloadRequesterView, PayloadResponderView } from './payload.js';
+import { generateInvertibleScalarPair } from '../../crypto/scalar.js';
 import { checkPeerPoints, checkPsiSuite, generatePsiScalar, hashAndMask, maskPeerPoints, psiPointBytes, type PsiSuiteName } from './suite.js';
 import { createYielder } from './yield.js';
 
@@ -257,6 +259,12 @@ export interface PsiPartyConfig {
    * exactly these records: its `keyOfRow` length is checked.
    */
   deduped?: DedupedRecords;
+  /**
+   * Keep what the payload phase needs (payload.ts; curve25519, a requester that learns the
+   * intersection): the requester draws its secret with an inverse and remembers which responder
+   * position each of its keys matched; the responder keeps the requester's checked round-1 points.
+   */
+  payload?: boolean;
 }
 
 /**
@@ -278,6 +286,8 @@ export interface PsiParty {
   receiveFrame(frame: Uint8Array, signal?: AbortSignal): Promise<void>;
   /** The outcome. Only once `status === 'done'`. */
   result(): PsiPartyResult;
+  /** What the payload phase needs (payload.ts), once `'done'`, when created with `payload`. @internal */
+  payloadView(): PayloadRequesterView | PayloadResponderView;
 }
 
 type Step =
@@ -296,6 +306,8 @@ interface PeerBatch {
   readonly index: bigint;
   readonly offset: number;
   readonly count: number;
+  /** The peer's checked round-1 points (kept for the payload phase only). */
+  readonly points?: Uint8Array;
 }
 
 class Party implements PsiParty {
@@ -347,6 +359,11 @@ class Party implements PsiParty {
   private tableHit: Uint8Array | undefined;
   private matchedCount = 0;
   private phasePoints = 0;
+  private readonly payload: boolean;
+  /** Requester with payload: undoes {@link Party.scalar} (generateInvertibleScalarPair). */
+  private readonly unmask: Uint8Array | undefined;
+  /** Requester with payload: own key → the responder position (table entry) it matched, or -1. */
+  private readonly matchedEntry: Int32Array | undefined;
 
   constructor(role: 'requester' | 'responder', config: PsiPartyConfig) {
     if (config === null || typeof config !== 'object') throw new TypeError('config must be an object');
@@ -379,8 +396,20 @@ class Party implements PsiParty {
     this.selfIndexes = this.opts.interop ? Array.from({ length: k }, (_, i) => BigInt(i)) : randomIndexes(k);
     this.selfIndexes.forEach((idx, j) => this.batchOfIndex.set(idx, j));
     this.matchedKey = new Uint8Array(this.n);
+    this.payload = config.payload ?? false;
+    if (this.payload) {
+      if (this.opts.suite !== 'curve25519' || this.opts.interop) throw new TypeError("config.payload needs the curve25519 suite and no interop mode");
+      if (this.cardinality) throw new TypeError('config.payload needs a requester that learns the intersection (not cardinality-only)');
+    }
     // A fresh secret per session (draft §5: reuse would make this party a static-DH oracle).
-    this.scalar = generatePsiScalar(this.opts.suite);
+    if (this.payload && role === 'requester') {
+      const pair = generateInvertibleScalarPair();
+      this.scalar = pair.mask;
+      this.unmask = pair.unmask;
+      this.matchedEntry = new Int32Array(this.n).fill(-1);
+    } else {
+      this.scalar = generatePsiScalar(this.opts.suite);
+    }
     this.pointBytes = psiPointBytes(this.opts.suite);
     this.codes = SUITE_CODES[this.opts.suite];
     this.steps = role === 'requester' ? ['send-hs-request', 'recv-hs-response'] : ['recv-hs-request', 'send-hs-response'];
@@ -463,6 +492,7 @@ class Party implements PsiParty {
     const err = e instanceof Error ? e : new Error(String(e));
     this.failure ??= err;
     this.scalar.fill(0);
+    this.unmask?.fill(0);
     throw this.failure;
   }
 
@@ -739,7 +769,7 @@ class Party implements PsiParty {
     // The responder sends its round 1 next: start on it now rather than after the last frame.
     if (this.role === 'responder') this.prefetchRound1(signal);
     this.peerIndexSet.add(batch.index);
-    this.peerBatches.push({ index: batch.index, offset: this.peerReceived, count: k });
+    this.peerBatches.push({ index: batch.index, offset: this.peerReceived, count: k, ...(this.payload ? { points } : {}) });
     this.peerReceived = after;
     this.phasePoints = after;
     if (after === this.peerN) {
@@ -781,7 +811,11 @@ class Party implements PsiParty {
       if (hit[e] !== 0) throw new MalformedMessageError('malformed message: duplicated value');
       hit[e] = 1;
       this.matchedCount++;
-      if (positions !== undefined) this.matchedKey[this.perm.values[positions + t]!] = 1;
+      if (positions !== undefined) {
+        const key = this.perm.values[positions + t]!;
+        this.matchedKey[key] = 1;
+        if (this.matchedEntry) this.matchedEntry[key] = e;
+      }
     }
     this.r2Seen.add(batch.index);
     this.r2Points = after;
@@ -790,6 +824,16 @@ class Party implements PsiParty {
   }
 
   // ---- result -----------------------------------------------------------------------------------
+
+  payloadView(): PayloadRequesterView | PayloadResponderView {
+    if (this.status !== 'done' || !this.payload) throw new TypeError('PsiParty: no payload view (not done, or created without payload)');
+    this.perm.ensure(this.n);
+    const sendOrder = this.perm.values.subarray(0, this.n);
+    if (this.role === 'responder') {
+      return { peerBatches: this.peerBatches.map((b) => ({ index: b.index, points: b.points! })), sendOrder, keys: this.deduped.keys };
+    }
+    return { unmask: this.unmask!, batchOfIndex: this.batchOfIndex, batchSize: this.batchSize, sendOrder, matchedEntry: this.matchedEntry!, peerN: this.peerN };
+  }
 
   result(): PsiPartyResult {
     if (this.status !== 'done') throw new TypeError(`PsiParty: status is '${this.status}', not 'done'`);

@@ -181,6 +181,15 @@ export const PSI_MESSAGES = {
   sessionFrom: (who: string, peer: string) => `session from ${who} (peer ${peer}):`,
   stopped: (served: number, failed: number) => `stopped after ${served} sessions (${failed} failed)`,
   interopListening: () => 'insecure interop mode: anyone who can reach this port can take part',
+  payloadCountOnly: () => '--payload/--accept-payload deliver columns of matched records: not available with --count-only',
+  payloadSuite: (suite: string) => `--payload/--accept-payload are available with --suite curve25519 only, not ${suite}`,
+  payloadNeedsPurpose: () => '--accept-payload needs --purpose TEXT: the purpose of the release is part of the signed terms',
+  payloadMaxBytesAlone: () => 'option --payload-max-bytes applies only with --payload or --accept-payload',
+  payloadMaxBytesTooSmall: (min: number) => `option --payload-max-bytes must be at least ${min} for these columns (2 bytes, then 2 per value)`,
+  payloadTooLarge: (detail: string) => `--payload: ${detail}; raise --payload-max-bytes on both sides or shorten the values`,
+  payloadDelivered: (records: number, columns: string) => `payload: ${records} records of ${columns} delivered`,
+  payloadSealed: (records: number, columns: string) => `payload: ${columns} of ${records} records sealed for the requester (only matched ones can be opened)`,
+  payloadNotWritten: () => '--accept-payload: the delivered payload is written only with --output (add it to keep the values)',
   interopBanner: () =>
     '\n*** WARNING: --insecure-interop: NO AUTHENTICATION, NO SESSION BINDING, NO RECEIPT. ***\n' +
     '*** The peer is whoever connects; a relay in the middle goes undetected.            ***\n' +

@@ -12,6 +12,7 @@ import type { PsiProtocolOptions, PsiResult } from '../protocols/psi/index.js';
 import type { Identity } from '../session/identity.js';
 import type { PreparedPsiRecords } from '../session/run-psi.js';
 import type { KeyInput } from './key-input.js';
+import type { PayloadInput } from './payload-input.js';
 import type { Progress } from './progress.js';
 import type { InputReader } from './record-input.js';
 import type { PsiCliOptions } from './psi-options.js';
@@ -31,6 +32,11 @@ export interface PsiRunOutcome {
   ledger?: { dir: string; index: number };
   /** The co-signed billing of the receipt (priced with the responder's schedule, or the requester's), if any. */
   billing?: ReceiptBilling;
+  /**
+   * PSI with payload: the columns; requester: the delivered rows per matched key id and their
+   * number; responder: the number only when the receipt records it (both learn the intersection).
+   */
+  payload?: { columns: string[]; byKey?: Map<string, string[][]>; records: number | null };
 }
 
 /** Everything a session needs, prepared once before any socket is opened. */
@@ -55,5 +61,7 @@ export interface PsiContext {
   budget?: BudgetPolicy;
   /** The keys normalised before connecting or listening (psi-session.ts `preparePsiKeys`); every session reuses them. */
   prepared?: PreparedPsiRecords;
+  /** `--payload` (listener): every row's key fields and payload values. */
+  payload?: PayloadInput;
 }
 

@@ -6,6 +6,7 @@
 import { InputError } from '../errors.js';
 import { availableCores } from '../platform/node.js';
 import { PsiSuiteNames, type PsiSuiteName } from '../protocols/psi/suite.js';
+import { DEFAULT_PAYLOAD_MAX_BYTES, MAX_PAYLOAD_MAX_BYTES } from '../protocols/psi/payload.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS } from './listen-loop.js';
 import {
   checkConnectUrl,
@@ -75,6 +76,12 @@ export interface PsiCliOptions {
   budgetFile?: string;
   /** `--accept-price-schedule FILE`: the only peer price schedule accepted (when the peer's bills). */
   acceptPriceScheduleFile?: string;
+  /** `--payload COL[,COL…]` (listener): columns of its matched records delivered to the requester. */
+  payloadColumns?: string[];
+  /** `--accept-payload COL[,COL…]` (requester): the payload columns it accepts. */
+  acceptPayload?: string[];
+  /** `--payload-max-bytes N`: bytes every key's payload is padded to (default 256). */
+  payloadMaxBytes: number;
 }
 
 /** Default `--timeout`: the one default of every listener (listen-loop.ts). */
@@ -135,6 +142,19 @@ terms:
                           deployments that must use the national curves end to end (both sides
                           must give the same; docs/psi-protocol.md)
   --purpose TEXT          purpose / authorisation reference, signed into the receipt
+
+payload (the listener delivers columns of its matched records; docs/psi-payload.md):
+  --payload COL[,COL...]  listener: deliver these columns of my records to the requester; every
+                          record's values are sealed, and only those of matched records can be
+                          opened (all rows of a matched key; the same size for every record)
+  --accept-payload COL[,COL...]
+                          requester: accept exactly these columns (needs --purpose); they are
+                          appended to my --output rows (one row per delivered record). Columns,
+                          size, recipient (my key) and purpose are in the signed terms; a
+                          mismatch is refused on both sides
+  --payload-max-bytes N   bytes every key's payload is padded to (default ${DEFAULT_PAYLOAD_MAX_BYTES}; both sides
+                          the same): 2 + (2 + UTF-8 bytes) per value of every row of the key;
+                          the listener refuses a longer key, naming its row, before listening
 
 running:
   --keep-serving          listener: serve sessions until interrupted (default: exit after one)
@@ -210,6 +230,9 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     'price-schedule': { type: 'string' },
     budget: { type: 'string' },
     'accept-price-schedule': { type: 'string' },
+    payload: { type: 'string' },
+    'accept-payload': { type: 'string' },
+    'payload-max-bytes': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return undefined;
@@ -243,7 +266,12 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     handshakeTimeoutMs: secondsOption(values, 'handshake-timeout', DEFAULT_HANDSHAKE_TIMEOUT_MS),
     purpose: purposeOption(values) ?? '',
     insecureInterop: values['insecure-interop'] === true,
+    payloadMaxBytes: intOption(values, 'payload-max-bytes', 4, MAX_PAYLOAD_MAX_BYTES, DEFAULT_PAYLOAD_MAX_BYTES),
   };
+  const payloadText = stringOption(values, 'payload');
+  const acceptText = stringOption(values, 'accept-payload');
+  if (payloadText !== undefined) opts.payloadColumns = parseColumnList(payloadText, 'payload');
+  if (acceptText !== undefined) opts.acceptPayload = parseColumnList(acceptText, 'accept-payload');
   if (listen) opts.listen = listen;
   if (connect !== undefined) opts.connect = connect;
   const optional = {
@@ -273,6 +301,16 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   listenerOnly('output-dir', opts.outputDir !== undefined);
   listenerOnly('handshake-timeout', values['handshake-timeout'] !== undefined);
   if (opts.ca !== undefined && mode !== 'connect') throw new InputError(M.onlyWith('ca', '--connect'));
+  listenerOnly('payload', opts.payloadColumns !== undefined);
+  if (opts.acceptPayload !== undefined && mode !== 'connect') throw new InputError(M.onlyWith('accept-payload', '--connect'));
+  const payload = opts.payloadColumns ?? opts.acceptPayload;
+  if (payload === undefined && values['payload-max-bytes'] !== undefined) throw new InputError(P.payloadMaxBytesAlone());
+  if (payload !== undefined) {
+    if (opts.countOnly) throw new InputError(P.payloadCountOnly());
+    if (opts.suite !== 'curve25519') throw new InputError(P.payloadSuite(opts.suite));
+    if (opts.payloadMaxBytes < 2 + 2 * payload.length) throw new InputError(P.payloadMaxBytesTooSmall(2 + 2 * payload.length));
+    if (opts.acceptPayload !== undefined && opts.purpose.trim() === '' && !opts.insecureInterop) throw new InputError(P.payloadNeedsPurpose());
+  }
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new InputError(M.goTogether('tls-cert', 'tls-key'));
   if (opts.ca !== undefined) checkConnectUrl(connect!, opts.ca);
 
@@ -303,6 +341,8 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
       ['budget', opts.budgetFile !== undefined],
       ['accept-price-schedule', opts.acceptPriceScheduleFile !== undefined],
       ['purpose', values.purpose !== undefined],
+      ['payload', opts.payloadColumns !== undefined],
+      ['accept-payload', opts.acceptPayload !== undefined],
     ] as const) {
       if (given) throw new InputError(P.meaninglessInInterop(flag));
     }

@@ -11,6 +11,7 @@
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import type { PsiProgress } from '../protocols/psi/party.js';
 import { preparePsiRecords, runPsi, type PsiTerms } from '../session/run-psi.js';
+import { PAYLOAD_OPTIONS } from '../session/payload-terms.js';
 import { receiptSource } from './summary.js';
 import type { SessionPolicy } from '../session/session.js';
 import type { FrameTransport } from '../transport/types.js';
@@ -68,7 +69,8 @@ export function policyOf(opts: PsiCliOptions): SessionPolicy {
  */
 export async function preparePsiKeys(ctx: PsiContext, signal?: AbortSignal): Promise<void> {
   if (ctx.opts.insecureInterop) return; // interop mode hashes raw ids, without the session layer
-  ctx.prepared ??= await preparePsiRecords(ctx.input.fields, { keySchema: { columns: ctx.opts.keyColumns }, ...(signal ? { signal } : {}) });
+  // With --payload the listener passes every data row (several rows may share a key).
+  ctx.prepared ??= await preparePsiRecords(ctx.payload?.records ?? ctx.input.fields, { keySchema: { columns: ctx.opts.keyColumns }, ...(signal ? { signal } : {}) });
 }
 
 /**
@@ -104,9 +106,12 @@ export async function runSessionPsi(
   // A budget is reserved once the peer is authenticated and settled by the appended receipt;
   // released when the run is over, so that a run that failed before its receipt gives it back.
   const budget = ledger && ctx.budget ? budgetCheck(ledger, ctx.budget, role, ctx.input.ids.length) : undefined;
+  // PSI with payload: the listener passes every data row (several rows may share a key), the
+  // requester its distinct keys as always.
+  const payloadIn = ctx.payload;
   const common = {
     // Column names travel only for the messages of a schema mismatch; the count and profile are compared.
-    ...(ctx.prepared ? { records: ctx.prepared } : { records: ctx.input.fields, keySchema: { columns: opts.keyColumns } }),
+    ...(ctx.prepared ? { records: ctx.prepared } : { records: payloadIn !== undefined && role === 'responder' ? payloadIn.records : ctx.input.fields, keySchema: { columns: opts.keyColumns } }),
     suite: opts.suite,
     transport,
     identity: ctx.identity!,
@@ -124,8 +129,18 @@ export async function runSessionPsi(
   try {
     r =
       role === 'requester'
-        ? await runPsi({ ...common, role, terms: termsOf(opts) })
-        : await runPsi({ ...common, role, policy: policyOf(opts) });
+        ? await runPsi({
+            ...common,
+            role,
+            terms: termsOf(opts),
+            ...(opts.acceptPayload !== undefined ? { payload: { columns: opts.acceptPayload, maxBytes: opts.payloadMaxBytes } } : {}),
+          })
+        : await runPsi({
+            ...common,
+            role,
+            policy: policyOf(opts),
+            ...(payloadIn !== undefined ? { payload: { columns: payloadIn.columns, rows: payloadIn.rows, maxBytes: payloadIn.maxBytes } } : {}),
+          });
   } catch (err) {
     noteAbortedRun(err, last, appended);
     throw err;
@@ -133,11 +148,27 @@ export async function runSessionPsi(
     await budget?.release();
   }
   const peer = r.receipt.body.parties.find((p) => p.role !== role);
+  let intersection = r.intersectionRows;
+  if (payloadIn !== undefined && intersection !== undefined) {
+    // Rows of the input → its distinct keys (what the rest of the CLI indexes by).
+    const keys = new Set<number>();
+    for (const row of intersection) if (payloadIn.keyIndexOfRecord[row]! >= 0) keys.add(payloadIn.keyIndexOfRecord[row]!);
+    intersection = [...keys].sort((a, b) => a - b);
+  }
+  let payload: PsiRunOutcome['payload'];
+  if (r.payloadColumns !== undefined) {
+    const byKey = new Map<string, string[][]>();
+    (r.intersectionRows ?? []).forEach((row, i) => byKey.set(ctx.input.ids[row]!, r.payloads![i]!));
+    payload = { columns: r.payloadColumns, byKey, records: r.payloadRecords ?? 0 };
+  } else if (payloadIn !== undefined) {
+    const recorded = r.receipt.body.options[PAYLOAD_OPTIONS.records];
+    payload = { columns: payloadIn.columns, records: recorded !== undefined ? Number(recorded) : null };
+  }
   const outcome: PsiRunOutcome = {
     role,
     result: {
       learned: r.learned,
-      ...(r.intersectionRows !== undefined ? { intersection: r.intersectionRows } : {}),
+      ...(intersection !== undefined ? { intersection } : {}),
       ...(r.intersectionSize !== undefined ? { intersectionSize: r.intersectionSize } : {}),
       peerSetSize: r.peerDistinctKeys,
       selfSetSize: r.distinctKeys,
@@ -145,6 +176,7 @@ export async function runSessionPsi(
       bytesReceived: r.bytesReceived,
     },
     receipt: r.receipt,
+    ...(payload !== undefined ? { payload } : {}),
     bytesSent: r.bytesSent,
     bytesReceived: r.bytesReceived,
     ...(peer ? { peerPublicKey: peer.publicKey } : {}),

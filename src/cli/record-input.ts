@@ -215,6 +215,11 @@ export interface MatchingRowsOutput {
   replace?: boolean;
   onBytes?: (n: number) => void;
   signal?: AbortSignal;
+  /**
+   * Columns appended to every matched row (PSI with payload): `rowsFor(keyValues)` gives the rows
+   * of values to append; the matched row is written once per appended row (a join).
+   */
+  append?: { header: readonly string[]; rowsFor: (keyValues: readonly string[]) => readonly (readonly string[])[] };
 }
 
 /**
@@ -236,15 +241,18 @@ export async function writeMatchingInputRows(
 ): Promise<number> {
   let header: readonly string[] = [];
   const toDb = isDatabaseOutput(out.output);
+  // Appended columns keep their names; one that the input has already gets the prefix `payload_`.
+  const fullHeader = (): readonly string[] =>
+    out.append === undefined ? header : [...header, ...out.append.header.map((h) => (header.includes(h) ? `payload_${h}` : h))];
   type Writer = { write(rows: (readonly (string | null)[])[]): Promise<void>; commit(): Promise<number>; abort(): Promise<void> };
   let writer: Writer | undefined;
   let pendingWriter: Promise<Writer> | undefined;
   const openWriter = async (): Promise<Writer> => {
-    if (toDb) return openTableSink(out.output, out.table!, header, { replace: out.replace === true });
+    if (toDb) return openTableSink(out.output, out.table!, fullHeader(), { replace: out.replace === true });
     const file = await openAtomicOutput(out.output, { force: out.replace === true });
     const enc = new TextEncoder();
     let n = 0;
-    await file.write(enc.encode(`${header.map(csvField).join(',')}\r\n`));
+    await file.write(enc.encode(`${fullHeader().map(csvField).join(',')}\r\n`));
     return {
       async write(rows) {
         n += rows.length;
@@ -265,8 +273,15 @@ export async function writeMatchingInputRows(
       keyColumns,
       async (row) => {
         if (!isMatch(row.values)) return;
-        batch.push(row.cells!);
-        written++;
+        if (out.append === undefined) {
+          batch.push(row.cells!);
+          written++;
+        } else {
+          for (const extra of out.append.rowsFor(row.values)) {
+            batch.push([...row.cells!, ...extra]);
+            written++;
+          }
+        }
         if (batch.length >= BATCH) {
           writer ??= await (pendingWriter ??= openWriter());
           const b = batch;

@@ -40,6 +40,7 @@ import { serveListener } from '../listen-loop.js';
 import { loadBudgetPolicy, loadPriceSchedule, openCliLedger } from '../ledger-wiring.js';
 import { PSI_PROTOCOL_NAME } from '../../session/run-psi.js';
 import type { PsiContext, PsiRunOutcome } from '../psi-context.js';
+import { readPayloadInput, type PayloadInput } from '../payload-input.js';
 
 const PHASE_LABELS: Record<string, string> = {
   handshake: 'handshake',
@@ -129,7 +130,8 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
   if (output !== undefined) {
     if (!result.intersection) throw new InputError(M.noIntersection());
     const matches = new Set(result.intersection.map((i) => input.ids[i]!));
-    if (input.scan && !isDatabaseOutput(output)) {
+    const delivered = outcome.payload?.byKey;
+    if (input.scan && !isDatabaseOutput(output) && delivered === undefined) {
       ctx.progress.phase('writing', input.scan.bytes, 'B');
       outputRows = await writeMatchingRows(opts.input, output, opts.keyColumns, normalizeKey, matches, input.scan.sha256, {
         onBytes: (n) => ctx.progress.update(n),
@@ -151,6 +153,10 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
           output,
           ...(opts.outputTable !== undefined ? { table: opts.outputTable } : {}),
           replace: opts.replace || (opts.force && opts.outputDir === undefined),
+          // PSI with payload: the delivered columns appended, one output row per delivered record.
+          ...(delivered !== undefined
+            ? { append: { header: outcome.payload!.columns, rowsFor: (values: readonly string[]) => delivered.get(keyId(normalizeKey(values)!)) ?? [] } }
+            : {}),
           onBytes: (n) => ctx.progress.update(n),
           signal: cliSignal,
         },
@@ -165,6 +171,13 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
       ? M.responderDone(opts.countOnly, input.ids.length, result.peerSetSize)
       : M.intersection(size, input.ids.length, result.peerSetSize, learned === 'cardinality'),
   );
+  const payload = outcome.payload;
+  if (payload?.byKey !== undefined) {
+    reporter.info(M.payloadDelivered(payload.records ?? 0, payload.columns.join(',')));
+    if (output === undefined) reporter.warn(M.payloadNotWritten());
+  } else if (payload !== undefined) {
+    reporter.info(M.payloadSealed(input.rows - input.skippedRows, payload.columns.join(',')));
+  }
   if (outputRows !== null) reporter.info(isDatabaseOutput(output) ? DATABASE_MESSAGES.wroteTable(outputRows, opts.outputTable!, databaseLabel(output!)) : M.wroteRows(outputRows, output!));
   if (outcome.ledger) reporter.info(SESSION_MESSAGES.receiptAppended(outcome.ledger.dir, outcome.ledger.index));
   if (outcome.billing) reporter.info(SESSION_MESSAGES.billed(outcome.billing));
@@ -193,6 +206,7 @@ async function finish(ctx: PsiContext, outcome: PsiRunOutcome, startedAt: number
     receipt: outcome.receipt ?? null,
     ledger: outcome.ledger ?? null,
     billing: outcome.billing ?? null,
+    ...(payload !== undefined ? { payloadColumns: payload.columns, payloadRecords: payload.records } : {}),
   });
   return 0;
 }
@@ -364,7 +378,9 @@ export async function run(argv: string[]): Promise<number> {
   const peerKey = opts.peerKeyFile !== undefined ? await loadPeerKey(opts.peerKeyFile) : undefined;
 
   // A query's snapshot stays open until the rows for --output have been read again from it.
-  const reader = await openInput(opts.input, opts.query, { keepOpen: opts.output !== undefined || opts.outputDir !== undefined });
+  const reader = await openInput(opts.input, opts.query, {
+    keepOpen: opts.output !== undefined || opts.outputDir !== undefined || opts.payloadColumns !== undefined,
+  });
   let input: KeyInput;
   try {
     if (reader.kind === 'file') progress.phase('reading input', (await stat(opts.input).catch(() => ({ size: 0 }))).size, 'B');
@@ -385,6 +401,17 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (input.skippedRows > 0) {
     reporter.warn(CSV_MESSAGES.emptyKeysSkipped(input.skippedRows, input.firstSkippedRow));
+  }
+  // --payload: the delivered columns of every row, every key's payload checked against
+  // --payload-max-bytes before listening.
+  let payload: PayloadInput | undefined;
+  if (opts.payloadColumns !== undefined) {
+    try {
+      payload = await readPayloadInput(reader, input, opts.keyColumns, opts.payloadColumns, opts.payloadMaxBytes, cliSignal);
+    } catch (err) {
+      await reader.close();
+      throw err;
+    }
   }
 
   // The ledger is opened (and checked) before any peer is contacted: a broken ledger is found now,
@@ -416,6 +443,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(schedule ? { schedule } : {}),
       ...(budget ? { budget } : {}),
       ...(acceptSchedule ? { acceptSchedule } : {}),
+      ...(payload ? { payload } : {}),
     };
     return opts.mode === 'connect' ? await requester(ctx, startedAt) : await listener(ctx, startedAt);
   } finally {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateInvertibleScalarPair } from '../src/crypto/scalar.js';
-import { LimitExceededError, VerificationFailedError } from '../src/errors.js';
+import { InvalidPointError, LimitExceededError } from '../src/errors.js';
 import { createInlineExecutor, type CryptoExecutor } from '../src/protocols/executor.js';
 import { dedupeRecords, encodePayloadPlaintexts, normalizeKey, runPsiProtocol, sealedPayloadBytes, type PsiResult } from '../src/protocols/index.js';
 import { decodePayloadBatch, openPayloadForTest, PayloadBatchType, payloadKeyForTest } from '../src/protocols/psi/payload.js';
@@ -191,35 +191,54 @@ describe('PSI with payload (protocol)', () => {
     expect(encodePayloadPlaintexts(d, [['aaaaa'], ['b'], ['ccccc']], 1, 16).map((p) => p.length)).toEqual([16, 16]);
   });
 
-  it('fails the requester with VerificationFailedError when a matched payload was altered', async () => {
+  /** Runs a ['a','b'] × ['b','c'] payload PSI whose responder rewrites its payload frames with `tamper`. */
+  async function tampered(tamper: (f: Uint8Array) => Uint8Array) {
     const requesterRecords = keys(['a', 'b']);
     const responderRecords = keys(['b', 'c']);
     const deduped = dedupeRecords(responderRecords);
     const plaintexts = encodePayloadPlaintexts(deduped, [['1'], ['2']], 1, 32);
     const [a, b] = createMemoryTransportPair();
-    // Flip a bit in every sealed payload the responder sends.
     const evil = new Proxy(b, {
       get(target, prop, receiver) {
-        if (prop === 'send') {
-          return (f: Uint8Array, signal?: AbortSignal) => {
-            if (f[0] === PayloadBatchType.SEALED) {
-              f = f.slice();
-              f[f.length - 1]! ^= 1;
-              f[f.length - 1 - sealedPayloadBytes(32)]! ^= 1;
-            }
-            return target.send(f, signal);
-          };
-        }
+        if (prop === 'send') return (f: Uint8Array, signal?: AbortSignal) => target.send(tamper(f), signal);
         const v = Reflect.get(target, prop, receiver);
         return typeof v === 'function' ? v.bind(target) : v;
       },
     });
-    const results = await Promise.allSettled([
+    return Promise.allSettled([
       runPsiProtocol({ role: 'requester', records: requesterRecords, transport: a, ekm, executor, options: { output: 'requester' }, payload: { columns: 1, maxBytes: 32 } }),
       runPsiProtocol({ role: 'responder', records: responderRecords, deduped, transport: evil, ekm, executor, options: { output: 'requester' }, payload: { columns: 1, maxBytes: 32, plaintexts } }),
     ]);
-    expect(results[0].status).toBe('rejected');
-    expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(VerificationFailedError);
+  }
+
+  it('counts an altered matched payload as a failure without failing the run (no selective failure)', async () => {
+    // Flip a bit in every sealed payload: the matched one ('b') fails, the run still completes,
+    // so a cheating responder cannot learn from the outcome which of its records matched.
+    const results = await tampered((f) => {
+      if (f[0] !== PayloadBatchType.SEALED) return f;
+      const g = f.slice();
+      for (let off = g.length - 1; off > 18; off -= sealedPayloadBytes(32)) g[off]! ^= 1;
+      return g;
+    });
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    const req = (results[0] as PromiseFulfilledResult<PsiResult>).value;
+    expect(req.intersection).toEqual([1]);
+    expect(req.payloadFailures).toBe(1);
+    expect(req.payloadRecords).toBe(0);
+    expect(req.payloadOfKey!.every((p) => p === undefined)).toBe(true);
+  });
+
+  it('fails the run on an invalid c-masked point whether or not its record matched', async () => {
+    for (const position of [0, 1]) {
+      const results = await tampered((f) => {
+        if (f[0] !== PayloadBatchType.POINTS) return f;
+        const g = f.slice();
+        g.fill(0, 18 + 32 * position, 18 + 32 * (position + 1)); // u = 0: a low-order point
+        return g;
+      });
+      expect(results[0].status).toBe('rejected');
+      expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(InvalidPointError);
+    }
   });
 
   it('refuses payload with the sm2-sm3 suite or count-only', async () => {

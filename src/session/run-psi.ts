@@ -500,6 +500,12 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
       ...(payloadRecords !== undefined && bothLearn ? { options: { [PAYLOAD_OPTIONS.records]: String(payloadRecords) } } : {}),
     });
     await finish(receipt);
+    if (role === 'requester' && (result.payloadFailures ?? 0) > 0) {
+      // Raised only now, after the receipt: failing earlier would show the responder whether the
+      // records it corrupted matched (selective failure; docs/psi-payload.md).
+      afterReceipt = new VerificationFailedError(`${result.payloadFailures} matched payload(s) failed authentication: the responder sent wrong payloads`);
+      throw afterReceipt;
+    }
     if (receipt.body.outcome === 'withheld') {
       afterReceipt = new GuardrailRefusedError(`intersection below the minimum of ${k}: result withheld`);
       throw afterReceipt;

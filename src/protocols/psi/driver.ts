@@ -95,6 +95,12 @@ export interface PsiResult {
   payloadOfKey?: (string[][] | undefined)[];
   /** Requester with payload: the responder rows whose payload was delivered (opened). */
   payloadRecords?: number;
+  /**
+   * Requester with payload: matched records whose payload failed authentication (a cheating or
+   * faulty responder). The run still completes, so the responder cannot tell which of its
+   * records matched by corrupting them; the caller treats a non-zero count as an error.
+   */
+  payloadFailures?: number;
   /** Bytes this run sent (frame payloads, from the transport's counters). */
   bytesSent: number;
   /** Bytes this run received. */
@@ -218,7 +224,7 @@ export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
     ...(r.intersectionSize !== undefined ? { intersectionSize: r.intersectionSize } : {}),
     peerSetSize: r.peerSetSize,
     selfSetSize: r.selfSetSize,
-    ...(receiver !== undefined ? { payloadOfKey: receiver.rowsOfKey, payloadRecords: receiver.delivered } : {}),
+    ...(receiver !== undefined ? { payloadOfKey: receiver.rowsOfKey, payloadRecords: receiver.delivered, payloadFailures: receiver.failed } : {}),
     bytesSent: transport.stats.bytesSent - sent0,
     bytesReceived: transport.stats.bytesReceived - received0,
   };

@@ -25,6 +25,7 @@
  */
 import { aeadAvailable, AEAD_TAG_BYTES, openOnce, sealOnce } from '../../crypto/aead.js';
 import { POINT_BYTES } from '../../crypto/constants.js';
+import { decodePointBatch } from '../../crypto/point.js';
 import { generateScalar } from '../../crypto/scalar.js';
 import { sha256 } from '../../crypto/sha256.js';
 import {
@@ -32,7 +33,6 @@ import {
   MalformedMessageError,
   UnexpectedMessageError,
   UnsupportedError,
-  VerificationFailedError,
   throwIfAborted,
 } from '../../errors.js';
 import { BinaryReader, BinaryWriter } from '../../utils/binary.js';
@@ -337,6 +337,12 @@ export class PayloadReceiver {
   readonly rowsOfKey: (string[][] | undefined)[];
   /** Responder rows delivered (summed over matched keys). */
   delivered = 0;
+  /**
+   * Matched records whose payload did not open (or was not canonical). Not an error here: failing
+   * the run at this point would tell a cheating responder which of its records matched (selective
+   * failure); the session layer reports it after the receipt.
+   */
+  failed = 0;
 
   constructor(
     private readonly view: PayloadRequesterView,
@@ -376,6 +382,8 @@ export class PayloadReceiver {
     const from = j * v.batchSize;
     const k = b.data.length / POINT_BYTES;
     if (k !== Math.min(this.#n, from + v.batchSize) - from) throw new UnexpectedMessageError('unexpected message: wrong number of points in payload batch');
+    // Every point is checked, matched or not, so that a bad one fails the run whatever matched.
+    decodePointBatch(b.data, from);
     this.#seen.add(b.index);
     this.#points += k;
     if (b.isLastBatch !== (this.#points === this.#n)) throw new UnexpectedMessageError('unexpected message: is_last_batch does not match the expected count');
@@ -410,9 +418,19 @@ export class PayloadReceiver {
       const plain = openOnce(key, payloadAd(this.ekm, p), b.data.subarray((p - this.#position) * L, (p - this.#position + 1) * L));
       key.fill(0);
       this.#keys.delete(p);
-      if (plain === undefined) throw new VerificationFailedError('the payload of a matched record failed authentication');
-      const rows = decodePayloadPlaintext(plain, this.columns);
-      plain.fill(0);
+      let rows: string[][] | undefined;
+      if (plain !== undefined) {
+        try {
+          rows = decodePayloadPlaintext(plain, this.columns);
+        } catch {
+          rows = undefined;
+        }
+        plain.fill(0);
+      }
+      if (rows === undefined) {
+        this.failed++;
+        continue;
+      }
       this.rowsOfKey[ownKey] = rows;
       this.delivered += rows.length;
     }

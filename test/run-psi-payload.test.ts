@@ -1,0 +1,84 @@
+/**
+ * `runPsi` with a payload over the in-memory pair: the SDK result (payloads aligned with
+ * intersectionRows), the signed terms and receipts, and the refusals on both sides.
+ */
+import { describe, expect, it } from 'vitest';
+import { LimitExceededError, TermsRefusedError } from '../src/errors.js';
+import { generateIdentity } from '../src/session/identity.js';
+import { runPsi, type PsiPayloadSpec, type PsiTerms } from '../src/session/run-psi.js';
+import { createMemoryTransportPair } from '../src/transport/index.js';
+import { toHex } from '../src/utils/bytes.js';
+
+const pharma = generateIdentity();
+const hospital = generateIdentity();
+
+const A = ['p1', 'P2', 'p3', 'p2', 'p9'];
+const B = ['p2', 'p3', 'p4', 'p2', 'p7'];
+const Brows = [['ward 1', '10'], ['ward 2', '20'], ['ward 3', '30'], ['ward "4", east', '40'], ['ward 7', '70']];
+
+async function both(terms: PsiTerms, accept: PsiPayloadSpec | undefined, offer: PsiPayloadSpec | undefined) {
+  const [a, b] = createMemoryTransportPair();
+  return Promise.allSettled([
+    runPsi({ role: 'requester', records: A, transport: a, identity: pharma, peerPublicKey: hospital.publicKey, terms, ...(accept ? { payload: accept } : {}) }),
+    runPsi({ role: 'responder', records: B, transport: b, identity: hospital, peerPublicKey: pharma.publicKey, ...(offer ? { payload: offer } : {}) }),
+  ]);
+}
+
+describe('runPsi with payload', () => {
+  it('returns every payload row of each matched key, aligned with intersectionRows; receipts record the terms, not values', async () => {
+    const [r, s] = await both({ purpose: 'audit' }, { columns: ['ward', 'cost'] }, { columns: ['ward', 'cost'], rows: Brows });
+    if (r.status === 'rejected') throw r.reason;
+    if (s.status === 'rejected') throw s.reason;
+    const req = r.value;
+    expect(req.intersectionRows).toEqual([1, 2, 3]);
+    expect(req.payloadColumns).toEqual(['ward', 'cost']);
+    expect(req.payloads).toEqual([
+      [['ward 1', '10'], ['ward "4", east', '40']],
+      [['ward 2', '20']],
+      [['ward 1', '10'], ['ward "4", east', '40']],
+    ]);
+    expect(req.payloadRecords).toBe(3);
+    expect(s.value.payloads).toBeUndefined();
+    const o = req.receipt.body.options;
+    expect(o['payload-columns']).toBe('ward,cost');
+    expect(o['payload-max-bytes']).toBe('256');
+    expect(o['payload-recipient']).toBe(toHex(pharma.publicKey));
+    // Reveal requester: the responder must not learn how many of its records were delivered.
+    expect(o['payload-records']).toBeUndefined();
+    expect(req.receipt).toEqual(s.value.receipt);
+  });
+
+  it('records payload-records in the co-signed receipt when both learn the intersection', async () => {
+    const [r, s] = await both({ purpose: 'audit', reveal: 'both' }, { columns: ['ward', 'cost'] }, { columns: ['ward', 'cost'], rows: Brows });
+    if (r.status === 'rejected') throw r.reason;
+    if (s.status === 'rejected') throw s.reason;
+    expect(r.value.receipt.body.options['payload-records']).toBe('3');
+    expect(s.value.receipt).toEqual(r.value.receipt);
+  });
+
+  it('refuses mismatched payload terms on both sides', async () => {
+    for (const [accept, offer, reason] of [
+      [{ columns: ['ward'] }, undefined, /responder delivers none/],
+      [undefined, { columns: ['ward'], rows: Brows.map((x) => [x[0]!]) }, /did not accept/],
+      [{ columns: ['cost', 'ward'] }, { columns: ['ward', 'cost'], rows: Brows }, /payloads differ: requester accepts cost,ward/],
+      [{ columns: ['ward'], maxBytes: 64 }, { columns: ['ward'], rows: Brows.map((x) => [x[0]!]) }, /payloads differ: requester accepts ward \(64 bytes\); responder delivers ward \(256 bytes\)/],
+    ] as const) {
+      const results = await both({ purpose: 'audit' }, accept as PsiPayloadSpec | undefined, offer as PsiPayloadSpec | undefined);
+      for (const x of results) {
+        expect(x.status).toBe('rejected');
+        expect((x as PromiseRejectedResult).reason).toBeInstanceOf(TermsRefusedError);
+        expect(String((x as PromiseRejectedResult).reason.message)).toMatch(reason);
+      }
+    }
+  });
+
+  it('checks the arguments before the session: purpose, suite, count-only, oversize rows', async () => {
+    const [a] = createMemoryTransportPair();
+    const common = { records: A, transport: a, identity: pharma, peerPublicKey: hospital.publicKey };
+    await expect(runPsi({ ...common, role: 'requester', payload: { columns: ['ward'] } })).rejects.toThrow(/purpose/);
+    await expect(runPsi({ ...common, role: 'requester', terms: { purpose: 'x', countOnly: true }, payload: { columns: ['ward'] } })).rejects.toThrow(/countOnly/);
+    await expect(runPsi({ ...common, role: 'requester', suite: 'sm2-sm3', terms: { purpose: 'x' }, payload: { columns: ['ward'] } })).rejects.toThrow(/curve25519 only/);
+    await expect(runPsi({ ...common, role: 'responder', payload: { columns: ['ward'], rows: A.map(() => ['x'.repeat(300)]) } })).rejects.toThrow(LimitExceededError);
+    await expect(runPsi({ ...common, role: 'responder', payload: { columns: ['a,b'], rows: A.map(() => ['x']) } })).rejects.toThrow(/without commas/);
+  });
+});

@@ -64,12 +64,14 @@ beforeAll(() => {
 afterEach(killAll);
 afterAll(() => tmp.cleanup());
 
+/** `--workers 0` unless the extra arguments give `--workers`. */
+const workers = (extra: string[]) => (extra.includes('--workers') ? [] : ['--workers', '0']);
 const listener = (...extra: string[]) => [
-  'psi', '--listen', '127.0.0.1:0', '--identity', p('hospital'), '--peer-key', p('pharma/identity.pub'), '--workers', '0',
+  'psi', '--listen', '127.0.0.1:0', '--identity', p('hospital'), '--peer-key', p('pharma/identity.pub'), ...workers(extra),
   '--input', p('hospital.csv'), '--key', 'patient_id', '--json', ...extra,
 ];
 const requester = (url: string, ...extra: string[]) => [
-  'psi', '--connect', url, '--identity', p('pharma'), '--peer-key', p('hospital/identity.pub'), '--workers', '0',
+  'psi', '--connect', url, '--identity', p('pharma'), '--peer-key', p('hospital/identity.pub'), ...workers(extra),
   '--input', p('pharma.csv'), '--key', 'resident_id', '--json', ...extra,
 ];
 
@@ -89,8 +91,9 @@ function plainJoin(cols: string[]): string[][] {
 
 describe('dataport psi --payload', () => {
   it("appends exactly the plain join's payload columns to the requester's matched rows; receipts record columns and count", async () => {
-    const { l, r } = await runCliPair(listener('--payload', 'ward,cost_yuan', '--reveal', 'both', '--ledger', p('ledger-h')), (url) =>
-      requester(url, '--accept-payload', 'ward,cost_yuan', '--purpose', 'programme audit', '--reveal', 'both', '--output', p('out.csv'), '--ledger', p('ledger-p')),
+    // On the worker pool (2 workers each): the extra multiplications of the payload phase run there.
+    const { l, r } = await runCliPair(listener('--payload', 'ward,cost_yuan', '--reveal', 'both', '--ledger', p('ledger-h'), '--workers', '2'), (url) =>
+      requester(url, '--accept-payload', 'ward,cost_yuan', '--purpose', 'programme audit', '--reveal', 'both', '--output', p('out.csv'), '--ledger', p('ledger-p'), '--workers', '2'),
     );
     expect(r.code, r.stderr).toBe(0);
     expect(l.code, l.stderr).toBe(0);

@@ -769,7 +769,7 @@ class Party implements PsiParty {
     // The responder sends its round 1 next: start on it now rather than after the last frame.
     if (this.role === 'responder') this.prefetchRound1(signal);
     this.peerIndexSet.add(batch.index);
-    this.peerBatches.push({ index: batch.index, offset: this.peerReceived, count: k, ...(this.payload ? { points } : {}) });
+    this.peerBatches.push({ index: batch.index, offset: this.peerReceived, count: k, ...(this.payload ? { points: points.slice() } : {}) });
     this.peerReceived = after;
     this.phasePoints = after;
     if (after === this.peerN) {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateInvertibleScalarPair } from '../src/crypto/scalar.js';
-import { InvalidPointError, LimitExceededError } from '../src/errors.js';
+import { InvalidPointError, LimitExceededError, MalformedMessageError, UnexpectedMessageError } from '../src/errors.js';
 import { createInlineExecutor, type CryptoExecutor } from '../src/protocols/executor.js';
 import { dedupeRecords, encodePayloadPlaintexts, normalizeKey, runPsiProtocol, sealedPayloadBytes, type PsiResult } from '../src/protocols/index.js';
 import { decodePayloadBatch, openPayloadForTest, PayloadBatchType, payloadKeyForTest } from '../src/protocols/psi/payload.js';
@@ -238,6 +238,24 @@ describe('PSI with payload (protocol)', () => {
       });
       expect(results[0].status).toBe('rejected');
       expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(InvalidPointError);
+    }
+  });
+
+  it('fails the run on malformed or out-of-place payload frames', async () => {
+    const cases: [(f: Uint8Array) => Uint8Array, new (...a: never[]) => Error][] = [
+      // A sealed batch announced at another position.
+      [(f) => (f[0] === PayloadBatchType.SEALED ? Object.assign(f.slice(), { [8]: f[8]! ^ 1 }) : f), UnexpectedMessageError],
+      // Points where sealed payloads are expected (and the other way round).
+      [(f) => (f[0] === PayloadBatchType.POINTS ? Object.assign(f.slice(), { [0]: PayloadBatchType.SEALED }) : f), UnexpectedMessageError],
+      // An unknown frame type.
+      [(f) => (f[0] === PayloadBatchType.SEALED ? Object.assign(f.slice(), { [0]: 0x13 }) : f), MalformedMessageError],
+      // A truncated sealed payload (not a whole number of records).
+      [(f) => (f[0] === PayloadBatchType.SEALED ? f.slice(0, f.length - 1) : f), MalformedMessageError],
+    ];
+    for (const [tamper, type] of cases) {
+      const results = await tampered(tamper);
+      expect(results[0].status).toBe('rejected');
+      expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(type);
     }
   });
 

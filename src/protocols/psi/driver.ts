@@ -200,6 +200,7 @@ export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
           const frame = await sender.nextFrame(signal);
           await transport.send(frame, signal);
         }
+        sender.dispose();
       } else {
         receiver = new PayloadReceiver(party.payloadView() as PayloadRequesterView, args.ekm, args.executor, payload.columns, payload.maxBytes);
         while (!receiver.done) {

@@ -148,7 +148,6 @@ describe('dataport psi --payload', () => {
   it('checks the options before anything else', async () => {
     for (const [args, pattern] of [
       [['--payload', 'ward', '--count-only'], /not available with --count-only/],
-      [['--payload', 'ward', '--suite', 'sm2-sm3'], /curve25519 only/],
       [['--payload-max-bytes', '300'], /applies only with --payload/],
     ] as const) {
       const res = await runCli(listener(...args));

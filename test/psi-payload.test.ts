@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateInvertibleScalarPair } from '../src/crypto/scalar.js';
+import { ppcaHashBatch } from '../src/crypto/ppca-suite.js';
+import { generateInvertiblePsiScalarPair, multiplyPsiPoints, PsiSuiteNames, type PsiSuiteName } from '../src/protocols/psi/suite.js';
 import { InvalidPointError, LimitExceededError, MalformedMessageError, UnexpectedMessageError } from '../src/errors.js';
 import { createInlineExecutor, type CryptoExecutor } from '../src/protocols/executor.js';
 import { dedupeRecords, encodePayloadPlaintexts, normalizeKey, runPsiProtocol, sealedPayloadBytes, type PsiResult } from '../src/protocols/index.js';
@@ -59,6 +61,11 @@ function recording(ex: CryptoExecutor, scalars: Uint8Array[]): CryptoExecutor {
       scalars.push(s.slice());
       return ex.multiply(s, p, signal);
     },
+    ppcaHash: ex.ppcaHash!.bind(ex),
+    ppcaMultiply: (suite, s, p, signal) => {
+      scalars.push(s.slice());
+      return ex.ppcaMultiply!(suite, s, p, signal);
+    },
   };
 }
 
@@ -66,6 +73,7 @@ async function run(
   output: 'requester' | 'both' = 'requester',
   maxBytes = 128,
   batchSize = 3,
+  suite: PsiSuiteName = 'curve25519',
 ): Promise<{ req: PsiResult; res: PsiResult; cap: Captured; plaintexts: Uint8Array[] }> {
   const requesterRecords = keys(mine);
   const responderRecords = keys(theirs.map((r) => r[0]));
@@ -80,7 +88,7 @@ async function run(
       transport: tapped(a, cap.frames),
       ekm,
       executor: recording(executor, cap.scalars),
-      options: { output, batchSize },
+      options: { output, batchSize, suite },
       payload: { columns: 2, maxBytes },
     }),
     runPsiProtocol({
@@ -90,7 +98,7 @@ async function run(
       transport: b,
       ekm,
       executor,
-      options: { output, batchSize },
+      options: { output, batchSize, suite },
       payload: { columns: 2, maxBytes, plaintexts },
     }),
   ]);
@@ -120,9 +128,16 @@ describe('PSI with payload (protocol)', () => {
     expect(Buffer.from(back).toString('hex')).toBe(Buffer.from(points).toString('hex'));
   });
 
-  for (const output of ['requester', 'both'] as const) {
-    it(`delivers exactly the plain join's payloads, for matched records only (output ${output})`, async () => {
-      const { req, res } = await run(output);
+  it('the sm2-sm3 unmask key undoes the mask key on hashed points', async () => {
+    const { mask, unmask } = generateInvertiblePsiScalarPair('sm2-sm3');
+    const points = ppcaHashBatch('sm2-sm3-tai', keys(['a', 'b', 'c']).map((k) => k!));
+    const back = await multiplyPsiPoints('sm2-sm3', executor, unmask, await multiplyPsiPoints('sm2-sm3', executor, mask, points));
+    expect(Buffer.from(back).toString('hex')).toBe(Buffer.from(points).toString('hex'));
+  });
+
+  for (const [output, suite] of [['requester', 'curve25519'], ['both', 'curve25519'], ['requester', 'sm2-sm3']] as const) {
+    it(`delivers exactly the plain join's payloads, for matched records only (output ${output}, ${suite})`, async () => {
+      const { req, res } = await run(output, 128, 3, suite);
       expect(res.payloadOfKey).toBeUndefined();
       const deduped = dedupeRecords(keys(mine));
       const got = new Map<number, string[][]>();
@@ -151,17 +166,18 @@ describe('PSI with payload (protocol)', () => {
     expect(total).toBe(new Set(theirs.map((r) => r[0])).size);
   });
 
-  it("leaves unmatched payloads unopenable: the requester's keys open matched slots only", async () => {
-    const { req, cap } = await run('requester', 128, 2);
+  for (const suite of PsiSuiteNames) it(`leaves unmatched payloads unopenable: the requester's keys open matched slots only (${suite})`, async () => {
+    const W = suite === 'curve25519' ? 32 : 33;
+    const { req, cap } = await run('requester', 128, 2, suite);
     // The unmask key is the last scalar the requester multiplied with (payload.ts PayloadReceiver).
     const unmask = cap.scalars.at(-1)!;
-    const pointFrames = cap.frames.filter((f) => f[0] === PayloadBatchType.POINTS).map((f) => decodePayloadBatch(f, 32, 1 << 16));
+    const pointFrames = cap.frames.filter((f) => f[0] === PayloadBatchType.POINTS).map((f) => decodePayloadBatch(f, W, 1 << 16));
     expect(pointFrames.length).toBeGreaterThan(0);
     // Derive a key for EVERY requester record (matched or not), as a curious requester could.
     const allKeys: Uint8Array[] = [];
     for (const f of pointFrames) {
-      const unmasked = await executor.multiply(unmask, f.data);
-      for (let i = 0; i < unmasked.length / 32; i++) allKeys.push(payloadKeyForTest(ekm, unmasked.subarray(i * 32, (i + 1) * 32)));
+      const unmasked = await multiplyPsiPoints(suite, executor, unmask, f.data);
+      for (let i = 0; i < unmasked.length / W; i++) allKeys.push(payloadKeyForTest(ekm, unmasked.subarray(i * W, (i + 1) * W)));
     }
     expect(allKeys.length).toBe(new Set(mine.map((m) => m.toLowerCase())).size);
     const L = sealedPayloadBytes(128);
@@ -259,13 +275,13 @@ describe('PSI with payload (protocol)', () => {
     }
   });
 
-  it('refuses payload with the sm2-sm3 suite or count-only', async () => {
+  it('refuses payload with count-only or interop', async () => {
     const [a] = createMemoryTransportPair();
-    await expect(
-      runPsiProtocol({ role: 'requester', records: keys(['a']), transport: a, ekm, executor, options: { suite: 'sm2-sm3' }, payload: { columns: 1, maxBytes: 32 } }),
-    ).rejects.toThrow(/curve25519/);
     await expect(
       runPsiProtocol({ role: 'requester', records: keys(['a']), transport: a, ekm, executor, options: { cardinalityOnly: true }, payload: { columns: 1, maxBytes: 32 } }),
     ).rejects.toThrow(/cardinality-only/);
+    await expect(
+      runPsiProtocol({ role: 'requester', records: keys(['a']), transport: a, ekm: new Uint8Array(0), executor, options: { interop: true }, payload: { columns: 1, maxBytes: 32 } }),
+    ).rejects.toThrow(/interop/);
   });
 });

@@ -48,6 +48,20 @@ describe('runPsi with payload', () => {
     expect(req.receipt).toEqual(s.value.receipt);
   });
 
+  it('delivers the same with the sm2-sm3 suite', async () => {
+    const [a, b] = createMemoryTransportPair();
+    const [r, s] = await Promise.all([
+      runPsi({ role: 'requester', suite: 'sm2-sm3', records: A, transport: a, identity: pharma, peerPublicKey: hospital.publicKey, terms: { purpose: 'audit' }, payload: { columns: ['ward', 'cost'] } }),
+      runPsi({ role: 'responder', suite: 'sm2-sm3', records: B, transport: b, identity: hospital, peerPublicKey: pharma.publicKey, payload: { columns: ['ward', 'cost'], rows: Brows } }),
+    ]);
+    expect(r.payloads).toEqual([
+      [['ward 1', '10'], ['ward "4", east', '40']],
+      [['ward 2', '20']],
+      [['ward 1', '10'], ['ward "4", east', '40']],
+    ]);
+    expect(s.receipt.body.options['suite']).toBe('sm2-sm3');
+  });
+
   it('records payload-records in the co-signed receipt when both learn the intersection', async () => {
     const [r, s] = await both({ purpose: 'audit', reveal: 'both' }, { columns: ['ward', 'cost'] }, { columns: ['ward', 'cost'], rows: Brows });
     if (r.status === 'rejected') throw r.reason;
@@ -72,12 +86,11 @@ describe('runPsi with payload', () => {
     }
   });
 
-  it('checks the arguments before the session: purpose, suite, count-only, oversize rows', async () => {
+  it('checks the arguments before the session: purpose, count-only, oversize rows', async () => {
     const [a] = createMemoryTransportPair();
     const common = { records: A, transport: a, identity: pharma, peerPublicKey: hospital.publicKey };
     await expect(runPsi({ ...common, role: 'requester', payload: { columns: ['ward'] } })).rejects.toThrow(/purpose/);
     await expect(runPsi({ ...common, role: 'requester', terms: { purpose: 'x', countOnly: true }, payload: { columns: ['ward'] } })).rejects.toThrow(/countOnly/);
-    await expect(runPsi({ ...common, role: 'requester', suite: 'sm2-sm3', terms: { purpose: 'x' }, payload: { columns: ['ward'] } })).rejects.toThrow(/curve25519 only/);
     await expect(runPsi({ ...common, role: 'responder', payload: { columns: ['ward'], rows: A.map(() => ['x'.repeat(300)]) } })).rejects.toThrow(LimitExceededError);
     await expect(runPsi({ ...common, role: 'responder', payload: { columns: ['a,b'], rows: A.map(() => ['x']) } })).rejects.toThrow(/without commas/);
   });

@@ -182,7 +182,6 @@ export const PSI_MESSAGES = {
   stopped: (served: number, failed: number) => `stopped after ${served} sessions (${failed} failed)`,
   interopListening: () => 'insecure interop mode: anyone who can reach this port can take part',
   payloadCountOnly: () => '--payload/--accept-payload deliver columns of matched records: not available with --count-only',
-  payloadSuite: (suite: string) => `--payload/--accept-payload are available with --suite curve25519 only, not ${suite}`,
   payloadNeedsPurpose: () => '--accept-payload needs --purpose TEXT: the purpose of the release is part of the signed terms',
   payloadMaxBytesAlone: () => 'option --payload-max-bytes applies only with --payload or --accept-payload',
   payloadMaxBytesTooSmall: (min: number) => `option --payload-max-bytes must be at least ${min} for these columns (2 bytes, then 2 per value)`,

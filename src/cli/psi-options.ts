@@ -307,7 +307,6 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   if (payload === undefined && values['payload-max-bytes'] !== undefined) throw new InputError(P.payloadMaxBytesAlone());
   if (payload !== undefined) {
     if (opts.countOnly) throw new InputError(P.payloadCountOnly());
-    if (opts.suite !== 'curve25519') throw new InputError(P.payloadSuite(opts.suite));
     if (opts.payloadMaxBytes < 2 + 2 * payload.length) throw new InputError(P.payloadMaxBytesTooSmall(2 + 2 * payload.length));
     if (opts.acceptPayload !== undefined && opts.purpose.trim() === '' && !opts.insecureInterop) throw new InputError(P.payloadNeedsPurpose());
   }

@@ -209,8 +209,7 @@ export interface RunPsiSessionOptions extends SessionRunOptions {
   jobBucket?: JobBucketBinding;
   /**
    * PSI with payload ({@link PsiPayloadSpec}). Requester: the columns it accepts (stated in the
-   * signed terms with the size and itself as recipient; needs a purpose, the curve25519 suite
-   * and not `countOnly`). Responder: the columns and rows it delivers; it refuses terms that do
+   * signed terms with the size and itself as recipient; needs a purpose and not `countOnly`). Responder: the columns and rows it delivers; it refuses terms that do
    * not accept exactly these (and terms with a payload when it offers none), naming both sides.
    */
   payload?: PsiPayloadSpec;
@@ -293,10 +292,7 @@ function protocolOptions(terms: SessionTerms, binding: Record<string, string>): 
   if (truncation === undefined) return 'unsupported protocol option';
   const suite = termsSuite(terms);
   if (suite === undefined) return `unsupported PSI suite '${sanitizeText(terms.options[PSI_SUITE_OPTION]!, 64)}'`;
-  if (terms.options[PAYLOAD_OPTIONS.columns] !== undefined) {
-    if (co === 'true') return 'a payload needs the matched records: not available with count-only';
-    if (suite !== 'curve25519') return `a payload is not available with the ${suite} suite (curve25519 only)`;
-  }
+  if (terms.options[PAYLOAD_OPTIONS.columns] !== undefined && co === 'true') return 'a payload needs the matched records: not available with count-only';
   return {
     output: terms.recipients.includes('responder') ? 'both' : 'requester',
     cardinalityOnly: co === 'true',
@@ -368,7 +364,6 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   let payloadShape: PayloadShape | undefined;
   if (options.payload !== undefined) {
     payloadShape = payloadShapeOf(options.payload as { columns?: unknown; maxBytes?: unknown });
-    if (suite !== 'curve25519') throw new TypeError(`payload is not available with the ${suite} suite (curve25519 only)`);
     if (role === 'requester') {
       if (options.terms?.countOnly) throw new TypeError('payload needs the matched records: not available with terms.countOnly');
       if ((options.terms?.purpose ?? '').trim() === '') throw new RangeError('payload needs terms.purpose (the purpose of the release)');

@@ -12,6 +12,7 @@ import type { CryptoExecutor } from '../executor.js';
 import {
   createPsiRequester,
   createPsiResponder,
+  resolvePsiOptions,
   type PsiProgress,
   type PsiProtocolOptions,
 } from './party.js';
@@ -49,7 +50,7 @@ export interface RunPsiOptions {
    * PSI with payload (docs/psi-protocol.md §8): after the PSI the responder sends every record's
    * payload sealed so that the requester can open those of matched records only. Both parties
    * pass the same `columns` and `maxBytes`; the responder also `plaintexts`
-   * (`encodePayloadPlaintexts(deduped, rows, columns, maxBytes)`). curve25519 only; the requester
+   * (`encodePayloadPlaintexts(deduped, rows, columns, maxBytes)`). Not in interop mode; the requester
    * must learn the intersection (output `'requester'` or `'both'`, not cardinality-only).
    */
   payload?: PsiPayloadProtocolOptions;
@@ -137,6 +138,7 @@ export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
     checkPayloadShape(payload.columns, payload.maxBytes);
     if (role === 'responder' && !Array.isArray(payload.plaintexts)) throw new TypeError('payload.plaintexts is required on the responder');
   }
+  const suite = resolvePsiOptions(args.options).suite;
   const deduped = args.deduped ?? (payload !== undefined ? dedupeRecords(args.records) : undefined);
   const config = {
     records: args.records,
@@ -194,7 +196,7 @@ export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
     if (payload !== undefined) {
       // The payload phase (payload.ts): the responder sends, the requester receives, same transport.
       if (role === 'responder') {
-        sender = new PayloadSender(party.payloadView() as PayloadResponderView, payload.plaintexts!, args.ekm, args.executor, payload.maxBytes);
+        sender = new PayloadSender(suite, party.payloadView() as PayloadResponderView, payload.plaintexts!, args.ekm, args.executor, payload.maxBytes);
         while (!sender.done) {
           await maybeYield();
           const frame = await sender.nextFrame(signal);
@@ -202,7 +204,7 @@ export async function runPsiProtocol(args: RunPsiOptions): Promise<PsiResult> {
         }
         sender.dispose();
       } else {
-        receiver = new PayloadReceiver(party.payloadView() as PayloadRequesterView, args.ekm, args.executor, payload.columns, payload.maxBytes);
+        receiver = new PayloadReceiver(suite, party.payloadView() as PayloadRequesterView, args.ekm, args.executor, payload.columns, payload.maxBytes);
         while (!receiver.done) {
           await maybeYield();
           await receiver.receiveFrame(await transport.receive(signal), signal);

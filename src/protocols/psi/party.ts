@@ -78,8 +78,7 @@ import {
 import { dedupeRecords, rowsForKeys, type DedupedRecords } from './normalize.js';
 import { LazyPermutation, PeerIndexSet, ValueTable, randomIndexes } from './values.js';
 import type { PayloadRequesterView, PayloadResponderView } from './payload.js';
-import { generateInvertibleScalarPair } from '../../crypto/scalar.js';
-import { checkPeerPoints, checkPsiSuite, generatePsiScalar, hashAndMask, maskPeerPoints, psiPointBytes, type PsiSuiteName } from './suite.js';
+import { checkPeerPoints, checkPsiSuite, generateInvertiblePsiScalarPair, generatePsiScalar, hashAndMask, maskPeerPoints, psiPointBytes, type PsiSuiteName } from './suite.js';
 import { createYielder } from './yield.js';
 
 /** Who learns what (see the table in this module's documentation). */
@@ -260,7 +259,7 @@ export interface PsiPartyConfig {
    */
   deduped?: DedupedRecords;
   /**
-   * Keep what the payload phase needs (payload.ts; curve25519, a requester that learns the
+   * Keep what the payload phase needs (payload.ts; not interop, a requester that learns the
    * intersection): the requester draws its secret with an inverse and remembers which responder
    * position each of its keys matched; the responder keeps the requester's checked round-1 points.
    */
@@ -398,12 +397,12 @@ class Party implements PsiParty {
     this.matchedKey = new Uint8Array(this.n);
     this.payload = config.payload ?? false;
     if (this.payload) {
-      if (this.opts.suite !== 'curve25519' || this.opts.interop) throw new TypeError("config.payload needs the curve25519 suite and no interop mode");
+      if (this.opts.interop) throw new TypeError('config.payload is not available in interop mode');
       if (this.cardinality) throw new TypeError('config.payload needs a requester that learns the intersection (not cardinality-only)');
     }
     // A fresh secret per session (draft §5: reuse would make this party a static-DH oracle).
     if (this.payload && role === 'requester') {
-      const pair = generateInvertibleScalarPair();
+      const pair = generateInvertiblePsiScalarPair(this.opts.suite);
       this.scalar = pair.mask;
       this.unmask = pair.unmask;
       this.matchedEntry = new Int32Array(this.n).fill(-1);

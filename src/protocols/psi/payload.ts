@@ -2,11 +2,11 @@
  * PSI with payload (docs/psi-protocol.md §8): after the ECDH-PSI rounds, the responder delivers
  * agreed columns of its records so that the requester can open exactly those of matched records.
  *
- * Construction (curve25519 suite). The responder draws a second fresh secret c. It returns the
+ * Construction (either suite, `suite.ts`). The responder draws a second fresh secret c. It returns the
  * requester's round-1 points raised to c, H(x)^{ac} (type {@link PayloadBatchType.POINTS}), then, for
  * every one of its own records y in its round-1 order, the payload sealed with AES-256-GCM under
  * `KDF(ekm, H(y)^c)` (type {@link PayloadBatchType.SEALED}). The requester's round-1 secret a was
- * drawn with an inverse (`generateInvertibleScalarPair`), so it unmasks H(x)^{ac} to H(x)^c for
+ * drawn with an inverse (`generateInvertiblePsiScalarPair`), so it unmasks H(x)^{ac} to H(x)^c for
  * its matched records only and opens the sealed payload at the responder position its round 2
  * matched. For an unmatched y it would need H(y)^c without y in its input: it holds H(y)^b and
  * values Z^c only for points Z it sent before seeing any H(y)^b (CDH). Every payload is padded to
@@ -18,15 +18,12 @@
  *   uint8  type;            // 0x11 points (H(x)^{ac}), 0x12 sealed payloads
  *   uint64 index;           // 0x11: the requester's round-1 batch index; 0x12: first responder position
  *   uint8  is_last_batch;
- *   opaque data<1..2^64-1>; // 0x11: k × 32 bytes; 0x12: k × (maxBytes + 16) bytes
+ *   opaque data<1..2^64-1>; // 0x11: k × 32 (sm2-sm3: 33) bytes; 0x12: k × (maxBytes + 16) bytes
  * } PayloadBatch;
  * ```
  * @module
  */
 import { aeadAvailable, AEAD_TAG_BYTES, openOnce, sealOnce } from '../../crypto/aead.js';
-import { POINT_BYTES } from '../../crypto/constants.js';
-import { decodePointBatch } from '../../crypto/point.js';
-import { generateScalar } from '../../crypto/scalar.js';
 import { sha256 } from '../../crypto/sha256.js';
 import {
   LimitExceededError,
@@ -39,6 +36,7 @@ import { BinaryReader, BinaryWriter } from '../../utils/binary.js';
 import { utf8 } from '../../utils/bytes.js';
 import type { CryptoExecutor } from '../executor.js';
 import type { DedupedRecords } from './normalize.js';
+import { checkPeerPoints, generatePsiScalar, hashAndMask, multiplyPsiPoints, psiPointBytes, type PsiSuiteName } from './suite.js';
 
 /**
  * Default largest encoded payload per key, in bytes (`--payload-max-bytes`).
@@ -246,7 +244,7 @@ export interface PayloadResponderView {
 
 /** What the requester's PSI party kept for the payload phase. @internal */
 export interface PayloadRequesterView {
-  /** X25519 key undoing the requester's round-1 secret (`generateInvertibleScalarPair`). */
+  /** Key undoing the requester's round-1 secret (`generateInvertiblePsiScalarPair`). */
   readonly unmask: Uint8Array;
   /** Own round-1 batch index → batch number. */
   readonly batchOfIndex: ReadonlyMap<bigint, number>;
@@ -261,19 +259,23 @@ export interface PayloadRequesterView {
 
 /** The payload phase of the responder: a pull-driven frame source. @internal */
 export class PayloadSender {
-  #c: Uint8Array = generateScalar();
+  readonly #c: Uint8Array;
+  readonly #W: number;
   #pointBatch = 0;
   #position = 0;
   readonly #perFrame: number;
   readonly #sealedBytes: number;
 
   constructor(
+    private readonly suite: PsiSuiteName,
     private readonly view: PayloadResponderView,
     private readonly plaintexts: readonly Uint8Array[],
     private readonly ekm: Uint8Array,
     private readonly executor: CryptoExecutor,
     maxBytes: number,
   ) {
+    this.#c = generatePsiScalar(suite);
+    this.#W = psiPointBytes(suite);
     if (plaintexts.length !== view.keys.length) throw new RangeError('payload plaintexts must have one entry per distinct key');
     for (const p of plaintexts) if (p.length !== maxBytes) throw new RangeError('every payload plaintext must be maxBytes long');
     this.#sealedBytes = sealedPayloadBytes(maxBytes);
@@ -295,7 +297,7 @@ export class PayloadSender {
     if (this.#pointBatch < batches.length) {
       // H(x)^{ac}: the requester's own checked round-1 points raised to c, under its batch index.
       const b = batches[this.#pointBatch]!;
-      const data = await this.executor.multiply(this.#c, b.points, signal);
+      const data = await multiplyPsiPoints(this.suite, this.executor, this.#c, b.points, signal);
       this.#pointBatch++;
       return encodePayloadBatch({ type: PayloadBatchType.POINTS, index: b.index, isLastBatch: this.#pointBatch === batches.length, data });
     }
@@ -307,12 +309,13 @@ export class PayloadSender {
     for (let p = from; p < to; p++) records.push(this.view.keys[this.view.sendOrder[p]!]!);
     // H(y)^c for the responder's own records, in the order of its round 1 (so position p here is
     // the p-th value of its round 1, the slot the requester's round 2 matched).
-    const masked = await this.executor.multiply(this.#c, await this.executor.hashToGroup(records, this.ekm, signal), signal);
+    const masked = await hashAndMask(this.suite, this.executor, records, this.ekm, this.#c, signal);
+    const W = this.#W;
     const L = this.#sealedBytes;
     const data = new Uint8Array((to - from) * L);
     for (let p = from; p < to; p++) {
       const i = p - from;
-      const key = payloadKey(this.ekm, masked.subarray(i * POINT_BYTES, (i + 1) * POINT_BYTES));
+      const key = payloadKey(this.ekm, masked.subarray(i * W, (i + 1) * W));
       data.set(sealOnce(key, payloadAd(this.ekm, p), this.plaintexts[this.view.sendOrder[p]!]!), i * L);
       key.fill(0);
     }
@@ -333,6 +336,7 @@ export class PayloadReceiver {
   readonly #perFrame: number;
   readonly #sealedBytes: number;
   readonly #n: number;
+  readonly #W: number;
   /** Payload rows per own distinct key (matched keys only). */
   readonly rowsOfKey: (string[][] | undefined)[];
   /** Responder rows delivered (summed over matched keys). */
@@ -345,12 +349,14 @@ export class PayloadReceiver {
   failed = 0;
 
   constructor(
+    private readonly suite: PsiSuiteName,
     private readonly view: PayloadRequesterView,
     private readonly ekm: Uint8Array,
     private readonly executor: CryptoExecutor,
     private readonly columns: number,
     maxBytes: number,
   ) {
+    this.#W = psiPointBytes(suite);
     this.#sealedBytes = sealedPayloadBytes(maxBytes);
     this.#perFrame = Math.max(1, Math.floor(SEALED_FRAME_BYTES / this.#sealedBytes));
     this.#n = view.sendOrder.length;
@@ -375,15 +381,16 @@ export class PayloadReceiver {
 
   async #receivePoints(frame: Uint8Array, signal?: AbortSignal): Promise<void> {
     const v = this.view;
-    const b = decodePayloadBatch(frame, POINT_BYTES, v.batchSize);
+    const W = this.#W;
+    const b = decodePayloadBatch(frame, W, v.batchSize);
     if (b.type !== PayloadBatchType.POINTS) throw new UnexpectedMessageError('unexpected message: expected a payload points batch');
     const j = v.batchOfIndex.get(b.index);
     if (j === undefined || this.#seen.has(b.index)) throw new UnexpectedMessageError('unexpected message: unknown or repeated payload batch index');
     const from = j * v.batchSize;
-    const k = b.data.length / POINT_BYTES;
+    const k = b.data.length / W;
     if (k !== Math.min(this.#n, from + v.batchSize) - from) throw new UnexpectedMessageError('unexpected message: wrong number of points in payload batch');
     // Every point is checked, matched or not, so that a bad one fails the run whatever matched.
-    decodePointBatch(b.data, from);
+    checkPeerPoints(this.suite, b.data, from);
     this.#seen.add(b.index);
     this.#points += k;
     if (b.isLastBatch !== (this.#points === this.#n)) throw new UnexpectedMessageError('unexpected message: is_last_batch does not match the expected count');
@@ -391,12 +398,12 @@ export class PayloadReceiver {
     const mine: number[] = [];
     for (let t = 0; t < k; t++) if (v.matchedEntry[v.sendOrder[from + t]!]! >= 0) mine.push(t);
     if (mine.length === 0) return;
-    const flat = new Uint8Array(mine.length * POINT_BYTES);
-    mine.forEach((t, i) => flat.set(b.data.subarray(t * POINT_BYTES, (t + 1) * POINT_BYTES), i * POINT_BYTES));
-    const unmasked = await this.executor.multiply(v.unmask, flat, signal);
+    const flat = new Uint8Array(mine.length * W);
+    mine.forEach((t, i) => flat.set(b.data.subarray(t * W, (t + 1) * W), i * W));
+    const unmasked = await multiplyPsiPoints(this.suite, this.executor, v.unmask, flat, signal);
     mine.forEach((t, i) => {
       const key = v.sendOrder[from + t]!;
-      this.#keys.set(v.matchedEntry[key]!, [key, payloadKey(this.ekm, unmasked.subarray(i * POINT_BYTES, (i + 1) * POINT_BYTES))]);
+      this.#keys.set(v.matchedEntry[key]!, [key, payloadKey(this.ekm, unmasked.subarray(i * W, (i + 1) * W))]);
     });
     unmasked.fill(0);
     if (this.#points === this.#n) v.unmask.fill(0);

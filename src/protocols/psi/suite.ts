@@ -16,8 +16,9 @@
 import { POINT_BYTES } from '../../crypto/constants.js';
 import { decodePointBatch } from '../../crypto/point.js';
 import { ppcaHashBatch, type PpcaSuiteName } from '../../crypto/ppca-suite.js';
-import { generateScalar } from '../../crypto/scalar.js';
-import { SM2_COMPRESSED_BYTES, checkSm2PointBatch, generateSm2Scalar, sm2MultiplyBatch } from '../../crypto/sm2/index.js';
+import { invert } from '@noble/curves/abstract/modular.js';
+import { generateInvertibleScalarPair, generateScalar } from '../../crypto/scalar.js';
+import { SM2_COMPRESSED_BYTES, SM2_N, checkSm2PointBatch, generateSm2Scalar, sm2MultiplyBatch } from '../../crypto/sm2/index.js';
 import { concatBytes } from '../../utils/bytes.js';
 import type { CryptoExecutor } from '../executor.js';
 import { truncateValues } from './values.js';
@@ -155,4 +156,41 @@ export async function maskPeerPoints(
   const out = truncateValues(xs, outBytes);
   if (out !== xs) xs.fill(0);
   return out;
+}
+
+/**
+ * A fresh secret `mask` of the suite's group with an `unmask` that undoes it on the group's points
+ * (PSI with payload, payload.ts): curve25519 through `generateInvertibleScalarPair` (both keys
+ * pre-clamped); sm2-sm3 (prime order n, scalars big-endian) mask⁻¹ mod n.
+ *
+ * @example
+ * ```ts
+ * const { mask, unmask } = generateInvertiblePsiScalarPair('sm2-sm3');
+ * ```
+ */
+export function generateInvertiblePsiScalarPair(suite: PsiSuiteName): { mask: Uint8Array; unmask: Uint8Array } {
+  if (suite === 'curve25519') return generateInvertibleScalarPair();
+  const mask = generateSm2Scalar();
+  let v = 0n;
+  for (const b of mask) v = (v << 8n) | BigInt(b);
+  let u = invert(v, SM2_N);
+  const unmask = new Uint8Array(32);
+  for (let i = 31; i >= 0; i--) {
+    unmask[i] = Number(u & 0xffn);
+    u >>= 8n;
+  }
+  return { mask, unmask };
+}
+
+/**
+ * Every point of `points` (already checked with {@link checkPeerPoints} if a peer sent it) times
+ * `scalar`, in the suite's encoding, through the executor.
+ *
+ * @example
+ * ```ts
+ * const masked = await multiplyPsiPoints('sm2-sm3', executor, secret, points);
+ * ```
+ */
+export function multiplyPsiPoints(suite: PsiSuiteName, executor: CryptoExecutor, scalar: Uint8Array, points: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+  return suite === 'curve25519' ? executor.multiply(scalar, points, signal) : multiplySm2(executor, scalar, points, signal);
 }

@@ -1,12 +1,13 @@
 // PSI with payload (docs/psi-payload.md): wire bytes of the payload phase per delivered and per
 // undelivered record, against plain PSI in the same run (same sets, same options), and the time.
 // In-memory transport, inline executor, one thread runs both parties.
-// Usage: npx tsup && node bench/payload.mjs [log2 n = 16] [maxBytes = 256,64]
+// Usage: npx tsup && node bench/payload.mjs [log2 n = 16] [maxBytes = 256,64] [suite = curve25519]
 import { createMemoryTransportPair, createInlineExecutor, runPsiProtocol, dedupeRecords, encodePayloadPlaintexts } from '../dist/index.js';
 import { machine, writeResult } from './lib.mjs';
 
 const logN = Number(process.argv[2] ?? 16);
 const sizes = (process.argv[3] ?? '256,64').split(',').map(Number);
+const suite = process.argv[4] ?? 'curve25519';
 const n = 2 ** logN;
 const enc = new TextEncoder();
 const executor = await createInlineExecutor();
@@ -17,7 +18,7 @@ const Bids = [...ids(n / 2, 'id'), ...ids(n / 2, 'ot')];
 const B = Bids.map((s) => enc.encode(s));
 const wards = ['cardiology', 'oncology', 'gastroenterology', 'icu', 'ward 3, east'];
 const payloadRows = Bids.map((_, i) => [wards[i % wards.length], (i * 37.13 % 100000).toFixed(2)]);
-const options = { output: 'requester', truncation: 1 };
+const options = { output: 'requester', truncation: 1, suite };
 
 async function run(maxBytes) {
   const [a, b] = createMemoryTransportPair({ maxFrameBytes: 1 << 26 });
@@ -48,7 +49,8 @@ for (const maxBytes of sizes) {
   const extra = p.requesterSent + p.responderSent - plain.requesterSent - plain.responderSent;
   // Every responder record costs the same sealed bytes whether it is delivered or not (padding), and
   // every requester record 32 bytes (its point raised to c); frame headers are spread over both.
-  const perResponderRecord = (extra - 32 * n) / n;
+  const W = suite === 'curve25519' ? 32 : 33;
+  const perResponderRecord = (extra - W * n) / n;
   const row = {
     maxBytes,
     plainSeconds: +(plain.ms / 1000).toFixed(1),
@@ -61,14 +63,14 @@ for (const maxBytes of sizes) {
     sealedBytesPerRecord: maxBytes + 16,
     perDeliveredRecord: +(perResponderRecord).toFixed(2),
     perUndeliveredRecord: +(perResponderRecord).toFixed(2),
-    perRequesterRecord: 32,
+    perRequesterRecord: W,
     extraPerRecordBothSets: +(extra / (2 * n)).toFixed(2),
     plainPerRecordBothSets: +((plain.requesterSent + plain.responderSent) / (2 * n)).toFixed(2),
   };
   rows.push(row);
   console.log(`payload, 2 columns, maxBytes ${maxBytes}: ${row.seconds} s (${row.timeRatio}x plain), +${extra} B in all ` +
     `(requester +${row.extraRequesterSent} B); per responder record (delivered ${p.delivered} or undelivered ${row.undelivered} alike) ` +
-    `${row.perDeliveredRecord} B (sealed ${maxBytes}+16), per requester record 32 B; plain PSI ${row.plainPerRecordBothSets} B per record`);
+    `${row.perDeliveredRecord} B (sealed ${maxBytes}+16), per requester record ${W} B; plain PSI ${row.plainPerRecordBothSets} B per record`);
 }
-const file = writeResult(`payload-2e${logN}`, { machine: m, command: `node bench/payload.mjs ${process.argv.slice(2).join(' ')}`.trim(), n, plain: { seconds: +(plain.ms / 1000).toFixed(1), requesterSent: plain.requesterSent, responderSent: plain.responderSent, intersection: plain.intersection }, payload: rows });
+const file = writeResult(`payload-2e${logN}${suite === 'curve25519' ? '' : `-${suite}`}`, { machine: m, suite, command: `node bench/payload.mjs ${process.argv.slice(2).join(' ')}`.trim(), n, plain: { seconds: +(plain.ms / 1000).toFixed(1), requesterSent: plain.requesterSent, responderSent: plain.responderSent, intersection: plain.intersection }, payload: rows });
 console.log(`written ${file}`);

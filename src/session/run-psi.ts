@@ -143,6 +143,8 @@ export async function preparePsiRecords(
 
 function isPrepared(records: unknown): records is PreparedPsiRecords {
   return typeof records === 'object' && records !== null && PREPARED in records;
+}
+
 /**
  * PSI with payload (docs/psi-protocol.md §8): the responder delivers agreed columns of its matched
  * records to the requester, sealed so that only matched records' payloads can be opened.

@@ -5,6 +5,7 @@
  */
 export * from './index.js';
 export * from './ledger/node.js';
+export * from './protocols/node.js';
 export * from './transport/node.js';
 export * from './session/node.js';
 export * from './workers/node.js';

@@ -12,7 +12,7 @@
  *
  * Every ledger entry that names the counterparty as a party, started inside the current period
  * (calendar UTC day, ISO week starting Monday, or month) and whose outcome is not `refused` uses
- * one query and its input records. So does every pending run (a reservation taken when a run was
+ * one query and its input records (release and trace records are not runs and never count). So does every pending run (a reservation taken when a run was
  * allowed and not yet settled by its receipt: see `reservations.ts`), whatever its start. A new job
  * is allowed iff one more query (and its records) fits.
  *
@@ -24,6 +24,7 @@
 import { GuardrailRefusedError, InputError } from '../errors.js';
 import { assertBytes, equalBytes, fromBase64, toBase64 } from '../utils/bytes.js';
 import type { UsageReceipt } from './receipt-types.js';
+import { isRunReceipt } from './release-records.js';
 
 /** The protocol name of data-product queries (session/run-product.ts `PRODUCT_PROTOCOLS.query`). */
 const PRODUCT_QUERY = 'product-query';
@@ -245,7 +246,7 @@ export function budgetStatus(receipts: Iterable<UsageReceipt>, options: BudgetCh
   for (const r of receipts) {
     const b = r.body;
     if (options.pending !== undefined) settled.add(toBase64(b.sessionId));
-    if (b.startedAt < start || b.startedAt >= end || b.outcome === 'refused') continue;
+    if (b.startedAt < start || b.startedAt >= end || b.outcome === 'refused' || !isRunReceipt(r)) continue;
     if (!b.parties.some((p) => equalBytes(p.publicKey, options.counterparty))) continue;
     queriesUsed++;
     for (const n of Object.values(b.inputSizes)) recordsUsed += n;

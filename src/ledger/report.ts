@@ -6,6 +6,7 @@
 import { equalBytes, toBase64 } from '../utils/bytes.js';
 import type { UsageReceipt } from './receipt-types.js';
 import { csvCell } from '../utils/csv-cell.js';
+import { isRunReceipt } from './release-records.js';
 
 /**
  * How rows are grouped.
@@ -84,6 +85,7 @@ export function buildUsageReport(receipts: Iterable<UsageReceipt>, options: Usag
   // hashes strings with a per-process random seed, and one row per distinct key is the output anyway.
   const rows = new Map<string, UsageReportRow>();
   for (const r of receipts) {
+    if (!isRunReceipt(r)) continue; // release and trace records are not runs
     const b = r.body;
     // The co-signed amount (both parties signed the body that holds it).
     const billed = b.billing;

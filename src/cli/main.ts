@@ -23,6 +23,8 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   'ppca-psi': () => import('./commands/ppca-psi.js'),
   job: () => import('./commands/job.js'),
   product: () => import('./commands/product.js'),
+  release: () => import('./commands/release.js'),
+  trace: () => import('./commands/trace.js'),
 };
 
 const USAGE = `usage: dataport <command> [options]
@@ -36,6 +38,8 @@ commands:
   ppca-psi    PSI with another platform (SecretFlow) over the PPCA 9-2023 protocol
   job         bucketed, resumable PSI jobs (serve | submit | worker | status)
   product     data products: publish a key index once, answer many small queries (unbalanced PSI)
+  release     deliver columns of a CSV file to one recipient, fingerprinted for that recipient
+  trace       name the release and recipient a leaked file came from (fingerprints)
 
 Run 'dataport <command> --help' for the options of one command.
 Exit codes: 0 success, 1 error (one line on stderr), 2 unknown command, 130 interrupted.`;

@@ -397,3 +397,23 @@ export const PRODUCT_ERROR_HINTS: Readonly<Partial<Record<string, string>>> = {
   ERR_TERMS_REFUSED: 'refused by the holder: ',
   ERR_GUARDRAIL_REFUSED: 'refused by guardrail: ',
 };
+
+/** `dataport release` and `dataport trace` (fingerprinted releases; docs/trace.md). */
+export const TRACE_MESSAGES = {
+  badTolerance: (item: string, problem: string) => `--tolerance ${item}: ${problem}`,
+  toleranceNotReleased: (column: string) => `--tolerance ${column}: not one of the --columns`,
+  toleranceOnKey: (column: string) => `--tolerance ${column}: is a --key column (keys are never changed)`,
+  noTolerance: () => '--tolerance: give COL=TOL for at least one of the --columns (only those carry the fingerprint)',
+  keyInColumns: (column: string) => `--columns ${column}: is a --key column (the key columns are always delivered first)`,
+  tooManyRows: (file: string, max: number) => `${file}: more than ${max} data rows`,
+  released: (rows: number, marked: number, out: string, releaseId: string, index: number, dir: string) =>
+    `released ${rows} rows to ${out} (release ${releaseId}, ${marked} marked cells); release entry ${index} appended to ${dir}`,
+  noReleases: (dir: string) => `ledger ${dir} holds no fingerprinted release; nothing to trace against`,
+  attributed: (releaseId: string, recipient: string, agreements: number, marks: number, p: string) =>
+    `came from release ${releaseId} to recipient ${recipient}: ${agreements} of ${marks} marks agree; false-accusation probability ${p}`,
+  cannotTell: (checked: number, threshold: string, best?: { releaseId: string; agreements: number; marks: number; p: string }) =>
+    `cannot tell: no release of the ${checked} checked is attributed at a false-accusation probability of at most ${threshold}${best ? ` (closest: release ${best.releaseId}, ${best.agreements} of ${best.marks} marks agree, probability ${best.p})` : ''}`,
+  unchecked: (releaseId: string, why: string) => `release ${releaseId} not checked: ${why} (pass --key COL if the key column was renamed)`,
+  traceRecorded: (count: number, dir: string) => `${count} trace ${count === 1 ? 'entry' : 'entries'} appended to ${dir}`,
+  badThreshold: (text: string) => `--max-false-accusation ${text}: expected a probability between 1e-30 and 0.01`,
+} as const;

@@ -138,7 +138,16 @@ export function markAt(u: Uint8Array, off: number, gamma: number, columns: numbe
  * @internal
  */
 export function releasePrf(rowKey: Uint8Array, releaseKey: Uint8Array, keys: readonly Uint8Array[]): Uint8Array {
-  return blockPrf(releaseKey.subarray(0, BLOCK_PRF_BYTES), hmacTags(rowKey, keys));
+  return releasePrfOfTags(releaseKey, hmacTags(rowKey, keys));
+}
+
+/**
+ * {@link releasePrf} from the row tags (`hmacTags(rowKey, keys)`), which do not depend on the
+ * release: tracing computes them once per leaked row and calls this once per release.
+ * @internal
+ */
+export function releasePrfOfTags(releaseKey: Uint8Array, tags: Uint8Array): Uint8Array {
+  return blockPrf(releaseKey.subarray(0, BLOCK_PRF_BYTES), tags);
 }
 
 function checkParams(gamma: number, bits: number): void {

@@ -11,11 +11,11 @@
  * most `maxFalseAccusation` (10^-6 by default).
  * @module
  */
-import { BLOCK_PRF_BYTES } from '../../crypto/block-prf.js';
+import { BLOCK_PRF_BYTES, hmacTags } from '../../crypto/block-prf.js';
 import { normalizeKey } from '../psi/normalize.js';
 import { binomialTailHalf } from './binomial.js';
 import { fingerprintRowKey, recipientFingerprint, releaseFingerprintKey } from './keys.js';
-import { FINGERPRINT_DEFAULTS, markAt, markedColumns, releasePrf, type ReleaseRecord } from './release.js';
+import { FINGERPRINT_DEFAULTS, markAt, markedColumns, releasePrfOfTags, type ReleaseRecord } from './release.js';
 import { readBit, type ColumnTolerance } from './values.js';
 
 /**
@@ -109,13 +109,13 @@ export function traceTable(options: TraceTableOptions): TraceReleaseResult[] {
   };
 
   // Distinct keys per key-column choice: the row PRF is computed once per leaked row for all releases.
-  const keyed = new Map<string, { rowOf: number[]; keys: Uint8Array[] }>();
-  const keyedRows = (idx: number[]): { rowOf: number[]; keys: Uint8Array[] } => {
+  const keyed = new Map<string, { rowOf: number[]; keys: Uint8Array[]; tags: Uint8Array }>();
+  const keyedRows = (idx: number[]): { rowOf: number[]; keys: Uint8Array[]; tags: Uint8Array } => {
     const id = idx.join(',');
     let k = keyed.get(id);
     if (!k) {
       const seen = new Set<string>();
-      k = { rowOf: [], keys: [] };
+      k = { rowOf: [], keys: [], tags: new Uint8Array(0) };
       rows.forEach((row, r) => {
         const key = normalizeKey(idx.map((i) => row[i]!));
         if (key === undefined) return;
@@ -125,6 +125,7 @@ export function traceTable(options: TraceTableOptions): TraceReleaseResult[] {
         k!.rowOf.push(r);
         k!.keys.push(key);
       });
+      k.tags = hmacTags(rowKey, k.keys); // once per leaked row, whatever the number of releases
       keyed.set(id, k);
     }
     return k;
@@ -154,7 +155,7 @@ export function traceTable(options: TraceTableOptions): TraceReleaseResult[] {
       continue;
     }
     const keyId = keyIdx.join(',');
-    const { rowOf, keys } = keyedRows(keyIdx);
+    const { rowOf, keys, tags } = keyedRows(keyIdx);
     // Leaked columns claimed by name by this release (its key or released columns).
     const claimed = new Set<number>(keyIdx);
     for (const c of record.columns) {
@@ -168,7 +169,7 @@ export function traceTable(options: TraceTableOptions): TraceReleaseResult[] {
     });
     const releaseKey = releaseFingerprintKey(secret, record.releaseId);
     const fingerprint = recipientFingerprint(releaseKey, record.recipient, record.bits);
-    const u = releasePrf(rowKey, releaseKey, keys);
+    const u = releasePrfOfTags(releaseKey, tags);
     releaseKey.fill(0);
     const bits = candidates.map((cs, m) => cs.map((j) => bitsOf(j, marked[m]!.tol, rowOf, keyId)));
     const agree = candidates.map((cs) => new Array<number>(cs.length).fill(0));

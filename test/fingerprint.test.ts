@@ -7,17 +7,21 @@
 import { describe, expect, it } from 'vitest';
 import {
   binomialTailHalf,
+  fingerprintKeyCommit,
   fingerprintRelease,
   fingerprintSecretFromIdentity,
   parseDate,
   parseNumber,
   parseTolerance,
   readBit,
+  releaseFingerprintKey,
   traceTable,
   writeBit,
   type ReleaseRecord,
 } from '../src/protocols/fingerprint/index.js';
+import { budgetStatus, buildUsageReport, isRunReceipt, parseBudgetPolicy, releaseReceiptBody, releaseRecordOf, signOneSidedReceipt, traceReceiptBody } from '../src/ledger/index.js';
 import { generateIdentity } from '../src/session/identity.js';
+import { toHex } from '../src/utils/bytes.js';
 
 /** Deterministic PRNG (mulberry32) so the scenario is the same on every run. */
 function prng(seed: number): () => number {
@@ -237,5 +241,39 @@ describe('fingerprintRelease / traceTable', () => {
     expect(() => fingerprintRelease({ ...base, gamma: 0 })).toThrow(/gamma/);
     expect(() => fingerprintRelease({ ...base, rows: [['a']] })).toThrow(/options.rows\[0\]/);
     expect(() => fingerprintRelease({ ...base, secret: new Uint8Array(3) })).toThrow(RangeError);
+  });
+});
+
+describe('release and trace ledger records', () => {
+  const owner = generateIdentity();
+  const recipient = generateIdentity().publicKey;
+  const secret = fingerprintSecretFromIdentity(owner.secretKey);
+  const rows = population(50, prng(1));
+  const { record } = fingerprintRelease({ header: HEADER, rows, keyColumns: ['patient_id'], tolerance: TOLERANCE, recipient, secret });
+  const release = signOneSidedReceipt(owner, releaseReceiptBody(record, { owner: owner.publicKey, sourceProtocol: 'ecdh-psi', purpose: 'study', at: Date.UTC(2026, 11, 1) }));
+  const trace = signOneSidedReceipt(
+    owner,
+    traceReceiptBody({ owner: owner.publicKey, fileSha256: new Uint8Array(32), rows: 10, at: Date.UTC(2026, 11, 2), hit: { releaseId: record.releaseId, recipient, rowsMatched: 40, falseAccusation: 1e-12 } }),
+  );
+
+  it('round-trips the release record through the entry, and refuses entries it cannot trace', () => {
+    expect(releaseRecordOf(release)).toEqual(record);
+    expect(release.body.options['fingerprint-key-commit']).toBe(toHex(fingerprintKeyCommit(releaseFingerprintKey(secret, record.releaseId))));
+    expect(trace.body.options).toMatchObject({ 'rows-matched': '40', 'false-accusation': '1.00e-12', recipient: toHex(recipient) });
+    expect(releaseRecordOf(trace)).toBeUndefined();
+    const bad = (options: Record<string, string>) => releaseRecordOf({ ...release, body: { ...release.body, options: { ...release.body.options, ...options } } });
+    expect(bad({ fingerprint: 'qim-v9 gamma=5 bits=64' })).toBeUndefined();
+    expect(bad({ tolerance: 'nope=0.01' })).toBeUndefined();
+    expect(bad({ tolerance: 'cost=abc' })).toBeUndefined();
+    expect(bad({ 'release-id': 'xyz' })).toBeUndefined();
+  });
+
+  it('are not runs: budgets and usage reports do not count them', () => {
+    const policy = parseBudgetPolicy(JSON.stringify({ period: 'month', maxQueries: 1 }));
+    const status = budgetStatus([release, trace], { counterparty: recipient, policy, now: Date.UTC(2026, 11, 15) });
+    expect(status.queriesUsed).toBe(0);
+    expect(status.allowed).toBe(true);
+    expect(buildUsageReport([release, trace], { by: 'protocol' })).toEqual([]);
+    expect(isRunReceipt(release) || isRunReceipt(trace)).toBe(false);
   });
 });

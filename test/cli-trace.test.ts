@@ -176,4 +176,33 @@ describe('dataport release / trace', () => {
     const withKey = await trace(renamed, ['--key', 'pid']);
     expect((lastJson(withKey.stdout) as { matches: { recipient: string }[] }).matches.map((m) => m.recipient)).toEqual([recipientKeys[1]]);
   });
+
+  it('records an aggregate result release and matches a re-laid-out copy of its values, not another result', async () => {
+    const result = {
+      queryId: 'q-2026-11',
+      contributors: 3,
+      expectedProviders: 3,
+      groups: [
+        { group: 'cardiology', withheld: false, statistics: [{ type: 'count', value: '128' }, { type: 'sum', column: 'cost', value: '40211.37' }] },
+        { group: 'oncology', withheld: false, statistics: [{ type: 'count', value: '77' }, { type: 'sum', column: 'cost', value: '88120.5' }] },
+      ],
+      guardrails: { minCohort: 10, withheldGroups: 0, minCohortOnNoisyCounts: false, dp: null },
+    };
+    const file = join(work.dir, 'result.json');
+    writeFileSync(file, JSON.stringify(result, null, 2));
+    const rel = await runCli(['release', '--result', file, '--recipient-key', join(work.dir, 'recipient2', 'identity.pub'), '--identity', join(work.dir, 'port'), '--ledger', join(work.dir, 'ledger'), '--json']);
+    expect(rel.code, rel.stderr).toBe(0);
+    const { releaseId } = lastJson(rel.stdout) as { releaseId: string };
+    const copy = join(work.dir, 'forwarded.csv');
+    writeFileSync(copy, 'ward,patients,total\ncardiology,128,"40,211.37"\noncology,77,"88,120.50"\n');
+    const hit = await trace(copy);
+    expect(hit.code, hit.stderr).toBe(0);
+    const j = lastJson(hit.stdout) as { matches: { kind: string; releaseId: string; recipient: string; falseAccusationProbability: null }[] };
+    expect(j.matches).toEqual([expect.objectContaining({ kind: 'result', releaseId, recipient: recipientKeys[2], falseAccusationProbability: null })]);
+    const snap = await readLedgerSnapshot(join(work.dir, 'ledger'));
+    expect(snap.receipts()[snap.size - 1]!.body.options).toMatchObject({ 'release-id': releaseId, 'false-accusation': 'not-computed' });
+    writeFileSync(copy, 'ward,patients,total\ncardiology,128,"40,211.37"\noncology,78,"88,120.50"\n');
+    const miss = await trace(copy);
+    expect((lastJson(miss.stdout) as { matches: unknown[] }).matches).toEqual([]);
+  });
 });

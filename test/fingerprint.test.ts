@@ -7,19 +7,23 @@
 import { describe, expect, it } from 'vitest';
 import {
   binomialTailHalf,
+  canonicalNumber,
   fingerprintKeyCommit,
   fingerprintRelease,
   fingerprintSecretFromIdentity,
   parseDate,
   parseNumber,
   parseTolerance,
+  matchResultRelease,
+  numbersIn,
   readBit,
   releaseFingerprintKey,
+  resultRelease,
   traceTable,
   writeBit,
   type ReleaseRecord,
 } from '../src/protocols/fingerprint/index.js';
-import { budgetStatus, buildUsageReport, isRunReceipt, parseBudgetPolicy, releaseReceiptBody, releaseRecordOf, signOneSidedReceipt, traceReceiptBody } from '../src/ledger/index.js';
+import { budgetStatus, buildUsageReport, isRunReceipt, parseBudgetPolicy, releaseReceiptBody, releaseRecordOf, resultReleaseReceiptBody, resultReleaseRecordOf, signOneSidedReceipt, traceReceiptBody } from '../src/ledger/index.js';
 import { generateIdentity } from '../src/session/identity.js';
 import { toHex } from '../src/utils/bytes.js';
 
@@ -275,5 +279,35 @@ describe('release and trace ledger records', () => {
     expect(status.allowed).toBe(true);
     expect(buildUsageReport([release, trace], { by: 'protocol' })).toEqual([]);
     expect(isRunReceipt(release) || isRunReceipt(trace)).toBe(false);
+  });
+});
+
+describe('result releases (matched by values)', () => {
+  const secret = fingerprintSecretFromIdentity(generateIdentity().secretKey);
+  const recipient = generateIdentity().publicKey;
+  const file = new Uint8Array(32).fill(7);
+  const record = resultRelease({ values: ['128', '40211.37', '314.15', 'withheld: below min cohort', '77'], recipient, secret, fileSha256: file });
+
+  it('reads numbers in any layout and matches only when every value is there', () => {
+    expect(canonicalNumber('¥40,211.370')).toBe('40211.37');
+    expect(numbersIn('ward,n,cost\ncardiology,128,"40,211.37"\n')).toEqual(new Set(['128', '40', '211.37', '40211.37']));
+    const other = new Uint8Array(32);
+    expect(matchResultRelease(record, numbersIn('n 128 | 77 | total 40,211.37 | mean 314.150'), other, secret)).toMatchObject({ found: 4, total: 4, matched: true, sameFile: false });
+    expect(matchResultRelease(record, numbersIn('128 77 40211.37 314.16'), other, secret)).toMatchObject({ found: 3, matched: false });
+    expect(matchResultRelease(record, new Set(), file, secret)).toMatchObject({ sameFile: true, matched: true });
+    // Another party's key finds nothing.
+    const otherSecret = fingerprintSecretFromIdentity(generateIdentity().secretKey);
+    expect(matchResultRelease(record, numbersIn('128 77 40211.37 314.15'), other, otherSecret).found).toBe(0);
+  });
+
+  it('matches a release of fewer than 3 values by file hash only, and records it in the ledger', () => {
+    const small = resultRelease({ values: ['12', '5'], recipient, secret, fileSha256: file });
+    expect(matchResultRelease(small, new Set(['12', '5']), new Uint8Array(32), secret).matched).toBe(false);
+    const owner = generateIdentity();
+    const entry = signOneSidedReceipt(owner, resultReleaseReceiptBody(record, { owner: owner.publicKey, sourceProtocol: 'aggregate' }));
+    expect(resultReleaseRecordOf(entry)).toEqual(record);
+    expect(releaseRecordOf(entry)).toBeUndefined();
+    expect(entry.body.options).toMatchObject({ rows: '4', columns: 'value', tolerance: 'none', 'source-protocol': 'aggregate' });
+    expect(() => resultRelease({ values: Array.from({ length: 29 }, (_, i) => String(i)), recipient, secret, fileSha256: file })).toThrow(/at most 28/);
   });
 });

@@ -416,4 +416,11 @@ export const TRACE_MESSAGES = {
   unchecked: (releaseId: string, why: string) => `release ${releaseId} not checked: ${why} (pass --key COL if the key column was renamed)`,
   traceRecorded: (count: number, dir: string) => `${count} trace ${count === 1 ? 'entry' : 'entries'} appended to ${dir}`,
   badThreshold: (text: string) => `--max-false-accusation ${text}: expected a probability between 1e-30 and 0.01`,
+  resultExcludes: (flag: string) => `--result records a result file as it is: --${flag} does not apply`,
+  badResult: (file: string, problem: string) => `--result ${file}: ${problem}`,
+  resultReleased: (file: string, values: number, releaseId: string, index: number, dir: string) =>
+    `recorded the release of ${file} (${values} values, release ${releaseId}); release entry ${index} appended to ${dir}`,
+  resultMatched: (releaseId: string, recipient: string, found: number, total: number, sameFile: boolean) =>
+    `holds the values of result release ${releaseId} to recipient ${recipient}: ${sameFile ? 'the released file itself' : `all ${total} values found`} (${found} of ${total}; matched by values, not a fingerprint: no false-accusation probability)`,
+  notReadAsTable: (problem: string) => `not read as a table (${problem}); matched against result releases only`,
 } as const;

@@ -49,4 +49,13 @@ export { parseBudgetPolicy, budgetPeriodBounds, budgetStatus, checkBudget } from
 export type { BudgetPeriod, BudgetLimits, BudgetPolicy, BudgetStatus, BudgetCheckOptions, PendingRun } from './budget.js';
 export { buildUsageReport, formatUsageReport } from './report.js';
 export type { ReportGrouping, ReportFormat, UsageReportRow, UsageReportOptions } from './report.js';
-export { RELEASE_PROTOCOL, TRACE_PROTOCOL, isRunReceipt, releaseReceiptBody, releaseRecordOf, traceReceiptBody } from './release-records.js';
+export {
+  RELEASE_PROTOCOL,
+  TRACE_PROTOCOL,
+  isRunReceipt,
+  releaseReceiptBody,
+  releaseRecordOf,
+  resultReleaseReceiptBody,
+  resultReleaseRecordOf,
+  traceReceiptBody,
+} from './release-records.js';

@@ -8,6 +8,7 @@
  */
 import { FINGERPRINT_SCHEME, MAX_GAMMA, type ReleaseRecord } from '../protocols/fingerprint/release.js';
 import { parseTolerance } from '../protocols/fingerprint/values.js';
+import { MAX_RESULT_VALUES, VALUE_TAG_BYTES, type ResultReleaseRecord } from '../protocols/fingerprint/result-values.js';
 import { fromHex, toHex } from '../utils/bytes.js';
 import type { UsageReceipt, UsageReceiptBody } from './receipt-types.js';
 
@@ -117,6 +118,73 @@ export function releaseRecordOf(receipt: UsageReceipt): ReleaseRecord | undefine
 }
 
 /**
+ * The body of the release entry of an aggregate result file (traced by its values: docs/trace.md).
+ * Options as for a table release, with `columns: value`, `tolerance: none`, the values' keyed tags
+ * `value-tags` and the file's `file-sha256`.
+ * @example
+ * ```ts
+ * await ledger.append(signOneSidedReceipt(me, resultReleaseReceiptBody(record, { owner: me.publicKey, sourceProtocol: 'aggregate' })));
+ * ```
+ */
+export function resultReleaseReceiptBody(
+  record: ResultReleaseRecord,
+  options: { owner: Uint8Array; sourceProtocol: string; purpose?: string; at?: number },
+): UsageReceiptBody {
+  const values = record.valueTags.length / VALUE_TAG_BYTES;
+  const at = options.at ?? Date.now();
+  return {
+    version: 1,
+    sessionId: record.releaseId.slice(),
+    startedAt: at,
+    endedAt: at,
+    parties: [
+      { role: 'releaser', publicKey: options.owner.slice() },
+      { role: 'recipient', publicKey: record.recipient.slice() },
+    ],
+    protocol: RELEASE_PROTOCOL,
+    options: {
+      'release-id': toHex(record.releaseId),
+      recipient: toHex(record.recipient),
+      columns: 'value',
+      tolerance: 'none',
+      'fingerprint-key-commit': toHex(record.keyCommit),
+      'source-protocol': options.sourceProtocol,
+      rows: String(values),
+      'value-tags': toHex(record.valueTags),
+      'file-sha256': toHex(record.fileSha256),
+    },
+    purpose: options.purpose ?? '',
+    inputSizes: {},
+    outputSizes: { recipient: values },
+    bytesExchanged: 0,
+    computeMs: 0,
+    guardrails: [],
+    outcome: 'completed',
+  };
+}
+
+/**
+ * The result release an entry records, or `undefined` when it is not one.
+ * @example
+ * ```ts
+ * const results = receipts.map(resultReleaseRecordOf).filter((r) => r !== undefined);
+ * ```
+ */
+export function resultReleaseRecordOf(receipt: UsageReceipt): ResultReleaseRecord | undefined {
+  const b = receipt.body;
+  if (b.protocol !== RELEASE_PROTOCOL) return undefined;
+  const o = b.options;
+  const id = o['release-id'];
+  const recipient = o['recipient'];
+  const commit = o['fingerprint-key-commit'];
+  const tags = o['value-tags'];
+  const file = o['file-sha256'];
+  if (!id || !HEX16.test(id) || !recipient || !HEX32.test(recipient) || !commit || !HEX32.test(commit) || !file || !HEX32.test(file)) return undefined;
+  if (!tags || !/^(?:[0-9a-f]{8})+$/.test(tags) || tags.length / 8 > MAX_RESULT_VALUES) return undefined;
+  return { releaseId: fromHex(id), recipient: fromHex(recipient), valueTags: fromHex(tags), fileSha256: fromHex(file), keyCommit: fromHex(commit) };
+}
+
+/**
  * The body of a trace entry: one per attributed release (`attributed`), or one `unattributed`
  * entry when the file could not be attributed.
  * @example
@@ -128,7 +196,8 @@ export function traceReceiptBody(options: {
   owner: Uint8Array;
   fileSha256: Uint8Array;
   rows: number;
-  hit?: { releaseId: Uint8Array; recipient: Uint8Array; rowsMatched: number; falseAccusation: number };
+  /** `falseAccusation: null` for a result release matched by its values (no probability: docs/trace.md). */
+  hit?: { releaseId: Uint8Array; recipient: Uint8Array; rowsMatched: number; falseAccusation: number | null };
   at?: number;
   sessionId?: Uint8Array;
 }): UsageReceiptBody {
@@ -151,7 +220,7 @@ export function traceReceiptBody(options: {
             'release-id': toHex(hit.releaseId),
             recipient: toHex(hit.recipient),
             'rows-matched': String(hit.rowsMatched),
-            'false-accusation': hit.falseAccusation.toPrecision(3),
+            'false-accusation': hit.falseAccusation === null ? 'not-computed' : hit.falseAccusation.toPrecision(3),
           }
         : {}),
     },

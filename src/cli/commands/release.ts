@@ -6,16 +6,20 @@
  * only a commitment to it.
  * @module
  */
+import { readFile } from 'node:fs/promises';
 import { InputError } from '../../errors.js';
-import { releaseReceiptBody } from '../../ledger/release-records.js';
+import { releaseReceiptBody, resultReleaseReceiptBody } from '../../ledger/release-records.js';
 import { signOneSidedReceipt } from '../../ledger/receipt.js';
-import { fingerprintRelease, fingerprintSecretFromIdentity, FINGERPRINT_DEFAULTS, MAX_GAMMA } from '../../protocols/fingerprint/index.js';
+import { fingerprintRelease, fingerprintSecretFromIdentity, resultRelease, FINGERPRINT_DEFAULTS, MAX_GAMMA, MAX_RESULT_VALUES } from '../../protocols/fingerprint/index.js';
+import { aggregateResultRows, type AggregateResult } from '../../protocols/aggregate/index.js';
+import { sha256 } from '../../crypto/sha256.js';
 import { parseTolerance } from '../../protocols/fingerprint/values.js';
 import { scanCsv } from '../../sources/csv-scan.js';
 import { toHex, utf8 } from '../../utils/bytes.js';
 import { intOption, parseColumnList, parseCommandArgs, purposeOption, stringListOption, stringOption } from '../args.js';
+import type { ParsedOptions } from '../args.js';
 import { openAtomicOutput } from '../files.js';
-import { loadIdentity, loadPeerKey } from '../identity-files.js';
+import { loadIdentity, loadPeerKey, readTextFile } from '../identity-files.js';
 import { openCliLedger } from '../ledger-wiring.js';
 import { TRACE_MESSAGES as M } from '../messages.js';
 import { createReporter } from '../summary.js';
@@ -24,6 +28,8 @@ const HELP = `usage: dataport release --input FILE.csv --key COL[,COL] --columns
                         --tolerance COL=TOL[,COL=TOL...] --recipient-key FILE
                         --identity DIR --ledger DIR --out FILE [--purpose TEXT]
                         [--gamma N] [--force] [--json]
+       dataport release --result RESULT --recipient-key FILE --identity DIR --ledger DIR
+                        [--purpose TEXT] [--json]
 
 Delivers the --key and --columns of FILE.csv to one recipient, fingerprinted for that recipient:
 about one row in N (--gamma, default ${FINGERPRINT_DEFAULTS.gamma}) carries one bit of a fingerprint
@@ -47,8 +53,14 @@ options:
   --out FILE            the fingerprinted file to hand over (refused if it exists, unless --force)
   --purpose TEXT        the purpose / authorisation reference recorded with the release
   --gamma N             one row in N carries a mark (1..${MAX_GAMMA}, default ${FINGERPRINT_DEFAULTS.gamma})
+  --result RESULT       instead: record the release of an aggregate result file ('aggregate
+                        analyst --output', JSON, CSV or table) handed over as it is. A result is
+                        too few numbers to fingerprint: the entry holds keyed tags of its values
+                        (at most ${MAX_RESULT_VALUES}) and the file's SHA-256, and 'trace' matches a leaked copy
+                        by them (the same numbers, in any layout)
   --json                one JSON line on stdout: {"ok", "releaseId", "recipient", "rows",
-                        "markedCells", "ledgerIndex", "out"}
+                        "markedCells", "ledgerIndex", "out"} (--result: "values" instead of
+                        "rows", "markedCells" and "out")
   --help                this text`;
 
 /** Most rows one release holds in memory. */
@@ -99,6 +111,7 @@ export async function run(argv: string[]): Promise<number> {
     out: { type: 'string' },
     purpose: { type: 'string' },
     gamma: { type: 'string' },
+    result: { type: 'string' },
     force: { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -107,6 +120,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  if (values.result !== undefined) return releaseResult(values);
   const input = stringOption(values, 'input', true);
   const keys = parseColumnList(stringOption(values, 'key', true), 'key');
   const columns = parseColumnList(stringOption(values, 'columns', true), 'columns');
@@ -155,6 +169,59 @@ export async function run(argv: string[]): Promise<number> {
       if (err instanceof RangeError) throw new InputError(err.message);
       throw err;
     }
+  } finally {
+    identity.secretKey.fill(0);
+    await ledger.close();
+  }
+}
+
+/** Largest result file read by `--result` (and matched by `trace`). */
+export const MAX_RESULT_FILE_BYTES = 16 << 20;
+
+/**
+ * The released values of a result file: the value cells of a JSON result (`aggregateResultRows`),
+ * else the last field of each line after the header (the CSV and table formats).
+ */
+export function resultFileValues(text: string): string[] {
+  try {
+    const parsed = JSON.parse(text) as AggregateResult;
+    if (parsed !== null && typeof parsed === 'object' && Array.isArray(parsed.groups)) return aggregateResultRows(parsed).map((r) => r[4]!);
+  } catch {
+    // not JSON: CSV or table
+  }
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  return lines.slice(1).map((l) => l.trim().split(l.includes(',') ? ',' : /\s{2,}/).pop()!.replace(/^"|"$/g, ''));
+}
+
+async function releaseResult(values: ParsedOptions): Promise<number> {
+  for (const flag of ['input', 'key', 'columns', 'tolerance', 'out', 'gamma', 'force']) {
+    if (values[flag] !== undefined) throw new InputError(M.resultExcludes(flag));
+  }
+  const file = stringOption(values, 'result', true);
+  const recipient = await loadPeerKey(stringOption(values, 'recipient-key', true));
+  const identityDir = stringOption(values, 'identity', true);
+  const ledgerDir = stringOption(values, 'ledger', true);
+  const purpose = purposeOption(values) ?? '';
+  const out = createReporter(values.json === true);
+  const text = await readTextFile(file, '--result', MAX_RESULT_FILE_BYTES);
+  const identity = await loadIdentity(identityDir, out);
+  const ledger = await openCliLedger(ledgerDir, identity);
+  try {
+    const secret = fingerprintSecretFromIdentity(identity.secretKey);
+    let record;
+    try {
+      record = resultRelease({ values: resultFileValues(text), recipient, secret, fileSha256: sha256(new Uint8Array(await readFile(file))) });
+    } catch (err) {
+      throw new InputError(M.badResult(file, (err as Error).message));
+    } finally {
+      secret.fill(0);
+    }
+    const { index } = await ledger.append(signOneSidedReceipt(identity, resultReleaseReceiptBody(record, { owner: identity.publicKey, sourceProtocol: 'aggregate', purpose })));
+    const releaseId = toHex(record.releaseId);
+    const count = record.valueTags.length / 4;
+    out.info(M.resultReleased(file, count, releaseId, index, ledger.dir));
+    out.json({ ok: true, releaseId, recipient: toHex(recipient), values: count, ledgerIndex: index });
+    return 0;
   } finally {
     identity.secretKey.fill(0);
     await ledger.close();

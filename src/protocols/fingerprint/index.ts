@@ -22,3 +22,12 @@ export {
 } from './keys.js';
 export { parseTolerance, parseNumber, parseDate, readBit, writeBit, type ColumnTolerance } from './values.js';
 export { binomialTailHalf } from './binomial.js';
+export {
+  MAX_RESULT_VALUES,
+  MIN_MATCH_VALUES,
+  canonicalNumber,
+  matchResultRelease,
+  numbersIn,
+  resultRelease,
+  type ResultReleaseRecord,
+} from './result-values.js';

@@ -25,6 +25,7 @@ export { binomialTailHalf } from './binomial.js';
 export {
   MAX_RESULT_VALUES,
   MIN_MATCH_VALUES,
+  VALUE_TAG_BYTES,
   canonicalNumber,
   matchResultRelease,
   numbersIn,

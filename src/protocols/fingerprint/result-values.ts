@@ -12,7 +12,7 @@
  */
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, utf8 } from '../../utils/bytes.js';
+import { concatBytes, equalBytes, toHex, utf8 } from '../../utils/bytes.js';
 import { fingerprintKeyCommit, releaseFingerprintKey, RELEASE_ID_BYTES } from './keys.js';
 import { parseNumber } from './values.js';
 
@@ -118,14 +118,14 @@ export function matchResultRelease(
 ): { found: number; total: number; sameFile: boolean; matched: boolean } {
   const key = releaseFingerprintKey(secret, record.releaseId);
   const want = new Set<string>();
-  for (let i = 0; i < record.valueTags.length; i += VALUE_TAG_BYTES) want.add(Buffer.from(record.valueTags.subarray(i, i + VALUE_TAG_BYTES)).toString('hex'));
+  for (let i = 0; i < record.valueTags.length; i += VALUE_TAG_BYTES) want.add(toHex(record.valueTags.subarray(i, i + VALUE_TAG_BYTES)));
   const found = new Set<string>();
   for (const n of numbers) {
-    const t = Buffer.from(tagOf(key, n)).toString('hex');
+    const t = toHex(tagOf(key, n));
     if (want.has(t)) found.add(t);
   }
   key.fill(0);
-  const sameFile = Buffer.from(fileSha256).equals(Buffer.from(record.fileSha256));
+  const sameFile = equalBytes(fileSha256, record.fileSha256);
   const total = want.size;
   return { found: found.size, total, sameFile, matched: sameFile || (total >= MIN_MATCH_VALUES && found.size === total) };
 }

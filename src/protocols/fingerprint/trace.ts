@@ -12,6 +12,7 @@
  * @module
  */
 import { BLOCK_PRF_BYTES, hmacTags } from '../../crypto/block-prf.js';
+import { toHex } from '../../utils/bytes.js';
 import { normalizeKey } from '../psi/normalize.js';
 import { binomialTailHalf } from './binomial.js';
 import { fingerprintRowKey, recipientFingerprint, releaseFingerprintKey } from './keys.js';
@@ -119,7 +120,7 @@ export function traceTable(options: TraceTableOptions): TraceReleaseResult[] {
       rows.forEach((row, r) => {
         const key = normalizeKey(idx.map((i) => row[i]!));
         if (key === undefined) return;
-        const s = Buffer.from(key).toString('latin1');
+        const s = toHex(key);
         if (seen.has(s)) return; // a duplicated row is one mark, not two independent ones
         seen.add(s);
         k!.rowOf.push(r);

@@ -519,10 +519,10 @@ describe('HE encryption in workers', () => {
 });
 
 /** Runs `script` (an ES module) in a child node process; resolves with its exit code and output. */
-function runChild(script: string, asEval = false): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+function runChild(script: string, asEval = false, nodeArgs: string[] = []): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   const file = path.join(dir, `child-${Math.random().toString(36).slice(2)}.mjs`);
   writeFileSync(file, script);
-  const args = asEval ? ['--input-type=module', '-e', script] : [file];
+  const args = [...nodeArgs, ...(asEval ? ['--input-type=module', '-e', script] : [file])];
   return new Promise((resolve, reject) => {
     // A child that hangs is killed, so a leaked thread fails the test instead of hanging it.
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000, killSignal: 'SIGKILL' });
@@ -576,6 +576,20 @@ const pool = await createWorkerPool({ workers: 1 });
 console.log((await pool.hashToGroup([new TextEncoder().encode('x')], new Uint8Array())).length);
 await pool.close();`,
       true,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe('32');
+  });
+
+  it('works in a host started with heap-size flags (a worker refuses them in execArgv; the old-space limit becomes its resourceLimits)', async () => {
+    const r = await runChild(
+      `import { createWorkerPool } from ${JSON.stringify(pathToFileURL(path.join(dir, 'index.js')).href)};
+const pool = await createWorkerPool({ workers: 1 });
+console.log((await pool.hashToGroup([new TextEncoder().encode('x')], new Uint8Array())).length);
+await pool.close();`,
+      false,
+      ['--max-old-space-size=512', '--max_semi_space_size=8'],
     );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);

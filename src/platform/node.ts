@@ -113,7 +113,8 @@ export const PLATFORM: 'node' | 'browser' = 'node';
  * ```
  */
 export function spawnWorker(url: URL, name: string): WorkerHandle {
-  const worker = new Worker(url, { name, execArgv: workerExecArgv() });
+  const limits = workerHeapLimits();
+  const worker = new Worker(url, { name, execArgv: workerExecArgv(), ...(limits.maxOldGenerationSizeMb !== undefined ? { resourceLimits: limits } : {}) });
   let terminating = false;
   let exited = false;
   let exitListener: ((reason: string, cause?: unknown) => void) | undefined;
@@ -158,20 +159,37 @@ export function spawnWorker(url: URL, name: string): WorkerHandle {
   };
 }
 
+/** V8 heap-size flags: per process, refused in a worker's execArgv (ERR_WORKER_INVALID_EXEC_ARGV). */
+const HEAP_FLAG = /^--max[-_](old[-_]space|semi[-_]space|young[-_]generation)[-_]size$/;
+
 /**
  * The parent's Node options minus those that describe the main script (`-e` / `--eval`, `-p` /
  * `--print`, `--input-type`): a worker inherits `process.execArgv` by default, and with
- * `--input-type` it refuses to load its module file (ERR_INPUT_TYPE_NOT_ALLOWED).
+ * `--input-type` it refuses to load its module file (ERR_INPUT_TYPE_NOT_ALLOWED). Heap-size flags
+ * (`node --max-old-space-size=16000 app.js`) make `new Worker` throw: they are left out here and
+ * the old-space limit is passed as the worker's `resourceLimits` instead ({@link workerHeapLimits}).
  */
-function workerExecArgv(): string[] {
+export function workerExecArgv(argv: readonly string[] = process.execArgv): string[] {
   const out: string[] = [];
-  const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    const flag = a.split('=', 1)[0]!;
     if (a === '-e' || a === '--eval' || a === '-p' || a === '--print' || a === '--input-type') i++;
+    else if (HEAP_FLAG.test(flag)) continue; // V8 takes these only as --flag=value
     else if (!/^--(input-type|eval|print)=/.test(a)) out.push(a);
   }
   return out;
+}
+
+/** The parent's `--max-old-space-size` (MB), as a worker's `resourceLimits`; none when not given. */
+export function workerHeapLimits(argv: readonly string[] = process.execArgv): { maxOldGenerationSizeMb?: number } {
+  for (const a of argv) {
+    const [flag, value] = a.split('=', 2) as [string, string | undefined];
+    if (!/^--max[-_]old[-_]space[-_]size$/.test(flag)) continue;
+    const mb = Number(value);
+    return Number.isFinite(mb) && mb > 0 ? { maxOldGenerationSizeMb: mb } : {};
+  }
+  return {};
 }
 
 /**

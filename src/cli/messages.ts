@@ -313,6 +313,7 @@ export const JOB_MESSAGES = {
   jobId: () => 'option --job-id must be 1 to 64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit',
   connectPath: (got: string) => `option --connect: give HOST:PORT only, without a path ('${got}')`,
   detachNeedsQueue: () => 'option --detach needs --queue (without it the job runs in this process)',
+  outputNeeded: () => 'missing required option --output FILE (or --count-only)',
   queueUrl: (got: string) => `option --queue must be a URL like redis://HOST:PORT/DB, got '${got}'`,
   queueScheme: (got: string) => `option --queue must start with redis://, got '${got}'`,
   queueDb: () => 'option --queue: the database must be a number from 0 to 15',

@@ -91,6 +91,36 @@ export { MAX_PURPOSE_CHARS } from './args.js';
 /** Largest `--workers`. */
 export const MAX_WORKERS = 256;
 
+/** `--help` lines of `--truncate` and `--suite` (shared by `psi` and `job`). */
+export const PSI_TERMS_HELP = `  --truncate 0|128|192    truncate the exchanged values to this many bits (0 = none; default 128)
+  --suite curve25519|sm2-sm3
+                          the group: curve25519 (default) or SM2 with SM3 hashing, for
+                          deployments that must use the national curves end to end (both sides
+                          must give the same; docs/psi-protocol.md)`;
+
+/** The PSI term options `psi` and `job` share: `--count-only`, `--truncate`, `--suite`. */
+export const PSI_TERMS_OPTION_SPECS = {
+  'count-only': { type: 'boolean' },
+  truncate: { type: 'string' },
+  suite: { type: 'string' },
+} as const;
+
+/**
+ * Parses {@link PSI_TERMS_OPTION_SPECS} (the same rules for `psi` and `job`).
+ * @example
+ * ```ts
+ * const { countOnly, truncate, suite } = parsePsiTermsOptions(values);
+ * ```
+ */
+export function parsePsiTermsOptions(values: Parameters<typeof choiceOption>[0]): Pick<PsiCliOptions, 'countOnly' | 'truncate' | 'suite'> {
+  const truncText = choiceOption(values, 'truncate', ['0', '128', '192'] as const, '128');
+  return {
+    countOnly: values['count-only'] === true,
+    truncate: Number(truncText) as 0 | 128 | 192,
+    suite: choiceOption(values, 'suite', PsiSuiteNames, 'curve25519'),
+  };
+}
+
 /** `--help` of `dataport psi`. */
 export const PSI_HELP = `usage: dataport psi (--listen HOST:PORT | --connect ws://HOST:PORT | wss://HOST:PORT)
                     --input FILE.csv|URL [--query SQL] --key COL[,COL...] [options]
@@ -136,11 +166,7 @@ terms:
                           record security=semi-honest; against a peer you do not trust to run
                           it unmodified, rely on contracts, --budget and the ledger (and the
                           SDK's minIntersection), not on count-only
-  --truncate 0|128|192    truncate the exchanged values to this many bits (0 = none; default 128)
-  --suite curve25519|sm2-sm3
-                          the group: curve25519 (default) or SM2 with SM3 hashing, for
-                          deployments that must use the national curves end to end (both sides
-                          must give the same; docs/psi-protocol.md)
+${PSI_TERMS_HELP}
   --purpose TEXT          purpose / authorisation reference, signed into the receipt
 
 payload (the listener delivers columns of its matched records; docs/psi-payload.md):
@@ -207,9 +233,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     'peer-key': { type: 'string' },
     'allow-any-peer': { type: 'boolean' },
     reveal: { type: 'string' },
-    'count-only': { type: 'boolean' },
-    truncate: { type: 'string' },
-    suite: { type: 'string' },
+    ...PSI_TERMS_OPTION_SPECS,
     output: { type: 'string' },
     force: { type: 'boolean' },
     'output-table': { type: 'string' },
@@ -246,16 +270,13 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   const listen = listenText !== undefined ? parseHostPort(listenText, 'listen') : undefined;
   if (connect !== undefined) checkConnectUrl(connect);
 
-  const truncText = choiceOption(values, 'truncate', ['0', '128', '192'] as const, '128');
   const opts: PsiCliOptions = {
     mode,
     input: stringOption(values, 'input', true),
     keyColumns: parseColumnList(stringOption(values, 'key', true), 'key'),
     allowAnyPeer: values['allow-any-peer'] === true,
     reveal: choiceOption(values, 'reveal', ['both', 'requester'] as const, 'requester'),
-    countOnly: values['count-only'] === true,
-    truncate: Number(truncText) as 0 | 128 | 192,
-    suite: choiceOption(values, 'suite', PsiSuiteNames, 'curve25519'),
+    ...parsePsiTermsOptions(values),
     json: values.json === true,
     force: values.force === true,
     replace: values.replace === true,

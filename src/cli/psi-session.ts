@@ -19,7 +19,10 @@ import type { PsiContext, PsiRunOutcome } from './psi-context.js';
 import type { PsiCliOptions } from './psi-options.js';
 import { acceptOnlySchedule, budgetCheck, noteAbortedRun, recordReceipt } from './ledger-wiring.js';
 
-function truncationOf(opts: PsiCliOptions): 'none' | 128 | 192 {
+/** What the terms and the listener's policy depend on (`psi` and `job` alike). */
+export type PsiTermsOptions = Pick<PsiCliOptions, 'reveal' | 'countOnly' | 'truncate' | 'purpose'>;
+
+function truncationOf(opts: PsiTermsOptions): 'none' | 128 | 192 {
   return opts.truncate === 0 ? 'none' : opts.truncate;
 }
 
@@ -30,7 +33,7 @@ function truncationOf(opts: PsiCliOptions): 'none' | 128 | 192 {
  * const terms = termsOf(opts); // { reveal: 'requester', countOnly: false, truncation: 128, purpose: '' }
  * ```
  */
-export function termsOf(opts: PsiCliOptions): PsiTerms {
+export function termsOf(opts: PsiTermsOptions): PsiTerms {
   return { reveal: opts.reveal, countOnly: opts.countOnly, truncation: truncationOf(opts), purpose: opts.purpose };
 }
 
@@ -41,7 +44,7 @@ export function termsOf(opts: PsiCliOptions): PsiTerms {
  * const policy = policyOf(opts);
  * ```
  */
-export function policyOf(opts: PsiCliOptions): SessionPolicy {
+export function policyOf(opts: PsiTermsOptions): SessionPolicy {
   const truncate = String(truncationOf(opts));
   // Only `check`: it tests the same things as the policy's reveal / countOnly / truncation fields,
   // but its refusal reasons name the option to change.

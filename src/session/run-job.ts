@@ -16,7 +16,8 @@ import { MalformedMessageError, TermsRefusedError, VerificationFailedError } fro
 import type { UsageReceipt } from '../ledger/receipt-types.js';
 import { toHex, utf8 } from '../utils/bytes.js';
 import type { SessionTerms } from './messages.js';
-import type { PsiTerms } from './run-psi.js';
+import { checkPsiSuite, type PsiSuiteName } from '../protocols/psi/suite.js';
+import { PSI_SUITE_OPTION, type PsiTerms } from './run-psi.js';
 import { establishSession, sessionBaseOptions, type Session, type SessionOptionsBase } from './session.js';
 
 /**
@@ -70,6 +71,8 @@ export interface PsiJobSpec {
   terms: PsiTerms;
   /** Number of key columns (compared, like the key schema of a PSI run). */
   keyColumns: number;
+  /** The PSI group every bucket runs in (default curve25519; in the terms as `suite`). */
+  suite?: PsiSuiteName;
 }
 
 /**
@@ -97,6 +100,7 @@ function jobOptions(spec: PsiJobSpec, phase: 'open' | 'close', extra: Record<str
     'count-only': t.countOnly ? 'true' : 'false',
     truncate: String(t.truncation ?? 128),
     'key-columns': String(spec.keyColumns),
+    [PSI_SUITE_OPTION]: spec.suite ?? 'curve25519',
     ...extra,
   };
 }
@@ -139,10 +143,18 @@ export function jobSpecOf(terms: SessionTerms): PsiJobSpec | string {
   if ((co !== 'true' && co !== 'false') || (tr !== 'none' && tr !== '128' && tr !== '192')) return 'unsupported protocol option';
   const kc = Number(o['key-columns']);
   if (!Number.isInteger(kc) || kc < 1 || kc > 16) return 'unsupported protocol option';
+  let suite: PsiSuiteName;
+  try {
+    // Terms without it (jobs opened by earlier builds) mean curve25519, as for a PSI run.
+    suite = checkPsiSuite(o[PSI_SUITE_OPTION] ?? 'curve25519');
+  } catch {
+    return 'unsupported PSI suite';
+  }
   return {
     jobId,
     buckets,
     keyColumns: kc,
+    suite,
     terms: {
       reveal: terms.recipients.includes('responder') ? 'both' : 'requester',
       countOnly: co === 'true',
@@ -157,8 +169,11 @@ export interface OpenPsiJobOptions extends SessionOptionsBase {
   role: 'requester' | 'responder';
   /** Requester: the job. */
   spec?: PsiJobSpec;
-  /** Responder: refuse (return a reason) or accept a job's spec; called once the peer is authenticated. */
-  check?: (spec: PsiJobSpec, peerPublicKey: Uint8Array) => string | undefined;
+  /**
+   * Responder: refuse (return a reason) or accept a job's spec; called once the peer is
+   * authenticated, with the signed terms the spec was read from.
+   */
+  check?: (spec: PsiJobSpec, peerPublicKey: Uint8Array, terms: SessionTerms) => string | undefined;
   /**
    * Responder: called with the agreed job before the requester is told the job is ready (e.g. to
    * partition the responder's input into buckets with the key). The requester waits for it.
@@ -224,7 +239,7 @@ export async function openPsiJob(options: OpenPsiJobOptions): Promise<OpenedPsiJ
           const spec = jobSpecOf(terms);
           if (typeof spec === 'string') return spec;
           if (terms.options['phase'] !== 'open') return 'not a job opening';
-          return options.check?.(spec, peer);
+          return options.check?.(spec, peer, terms);
         },
       },
     });

@@ -22,6 +22,7 @@ import {
 } from '../args.js';
 import type { ProgressOptions } from '../progress.js';
 import { redisOptions } from './queue.js';
+import { parsePsiTermsOptions, PSI_TERMS_HELP, PSI_TERMS_OPTION_SPECS, type PsiCliOptions } from '../psi-options.js';
 import { FILE_MESSAGES, JOB_MESSAGES as M, OPTION_MESSAGES, PSI_MESSAGES } from '../messages.js';
 
 /**
@@ -64,6 +65,12 @@ dataport job status --queue redis://HOST:PORT/DB --job-id ID [--json]
   Per-bucket state of a queued job and a progress line.
 
 options:
+  --reveal both|requester   who learns the intersection (default requester)
+  --count-only              learn only the intersection's size (no --output); as for 'dataport
+                            psi --count-only', and the requester also learns each bucket's count
+${PSI_TERMS_HELP}
+                            (--reveal, --count-only, --truncate and --suite are in the job's terms
+                            and every bucket's; the responder refuses a job whose terms differ)
   --concurrency N           bucket sessions at once in this process (default ${DEFAULT_JOB_CONCURRENCY})
   --timeout SECONDS         limit of each bucket session (default ${DEFAULT_BUCKET_TIMEOUT_MS / 1000})
   --handshake-timeout SECONDS  (serve) time a connection has to authenticate (default ${JOB_HANDSHAKE_TIMEOUT_MS / 1000})
@@ -76,7 +83,7 @@ ${progressHelp()}
   --json                    one JSON summary line on stdout when the command ends
 `;
 
-interface Common {
+interface Common extends Pick<PsiCliOptions, 'countOnly' | 'truncate' | 'suite'> {
   identityDir: string;
   peerKeyFile: string;
   input: string;
@@ -136,6 +143,7 @@ const COMMON_SPEC: Record<string, OptionSpec> = {
   timeout: { type: 'string' },
   json: { type: 'boolean' },
   output: { type: 'string' },
+  ...PSI_TERMS_OPTION_SPECS,
   ...PROGRESS_OPTION_SPECS,
   help: { type: 'boolean', short: 'h' },
 };
@@ -149,6 +157,7 @@ function common(values: Record<string, unknown>): Common {
     keyColumns: parseColumnList(stringOption(v, 'key', true), 'key'),
     workDir: stringOption(v, 'work-dir', true),
     reveal: choiceOption(v, 'reveal', ['both', 'requester'] as const, 'requester'),
+    ...parsePsiTermsOptions(v),
     purpose: purposeOption(v) ?? '',
     concurrency: intOption(v, 'concurrency', 1, 256, DEFAULT_JOB_CONCURRENCY),
     timeoutMs: secondsOption(v, 'timeout', DEFAULT_BUCKET_TIMEOUT_MS),
@@ -186,6 +195,7 @@ export function parseJobServeOptions(argv: readonly string[]): JobServeOptions |
   };
   const output = stringOption(values, 'output');
   if (output !== undefined) {
+    if (o.countOnly) throw new InputError(PSI_MESSAGES.outputNeedsMatches('--output'));
     if (o.reveal !== 'both') throw new InputError(PSI_MESSAGES.outputNotLearned('--output'));
     o.output = output;
   }
@@ -225,9 +235,11 @@ export function parseJobSubmitOptions(argv: readonly string[]): JobSubmitOptions
   };
   if (values.buckets === undefined) throw new InputError('missing required option --buckets B');
   const output = stringOption(values, 'output');
+  // --count-only learns no rows: no --output (as for psi); otherwise the job's rows go somewhere.
+  if (output !== undefined && o.countOnly) throw new InputError(PSI_MESSAGES.outputNeedsMatches('--output'));
+  if (output === undefined && !o.countOnly) throw new InputError(M.outputNeeded());
   if (output !== undefined) o.output = output;
-  if (output === undefined) throw new InputError('missing required option --output FILE');
-  if (output === o.input) throw new InputError(FILE_MESSAGES.outputIsInput());
+  if (output !== undefined && output === o.input) throw new InputError(FILE_MESSAGES.outputIsInput());
   const queue = stringOption(values, 'queue');
   if (queue !== undefined) {
     redisOptions(queue);

@@ -17,6 +17,7 @@ import type { Identity } from '../../session/identity.js';
 import { connectWebSocket } from '../../transport/websocket-node.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { loadIdentity } from '../identity-files.js';
+import { termsOf } from '../psi-session.js';
 import { budgetCheck, recordReceipt } from '../ledger-wiring.js';
 import type { Progress } from '../progress.js';
 import { createReporter, type Reporter } from '../summary.js';
@@ -99,6 +100,9 @@ function sameJob(m: JobManifest, o: JobSubmitOptions, peerKey: Uint8Array): stri
   if (m.input !== o.input) return `its input is ${m.input}`;
   if (m.keyColumns.join(',') !== o.keyColumns.join(',')) return `its --key is ${m.keyColumns.join(',')}`;
   if (m.reveal !== o.reveal) return `it has --reveal ${m.reveal}`;
+  if (m.countOnly !== o.countOnly) return m.countOnly ? 'it has --count-only' : 'it has no --count-only';
+  if (m.truncate !== o.truncate) return `it has --truncate ${m.truncate}`;
+  if ((m.suite ?? 'curve25519') !== o.suite) return `it has --suite ${m.suite ?? 'curve25519'}`;
   if (m.peerKey !== toBase64(peerKey)) return 'its peer key differs';
   if (m.purpose !== o.purpose) return 'its purpose differs';
   return undefined;
@@ -110,7 +114,8 @@ async function openJob(ctx: SubmitContext): Promise<JobManifest> {
     jobId: opts.jobId,
     buckets: opts.buckets,
     keyColumns: opts.keyColumns.length,
-    terms: { reveal: opts.reveal, countOnly: false, truncation: 128, purpose: opts.purpose },
+    suite: opts.suite,
+    terms: termsOf(opts),
   };
   const budget = ctx.ledger && ctx.budget ? budgetCheck(ctx.ledger, ctx.budget, 'requester', 0) : undefined;
   const transport = await connectWebSocket(jobUrl(opts.connect[0]!, opts.jobId, 'open'), {
@@ -150,8 +155,9 @@ async function openJob(ctx: SubmitContext): Promise<JobManifest> {
     inputRecords: 0,
     skippedRows: 0,
     reveal: opts.reveal,
-    countOnly: false,
-    truncate: 128,
+    countOnly: opts.countOnly,
+    truncate: opts.truncate,
+    suite: opts.suite,
     purpose: opts.purpose,
     connect: opts.connect,
     identityDir: opts.identityDir,
@@ -211,7 +217,7 @@ async function closeJob(ctx: SubmitContext, m: JobManifest, distinctKeys: number
       transport,
       identity: ctx.identity,
       peerPublicKey: ctx.peerKey,
-      spec: { jobId: m.jobId, buckets: m.buckets, keyColumns: m.keyColumns.length, terms: termsOfManifest(m) },
+      spec: { jobId: m.jobId, buckets: m.buckets, keyColumns: m.keyColumns.length, suite: m.suite ?? 'curve25519', terms: termsOfManifest(m) },
       jobTerms: m.jobTerms,
       totals: { distinctKeys, intersectionSize },
       signal: ctx.signal,

@@ -14,6 +14,8 @@ import type { CryptoExecutor } from '../../protocols/executor.js';
 import type { Identity } from '../../session/identity.js';
 import { closePsiJob, openPsiJob, type JobTotals, type OpenedPsiJob, type PsiJobSpec } from '../../session/run-job.js';
 import type { FrameTransport } from '../../transport/types.js';
+import type { SessionTerms } from '../../session/messages.js';
+import { policyOf } from '../psi-session.js';
 import { equalBytes, toBase64 } from '../../utils/bytes.js';
 import { budgetCheck, recordReceipt } from '../ledger-wiring.js';
 import { JOB_MESSAGES as M } from '../messages.js';
@@ -65,14 +67,14 @@ export function parseJobPath(path: string): { jobId: string; what: 'open' | 'clo
   return m[3] !== undefined ? { jobId: m[1]!, what: 'bucket', bucket: Number(m[3]) } : { jobId: m[1]!, what: m[2] as 'open' | 'close' };
 }
 
-function checkSpec(ctx: ServeContext, jobId: string, spec: PsiJobSpec): string | undefined {
+function checkSpec(ctx: ServeContext, jobId: string, spec: PsiJobSpec, terms: SessionTerms, peer: Uint8Array): string | undefined {
   const { opts } = ctx;
   if (spec.jobId !== jobId) return 'the job id differs from the one in the request';
-  if (spec.terms.reveal !== opts.reveal) return `the listener runs with --reveal ${opts.reveal}, the request asks for --reveal ${spec.terms.reveal ?? 'requester'}`;
-  if (spec.terms.countOnly) return 'the listener does not run with --count-only';
-  if (spec.terms.truncation !== 128) return 'the listener runs with --truncate 128';
+  // The same policy (and refusal reasons) as a `dataport psi` listener: reveal, count-only, truncation, purpose.
+  const psiReason = policyOf(opts).check?.(terms, peer);
+  if (psiReason !== undefined) return psiReason;
+  if (spec.suite !== opts.suite) return `PSI suites differ: requester ${spec.suite ?? 'curve25519'}; responder ${opts.suite}`;
   if (spec.keyColumns !== opts.keyColumns.length) return `the listener's key has ${opts.keyColumns.length} columns, the request's ${spec.keyColumns}`;
-  if (opts.purpose !== '' && spec.terms.purpose !== opts.purpose) return 'the purpose differs from the one the listener was started with';
   return undefined;
 }
 
@@ -87,7 +89,7 @@ async function serveOpen(ctx: ServeContext, jobId: string, transport: FrameTrans
       identity: ctx.identity,
       peerPublicKey: ctx.peerKey,
       signal,
-      check: (spec) => checkSpec(ctx, jobId, spec),
+      check: (spec, peer, terms) => checkSpec(ctx, jobId, spec, terms, peer),
       ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
       ...(budget ? { beforeRun: budget } : {}),
       prepare: async (job: OpenedPsiJob) => {
@@ -108,8 +110,9 @@ async function serveOpen(ctx: ServeContext, jobId: string, transport: FrameTrans
           inputRecords: 0,
           skippedRows: 0,
           reveal: opts.reveal,
-          countOnly: false,
-          truncate: 128,
+          countOnly: opts.countOnly,
+          truncate: opts.truncate,
+          suite: opts.suite,
           purpose: job.spec.terms.purpose ?? '',
           identityDir: opts.identityDir,
           peerKeyFile: opts.peerKeyFile,

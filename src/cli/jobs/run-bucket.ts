@@ -83,6 +83,7 @@ export async function runBucket(
   const terms = termsOfManifest(m);
   const common = {
     records,
+    suite: m.suite ?? 'curve25519',
     transport,
     identity: ctx.identity,
     peerPublicKey: fromBase64(m.peerKey),

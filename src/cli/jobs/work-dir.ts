@@ -13,6 +13,7 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../../errors.js';
 import { normalizeKey } from '../../protocols/psi/index.js';
+import type { PsiSuiteName } from '../../protocols/psi/suite.js';
 import { bucketIndex } from '../../session/run-job.js';
 import { toHex } from '../../utils/bytes.js';
 import { scanCsv } from '../../sources/csv-scan.js';
@@ -39,6 +40,8 @@ export interface JobManifest {
   reveal: 'requester' | 'both';
   countOnly: boolean;
   truncate: 0 | 128 | 192;
+  /** The PSI group (absent in manifests of earlier builds: curve25519). */
+  suite?: PsiSuiteName;
   purpose: string;
   /** Requester: how workers reach the responder(s), and the files they authenticate with. */
   connect?: string[];

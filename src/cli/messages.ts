@@ -313,6 +313,12 @@ export const JOB_MESSAGES = {
   jobId: () => 'option --job-id must be 1 to 64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit',
   connectPath: (got: string) => `option --connect: give HOST:PORT only, without a path ('${got}')`,
   detachNeedsQueue: () => 'option --detach needs --queue (without it the job runs in this process)',
+  grewSinceDeclared: (jobId: string, input: string, now: number, declared: number) =>
+    `job ${jobId}: ${input} has ${now} records with a key, more than the ${declared} declared when the job opened (it changed meanwhile); submit the job again`,
+  overDeclared: (side: string, total: number, declared: number) =>
+    `the ${side}'s ${total} distinct keys exceed the ${declared} records it declared when the job opened`,
+  counting: (input: string) => `counting the records of ${input}`,
+  counted: (input: string, n: number) => `${input}: ${n} records with a key (declared in every job this process opens)`,
   outputNeeded: () => 'missing required option --output FILE (or --count-only)',
   queueUrl: (got: string) => `option --queue must be a URL like redis://HOST:PORT/DB, got '${got}'`,
   queueScheme: (got: string) => `option --queue must start with redis://, got '${got}'`,

@@ -105,14 +105,14 @@ function jobOptions(spec: PsiJobSpec, phase: 'open' | 'close', extra: Record<str
   };
 }
 
-function jobTerms(spec: PsiJobSpec, options: Record<string, string>, requesterSetSize: number): SessionTerms {
+function jobTerms(spec: PsiJobSpec, options: Record<string, string>, requesterSetSize: number, responderMax = MAX_SET): SessionTerms {
   return {
     protocol: PSI_JOB_PROTOCOL_NAME,
     options,
     purpose: spec.terms.purpose ?? '',
     recipients: spec.terms.reveal === 'both' ? ['requester', 'responder'] : ['requester'],
     requesterSetSize,
-    responderSetSize: { min: 0, max: MAX_SET },
+    responderSetSize: { min: 0, max: responderMax },
     minIntersection: 0,
   };
 }
@@ -175,6 +175,12 @@ export interface OpenPsiJobOptions extends SessionOptionsBase {
    */
   check?: (spec: PsiJobSpec, peerPublicKey: Uint8Array, terms: SessionTerms) => string | undefined;
   /**
+   * This side's declared size: the records it will bring to the job (counted before the job
+   * opens; docs/jobs.md). The requester's goes into the signed terms, the responder's into its
+   * signed answer; budgets are checked with them (`beforeRun`). Default 0.
+   */
+  setSize?: number;
+  /**
    * Responder: called with the agreed job before the requester is told the job is ready (e.g. to
    * partition the responder's input into buckets with the key). The requester waits for it.
    */
@@ -195,6 +201,9 @@ export interface OpenedPsiJob {
   jobTerms: string;
   peerPublicKey: Uint8Array;
   sessionId: Uint8Array;
+  /** The sizes both sides declared when the job opened (signed in the open session). */
+  requesterSetSize: number;
+  responderSetSize: number;
 }
 
 function keyOf(session: Session, jobId: string): Uint8Array {
@@ -219,6 +228,8 @@ function keyOf(session: Session, jobId: string): Uint8Array {
  */
 export async function openPsiJob(options: OpenPsiJobOptions): Promise<OpenedPsiJob> {
   const common = sessionBaseOptions(options);
+  const setSize = options.setSize ?? 0;
+  if (!Number.isSafeInteger(setSize) || setSize < 0 || setSize > MAX_SET) throw new RangeError(`setSize must be an integer from 0 to ${MAX_SET}`);
   let session: Session;
   if (options.role === 'requester') {
     const spec = options.spec;
@@ -227,12 +238,12 @@ export async function openPsiJob(options: OpenPsiJobOptions): Promise<OpenedPsiJ
     if (!Number.isInteger(spec.buckets) || spec.buckets < 1 || spec.buckets > MAX_JOB_BUCKETS) {
       throw new RangeError(`spec.buckets must be an integer from 1 to ${MAX_JOB_BUCKETS}`);
     }
-    session = await establishSession({ ...common, role: 'requester', terms: jobTerms(spec, jobOptions(spec, 'open'), 0) });
+    session = await establishSession({ ...common, role: 'requester', terms: jobTerms(spec, jobOptions(spec, 'open'), setSize) });
   } else {
     session = await establishSession({
       ...common,
       role: 'responder',
-      localSetSize: 0,
+      localSetSize: setSize,
       policy: {
         protocols: [PSI_JOB_PROTOCOL_NAME],
         check: (terms, peer) => {
@@ -254,6 +265,8 @@ export async function openPsiJob(options: OpenPsiJobOptions): Promise<OpenedPsiJ
       jobTerms: toHex(session.transcriptHash),
       peerPublicKey: session.peerPublicKey,
       sessionId: session.sessionId,
+      requesterSetSize: session.terms.requesterSetSize,
+      responderSetSize: session.responderSetSize,
     };
     if (options.role === 'responder') {
       await prepareWithKeepalive(session, () => options.prepare?.(job), options.keepaliveMs ?? PREPARING_INTERVAL_MS, options.signal);
@@ -312,11 +325,17 @@ export interface ClosePsiJobOptions extends SessionOptionsBase {
   jobTerms?: string;
   /**
    * Responder: the job's record and this side's totals for the job the terms name, or a refusal
-   * reason (unknown job, job terms that differ, buckets not all run here).
+   * reason (unknown job, job terms that differ, buckets not all run here, a requester total
+   * `peerDistinctKeys` above what it declared when the job opened).
    */
-  lookup?: (spec: PsiJobSpec, jobTerms: string, peerPublicKey: Uint8Array) => JobTotals | string;
+  lookup?: (spec: PsiJobSpec, jobTerms: string, peerPublicKey: Uint8Array, peerDistinctKeys: number) => JobTotals | string;
   /** Requester: its totals. */
   totals?: JobTotals;
+  /**
+   * Requester: the size the responder declared when the job opened; a larger total in its answer
+   * refuses the closing (`TermsRefusedError`) before any receipt is signed. Default: no bound.
+   */
+  peerDeclared?: number;
 }
 
 /**
@@ -340,7 +359,7 @@ export async function closePsiJob(options: ClosePsiJobOptions): Promise<UsageRec
     session = await establishSession({
       ...common,
       role: 'requester',
-      terms: jobTerms(spec, jobOptions(spec, 'close', { 'job-terms': jt }), totals.distinctKeys),
+      terms: jobTerms(spec, jobOptions(spec, 'close', { 'job-terms': jt }), totals.distinctKeys, options.peerDeclared ?? MAX_SET),
     });
   } else {
     // The responder's set size (its job total) depends on which job the terms name.
@@ -353,7 +372,7 @@ export async function closePsiJob(options: ClosePsiJobOptions): Promise<UsageRec
         const spec = jobSpecOf(terms);
         if (typeof spec === 'string') return spec;
         if (terms.options['phase'] !== 'close') return 'not a job closing';
-        const r = options.lookup?.(spec, terms.options['job-terms'] ?? '', peer) ?? 'unknown job';
+        const r = options.lookup?.(spec, terms.options['job-terms'] ?? '', peer, terms.requesterSetSize) ?? 'unknown job';
         if (typeof r === 'string') return r;
         found = r;
         return r.distinctKeys;

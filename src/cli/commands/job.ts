@@ -26,6 +26,7 @@ import {
 import { queueJobStatus, startQueueWorker } from '../jobs/queue.js';
 import { runRequesterTask, submitJob, type BucketWorkerState } from '../jobs/requester.js';
 import { serveJobSession, type ServeContext } from '../jobs/responder.js';
+import { countRecords } from '../jobs/work-dir.js';
 import { JOB_MESSAGES as M, PSI_MESSAGES, SESSION_ERROR_HINTS } from '../messages.js';
 
 function oneLine(err: unknown): string {
@@ -51,9 +52,13 @@ async function serve(argv: string[]): Promise<number> {
   const identity = await loadIdentity(opts.identityDir, reporter);
   const peerKey = await loadPeerKey(opts.peerKeyFile);
   if (opts.output !== undefined) await checkOutputPath(opts.output);
+  // The size this side declares in every job (docs/jobs.md): counted once now, before listening.
+  reporter.info(M.counting(opts.input));
+  const records = await countRecords(opts.input, undefined, opts.keyColumns, { signal: cliSignal });
+  reporter.info(M.counted(opts.input, records));
   const ledger = await openLedgerFor(opts.ledgerDir, identity);
   const executor = await createWorkerPool({ workers: opts.concurrency });
-  const ctx: ServeContext = { opts, identity, peerKey, executor, ...(ledger ? { ledger } : {}), ...pol };
+  const ctx: ServeContext = { opts, identity, peerKey, executor, declared: { records }, held: new Map(), ...(ledger ? { ledger } : {}), ...pol };
   try {
     const r = await serveListener(
       {
@@ -99,6 +104,7 @@ async function serve(argv: string[]): Promise<number> {
     if ('error' in r && !cliSignal.aborted) throw r.error;
     return 0;
   } finally {
+    for (const h of ctx.held.values()) await h.release();
     await executor.close().catch(() => {});
     await ledger?.close();
     identity.secretKey.fill(0);

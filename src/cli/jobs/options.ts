@@ -76,7 +76,10 @@ ${PSI_TERMS_HELP}
   --handshake-timeout SECONDS  (serve) time a connection has to authenticate (default ${JOB_HANDSHAKE_TIMEOUT_MS / 1000})
   --purpose TEXT            purpose / authorisation reference, in the job's terms and receipt
   --price-schedule FILE     bill the job receipt with this schedule (needs --ledger)
-  --budget FILE             query budget checked once per job, when it opens (needs --ledger)
+  --budget FILE             query budget checked once per job, when it opens, with the records
+                            both sides declare (rows with a key: submit counts its input before
+                            opening, serve when it starts); held until the job's receipt is
+                            appended (needs --ledger)
   --lock-duration SECONDS   (worker) how long a task's lock lasts without renewal: a killed
                             worker's task is re-run after at most about this long (default 30)
 ${progressHelp()}

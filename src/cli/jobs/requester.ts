@@ -18,13 +18,13 @@ import { connectWebSocket } from '../../transport/websocket-node.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { loadIdentity } from '../identity-files.js';
 import { termsOf } from '../psi-session.js';
-import { budgetCheck, recordReceipt } from '../ledger-wiring.js';
+import { budgetCheck, recordReceipt, type BudgetHook } from '../ledger-wiring.js';
 import type { Progress } from '../progress.js';
 import { createReporter, type Reporter } from '../summary.js';
 import type { JobSubmitOptions } from './options.js';
 import { enqueueBuckets, failedTask, Queue, QUEUE_NAME, queueJobStatus, redisOptions, runInProcess, type BucketTask } from './queue.js';
 import { loadBucket, mergeOutput, runBucket, termsOfManifest } from './run-bucket.js';
-import { jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
+import { checkDeclared, countRecords, jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
 
 /** URL of a job session at a responder: `ws://HOST:PORT/job/<id>/open|close|bucket/<b>`. */
 export function jobUrl(base: string, jobId: string, what: string): string {
@@ -108,8 +108,16 @@ function sameJob(m: JobManifest, o: JobSubmitOptions, peerKey: Uint8Array): stri
   return undefined;
 }
 
-async function openJob(ctx: SubmitContext): Promise<JobManifest> {
+/**
+ * Opens the job: counts the input's records (the size this side declares), the job session (the
+ * budget reserved with both declared sizes, held by `held` until the job's receipt is appended),
+ * then partitions the input under the agreed key.
+ */
+async function openJob(ctx: SubmitContext, held: BudgetHook[]): Promise<JobManifest> {
   const { opts } = ctx;
+  ctx.progress.phase('counting records', (await stat(opts.input).catch(() => ({ size: 0 }))).size, 'B');
+  const declared = await countRecords(opts.input, undefined, opts.keyColumns, { onBytes: (n) => ctx.progress.update(n), signal: ctx.signal });
+  ctx.progress.end();
   const spec: PsiJobSpec = {
     jobId: opts.jobId,
     buckets: opts.buckets,
@@ -117,7 +125,10 @@ async function openJob(ctx: SubmitContext): Promise<JobManifest> {
     suite: opts.suite,
     terms: termsOf(opts),
   };
-  const budget = ctx.ledger && ctx.budget ? budgetCheck(ctx.ledger, ctx.budget, 'requester', 0) : undefined;
+  // The same rule as `dataport psi`: this side's records plus what the peer declared (a requester
+  // knows only the responder's minimum, 0, when it checks).
+  const budget = ctx.ledger && ctx.budget ? budgetCheck(ctx.ledger, ctx.budget, 'requester', declared) : undefined;
+  if (budget) held.push(budget);
   const transport = await connectWebSocket(jobUrl(opts.connect[0]!, opts.jobId, 'open'), {
     limits: limits(opts.timeoutMs),
     connectTimeoutMs: Math.min(30_000, opts.timeoutMs),
@@ -132,13 +143,13 @@ async function openJob(ctx: SubmitContext): Promise<JobManifest> {
       identity: ctx.identity,
       peerPublicKey: ctx.peerKey,
       spec,
+      setSize: declared,
       signal: ctx.signal,
       ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
       ...(budget ? { beforeRun: budget } : {}),
     });
     ctx.progress.end();
   } finally {
-    await budget?.release();
     await transport.close().catch(() => {});
   }
   const m: JobManifest = {
@@ -163,12 +174,15 @@ async function openJob(ctx: SubmitContext): Promise<JobManifest> {
     identityDir: opts.identityDir,
     peerKeyFile: opts.peerKeyFile,
     bucketRows: [],
+    declaredRecords: declared,
+    peerDeclaredRecords: job.responderSetSize,
     startedAt: Date.now(),
   };
   job.bucketKey.fill(0);
   ctx.progress.phase('partitioning input', (await stat(opts.input).catch(() => ({ size: 0 }))).size, 'B');
   await partitionInput(opts.workDir, m, { onBytes: (n) => ctx.progress.update(n), signal: ctx.signal });
   ctx.progress.end();
+  checkDeclared(m);
   // Only a partitioned job has a manifest: a crash before this point opens the job again.
   await writeManifest(opts.workDir, m);
   return m;
@@ -220,6 +234,7 @@ async function closeJob(ctx: SubmitContext, m: JobManifest, distinctKeys: number
       spec: { jobId: m.jobId, buckets: m.buckets, keyColumns: m.keyColumns.length, suite: m.suite ?? 'curve25519', terms: termsOfManifest(m) },
       jobTerms: m.jobTerms,
       totals: { distinctKeys, intersectionSize },
+      ...(m.peerDeclaredRecords !== undefined ? { peerDeclared: m.peerDeclaredRecords } : {}),
       signal: ctx.signal,
       ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
     });
@@ -254,6 +269,17 @@ export interface JobSubmitSummary {
  * ```
  */
 export async function submitJob(ctx: SubmitContext, startedAt: number): Promise<JobSubmitSummary | { ok: true; jobId: string; detached: true; buckets: number; pending: number }> {
+  const held: BudgetHook[] = [];
+  try {
+    return await submitOpened(ctx, startedAt, held);
+  } finally {
+    // The budget reserved when the job opened stops counting once the job's receipt counts (or
+    // the job failed); a --detach-ed job's reservation ends with this process (docs/jobs.md).
+    for (const h of held) await h.release();
+  }
+}
+
+async function submitOpened(ctx: SubmitContext, startedAt: number, held: BudgetHook[]): ReturnType<typeof submitJob> {
   const { opts } = ctx;
   await makeJobDir(opts.workDir, opts.jobId);
   let m = await readManifest(opts.workDir, opts.jobId);
@@ -262,7 +288,7 @@ export async function submitJob(ctx: SubmitContext, startedAt: number): Promise<
     if (why !== undefined) throw new InputError(M.exists(opts.jobId, opts.workDir, why));
     ctx.reporter.info(M.resuming(opts.jobId));
   } else {
-    m = await openJob(ctx);
+    m = await openJob(ctx, held);
   }
   const pending: number[] = [];
   for (let b = 0; b < m.buckets; b++) if (!(await readBucketResult(opts.workDir, m.jobId, b))) pending.push(b);
@@ -302,6 +328,8 @@ export async function submitJob(ctx: SubmitContext, startedAt: number): Promise<
   const learned = results.every((r) => r.intersectionSize !== null);
   const intersectionSize = learned ? sum((r) => r.intersectionSize ?? 0) : null;
   const distinctKeys = sum((r) => r.distinctKeys);
+  // Never more than declared (distinct keys ≤ rows with a key): a mismatch is a changed input or a bug.
+  if (m.declaredRecords !== undefined && distinctKeys > m.declaredRecords) throw new InputError(M.overDeclared('requester', distinctKeys, m.declaredRecords));
 
   // The one co-signed receipt of the job, then the output. A responder that lost the result of
   // a bucket (killed between the bucket's receipt and its result file) names it: run it again here.

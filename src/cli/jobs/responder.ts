@@ -17,11 +17,11 @@ import type { FrameTransport } from '../../transport/types.js';
 import type { SessionTerms } from '../../session/messages.js';
 import { policyOf } from '../psi-session.js';
 import { equalBytes, toBase64 } from '../../utils/bytes.js';
-import { budgetCheck, recordReceipt } from '../ledger-wiring.js';
+import { budgetCheck, recordReceipt, type BudgetHook } from '../ledger-wiring.js';
 import { JOB_MESSAGES as M } from '../messages.js';
 import type { JobServeOptions } from './options.js';
 import { mergeOutput, runBucket } from './run-bucket.js';
-import { jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
+import { checkDeclared, jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
 
 /** Refusal reason of a closing session when buckets have no result on the responder. */
 export const MISSING_BUCKETS = 'buckets not run on the responder: ';
@@ -35,6 +35,13 @@ export interface ServeContext {
   ledger?: Ledger;
   schedule?: PriceSchedule;
   budget?: BudgetPolicy;
+  /**
+   * The records this side declares in every job it opens: counted when `job serve` starts, and
+   * updated by every partitioning (so a grown input refuses one opening, not all of them).
+   */
+  declared: { records: number };
+  /** Budget reservations of open jobs (by job id), released when the job's receipt is appended. */
+  held: Map<string, BudgetHook>;
 }
 
 /** What one served session did, for the serve loop's report. */
@@ -80,7 +87,9 @@ function checkSpec(ctx: ServeContext, jobId: string, spec: PsiJobSpec, terms: Se
 
 async function serveOpen(ctx: ServeContext, jobId: string, transport: FrameTransport, signal: AbortSignal): Promise<ServedSession> {
   const { opts } = ctx;
-  const budget = ctx.ledger && ctx.budget ? budgetCheck(ctx.ledger, ctx.budget, 'responder', 0) : undefined;
+  // The same rule as `dataport psi`: this side's records plus the requester's declared records.
+  const declared = ctx.declared.records;
+  const budget = ctx.ledger && ctx.budget ? budgetCheck(ctx.ledger, ctx.budget, 'responder', declared) : undefined;
   let manifest: JobManifest | undefined;
   try {
     await openPsiJob({
@@ -88,6 +97,7 @@ async function serveOpen(ctx: ServeContext, jobId: string, transport: FrameTrans
       transport,
       identity: ctx.identity,
       peerPublicKey: ctx.peerKey,
+      setSize: declared,
       signal,
       check: (spec, peer, terms) => checkSpec(ctx, jobId, spec, terms, peer),
       ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
@@ -117,17 +127,28 @@ async function serveOpen(ctx: ServeContext, jobId: string, transport: FrameTrans
           identityDir: opts.identityDir,
           peerKeyFile: opts.peerKeyFile,
           bucketRows: [],
+          declaredRecords: declared,
+          peerDeclaredRecords: job.requesterSetSize,
           startedAt: Date.now(),
         };
         job.bucketKey.fill(0);
         await partitionInput(opts.workDir, m, { signal });
+        ctx.declared.records = m.inputRecords - m.skippedRows;
+        checkDeclared(m);
         await writeManifest(opts.workDir, m);
         manifest = m;
       },
     });
-  } finally {
+  } catch (err) {
     await budget?.release();
+    throw err;
   }
+  // Held until the job's receipt is appended (serveClose), so that open jobs count against the
+  // budget; a job opened again gives back its earlier reservation.
+  const earlier = ctx.held.get(jobId);
+  if (budget) ctx.held.set(jobId, budget);
+  else ctx.held.delete(jobId);
+  await earlier?.release();
   return { kind: 'open', jobId, buckets: manifest!.buckets, rows: manifest!.inputRecords };
 }
 
@@ -156,9 +177,12 @@ async function serveClose(ctx: ServeContext, jobId: string, transport: FrameTran
     peerPublicKey: ctx.peerKey,
     signal,
     ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
-    lookup: (spec, jobTerms) => {
+    lookup: (spec, jobTerms, _peer, peerDistinctKeys) => {
       if (spec.jobId !== jobId || jobTerms !== m.jobTerms) return 'the job terms differ from the job this listener opened';
       if (spec.buckets !== m.buckets) return 'the number of buckets differs';
+      // Each side's total must stay within what it declared (and was budgeted) at the opening.
+      if (m.peerDeclaredRecords !== undefined && peerDistinctKeys > m.peerDeclaredRecords) return M.overDeclared('requester', peerDistinctKeys, m.peerDeclaredRecords);
+      if (m.declaredRecords !== undefined && totals.distinctKeys > m.declaredRecords) return M.overDeclared('responder', totals.distinctKeys, m.declaredRecords);
       if (results.length !== m.buckets) {
         const have = new Set(results.map((r) => r.bucket));
         const missing = Array.from({ length: m.buckets }, (_, b) => b).filter((b) => !have.has(b));
@@ -173,6 +197,10 @@ async function serveClose(ctx: ServeContext, jobId: string, transport: FrameTran
     const { index } = await recordReceipt(ctx.ledger, receipt);
     ledger = { dir: ctx.ledger.dir, index };
   }
+  // The receipt counts now: the reservation taken when the job opened is given back.
+  const held = ctx.held.get(jobId);
+  ctx.held.delete(jobId);
+  await held?.release();
   let outputRows: number | undefined;
   if (opts.output !== undefined && m.reveal === 'both') outputRows = await mergeOutput(opts.workDir, m, opts.output, { signal });
   return {

@@ -18,7 +18,8 @@ import { bucketIndex } from '../../session/run-job.js';
 import { toHex } from '../../utils/bytes.js';
 import { scanCsv } from '../../sources/csv-scan.js';
 import { fsErrorText } from '../files.js';
-import { JOB_MESSAGES as M } from '../messages.js';
+import { CSV_MESSAGES, JOB_MESSAGES as M } from '../messages.js';
+import { openInput } from '../record-input.js';
 
 /** What each side records about a job. */
 export interface JobManifest {
@@ -49,6 +50,13 @@ export interface JobManifest {
   peerKeyFile: string;
   /** Data rows per bucket. */
   bucketRows: number[];
+  /**
+   * The records (rows with a key) this side declared when the job opened, and the peer's: the
+   * budget was reserved with them, and a side whose total exceeds its declaration is refused at
+   * close. Absent in manifests of earlier builds (then unchecked).
+   */
+  declaredRecords?: number;
+  peerDeclaredRecords?: number;
   startedAt: number;
 }
 
@@ -257,6 +265,47 @@ export async function partitionInput(workDir: string, m: JobManifest, options: {
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * The records of an input a job declares when it opens: its rows with a non-empty key, counted
+ * in one streaming pass (nothing kept in memory) before any key for the buckets exists. An upper
+ * bound of the distinct keys the job's receipt will show.
+ * @example
+ * ```ts
+ * const declared = await countRecords('pharma.csv', undefined, ['resident_id']);
+ * ```
+ */
+export async function countRecords(input: string, query: string | undefined, keyColumns: readonly string[], options: { onBytes?: (n: number) => void; signal?: AbortSignal } = {}): Promise<number> {
+  const reader = await openInput(input, query, { keepOpen: false });
+  let n = 0;
+  try {
+    await reader.forEach(
+      keyColumns,
+      (row) => {
+        let key: Uint8Array | undefined;
+        try {
+          key = normalizeKey(row.values);
+        } catch (err) {
+          throw new InputError(CSV_MESSAGES.badKey(reader.info.label, row.row, (err as Error).message));
+        }
+        if (key !== undefined) n++;
+      },
+      { lines: false, ...(options.onBytes ? { onBytes: options.onBytes } : {}), ...(options.signal ? { signal: options.signal } : {}) },
+    );
+  } finally {
+    await reader.close();
+  }
+  return n;
+}
+
+/**
+ * After partitioning: the rows with a key must not exceed what this side declared when the job
+ * opened (the input grew, or a new snapshot of a query has more rows): `InputError` otherwise.
+ */
+export function checkDeclared(m: JobManifest): void {
+  const partitioned = m.inputRecords - m.skippedRows;
+  if (m.declaredRecords !== undefined && partitioned > m.declaredRecords) throw new InputError(M.grewSinceDeclared(m.jobId, m.input, partitioned, m.declaredRecords));
 }
 
 /** Creates the job directory (and `--work-dir` if needed). */

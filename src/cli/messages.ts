@@ -319,6 +319,8 @@ export const JOB_MESSAGES = {
     `the ${side}'s ${total} distinct keys exceed the ${declared} records it declared when the job opened`,
   counting: (input: string) => `counting the records of ${input}`,
   counted: (input: string, n: number) => `${input}: ${n} records with a key (declared in every job this process opens)`,
+  outputFileOnly: () => 'job --output is a CSV file (a database --output is not offered for jobs)',
+  queryChanged: (input: string) => `${input}: the query's rows differ from those read when the job partitioned them (changed, or in another order: give the query an ORDER BY); no output written`,
   outputNeeded: () => 'missing required option --output FILE (or --count-only)',
   queueUrl: (got: string) => `option --queue must be a URL like redis://HOST:PORT/DB, got '${got}'`,
   queueScheme: (got: string) => `option --queue must start with redis://, got '${got}'`,

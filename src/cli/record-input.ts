@@ -205,6 +205,18 @@ function csvField(v: string | null): string {
   return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
 }
 
+/**
+ * One CSV line (`\r\n`-terminated) of cells, as {@link writeMatchingInputRows} writes a row (NULL:
+ * an empty field).
+ * @example
+ * ```ts
+ * csvLine(['a,b', null, 'c']); // '"a,b",,c\r\n'
+ * ```
+ */
+export function csvLine(cells: readonly (string | null)[]): string {
+  return `${cells.map(csvField).join(',')}\r\n`;
+}
+
 /** Options of {@link writeMatchingInputRows}. */
 export interface MatchingRowsOutput {
   /** A CSV file path or a database URL. */
@@ -252,11 +264,11 @@ export async function writeMatchingInputRows(
     const file = await openAtomicOutput(out.output, { force: out.replace === true });
     const enc = new TextEncoder();
     let n = 0;
-    await file.write(enc.encode(`${fullHeader().map(csvField).join(',')}\r\n`));
+    await file.write(enc.encode(csvLine(fullHeader())));
     return {
       async write(rows) {
         n += rows.length;
-        await file.write(enc.encode(rows.map((r) => `${r.map(csvField).join(',')}\r\n`).join('')));
+        await file.write(enc.encode(rows.map(csvLine).join('')));
       },
       async commit() {
         await file.commit();

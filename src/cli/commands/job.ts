@@ -54,7 +54,7 @@ async function serve(argv: string[]): Promise<number> {
   if (opts.output !== undefined) await checkOutputPath(opts.output);
   // The size this side declares in every job (docs/jobs.md): counted once now, before listening.
   reporter.info(M.counting(opts.input));
-  const records = await countRecords(opts.input, undefined, opts.keyColumns, { signal: cliSignal });
+  const records = await countRecords(opts.input, opts.query, opts.keyColumns, { signal: cliSignal });
   reporter.info(M.counted(opts.input, records));
   const ledger = await openLedgerFor(opts.ledgerDir, identity);
   const executor = await createWorkerPool({ workers: opts.concurrency });

@@ -22,6 +22,7 @@ import {
 } from '../args.js';
 import type { ProgressOptions } from '../progress.js';
 import { redisOptions } from './queue.js';
+import { checkInputOptions, isDatabaseOutput } from '../record-input.js';
 import { parsePsiTermsOptions, PSI_TERMS_HELP, PSI_TERMS_OPTION_SPECS, type PsiCliOptions } from '../psi-options.js';
 import { FILE_MESSAGES, JOB_MESSAGES as M, OPTION_MESSAGES, PSI_MESSAGES } from '../messages.js';
 
@@ -45,13 +46,13 @@ per-job keyed hash agreed in an authenticated job session; each bucket is its ow
 PSI session; finished buckets are kept in --work-dir and never redone; the output equals what one
 'dataport psi' run writes; one co-signed job receipt per side.
 
-dataport job serve --listen HOST:PORT --identity DIR --peer-key FILE --input FILE --key COL[,COL…]
+dataport job serve --listen HOST:PORT --identity DIR --peer-key FILE --input SRC --key COL[,COL…]
                    --work-dir DIR [--reveal both] [--output FILE] [--ledger DIR] [--concurrency N]
   Responder: serves job, bucket and closing sessions until interrupted (several processes may
   serve the same --work-dir). --output (with --reveal both) is written when a job ends.
 
 dataport job submit --connect ws://HOST:PORT[,ws://HOST:PORT…] --identity DIR --peer-key FILE
-                    --input FILE --key COL[,COL…] --buckets B --work-dir DIR --output FILE --job-id ID
+                    --input SRC --key COL[,COL…] --buckets B --work-dir DIR --output FILE --job-id ID
                     [--queue redis://HOST:PORT/DB] [--reveal both] [--ledger DIR] [--detach] [--json]
   Requester: opens the job (or resumes it: same --job-id and --work-dir), runs the buckets on the
   in-process queue (default) or puts them on the BullMQ queue for 'job worker' processes, then
@@ -63,6 +64,10 @@ dataport job worker --queue redis://HOST:PORT/DB [--concurrency N]
 
 dataport job status --queue redis://HOST:PORT/DB --job-id ID [--json]
   Per-bucket state of a queued job and a progress line.
+
+SRC is a CSV file, or postgres://USER@HOST[:PORT]/DB or mysql://USER@HOST[:PORT]/DB with
+--query 'SELECT …' (as for 'dataport psi'; give the query an ORDER BY: the output is written from
+a second run of it, which must return the same rows in the same order, or nothing is written).
 
 options:
   --reveal both|requester   who learns the intersection (default requester)
@@ -90,6 +95,8 @@ interface Common extends Pick<PsiCliOptions, 'countOnly' | 'truncate' | 'suite'>
   identityDir: string;
   peerKeyFile: string;
   input: string;
+  /** `--query SQL` of a database `--input`. */
+  query?: string;
   keyColumns: string[];
   workDir: string;
   reveal: 'requester' | 'both';
@@ -135,6 +142,7 @@ const COMMON_SPEC: Record<string, OptionSpec> = {
   identity: { type: 'string' },
   'peer-key': { type: 'string' },
   input: { type: 'string' },
+  query: { type: 'string' },
   key: { type: 'string' },
   'work-dir': { type: 'string' },
   reveal: { type: 'string' },
@@ -167,6 +175,12 @@ function common(values: Record<string, unknown>): Common {
     json: v['json'] === true,
     progress: progressOption(v),
   };
+  const query = stringOption(v, 'query');
+  // The same inputs as `dataport psi` (a CSV file, or postgres:// / mysql:// with --query), checked alike.
+  checkInputOptions(o.input, query);
+  if (query !== undefined) o.query = query;
+  const output = stringOption(v, 'output');
+  if (output !== undefined && isDatabaseOutput(output)) throw new InputError(M.outputFileOnly());
   for (const [k, flag] of [
     ['ledgerDir', 'ledger'],
     ['priceScheduleFile', 'price-schedule'],

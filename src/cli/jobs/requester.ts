@@ -98,6 +98,7 @@ function sameJob(m: JobManifest, o: JobSubmitOptions, peerKey: Uint8Array): stri
   if (m.role !== 'requester') return 'it is a responder job';
   if (m.buckets !== o.buckets) return `it has --buckets ${m.buckets}`;
   if (m.input !== o.input) return `its input is ${m.input}`;
+  if ((m.query ?? '') !== (o.query ?? '')) return 'its --query differs';
   if (m.keyColumns.join(',') !== o.keyColumns.join(',')) return `its --key is ${m.keyColumns.join(',')}`;
   if (m.reveal !== o.reveal) return `it has --reveal ${m.reveal}`;
   if (m.countOnly !== o.countOnly) return m.countOnly ? 'it has --count-only' : 'it has no --count-only';
@@ -116,7 +117,7 @@ function sameJob(m: JobManifest, o: JobSubmitOptions, peerKey: Uint8Array): stri
 async function openJob(ctx: SubmitContext, held: BudgetHook[]): Promise<JobManifest> {
   const { opts } = ctx;
   ctx.progress.phase('counting records', (await stat(opts.input).catch(() => ({ size: 0 }))).size, 'B');
-  const declared = await countRecords(opts.input, undefined, opts.keyColumns, { onBytes: (n) => ctx.progress.update(n), signal: ctx.signal });
+  const declared = await countRecords(opts.input, opts.query, opts.keyColumns, { onBytes: (n) => ctx.progress.update(n), signal: ctx.signal });
   ctx.progress.end();
   const spec: PsiJobSpec = {
     jobId: opts.jobId,
@@ -161,6 +162,7 @@ async function openJob(ctx: SubmitContext, held: BudgetHook[]): Promise<JobManif
     jobTerms: job.jobTerms,
     peerKey: toBase64(ctx.peerKey),
     input: opts.input,
+    ...(opts.query !== undefined ? { query: opts.query } : {}),
     keyColumns: opts.keyColumns,
     inputSha256: '',
     inputRecords: 0,

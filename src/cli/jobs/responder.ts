@@ -115,6 +115,7 @@ async function serveOpen(ctx: ServeContext, jobId: string, transport: FrameTrans
           jobTerms: job.jobTerms,
           peerKey: toBase64(job.peerPublicKey),
           input: opts.input,
+          ...(opts.query !== undefined ? { query: opts.query } : {}),
           keyColumns: opts.keyColumns,
           inputSha256: '',
           inputRecords: 0,

@@ -20,7 +20,8 @@ import { fromBase64 } from '../../utils/bytes.js';
 import { scanCsv } from '../../sources/csv-scan.js';
 import { JOB_MESSAGES } from '../messages.js';
 import { keyBytes, keyId, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
-import { bucketFunction, jobPaths, writeBucketResult, type BucketResult, type JobManifest } from './work-dir.js';
+import { openInput, writeMatchingInputRows, type InputReader } from '../record-input.js';
+import { bucketFunction, createRecordsDigest, jobPaths, writeBucketResult, type BucketResult, type JobManifest } from './work-dir.js';
 
 /** The PSI terms of a job's manifest (every bucket runs with them). */
 export function termsOfManifest(m: JobManifest): PsiTerms {
@@ -167,10 +168,57 @@ class OrdinalCursor {
   }
 }
 
+async function mergeQueryOutput(m: JobManifest, output: string, take: (id: string) => boolean, options: { force?: boolean; signal?: AbortSignal; onBytes?: (n: number) => void }): Promise<number> {
+  const reader = await openInput(m.input, m.query, { keepOpen: false });
+  const digest = createRecordsDigest();
+  // The rows go to the writer as they are read; their digest is checked before it commits.
+  const checked: InputReader = {
+    info: reader.info,
+    kind: reader.kind,
+    async forEach(columns, onRow, o = {}) {
+      const r = await reader.forEach(
+        columns,
+        (row) => {
+          digest.add(row.cells!);
+          return onRow(row);
+        },
+        {
+          ...o,
+          full: true,
+          onHeader: (names, raw) => {
+            digest.add(names);
+            o.onHeader?.(names, raw);
+          },
+        },
+      );
+      if (digest.hex() !== m.inputSha256) throw new InputError(JOB_MESSAGES.queryChanged(m.input));
+      return r;
+    },
+    close: () => reader.close(),
+  };
+  try {
+    return await writeMatchingInputRows(
+      checked,
+      m.keyColumns,
+      (values) => {
+        const key = normalizeKey(values);
+        return key !== undefined && take(keyId(key));
+      },
+      { output, replace: options.force === true, ...(options.signal ? { signal: options.signal } : {}), ...(options.onBytes ? { onBytes: options.onBytes } : {}) },
+    );
+  } finally {
+    await reader.close();
+  }
+}
+
 /**
  * Writes the job's output: the input's header and every row whose key matched, in input order,
  * byte for byte (what `dataport psi --output` writes). Fails, writing nothing, if the input
  * changed since it was partitioned. Returns the rows written.
+ *
+ * A database input is read again (a new snapshot) through the writer `dataport psi` uses for a
+ * database input (`writeMatchingInputRows`: every column as CSV text), its records' digest
+ * compared with the one taken when it was partitioned before the file is committed.
  *
  * @example
  * ```ts
@@ -182,6 +230,7 @@ export async function mergeOutput(workDir: string, m: JobManifest, output: strin
   const cursors = Array.from({ length: m.buckets }, (_, b) => new OrdinalCursor(p.resultRows(b)));
   const bucketOf = bucketFunction(m);
   try {
+    if (m.query !== undefined) return await mergeQueryOutput(m, output, (id) => cursors[bucketOf(keyBytes(id))]!.take(), options);
     return await writeMatchingRows(
       m.input,
       output,

@@ -7,7 +7,7 @@
  * The manifest holds the per-job bucket key (a secret: mode 0600, never logged).
  * @module
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { toHex } from '../../utils/bytes.js';
 import { scanCsv } from '../../sources/csv-scan.js';
 import { fsErrorText } from '../files.js';
 import { CSV_MESSAGES, JOB_MESSAGES as M } from '../messages.js';
-import { openInput } from '../record-input.js';
+import { csvLine, openInput } from '../record-input.js';
 
 /** What each side records about a job. */
 export interface JobManifest {
@@ -33,8 +33,13 @@ export interface JobManifest {
   /** Base64 of the peer's identity key. */
   peerKey: string;
   input: string;
+  /** `--query` of a database `--input` (postgres:// or mysql://); absent for a CSV file. */
+  query?: string;
   keyColumns: string[];
-  /** Hex SHA-256 of the input when it was partitioned. */
+  /**
+   * Hex SHA-256 of the input when it was partitioned: of the file, or for a database input of the
+   * records the query returned ({@link createRecordsDigest}). The merge compares it.
+   */
   inputSha256: string;
   inputRecords: number;
   skippedRows: number;
@@ -173,6 +178,38 @@ export function bucketFunction(m: Pick<JobManifest, 'bucketKey' | 'buckets'>): (
   return (k) => bucketIndex(createHmac('sha256', key).update(k).digest(), m.buckets);
 }
 
+/**
+ * The digest of a database input's records, in the order the query returned them: SHA-256 over
+ * the header's names and every row's cells, each cell length-prefixed and NULL distinct from ''.
+ * Taken when the job partitions the input and again when the merge reads it (a new snapshot):
+ * a different digest means the rows changed — or came in another order (a query without
+ * `ORDER BY`) — and the merge writes nothing.
+ * @example
+ * ```ts
+ * const d = createRecordsDigest(); d.add(['id']); d.add(['110101…', null]); d.hex();
+ * ```
+ */
+export function createRecordsDigest(): { add(cells: readonly (string | null)[]): void; hex(): string } {
+  const h = createHash('sha256').update('dataport-job-v1 records\0');
+  const len = Buffer.alloc(4);
+  return {
+    add(cells) {
+      len.writeUInt32BE(cells.length);
+      h.update(len);
+      for (const c of cells) {
+        if (c === null) {
+          h.update(Uint8Array.of(0));
+          continue;
+        }
+        const b = Buffer.from(c, 'utf8');
+        len.writeUInt32BE(b.length);
+        h.update(Uint8Array.of(1)).update(len).update(b);
+      }
+    },
+    hex: () => h.digest('hex'),
+  };
+}
+
 /** Buffered appends to one file. */
 class Appender {
   private parts: Uint8Array[] = [];
@@ -208,6 +245,8 @@ class Appender {
  * byte for byte, in input order (so a bucket's k-th row is the k-th input row in that bucket). Memory
  * is a few buffers per bucket, whatever the input's size. Written under a temporary directory
  * renamed into place; fills `inputSha256`, `inputRecords`, `skippedRows` and `bucketRows`.
+ * A database input (`m.query`) is read through the same reader as `dataport psi`; its bucket
+ * files hold only the key columns (as CSV, NULL as an empty field), all the merge needs.
  *
  * @example
  * ```ts
@@ -224,40 +263,62 @@ export async function partitionInput(workDir: string, m: JobManifest, options: {
   const counts = new Array<number>(m.buckets).fill(0);
   const bucketOf = bucketFunction(m);
   let skipped = 0;
+  const place = (values: readonly string[], row: number, raw: () => Uint8Array): Promise<void> | undefined => {
+    let key: Uint8Array | undefined;
+    try {
+      key = normalizeKey(values);
+    } catch (err) {
+      throw new InputError(`${m.input}: data row ${row}: ${(err as Error).message}`);
+    }
+    if (key === undefined) {
+      skipped++;
+      return;
+    }
+    const b = bucketOf(key);
+    counts[b]!++;
+    return csv[b]!.add(raw());
+  };
   try {
-    const scan = await scanCsv(
-      m.input,
-      {
-        columns: m.keyColumns,
-        raw: true,
-        lines: false,
-        ...(options.onBytes ? { onBytes: options.onBytes } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-        onHeader: (_names, headerRaw) => {
-          for (const a of csv) void a.add(headerRaw);
+    let digest: string;
+    let rows: number;
+    if (m.query === undefined) {
+      const scan = await scanCsv(
+        m.input,
+        {
+          columns: m.keyColumns,
+          raw: true,
+          lines: false,
+          ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+          onHeader: (_names, headerRaw) => {
+            for (const a of csv) void a.add(headerRaw);
+          },
         },
-      },
-      (row) => {
-        let key: Uint8Array | undefined;
-        try {
-          key = normalizeKey(row.values);
-        } catch (err) {
-          throw new InputError(`${m.input}: data row ${row.row}: ${(err as Error).message}`);
-        }
-        if (key === undefined) {
-          skipped++;
-          return;
-        }
-        const b = bucketOf(key);
-        counts[b]!++;
-        return csv[b]!.add(row.raw!);
-      },
-    );
+        (row) => place(row.values, row.row, () => row.raw!),
+      );
+      digest = toHex(scan.sha256);
+      rows = scan.rows;
+    } else {
+      const enc = new TextEncoder();
+      const header = enc.encode(csvLine(m.keyColumns));
+      for (const a of csv) void a.add(header);
+      const records = createRecordsDigest();
+      const reader = await openInput(m.input, m.query, { keepOpen: false });
+      try {
+        ({ rows } = await reader.forEach(m.keyColumns, (row) => {
+          records.add(row.cells!);
+          return place(row.values, row.row, () => enc.encode(csvLine(row.values)));
+        }, { full: true, lines: false, onHeader: (names) => records.add(names), ...(options.signal ? { signal: options.signal } : {}) }));
+      } finally {
+        await reader.close();
+      }
+      digest = records.hex();
+    }
     for (const a of csv) await a.end();
     await rm(p.buckets, { recursive: true, force: true });
     await rename(tmp, p.buckets);
-    m.inputSha256 = toHex(scan.sha256);
-    m.inputRecords = scan.rows;
+    m.inputSha256 = digest;
+    m.inputRecords = rows;
     m.skippedRows = skipped;
     m.bucketRows = counts;
   } catch (err) {

@@ -86,7 +86,7 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
-async function job(db: 'pg' | 'my', name: string, buckets: number): Promise<{ code: number; json: Record<string, unknown>; hospital: CliProcess }> {
+async function job(db: 'pg' | 'my', name: string, buckets: number): Promise<{ code: number | null; json: Record<string, unknown>; hospital: CliProcess }> {
   const s = startCli(['job', 'serve', '--listen', '127.0.0.1:0', ...ident('hospital'), ...hospitalIn(), '--work-dir', p(`${name}-hospital`), '--reveal', 'both', '--output', p(`${name}-hospital.csv`)], { watchdogMs: 230_000 });
   const url = await s.listening();
   const r = await runCli(['job', 'submit', '--connect', url, ...ident('pharma'), ...pharmaIn(db), '--buckets', String(buckets), '--work-dir', p(`${name}-pharma`), '--output', p(`${name}-pharma.csv`), '--job-id', name, '--reveal', 'both', '--json', '--progress', 'none'], { watchdogMs: 230_000 });

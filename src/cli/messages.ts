@@ -325,14 +325,15 @@ export const JOB_MESSAGES = {
   queueUrl: (got: string) => `option --queue must be a URL like redis://HOST:PORT/DB, got '${got}'`,
   queueScheme: (got: string) => `option --queue must start with redis://, got '${got}'`,
   queueDb: () => 'option --queue: the database must be a number from 0 to 15',
-  queueDown: (queue: string, why: string) => `--queue ${queue}: Redis unreachable (${why})`,
+  queueDown: (queue: string, seconds: number, why: string) =>
+    `--queue ${queue}: Redis unreachable for ${seconds} s (${why}); start it and run the same command again (a job resumes)`,
   notQueued: (jobId: string, queue: string) => `job ${jobId}: not on the queue ${queue}`,
   statusBucket: (bucket: number, state: string, attempts: number, reason?: string) =>
     `bucket ${bucket}: ${state}${attempts > 1 ? ` (${attempts} attempts)` : ''}${reason ? `: ${reason}` : ''}`,
   statusBar: (bar: string, done: number, buckets: number, active: number, waiting: number, failed: number) =>
     `[${bar}] ${done}/${buckets} buckets done, ${active} running, ${waiting} waiting, ${failed} failed`,
   workerWaiting: (pid: number) => `worker ${pid} waiting for bucket tasks`,
-  queueUnreachable: (why: string) => `dataport: queue unreachable (${why}); retrying`,
+  queueUnreachable: (queue: string, why: string, seconds: number) => `dataport: --queue ${queue}: Redis unreachable (${why}); waiting up to ${seconds} s (--queue-timeout)`,
   taskFailed: (id: string, attempt: number, why: string) => `dataport: task ${id} failed (attempt ${attempt}): ${why}`,
   unknownCommand: (sub: string) => `unknown job command '${sub}' (serve, submit, worker or status)`,
 } as const;

@@ -23,7 +23,7 @@ import {
   type JobServeOptions,
   type JobSubmitOptions,
 } from '../jobs/options.js';
-import { queueJobStatus, startQueueWorker } from '../jobs/queue.js';
+import { queueJobStatus, queueLabel, startQueueWorker, watchRedis } from '../jobs/queue.js';
 import { runRequesterTask, submitJob, type BucketWorkerState } from '../jobs/requester.js';
 import { serveJobSession, type ServeContext } from '../jobs/responder.js';
 import { countRecords } from '../jobs/work-dir.js';
@@ -153,25 +153,34 @@ async function worker(argv: string[]): Promise<number> {
     concurrency: opts.concurrency,
     lockMs: opts.lockMs,
   });
-  // Redis going away is waited out (ioredis reconnects); say so once per outage.
-  let down = false;
-  w.on('error', (err) => {
-    if (!down) process.stderr.write(`${M.queueUnreachable(oneLine(err))}\n`);
-    down = true;
-  });
-  w.on('ready', () => (down = false));
+  w.on('error', () => {}); // reported once per outage by the watch below
   w.on('failed', (job, err) => {
     if (job) process.stderr.write(`${M.taskFailed(String(job.id), job.attemptsMade, oneLine(err))}\n`);
+  });
+  // A Redis restart is waited out (ioredis reconnects); one that takes longer than
+  // --queue-timeout ends the worker with one line (a task it was running is re-run elsewhere).
+  let fatal: InputError | undefined;
+  let wake = () => {};
+  const watch = watchRedis(opts.queue, opts.queueTimeoutMs, {
+    onDown: (why) => process.stderr.write(`${M.queueUnreachable(queueLabel(opts.queue), why, opts.queueTimeoutMs / 1000)}\n`),
+    onTimeout: (err) => {
+      fatal = err;
+      wake();
+    },
   });
   process.stderr.write(`${M.workerWaiting(process.pid)}\n`);
   try {
     await new Promise<void>((resolve) => {
+      wake = resolve;
       if (cliSignal.aborted) resolve();
       cliSignal.addEventListener('abort', () => resolve(), { once: true });
     });
+    if (fatal) throw fatal;
     return 0;
   } finally {
-    await w.close().catch(() => {});
+    watch.close();
+    if (fatal) void w.close(true).catch(() => {});
+    else await w.close().catch(() => {});
     await executor.close().catch(() => {});
   }
 }
@@ -180,8 +189,8 @@ async function status(argv: string[]): Promise<number> {
   const opts = parseJobStatusOptions(argv);
   if (!opts) return help();
   const reporter = createReporter(opts.json);
-  const s = await queueJobStatus(opts.queue, opts.jobId).catch((err: unknown) => {
-    throw err instanceof DataportError ? err : new InputError(M.queueDown(opts.queue, oneLine(err)));
+  const s = await queueJobStatus(opts.queue, opts.jobId, opts.queueTimeoutMs).catch((err: unknown) => {
+    throw err instanceof DataportError ? err : new InputError(M.queueDown(queueLabel(opts.queue), opts.queueTimeoutMs / 1000, oneLine(err)));
   });
   if (!s) throw new InputError(M.notQueued(opts.jobId, opts.queue));
   const count = (state: string) => s.states.filter((x) => x.state === state).length;

@@ -21,7 +21,7 @@ import {
   type OptionSpec,
 } from '../args.js';
 import type { ProgressOptions } from '../progress.js';
-import { redisOptions } from './queue.js';
+import { DEFAULT_QUEUE_TIMEOUT_MS, redisOptions } from './queue.js';
 import { checkInputOptions, isDatabaseOutput } from '../record-input.js';
 import { parsePsiTermsOptions, PSI_TERMS_HELP, PSI_TERMS_OPTION_SPECS, type PsiCliOptions } from '../psi-options.js';
 import { FILE_MESSAGES, JOB_MESSAGES as M, OPTION_MESSAGES, PSI_MESSAGES } from '../messages.js';
@@ -85,6 +85,10 @@ ${PSI_TERMS_HELP}
                             both sides declare (rows with a key: submit counts its input before
                             opening, serve when it starts); held until the job's receipt is
                             appended (needs --ledger)
+  --queue-timeout SECONDS   (submit, worker, status) how long an unreachable Redis is waited for
+                            (a restart shorter than this is waited out); then exit 1 with one
+                            line naming --queue (default ${DEFAULT_QUEUE_TIMEOUT_MS / 1000}); a finished bucket stays finished:
+                            the same command again resumes once Redis is back
   --lock-duration SECONDS   (worker) how long a task's lock lasts without renewal: a killed
                             worker's task is re-run after at most about this long (default 30)
 ${progressHelp()}
@@ -123,10 +127,13 @@ export interface JobSubmitOptions extends Common {
   jobId: string;
   queue?: string;
   detach: boolean;
+  /** `--queue-timeout`: how long an unreachable Redis is waited for (ms). */
+  queueTimeoutMs: number;
 }
 
 export interface JobWorkerOptions {
   queue: string;
+  queueTimeoutMs: number;
   concurrency: number;
   lockMs: number;
   timeoutMs: number;
@@ -134,6 +141,7 @@ export interface JobWorkerOptions {
 
 export interface JobStatusOptions {
   queue: string;
+  queueTimeoutMs: number;
   jobId: string;
   json: boolean;
 }
@@ -233,6 +241,7 @@ export function parseJobSubmitOptions(argv: readonly string[]): JobSubmitOptions
     buckets: { type: 'string' },
     'job-id': { type: 'string' },
     queue: { type: 'string' },
+    'queue-timeout': { type: 'string' },
     detach: { type: 'boolean' },
   });
   if (values.help) return undefined;
@@ -249,6 +258,7 @@ export function parseJobSubmitOptions(argv: readonly string[]): JobSubmitOptions
     buckets: intOption(values, 'buckets', 1, MAX_JOB_BUCKETS, 0),
     jobId,
     detach: values.detach === true,
+    queueTimeoutMs: secondsOption(values, 'queue-timeout', DEFAULT_QUEUE_TIMEOUT_MS),
   };
   if (values.buckets === undefined) throw new InputError('missing required option --buckets B');
   const output = stringOption(values, 'output');
@@ -276,6 +286,7 @@ export function parseJobSubmitOptions(argv: readonly string[]): JobSubmitOptions
 export function parseJobWorkerOptions(argv: readonly string[]): JobWorkerOptions | undefined {
   const { values } = parseCommandArgs('job worker', argv, {
     queue: { type: 'string' },
+    'queue-timeout': { type: 'string' },
     concurrency: { type: 'string' },
     'lock-duration': { type: 'string' },
     timeout: { type: 'string' },
@@ -286,6 +297,7 @@ export function parseJobWorkerOptions(argv: readonly string[]): JobWorkerOptions
   redisOptions(queue);
   return {
     queue,
+    queueTimeoutMs: secondsOption(values, 'queue-timeout', DEFAULT_QUEUE_TIMEOUT_MS),
     concurrency: intOption(values, 'concurrency', 1, 256, DEFAULT_JOB_CONCURRENCY),
     lockMs: secondsOption(values, 'lock-duration', 30_000),
     timeoutMs: secondsOption(values, 'timeout', DEFAULT_BUCKET_TIMEOUT_MS),
@@ -302,6 +314,7 @@ export function parseJobWorkerOptions(argv: readonly string[]): JobWorkerOptions
 export function parseJobStatusOptions(argv: readonly string[]): JobStatusOptions | undefined {
   const { values } = parseCommandArgs('job status', argv, {
     queue: { type: 'string' },
+    'queue-timeout': { type: 'string' },
     'job-id': { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -309,5 +322,5 @@ export function parseJobStatusOptions(argv: readonly string[]): JobStatusOptions
   if (values.help) return undefined;
   const queue = stringOption(values, 'queue', true);
   redisOptions(queue);
-  return { queue, jobId: stringOption(values, 'job-id', true), json: values.json === true };
+  return { queue, queueTimeoutMs: secondsOption(values, 'queue-timeout', DEFAULT_QUEUE_TIMEOUT_MS), jobId: stringOption(values, 'job-id', true), json: values.json === true };
 }

@@ -18,6 +18,13 @@ export const QUEUE_NAME = 'dataport-psi-buckets';
 export const TASK_ATTEMPTS = 8;
 /** First retry delay; doubled at every further attempt. */
 export const TASK_BACKOFF_MS = 500;
+/**
+ * Default `--queue-timeout`: how long `job submit`, `job worker` and `job status` wait for an
+ * unreachable Redis before they exit 1 naming the queue (long enough for a Redis restart).
+ */
+export const DEFAULT_QUEUE_TIMEOUT_MS = 30_000;
+/** Delay between reconnection attempts to Redis. */
+const RECONNECT_MS = 500;
 
 /** One bucket of one job; the job's manifest in `workDir` says everything else. */
 export interface BucketTask {
@@ -131,7 +138,7 @@ export async function runInProcess(
  */
 export function redisOptions(
   url: string,
-  failFast = false,
+  failAfterMs?: number,
 ): { host: string; port: number; db: number; maxRetriesPerRequest: null; retryStrategy?: (times: number) => number | null; password?: string; username?: string } {
   let u: URL;
   try {
@@ -149,20 +156,102 @@ export function redisOptions(
     db,
     // BullMQ needs it (blocking commands); a Redis restart is waited out, not an error.
     maxRetriesPerRequest: null,
-    // One-shot commands (enqueue, status) give up after about 10 s without Redis instead of
-    // waiting for ever; workers and a waiting submit keep reconnecting (a Redis restart).
-    ...(failFast ? { retryStrategy: (times: number) => (times > 20 ? null : 500) } : {}),
+    // One-shot commands (enqueue, status) give up after about `failAfterMs` without Redis instead
+    // of waiting for ever; workers and a waiting submit keep reconnecting (a Redis restart) and
+    // are bounded by watchRedis instead.
+    ...(failAfterMs !== undefined ? { retryStrategy: (times: number) => (times * RECONNECT_MS > failAfterMs ? null : RECONNECT_MS) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
   };
 }
 
+/**
+ * A `--queue` URL as messages show it: without its password.
+ * @example
+ * ```ts
+ * queueLabel('redis://:s3cret@queue.internal:6379/0'); // 'redis://queue.internal:6379/0'
+ * ```
+ */
+export function queueLabel(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    u.username = '';
+    return u.toString();
+  } catch {
+    return 'the --queue URL';
+  }
+}
+
+/** What {@link watchRedis} returns. */
+export interface RedisWatch {
+  /** Whether Redis answered last. */
+  readonly up: boolean;
+  close(): void;
+}
+
+/**
+ * Watches Redis for a long-running command (a waiting `job submit`, `job worker`): its own
+ * connection, reconnecting every 0.5 s; `onDown` once per outage (with the driver's reason),
+ * `onTimeout` once Redis has been unreachable for `timeoutMs` without a break — with the one-line
+ * `InputError` naming the queue — so a Redis that does not come back ends the command instead of
+ * leaving it waiting silently.
+ * @example
+ * ```ts
+ * const watch = watchRedis(url, 30_000, { onTimeout: (err) => fail(err) });
+ * ```
+ */
+export function watchRedis(url: string, timeoutMs: number, on: { onTimeout: (err: InputError) => void; onDown?: (why: string) => void }): RedisWatch {
+  const r = new Redis({ ...redisOptions(url), enableOfflineQueue: false, retryStrategy: () => RECONNECT_MS });
+  let up = false;
+  let downSince: number | undefined = Date.now();
+  let why = 'not connected yet';
+  let told = false;
+  let fired = false;
+  r.on('ready', () => {
+    up = true;
+    downSince = undefined;
+    told = false;
+  });
+  r.on('error', (err: Error) => (why = err.message || String(err)));
+  r.on('close', () => {
+    up = false;
+    downSince ??= Date.now();
+  });
+  const timer = setInterval(() => {
+    if (downSince === undefined || fired) return;
+    if (!told && Date.now() - downSince >= RECONNECT_MS * 2) {
+      told = true;
+      on.onDown?.(why);
+    }
+    if (Date.now() - downSince >= timeoutMs) {
+      fired = true;
+      on.onTimeout(new InputError(M.queueDown(queueLabel(url), timeoutMs / 1000, why)));
+    }
+  }, 100);
+  timer.unref();
+  return {
+    get up() {
+      return up;
+    },
+    close() {
+      clearInterval(timer);
+      r.disconnect();
+    },
+  };
+}
+
 const jobKey = (jobId: string) => `dataport:job:${jobId}`;
 
-async function withRedis<T>(url: string, f: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis(redisOptions(url, true));
+async function withRedis<T>(url: string, failAfterMs: number, f: (r: Redis) => Promise<T>): Promise<T> {
+  const r = new Redis(redisOptions(url, failAfterMs));
+  // The driver's reason (e.g. ECONNREFUSED) is what the user needs, not "Connection is closed".
+  let last: Error | undefined;
+  r.on('error', (err: Error) => (last = err));
   try {
     return await f(r);
+  } catch (err) {
+    throw last !== undefined && r.status !== 'ready' ? new Error(last.message, { cause: err }) : err;
   } finally {
     r.disconnect();
   }
@@ -177,11 +266,12 @@ async function withRedis<T>(url: string, f: (r: Redis) => Promise<T>): Promise<T
  * await enqueueBuckets('redis://127.0.0.1:6379/0', tasks, 64);
  * ```
  */
-export async function enqueueBuckets(url: string, tasks: readonly BucketTask[], buckets: number): Promise<void> {
-  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(url, true) });
+export async function enqueueBuckets(url: string, tasks: readonly BucketTask[], buckets: number, failAfterMs = DEFAULT_QUEUE_TIMEOUT_MS): Promise<void> {
+  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(url, failAfterMs) });
+  queue.on('error', () => {}); // the command's own rejection says it
   try {
     const first = tasks[0];
-    if (first !== undefined) await withRedis(url, (r) => r.hset(jobKey(first.jobId), { buckets: String(buckets), workDir: first.workDir }));
+    if (first !== undefined) await withRedis(url, failAfterMs, (r) => r.hset(jobKey(first.jobId), { buckets: String(buckets), workDir: first.workDir }));
     for (const task of tasks) {
       const id = taskId(task.jobId, task.bucket);
       const existing = await queue.getJob(id);
@@ -217,10 +307,11 @@ export interface QueueJobStatus {
  * const s = await queueJobStatus('redis://127.0.0.1:6379/0', 'city-2026-12');
  * ```
  */
-export async function queueJobStatus(url: string, jobId: string): Promise<QueueJobStatus | undefined> {
-  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(url, true) });
+export async function queueJobStatus(url: string, jobId: string, failAfterMs = DEFAULT_QUEUE_TIMEOUT_MS): Promise<QueueJobStatus | undefined> {
+  const queue = new Queue(QUEUE_NAME, { connection: redisOptions(url, failAfterMs) });
+  queue.on('error', () => {}); // the command's own rejection says it
   try {
-    const rec = await withRedis(url, (r) => r.hgetall(jobKey(jobId)));
+    const rec = await withRedis(url, failAfterMs, (r) => r.hgetall(jobKey(jobId)));
     if (!rec || rec['buckets'] === undefined) return undefined;
     const buckets = Number(rec['buckets']);
     const states: QueueJobStatus['states'] = [];

@@ -22,7 +22,7 @@ import { budgetCheck, recordReceipt, type BudgetHook } from '../ledger-wiring.js
 import type { Progress } from '../progress.js';
 import { createReporter, type Reporter } from '../summary.js';
 import type { JobSubmitOptions } from './options.js';
-import { enqueueBuckets, failedTask, Queue, QUEUE_NAME, queueJobStatus, redisOptions, runInProcess, type BucketTask } from './queue.js';
+import { enqueueBuckets, failedTask, Queue, QUEUE_NAME, queueJobStatus, queueLabel, redisOptions, runInProcess, watchRedis, type BucketTask } from './queue.js';
 import { loadBucket, mergeOutput, runBucket, termsOfManifest } from './run-bucket.js';
 import { checkDeclared, countRecords, jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
 
@@ -195,28 +195,48 @@ async function countResults(workDir: string, jobId: string): Promise<number> {
   return names.filter((n) => n.endsWith('.json')).length;
 }
 
-/** Waits for the queued buckets (their results appear in the work dir); fails with a failed task's reason. */
+/**
+ * Waits for the queued buckets (their results appear in the work dir); fails with a failed task's
+ * reason, or once Redis has been unreachable for `--queue-timeout` (a restart shorter than that is
+ * waited out; the buckets' results stay in the work directory, so the same submit resumes).
+ */
 async function waitForQueue(ctx: SubmitContext, m: JobManifest, pending: number[]): Promise<number> {
   const { opts } = ctx;
   const queue = new Queue(QUEUE_NAME, { connection: redisOptions(opts.queue!) });
-  queue.on('error', () => {}); // a Redis restart is waited out
+  queue.on('error', () => {}); // reported once per outage by the watch below
+  let fatal: InputError | undefined;
+  let onFatal: (err: InputError) => void = () => {};
+  const dead = new Promise<never>((_, reject) => (onFatal = reject));
+  dead.catch(() => {});
+  const watch = watchRedis(opts.queue!, opts.queueTimeoutMs, {
+    onDown: (why) => ctx.reporter.warn(M.queueUnreachable(queueLabel(opts.queue!), why, opts.queueTimeoutMs / 1000).replace(/^dataport: /, '')),
+    onTimeout: (err) => {
+      fatal = err;
+      onFatal(err);
+    },
+  });
   try {
     let tick = 0;
     for (;;) {
       const done = await countResults(opts.workDir, m.jobId);
       ctx.progress.update(done);
       if (done >= m.buckets) break;
+      if (fatal) throw fatal;
       if (ctx.signal.aborted) throw new AbortError('interrupted');
-      if (tick++ % 4 === 0) {
-        const failed = await failedTask(queue, m.jobId, pending).catch(() => undefined);
+      if (tick++ % 4 === 0 && watch.up) {
+        // A command sent just as Redis goes away waits for it: bounded by the same timeout.
+        const failed = await Promise.race([failedTask(queue, m.jobId, pending).catch(() => undefined), dead]);
         if (failed) throw new InputError(M.bucketFailed(m.jobId, failed.bucket, failed.reason));
       }
       await new Promise((r) => setTimeout(r, 250));
     }
-    const status = await queueJobStatus(opts.queue!, m.jobId).catch(() => undefined);
+    const status = await queueJobStatus(opts.queue!, m.jobId, opts.queueTimeoutMs).catch(() => undefined);
     return status ? status.states.filter((s) => pending.includes(s.bucket)).reduce((n, s) => n + Math.max(0, s.attempts - 1), 0) : 0;
   } finally {
-    await queue.close().catch(() => {});
+    watch.close();
+    // Without Redis a graceful close would wait for it: drop the connection instead.
+    if (fatal) void queue.disconnect().catch(() => {});
+    else await queue.close().catch(() => {});
   }
 }
 
@@ -299,8 +319,8 @@ async function submitOpened(ctx: SubmitContext, startedAt: number, held: BudgetH
   ctx.progress.phase('buckets', m.buckets, 'buckets');
   ctx.progress.update(m.buckets - pending.length);
   if (opts.queue !== undefined) {
-    await enqueueBuckets(opts.queue, tasks, m.buckets).catch((err: unknown) => {
-      throw new InputError(M.queueDown(opts.queue!, String((err as Error)?.message ?? err)));
+    await enqueueBuckets(opts.queue, tasks, m.buckets, opts.queueTimeoutMs).catch((err: unknown) => {
+      throw new InputError(M.queueDown(queueLabel(opts.queue!), opts.queueTimeoutMs / 1000, String((err as Error)?.message ?? err)));
     });
     if (opts.detach) {
       ctx.progress.stop();

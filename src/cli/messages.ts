@@ -365,6 +365,9 @@ export const DATABASE_MESSAGES = {
 /** Data products (`dataport product`, product-files.ts). */
 export const PRODUCT_MESSAGES = {
   notPublished: (dir: string) => `--product ${dir}: no published product here (run dataport product publish --out ${dir} first)`,
+  cacheBusy: (dir: string, pid: number | undefined, lockFile: string) =>
+    `--cache ${dir}: another 'dataport product fetch'${pid === undefined ? '' : ` (process ${pid})`} is writing this cache; run this one again when it has finished (if no dataport process uses it, delete ${lockFile})`,
+  cacheUnwritable: (dir: string, err: unknown) => `--cache ${dir}: cannot create the folder (${fsErrorText(err)})`,
   cacheMissing: (dir: string) => `--cache ${dir}: no product cache here; run dataport product fetch --cache ${dir} first`,
   chunkMissing: (dir: string, chunk: number, version: string) => `--cache ${dir}: chunk ${chunk} of version ${version} is missing; run dataport product fetch again`,
   cannotReadManifest: (dir: string, err: unknown) => `--product ${dir}: cannot read manifest.bin (${fsErrorText(err)})`,

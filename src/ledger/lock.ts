@@ -1,5 +1,6 @@
 /**
- * An exclusive, cross-process lock on a ledger directory (Node-only).
+ * An exclusive, cross-process lock on a directory (Node-only): a ledger directory (`ledger.lock`),
+ * and a data-product cache that `dataport product fetch` writes (`fetch.lock`, docs/products.md).
  *
  * Scheme: the lock is the file `ledger.lock`, created atomically *with its content* by writing a
  * private temporary file and hard-linking it into place (`link` fails with EEXIST if the lock
@@ -62,20 +63,38 @@ const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** Options of {@link DirectoryLock.acquire}. */
 export interface AcquireOptions {
-  /** Give up after this long (default 30 s). */
+  /** Give up after this long (default 30 s; 0: one attempt, after breaking a stale lock). */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
 
-/** The exclusive lock of one ledger directory. Not re-entrant. */
+/** What a {@link DirectoryLock} locks: its file's name and how messages name the directory. */
+export interface DirectoryLockOptions {
+  /** The lock file's name in the directory (default `ledger.lock`; the break guard adds `.break`). */
+  file?: string;
+  /**
+   * The message when the lock cannot be had, given the holder's pid (if known) and the lock
+   * file (default: `ledger is locked by process N; if no dataport process uses it, delete PATH`).
+   */
+  busyMessage?: (pid: number | undefined, path: string) => string;
+}
+
+/** The exclusive lock of one directory. Not re-entrant. */
 export class DirectoryLock {
   readonly path: string;
   private readonly guardPath: string;
   private content: string | undefined;
+  private readonly busyMessage: (pid: number | undefined, path: string) => string;
 
-  constructor(private readonly dir: string) {
-    this.path = join(dir, 'ledger.lock');
-    this.guardPath = join(dir, 'ledger.lock.break');
+  constructor(
+    private readonly dir: string,
+    options: DirectoryLockOptions = {},
+  ) {
+    const file = options.file ?? 'ledger.lock';
+    this.path = join(dir, file);
+    this.guardPath = join(dir, `${file}.break`);
+    this.busyMessage =
+      options.busyMessage ?? ((pid, path) => `ledger is locked${pid === undefined ? '' : ` by process ${pid}`}; if no dataport process uses it, delete ${path}`);
   }
 
   get held(): boolean {
@@ -94,16 +113,16 @@ export class DirectoryLock {
         return;
       }
       const current = await readOrUndefined(this.path);
+      let stale = false;
       if (current !== undefined) {
         const pid = parseOwner(current);
-        if (pid === undefined || !pidAlive(pid)) await this.breakStale(current);
+        stale = pid === undefined || !pidAlive(pid);
+        if (stale) await this.breakStale(current);
       }
-      if (Date.now() > deadline) {
-        const pid = current === undefined ? undefined : parseOwner(current);
-        throw new TimeoutError(
-          `ledger is locked${pid === undefined ? '' : ` by process ${pid}`}; if no dataport process uses it, delete ${this.path}`,
-        );
-      }
+      // A live holder past the deadline: give up. A lock gone or broken just now is tried again
+      // first (so a zero timeout still gets that attempt), within a second's grace.
+      if (current !== undefined && !stale && Date.now() >= deadline) throw new TimeoutError(this.busyMessage(parseOwner(current), this.path));
+      if (Date.now() > deadline + 1000) throw new TimeoutError(this.busyMessage(undefined, this.path));
       // Back off with jitter: the holder keeps the lock only for one write + fsync.
       await delay(wait + Math.random() * wait);
       wait = Math.min(wait * 2, 25);

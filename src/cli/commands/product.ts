@@ -5,6 +5,7 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { AbortError, DataportError, InputError, TimeoutError } from '../../errors.js';
+import { DirectoryLock } from '../../ledger/lock.js';
 import type { Ledger } from '../../ledger/file-ledger.js';
 import { releaseLedgerBudget, reserveLedgerBudget } from '../../ledger/reservations.js';
 import type { BudgetPolicy } from '../../ledger/budget.js';
@@ -400,11 +401,27 @@ async function fetch(values: Values, reporter: Reporter, progress: Progress): Pr
   const pidHex = stringOption(values, 'product-id');
   if (pidHex !== undefined && !/^[0-9a-f]{32}$/.test(pidHex)) throw new InputError(PRODUCT_MESSAGES.productId());
   const purpose = stringOption(values, 'purpose') ?? '';
-  const r = await asQuerier(values, reporter, async ({ transport, identity, peerKey, signal, onReceipt }) => {
-    const store = createFileProductCacheStore(cacheDir, peerKey);
-    const productId = pidHex !== undefined ? Uint8Array.from(Buffer.from(pidHex, 'hex')) : undefined;
-    return fetchProductCache({ transport, identity, peerPublicKey: peerKey, store, signal, purpose, onReceipt, onProgress: progressHook(progress), ...(productId ? { productId } : {}) });
+  // One fetch at a time per --cache (docs/products.md): a second one fails at once, before it
+  // connects, rather than write the same files; a lock left by a dead process is broken.
+  await mkdir(cacheDir, { recursive: true }).catch((err: unknown) => {
+    throw new InputError(PRODUCT_MESSAGES.cacheUnwritable(cacheDir, err));
   });
+  const lock = new DirectoryLock(cacheDir, { file: 'fetch.lock', busyMessage: (pid, path) => PRODUCT_MESSAGES.cacheBusy(cacheDir, pid, path) });
+  try {
+    await lock.acquire({ timeoutMs: 0 });
+  } catch (err) {
+    throw err instanceof TimeoutError ? new InputError(err.message, { cause: err }) : err;
+  }
+  let r;
+  try {
+    r = await asQuerier(values, reporter, async ({ transport, identity, peerKey, signal, onReceipt }) => {
+      const store = createFileProductCacheStore(cacheDir, peerKey);
+      const productId = pidHex !== undefined ? Uint8Array.from(Buffer.from(pidHex, 'hex')) : undefined;
+      return fetchProductCache({ transport, identity, peerPublicKey: peerKey, store, signal, purpose, onReceipt, onProgress: progressHook(progress), ...(productId ? { productId } : {}) });
+    });
+  } finally {
+    await lock.release().catch(() => {});
+  }
   progress.stop();
   reporter.info(
     r.mode === 'up-to-date'

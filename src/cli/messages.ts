@@ -333,7 +333,7 @@ export const JOB_MESSAGES = {
   statusBar: (bar: string, done: number, buckets: number, active: number, waiting: number, failed: number) =>
     `[${bar}] ${done}/${buckets} buckets done, ${active} running, ${waiting} waiting, ${failed} failed`,
   workerWaiting: (pid: number) => `worker ${pid} waiting for bucket tasks`,
-  queueUnreachable: (queue: string, why: string, seconds: number) => `dataport: --queue ${queue}: Redis unreachable (${why}); waiting up to ${seconds} s (--queue-timeout)`,
+  queueUnreachable: (queue: string, why: string, seconds: number) => `--queue ${queue}: Redis unreachable (${why}); waiting up to ${seconds} s (--queue-timeout)`,
   taskFailed: (id: string, attempt: number, why: string) => `dataport: task ${id} failed (attempt ${attempt}): ${why}`,
   unknownCommand: (sub: string) => `unknown job command '${sub}' (serve, submit, worker or status)`,
 } as const;

@@ -162,7 +162,7 @@ async function worker(argv: string[]): Promise<number> {
   let fatal: InputError | undefined;
   let wake = () => {};
   const watch = watchRedis(opts.queue, opts.queueTimeoutMs, {
-    onDown: (why) => process.stderr.write(`${M.queueUnreachable(queueLabel(opts.queue), why, opts.queueTimeoutMs / 1000)}\n`),
+    onDown: (why) => process.stderr.write(`dataport: warning: ${M.queueUnreachable(queueLabel(opts.queue), why, opts.queueTimeoutMs / 1000)}\n`),
     onTimeout: (err) => {
       fatal = err;
       wake();

@@ -209,7 +209,7 @@ async function waitForQueue(ctx: SubmitContext, m: JobManifest, pending: number[
   const dead = new Promise<never>((_, reject) => (onFatal = reject));
   dead.catch(() => {});
   const watch = watchRedis(opts.queue!, opts.queueTimeoutMs, {
-    onDown: (why) => ctx.reporter.warn(M.queueUnreachable(queueLabel(opts.queue!), why, opts.queueTimeoutMs / 1000).replace(/^dataport: /, '')),
+    onDown: (why) => ctx.reporter.warn(M.queueUnreachable(queueLabel(opts.queue!), why, opts.queueTimeoutMs / 1000)),
     onTimeout: (err) => {
       fatal = err;
       onFatal(err);

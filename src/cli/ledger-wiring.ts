@@ -28,6 +28,8 @@ import {
   type ReceiptBilling,
 } from '../ledger/pricing.js';
 import type { UsageReceipt } from '../ledger/receipt-types.js';
+import { writeKeySketch } from '../ledger/sketch-store.js';
+import type { StoredKeySketch } from '../session/run-options.js';
 import type { SessionTerms } from '../session/messages.js';
 import type { BeforeRunContext } from '../session/session.js';
 
@@ -214,4 +216,17 @@ export async function recordReceipt(
 export function noteAbortedRun(error: unknown, receipt: UsageReceipt | undefined, ledger: { dir: string; index: number } | undefined): void {
   if (receipt?.kind !== 'one-sided') return;
   noteFailureSummary(error, { outcome: receipt.body.outcome, receipt, ledger: ledger ?? null });
+}
+
+/**
+ * The run option that sketches this party's keys for `dataport supervise` when there is a ledger:
+ * the sketch goes to `<ledger>/sketches/<session id>.json`, the receipt gets its commitment.
+ * @example
+ * ```ts
+ * await runPsi({ ...options, ...keySketchHook(ledger) });
+ * ```
+ */
+export function keySketchHook(ledger: Ledger | undefined): { onKeySketch?: (s: StoredKeySketch) => Promise<void> } {
+  if (!ledger) return {};
+  return { onKeySketch: async (s) => void (await writeKeySketch(ledger.dir, s)) };
 }

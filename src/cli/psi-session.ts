@@ -17,7 +17,7 @@ import type { SessionPolicy } from '../session/session.js';
 import type { FrameTransport } from '../transport/types.js';
 import type { PsiContext, PsiRunOutcome } from './psi-context.js';
 import type { PsiCliOptions } from './psi-options.js';
-import { acceptOnlySchedule, budgetCheck, noteAbortedRun, recordReceipt } from './ledger-wiring.js';
+import { acceptOnlySchedule, budgetCheck, keySketchHook, noteAbortedRun, recordReceipt } from './ledger-wiring.js';
 
 /** What the terms and the listener's policy depend on (`psi` and `job` alike). */
 export type PsiTermsOptions = Pick<PsiCliOptions, 'reveal' | 'countOnly' | 'truncate' | 'purpose'>;
@@ -123,6 +123,7 @@ export async function runSessionPsi(
     onProgress,
     onReceipt,
     source: receiptSource(ctx.reader.info, opts.query),
+    ...keySketchHook(ledger),
     ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
     ...(ctx.acceptSchedule ? { acceptPriceSchedule: acceptOnlySchedule(ctx.acceptSchedule) } : {}),
     ...(budget ? { beforeRun: budget } : {}),

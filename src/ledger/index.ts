@@ -59,3 +59,13 @@ export {
   resultReleaseRecordOf,
   traceReceiptBody,
 } from './release-records.js';
+export {
+  KEY_SKETCH_K,
+  KEY_SKETCH_SALT_BYTES,
+  computeKeySketch,
+  decodeKeySketch,
+  encodeKeySketch,
+  estimateKeySetDifference,
+  keySketchCommitment,
+} from './key-sketch.js';
+export type { KeySketch } from './key-sketch.js';

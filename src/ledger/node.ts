@@ -6,3 +6,4 @@ export { LEDGER_FILES, checkLedgerBudget, defaultOrigin, openLedger, readLedgerC
 export { MAX_RESERVATIONS, RESERVATIONS_FILE, liveBudgetReservations, readBudgetReservations, releaseLedgerBudget, reserveLedgerBudget } from './reservations.js';
 export type { BudgetReservation, ReservableLedger, ReserveBudgetOptions } from './reservations.js';
 export type { AppendResult, Ledger, LedgerSnapshot, OpenLedgerOptions } from './file-ledger.js';
+export { KEY_SKETCH_DIR, readKeySketch, writeKeySketch } from './sketch-store.js';

@@ -14,7 +14,8 @@ export {
   type SessionPolicy,
 } from './session.js';
 export { SESSION_LIMITS, SESSION_VERSION, SessionMessageType, type SessionRole, type SessionTerms } from './messages.js';
-export type { SessionRunOptions } from './run-options.js';
+export type { SessionRunOptions, StoredKeySketch } from './run-options.js';
+export type { ReceiptKeySketch } from './sketch-record.js';
 export { sourceCommitment, sourceCommitmentKey, MAX_COMMITTED_QUERY_CHARS, type ReceiptSource } from './source-commit.js';
 export {
   checkSecurityModel,

@@ -8,6 +8,8 @@ import type { UsageReceipt } from '../ledger/receipt-types.js';
 import type { FrameTransport } from '../transport/types.js';
 import type { Identity } from './identity.js';
 import type { ReceiptSource } from './source-commit.js';
+import type { ReceiptKeySketch } from './sketch-record.js';
+import { KEY_SKETCH_SALT_BYTES, computeKeySketch, encodeKeySketch, keySketchCommitment } from '../ledger/key-sketch.js';
 import type { SessionTerms } from './messages.js';
 import type { BeforeRunContext } from './session.js';
 
@@ -63,6 +65,54 @@ export interface SessionRunOptions {
    * never the text. Recorded by `runPsi` and `runPsiSum`.
    */
   source?: ReceiptSource;
+  /**
+   * Sketch this party's own distinct normalised keys (src/ledger/key-sketch.ts) and record the set
+   * size and a commitment in the receipt (`<role>-set-size`, `<role>-sketch-commit`). Called with
+   * the sketch, its salt and the session id once the peer is accepted and before any receipt:
+   * keep it (the CLI writes `<ledger>/sketches/<session id>.json`) — it is what `dataport
+   * supervise` checks against the commitment. Never sent to the peer. Used by `runPsi` and `runPsiSum`.
+   */
+  onKeySketch?: (stored: StoredKeySketch) => void | Promise<void>;
+}
+
+/**
+ * A party's key sketch of one run, as kept beside its ledger.
+ * @example
+ * ```ts
+ * const onKeySketch = (s: StoredKeySketch) => writeFileSync(`${toHex(s.sessionId)}.bin`, s.sketch);
+ * ```
+ */
+export interface StoredKeySketch {
+  sessionId: Uint8Array;
+  role: 'requester' | 'responder';
+  /** `encodeKeySketch` bytes. */
+  sketch: Uint8Array;
+  /** The commitment's salt (32 bytes): keep it secret with the sketch. */
+  salt: Uint8Array;
+  /** The receipt's record of it. */
+  record: ReceiptKeySketch;
+}
+
+/** A run's sketch, computed before the session when `onKeySketch` is set (internal). */
+export interface RunKeySketch {
+  record: ReceiptKeySketch;
+  store(sessionId: Uint8Array, role: 'requester' | 'responder'): Promise<void>;
+}
+
+/** Sketches `keys` when the run options ask for it (internal: the run wrappers' one helper). */
+export function runKeySketch(options: Pick<SessionRunOptions, 'onKeySketch' | 'identity'>, keys: readonly Uint8Array[]): RunKeySketch | undefined {
+  const hook = options.onKeySketch;
+  if (hook === undefined) return undefined;
+  if (typeof hook !== 'function') throw new TypeError('onKeySketch must be a function');
+  const sketch = encodeKeySketch(computeKeySketch(keys, options.identity.secretKey));
+  const salt = globalThis.crypto.getRandomValues(new Uint8Array(KEY_SKETCH_SALT_BYTES));
+  const record: ReceiptKeySketch = { setSize: keys.length, commit: keySketchCommitment(sketch, salt) };
+  return { record, store: async (sessionId, role) => void (await hook({ sessionId, role, sketch, salt, record })) };
+}
+
+/** `{ sketch }` for a receipt contribution when the run has one, else `{}`. */
+export function sketchOf(sketch: RunKeySketch | undefined): { sketch?: ReceiptKeySketch } {
+  return sketch === undefined ? {} : { sketch: sketch.record };
 }
 
 /** `{ source }` for a receipt contribution when the run options name one, else `{}`. */

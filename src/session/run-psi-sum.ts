@@ -12,7 +12,7 @@ import { divideToDecimal, formatFixedPoint } from '../he/fixed-point.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
 import type { SessionTerms } from './messages.js';
 import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions, type KeySchema, type KeySchemaSpec } from './key-schema.js';
-import { sourceOf, type SessionRunOptions } from './run-options.js';
+import { runKeySketch, sketchOf, sourceOf, type SessionRunOptions } from './run-options.js';
 import { compareValueScales, encodeValueScales, VALUE_SCALES_OPTION, valueScalesOf, type ValueScale } from './value-scales.js';
 import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
 import { endFailedRun, establishSession, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
@@ -242,6 +242,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     options.values !== undefined ? aggregateValueRows(rows, options.values.rows, options.values.columns) : undefined;
   const keys = valueInput ? valueInput.keys : dedupeRecords(rows).keys;
   const distinct = keys.length;
+  const sketch = runKeySketch(options, keys);
   const sent0 = transport.stats.bytesSent;
   const received0 = transport.stats.bytesReceived;
 
@@ -285,7 +286,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
 
   let afterReceipt: Error | undefined;
   // What this party knows of the run so far, for a one-sided receipt if it ends without a co-signed one.
-  const soFar: AbortedRunContribution = { inputSize: distinct, outputSize: 0, computeMs: 0, ...sourceOf(options) };
+  const soFar: AbortedRunContribution = { inputSize: distinct, outputSize: 0, computeMs: 0, ...sourceOf(options), ...sketchOf(sketch) };
   let tc: number | undefined;
   try {
     if (!session.accepted) {
@@ -294,6 +295,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
       afterReceipt = new TermsRefusedError(session.refusalReason ?? 'terms refused');
       throw afterReceipt;
     }
+    await sketch?.store(session.sessionId, role);
     const parsed = parseTermsOptions(session.terms);
     if (typeof parsed === 'string') throw new TermsRefusedError(parsed);
     const valuesRole = parsed.valuesRole;

@@ -17,7 +17,7 @@ import { buildPayloadRows } from './payload-release.js';
 import { checkPayloadTerms, PAYLOAD_OPTIONS, PAYLOAD_TERMS_OPTIONS, payloadShapeOf, payloadTermsOptions, statedPayload, type PayloadShape } from './payload-terms.js';
 import { sanitizeText, type SessionTerms } from './messages.js';
 import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions, type KeySchema, type KeySchemaSpec } from './key-schema.js';
-import { sourceOf, type SessionRunOptions } from './run-options.js';
+import { runKeySketch, sketchOf, sourceOf, type SessionRunOptions } from './run-options.js';
 import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
 import { endFailedRun, establishSession, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
 
@@ -358,6 +358,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   const { schema, rows, deduped } = prepared[PREPARED];
   const suite = checkPsiSuite(options.suite ?? 'curve25519', 'suite');
   const distinct = deduped.keys.length;
+  const sketch = runKeySketch(options, deduped.keys);
   const sent0 = transport.stats.bytesSent;
   const received0 = transport.stats.bytesReceived;
 
@@ -411,7 +412,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   // cleanly: the peer raises the same error from the same receipt, so no error frame is sent.
   let afterReceipt: Error | undefined;
   // What this party knows of the run so far, for a one-sided receipt if it ends without a co-signed one.
-  const soFar: AbortedRunContribution = { inputSize: distinct, outputSize: 0, computeMs: 0, ...sourceOf(options) };
+  const soFar: AbortedRunContribution = { inputSize: distinct, outputSize: 0, computeMs: 0, ...sourceOf(options), ...sketchOf(sketch) };
   let tc: number | undefined;
   const finish = async (receipt: UsageReceipt): Promise<void> => {
     await options.onReceipt?.(receipt);
@@ -424,6 +425,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
       afterReceipt = new TermsRefusedError(session.refusalReason ?? 'terms refused');
       throw afterReceipt;
     }
+    await sketch?.store(session.sessionId, role);
     const psiOptions = protocolOptions(session.terms, binding);
     // The requester built these terms itself and the responder's policy check ran the same function.
     if (typeof psiOptions === 'string') throw new TermsRefusedError(psiOptions);
@@ -495,6 +497,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
       expectedPeerInputSize: peerDeclared,
       ...sourceOf(options),
       ...(payloadRecords !== undefined && bothLearn ? { options: { [PAYLOAD_OPTIONS.records]: String(payloadRecords) } } : {}),
+      ...sketchOf(sketch),
     });
     await finish(receipt);
     if (role === 'requester' && (result.payloadFailures ?? 0) > 0) {

@@ -40,6 +40,7 @@ export { checkTerms, type SessionPolicy } from './policy.js';
 export { isPeerError } from './peer-errors.js';
 import { type Identity, isValidIdentityKey, signMessage, verifyMessage } from './identity.js';
 import { isSourceRecord, sourceOptionKeys, sourceOptions, type ReceiptSource } from './source-commit.js';
+import { isSketchRecord, sketchOptionKeys, sketchOptions, type ReceiptKeySketch } from './sketch-record.js';
 import {
   decodeConfirm,
   decodeDecision,
@@ -202,6 +203,12 @@ export interface ReceiptContribution {
    * only its own role's keys. Never a URL or the query text.
    */
   source?: ReceiptSource;
+  /**
+   * This party's key sketch record (src/ledger/key-sketch.ts): recorded as `<role>-set-size` and
+   * `<role>-sketch-commit`; the sketch itself stays with the party. Like `source`, each side adds
+   * its own and the peer's view may carry only its own role's record.
+   */
+  sketch?: ReceiptKeySketch;
 }
 
 /**
@@ -224,6 +231,8 @@ export interface AbortedRunContribution {
   guardrails?: GuardrailDecision[];
   /** Where this party's input came from: recorded as in {@link ReceiptContribution.source}. */
   source?: ReceiptSource;
+  /** This party's key sketch record, as in {@link ReceiptContribution.sketch}. */
+  sketch?: ReceiptKeySketch;
 }
 
 /**
@@ -816,7 +825,10 @@ class SessionImpl implements Session {
       if (!OUTCOMES.includes(c.outcome)) throw new RangeError('outcome must be completed, withheld, refused or failed');
       const scheduleBytes = this.#viewSchedule(c);
       const runOptions = this.#runOptions(c);
-      const ownSource = c.source === undefined ? {} : sourceOptions(this.role, c.source, this.#identity.secretKey, this.sessionId);
+      const ownSource = {
+        ...(c.source === undefined ? {} : sourceOptions(this.role, c.source, this.#identity.secretKey, this.sessionId)),
+        ...sketchOptions(this.role, c.sketch),
+      };
       const viewOptions = runOptions || Object.keys(ownSource).length > 0 ? { ...runOptions, ...ownSource } : undefined;
       const stats = this.channel.stats;
       const mine: ReceiptView = {
@@ -842,10 +854,14 @@ class SessionImpl implements Session {
       // …apart from the peer's own source record (its kind and query commitment), each side's own.
       const peerRole: SessionRole = this.role === 'requester' ? 'responder' : 'requester';
       const peerKeys = sourceOptionKeys(peerRole);
+      const sketchKeys = sketchOptionKeys(peerRole);
       const theirShared: Record<string, string> = {};
       const theirSource: Record<string, string> = {};
-      for (const [k, v] of Object.entries(theirs.options ?? {})) (k === peerKeys.kind || k === peerKeys.commit ? theirSource : theirShared)[k] = v;
-      if (!isSourceRecord(peerRole, theirSource)) {
+      const theirSketch: Record<string, string> = {};
+      for (const [k, v] of Object.entries(theirs.options ?? {})) {
+        (k === peerKeys.kind || k === peerKeys.commit ? theirSource : k === sketchKeys.size || k === sketchKeys.commit ? theirSketch : theirShared)[k] = v;
+      }
+      if (!isSourceRecord(peerRole, theirSource) || !isSketchRecord(peerRole, theirSketch)) {
         throw localError(new VerificationFailedError('peer receipt view records a malformed input source'), 'receipt view inconsistent');
       }
       if (!sameOptions(runOptions, theirShared)) {
@@ -913,7 +929,7 @@ class SessionImpl implements Session {
     body.outcome = ABORTED_AFTER_DATA;
     // The stable code only (a typed error's own, else what the peer was told): never a message.
     const ownSource = c.source === undefined ? {} : sourceOptions(this.role, c.source, this.#identity.secretKey, this.sessionId);
-    body.options = { ...body.options, ...ownSource, error: error instanceof DataportError ? error.code : wireError(error).code };
+    body.options = { ...body.options, ...ownSource, ...sketchOptions(this.role, c.sketch), error: error instanceof DataportError ? error.code : wireError(error).code };
     return signOneSidedReceipt(this.#identity, body);
   }
 
@@ -979,6 +995,7 @@ class SessionImpl implements Session {
         throw new RangeError(`contribution.options.${k} repeats a terms option`);
       }
       if (/^(requester|responder)-source(-commit)?$/.test(k)) throw new RangeError(`contribution.options.${k} is recorded from contribution.source`);
+      if (/^(requester|responder)-(set-size|sketch-commit)$/.test(k)) throw new RangeError(`contribution.options.${k} is recorded from contribution.sketch`);
       out[k] = v;
     }
     return Object.keys(out).length > 0 ? out : undefined;

@@ -11,3 +11,4 @@ export * from './session/node.js';
 export * from './workers/node.js';
 export * from './he/node.js';
 export * from './sources/node.js';
+export * from './supervise/index.js';

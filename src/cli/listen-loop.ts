@@ -9,7 +9,9 @@
  * in the transport (`listenWebSocket`); this loop only decides what ends the job.
  * @module
  */
+import { appendFileSync } from 'node:fs';
 import { AbortError, InputError, TimeoutError } from '../errors.js';
+import { formatRefusalLine } from '../supervise/refusal-log.js';
 import type { WebSocketLimits } from '../transport/websocket-core.js';
 import type { RateLimitOptions } from '../transport/rate-limit.js';
 import { listenWebSocket, type RefusedConnection, type WebSocketServerHandle } from '../transport/websocket-node.js';
@@ -72,6 +74,28 @@ export type ListenOutcome<R> = { result: R } | { error: unknown };
  */
 export function reportRejected(who: string, what: string): void {
   process.stderr.write(`dataport: ${SESSION_MESSAGES.rejected(who, what.replace(/\s*\n\s*/g, ' '))}\n`);
+  if (refusalLog === undefined) return;
+  try {
+    appendFileSync(refusalLog, `${formatRefusalLine({ at: Date.now(), address: who, reason: what })}\n`, { mode: 0o600 });
+  } catch (err) {
+    // The listener goes on: a log it cannot write must not end the job (said once per failure).
+    process.stderr.write(`dataport: warning: ${FILE_MESSAGES.cannotWrite(refusalLog, err)}\n`);
+  }
+}
+
+let refusalLog: string | undefined;
+
+/**
+ * `--refusal-log FILE` of the listeners: from now on every connection {@link reportRejected}
+ * reports is also appended to FILE as one JSON line (src/supervise/refusal-log.ts), for `dataport
+ * supervise --listener-log FILE`. `undefined` stops it.
+ * @example
+ * ```ts
+ * setRefusalLog(stringOption(values, 'refusal-log'));
+ * ```
+ */
+export function setRefusalLog(path: string | undefined): void {
+  refusalLog = path;
 }
 
 function messageOf(err: unknown): string {

@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   product: () => import('./commands/product.js'),
   release: () => import('./commands/release.js'),
   trace: () => import('./commands/trace.js'),
+  supervise: () => import('./commands/supervise.js'),
 };
 
 const USAGE = `usage: dataport <command> [options]
@@ -40,6 +41,7 @@ commands:
   product     data products: publish a key index once, answer many small queries (unbalanced PSI)
   release     deliver columns of a CSV file to one recipient, fingerprinted for that recipient
   trace       name the release and recipient a leaked file came from (fingerprints)
+  supervise   alerts from the ledger: differencing, probing, rate, budgets, integrity, trace hits
 
 Run 'dataport <command> --help' for the options of one command.
 Exit codes: 0 success, 1 error (one line on stderr), 2 unknown command, 130 interrupted.`;

@@ -8,8 +8,11 @@
  * @module
  */
 import { CSV_SCAN_MESSAGES, fsErrorText } from '../sources/messages.js';
+import { SUPERVISE_MESSAGES } from '../supervise/messages.js';
 
 export { fsErrorText };
+/** The alert texts of `dataport supervise` (an alert's `messageKey` is `supervise.<key>`). */
+export { SUPERVISE_MESSAGES };
 
 /** An output file that exists, without `--force`. */
 export function outputExistsMessage(path: string): string {
@@ -259,6 +262,18 @@ export const LEDGER_MESSAGES = {
   exportNotJson: (problem: string) => `not JSON (${problem})`,
   ownExport: () => "it is of this ledger's own owner; cross-check compares two parties",
   peerKeyUnpinned: (file: string) => `the peer's key was read from ${file}; pass --peer-key to pin it (an export of another key compares nothing)`,
+} as const;
+
+/** `dataport supervise` itself (the alerts' texts are {@link SUPERVISE_MESSAGES}). */
+export const SUPERVISE_CLI_MESSAGES = {
+  head: (dir: string, size: number, root: string, verified: boolean) =>
+    `ledger ${dir}: ${size} ${size === 1 ? 'entry' : 'entries'}, root ${root}${verified ? '' : ' (NOT intact: see the ledger-integrity alert)'}`,
+  noAlerts: () => 'no alerts',
+  counts: (errors: number, warnings: number, infos: number) => `${errors} error, ${warnings} warning and ${infos} info alerts`,
+  watching: (dir: string, seconds: number) => `watching ${dir} (every ${seconds} s and on change); Ctrl-C stops`,
+  refusalLinesSkipped: (n: number) => `${n} lines of the listener logs are not refusal records and were left out`,
+  noSharingRecords: () => 'no sharing records',
+  sharingOnlyOnce: () => '--sharing-records prints the records once (not with --watch)',
 } as const;
 
 /** `dataport ppca-psi`. */

@@ -7,7 +7,7 @@ import { InputError } from '../errors.js';
 import { availableCores } from '../platform/node.js';
 import { PsiSuiteNames, type PsiSuiteName } from '../protocols/psi/suite.js';
 import { DEFAULT_PAYLOAD_MAX_BYTES, MAX_PAYLOAD_MAX_BYTES } from '../protocols/psi/payload.js';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS } from './listen-loop.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, setRefusalLog } from './listen-loop.js';
 import {
   checkConnectUrl,
   choiceOption,
@@ -190,6 +190,8 @@ running:
                           other connection is closed, logged as one line on stderr, and the
                           listener goes on waiting (16 pending at most; per address a burst of
                           16 connections, then 1 per second)
+  --refusal-log FILE      listener: also append each refused connection to FILE as a JSON line
+                          (for 'dataport supervise --listener-log FILE'; docs/supervise.md)
   --workers N             worker threads for the cryptography (0 = none; default: core count)
   --timeout SECONDS       limit of one session (default 600); with --listen and no
                           --keep-serving, also the longest wait for a peer that
@@ -248,6 +250,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     ca: { type: 'string' },
     timeout: { type: 'string' },
     'handshake-timeout': { type: 'string' },
+    'refusal-log': { type: 'string' },
     purpose: { type: 'string' },
     'insecure-interop': { type: 'boolean' },
     ledger: { type: 'string' },
@@ -321,6 +324,8 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   listenerOnly('tls-key', opts.tlsKey !== undefined);
   listenerOnly('output-dir', opts.outputDir !== undefined);
   listenerOnly('handshake-timeout', values['handshake-timeout'] !== undefined);
+  listenerOnly('refusal-log', values['refusal-log'] !== undefined);
+  setRefusalLog(stringOption(values, 'refusal-log'));
   if (opts.ca !== undefined && mode !== 'connect') throw new InputError(M.onlyWith('ca', '--connect'));
   listenerOnly('payload', opts.payloadColumns !== undefined);
   if (opts.acceptPayload !== undefined && mode !== 'connect') throw new InputError(M.onlyWith('accept-payload', '--connect'));

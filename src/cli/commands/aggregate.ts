@@ -39,7 +39,7 @@ import {
 import { offeredColumnsTermsOptions } from '../../session/column-schema.js';
 import type { WebSocketLimits } from '../../transport/websocket-core.js';
 import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, LISTENER_MAX_PENDING, reportRejected } from '../listen-loop.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, LISTENER_MAX_PENDING, reportRejected, setRefusalLog } from '../listen-loop.js';
 import { toBase64 } from '../../utils/bytes.js';
 import {
   checkConnectUrl,
@@ -86,6 +86,7 @@ const HELP = `Usage:
   dataport aggregate serve   --listen HOST:PORT --providers N --identity DIR
                              (--analyst-key FILE.pub | --allow-any-peer) (--provider-keys DIR | --allow-any-peer)
                              [--tls-cert FILE --tls-key FILE] [--purpose TEXT] [--handshake-timeout SECONDS]
+                             [--refusal-log FILE]
                              [common options]
   dataport aggregate analyst --connect URL --query QUERY.json --output RESULT.json [--force] [--format json|csv|table] --identity DIR
                              (or --output DB-URL --output-table NAME [--replace]: the CSV rows into a new table)
@@ -145,6 +146,8 @@ Every connection is mutually authenticated (Ed25519 identities from 'dataport ke
            that does not (unknown or wrong key, garbage, silence) is closed and logged as one
            line on stderr; it never ends the round (16 pending at most; per address a burst of
            16 connections, then 1 per second)
+--refusal-log  serve: also append each refused connection to FILE as a JSON line (for
+           'dataport supervise --listener-log FILE'; docs/supervise.md)
 --timeout  serve: seconds for everyone to join, and to collect contributions once the query
            arrived (default 600); analyst/provide: seconds to wait for the server (default 900)
 ${progressHelp(19).replace(/^ {2}/gm, '')}
@@ -280,6 +283,7 @@ async function serve(argv: string[]): Promise<number> {
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'handshake-timeout': { type: 'string' },
+    'refusal-log': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(HELP);
@@ -287,6 +291,7 @@ async function serve(argv: string[]): Promise<number> {
   }
   const { host, port } = parseHostPort(stringOption(values, 'listen', true), 'listen');
   const handshakeTimeoutMs = secondsOption(values, 'handshake-timeout', DEFAULT_HANDSHAKE_TIMEOUT_MS);
+  setRefusalLog(stringOption(values, 'refusal-log'));
   const n = intOption(values, 'providers', 2, AGGREGATE_QUERY_LIMITS.maxProviders);
   if (n === undefined) throw new InputError(M.providersRequired());
   const timeoutMs = secondsOption(values, 'timeout', DEFAULT_LISTEN_TIMEOUT_MS);

@@ -274,7 +274,7 @@ async function consistency(values: ParsedOptions): Promise<number> {
 const MAX_LABELS = 4096;
 
 /** Labels of counterparty keys from `--names FILE` (JSON key → label) and `--keys DIR`, or `undefined`. */
-async function counterpartyLabels(values: ParsedOptions): Promise<Map<string, string> | undefined> {
+export async function counterpartyLabels(values: ParsedOptions): Promise<Map<string, string> | undefined> {
   const namesFile = stringOption(values, 'names');
   const keysDir = stringOption(values, 'keys');
   if (namesFile === undefined && keysDir === undefined) return undefined;

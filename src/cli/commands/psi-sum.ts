@@ -16,7 +16,7 @@ import { dedupeRecords, normalizeKey } from '../../protocols/psi/normalize.js';
 import type { ReceiptBilling } from '../../ledger/pricing.js';
 import { choosePlainBits, epsilonEach } from '../../protocols/psi-sum/protocol.js';
 import { PSI_SUM_PROTOCOL_NAME, runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../../session/run-psi-sum.js';
-import { acceptOnlySchedule, budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, openCliLedger, recordReceipt } from '../ledger-wiring.js';
+import { acceptOnlySchedule, budgetCheck, keySketchHook, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, openCliLedger, recordReceipt } from '../ledger-wiring.js';
 import { aggregateValueRows, type ValueColumnRequest } from '../../protocols/psi-sum/values.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { connectWebSocket } from '../../transport/websocket-node.js';
@@ -42,7 +42,7 @@ import { CSV_MESSAGES, OPTION_MESSAGES as O, PSI_SUM_MESSAGES as M, SESSION_ERRO
 import { checkInputOptions, openInput, rowPlaceMessage, type InputReader, type RowPlace } from '../record-input.js';
 import { createProgress, progressHook, type ProgressOptions } from '../progress.js';
 import { cliSignal } from '../signals.js';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, serveListener } from '../listen-loop.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, serveListener, setRefusalLog } from '../listen-loop.js';
 import { loadIdentity, loadPeerKey } from '../identity-files.js';
 import { createReporter, receiptSource, securitySummary, sourceSummary, type Reporter } from '../summary.js';
 
@@ -105,6 +105,8 @@ running:
                             listener: time a connection has to authenticate (default 10); only a
                             peer with an accepted key can end the job, any other connection is
                             closed and logged as one line on stderr (see dataport psi --help)
+  --refusal-log FILE        listener: also append each refused connection to FILE as a JSON line
+                            (for 'dataport supervise --listener-log FILE')
   --ledger DIR              append the co-signed receipt to this ledger
   --price-schedule FILE     bill the run with this price schedule (JSON, see docs/ledger.md); the
                             amount is part of the co-signed receipt (needs --ledger)
@@ -192,6 +194,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     workers: { type: 'string' },
     timeout: { type: 'string' },
     'handshake-timeout': { type: 'string' },
+    'refusal-log': { type: 'string' },
     ledger: { type: 'string' },
     'price-schedule': { type: 'string' },
     budget: { type: 'string' },
@@ -291,6 +294,8 @@ function parseOptions(argv: readonly string[]): Options | undefined {
   if (opts.allowAnyPeer && opts.mode !== 'listen') throw new InputError(O.onlyWith('allow-any-peer', '--listen'));
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new InputError(O.goTogether('tls-cert', 'tls-key'));
   if (values['handshake-timeout'] !== undefined && opts.mode !== 'listen') throw new InputError(O.onlyWith('handshake-timeout', '--listen'));
+  if (values['refusal-log'] !== undefined && opts.mode !== 'listen') throw new InputError(O.onlyWith('refusal-log', '--listen'));
+  setRefusalLog(stringOption(values, 'refusal-log'));
   if ((opts.tlsCert !== undefined && opts.mode !== 'listen') || (opts.ca !== undefined && opts.mode !== 'connect')) throw new InputError(M.tlsSides());
   if (opts.ca !== undefined) checkConnectUrl(opts.connect!, opts.ca);
   return opts;
@@ -432,6 +437,7 @@ export async function run(argv: string[]): Promise<number> {
     onProgress: progressHook(progress),
     keySchema: { columns: opts.keyColumns },
     source: receiptSource(table.reader.info, opts.query),
+    ...keySketchHook(ledger),
     ...(columns.length > 0 ? { values: { columns, rows: table.values } } : {}),
     identity,
     ...(peerKey ? { peerPublicKey: peerKey } : { allowAnyPeer: true }),

@@ -36,7 +36,7 @@ export type AlertRule = (typeof ALERT_RULES)[keyof typeof ALERT_RULES];
  * supervised head (`SuperviseResult.head`): check it with `verifyInclusionProof`.
  * @example
  * ```ts
- * verifyInclusionProof(e.index, head.size, fromHex(e.leafHash), e.proof.map(fromHex), fromHex(head.root));
+ * verifyInclusionProof(fromHex(e.leafHash), e.index, head.size, e.proof.map(fromHex), fromHex(head.root));
  * ```
  */
 export interface AlertEntry {

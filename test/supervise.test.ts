@@ -397,3 +397,31 @@ describe('rules file, alert ids and sharing records', () => {
     expect(recs[1]!.missing).toEqual(['purpose']);
   });
 });
+
+describe('the listeners\' refusal log', () => {
+  it('reportRejected appends one JSON line per refusal once --refusal-log is set, read back by parseRefusalLog', async () => {
+    const { reportRejected, setRefusalLog } = await import('../src/cli/listen-loop.js');
+    const { parseRefusalLog } = await import('../src/supervise/refusal-log.js');
+    const f = await fixtureLedger();
+    cleanups.push(() => f.cleanup());
+    await f.close();
+    const file = join(f.dir, '..', 'refused.jsonl');
+    const stderr = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      reportRejected('192.0.2.1', 'not logged: no file set');
+      setRefusalLog(file);
+      reportRejected('192.0.2.7', 'peer key not allowed\nsecond line');
+      reportRejected('192.0.2.8', 'handshake timed out');
+    } finally {
+      setRefusalLog(undefined);
+      process.stderr.write = stderr;
+    }
+    const { records, skipped } = parseRefusalLog(readFileSync(file, 'utf8'));
+    expect(skipped).toBe(0);
+    expect(records.map((r) => [r.address, r.reason])).toEqual([
+      ['192.0.2.7', 'peer key not allowed second line'],
+      ['192.0.2.8', 'handshake timed out'],
+    ]);
+  });
+});

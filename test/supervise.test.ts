@@ -268,7 +268,7 @@ describe('superviseLedger: each rule fires on its fixture and not on the other',
     expect(only(ok, 'ledger-integrity')).toHaveLength(0);
     const log = join(f.dir, 'ledger.log');
     const bytes = readFileSync(log);
-    bytes[bytes.length - 200] ^= 0x01; // inside the last record
+    bytes[bytes.length - 200]! ^= 0x01; // inside the last record
     writeFileSync(log, bytes);
     const r = await superviseLedger({ ledgerDir: f.dir });
     const a = only(r, 'ledger-integrity');
@@ -367,7 +367,7 @@ describe('rules file, alert ids and sharing records', () => {
   });
 
   it('alertId ignores time and wording, not entries or details', () => {
-    const a = { rule: 'rate', counterparty: null, entries: [{ index: 1, leafHash: '', proof: [] }], details: { runs: 4 } } as const;
+    const a = { rule: 'rate' as const, counterparty: null, entries: [{ index: 1, leafHash: '', proof: [] as string[] }], details: { runs: 4 } };
     expect(alertId({ ...a })).toBe(alertId({ ...a, entries: [{ index: 1, leafHash: 'x', proof: ['y'] }] }));
     expect(alertId(a)).not.toBe(alertId({ ...a, details: { runs: 5 } }));
   });

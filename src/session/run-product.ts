@@ -42,7 +42,7 @@ import { equalBytes, toHex } from '../utils/bytes.js';
 import { verifyMessage } from './identity.js';
 import type { SessionTerms } from './messages.js';
 import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions, type KeySchemaSpec } from './key-schema.js';
-import type { SessionRunOptions } from './run-options.js';
+import { runKeySketch, sketchOf, type SessionRunOptions } from './run-options.js';
 import { checkSecurityModel, SECURITY_MODEL_OPTION, withSecurityModel } from './security-model.js';
 import { endFailedRun, establishSession, sessionBaseOptions, type AbortedRunContribution, type Session, type SessionPolicy } from './session.js';
 
@@ -538,6 +538,7 @@ export async function queryProduct(options: QueryProductOptions): Promise<QueryP
   const rows = await normalizeKeysAsync(options.records, signal);
   const deduped = await dedupeRecordsAsync(rows, signal);
   const n = deduped.keys.length;
+  const sketch = runKeySketch(options, deduped.keys);
   if (n === 0) throw new RangeError('records: no non-empty key to query');
   if (n > MAX_QUERY_KEYS) throw new RangeError(`records: ${n} distinct keys, at most ${MAX_QUERY_KEYS} per query (the false-positive bound)`);
   const sent0 = transport.stats.bytesSent;
@@ -554,7 +555,7 @@ export async function queryProduct(options: QueryProductOptions): Promise<QueryP
     minIntersection: 0,
   });
   const session = await establishSession({ ...sessionBaseOptions(options), role: 'requester', terms });
-  const soFar: AbortedRunContribution = { inputSize: n, outputSize: 0, computeMs: 0 };
+  const soFar: AbortedRunContribution = { inputSize: n, outputSize: 0, computeMs: 0, ...sketchOf(sketch) };
   let afterReceipt: Error | undefined;
   try {
     if (!session.accepted) {
@@ -564,6 +565,7 @@ export async function queryProduct(options: QueryProductOptions): Promise<QueryP
       throw afterReceipt;
     }
     if (session.responderSetSize !== m.count) throw new VerificationFailedError('the holder declared another index size than its signed manifest');
+    await sketch?.store(session.sessionId, 'requester');
     const executor = options.executor ?? (await createInlineExecutor());
     let values: Uint8Array;
     try {
@@ -590,6 +592,7 @@ export async function queryProduct(options: QueryProductOptions): Promise<QueryP
       computeMs,
       expectedPeerInputSize: m.count,
       options: { [OPT_KEYS]: String(n) },
+      ...sketchOf(sketch),
     });
     await options.onReceipt?.(receipt);
     await session.close();

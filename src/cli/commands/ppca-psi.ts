@@ -30,6 +30,7 @@ import {
   PROGRESS_OPTION_SPECS,
   progressHelp,
   progressOption,
+  purposeOption,
   secondsOption,
   stringOption,
 } from '../args.js';
@@ -79,6 +80,8 @@ ${progressHelp()}
                           platform does not co-sign) with the suite, sizes and the peer's address
   --identity DIR          my identity (DIR/identity.key, from 'dataport keygen'): signs the
                           receipt, needed with --ledger (the PPCA peer never sees it)
+  --purpose TEXT          purpose / authorisation reference recorded in that receipt (the
+                          sharing record of GB/T 35273 §9.2; needs --ledger)
   --help                  this text
 
 exit codes: 0 success, 1 error (a one-line message on stderr), 130 interrupted.`;
@@ -102,6 +105,8 @@ interface PpcaCliOptions {
   tls?: { certFile: string; keyFile: string; caFile?: string };
   ledger?: string;
   identity?: string;
+  /** `--purpose`: recorded in the one-sided receipt (the peer platform signs no terms). */
+  purpose: string;
 }
 
 function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
@@ -127,6 +132,7 @@ function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
     ca: { type: 'string' },
     ledger: { type: 'string' },
     identity: { type: 'string' },
+    purpose: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return undefined;
@@ -150,7 +156,10 @@ function parseOptions(argv: readonly string[]): PpcaCliOptions | undefined {
   const ledger = stringOption(values, 'ledger');
   const identity = stringOption(values, 'identity');
   if ((ledger === undefined) !== (identity === undefined)) throw new InputError(O.goTogether('ledger', 'identity', 'the identity signs the ledger receipt'));
+  const purpose = purposeOption(values);
+  if (purpose !== undefined && ledger === undefined) throw new InputError(O.needsLedger('purpose'));
   return {
+    purpose: purpose ?? '',
     rank,
     listen,
     peer,
@@ -191,7 +200,8 @@ function receiptBody(opts: PpcaCliOptions, identity: Identity, result: PpcaPsiRe
     parties: [{ role: me, publicKey: identity.publicKey }],
     protocol: PPCA_PROTOCOL_NAME,
     options: { suite: result.suite, 'result-to-rank': String(opts.resultToRank), peer: opts.peer, channel: opts.channel, cosigned: 'no' },
-    purpose: '',
+    // GB/T 35273 §9.2 wants the purpose of every sharing: `--purpose` (empty when not given).
+    purpose: opts.purpose,
     inputSizes: { [me]: inputRows, [peer]: result.peerItemNum },
     outputSizes: result.learned ? { [me]: result.intersectionSize! } : {},
     bytesExchanged: bytes,

@@ -34,7 +34,7 @@ import { intOption, parseColumnList, parseCommandArgs, parseHostPort, progressHe
 import { loadIdentity, loadNamedKeys, loadPeerKey } from '../identity-files.js';
 import { keyBytes, readInputKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
 import { checkInputOptions, openInput } from '../record-input.js';
-import { loadBudgetPolicy, loadPriceSchedule, openCliLedger, recordReceipt } from '../ledger-wiring.js';
+import { keySketchHook, loadBudgetPolicy, loadPriceSchedule, openCliLedger, recordReceipt } from '../ledger-wiring.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, serveListener } from '../listen-loop.js';
 import { outputExistsMessage, PRODUCT_ERROR_HINTS, PRODUCT_MESSAGES, PSI_MESSAGES, SESSION_MESSAGES, sessionTimedOutMessage } from '../messages.js';
 import { createFileProductCacheStore, loadProductHolder, readHolderChunks, readHolderManifest, readOprfKey, writeProductVersion } from '../product-files.js';
@@ -365,7 +365,7 @@ function asRunError(err: unknown, signal: AbortSignal, where: string, timeoutMs:
 async function asQuerier<T extends { receipt: UsageReceipt }>(
   values: Values,
   reporter: Reporter,
-  fn: (c: { transport: FrameTransport; identity: Identity; peerKey: Uint8Array; signal: AbortSignal; onReceipt: (r: UsageReceipt) => Promise<void> }) => Promise<T>,
+  fn: (c: { transport: FrameTransport; identity: Identity; peerKey: Uint8Array; signal: AbortSignal; onReceipt: (r: UsageReceipt) => Promise<void>; sketch: ReturnType<typeof keySketchHook> }) => Promise<T>,
 ): Promise<T & { ledgerIndex?: number }> {
   const url = stringOption(values, 'connect', true);
   const timeoutMs = secondsOption(values, 'timeout', DEFAULT_LISTEN_TIMEOUT_MS);
@@ -378,6 +378,7 @@ async function asQuerier<T extends { receipt: UsageReceipt }>(
   try {
     transport = await connectWebSocket(url, { limits: { overallTimeoutMs: timeoutMs, idleTimeoutMs: Math.min(120_000, timeoutMs) }, connectTimeoutMs: Math.min(30_000, timeoutMs), signal });
     const r = await fn({
+      sketch: keySketchHook(ledger),
       transport,
       identity,
       peerKey,
@@ -444,11 +445,11 @@ async function query(values: Values, reporter: Reporter, progress: Progress): Pr
   // --output copies the matching rows of a CSV file; a database --input has no file to copy from.
   if (output !== undefined && input.scan === undefined) throw new InputError(PRODUCT_MESSAGES.outputNeedsFile());
   if (input.ids.length === 0) throw new InputError(PRODUCT_MESSAGES.noKeys(inputPath));
-  const r = await asQuerier(values, reporter, async ({ transport, identity, peerKey, signal, onReceipt }) => {
+  const r = await asQuerier(values, reporter, async ({ transport, identity, peerKey, signal, onReceipt, sketch }) => {
     const store = createFileProductCacheStore(cacheDir, peerKey);
     const cache = await openStoredProductCache(store, peerKey);
     if (!cache) throw new InputError(PRODUCT_MESSAGES.cacheMissing(cacheDir));
-    return queryProduct({ transport, identity, peerPublicKey: peerKey, cache, records: input.fields, keySchema: { columns }, purpose, signal, onReceipt });
+    return queryProduct({ transport, identity, peerPublicKey: peerKey, cache, records: input.fields, keySchema: { columns }, purpose, signal, onReceipt, ...sketch });
   });
   let outputRows: number | null = null;
   if (output !== undefined) {

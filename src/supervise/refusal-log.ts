@@ -1,6 +1,6 @@
 /**
- * The listeners' JSON-lines log of refused connections (`--refusal-log FILE` of `psi`,
- * `psi-sum`, `aggregate serve`, `product serve` and `job serve`): one line per connection that was
+ * The listeners' JSON-lines log of refused connections (`--refusal-log FILE` of `psi --listen`,
+ * `psi-sum --listen` and `aggregate serve`): one line per connection that was
  * not served, `{"at":<ms epoch>,"event":"refused","address":"<peer address>","reason":"<text>"}`.
  * The same connections are reported on stderr; the file is what `dataport supervise
  * --listener-log FILE` reads. It holds addresses and reasons only — never a key or a record.

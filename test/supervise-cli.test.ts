@@ -3,14 +3,15 @@
  * exit codes, the human table, --sharing-records, and --watch printing a new alert when an entry
  * is appended (output is polled; no sleeps), stopping cleanly on SIGINT.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import WebSocket from 'ws';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../src/session/identity.js';
 import { openLedger } from '../src/ledger/node.js';
 import { verifyInclusionProof } from '../src/ledger/merkle.js';
 import { fromHex, toHex } from '../src/utils/bytes.js';
-import { assertBuilt, killAll, runCli, startCli } from './cli-helpers.js';
+import { assertBuilt, killAll, runCli, startCli, writeIdentityDir } from './cli-helpers.js';
 import { fixtureLedger, MONDAY_10H } from './supervise-fixtures.js';
 
 beforeAll(() => assertBuilt());
@@ -124,6 +125,53 @@ describe('dataport supervise', () => {
     expect(done.code).toBe(0);
     const last = JSON.parse(done.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
     expect(last).toMatchObject({ ok: true, alerts: 2, errors: 0, interrupted: true });
+  });
+});
+
+describe('psi --listen --refusal-log', () => {
+  it('writes one JSON line per refused connection, which supervise --listener-log reads', async () => {
+    const f = await ledger(async () => {});
+    const root = join(f.dir, '..');
+    writeIdentityDir(join(root, 'h'));
+    writeIdentityDir(join(root, 'p'));
+    const input = join(root, 'ids.csv');
+    writeFileSync(input, 'id\na\nb\n');
+    const log = join(root, 'refused.jsonl');
+    const p = startCli(['psi', '--listen', '127.0.0.1:0', '--input', input, '--key', 'id', '--identity', join(root, 'h'), '--peer-key', join(root, 'p', 'identity.pub'), '--refusal-log', log, '--keep-serving'], { watchdogMs: 60_000 });
+    const url = await p.listening();
+    // Three garbage clients: each is refused, logged on stderr and in the file.
+    for (let i = 0; i < 3; i++) {
+      const ws = new WebSocket(url);
+      ws.on('error', () => {});
+      await new Promise<void>((resolve) => {
+        ws.once('open', () => ws.send(Buffer.from([0xde, 0xad, 0xbe, 0xef])));
+        ws.once('close', () => resolve());
+      });
+    }
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if ((p.stderr().match(/rejected connection from/g) ?? []).length >= 3) resolve();
+      };
+      p.child.stderr!.on('data', check);
+      p.child.once('close', () => reject(new Error(p.stderr())));
+      check();
+    });
+    p.child.kill('SIGINT');
+    await p.done;
+    expect(existsSync(log)).toBe(true);
+    const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(3);
+    for (const l of lines) expect(Object.keys(l)).toEqual(['at', 'event', 'address', 'reason']);
+    const rules = join(root, 'rules.json');
+    writeFileSync(rules, JSON.stringify({ refusedConnections: { perHour: 3 } }));
+    const r = await runCli(['supervise', '--ledger', f.dir, '--listener-log', log, '--rules', rules, '--json']);
+    const alerts = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((a) => a['rule'] === 'refused-connections');
+    // One clock hour, unless the three straddled an hour boundary.
+    expect(alerts.length).toBeLessThanOrEqual(1);
+    if (new Set(lines.map((l) => Math.floor((l['at'] as number) / 3_600_000))).size === 1) expect(alerts).toHaveLength(1);
+    const c = await runCli(['psi', '--connect', 'ws://127.0.0.1:1', '--input', input, '--key', 'id', '--identity', join(root, 'p'), '--peer-key', join(root, 'h', 'identity.pub'), '--refusal-log', log]);
+    expect(c.code).toBe(1);
+    expect(c.stderr).toContain('option --refusal-log applies only with --listen');
   });
 });
 

@@ -118,6 +118,10 @@ export async function fixtureLedger(prefix = 'dp-sup-') {
       };
       return (await ledger.append(signOneSidedReceipt(owner, body))).index;
     },
+    /** Appends a one-sided body built by the library (e.g. `traceReceiptBody`), signed by the owner. */
+    async oneSided(body: UsageReceiptBody): Promise<number> {
+      return (await ledger.append(signOneSidedReceipt(owner, body))).index;
+    },
     async close(): Promise<void> {
       await ledger.close();
     },

@@ -10,6 +10,7 @@ import { openLedger, readLedgerCheckpoint } from '../src/ledger/node.js';
 import { hashLeaf, verifyInclusionProof } from '../src/ledger/merkle.js';
 import { MalformedMessageError } from '../src/errors.js';
 import { encodeReceipt } from '../src/ledger/receipt.js';
+import { traceReceiptBody } from '../src/ledger/release-records.js';
 import { generateIdentity } from '../src/session/identity.js';
 import { runPsi } from '../src/session/run-psi.js';
 import { writeKeySketch, KEY_SKETCH_DIR } from '../src/ledger/sketch-store.js';
@@ -243,8 +244,10 @@ describe('superviseLedger: each rule fires on its fixture and not on the other',
     const peer = generateIdentity();
     const f = await ledgerWith(async (f) => {
       await f.run({ peer });
-      await f.record('trace', 'attributed', { 'release-id': 'ab'.repeat(16), recipient: toHex(peer.publicKey), 'rows-matched': '300', 'false-accusation': '1e-9', 'file-sha256': 'cd'.repeat(32) });
-      await f.record('trace', 'unattributed', { 'file-sha256': 'ef'.repeat(32) });
+      const fileSha256 = new Uint8Array(32).fill(0xcd);
+      const releaseId = new Uint8Array(16).fill(0xab);
+      await f.oneSided(traceReceiptBody({ owner: f.owner.publicKey, fileSha256, rows: 1000, hit: { releaseId, recipient: peer.publicKey, rowsMatched: 300, falseAccusation: 1e-9 }, at: MONDAY_10H }));
+      await f.oneSided(traceReceiptBody({ owner: f.owner.publicKey, fileSha256, rows: 1000, at: MONDAY_10H }));
     });
     const r = await superviseLedger({ ledgerDir: f.dir });
     const a = only(r, 'trace-hit');
@@ -252,6 +255,7 @@ describe('superviseLedger: each rule fires on its fixture and not on the other',
       ['error', toHex(peer.publicKey), 1],
       ['warning', null, 2],
     ]);
+    expect(a[0]!.details).toMatchObject({ releaseId: 'ab'.repeat(16), rowsMatched: '300', falseAccusation: '1.00e-9' });
     // Trace and release records are not runs: no first contact, rate or budget from them.
     expect(only(r, 'first-contact')).toHaveLength(1);
     const g = await ledgerWith(async (g) => void (await g.run({ peer })));

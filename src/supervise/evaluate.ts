@@ -8,6 +8,7 @@
 import { budgetPeriodBounds, budgetStatus } from '../ledger/budget.js';
 import { estimateKeySetDifference, type KeySketch } from '../ledger/key-sketch.js';
 import type { UsageReceipt } from '../ledger/receipt-types.js';
+import { isRunReceipt, TRACE_PROTOCOL } from '../ledger/release-records.js';
 import { readSketchRecord } from '../session/sketch-record.js';
 import { equalBytes, fromHex, toHex } from '../utils/bytes.js';
 import { printable } from '../ledger/report.js';
@@ -43,8 +44,6 @@ export interface EvaluateInput {
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
-/** Protocol names of records that are not runs (issue 17 parts 1–2): never counted as usage. */
-const NOT_RUNS = new Set(['release', 'trace']);
 /** Earlier sketched runs each run is compared with (the most recent ones in the window). */
 const MAX_DIFFERENCING_COMPARISONS = 256;
 
@@ -58,7 +57,8 @@ interface Run {
 function runsOf(receipts: readonly UsageReceipt[], owner: Uint8Array): Run[] {
   const runs: Run[] = [];
   receipts.forEach((r, index) => {
-    if (NOT_RUNS.has(r.body.protocol)) return;
+    // Release and trace records (issue 17 part 2) are not runs: never counted as usage.
+    if (!isRunReceipt(r)) return;
     const me = r.body.parties.find((p) => equalBytes(p.publicKey, owner));
     const peers = r.body.parties.filter((p) => !equalBytes(p.publicKey, owner)).map((p) => ({ role: p.role, key: p.publicKey, hex: toHex(p.publicKey) }));
     runs.push({ index, r, myRole: me?.role, peers });
@@ -242,7 +242,7 @@ export function evaluateRules(input: EvaluateInput): RawAlert[] {
 
   for (let index = 0; index < input.receipts.length; index++) {
     const b = input.receipts[index]!.body;
-    if (b.protocol !== 'trace') continue;
+    if (b.protocol !== TRACE_PROTOCOL) continue;
     const recipient = b.options['recipient'];
     const key = recipient !== undefined && /^[0-9a-f]{64}$/.test(recipient) ? fromHex(recipient) : null;
     const attributed = b.outcome === 'attributed';

@@ -8,6 +8,7 @@
  * @module
  */
 import type { UsageReceipt } from '../ledger/receipt-types.js';
+import { RELEASE_PROTOCOL, TRACE_PROTOCOL } from '../ledger/release-records.js';
 import { equalBytes, toHex } from '../utils/bytes.js';
 
 /**
@@ -36,7 +37,7 @@ export interface SharingRecord {
 }
 
 /** Protocols whose entries are not sharings (a trace hit records a check, not a release). */
-const NOT_SHARING = new Set(['trace']);
+const NOT_SHARING = new Set([TRACE_PROTOCOL]);
 
 /**
  * The sharing records of a ledger's entries (all but trace entries; refused runs share nothing and
@@ -57,7 +58,7 @@ export function sharingRecords(receipts: readonly UsageReceipt[], owner: Uint8Ar
     };
     let recipients: SharingRecord['recipients'] = [];
     const o = b.options;
-    if (b.protocol === 'release' && o['recipient'] !== undefined) recipients = [{ role: 'recipient', publicKey: /^[0-9a-f]{64}$/.test(o['recipient']) ? o['recipient'] : null }];
+    if (b.protocol === RELEASE_PROTOCOL && o['recipient'] !== undefined) recipients = [{ role: 'recipient', publicKey: /^[0-9a-f]{64}$/.test(o['recipient']) ? o['recipient'] : null }];
     else if (o['recipients'] !== undefined) recipients = o['recipients'].split('+').filter((x) => x !== '').map((role) => ({ role, publicKey: keyOf(role) }));
     else if (o['result-to-rank'] !== undefined) {
       const ranks = /^[01]$/.test(o['result-to-rank']) ? [o['result-to-rank']] : ['0', '1'];

@@ -10,7 +10,6 @@
 import { stat } from 'node:fs/promises';
 import { InputError, LedgerIntegrityError, MalformedMessageError } from '../../errors.js';
 import {
-  CHECKPOINT_LIMITS,
   LEDGER_EXPORT_LIMITS,
   billRun,
   buildUsageReport,
@@ -19,17 +18,18 @@ import {
   parseLedgerExport,
   priceScheduleRef,
 } from '../../ledger/index.js';
-import type { CrossCheckItem, CrossCheckResult, LedgerEntries, ReportFormat, ReportGrouping, UsageReceipt, WitnessCheckpoint } from '../../ledger/index.js';
+import type { CrossCheckItem, CrossCheckResult, LedgerEntries, ReportFormat, ReportGrouping, UsageReceipt } from '../../ledger/index.js';
 import { readLedgerSnapshot, verifyLedgerDir } from '../../ledger/node.js';
 import { printable } from '../../ledger/report.js';
 import type { LedgerSnapshot } from '../../ledger/node.js';
 import { parsePublicKeyFile } from '../../session/identity.js';
-import { fromBase64, toBase64 } from '../../utils/bytes.js';
-import { choiceOption, intOption, parseCommandArgs, stringListOption, stringOption } from '../args.js';
+import { toBase64 } from '../../utils/bytes.js';
+import { choiceOption, intOption, parseCommandArgs, stringOption } from '../args.js';
 import { writePublicFile } from '../files.js';
 import { FILE_MESSAGES, LEDGER_MESSAGES as M, OPTION_MESSAGES as O, outputExistsMessage } from '../messages.js';
 import type { OptionSpec, ParsedOptions } from '../args.js';
-import { loadNamedKeys, readTextFile } from '../identity-files.js';
+import { readTextFile } from '../identity-files.js';
+import { counterpartyLabels, pinnedKey, witnessFiles } from '../ledger-inputs.js';
 import { loadPriceSchedule } from '../ledger-wiring.js';
 import { createReporter } from '../summary.js';
 
@@ -106,12 +106,6 @@ const SUBCOMMANDS: Record<string, Record<string, OptionSpec>> = {
   report: { ...COMMON, by: { type: 'string' }, format: { type: 'string' }, names: { type: 'string' }, keys: { type: 'string' } },
 };
 
-async function pinnedKey(values: ParsedOptions): Promise<Uint8Array | undefined> {
-  const file = stringOption(values, 'public-key');
-  if (file === undefined) return undefined;
-  return parsePublicKeyFile(await readTextFile(file, 'public key', 4096));
-}
-
 async function snapshot(values: ParsedOptions): Promise<LedgerSnapshot> {
   const dir = stringOption(values, 'ledger', true);
   const publicKey = await pinnedKey(values);
@@ -119,15 +113,6 @@ async function snapshot(values: ParsedOptions): Promise<LedgerSnapshot> {
     ...(publicKey === undefined ? {} : { publicKey }),
     ...(values['allow-missing-checkpoint'] === true ? { allowMissingCheckpoint: true } : {}),
   });
-}
-
-/** The `--witness` files: checkpoints of this ledger saved earlier elsewhere. */
-async function witnessFiles(values: ParsedOptions): Promise<WitnessCheckpoint[]> {
-  const out: WitnessCheckpoint[] = [];
-  for (const file of stringListOption(values, 'witness')) {
-    out.push({ name: file, text: await readTextFile(file, 'witness', CHECKPOINT_LIMITS.maxNoteBytes) });
-  }
-  return out;
 }
 
 const b64 = (bytes: Uint8Array): string => toBase64(bytes);
@@ -268,52 +253,6 @@ async function consistency(values: ParsedOptions): Promise<number> {
   // A proof from size 0 is empty: every tree extends the empty tree, so there is nothing to prove.
   print({ size1: from, size2: to, root1: b64(s.root(from)), root2: b64(s.root(to)), proof: s.consistencyProof(from, to).map(b64) });
   return 0;
-}
-
-/** Largest number of labels read from `--names` / `--keys`. */
-const MAX_LABELS = 4096;
-
-/** Labels of counterparty keys from `--names FILE` (JSON key → label) and `--keys DIR`, or `undefined`. */
-export async function counterpartyLabels(values: ParsedOptions): Promise<Map<string, string> | undefined> {
-  const namesFile = stringOption(values, 'names');
-  const keysDir = stringOption(values, 'keys');
-  if (namesFile === undefined && keysDir === undefined) return undefined;
-  const labels = new Map<string, string>();
-  const put = (key: string, label: string, where: string): void => {
-    const other = labels.get(key);
-    if (other !== undefined && other !== label) throw new InputError(M.labelledTwice(where, key, other, label));
-    labels.set(key, label);
-  };
-  if (namesFile !== undefined) {
-    const text = await readTextFile(namesFile, '--names', 1 << 20);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new InputError(FILE_MESSAGES.invalid('--names', namesFile, M.namesNotJson()));
-    }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InputError(FILE_MESSAGES.invalid('--names', namesFile, M.namesNotObject()));
-    const entries = Object.entries(parsed as Record<string, unknown>);
-    if (entries.length > MAX_LABELS) throw new InputError(FILE_MESSAGES.invalid('--names', namesFile, M.tooManyEntries(MAX_LABELS)));
-    for (const [k, v] of entries) {
-      let key: Uint8Array;
-      try {
-        key = fromBase64(k);
-      } catch {
-        key = new Uint8Array(0);
-      }
-      if (key.length !== 32) throw new InputError(FILE_MESSAGES.invalid('--names', namesFile, M.notAKey(printable(k.slice(0, 60)))));
-      // eslint-disable-next-line no-control-regex
-      if (typeof v !== 'string' || v.length === 0 || v.length > 64 || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(v)) {
-        throw new InputError(FILE_MESSAGES.invalid('--names', namesFile, M.badLabel(toBase64(key))));
-      }
-      put(toBase64(key), v, `--names ${namesFile}`);
-    }
-  }
-  if (keysDir !== undefined) {
-    for (const k of await loadNamedKeys(keysDir, '--keys', MAX_LABELS)) put(toBase64(k.key), k.name, `--keys ${keysDir}`);
-  }
-  return labels;
 }
 
 async function report(values: ParsedOptions): Promise<number> {

@@ -23,7 +23,7 @@ import type { ParsedOptions } from '../args.js';
 import { readTextFile } from '../identity-files.js';
 import { FILE_MESSAGES, OPTION_MESSAGES as O, SUPERVISE_CLI_MESSAGES as M } from '../messages.js';
 import { cliSignal } from '../signals.js';
-import { counterpartyLabels } from './ledger.js';
+import { counterpartyLabels, witnessFiles } from '../ledger-inputs.js';
 
 const HELP = `usage: dataport supervise --ledger DIR [--rules FILE] [--json] [--watch [--interval SECONDS]]
                           [--listener-log FILE ...] [--witness FILE ...] [--public-key FILE]
@@ -73,7 +73,7 @@ const SPEC = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-async function loadRules(file: string | undefined): Promise<SupervisionRules | undefined> {
+export async function loadRules(file: string | undefined): Promise<SupervisionRules | undefined> {
   if (file === undefined) return undefined;
   const text = await readTextFile(file, '--rules', MAX_RULES_BYTES);
   try {
@@ -82,12 +82,6 @@ async function loadRules(file: string | undefined): Promise<SupervisionRules | u
     if (e instanceof InputError) throw new InputError(FILE_MESSAGES.invalid('--rules', file, e.message.replace(/^rules: /, '')));
     throw e;
   }
-}
-
-async function witnessFiles(values: ParsedOptions): Promise<WitnessCheckpoint[]> {
-  const out: WitnessCheckpoint[] = [];
-  for (const file of stringListOption(values, 'witness')) out.push({ name: file, text: await readTextFile(file, 'witness', CHECKPOINT_LIMITS.maxNoteBytes) });
-  return out;
 }
 
 const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));

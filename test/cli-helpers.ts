@@ -63,7 +63,7 @@ export function startCli(args: readonly string[], options: { cwd?: string; watch
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     err += d;
     if (url === undefined) {
-      const m = /listening on (wss?:\/\/\S+)/.exec(err);
+      const m = /listening on ((?:wss?|http):\/\/\S+)/.exec(err);
       if (m) {
         url = m[1]!;
         for (const w of waiters.splice(0)) w.resolve(url);

@@ -26,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   release: () => import('./commands/release.js'),
   trace: () => import('./commands/trace.js'),
   supervise: () => import('./commands/supervise.js'),
+  dashboard: () => import('./commands/dashboard.js'),
 };
 
 const USAGE = `usage: dataport <command> [options]
@@ -42,6 +43,7 @@ commands:
   release     deliver columns of a CSV file to one recipient, fingerprinted for that recipient
   trace       name the release and recipient a leaked file came from (fingerprints)
   supervise   alerts from the ledger: differencing, probing, rate, budgets, integrity, trace hits
+  dashboard   the operator's read-only web page over ledgers (usage, billing, budgets, alerts)
 
 Run 'dataport <command> --help' for the options of one command.
 Exit codes: 0 success, 1 error (one line on stderr), 2 unknown command, 130 interrupted.`;

@@ -274,6 +274,16 @@ export const SUPERVISE_CLI_MESSAGES = {
   refusalLinesSkipped: (n: number) => `${n} lines of the listener logs are not refusal records and were left out`,
   noSharingRecords: () => 'no sharing records',
   sharingOnlyOnce: () => '--sharing-records prints the records once (not with --watch)',
+
+/** `dataport dashboard` (docs/dashboard.md); the page's own texts are in src/dashboard/messages.ts. */
+export const DASHBOARD_MESSAGES = {
+  listening: (url: string) => `dashboard listening on ${url} (read-only; Ctrl-C to stop)`,
+  notLoopback: (host: string) =>
+    `--listen ${host}: the dashboard is reachable from other machines, without TLS or a login; put it behind a reverse proxy that has both (docs/dashboard.md)`,
+  publicKeyCount: (keys: number, ledgers: number) => `--public-key: ${keys} files for ${ledgers} ledgers; give one per --ledger DIR, in the same order`,
+  ledgerTwice: (dir: string) => `--ledger: ${dir} is given twice`,
+  emptyPath: (option: string, text: string) => `option --${option}: empty path in '${text}'`,
+  requestFailed: (problem: string) => `dashboard: a request failed: ${problem}`,
 } as const;
 
 /** `dataport ppca-psi`. */

@@ -167,6 +167,8 @@ const en = {
     'ledger-integrity': 'ledger integrity',
     witness: 'witness check',
     'trace-hit': 'trace hit',
+    'refused-connections': 'refused connections',
+    'sketch-integrity': 'key sketch integrity',
   },
 };
 
@@ -326,6 +328,8 @@ const zh: DashboardMessages = {
     'ledger-integrity': '账本完整性',
     witness: '见证检查',
     'trace-hit': '溯源命中',
+    'refused-connections': '被拒绝的连接',
+    'sketch-integrity': '键摘要完整性',
   },
 };
 

@@ -221,17 +221,32 @@ export function usageView(data: DashboardData, labels: Labels, period: UsagePeri
 export async function budgetsView(data: DashboardData, labels: Labels, policy: BudgetPolicy | undefined, now: number): Promise<unknown> {
   if (policy === undefined) return { policy: null, gauges: [] };
   const gauges: unknown[] = [];
+  const { start, end } = budgetPeriodBounds(policy.period, now);
   for (const l of data.ledgers) {
     const s = l.snapshot;
     if (s === undefined) continue;
     const owner = b64(s.ownerPublicKey);
-    const runs = l.receipts.filter((r) => !isRecord(r));
+    // Only the period's runs can count (budgetStatus skips the rest), so they are grouped by
+    // counterparty once instead of every counterparty's status walking the whole ledger.
+    const inPeriod = new Map<string, UsageReceipt[]>();
     const keys = new Set<string>(Object.keys(policy.counterparties ?? {}));
-    for (const r of runs) for (const p of r.body.parties) keys.add(b64(p.publicKey));
+    for (const r of l.receipts) {
+      if (isRecord(r)) continue;
+      const inside = r.body.startedAt >= start && r.body.startedAt < end;
+      for (const p of r.body.parties) {
+        const k = b64(p.publicKey);
+        keys.add(k);
+        if (!inside) continue;
+        const list = inPeriod.get(k);
+        if (list) list.push(r);
+        else inPeriod.set(k, [r]);
+      }
+    }
     keys.delete(owner);
+    // Reservations settled by an entry are dropped here, against the whole ledger.
     const pending = await liveBudgetReservations(l.dir, l.receipts, now);
     for (const key of [...keys].sort()) {
-      const st = budgetStatus(runs, { counterparty: fromBase64(key), policy, now, pending });
+      const st = budgetStatus(inPeriod.get(key) ?? [], { counterparty: fromBase64(key), policy, now, pending });
       gauges.push({
         ledger: l.index,
         counterparty: key,
@@ -249,7 +264,6 @@ export async function budgetsView(data: DashboardData, labels: Labels, policy: B
       });
     }
   }
-  const { start, end } = budgetPeriodBounds(policy.period, now);
   return { policy: { period: policy.period, maxQueries: policy.maxQueries, maxRecords: policy.maxRecords ?? null }, periodStart: start, periodEnd: end, gauges };
 }
 

@@ -15,10 +15,10 @@ import { DataportError, InputError } from '../errors.js';
 import { checkWitness, parseCheckpoint } from '../ledger/index.js';
 import type { UsageReceipt, WitnessCheckpoint } from '../ledger/index.js';
 import { sha256 } from '../ledger/hash.js';
-import { LEDGER_FILES, readLedgerSnapshot, RESERVATIONS_FILE } from '../ledger/node.js';
+import { LEDGER_FILES, readLedgerSnapshot } from '../ledger/node.js';
 import type { LedgerSnapshot } from '../ledger/node.js';
 import { encodedBodyOf } from '../ledger/receipt.js';
-import { toHex } from '../utils/bytes.js';
+import { toBase64, toHex } from '../utils/bytes.js';
 
 /**
  * Protocols of ledger entries that record something other than a joint run (issue 17): a
@@ -62,6 +62,8 @@ export interface EntryRef {
   ledger: number;
   index: number;
   receipt: UsageReceipt;
+  /** Base64 keys of its parties other than the ledger's owner (computed once per load). */
+  counterparties: string[];
 }
 
 /** Everything loaded, indexed. */
@@ -84,9 +86,12 @@ async function fileStamp(path: string): Promise<string> {
   }
 }
 
-/** What changes when anything the dashboard reads of a ledger directory changes. */
+/**
+ * What changes when the ledger's files change. (The budget reservations are not part of it: they
+ * are read for every budgets request, and a run starting must not cost a re-verification.)
+ */
 async function ledgerStamp(dir: string): Promise<string> {
-  const parts = await Promise.all([LEDGER_FILES.log, LEDGER_FILES.checkpoint, RESERVATIONS_FILE].map((f) => fileStamp(join(dir, f))));
+  const parts = await Promise.all([LEDGER_FILES.log, LEDGER_FILES.checkpoint].map((f) => fileStamp(join(dir, f))));
   return parts.join('|');
 }
 
@@ -128,8 +133,10 @@ function index(ledgers: readonly LoadedLedger[]): Pick<DashboardData, 'runs' | '
   const runs: EntryRef[] = [];
   const records: EntryRef[] = [];
   for (const l of ledgers) {
+    const owner = l.snapshot === undefined ? '' : toBase64(l.snapshot.ownerPublicKey);
     l.receipts.forEach((receipt, i) => {
-      const ref = { ledger: l.index, index: i, receipt };
+      const counterparties = receipt.body.parties.map((p) => toBase64(p.publicKey)).filter((k) => k !== owner);
+      const ref = { ledger: l.index, index: i, receipt, counterparties };
       if (RECORD_PROTOCOLS.has(receipt.body.protocol)) {
         records.push(ref);
         return;

@@ -22,7 +22,7 @@ import { UnsupportedError } from '../errors.js';
 import type { BudgetPolicy, PriceSchedule, WitnessCheckpoint } from '../ledger/index.js';
 import type { DashboardAlert } from './alerts.js';
 import { DASHBOARD_LANGS, DASHBOARD_MESSAGES, type DashboardLang } from './messages.js';
-import { createLedgerStore, type DashboardLedgerSource } from './model.js';
+import { createLedgerStore, type DashboardData, type DashboardLedgerSource } from './model.js';
 import { CONTENT_SECURITY_POLICY, PAGE_CSS, pageScript, renderPage } from './page.js';
 import { alertsView, budgetsView, counterpartiesView, entryView, overviewView, recordsView, usageView, type Labels } from './views.js';
 
@@ -142,16 +142,26 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   const script = pageScript();
   let port = 0;
 
+  // Views that depend on the ledgers only are computed once per load: a polling page costs nothing more.
+  const memo = new WeakMap<DashboardData, Map<string, unknown>>();
+  const cached = async (key: string, view: (data: DashboardData) => unknown): Promise<unknown> => {
+    const data = await store.current();
+    let m = memo.get(data);
+    if (!m) memo.set(data, (m = new Map()));
+    if (!m.has(key)) m.set(key, view(data));
+    return m.get(key);
+  };
   const api: Record<string, (q: URLSearchParams) => Promise<[number, unknown]>> = {
-    '/api/overview': async () => [200, overviewView(await store.current())],
-    '/api/counterparties': async () => [200, counterpartiesView(await store.current(), labels)],
+    '/api/overview': async () => [200, await cached('overview', overviewView)],
+    '/api/counterparties': async () => [200, await cached('counterparties', (d) => counterpartiesView(d, labels))],
     '/api/usage': async (q) => {
       const period = q.get('period') ?? 'month';
       if (period !== 'month' && period !== 'day') return [400, { error: 'period must be month or day' }];
-      return [200, usageView(await store.current(), labels, period, options.priceSchedule)];
+      return [200, await cached(`usage-${period}`, (d) => usageView(d, labels, period, options.priceSchedule))];
     },
+    // Budgets also depend on the clock (the period) and on the reservations of runs in progress.
     '/api/budgets': async () => [200, await budgetsView(await store.current(), labels, options.budget, now())],
-    '/api/records': async () => [200, recordsView(await store.current(), labels)],
+    '/api/records': async () => [200, await cached('records', (d) => recordsView(d, labels))],
     '/api/alerts': async () => {
       const data = await store.current();
       if (options.loadAlerts === undefined) return [200, alertsView(data, labels, { alerts: [], skipped: 0, configured: false })];

@@ -11,7 +11,7 @@ import { liveBudgetReservations } from '../ledger/node.js';
 import { fromBase64, fromHex, toBase64, toHex } from '../utils/bytes.js';
 import type { DashboardAlert } from './alerts.js';
 import { RECORD_PROTOCOLS } from './model.js';
-import type { DashboardData, EntryRef } from './model.js';
+import type { DashboardData } from './model.js';
 
 /** Operator labels: base64 public key → name. */
 export type Labels = ReadonlyMap<string, string>;
@@ -26,11 +26,6 @@ const b64 = (bytes: Uint8Array): string => toBase64(bytes);
 function hexKey(hex: string | undefined): string | null {
   if (hex === undefined || !/^[0-9a-f]{64}$/i.test(hex)) return null;
   return toBase64(fromHex(hex.toLowerCase()));
-}
-
-function counterpartiesOf(data: DashboardData, ref: EntryRef): Uint8Array[] {
-  const owner = data.ledgers[ref.ledger]!.snapshot!.ownerPublicKey;
-  return ref.receipt.body.parties.map((p) => p.publicKey).filter((k) => b64(k) !== b64(owner));
 }
 
 /** `/api/overview`: each ledger's head and verification, and the witnesses. */
@@ -85,8 +80,8 @@ export function counterpartiesView(data: DashboardData, labels: Labels): unknown
     }
   }
   for (const ref of data.runs) {
-    for (const k of counterpartiesOf(data, ref)) {
-      const row = rows.get(b64(k));
+    for (const k of ref.counterparties) {
+      const row = rows.get(k);
       if (!row) continue;
       row.firstSeen = Math.min(row.firstSeen, ref.receipt.body.startedAt);
       row.lastSeen = Math.max(row.lastSeen, ref.receipt.body.startedAt);
@@ -136,7 +131,7 @@ export function usageView(data: DashboardData, labels: Labels, period: UsagePeri
   const totals = new Map<string, number>();
   const currencies = new Map<string, number>();
   for (const ref of data.runs) {
-    for (const k of counterpartiesOf(data, ref)) totals.set(b64(k), (totals.get(b64(k)) ?? 0) + 1);
+    for (const k of ref.counterparties) totals.set(k, (totals.get(k) ?? 0) + 1);
     const c = ref.receipt.body.billing?.currency;
     if (c !== undefined) currencies.set(c, (currencies.get(c) ?? 0) + 1);
   }
@@ -162,8 +157,8 @@ export function usageView(data: DashboardData, labels: Labels, period: UsagePeri
     if (key === undefined) continue;
     const b = bucket(key);
     b.runs++;
-    for (const k of counterpartiesOf(data, ref)) {
-      const i = top.indexOf(b64(k));
+    for (const k of ref.counterparties) {
+      const i = top.indexOf(k);
       if (i >= 0) b.byCounterparty[i]!++;
       else b.others++;
     }

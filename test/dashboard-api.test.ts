@@ -11,7 +11,7 @@ import { cpSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseAlertLines } from '../src/dashboard/alerts.js';
+import { checkAlerts, parseAlertLines } from '../src/dashboard/alerts.js';
 import { DASHBOARD_LANGS, DASHBOARD_MESSAGES } from '../src/dashboard/messages.js';
 import { escapeHtml, renderPage } from '../src/dashboard/page.js';
 import { startDashboard, type RunningDashboard } from '../src/dashboard/server.js';
@@ -176,6 +176,37 @@ describe('dashboard API over a real ledger', () => {
     expect(json.alerts.map((a: any) => a.rule)).toEqual(['budget-100', 'first-contact']);
     expect(json.alerts[0]).toMatchObject({ level: 'error', counterparty: fx.keys.pharmaB, counterpartyLabel: HOSTILE_LABEL, entries: [{ index: 5, ledger: 0 }] });
     expect(json.alerts[1].entries).toEqual([{ index: 2, leafHash: 'ff'.repeat(32), ledger: -1 }]);
+  });
+
+  it('alerts adapter: a line is shown only if every field passes its check', () => {
+    const good = { level: 'info', rule: 'first-contact', message: 'first run', messageKey: 'firstContact', counterparty: 'ab'.repeat(32), entries: [{ index: 1, leafHash: 'cd'.repeat(32), proof: ['ef'.repeat(32)] }], at: 1, details: { n: 1 }, future: 'ignored' };
+    const bad: Record<string, unknown>[] = [
+      { level: 'critical' },
+      { rule: 'has space' },
+      { rule: 'x'.repeat(65) },
+      { message: 'two\nlines' },
+      { message: 'x\u2028y' },
+      { message: 'invoice \u202egpj.exe' }, // bidi override: would show reversed text
+      { message: 'x'.repeat(2001) },
+      { counterparty: 'zz'.repeat(32) },
+      { counterparty: 'ab'.repeat(31) },
+      { at: -1 },
+      { at: 1.5 },
+      { entries: [{ index: -1, leafHash: 'cd'.repeat(32) }] },
+      { entries: [{ index: 1, leafHash: 'CD' }] },
+      { entries: [{ index: 1, leafHash: 'cd'.repeat(32), proof: Array(65).fill('ef'.repeat(32)) }] },
+      { entries: Array(257).fill({ index: 1, leafHash: 'cd'.repeat(32) }) },
+    ];
+    const lines = [JSON.stringify(good), ...bad.map((b) => JSON.stringify({ ...good, ...b })), 'not json', '[1,2]', 'x'.repeat(300_000)];
+    const { alerts, skipped } = parseAlertLines(lines.join('\n'));
+    expect(alerts).toHaveLength(1);
+    expect(skipped).toBe(lines.length - 1);
+    expect(alerts[0]).toMatchObject({ counterparty: Buffer.from('ab'.repeat(32), 'hex').toString('base64'), details: { n: 1 } });
+    expect(alerts[0]).not.toHaveProperty('future');
+    // The same checks for alerts handed over in-process (a supervisor run by the dashboard).
+    expect(checkAlerts([good, { ...good, level: 'fatal' }, { ok: true }])).toMatchObject({ alerts: [{ rule: 'first-contact' }], skipped: 1 });
+    // details too large are dropped, the alert kept.
+    expect(checkAlerts([{ ...good, details: { big: 'x'.repeat(9000) } }]).alerts[0]!.details).toBeNull();
   });
 
   it('picks up entries appended while it runs, without a restart', async () => {

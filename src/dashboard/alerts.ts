@@ -63,8 +63,10 @@ export const ALERT_LIMITS = {
 
 const LEVELS = new Set(['info', 'warning', 'error']);
 const HASH_HEX = /^[0-9a-f]{64}$/;
+// Control characters, line separators and bidi embeddings/overrides/isolates (which would make
+// the page show text other than what it is).
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 function text(v: unknown, max: number, pattern?: RegExp): string | undefined {
   if (typeof v !== 'string' || v.length === 0 || v.length > max || CONTROL.test(v)) return undefined;
@@ -83,6 +85,11 @@ function parseAlert(line: string): DashboardAlert | null | undefined {
   } catch {
     return undefined;
   }
+  return checkAlert(v);
+}
+
+/** {@link parseAlert} of a value already parsed (or an alert object of a supervisor run in-process). */
+function checkAlert(v: unknown): DashboardAlert | null | undefined {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
   const o = v as Record<string, unknown>;
   if (o.level === undefined && typeof o.ok === 'boolean') return null;
@@ -138,6 +145,25 @@ export function parseAlertLines(input: string): { alerts: DashboardAlert[]; skip
     const alert = line.length <= ALERT_LIMITS.lineBytes ? parseAlert(line) : undefined;
     if (alert === undefined) skipped++;
     else if (alert !== null) alerts.push(alert);
+  }
+  return { alerts: alerts.slice(-ALERT_LIMITS.alerts), skipped };
+}
+
+/**
+ * Alerts given as values (e.g. `superviseLedger()`'s, in-process) through the same checks as the
+ * lines of a file: those that fail are counted in `skipped`, never shown half.
+ * @example
+ * ```ts
+ * const { alerts, skipped } = checkAlerts((await superviseLedger({ ledgerDir })).alerts);
+ * ```
+ */
+export function checkAlerts(values: readonly unknown[]): { alerts: DashboardAlert[]; skipped: number } {
+  const alerts: DashboardAlert[] = [];
+  let skipped = 0;
+  for (const v of values) {
+    const a = checkAlert(v);
+    if (a === undefined) skipped++;
+    else if (a !== null) alerts.push(a);
   }
   return { alerts: alerts.slice(-ALERT_LIMITS.alerts), skipped };
 }

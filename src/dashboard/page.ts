@@ -107,7 +107,7 @@ main { display: grid; grid-template-columns: repeat(auto-fit, minmax(30rem, 1fr)
 section { background: #fff; border-radius: 6px; padding: .8rem 1rem; box-shadow: 0 1px 2px rgba(0,0,0,.08); overflow-x: auto; }
 section h2 { font-size: 1.05rem; margin: 0 0 .6rem; }
 table { border-collapse: collapse; width: 100%; font-size: .85rem; }
-th, td { text-align: left; padding: .25rem .4rem; border-bottom: 1px solid #e3e7eb; vertical-align: top; }
+th, td { unicode-bidi: isolate; text-align: left; padding: .25rem .4rem; border-bottom: 1px solid #e3e7eb; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .key { font-family: ui-monospace, monospace; font-size: .8rem; word-break: break-all; }
 td .key { display: inline-block; min-width: 8rem; }

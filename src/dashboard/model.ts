@@ -55,6 +55,8 @@ export interface LoadedLedger {
   missing?: boolean;
   /** Decoded entries of `snapshot`. */
   receipts: UsageReceipt[];
+  /** Per entry, the base64 keys of its parties other than the owner (computed once per load). */
+  counterparties: string[][];
 }
 
 /** An entry of some ledger. */
@@ -98,11 +100,14 @@ async function ledgerStamp(dir: string): Promise<string> {
 async function loadLedger(index: number, source: DashboardLedgerSource): Promise<LoadedLedger> {
   try {
     const snapshot = await readLedgerSnapshot(source.dir, source.publicKey === undefined ? {} : { publicKey: source.publicKey });
-    return { index, dir: source.dir, snapshot, receipts: snapshot.receipts() };
+    const receipts = snapshot.receipts();
+    const owner = toBase64(snapshot.ownerPublicKey);
+    const counterparties = receipts.map((r) => r.body.parties.map((p) => toBase64(p.publicKey)).filter((k) => k !== owner));
+    return { index, dir: source.dir, snapshot, receipts, counterparties };
   } catch (err) {
     // A ledger that fails verification is shown as failed, with its first problem; its entries
     // are not used (nothing in it can be trusted). Other errors (a bug, no memory) propagate.
-    if (err instanceof DataportError) return { index, dir: source.dir, problem: err.message, receipts: [], ...(err instanceof InputError ? { missing: true } : {}) };
+    if (err instanceof DataportError) return { index, dir: source.dir, problem: err.message, receipts: [], counterparties: [], ...(err instanceof InputError ? { missing: true } : {}) };
     throw err;
   }
 }
@@ -133,10 +138,8 @@ function index(ledgers: readonly LoadedLedger[]): Pick<DashboardData, 'runs' | '
   const runs: EntryRef[] = [];
   const records: EntryRef[] = [];
   for (const l of ledgers) {
-    const owner = l.snapshot === undefined ? '' : toBase64(l.snapshot.ownerPublicKey);
     l.receipts.forEach((receipt, i) => {
-      const counterparties = receipt.body.parties.map((p) => toBase64(p.publicKey)).filter((k) => k !== owner);
-      const ref = { ledger: l.index, index: i, receipt, counterparties };
+      const ref = { ledger: l.index, index: i, receipt, counterparties: l.counterparties[i]! };
       if (RECORD_PROTOCOLS.has(receipt.body.protocol)) {
         records.push(ref);
         return;

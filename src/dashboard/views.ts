@@ -220,16 +220,15 @@ export async function budgetsView(data: DashboardData, labels: Labels, policy: B
   for (const l of data.ledgers) {
     const s = l.snapshot;
     if (s === undefined) continue;
-    const owner = b64(s.ownerPublicKey);
     // Only the period's runs can count (budgetStatus skips the rest), so they are grouped by
     // counterparty once instead of every counterparty's status walking the whole ledger.
     const inPeriod = new Map<string, UsageReceipt[]>();
     const keys = new Set<string>(Object.keys(policy.counterparties ?? {}));
-    for (const r of l.receipts) {
+    keys.delete(b64(s.ownerPublicKey)); // a policy may name the owner too
+    for (const [i, r] of l.receipts.entries()) {
       if (isRecord(r)) continue;
       const inside = r.body.startedAt >= start && r.body.startedAt < end;
-      for (const p of r.body.parties) {
-        const k = b64(p.publicKey);
+      for (const k of l.counterparties[i]!) {
         keys.add(k);
         if (!inside) continue;
         const list = inPeriod.get(k);
@@ -237,7 +236,6 @@ export async function budgetsView(data: DashboardData, labels: Labels, policy: B
         else inPeriod.set(k, [r]);
       }
     }
-    keys.delete(owner);
     // Reservations settled by an entry are dropped here, against the whole ledger.
     const pending = await liveBudgetReservations(l.dir, l.receipts, now);
     for (const key of [...keys].sort()) {

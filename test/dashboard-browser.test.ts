@@ -4,7 +4,7 @@
  * checks that chart.js drew the charts and gauges (canvases present and sized, `Chart` instances
  * created), that both languages render from their message tables, that a hostile label is shown
  * as text, that an alert's link opens the entry with its verified inclusion proof, and that the
- * page runs under its CSP without an error. On failure a screenshot is kept in test-results/ (its
+ * page runs under its CSP without an error. On failure a screenshot is kept in test-artifacts/ (its
  * path is printed).
  * Needs `npm run build` first (npm test does it) and /usr/bin/chromium (package chromium).
  */
@@ -21,7 +21,7 @@ import { CHROMIUM, launchChromium } from './helpers/chromium.js';
 
 if (!CHROMIUM) console.warn('dashboard-browser.test.ts: SKIPPED — no /usr/bin/chromium (install the Debian package chromium)');
 
-const results = join(import.meta.dirname, '..', 'test-results');
+const results = join(import.meta.dirname, '..', 'test-artifacts');
 
 describe.skipIf(!CHROMIUM)('dataport dashboard in Chromium', () => {
   let fx: DashboardFixture;

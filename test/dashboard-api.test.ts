@@ -209,6 +209,41 @@ describe('dashboard API over a real ledger', () => {
     expect(checkAlerts([{ ...good, details: { big: 'x'.repeat(9000) } }]).alerts[0]!.details).toBeNull();
   });
 
+  it('runs a supervisor over each ledger once per load, its alerts checked and shown with the file\'s', async () => {
+    const snap = await readLedgerSnapshot(fx.dir);
+    const calls: { dir: string; publicKey?: Uint8Array; witnesses: { name?: string }[] }[] = [];
+    const own = await startDashboard({
+      ledgers: [{ dir: fx.dir, publicKey: fx.hospital.publicKey }],
+      witnesses: [{ name: 'mine.cp', text: snap.checkpoint }, { name: 'junk.cp', text: 'not a checkpoint' }],
+      loadAlerts: async () => parseAlertLines(readFileSync(alertsFile(), 'utf8')),
+      supervise: async (l) => {
+        calls.push(l);
+        return {
+          alerts: [
+            { level: 'warning', rule: 'rate', message: 'runs per hour above 20', messageKey: 'supervise.rate', counterparty: null, entries: [{ index: 6, leafHash: toHex(snap.leafHash(6)), proof: snap.inclusionProof(6).map(toHex) }], at: T.now, details: {} },
+            { level: 'loud', rule: 'rate' },
+          ],
+        };
+      },
+      port: 0,
+    });
+    try {
+      const at = async (path: string): Promise<any> => (await fetch(new URL(path, own.url))).json();
+      const a = await at('/api/alerts');
+      await at('/api/alerts');
+      expect(calls).toHaveLength(1);
+      expect(calls[0]!.dir).toBe(fx.dir);
+      expect(calls[0]!.publicKey).toEqual(fx.hospital.publicKey);
+      expect(calls[0]!.witnesses.map((w) => w.name)).toEqual(['mine.cp']);
+      expect(a.configured).toBe(true);
+      expect(a.skipped).toBe(2); // the file's bad line and the supervisor's bad alert
+      expect(a.alerts.map((x: any) => x.rule)).toEqual(['rate', 'budget-100', 'first-contact']);
+      expect(a.alerts[0].entries).toEqual([{ index: 6, leafHash: toHex(snap.leafHash(6)), ledger: 0 }]);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('picks up entries appended while it runs, without a restart', async () => {
     const dir = join(fx.root, 'growing');
     cpSync(fx.dir, dir, { recursive: true });

@@ -20,7 +20,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { UnsupportedError } from '../errors.js';
 import type { BudgetPolicy, PriceSchedule, WitnessCheckpoint } from '../ledger/index.js';
-import type { DashboardAlert } from './alerts.js';
+import { checkAlerts, type DashboardAlert } from './alerts.js';
 import { DASHBOARD_LANGS, DASHBOARD_MESSAGES, type DashboardLang } from './messages.js';
 import { createLedgerStore, type DashboardData, type DashboardLedgerSource } from './model.js';
 import { CONTENT_SECURITY_POLICY, PAGE_CSS, pageScript, renderPage } from './page.js';
@@ -31,6 +31,14 @@ export interface AlertBatch {
   alerts: readonly DashboardAlert[];
   /** Lines or items that were not understood and are not shown. */
   skipped: number;
+}
+
+/** What a {@link DashboardOptions.supervise} run is given. */
+export interface SupervisedLedger {
+  dir: string;
+  publicKey?: Uint8Array;
+  /** The `witnesses` whose origin is this ledger's. */
+  witnesses: WitnessCheckpoint[];
 }
 
 /** Options of {@link startDashboard}. */
@@ -47,6 +55,12 @@ export interface DashboardOptions {
   priceSchedule?: PriceSchedule;
   /** Where alerts come from; called for every `/api/alerts`. */
   loadAlerts?: () => Promise<AlertBatch>;
+  /**
+   * A supervisor run over each intact ledger when it is (re)loaded — `superviseLedger` of
+   * src/supervise, given the ledger's pinned key and the witnesses of its origin. Its alerts go
+   * through the same checks as an alerts file's ({@link checkAlerts}) and are shown with them.
+   */
+  supervise?: (ledger: SupervisedLedger) => Promise<{ alerts: readonly unknown[] }>;
   /** Language of the page when the URL does not ask for one (default `zh`). */
   lang?: DashboardLang;
   /** Address to bind (default `127.0.0.1`). */
@@ -144,6 +158,27 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
 
   // Views that depend on the ledgers only are computed once per load: a polling page costs nothing more.
   const memo = new WeakMap<DashboardData, Map<string, unknown>>();
+  const cachedAsync = <T>(data: DashboardData, key: string, compute: () => Promise<T>): Promise<T> => {
+    let m = memo.get(data);
+    if (!m) memo.set(data, (m = new Map()));
+    if (!m.has(key)) {
+      const p = compute();
+      m.set(key, p);
+      p.catch(() => m!.delete(key)); // a failed run is tried again on the next request
+    }
+    return m.get(key) as Promise<T>;
+  };
+  const superviseAll = async (data: DashboardData, supervise: NonNullable<DashboardOptions['supervise']>): Promise<AlertBatch> => {
+    const results: unknown[] = [];
+    for (const l of data.ledgers) {
+      if (l.snapshot === undefined) continue; // shown as failed already; nothing in it is trusted
+      const source = options.ledgers[l.index]!;
+      const witnesses = data.witnesses.flatMap((w, i) => (w.ledger === l.index ? [options.witnesses![i]!] : []));
+      const r = await supervise({ dir: l.dir, ...(source.publicKey ? { publicKey: source.publicKey } : {}), witnesses });
+      results.push(...r.alerts);
+    }
+    return checkAlerts(results);
+  };
   const cached = async (key: string, view: (data: DashboardData) => unknown): Promise<unknown> => {
     const data = await store.current();
     let m = memo.get(data);
@@ -164,15 +199,28 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     '/api/records': async () => [200, await cached('records', (d) => recordsView(d, labels))],
     '/api/alerts': async () => {
       const data = await store.current();
-      if (options.loadAlerts === undefined) return [200, alertsView(data, labels, { alerts: [], skipped: 0, configured: false })];
-      let batch: AlertBatch;
-      try {
-        batch = await options.loadAlerts();
-      } catch (err) {
-        options.onError?.(err);
-        return [200, { ...(alertsView(data, labels, { alerts: [], skipped: 0, configured: true }) as object), error: (err as Error).message }];
-      }
-      return [200, alertsView(data, labels, { ...batch, configured: true })];
+      const configured = options.loadAlerts !== undefined || options.supervise !== undefined;
+      const alerts: DashboardAlert[] = [];
+      let skipped = 0;
+      const errors: string[] = [];
+      const take = (batch: AlertBatch): void => {
+        alerts.push(...batch.alerts);
+        skipped += batch.skipped;
+      };
+      const attempt = async (source: () => Promise<AlertBatch>): Promise<void> => {
+        try {
+          take(await source());
+        } catch (err) {
+          options.onError?.(err);
+          errors.push((err as Error).message);
+        }
+      };
+      if (options.loadAlerts !== undefined) await attempt(options.loadAlerts);
+      const supervise = options.supervise;
+      // Supervision re-reads a ledger: once per load of the ledgers, not once per request.
+      if (supervise !== undefined) await attempt(() => cachedAsync(data, 'supervise', () => superviseAll(data, supervise)));
+      const view = alertsView(data, labels, { alerts, skipped, configured });
+      return [200, errors.length === 0 ? view : { ...(view as object), error: errors.join('; ') }];
     },
     '/api/entry': async (q) => {
       const ledger = q.get('ledger') ?? '';

@@ -154,7 +154,7 @@ describe('dashboard API over a real ledger', () => {
     expect(json.releases).toHaveLength(expected.releases);
     expect(json.traces).toHaveLength(expected.traces);
     expect(json.releases[0]).toMatchObject({ ledger: 0, index: 8, releaseId: 'a1'.repeat(16), recipient: fx.keys.pharmaA, recipientLabel: '医药公司甲 Pharma A', columns: 'ward,cost', rows: '120', purpose: HOSTILE_LABEL });
-    expect(json.traces[0]).toMatchObject({ ledger: 0, index: 9, outcome: 'attributed', rowsMatched: '36', falseAccusation: '1e-9' });
+    expect(json.traces[0]).toMatchObject({ ledger: 0, index: 9, outcome: 'attributed', rowsMatched: '36', falseAccusation: '1.00e-9', fileSha256: 'ab'.repeat(32), recipientLabel: '医药公司甲 Pharma A' });
   });
 
   it('/api/entry: the entry with an inclusion proof that verifies against the root', async () => {

@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { openLedger } from '../src/ledger/node.js';
 import { billRun, parsePriceSchedule, type PriceSchedule } from '../src/ledger/pricing.js';
 import { signOneSidedReceipt, signReceiptBody } from '../src/ledger/receipt.js';
+import { releaseReceiptBody, traceReceiptBody } from '../src/ledger/release-records.js';
 import type { UsageReceipt, UsageReceiptBody } from '../src/ledger/receipt-types.js';
 import { generateIdentity, type Identity } from '../src/session/identity.js';
-import { toBase64, toHex } from '../src/utils/bytes.js';
+import { toBase64 } from '../src/utils/bytes.js';
 
 export const SCHEDULE: PriceSchedule = parsePriceSchedule({
   id: 'port-2026-10',
@@ -136,25 +137,15 @@ export async function hospitalLedger(): Promise<DashboardFixture> {
   const over = body([[insurer, 'requester'], [hospital, 'responder']], { startedAt: T.oct + 4 * day, endedAt: T.oct + 4 * day + 5, inputSizes: { requester: 10, responder: 100 } });
   over.billing = { ...billRun(SCHEDULE, over), amountMinor: 9000 };
   entries.push(coSigned(over, [insurer, hospital]));
-  // Issue 17 records: a fingerprinted release to pharmaA, and a trace hit naming it.
-  const releaseId = 'a1'.repeat(16);
-  entries.push(
-    signOneSidedReceipt(hospital, body([[hospital, 'releaser'], [pharmaA, 'recipient']], {
-      protocol: 'release',
-      startedAt: T.oct + 5 * day,
-      endedAt: T.oct + 5 * day,
-      options: { 'release-id': releaseId, recipient: toHex(pharmaA.publicKey), columns: 'ward,cost', 'fingerprint-key-commit': 'cc'.repeat(32), 'source-protocol': 'ecdh-psi', rows: '120', tolerance: 'cost=0.01' },
-      purpose: HOSTILE_LABEL,
-      inputSizes: {},
-    })),
-    signOneSidedReceipt(hospital, body([[hospital, 'tracer'], [pharmaA, 'recipient']], {
-      protocol: 'trace',
-      startedAt: T.oct + 6 * day,
-      endedAt: T.oct + 6 * day,
-      options: { 'release-id': releaseId, recipient: toHex(pharmaA.publicKey), 'rows-matched': '36', 'false-accusation': '1e-9', 'file-sha256': 'ab'.repeat(32) },
-      outcome: 'attributed',
-    })),
+  // Issue 17 records, as `dataport release` and `dataport trace` write them: a fingerprinted
+  // release to pharmaA, and a trace hit naming it.
+  const releaseId = new Uint8Array(16).fill(0xa1);
+  const release = releaseReceiptBody(
+    { releaseId, recipient: pharmaA.publicKey, keyColumns: ['resident_id'], columns: ['ward', 'cost'], tolerance: { cost: '0.01' }, gamma: 4, bits: 64, rows: 120, keyCommit: new Uint8Array(32).fill(0xcc) },
+    { owner: hospital.publicKey, sourceProtocol: 'ecdh-psi', purpose: HOSTILE_LABEL, at: T.oct + 5 * day },
   );
+  const trace = traceReceiptBody({ owner: hospital.publicKey, fileSha256: new Uint8Array(32).fill(0xab), rows: 40, hit: { releaseId, recipient: pharmaA.publicKey, rowsMatched: 36, falseAccusation: 1e-9 }, at: T.oct + 6 * day });
+  entries.push(signOneSidedReceipt(hospital, release), signOneSidedReceipt(hospital, trace));
   for (const e of entries) await ledger.append(e);
   await ledger.close();
 

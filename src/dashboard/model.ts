@@ -12,19 +12,13 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataportError, InputError } from '../errors.js';
-import { checkWitness, parseCheckpoint } from '../ledger/index.js';
+import { checkWitness, isRunReceipt, parseCheckpoint } from '../ledger/index.js';
 import type { UsageReceipt, WitnessCheckpoint } from '../ledger/index.js';
 import { sha256 } from '../ledger/hash.js';
 import { LEDGER_FILES, readLedgerSnapshot } from '../ledger/node.js';
 import type { LedgerSnapshot } from '../ledger/node.js';
 import { encodedBodyOf } from '../ledger/receipt.js';
 import { toBase64, toHex } from '../utils/bytes.js';
-
-/**
- * Protocols of ledger entries that record something other than a joint run (issue 17): a
- * fingerprinted release and a trace hit. Usage, billing and budgets count runs only.
- */
-export const RECORD_PROTOCOLS: ReadonlySet<string> = new Set(['release', 'trace']);
 
 /** A ledger directory to show, and the owner key to pin (else the header's key is trusted). */
 export interface DashboardLedgerSource {
@@ -140,7 +134,8 @@ function index(ledgers: readonly LoadedLedger[]): Pick<DashboardData, 'runs' | '
   for (const l of ledgers) {
     l.receipts.forEach((receipt, i) => {
       const ref = { ledger: l.index, index: i, receipt, counterparties: l.counterparties[i]! };
-      if (RECORD_PROTOCOLS.has(receipt.body.protocol)) {
+      // Release and trace records are not runs: never in usage, billing or budgets.
+      if (!isRunReceipt(receipt)) {
         records.push(ref);
         return;
       }

@@ -5,12 +5,11 @@
  * document as text only.
  * @module
  */
-import { budgetPeriodBounds, budgetStatus, buildUsageReport, verifyInclusionProof } from '../ledger/index.js';
+import { budgetPeriodBounds, budgetStatus, buildUsageReport, isRunReceipt, RELEASE_PROTOCOL, verifyInclusionProof } from '../ledger/index.js';
 import type { BudgetPolicy, PriceSchedule, UsageReceipt, UsageReportRow } from '../ledger/index.js';
 import { liveBudgetReservations } from '../ledger/node.js';
 import { fromBase64, fromHex, toBase64, toHex } from '../utils/bytes.js';
 import type { DashboardAlert } from './alerts.js';
-import { RECORD_PROTOCOLS } from './model.js';
 import type { DashboardData } from './model.js';
 
 /** Operator labels: base64 public key → name. */
@@ -226,7 +225,7 @@ export async function budgetsView(data: DashboardData, labels: Labels, policy: B
     const keys = new Set<string>(Object.keys(policy.counterparties ?? {}));
     keys.delete(b64(s.ownerPublicKey)); // a policy may name the owner too
     for (const [i, r] of l.receipts.entries()) {
-      if (isRecord(r)) continue;
+      if (!isRunReceipt(r)) continue;
       const inside = r.body.startedAt >= start && r.body.startedAt < end;
       for (const k of l.counterparties[i]!) {
         keys.add(k);
@@ -260,10 +259,6 @@ export async function budgetsView(data: DashboardData, labels: Labels, policy: B
   return { policy: { period: policy.period, maxQueries: policy.maxQueries, maxRecords: policy.maxRecords ?? null }, periodStart: start, periodEnd: end, gauges };
 }
 
-function isRecord(r: UsageReceipt): boolean {
-  return RECORD_PROTOCOLS.has(r.body.protocol);
-}
-
 /** `/api/records`: fingerprinted releases and trace hits (issue 17's `release` / `trace` entries). */
 export function recordsView(data: DashboardData, labels: Labels): unknown {
   const releases: unknown[] = [];
@@ -281,7 +276,7 @@ export function recordsView(data: DashboardData, labels: Labels): unknown {
       recipientLabel: recipient === null ? null : (labels.get(recipient) ?? null),
       outcome: b.outcome,
     };
-    if (b.protocol === 'release') {
+    if (b.protocol === RELEASE_PROTOCOL) {
       releases.push({ ...common, columns: short(o['columns']), rows: short(o['rows']), sourceProtocol: short(o['source-protocol']), tolerance: short(o['tolerance']), purpose: short(b.purpose) });
     } else {
       traces.push({ ...common, rowsMatched: short(o['rows-matched']), falseAccusation: short(o['false-accusation']), fileSha256: short(o['file-sha256']) });

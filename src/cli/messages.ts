@@ -274,6 +274,7 @@ export const SUPERVISE_CLI_MESSAGES = {
   refusalLinesSkipped: (n: number) => `${n} lines of the listener logs are not refusal records and were left out`,
   noSharingRecords: () => 'no sharing records',
   sharingOnlyOnce: () => '--sharing-records prints the records once (not with --watch)',
+} as const;
 
 /** `dataport dashboard` (docs/dashboard.md); the page's own texts are in src/dashboard/messages.ts. */
 export const DASHBOARD_MESSAGES = {

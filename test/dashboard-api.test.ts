@@ -418,6 +418,21 @@ describe('dataport dashboard (the built CLI)', () => {
     expect(r.code).toBe(0);
   });
 
+  it('--supervise: computes the alerts live with superviseLedger, linked to the entries', async () => {
+    const p = startCli(['dashboard', '--ledger', fx.dir, '--listen', '127.0.0.1:0', '--supervise', '--names', fx.namesFile]);
+    const url = await p.listening();
+    const a = (await (await fetch(new URL('/api/alerts', url))).json()) as any;
+    const rules = new Set(a.alerts.map((x: any) => x.rule));
+    // The fixture's first runs with each counterparty, and its trace hit.
+    expect(rules.has('first-contact')).toBe(true);
+    expect(rules.has('trace-hit')).toBe(true);
+    const hit = a.alerts.find((x: any) => x.rule === 'trace-hit');
+    expect(hit.entries).toContainEqual(expect.objectContaining({ index: 9, ledger: 0 }));
+    expect(a.skipped).toBe(0);
+    p.child.kill('SIGINT');
+    expect((await p.done).code).toBe(0);
+  });
+
   it('fails in one line on a missing ledger, a wrong --public-key count or a bad --lang', async () => {
     for (const [args, message] of [
       [['--ledger', join(fx.root, 'none')], /no ledger in/],
@@ -425,6 +440,7 @@ describe('dataport dashboard (the built CLI)', () => {
       [['--ledger', fx.dir, '--public-key', 'a.pub,b.pub'], /2 files for 1 ledgers/],
       [['--ledger', fx.dir, '--lang', 'fr'], /--lang must be one of zh, en/],
       [['--listen', '127.0.0.1:0'], /missing required option --ledger/],
+      [['--ledger', fx.dir, '--rules', 'r.json'], /--rules applies only with --supervise/],
     ] as const) {
       const r = await startCli(['dashboard', ...args]).done;
       expect(r.code, args.join(' ')).toBe(1);

@@ -9,13 +9,15 @@ import { InputError } from '../../errors.js';
 import { ALERT_LIMITS, parseAlertLines } from '../../dashboard/alerts.js';
 import { DASHBOARD_LANGS, type DashboardLang } from '../../dashboard/messages.js';
 import type { DashboardLedgerSource } from '../../dashboard/model.js';
-import { startDashboard, type AlertBatch } from '../../dashboard/server.js';
+import { startDashboard, type AlertBatch, type DashboardOptions } from '../../dashboard/server.js';
+import { superviseLedger } from '../../supervise/index.js';
 import { choiceOption, parseCommandArgs, parseHostPort, stringListOption, stringOption } from '../args.js';
-import type { OptionSpec } from '../args.js';
+import type { OptionSpec, ParsedOptions } from '../args.js';
 import { readTextFile } from '../identity-files.js';
+import { loadRules } from './supervise.js';
 import { counterpartyLabels, loadOwnerKey, witnessFiles } from '../ledger-inputs.js';
 import { loadBudgetPolicy, loadPriceSchedule } from '../ledger-wiring.js';
-import { DASHBOARD_MESSAGES as M, FILE_MESSAGES } from '../messages.js';
+import { DASHBOARD_MESSAGES as M, FILE_MESSAGES, OPTION_MESSAGES } from '../messages.js';
 import { cliSignal } from '../signals.js';
 
 /** Where the dashboard listens without `--listen`. */
@@ -45,6 +47,10 @@ options:
   --keys DIR                 labels from NAME.pub files or keygen folders NAME/identity.pub
   --alerts FILE              alerts: the JSON lines of 'dataport supervise --json' (re-read when
                              the file changes)
+  --supervise                run the supervision rules (docs/supervise.md) over each ledger when
+                             it is loaded, and show their alerts (with --alerts: both)
+  --rules FILE               with --supervise: the rules' thresholds (as 'dataport supervise')
+  --listener-log FILE        with --supervise: a listener's --refusal-log file (repeatable)
   --lang zh|en               the page's language when the URL does not choose (default zh)
   --allow-host NAME          a host name the page may be reached by (repeatable; IP addresses
                              and localhost always work): e.g. the name a reverse proxy forwards
@@ -64,6 +70,9 @@ const SPEC: Record<string, OptionSpec> = {
   names: { type: 'string' },
   keys: { type: 'string' },
   alerts: { type: 'string' },
+  supervise: { type: 'boolean' },
+  rules: { type: 'string' },
+  'listener-log': { type: 'string', multiple: true },
   lang: { type: 'string' },
   'allow-host': { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
@@ -83,6 +92,22 @@ function alertsFromFile(path: string): () => Promise<AlertBatch> {
     stamp = now;
     return cached;
   };
+}
+
+/** `--supervise`: `superviseLedger` (src/supervise) with `--rules`, `--listener-log` and the labels. */
+async function supervisor(values: ParsedOptions, labels: ReadonlyMap<string, string> | undefined): Promise<NonNullable<DashboardOptions['supervise']>> {
+  const rules = await loadRules(stringOption(values, 'rules'));
+  const listenerLogs = stringListOption(values, 'listener-log');
+  const peerLabels = labels === undefined ? undefined : Object.fromEntries(labels);
+  return ({ dir, publicKey, witnesses }) =>
+    superviseLedger({
+      ledgerDir: dir,
+      witnesses,
+      ...(publicKey ? { publicKey } : {}),
+      ...(rules ? { rules } : {}),
+      ...(listenerLogs.length > 0 ? { listenerLogs } : {}),
+      ...(peerLabels ? { peerLabels } : {}),
+    });
 }
 
 /** A comma list of paths (`--ledger a,b`), none empty. */
@@ -122,6 +147,10 @@ export async function run(argv: string[]): Promise<number> {
   const loadAlerts = alertsPath === undefined ? undefined : alertsFromFile(alertsPath);
   if (loadAlerts) await loadAlerts(); // an unreadable file is found now, not on the page
   const labels = await counterpartyLabels(values);
+  const supervise = values.supervise === true ? await supervisor(values, labels) : undefined;
+  if (supervise === undefined && (values.rules !== undefined || values['listener-log'] !== undefined)) {
+    throw new InputError(OPTION_MESSAGES.onlyWith(values.rules !== undefined ? 'rules' : 'listener-log', '--supervise'));
+  }
   const dashboard = await startDashboard({
     ledgers,
     witnesses: await witnessFiles(values),
@@ -129,6 +158,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(schedulePath === undefined ? {} : { priceSchedule: await loadPriceSchedule(schedulePath) }),
     ...(budgetPath === undefined ? {} : { budget: await loadBudgetPolicy(budgetPath) }),
     ...(loadAlerts ? { loadAlerts } : {}),
+    ...(supervise ? { supervise } : {}),
     lang,
     host,
     port,

@@ -9,7 +9,6 @@ import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../../errors.js';
-import { CHECKPOINT_LIMITS, type WitnessCheckpoint } from '../../ledger/index.js';
 import { LEDGER_FILES, readLedgerSnapshot } from '../../ledger/node.js';
 import { printable } from '../../ledger/report.js';
 import { parsePublicKeyFile } from '../../session/identity.js';

@@ -61,13 +61,27 @@ export {
   MAX_JOB_BUCKETS,
   openPsiJob,
   PSI_JOB_PROTOCOL_NAME,
+  PSI_SUM_JOB_PROTOCOL_NAME,
   type ClosePsiJobOptions,
+  type JobRelease,
   type JobTotals,
+  type PsiSumJobTerms,
   type OpenedPsiJob,
   type OpenPsiJobOptions,
   type PsiJobSpec,
 } from './run-job.js';
 export {
+  closePsiSumJob,
+  drawJobOffsets,
+  jobMaskShares,
+  psiSumJobModulus,
+  psiSumJobTotals,
+  type ClosePsiSumJobOptions,
+  type PsiSumBucketPart,
+  type PsiSumJobOutcome,
+} from './run-psi-sum-job.js';
+export {
+  formatSums,
   PSI_SUM_PROTOCOL_NAME,
   runPsiSum,
   type PsiSumPolicy,

@@ -13,7 +13,9 @@
 import { expand } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { MalformedMessageError, TermsRefusedError, VerificationFailedError } from '../errors.js';
-import type { UsageReceipt } from '../ledger/receipt-types.js';
+import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
+import { parseEpsilon } from '../protocols/guardrails.js';
+import type { FrameTransport } from '../transport/types.js';
 import { toHex, utf8 } from '../utils/bytes.js';
 import type { SessionTerms } from './messages.js';
 import { checkPsiSuite, type PsiSuiteName } from '../protocols/psi/suite.js';
@@ -29,6 +31,16 @@ import { establishSession, sessionBaseOptions, type Session, type SessionOptions
  * ```
  */
 export const PSI_JOB_PROTOCOL_NAME = 'ecdh-psi-job';
+
+/**
+ * The protocol name of a psi-sum job's sessions (docs/jobs.md, "psi-sum jobs").
+ *
+ * @example
+ * ```ts
+ * if (receipt.body.protocol === PSI_SUM_JOB_PROTOCOL_NAME) sumJobs++;
+ * ```
+ */
+export const PSI_SUM_JOB_PROTOCOL_NAME = 'psi-sum-job';
 
 /**
  * The bucket PRF named in the terms (HMAC-SHA256, see docs/jobs.md for the choice).
@@ -73,6 +85,25 @@ export interface PsiJobSpec {
   keyColumns: number;
   /** The PSI group every bucket runs in (default curve25519; in the terms as `suite`). */
   suite?: PsiSuiteName;
+  /** A psi-sum job (protocol `psi-sum-job`): its options; absent for a PSI job. */
+  sum?: PsiSumJobTerms;
+}
+
+/**
+ * The psi-sum options of a job, in its signed terms; every bucket session carries exactly them.
+ *
+ * @example
+ * ```ts
+ * const sum: PsiSumJobTerms = { values: 'responder', minCohort: 10 };
+ * ```
+ */
+export interface PsiSumJobTerms {
+  /** Which party holds the value columns. */
+  values: 'requester' | 'responder';
+  /** Minimum cohort, applied to the job's total intersection size (0: none). */
+  minCohort: number;
+  /** Total ε of discrete-Laplace noise on the released totals (absent: exact). */
+  dpEpsilon?: string;
 }
 
 /**
@@ -92,6 +123,18 @@ export function checkJobId(jobId: string): void {
 
 function jobOptions(spec: PsiJobSpec, phase: 'open' | 'close', extra: Record<string, string> = {}): Record<string, string> {
   const t = spec.terms;
+  if (spec.sum !== undefined) {
+    return {
+      phase,
+      'job-id': spec.jobId,
+      buckets: String(spec.buckets),
+      'bucket-prf': BUCKET_PRF,
+      'key-columns': String(spec.keyColumns),
+      values: spec.sum.values,
+      'dp-epsilon': spec.sum.dpEpsilon ?? 'none',
+      ...extra,
+    };
+  }
   return {
     phase,
     'job-id': spec.jobId,
@@ -107,13 +150,13 @@ function jobOptions(spec: PsiJobSpec, phase: 'open' | 'close', extra: Record<str
 
 function jobTerms(spec: PsiJobSpec, options: Record<string, string>, requesterSetSize: number, responderMax = MAX_SET): SessionTerms {
   return {
-    protocol: PSI_JOB_PROTOCOL_NAME,
+    protocol: spec.sum !== undefined ? PSI_SUM_JOB_PROTOCOL_NAME : PSI_JOB_PROTOCOL_NAME,
     options,
     purpose: spec.terms.purpose ?? '',
     recipients: spec.terms.reveal === 'both' ? ['requester', 'responder'] : ['requester'],
     requesterSetSize,
     responderSetSize: { min: 0, max: responderMax },
-    minIntersection: 0,
+    minIntersection: spec.sum?.minCohort ?? 0,
   };
 }
 
@@ -127,8 +170,11 @@ function jobTerms(spec: PsiJobSpec, options: Record<string, string>, requesterSe
  * ```
  */
 export function jobSpecOf(terms: SessionTerms): PsiJobSpec | string {
-  if (terms.protocol !== PSI_JOB_PROTOCOL_NAME) return 'not a job session';
+  if (terms.protocol !== PSI_JOB_PROTOCOL_NAME && terms.protocol !== PSI_SUM_JOB_PROTOCOL_NAME) return 'not a job session';
   const o = terms.options;
+  const isSum = terms.protocol === PSI_SUM_JOB_PROTOCOL_NAME;
+  const known = ['phase', 'job-id', 'buckets', 'bucket-prf', 'key-columns', 'job-terms', ...(isSum ? ['values', 'dp-epsilon'] : ['count-only', 'truncate', PSI_SUITE_OPTION])];
+  if (Object.keys(o).some((k) => !known.includes(k))) return 'unsupported protocol option';
   const buckets = Number(o['buckets']);
   if (!/^[1-9][0-9]{0,5}$/.test(o['buckets'] ?? '') || buckets > MAX_JOB_BUCKETS) return 'unsupported number of buckets';
   if (o['bucket-prf'] !== BUCKET_PRF) return 'unsupported bucket function';
@@ -138,11 +184,31 @@ export function jobSpecOf(terms: SessionTerms): PsiJobSpec | string {
   } catch {
     return 'malformed job id';
   }
+  const kc = Number(o['key-columns']);
+  if (!Number.isInteger(kc) || kc < 1 || kc > 16) return 'unsupported protocol option';
+  if (isSum) {
+    const values = o['values'];
+    if (values !== 'requester' && values !== 'responder') return 'unsupported protocol option';
+    const e = o['dp-epsilon'];
+    if (e === undefined) return 'unsupported dp-epsilon';
+    if (e !== 'none') {
+      try {
+        parseEpsilon(e);
+      } catch {
+        return 'unsupported dp-epsilon';
+      }
+    }
+    return {
+      jobId,
+      buckets,
+      keyColumns: kc,
+      terms: { reveal: terms.recipients.includes('responder') ? 'both' : 'requester', purpose: terms.purpose },
+      sum: { values, minCohort: terms.minIntersection, ...(e !== 'none' ? { dpEpsilon: e } : {}) },
+    };
+  }
   const co = o['count-only'];
   const tr = o['truncate'];
   if ((co !== 'true' && co !== 'false') || (tr !== 'none' && tr !== '128' && tr !== '192')) return 'unsupported protocol option';
-  const kc = Number(o['key-columns']);
-  if (!Number.isInteger(kc) || kc < 1 || kc > 16) return 'unsupported protocol option';
   let suite: PsiSuiteName;
   try {
     // Terms without it (jobs opened by earlier builds) mean curve25519, as for a PSI run.
@@ -245,7 +311,9 @@ export async function openPsiJob(options: OpenPsiJobOptions): Promise<OpenedPsiJ
       role: 'responder',
       localSetSize: setSize,
       policy: {
-        protocols: [PSI_JOB_PROTOCOL_NAME],
+        protocols: [PSI_JOB_PROTOCOL_NAME, PSI_SUM_JOB_PROTOCOL_NAME],
+        // A psi-sum job's minimum cohort is checked by the caller's `check` (it applies to the total).
+        minIntersection: 0,
         check: (terms, peer) => {
           const spec = jobSpecOf(terms);
           if (typeof spec === 'string') return spec;
@@ -336,6 +404,21 @@ export interface ClosePsiJobOptions extends SessionOptionsBase {
    * refuses the closing (`TermsRefusedError`) before any receipt is signed. Default: no bound.
    */
   peerDeclared?: number;
+  /**
+   * Runs on the accepted closing session before its receipt (a psi-sum job releases its totals
+   * here, see `closePsiSumJob`); returns what it decided for the receipt.
+   */
+  release?: (channel: FrameTransport, terms: SessionTerms, signal?: AbortSignal) => Promise<JobRelease>;
+}
+
+/** What a closing session's `release` step puts in the job receipt. */
+export interface JobRelease {
+  outcome: 'completed' | 'withheld';
+  /** Result size released to this party. */
+  outputSize: number;
+  guardrails?: GuardrailDecision[];
+  /** Facts both parties observed (each side's must be equal), e.g. the value columns' scales. */
+  options?: Record<string, string>;
 }
 
 /**
@@ -377,7 +460,7 @@ export async function closePsiJob(options: ClosePsiJobOptions): Promise<UsageRec
         found = r;
         return r.distinctKeys;
       },
-      policy: { protocols: [PSI_JOB_PROTOCOL_NAME] },
+      policy: { protocols: [PSI_JOB_PROTOCOL_NAME, PSI_SUM_JOB_PROTOCOL_NAME], minIntersection: 0 },
     });
     totals = found;
   }
@@ -386,10 +469,13 @@ export async function closePsiJob(options: ClosePsiJobOptions): Promise<UsageRec
     if (totals === undefined) throw new VerificationFailedError('job totals missing');
     const peerInput = options.role === 'requester' ? session.responderSetSize : session.terms.requesterSetSize;
     const learns = session.terms.recipients.includes(options.role);
+    const released = options.release ? await options.release(session.channel, session.terms, options.signal) : undefined;
     const receipt = await session.exchangeReceipt({
-      outcome: 'completed',
+      outcome: released?.outcome ?? 'completed',
       inputSize: totals.distinctKeys,
-      outputSize: learns ? totals.intersectionSize : 0,
+      outputSize: released?.outputSize ?? (learns ? totals.intersectionSize : 0),
+      ...(released?.guardrails ? { guardrails: released.guardrails } : {}),
+      ...(released?.options ? { options: released.options } : {}),
       // A receipt's compute time must fit in its session's span (session.ts checks it): the
       // closing session computes nothing; the buckets' times are not in the job receipt.
       computeMs: 0,

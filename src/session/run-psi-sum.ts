@@ -22,7 +22,8 @@ import { dedupeRecords, normalizeKey } from '../protocols/psi/normalize.js';
 import { DEFAULT_MAX_PEER_SET_SIZE } from '../protocols/psi/party.js';
 import type { ColumnSpec } from '../protocols/psi-sum/codec.js';
 import type { PsiSumHeOffload } from '../protocols/psi-sum/he-parallel.js';
-import { runPsiSumIdHolder, runPsiSumValueHolder, type PsiSumPartyOutcome, type PsiSumProgress, type PsiSumProtocolOptions } from '../protocols/psi-sum/protocol.js';
+import { runPsiSumIdHolder, runPsiSumValueHolder, type PsiSumJobShare, type PsiSumPartyOutcome, type PsiSumProgress, type PsiSumProtocolOptions } from '../protocols/psi-sum/protocol.js';
+import { jobBindingOptions, type JobBucketBinding } from './run-psi.js';
 import { aggregateValueRows, type ValueColumnRequest } from '../protocols/psi-sum/values.js';
 
 /** The protocol name of psi-sum in terms and receipts. */
@@ -62,6 +63,8 @@ export interface PsiSumPolicy {
   maxPeerSetSize?: number;
   /** ID holder only: the value columns and decimal places it expects; other scales are refused (value-scales.ts). */
   expectValues?: Record<string, number>;
+  /** Further check of the signed terms once the peer is authenticated: a refusal reason, or `undefined` to go on. */
+  check?: (terms: SessionTerms, peerPublicKey: Uint8Array) => string | undefined;
 }
 
 /** The value holder's columns: one request per column and, per row, the cells in that order. */
@@ -104,6 +107,16 @@ export interface RunPsiSumOptions extends SessionRunOptions {
   heMemoryBudget?: number;
   /** Progress of the protocol's phases (see `PsiSumProgress`); a display hook, never fatal. */
   onProgress?: (progress: PsiSumProgress) => void;
+  /**
+   * A bucket session of a psi-sum job (docs/jobs.md): the requester puts the binding in the signed
+   * terms, the responder refuses terms without exactly this binding. The terms carry the job's
+   * reveal, minimum cohort and ε, but the bucket releases nothing: V masks its result with its
+   * `jobShare`, I returns the masked values in `jobBucketResult`, and the job's guardrails apply
+   * to its total when it closes. Requires `jobShare`.
+   */
+  jobBucket?: JobBucketBinding;
+  /** With `jobBucket`: the job's plaintext size and (value holder) this bucket's mask share. */
+  jobShare?: PsiSumJobShare;
 }
 
 /** Result of {@link runPsiSum}. */
@@ -131,6 +144,32 @@ export interface RunPsiSumResult {
   };
   receipt: UsageReceipt;
   sessionId: Uint8Array;
+  /**
+   * ID holder, in a job's bucket: the bucket's exact intersection size, per column the decrypted
+   * masked value in [0, t) (the bucket's sum plus V's share: uniform on its own), and whether V's
+   * ciphertext passed the noise check.
+   */
+  jobBucketResult?: { count: number; masked: bigint[]; valid: boolean };
+}
+
+/**
+ * Column → decimal sum and mean (the released sum over the released count, rounded half away from
+ * zero to max(2, decimals) places; `null` when the count is ≤ 0), as `runPsiSum` returns them.
+ *
+ * @example
+ * ```ts
+ * formatSums([{ name: 'cost', decimals: 2, bound: 10n ** 8n }], [120050n], 2n); // { sums: { cost: '1200.50' }, means: { cost: '600.25' } }
+ * ```
+ */
+export function formatSums(columns: readonly ColumnSpec[], sums: readonly bigint[], count: bigint): { sums: Record<string, string>; means: Record<string, string | null> } {
+  const out = { sums: {} as Record<string, string>, means: {} as Record<string, string | null> };
+  columns.forEach((c, i) => {
+    const s = sums[i]!;
+    out.sums[c.name] = formatFixedPoint(s, c.decimals);
+    const places = Math.max(2, c.decimals);
+    out.means[c.name] = count > 0n ? divideToDecimal(s, count * 10n ** BigInt(c.decimals), places) : null;
+  });
+  return out;
 }
 
 function normalizeRecords(records: RunPsiSumOptions['records']): (Uint8Array | undefined)[] {
@@ -142,7 +181,7 @@ function normalizeRecords(records: RunPsiSumOptions['records']): (Uint8Array | u
   });
 }
 
-function toTerms(t: PsiSumTerms, setSize: number, mine: readonly ValueScale[] | undefined, schema: KeySchema): SessionTerms {
+function toTerms(t: PsiSumTerms, setSize: number, mine: readonly ValueScale[] | undefined, schema: KeySchema, binding: Record<string, string>): SessionTerms {
   const iHoldValues = mine !== undefined;
   if (iHoldValues && t.expectValues !== undefined) throw new TypeError('terms.expectValues is for the ID holder: the value holder states its own columns');
   const scales = mine ?? (t.expectValues !== undefined ? valueScalesOf(t.expectValues, 'terms.expectValues') : undefined);
@@ -160,6 +199,7 @@ function toTerms(t: PsiSumTerms, setSize: number, mine: readonly ValueScale[] | 
     protocol: PSI_SUM_PROTOCOL_NAME,
     options: { values: iHoldValues ? 'requester' : 'responder', 'dp-epsilon': t.dpEpsilon === undefined ? 'none' : String(t.dpEpsilon), ...keySchemaTermsOptions(schema),
       ...(scales !== undefined ? { [VALUE_SCALES_OPTION]: encodeValueScales(scales) } : {}),
+      ...binding,
     },
     purpose: t.purpose ?? '',
     recipients: reveal === 'both' ? ['requester', 'responder'] : ['requester'],
@@ -175,10 +215,12 @@ function greaterEpsilon(a: string, b: string): boolean {
 }
 
 /** Parses the psi-sum options of signed terms, or a refusal reason. */
-function parseTermsOptions(terms: SessionTerms): { valuesRole: 'requester' | 'responder'; epsilon?: string } | string {
+function parseTermsOptions(terms: SessionTerms, binding: Record<string, string>): { valuesRole: 'requester' | 'responder'; epsilon?: string } | string {
   if (terms.protocol !== PSI_SUM_PROTOCOL_NAME) return 'listener does not offer this protocol';
-  const known = new Set(['values', 'dp-epsilon', VALUE_SCALES_OPTION, SECURITY_MODEL_OPTION, ...KEY_SCHEMA_OPTIONS]);
+  const known = new Set(['values', 'dp-epsilon', VALUE_SCALES_OPTION, SECURITY_MODEL_OPTION, ...KEY_SCHEMA_OPTIONS, ...Object.keys(binding)]);
   if (Object.keys(terms.options).some((k) => !known.has(k))) return 'unsupported protocol option';
+  // A bucket session: exactly this job, bucket and job terms (the job layer chose them).
+  for (const [k, v] of Object.entries(binding)) if (terms.options[k] !== v) return `not a session of this job bucket (${k})`;
   const model = checkSecurityModel(terms);
   if (model !== undefined) return model;
   const valuesRole = terms.options['values'];
@@ -237,6 +279,9 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
   const schema = keySchemaOf(options.records, options.keySchema);
   const rows = normalizeRecords(options.records);
   const holder: 'ids' | 'values' = options.values !== undefined ? 'values' : 'ids';
+  const binding = options.jobBucket !== undefined ? jobBindingOptions(options.jobBucket) : {};
+  const inJob = options.jobBucket !== undefined;
+  if (inJob !== (options.jobShare !== undefined)) throw new TypeError('jobBucket and jobShare go together');
   // Values are read and checked (decimals, bounds) before any connection is used.
   const valueInput =
     options.values !== undefined ? aggregateValueRows(rows, options.values.rows, options.values.columns) : undefined;
@@ -257,8 +302,8 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     // The requester's declared size sizes this side's buffers: bounded before anything runs.
     maxSetSize: pol.maxPeerSetSize ?? DEFAULT_MAX_PEER_SET_SIZE,
     ...(pol.requirePurpose ? { requirePurpose: true } : {}),
-    check: (t) => {
-      const o = parseTermsOptions(t);
+    check: (t, peer) => {
+      const o = parseTermsOptions(t, binding);
       if (typeof o === 'string') return o;
       const peerHasValues = o.valuesRole === 'requester';
       if (peerHasValues && holder === 'values') return 'both parties hold values: exactly one side gives value columns';
@@ -275,13 +320,13 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
       if (pol.maxDpEpsilon !== undefined && (o.epsilon === undefined || greaterEpsilon(o.epsilon, pol.maxDpEpsilon))) {
         return `listener requires differential-privacy noise with epsilon at most ${pol.maxDpEpsilon}`;
       }
-      return undefined;
+      return pol.check?.(t, peer);
     },
   };
   const common = sessionBaseOptions(options);
   const session: Session =
     role === 'requester'
-      ? await establishSession({ ...common, role, terms: toTerms(options.terms ?? {}, distinct, myScales, schema) })
+      ? await establishSession({ ...common, role, terms: toTerms(options.terms ?? {}, distinct, myScales, schema, binding) })
       : await establishSession({ ...common, role, policy: sessionPolicy, localSetSize: distinct });
 
   let afterReceipt: Error | undefined;
@@ -296,7 +341,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
       throw afterReceipt;
     }
     await sketch?.store(session.sessionId, role);
-    const parsed = parseTermsOptions(session.terms);
+    const parsed = parseTermsOptions(session.terms, binding);
     if (typeof parsed === 'string') throw new TermsRefusedError(parsed);
     const valuesRole = parsed.valuesRole;
     if ((valuesRole === role) !== (holder === 'values')) {
@@ -304,11 +349,12 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     }
     const recipients = session.terms.recipients;
     const idRole = valuesRole === 'requester' ? 'responder' : 'requester';
+    // A job's bucket releases nothing: the terms' guardrails apply to the job's total at its close.
     const protocolOptions: PsiSumProtocolOptions = {
-      minCohort: session.terms.minIntersection,
-      revealToIdHolder: recipients.includes(idRole),
-      revealToValueHolder: recipients.includes(valuesRole),
-      ...(parsed.epsilon !== undefined ? { epsilon: parsed.epsilon } : {}),
+      minCohort: inJob ? 0 : session.terms.minIntersection,
+      revealToIdHolder: !inJob && recipients.includes(idRole),
+      revealToValueHolder: !inJob && recipients.includes(valuesRole),
+      ...(parsed.epsilon !== undefined && !inJob ? { epsilon: parsed.epsilon } : {}),
       ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
     };
     const peerDeclared = role === 'requester' ? session.responderSetSize : session.terms.requesterSetSize;
@@ -326,6 +372,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
         ...(options.heOffload !== undefined ? { heOffload: options.heOffload } : {}),
         ...(options.heMemoryBudget !== undefined ? { heMemoryBudget: options.heMemoryBudget } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(options.jobShare !== undefined ? { jobShare: options.jobShare } : {}),
       };
       out = valueInput ? await runPsiSumValueHolder({ ...base, input: valueInput }) : await runPsiSumIdHolder({ ...base, keys });
     } finally {
@@ -344,8 +391,8 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     const guardrails: GuardrailDecision[] = [];
     // Both parties record the same decisions (I takes the min-cohort one, V observes it); the
     // receipt merges identical entries. The DP detail is the signed terms' epsilon, verbatim.
-    if (k > 0) guardrails.push({ rule: 'min-cohort', outcome: out.withheld ? 'withheld' : 'passed', detail: `k=${k}` });
-    if (parsed.epsilon !== undefined && !out.withheld) {
+    if (k > 0 && !inJob) guardrails.push({ rule: 'min-cohort', outcome: out.withheld ? 'withheld' : 'passed', detail: `k=${k}` });
+    if (parsed.epsilon !== undefined && !out.withheld && !inJob) {
       guardrails.push({ rule: 'dp-noise', outcome: 'applied', detail: `epsilon=${session.terms.options['dp-epsilon']}` });
     }
     const amRecipient = recipients.includes(role);
@@ -355,7 +402,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
     // the terms withhold from it: I then records 0 (docs/psi-sum.md, "Receipts").
     const countHiddenFromPeer = holder === 'ids' && !recipients.includes(valuesRole);
     const released =
-      !out.withheld && amRecipient && !countHiddenFromPeer && out.count !== undefined ? Number(out.releasedCount ?? out.count) : 0;
+      !inJob && !out.withheld && amRecipient && !countHiddenFromPeer && out.count !== undefined ? Number(out.releasedCount ?? out.count) : 0;
     Object.assign(soFar, { outputSize: Math.max(0, Math.min(released, distinct, peerDeclared)), computeMs, guardrails });
     const receipt = await session.exchangeReceipt({
       outcome: out.withheld ? 'withheld' : 'completed',
@@ -370,7 +417,7 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
       afterReceipt = new GuardrailRefusedError(`intersection below the minimum cohort of ${k}: result withheld`);
       throw afterReceipt;
     }
-    if (out.resultRejected) {
+    if (out.resultRejected && !inJob) {
       // The ID holder's range check failed on the value holder's result (only V can cause that).
       // The run and its receipt were exactly those of a passing run — when V is not a recipient,
       // nothing I sends may depend on this check — so the sums are withheld here, locally.
@@ -398,18 +445,8 @@ export async function runPsiSum(options: RunPsiSumOptions): Promise<RunPsiSumRes
       sessionId: session.sessionId,
     };
     if (out.count !== undefined && (holder === 'ids' || amRecipient)) result.intersectionSize = Number(out.count);
-    if (out.sums !== undefined) {
-      result.sums = {};
-      result.means = {};
-      out.columns.forEach((c, i) => {
-        const s = out.sums![i]!;
-        result.sums![c.name] = formatFixedPoint(s, c.decimals);
-        const n = out.count ?? 0n;
-        // Mean of the released sum over the released count, to max(2, decimals) places.
-        const places = Math.max(2, c.decimals);
-        result.means![c.name] = n > 0n ? divideToDecimal(s, n * 10n ** BigInt(c.decimals), places) : null;
-      });
-    }
+    if (inJob && out.masked !== undefined) result.jobBucketResult = { count: Number(out.count ?? 0n), masked: out.masked, valid: out.resultRejected !== true };
+    if (out.sums !== undefined) Object.assign(result, formatSums(out.columns, out.sums, out.count ?? 0n));
     return result;
   } catch (e) {
     await endFailedRun(session, e, afterReceipt, soFar, tc, options.onReceipt);

@@ -69,7 +69,15 @@ export interface JobBucketBinding {
   jobTerms: string;
 }
 
-function bindingOptions(b: JobBucketBinding): Record<string, string> {
+/**
+ * The terms options of a job binding (checked: `TypeError` / `RangeError` naming `jobBucket`).
+ *
+ * @example
+ * ```ts
+ * jobBindingOptions({ jobId: 'j1', bucket: 7, jobTerms: '9f…' })['job-bucket']; // '7'
+ * ```
+ */
+export function jobBindingOptions(b: JobBucketBinding): Record<string, string> {
   if (b === null || typeof b !== 'object') throw new TypeError('jobBucket must be an object');
   if (typeof b.jobId !== 'string' || b.jobId === '' || b.jobId.length > 128) throw new RangeError('jobBucket.jobId must be 1 to 128 characters');
   if (!Number.isSafeInteger(b.bucket) || b.bucket < 0) throw new RangeError('jobBucket.bucket must be a non-negative integer');
@@ -362,7 +370,7 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   const sent0 = transport.stats.bytesSent;
   const received0 = transport.stats.bytesReceived;
 
-  const binding = options.jobBucket !== undefined ? bindingOptions(options.jobBucket) : {};
+  const binding = options.jobBucket !== undefined ? jobBindingOptions(options.jobBucket) : {};
   // PSI with payload: the shape each side states, checked before anything is sent.
   let payloadShape: PayloadShape | undefined;
   if (options.payload !== undefined) {

@@ -20,6 +20,7 @@ export {
   epsilonEach,
   type PsiSumProtocolOptions,
   type PsiSumPartyArgs,
+  type PsiSumJobShare,
   type PsiSumPartyOutcome,
   type PsiSumPhase,
   type PsiSumProgress,

@@ -119,6 +119,29 @@ export interface PsiSumPartyArgs {
    * with `done === total` when it ends, before the next phase is first reported.
    */
   onProgress?: (progress: PsiSumProgress) => void;
+  /**
+   * This run is one bucket of a psi-sum job (docs/jobs.md, "psi-sum jobs"): nobody receives a
+   * result in it (`options` must reveal to neither party, with no minimum cohort and no DP), V
+   * masks coefficient 0 with its job share instead of a fresh r0, and I returns the masked value it
+   * decrypts (uniform in [0, t) on its own; the shares of a job sum to 0, so only the job's total
+   * is ever learned).
+   */
+  jobShare?: PsiSumJobShare;
+}
+
+/**
+ * What binds a psi-sum run to its job (see {@link PsiSumPartyArgs.jobShare}).
+ *
+ * @example
+ * ```ts
+ * const share: PsiSumJobShare = { plainBits: 45, mask: [r7] }; // V's share of bucket 7, one column
+ * ```
+ */
+export interface PsiSumJobShare {
+  /** The job's plaintext-modulus size: V announces it (it must hold this bucket too); I, when given, requires it. */
+  plainBits?: number;
+  /** V only: per column, the bucket's mask share in [0, t). */
+  mask?: readonly bigint[];
 }
 
 /**
@@ -165,6 +188,11 @@ export interface PsiSumPartyOutcome {
    * when V is not a recipient: I's messages to V were then exactly those of a passing run.
    */
   resultRejected?: boolean;
+  /**
+   * I only, in a job's bucket ({@link PsiSumPartyArgs.jobShare}): per column, the decrypted
+   * coefficient 0 in [0, t) — the bucket's sum plus V's mask share, uniform on its own.
+   */
+  masked?: bigint[];
   columns: ColumnSpec[];
   /** Plaintext modulus size used. */
   plainBits: number;
@@ -333,10 +361,19 @@ function permuteFlat(flat: Uint8Array, perm: Uint32Array): Uint8Array {
   return out;
 }
 
-function checkOptions(o: PsiSumProtocolOptions): void {
+function checkOptions(o: PsiSumProtocolOptions, share: PsiSumJobShare | undefined): void {
   if (!Number.isSafeInteger(o.minCohort) || o.minCohort < 0) throw new RangeError('options.minCohort must be a non-negative integer');
   if (o.epsilon !== undefined) epsilonEach(o.epsilon, 1); // parseEpsilon's RangeError / TypeError
-  if (!o.revealToIdHolder && !o.revealToValueHolder) throw new RangeError('someone must receive the result');
+  if (share !== undefined) {
+    // A job's bucket releases nothing: the job's guardrails apply to its total when it closes.
+    if (share === null || typeof share !== 'object') throw new TypeError('jobShare must be an object');
+    if (o.revealToIdHolder || o.revealToValueHolder || o.minCohort !== 0 || o.epsilon !== undefined) {
+      throw new RangeError('options must reveal nothing, with no minCohort and no epsilon, in a job bucket (jobShare)');
+    }
+    if (share.plainBits !== undefined && (!Number.isSafeInteger(share.plainBits) || share.plainBits < 20 || share.plainBits > MAX_PLAIN_BITS)) {
+      throw new RangeError(`jobShare.plainBits must be an integer in 20..${MAX_PLAIN_BITS}`);
+    }
+  } else if (!o.revealToIdHolder && !o.revealToValueHolder) throw new RangeError('someone must receive the result');
   if (o.batchSize !== undefined && (!Number.isSafeInteger(o.batchSize) || o.batchSize < 1 || o.batchSize > 1 << 16)) {
     throw new RangeError('options.batchSize must be in 1..65536');
   }
@@ -421,9 +458,9 @@ function maxBound(columns: readonly ColumnSpec[]): bigint {
  * ```
  */
 export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'> & { input: ValueHolderInput }): PsiSumMachine {
-  const { ekm, executor, options: o, peerSetSize, signal, input } = args;
+  const { ekm, executor, options: o, peerSetSize, signal, input, jobShare } = args;
   const report = reporter(args.onProgress);
-  checkOptions(o);
+  checkOptions(o, jobShare);
   checkPeerSetSize(peerSetSize);
   const heOffload = checkHeOffload(args.heOffload);
   const nV = input.keys.length;
@@ -435,7 +472,13 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
       if (v > c.bound || v < -c.bound) throw new InputError(`column ${c.name}: a key's total exceeds the declared bound; refused before encryption`);
     }
   });
-  const plainBits = choosePlainBits(input.columns, nV, o.epsilon);
+  const needBits = choosePlainBits(input.columns, nV, o.epsilon);
+  // A job's bucket announces the job's plaintext size (planned for the job's total, so ≥ this bucket's need).
+  const plainBits = jobShare?.plainBits ?? needBits;
+  if (plainBits < needBits) throw new RangeError(`jobShare.plainBits: this bucket needs ${needBits} bits`);
+  if (jobShare !== undefined && (!Array.isArray(jobShare.mask) || jobShare.mask.length !== input.columns.length || !jobShare.mask.every((r) => typeof r === 'bigint' && r >= 0n && r < 1n << BigInt(plainBits)))) {
+    throw new RangeError('jobShare.mask must hold one value of [0, t) per column');
+  }
   const eps = o.epsilon === undefined ? undefined : epsilonEach(o.epsilon, input.columns.length);
   const batch = o.batchSize ?? DEFAULT_BATCH;
   const C = input.columns.length;
@@ -536,7 +579,9 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
       report('multiplying', blocks, blocks, 'blocks');
       // Coefficient 0 of column c's mask: V's DP noise when I is a recipient (protects V's values
       // from I, which removes nothing), a uniform r0 when I is not (I then learns nothing at all).
-      const r0 = o.revealToIdHolder ? undefined : he.randomModT(C);
+      // In a job's bucket r0 is V's share of the job's zero-sum mask (never removed by V: the
+      // shares of all buckets add up to 0, or to V's DP noise, mod t).
+      const r0 = o.revealToIdHolder ? undefined : jobShare !== undefined ? jobShare.mask!.map((r) => he.mod(r)) : he.randomModT(C);
       const constants = input.columns.map((col, c) => (r0 ? r0[c]! : eps === undefined ? 0n : noise(eps, col.bound)));
       const out: Uint8Array[] = [];
       for (let c = 0; c < C; c++) {
@@ -605,9 +650,9 @@ function encryptWave(
  * ```
  */
 export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & { keys: readonly Uint8Array[] }): PsiSumMachine {
-  const { ekm, executor, options: o, peerSetSize, signal, keys } = args;
+  const { ekm, executor, options: o, peerSetSize, signal, keys, jobShare } = args;
   const report = reporter(args.onProgress);
-  checkOptions(o);
+  checkOptions(o, jobShare);
   checkPeerSetSize(peerSetSize);
   const heOffload = checkHeOffload(args.heOffload);
   if (args.heMemoryBudget !== undefined) checkMemory(args.heMemoryBudget, 0, (m) => new LimitExceededError(m));
@@ -617,6 +662,7 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
     const setup = decodeSetup(yield* receive()); // ProtocolVersionError for another version
     if (setup.valueKeys !== peerSetSize) throw new MalformedMessageError('malformed message: set size differs from the declared one');
     if (setup.plainBits < 20 || setup.plainBits > MAX_PLAIN_BITS) throw new HeParameterMismatchError('HE parameters outside the allowed set');
+    if (jobShare?.plainBits !== undefined && setup.plainBits !== jobShare.plainBits) throw new HeParameterMismatchError("peer plaintext modulus is not the job's");
     const eps = o.epsilon === undefined ? undefined : epsilonEach(o.epsilon, setup.columns.length);
     // The peer's bounds must fit its own plaintext modulus (so a sum cannot wrap silently).
     let expectedBits: number;
@@ -722,6 +768,11 @@ export function createPsiSumIdHolder(args: Omit<PsiSumPartyArgs, 'transport'> & 
         });
       }
       const rel = released !== undefined ? { releasedCount: released } : {};
+      if (jobShare !== undefined) {
+        // A job's bucket: the masked values are kept for the job's total (range-checked there).
+        const masked = decrypted.map((d) => he.mod(d.value));
+        return { withheld: false, count: BigInt(count), masked, ...(valid ? {} : { resultRejected: true }), ...base };
+      }
       if (o.revealToValueHolder) {
         // V learns the sums anyway: refusing openly tells it no more than they would.
         if (!valid) throw new VerificationFailedError("the value holder's result failed the range check: sums withheld");

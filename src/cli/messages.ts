@@ -362,6 +362,14 @@ export const JOB_MESSAGES = {
   queueUnreachable: (queue: string, why: string, seconds: number) => `--queue ${queue}: Redis unreachable (${why}); waiting up to ${seconds} s (--queue-timeout)`,
   taskFailed: (id: string, attempt: number, why: string) => `dataport: task ${id} failed (attempt ${attempt}): ${why}`,
   unknownCommand: (sub: string) => `unknown job command '${sub}' (serve, submit, worker or status)`,
+  sumOptionOnly: (flag: string) => `option --${flag} applies to psi-sum jobs (give --values, or --protocol psi-sum on the identifier holder's side)`,
+  sumNoOutput: () => 'option --output: a psi-sum job writes no file (its count, sums and means are printed, and in --json)',
+  sumWithheld: (jobId: string, k: number) => `job ${jobId}: result withheld: the job's intersection is below the minimum cohort of ${k}`,
+  sumClosed: (jobId: string, buckets: number, mine: number, peer: number) => `job ${jobId}: completed, ${buckets} buckets (mine: ${mine} distinct keys, peer: ${peer})`,
+  sumFinished: (jobId: string, buckets: number, run: number, retries: number) => `job ${jobId}: ${buckets} buckets (${run} run now, ${retries} retries)`,
+  sumColumnsDiffer: (jobId: string) => `job ${jobId}: the value holder announced different value columns or plaintext sizes in different buckets`,
+  sumModulusTooSmall: (jobId: string) => `job ${jobId}: the value holder's plaintext modulus cannot hold the job's total (its sums could wrap)`,
+  sumRejected: () => "the value holder's result failed the range check on the job's total (a column sum beyond its declared bound × count): sums withheld",
 } as const;
 
 /**

@@ -15,6 +15,7 @@ import { createProgress } from '../progress.js';
 import { cliSignal } from '../signals.js';
 import { createReporter, type Reporter } from '../summary.js';
 import {
+  EXIT_JOB_WITHHELD,
   JOB_HELP,
   parseJobServeOptions,
   parseJobStatusOptions,
@@ -27,7 +28,7 @@ import { queueJobStatus, queueLabel, startQueueWorker, watchRedis } from '../job
 import { runRequesterTask, submitJob, type BucketWorkerState } from '../jobs/requester.js';
 import { serveJobSession, type ServeContext } from '../jobs/responder.js';
 import { countRecords } from '../jobs/work-dir.js';
-import { JOB_MESSAGES as M, PSI_MESSAGES, SESSION_ERROR_HINTS } from '../messages.js';
+import { JOB_MESSAGES as M, PSI_MESSAGES, PSI_SUM_MESSAGES, SESSION_ERROR_HINTS } from '../messages.js';
 
 function oneLine(err: unknown): string {
   return String((err as Error)?.message ?? err).replace(/\s*\n\s*/g, ' ');
@@ -79,6 +80,27 @@ async function serve(argv: string[]): Promise<number> {
           if (result.kind === 'open') reporter.info(M.opened(result.jobId, result.rows, result.buckets));
           else if (result.kind === 'bucket') {
             if (opts.progress.mode === 'lines') reporter.info(M.bucketDone(result.jobId, result.bucket));
+          } else if (result.sum) {
+            // A psi-sum job: what was released to this side, as `dataport psi-sum` prints it.
+            const s = result.sum;
+            if (s.withheld) reporter.info(M.sumWithheld(result.jobId, Number(/^k=(\d+)$/.exec(s.receipt.body.guardrails.find((g) => g.rule === 'min-cohort')?.detail ?? '')?.[1] ?? 0)));
+            else reportSum(reporter, M.sumClosed(result.jobId, result.buckets, result.distinctKeys, result.peerDistinctKeys), s, result.distinctKeys, result.peerDistinctKeys);
+            if (result.ledger) reporter.info(M.receiptAppended(result.ledger.dir, result.ledger.index));
+            reporter.json({
+              ok: true,
+              role: 'responder',
+              jobId: result.jobId,
+              buckets: result.buckets,
+              withheld: s.withheld,
+              intersectionSize: s.withheld ? null : (s.intersectionSize ?? null),
+              sums: s.withheld ? null : (s.sums ?? null),
+              means: s.withheld ? null : (s.means ?? null),
+              inputRecords: result.inputRecords,
+              distinctKeys: result.distinctKeys,
+              peerDistinctKeys: result.peerDistinctKeys,
+              receipt: result.receipt,
+              ledger: result.ledger ?? null,
+            });
           } else {
             reporter.info(M.closed(result.jobId, result.buckets, result.intersectionSize, result.distinctKeys, result.peerDistinctKeys));
             if (result.outputRows !== undefined) reporter.info(PSI_MESSAGES.wroteRows(result.outputRows, opts.output!));
@@ -125,7 +147,17 @@ async function submit(argv: string[]): Promise<number> {
   const executor = await createWorkerPool({ workers: opts.concurrency });
   try {
     const summary = await submitJob({ opts, identity, peerKey, executor, reporter, progress, signal: cliSignal, ...(ledger ? { ledger } : {}), ...pol }, startedAt);
-    if (!('detached' in summary)) {
+    if (!('detached' in summary) && summary.withheld !== undefined) {
+      // A psi-sum job: the result as `dataport psi-sum` prints it; withheld → exit code 3.
+      if (summary.withheld) {
+        reporter.info(M.sumWithheld(summary.jobId, opts.sum!.minCohort));
+        if (summary.ledger) reporter.info(M.receiptAppended(summary.ledger.dir, summary.ledger.index));
+        reporter.json({ ...summary, intersectionSize: null, sums: null, means: null } as unknown as Record<string, unknown>);
+        return EXIT_JOB_WITHHELD;
+      }
+      reportSum(reporter, M.sumFinished(summary.jobId, summary.buckets, summary.bucketsRun, summary.bucketsRetried), summary, summary.distinctKeys, summary.peerDistinctKeys);
+      if (summary.ledger) reporter.info(M.receiptAppended(summary.ledger.dir, summary.ledger.index));
+    } else if (!('detached' in summary)) {
       reporter.info(M.finished(summary.jobId, summary.buckets, summary.bucketsRun, summary.bucketsRetried, summary.intersectionSize, summary.distinctKeys, summary.peerDistinctKeys));
       if (summary.outputRows !== undefined) reporter.info(PSI_MESSAGES.wroteRows(summary.outputRows, opts.output!));
       if (summary.ledger) reporter.info(M.receiptAppended(summary.ledger.dir, summary.ledger.index));
@@ -201,6 +233,20 @@ async function status(argv: string[]): Promise<number> {
   reporter.info(M.statusBar(`${'#'.repeat(filled)}${'.'.repeat(width - filled)}`, done, s.buckets, count('active'), count('waiting') + count('delayed') + count('prioritized'), count('failed')));
   reporter.json({ ok: true, jobId: opts.jobId, buckets: s.buckets, done, active: count('active'), failed: count('failed'), states: s.states });
   return 0;
+}
+
+/** Prints a psi-sum job's released result as `dataport psi-sum` does. */
+function reportSum(
+  reporter: Reporter,
+  head: string,
+  s: { intersectionSize?: number | null; sums?: Record<string, string> | null; means?: Record<string, string | null> | null },
+  mine: number,
+  peer: number,
+): void {
+  reporter.info(head);
+  const size = s.intersectionSize ?? undefined;
+  reporter.info(size === undefined ? PSI_SUM_MESSAGES.peerReceives(mine, peer) : PSI_SUM_MESSAGES.intersection(size, mine, peer));
+  if (s.sums) for (const [name, sum] of Object.entries(s.sums)) reporter.info(PSI_SUM_MESSAGES.columnSum(name, sum, s.means?.[name]));
 }
 
 function help(): number {

@@ -14,7 +14,7 @@ import type { UsageReceipt } from '../../ledger/receipt-types.js';
 import { createInlineExecutor, type CryptoExecutor } from '../../protocols/executor.js';
 import { dedupeRecords, normalizeKey } from '../../protocols/psi/normalize.js';
 import type { ReceiptBilling } from '../../ledger/pricing.js';
-import { choosePlainBits, epsilonEach } from '../../protocols/psi-sum/protocol.js';
+import { choosePlainBits } from '../../protocols/psi-sum/protocol.js';
 import { PSI_SUM_PROTOCOL_NAME, runPsiSum, type RunPsiSumOptions, type RunPsiSumResult } from '../../session/run-psi-sum.js';
 import { acceptOnlySchedule, budgetCheck, keySketchHook, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, openCliLedger, recordReceipt } from '../ledger-wiring.js';
 import { aggregateValueRows, type ValueColumnRequest } from '../../protocols/psi-sum/values.js';
@@ -39,6 +39,7 @@ import {
   type HostPort,
 } from '../args.js';
 import { CSV_MESSAGES, OPTION_MESSAGES as O, PSI_SUM_MESSAGES as M, SESSION_ERROR_HINTS, SESSION_MESSAGES } from '../messages.js';
+import { parseAssignments, parseValueOptions, valueColumnRequests, VALUE_OPTION_SPECS } from '../value-options.js';
 import { checkInputOptions, openInput, rowPlaceMessage, type InputReader, type RowPlace } from '../record-input.js';
 import { createProgress, progressHook, type ProgressOptions } from '../progress.js';
 import { cliSignal } from '../signals.js';
@@ -160,19 +161,6 @@ interface Options {
   ca?: string;
 }
 
-function parseAssignments(text: string | undefined, option: string): Map<string, string> {
-  const out = new Map<string, string>();
-  if (text === undefined) return out;
-  for (const part of text.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0 || eq === part.length - 1) throw new InputError(M.assignments(option, part));
-    const col = part.slice(0, eq).trim();
-    if (out.has(col)) throw new InputError(O.columnTwice(option, col));
-    out.set(col, part.slice(eq + 1).trim());
-  }
-  return out;
-}
-
 function parseOptions(argv: readonly string[]): Options | undefined {
   const { values } = parseCommandArgs('psi-sum', argv, {
     listen: { type: 'string' },
@@ -180,16 +168,12 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     input: { type: 'string' },
     query: { type: 'string' },
     key: { type: 'string' },
-    values: { type: 'string' },
-    decimals: { type: 'string' },
+    ...VALUE_OPTION_SPECS,
     'expect-values': { type: 'string' },
-    bound: { type: 'string' },
     identity: { type: 'string' },
     'peer-key': { type: 'string' },
     'allow-any-peer': { type: 'boolean' },
     reveal: { type: 'string' },
-    'min-cohort': { type: 'string' },
-    'dp-epsilon': { type: 'string' },
     purpose: { type: 'string' },
     workers: { type: 'string' },
     timeout: { type: 'string' },
@@ -213,14 +197,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
   if (connect !== undefined) checkConnectUrl(connect);
   const identityDir = stringOption(values, 'identity');
   if (identityDir === undefined) throw new InputError(O.missingIdentity());
-  const valuesText = stringOption(values, 'values');
-  const valueColumns = valuesText === undefined ? [] : parseColumnList(valuesText, 'values');
-  const decimalsText = parseAssignments(stringOption(values, 'decimals'), 'decimals');
-  const decimals = new Map<string, number>();
-  for (const [col, v] of decimalsText) {
-    if (!/^[0-9]{1,2}$/.test(v) || Number(v) > 18) throw new InputError(M.decimals('decimals', col, v));
-    decimals.set(col, Number(v));
-  }
+  const { valueColumns, decimals, bounds, minCohort, dpEpsilon } = parseValueOptions(values);
   const expectText = stringOption(values, 'expect-values');
   let expectValues: Record<string, number> | undefined;
   if (expectText !== undefined) {
@@ -229,18 +206,6 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     for (const [col, v] of parseAssignments(expectText, 'expect-values')) {
       if (!/^[0-9]{1,2}$/.test(v) || Number(v) > 18) throw new InputError(M.decimals('expect-values', col, v));
       expectValues[col] = Number(v);
-    }
-  }
-  const bounds = parseAssignments(stringOption(values, 'bound'), 'bound');
-  for (const col of [...decimals.keys(), ...bounds.keys()]) {
-    if (!valueColumns.includes(col)) throw new InputError(M.notAValueColumn(col));
-  }
-  const dpEpsilon = stringOption(values, 'dp-epsilon');
-  if (dpEpsilon !== undefined) {
-    try {
-      epsilonEach(dpEpsilon, Math.max(1, valueColumns.length || 1));
-    } catch (err) {
-      throw new InputError(M.badEpsilon(dpEpsilon, (err as Error).message));
     }
   }
   const purpose = purposeOption(values) ?? '';
@@ -254,7 +219,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     identityDir,
     allowAnyPeer: values['allow-any-peer'] === true,
     reveal: choiceOption(values, 'reveal', ['both', 'requester'] as const, 'both'),
-    minCohort: intOption(values, 'min-cohort', 0, 2 ** 31, 0),
+    minCohort,
     purpose,
     workers: intOption(values, 'workers', 0, 256, availableCores()),
     timeoutMs: secondsOption(values, 'timeout', DEFAULT_LISTEN_TIMEOUT_MS),
@@ -408,11 +373,7 @@ export async function run(argv: string[]): Promise<number> {
   const peerKey = opts.peerKeyFile !== undefined ? await loadPeerKey(opts.peerKeyFile) : undefined;
   const table = await readTable(opts);
   if (table.skipped > 0) reporter.warn(CSV_MESSAGES.emptyKeysSkipped(table.skipped));
-  const columns: ValueColumnRequest[] = opts.valueColumns.map((name) => ({
-    name,
-    ...(opts.decimals.has(name) ? { decimals: opts.decimals.get(name)! } : {}),
-    ...(opts.bounds.has(name) ? { bound: opts.bounds.get(name)! } : {}),
-  }));
+  const columns: ValueColumnRequest[] = valueColumnRequests(opts);
   if (columns.length > 0) {
     // Refuse before connecting: decimals, bounds and the plaintext size (no sum can wrap).
     const agg = aggregateValueRows(table.keys.map((k) => normalizeKey(k)), table.values, columns, {

@@ -24,7 +24,8 @@ import type { ProgressOptions } from '../progress.js';
 import { DEFAULT_QUEUE_TIMEOUT_MS, redisOptions } from './queue.js';
 import { checkInputOptions, isDatabaseOutput } from '../record-input.js';
 import { parsePsiTermsOptions, PSI_TERMS_HELP, PSI_TERMS_OPTION_SPECS, type PsiCliOptions } from '../psi-options.js';
-import { FILE_MESSAGES, JOB_MESSAGES as M, OPTION_MESSAGES, PSI_MESSAGES } from '../messages.js';
+import { FILE_MESSAGES, JOB_MESSAGES as M, OPTION_MESSAGES, PSI_MESSAGES, PSI_SUM_MESSAGES } from '../messages.js';
+import { parseValueOptions, VALUE_OPTION_SPECS, type ValueOptions } from '../value-options.js';
 
 /**
  * `job serve`'s default `--handshake-timeout` (60 s, where `psi --listen` has 10 s): a bucket's keys
@@ -38,6 +39,8 @@ export const JOB_HANDSHAKE_TIMEOUT_MS = 60_000;
 export const DEFAULT_BUCKET_TIMEOUT_MS = 600_000;
 /** Default `--concurrency`: bucket sessions at once per process. */
 export const DEFAULT_JOB_CONCURRENCY = 2;
+/** Exit code of `job submit` when a psi-sum job's result was withheld (minimum cohort), as `psi-sum`'s. */
+export const EXIT_JOB_WITHHELD = 3;
 
 export const JOB_HELP = `usage: dataport job serve | submit | worker | status [options]
 
@@ -91,6 +94,20 @@ ${PSI_TERMS_HELP}
                             the same command again resumes once Redis is back
   --lock-duration SECONDS   (worker) how long a task's lock lasts without renewal: a killed
                             worker's task is re-run after at most about this long (default 30)
+
+psi-sum jobs (count, sums and means over the intersection; serve and submit):
+  --protocol psi|psi-sum    the job's protocol (default psi; psi-sum when --values is given)
+  --values COL[,COL...]     value holder: numeric columns to sum (the other side holds identifiers)
+  --decimals COL=N[,...]    decimal places of a value column (default: the most found in the input)
+  --bound COL=X[,...]       bound on |each value| and |each key's total| (default: the next power of
+                            ten above the largest key total)
+  --min-cohort K            below K matching keys in the WHOLE job the result is withheld on both
+                            sides (exit code ${EXIT_JOB_WITHHELD} for job submit); a listener's is the minimum it accepts
+  --dp-epsilon E            discrete-Laplace noise on the job's released count and sums (total ε E);
+                            a listener's is the largest it accepts
+  No bucket's sum is ever decrypted: each bucket's is masked with the value holder's share of a
+  zero-sum mask, and only the job's total is released, once, when the job closes. A psi-sum job
+  writes no --output file: the result is printed (and in --json).
 ${progressHelp()}
   --json                    one JSON summary line on stdout when the command ends
 `;
@@ -112,6 +129,8 @@ interface Common extends Pick<PsiCliOptions, 'countOnly' | 'truncate' | 'suite'>
   timeoutMs: number;
   json: boolean;
   progress: Pick<ProgressOptions, 'mode' | 'intervalSeconds'>;
+  /** A psi-sum job (`--protocol psi-sum` or `--values`): the value and guardrail options. */
+  sum?: ValueOptions;
 }
 
 export interface JobServeOptions extends Common {
@@ -163,6 +182,8 @@ const COMMON_SPEC: Record<string, OptionSpec> = {
   json: { type: 'boolean' },
   output: { type: 'string' },
   ...PSI_TERMS_OPTION_SPECS,
+  protocol: { type: 'string' },
+  ...VALUE_OPTION_SPECS,
   ...PROGRESS_OPTION_SPECS,
   help: { type: 'boolean', short: 'h' },
 };
@@ -200,6 +221,16 @@ function common(values: Record<string, unknown>): Common {
   for (const flag of ['price-schedule', 'budget'] as const) {
     if (v[flag] !== undefined && o.ledgerDir === undefined) throw new InputError(OPTION_MESSAGES.needsLedger(flag));
   }
+  const sum = parseValueOptions(v);
+  const protocol = choiceOption(v, 'protocol', ['psi', 'psi-sum'] as const, sum.valueColumns.length > 0 ? 'psi-sum' : 'psi');
+  if (protocol === 'psi-sum') {
+    for (const c of sum.valueColumns) if (o.keyColumns.includes(c)) throw new InputError(PSI_SUM_MESSAGES.keyAndValue(c));
+    o.sum = sum;
+  } else {
+    for (const flag of ['values', 'decimals', 'bound', 'min-cohort', 'dp-epsilon'] as const) {
+      if (v[flag] !== undefined) throw new InputError(M.sumOptionOnly(flag));
+    }
+  }
   return o;
 }
 
@@ -220,6 +251,7 @@ export function parseJobServeOptions(argv: readonly string[]): JobServeOptions |
   };
   const output = stringOption(values, 'output');
   if (output !== undefined) {
+    if (o.sum) throw new InputError(M.sumNoOutput());
     if (o.countOnly) throw new InputError(PSI_MESSAGES.outputNeedsMatches('--output'));
     if (o.reveal !== 'both') throw new InputError(PSI_MESSAGES.outputNotLearned('--output'));
     o.output = output;
@@ -262,11 +294,15 @@ export function parseJobSubmitOptions(argv: readonly string[]): JobSubmitOptions
   };
   if (values.buckets === undefined) throw new InputError('missing required option --buckets B');
   const output = stringOption(values, 'output');
-  // --count-only learns no rows: no --output (as for psi); otherwise the job's rows go somewhere.
-  if (output !== undefined && o.countOnly) throw new InputError(PSI_MESSAGES.outputNeedsMatches('--output'));
-  if (output === undefined && !o.countOnly) throw new InputError(M.outputNeeded());
-  if (output !== undefined) o.output = output;
-  if (output !== undefined && output === o.input) throw new InputError(FILE_MESSAGES.outputIsInput());
+  if (o.sum) {
+    if (output !== undefined) throw new InputError(M.sumNoOutput());
+  } else {
+    // --count-only learns no rows: no --output (as for psi); otherwise the job's rows go somewhere.
+    if (output !== undefined && o.countOnly) throw new InputError(PSI_MESSAGES.outputNeedsMatches('--output'));
+    if (output === undefined && !o.countOnly) throw new InputError(M.outputNeeded());
+    if (output !== undefined && output === o.input) throw new InputError(FILE_MESSAGES.outputIsInput());
+    if (output !== undefined) o.output = output;
+  }
   const queue = stringOption(values, 'queue');
   if (queue !== undefined) {
     redisOptions(queue);

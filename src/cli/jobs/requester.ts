@@ -4,7 +4,7 @@
  * @module
  */
 import { readdir, rm, stat } from 'node:fs/promises';
-import { AbortError, InputError, TermsRefusedError } from '../../errors.js';
+import { AbortError, InputError, TermsRefusedError, VerificationFailedError } from '../../errors.js';
 import type { UsageReceipt } from '../../ledger/receipt-types.js';
 import { MISSING_BUCKETS } from './responder.js';
 import { JOB_MESSAGES as M } from '../messages.js';
@@ -24,6 +24,8 @@ import { createReporter, type Reporter } from '../summary.js';
 import type { JobSubmitOptions } from './options.js';
 import { enqueueBuckets, failedTask, Queue, QUEUE_NAME, queueJobStatus, queueLabel, redisOptions, runInProcess, watchRedis, type BucketTask } from './queue.js';
 import { loadBucket, mergeOutput, runBucket, termsOfManifest } from './run-bucket.js';
+import { prepareSumColumns, sumCloseSide, sumManifestOf, sumTermsOf } from './sum-bucket.js';
+import { closePsiSumJob, type PsiSumJobOutcome } from '../../session/run-psi-sum-job.js';
 import { checkDeclared, countRecords, jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
 
 /** URL of a job session at a responder: `ws://HOST:PORT/job/<id>/open|close|bucket/<b>`. */
@@ -67,7 +69,8 @@ export async function runRequesterTask(state: BucketWorkerState, task: BucketTas
   const identity = await identities.get(m.identityDir)!;
   const base = m.connect[(task.bucket + attempt) % m.connect.length]!;
   const signal = AbortSignal.any([state.signal, AbortSignal.timeout(state.timeoutMs)]);
-  const loaded = await loadBucket(m, task.workDir, task.bucket, signal);
+  // psi-sum buckets read their keys (and values) in runSumBucket.
+  const loaded = m.sum ? undefined : await loadBucket(m, task.workDir, task.bucket, signal);
   const transport = await connectWebSocket(jobUrl(base, m.jobId, `bucket/${task.bucket}`), {
     limits: limits(state.timeoutMs),
     connectTimeoutMs: Math.min(30_000, state.timeoutMs),
@@ -106,6 +109,9 @@ function sameJob(m: JobManifest, o: JobSubmitOptions, peerKey: Uint8Array): stri
   if ((m.suite ?? 'curve25519') !== o.suite) return `it has --suite ${m.suite ?? 'curve25519'}`;
   if (m.peerKey !== toBase64(peerKey)) return 'its peer key differs';
   if (m.purpose !== o.purpose) return 'its purpose differs';
+  const sum = o.sum ? sumManifestOf(o.sum, 'requester') : undefined;
+  if (JSON.stringify(sum ? sumTermsOf(sum) : null) !== JSON.stringify(m.sum ? sumTermsOf(m.sum) : null)) return 'its protocol or psi-sum options differ';
+  if (sum && m.sum && JSON.stringify([sum.valueColumns, sum.decimals, sum.bounds]) !== JSON.stringify([m.sum.valueColumns, m.sum.decimals, m.sum.bounds])) return 'its value columns differ';
   return undefined;
 }
 
@@ -126,6 +132,8 @@ async function openJob(ctx: SubmitContext, held: BudgetHook[]): Promise<JobManif
     suite: opts.suite,
     terms: termsOf(opts),
   };
+  const sum = opts.sum ? sumManifestOf(opts.sum, 'requester') : undefined;
+  if (sum) spec.sum = sumTermsOf(sum);
   // The same rule as `dataport psi`: this side's records plus what the peer declared (a requester
   // knows only the responder's minimum, 0, when it checks).
   const budget = ctx.ledger && ctx.budget ? budgetCheck(ctx.ledger, ctx.budget, 'requester', declared) : undefined;
@@ -179,12 +187,14 @@ async function openJob(ctx: SubmitContext, held: BudgetHook[]): Promise<JobManif
     declaredRecords: declared,
     peerDeclaredRecords: job.responderSetSize,
     startedAt: Date.now(),
+    ...(sum ? { sum } : {}),
   };
   job.bucketKey.fill(0);
   ctx.progress.phase('partitioning input', (await stat(opts.input).catch(() => ({ size: 0 }))).size, 'B');
   await partitionInput(opts.workDir, m, { onBytes: (n) => ctx.progress.update(n), signal: ctx.signal });
   ctx.progress.end();
   checkDeclared(m);
+  if (sum?.holder === 'values') await prepareSumColumns(opts.workDir, m, ctx.signal);
   // Only a partitioned job has a manifest: a crash before this point opens the job again.
   await writeManifest(opts.workDir, m);
   return m;
@@ -265,6 +275,32 @@ async function closeJob(ctx: SubmitContext, m: JobManifest, distinctKeys: number
   }
 }
 
+async function closeSumJob(ctx: SubmitContext, m: JobManifest, results: readonly BucketResult[]): Promise<PsiSumJobOutcome> {
+  const { opts } = ctx;
+  const side = await sumCloseSide(m, results);
+  const transport = await connectWebSocket(jobUrl(opts.connect[0]!, m.jobId, 'close'), {
+    limits: limits(opts.timeoutMs),
+    connectTimeoutMs: Math.min(30_000, opts.timeoutMs),
+    signal: ctx.signal,
+  });
+  try {
+    return await closePsiSumJob({
+      role: 'requester',
+      transport,
+      identity: ctx.identity,
+      peerPublicKey: ctx.peerKey,
+      spec: { jobId: m.jobId, buckets: m.buckets, keyColumns: m.keyColumns.length, terms: termsOfManifest(m), sum: sumTermsOf(m.sum!) },
+      jobTerms: m.jobTerms,
+      totals: { distinctKeys: results.reduce((n, r) => n + r.distinctKeys, 0), intersectionSize: 0 },
+      signal: ctx.signal,
+      ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
+      ...side,
+    });
+  } finally {
+    await transport.close().catch(() => {});
+  }
+}
+
 /** The `--json` summary of a finished job. */
 export interface JobSubmitSummary {
   ok: true;
@@ -281,6 +317,10 @@ export interface JobSubmitSummary {
   ms: number;
   outputRows?: number;
   ledger?: { dir: string; index: number };
+  /** psi-sum jobs: the result as psi-sum's `--json` prints it. */
+  withheld?: boolean;
+  sums?: Record<string, string> | null;
+  means?: Record<string, string | null> | null;
 }
 
 /**
@@ -356,9 +396,16 @@ async function submitOpened(ctx: SubmitContext, startedAt: number, held: BudgetH
   // The one co-signed receipt of the job, then the output. A responder that lost the result of
   // a bucket (killed between the bucket's receipt and its result file) names it: run it again here.
   let receipt;
+  let sumOut: PsiSumJobOutcome | undefined;
   for (let round = 0; ; round++) {
     try {
-      receipt = await closeJob(ctx, m, distinctKeys, intersectionSize ?? 0);
+      if (m.sum) {
+        // Re-read: a bucket run again below has a new result.
+        const now: BucketResult[] = [];
+        for (let b = 0; b < m.buckets; b++) now.push((await readBucketResult(opts.workDir, m.jobId, b))!);
+        sumOut = await closeSumJob(ctx, m, now);
+        receipt = sumOut.receipt;
+      } else receipt = await closeJob(ctx, m, distinctKeys, intersectionSize ?? 0);
       break;
     } catch (err) {
       const missing = err instanceof TermsRefusedError && err.message.startsWith(MISSING_BUCKETS) ? err.message.slice(MISSING_BUCKETS.length).split(',').map(Number) : [];
@@ -386,13 +433,15 @@ async function submitOpened(ctx: SubmitContext, startedAt: number, held: BudgetH
     outputRows = await mergeOutput(opts.workDir, m, opts.output, { signal: ctx.signal, onBytes: (n) => ctx.progress.update(n) });
     ctx.progress.end();
   }
+  if (sumOut?.resultRejected) throw new VerificationFailedError(M.sumRejected());
   return {
     ok: true,
     jobId: m.jobId,
     buckets: m.buckets,
     bucketsRun: pending.length,
     bucketsRetried: retried,
-    intersectionSize,
+    intersectionSize: sumOut ? (sumOut.intersectionSize ?? null) : intersectionSize,
+    ...(sumOut ? { withheld: sumOut.withheld, sums: sumOut.sums ?? null, means: sumOut.means ?? null } : {}),
     inputRecords: m.inputRecords,
     distinctKeys,
     peerDistinctKeys: sum((r) => r.peerDistinctKeys),

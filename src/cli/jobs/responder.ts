@@ -21,6 +21,9 @@ import { budgetCheck, recordReceipt, type BudgetHook } from '../ledger-wiring.js
 import { JOB_MESSAGES as M } from '../messages.js';
 import type { JobServeOptions } from './options.js';
 import { mergeOutput, runBucket } from './run-bucket.js';
+import { prepareSumColumns, sumCloseSide, sumManifestOf } from './sum-bucket.js';
+import { parseEpsilon } from '../../protocols/guardrails.js';
+import { closePsiSumJob, type PsiSumJobOutcome } from '../../session/run-psi-sum-job.js';
 import { checkDeclared, jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
 
 /** Refusal reason of a closing session when buckets have no result on the responder. */
@@ -50,6 +53,8 @@ export type ServedSession =
   | { kind: 'bucket'; jobId: string; bucket: number; result: BucketResult }
   | {
       kind: 'close';
+      /** psi-sum jobs: what was released to this side. */
+      sum?: PsiSumJobOutcome;
       jobId: string;
       buckets: number;
       distinctKeys: number;
@@ -77,6 +82,20 @@ export function parseJobPath(path: string): { jobId: string; what: 'open' | 'clo
 function checkSpec(ctx: ServeContext, jobId: string, spec: PsiJobSpec, terms: SessionTerms, peer: Uint8Array): string | undefined {
   const { opts } = ctx;
   if (spec.jobId !== jobId) return 'the job id differs from the one in the request';
+  if ((spec.sum !== undefined) !== (opts.sum !== undefined)) return `the listener runs ${opts.sum ? 'psi-sum' : 'psi'} jobs, the request is a ${spec.sum ? 'psi-sum' : 'psi'} job`;
+  if (spec.sum && opts.sum) {
+    if (spec.terms.reveal !== opts.reveal) return `the listener runs with --reveal ${opts.reveal}, the request asks for --reveal ${spec.terms.reveal ?? 'requester'}`;
+    if (spec.keyColumns !== opts.keyColumns.length) return `the listener's key has ${opts.keyColumns.length} columns, the request's ${spec.keyColumns}`;
+    if (opts.purpose !== '' && spec.terms.purpose !== opts.purpose) return 'the purpose differs from the one the listener was started with';
+    const iHoldValues = opts.sum.valueColumns.length > 0;
+    if ((spec.sum.values === 'responder') !== iHoldValues) return iHoldValues ? 'both parties hold values: exactly one side gives --values' : 'neither party holds values: the value holder must give --values';
+    if (spec.sum.minCohort < opts.sum.minCohort) return `listener requires a minimum cohort of at least ${opts.sum.minCohort}`;
+    const max = opts.sum.dpEpsilon;
+    if (max !== undefined && (spec.sum.dpEpsilon === undefined || parseEpsilon(spec.sum.dpEpsilon).num > parseEpsilon(max).num)) {
+      return `listener requires differential-privacy noise with epsilon at most ${max}`;
+    }
+    return undefined;
+  }
   // The same policy (and refusal reasons) as a `dataport psi` listener: reveal, count-only, truncation, purpose.
   const psiReason = policyOf(opts).check?.(terms, peer);
   if (psiReason !== undefined) return psiReason;
@@ -131,11 +150,15 @@ async function serveOpen(ctx: ServeContext, jobId: string, transport: FrameTrans
           declaredRecords: declared,
           peerDeclaredRecords: job.requesterSetSize,
           startedAt: Date.now(),
+          // The job's psi-sum options are the signed ones (a listener's are its limits).
+          ...(job.spec.sum && opts.sum ? { sum: { ...sumManifestOf(opts.sum, 'responder'), minCohort: job.spec.sum.minCohort, ...(job.spec.sum.dpEpsilon !== undefined ? { dpEpsilon: job.spec.sum.dpEpsilon } : {}) } } : {}),
         };
+        if (m.sum && job.spec.sum?.dpEpsilon === undefined) delete m.sum.dpEpsilon;
         job.bucketKey.fill(0);
         await partitionInput(opts.workDir, m, { signal });
         ctx.declared.records = m.inputRecords - m.skippedRows;
         checkDeclared(m);
+        if (m.sum?.holder === 'values') await prepareSumColumns(opts.workDir, m, signal);
         await writeManifest(opts.workDir, m);
         manifest = m;
       },
@@ -171,14 +194,17 @@ async function serveClose(ctx: ServeContext, jobId: string, transport: FrameTran
   const sum = (f: (r: BucketResult) => number) => results.reduce((n, r) => n + f(r), 0);
   const learned = results.every((r) => r.intersectionSize !== null);
   const totals: JobTotals = { distinctKeys: sum((r) => r.distinctKeys), intersectionSize: learned ? sum((r) => r.intersectionSize ?? 0) : 0 };
-  const receipt = await closePsiJob({
-    role: 'responder',
+  // psi-sum: this side's part of the release (only when every bucket has a result; else the
+  // closing session is refused below and the requester runs the missing buckets again).
+  const sumSide = m.sum && results.length === m.buckets ? await sumCloseSide(m, results) : undefined;
+  const base = {
+    role: 'responder' as const,
     transport,
     identity: ctx.identity,
     peerPublicKey: ctx.peerKey,
     signal,
     ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
-    lookup: (spec, jobTerms, _peer, peerDistinctKeys) => {
+    lookup: (spec: PsiJobSpec, jobTerms: string, _peer: Uint8Array, peerDistinctKeys: number) => {
       if (spec.jobId !== jobId || jobTerms !== m.jobTerms) return 'the job terms differ from the job this listener opened';
       if (spec.buckets !== m.buckets) return 'the number of buckets differs';
       // Each side's total must stay within what it declared (and was budgeted) at the opening.
@@ -192,7 +218,13 @@ async function serveClose(ctx: ServeContext, jobId: string, transport: FrameTran
       }
       return totals;
     },
-  });
+  };
+  let sumOut: PsiSumJobOutcome | undefined;
+  let receipt: UsageReceipt;
+  if (sumSide) {
+    sumOut = await closePsiSumJob({ ...base, ...sumSide });
+    receipt = sumOut.receipt;
+  } else receipt = await closePsiJob(base); // a psi-sum job without every result: the lookup refuses
   let ledger: { dir: string; index: number } | undefined;
   if (ctx.ledger) {
     const { index } = await recordReceipt(ctx.ledger, receipt);
@@ -215,6 +247,7 @@ async function serveClose(ctx: ServeContext, jobId: string, transport: FrameTran
     receipt,
     ...(ledger ? { ledger } : {}),
     ...(outputRows !== undefined ? { outputRows } : {}),
+    ...(sumOut ? { sum: sumOut } : {}),
   };
 }
 

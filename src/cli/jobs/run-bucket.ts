@@ -21,6 +21,7 @@ import { scanCsv } from '../../sources/csv-scan.js';
 import { JOB_MESSAGES } from '../messages.js';
 import { keyBytes, keyId, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
 import { openInput, writeMatchingInputRows, type InputReader } from '../record-input.js';
+import { runSumBucket } from './sum-bucket.js';
 import { bucketFunction, createRecordsDigest, jobPaths, writeBucketResult, type BucketResult, type JobManifest } from './work-dir.js';
 
 /** The PSI terms of a job's manifest (every bucket runs with them). */
@@ -28,7 +29,8 @@ export function termsOfManifest(m: JobManifest): PsiTerms {
   return { reveal: m.reveal, countOnly: m.countOnly, truncation: m.truncate === 0 ? 'none' : m.truncate, purpose: m.purpose };
 }
 
-async function bucketKeys(m: JobManifest, workDir: string, b: number, signal?: AbortSignal): Promise<KeyInput | undefined> {
+/** A bucket's keys (`readKeys`, as `dataport psi` reads its input), or `undefined` for an empty bucket. */
+export async function bucketKeys(m: JobManifest, workDir: string, b: number, signal?: AbortSignal): Promise<KeyInput | undefined> {
   if (m.bucketRows[b] === 0) return undefined;
   return readKeys(jobPaths(workDir, m.jobId).bucketCsv(b), m.keyColumns, normalizeKey, {
     maxKeys: DEFAULT_MAX_PEER_SET_SIZE,
@@ -78,6 +80,7 @@ export async function runBucket(
   transport: FrameTransport,
   loaded?: LoadedBucket,
 ): Promise<BucketResult> {
+  if (m.sum) return runSumBucket(ctx, m, b, role, transport);
   const t0 = performance.now();
   const { input, records } = loaded ?? (await loadBucket(m, ctx.workDir, b, ctx.signal));
   const binding: JobBucketBinding = { jobId: m.jobId, bucket: b, jobTerms: m.jobTerms };

@@ -63,6 +63,40 @@ export interface JobManifest {
   declaredRecords?: number;
   peerDeclaredRecords?: number;
   startedAt: number;
+  /** A psi-sum job (docs/jobs.md, "psi-sum jobs"). */
+  sum?: SumJobManifest;
+}
+
+/** What each side records about a psi-sum job. */
+export interface SumJobManifest {
+  /** This side: identifiers only (`ids`) or identifiers and values (`values`). */
+  holder: 'ids' | 'values';
+  /** Which session role holds the values. */
+  valuesRole: 'requester' | 'responder';
+  minCohort: number;
+  dpEpsilon?: string;
+  /** Value holder: the columns asked for (`--values`, `--decimals`, `--bound`). */
+  valueColumns: string[];
+  decimals: Record<string, number>;
+  bounds: Record<string, string>;
+  /** Value holder, once partitioned: the job's columns (bound in scaled units, decimal string). */
+  columns?: { name: string; decimals: number; bound: string }[];
+  /** Value holder: the job's plaintext size (planned for the job's total) and distinct keys. */
+  plainBits?: number;
+  valueKeys?: number;
+  /** Value holder, secret: the hex seed of its mask shares and its offsets (decimal strings). */
+  maskSeed?: string;
+  offsets?: string[];
+}
+
+/** What the ID holder keeps of a psi-sum bucket: the masked values it decrypted (never a bucket sum). */
+export interface SumBucketPart {
+  count: number;
+  /** Per column, decimal strings in [0, t). */
+  masked: string[];
+  valid: boolean;
+  plainBits: number;
+  columns: { name: string; decimals: number; bound: string }[];
 }
 
 /** A finished bucket. */
@@ -77,6 +111,8 @@ export interface BucketResult {
   bytesSent: number;
   bytesReceived: number;
   ms: number;
+  /** psi-sum, ID holder: what it decrypted (masked). */
+  sum?: SumBucketPart;
 }
 
 /** Paths of one job's directory. */

@@ -5,7 +5,7 @@
 import { DataportError, InputError } from '../../errors.js';
 import type { Ledger } from '../../ledger/file-ledger.js';
 import type { Identity } from '../../session/identity.js';
-import { PSI_JOB_PROTOCOL_NAME } from '../../session/run-job.js';
+import { PSI_JOB_PROTOCOL_NAME, PSI_SUM_JOB_PROTOCOL_NAME } from '../../session/run-job.js';
 import { createWorkerPool } from '../../workers/index.js';
 import { checkOutputPath } from '../files.js';
 import { loadIdentity, loadPeerKey } from '../identity-files.js';
@@ -40,7 +40,7 @@ function openLedgerFor(dir: string | undefined, identity: Identity): Promise<Led
 
 async function policies(opts: JobServeOptions | JobSubmitOptions) {
   return {
-    ...(opts.priceScheduleFile !== undefined ? { schedule: await loadPriceSchedule(opts.priceScheduleFile, PSI_JOB_PROTOCOL_NAME) } : {}),
+    ...(opts.priceScheduleFile !== undefined ? { schedule: await loadPriceSchedule(opts.priceScheduleFile, opts.sum ? PSI_SUM_JOB_PROTOCOL_NAME : PSI_JOB_PROTOCOL_NAME) } : {}),
     ...(opts.budgetFile !== undefined ? { budget: await loadBudgetPolicy(opts.budgetFile) } : {}),
   };
 }

@@ -113,7 +113,7 @@ describe('psi-sum jobs (dataport job)', () => {
       await ledger.close();
       expect(receipts).toHaveLength(1);
       expect(receipts[0]!.body).toMatchObject({ protocol: 'psi-sum-job', outcome: 'completed' });
-      expect(receipts[0]!.body.options).toMatchObject({ 'job-id': name, buckets: String(buckets), values: 'responder', 'value-scales': 'cost_yuan:2,adverse:0' });
+      expect(receipts[0]!.body.options).toMatchObject({ 'job-id': name, buckets: String(buckets), values: 'responder', 'value-scales': 'adverse=0,cost_yuan=2' });
       expect(receipts[0]!.signatures).toHaveLength(2);
     }
   });

@@ -10,7 +10,8 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
 import { normalizeKey } from '../src/protocols/psi/normalize.js';
 import { aggregateValueRows } from '../src/protocols/psi-sum/values.js';
-import { choosePlainBits } from '../src/protocols/psi-sum/protocol.js';
+import { choosePlainBits, epsilonEach } from '../src/protocols/psi-sum/protocol.js';
+import { discreteLaplaceBound } from '../src/protocols/guardrails.js';
 import type { ColumnSpec } from '../src/protocols/psi-sum/codec.js';
 import { generateIdentity } from '../src/session/identity.js';
 import { bucketIndex, openPsiJob, type PsiJobSpec } from '../src/session/run-job.js';
@@ -39,9 +40,9 @@ interface JobRun {
   t: bigint;
 }
 
-async function runJob(o: { values: Role; reveal: 'both' | 'requester'; minCohort?: number; buckets: number }): Promise<JobRun> {
+async function runJob(o: { values: Role; reveal: 'both' | 'requester'; minCohort?: number; buckets: number; epsilon?: string }): Promise<JobRun> {
   const idRole: Role = o.values === 'requester' ? 'responder' : 'requester';
-  const spec: PsiJobSpec = { jobId: 'sum-job', buckets: o.buckets, keyColumns: 1, terms: { reveal: o.reveal }, sum: { values: o.values, minCohort: o.minCohort ?? 0 } };
+  const spec: PsiJobSpec = { jobId: 'sum-job', buckets: o.buckets, keyColumns: 1, terms: { reveal: o.reveal }, sum: { values: o.values, minCohort: o.minCohort ?? 0, ...(o.epsilon ? { dpEpsilon: o.epsilon } : {}) } };
   const ident = (role: Role) => (role === 'requester' ? { identity: pharma, peerPublicKey: hospital.publicKey } : { identity: hospital, peerPublicKey: pharma.publicKey });
   const [a, b] = createMemoryTransportPair();
   const [job] = await Promise.all([
@@ -53,10 +54,10 @@ async function runJob(o: { values: Role; reveal: 'both' | 'requester'; minCohort
   const all = aggregateValueRows(vIds.map((k) => normalizeKey([k])), vRows, COLUMNS);
   const columns: readonly ColumnSpec[] = all.columns;
   const idReceives = spec.terms.reveal === 'both' || idRole === 'requester';
-  const plainBits = choosePlainBits(columns, all.keys.length, undefined);
+  const plainBits = choosePlainBits(columns, all.keys.length, o.epsilon);
   const t = await psiSumJobModulus(plainBits);
   const seed = crypto.getRandomValues(new Uint8Array(32));
-  const offsets = drawJobOffsets(columns, { idHolderReceives: idReceives });
+  const offsets = drawJobOffsets(columns, { idHolderReceives: idReceives, ...(o.epsilon ? { epsilon: o.epsilon } : {}) });
 
   const parts: PsiSumBucketPart[] = [];
   const trueSums: bigint[][] = [];
@@ -81,7 +82,7 @@ async function runJob(o: { values: Role; reveal: 'both' | 'requester'; minCohort
     const [x, y] = createMemoryTransportPair();
     const mine = (role: Role) => (role === o.values ? vArgs : iArgs);
     const [req, res] = await Promise.all([
-      runPsiSum({ role: 'requester', transport: x, ...ident('requester'), ...mine('requester'), jobBucket: binding, terms: { reveal: o.reveal, minCohort: o.minCohort ?? 0 } }),
+      runPsiSum({ role: 'requester', transport: x, ...ident('requester'), ...mine('requester'), jobBucket: binding, terms: { reveal: o.reveal, minCohort: o.minCohort ?? 0, ...(o.epsilon ? { dpEpsilon: o.epsilon } : {}) } }),
       runPsiSum({ role: 'responder', transport: y, ...ident('responder'), ...mine('responder'), jobBucket: binding }),
     ]);
     const idResult: RunPsiSumResult = idRole === 'requester' ? req : res;
@@ -129,12 +130,29 @@ async function single(values: Role, reveal: 'both' | 'requester'): Promise<{ id:
   return values === 'requester' ? { v: req, id: res } : { id: req, v: res };
 }
 
+const abs = (x: bigint) => (x < 0n ? -x : x);
+
 function ok(x: PsiSumJobOutcome | Error): PsiSumJobOutcome {
   if (x instanceof Error) throw x;
   return x;
 }
 
 describe('psi-sum jobs (SDK)', () => {
+  it('DP: noise is added once to the released totals (within its bound), and both receipts record it', async () => {
+    const [job, one] = await Promise.all([runJob({ values: 'responder', reveal: 'both', buckets: 3, epsilon: '1' }), single('responder', 'both')]);
+    const id = ok(job.id);
+    const v = ok(job.v);
+    expect(id.intersectionSize).toBe(35); // I: exact
+    const each = epsilonEach('1', 2);
+    const cost = (s: Record<string, string>) => BigInt(s['cost']!.replace('.', ''));
+    const bound = 10000000n; // 100000.00 scaled
+    // I: the total + V's noise (one draw); V: + I's noise as well.
+    expect(abs(cost(id.sums!) - cost(one.id.sums!))).toBeLessThanOrEqual(discreteLaplaceBound(each, bound));
+    expect(abs(cost(v.sums!) - cost(one.id.sums!))).toBeLessThanOrEqual(2n * discreteLaplaceBound(each, bound));
+    expect(abs(BigInt(v.intersectionSize! - 35))).toBeLessThanOrEqual(discreteLaplaceBound(each, 1n));
+    for (const side of [id, v]) expect(side.receipt.body.guardrails).toEqual([{ rule: 'dp-noise', outcome: 'applied', detail: 'epsilon=1' }]);
+  }, 120_000);
+
   it('B = 5, reveal both: totals equal one run; every value I decrypts per bucket is masked; only their sum is the total', async () => {
     const [job, one] = await Promise.all([runJob({ values: 'responder', reveal: 'both', buckets: 5 }), single('responder', 'both')]);
     const id = ok(job.id);

@@ -47,6 +47,11 @@ function modT(v: bigint, t: bigint): bigint {
   return r < 0n ? r + t : r;
 }
 
+/** [0, t) → (−t/2, t/2]. */
+function centre(v: bigint, t: bigint): bigint {
+  return v > t / 2n ? v - t : v;
+}
+
 /**
  * V's mask shares of one bucket, per column, in [0, t): r_b = PRF(seed, b) for b < B − 1 and
  * r_{B−1} = offset − Σ_{b<B−1} r_b, so that the shares of the job add up to `offset` (mod t).
@@ -135,7 +140,7 @@ export function psiSumJobTotals(t: bigint, parts: readonly PsiSumBucketPart[]): 
     valid &&= p.valid;
     p.masked.forEach((v, c) => (acc[c] = (acc[c]! + v) % t));
   }
-  return { count, sums: acc.map((v) => (v > t / 2n ? v - t : v)), valid };
+  return { count, sums: acc.map((v) => centre(v, t)), valid };
 }
 
 function encodeTotals(m: { withheld: boolean; count?: bigint; sums?: readonly bigint[] }): Uint8Array {
@@ -263,10 +268,7 @@ export async function closePsiSumJob(options: ClosePsiSumJobOptions): Promise<Ps
         const slack = eps === undefined ? 0n : discreteLaplaceBound(eps, 1n);
         if (m.count < -slack || m.count > BigInt(maxCount) + slack) throw new MalformedMessageError('malformed message: implausible count');
         // When I is not a recipient the shares added up to V's uniform offset: V removes it.
-        const sums = m.sums!.map((v, c) => (toId ? v : (() => {
-          const r = modT(v - options.offsets![c]!, t);
-          return r > t / 2n ? r - t : r;
-        })()));
+        const sums = m.sums!.map((v, c) => (toId ? v : centre(modT(v - options.offsets![c]!, t), t)));
         state.intersectionSize = Number(m.count);
         Object.assign(state, formatSums(columns, sums, m.count));
         outputSize = Math.max(0, Math.min(Number(m.count), maxCount));

@@ -581,7 +581,8 @@ export function createPsiSumValueHolder(args: Omit<PsiSumPartyArgs, 'transport'>
       // from I, which removes nothing), a uniform r0 when I is not (I then learns nothing at all).
       // In a job's bucket r0 is V's share of the job's zero-sum mask (never removed by V: the
       // shares of all buckets add up to 0, or to V's DP noise, mod t).
-      const r0 = o.revealToIdHolder ? undefined : jobShare !== undefined ? jobShare.mask!.map((r) => he.mod(r)) : he.randomModT(C);
+      if (jobShare !== undefined && jobShare.mask!.some((r) => r >= he.t)) throw new RangeError('jobShare.mask must hold values of [0, t)');
+      const r0 = o.revealToIdHolder ? undefined : jobShare !== undefined ? [...jobShare.mask!] : he.randomModT(C);
       const constants = input.columns.map((col, c) => (r0 ? r0[c]! : eps === undefined ? 0n : noise(eps, col.bound)));
       const out: Uint8Array[] = [];
       for (let c = 0; c < C; c++) {

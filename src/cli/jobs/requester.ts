@@ -24,7 +24,7 @@ import { createReporter, type Reporter } from '../summary.js';
 import type { JobSubmitOptions } from './options.js';
 import { enqueueBuckets, failedTask, Queue, QUEUE_NAME, queueJobStatus, queueLabel, redisOptions, runInProcess, watchRedis, type BucketTask } from './queue.js';
 import { loadBucket, mergeOutput, runBucket, termsOfManifest } from './run-bucket.js';
-import { prepareSumColumns, sumCloseSide, sumManifestOf, sumTermsOf } from './sum-bucket.js';
+import { loadSumBucket, prepareSumColumns, runSumBucket, sumCloseSide, sumManifestOf, sumTermsOf } from './sum-bucket.js';
 import { closePsiSumJob, type PsiSumJobOutcome } from '../../session/run-psi-sum-job.js';
 import { checkDeclared, countRecords, jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
 
@@ -69,15 +69,17 @@ export async function runRequesterTask(state: BucketWorkerState, task: BucketTas
   const identity = await identities.get(m.identityDir)!;
   const base = m.connect[(task.bucket + attempt) % m.connect.length]!;
   const signal = AbortSignal.any([state.signal, AbortSignal.timeout(state.timeoutMs)]);
-  // psi-sum buckets read their keys (and values) in runSumBucket.
   const loaded = m.sum ? undefined : await loadBucket(m, task.workDir, task.bucket, signal);
+  const loadedSum = m.sum ? await loadSumBucket(m, task.workDir, task.bucket, signal) : undefined;
   const transport = await connectWebSocket(jobUrl(base, m.jobId, `bucket/${task.bucket}`), {
     limits: limits(state.timeoutMs),
     connectTimeoutMs: Math.min(30_000, state.timeoutMs),
     signal,
   });
   try {
-    return await runBucket({ workDir: task.workDir, identity, executor: state.executor, signal }, m, task.bucket, 'requester', transport, loaded);
+    const ctx = { workDir: task.workDir, identity, executor: state.executor, signal };
+    if (loadedSum) return await runSumBucket(ctx, m, task.bucket, 'requester', transport, loadedSum);
+    return await runBucket(ctx, m, task.bucket, 'requester', transport, loaded);
   } finally {
     await transport.close().catch(() => {});
   }

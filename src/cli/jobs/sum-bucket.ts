@@ -15,7 +15,7 @@ import { aggregateValueRows, type ValueColumnRequest } from '../../protocols/psi
 import type { Identity } from '../../session/identity.js';
 import type { PsiSumJobTerms } from '../../session/run-job.js';
 import { drawJobOffsets, jobMaskShares, psiSumJobModulus, psiSumJobTotals, type ClosePsiSumJobOptions } from '../../session/run-psi-sum-job.js';
-import { runPsiSum } from '../../session/run-psi-sum.js';
+import { runPsiSum, type RunPsiSumOptions } from '../../session/run-psi-sum.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { fromBase64, fromHex } from '../../utils/bytes.js';
 import { scanCsv } from '../../sources/csv-scan.js';
@@ -138,6 +138,37 @@ export interface SumBucketContext {
   signal?: AbortSignal;
 }
 
+/** A psi-sum bucket's rows, read (and the value holder's share computed) before connecting. */
+export interface LoadedSumBucket {
+  records: string[][];
+  side: Pick<RunPsiSumOptions, 'values' | 'jobShare'>;
+}
+
+/**
+ * Reads bucket `b` for a psi-sum session: the keys (and, for the value holder, its values with the
+ * job's columns and its mask share). The requester does it before it connects, as for PSI buckets.
+ *
+ * @example
+ * ```ts
+ * const loaded = await loadSumBucket(manifest, workDir, 7);
+ * ```
+ */
+export async function loadSumBucket(m: JobManifest, workDir: string, b: number, signal?: AbortSignal): Promise<LoadedSumBucket> {
+  const s = m.sum!;
+  if (s.holder === 'ids') return { records: (await bucketKeys(m, workDir, b, signal))?.fields ?? [], side: { jobShare: {} } };
+  const rows = m.bucketRows[b] === 0 ? { keys: [], values: [] } : await readValueBucket(jobPaths(workDir, m.jobId).bucketCsv(b), m, s.valueColumns, signal);
+  const columns = columnsOf(s.columns!);
+  const t = await psiSumJobModulus(s.plainBits!);
+  const mask = jobMaskShares({ seed: fromHex(s.maskSeed!), t, buckets: m.buckets, bucket: b, offsets: s.offsets!.map(BigInt) });
+  return {
+    records: rows.keys,
+    side: {
+      values: { columns: columns.map((c) => ({ name: c.name, decimals: c.decimals, bound: formatFixedPoint(c.bound, c.decimals) })), rows: rows.values },
+      jobShare: { plainBits: s.plainBits!, mask },
+    },
+  };
+}
+
 /**
  * Runs bucket `b` of a psi-sum job: a full `runPsiSum` session bound to the job, in which nobody
  * receives a result (the value holder masks with its share; the ID holder keeps the masked
@@ -148,27 +179,17 @@ export interface SumBucketContext {
  * const r = await runSumBucket(ctx, manifest, 7, 'requester', transport);
  * ```
  */
-export async function runSumBucket(ctx: SumBucketContext, m: JobManifest, b: number, role: 'requester' | 'responder', transport: FrameTransport): Promise<BucketResult> {
+export async function runSumBucket(
+  ctx: SumBucketContext,
+  m: JobManifest,
+  b: number,
+  role: 'requester' | 'responder',
+  transport: FrameTransport,
+  loaded?: LoadedSumBucket,
+): Promise<BucketResult> {
   const t0 = performance.now();
   const s = m.sum!;
-  const path = jobPaths(ctx.workDir, m.jobId).bucketCsv(b);
-  const empty = m.bucketRows[b] === 0;
-  let records: string[][] = [];
-  let side;
-  if (s.holder === 'values') {
-    const rows = empty ? { keys: [], values: [] } : await readValueBucket(path, m, s.valueColumns, ctx.signal);
-    records = rows.keys;
-    const columns = columnsOf(s.columns!);
-    const t = await psiSumJobModulus(s.plainBits!);
-    const mask = jobMaskShares({ seed: fromHex(s.maskSeed!), t, buckets: m.buckets, bucket: b, offsets: s.offsets!.map(BigInt) });
-    side = {
-      values: { columns: columns.map((c) => ({ name: c.name, decimals: c.decimals, bound: formatFixedPoint(c.bound, c.decimals) })), rows: rows.values },
-      jobShare: { plainBits: s.plainBits!, mask },
-    };
-  } else {
-    records = (await bucketKeys(m, ctx.workDir, b, ctx.signal))?.fields ?? [];
-    side = { jobShare: {} };
-  }
+  const { records, side } = loaded ?? (await loadSumBucket(m, ctx.workDir, b, ctx.signal));
   const common = {
     records,
     keySchema: { columns: m.keyColumns },

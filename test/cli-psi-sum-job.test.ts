@@ -180,6 +180,12 @@ describe('psi-sum jobs (dataport job)', () => {
     const q = await runCli(['job', 'submit', '--connect', 'ws://127.0.0.1:1', ...common('pharma'), '--buckets', '2', '--work-dir', p('x'), '--job-id', 'x', '--output', p('x.csv'), '--min-cohort', '3']);
     expect(q.code).toBe(1);
     expectOneLineError(q.stderr, /option --min-cohort applies to psi-sum jobs/);
+    const c = await runCli(['job', 'submit', '--connect', 'ws://127.0.0.1:1', ...common('hospital'), '--buckets', '2', '--work-dir', p('x'), '--job-id', 'x', '--count-only']);
+    expect(c.code).toBe(1);
+    expectOneLineError(c.stderr, /option --count-only applies to psi jobs, not to psi-sum jobs/);
+    const d = await runCli(['job', 'submit', '--connect', 'ws://127.0.0.1:1', '--identity', p('hospital'), '--peer-key', p('pharma/identity.pub'), '--input', 'postgres://h@127.0.0.1:1/his', '--query', 'SELECT patient_id, cost_yuan FROM t', '--key', 'patient_id', '--values', 'cost_yuan', '--buckets', '2', '--work-dir', p('x'), '--job-id', 'x']);
+    expect(d.code).toBe(1);
+    expectOneLineError(d.stderr, /a psi-sum job reads its value columns from a CSV --input/);
   });
 });
 

@@ -23,6 +23,7 @@ import {
 import type { ProgressOptions } from '../progress.js';
 import { DEFAULT_QUEUE_TIMEOUT_MS, redisOptions } from './queue.js';
 import { checkInputOptions, isDatabaseOutput } from '../record-input.js';
+import { databaseKindOf } from '../../sources/db-url.js';
 import { parsePsiTermsOptions, PSI_TERMS_HELP, PSI_TERMS_OPTION_SPECS, type PsiCliOptions } from '../psi-options.js';
 import { FILE_MESSAGES, JOB_MESSAGES as M, OPTION_MESSAGES, PSI_MESSAGES, PSI_SUM_MESSAGES } from '../messages.js';
 import { parseValueOptions, VALUE_OPTION_SPECS, type ValueOptions } from '../value-options.js';
@@ -225,6 +226,11 @@ function common(values: Record<string, unknown>): Common {
   const protocol = choiceOption(v, 'protocol', ['psi', 'psi-sum'] as const, sum.valueColumns.length > 0 ? 'psi-sum' : 'psi');
   if (protocol === 'psi-sum') {
     for (const c of sum.valueColumns) if (o.keyColumns.includes(c)) throw new InputError(PSI_SUM_MESSAGES.keyAndValue(c));
+    for (const flag of ['count-only', 'truncate', 'suite'] as const) {
+      if (v[flag] !== undefined) throw new InputError(M.sumPsiOptionOnly(flag));
+    }
+    // The value holder's bucket files carry its value columns; a database input's carry only keys.
+    if (sum.valueColumns.length > 0 && databaseKindOf(o.input) !== undefined) throw new InputError(M.sumValuesFromDatabase());
     o.sum = sum;
   } else {
     for (const flag of ['values', 'decimals', 'bound', 'min-cohort', 'dp-epsilon'] as const) {

@@ -15,6 +15,7 @@ import type { CryptoExecutor } from '../../protocols/executor.js';
 import { closePsiJob, openPsiJob, type PsiJobSpec } from '../../session/run-job.js';
 import type { Identity } from '../../session/identity.js';
 import { connectWebSocket } from '../../transport/websocket-node.js';
+import type { FrameTransport } from '../../transport/types.js';
 import { toBase64 } from '../../utils/bytes.js';
 import { loadIdentity } from '../identity-files.js';
 import { termsOf } from '../psi-session.js';
@@ -31,6 +32,11 @@ import { checkDeclared, countRecords, jobPaths, makeJobDir, partitionInput, read
 /** URL of a job session at a responder: `ws://HOST:PORT/job/<id>/open|close|bucket/<b>`. */
 export function jobUrl(base: string, jobId: string, what: string): string {
   return `${base}/job/${encodeURIComponent(jobId)}/${what}`;
+}
+
+/** Connects to one of the responder's job sessions (`open`, `close` or `bucket/<b>`) at `base`. */
+function connectJob(base: string, jobId: string, what: string, timeoutMs: number, signal: AbortSignal): Promise<FrameTransport> {
+  return connectWebSocket(jobUrl(base, jobId, what), { limits: limits(timeoutMs), connectTimeoutMs: Math.min(30_000, timeoutMs), signal });
 }
 
 function limits(timeoutMs: number) {
@@ -71,11 +77,7 @@ export async function runRequesterTask(state: BucketWorkerState, task: BucketTas
   const signal = AbortSignal.any([state.signal, AbortSignal.timeout(state.timeoutMs)]);
   const loaded = m.sum ? undefined : await loadBucket(m, task.workDir, task.bucket, signal);
   const loadedSum = m.sum ? await loadSumBucket(m, task.workDir, task.bucket, signal) : undefined;
-  const transport = await connectWebSocket(jobUrl(base, m.jobId, `bucket/${task.bucket}`), {
-    limits: limits(state.timeoutMs),
-    connectTimeoutMs: Math.min(30_000, state.timeoutMs),
-    signal,
-  });
+  const transport = await connectJob(base, m.jobId, `bucket/${task.bucket}`, state.timeoutMs, signal);
   try {
     const ctx = { workDir: task.workDir, identity, executor: state.executor, signal };
     if (loadedSum) return await runSumBucket(ctx, m, task.bucket, 'requester', transport, loadedSum);
@@ -140,11 +142,7 @@ async function openJob(ctx: SubmitContext, held: BudgetHook[]): Promise<JobManif
   // knows only the responder's minimum, 0, when it checks).
   const budget = ctx.ledger && ctx.budget ? budgetCheck(ctx.ledger, ctx.budget, 'requester', declared) : undefined;
   if (budget) held.push(budget);
-  const transport = await connectWebSocket(jobUrl(opts.connect[0]!, opts.jobId, 'open'), {
-    limits: limits(opts.timeoutMs),
-    connectTimeoutMs: Math.min(30_000, opts.timeoutMs),
-    signal: ctx.signal,
-  });
+  const transport = await connectJob(opts.connect[0]!, opts.jobId, 'open', opts.timeoutMs, ctx.signal);
   let job;
   try {
     ctx.progress.phase('opening job (responder partitions)', 1, 'sessions');
@@ -254,11 +252,7 @@ async function waitForQueue(ctx: SubmitContext, m: JobManifest, pending: number[
 
 async function closeJob(ctx: SubmitContext, m: JobManifest, distinctKeys: number, intersectionSize: number): Promise<UsageReceipt> {
   const { opts } = ctx;
-  const transport = await connectWebSocket(jobUrl(opts.connect[0]!, m.jobId, 'close'), {
-    limits: limits(opts.timeoutMs),
-    connectTimeoutMs: Math.min(30_000, opts.timeoutMs),
-    signal: ctx.signal,
-  });
+  const transport = await connectJob(opts.connect[0]!, m.jobId, 'close', opts.timeoutMs, ctx.signal);
   try {
     return await closePsiJob({
       role: 'requester',
@@ -280,11 +274,7 @@ async function closeJob(ctx: SubmitContext, m: JobManifest, distinctKeys: number
 async function closeSumJob(ctx: SubmitContext, m: JobManifest, results: readonly BucketResult[]): Promise<PsiSumJobOutcome> {
   const { opts } = ctx;
   const side = await sumCloseSide(m, results);
-  const transport = await connectWebSocket(jobUrl(opts.connect[0]!, m.jobId, 'close'), {
-    limits: limits(opts.timeoutMs),
-    connectTimeoutMs: Math.min(30_000, opts.timeoutMs),
-    signal: ctx.signal,
-  });
+  const transport = await connectJob(opts.connect[0]!, m.jobId, 'close', opts.timeoutMs, ctx.signal);
   try {
     return await closePsiSumJob({
       role: 'requester',

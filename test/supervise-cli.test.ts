@@ -175,6 +175,47 @@ describe('psi --listen --refusal-log', () => {
   });
 });
 
+describe('job serve and product serve --refusal-log', () => {
+  it('each writes a refused connection to its log', async () => {
+    const f = await ledger(async () => {});
+    const root = join(f.dir, '..');
+    writeIdentityDir(join(root, 'h'));
+    writeIdentityDir(join(root, 'p'));
+    const input = join(root, 'ids.csv');
+    writeFileSync(input, 'id\na\nb\n');
+    const pub = await runCli(['product', 'publish', '--input', input, '--key', 'id', '--identity', join(root, 'h'), '--out', join(root, 'product'), '--workers', '0']);
+    expect(pub.code, pub.stderr).toBe(0);
+    const listeners = {
+      job: ['job', 'serve', '--listen', '127.0.0.1:0', '--input', input, '--key', 'id', '--identity', join(root, 'h'), '--peer-key', join(root, 'p', 'identity.pub'), '--work-dir', join(root, 'work')],
+      product: ['product', 'serve', '--listen', '127.0.0.1:0', '--product', join(root, 'product'), '--identity', join(root, 'h'), '--allow-any-peer', '--ledger', join(root, 'holder-ledger')],
+    };
+    for (const [name, args] of Object.entries(listeners)) {
+      const log = join(root, `${name}-refused.jsonl`);
+      const p = startCli([...args, '--refusal-log', log], { watchdogMs: 60_000 });
+      const url = await p.listening();
+      const ws = new WebSocket(url.replace(/\/$/, '') + (name === 'job' ? '/job/x/open' : '/'));
+      ws.on('error', () => {});
+      await new Promise<void>((resolve) => {
+        ws.once('open', () => ws.send(Buffer.from([0xde, 0xad, 0xbe, 0xef])));
+        ws.once('close', () => resolve());
+      });
+      await new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (/rejected connection from/.test(p.stderr())) resolve();
+        };
+        p.child.stderr!.on('data', check);
+        p.child.once('close', () => reject(new Error(p.stderr())));
+        check();
+      });
+      p.child.kill('SIGINT');
+      await p.done;
+      const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines, name).toHaveLength(1);
+      expect(lines[0]!['address']).toContain('127.0.0.1');
+    }
+  });
+});
+
 /** Appends one run with `peer` to the fixture's ledger (reopened by its owner, as a listener would). */
 async function fixtureLedgerAppend(f: Awaited<ReturnType<typeof fixtureLedger>>, peer: ReturnType<typeof generateIdentity>): Promise<void> {
   const { signReceiptBody } = await import('../src/ledger/receipt.js');

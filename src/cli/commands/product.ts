@@ -35,7 +35,7 @@ import { loadIdentity, loadNamedKeys, loadPeerKey } from '../identity-files.js';
 import { keyBytes, readInputKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
 import { checkInputOptions, openInput } from '../record-input.js';
 import { keySketchHook, loadBudgetPolicy, loadPriceSchedule, openCliLedger, recordReceipt } from '../ledger-wiring.js';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, serveListener } from '../listen-loop.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, serveListener, setRefusalLog } from '../listen-loop.js';
 import { outputExistsMessage, PRODUCT_ERROR_HINTS, PRODUCT_MESSAGES, PSI_MESSAGES, SESSION_MESSAGES, sessionTimedOutMessage } from '../messages.js';
 import { createFileProductCacheStore, loadProductHolder, readHolderChunks, readHolderManifest, readOprfKey, writeProductVersion } from '../product-files.js';
 import { createProgress, progressHook, type Progress } from '../progress.js';
@@ -88,6 +88,8 @@ options:
   --purpose TEXT         purpose / authorisation reference (recorded in both ledgers)
   --output FILE          rows of --input whose key is in the index (query); --force to replace
   --workers N            worker threads for publish / update (default: cores; 0 = inline)
+  --refusal-log FILE     (serve) also append each refused connection to FILE as a JSON line
+                         (for dataport supervise --listener-log)
   --timeout SECONDS      per session (default ${DEFAULT_LISTEN_TIMEOUT_MS / 1000})
   --json                 one-line JSON summary as the last line of stdout
 ${progressHelp()}
@@ -108,6 +110,7 @@ const SPEC = {
   listen: { type: 'string' },
   'peer-keys': { type: 'string' },
   'allow-any-peer': { type: 'boolean' },
+  'refusal-log': { type: 'string' },
   ledger: { type: 'string' },
   budget: { type: 'string' },
   'price-schedule': { type: 'string' },
@@ -130,7 +133,7 @@ type Values = ReturnType<typeof parseCommandArgs>['values'];
 const ALLOWED: Record<string, readonly string[]> = {
   publish: ['input', 'query', 'key', 'identity', 'out', 'version-note', 'workers'],
   update: ['product', 'identity', 'add', 'remove', 'key', 'version-note', 'workers'],
-  serve: ['listen', 'product', 'identity', 'peer-keys', 'allow-any-peer', 'ledger', 'budget', 'price-schedule', 'timeout', 'workers'],
+  serve: ['listen', 'product', 'identity', 'peer-keys', 'allow-any-peer', 'ledger', 'budget', 'price-schedule', 'timeout', 'workers', 'refusal-log'],
   fetch: ['connect', 'identity', 'peer-key', 'cache', 'product-id', 'purpose', 'ledger', 'timeout'],
   query: ['connect', 'identity', 'peer-key', 'cache', 'input', 'query', 'key', 'output', 'force', 'purpose', 'ledger', 'timeout'],
 };
@@ -278,6 +281,7 @@ async function serve(values: Values, reporter: Reporter): Promise<number> {
   const anyPeer = values['allow-any-peer'] === true;
   if ((peerKeysDir === undefined) === !anyPeer) throw new InputError(PRODUCT_MESSAGES.peerKeysOrAny());
   const timeoutMs = secondsOption(values, 'timeout', DEFAULT_LISTEN_TIMEOUT_MS);
+  setRefusalLog(stringOption(values, 'refusal-log'));
   const schedulePath = stringOption(values, 'price-schedule');
   // Fetches are sessions too (recorded, and billed if the schedule says so): both must be priced.
   const schedule = schedulePath !== undefined ? await loadPriceSchedule(schedulePath, PRODUCT_PROTOCOLS.query) : undefined;

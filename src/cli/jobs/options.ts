@@ -26,6 +26,7 @@ import { checkInputOptions, isDatabaseOutput } from '../record-input.js';
 import { databaseKindOf } from '../../sources/db-url.js';
 import { parsePsiTermsOptions, PSI_TERMS_HELP, PSI_TERMS_OPTION_SPECS, type PsiCliOptions } from '../psi-options.js';
 import { FILE_MESSAGES, JOB_MESSAGES as M, OPTION_MESSAGES, PSI_MESSAGES, PSI_SUM_MESSAGES } from '../messages.js';
+import { setRefusalLog } from '../listen-loop.js';
 import { parseValueOptions, VALUE_OPTION_SPECS, type ValueOptions } from '../value-options.js';
 
 /**
@@ -83,6 +84,8 @@ ${PSI_TERMS_HELP}
   --concurrency N           bucket sessions at once in this process (default ${DEFAULT_JOB_CONCURRENCY})
   --timeout SECONDS         limit of each bucket session (default ${DEFAULT_BUCKET_TIMEOUT_MS / 1000})
   --handshake-timeout SECONDS  (serve) time a connection has to authenticate (default ${JOB_HANDSHAKE_TIMEOUT_MS / 1000})
+  --refusal-log FILE        (serve) also append each refused connection to FILE as a JSON line
+                            (for dataport supervise --listener-log)
   --purpose TEXT            purpose / authorisation reference, in the job's terms and receipt
   --price-schedule FILE     bill the job receipt with this schedule (needs --ledger)
   --budget FILE             query budget checked once per job, when it opens, with the records
@@ -248,8 +251,9 @@ function common(values: Record<string, unknown>): Common {
  * ```
  */
 export function parseJobServeOptions(argv: readonly string[]): JobServeOptions | undefined {
-  const { values } = parseCommandArgs('job serve', argv, { ...COMMON_SPEC, listen: { type: 'string' }, 'handshake-timeout': { type: 'string' } });
+  const { values } = parseCommandArgs('job serve', argv, { ...COMMON_SPEC, listen: { type: 'string' }, 'handshake-timeout': { type: 'string' }, 'refusal-log': { type: 'string' } });
   if (values.help) return undefined;
+  setRefusalLog(stringOption(values, 'refusal-log'));
   const o: JobServeOptions = {
     ...common(values),
     listen: parseHostPort(stringOption(values, 'listen', true), 'listen'),

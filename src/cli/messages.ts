@@ -191,6 +191,11 @@ export const PSI_MESSAGES = {
   payloadTooLarge: (detail: string) => `--payload: ${detail}; raise --payload-max-bytes on both sides or shorten the values`,
   payloadDelivered: (records: number, columns: string) => `payload: ${records} records of ${columns} delivered`,
   payloadSealed: (records: number, columns: string) => `payload: ${columns} of ${records} records sealed for the requester (only matched ones can be opened)`,
+  payloadToleranceAlone: () => 'option --payload-tolerance applies only with --payload or --accept-payload',
+  payloadUnmarked: (columns: string) =>
+    `--payload ${columns} is delivered unmarked (no --payload-tolerance): a leaked copy cannot be traced to its recipient (docs/trace.md)`,
+  payloadReleaseRecorded: (releaseId: string, marked: number, index: number, dir: string) =>
+    `payload fingerprinted for the requester (release ${releaseId}, ${marked} marked cells); release entry ${index} appended to ${dir}`,
   payloadNotWritten: () => '--accept-payload: the delivered payload is written only with --output (add it to keep the values)',
   interopBanner: () =>
     '\n*** WARNING: --insecure-interop: NO AUTHENTICATION, NO SESSION BINDING, NO RECEIPT. ***\n' +
@@ -449,10 +454,10 @@ export const PRODUCT_ERROR_HINTS: Readonly<Partial<Record<string, string>>> = {
 
 /** `dataport release` and `dataport trace` (fingerprinted releases; docs/trace.md). */
 export const TRACE_MESSAGES = {
-  badTolerance: (item: string, problem: string) => `--tolerance ${item}: ${problem}`,
-  toleranceNotReleased: (column: string) => `--tolerance ${column}: not one of the --columns`,
-  toleranceOnKey: (column: string) => `--tolerance ${column}: is a --key column (keys are never changed)`,
-  noTolerance: () => '--tolerance: give COL=TOL for at least one of the --columns (only those carry the fingerprint)',
+  badTolerance: (item: string, problem: string, flag = 'tolerance') => `--${flag} ${item}: ${problem}`,
+  toleranceNotReleased: (column: string, flag = 'tolerance', columns = 'columns') => `--${flag} ${column}: not one of the --${columns}`,
+  toleranceOnKey: (column: string, flag = 'tolerance') => `--${flag} ${column}: is a --key column (keys are never changed)`,
+  noTolerance: (flag = 'tolerance', columns = 'columns') => `--${flag}: give COL=TOL for at least one of the --${columns} (only those carry the fingerprint)`,
   keyInColumns: (column: string) => `--columns ${column}: is a --key column (the key columns are always delivered first)`,
   tooManyRows: (file: string, max: number) => `${file}: more than ${max} data rows`,
   released: (rows: number, marked: number, out: string, releaseId: string, index: number, dir: string) =>

@@ -5,6 +5,7 @@
  */
 import { InputError, LimitExceededError } from '../errors.js';
 import { dedupeRecords, encodePayloadPlaintexts, normalizeKey } from '../protocols/psi/index.js';
+import { worstCasePayloadRows } from '../session/payload-release.js';
 import { keyId, type KeyInput } from './key-input.js';
 import { PSI_MESSAGES as P } from './messages.js';
 import type { InputReader } from './record-input.js';
@@ -13,6 +14,8 @@ import type { InputReader } from './record-input.js';
 export interface PayloadInput {
   columns: string[];
   maxBytes: number;
+  /** `--payload-tolerance`: the columns fingerprinted for each recipient (empty: unmarked). */
+  tolerance: Record<string, string>;
   /** Key fields per data row. */
   records: string[][];
   /** Payload values per data row. */
@@ -23,7 +26,8 @@ export interface PayloadInput {
 
 /**
  * Reads the payload columns of every row of `reader` and checks that every key's payload fits
- * `maxBytes` (`InputError` naming the row otherwise).
+ * `maxBytes` (`InputError` naming the row otherwise), in the longest form fingerprinting by
+ * `tolerance` can give it.
  * @example
  * ```ts
  * const payload = await readPayloadInput(reader, input, ['resident_id'], ['ward', 'cost'], 256, signal);
@@ -36,6 +40,7 @@ export async function readPayloadInput(
   columns: readonly string[],
   maxBytes: number,
   signal?: AbortSignal,
+  tolerance: Record<string, string> = {},
 ): Promise<PayloadInput> {
   const k = keyColumns.length;
   const records: string[][] = [];
@@ -53,10 +58,10 @@ export async function readPayloadInput(
   const keys = records.map((r) => normalizeKey(r));
   const keyIndexOfRecord = Int32Array.from(keys, (key) => (key === undefined ? -1 : (index.get(keyId(key)) ?? -1)));
   try {
-    encodePayloadPlaintexts(dedupeRecords(keys), rows, columns.length, maxBytes);
+    encodePayloadPlaintexts(dedupeRecords(keys), worstCasePayloadRows(rows, columns, tolerance), columns.length, maxBytes);
   } catch (e) {
     if (e instanceof LimitExceededError) throw new InputError(P.payloadTooLarge(e.message));
     throw e;
   }
-  return { columns: [...columns], maxBytes, records, rows, keyIndexOfRecord };
+  return { columns: [...columns], maxBytes, tolerance: { ...tolerance }, records, rows, keyIndexOfRecord };
 }

@@ -20,9 +20,11 @@ import {
   progressOption,
   purposeOption,
   secondsOption,
+  stringListOption,
   stringOption,
   type HostPort,
 } from './args.js';
+import { parseToleranceOption } from './commands/release.js';
 import { FILE_MESSAGES, OPTION_MESSAGES as M, PSI_MESSAGES as P } from './messages.js';
 import type { ProgressOptions } from './progress.js';
 import { checkInputOptions, checkOutputOptions } from './record-input.js';
@@ -82,6 +84,8 @@ export interface PsiCliOptions {
   acceptPayload?: string[];
   /** `--payload-max-bytes N`: bytes every key's payload is padded to (default 256). */
   payloadMaxBytes: number;
+  /** `--payload-tolerance COL=TOL,…`: payload columns fingerprinted for the recipient (both sides state it). */
+  payloadTolerance?: Record<string, string>;
 }
 
 /** Default `--timeout`: the one default of every listener (listen-loop.ts). */
@@ -181,6 +185,14 @@ payload (the listener delivers columns of its matched records; docs/psi-payload.
   --payload-max-bytes N   bytes every key's payload is padded to (default ${DEFAULT_PAYLOAD_MAX_BYTES}; both sides
                           the same): 2 + (2 + UTF-8 bytes) per value of every row of the key;
                           the listener refuses a longer key, naming its row, before listening
+  --payload-tolerance COL=TOL[,COL=TOL...]
+                          fingerprint these payload columns for the requester (docs/trace.md):
+                          a decimal step for numbers (cost_yuan=0.01) or days for dates
+                          (visit_date=1d); each value moves by at most TOL. Both sides give the
+                          same (the requester accepts the marking by stating it; refused
+                          otherwise). The listener needs --ledger: every session's release is
+                          recorded there for 'dataport trace'. Without it the payload is
+                          delivered unmarked (untraceable; the listener warns)
 
 running:
   --keep-serving          listener: serve sessions until interrupted (default: exit after one)
@@ -260,6 +272,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
     payload: { type: 'string' },
     'accept-payload': { type: 'string' },
     'payload-max-bytes': { type: 'string' },
+    'payload-tolerance': { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return undefined;
@@ -331,6 +344,12 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
   if (opts.acceptPayload !== undefined && mode !== 'connect') throw new InputError(M.onlyWith('accept-payload', '--connect'));
   const payload = opts.payloadColumns ?? opts.acceptPayload;
   if (payload === undefined && values['payload-max-bytes'] !== undefined) throw new InputError(P.payloadMaxBytesAlone());
+  const toleranceItems = stringListOption(values, 'payload-tolerance');
+  if (toleranceItems.length > 0) {
+    if (payload === undefined) throw new InputError(P.payloadToleranceAlone());
+    opts.payloadTolerance = parseToleranceOption(toleranceItems, payload, opts.keyColumns, { tolerance: 'payload-tolerance', columns: payload === opts.payloadColumns ? 'payload' : 'accept-payload' });
+    if (mode === 'listen' && opts.ledgerDir === undefined && !opts.insecureInterop) throw new InputError(M.needsLedger('payload-tolerance'));
+  }
   if (payload !== undefined) {
     if (opts.countOnly) throw new InputError(P.payloadCountOnly());
     if (opts.payloadMaxBytes < 2 + 2 * payload.length) throw new InputError(P.payloadMaxBytesTooSmall(2 + 2 * payload.length));
@@ -368,6 +387,7 @@ export function parsePsiOptions(argv: readonly string[]): PsiCliOptions | undefi
       ['purpose', values.purpose !== undefined],
       ['payload', opts.payloadColumns !== undefined],
       ['accept-payload', opts.acceptPayload !== undefined],
+      ['payload-tolerance', opts.payloadTolerance !== undefined],
     ] as const) {
       if (given) throw new InputError(P.meaninglessInInterop(flag));
     }

@@ -18,6 +18,11 @@ import type { FrameTransport } from '../transport/types.js';
 import type { PsiContext, PsiRunOutcome } from './psi-context.js';
 import type { PsiCliOptions } from './psi-options.js';
 import { acceptOnlySchedule, budgetCheck, keySketchHook, noteAbortedRun, recordReceipt } from './ledger-wiring.js';
+import { releaseReceiptBody } from '../ledger/release-records.js';
+import { signOneSidedReceipt } from '../ledger/receipt.js';
+import { toHex } from '../utils/bytes.js';
+import { PSI_MESSAGES } from './messages.js';
+import type { PsiPayloadSpec } from '../session/run-psi.js';
 
 /** What the terms and the listener's policy depend on (`psi` and `job` alike). */
 export type PsiTermsOptions = Pick<PsiCliOptions, 'reveal' | 'countOnly' | 'truncate' | 'purpose'>;
@@ -61,6 +66,27 @@ export function policyOf(opts: PsiTermsOptions): SessionPolicy {
       if (t !== truncate) return `the listener runs with --truncate ${opts.truncate}, the request asks for ${t === 'none' ? 0 : t}`;
       if (opts.purpose !== '' && terms.purpose !== opts.purpose) return 'the purpose differs from the one the listener was started with';
       return undefined;
+    },
+  };
+}
+
+/**
+ * The listener's payload: with `--payload-tolerance`, each session's release (fingerprinted for
+ * its requester) is appended to the ledger as a release entry before any payload is sent
+ * (`--payload-tolerance` needs `--ledger`: psi-options.ts).
+ */
+function releaseSpec(ctx: PsiContext): PsiPayloadSpec {
+  const p = ctx.payload!;
+  const spec: PsiPayloadSpec = { columns: p.columns, rows: p.rows, maxBytes: p.maxBytes };
+  if (Object.keys(p.tolerance).length === 0) return spec;
+  const { ledger, identity } = ctx;
+  return {
+    ...spec,
+    tolerance: p.tolerance,
+    onRelease: async ({ record, marked, sessionId, purpose }) => {
+      const body = releaseReceiptBody(record, { owner: identity!.publicKey, sourceProtocol: 'ecdh-psi', purpose, runSessionId: sessionId });
+      const { index } = await ledger!.append(signOneSidedReceipt(identity!, body));
+      process.stderr.write(`${PSI_MESSAGES.payloadReleaseRecorded(toHex(record.releaseId), marked, index, ledger!.dir)}\n`);
     },
   };
 }
@@ -137,13 +163,15 @@ export async function runSessionPsi(
             ...common,
             role,
             terms: termsOf(opts),
-            ...(opts.acceptPayload !== undefined ? { payload: { columns: opts.acceptPayload, maxBytes: opts.payloadMaxBytes } } : {}),
+            ...(opts.acceptPayload !== undefined
+              ? { payload: { columns: opts.acceptPayload, maxBytes: opts.payloadMaxBytes, ...(opts.payloadTolerance ? { tolerance: opts.payloadTolerance } : {}) } }
+              : {}),
           })
         : await runPsi({
             ...common,
             role,
             policy: policyOf(opts),
-            ...(payloadIn !== undefined ? { payload: { columns: payloadIn.columns, rows: payloadIn.rows, maxBytes: payloadIn.maxBytes } } : {}),
+            ...(payloadIn !== undefined ? { payload: releaseSpec(ctx) } : {}),
           });
   } catch (err) {
     noteAbortedRun(err, last, appended);

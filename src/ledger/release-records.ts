@@ -39,7 +39,14 @@ export function isRunReceipt(receipt: UsageReceipt): boolean {
  */
 export function releaseReceiptBody(
   record: ReleaseRecord,
-  options: { owner: Uint8Array; sourceProtocol: string; purpose?: string; at?: number },
+  options: {
+    owner: Uint8Array;
+    sourceProtocol: string;
+    purpose?: string;
+    at?: number;
+    /** The session id of the run that delivered the release (option `session-id`: links it to the run's receipt). */
+    runSessionId?: Uint8Array;
+  },
 ): UsageReceiptBody {
   const at = options.at ?? Date.now();
   return {
@@ -62,6 +69,7 @@ export function releaseReceiptBody(
       'fingerprint-key-commit': toHex(record.keyCommit),
       'source-protocol': options.sourceProtocol,
       rows: String(record.rows),
+      ...(options.runSessionId !== undefined ? { 'session-id': toHex(options.runSessionId) } : {}),
     },
     purpose: options.purpose ?? '',
     inputSizes: {},

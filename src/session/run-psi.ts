@@ -13,7 +13,8 @@ import { dedupeRecordsAsync, normalizeKeysAsync, type DedupedRecords } from '../
 import { DEFAULT_MAX_PEER_SET_SIZE, type PsiProgress, type PsiProtocolOptions } from '../protocols/psi/party.js';
 import { checkPsiSuite, type PsiSuiteName } from '../protocols/psi/suite.js';
 import { encodePayloadPlaintexts } from '../protocols/psi/payload.js';
-import { buildPayloadRows } from './payload-release.js';
+import { buildPayloadRows, worstCasePayloadRows } from './payload-release.js';
+import { fingerprintSecretFromIdentity, type ReleaseRecord } from '../protocols/fingerprint/index.js';
 import { checkPayloadTerms, PAYLOAD_OPTIONS, PAYLOAD_TERMS_OPTIONS, payloadShapeOf, payloadTermsOptions, statedPayload, type PayloadShape } from './payload-terms.js';
 import { sanitizeText, type SessionTerms } from './messages.js';
 import { checkKeySchema, KEY_SCHEMA_OPTIONS, keySchemaOf, keySchemaTermsOptions, type KeySchema, type KeySchemaSpec } from './key-schema.js';
@@ -176,6 +177,20 @@ export interface PsiPayloadSpec {
    * responder refuses with `LimitExceededError` naming the record, before the session starts.
    */
   maxBytes?: number;
+  /**
+   * Columns fingerprinted for the recipient and how far their values may move (`{ cost: '0.01',
+   * visit_date: '1d' }`; docs/trace.md). In the signed terms: both parties must state the same (the
+   * requester accepts the marking by stating it). Responder: the marked release's longest form must
+   * fit `maxBytes` (checked before the session), and `onRelease` gets the release to record.
+   * Columns without a tolerance are delivered unmarked.
+   */
+  tolerance?: Readonly<Record<string, string>>;
+  /**
+   * Responder with a `tolerance`: called with the release (its ledger record and the number of
+   * marked cells) once the recipient is authenticated, before any payload is sent; a throw aborts
+   * the run. Record it (`releaseReceiptBody`): without the entry the release cannot be traced.
+   */
+  onRelease?: (release: { record: ReleaseRecord; marked: number; sessionId: Uint8Array; purpose: string }) => void | Promise<void>;
 }
 
 /** Options of {@link runPsi}. */
@@ -374,15 +389,19 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
   // PSI with payload: the shape each side states, checked before anything is sent.
   let payloadShape: PayloadShape | undefined;
   if (options.payload !== undefined) {
-    payloadShape = payloadShapeOf(options.payload as { columns?: unknown; maxBytes?: unknown });
+    payloadShape = payloadShapeOf(options.payload as { columns?: unknown; maxBytes?: unknown; tolerance?: unknown });
     if (role === 'requester') {
       if (options.terms?.countOnly) throw new TypeError('payload needs the matched records: not available with terms.countOnly');
       if ((options.terms?.purpose ?? '').trim() === '') throw new RangeError('payload needs terms.purpose (the purpose of the release)');
     } else {
       const pr = options.payload.rows;
       if (!Array.isArray(pr) || pr.length !== rows.length) throw new RangeError('payload.rows must have one row per record');
-      // Oversize rows are refused here, before the session starts (the release is built again for the recipient below).
-      encodePayloadPlaintexts(deduped, pr, payloadShape.columns.length, payloadShape.maxBytes);
+      // Oversize rows are refused here, before the session starts (the release is built again for
+      // the recipient below): with marked columns, their longest marked form must fit.
+      encodePayloadPlaintexts(deduped, worstCasePayloadRows(pr, payloadShape.columns, payloadShape.tolerance), payloadShape.columns.length, payloadShape.maxBytes);
+      if (Object.keys(payloadShape.tolerance).length > 0 && options.payload.onRelease === undefined) {
+        throw new TypeError('payload.onRelease is needed with payload.tolerance: a fingerprinted release must be recorded to be traced');
+      }
     }
   }
   let terms: SessionTerms | undefined;
@@ -449,13 +468,26 @@ export async function runPsi(options: RunPsiSessionOptions): Promise<RunPsiResul
     if (agreed !== undefined) {
       payload = { columns: agreed.columns.length, maxBytes: agreed.maxBytes };
       if (role === 'responder') {
-        const release = buildPayloadRows(options.payload!.rows!, {
-          columns: agreed.columns,
-          recipient: session.peerPublicKey,
-          purpose: session.terms.purpose,
-          sessionId: session.sessionId,
-        });
-        payload.plaintexts = encodePayloadPlaintexts(deduped, release, agreed.columns.length, agreed.maxBytes);
+        const marking = Object.keys(agreed.tolerance).length > 0;
+        const secret = marking ? fingerprintSecretFromIdentity(identity.secretKey) : undefined;
+        let built;
+        try {
+          built = buildPayloadRows(options.payload!.rows!, {
+            columns: agreed.columns,
+            recipient: session.peerPublicKey,
+            purpose: session.terms.purpose,
+            sessionId: session.sessionId,
+            tolerance: agreed.tolerance,
+            ...(schema.names !== undefined ? { keyColumns: schema.names } : {}),
+            keys: rows,
+            ...(secret !== undefined ? { secret } : {}),
+          });
+        } finally {
+          secret?.fill(0);
+        }
+        payload.plaintexts = encodePayloadPlaintexts(deduped, built.rows, agreed.columns.length, agreed.maxBytes);
+        // Recorded before any payload leaves: a delivered release always has its entry.
+        if (built.release !== undefined) await options.payload!.onRelease!({ ...built.release, sessionId: session.sessionId, purpose: session.terms.purpose });
       }
     }
 

@@ -407,11 +407,12 @@ export async function run(argv: string[]): Promise<number> {
   let payload: PayloadInput | undefined;
   if (opts.payloadColumns !== undefined) {
     try {
-      payload = await readPayloadInput(reader, input, opts.keyColumns, opts.payloadColumns, opts.payloadMaxBytes, cliSignal);
+      payload = await readPayloadInput(reader, input, opts.keyColumns, opts.payloadColumns, opts.payloadMaxBytes, cliSignal, opts.payloadTolerance);
     } catch (err) {
       await reader.close();
       throw err;
     }
+    if (opts.payloadTolerance === undefined) reporter.warn(M.payloadUnmarked(opts.payloadColumns.join(',')));
   }
 
   // The ledger is opened (and checked) before any peer is contacted: a broken ledger is found now,

@@ -71,24 +71,32 @@ function csvField(s: string): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** `--tolerance` values (comma lists, repeatable) as a column → tolerance map. */
-export function parseToleranceOption(items: readonly string[], columns: readonly string[], keys: readonly string[]): Record<string, string> {
+/**
+ * `--tolerance` values (comma lists, repeatable) as a column → tolerance map; `flags` names the
+ * options in messages (`dataport psi` uses `--payload-tolerance` over `--payload`).
+ */
+export function parseToleranceOption(
+  items: readonly string[],
+  columns: readonly string[],
+  keys: readonly string[],
+  flags: { tolerance: string; columns: string } = { tolerance: 'tolerance', columns: 'columns' },
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of items.flatMap((i) => i.split(','))) {
     const eq = item.lastIndexOf('=');
-    if (eq <= 0) throw new InputError(M.badTolerance(item, 'expected COL=TOL'));
+    if (eq <= 0) throw new InputError(M.badTolerance(item, 'expected COL=TOL', flags.tolerance));
     const col = item.slice(0, eq).trim();
     const tol = item.slice(eq + 1).trim();
-    if (keys.includes(col)) throw new InputError(M.toleranceOnKey(col));
-    if (!columns.includes(col)) throw new InputError(M.toleranceNotReleased(col));
+    if (keys.includes(col)) throw new InputError(M.toleranceOnKey(col, flags.tolerance));
+    if (!columns.includes(col)) throw new InputError(M.toleranceNotReleased(col, flags.tolerance, flags.columns));
     try {
       parseTolerance(tol);
     } catch (err) {
-      throw new InputError(M.badTolerance(item, (err as Error).message));
+      throw new InputError(M.badTolerance(item, (err as Error).message, flags.tolerance));
     }
     out[col] = tol;
   }
-  if (Object.keys(out).length === 0) throw new InputError(M.noTolerance());
+  if (Object.keys(out).length === 0) throw new InputError(M.noTolerance(flags.tolerance, flags.columns));
   return out;
 }
 

@@ -72,8 +72,16 @@ export interface FingerprintReleaseOptions {
   header: readonly string[];
   /** The rows to release, one string per header column. */
   rows: readonly (readonly string[])[];
-  /** The primary-key column(s) (the join key). */
+  /**
+   * The primary-key column(s) (the join key): columns of `header`, or, with `normalizedKeys`, only
+   * the names recorded with the release (then not in `header`).
+   */
   keyColumns: readonly string[];
+  /**
+   * Each row's key already normalised (`normalizeKey` of its key fields; `undefined`: empty key), for
+   * a caller that holds normalised keys rather than the key cells (PSI with payload).
+   */
+  normalizedKeys?: readonly (Uint8Array | undefined)[];
   /** Released columns recorded with the release (default: every header column that is not a key). */
   columns?: readonly string[];
   /** Tolerance per column to mark: `{ cost: '0.01', visit_date: '1d' }`. At least one. */
@@ -182,7 +190,13 @@ export function fingerprintRelease(options: FingerprintReleaseOptions): Fingerpr
     if (i === -1) throw new RangeError(`${what}: '${c}' is not a column of options.header`);
     return i;
   };
-  const keyIdx = keyColumns.map((c) => index(c, 'options.keyColumns'));
+  const given = options.normalizedKeys;
+  if (given !== undefined) {
+    if (!Array.isArray(given) || given.length !== rows.length) throw new RangeError('options.normalizedKeys must hold one key per row');
+    keyColumns.forEach((c) => checkColumnName(c, 'options.keyColumns'));
+    for (const c of keyColumns) if (header.includes(c)) throw new RangeError(`options.keyColumns: '${c}' is also a column of options.header`);
+  }
+  const keyIdx = given !== undefined ? [] : keyColumns.map((c) => index(c, 'options.keyColumns'));
   const columns = options.columns ? [...options.columns] : header.filter((h) => !keyColumns.includes(h));
   columns.forEach((c) => index(c, 'options.columns'));
   if (new Set(columns).size !== columns.length) throw new RangeError('options.columns names a column twice');
@@ -208,7 +222,7 @@ export function fingerprintRelease(options: FingerprintReleaseOptions): Fingerpr
   const keyed: number[] = []; // row numbers with a key
   rows.forEach((row, r) => {
     if (!Array.isArray(row) || row.length !== header.length) throw new RangeError(`options.rows[${r}] must have ${header.length} strings`);
-    const key = normalizeKey(keyIdx.map((i) => row[i]!));
+    const key = given !== undefined ? given[r] : normalizeKey(keyIdx.map((i) => row[i]!));
     if (key !== undefined) {
       keys.push(key);
       keyed.push(r);

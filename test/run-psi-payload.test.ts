@@ -95,3 +95,42 @@ describe('runPsi with payload', () => {
     await expect(runPsi({ ...common, role: 'responder', payload: { columns: ['a,b'], rows: A.map(() => ['x']) } })).rejects.toThrow(/without commas/);
   });
 });
+
+describe('runPsi with a fingerprinted payload (payload.tolerance)', () => {
+  const rows = B.map((_, i) => [`ward ${i}`, (1000 + i * 37.123).toFixed(3)]);
+
+  it('marks the tolerance columns for the authenticated requester, reports the release before delivery, and keeps values within the tolerance', async () => {
+    const releases: { recipient: string; tolerance: Record<string, string>; keyColumns: string[]; rows: number; purpose: string }[] = [];
+    const [a, b] = createMemoryTransportPair();
+    const [r] = await Promise.all([
+      runPsi({ role: 'requester', records: A, transport: a, identity: pharma, peerPublicKey: hospital.publicKey, terms: { purpose: 'audit' }, payload: { columns: ['ward', 'cost'], tolerance: { cost: '0.01' } } }),
+      runPsi({
+        role: 'responder', records: B, keySchema: { columns: ['patient_id'] }, transport: b, identity: hospital, peerPublicKey: pharma.publicKey,
+        payload: { columns: ['ward', 'cost'], rows, tolerance: { cost: '0.01' }, onRelease: ({ record, purpose }) => void releases.push({ recipient: toHex(record.recipient), tolerance: record.tolerance, keyColumns: record.keyColumns, rows: record.rows, purpose }) },
+      }),
+    ]);
+    expect(releases).toEqual([{ recipient: toHex(pharma.publicKey), tolerance: { cost: '0.01' }, keyColumns: ['patient_id'], rows: 5, purpose: 'audit' }]);
+    expect(r.receipt.body.options['payload-tolerance']).toBe('cost=0.01');
+    // Every delivered cost on the 0.01 grid and within 0.01 of the original; the ward unchanged.
+    const flat = r.payloads!.flat();
+    for (const [ward, cost] of flat) {
+      const src = rows.find((x) => x[0] === ward)!;
+      expect(cost).toMatch(/^\d+\.\d{2}$/);
+      expect(Math.abs(Number(cost) - Number(src[1]))).toBeLessThanOrEqual(0.01 + 1e-9);
+    }
+  });
+
+  it('refuses a tolerance that differs between the sides, and a marked release without onRelease or beyond the padded size', async () => {
+    const [r, s] = await both({ purpose: 'audit' }, { columns: ['ward', 'cost'] }, { columns: ['ward', 'cost'], rows, tolerance: { cost: '0.01' }, onRelease: () => {} });
+    expect(r.status).toBe('rejected');
+    expect(s.status).toBe('rejected');
+    expect((r as PromiseRejectedResult).reason).toBeInstanceOf(TermsRefusedError);
+    expect(String((r as PromiseRejectedResult).reason.message)).toMatch(/responder delivers ward,cost \(256 bytes, tolerance cost=0\.01\)/);
+    const [a] = createMemoryTransportPair();
+    await expect(runPsi({ role: 'responder', records: B, transport: a, identity: hospital, peerPublicKey: pharma.publicKey, payload: { columns: ['ward', 'cost'], rows, tolerance: { cost: '0.01' } } })).rejects.toThrow(/onRelease/);
+    // '9.99' fits 8 bytes as given (2 + 2 + 4), but one of its marked forms is '10.00' (2 + 2 + 5 = 9): refused before the session.
+    await expect(
+      runPsi({ role: 'responder', records: ['k'], transport: a, identity: hospital, peerPublicKey: pharma.publicKey, payload: { columns: ['cost'], rows: [['9.99']], maxBytes: 8, tolerance: { cost: '0.01' }, onRelease: () => {} } }),
+    ).rejects.toThrow(LimitExceededError);
+  });
+});

@@ -114,12 +114,13 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
       },
       { group: 'surgery', withheld: true, reason: 'fewer than 2 rows (minimum cohort)' },
     ]);
-    // Each ledger verifies; the operator holds one entry per link, each participant one.
+    // Each ledger verifies; the operator holds one entry per link, each participant one (the
+    // analyst also the release of its result file).
     for (const [dir, owner, entries] of [
       ['L-op', 'operator', 3],
       ['L-h1', 'h1', 1],
       ['L-h2', 'h2', 1],
-      ['L-an', 'analyst', 1],
+      ['L-an', 'analyst', 2],
     ] as const) {
       const v = await runCli(['ledger', 'verify', '--ledger', p(dir), '--public-key', p(owner, 'identity.pub'), '--json']);
       expect(v.code, v.stderr).toBe(0);
@@ -151,6 +152,28 @@ describe('dataport aggregate (separate processes, real sockets)', () => {
     const opAnalyst = op.find((r) => r.body.options.role === 'analyst')!;
     expect(opAnalyst.body.outputSizes).toEqual({ requester: 3, responder: 0 });
     expect(Buffer.from(opAnalyst.body.sessionId).equals(Buffer.from(an!.body.sessionId))).toBe(true);
+
+    // The analyst's result file was recorded as a release (recipient: the analyst, linked to the run),
+    // and 'dataport trace' matches a re-laid-out copy of it, but not another result.
+    const [, rel] = await ledgerReceipts(p('L-an'), 'analyst');
+    expect(rel!.body.protocol).toBe('release');
+    expect(rel!.body.options).toMatchObject({
+      recipient: Buffer.from(parsePublicKeyFile(readFileSync(p('analyst', 'identity.pub'), 'utf8'))).toString('hex'),
+      columns: 'value',
+      'source-protocol': 'aggregate',
+      rows: '3',
+      'session-id': Buffer.from(an!.body.sessionId).toString('hex'),
+    });
+    expect(rel!.body.purpose).toBe('ward study');
+    expect(JSON.stringify(rel!.body)).not.toMatch(/100010|33336/);
+    writeFileSync(p('leaked-result.txt'), 'oncology: mean 33,336.75 over 3 patients, total 100,010.250\n');
+    writeFileSync(p('other-result.txt'), 'oncology: mean 33,336.80 over 3 patients, total 100,010.40\n');
+    const hit = await runCli(['trace', '--ledger', p('L-an'), '--identity', p('analyst'), '--file', p('leaked-result.txt'), '--json']);
+    expect(hit.code, hit.stderr).toBe(0);
+    expect(lastJson(hit)['matches']).toMatchObject([{ releaseId: rel!.body.options['release-id'], kind: 'result' }]);
+    const miss = await runCli(['trace', '--ledger', p('L-an'), '--identity', p('analyst'), '--file', p('other-result.txt'), '--json']);
+    expect(miss.code, miss.stderr).toBe(0);
+    expect(lastJson(miss)['matches']).toEqual([]);
   }, 240_000);
 
   it('runs over TLS (wss://) with --tls-cert/--tls-key and --ca; without --ca the certificate is refused', async () => {

@@ -474,6 +474,7 @@ export const TRACE_MESSAGES = {
   badResult: (file: string, problem: string) => `--result ${file}: ${problem}`,
   resultReleased: (file: string, values: number, releaseId: string, index: number, dir: string) =>
     `recorded the release of ${file} (${values} values, release ${releaseId}); release entry ${index} appended to ${dir}`,
+  resultNotRecorded: (file: string, problem: string) => `${file}: the result's release is not recorded (${problem}); 'dataport trace' cannot match a copy of it`,
   resultMatched: (releaseId: string, recipient: string, found: number, total: number, sameFile: boolean) =>
     `holds the values of result release ${releaseId} to recipient ${recipient}: ${sameFile ? 'the released file itself' : `all ${total} values found`} (${found} of ${total}; matched by values, not a fingerprint: no false-accusation probability)`,
   notReadAsTable: (problem: string) => `not read as a table (${problem}); matched against result releases only`,

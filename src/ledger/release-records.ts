@@ -9,7 +9,7 @@
 import { FINGERPRINT_SCHEME, MAX_GAMMA, type ReleaseRecord } from '../protocols/fingerprint/release.js';
 import { parseTolerance } from '../protocols/fingerprint/values.js';
 import { MAX_RESULT_VALUES, VALUE_TAG_BYTES, type ResultReleaseRecord } from '../protocols/fingerprint/result-values.js';
-import { fromHex, toHex } from '../utils/bytes.js';
+import { equalBytes, fromHex, toHex } from '../utils/bytes.js';
 import type { UsageReceipt, UsageReceiptBody } from './receipt-types.js';
 
 /** `protocol` of a release entry. */
@@ -54,10 +54,7 @@ export function releaseReceiptBody(
     sessionId: record.releaseId.slice(),
     startedAt: at,
     endedAt: at,
-    parties: [
-      { role: 'releaser', publicKey: options.owner.slice() },
-      { role: 'recipient', publicKey: record.recipient.slice() },
-    ],
+    parties: releaseParties(options.owner, record.recipient),
     protocol: RELEASE_PROTOCOL,
     options: {
       'release-id': toHex(record.releaseId),
@@ -79,6 +76,15 @@ export function releaseReceiptBody(
     guardrails: [],
     outcome: 'completed',
   };
+}
+
+/**
+ * The parties of a release entry: the releaser and the recipient, or the releaser alone when it
+ * holds the released file itself (an analyst's own result; the `recipient` option still names it).
+ */
+function releaseParties(owner: Uint8Array, recipient: Uint8Array): { role: string; publicKey: Uint8Array }[] {
+  const releaser = { role: 'releaser', publicKey: owner.slice() };
+  return equalBytes(owner, recipient) ? [releaser] : [releaser, { role: 'recipient', publicKey: recipient.slice() }];
 }
 
 const HEX16 = /^[0-9a-f]{32}$/;
@@ -136,7 +142,14 @@ export function releaseRecordOf(receipt: UsageReceipt): ReleaseRecord | undefine
  */
 export function resultReleaseReceiptBody(
   record: ResultReleaseRecord,
-  options: { owner: Uint8Array; sourceProtocol: string; purpose?: string; at?: number },
+  options: {
+    owner: Uint8Array;
+    sourceProtocol: string;
+    purpose?: string;
+    at?: number;
+    /** The session id of the run that produced the result (option `session-id`). */
+    runSessionId?: Uint8Array;
+  },
 ): UsageReceiptBody {
   const values = record.valueTags.length / VALUE_TAG_BYTES;
   const at = options.at ?? Date.now();
@@ -145,10 +158,7 @@ export function resultReleaseReceiptBody(
     sessionId: record.releaseId.slice(),
     startedAt: at,
     endedAt: at,
-    parties: [
-      { role: 'releaser', publicKey: options.owner.slice() },
-      { role: 'recipient', publicKey: record.recipient.slice() },
-    ],
+    parties: releaseParties(options.owner, record.recipient),
     protocol: RELEASE_PROTOCOL,
     options: {
       'release-id': toHex(record.releaseId),
@@ -160,6 +170,7 @@ export function resultReleaseReceiptBody(
       rows: String(values),
       'value-tags': toHex(record.valueTags),
       'file-sha256': toHex(record.fileSha256),
+      ...(options.runSessionId !== undefined ? { 'session-id': toHex(options.runSessionId) } : {}),
     },
     purpose: options.purpose ?? '',
     inputSizes: {},
@@ -218,7 +229,8 @@ export function traceReceiptBody(options: {
     endedAt: at,
     parties: [
       { role: 'tracer', publicKey: options.owner.slice() },
-      ...(hit ? [{ role: 'recipient', publicKey: hit.recipient.slice() }] : []),
+      // Not when the tracer traces a file it received itself (an analyst's own result).
+      ...(hit && !equalBytes(hit.recipient, options.owner) ? [{ role: 'recipient', publicKey: hit.recipient.slice() }] : []),
     ],
     protocol: TRACE_PROTOCOL,
     options: {

@@ -40,7 +40,7 @@ import { offeredColumnsTermsOptions } from '../../session/column-schema.js';
 import type { WebSocketLimits } from '../../transport/websocket-core.js';
 import { connectWebSocket, listenWebSocket } from '../../transport/websocket-node.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LISTEN_TIMEOUT_MS, LISTENER_MAX_PENDING, reportRejected, setRefusalLog } from '../listen-loop.js';
-import { toBase64 } from '../../utils/bytes.js';
+import { toBase64, toHex } from '../../utils/bytes.js';
 import {
   checkConnectUrl,
   choiceOption,
@@ -62,9 +62,14 @@ import { checkInputOptions, checkOutputOptions, isDatabaseOutput, openInput, pre
 import { openTableSink } from '../../sources/database.js';
 import { databaseKindOf } from '../../sources/db-url.js';
 import { checkOutputPath, openAtomicOutput } from '../files.js';
-import { AGGREGATE_ERROR_HINTS, AGGREGATE_MESSAGES as M, CSV_MESSAGES, DATABASE_MESSAGES, FILE_MESSAGES, OPTION_MESSAGES as O, SESSION_MESSAGES } from '../messages.js';
+import { AGGREGATE_ERROR_HINTS, AGGREGATE_MESSAGES as M, CSV_MESSAGES, DATABASE_MESSAGES, FILE_MESSAGES, OPTION_MESSAGES as O, SESSION_MESSAGES, TRACE_MESSAGES } from '../messages.js';
 import { loadIdentity, loadNamedKeys, loadPeerKey, readTextFile } from '../identity-files.js';
 import { budgetCheck, loadBudgetPolicy, loadPriceSchedule, noteAbortedRun, openCliLedger, recordReceipt } from '../ledger-wiring.js';
+import { resultReleaseReceiptBody } from '../../ledger/release-records.js';
+import { signOneSidedReceipt } from '../../ledger/receipt.js';
+import { fingerprintSecretFromIdentity, resultRelease, VALUE_TAG_BYTES } from '../../protocols/fingerprint/index.js';
+import { sha256 } from '../../crypto/sha256.js';
+import { resultFileValues } from './release.js';
 import { cliSignal } from '../signals.js';
 import { parseEpsilon } from '../../protocols/guardrails.js';
 import { createReporter, databaseLabel, receiptSource, securitySummary, sourceSummary, type Reporter } from '../summary.js';
@@ -124,7 +129,9 @@ Every connection is mutually authenticated (Ed25519 identities from 'dataport ke
                  SELECT whose rows are contributed (read-only transaction; no password in the
                  URL: PGPASSWORD, ~/.pgpass / MYSQL_PWD, ~/.my.cnf; see docs/databases.md)
 --force          analyst: replace an existing --output file (otherwise refused before connecting)
---ledger         append the co-signed receipt of every link to this ledger (serve: one per link)
+--ledger         append the co-signed receipt of every link to this ledger (serve: one per link);
+                 analyst: also the release of its --output file, so that 'dataport trace'
+                 matches a leaked copy of the result (docs/trace.md)
 --price-schedule bill with this schedule (the amount is part of the signed receipt; needs --ledger)
 --budget         query budget per counterparty, checked against --ledger once the peer is
                  authenticated; a spent budget refuses that link on both sides (needs --ledger).
@@ -197,6 +204,28 @@ interface Common {
   ledger?: Ledger;
   schedule?: PriceSchedule;
   budget?: BudgetPolicy;
+}
+
+/**
+ * Appends the release entry of the analyst's result file (recipient: the analyst itself, the
+ * holder of the file; linked to the run by `session-id`). A result with no number or more than
+ * MAX_RESULT_VALUES distinct ones cannot be recorded: said on stderr, the file is still written.
+ */
+async function recordResultRelease(c: Common, bytes: Uint8Array, file: string, receipt: UsageReceipt): Promise<void> {
+  const secret = fingerprintSecretFromIdentity(c.identity.secretKey);
+  let record;
+  try {
+    record = resultRelease({ values: resultFileValues(new TextDecoder().decode(bytes)), recipient: c.identity.publicKey, secret, fileSha256: sha256(bytes) });
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    c.out.warn(TRACE_MESSAGES.resultNotRecorded(file, err.message));
+    return;
+  } finally {
+    secret.fill(0);
+  }
+  const body = resultReleaseReceiptBody(record, { owner: c.identity.publicKey, sourceProtocol: 'aggregate', purpose: receipt.body.purpose, runSessionId: receipt.body.sessionId });
+  const { index } = await c.ledger!.append(signOneSidedReceipt(c.identity, body));
+  c.out.info(TRACE_MESSAGES.resultReleased(file, record.valueTags.length / VALUE_TAG_BYTES, toHex(record.releaseId), index, c.ledger!.dir));
 }
 
 /** Checks and loads the shared options; the ledger is opened before any peer is contacted. */
@@ -488,7 +517,10 @@ async function analystCommand(argv: string[]): Promise<number> {
         });
         c.progress.end();
         if (output) {
-          await output.write(new TextEncoder().encode(formatAggregateResult(result, format)));
+          const bytes = new TextEncoder().encode(formatAggregateResult(result, format));
+          await output.write(bytes);
+          // With --ledger the result file's release is recorded first (docs/trace.md): a leaked copy is then matched by 'dataport trace'.
+          if (ledger) await recordResultRelease(c, bytes, outputPath, receipt);
           await output.commit();
         } else {
           const sink = await openTableSink(outputPath, outputTable!, AGGREGATE_RESULT_COLUMNS, { replace });

@@ -13,10 +13,19 @@ import {
   fileLineMessage,
   OPTION_MESSAGES,
   outputExistsMessage,
+  PSI_MESSAGES,
   SESSION_ERROR_HINTS,
   sessionTimedOutMessage,
 } from '../src/cli/messages.js';
 import { PROGRESS_MODES } from '../src/cli/progress.js';
+import { checkPayloadTerms } from '../src/session/payload-terms.js';
+import type { SessionTerms } from '../src/session/messages.js';
+
+/** Terms of a requester that accepts ward,cost_yuan unmarked (only what checkPayloadTerms reads). */
+const TOLERANCE_TERMS = {
+  purpose: 'x',
+  options: { 'payload-columns': 'ward,cost_yuan', 'payload-max-bytes': '256', 'payload-recipient': '00'.repeat(32) },
+} as unknown as SessionTerms;
 
 const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'cli.md'), 'utf8');
 /** The table's rows: the lines between its header and the first line that is not a row. */
@@ -45,6 +54,8 @@ describe("docs/cli.md's message table is what the CLI prints", () => {
     ['an unknown option', OPTION_MESSAGES.unknown('--x', 'psi')],
     ['a missing option', OPTION_MESSAGES.missing('input')],
     ['a bad --progress', OPTION_MESSAGES.notOneOf('progress', PROGRESS_MODES, 'x')],
+    ['an unmarked payload', `warning: ${PSI_MESSAGES.payloadUnmarked('ward')}`],
+    ['payload tolerances that differ', `${SESSION_ERROR_HINTS['ERR_TERMS_REFUSED']}${checkPayloadTerms(TOLERANCE_TERMS, { columns: ['ward', 'cost_yuan'], maxBytes: 256, tolerance: { cost_yuan: '0.01' } }, new Uint8Array(32))}`],
   ])('%s', (_what, message) => {
     expect(table).toContain(`\`${message}`);
   });

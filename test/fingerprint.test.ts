@@ -210,6 +210,18 @@ describe('fingerprintRelease / traceTable', () => {
     expect(hits[0]!.falseAccusationProbability).toBeGreaterThan(hits[0]!.pValue * 10); // corrected for releases and assignments
   });
 
+  it('counts one renamed leaked column for one released column only, even when two are missing', () => {
+    // cost renamed, stay_days dropped: 'amount' could stand for either (both numeric); counting it
+    // for both would add the noise of reading cost as stay_days.
+    const delivered = releases[5]!.delivered;
+    const rows = sample(delivered, 600, prng(8)).map((r) => [r[0]!, r[1]!, r[2]!, r[3]!]);
+    const results = traceTable({ header: ['patient_id', 'ward', 'amount', 'visit_date'], rows, releases: records, secret });
+    const hits = results.filter((r) => r.attributed);
+    expect(hits.map((h) => h.recipient)).toEqual([recipients[5]]);
+    expect(hits[0]!.columns).toEqual({ cost: 'amount', visit_date: 'visit_date', stay_days: null });
+    expect(hits[0]!.agreements).toBe(hits[0]!.marksRead);
+  });
+
   it('never attributes the unmarked original, nor random files', () => {
     const original = traceTable({ header: HEADER, rows: all, releases: records, secret });
     expect(original.filter((r) => r.attributed)).toEqual([]);

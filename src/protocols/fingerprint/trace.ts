@@ -190,25 +190,36 @@ export function traceTable(options: TraceTableOptions): TraceReleaseResult[] {
     let a = 0;
     let assignments = 1;
     const columns: Record<string, string | null> = {};
+    // Renamed columns: each leaked column stands for at most one of them (else one leaked column
+    // would be counted twice, once as noise), best-agreeing pairs first; used only if it agrees
+    // more often than not.
+    const pairs: { k: number; c: number; score: number }[] = [];
     marked.forEach((m, k) => {
       const cs = candidates[k]!;
-      const renamed = findColumn(m.name) === -1;
-      if (renamed) assignments *= cs.length + 1; // each candidate, or none
-      let best = -1;
-      let bestScore = renamed ? 0 : -Infinity; // a renamed column is used only if it agrees more than not
+      columns[m.name] = null;
+      if (findColumn(m.name) !== -1) {
+        columns[m.name] = header[cs[0]!]!;
+        n += read[k]![0]!;
+        a += agree[k]![0]!;
+        return;
+      }
+      assignments *= cs.length + 1; // each candidate, or none
       cs.forEach((_, c) => {
         const score = 2 * agree[k]![c]! - read[k]![c]!;
-        if (score > bestScore) {
-          bestScore = score;
-          best = c;
-        }
+        if (score > 0) pairs.push({ k, c, score });
       });
-      columns[m.name] = best === -1 ? null : header[cs[best]!]!;
-      if (best !== -1) {
-        n += read[k]![best]!;
-        a += agree[k]![best]!;
-      }
     });
+    const usedColumn = new Set<number>();
+    const done = new Set<number>();
+    for (const { k, c } of pairs.sort((x, y) => y.score - x.score)) {
+      const j = candidates[k]![c]!;
+      if (done.has(k) || usedColumn.has(j)) continue;
+      done.add(k);
+      usedColumn.add(j);
+      columns[marked[k]!.name] = header[j]!;
+      n += read[k]![c]!;
+      a += agree[k]![c]!;
+    }
     const pValue = binomialTailHalf(n, a);
     const fap = Math.min(1, pValue * checked * assignments);
     results.push({ ...base, marksRead: n, agreements: a, pValue, falseAccusationProbability: fap, attributed: n > 0 && fap <= threshold, columns });

@@ -36,7 +36,7 @@ export {
   type KeySchemaSpec,
 } from './key-schema.js';
 export { checkPayloadTerms, PAYLOAD_OPTIONS, type PayloadShape } from './payload-terms.js';
-export { buildPayloadRows, type PayloadReleaseContext } from './payload-release.js';
+export { buildPayloadRows, worstCasePayloadRows, type PayloadRelease, type PayloadReleaseContext } from './payload-release.js';
 export { compareValueScales, encodeValueScales, VALUE_SCALES_OPTION, valueScalesOf, type ValueScale } from './value-scales.js';
 export { checkOfferedColumns, describeQueryColumns, OFFERED_COLUMNS_OPTION, offeredColumnsTermsOptions, statedColumns } from './column-schema.js';
 export {

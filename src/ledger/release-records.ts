@@ -48,6 +48,23 @@ export function releaseReceiptBody(
     runSessionId?: Uint8Array;
   },
 ): UsageReceiptBody {
+  return releaseBody(record, options, record.rows, {
+    columns: record.columns.join(','),
+    'key-columns': record.keyColumns.join(','),
+    tolerance: record.columns.filter((c) => Object.hasOwn(record.tolerance, c)).map((c) => `${c}=${record.tolerance[c]}`).join(','),
+    fingerprint: `${FINGERPRINT_SCHEME} gamma=${record.gamma} bits=${record.bits}`,
+    'fingerprint-key-commit': toHex(record.keyCommit),
+    rows: String(record.rows),
+  });
+}
+
+/** What every release entry shares: one instant, releaser → recipient, the run it came from. */
+function releaseBody(
+  record: { releaseId: Uint8Array; recipient: Uint8Array },
+  options: { owner: Uint8Array; sourceProtocol: string; purpose?: string; at?: number; runSessionId?: Uint8Array },
+  rows: number,
+  entryOptions: Record<string, string>,
+): UsageReceiptBody {
   const at = options.at ?? Date.now();
   return {
     version: 1,
@@ -59,18 +76,13 @@ export function releaseReceiptBody(
     options: {
       'release-id': toHex(record.releaseId),
       recipient: toHex(record.recipient),
-      columns: record.columns.join(','),
-      'key-columns': record.keyColumns.join(','),
-      tolerance: record.columns.filter((c) => Object.hasOwn(record.tolerance, c)).map((c) => `${c}=${record.tolerance[c]}`).join(','),
-      fingerprint: `${FINGERPRINT_SCHEME} gamma=${record.gamma} bits=${record.bits}`,
-      'fingerprint-key-commit': toHex(record.keyCommit),
+      ...entryOptions,
       'source-protocol': options.sourceProtocol,
-      rows: String(record.rows),
       ...(options.runSessionId !== undefined ? { 'session-id': toHex(options.runSessionId) } : {}),
     },
     purpose: options.purpose ?? '',
     inputSizes: {},
-    outputSizes: { recipient: record.rows },
+    outputSizes: { recipient: rows },
     bytesExchanged: 0,
     computeMs: 0,
     guardrails: [],
@@ -152,34 +164,14 @@ export function resultReleaseReceiptBody(
   },
 ): UsageReceiptBody {
   const values = record.valueTags.length / VALUE_TAG_BYTES;
-  const at = options.at ?? Date.now();
-  return {
-    version: 1,
-    sessionId: record.releaseId.slice(),
-    startedAt: at,
-    endedAt: at,
-    parties: releaseParties(options.owner, record.recipient),
-    protocol: RELEASE_PROTOCOL,
-    options: {
-      'release-id': toHex(record.releaseId),
-      recipient: toHex(record.recipient),
-      columns: 'value',
-      tolerance: 'none',
-      'fingerprint-key-commit': toHex(record.keyCommit),
-      'source-protocol': options.sourceProtocol,
-      rows: String(values),
-      'value-tags': toHex(record.valueTags),
-      'file-sha256': toHex(record.fileSha256),
-      ...(options.runSessionId !== undefined ? { 'session-id': toHex(options.runSessionId) } : {}),
-    },
-    purpose: options.purpose ?? '',
-    inputSizes: {},
-    outputSizes: { recipient: values },
-    bytesExchanged: 0,
-    computeMs: 0,
-    guardrails: [],
-    outcome: 'completed',
-  };
+  return releaseBody(record, options, values, {
+    columns: 'value',
+    tolerance: 'none',
+    'fingerprint-key-commit': toHex(record.keyCommit),
+    rows: String(values),
+    'value-tags': toHex(record.valueTags),
+    'file-sha256': toHex(record.fileSha256),
+  });
 }
 
 /**

@@ -429,6 +429,13 @@ describe('dataport dashboard (the built CLI)', () => {
     const hit = a.alerts.find((x: any) => x.rule === 'trace-hit');
     expect(hit.entries).toContainEqual(expect.objectContaining({ index: 9, ledger: 0 }));
     expect(a.skipped).toBe(0);
+    // The same alerts in Chinese, rendered from their details with the dashboard's labels.
+    const zh = (await (await fetch(new URL('/api/alerts?lang=zh', url))).json()) as any;
+    const first = zh.alerts.find((x: any) => x.rule === 'first-contact');
+    expect(first.message).toMatch(/^第 \d+ 条记录：首次与.+运行$/);
+    expect(zh.alerts.find((x: any) => x.rule === 'trace-hit').message).toContain('泄露文件');
+    const en = (await (await fetch(new URL('/api/alerts?lang=en', url))).json()) as any;
+    expect(en.alerts.find((x: any) => x.rule === 'first-contact').message).toMatch(/first run with/);
     p.child.kill('SIGINT');
     expect((await p.done).code).toBe(0);
   });

@@ -429,3 +429,16 @@ describe('the listeners\' refusal log', () => {
     ]);
   });
 });
+
+describe('alert texts in Chinese', () => {
+  it('every rule has a Chinese text, rendered from the same details as the English one', async () => {
+    const { SUPERVISE_MESSAGES, alertText } = await import('../src/supervise/messages.js');
+    const details = { index: 4, earlierIndex: 2, counterpartyLabel: '某医院', period: 'day', share: 0.8, used: 8, max: 10, limit: 'maxQueries', outcome: 'attributed', problem: 'missing' };
+    for (const rule of Object.keys(SUPERVISE_MESSAGES)) {
+      const zh = alertText('zh', rule, details)!;
+      expect(zh, rule).toMatch(/[\u4e00-\u9fff]/);
+      expect(alertText('en', rule, details), rule).toBe((SUPERVISE_MESSAGES as Record<string, (d: object) => string>)[rule]!(details));
+    }
+    expect(alertText('zh', 'no-such-rule', details)).toBeUndefined();
+  });
+});

@@ -326,7 +326,7 @@ export function dashboardClient(): void {
       api<{ rows: CounterpartyRow[] }>('/api/counterparties'),
       api<Usage>(`/api/usage?period=${period.value === 'day' ? 'day' : 'month'}`),
       api<{ policy: unknown; gauges: Gauge[] }>('/api/budgets'),
-      api<{ configured: boolean; skipped: number; alerts: Alert[]; error?: string }>('/api/alerts'),
+      api<{ configured: boolean; skipped: number; alerts: Alert[]; error?: string }>(`/api/alerts?lang=${m.htmlLang.startsWith('zh') ? 'zh' : 'en'}`),
       api<{ releases: RecordRow[]; traces: RecordRow[] }>('/api/records'),
     ]);
     renderLedgers(overview);

@@ -197,7 +197,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     // Budgets also depend on the clock (the period) and on the reservations of runs in progress.
     '/api/budgets': async () => [200, await budgetsView(await store.current(), labels, options.budget, now())],
     '/api/records': async () => [200, await cached('records', (d) => recordsView(d, labels))],
-    '/api/alerts': async () => {
+    '/api/alerts': async (q) => {
       const data = await store.current();
       const configured = options.loadAlerts !== undefined || options.supervise !== undefined;
       const alerts: DashboardAlert[] = [];
@@ -219,7 +219,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
       const supervise = options.supervise;
       // Supervision re-reads a ledger: once per load of the ledgers, not once per request.
       if (supervise !== undefined) await attempt(() => cachedAsync(data, 'supervise', () => superviseAll(data, supervise)));
-      const view = alertsView(data, labels, { alerts, skipped, configured });
+      const view = alertsView(data, labels, { alerts, skipped, configured }, (q.get('lang') ?? lang) === 'zh' ? 'zh' : 'en');
       return [200, errors.length === 0 ? view : { ...(view as object), error: errors.join('; ') }];
     },
     '/api/entry': async (q) => {

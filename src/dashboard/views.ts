@@ -10,6 +10,7 @@ import type { BudgetPolicy, PriceSchedule, UsageReceipt, UsageReportRow } from '
 import { liveBudgetReservations } from '../ledger/node.js';
 import { fromBase64, fromHex, toBase64, toHex } from '../utils/bytes.js';
 import type { DashboardAlert } from './alerts.js';
+import { alertText } from '../supervise/messages.js';
 import type { DashboardData } from './model.js';
 
 /** Operator labels: base64 public key → name. */
@@ -339,7 +340,12 @@ export function entryView(data: DashboardData, labels: Labels, ledger: number, i
  * `/api/alerts`: the alerts, newest first, each linked entry resolved to the ledger whose entry at
  * that index has the alert's leaf hash (or to none: the alert then says so).
  */
-export function alertsView(data: DashboardData, labels: Labels, source: { alerts: readonly DashboardAlert[]; skipped: number; configured: boolean }): unknown {
+export function alertsView(
+  data: DashboardData,
+  labels: Labels,
+  source: { alerts: readonly DashboardAlert[]; skipped: number; configured: boolean },
+  lang: 'en' | 'zh' = 'en',
+): unknown {
   const resolve = (e: DashboardAlert['entries'][number]): number => {
     for (const l of data.ledgers) {
       const s = l.snapshot;
@@ -354,8 +360,25 @@ export function alertsView(data: DashboardData, labels: Labels, source: { alerts
       .sort((a, b) => b.at - a.at)
       .map((a) => ({
         ...a,
+        message: localAlertMessage(a, labels, lang) ?? a.message,
         counterpartyLabel: a.counterparty === null ? null : (labels.get(a.counterparty) ?? null),
         entries: a.entries.map((e) => ({ index: e.index, leafHash: e.leafHash, ledger: resolve(e) })),
       })),
   };
+}
+
+/**
+ * A supervisor's alert in the page's language, rendered from its rule and details with the
+ * dashboard's label for the counterparty (src/supervise/messages.ts); `undefined` (the alert's own
+ * English text is shown) for alerts of another source or an unknown rule.
+ */
+function localAlertMessage(a: DashboardAlert, labels: Labels, lang: 'en' | 'zh'): string | undefined {
+  if (a.messageKey !== `supervise.${a.rule}` || a.details === null || typeof a.details !== 'object' || Array.isArray(a.details)) return undefined;
+  const label = a.counterparty === null ? undefined : labels.get(a.counterparty);
+  const view = { ...(a.details as Record<string, unknown>), ...(a.counterparty !== null ? { counterpartyShort: a.counterparty.slice(0, 16) } : {}), ...(label !== undefined ? { counterpartyLabel: label } : {}) };
+  try {
+    return alertText(lang, a.rule, view);
+  } catch {
+    return undefined;
+  }
 }

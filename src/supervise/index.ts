@@ -9,7 +9,7 @@ export { ALERT_RULES, alertId } from './alert.js';
 export type { Alert, AlertEntry, AlertRule } from './alert.js';
 export { DEFAULT_SUPERVISION_RULES, MAX_RULES_BYTES, parseSupervisionRules } from './rules.js';
 export type { AlertLevel, SupervisionRules } from './rules.js';
-export { SUPERVISE_MESSAGES } from './messages.js';
+export { alertText, SUPERVISE_MESSAGES, SUPERVISE_MESSAGES_ZH } from './messages.js';
 export type { AlertDetails, SuperviseMessageKey } from './messages.js';
 export { REFUSAL_LOG_LIMITS, formatRefusalLine, parseRefusalLog } from './refusal-log.js';
 export type { RefusalRecord } from './refusal-log.js';

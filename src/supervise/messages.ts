@@ -48,5 +48,56 @@ export const SUPERVISE_MESSAGES = {
       : `entry ${d['index']}: the key sketch of this run does not match its receipt's commitment (${d['problem']}); it was not used`,
 } as const;
 
+const whoZh = (d: AlertDetails): string => String(d['counterpartyLabel'] ?? (typeof d['counterpartyShort'] === 'string' ? `对方 ${d['counterpartyShort']}` : '某对方'));
+
+/**
+ * The same alert texts in Chinese (the dashboard shows them with `?lang=zh`), rendered from the same
+ * details; every key of {@link SUPERVISE_MESSAGES} is here.
+ * @example
+ * ```ts
+ * const text = SUPERVISE_MESSAGES_ZH.rate({ counterpartyLabel: '某医院', runs: 21, maxRunsPerHour: 20 });
+ * ```
+ */
+export const SUPERVISE_MESSAGES_ZH: { readonly [K in keyof typeof SUPERVISE_MESSAGES]: (d: AlertDetails) => string } = {
+  differencing: (d) =>
+    `与${whoZh(d)}的第 ${d['earlierIndex']} 条和第 ${d['index']} 条记录：本方两次的键集合只相差约 ${d['estimatedDifference']} 个键（少于 ${d['minDifference']}；规模 ${d['setSizes']}）——疑似差分查询`,
+  'distinct-keys': (d) => `${whoZh(d)}本${periodZh(d['period'])}探查了 ${d['keys']} 个键（上限 ${d['maxKeys']}）`,
+  rate: (d) => `${whoZh(d)}在一小时内运行了 ${d['runs']} 次（上限 ${d['maxRunsPerHour']}）`,
+  'off-hours': (d) => `第 ${d['index']} 条记录：与${whoZh(d)}的运行发生在 ${d['localTime']}（UTC${d['utcOffset']}），不在工作时间内`,
+  'first-contact': (d) => `第 ${d['index']} 条记录：首次与${whoZh(d)}运行`,
+  'budget-80': (d) => `${whoZh(d)}本${periodZh(d['period'])}已用去 ${d['limit']} 预算的 ${pct(d['share'])}（${d['used']} / ${d['max']}）`,
+  'budget-100': (d) => `${whoZh(d)}本${periodZh(d['period'])}的 ${d['limit']} 预算已用完（${d['used']} / ${d['max']}）`,
+  'aborted-after-data': (d) => `第 ${d['index']} 条记录：与${whoZh(d)}的运行在数据交换后中止（${d['error'] ?? '无错误代码'}）`,
+  'ledger-integrity': (d) => `账本校验失败${d['index'] !== undefined ? `（第 ${d['index']} 条记录）` : ''}：${d['problem']}`,
+  witness: (d) => `见证副本 ${d['witness']}：${d['problem']}`,
+  'trace-hit': (d) =>
+    d['outcome'] === 'attributed'
+      ? `第 ${d['index']} 条记录：一份泄露文件被追溯到${whoZh(d)}的发布 ${d['releaseId']}（${d['rowsMatched']} 行，误判概率 ${d['falseAccusation']}）`
+      : `第 ${d['index']} 条记录：检查了一份泄露文件，无法确定来源`,
+  'refused-connections': (d) => `自 ${d['hour']} 起一小时内，来自 ${d['address']} 的连接被拒绝 ${d['count']} 次`,
+  'sketch-integrity': (d) =>
+    d['problem'] === 'missing'
+      ? `第 ${d['index']} 条记录：缺少本次运行的键摘要（sketches/${d['sessionId']}.json），无法检查差分查询`
+      : `第 ${d['index']} 条记录：本次运行的键摘要与回执中的承诺不符（${d['problem']}），未使用`,
+};
+
+function periodZh(p: unknown): string {
+  return p === 'day' ? '日' : p === 'week' ? '周' : p === 'month' ? '月' : p === 'hour' ? '小时' : String(p ?? '');
+}
+
+/**
+ * An alert's text in `lang` from its rule and details (what `dataport supervise` printed in
+ * English), or `undefined` when the rule is not one this version knows.
+ * @example
+ * ```ts
+ * alertText('zh', 'first-contact', { index: 3, counterpartyLabel: '某医院' }); // '第 3 条记录：首次与某医院运行'
+ * ```
+ */
+export function alertText(lang: 'en' | 'zh', rule: string, details: AlertDetails): string | undefined {
+  if (!Object.hasOwn(SUPERVISE_MESSAGES, rule)) return undefined;
+  const table = lang === 'zh' ? SUPERVISE_MESSAGES_ZH : SUPERVISE_MESSAGES;
+  return table[rule as SuperviseMessageKey](details);
+}
+
 /** One of {@link SUPERVISE_MESSAGES}' keys. */
 export type SuperviseMessageKey = keyof typeof SUPERVISE_MESSAGES;

@@ -98,6 +98,7 @@ const side = (who) =>
     ? ['--identity', ids.p, '--peer-key', path.join(ids.h, 'identity.pub')]
     : ['--identity', ids.h, '--peer-key', path.join(ids.p, 'identity.pub')];
 
+let baselineRuns = 0;
 async function baseline(k) {
   const n = 2 ** k;
   const a = path.join(tmp, `a-${k}.csv`);
@@ -107,7 +108,7 @@ async function baseline(k) {
   const l = spawnCli(['psi', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', ...side('h'), '--json', '--progress', 'none', '--timeout', '7200'], 'psi listener');
   const url = await l.listening();
   const t0 = performance.now();
-  const r = spawnCli(['psi', '--connect', url, '--input', a, '--key', 'resident_id', ...side('p'), '--output', path.join(tmp, `single-${k}.csv`), '--json', '--progress', 'none', '--timeout', '7200'], 'psi requester');
+  const r = spawnCli(['psi', '--connect', url, '--input', a, '--key', 'resident_id', ...side('p'), '--output', path.join(tmp, `single-${k}-${++baselineRuns}.csv`), '--json', '--progress', 'none', '--timeout', '7200'], 'psi requester');
   const rq = await r.done;
   const wallMs = performance.now() - t0;
   if (rq.code !== 0) {

@@ -16,6 +16,14 @@ import { loadIdentity } from '../src/cli/identity-files.js';
 import type { Reporter } from '../src/cli/summary.js';
 import { postgresBinDir, startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { startMariadb, type MariadbServer } from './helpers/mariadb.js';
+
+/** Every file of a ledger folder as text, the key sketches (sketches/) included. */
+function folderText(dir: string): string {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => readFileSync(join(e.parentPath, e.name)).toString('latin1'))
+    .join('');
+}
 import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, runCliPair, startCli, tempDir, writeIdentityDir } from './cli-helpers.js';
 
 const startCliLocal = (args: string[]) => startCli(args, { watchdogMs: W });
@@ -187,7 +195,7 @@ describe('credentials never appear in any output', () => {
       { watchdogMs: W },
     );
     expect(ok.l.code, ok.l.stderr).toBe(0);
-    const ledgerBytes = readdirSync(p('ledger-h')).map((f) => readFileSync(join(p('ledger-h'), f)).toString('latin1')).join('');
+    const ledgerBytes = folderText(p('ledger-h'));
     for (const text of [ok.l.stdout, ok.l.stderr, ok.r.stdout, ok.r.stderr, ledgerBytes]) expect(text).not.toContain(pgs.password);
     // Both ledgers record each side's source kind and, for the query, a commitment to its text —
     // never the URL, the password or the query — and the hospital can open it from its identity.
@@ -201,7 +209,7 @@ describe('credentials never appear in any output', () => {
       } finally {
         await ledger.close();
       }
-      const bytes = readdirSync(p(dir)).map((f) => readFileSync(join(p(dir), f)).toString('latin1')).join('');
+      const bytes = folderText(p(dir));
       for (const secret of [pgs.password, pgs.url, '127.0.0.1:' + String(pgs.port), HOSPITAL_SQL, 'FROM admissions']) expect(bytes).not.toContain(secret);
     }
     const [h, ph] = options;
@@ -277,7 +285,7 @@ describe('dataport aggregate with a database', () => {
       } finally {
         await ledger.close();
       }
-      const bytes = readdirSync(p(`ledger-${h}`)).map((f) => readFileSync(join(p(`ledger-${h}`), f)).toString('latin1')).join('');
+      const bytes = folderText(p(`ledger-${h}`));
       for (const secret of [pgs.password, pgs.url, 'FROM admissions']) expect(bytes).not.toContain(secret);
     }
     expect(linkOptions[0]!['requester-source']).toBe('postgres');

@@ -13,32 +13,13 @@ import { readLedgerSnapshot } from '../src/ledger/node.js';
 import { isRunReceipt, releaseRecordOf } from '../src/ledger/release-records.js';
 import { parseNumber } from '../src/protocols/fingerprint/index.js';
 import { toHex } from '../src/utils/bytes.js';
+import { prng, shuffle, csv } from './helpers/random.js';
 import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, runCliPair, tempDir, writeIdentityDir } from './cli-helpers.js';
 
 vi.setConfig({ testTimeout: 240_000 });
 
 const tmp = tempDir('dataport-payload-trace-');
 const p = (name: string) => join(tmp.dir, name);
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function shuffle<T>(rows: readonly T[], rand: () => number): T[] {
-  const copy = [...rows];
-  for (let i = copy.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-  }
-  return copy;
-}
-const csv = (header: string[], rows: string[][]): string => [header, ...rows].map((r) => r.join(',')).join('\n') + '\n';
 
 const HOSPITAL_ROWS = 3000;
 const REQUESTERS = ['pharmaA', 'pharmaB'];

@@ -25,19 +25,8 @@ import {
 } from '../src/protocols/fingerprint/index.js';
 import { budgetStatus, buildUsageReport, isRunReceipt, parseBudgetPolicy, releaseReceiptBody, releaseRecordOf, resultReleaseReceiptBody, resultReleaseRecordOf, signOneSidedReceipt, traceReceiptBody } from '../src/ledger/index.js';
 import { generateIdentity } from '../src/session/identity.js';
+import { prng } from './helpers/random.js';
 import { toHex } from '../src/utils/bytes.js';
-
-/** Deterministic PRNG (mulberry32) so the scenario is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HEADER = ['patient_id', 'ward', 'cost', 'visit_date', 'stay_days'];
 const TOLERANCE = { cost: '0.01', visit_date: '1d', stay_days: '1' };

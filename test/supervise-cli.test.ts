@@ -140,22 +140,7 @@ describe('psi --listen --refusal-log', () => {
     const p = startCli(['psi', '--listen', '127.0.0.1:0', '--input', input, '--key', 'id', '--identity', join(root, 'h'), '--peer-key', join(root, 'p', 'identity.pub'), '--refusal-log', log, '--keep-serving'], { watchdogMs: 60_000 });
     const url = await p.listening();
     // Three garbage clients: each is refused, logged on stderr and in the file.
-    for (let i = 0; i < 3; i++) {
-      const ws = new WebSocket(url);
-      ws.on('error', () => {});
-      await new Promise<void>((resolve) => {
-        ws.once('open', () => ws.send(Buffer.from([0xde, 0xad, 0xbe, 0xef])));
-        ws.once('close', () => resolve());
-      });
-    }
-    await new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if ((p.stderr().match(/rejected connection from/g) ?? []).length >= 3) resolve();
-      };
-      p.child.stderr!.on('data', check);
-      p.child.once('close', () => reject(new Error(p.stderr())));
-      check();
-    });
+    await refusedClients(p, url, 3);
     p.child.kill('SIGINT');
     await p.done;
     expect(existsSync(log)).toBe(true);
@@ -175,6 +160,26 @@ describe('psi --listen --refusal-log', () => {
   });
 });
 
+/** Sends `n` garbage clients to a listener, one after the other, and waits until it has logged `n` refusals. */
+async function refusedClients(p: ReturnType<typeof startCli>, url: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const ws = new WebSocket(url);
+    ws.on('error', () => {});
+    await new Promise<void>((resolve) => {
+      ws.once('open', () => ws.send(Buffer.from([0xde, 0xad, 0xbe, 0xef])));
+      ws.once('close', () => resolve());
+    });
+  }
+  await new Promise<void>((resolve, reject) => {
+    const check = (): void => {
+      if ((p.stderr().match(/rejected connection from/g) ?? []).length >= n) resolve();
+    };
+    p.child.stderr!.on('data', check);
+    p.child.once('close', () => reject(new Error(p.stderr())));
+    check();
+  });
+}
+
 describe('job serve and product serve --refusal-log', () => {
   it('each writes a refused connection to its log', async () => {
     const f = await ledger(async () => {});
@@ -193,20 +198,7 @@ describe('job serve and product serve --refusal-log', () => {
       const log = join(root, `${name}-refused.jsonl`);
       const p = startCli([...args, '--refusal-log', log], { watchdogMs: 60_000 });
       const url = await p.listening();
-      const ws = new WebSocket(url.replace(/\/$/, '') + (name === 'job' ? '/job/x/open' : '/'));
-      ws.on('error', () => {});
-      await new Promise<void>((resolve) => {
-        ws.once('open', () => ws.send(Buffer.from([0xde, 0xad, 0xbe, 0xef])));
-        ws.once('close', () => resolve());
-      });
-      await new Promise<void>((resolve, reject) => {
-        const check = (): void => {
-          if (/rejected connection from/.test(p.stderr())) resolve();
-        };
-        p.child.stderr!.on('data', check);
-        p.child.once('close', () => reject(new Error(p.stderr())));
-        check();
-      });
+      await refusedClients(p, url.replace(/\/$/, '') + (name === 'job' ? '/job/x/open' : '/'), 1);
       p.child.kill('SIGINT');
       await p.done;
       const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -4,7 +4,7 @@
  * from its stderr, and make sure no process outlives its test.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -194,4 +194,24 @@ export function seededIds(seed: number, n: number, range: number): string[] {
     out.add(`1101011900${String(x % range).padStart(8, '0')}`);
   }
   return [...out];
+}
+
+/** Stops a CLI process started with {@link startCli} (SIGINT, as Ctrl-C) and waits for it to exit. */
+export async function stopCli(proc: CliProcess): Promise<void> {
+  proc.child.kill('SIGINT');
+  await proc.done;
+}
+
+/** Polls a condition every 25 ms until it holds (a state is waited for, never a fixed time). */
+export async function until(cond: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await cond())) await new Promise((r) => setTimeout(r, 25));
+}
+
+/** Finished buckets in a side's job directory `DIR/<job id>` (their results' .json files). */
+export function finishedBuckets(jobDir: string): number {
+  try {
+    return readdirSync(join(jobDir, 'results')).filter((n) => n.endsWith('.json')).length;
+  } catch {
+    return 0;
+  }
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openLedger } from '../src/ledger/file-ledger.js';
 import type { Identity } from '../src/session/identity.js';
-import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds, stopCli, until } from './cli-helpers.js';
 
 vi.setConfig({ testTimeout: 240_000 });
 
@@ -25,13 +25,6 @@ function serve(name: string, extra: string[] = []): CliProcess {
 }
 function submit(name: string, url: string, size: 'big' | 'small', extra: string[] = []): string[] {
   return ['job', 'submit', '--connect', url, ...pharma(size), '--buckets', '4', '--work-dir', p(`${name}-pharma`), '--output', p(`${name}.csv`), '--job-id', name, '--json', '--progress', 'none', ...extra];
-}
-async function stop(proc: CliProcess): Promise<void> {
-  proc.child.kill('SIGINT');
-  await proc.done;
-}
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 25));
 }
 async function receipts(dir: string, owner: Identity) {
   const ledger = await openLedger(dir, { owner });
@@ -79,7 +72,7 @@ describe('dataport job --budget: by the declared job size', () => {
     expect(small.code, small.stderr).toBe(0);
     expect(lastJson(small.stdout)).toMatchObject({ ok: true, inputRecords: 42, distinctKeys: 40 });
     await until(() => s.stdout().includes('job rb-small: completed'));
-    await stop(s);
+    await stopCli(s);
     const r = await receipts(p('ledger-rb'), ids['hospital']!);
     expect(r).toHaveLength(1);
     // The receipt's sizes are the distinct keys, within what each side declared (40 ≤ 40, 45 ≤ 45).
@@ -96,7 +89,7 @@ describe('dataport job --budget: by the declared job size', () => {
     expect(existsSync(p('qb-hospital/qb-big/manifest.json'))).toBe(false);
     const small = await runCli(submit('qb-small', url, 'small', ['--ledger', p('ledger-qb'), '--budget', p('budget.json')]));
     expect(small.code, small.stderr).toBe(0);
-    await stop(s);
+    await stopCli(s);
     expect(await receipts(p('ledger-qb'), ids['pharma']!)).toHaveLength(1);
   });
 
@@ -116,7 +109,7 @@ describe('dataport job --budget: by the declared job size', () => {
     expect(again.code).toBe(1);
     expectOneLineError(again.stderr, /job over failed, no output written: terms refused: the requester's 40 distinct keys exceed the 30 records it declared when the job opened$/);
     expect(existsSync(p('over.csv'))).toBe(false);
-    await stop(s);
+    await stopCli(s);
     expect(readdirSync(p('ledger-over')).length).toBeGreaterThan(0);
     expect(await receipts(p('ledger-over'), ids['hospital']!)).toHaveLength(0);
   });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startMariadb, type MariadbServer } from './helpers/mariadb.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
-import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds, stopCli, until } from './cli-helpers.js';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 180_000 });
 
@@ -42,13 +42,6 @@ const ident = (side: 'pharma' | 'hospital') =>
 const hospitalIn = () => ['--input', pgs!.url, '--query', HOSPITAL_SQL, '--key', 'patient_id'];
 const pharmaIn = (db: 'pg' | 'my') => ['--input', db === 'pg' ? pgs!.url : mys!.url, '--query', PHARMA_SQL, '--key', 'resident_id'];
 
-async function stop(proc: CliProcess): Promise<void> {
-  proc.child.kill('SIGINT');
-  await proc.done;
-}
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 25));
-}
 
 /** One `dataport psi` run, both sides writing --output: the reference. */
 async function single(db: 'pg' | 'my', name: string): Promise<{ pharma: Buffer; hospital: Buffer }> {
@@ -105,7 +98,7 @@ describe('dataport job with database inputs', () => {
     expect(readFileSync(p('pg-pharma.csv')).equals(want.pharma)).toBe(true);
     expect(readFileSync(p('pg-hospital.csv')).equals(want.hospital)).toBe(true);
     expect(want.pharma.toString()).toContain('"multi\nline"');
-    await stop(hospital);
+    await stopCli(hospital);
     // The bucket files of a database input hold only the key column.
     const bucket = readFileSync(p('pg-pharma/pg/buckets/00000.csv'), 'utf8');
     expect(bucket.split('\r\n')[0]).toBe('resident_id');
@@ -115,7 +108,7 @@ describe('dataport job with database inputs', () => {
   it('rows changed between partitioning and the merge: detected, nothing written', async (t) => {
     if (!pgs) return t.skip();
     const { hospital } = await job('pg', 'chg', 3);
-    await stop(hospital);
+    await stopCli(hospital);
     // Resubmitting the finished job merges again (a new snapshot) — after the rows changed.
     await pgs!.query("UPDATE programme SET note = 'changed' WHERE id = 5");
     try {
@@ -125,7 +118,7 @@ describe('dataport job with database inputs', () => {
       expect(r.code).toBe(1);
       expectOneLineError(r.stderr, /the query's rows differ from those read when the job partitioned them \(changed, or in another order: give the query an ORDER BY\); no output written$/);
       expect(existsSync(p('chg-again.csv'))).toBe(false);
-      await stop(s);
+      await stopCli(s);
     } finally {
       await pgs!.query("UPDATE programme SET note = 'p1' WHERE id = 5");
     }
@@ -137,6 +130,6 @@ describe('dataport job with database inputs', () => {
     const { hospital } = await job('my', 'my', 4);
     expect(readFileSync(p('my-pharma.csv')).equals(want.pharma)).toBe(true);
     expect(readFileSync(p('my-hospital.csv')).equals(want.hospital)).toBe(true);
-    await stop(hospital);
+    await stopCli(hospital);
   });
 });

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds, stopCli } from './cli-helpers.js';
 
 vi.setConfig({ testTimeout: 240_000 });
 
@@ -23,10 +23,6 @@ function serve(name: string, size: 'big' | 'small', extra: string[] = []): CliPr
 }
 function submit(name: string, url: string, size: 'big' | 'small', buckets: number, extra: string[]): string[] {
   return ['job', 'submit', '--connect', url, ...common('pharma', size), '--buckets', String(buckets), '--work-dir', p(`${name}-pharma`), '--job-id', name, '--json', '--progress', 'none', ...extra];
-}
-async function stop(proc: CliProcess): Promise<void> {
-  proc.child.kill('SIGINT');
-  await proc.done;
 }
 async function singleRun(size: 'big' | 'small', extra: string[], output?: string): Promise<Record<string, unknown>> {
   const l = startCli(['psi', '--listen', '127.0.0.1:0', ...common('hospital', size), ...extra]);
@@ -61,7 +57,7 @@ describe('dataport job: the PSI term options of dataport psi', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(lastJson(r.stdout)).toMatchObject({ ok: true, buckets: 7, intersectionSize: want.intersectionSize, distinctKeys: want.distinctKeys, peerDistinctKeys: want.peerDistinctKeys });
     expect(lastJson(r.stdout).outputRows).toBeUndefined();
-    await stop(s);
+    await stopCli(s);
   });
 
   it('--count-only and --output do not go together; without --count-only --output is required', async () => {
@@ -83,7 +79,7 @@ describe('dataport job: the PSI term options of dataport psi', () => {
     expect(b.code).toBe(1);
     expectOneLineError(b.stderr, /job differ2 failed, no output written: terms refused: PSI suites differ: requester sm2-sm3; responder curve25519$/);
     expect(existsSync(p('differ2.csv'))).toBe(false);
-    await stop(s);
+    await stopCli(s);
   });
 
   it('--suite sm2-sm3: the output is byte for byte the single SM2 run', async () => {
@@ -95,6 +91,6 @@ describe('dataport job: the PSI term options of dataport psi', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(lastJson(r.stdout)).toMatchObject({ ok: true, intersectionSize: want.intersectionSize });
     expect(readFileSync(p('sm2.csv')).equals(readFileSync(p('sm2-single.csv')))).toBe(true);
-    await stop(s);
+    await stopCli(s);
   });
 });

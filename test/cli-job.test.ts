@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openLedger, verifyLedgerDir } from '../src/ledger/file-ledger.js';
 import { type Identity } from '../src/session/identity.js';
-import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds, stopCli, until, finishedBuckets } from './cli-helpers.js';
 
 vi.setConfig({ testTimeout: 240_000 });
 
@@ -55,22 +55,7 @@ function submitArgs(name: string, url: string, buckets: number, extra: string[] 
   return ['job', 'submit', '--connect', url, ...common('pharma'), '--buckets', String(buckets), '--work-dir', p(`${name}-pharma`), '--output', p(`${name}.csv`), '--job-id', name, '--json', '--progress', 'none', ...extra];
 }
 
-async function stop(proc: CliProcess): Promise<void> {
-  proc.child.kill('SIGINT');
-  await proc.done;
-}
 
-/** Finished buckets in a side's job directory (a condition polled, never a fixed wait). */
-function finished(dir: string): number {
-  try {
-    return readdirSync(join(dir, 'results')).filter((n) => n.endsWith('.json')).length;
-  } catch {
-    return 0;
-  }
-}
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 25));
-}
 
 beforeAll(async () => {
   assertBuilt();
@@ -104,7 +89,7 @@ describe('dataport job on the embedded queue', () => {
       ['ok', 'jobId', 'buckets', 'bucketsRun', 'bucketsRetried', 'intersectionSize', 'inputRecords', 'distinctKeys', 'peerDistinctKeys', 'bytesSent', 'bytesReceived', 'ms', 'outputRows'].sort(),
     );
     expect(readFileSync(p(`${name}.csv`)).equals(single.pharma)).toBe(true);
-    await stop(s);
+    await stopCli(s);
   });
 
   it('--reveal both: both outputs equal the single run, one co-signed job receipt per side', async () => {
@@ -113,7 +98,7 @@ describe('dataport job on the embedded queue', () => {
     const r = await runCli(submitArgs('both', url, 7, ['--reveal', 'both', '--ledger', p('ledger-pharma')]), { watchdogMs: 230_000 });
     expect(r.code, r.stderr).toBe(0);
     await until(() => s.stdout().includes('"jobId":"both"'));
-    await stop(s);
+    await stopCli(s);
     expect(readFileSync(p('both.csv')).equals(single.pharma)).toBe(true);
     expect(readFileSync(p('both-hospital.csv')).equals(single.hospital)).toBe(true);
     for (const side of ['pharma', 'hospital'] as const) {
@@ -138,7 +123,7 @@ describe('dataport job on the embedded queue', () => {
     expectOneLineError(r.stderr, /^dataport: job refused failed, no output written: terms refused: the listener runs with --reveal requester, the request asks for --reveal both$/);
     expect(lastJson(r.stdout)).toMatchObject({ ok: false, code: 'ERR_TERMS_REFUSED' });
     await until(() => /job session from .* failed: .*--reveal requester/.test(s.stderr()));
-    await stop(s);
+    await stopCli(s);
     expect(existsSync(p('refused.csv'))).toBe(false);
     expect(existsSync(p('refused-hospital/refused'))).toBe(false);
   });
@@ -147,10 +132,10 @@ describe('dataport job on the embedded queue', () => {
     const s = serve('resume');
     const url = await s.listening();
     const first = startCli(submitArgs('resume', url, 32), { watchdogMs: 230_000 });
-    await until(() => finished(p('resume-pharma/resume')) >= 3);
+    await until(() => finishedBuckets(p('resume-pharma/resume')) >= 3);
     first.child.kill('SIGKILL');
     await first.done;
-    const before = finished(p('resume-pharma/resume'));
+    const before = finishedBuckets(p('resume-pharma/resume'));
     expect(before).toBeLessThan(32);
     expect(existsSync(p('resume.csv'))).toBe(false);
     const again = await runCli(submitArgs('resume', url, 32), { watchdogMs: 230_000 });
@@ -163,7 +148,7 @@ describe('dataport job on the embedded queue', () => {
     const other = await runCli(submitArgs('resume', url, 16).map((a) => (a === p('resume.csv') ? p('resume-other.csv') : a)));
     expect(other.code).toBe(1);
     expectOneLineError(other.stderr, /job resume already exists in .* and it has --buckets 32; use another --job-id/);
-    await stop(s);
+    await stopCli(s);
   });
 
   it('the responder killed mid-job and restarted: the job completes with the same output', async () => {
@@ -171,7 +156,7 @@ describe('dataport job on the embedded queue', () => {
     const url = await s.listening();
     const port = new URL(url).port;
     const sub = startCli(submitArgs('restart', url, 32), { watchdogMs: 230_000 });
-    await until(() => finished(p('restart-hospital/restart')) >= 3);
+    await until(() => finishedBuckets(p('restart-hospital/restart')) >= 3);
     s.child.kill('SIGKILL');
     await s.done;
     s = serve('restart', [], `127.0.0.1:${port}`);
@@ -179,6 +164,6 @@ describe('dataport job on the embedded queue', () => {
     const r = await sub.done;
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(p('restart.csv')).equals(single.pharma)).toBe(true);
-    await stop(s);
+    await stopCli(s);
   });
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openLedger } from '../src/ledger/file-ledger.js';
 import { type Identity } from '../src/session/identity.js';
-import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds, stopCli, until, finishedBuckets } from './cli-helpers.js';
 import { startRedis } from './helpers/redis.js';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
@@ -48,21 +48,6 @@ function submitArgs(side: 'pharma' | 'hospital', name: string, url: string, buck
   return ['job', 'submit', '--connect', url, ...common(side), ...(side === 'pharma' ? ['--protocol', 'psi-sum'] : []), '--buckets', String(buckets), '--work-dir', p(`${name}-${side}`), '--job-id', name, '--json', '--progress', 'none', ...extra];
 }
 
-async function stop(proc: CliProcess): Promise<void> {
-  proc.child.kill('SIGINT');
-  await proc.done;
-}
-function finished(dir: string): number {
-  try {
-    return readdirSync(join(dir, 'results')).filter((n) => n.endsWith('.json')).length;
-  } catch {
-    return 0;
-  }
-}
-/** Polls a condition (never a fixed wait for a race). */
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 25));
-}
 /** The JSON line a `job serve` printed for job `name`. */
 async function servedJson(s: CliProcess, name: string): Promise<Record<string, unknown>> {
   await until(() => s.stdout().includes(`"jobId":"${name}"`));
@@ -105,7 +90,7 @@ describe('psi-sum jobs (dataport job)', () => {
     // The value holder receives the same totals (no DP: exact).
     const h = await servedJson(s, name);
     expect(h).toMatchObject({ withheld: false, intersectionSize: single.intersectionSize, sums: single.sums, means: single.means });
-    await stop(s);
+    await stopCli(s);
     // One co-signed job receipt per side.
     for (const side of ['p', 'h'] as const) {
       const ledger = await openLedger(p(`${name}-ledger-${side}`), { owner: ids[side === 'p' ? 'pharma' : 'hospital']! });
@@ -126,7 +111,7 @@ describe('psi-sum jobs (dataport job)', () => {
     expect(lastJson(r.stdout)).toMatchObject({ withheld: false, intersectionSize: single.intersectionSize, sums: single.sums, means: single.means });
     const i = await servedJson(s, 'vreq');
     expect(i).toMatchObject({ withheld: false, sums: null, means: null });
-    await stop(s);
+    await stopCli(s);
   });
 
   it('min-cohort applies to the total: every bucket below k but the total at least k succeeds; a total below k is withheld on both sides', async () => {
@@ -148,17 +133,17 @@ describe('psi-sum jobs (dataport job)', () => {
     const low = await runCli(submitArgs('pharma', 'low', url, 3, ['--reveal', 'both', '--min-cohort', '5']));
     expect(low.code).toBe(1);
     expectOneLineError(low.stderr, /job low failed, no output written: terms refused: listener requires a minimum cohort of at least 10$/);
-    await stop(s);
+    await stopCli(s);
   });
 
   it('a resubmitted job resumes: finished buckets are not run again, the totals are the same', async () => {
     const s = serve('hospital', 'resume', ['--reveal', 'both']);
     const url = await s.listening();
     const first = startCli(submitArgs('pharma', 'resume', url, 24, ['--reveal', 'both']), { watchdogMs: 230_000 });
-    await until(() => finished(p('resume-pharma/resume')) >= 3);
+    await until(() => finishedBuckets(p('resume-pharma/resume')) >= 3);
     first.child.kill('SIGKILL');
     await first.done;
-    const before = finished(p('resume-pharma/resume'));
+    const before = finishedBuckets(p('resume-pharma/resume'));
     expect(before).toBeLessThan(24);
     const again = await runCli(submitArgs('pharma', 'resume', url, 24, ['--reveal', 'both']), { watchdogMs: 230_000 });
     expect(again.code, again.stderr).toBe(0);
@@ -170,7 +155,7 @@ describe('psi-sum jobs (dataport job)', () => {
     const other = await runCli(submitArgs('pharma', 'resume', url, 24, ['--reveal', 'both', '--min-cohort', '2']));
     expect(other.code).toBe(1);
     expectOneLineError(other.stderr, /job resume already exists in .* and its protocol or psi-sum options differ; use another --job-id/);
-    await stop(s);
+    await stopCli(s);
   });
 
   it('option errors are one line', async () => {
@@ -200,9 +185,9 @@ describe('psi-sum jobs on BullMQ (redis-server; skipped loudly without it)', () 
       const r = await runCli(submitArgs('pharma', 'queued', url, 7, ['--reveal', 'both', '--queue', redis.url]), { watchdogMs: 230_000 });
       expect(r.code, r.stderr).toBe(0);
       expect(lastJson(r.stdout)).toMatchObject({ withheld: false, intersectionSize: single.intersectionSize, sums: single.sums, means: single.means });
-      await stop(w);
+      await stopCli(w);
     } finally {
-      await stop(s);
+      await stopCli(s);
       await redis.stop();
     }
   });

@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds } from './cli-helpers.js';
+import { assertBuilt, expectOneLineError, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds, until } from './cli-helpers.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
@@ -25,9 +25,6 @@ const hospital = ['--identity', p('hospital'), '--peer-key', p('pharma/identity.
 const submitArgs = () => ['job', 'submit', '--connect', url, ...pharma, '--buckets', '6', '--work-dir', p('work-pharma'), '--output', p('out.csv'), '--job-id', 'down', '--queue', redis!.url, '--queue-timeout', '2', '--json', '--progress', 'none'];
 const DOWN = (u: string) => new RegExp(`^dataport: (job down failed, no output written: )?--queue ${u.replace(/[/.]/g, '\\$&')}: Redis unreachable for 2 s \\(.+\\); start it and run the same command again \\(a job resumes\\)$`);
 
-async function until(cond: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await cond())) await new Promise((r) => setTimeout(r, 25));
-}
 
 beforeAll(async () => {
   redis = await startRedis('job-queue-down');

@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { assertBuilt, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds } from './cli-helpers.js';
+import { assertBuilt, killAll, lastJson, runCli, startCli, tempDir, type CliProcess, writeIdentityDir, seededIds, stopCli, until } from './cli-helpers.js';
 import { redisServerBinary, startRedis, type TestRedis } from './helpers/redis.js';
 
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
@@ -48,14 +48,6 @@ function finished(jobId: string): number {
     return 0;
   }
 }
-/** Polls a condition (never a fixed wait for a race). */
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 25));
-}
-async function stop(proc: CliProcess): Promise<void> {
-  proc.child.kill('SIGINT');
-  await proc.done;
-}
 
 beforeAll(async () => {
   redis = await startRedis('job-queue');
@@ -77,7 +69,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (server) await stop(server).catch(() => {});
+  if (server) await stopCli(server).catch(() => {});
   killAll();
   await redis?.stop();
   tmp.cleanup();
@@ -110,7 +102,7 @@ describe.skipIf(!HAVE_REDIS)('dataport job on BullMQ / Redis', () => {
     expect(readFileSync(p('kill10.csv')).equals(single)).toBe(true);
     const j = lastJson(r.stdout);
     expect(j).toMatchObject({ ok: true, buckets: B, bucketsRun: B });
-    await stop(w);
+    await stopCli(w);
     // Lost work: sessions the responder served beyond B, and sessions cut off by a kill. A
     // worker runs one bucket at a time, so each kill loses at most the one bucket in flight.
     const served = bucketSessions('kill10');
@@ -130,7 +122,7 @@ describe.skipIf(!HAVE_REDIS)('dataport job on BullMQ / Redis', () => {
     const r = await sub.done;
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(p('redis-restart.csv')).equals(single)).toBe(true);
-    await Promise.all([stop(w1), stop(w2)]);
+    await Promise.all([stopCli(w1), stopCli(w2)]);
   });
 
   it('two jobs at once on one queue, one of them detached then finished by a second submit; job status', async () => {
@@ -153,6 +145,6 @@ describe.skipIf(!HAVE_REDIS)('dataport job on BullMQ / Redis', () => {
     expect(readFileSync(p('two-b.csv')).equals(single)).toBe(true);
     const done = await runCli(['job', 'status', '--queue', redis!.url, '--job-id', 'two-b']);
     expect(done.stdout).toContain('12/12 buckets done');
-    await Promise.all([stop(w1), stop(w2)]);
+    await Promise.all([stopCli(w1), stopCli(w2)]);
   });
 });

@@ -50,6 +50,51 @@ describe('scanCsv (properties)', () => {
           expect(got.map((r) => r.values)).toEqual(rows);
           const dec = new TextDecoder('utf-8', { ignoreBOM: true });
           expect(dec.decode(res.headerRaw) + got.map((r) => dec.decode(r.raw)).join('')).toBe(text);
+          // Without line numbers the scanner finds the row boundaries itself: the same bytes.
+          const fast: CsvRow[] = [];
+          const resFast = await scanCsv(path, { columns: header, raw: true, lines: false }, (r) => {
+            fast.push(r);
+          });
+          expect(resFast.headerRaw).toEqual(res.headerRaw);
+          expect(fast.map((r) => r.values)).toEqual(rows);
+          expect(fast.map((r) => r.raw)).toEqual(got.map((r) => r.raw));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('finds the same raw rows as the parser with blank lines, mixed line ends and a bare-CR file', async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          rows: fc.array(fc.tuple(field, field), { minLength: 1, maxLength: 10 }),
+          blanks: fc.array(fc.constantFrom('', '\n', '\r\n', '\n\n'), { minLength: 12, maxLength: 12 }),
+          eol: fc.constantFrom('\n', '\r\n', '\r'),
+          finalNewline: fc.boolean(),
+          bom: fc.boolean(),
+        }),
+        async ({ rows, blanks, eol, finalNewline, bom }) => {
+          // A bare CR file's blank lines are bare CRs too; other files mix in both kinds.
+          const blank = (i: number) => (eol === '\r' ? blanks[i]!.replace(/\r?\n/g, '\r') : blanks[i]!);
+          const body = rows.map((r, i) => blank(i) + r.map((f) => encodeField(f, false)).join(',')).join(eol);
+          const text = `${bom ? '\uFEFF' : ''}${blank(11)}a,b${eol}${body}${finalNewline ? eol : ''}`;
+          const bytes = Buffer.from(text);
+          const path = join(dir, `m${n++}.csv`);
+          writeFileSync(path, text);
+          const scan = async (lines: boolean) => {
+            const out: Uint8Array[] = [];
+            const at: Uint8Array[] = [];
+            const r = await scanCsv(path, { columns: ['a', 'b'], raw: true, lines }, (row) => {
+              out.push(row.raw!);
+              at.push(bytes.subarray(row.offset!, row.offset! + row.raw!.length));
+            }).catch((e: Error) => e);
+            // Each row's offset is where its bytes are in the file.
+            expect(at.map((b) => Buffer.from(b))).toEqual(out.map((b) => Buffer.from(b)));
+            return r instanceof Error ? r.message : { header: r.headerRaw, rows: out };
+          };
+          expect(await scan(false)).toEqual(await scan(true));
         },
       ),
       { numRuns: 150 },

@@ -26,6 +26,8 @@ export interface KeyInput {
   fields: string[][];
   /** Data rows in the file. */
   rows: number;
+  /** With `rowKeys`: for each data row, the index in `ids` of its key (-1: no key). */
+  rowKeys?: Int32Array;
   /** Rows skipped because a key column was empty. */
   skippedRows: number;
   /** Data row number of the first skipped row (for the warning). */
@@ -71,10 +73,20 @@ export async function readInputKeys(
   reader: InputReader,
   columns: readonly string[],
   normalize: KeyNormalizer,
-  options: { onBytes?: (n: number) => void; onRows?: (n: number) => void; signal?: AbortSignal; maxKeys?: number } = {},
+  options: { onBytes?: (n: number) => void; onRows?: (n: number) => void; signal?: AbortSignal; maxKeys?: number; rowKeys?: boolean } = {},
 ): Promise<KeyInput> {
   const label = reader.info.label;
-  const seen = new Set<string>();
+  const seen = new Map<string, number>();
+  let rowKeys = options.rowKeys ? new Int32Array(1024) : undefined;
+  const noteRow = (row: number, k: number) => {
+    if (!rowKeys) return;
+    if (row > rowKeys.length) {
+      const grown = new Int32Array(rowKeys.length * 2);
+      grown.set(rowKeys);
+      rowKeys = grown;
+    }
+    rowKeys[row - 1] = k;
+  };
   const ids: string[] = [];
   const fields: string[][] = [];
   let skippedRows = 0;
@@ -94,14 +106,17 @@ export async function readInputKeys(
       if (key === undefined) {
         skippedRows++;
         firstSkippedRow ??= row.row;
+        noteRow(row.row, -1);
         return;
       }
       const id = keyId(key);
-      if (seen.has(id)) return;
+      const known = seen.get(id);
+      if (known !== undefined) return noteRow(row.row, known);
       if (ids.length >= maxKeys) {
         throw new InputError(M.tooManyKeys(label, maxKeys, row.row));
       }
-      seen.add(id);
+      noteRow(row.row, ids.length);
+      seen.set(id, ids.length);
       ids.push(id);
       fields.push(row.values);
     },
@@ -111,7 +126,7 @@ export async function readInputKeys(
   if (ids.length === 0) {
     throw new InputError(M.allKeysEmpty(label, columns));
   }
-  const result: KeyInput = { ids, fields, rows: read.rows, skippedRows, ...(read.csv ? { scan: read.csv } : {}) };
+  const result: KeyInput = { ids, fields, rows: read.rows, skippedRows, ...(read.csv ? { scan: read.csv } : {}), ...(rowKeys ? { rowKeys: rowKeys.subarray(0, read.rows) } : {}) };
   if (firstSkippedRow !== undefined) result.firstSkippedRow = firstSkippedRow;
   return result;
 }
@@ -128,7 +143,7 @@ export async function readKeys(
   path: string,
   columns: readonly string[],
   normalize: KeyNormalizer,
-  options: { onBytes?: (n: number) => void; signal?: AbortSignal; maxKeys?: number } = {},
+  options: { onBytes?: (n: number) => void; signal?: AbortSignal; maxKeys?: number; rowKeys?: boolean } = {},
 ): Promise<KeyInput & { scan: CsvScanResult }> {
   return (await readInputKeys(await openInput(path, undefined, { keepOpen: false }), columns, normalize, options)) as KeyInput & { scan: CsvScanResult };
 }

@@ -339,6 +339,7 @@ export const JOB_MESSAGES = {
   manifestDamaged: (workDir: string, jobId: string, dir: string) => `--work-dir ${workDir}: the manifest of job ${jobId} is damaged; remove ${dir} to start the job over`,
   resultUnreadable: (jobId: string, bucket: number, why: string) => `job ${jobId}: bucket ${bucket}'s result is unreadable (${why})`,
   damagedRows: (path: string) => `${path}: damaged result`,
+  damagedIndex: (path: string) => `${path}: damaged row index (the job's partition is unusable: remove its buckets directory and submit the job again)`,
   workDirNotDir: (workDir: string) => `--work-dir ${workDir}: not a directory`,
   cannotCreate: (workDir: string, why: string) => `--work-dir ${workDir}: cannot create the job directory (${why})`,
   jobId: () => 'option --job-id must be 1 to 64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit',

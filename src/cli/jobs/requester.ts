@@ -24,6 +24,7 @@ import type { Progress } from '../progress.js';
 import { createReporter, type Reporter } from '../summary.js';
 import type { JobSubmitOptions } from './options.js';
 import { enqueueBuckets, failedTask, Queue, QUEUE_NAME, queueJobStatus, queueLabel, redisOptions, runInProcess, watchRedis, type BucketTask } from './queue.js';
+import { collectGarbage } from './memory.js';
 import { loadBucket, mergeOutput, runBucket, termsOfManifest } from './run-bucket.js';
 import { loadSumBucket, prepareSumColumns, runSumBucket, sumCloseSide, sumManifestOf, sumTermsOf } from './sum-bucket.js';
 import { closePsiSumJob, type PsiSumJobOutcome } from '../../session/run-psi-sum-job.js';
@@ -75,6 +76,8 @@ export async function runRequesterTask(state: BucketWorkerState, task: BucketTas
   const identity = await identities.get(m.identityDir)!;
   const base = m.connect[(task.bucket + attempt) % m.connect.length]!;
   const signal = AbortSignal.any([state.signal, AbortSignal.timeout(state.timeoutMs)]);
+  // The previous bucket's data is unreachable now: collect it before this bucket's arrives.
+  collectGarbage();
   const loaded = m.sum ? undefined : await loadBucket(m, task.workDir, task.bucket, signal);
   const loadedSum = m.sum ? await loadSumBucket(m, task.workDir, task.bucket, signal) : undefined;
   const transport = await connectJob(base, m.jobId, `bucket/${task.bucket}`, state.timeoutMs, signal);

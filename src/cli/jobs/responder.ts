@@ -10,6 +10,7 @@ import type { BudgetPolicy } from '../../ledger/budget.js';
 import type { Ledger } from '../../ledger/file-ledger.js';
 import type { PriceSchedule } from '../../ledger/pricing.js';
 import type { UsageReceipt } from '../../ledger/receipt-types.js';
+import { collectGarbage } from './memory.js';
 import type { CryptoExecutor } from '../../protocols/executor.js';
 import type { Identity } from '../../session/identity.js';
 import { closePsiJob, openPsiJob, type JobTotals, type OpenedPsiJob, type PsiJobSpec } from '../../session/run-job.js';
@@ -264,6 +265,8 @@ export async function serveJobSession(ctx: ServeContext, transport: FrameTranspo
   if (p.what === 'close') return serveClose(ctx, p.jobId, transport, signal);
   const m = await jobManifest(ctx, p.jobId);
   if (p.bucket! >= m.buckets) throw new InputError(M.noBucket(p.jobId, p.bucket!));
+  // As on the requester (memory.ts): earlier buckets' garbage goes before this one loads.
+  collectGarbage();
   const result = await runBucket({ workDir: ctx.opts.workDir, identity: ctx.identity, executor: ctx.executor, signal }, m, p.bucket!, 'responder', transport);
   return { kind: 'bucket', jobId: p.jobId, bucket: p.bucket!, result };
 }

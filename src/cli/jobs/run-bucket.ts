@@ -9,8 +9,12 @@
  * what a single run writes, and memory is one read buffer per bucket.
  * @module
  */
+import { createHash } from 'node:crypto';
 import { openSync, readSync, closeSync } from 'node:fs';
-import { InputError } from '../../errors.js';
+import { open, type FileHandle } from 'node:fs/promises';
+import { InputError, throwIfAborted } from '../../errors.js';
+import { concatBytes } from '../../utils/bytes.js';
+import { openAtomicOutput, type AtomicOutput } from '../files.js';
 import type { CryptoExecutor } from '../../protocols/executor.js';
 import { DEFAULT_MAX_PEER_SET_SIZE, normalizeKey } from '../../protocols/psi/index.js';
 import { preparePsiRecords, runPsi, type JobBucketBinding, type PreparedPsiRecords, type PsiTerms } from '../../session/run-psi.js';
@@ -18,11 +22,11 @@ import type { Identity } from '../../session/identity.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { fromBase64 } from '../../utils/bytes.js';
 import { scanCsv } from '../../sources/csv-scan.js';
-import { JOB_MESSAGES } from '../messages.js';
+import { CSV_MESSAGES, FILE_MESSAGES, JOB_MESSAGES } from '../messages.js';
 import { keyBytes, keyId, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
 import { openInput, writeMatchingInputRows, type InputReader } from '../record-input.js';
 import { runSumBucket } from './sum-bucket.js';
-import { bucketFunction, createRecordsDigest, jobPaths, writeBucketResult, type BucketResult, type JobManifest } from './work-dir.js';
+import { RowIndexReader, bucketFunction, createRecordsDigest, jobPaths, writeBucketResult, type BucketResult, type JobManifest } from './work-dir.js';
 
 /** The PSI terms of a job's manifest (every bucket runs with them). */
 export function termsOfManifest(m: JobManifest): PsiTerms {
@@ -34,6 +38,7 @@ export async function bucketKeys(m: JobManifest, workDir: string, b: number, sig
   if (m.bucketRows[b] === 0) return undefined;
   return readKeys(jobPaths(workDir, m.jobId).bucketCsv(b), m.keyColumns, normalizeKey, {
     maxKeys: DEFAULT_MAX_PEER_SET_SIZE,
+    rowKeys: true,
     ...(signal ? { signal } : {}),
   });
 }
@@ -114,14 +119,15 @@ export async function runBucket(
         });
   let ordinals = new Float64Array(0);
   if (r.intersectionRows !== undefined && input !== undefined && r.intersectionRows.length > 0) {
-    const matches = new Set(r.intersectionRows.map((i) => input.ids[i]!));
+    // The bucket's rows whose key matched, from the row → key map taken when it was read.
+    const matched = new Uint8Array(input.ids.length);
+    for (const i of r.intersectionRows) matched[i] = 1;
+    const rowKeys = input.rowKeys!;
     const out: number[] = [];
-    let k = 0;
-    await scanCsv(jobPaths(ctx.workDir, m.jobId).bucketCsv(b), { columns: m.keyColumns, lines: false }, (row) => {
-      const key = normalizeKey(row.values);
-      if (key !== undefined && matches.has(keyId(key))) out.push(k);
-      k++;
-    });
+    for (let k = 0; k < rowKeys.length; k++) {
+      const key = rowKeys[k]!;
+      if (key >= 0 && matched[key] === 1) out.push(k);
+    }
     ordinals = Float64Array.from(out);
   }
   const result: BucketResult = {
@@ -214,6 +220,125 @@ async function mergeQueryOutput(m: JobManifest, output: string, take: (id: strin
   }
 }
 
+/** Reads a file front to back once, hashing every byte, and hands out byte ranges in order. */
+class SequentialFile {
+  private buf = new Uint8Array(0);
+  private base = 0; // file offset of buf[0]
+  private readonly hash = createHash('sha256');
+  private constructor(private readonly fh: FileHandle) {}
+  static async open(path: string): Promise<SequentialFile> {
+    return new SequentialFile(await open(path, 'r'));
+  }
+  private async more(): Promise<boolean> {
+    const chunk = new Uint8Array(1 << 20);
+    const { bytesRead } = await this.fh.read(chunk, 0, chunk.length, null);
+    if (bytesRead === 0) return false;
+    const got = chunk.subarray(0, bytesRead);
+    this.hash.update(got);
+    const next = new Uint8Array(this.buf.length + bytesRead);
+    next.set(this.buf);
+    next.set(got, this.buf.length);
+    this.buf = next;
+    return true;
+  }
+  private dropBefore(start: number): void {
+    const drop = Math.min(start - this.base, this.buf.length);
+    if (drop > 0) {
+      this.buf = this.buf.subarray(drop);
+      this.base += drop;
+    }
+  }
+  /** Bytes [start, end) of the file (`start` never before an earlier call's); `undefined` past its end. */
+  async range(start: number, end: number): Promise<Uint8Array | undefined> {
+    this.dropBefore(start);
+    while (this.base + this.buf.length < end) {
+      if (!(await this.more())) return undefined;
+      this.dropBefore(start);
+    }
+    return this.buf.subarray(start - this.base, end - this.base);
+  }
+  /** Reads what is left and returns the whole file's SHA-256 (hex). */
+  async digest(): Promise<string> {
+    this.buf = new Uint8Array(0);
+    while (await this.more()) this.buf = new Uint8Array(0);
+    return this.hash.digest('hex');
+  }
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
+
+/**
+ * The merge of a CSV input partitioned with a row index (`m.rowIndex`): the input is read once as
+ * bytes (no parsing, no keys, no bucket hash): the index says where each row is and which bucket
+ * it went to, the bucket's cursor whether it matched. The file's SHA-256, taken on the way, must
+ * be the one taken when it was partitioned, or nothing is written.
+ */
+async function mergeByRowIndex(workDir: string, m: JobManifest, output: string, take: (bucket: number) => boolean, options: { force?: boolean; signal?: AbortSignal; onBytes?: (n: number) => void }): Promise<number> {
+  const changed = () => new InputError(CSV_MESSAGES.changedDuringRun(m.input));
+  const indexPath = jobPaths(workDir, m.jobId).rowIndex;
+  const damaged = () => new InputError(JOB_MESSAGES.damagedIndex(indexPath));
+  let file: SequentialFile;
+  try {
+    file = await SequentialFile.open(m.input);
+  } catch (err) {
+    throw new InputError(FILE_MESSAGES.cannotRead('--input', m.input, err));
+  }
+  let index: RowIndexReader | undefined;
+  let out: AtomicOutput | undefined;
+  try {
+    index = await RowIndexReader.open(indexPath).catch(() => {
+      throw damaged();
+    });
+    out = await openAtomicOutput(output, { force: options.force === true });
+    let written = 0;
+    let batch: Uint8Array[] = [];
+    let batchBytes = 0;
+    const flush = async () => {
+      if (batch.length > 0) await out!.write(concatBytes(...batch));
+      batch = [];
+      batchBytes = 0;
+    };
+    await index.refill();
+    const headerOffset = index.varint();
+    let prevEnd = headerOffset + index.varint();
+    const header = await file.range(headerOffset, prevEnd);
+    if (header === undefined) throw changed();
+    batch.push(header);
+    let rows = 0;
+    for (;;) {
+      if (index.low) await index.refill();
+      if (index.atEnd) break;
+      const start = prevEnd + index.varint();
+      prevEnd = start + index.varint();
+      const code = index.varint();
+      if (code > m.buckets) throw damaged();
+      if ((++rows & 0xffff) === 0) {
+        throwIfAborted(options.signal);
+        options.onBytes?.(prevEnd);
+      }
+      if (code === 0 || !take(code - 1)) continue;
+      const bytes = await file.range(start, prevEnd);
+      if (bytes === undefined) throw changed();
+      batch.push(bytes);
+      batchBytes += bytes.length;
+      written++;
+      if (batchBytes >= 1 << 20) await flush();
+    }
+    if (rows !== m.inputRecords) throw damaged();
+    if ((await file.digest()) !== m.inputSha256) throw changed();
+    await flush();
+    await out.commit();
+    return written;
+  } catch (err) {
+    await out?.abort();
+    throw err;
+  } finally {
+    await index?.close();
+    await file.close();
+  }
+}
+
 /**
  * Writes the job's output: the input's header and every row whose key matched, in input order,
  * byte for byte (what `dataport psi --output` writes). Fails, writing nothing, if the input
@@ -234,6 +359,7 @@ export async function mergeOutput(workDir: string, m: JobManifest, output: strin
   const bucketOf = bucketFunction(m);
   try {
     if (m.query !== undefined) return await mergeQueryOutput(m, output, (id) => cursors[bucketOf(keyBytes(id))]!.take(), options);
+    if (m.rowIndex === 1) return await mergeByRowIndex(workDir, m, output, (b) => cursors[b]!.take(), options);
     return await writeMatchingRows(
       m.input,
       output,

@@ -9,7 +9,7 @@
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../../errors.js';
 import { normalizeKey } from '../../protocols/psi/index.js';
@@ -55,6 +55,12 @@ export interface JobManifest {
   peerKeyFile: string;
   /** Data rows per bucket. */
   bucketRows: number[];
+  /**
+   * A CSV input's row index was written when it was partitioned (`buckets/rows.idx`: each row's
+   * place in the file and its bucket), so the merge copies matched rows without parsing the file
+   * again. Absent in manifests of earlier builds (then the merge parses the input).
+   */
+  rowIndex?: 1;
   /**
    * The records (rows with a key) this side declared when the job opened, and the peer's: the
    * budget was reserved with them, and a side whose total exceeds its declaration is refused at
@@ -126,6 +132,7 @@ export function jobPaths(workDir: string, jobId: string) {
     bucketCsv: (b: number) => join(dir, 'buckets', `${name(b)}.csv`),
     result: (b: number) => join(dir, 'results', `${name(b)}.json`),
     resultRows: (b: number) => join(dir, 'results', `${name(b)}.rows`),
+    rowIndex: join(dir, 'buckets', 'rows.idx'),
     results: join(dir, 'results'),
   };
 }
@@ -277,6 +284,99 @@ class Appender {
 }
 
 /**
+ * The row index of a partitioned CSV file (`rows.idx`): LEB128 varints, first the header's offset
+ * and length, then per data row, in file order, the bytes skipped since the previous row's end
+ * (blank lines), the row's length (line end included) and its bucket + 1 (0: a row without a key).
+ * About three bytes per row.
+ */
+class RowIndexWriter {
+  private buf = new Uint8Array(1 << 16);
+  private n = 0;
+  private prevEnd = 0;
+  constructor(private readonly out: Appender) {}
+  private varint(v: number): void {
+    while (v >= 0x80) {
+      this.buf[this.n++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.n++] = v;
+  }
+  private flushIfFull(): Promise<void> | undefined {
+    if (this.n < this.buf.length - 64) return undefined;
+    const chunk = this.buf.slice(0, this.n);
+    this.n = 0;
+    return this.out.add(chunk);
+  }
+  header(offset: number, length: number): Promise<void> | undefined {
+    this.varint(offset);
+    this.varint(length);
+    this.prevEnd = offset + length;
+    return this.flushIfFull();
+  }
+  row(offset: number, length: number, bucket: number): Promise<void> | undefined {
+    this.varint(offset - this.prevEnd);
+    this.varint(length);
+    this.varint(bucket + 1);
+    this.prevEnd = offset + length;
+    return this.flushIfFull();
+  }
+  async end(): Promise<void> {
+    if (this.n > 0) void this.out.add(this.buf.slice(0, this.n));
+    this.n = 0;
+    await this.out.end();
+  }
+}
+
+/** Reads a row index ({@link RowIndexWriter}) front to back. */
+export class RowIndexReader {
+  private buf = new Uint8Array(0);
+  private pos = 0;
+  private eof = false;
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly path: string,
+  ) {}
+  static async open(path: string): Promise<RowIndexReader> {
+    return new RowIndexReader(await open(path, 'r'), path);
+  }
+  /** Reads more when fewer than 32 bytes (two rows' varints at least) are buffered. */
+  async refill(): Promise<void> {
+    if (this.buf.length - this.pos >= 32 || this.eof) return;
+    const rest = this.buf.subarray(this.pos);
+    const next = new Uint8Array(rest.length + (1 << 20));
+    next.set(rest);
+    const { bytesRead } = await this.fh.read(next, rest.length, 1 << 20, null);
+    if (bytesRead === 0) this.eof = true;
+    this.buf = next.subarray(0, rest.length + bytesRead);
+    this.pos = 0;
+  }
+  /** Whether a refill is due before the next row. */
+  get low(): boolean {
+    return !this.eof && this.buf.length - this.pos < 32;
+  }
+  /** After {@link refill}: no bytes left. */
+  get atEnd(): boolean {
+    return this.pos >= this.buf.length;
+  }
+  /** The next varint. */
+  varint(): number {
+    let v = 0;
+    let scale = 1;
+    for (;;) {
+      if (this.pos >= this.buf.length) throw new InputError(M.damagedIndex(this.path));
+      const b = this.buf[this.pos++]!;
+      v += (b & 0x7f) * scale;
+      if (b < 0x80) return v;
+      scale *= 0x80;
+      if (scale > 2 ** 49) throw new InputError(M.damagedIndex(this.path));
+    }
+  }
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
+
+/**
  * Splits the input into the job's buckets: `buckets/NNNNN.csv`, the header and the bucket's rows
  * byte for byte, in input order (so a bucket's k-th row is the k-th input row in that bucket). Memory
  * is a few buffers per bucket, whatever the input's size. Written under a temporary directory
@@ -299,7 +399,8 @@ export async function partitionInput(workDir: string, m: JobManifest, options: {
   const counts = new Array<number>(m.buckets).fill(0);
   const bucketOf = bucketFunction(m);
   let skipped = 0;
-  const place = (values: readonly string[], row: number, raw: () => Uint8Array): Promise<void> | undefined => {
+  const index = m.query === undefined ? new RowIndexWriter(new Appender(join(tmp, 'rows.idx'))) : undefined;
+  const place = (values: readonly string[], row: number, raw: () => Uint8Array, offset?: number): Promise<void> | undefined => {
     let key: Uint8Array | undefined;
     try {
       key = normalizeKey(values);
@@ -308,11 +409,14 @@ export async function partitionInput(workDir: string, m: JobManifest, options: {
     }
     if (key === undefined) {
       skipped++;
-      return;
+      return index?.row(offset!, raw().length, -1);
     }
     const b = bucketOf(key);
     counts[b]!++;
-    return csv[b]!.add(raw());
+    const bytes = raw();
+    const pending = index?.row(offset!, bytes.length, b);
+    const added = csv[b]!.add(bytes);
+    return pending && added ? Promise.all([pending, added]).then(() => undefined) : (pending ?? added);
   };
   try {
     let digest: string;
@@ -326,11 +430,12 @@ export async function partitionInput(workDir: string, m: JobManifest, options: {
           lines: false,
           ...(options.onBytes ? { onBytes: options.onBytes } : {}),
           ...(options.signal ? { signal: options.signal } : {}),
-          onHeader: (_names, headerRaw) => {
+          onHeader: (_names, headerRaw, headerOffset) => {
             for (const a of csv) void a.add(headerRaw);
+            void index!.header(headerOffset, headerRaw.length);
           },
         },
-        (row) => place(row.values, row.row, () => row.raw!),
+        (row) => place(row.values, row.row, () => row.raw!, row.offset),
       );
       digest = toHex(scan.sha256);
       rows = scan.rows;
@@ -351,14 +456,17 @@ export async function partitionInput(workDir: string, m: JobManifest, options: {
       digest = records.hex();
     }
     for (const a of csv) await a.end();
+    await index?.end();
     await rm(p.buckets, { recursive: true, force: true });
     await rename(tmp, p.buckets);
     m.inputSha256 = digest;
     m.inputRecords = rows;
     m.skippedRows = skipped;
     m.bucketRows = counts;
+    if (index) m.rowIndex = 1;
+    else delete m.rowIndex;
   } catch (err) {
-    await Promise.allSettled(csv.map((a) => a.end()));
+    await Promise.allSettled([...csv.map((a) => a.end()), index?.end()]);
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }

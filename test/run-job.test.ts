@@ -82,6 +82,80 @@ describe('job sessions', () => {
     expect(r[0].bucketKey).toEqual(r[1].bucketKey);
   });
 
+  it('both sides prepare at the same time; openPsiJob resolves after both', async () => {
+    // Each prepare waits until the other has started: run one after the other, they never end.
+    const [a, b] = createMemoryTransportPair();
+    let started: { requester?: () => void; responder?: () => void } = {};
+    const both = { requester: new Promise<void>((r) => (started.requester = r)), responder: new Promise<void>((r) => (started.responder = r)) };
+    const finished: string[] = [];
+    const r = await Promise.all([
+      openPsiJob({
+        role: 'requester', transport: a, identity: pharma, peerPublicKey: hospital.publicKey, spec,
+        prepare: async () => {
+          started.requester!();
+          await both.responder;
+          finished.push('requester');
+        },
+      }),
+      openPsiJob({
+        role: 'responder', transport: b, identity: hospital, peerPublicKey: pharma.publicKey,
+        prepare: async () => {
+          started.responder!();
+          await both.requester;
+          finished.push('responder');
+        },
+      }),
+    ]);
+    started = {};
+    expect(finished.sort()).toEqual(['requester', 'responder']);
+    expect(r[0].bucketKey).toEqual(r[1].bucketKey);
+  });
+
+  it("a failed prepare fails the requester; the requester's prepare is aborted when the responder's fails", async () => {
+    {
+      const [a, b] = createMemoryTransportPair();
+      let aborted = false;
+      const r = await Promise.allSettled([
+        openPsiJob({
+          role: 'requester', transport: a, identity: pharma, peerPublicKey: hospital.publicKey, spec,
+          prepare: (_job, signal) =>
+            new Promise<void>((_resolve, reject) =>
+              signal.addEventListener('abort', () => {
+                aborted = true;
+                reject(signal.reason as Error);
+              }),
+            ),
+        }),
+        openPsiJob({
+          role: 'responder', transport: b, identity: hospital, peerPublicKey: pharma.publicKey,
+          prepare: async () => {
+            throw new Error('the input has a bad key on row 7');
+          },
+        }),
+      ]);
+      expect(aborted).toBe(true);
+      expect(r.map((x) => x.status)).toEqual(['rejected', 'rejected']);
+      expect(((r[1] as PromiseRejectedResult).reason as Error).message).toBe('the input has a bad key on row 7');
+      // The requester reports the session's failure, not its own abort.
+      expect(((r[0] as PromiseRejectedResult).reason as Error).name).not.toBe('AbortError');
+    }
+    {
+      const [a, b] = createMemoryTransportPair();
+      const r = await Promise.allSettled([
+        openPsiJob({
+          role: 'requester', transport: a, identity: pharma, peerPublicKey: hospital.publicKey, spec,
+          prepare: async () => {
+            throw new Error('the requester input has a bad key');
+          },
+        }),
+        openPsiJob({ role: 'responder', transport: b, identity: hospital, peerPublicKey: pharma.publicKey, prepare: async () => {} }),
+      ]);
+      // The responder may have answered "ready" first (its job then waits for buckets that never come, as after any requester crash).
+      expect(r[0]!.status).toBe('rejected');
+      expect(((r[0] as PromiseRejectedResult).reason as Error).message).toBe('the requester input has a bad key');
+    }
+  });
+
   it('a refusal reaches both sides and nothing is prepared', async () => {
     const { r, prepared } = await open(() => 'the listener does not run this job');
     expect(prepared).toBe(false);

@@ -12,7 +12,7 @@
  */
 import { expand } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { MalformedMessageError, TermsRefusedError, VerificationFailedError } from '../errors.js';
+import { AbortError, MalformedMessageError, TermsRefusedError, VerificationFailedError } from '../errors.js';
 import type { GuardrailDecision, UsageReceipt } from '../ledger/receipt-types.js';
 import { parseEpsilon } from '../protocols/guardrails.js';
 import type { FrameTransport } from '../transport/types.js';
@@ -247,10 +247,13 @@ export interface OpenPsiJobOptions extends SessionOptionsBase {
    */
   setSize?: number;
   /**
-   * Responder: called with the agreed job before the requester is told the job is ready (e.g. to
-   * partition the responder's input into buckets with the key). The requester waits for it.
+   * Called with the agreed job (e.g. to partition this side's input into buckets with the key).
+   * Responder: before the requester is told the job is ready; the requester waits for it.
+   * Requester: at the same time as the responder's (both sides partition at once); `openPsiJob`
+   * resolves once both have finished, and if the responder fails, this one's `signal` aborts
+   * and the call waits for it to settle before rejecting.
    */
-  prepare?: (job: OpenedPsiJob) => Promise<void>;
+  prepare?: (job: OpenedPsiJob, signal: AbortSignal) => Promise<void>;
   /**
    * Responder: while `prepare` runs, a keep-alive frame is sent this often (milliseconds; default
    * 10 000), so that the requester's idle timeout measures silence, not the length of the partition.
@@ -337,15 +340,36 @@ export async function openPsiJob(options: OpenPsiJobOptions): Promise<OpenedPsiJ
       responderSetSize: session.responderSetSize,
     };
     if (options.role === 'responder') {
-      await prepareWithKeepalive(session, () => options.prepare?.(job), options.keepaliveMs ?? PREPARING_INTERVAL_MS, options.signal);
+      const signal = options.signal ?? new AbortController().signal;
+      await prepareWithKeepalive(session, () => options.prepare?.(job, signal), options.keepaliveMs ?? PREPARING_INTERVAL_MS, options.signal);
       await session.channel.send(Uint8Array.of(READY), options.signal);
     } else {
-      for (;;) {
-        const frame = await session.channel.receive(options.signal);
-        if (frame.length === 1 && frame[0] === PREPARING) continue;
-        if (frame.length !== 1 || frame[0] !== READY) throw new MalformedMessageError('expected the job-ready message');
-        break;
-      }
+      // This side prepares while the responder does; a failure of either stops the other.
+      const stop = new AbortController();
+      const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+      const mine = options.prepare ? Promise.resolve().then(() => options.prepare!(job, signal)) : Promise.resolve();
+      const ready = (async () => {
+        for (;;) {
+          const frame = await session.channel.receive(signal);
+          if (frame.length === 1 && frame[0] === PREPARING) continue;
+          if (frame.length !== 1 || frame[0] !== READY) throw new MalformedMessageError('expected the job-ready message');
+          return;
+        }
+      })();
+      const settled = await Promise.allSettled([
+        mine.catch((e: unknown) => {
+          stop.abort();
+          throw e;
+        }),
+        ready.catch((e: unknown) => {
+          stop.abort();
+          throw e;
+        }),
+      ]);
+      // The first failure is the cause; the other side's is then usually an abort.
+      const isAbort = (e: unknown) => e instanceof AbortError || (e as Error | undefined)?.name === 'AbortError';
+      const failed = settled.find((r) => r.status === 'rejected' && !isAbort(r.reason)) ?? settled.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
     }
     await session.close();
     return job;
@@ -500,9 +524,17 @@ export async function closePsiJob(options: ClosePsiJobOptions): Promise<UsageRec
  * ```
  */
 export function bucketIndex(mac: Uint8Array, buckets: number): number {
-  // (hi32 · B + ((lo32 · B) >> 32)) >> 32, exact in doubles for B ≤ 2^16 (products < 2^48).
   const hi = ((mac[0]! << 24) | (mac[1]! << 16) | (mac[2]! << 8) | mac[3]!) >>> 0;
   const lo = ((mac[4]! << 24) | (mac[5]! << 16) | (mac[6]! << 8) | mac[7]!) >>> 0;
+  return bucketOfWords(hi, lo, buckets);
+}
+
+/**
+ * {@link bucketIndex} from the MAC's first two big-endian 32-bit words (unsigned).
+ * @internal
+ */
+export function bucketOfWords(hi: number, lo: number, buckets: number): number {
+  // (hi32 · B + ((lo32 · B) >> 32)) >> 32, exact in doubles for B ≤ 2^16 (products < 2^48).
   const carry = Math.floor((lo * buckets) / 2 ** 32);
   return Math.floor((hi * buckets + carry) / 2 ** 32);
 }

@@ -12,7 +12,7 @@ import type { Ledger } from '../../ledger/file-ledger.js';
 import type { PriceSchedule } from '../../ledger/pricing.js';
 import type { BudgetPolicy } from '../../ledger/budget.js';
 import type { CryptoExecutor } from '../../protocols/executor.js';
-import { closePsiJob, openPsiJob, type PsiJobSpec } from '../../session/run-job.js';
+import { closePsiJob, openPsiJob, type OpenedPsiJob, type PsiJobSpec } from '../../session/run-job.js';
 import type { Identity } from '../../session/identity.js';
 import { connectWebSocket } from '../../transport/websocket-node.js';
 import type { FrameTransport } from '../../transport/types.js';
@@ -146,10 +146,47 @@ async function openJob(ctx: SubmitContext, held: BudgetHook[]): Promise<JobManif
   const budget = ctx.ledger && ctx.budget ? budgetCheck(ctx.ledger, ctx.budget, 'requester', declared) : undefined;
   if (budget) held.push(budget);
   const transport = await connectJob(opts.connect[0]!, opts.jobId, 'open', opts.timeoutMs, ctx.signal);
-  let job;
+  let manifest: JobManifest | undefined;
+  // Both sides partition at once, each with the agreed key (openPsiJob's `prepare`).
+  const prepare = async (job: OpenedPsiJob, signal: AbortSignal) => {
+    const m: JobManifest = {
+      version: 1,
+      jobId: opts.jobId,
+      role: 'requester',
+      buckets: opts.buckets,
+      bucketKey: Buffer.from(job.bucketKey).toString('hex'),
+      jobTerms: job.jobTerms,
+      peerKey: toBase64(ctx.peerKey),
+      input: opts.input,
+      ...(opts.query !== undefined ? { query: opts.query } : {}),
+      keyColumns: opts.keyColumns,
+      inputSha256: '',
+      inputRecords: 0,
+      skippedRows: 0,
+      reveal: opts.reveal,
+      countOnly: opts.countOnly,
+      truncate: opts.truncate,
+      suite: opts.suite,
+      purpose: opts.purpose,
+      connect: opts.connect,
+      identityDir: opts.identityDir,
+      peerKeyFile: opts.peerKeyFile,
+      bucketRows: [],
+      declaredRecords: declared,
+      peerDeclaredRecords: job.responderSetSize,
+      startedAt: Date.now(),
+      ...(sum ? { sum } : {}),
+    };
+    job.bucketKey.fill(0);
+    ctx.progress.phase('partitioning input (both sides)', (await stat(opts.input).catch(() => ({ size: 0 }))).size, 'B');
+    await partitionInput(opts.workDir, m, { onBytes: (n) => ctx.progress.update(n), signal });
+    checkDeclared(m);
+    if (sum?.holder === 'values') await prepareSumColumns(opts.workDir, m, signal);
+    manifest = m;
+  };
   try {
-    ctx.progress.phase('opening job (responder partitions)', 1, 'sessions');
-    job = await openPsiJob({
+    ctx.progress.phase('opening job', 1, 'sessions');
+    await openPsiJob({
       role: 'requester',
       transport,
       identity: ctx.identity,
@@ -157,6 +194,7 @@ async function openJob(ctx: SubmitContext, held: BudgetHook[]): Promise<JobManif
       spec,
       setSize: declared,
       signal: ctx.signal,
+      prepare,
       ...(ctx.schedule ? { priceSchedule: ctx.schedule } : {}),
       ...(budget ? { beforeRun: budget } : {}),
     });
@@ -164,40 +202,7 @@ async function openJob(ctx: SubmitContext, held: BudgetHook[]): Promise<JobManif
   } finally {
     await transport.close().catch(() => {});
   }
-  const m: JobManifest = {
-    version: 1,
-    jobId: opts.jobId,
-    role: 'requester',
-    buckets: opts.buckets,
-    bucketKey: Buffer.from(job.bucketKey).toString('hex'),
-    jobTerms: job.jobTerms,
-    peerKey: toBase64(ctx.peerKey),
-    input: opts.input,
-    ...(opts.query !== undefined ? { query: opts.query } : {}),
-    keyColumns: opts.keyColumns,
-    inputSha256: '',
-    inputRecords: 0,
-    skippedRows: 0,
-    reveal: opts.reveal,
-    countOnly: opts.countOnly,
-    truncate: opts.truncate,
-    suite: opts.suite,
-    purpose: opts.purpose,
-    connect: opts.connect,
-    identityDir: opts.identityDir,
-    peerKeyFile: opts.peerKeyFile,
-    bucketRows: [],
-    declaredRecords: declared,
-    peerDeclaredRecords: job.responderSetSize,
-    startedAt: Date.now(),
-    ...(sum ? { sum } : {}),
-  };
-  job.bucketKey.fill(0);
-  ctx.progress.phase('partitioning input', (await stat(opts.input).catch(() => ({ size: 0 }))).size, 'B');
-  await partitionInput(opts.workDir, m, { onBytes: (n) => ctx.progress.update(n), signal: ctx.signal });
-  ctx.progress.end();
-  checkDeclared(m);
-  if (sum?.holder === 'values') await prepareSumColumns(opts.workDir, m, ctx.signal);
+  const m = manifest!;
   // Only a partitioned job has a manifest: a crash before this point opens the job again.
   await writeManifest(opts.workDir, m);
   return m;

@@ -7,14 +7,15 @@
  * The manifest holds the per-job bucket key (a secret: mode 0600, never logged).
  * @module
  */
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../../errors.js';
 import { normalizeKey } from '../../protocols/psi/index.js';
 import type { PsiSuiteName } from '../../protocols/psi/suite.js';
-import { bucketIndex } from '../../session/run-job.js';
+import { bucketOfWords } from '../../session/run-job.js';
+import { createHmacSha256Prefix } from './bucket-hash.js';
 import { toHex } from '../../utils/bytes.js';
 import { scanCsv } from '../../sources/csv-scan.js';
 import { fsErrorText } from '../files.js';
@@ -209,16 +210,19 @@ export async function readRowNumbers(path: string): Promise<Float64Array> {
 }
 
 /**
- * The bucket function of a job: HMAC-SHA256 under the job's bucket key (node:crypto), reduced by
- * `bucketIndex`.
+ * The bucket function of a job: HMAC-SHA256 under the job's bucket key (bucket-hash.ts, the
+ * same bytes as node:crypto's), reduced by `bucketIndex`.
  * @example
  * ```ts
  * const bucketOf = bucketFunction(manifest); bucketOf(normalizeKey(['x'])!);
  * ```
  */
 export function bucketFunction(m: Pick<JobManifest, 'bucketKey' | 'buckets'>): (key: Uint8Array) => number {
-  const key = Buffer.from(m.bucketKey, 'hex');
-  return (k) => bucketIndex(createHmac('sha256', key).update(k).digest(), m.buckets);
+  const mac = createHmacSha256Prefix(Buffer.from(m.bucketKey, 'hex'));
+  return (k) => {
+    const [hi, lo] = mac(k);
+    return bucketOfWords(hi, lo, m.buckets);
+  };
 }
 
 /**

@@ -48,6 +48,12 @@ export interface ScanCsvOptions {
   /** Called with the number of bytes read so far (for progress bars). */
   onBytes?: (bytesRead: number) => void;
   signal?: AbortSignal;
+  /**
+   * With `raw` and `lines: false`: a row's `raw` may be a view of the file's read buffer instead of
+   * a copy (no allocation per row). Only for a caller that copies the bytes before it keeps many
+   * rows: each view keeps its whole read chunk (64 KiB) in memory.
+   */
+  rawView?: boolean;
   /** With `raw` and `lines: false`: take row offsets from the parser, not from the scanner's own row boundaries (internal; tests compare the two). */
   parserOffsets?: boolean;
 }
@@ -89,8 +95,23 @@ class ByteWindow {
   push(chunk: Uint8Array): void {
     this.chunks.push(chunk);
   }
-  /** The bytes [from, to) of the file; drops everything before `to`. */
-  take(from: number, to: number): Uint8Array {
+  /**
+   * The bytes [from, to) of the file; drops everything before `to`. With `view`, bytes within one
+   * read chunk come back as a view of it (no copy: valid as long as the caller keeps it, but it
+   * keeps the whole chunk alive).
+   */
+  take(from: number, to: number, view = false): Uint8Array {
+    if (view) {
+      const c = this.chunks[0];
+      if (c !== undefined && from >= this.base && to <= this.base + c.length) {
+        const out = c.subarray(from - this.base, to - this.base);
+        if (to === this.base + c.length) {
+          this.chunks.shift();
+          this.base = to;
+        }
+        return out;
+      }
+    }
     const out = new Uint8Array(to - from);
     let off = this.base;
     let w = 0;
@@ -341,7 +362,7 @@ export async function scanCsv(path: string, options: ScanCsvOptions, onRow: (row
             if (spans.unsupported) throw new RowSpansUnsupported();
             const span = spans.next();
             if (span === undefined) throw new Error('csv: row boundaries out of sync');
-            raw = stripLeadingLineEnds(window!.take(span[0], span[1]));
+            raw = stripLeadingLineEnds(window!.take(span[0], span[1], options.rawView === true));
             rawEnd = span[1];
           }
         }

@@ -257,28 +257,47 @@ export function createRecordsDigest(): { add(cells: readonly (string | null)[]):
   };
 }
 
-/** Buffered appends to one file. */
+/**
+ * Buffered appends to one file: bytes are copied into the appender's own buffer at once (the
+ * caller's may be a view of a read buffer), written when it is full.
+ */
 class Appender {
-  private parts: Uint8Array[] = [];
-  private size = 0;
+  private buf: Uint8Array | undefined;
+  private n = 0;
   private readonly ws: WriteStream;
   private failure: unknown;
-  constructor(path: string) {
+  constructor(
+    path: string,
+    private readonly size = 1 << 16,
+  ) {
     this.ws = createWriteStream(path, { flags: 'w' });
     this.ws.on('error', (e) => (this.failure = e));
   }
   add(b: Uint8Array): Promise<void> | undefined {
-    this.parts.push(b);
-    this.size += b.length;
-    return this.size >= 1 << 16 ? this.flush() : undefined;
+    let pending: Promise<void> | undefined;
+    if (this.buf !== undefined && this.n + b.length > this.buf.length) pending = this.flush();
+    if (b.length > this.size) {
+      // A row longer than the buffer goes out on its own (after what was buffered).
+      const copy = b.slice();
+      return (pending ?? Promise.resolve()).then(() => this.write(copy));
+    }
+    this.buf ??= new Uint8Array(this.size);
+    this.buf.set(b, this.n);
+    this.n += b.length;
+    return pending;
   }
-  async flush(): Promise<void> {
+  private async write(chunk: Uint8Array): Promise<void> {
     if (this.failure) throw this.failure;
-    if (this.size === 0) return;
-    const chunk = Buffer.concat(this.parts);
-    this.parts = [];
-    this.size = 0;
     if (!this.ws.write(chunk)) await new Promise<void>((r) => this.ws.once('drain', r));
+  }
+  flush(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.buf === undefined || this.n === 0) return Promise.resolve();
+    // The stream keeps the chunk until it is written: the next bytes go to a new buffer.
+    const chunk = this.buf.subarray(0, this.n);
+    this.buf = undefined;
+    this.n = 0;
+    return this.write(chunk);
   }
   async end(): Promise<void> {
     await this.flush();
@@ -399,7 +418,9 @@ export async function partitionInput(workDir: string, m: JobManifest, options: {
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   const name = (b: number) => String(b).padStart(5, '0');
-  const csv = Array.from({ length: m.buckets }, (_, b) => new Appender(join(tmp, `${name(b)}.csv`)));
+  // 64 KiB per bucket file, less when there are many (at most ~32 MiB of buffers in all).
+  const bufferBytes = Math.max(4096, Math.min(1 << 16, Math.floor((32 << 20) / m.buckets)));
+  const csv = Array.from({ length: m.buckets }, (_, b) => new Appender(join(tmp, `${name(b)}.csv`), bufferBytes));
   const counts = new Array<number>(m.buckets).fill(0);
   const bucketOf = bucketFunction(m);
   let skipped = 0;
@@ -432,6 +453,8 @@ export async function partitionInput(workDir: string, m: JobManifest, options: {
           columns: m.keyColumns,
           raw: true,
           lines: false,
+          // The appenders copy each row at once.
+          rawView: true,
           ...(options.onBytes ? { onBytes: options.onBytes } : {}),
           ...(options.signal ? { signal: options.signal } : {}),
           onHeader: (_names, headerRaw, headerOffset) => {

@@ -5,12 +5,16 @@
 // (2n / wall), the ratio to the baseline's records/s (baseline run before and after the job), per-bucket time, and the peak RSS of every
 // process (getrusage maxrss through rss-probe.mjs).
 // Run: node bench/jobs.mjs [--log 22] [--buckets 64] [--baseline-log 20] [--concurrency 1]
+// Resume cost: node bench/jobs.mjs --log 20 --buckets 16 --kill 4 runs the same job twice, clean and
+// with worker 1 killed (SIGKILL) 4 times at spread-out moments and replaced at once, and reports
+// the buckets re-run (vs the buckets in flight when each kill landed) and the extra wall time.
 // Needs dist/ (npm run build) and Debian's redis-server.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { benchDir, fmt, machine, printTable, writeResult, writeKeyCsv } from './lib.mjs';
 
 const args = process.argv.slice(2);
@@ -22,6 +26,8 @@ const log = Number(opt('--log', '22'));
 const buckets = Number(opt('--buckets', '64'));
 const baseLog = Number(opt('--baseline-log', '20'));
 const concurrency = opt('--concurrency', '1');
+const kills = Number(opt('--kill', '0'));
+const lockSeconds = opt('--lock-duration', '5');
 const cli = path.join(benchDir, '..', 'dist', 'cli', 'main.js');
 const probe = path.join(benchDir, 'rss-probe.mjs');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dataport-bench-jobs-'));
@@ -42,7 +48,9 @@ function spawnCli(cliArgs, name) {
       } catch {
         json = undefined;
       }
-      resolve({ name, code, signal, json, maxRss: rss ? Number(rss[1]) : undefined, cpuMs: cpu ? Number(cpu[1]) / 1000 : undefined, tail: stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('dataport-bench-') && !l.includes('progress phase=')).slice(-6).join(' | ') });
+      const served = (stdout + stderr).split('\n').filter((l) => /^job \S+: bucket \d+ done/.test(l)).length;
+      const cut = stderr.split('\n').filter((l) => l.includes('job session from')).length;
+      resolve({ name, code, signal, json, served, cut, maxRss: rss ? Number(rss[1]) : undefined, cpuMs: cpu ? Number(cpu[1]) / 1000 : undefined, tail: stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('dataport-bench-') && !l.includes('progress phase=')).slice(-6).join(' | ') });
     }),
   );
   const listening = () =>
@@ -122,7 +130,7 @@ async function baseline(k) {
   return { n, wallMs, recordsPerS: (2 * n) / (wallMs / 1000), rss: { requester: rq.maxRss, responder: rs.maxRss } };
 }
 
-async function job(k) {
+async function job(k, killing = false) {
   const n = 2 ** k;
   const a = path.join(tmp, `ja-${k}.csv`);
   const b = path.join(tmp, `jb-${k}.csv`);
@@ -130,18 +138,38 @@ async function job(k) {
   writeKeyCsv(b, 'patient_id,y', n / 2, n);
   const redis = await startRedis();
   const work = { p: path.join(tmp, 'work-p'), h: path.join(tmp, 'work-h') };
-  const serveArgs = ['job', 'serve', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', ...side('h'), '--work-dir', work.h, '--concurrency', concurrency, '--progress', 'none', '--timeout', '7200'];
+  const serveArgs = ['job', 'serve', '--listen', '127.0.0.1:0', '--input', b, '--key', 'patient_id', ...side('h'), '--work-dir', work.h, '--concurrency', concurrency, '--progress', killing ? 'lines' : 'none', '--timeout', '7200'];
   const servers = [spawnCli(serveArgs, 'serve 1'), spawnCli(serveArgs, 'serve 2')];
   const urls = await Promise.all(servers.map((s) => s.listening()));
-  const workerArgs = ['job', 'worker', '--queue', redis.url, '--concurrency', concurrency, '--timeout', '7200'];
+  const workerArgs = ['job', 'worker', '--queue', redis.url, '--concurrency', concurrency, '--timeout', '7200', ...(killing ? ['--lock-duration', lockSeconds] : [])];
   const workers = [spawnCli(workerArgs, 'worker 1'), spawnCli(workerArgs, 'worker 2')];
   const t0 = performance.now();
+  const killLog = [];
+  const resultsDir = path.join(work.p, `bench-${k}`, 'results');
+  const finished = () => (fs.existsSync(resultsDir) ? fs.readdirSync(resultsDir).filter((f) => f.endsWith('.json')).length : 0);
+  let killer = Promise.resolve();
+  if (killing) {
+    // Kill i (1..kills) lands once i/(kills+1) of the buckets are finished, 0–2 s later (mid-bucket).
+    killer = (async () => {
+      for (let i = 1; i <= kills; i++) {
+        while (finished() < Math.floor((i * buckets) / (kills + 1))) await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, Math.random() * 2000));
+        const victim = workers[0];
+        const at = finished();
+        victim.child.kill('SIGKILL');
+        await victim.done;
+        killLog.push({ atFinished: at, inFlight: Number(concurrency), ms: Math.round(performance.now() - t0) });
+        workers[0] = spawnCli(workerArgs, 'worker 1');
+      }
+    })();
+  }
   const sub = spawnCli(
-    ['job', 'submit', '--connect', urls.join(','), '--input', a, '--key', 'resident_id', ...side('p'), '--buckets', String(buckets), '--work-dir', work.p, '--output', path.join(tmp, `job-${k}.csv`), '--job-id', `bench-${k}`, '--queue', redis.url, '--json', '--progress', 'none', '--timeout', '7200'],
+    ['job', 'submit', '--connect', urls.join(','), '--input', a, '--key', 'resident_id', ...side('p'), '--buckets', String(buckets), '--work-dir', work.p, '--output', path.join(tmp, `job-${k}${killing ? '-killed' : ''}.csv`), '--job-id', `bench-${k}`, '--queue', redis.url, '--json', '--progress', 'none', '--timeout', '7200'],
     'submit',
   );
   const s = await sub.done;
   const wallMs = performance.now() - t0;
+  await killer;
   for (const p of [...workers, ...servers]) p.child.kill('SIGINT');
   const others = await Promise.all([...workers, ...servers].map((p) => p.done));
   redis.stop();
@@ -160,15 +188,42 @@ async function job(k) {
     summary: s.json,
     bucketMs: { median: bucketMs[bucketMs.length >> 1], max: bucketMs.at(-1), sum: bucketMs.reduce((x, y) => x + y, 0) },
     keysPerBucket: n / buckets,
+    kills: killLog,
+    // The responder's view of lost work: bucket sessions completed beyond B, and sessions cut off.
+    sessions: { completed: others.reduce((a, p) => a + (p.name.startsWith('serve') ? p.served : 0), 0), cut: others.reduce((a, p) => a + (p.name.startsWith('serve') ? p.cut : 0), 0) },
+    outputSha256: createHash('sha256').update(fs.readFileSync(path.join(tmp, `job-${k}${killing ? '-killed' : ''}.csv`))).digest('hex'),
     rss: Object.fromEntries([s, ...others].map((p) => [p.name, p.maxRss])),
     cpuMs: Object.fromEntries([s, ...others].map((p) => [p.name, p.cpuMs])),
   };
 }
 
+const m0 = machine;
 const m = machine();
 console.log(`machine: ${m.cpu}, ${m.cores} cores, load ${m.loadavg.join(' ')}, ${m.date}`);
 // The baseline runs before and after the job: on a shared machine the load drifts over a long run,
 // and bracketing shows how much. The ratio uses the mean of the two baseline rates.
+if (kills > 0) {
+  const clean = await job(log);
+  fs.rmSync(path.join(tmp, 'work-p'), { recursive: true, force: true });
+  fs.rmSync(path.join(tmp, 'work-h'), { recursive: true, force: true });
+  const killed = await job(log, true);
+  const rows = [clean, killed].map((j, i) => ({
+    case: i === 0 ? `job 2^${log}, B=${buckets}, clean` : `same, worker 1 SIGKILLed ${kills}x (lock ${lockSeconds} s)`,
+    'wall s': fmt(j.wallMs / 1000),
+    'buckets run': j.summary.bucketsRun,
+    retried: j.summary.bucketsRetried,
+    'in flight at kills': j.kills.reduce((a, x) => a + x.inFlight, 0),
+    'sessions completed / cut (responder)': `${j.sessions.completed} / ${j.sessions.cut}`,
+    'same output': j.outputSha256 === clean.outputSha256 ? 'yes' : 'NO',
+  }));
+  printTable(rows, ['case', 'wall s', 'buckets run', 'retried', 'in flight at kills', 'sessions completed / cut (responder)', 'same output']);
+  const extra = killed.wallMs - clean.wallMs;
+  console.log(`lost work: ${killed.summary.bucketsRetried} bucket(s) re-run for ${kills} kills; ${killed.sessions.completed - buckets} bucket session(s) completed twice, ${killed.sessions.cut} cut off (${concurrency} in flight each); extra wall ${fmt(extra / 1000)} s = ${fmt(extra / kills / 1000)} s per kill (median bucket ${fmt(clean.bucketMs.median / 1000)} s, lock ${lockSeconds} s)`);
+  const file = writeResult(`jobs-resume-2e${log}-b${buckets}`, { machine: m0(), clean, killed, kills, lockSeconds: Number(lockSeconds) });
+  console.log(`wrote ${file}`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  process.exit(0);
+}
 const before = await baseline(baseLog);
 console.log(`baseline psi 2^${baseLog} (before): ${fmt(before.wallMs / 1000)} s, ${fmt(before.recordsPerS, 0)} records/s`);
 const j = await job(log);

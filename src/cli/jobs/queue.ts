@@ -322,7 +322,9 @@ export async function queueJobStatus(url: string, jobId: string, failAfterMs = D
         continue;
       }
       const state = await job.getState();
-      states.push({ bucket: b, state, attempts: job.attemptsMade, ...(job.failedReason ? { failedReason: job.failedReason } : {}) });
+      // A run cut off by a killed worker (stalled, put back by BullMQ) is not an attempt to BullMQ; it is one here.
+      const attempts = job.attemptsMade + (job.stalledCounter ?? 0);
+      states.push({ bucket: b, state, attempts, ...(job.failedReason ? { failedReason: job.failedReason } : {}) });
     }
     return { buckets, workDir: rec['workDir'] ?? '', states };
   } finally {

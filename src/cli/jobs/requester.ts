@@ -28,7 +28,7 @@ import { collectGarbage } from './memory.js';
 import { loadBucket, mergeOutput, runBucket, termsOfManifest } from './run-bucket.js';
 import { loadSumBucket, prepareSumColumns, runSumBucket, sumCloseSide, sumManifestOf, sumTermsOf } from './sum-bucket.js';
 import { closePsiSumJob, type PsiSumJobOutcome } from '../../session/run-psi-sum-job.js';
-import { checkDeclared, countRecords, jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
+import { checkDeclared, countRecords, jobPaths, makeJobDir, newJobManifest, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
 
 /** URL of a job session at a responder: `ws://HOST:PORT/job/<id>/open|close|bucket/<b>`. */
 export function jobUrl(base: string, jobId: string, what: string): string {
@@ -150,31 +150,8 @@ async function openJob(ctx: SubmitContext, held: BudgetHook[]): Promise<JobManif
   // Both sides partition at once, each with the agreed key (openPsiJob's `prepare`).
   const prepare = async (job: OpenedPsiJob, signal: AbortSignal) => {
     const m: JobManifest = {
-      version: 1,
-      jobId: opts.jobId,
-      role: 'requester',
-      buckets: opts.buckets,
-      bucketKey: Buffer.from(job.bucketKey).toString('hex'),
-      jobTerms: job.jobTerms,
-      peerKey: toBase64(ctx.peerKey),
-      input: opts.input,
-      ...(opts.query !== undefined ? { query: opts.query } : {}),
-      keyColumns: opts.keyColumns,
-      inputSha256: '',
-      inputRecords: 0,
-      skippedRows: 0,
-      reveal: opts.reveal,
-      countOnly: opts.countOnly,
-      truncate: opts.truncate,
-      suite: opts.suite,
-      purpose: opts.purpose,
+      ...newJobManifest({ jobId: opts.jobId, role: 'requester', buckets: opts.buckets, job, peerKey: ctx.peerKey, opts, purpose: opts.purpose, declared, peerDeclared: job.responderSetSize }),
       connect: opts.connect,
-      identityDir: opts.identityDir,
-      peerKeyFile: opts.peerKeyFile,
-      bucketRows: [],
-      declaredRecords: declared,
-      peerDeclaredRecords: job.responderSetSize,
-      startedAt: Date.now(),
       ...(sum ? { sum } : {}),
     };
     job.bucketKey.fill(0);

@@ -17,7 +17,7 @@ import { closePsiJob, openPsiJob, type JobTotals, type OpenedPsiJob, type PsiJob
 import type { FrameTransport } from '../../transport/types.js';
 import type { SessionTerms } from '../../session/messages.js';
 import { policyOf } from '../psi-session.js';
-import { equalBytes, toBase64 } from '../../utils/bytes.js';
+import { equalBytes } from '../../utils/bytes.js';
 import { budgetCheck, recordReceipt, type BudgetHook } from '../ledger-wiring.js';
 import { JOB_MESSAGES as M } from '../messages.js';
 import type { JobServeOptions } from './options.js';
@@ -25,7 +25,7 @@ import { mergeOutput, runBucket } from './run-bucket.js';
 import { prepareSumColumns, sumCloseSide, sumManifestOf } from './sum-bucket.js';
 import { parseEpsilon } from '../../protocols/guardrails.js';
 import { closePsiSumJob, type PsiSumJobOutcome } from '../../session/run-psi-sum-job.js';
-import { checkDeclared, jobPaths, makeJobDir, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
+import { checkDeclared, jobPaths, makeJobDir, newJobManifest, partitionInput, readBucketResult, readManifest, writeManifest, type BucketResult, type JobManifest } from './work-dir.js';
 
 /** Refusal reason of a closing session when buckets have no result on the responder. */
 export const MISSING_BUCKETS = 'buckets not run on the responder: ';
@@ -127,30 +127,7 @@ async function serveOpen(ctx: ServeContext, jobId: string, transport: FrameTrans
         // A job opened again (the requester lost its state before partitioning) starts over.
         await rm(jobPaths(opts.workDir, jobId).results, { recursive: true, force: true });
         const m: JobManifest = {
-          version: 1,
-          jobId,
-          role: 'responder',
-          buckets: job.spec.buckets,
-          bucketKey: Buffer.from(job.bucketKey).toString('hex'),
-          jobTerms: job.jobTerms,
-          peerKey: toBase64(job.peerPublicKey),
-          input: opts.input,
-          ...(opts.query !== undefined ? { query: opts.query } : {}),
-          keyColumns: opts.keyColumns,
-          inputSha256: '',
-          inputRecords: 0,
-          skippedRows: 0,
-          reveal: opts.reveal,
-          countOnly: opts.countOnly,
-          truncate: opts.truncate,
-          suite: opts.suite,
-          purpose: job.spec.terms.purpose ?? '',
-          identityDir: opts.identityDir,
-          peerKeyFile: opts.peerKeyFile,
-          bucketRows: [],
-          declaredRecords: declared,
-          peerDeclaredRecords: job.requesterSetSize,
-          startedAt: Date.now(),
+          ...newJobManifest({ jobId, role: 'responder', buckets: job.spec.buckets, job, peerKey: job.peerPublicKey, opts, purpose: job.spec.terms.purpose ?? '', declared, peerDeclared: job.requesterSetSize }),
           // The job's psi-sum options are the signed ones (a listener's are its limits).
           ...(job.spec.sum && opts.sum ? { sum: { ...sumManifestOf(opts.sum, 'responder'), minCohort: job.spec.sum.minCohort, ...(job.spec.sum.dpEpsilon !== undefined ? { dpEpsilon: job.spec.sum.dpEpsilon } : {}) } } : {}),
         };

@@ -16,7 +16,7 @@ import { normalizeKey } from '../../protocols/psi/index.js';
 import type { PsiSuiteName } from '../../protocols/psi/suite.js';
 import { bucketOfWords } from '../../session/run-job.js';
 import { createHmacSha256Prefix } from './bucket-hash.js';
-import { toHex } from '../../utils/bytes.js';
+import { toBase64, toHex } from '../../utils/bytes.js';
 import { scanCsv } from '../../sources/csv-scan.js';
 import { fsErrorText } from '../files.js';
 import { CSV_MESSAGES, JOB_MESSAGES as M } from '../messages.js';
@@ -120,6 +120,67 @@ export interface BucketResult {
   ms: number;
   /** psi-sum, ID holder: what it decrypted (masked). */
   sum?: SumBucketPart;
+}
+
+/** What both sides' options share (`JobServeOptions`, `JobSubmitOptions`). */
+interface SideOptions {
+  input: string;
+  query?: string;
+  keyColumns: string[];
+  reveal: 'requester' | 'both';
+  countOnly: boolean;
+  truncate: 0 | 128 | 192;
+  suite: PsiSuiteName;
+  identityDir: string;
+  peerKeyFile: string;
+}
+
+/**
+ * A side's manifest of a job just opened (`openPsiJob`), before partitioning: the agreed bucket key
+ * and job terms hash, this side's input and PSI options, and the sizes both sides declared.
+ * @example
+ * ```ts
+ * const m = newJobManifest({ jobId: 'j1', role: 'responder', buckets: 64, job, peerKey, opts, purpose: '', declared, peerDeclared });
+ * ```
+ */
+export function newJobManifest(o: {
+  jobId: string;
+  role: 'requester' | 'responder';
+  buckets: number;
+  job: { bucketKey: Uint8Array; jobTerms: string };
+  peerKey: Uint8Array;
+  opts: SideOptions;
+  purpose: string;
+  declared: number;
+  peerDeclared: number;
+}): JobManifest {
+  const { opts } = o;
+  return {
+    version: 1,
+    jobId: o.jobId,
+    role: o.role,
+    buckets: o.buckets,
+    bucketKey: Buffer.from(o.job.bucketKey).toString('hex'),
+    jobTerms: o.job.jobTerms,
+    peerKey: toBase64(o.peerKey),
+    input: opts.input,
+    ...(opts.query !== undefined ? { query: opts.query } : {}),
+    keyColumns: opts.keyColumns,
+    inputSha256: '',
+    inputRecords: 0,
+    skippedRows: 0,
+    reveal: opts.reveal,
+    countOnly: opts.countOnly,
+    truncate: opts.truncate,
+    suite: opts.suite,
+    purpose: o.purpose,
+    identityDir: opts.identityDir,
+    peerKeyFile: opts.peerKeyFile,
+    bucketRows: [],
+    declaredRecords: o.declared,
+    peerDeclaredRecords: o.peerDeclared,
+    startedAt: Date.now(),
+  };
 }
 
 /** Paths of one job's directory. */

@@ -74,6 +74,30 @@ describe('job merge from the row index', () => {
     expect(readFileSync(fast).includes('\r\n\r\n')).toBe(false);
   });
 
+  it('rows longer than a bucket file\'s buffer keep their place (header included)', async () => {
+    const long = (i: number) => `"${'x'.repeat(70_000 + i)}"`;
+    let text = `id,${long(0)}\n`;
+    for (let i = 0; i < 300; i++) text += `ID${i},${i % 50 === 0 ? long(i) : `n${i}`}\n`;
+    const { m, workDir } = await partitioned('long', text, 7);
+    // Every bucket file is the header, then its rows in input order.
+    const rows = text.split('\n').slice(1, -1);
+    let seen = 0;
+    for (let b = 0; b < 7; b++) {
+      const file = readFileSync(jobPaths(workDir, m.jobId).bucketCsv(b), 'utf8').split('\n').slice(0, -1);
+      expect(file[0]).toBe(text.split('\n')[0]);
+      const mine = file.slice(1);
+      expect(mine).toEqual(rows.filter((r) => mine.includes(r)));
+      seen += mine.length;
+    }
+    expect(seen).toBe(300);
+    const fast = join(dir, 'long-fast.csv');
+    const parsed = join(dir, 'long-parsed.csv');
+    await mergeOutput(workDir, m, fast);
+    const { rowIndex: _, ...earlier } = m;
+    await mergeOutput(workDir, earlier as JobManifest, parsed);
+    expect(readFileSync(fast).equals(readFileSync(parsed))).toBe(true);
+  });
+
   it('an input changed since it was partitioned (same size, or longer) writes nothing', async () => {
     const text = awkwardCsv(2000, 5);
     const { m, workDir } = await partitioned('changed', text, 7);

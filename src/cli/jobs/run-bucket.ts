@@ -21,7 +21,6 @@ import { preparePsiRecords, runPsi, type JobBucketBinding, type PreparedPsiRecor
 import type { Identity } from '../../session/identity.js';
 import type { FrameTransport } from '../../transport/types.js';
 import { fromBase64 } from '../../utils/bytes.js';
-import { scanCsv } from '../../sources/csv-scan.js';
 import { CSV_MESSAGES, FILE_MESSAGES, JOB_MESSAGES } from '../messages.js';
 import { keyBytes, keyId, readKeys, writeMatchingRows, type KeyInput } from '../key-input.js';
 import { openInput, writeMatchingInputRows, type InputReader } from '../record-input.js';

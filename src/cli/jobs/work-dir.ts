@@ -334,31 +334,32 @@ class Appender {
     this.ws = createWriteStream(path, { flags: 'w' });
     this.ws.on('error', (e) => (this.failure = e));
   }
+  /** Writes go out one after another, in the order they were asked for (a long row's too). */
+  private tail: Promise<void> = Promise.resolve();
   add(b: Uint8Array): Promise<void> | undefined {
     let pending: Promise<void> | undefined;
     if (this.buf !== undefined && this.n + b.length > this.buf.length) pending = this.flush();
-    if (b.length > this.size) {
-      // A row longer than the buffer goes out on its own (after what was buffered).
-      const copy = b.slice();
-      return (pending ?? Promise.resolve()).then(() => this.write(copy));
-    }
+    // A row longer than the buffer goes out on its own, after what was buffered.
+    if (b.length > this.size) return this.enqueue(b.slice());
     this.buf ??= new Uint8Array(this.size);
     this.buf.set(b, this.n);
     this.n += b.length;
     return pending;
   }
-  private async write(chunk: Uint8Array): Promise<void> {
-    if (this.failure) throw this.failure;
-    if (!this.ws.write(chunk)) await new Promise<void>((r) => this.ws.once('drain', r));
+  private enqueue(chunk: Uint8Array): Promise<void> {
+    this.tail = this.tail.then(async () => {
+      if (this.failure) throw this.failure;
+      if (!this.ws.write(chunk)) await new Promise<void>((r) => this.ws.once('drain', r));
+    });
+    return this.tail;
   }
   flush(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.buf === undefined || this.n === 0) return Promise.resolve();
+    if (this.buf === undefined || this.n === 0) return this.tail;
     // The stream keeps the chunk until it is written: the next bytes go to a new buffer.
     const chunk = this.buf.subarray(0, this.n);
     this.buf = undefined;
     this.n = 0;
-    return this.write(chunk);
+    return this.enqueue(chunk);
   }
   async end(): Promise<void> {
     await this.flush();
